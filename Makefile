@@ -1,0 +1,68 @@
+# twelvelabs-edge-upload — the README's two commands are `make demo` and `make test`.
+# Every recipe sources scripts/env.sh (tool paths, the wasm-capable toolchain) after the bootstrap.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ENV := . scripts/env.sh &&
+CARGO_WASM := $(ENV) with_wasm_toolchain cargo
+NODE_TESTS = $(shell find tests -name '*.test.mjs' -not -path '*/node_modules/*' | sort)
+
+.PHONY: all bootstrap emulator pkg worker build lint fmt clippy test test-native test-browser \
+        test-types test-node e2e-large demo bench clean-state
+
+all: build
+
+## Installs the toolchain and tools (idempotent; seconds when done).
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+## The TwelveLabs emulator (native, optimised).
+emulator: bootstrap
+	$(ENV) cargo build -q -p twelvelabs-emulator --profile emulator
+
+## The npm package into pkg/.
+pkg: bootstrap
+	$(ENV) with_wasm_toolchain bash scripts/build-pkg.sh
+
+## The Worker bundle into build/ (worker-build with local binaries).
+worker: bootstrap
+	$(ENV) with_wasm_toolchain bash scripts/build-worker.sh
+
+build: emulator pkg worker
+
+fmt:
+	cargo fmt --all
+
+## Formatting and clippy, native and both wasm32 features, warnings as errors.
+lint: bootstrap
+	$(ENV) cargo fmt --all -- --check
+	$(ENV) cargo clippy -q --workspace --all-targets -- -D warnings
+	$(CARGO_WASM) clippy -q --lib --target wasm32-unknown-unknown --features browser -- -D warnings
+	$(CARGO_WASM) clippy -q --lib --target wasm32-unknown-unknown --features worker -- -D warnings
+
+## Native unit, property, simulation and emulator HTTP tests.
+test-native: bootstrap
+	$(ENV) cargo test --workspace
+
+## wasm-bindgen tests in headless Chromium against the emulator and the Worker in workerd.
+test-browser: emulator worker
+	$(ENV) node tests/support/run-browser-tests.mjs
+
+## The generated TypeScript declarations, checked with tsc.
+test-types: pkg
+	$(ENV) tsc --noEmit -p tests/types/tsconfig.json
+
+## Node tests: emulator wire-compat, Worker in workerd, the package in Node, end-to-end in Chromium.
+test-node: emulator pkg worker
+	$(ENV) node --test --test-concurrency=1 $(NODE_TESTS)
+
+## Everything, green. This is what CI runs.
+test: bootstrap lint test-native test-browser test-types test-node
+	@echo "make test: all tiers passed"
+
+## Runs the product locally: emulator + Worker in workerd + the demo page.
+demo: emulator pkg worker
+	$(ENV) node scripts/demo.mjs
+
+## Benchmarks (not part of `make test`).
+bench: emulator pkg worker
+	$(ENV) node bench/run.mjs

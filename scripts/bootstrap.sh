@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, idempotently.
+# Each step checks first and does nothing when it is already done, so a second run takes seconds.
+# Follows ../shared/TOOLCHAIN.md: the wasm32 std comes from rustup where it can, else from
+# Debian's rustc-web with a std built once from source and linked as the `debian-web` toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STATE_DIR=$ROOT/target/bootstrap
+mkdir -p "$STATE_DIR"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\033[1mbootstrap:\033[0m %s\n' "$*"; }
+fail() { printf 'bootstrap: FAILED at step "%s": %s\n' "$CURRENT_STEP" "$*" >&2; exit 1; }
+trap 'fail "command exited with status $? (line $LINENO)"' ERR
+CURRENT_STEP=start
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=""
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "apt-get install ${missing[*]}"
+  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq >/dev/null; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+wasm_std_present() { # $1 = rustup toolchain name or "" for the default
+  local tc=${1:+"+$1"} dir
+  dir=$(rustc $tc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || return 1
+  compgen -G "$dir/libstd-*.rlib" >/dev/null
+}
+
+# 1. A toolchain that can target wasm32-unknown-unknown. The chosen name is written to
+#    target/bootstrap/wasm-toolchain (empty = the default toolchain) for scripts/env.sh.
+CURRENT_STEP="wasm32 toolchain"
+WASM_TC=""
+if wasm_std_present ""; then
+  WASM_TC=""
+elif wasm_std_present debian-web; then
+  WASM_TC=debian-web
+elif timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && wasm_std_present ""; then
+  step "installed wasm32-unknown-unknown with rustup"
+  WASM_TC=""
+else
+  step "rustup cannot add wasm32 here: using Debian's rustc-web with a std built from source"
+  apt_install rustc-web cargo-web rust-web-src rust-web-clippy lld-22
+  D=/usr/lib/rustlib/wasm32-unknown-unknown/lib
+  if ! compgen -G "$D/libstd-*.rlib" >/dev/null; then
+    step "building the wasm32 standard library (about a minute)"
+    tmp=$(mktemp -d)
+    (
+      cd "$tmp" && /usr/bin/cargo new -q --lib sysroot-build && cd sysroot-build
+      RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Cembed-bitcode=yes" PATH=/usr/bin:$PATH \
+        /usr/bin/cargo build -q --release --target wasm32-unknown-unknown -Z build-std=std,panic_abort,test
+      $SUDO mkdir -p "$D"
+      $SUDO cp target/wasm32-unknown-unknown/release/deps/lib*.rlib "$D"/
+      $SUDO rm -f "$D"/libsysroot_build-*.rlib
+    )
+    rm -rf "$tmp"
+  fi
+  rustup toolchain list | grep -q '^debian-web' || rustup toolchain link debian-web /usr
+  wasm_std_present debian-web || fail "debian-web toolchain has no wasm32 std after the build"
+  WASM_TC=debian-web
+fi
+echo -n "$WASM_TC" > "$STATE_DIR/wasm-toolchain"
+# clippy for the wasm toolchain
+if [ "$WASM_TC" = debian-web ]; then apt_install rust-web-clippy; fi
+
+# 2. Tools whose versions must equal the crates' versions in Cargo.lock.
+lock_version() { # first version of package $1 in Cargo.lock
+  awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' Cargo.lock
+}
+CURRENT_STEP="Cargo.lock"
+[ -f Cargo.lock ] || cargo generate-lockfile
+WB_VERSION=$(lock_version wasm-bindgen)
+WORKER_VERSION=$(lock_version worker)
+[ -n "$WB_VERSION" ] || fail "no wasm-bindgen in Cargo.lock"
+[ -n "$WORKER_VERSION" ] || fail "no worker in Cargo.lock"
+
+# --locked first (reproducible); the registry mirror here sometimes lacks a yanked-then-restored
+# patch release named in a tool's own lockfile, so fall back to a fresh resolution of the same tool version.
+cargo_install() {
+  cargo install -q "$1" --version "$2" --locked --force 2>"$STATE_DIR/cargo-install.log" ||
+    { step "$1: --locked resolution failed ($(grep -m1 error "$STATE_DIR/cargo-install.log")); resolving afresh";
+      cargo install -q "$1" --version "$2" --force; }
+}
+
+CURRENT_STEP="wasm-bindgen-cli $WB_VERSION"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ] ||
+   ! command -v wasm-bindgen-test-runner >/dev/null; then
+  step "cargo install wasm-bindgen-cli $WB_VERSION (about 4 minutes)"
+  cargo_install wasm-bindgen-cli "$WB_VERSION"
+fi
+
+CURRENT_STEP="worker-build $WORKER_VERSION"
+if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_VERSION" ]; then
+  step "cargo install worker-build $WORKER_VERSION (about 3 minutes)"
+  cargo_install worker-build "$WORKER_VERSION"
+fi
+
+# 3. npm dev tooling (wrangler, esbuild, binaryen, playwright-core, typescript).
+CURRENT_STEP="npm ci"
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 4. Chromium and ChromeDriver for the browser and end-to-end tests.
+CURRENT_STEP="chromium"
+apt_install chromium chromium-driver
+
+step "ready (wasm toolchain: ${WASM_TC:-default}, wasm-bindgen $WB_VERSION, worker-build $WORKER_VERSION)"

@@ -1,0 +1,969 @@
+//! Serde types for the TwelveLabs v1.3 upload API.
+//!
+//! One set of types serves the emulator (which emits them), the Worker (which re-serves them with
+//! policy) and the browser client (which consumes them). They follow `TWELVELABS_API.md` §3–§5:
+//! snake_case on the wire, the asset id spelled `_id`, optional fields omitted rather than `null`.
+//!
+//! Compatibility rules, because the API changed several times in 2026:
+//! * unknown response fields are ignored (serde's default) and unknown enum values in responses
+//!   decode to an `Unknown` variant instead of failing;
+//! * request types accept the union of documented fields;
+//! * timestamps stay RFC 3339 strings on the wire; [`timestamp`] converts them when a decision
+//!   needs numbers.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::error::{Error, ErrorCode};
+
+/// Documented limits of the upload API.
+pub mod limits {
+    /// Filenames are 1–255 characters.
+    pub const FILENAME_MAX_CHARS: usize = 255;
+    /// At most this many URLs per presigned-URL request and chunks per report batch.
+    pub const MAX_BATCH: u32 = 50;
+    /// Default and maximum `page_limit` for paginated endpoints.
+    pub const PAGE_LIMIT_DEFAULT: u32 = 10;
+    /// Maximum `page_limit`.
+    pub const PAGE_LIMIT_MAX: u32 = 50;
+    /// Multipart uploads of video or audio: up to 10 GB (2026-07 contract).
+    pub const MULTIPART_MEDIA_MAX_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+    /// Images, by any method: up to 32 MB (2026-07 contract).
+    pub const IMAGE_MAX_BYTES: u64 = 32 * 1024 * 1024;
+    /// Direct (`multipart/form-data`) uploads of local video or audio: up to 200 MB.
+    pub const DIRECT_MEDIA_MAX_BYTES: u64 = 200 * 1024 * 1024;
+    /// Uploads by URL of video or audio: up to 4 GB.
+    pub const URL_MEDIA_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+    /// Multipart sessions live 24 hours.
+    pub const SESSION_TTL_SECS: u64 = 24 * 60 * 60;
+    /// Presigned chunk URLs live 1 hour.
+    pub const URL_TTL_SECS: u64 = 60 * 60;
+    /// The chunk size TwelveLabs' examples use (5 MiB).
+    pub const DEFAULT_CHUNK_SIZE: u64 = 5 * 1024 * 1024;
+}
+
+/// The error body of every endpoint in this area: `{code, message[, docs_url]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code such as `parameter_invalid` (upstream) or one of ours (`unauthorized`, …).
+    pub code: String,
+    /// A human-readable message.
+    pub message: String,
+    /// A link to the documentation of the code (present in most upstream snapshots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+}
+
+impl ErrorBody {
+    /// An error body with our stable code and a message.
+    pub fn from_error(error: &Error) -> Self {
+        ErrorBody {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+            docs_url: None,
+        }
+    }
+}
+
+/// Pagination metadata of list responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    /// Items per page.
+    pub limit_per_page: u32,
+    /// The page number (1-based).
+    pub page: u32,
+    /// Number of pages.
+    pub total_page: u32,
+    /// Number of items across pages.
+    pub total_results: u64,
+}
+
+impl PageInfo {
+    /// Page metadata for `total_results` items at `page` with `limit_per_page` items each.
+    pub fn for_page(page: u32, limit_per_page: u32, total_results: u64) -> Self {
+        let limit = limit_per_page.max(1) as u64;
+        PageInfo {
+            limit_per_page,
+            page,
+            total_page: total_results.div_ceil(limit) as u32,
+            total_results,
+        }
+    }
+}
+
+/// The kind of media an asset holds (`type` on multipart create, `asset_types` filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaType {
+    /// Video.
+    Video,
+    /// Audio.
+    Audio,
+    /// Still image.
+    Image,
+}
+
+impl MediaType {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Video => "video",
+            MediaType::Audio => "audio",
+            MediaType::Image => "image",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<MediaType> {
+        match s {
+            "video" => Some(MediaType::Video),
+            "audio" => Some(MediaType::Audio),
+            "image" => Some(MediaType::Image),
+            _ => None,
+        }
+    }
+
+    /// Infers the media type from a MIME type such as `video/mp4`.
+    pub fn from_mime(mime: &str) -> Option<MediaType> {
+        let top = mime.split('/').next()?.trim().to_ascii_lowercase();
+        MediaType::parse(&top)
+    }
+
+    /// The largest multipart upload the API accepts for this type.
+    pub const fn multipart_max_bytes(self) -> u64 {
+        match self {
+            MediaType::Video | MediaType::Audio => limits::MULTIPART_MEDIA_MAX_BYTES,
+            MediaType::Image => limits::IMAGE_MAX_BYTES,
+        }
+    }
+
+    /// The largest direct (form) upload the API accepts for this type.
+    pub const fn direct_max_bytes(self) -> u64 {
+        match self {
+            MediaType::Video | MediaType::Audio => limits::DIRECT_MEDIA_MAX_BYTES,
+            MediaType::Image => limits::IMAGE_MAX_BYTES,
+        }
+    }
+}
+
+/// User metadata: string keys, scalar values (string, number, bool).
+pub type UserMetadata = serde_json::Map<String, serde_json::Value>;
+
+/// Headers to send on every chunk PUT, as returned at session creation.
+pub type UploadHeaders = BTreeMap<String, String>;
+
+// ───────────────────────────── multipart uploads ─────────────────────────────
+
+/// `POST /assets/multipart-uploads` request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateMultipartUploadRequest {
+    /// The file name, 1–255 characters.
+    pub filename: String,
+    /// The media type. Required since 2025-12; older clients omitted it (treated as video).
+    #[serde(rename = "type", default = "default_media_type")]
+    pub media_type: MediaType,
+    /// The file size in bytes.
+    pub total_size: u64,
+    /// Ask for an HLS rendition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_hls: Option<bool>,
+    /// Ask for a thumbnail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_thumbnail: Option<bool>,
+    /// User metadata stored with the asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<UserMetadata>,
+}
+
+fn default_media_type() -> MediaType {
+    MediaType::Video
+}
+
+/// One presigned chunk URL (`PresignedURLChunk`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresignedUrl {
+    /// 1-based chunk index.
+    pub chunk_index: u32,
+    /// The URL to `PUT` the chunk's bytes to.
+    pub url: String,
+    /// When the URL stops working (RFC 3339, server clock).
+    pub expires_at: String,
+}
+
+/// `POST /assets/multipart-uploads` 201 response (`CreateAssetUploadResponse`), plus the
+/// `upload_token` our Worker adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateMultipartUploadResponse {
+    /// The session id (valid 24 h).
+    pub upload_id: String,
+    /// The reserved asset id.
+    pub asset_id: String,
+    /// Initial URLs; may not cover every chunk.
+    #[serde(default)]
+    pub upload_urls: Vec<PresignedUrl>,
+    /// Headers to send with every chunk PUT.
+    #[serde(default)]
+    pub upload_headers: UploadHeaders,
+    /// Bytes per chunk (all but the last).
+    pub chunk_size: u64,
+    /// Number of chunks: `ceil(total_size / chunk_size)`.
+    pub total_chunks: u32,
+    /// When the session expires (RFC 3339, server clock).
+    pub expires_at: String,
+    /// Added by our Worker (absent upstream): the token that authorises the upload-scoped calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_token: Option<String>,
+}
+
+/// `POST /assets/multipart-uploads/{id}/presigned-urls` request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresignedUrlsRequest {
+    /// First chunk index (≥ 1).
+    pub start: u32,
+    /// Number of URLs (1–50).
+    pub count: u32,
+}
+
+/// `POST /assets/multipart-uploads/{id}/presigned-urls` 200 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresignedUrlsResponse {
+    /// The session id.
+    pub upload_id: String,
+    /// Echoes `start`.
+    pub start_index: u32,
+    /// Number of URLs returned.
+    pub count: u32,
+    /// The URLs.
+    pub upload_urls: Vec<PresignedUrl>,
+    /// When the URLs were generated (server clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<String>,
+    /// When the URLs expire (server clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// The only documented proof type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofType {
+    /// The chunk PUT's `ETag`, quotes stripped.
+    Etag,
+}
+
+/// One uploaded chunk in a report batch (`CompletedChunk`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedChunk {
+    /// 1-based chunk index.
+    pub chunk_index: u32,
+    /// The `ETag` returned by the PUT, without surrounding quotes.
+    pub proof: String,
+    /// Always `etag`.
+    pub proof_type: ProofType,
+    /// Bytes in this chunk.
+    pub chunk_size: u64,
+}
+
+/// `POST /assets/multipart-uploads/{id}` request body (report chunks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportChunksRequest {
+    /// 1–50 uploaded chunks, in any order.
+    pub completed_chunks: Vec<CompletedChunk>,
+}
+
+/// `POST /assets/multipart-uploads/{id}` 200 response (`ReportChunkBatchResponse`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportChunksResponse {
+    /// Present only once every chunk is reported and the upload is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The asset id.
+    #[serde(default)]
+    pub asset_id: String,
+    /// Chunks accepted by this request (request count − duplicates).
+    #[serde(default)]
+    pub processed_chunks: u32,
+    /// Chunks in this request that were already reported (harmless).
+    #[serde(default)]
+    pub duplicate_chunks: u32,
+    /// Unique chunks reported so far.
+    #[serde(default)]
+    pub total_completed: u32,
+}
+
+/// Status of a multipart session (`MultipartUploadStatusType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    /// Accepting chunks.
+    Active,
+    /// Every chunk reported; the asset is being finalised.
+    Completed,
+    /// The session failed; start a new one.
+    Failed,
+    /// Past its 24 h lifetime.
+    Expired,
+    /// A value this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Status of one chunk (`ChunkInfoStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkStatus {
+    /// Not yet reported (may be uploaded).
+    Pending,
+    /// Uploaded and reported with a valid proof.
+    Completed,
+    /// Must be uploaded again (see `error`).
+    Failed,
+    /// A value this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One chunk in a status response (`ChunkInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkInfo {
+    /// 1-based chunk index.
+    pub index: u32,
+    /// The chunk's status.
+    pub status: ChunkStatus,
+    /// When the chunk was completed (absent for pending/failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<String>,
+    /// Last change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// Why the chunk failed (only when `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /assets/multipart-uploads/{id}` 200 response (`GetUploadStatusResponse`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadStatusResponse {
+    /// The session id.
+    pub upload_id: String,
+    /// The session status.
+    pub status: UploadStatus,
+    /// One page of per-chunk statuses (every chunk is listed, pending ones too).
+    #[serde(default)]
+    pub uploaded_chunks: Vec<ChunkInfo>,
+    /// Chunks uploaded and reported.
+    #[serde(default)]
+    pub chunks_completed: u32,
+    /// Chunks that must be uploaded again.
+    #[serde(default)]
+    pub chunks_failed: u32,
+    /// Chunks neither completed nor failed.
+    #[serde(default)]
+    pub chunks_pending: u32,
+    /// Pagination of `uploaded_chunks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_info: Option<PageInfo>,
+    /// File size from create.
+    #[serde(default)]
+    pub total_size: u64,
+    /// Bytes of completed chunks.
+    #[serde(default)]
+    pub uploaded_size: u64,
+    /// Creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Last change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// One entry of `GET /assets/multipart-uploads` (`IncompleteUploadSummary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncompleteUploadSummary {
+    /// The session id.
+    pub upload_id: String,
+    /// The session status.
+    pub status: UploadStatus,
+    /// File size.
+    pub total_size: u64,
+    /// Bytes per chunk.
+    pub chunk_size: u64,
+    /// Number of chunks.
+    pub total_chunks: u32,
+    /// Creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Expiry time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// `GET /assets/multipart-uploads` 200 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListIncompleteUploadsResponse {
+    /// One page of active sessions.
+    pub data: Vec<IncompleteUploadSummary>,
+    /// Pagination.
+    pub page_info: PageInfo,
+}
+
+// ─────────────────────────────────── assets ──────────────────────────────────
+
+/// How an asset was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetMethod {
+    /// `multipart/form-data` upload.
+    Direct,
+    /// Fetched from a URL.
+    Url,
+    /// Multipart session.
+    Multipart,
+    /// A value this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Processing status of an asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetStatus {
+    /// Being processed (or, for multipart, the upload has not completed).
+    Processing,
+    /// Usable.
+    Ready,
+    /// Processing failed (see `error`).
+    Failed,
+    /// Older contract's spelling of "not yet processed".
+    Waiting,
+    /// A value this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Status of an HLS rendition or thumbnail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DerivativeStatus {
+    /// Queued.
+    Pending,
+    /// Being made.
+    Processing,
+    /// Available.
+    Ready,
+    /// Failed.
+    Error,
+    /// A value this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// The HLS sub-object of an asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hls {
+    /// The manifest, once ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_url: Option<String>,
+    /// Status.
+    pub status: DerivativeStatus,
+}
+
+/// The thumbnail sub-object of an asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    /// The thumbnail, once ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative_url: Option<String>,
+    /// Status.
+    pub status: DerivativeStatus,
+}
+
+/// Why an asset failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetError {
+    /// A message (its text is not a contract).
+    pub message: String,
+}
+
+/// An asset: `Asset` (create response) and `AssetDetail` (retrieve/list) in one type, the detail
+/// fields optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    /// The asset id (`_id` on the wire).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// How it was created.
+    pub method: AssetMethod,
+    /// Processing status.
+    pub status: AssetStatus,
+    /// File name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// MIME type, e.g. `video/mp4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_type: Option<String>,
+    /// Creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Size in bytes (absent while processing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Duration in seconds (video/audio, absent while processing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// User metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<UserMetadata>,
+    /// HLS status, when requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hls: Option<Hls>,
+    /// Thumbnail status, when requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Thumbnail>,
+    /// Why processing failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AssetError>,
+    /// Technical metadata (tolerated, passed through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technical_metadata: Option<serde_json::Value>,
+    /// Connector source (tolerated, passed through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
+}
+
+/// `GET /assets` 200 response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListAssetsResponse {
+    /// One page of assets, newest first.
+    pub data: Vec<Asset>,
+    /// Pagination.
+    pub page_info: PageInfo,
+}
+
+// ───────────────────────────────── validation ────────────────────────────────
+
+/// Checks a filename: 1–255 characters, no control characters.
+pub fn validate_filename(filename: &str) -> Result<(), Error> {
+    let chars = filename.chars().count();
+    if chars == 0 {
+        return Err(Error::invalid(
+            "The `filename` parameter must not be empty.",
+        ));
+    }
+    if chars > limits::FILENAME_MAX_CHARS {
+        return Err(Error::invalid(format!(
+            "The `filename` parameter is {chars} characters long; at most {} are allowed.",
+            limits::FILENAME_MAX_CHARS
+        )));
+    }
+    if filename.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "The `filename` parameter must not contain control characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `user_metadata`: string keys, scalar values only.
+pub fn validate_user_metadata(metadata: &UserMetadata) -> Result<(), Error> {
+    for (key, value) in metadata {
+        if key.is_empty() {
+            return Err(Error::invalid("`user_metadata` keys must not be empty."));
+        }
+        if !(value.is_string() || value.is_number() || value.is_boolean()) {
+            return Err(Error::invalid(format!(
+                "`user_metadata.{key}` must be a string, number or boolean."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a create-session request against the documented limits.
+pub fn validate_create_multipart(request: &CreateMultipartUploadRequest) -> Result<(), Error> {
+    validate_filename(&request.filename)?;
+    if request.total_size == 0 {
+        return Err(Error::invalid(
+            "The `total_size` parameter must be at least 1.",
+        ));
+    }
+    let max = request.media_type.multipart_max_bytes();
+    if request.total_size > max {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "The `total_size` parameter ({}) exceeds the {} limit of {max} bytes.",
+                request.total_size,
+                request.media_type.as_str()
+            ),
+        ));
+    }
+    if let Some(metadata) = &request.user_metadata {
+        validate_user_metadata(metadata)?;
+    }
+    Ok(())
+}
+
+/// Checks a presigned-URL request: `start ≥ 1`, `count` 1–50 and, when the session's chunk
+/// count is known, `start + count - 1 ≤ total_chunks`.
+pub fn validate_presigned_request(
+    request: &PresignedUrlsRequest,
+    total_chunks: Option<u32>,
+) -> Result<(), Error> {
+    if request.start < 1 {
+        return Err(Error::invalid("The `start` parameter must be at least 1."));
+    }
+    if request.count < 1 || request.count > limits::MAX_BATCH {
+        return Err(Error::invalid(format!(
+            "The `count` parameter must be between 1 and {}.",
+            limits::MAX_BATCH
+        )));
+    }
+    if let Some(total) = total_chunks {
+        let last = request.start as u64 + request.count as u64 - 1;
+        if last > total as u64 {
+            return Err(Error::invalid(format!(
+                "Chunks {}..={last} are out of range: the upload has {total} chunks.",
+                request.start
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a report batch: 1–50 chunks, indices ≥ 1 (and ≤ `total_chunks` when known),
+/// non-empty proofs, positive sizes.
+pub fn validate_report(
+    request: &ReportChunksRequest,
+    total_chunks: Option<u32>,
+) -> Result<(), Error> {
+    let n = request.completed_chunks.len();
+    if n == 0 || n > limits::MAX_BATCH as usize {
+        return Err(Error::invalid(format!(
+            "The `completed_chunks` parameter must hold between 1 and {} items; it holds {n}.",
+            limits::MAX_BATCH
+        )));
+    }
+    for chunk in &request.completed_chunks {
+        if chunk.chunk_index < 1 || total_chunks.is_some_and(|t| chunk.chunk_index > t) {
+            return Err(Error::invalid(format!(
+                "`chunk_index` {} is out of range.",
+                chunk.chunk_index
+            )));
+        }
+        if chunk.proof.trim().is_empty() {
+            return Err(Error::invalid(format!(
+                "`proof` of chunk {} must not be empty.",
+                chunk.chunk_index
+            )));
+        }
+        if chunk.chunk_size == 0 {
+            return Err(Error::invalid(format!(
+                "`chunk_size` of chunk {} must be at least 1.",
+                chunk.chunk_index
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks pagination parameters: `page ≥ 1`, `page_limit` 1–50.
+pub fn validate_page(page: u32, page_limit: u32) -> Result<(), Error> {
+    if page < 1 {
+        return Err(Error::invalid("The `page` parameter must be at least 1."));
+    }
+    if page_limit < 1 || page_limit > limits::PAGE_LIMIT_MAX {
+        return Err(Error::invalid(format!(
+            "The `page_limit` parameter must be between 1 and {}.",
+            limits::PAGE_LIMIT_MAX
+        )));
+    }
+    Ok(())
+}
+
+/// Strips the quotes S3-style storage puts around an `ETag` (and a weak `W/` prefix).
+pub fn normalize_etag(etag: &str) -> &str {
+    let etag = etag.trim();
+    let etag = etag.strip_prefix("W/").unwrap_or(etag);
+    etag.trim_matches('"')
+}
+
+/// RFC 3339 timestamps ↔ milliseconds since the Unix epoch, without a date library.
+pub mod timestamp {
+    /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC, seconds precision).
+    pub fn format(unix_ms: i64) -> String {
+        let secs = unix_ms.div_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )
+    }
+
+    /// Parses an RFC 3339 timestamp (`Z` or `±HH:MM` offset, optional fraction) to milliseconds
+    /// since the epoch. Returns `None` when it is not one.
+    pub fn parse(s: &str) -> Option<i64> {
+        let b = s.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+            return None;
+        }
+        let num = |r: core::ops::Range<usize>| -> Option<i64> {
+            let part = s.get(r)?;
+            if !part.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            part.parse().ok()
+        };
+        let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        if b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        let mut i = 19;
+        let mut millis = 0i64;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            let frac = &s[start..i.min(start + 3)];
+            millis = frac.parse::<i64>().ok()? * 10i64.pow(3 - frac.len() as u32);
+        }
+        let offset_secs = match b.get(i)? {
+            b'Z' | b'z' if i + 1 == b.len() => 0,
+            sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+                let oh = num(i + 1..i + 3)?;
+                let om = num(i + 4..i + 6)?;
+                let off = oh * 3600 + om * 60;
+                if *sign == b'+' {
+                    off
+                } else {
+                    -off
+                }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(y, mo, d);
+        let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
+        Some(secs * 1000 + millis)
+    }
+
+    // Howard Hinnant's civil-calendar algorithms.
+    fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    fn civil_from_days(z: i64) -> (i64, i64, i64) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        (if m <= 2 { y + 1 } else { y }, m, d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The documented example of "create multipart upload session" (TWELVELABS_API.md §4.1).
+    const CREATE_RESPONSE_EXAMPLE: &str = r#"{
+      "upload_id": "507f1f77bcf86cd799439011",
+      "asset_id": "507f1f77bcf86cd799439012",
+      "upload_urls": [
+        {"chunk_index": 1, "url": "https://s3.amazonaws.com/bucket/key?signature=...", "expires_at": "2025-12-01T11:00:00Z"}
+      ],
+      "upload_headers": {"Content-Type": "application/octet-stream"},
+      "chunk_size": 5242880,
+      "total_chunks": 20,
+      "expires_at": "2025-12-02T10:00:00Z"
+    }"#;
+
+    #[test]
+    fn create_session_response_round_trips_the_documented_example() {
+        let parsed: CreateMultipartUploadResponse =
+            serde_json::from_str(CREATE_RESPONSE_EXAMPLE).unwrap();
+        assert_eq!(parsed.upload_id, "507f1f77bcf86cd799439011");
+        assert_eq!(parsed.asset_id, "507f1f77bcf86cd799439012");
+        assert_eq!(parsed.chunk_size, 5_242_880);
+        assert_eq!(parsed.total_chunks, 20);
+        assert_eq!(parsed.expires_at, "2025-12-02T10:00:00Z");
+        assert_eq!(
+            parsed.upload_urls,
+            vec![PresignedUrl {
+                chunk_index: 1,
+                url: "https://s3.amazonaws.com/bucket/key?signature=...".into(),
+                expires_at: "2025-12-01T11:00:00Z".into(),
+            }]
+        );
+        assert_eq!(
+            parsed
+                .upload_headers
+                .get("Content-Type")
+                .map(String::as_str),
+            Some("application/octet-stream")
+        );
+        assert_eq!(parsed.upload_token, None);
+        // Serialising gives back exactly the documented JSON (no `upload_token`, no nulls).
+        let expected: serde_json::Value = serde_json::from_str(CREATE_RESPONSE_EXAMPLE).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), expected);
+    }
+
+    #[test]
+    fn create_session_response_tolerates_unknown_fields_and_carries_upload_token() {
+        let mut value: serde_json::Value = serde_json::from_str(CREATE_RESPONSE_EXAMPLE).unwrap();
+        value["some_future_field"] = json!({"x": 1});
+        value["upload_token"] = json!("tok");
+        let parsed: CreateMultipartUploadResponse = serde_json::from_value(value).unwrap();
+        assert_eq!(parsed.upload_token.as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn create_request_uses_type_on_the_wire_and_defaults_to_video() {
+        let req: CreateMultipartUploadRequest =
+            serde_json::from_value(json!({"filename": "a.mp4", "total_size": 10})).unwrap();
+        assert_eq!(req.media_type, MediaType::Video);
+        let req = CreateMultipartUploadRequest {
+            media_type: MediaType::Audio,
+            ..req
+        };
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            json!({"filename": "a.mp4", "type": "audio", "total_size": 10})
+        );
+    }
+
+    #[test]
+    fn report_request_and_response_match_documented_examples() {
+        let req: ReportChunksRequest = serde_json::from_value(json!({"completed_chunks": [
+            {"chunk_index": 1, "proof": "d41d8cd98f00b204e9800998ecf8427e", "proof_type": "etag", "chunk_size": 5242880}
+        ]}))
+        .unwrap();
+        assert_eq!(req.completed_chunks[0].proof_type, ProofType::Etag);
+        validate_report(&req, Some(20)).unwrap();
+        let resp: ReportChunksResponse = serde_json::from_value(json!(
+            {"url": "https://cdn.example.com/assets/video.mp4", "asset_id": "507f1f77bcf86cd799439012", "processed_chunks": 5, "duplicate_chunks": 0, "total_completed": 15}
+        ))
+        .unwrap();
+        assert_eq!(resp.total_completed, 15);
+        assert_eq!(
+            resp.url.as_deref(),
+            Some("https://cdn.example.com/assets/video.mp4")
+        );
+    }
+
+    #[test]
+    fn asset_uses_underscore_id_and_tolerates_unknown_status() {
+        let asset: Asset = serde_json::from_value(json!({
+            "_id": "6298d673f1090f1100476d4c", "method": "direct", "status": "processing",
+            "filename": "my-video.mp4", "file_type": "video/mp4", "created_at": "2026-05-01T10:30:00Z"
+        }))
+        .unwrap();
+        assert_eq!(asset.id, "6298d673f1090f1100476d4c");
+        assert_eq!(asset.status, AssetStatus::Processing);
+        assert_eq!(
+            serde_json::to_value(&asset).unwrap()["_id"],
+            "6298d673f1090f1100476d4c"
+        );
+        let odd: Asset = serde_json::from_value(
+            json!({"_id": "x", "method": "telepathy", "status": "dreaming"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (odd.method, odd.status),
+            (AssetMethod::Unknown, AssetStatus::Unknown)
+        );
+    }
+
+    #[test]
+    fn validation_enforces_documented_limits() {
+        assert!(validate_filename("").is_err());
+        assert!(validate_filename(&"x".repeat(255)).is_ok());
+        assert!(validate_filename(&"x".repeat(256)).is_err());
+        let ok = PresignedUrlsRequest {
+            start: 1,
+            count: 50,
+        };
+        assert!(validate_presigned_request(&ok, Some(50)).is_ok());
+        assert!(
+            validate_presigned_request(&PresignedUrlsRequest { start: 0, count: 1 }, None).is_err()
+        );
+        assert!(validate_presigned_request(
+            &PresignedUrlsRequest {
+                start: 1,
+                count: 51
+            },
+            None
+        )
+        .is_err());
+        assert!(validate_presigned_request(
+            &PresignedUrlsRequest {
+                start: 2,
+                count: 50
+            },
+            Some(50)
+        )
+        .is_err());
+        let big = CreateMultipartUploadRequest {
+            filename: "a.jpg".into(),
+            media_type: MediaType::Image,
+            total_size: limits::IMAGE_MAX_BYTES + 1,
+            enable_hls: None,
+            enable_thumbnail: None,
+            user_metadata: None,
+        };
+        assert_eq!(
+            validate_create_multipart(&big).unwrap_err().code,
+            ErrorCode::PayloadTooLarge
+        );
+        assert!(validate_page(1, 50).is_ok());
+        assert!(validate_page(0, 10).is_err());
+        assert!(validate_page(1, 51).is_err());
+        let mut md = UserMetadata::new();
+        md.insert("k".into(), json!([1]));
+        assert!(validate_user_metadata(&md).is_err());
+    }
+
+    #[test]
+    fn etag_quotes_are_stripped() {
+        assert_eq!(normalize_etag("\"abc\""), "abc");
+        assert_eq!(normalize_etag("W/\"abc\""), "abc");
+        assert_eq!(normalize_etag("abc"), "abc");
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let ms = timestamp::parse("2025-12-01T11:00:00Z").unwrap();
+        assert_eq!(ms, 1_764_586_800_000);
+        assert_eq!(timestamp::format(ms), "2025-12-01T11:00:00Z");
+        assert_eq!(timestamp::parse("2025-12-01T12:00:00+01:00"), Some(ms));
+        assert_eq!(timestamp::parse("2025-12-01T11:00:00.250Z"), Some(ms + 250));
+        assert_eq!(timestamp::parse("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(timestamp::parse("not a time"), None);
+        assert_eq!(timestamp::parse("2025-13-01T11:00:00Z"), None);
+    }
+}
