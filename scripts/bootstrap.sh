@@ -73,6 +73,7 @@ if [ "$WASM_TC" = debian-web ]; then apt_install rust-web-clippy; fi
 lock_version() { # first version of package $1 in Cargo.lock
   awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' Cargo.lock
 }
+tool_version() { "$1" --version 2>/dev/null | grep -oE "[0-9]+\.[0-9]+\.[0-9]+" | head -1; }
 CURRENT_STEP="Cargo.lock"
 [ -f Cargo.lock ] || cargo generate-lockfile
 WB_VERSION=$(lock_version wasm-bindgen)
@@ -89,14 +90,14 @@ cargo_install() {
 }
 
 CURRENT_STEP="wasm-bindgen-cli $WB_VERSION"
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ] ||
+if [ "$(tool_version wasm-bindgen)" != "$WB_VERSION" ] ||
    ! command -v wasm-bindgen-test-runner >/dev/null; then
   step "cargo install wasm-bindgen-cli $WB_VERSION (about 4 minutes)"
   cargo_install wasm-bindgen-cli "$WB_VERSION"
 fi
 
 CURRENT_STEP="worker-build $WORKER_VERSION"
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_VERSION" ]; then
+if [ "$(tool_version worker-build)" != "$WORKER_VERSION" ]; then
   step "cargo install worker-build $WORKER_VERSION (about 3 minutes)"
   cargo_install worker-build "$WORKER_VERSION"
 fi

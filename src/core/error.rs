@@ -50,6 +50,8 @@ pub enum ErrorCode {
     Conflict,
     /// An unexpected internal error (a bug): please report it.
     Internal,
+    /// The server marked the multipart session `failed`; a new upload must be started.
+    SessionFailed,
 }
 
 impl ErrorCode {
@@ -75,6 +77,7 @@ impl ErrorCode {
         ErrorCode::AssetFailed,
         ErrorCode::Conflict,
         ErrorCode::Internal,
+        ErrorCode::SessionFailed,
     ];
 
     /// The stable snake_case spelling used on the wire and in JS.
@@ -100,6 +103,7 @@ impl ErrorCode {
             ErrorCode::AssetFailed => "asset_failed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
+            ErrorCode::SessionFailed => "session_failed",
         }
     }
 
@@ -139,6 +143,7 @@ impl ErrorCode {
                 502
             }
             ErrorCode::EtagUnreadable | ErrorCode::AssetFailed | ErrorCode::Internal => 500,
+            ErrorCode::SessionFailed => 502,
         }
     }
 }

@@ -541,6 +541,175 @@ pub struct ListAssetsResponse {
     pub page_info: PageInfo,
 }
 
+// ─────────────────────── request forms and query strings ───────────────────────
+
+/// `method` of `POST /assets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateAssetMethod {
+    /// A local file in the `file` part.
+    Direct,
+    /// A public URL in the `url` field, fetched by the platform.
+    Url,
+}
+
+impl CreateAssetMethod {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CreateAssetMethod::Direct => "direct",
+            CreateAssetMethod::Url => "url",
+        }
+    }
+}
+
+/// The text fields of `POST /assets` (always `multipart/form-data`); for `direct` the file
+/// travels beside them as the `file` part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateAssetFields {
+    /// `direct` or `url`.
+    pub method: CreateAssetMethod,
+    /// The source URL (`method = url` only).
+    pub url: Option<String>,
+    /// The asset's filename; derived from the file or URL when absent.
+    pub filename: Option<String>,
+    /// Ask for an HLS rendition (video/audio).
+    pub enable_hls: Option<bool>,
+    /// Ask for a thumbnail.
+    pub enable_thumbnail: Option<bool>,
+    /// User metadata; sent as a JSON-encoded string field.
+    pub user_metadata: Option<UserMetadata>,
+}
+
+impl CreateAssetFields {
+    /// The fields in wire encoding, in a stable order: booleans as `true`/`false`,
+    /// `user_metadata` JSON-encoded; absent options are omitted (never sent empty).
+    pub fn form_fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![("method", self.method.as_str().to_owned())];
+        if let Some(url) = &self.url {
+            fields.push(("url", url.clone()));
+        }
+        if let Some(filename) = &self.filename {
+            fields.push(("filename", filename.clone()));
+        }
+        if let Some(flag) = self.enable_hls {
+            fields.push(("enable_hls", flag.to_string()));
+        }
+        if let Some(flag) = self.enable_thumbnail {
+            fields.push(("enable_thumbnail", flag.to_string()));
+        }
+        if let Some(metadata) = &self.user_metadata {
+            // A map of JSON values always serialises.
+            let encoded = serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned());
+            fields.push(("user_metadata", encoded));
+        }
+        fields
+    }
+}
+
+/// Pagination query of `GET /assets/multipart-uploads` and `GET /assets/multipart-uploads/{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageQuery {
+    /// 1-based page (server default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1–50 (server default 10).
+    pub page_limit: Option<u32>,
+}
+
+impl PageQuery {
+    /// The query pairs; absent values are omitted.
+    pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if let Some(page) = self.page {
+            pairs.push(("page", page.to_string()));
+        }
+        if let Some(limit) = self.page_limit {
+            pairs.push(("page_limit", limit.to_string()));
+        }
+        pairs
+    }
+
+    /// Checks the values that are present against the documented limits.
+    pub fn validate(&self) -> Result<(), Error> {
+        validate_page(
+            self.page.unwrap_or(1),
+            self.page_limit.unwrap_or(limits::PAGE_LIMIT_DEFAULT),
+        )
+    }
+}
+
+/// Query of `GET /assets`. Arrays travel as repeated keys (`asset_ids=a&asset_ids=b`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListAssetsQuery {
+    /// Pagination.
+    pub page: PageQuery,
+    /// Only these asset ids.
+    pub asset_ids: Vec<String>,
+    /// Only these media types.
+    pub asset_types: Vec<MediaType>,
+    /// Case-insensitive substring of the filename.
+    pub filename: Option<String>,
+}
+
+impl ListAssetsQuery {
+    /// The query pairs, arrays as repeated keys.
+    pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = self.page.to_query_pairs();
+        pairs.extend(self.asset_ids.iter().map(|id| ("asset_ids", id.clone())));
+        pairs.extend(
+            self.asset_types
+                .iter()
+                .map(|t| ("asset_types", t.as_str().to_owned())),
+        );
+        if let Some(filename) = &self.filename {
+            pairs.push(("filename", filename.clone()));
+        }
+        pairs
+    }
+}
+
+/// Query of `DELETE /assets/{asset_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeleteAssetQuery {
+    /// Delete even if indexed assets reference it (otherwise 409).
+    pub force: bool,
+}
+
+impl DeleteAssetQuery {
+    /// The query pairs: `force=true` only when set (the server default is `false`).
+    pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
+        if self.force {
+            vec![("force", "true".to_owned())]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Encodes query pairs as `k=v&k=v`, percent-encoding everything but RFC 3986 unreserved
+/// characters. Empty input gives an empty string (no `?`).
+pub fn encode_query(pairs: &[(&str, String)]) -> String {
+    fn encode(text: &str, out: &mut String) {
+        for byte in text.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                out.push(byte as char);
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    let mut query = String::new();
+    for (position, (key, value)) in pairs.iter().enumerate() {
+        if position > 0 {
+            query.push('&');
+        }
+        encode(key, &mut query);
+        query.push('=');
+        encode(value, &mut query);
+    }
+    query
+}
+
 // ───────────────────────────────── validation ────────────────────────────────
 
 /// Checks a filename: 1–255 characters, no control characters.
@@ -673,11 +842,55 @@ pub fn validate_page(page: u32, page_limit: u32) -> Result<(), Error> {
     if page < 1 {
         return Err(Error::invalid("The `page` parameter must be at least 1."));
     }
-    if page_limit < 1 || page_limit > limits::PAGE_LIMIT_MAX {
+    if !(1..=limits::PAGE_LIMIT_MAX).contains(&page_limit) {
         return Err(Error::invalid(format!(
             "The `page_limit` parameter must be between 1 and {}.",
             limits::PAGE_LIMIT_MAX
         )));
+    }
+    Ok(())
+}
+
+/// Checks `POST /assets` before sending: `method = direct` needs a file (`file_size`) of at most
+/// 200 MB for video/audio or 32 MB for images; `method = url` needs an http(s) `url`; the
+/// filename and `user_metadata`, when given, follow their rules.
+pub fn validate_create_asset(
+    fields: &CreateAssetFields,
+    media_type: MediaType,
+    file_size: Option<u64>,
+) -> Result<(), Error> {
+    match fields.method {
+        CreateAssetMethod::Direct => {
+            let Some(size) = file_size else {
+                return Err(Error::invalid(
+                    "The `file` parameter is required when `method` is `direct`.",
+                ));
+            };
+            let max = media_type.direct_max_bytes();
+            if size > max {
+                return Err(Error::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "The file ({size} bytes) exceeds the {max}-byte limit of direct {} uploads; use a multipart upload.",
+                        media_type.as_str()
+                    ),
+                ));
+            }
+        }
+        CreateAssetMethod::Url => {
+            let url = fields.url.as_deref().unwrap_or("");
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::invalid(
+                    "The `url` parameter must be an http(s) URL when `method` is `url`.",
+                ));
+            }
+        }
+    }
+    if let Some(filename) = &fields.filename {
+        validate_filename(filename)?;
+    }
+    if let Some(metadata) = &fields.user_metadata {
+        validate_user_metadata(metadata)?;
     }
     Ok(())
 }
@@ -953,6 +1166,311 @@ mod tests {
         assert_eq!(normalize_etag("\"abc\""), "abc");
         assert_eq!(normalize_etag("W/\"abc\""), "abc");
         assert_eq!(normalize_etag("abc"), "abc");
+    }
+
+    /// §3.1: the documented create-asset answer.
+    #[test]
+    fn asset_create_example_parses() {
+        let asset: Asset = serde_json::from_str(
+            r#"{
+  "_id": "6298d673f1090f1100476d4c",
+  "method": "direct",
+  "status": "processing",
+  "filename": "my-video.mp4",
+  "file_type": "video/mp4",
+  "created_at": "2026-05-01T10:30:00Z"
+}"#,
+        )
+        .unwrap();
+        assert_eq!(asset.method, AssetMethod::Direct);
+        assert_eq!(asset.file_type.as_deref(), Some("video/mp4"));
+        assert_eq!((asset.size, asset.hls, asset.error), (None, None, None));
+    }
+
+    /// §3.2: the documented list example (values illustrative and inconsistent, kept as is).
+    #[test]
+    fn list_assets_example_parses_with_detail_fields() {
+        let list: ListAssetsResponse = serde_json::from_str(
+            r#"{
+  "data": [
+    {
+      "_id": "6298d673f1090f1100476d4c",
+      "created_at": "2022-06-02T10:30:00Z",
+      "duration": 120.5,
+      "file_type": "image/jpeg",
+      "filename": "image-01.jpg",
+      "hls": {"manifest_url": "https://cdn.example.com/assets/6298d673f1090f1100476d4c/manifest.m3u8", "status": "ready"},
+      "method": "direct",
+      "size": 104857600,
+      "status": "ready",
+      "thumbnail": {"representative_url": "https://cdn.example.com/assets/6298d673f1090f1100476d4c/thumbnail.jpg", "status": "ready"},
+      "user_metadata": {}
+    }
+  ],
+  "page_info": {"limit_per_page": 10, "page": 1, "total_page": 1, "total_results": 2}
+}"#,
+        )
+        .unwrap();
+        let asset = &list.data[0];
+        assert_eq!(
+            (asset.size, asset.duration),
+            (Some(104_857_600), Some(120.5))
+        );
+        let hls = asset.hls.as_ref().unwrap();
+        assert_eq!(hls.status, DerivativeStatus::Ready);
+        assert!(hls
+            .manifest_url
+            .as_deref()
+            .unwrap()
+            .ends_with("manifest.m3u8"));
+        assert_eq!(
+            asset.thumbnail.as_ref().unwrap().status,
+            DerivativeStatus::Ready
+        );
+        assert_eq!(asset.user_metadata.as_ref().map(|m| m.len()), Some(0));
+        assert_eq!(list.page_info, PageInfo::for_page(1, 10, 2));
+    }
+
+    /// §5.2: failed assets carry `error`, unknown fields (`technical_metadata`, `source`) pass.
+    #[test]
+    fn asset_detail_tolerates_error_and_newer_fields() {
+        let asset: Asset = serde_json::from_value(json!({
+            "_id": "a", "method": "multipart", "status": "failed",
+            "error": {"message": "Unsupported codec"},
+            "technical_metadata": {"file_size_bytes": 10, "video_codec": "h264"},
+            "source": {"type": "connector", "details": {"provider": "google_drive"}},
+            "some_2027_field": true
+        }))
+        .unwrap();
+        assert_eq!(asset.method, AssetMethod::Multipart);
+        assert_eq!(asset.error.unwrap().message, "Unsupported codec");
+        assert_eq!(asset.technical_metadata.unwrap()["video_codec"], "h264");
+    }
+
+    /// §4.2: the documented list-incomplete example.
+    #[test]
+    fn list_incomplete_example_parses() {
+        let list: ListIncompleteUploadsResponse = serde_json::from_str(
+            r#"{
+  "data": [
+    {
+      "upload_id": "507f1f77bcf86cd799439011",
+      "status": "active",
+      "total_size": 10485760,
+      "chunk_size": 5242880,
+      "total_chunks": 2,
+      "created_at": "2025-12-01T10:00:00Z",
+      "expires_at": "2025-12-01T18:00:00Z"
+    }
+  ],
+  "page_info": {"limit_per_page": 10, "page": 1, "total_page": 1, "total_results": 2}
+}"#,
+        )
+        .unwrap();
+        let session = &list.data[0];
+        assert_eq!(session.status, UploadStatus::Active);
+        assert_eq!(
+            (session.total_size, session.chunk_size, session.total_chunks),
+            (10_485_760, 5_242_880, 2)
+        );
+        assert_eq!(session.expires_at.as_deref(), Some("2025-12-01T18:00:00Z"));
+    }
+
+    /// §4.3: the documented status example (a completed chunk with an `error`, kept as is).
+    #[test]
+    fn upload_status_example_parses() {
+        let status: UploadStatusResponse = serde_json::from_str(
+            r#"{
+  "upload_id": "507f1f77bcf86cd799439011",
+  "status": "active",
+  "uploaded_chunks": [
+    {"index": 1, "status": "completed", "uploaded_at": "2025-12-01T10:15:00Z", "updated_at": "2025-12-01T10:00:00Z", "error": "Upload timeout"}
+  ],
+  "chunks_completed": 15,
+  "chunks_failed": 0,
+  "chunks_pending": 5,
+  "page_info": {"limit_per_page": 10, "page": 1, "total_page": 1, "total_results": 2},
+  "total_size": 104857600,
+  "uploaded_size": 78643200,
+  "created_at": "2025-12-01T10:00:00Z",
+  "updated_at": "2025-12-01T10:00:00Z"
+}"#,
+        )
+        .unwrap();
+        assert_eq!(status.status, UploadStatus::Active);
+        assert_eq!(
+            (
+                status.chunks_completed,
+                status.chunks_failed,
+                status.chunks_pending
+            ),
+            (15, 0, 5)
+        );
+        assert_eq!(
+            (status.total_size, status.uploaded_size),
+            (104_857_600, 78_643_200)
+        );
+        let chunk = &status.uploaded_chunks[0];
+        assert_eq!((chunk.index, chunk.status), (1, ChunkStatus::Completed));
+        assert_eq!(chunk.error.as_deref(), Some("Upload timeout"));
+        assert_eq!(status.page_info.unwrap().total_results, 2);
+    }
+
+    /// §4.5: the documented presigned-URL example and request.
+    #[test]
+    fn presigned_urls_example_parses() {
+        let request: PresignedUrlsRequest =
+            serde_json::from_str(r#"{"start": 21, "count": 10}"#).unwrap();
+        assert_eq!(
+            request,
+            PresignedUrlsRequest {
+                start: 21,
+                count: 10
+            }
+        );
+        let response: PresignedUrlsResponse = serde_json::from_str(
+            r#"{
+  "upload_id": "507f1f77bcf86cd799439011",
+  "start_index": 1,
+  "count": 10,
+  "upload_urls": [{"chunk_index": 1, "url": "https://s3.amazonaws.com/bucket/key?signature=...", "expires_at": "2025-12-01T18:00:00Z"}],
+  "generated_at": "2025-12-01T11:30:00Z",
+  "expires_at": "2025-12-01T18:00:00Z"
+}"#,
+        )
+        .unwrap();
+        assert_eq!((response.start_index, response.count), (1, 10));
+        assert_eq!(response.upload_urls[0].chunk_index, 1);
+        assert_eq!(
+            response.generated_at.as_deref(),
+            Some("2025-12-01T11:30:00Z")
+        );
+    }
+
+    /// §2.4: the documented error body, with and without `docs_url`.
+    #[test]
+    fn error_body_example_round_trips() {
+        let text = r#"{"code":"generic_error","message":"An error occurred.","docs_url":"https://docs.twelvelabs.io/api-reference/error-codes"}"#;
+        let body: ErrorBody = serde_json::from_str(text).unwrap();
+        assert_eq!(body.code, "generic_error");
+        assert_eq!(serde_json::to_string(&body).unwrap(), text);
+        let bare: ErrorBody =
+            serde_json::from_str(r#"{"code":"parameter_invalid","message":"m"}"#).unwrap();
+        assert_eq!(bare.docs_url, None);
+    }
+
+    #[test]
+    fn list_query_uses_repeated_keys_and_percent_encoding() {
+        let query = ListAssetsQuery {
+            page: PageQuery {
+                page: Some(2),
+                page_limit: Some(50),
+            },
+            asset_ids: vec!["a1".into(), "b2".into()],
+            asset_types: vec![MediaType::Video, MediaType::Image],
+            filename: Some("my clip&co.mp4".into()),
+        };
+        assert_eq!(
+            encode_query(&query.to_query_pairs()),
+            "page=2&page_limit=50&asset_ids=a1&asset_ids=b2&asset_types=video&asset_types=image&filename=my%20clip%26co.mp4"
+        );
+        assert_eq!(
+            encode_query(&ListAssetsQuery::default().to_query_pairs()),
+            ""
+        );
+        assert_eq!(
+            encode_query(&DeleteAssetQuery { force: true }.to_query_pairs()),
+            "force=true"
+        );
+        assert!(DeleteAssetQuery::default().to_query_pairs().is_empty());
+        assert!(PageQuery {
+            page: Some(0),
+            page_limit: None
+        }
+        .validate()
+        .is_err());
+        assert!(PageQuery {
+            page: None,
+            page_limit: Some(51)
+        }
+        .validate()
+        .is_err());
+        assert!(PageQuery::default().validate().is_ok());
+    }
+
+    #[test]
+    fn create_asset_form_encodes_booleans_and_metadata_as_text() {
+        let mut metadata = UserMetadata::new();
+        metadata.insert("owner".into(), json!("u1"));
+        let fields = CreateAssetFields {
+            method: CreateAssetMethod::Direct,
+            url: None,
+            filename: Some("a.mp4".into()),
+            enable_hls: Some(true),
+            enable_thumbnail: Some(false),
+            user_metadata: Some(metadata),
+        };
+        assert_eq!(
+            fields.form_fields(),
+            vec![
+                ("method", "direct".to_owned()),
+                ("filename", "a.mp4".to_owned()),
+                ("enable_hls", "true".to_owned()),
+                ("enable_thumbnail", "false".to_owned()),
+                ("user_metadata", r#"{"owner":"u1"}"#.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn create_asset_validation_enforces_direct_and_url_rules() {
+        let direct = CreateAssetFields {
+            method: CreateAssetMethod::Direct,
+            url: None,
+            filename: None,
+            enable_hls: None,
+            enable_thumbnail: None,
+            user_metadata: None,
+        };
+        assert!(validate_create_asset(
+            &direct,
+            MediaType::Video,
+            Some(limits::DIRECT_MEDIA_MAX_BYTES)
+        )
+        .is_ok());
+        assert_eq!(
+            validate_create_asset(
+                &direct,
+                MediaType::Video,
+                Some(limits::DIRECT_MEDIA_MAX_BYTES + 1)
+            )
+            .unwrap_err()
+            .code,
+            ErrorCode::PayloadTooLarge
+        );
+        assert!(validate_create_asset(
+            &direct,
+            MediaType::Image,
+            Some(limits::IMAGE_MAX_BYTES + 1)
+        )
+        .is_err());
+        assert!(validate_create_asset(&direct, MediaType::Video, None).is_err());
+        let url = CreateAssetFields {
+            method: CreateAssetMethod::Url,
+            url: Some("ftp://example.com/a.mp4".into()),
+            ..direct.clone()
+        };
+        assert!(validate_create_asset(&url, MediaType::Video, None).is_err());
+        let url = CreateAssetFields {
+            url: Some("https://example.com/a.mp4".into()),
+            ..url
+        };
+        assert!(validate_create_asset(&url, MediaType::Video, None).is_ok());
+        let long_name = CreateAssetFields {
+            filename: Some("x".repeat(256)),
+            ..url
+        };
+        assert!(validate_create_asset(&long_name, MediaType::Video, None).is_err());
     }
 
     #[test]

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Builds the npm package `twelvelabs-edge-upload` into pkg/ (what `make pkg` runs):
+#   1. the crate for wasm32 with the `browser` feature (release profile: size-tuned),
+#   2. wasm-bindgen --target web (an ES module that loads its .wasm next to itself),
+#   3. wasm-opt -Oz (binaryen from node_modules: Debian's is too old for current rustc output),
+#   4. a Node ≥ 20 entry that loads the .wasm from disk synchronously,
+#   5. package.json, README.md (from docs/npm-README.md), and prints raw/gzipped sizes.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT_DIR=${PKG_OUT_DIR:-$ROOT/pkg}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+NAME=twelvelabs_edge_upload
+WASM_OPT=$ROOT/node_modules/.bin/wasm-opt
+WASM_BINDGEN=${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen || true)}
+
+step() { printf '\033[1mbuild-pkg:\033[0m %s\n' "$*"; }
+die() { printf 'build-pkg: error: %s\n' "$*" >&2; exit 1; }
+
+[ -n "$WASM_BINDGEN" ] || die "wasm-bindgen not found: run scripts/bootstrap.sh (make bootstrap) first"
+[ -x "$WASM_OPT" ] || die "$WASM_OPT not found: run npm ci first"
+lock_version=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+cli_version=$("$WASM_BINDGEN" --version | awk '{print $2}')
+[ "$lock_version" = "$cli_version" ] ||
+  die "wasm-bindgen CLI $cli_version does not match the crate version $lock_version in Cargo.lock"
+version=$(awk -F'"' '/^\[package\]/{p=1} p && /^version *=/{print $2; exit}' Cargo.toml)
+[ -n "$version" ] || die "could not read the package version from Cargo.toml"
+
+step "cargo build (wasm32, release, --features browser)"
+# Keep the `target_features` section wasm-bindgen reads (the profile strips symbols; wasm-opt
+# strips the rest below).
+CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+  cargo build --release --target wasm32-unknown-unknown --features browser --lib
+
+staging=$(mktemp -d)
+trap 'rm -rf "$staging"' EXIT
+
+step "wasm-bindgen --target web"
+"$WASM_BINDGEN" --target web --out-dir "$staging" --out-name "$NAME" \
+  "$TARGET_DIR/wasm32-unknown-unknown/release/$NAME.wasm"
+
+step "wasm-opt -Oz"
+# The features rustc enables by default for wasm32-unknown-unknown; binaryen must accept them
+# and must not introduce any others (the module has to load in every current browser).
+"$WASM_OPT" -Oz --strip-debug --strip-producers \
+  --enable-bulk-memory --enable-mutable-globals --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-reference-types --enable-multivalue \
+  -o "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
+mv "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
+
+# Node ≥ 20 cannot fetch() a file: URL, which is how the web target's default init finds the
+# .wasm. This entry (selected by the "node" export condition) compiles it from disk at import,
+# so `await init()` is a no-op there and the same code runs in browsers and Node.
+cat > "$staging/node.js" <<JS
+// Node ≥ 20 entry: loads the WebAssembly module from disk synchronously at import.
+import { readFileSync } from 'node:fs';
+import init, { initSync } from './$NAME.js';
+
+initSync({ module: readFileSync(new URL('./${NAME}_bg.wasm', import.meta.url)) });
+
+export * from './$NAME.js';
+export default init;
+JS
+cat > "$staging/node.d.ts" <<TS
+export * from './$NAME.js';
+export { default } from './$NAME.js';
+TS
+
+cp docs/npm-README.md "$staging/README.md"
+
+cat > "$staging/package.json" <<JSON
+{
+  "name": "twelvelabs-edge-upload",
+  "version": "$version",
+  "description": "Resumable, concurrent browser uploads of large media to TwelveLabs through presigned URLs, with the API key kept on a Cloudflare Worker.",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "./$NAME.js",
+  "module": "./$NAME.js",
+  "types": "./$NAME.d.ts",
+  "exports": {
+    ".": {
+      "types": "./$NAME.d.ts",
+      "node": "./node.js",
+      "default": "./$NAME.js"
+    },
+    "./${NAME}_bg.wasm": "./${NAME}_bg.wasm",
+    "./package.json": "./package.json"
+  },
+  "files": [
+    "$NAME.js",
+    "$NAME.d.ts",
+    "${NAME}_bg.wasm",
+    "${NAME}_bg.wasm.d.ts",
+    "node.js",
+    "node.d.ts",
+    "README.md"
+  ],
+  "sideEffects": ["./node.js"],
+  "engines": { "node": ">=20" },
+  "keywords": ["twelvelabs", "upload", "multipart", "resumable", "wasm", "cloudflare-workers"]
+}
+JSON
+
+# `InitOutput` lists the raw wasm exports (an ABI detail nobody calls); wasm-bindgen types their
+# externref values as `any`. `unknown` is the honest type there, and keeps the file `any`-free.
+sed -i '/^export interface InitOutput {/,/^}/s/\bany\b/unknown/g' "$staging/$NAME.d.ts"
+
+# The public declarations must stay precise: fail the build if an `any` slips in.
+if grep -nE '\bany\b' "$staging/$NAME.d.ts"; then
+  die "the generated $NAME.d.ts contains 'any' (lines above): give those items precise types"
+fi
+
+rm -rf "$OUT_DIR"
+mkdir -p "$(dirname "$OUT_DIR")"
+cp -r "$staging" "$OUT_DIR"
+chmod 755 "$OUT_DIR"
+
+size_of() { wc -c <"$1" | tr -d ' '; }
+gz_of() { gzip -9 -c "$1" | wc -c | tr -d ' '; }
+wasm_raw=$(size_of "$OUT_DIR/${NAME}_bg.wasm"); wasm_gz=$(gz_of "$OUT_DIR/${NAME}_bg.wasm")
+js_raw=$(size_of "$OUT_DIR/$NAME.js"); js_gz=$(gz_of "$OUT_DIR/$NAME.js")
+step "package twelvelabs-edge-upload@$version in $OUT_DIR"
+printf '  %-28s %9s bytes  %8s bytes gzipped\n' "${NAME}_bg.wasm" "$wasm_raw" "$wasm_gz" \
+  "$NAME.js" "$js_raw" "$js_gz" "total (wasm + JS glue)" "$((wasm_raw + js_raw))" "$((wasm_gz + js_gz))"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds the Cloudflare Worker bundle (what `make worker` runs): worker-build in release mode
+# with the crate's `worker` feature, using local binaries only (worker-build would otherwise
+# download wasm-bindgen, esbuild and wasm-opt from GitHub), then a size-focused wasm-opt pass,
+# then prints the raw and gzipped sizes. Output: build/worker/shim.mjs + build/index_bg.wasm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+fail() { echo "build-worker: $*" >&2; exit 1; }
+command -v worker-build >/dev/null || fail "worker-build is not installed (run scripts/bootstrap.sh)"
+WASM_BINDGEN_BIN=${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}
+ESBUILD_BIN=${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}
+WASM_OPT_BIN=${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}
+for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
+  [ -x "$bin" ] || fail "$bin is missing (run scripts/bootstrap.sh)"
+done
+export WASM_BINDGEN_BIN ESBUILD_BIN WASM_OPT_BIN
+
+# The wasm32 toolchain chosen by the bootstrap (empty = the default toolchain).
+if [ -s target/bootstrap/wasm-toolchain ]; then
+  export RUSTUP_TOOLCHAIN=$(cat target/bootstrap/wasm-toolchain)
+fi
+
+# worker-build passes arguments it does not know on to `cargo build`.
+worker-build --release --features worker
+
+WASM=build/index_bg.wasm
+[ -f "$WASM" ] || fail "worker-build did not produce $WASM"
+[ -f build/worker/shim.mjs ] || fail "worker-build did not produce build/worker/shim.mjs"
+
+# worker-build's own pass is `-O --debuginfo` (it keeps the names section). Optimise for size
+# and drop debug sections, with the same wasm features worker-build enables (workerd supports
+# exactly these; a newer encoding would not load).
+"$WASM_OPT_BIN" -Oz --strip-debug --strip-producers \
+  --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+  --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling \
+  "$WASM" -o "$WASM.opt"
+mv "$WASM.opt" "$WASM"
+
+size_of() { wc -c <"$1" | tr -d ' '; }
+gz_size_of() { gzip -9 -c "$1" | wc -c | tr -d ' '; }
+printf 'worker bundle: %s\n' "$WASM"
+printf '  wasm: %8s bytes raw, %8s bytes gzip -9\n' "$(size_of "$WASM")" "$(gz_size_of "$WASM")"
+for js in build/index.js build/worker/shim.mjs; do
+  [ -f "$js" ] && printf '  %-22s %8s bytes raw, %8s bytes gzip -9\n' "$(basename "$js"):" "$(size_of "$js")" "$(gz_size_of "$js")"
+done

@@ -1,0 +1,27 @@
+//! The browser client (feature `browser`): executes the engine's decisions with `fetch` and
+//! exports the JS API of the npm package `twelvelabs-edge-upload`.
+//!
+//! This is the only module with `#[wasm_bindgen]` exports. It holds no upload policy: what to
+//! send, when to retry and when to give up are decided in [`crate::core`]; this module performs
+//! requests, runs timers, persists state in IndexedDB and converts between JS and Rust values.
+//!
+//! Works wherever `fetch`, `Blob` and `setTimeout` exist: browser windows, dedicated Web
+//! Workers and Node ≥ 20.
+
+pub mod api;
+pub mod convert;
+pub mod js_error;
+pub mod options;
+pub mod runtime;
+pub mod store;
+pub mod transport;
+pub mod types;
+pub mod uploader;
+
+use wasm_bindgen::prelude::*;
+
+/// The package version (the crate version), e.g. `"0.1.0"`.
+#[wasm_bindgen]
+pub fn version() -> String {
+    crate::VERSION.to_owned()
+}

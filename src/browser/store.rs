@@ -1,0 +1,183 @@
+//! A small key → JSON-text store on IndexedDB, for resumable uploads.
+//!
+//! IndexedDB rather than `localStorage`: it exists in dedicated Web Workers too, it is not
+//! limited to ~5 MB per origin, and writes do not block the main thread. Runtimes without
+//! IndexedDB (Node) get `None` from [`Store::open`] and simply do not persist.
+
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
+
+use super::js_error::describe;
+use crate::core::error::{Error, ErrorCode};
+
+/// The IndexedDB database name (one per origin).
+pub const DATABASE_NAME: &str = "twelvelabs-edge-upload";
+/// Schema version; bump with an upgrade step when the object stores change.
+const DATABASE_VERSION: u32 = 1;
+/// The object store holding one record per resumable upload.
+pub const UPLOADS_STORE: &str = "uploads";
+
+/// An open IndexedDB database with the uploads object store.
+#[derive(Clone)]
+pub struct Store {
+    db: IdbDatabase,
+}
+
+impl Store {
+    /// Opens (creating on first use) the database. `Ok(None)` when the runtime has no
+    /// IndexedDB (Node, or a browser that disables it, e.g. some private modes).
+    pub async fn open() -> Result<Option<Store>, Error> {
+        let Some(factory) = Reflect::get(&js_sys::global(), &"indexedDB".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<IdbFactory>().ok())
+        else {
+            return Ok(None);
+        };
+        let request: IdbOpenDbRequest = factory
+            .open_with_u32(DATABASE_NAME, DATABASE_VERSION)
+            .map_err(|e| storage_error("open", &e))?;
+        let upgrade_request = request.clone();
+        // Runs only when the database is new (or older than DATABASE_VERSION).
+        let on_upgrade = Closure::<dyn FnMut()>::new(move || {
+            if let Ok(db) = upgrade_request
+                .result()
+                .and_then(|db| db.dyn_into::<IdbDatabase>())
+            {
+                // Version 1 is the first schema, so an upgrade means the database is new.
+                // A failure here aborts the open request, which then rejects below.
+                let _ = db.create_object_store(UPLOADS_STORE);
+            }
+        });
+        request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
+        let opened = settle_request(&request).await;
+        request.set_onupgradeneeded(None);
+        drop(on_upgrade);
+        // A browser that blocks storage (e.g. private mode) fails the open: run without it.
+        if opened.is_err() {
+            return Ok(None);
+        }
+        let db = request
+            .result()
+            .and_then(|db| db.dyn_into::<IdbDatabase>())
+            .map_err(|e| storage_error("open", &e))?;
+        Ok(Some(Store { db }))
+    }
+
+    /// Writes `value` under `key` and waits until the transaction has committed.
+    pub async fn put(&self, key: &str, value: &str) -> Result<(), Error> {
+        let transaction = self
+            .db
+            .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
+            .map_err(|e| storage_error("write", &e))?;
+        let store = transaction
+            .object_store(UPLOADS_STORE)
+            .map_err(|e| storage_error("write", &e))?;
+        store
+            .put_with_key(&JsValue::from_str(value), &JsValue::from_str(key))
+            .map_err(|e| storage_error("write", &e))?;
+        settle_transaction(&transaction).await
+    }
+
+    /// Reads the value stored under `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        let store = self.read_store()?;
+        let request = store
+            .get(&JsValue::from_str(key))
+            .map_err(|e| storage_error("read", &e))?;
+        settle_request(&request).await?;
+        Ok(request.result().ok().and_then(|v| v.as_string()))
+    }
+
+    /// Every `(key, value)` pair in the store.
+    pub async fn entries(&self) -> Result<Vec<(String, String)>, Error> {
+        let store = self.read_store()?;
+        let keys = store
+            .get_all_keys()
+            .map_err(|e| storage_error("read", &e))?;
+        let values = store.get_all().map_err(|e| storage_error("read", &e))?;
+        settle_request(&keys).await?;
+        settle_request(&values).await?;
+        let keys = js_sys::Array::from(&keys.result().unwrap_or_default());
+        let values = js_sys::Array::from(&values.result().unwrap_or_default());
+        Ok(keys
+            .iter()
+            .zip(values.iter())
+            .filter_map(|(k, v)| Some((k.as_string()?, v.as_string()?)))
+            .collect())
+    }
+
+    /// Deletes the value under `key` (no error when there is none).
+    pub async fn delete(&self, key: &str) -> Result<(), Error> {
+        let transaction = self
+            .db
+            .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
+            .map_err(|e| storage_error("delete", &e))?;
+        transaction
+            .object_store(UPLOADS_STORE)
+            .and_then(|store| store.delete(&JsValue::from_str(key)))
+            .map_err(|e| storage_error("delete", &e))?;
+        settle_transaction(&transaction).await
+    }
+
+    fn read_store(&self) -> Result<web_sys::IdbObjectStore, Error> {
+        self.db
+            .transaction_with_str(UPLOADS_STORE)
+            .and_then(|t| t.object_store(UPLOADS_STORE))
+            .map_err(|e| storage_error("read", &e))
+    }
+}
+
+/// Waits for an IndexedDB request to succeed or fail. The promise's own resolve/reject
+/// functions are installed as the event handlers, so no Rust closure outlives the wait.
+async fn settle_request(request: &IdbRequest) -> Result<(), Error> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&reject));
+    });
+    let outcome = JsFuture::from(promise).await;
+    request.set_onsuccess(None);
+    request.set_onerror(None);
+    outcome.map(|_| ()).map_err(|_| {
+        let cause = request
+            .error()
+            .ok()
+            .flatten()
+            .map_or_else(|| "unknown".to_owned(), |e| e.message());
+        Error::new(
+            ErrorCode::Internal,
+            format!("IndexedDB request failed: {cause}"),
+        )
+    })
+}
+
+/// Waits for a read-write transaction to commit (or to fail or abort).
+async fn settle_transaction(transaction: &web_sys::IdbTransaction) -> Result<(), Error> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        transaction.set_oncomplete(Some(&resolve));
+        transaction.set_onerror(Some(&reject));
+        transaction.set_onabort(Some(&reject));
+    });
+    let outcome = JsFuture::from(promise).await;
+    transaction.set_oncomplete(None);
+    transaction.set_onerror(None);
+    transaction.set_onabort(None);
+    outcome.map(|_| ()).map_err(|_| {
+        let cause = transaction
+            .error()
+            .map_or_else(|| "aborted".to_owned(), |e| e.message());
+        Error::new(
+            ErrorCode::Internal,
+            format!("IndexedDB transaction failed: {cause}"),
+        )
+    })
+}
+
+fn storage_error(what: &str, thrown: &JsValue) -> Error {
+    Error::new(
+        ErrorCode::Internal,
+        format!("IndexedDB {what} failed: {}", describe(thrown)),
+    )
+}

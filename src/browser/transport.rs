@@ -1,0 +1,282 @@
+//! The `fetch` transport: JSON calls to the Worker (or the API) and chunk PUTs to presigned URLs.
+//!
+//! This layer performs requests and describes what happened — status, body, `ETag`,
+//! `Retry-After`, network failure, abort — without deciding anything: whether to retry, refresh
+//! or give up is the engine's call (`core`).
+//!
+//! Chunk bodies are `Blob` views (`file.slice(start, end)`) handed to `fetch` as they are: the
+//! browser streams them from disk, and the bytes never enter wasm memory.
+
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, Response};
+
+use super::js_error::describe;
+use super::runtime::now_ms;
+use crate::core::error::{Error, ErrorCode};
+
+/// How a request failed before any HTTP response arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The request's `AbortSignal` fired (pause, abort, stall watchdog, or the caller's signal).
+    Aborted,
+    /// `fetch` rejected: offline, connection reset, DNS, or a CORS refusal. The text is the
+    /// runtime's message, for diagnostics only.
+    Network(String),
+}
+
+impl SendFailure {
+    /// The core error for a failure nobody retried.
+    pub fn into_error(self) -> Error {
+        match self {
+            SendFailure::Aborted => Error::new(ErrorCode::Aborted, "the request was aborted"),
+            SendFailure::Network(message) => {
+                Error::new(ErrorCode::Network, format!("network error: {message}"))
+            }
+        }
+    }
+}
+
+/// A credential sent with API calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// `Authorization: Bearer <token>`: a grant or an upload token, for the Worker.
+    Bearer(&'a str),
+    /// `x-api-key: <key>`: TwelveLabs' own scheme, for server-side runtimes that hold a key.
+    ApiKey(&'a str),
+}
+
+/// A request body for an API call.
+#[derive(Clone, Copy)]
+pub enum ApiBody<'a> {
+    /// No body.
+    Empty,
+    /// A JSON document, sent with `Content-Type: application/json`.
+    Json(&'a str),
+    /// A `multipart/form-data` body (direct uploads); the runtime sets the boundary.
+    Form(&'a FormData),
+}
+
+/// An API response: status, body text and the parsed `Retry-After`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body as text (JSON for the Worker and the API).
+    pub body: String,
+    /// `Retry-After` converted to milliseconds from now, when present and well-formed.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ApiResponse {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// What a chunk PUT returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `ETag` header as sent (quotes included); `None` when absent or hidden by CORS (the
+    /// storage must send `Access-Control-Expose-Headers: ETag` for a browser to read it).
+    pub etag: Option<String>,
+    /// `Retry-After` converted to milliseconds from now, when present and well-formed.
+    pub retry_after_ms: Option<u64>,
+    /// The start of the body (S3-style XML on errors), for error messages only.
+    pub body_excerpt: String,
+}
+
+/// The longest body excerpt kept from a storage error response.
+const BODY_EXCERPT_CHARS: usize = 300;
+
+/// Performs requests with the runtime's `fetch` or a caller-supplied replacement.
+#[derive(Clone)]
+pub struct Transport {
+    fetch: Function,
+    /// `this` for the call: the global object for the built-in `fetch` (which throws "Illegal
+    /// invocation" on any other receiver in browsers), `undefined` for a caller's function.
+    receiver: JsValue,
+}
+
+impl Transport {
+    /// Uses `fetch_override` when given, else `globalThis.fetch`.
+    pub fn new(fetch_override: Option<Function>) -> Result<Transport, Error> {
+        if let Some(fetch) = fetch_override {
+            return Ok(Transport {
+                fetch,
+                receiver: JsValue::UNDEFINED,
+            });
+        }
+        let global = js_sys::global();
+        let fetch = Reflect::get(&global, &"fetch".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "this runtime has no global fetch: use Node >= 20, a browser, or pass the `fetch` option",
+                )
+            })?;
+        Ok(Transport {
+            fetch,
+            receiver: global.into(),
+        })
+    }
+
+    /// Sends an API call and reads the whole response body.
+    pub async fn api(
+        &self,
+        method: &str,
+        url: &str,
+        credential: Option<Credential<'_>>,
+        body: ApiBody<'_>,
+        signal: Option<&AbortSignal>,
+    ) -> Result<ApiResponse, SendFailure> {
+        let headers = new_headers()?;
+        append(&headers, "Accept", "application/json")?;
+        match credential {
+            Some(Credential::Bearer(token)) => {
+                append(&headers, "Authorization", &format!("Bearer {token}"))?
+            }
+            Some(Credential::ApiKey(key)) => append(&headers, "x-api-key", key)?,
+            None => {}
+        }
+        let init = RequestInit::new();
+        init.set_method(method);
+        match body {
+            ApiBody::Empty => {}
+            ApiBody::Json(json) => {
+                append(&headers, "Content-Type", "application/json")?;
+                init.set_body(&JsValue::from_str(json));
+            }
+            ApiBody::Form(form) => init.set_body(form),
+        }
+        init.set_headers(&headers);
+        if let Some(signal) = signal {
+            init.set_signal(Some(signal));
+        }
+        let response = self.send(url, &init, signal).await?;
+        let body = read_text(&response, signal).await?;
+        Ok(ApiResponse {
+            status: response.status(),
+            body,
+            retry_after_ms: retry_after_ms(&response),
+        })
+    }
+
+    /// PUTs one chunk (`Blob` view of the file) to a presigned URL with the session's
+    /// `upload_headers`.
+    pub async fn put_chunk(
+        &self,
+        url: &str,
+        upload_headers: &[(String, String)],
+        chunk: &Blob,
+        signal: &AbortSignal,
+    ) -> Result<PutResponse, SendFailure> {
+        let headers = new_headers()?;
+        for (name, value) in upload_headers {
+            append(&headers, name, value)?;
+        }
+        let init = RequestInit::new();
+        init.set_method("PUT");
+        init.set_headers(&headers);
+        init.set_body(chunk);
+        init.set_signal(Some(signal));
+        let response = self.send(url, &init, Some(signal)).await?;
+        let etag = response.headers().get("etag").ok().flatten();
+        let retry_after_ms = retry_after_ms(&response);
+        let body_excerpt = read_text(&response, Some(signal))
+            .await?
+            .chars()
+            .take(BODY_EXCERPT_CHARS)
+            .collect();
+        Ok(PutResponse {
+            status: response.status(),
+            etag,
+            retry_after_ms,
+            body_excerpt,
+        })
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        init: &RequestInit,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Response, SendFailure> {
+        let promise = self
+            .fetch
+            .call2(&self.receiver, &JsValue::from_str(url), init)
+            .map_err(|thrown| classify_rejection(&thrown, signal))?;
+        let promise: Promise = promise
+            .dyn_into()
+            .map_err(|_| SendFailure::Network("fetch did not return a Promise".into()))?;
+        let response = JsFuture::from(promise)
+            .await
+            .map_err(|thrown| classify_rejection(&thrown, signal))?;
+        response
+            .dyn_into::<Response>()
+            .map_err(|_| SendFailure::Network("fetch did not resolve to a Response".into()))
+    }
+}
+
+/// Reads a response body as text; an abort while reading is reported as an abort.
+async fn read_text(
+    response: &Response,
+    signal: Option<&AbortSignal>,
+) -> Result<String, SendFailure> {
+    let promise = response
+        .text()
+        .map_err(|thrown| classify_rejection(&thrown, signal))?;
+    let text = JsFuture::from(promise)
+        .await
+        .map_err(|thrown| classify_rejection(&thrown, signal))?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
+    let aborted_by_us = signal.is_some_and(|s| s.aborted());
+    let is_abort_error = Reflect::get(thrown, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .is_some_and(|n| n == "AbortError");
+    if aborted_by_us || is_abort_error {
+        SendFailure::Aborted
+    } else {
+        SendFailure::Network(describe(thrown))
+    }
+}
+
+fn new_headers() -> Result<Headers, SendFailure> {
+    Headers::new().map_err(|e| SendFailure::Network(describe(&e)))
+}
+
+fn append(headers: &Headers, name: &str, value: &str) -> Result<(), SendFailure> {
+    headers
+        .append(name, value)
+        .map_err(|e| SendFailure::Network(format!("invalid header {name}: {}", describe(&e))))
+}
+
+/// `Retry-After` as milliseconds from now: either delay-seconds or an HTTP date.
+fn retry_after_ms(response: &Response) -> Option<u64> {
+    let value = response.headers().get("retry-after").ok().flatten()?;
+    parse_retry_after_ms(&value, now_ms())
+}
+
+/// Parses a `Retry-After` value (delay-seconds or an HTTP date) into milliseconds after `now_ms`.
+pub fn parse_retry_after_ms(value: &str, now_ms: f64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
+    }
+    let at = js_sys::Date::parse(value);
+    if at.is_nan() {
+        None
+    } else {
+        // Truncation is intended: a fraction of a millisecond does not matter here.
+        Some((at - now_ms).max(0.0) as u64)
+    }
+}

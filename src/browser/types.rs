@@ -1,0 +1,236 @@
+//! The TypeScript declarations of the JS API (emitted into the package's `.d.ts`) and the
+//! `extern` types that let the `#[wasm_bindgen]` exports name them instead of `any`.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPESCRIPT_DECLARATIONS: &'static str = r#"
+/** The kind of media an asset holds. Inferred from `file.type` when not given. */
+export type MediaType = "video" | "audio" | "image";
+
+/** Stable error codes: switch on these, never on messages. */
+export type UploadErrorCode =
+  | "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed"
+  | "payload_too_large" | "unsupported_type" | "rate_limited" | "upstream_unavailable"
+  | "network" | "etag_unreadable" | "session_expired" | "file_mismatch" | "aborted"
+  | "server_invalid" | "storage_rejected" | "retries_exhausted" | "asset_failed" | "conflict"
+  | "internal";
+
+/** Every promise of this package rejects with one of these (`name === "UploadError"`). */
+export interface UploadError extends Error {
+  readonly name: "UploadError";
+  /** Stable machine-readable code. */
+  readonly code: UploadErrorCode;
+  /** Whether trying again later may succeed. */
+  readonly retryable: boolean;
+  /** HTTP status of the response that caused it, when there was one. */
+  readonly status: number | undefined;
+}
+
+/** User metadata stored with the asset: string keys, scalar values. */
+export type UserMetadata = Record<string, string | number | boolean>;
+
+/** A `fetch`-compatible function (e.g. to add headers or instrument requests). */
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Retry tuning. Which failures are retried is fixed (network errors, 5xx, 429, expired URLs). */
+export interface RetryOptions {
+  /** Upper bound of the first retry's random delay, ms (default 500). */
+  baseDelayMs?: number;
+  /** Largest delay between attempts, ms (default 30000); a server's Retry-After may exceed it. */
+  maxDelayMs?: number;
+  /** Failures in a row without progress before giving up (default 10). */
+  maxAttempts?: number;
+}
+
+/** Options of `new Uploader(...)`. Exactly one of `getToken` and `apiKey` is required. */
+export interface UploaderOptions {
+  /** Base URL of the Worker (or of the API for `apiKey`), without `/v1.3`. */
+  endpoint: string;
+  /** Returns a grant minted by your backend; called again when the Worker answers 401. */
+  getToken?: () => string | Promise<string>;
+  /** A TwelveLabs API key: server-side runtimes (Node) only, never in a browser. */
+  apiKey?: string;
+  /** Chunk PUTs in flight across all uploads of this uploader (default 4, 1–32). */
+  concurrency?: number;
+  /** Retry tuning. */
+  retry?: RetryOptions;
+  /** Minimum interval between `onProgress` calls, ms (default 250). */
+  progressIntervalMs?: number;
+  /** Save resumable state in IndexedDB (default true where IndexedDB exists). */
+  persist?: boolean;
+  /** Files up to this size go as one direct upload instead of multipart (default 0: never). */
+  directUploadMaxBytes?: number;
+  /** Replaces the runtime's `fetch`. */
+  fetch?: FetchFunction;
+}
+
+/** Where an upload is. */
+export type UploadPhase =
+  | "starting" | "uploading" | "paused" | "finalizing" | "processing" | "done" | "failed"
+  | "aborted";
+
+/** A progress snapshot. Byte counts never go backwards and never exceed `totalBytes`. */
+export interface UploadProgress {
+  readonly phase: UploadPhase;
+  readonly totalBytes: number;
+  /** Bytes handed to the network. */
+  readonly sentBytes: number;
+  /** Bytes the storage confirmed (ETag received). */
+  readonly acknowledgedBytes: number;
+  /** Bytes the API confirmed (reported). */
+  readonly reportedBytes: number;
+  readonly totalChunks: number;
+  readonly acknowledgedChunks: number;
+  readonly reportedChunks: number;
+  /** Smoothed upload speed. */
+  readonly bytesPerSecond: number;
+  /** Estimated time to completion, when known. */
+  readonly etaMs: number | null;
+  /** `acknowledgedBytes / totalBytes`, 0–1. */
+  readonly fraction: number;
+}
+
+/** Options of `uploader.upload(...)` and `uploader.resume(...)`. */
+export interface UploadOptions {
+  /** Media type; inferred from `file.type` when omitted. */
+  type?: MediaType;
+  /** File name sent to TwelveLabs (default: `file.name`, or "upload"). */
+  filename?: string;
+  enableHls?: boolean;
+  enableThumbnail?: boolean;
+  userMetadata?: UserMetadata;
+  /** Aborts the upload like `handle.abort()`. */
+  signal?: AbortSignal;
+  /** Called with throttled progress snapshots. */
+  onProgress?: (progress: UploadProgress) => void;
+  /** Resolve `done` only when the asset is `ready` (rejects with `asset_failed` if it fails). */
+  waitUntilReady?: boolean;
+}
+
+/** Options of `uploader.resume(...)`. */
+export interface ResumeOptions extends UploadOptions {
+  /** The pending upload to continue (from `pendingUploads()`); default: the one matching the file's name and size. */
+  id?: string;
+}
+
+/** `"unknown"` stands for a value added to the API after this package was built. */
+export type AssetMethod = "direct" | "url" | "multipart" | "unknown";
+/** `"waiting"` is the pre-2026 spelling of `"processing"`; `"unknown"`: a newer value. */
+export type AssetStatus = "processing" | "ready" | "failed" | "waiting" | "unknown";
+export type DerivativeStatus = "pending" | "processing" | "ready" | "error" | "unknown";
+
+/** An asset, as TwelveLabs describes it (camelCase). */
+export interface Asset {
+  readonly id: string;
+  readonly method: AssetMethod;
+  readonly status: AssetStatus;
+  readonly filename?: string;
+  /** MIME type, e.g. `video/mp4`. */
+  readonly fileType?: string;
+  readonly createdAt?: string;
+  readonly size?: number;
+  readonly duration?: number;
+  readonly userMetadata?: UserMetadata;
+  readonly hls?: { readonly status: DerivativeStatus; readonly manifestUrl?: string };
+  readonly thumbnail?: { readonly status: DerivativeStatus; readonly representativeUrl?: string };
+  readonly error?: { readonly message: string };
+}
+
+/** One page of assets. */
+export interface AssetPage {
+  readonly data: Asset[];
+  readonly pageInfo: {
+    readonly page: number;
+    readonly limitPerPage: number;
+    readonly totalPage: number;
+    readonly totalResults: number;
+  };
+}
+
+/** Filters of `listAssets`. */
+export interface ListAssetsOptions {
+  page?: number;
+  /** 1–50 (default 10). */
+  pageLimit?: number;
+  assetIds?: string[];
+  assetTypes?: MediaType[];
+  /** Case-insensitive substring of the file name. */
+  filename?: string;
+  signal?: AbortSignal;
+}
+
+/** Options of `uploadUrl`. */
+export interface UrlUploadOptions {
+  filename?: string;
+  enableHls?: boolean;
+  enableThumbnail?: boolean;
+  userMetadata?: UserMetadata;
+  signal?: AbortSignal;
+  waitUntilReady?: boolean;
+}
+
+/** Options of `deleteAsset`. */
+export interface DeleteAssetOptions {
+  /** Delete even if indexed assets reference it. */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Options of `waitUntilReady`. */
+export interface WaitOptions {
+  signal?: AbortSignal;
+  /** Give up (with `retries_exhausted`) after this long, ms (default: no limit). */
+  timeoutMs?: number;
+}
+
+/** A resumable upload saved in IndexedDB. */
+export interface PendingUpload {
+  /** Pass to `resume(file, { id })` or `forget(id)`. */
+  readonly id: string;
+  readonly filename: string;
+  readonly size: number;
+  readonly lastModified: number;
+  /** Bytes the server already confirmed. */
+  readonly uploadedBytes: number;
+  /** `uploadedBytes / size`, 0–1. */
+  readonly fraction: number;
+  /** When the session expires (RFC 3339); it cannot be resumed after. */
+  readonly expiresAt: string;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `UploaderOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploaderOptions")]
+    pub type JsUploaderOptions;
+
+    /// `UploadOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadOptions")]
+    pub type JsUploadOptions;
+
+    /// `ResumeOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "ResumeOptions")]
+    pub type JsResumeOptions;
+
+    /// `ListAssetsOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "ListAssetsOptions")]
+    pub type JsListAssetsOptions;
+
+    /// `UrlUploadOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UrlUploadOptions")]
+    pub type JsUrlUploadOptions;
+
+    /// `DeleteAssetOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "DeleteAssetOptions")]
+    pub type JsDeleteAssetOptions;
+
+    /// `WaitOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "WaitOptions")]
+    pub type JsWaitOptions;
+
+    /// `UploadProgress` in TypeScript.
+    #[wasm_bindgen(typescript_type = "UploadProgress")]
+    pub type JsUploadProgress;
+}

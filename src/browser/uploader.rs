@@ -1,0 +1,1525 @@
+//! The JS-facing `Uploader` and `UploadHandle`, and the adapter that drives the engine.
+//!
+//! The engine ([`crate::core::engine`]) decides; this file executes: it turns each [`Action`]
+//! into a `fetch` (with its own `AbortController`), feeds the outcome back as an [`Input`],
+//! arms one `setTimeout` for [`Engine::next_wakeup`], persists the saved state in IndexedDB
+//! and forwards progress and completion to JS. State lives in `Rc<RefCell<…>>` and no borrow is
+//! held across an `.await` or a call into user code.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Promise};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use web_sys::{AbortController, AbortSignal, Blob, File, FormData};
+
+use super::api::{Api, ApiFailure, Authority, GrantSource};
+use super::convert;
+use super::js_error::{from_js, js_error, to_js_error};
+use super::options::OptionReader;
+use super::runtime::{now_ms, sleep, Timer};
+use super::store::Store;
+use super::transport::{PutResponse, SendFailure, Transport};
+use super::types::*;
+use crate::core::engine::{
+    Action, Engine, EngineConfig, FileId, Input, NewUpload, Phase, RequestId,
+};
+use crate::core::error::{Error, ErrorCode};
+use crate::core::progress::Progress;
+use crate::core::resume::SavedUpload;
+use crate::core::retry::{
+    backoff_delay_ms, classify, BackoffPolicy, HttpOutcome, Operation, Verdict,
+};
+use crate::core::wire::{
+    AssetStatus, CreateMultipartUploadRequest, MediaType, ReportChunksRequest, UploadHeaders,
+    UserMetadata,
+};
+
+/// Bytes read from each of a few places of a file to tell it apart from another file with the
+/// same name and size (the content sample of the resume fingerprint).
+const SAMPLE_BYTES: f64 = 64.0 * 1024.0;
+/// The most chunk PUTs in flight an application may ask for (browsers cap connections anyway).
+const MAX_CONCURRENCY: u64 = 32;
+
+// ───────────────────────────── shared state ─────────────────────────────
+
+/// Per-upload bookkeeping on the adapter side.
+struct FileEntry {
+    blob: Blob,
+    upload_id: String,
+    upload_token: Option<String>,
+    upload_headers: Vec<(String, String)>,
+    handle: Rc<RefCell<HandleState>>,
+    fingerprint: Option<Fingerprint>,
+}
+
+/// What an `UploadHandle` shows and controls.
+struct HandleState {
+    file: Option<FileId>,
+    phase: &'static str,
+    progress: Progress,
+    paused: bool,
+    settled: bool,
+    on_progress: Option<Function>,
+    resolve: Function,
+    reject: Function,
+    upload_id: Option<String>,
+    /// The uploader driving this upload, once it is registered with the engine.
+    driver: Weak<Inner>,
+}
+
+struct Shared {
+    engine: Engine,
+    files: HashMap<FileId, FileEntry>,
+    requests: HashMap<RequestId, AbortController>,
+    timer: Option<Timer>,
+}
+
+struct Inner {
+    state: RefCell<Shared>,
+    api: Api,
+    persist: PersistSetting,
+    store: RefCell<Option<Option<Store>>>,
+    direct_upload_max_bytes: u64,
+    api_backoff: BackoffPolicy,
+    _connectivity: Option<Connectivity>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PersistSetting {
+    /// Persist where IndexedDB exists (the default).
+    Auto,
+    /// Never persist.
+    Off,
+}
+
+/// The record saved in IndexedDB for one resumable upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PersistedUpload {
+    filename: String,
+    fingerprint: Fingerprint,
+    saved: SavedUpload,
+}
+
+/// Identifies a file across reloads: name, size, modification time, and a hash of samples of
+/// its content (so a different file with the same name and size is recognised).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Fingerprint {
+    name: String,
+    size: u64,
+    last_modified: f64_bits::F64,
+    sample_hash: String,
+}
+
+/// `f64` with the bit-exact equality a fingerprint needs (serde as a plain number).
+mod f64_bits {
+    use serde::{Deserialize, Serialize};
+
+    /// A float compared by its bits.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct F64(pub f64);
+
+    impl PartialEq for F64 {
+        fn eq(&self, other: &Self) -> bool {
+            self.0.to_bits() == other.0.to_bits()
+        }
+    }
+    impl Eq for F64 {}
+}
+
+fn now() -> u64 {
+    // Date.now() is a non-negative integer number of milliseconds.
+    now_ms() as u64
+}
+
+impl Inner {
+    /// Feeds one input to the engine and executes what it decides.
+    fn feed(self: &Rc<Self>, input: Input) {
+        self.state.borrow_mut().engine.handle(now(), input);
+        self.pump();
+    }
+
+    /// Drains the engine's actions, executes them, and arms the wake-up timer.
+    fn pump(self: &Rc<Self>) {
+        loop {
+            let action = self.state.borrow_mut().engine.poll_action();
+            match action {
+                Some(action) => self.execute(action),
+                None => break,
+            }
+        }
+        let wakeup = self.state.borrow().engine.next_wakeup();
+        let timer = wakeup.map(|at| {
+            let weak = Rc::downgrade(self);
+            Timer::new(at.saturating_sub(now()) as f64, move || {
+                // Deferred: the timer being replaced inside `feed` must not drop this running
+                // callback.
+                spawn_local(async move {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.feed(Input::Tick);
+                    }
+                });
+            })
+        });
+        self.state.borrow_mut().timer = timer;
+    }
+
+    fn execute(self: &Rc<Self>, action: Action) {
+        match action {
+            Action::Put {
+                request,
+                file,
+                url,
+                range,
+                ..
+            } => {
+                let Some((blob, headers)) = self.with_file(file, |f| {
+                    (
+                        f.blob
+                            .slice_with_f64_and_f64(range.start as f64, range.end as f64),
+                        f.upload_headers.clone(),
+                    )
+                }) else {
+                    return;
+                };
+                let chunk = match blob {
+                    Ok(chunk) => chunk,
+                    Err(_) => {
+                        self.deferred(Input::PutDone {
+                            request,
+                            outcome: HttpOutcome::network_error(),
+                        });
+                        return;
+                    }
+                };
+                let signal = self.controller_for(request);
+                let inner = Rc::clone(self);
+                spawn_local(async move {
+                    let result = inner
+                        .api
+                        .transport()
+                        .put_chunk(&url, &headers, &chunk, &signal)
+                        .await;
+                    inner.state.borrow_mut().requests.remove(&request);
+                    let outcome = match result {
+                        Ok(response) => put_outcome(response),
+                        Err(failure) => failure_outcome(failure),
+                    };
+                    inner.feed(Input::PutDone { request, outcome });
+                });
+            }
+            Action::RequestUrls {
+                request,
+                file,
+                start,
+                count,
+            } => {
+                let Some((upload_id, token)) = self.session_of(file) else {
+                    return;
+                };
+                let signal = self.controller_for(request);
+                let inner = Rc::clone(self);
+                spawn_local(async move {
+                    let body = crate::core::wire::PresignedUrlsRequest { start, count };
+                    let result = inner
+                        .api
+                        .presigned_urls(&upload_id, token.as_deref(), &body, Some(&signal))
+                        .await
+                        .map_err(api_outcome);
+                    inner.state.borrow_mut().requests.remove(&request);
+                    inner.feed(Input::UrlsDone {
+                        request,
+                        result,
+                        server_time_ms: None,
+                    });
+                });
+            }
+            Action::Report {
+                request,
+                file,
+                chunks,
+            } => {
+                let Some((upload_id, token)) = self.session_of(file) else {
+                    return;
+                };
+                let signal = self.controller_for(request);
+                let inner = Rc::clone(self);
+                spawn_local(async move {
+                    let body = ReportChunksRequest {
+                        completed_chunks: chunks,
+                    };
+                    let result = inner
+                        .api
+                        .report(&upload_id, token.as_deref(), &body, Some(&signal))
+                        .await
+                        .map_err(api_outcome);
+                    inner.state.borrow_mut().requests.remove(&request);
+                    inner.feed(Input::ReportDone { request, result });
+                });
+            }
+            Action::FetchStatus {
+                request,
+                file,
+                page,
+                page_limit,
+            } => {
+                let Some((upload_id, token)) = self.session_of(file) else {
+                    return;
+                };
+                let signal = self.controller_for(request);
+                let inner = Rc::clone(self);
+                spawn_local(async move {
+                    let result = inner
+                        .api
+                        .status(
+                            &upload_id,
+                            token.as_deref(),
+                            page,
+                            page_limit,
+                            Some(&signal),
+                        )
+                        .await
+                        .map_err(api_outcome);
+                    inner.state.borrow_mut().requests.remove(&request);
+                    inner.feed(Input::StatusDone { request, result });
+                });
+            }
+            Action::FetchAsset {
+                request, asset_id, ..
+            } => {
+                let signal = self.controller_for(request);
+                let inner = Rc::clone(self);
+                spawn_local(async move {
+                    let result = inner
+                        .api
+                        .get_asset(&asset_id, Some(&signal))
+                        .await
+                        .map_err(api_outcome);
+                    inner.state.borrow_mut().requests.remove(&request);
+                    inner.feed(Input::AssetDone { request, result });
+                });
+            }
+            Action::Cancel { request } => {
+                let controller = self.state.borrow_mut().requests.remove(&request);
+                if let Some(controller) = controller {
+                    controller.abort();
+                }
+            }
+            Action::Progress { file, progress } => {
+                let phase = self.phase_name(file);
+                if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
+                    emit_progress(&handle, phase, progress);
+                }
+            }
+            Action::SaveState { file } => self.save_state(file),
+            Action::Uploaded { file, .. } => {
+                if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
+                    handle.borrow_mut().phase = "processing";
+                }
+                self.forget_record(file);
+            }
+            Action::Finished { file, outcome } => {
+                let keep_record = matches!(&outcome, Err(e) if e.is_retryable());
+                if !keep_record {
+                    self.forget_record(file);
+                }
+                let entry = self.state.borrow_mut().files.remove(&file);
+                if let Some(entry) = entry {
+                    match outcome {
+                        Ok(completion) => {
+                            let value = match &completion.asset {
+                                Some(asset) => convert::asset(asset),
+                                None => convert::JsObject::new()
+                                    .set("id", completion.asset_id.as_str())
+                                    .set("method", "multipart")
+                                    .set("status", "processing")
+                                    .build(),
+                            };
+                            settle(&entry.handle, "done", Ok(value));
+                        }
+                        Err(error) => {
+                            let phase = if error.code == ErrorCode::Aborted {
+                                "aborted"
+                            } else {
+                                "failed"
+                            };
+                            settle(&entry.handle, phase, Err(to_js_error(&error)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds an input on the next microtask (never re-entering the engine from `execute`).
+    fn deferred(self: &Rc<Self>, input: Input) {
+        let inner = Rc::clone(self);
+        spawn_local(async move { inner.feed(input) });
+    }
+
+    fn controller_for(&self, request: RequestId) -> AbortSignal {
+        // `new AbortController()` exists in every supported runtime.
+        let controller = AbortController::new().expect("AbortController is available");
+        let signal = controller.signal();
+        self.state.borrow_mut().requests.insert(request, controller);
+        signal
+    }
+
+    fn with_file<T>(&self, file: FileId, f: impl FnOnce(&FileEntry) -> T) -> Option<T> {
+        self.state.borrow().files.get(&file).map(f)
+    }
+
+    fn session_of(&self, file: FileId) -> Option<(String, Option<String>)> {
+        self.with_file(file, |f| (f.upload_id.clone(), f.upload_token.clone()))
+    }
+
+    fn phase_name(&self, file: FileId) -> &'static str {
+        let state = self.state.borrow();
+        if state.engine.is_paused(file) {
+            return "paused";
+        }
+        match state.engine.phase(file) {
+            Some(Phase::Reconciling) | Some(Phase::Uploading) => "uploading",
+            Some(Phase::Confirming) => "finalizing",
+            Some(Phase::AwaitingAsset) => "processing",
+            None => "done",
+        }
+    }
+
+    async fn store(&self) -> Option<Store> {
+        if self.persist == PersistSetting::Off {
+            return None;
+        }
+        if let Some(opened) = self.store.borrow().clone() {
+            return opened;
+        }
+        // A storage failure must not fail uploads: run without persistence then.
+        let opened = Store::open().await.ok().flatten();
+        *self.store.borrow_mut() = Some(opened.clone());
+        opened
+    }
+
+    fn save_state(self: &Rc<Self>, file: FileId) {
+        if self.persist == PersistSetting::Off {
+            return;
+        }
+        let record = {
+            let state = self.state.borrow();
+            let (Some(saved), Some(entry)) =
+                (state.engine.saved_state(file), state.files.get(&file))
+            else {
+                return;
+            };
+            let Some(fingerprint) = entry.fingerprint.clone() else {
+                return;
+            };
+            PersistedUpload {
+                filename: fingerprint.name.clone(),
+                fingerprint,
+                saved,
+            }
+        };
+        let inner = Rc::clone(self);
+        spawn_local(async move {
+            if let (Some(store), Ok(json)) = (inner.store().await, serde_json::to_string(&record)) {
+                // Persistence is best effort: a failed write only costs resumability.
+                let _ = store.put(&record.saved.upload_id, &json).await;
+            }
+        });
+    }
+
+    fn forget_record(self: &Rc<Self>, file: FileId) {
+        let Some(upload_id) = self.with_file(file, |f| f.upload_id.clone()) else {
+            return;
+        };
+        let inner = Rc::clone(self);
+        spawn_local(async move {
+            if let Some(store) = inner.store().await {
+                let _ = store.delete(&upload_id).await;
+            }
+        });
+    }
+
+    /// Runs a one-off API call with the core's verdicts: retries what `classify` calls
+    /// retryable (with its backoff), fails with what it calls fatal.
+    async fn call_with_retries<T, F, Fut>(
+        &self,
+        operation: Operation,
+        signal: Option<&AbortSignal>,
+        mut call: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiFailure>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let outcome = match call().await {
+                Ok(value) => return Ok(value),
+                Err(ApiFailure::Aborted) => {
+                    return Err(Error::new(ErrorCode::Aborted, "the request was aborted"))
+                }
+                Err(ApiFailure::Fatal(error)) => return Err(error),
+                Err(ApiFailure::Outcome(outcome)) => outcome,
+            };
+            match classify(operation, &outcome) {
+                Verdict::Success { .. } => {
+                    return Err(Error::new(ErrorCode::ServerInvalid, "unexpected response"))
+                }
+                Verdict::Fatal(error) => return Err(error),
+                Verdict::Retry {
+                    not_before_ms,
+                    cause,
+                    ..
+                } => {
+                    attempt += 1;
+                    if attempt >= self.api_backoff.max_attempts {
+                        return Err(Error::new(
+                            ErrorCode::RetriesExhausted,
+                            format!("gave up after {attempt} attempts: {}", cause.message),
+                        ));
+                    }
+                    let delay =
+                        backoff_delay_ms(&self.api_backoff, attempt, random_u64(), not_before_ms);
+                    sleep(delay as f64).await;
+                    if signal.is_some_and(|s| s.aborted()) {
+                        return Err(Error::new(ErrorCode::Aborted, "the request was aborted"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn random_u64() -> u64 {
+    // Jitter only (not security): Math.random's 52 bits are plenty.
+    (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+}
+
+fn put_outcome(response: PutResponse) -> HttpOutcome {
+    let is_success = (200..300).contains(&response.status);
+    HttpOutcome {
+        status: Some(response.status),
+        etag: response.etag,
+        retry_after_ms: response.retry_after_ms,
+        error_code: if is_success {
+            None
+        } else {
+            xml_tag(&response.body_excerpt, "Code")
+        },
+        message: if is_success {
+            None
+        } else {
+            xml_tag(&response.body_excerpt, "Message")
+        },
+    }
+}
+
+/// The text of `<tag>…</tag>` in an S3-style XML error body.
+fn xml_tag(body: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(body[start..end].to_owned())
+}
+
+fn failure_outcome(failure: SendFailure) -> HttpOutcome {
+    match failure {
+        // Aborted requests were cancelled by the engine, which ignores their outcome.
+        SendFailure::Aborted => HttpOutcome::network_error(),
+        SendFailure::Network(message) => HttpOutcome {
+            message: Some(message),
+            ..HttpOutcome::network_error()
+        },
+    }
+}
+
+fn api_outcome(failure: ApiFailure) -> HttpOutcome {
+    match failure {
+        ApiFailure::Aborted => HttpOutcome::network_error(),
+        ApiFailure::Outcome(outcome) => outcome,
+        // Only `getToken` fails before a request: treat it like the Worker refusing the grant.
+        ApiFailure::Fatal(error) => HttpOutcome {
+            error_code: Some(error.code.as_str().to_owned()),
+            message: Some(error.message),
+            ..HttpOutcome::status(error.status.unwrap_or(401))
+        },
+    }
+}
+
+fn emit_progress(handle: &Rc<RefCell<HandleState>>, phase: &'static str, progress: Progress) {
+    let callback = {
+        let mut state = handle.borrow_mut();
+        state.progress = progress;
+        if state.phase != "processing" || phase != "done" {
+            state.phase = phase;
+        }
+        state.on_progress.clone()
+    };
+    if let Some(callback) = callback {
+        let value = convert::progress(phase, &progress);
+        // An exception in the application's callback must not break the upload.
+        let _ = callback.call1(&JsValue::UNDEFINED, &value);
+    }
+}
+
+fn settle(
+    handle: &Rc<RefCell<HandleState>>,
+    phase: &'static str,
+    result: Result<JsValue, JsValue>,
+) {
+    let (resolve, reject) = {
+        let mut state = handle.borrow_mut();
+        if state.settled {
+            return;
+        }
+        state.settled = true;
+        state.phase = phase;
+        if phase == "done" {
+            let p = &mut state.progress;
+            p.sent_bytes = p.total_bytes;
+            p.acknowledged_bytes = p.total_bytes;
+            p.reported_bytes = p.total_bytes;
+            p.acknowledged_chunks = p.total_chunks;
+            p.reported_chunks = p.total_chunks;
+            p.eta_ms = Some(0);
+        }
+        (state.resolve.clone(), state.reject.clone())
+    };
+    let progress = handle.borrow().progress;
+    emit_progress(handle, phase, progress);
+    let _ = match result {
+        Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
+        Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
+    };
+}
+
+// ───────────────────────────── online / offline ─────────────────────────────
+
+/// `online`/`offline` listeners on the global object (windows and workers; Node has none).
+struct Connectivity {
+    target: web_sys::EventTarget,
+    online: Closure<dyn FnMut()>,
+    offline: Closure<dyn FnMut()>,
+}
+
+impl Connectivity {
+    fn listen(inner: Weak<Inner>) -> Option<Connectivity> {
+        let global = js_sys::global();
+        let has_listener = js_sys::Reflect::get(&global, &"addEventListener".into())
+            .ok()
+            .is_some_and(|f| f.is_function());
+        if !has_listener {
+            return None;
+        }
+        let target: web_sys::EventTarget = global.unchecked_into();
+        let make = |input: fn() -> Input, inner: Weak<Inner>| {
+            Closure::<dyn FnMut()>::new(move || {
+                if let Some(inner) = inner.upgrade() {
+                    inner.feed(input());
+                }
+            })
+        };
+        let online = make(|| Input::Online, inner.clone());
+        let offline = make(|| Input::Offline, inner);
+        let _ = target.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+        let _ =
+            target.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref());
+        Some(Connectivity {
+            target,
+            online,
+            offline,
+        })
+    }
+}
+
+impl Drop for Connectivity {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback("online", self.online.as_ref().unchecked_ref());
+        let _ = self
+            .target
+            .remove_event_listener_with_callback("offline", self.offline.as_ref().unchecked_ref());
+    }
+}
+
+fn navigator_offline() -> bool {
+    let navigator =
+        js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+    js_sys::Reflect::get(&navigator, &"onLine".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .is_some_and(|online| !online)
+}
+
+// ───────────────────────────── options ─────────────────────────────
+
+/// What `upload`/`resume` were asked to do.
+struct UploadRequest {
+    media_type: Option<MediaType>,
+    filename: Option<String>,
+    enable_hls: Option<bool>,
+    enable_thumbnail: Option<bool>,
+    user_metadata: Option<UserMetadata>,
+    signal: Option<AbortSignal>,
+    on_progress: Option<Function>,
+    wait_until_ready: bool,
+    resume_id: Option<String>,
+}
+
+impl UploadRequest {
+    fn read(options: &JsValue, owner: &'static str) -> Result<UploadRequest, Error> {
+        let o = OptionReader::new(options, owner)?;
+        Ok(UploadRequest {
+            media_type: o.media_type("type")?,
+            filename: o.string("filename")?,
+            enable_hls: o.bool("enableHls")?,
+            enable_thumbnail: o.bool("enableThumbnail")?,
+            user_metadata: o.user_metadata("userMetadata")?,
+            signal: o.signal("signal")?,
+            on_progress: o.function("onProgress")?,
+            wait_until_ready: o.bool("waitUntilReady")?.unwrap_or(false),
+            resume_id: o.string("id")?,
+        })
+    }
+}
+
+fn file_name(blob: &Blob) -> Option<String> {
+    blob.dyn_ref::<File>()
+        .map(|f| f.name())
+        .filter(|n| !n.is_empty())
+}
+
+// ───────────────────────────── JS API ─────────────────────────────
+
+/// Uploads files to TwelveLabs through the Worker. See the package README for a complete example.
+#[wasm_bindgen]
+pub struct Uploader {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl Uploader {
+    /// Creates an uploader. Throws an `UploadError` (`invalid_input`) for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsUploaderOptions) -> Result<Uploader, JsValue> {
+        Self::from_options(options.as_ref()).map_err(|e| to_js_error(&e))
+    }
+
+    fn from_options(options: &JsValue) -> Result<Uploader, Error> {
+        if options.is_undefined() || options.is_null() {
+            return Err(Error::invalid(
+                "UploaderOptions are required (at least `endpoint` and `getToken`)",
+            ));
+        }
+        let o = OptionReader::new(options, "UploaderOptions")?;
+        let endpoint = o
+            .string("endpoint")?
+            .filter(|e| e.starts_with("http://") || e.starts_with("https://"))
+            .ok_or_else(|| Error::invalid("UploaderOptions.endpoint must be an http(s) URL"))?;
+        let authority = match (o.function("getToken")?, o.string("apiKey")?) {
+            (Some(get_token), None) => Authority::Grant(GrantSource::new(get_token)),
+            (None, Some(key)) if !key.is_empty() => Authority::ApiKey(key),
+            _ => {
+                return Err(Error::invalid(
+                    "UploaderOptions needs exactly one of getToken and apiKey",
+                ))
+            }
+        };
+        let mut config = EngineConfig::default();
+        if let Some(concurrency) = o.integer("concurrency", 1, MAX_CONCURRENCY)? {
+            config.concurrency = concurrency as u32;
+        }
+        if let Some(interval) = o.integer("progressIntervalMs", 0, 60_000)? {
+            config.progress_interval_ms = interval;
+        }
+        if let Some(retry) = o.object("retry")? {
+            let r = OptionReader::new(&retry, "UploaderOptions.retry")?;
+            for policy in [&mut config.put_backoff, &mut config.api_backoff] {
+                if let Some(base) = r.integer("baseDelayMs", 1, 600_000)? {
+                    policy.base_ms = base;
+                }
+                if let Some(cap) = r.integer("maxDelayMs", 1, 3_600_000)? {
+                    policy.cap_ms = cap;
+                }
+                if let Some(attempts) = r.integer("maxAttempts", 1, 1_000)? {
+                    policy.max_attempts = attempts as u32;
+                }
+            }
+        }
+        config.jitter_seed = random_u64();
+        let api_backoff = config.api_backoff;
+        let engine = Engine::new(config)?;
+        let persist = match o.bool("persist")? {
+            Some(false) => PersistSetting::Off,
+            _ => PersistSetting::Auto,
+        };
+        let direct_upload_max_bytes = o.integer("directUploadMaxBytes", 0, 1 << 53)?.unwrap_or(0);
+        let transport = Transport::new(o.function("fetch")?)?;
+        let api = Api::new(transport, &endpoint, authority);
+        let inner = Rc::new_cyclic(|weak: &Weak<Inner>| Inner {
+            state: RefCell::new(Shared {
+                engine,
+                files: HashMap::new(),
+                requests: HashMap::new(),
+                timer: None,
+            }),
+            api,
+            persist,
+            store: RefCell::new(None),
+            direct_upload_max_bytes,
+            api_backoff,
+            _connectivity: Connectivity::listen(weak.clone()),
+        });
+        if navigator_offline() {
+            inner.feed(Input::Offline);
+        }
+        Ok(Uploader { inner })
+    }
+
+    /// Starts uploading `file` (a `File` or `Blob`). Returns at once; await `handle.done`.
+    pub fn upload(&self, file: Blob, options: Option<JsUploadOptions>) -> UploadHandle {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let (handle, state) = UploadHandle::create();
+        match UploadRequest::read(&options, "UploadOptions") {
+            Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
+            Ok(request) => {
+                handle.attach(&request);
+                let inner = Rc::clone(&self.inner);
+                spawn_local(async move {
+                    if let Err(error) = inner.start_new(file, request, Rc::clone(&state)).await {
+                        let phase = if error.code == ErrorCode::Aborted {
+                            "aborted"
+                        } else {
+                            "failed"
+                        };
+                        settle(&state, phase, Err(to_js_error(&error)));
+                    }
+                });
+            }
+        }
+        handle
+    }
+
+    /// Continues a saved upload after a reload, once the user re-selected the same file. Only
+    /// the chunks the server does not have are sent. `done` rejects with `file_mismatch` when
+    /// the file is not the one that was being uploaded.
+    pub fn resume(&self, file: File, options: Option<JsResumeOptions>) -> UploadHandle {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let (handle, state) = UploadHandle::create();
+        match UploadRequest::read(&options, "ResumeOptions") {
+            Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
+            Ok(request) => {
+                handle.attach(&request);
+                let inner = Rc::clone(&self.inner);
+                spawn_local(async move {
+                    if let Err(error) = inner.start_resume(file, request, Rc::clone(&state)).await {
+                        let phase = if error.code == ErrorCode::Aborted {
+                            "aborted"
+                        } else {
+                            "failed"
+                        };
+                        settle(&state, phase, Err(to_js_error(&error)));
+                    }
+                });
+            }
+        }
+        handle
+    }
+
+    /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed).
+    #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<PendingUpload[]>")]
+    pub fn pending_uploads(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let list = js_sys::Array::new();
+            for (id, record) in inner.saved_records().await {
+                let saved = &record.saved;
+                let uploaded: u64 = (1..=saved.total_chunks)
+                    .filter(|&i| saved.is_reported(i))
+                    .map(|i| chunk_len(saved, i))
+                    .sum();
+                let fraction = if saved.total_size == 0 {
+                    0.0
+                } else {
+                    uploaded as f64 / saved.total_size as f64
+                };
+                list.push(
+                    &convert::JsObject::new()
+                        .set("id", id.as_str())
+                        .set("filename", record.filename.as_str())
+                        .set("size", saved.total_size as f64)
+                        .set("lastModified", record.fingerprint.last_modified.0)
+                        .set("uploadedBytes", uploaded as f64)
+                        .set("fraction", fraction)
+                        .set("expiresAt", saved.expires_at.as_str())
+                        .build(),
+                );
+            }
+            Ok(list.into())
+        })
+    }
+
+    /// Deletes a saved upload record (the server session simply expires).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn forget(&self, id: String) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            if let Some(store) = inner.store().await {
+                store.delete(&id).await.map_err(|e| to_js_error(&e))?;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Creates an asset from a public URL (TwelveLabs fetches it).
+    #[wasm_bindgen(js_name = uploadUrl, unchecked_return_type = "Promise<Asset>")]
+    pub fn upload_url(&self, url: String, options: Option<JsUrlUploadOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let request =
+                UploadRequest::read(&options, "UrlUploadOptions").map_err(|e| to_js_error(&e))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(js_error(
+                    ErrorCode::InvalidInput,
+                    "uploadUrl needs an http(s) URL",
+                ));
+            }
+            let form = asset_form("url", &request).map_err(|e| to_js_error(&e))?;
+            let _ = form.append_with_str("url", &url);
+            let asset = inner
+                .call_with_retries(Operation::CreateSession, request.signal.as_ref(), || {
+                    inner.api.create_asset(&form, request.signal.as_ref())
+                })
+                .await
+                .map_err(|e| to_js_error(&e))?;
+            let asset = if request.wait_until_ready {
+                inner
+                    .wait_ready(&asset.id, request.signal.as_ref(), None)
+                    .await
+            } else {
+                Ok(asset)
+            };
+            asset
+                .map(|a| convert::asset(&a))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Reads one asset.
+    #[wasm_bindgen(js_name = getAsset, unchecked_return_type = "Promise<Asset>")]
+    pub fn get_asset(&self, asset_id: String) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            inner
+                .call_with_retries(Operation::Asset, None, || {
+                    inner.api.get_asset(&asset_id, None)
+                })
+                .await
+                .map(|a| convert::asset(&a))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Lists assets, newest first.
+    #[wasm_bindgen(js_name = listAssets, unchecked_return_type = "Promise<AssetPage>")]
+    pub fn list_assets(&self, options: Option<JsListAssetsOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let (query, signal) = list_query(&options).map_err(|e| to_js_error(&e))?;
+            inner
+                .call_with_retries(Operation::Asset, signal.as_ref(), || {
+                    inner.api.list_assets(&query, signal.as_ref())
+                })
+                .await
+                .map(|page| convert::asset_page(&page))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Deletes an asset (`conflict` when indexed assets use it, unless `force`).
+    #[wasm_bindgen(js_name = deleteAsset, unchecked_return_type = "Promise<void>")]
+    pub fn delete_asset(&self, asset_id: String, options: Option<JsDeleteAssetOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let o =
+                OptionReader::new(&options, "DeleteAssetOptions").map_err(|e| to_js_error(&e))?;
+            let force = o
+                .bool("force")
+                .map_err(|e| to_js_error(&e))?
+                .unwrap_or(false);
+            let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
+            inner
+                .call_with_retries(Operation::Asset, signal.as_ref(), || {
+                    inner.api.delete_asset(&asset_id, force, signal.as_ref())
+                })
+                .await
+                .map(|()| JsValue::UNDEFINED)
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Resolves when the asset is `ready`; rejects with `asset_failed` if processing fails.
+    #[wasm_bindgen(js_name = waitUntilReady, unchecked_return_type = "Promise<Asset>")]
+    pub fn wait_until_ready(&self, asset_id: String, options: Option<JsWaitOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let o = OptionReader::new(&options, "WaitOptions").map_err(|e| to_js_error(&e))?;
+            let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
+            let timeout = o
+                .integer("timeoutMs", 1, 1 << 40)
+                .map_err(|e| to_js_error(&e))?;
+            inner
+                .wait_ready(&asset_id, signal.as_ref(), timeout)
+                .await
+                .map(|a| convert::asset(&a))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+}
+
+/// Bytes of chunk `index` of a saved upload (the last one may be shorter).
+fn chunk_len(saved: &SavedUpload, index: u32) -> u64 {
+    let start = u64::from(index - 1) * saved.chunk_size;
+    saved
+        .total_size
+        .min(start + saved.chunk_size)
+        .saturating_sub(start)
+}
+
+fn asset_form(method: &str, request: &UploadRequest) -> Result<FormData, Error> {
+    let form = FormData::new().map_err(|e| from_js(&e, ErrorCode::Internal))?;
+    let append = |name: &str, value: &str| {
+        form.append_with_str(name, value)
+            .map_err(|e| from_js(&e, ErrorCode::Internal))
+    };
+    append("method", method)?;
+    if let Some(filename) = &request.filename {
+        crate::core::wire::validate_filename(filename)?;
+        append("filename", filename)?;
+    }
+    if let Some(hls) = request.enable_hls {
+        append("enable_hls", if hls { "true" } else { "false" })?;
+    }
+    if let Some(thumbnail) = request.enable_thumbnail {
+        append("enable_thumbnail", if thumbnail { "true" } else { "false" })?;
+    }
+    if let Some(metadata) = &request.user_metadata {
+        crate::core::wire::validate_user_metadata(metadata)?;
+        append(
+            "user_metadata",
+            &serde_json::Value::Object(metadata.clone()).to_string(),
+        )?;
+    }
+    Ok(form)
+}
+
+fn list_query(options: &JsValue) -> Result<(String, Option<AbortSignal>), Error> {
+    let o = OptionReader::new(options, "ListAssetsOptions")?;
+    let page = o.integer("page", 1, u64::from(u32::MAX))?.unwrap_or(1);
+    let page_limit = o.integer("pageLimit", 1, 50)?.unwrap_or(10);
+    let mut query = format!("page={page}&page_limit={page_limit}");
+    let encode = |s: &str| String::from(js_sys::encode_uri_component(s));
+    for id in o.strings("assetIds")?.unwrap_or_default() {
+        query.push_str(&format!("&asset_ids={}", encode(&id)));
+    }
+    for kind in o.strings("assetTypes")?.unwrap_or_default() {
+        let media = MediaType::parse(&kind).ok_or_else(|| {
+            Error::invalid(
+                "ListAssetsOptions.assetTypes must hold \"video\", \"audio\" or \"image\"",
+            )
+        })?;
+        query.push_str(&format!("&asset_types={}", media.as_str()));
+    }
+    if let Some(filename) = o.string("filename")? {
+        query.push_str(&format!("&filename={}", encode(&filename)));
+    }
+    Ok((query, o.signal("signal")?))
+}
+
+impl Inner {
+    async fn start_new(
+        self: &Rc<Self>,
+        blob: Blob,
+        request: UploadRequest,
+        handle: Rc<RefCell<HandleState>>,
+    ) -> Result<(), Error> {
+        let size = blob.size();
+        if size <= 0.0 {
+            return Err(Error::invalid("the file is empty"));
+        }
+        let size = size as u64;
+        let media_type = match request.media_type {
+            Some(t) => t,
+            None => MediaType::from_mime(&blob.type_()).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::UnsupportedType,
+                    format!(
+                        "cannot infer the media type from file.type \"{}\": pass `type`",
+                        blob.type_()
+                    ),
+                )
+            })?,
+        };
+        let filename = request
+            .filename
+            .clone()
+            .or_else(|| file_name(&blob))
+            .unwrap_or_else(|| "upload".to_owned());
+        let signal = request.signal.clone();
+        if size <= self.direct_upload_max_bytes {
+            return self
+                .direct_upload(blob, size, filename, request, handle)
+                .await;
+        }
+        let fingerprint = match (self.persist, blob.dyn_ref::<File>()) {
+            (PersistSetting::Auto, Some(file)) => Some(fingerprint(file).await?),
+            _ => None,
+        };
+        let create = CreateMultipartUploadRequest {
+            filename,
+            media_type,
+            total_size: size,
+            enable_hls: request.enable_hls,
+            enable_thumbnail: request.enable_thumbnail,
+            user_metadata: request.user_metadata.clone(),
+        };
+        crate::core::wire::validate_create_multipart(&create)?;
+        let session = self
+            .call_with_retries(Operation::CreateSession, signal.as_ref(), || {
+                self.api.create_session(&create, signal.as_ref())
+            })
+            .await?;
+        if handle.borrow().settled {
+            return Ok(()); // aborted while the session was being created
+        }
+        let entry = FileEntry {
+            blob,
+            upload_id: session.upload_id.clone(),
+            upload_token: session.upload_token.clone(),
+            upload_headers: headers(&session.upload_headers),
+            handle: Rc::clone(&handle),
+            fingerprint,
+        };
+        let new_upload = NewUpload {
+            file_size: size,
+            session,
+            server_time_ms: None,
+            wait_for_asset: request.wait_until_ready,
+        };
+        let file = self
+            .state
+            .borrow_mut()
+            .engine
+            .add_upload(now(), new_upload)?;
+        self.register(file, entry, &handle);
+        Ok(())
+    }
+
+    async fn start_resume(
+        self: &Rc<Self>,
+        file: File,
+        request: UploadRequest,
+        handle: Rc<RefCell<HandleState>>,
+    ) -> Result<(), Error> {
+        if self.store().await.is_none() {
+            return Err(Error::invalid(
+                "resume needs persistence: IndexedDB is unavailable or `persist` is false",
+            ));
+        }
+        let records = self.saved_records().await;
+        let size = file.size() as u64;
+        let found = records
+            .into_iter()
+            .find(|(id, record)| match &request.resume_id {
+                Some(wanted) => id == wanted,
+                None => record.fingerprint.name == file.name() && record.fingerprint.size == size,
+            });
+        let Some((id, record)) = found else {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                "no saved upload matches this file (see pendingUploads())",
+            ));
+        };
+        let actual = fingerprint(&file).await?;
+        if actual != record.fingerprint {
+            return Err(Error::new(
+                ErrorCode::FileMismatch,
+                format!(
+                    "the chosen file is not the one that was being uploaded as \"{}\"",
+                    record.filename
+                ),
+            ));
+        }
+        if handle.borrow().settled {
+            return Ok(());
+        }
+        let saved = record.saved;
+        let restored = self.state.borrow_mut().engine.restore_upload(
+            now(),
+            saved.clone(),
+            size,
+            request.wait_until_ready,
+        );
+        let file_id = match restored {
+            Ok(id) => id,
+            Err(error) => {
+                if error.code == ErrorCode::SessionExpired {
+                    if let Some(store) = self.store().await {
+                        let _ = store.delete(&id).await;
+                    }
+                }
+                return Err(error);
+            }
+        };
+        let entry = FileEntry {
+            blob: file.into(),
+            upload_id: saved.upload_id.clone(),
+            upload_token: saved.upload_token.clone(),
+            upload_headers: headers(&saved.upload_headers),
+            handle: Rc::clone(&handle),
+            fingerprint: Some(actual),
+        };
+        self.register(file_id, entry, &handle);
+        Ok(())
+    }
+
+    fn register(
+        self: &Rc<Self>,
+        file: FileId,
+        entry: FileEntry,
+        handle: &Rc<RefCell<HandleState>>,
+    ) {
+        let upload_id = entry.upload_id.clone();
+        self.state.borrow_mut().files.insert(file, entry);
+        let paused = {
+            let mut state = handle.borrow_mut();
+            state.file = Some(file);
+            state.upload_id = Some(upload_id);
+            state.phase = "uploading";
+            state.driver = Rc::downgrade(self);
+            state.paused
+        };
+        if paused {
+            self.feed(Input::Pause { file: Some(file) });
+        } else {
+            self.pump();
+        }
+    }
+
+    async fn direct_upload(
+        self: &Rc<Self>,
+        blob: Blob,
+        size: u64,
+        filename: String,
+        mut request: UploadRequest,
+        handle: Rc<RefCell<HandleState>>,
+    ) -> Result<(), Error> {
+        request.filename = Some(filename.clone());
+        let form = asset_form("direct", &request)?;
+        form.append_with_blob_and_filename("file", &blob, &filename)
+            .map_err(|e| from_js(&e, ErrorCode::Internal))?;
+        let mut progress = Progress {
+            total_bytes: size,
+            total_chunks: 1,
+            ..Progress::default()
+        };
+        emit_progress(&handle, "uploading", progress);
+        let signal = request.signal.clone();
+        let asset = self
+            .call_with_retries(Operation::CreateSession, signal.as_ref(), || {
+                self.api.create_asset(&form, signal.as_ref())
+            })
+            .await?;
+        progress.sent_bytes = size;
+        progress.acknowledged_bytes = size;
+        progress.reported_bytes = size;
+        progress.acknowledged_chunks = 1;
+        progress.reported_chunks = 1;
+        progress.eta_ms = Some(0);
+        emit_progress(&handle, "processing", progress);
+        let asset = if request.wait_until_ready {
+            self.wait_ready(&asset.id, signal.as_ref(), None).await?
+        } else {
+            asset
+        };
+        settle(&handle, "done", Ok(convert::asset(&asset)));
+        Ok(())
+    }
+
+    /// Polls the asset with the engine's asset-poll backoff until it is `ready` or `failed`.
+    async fn wait_ready(
+        &self,
+        asset_id: &str,
+        signal: Option<&AbortSignal>,
+        timeout_ms: Option<u64>,
+    ) -> Result<crate::core::wire::Asset, Error> {
+        let policy = EngineConfig::default().asset_poll;
+        let started = now();
+        let mut delay = policy.initial_ms;
+        loop {
+            let asset = self
+                .call_with_retries(Operation::Asset, signal, || {
+                    self.api.get_asset(asset_id, signal)
+                })
+                .await?;
+            match asset.status {
+                AssetStatus::Ready => return Ok(asset),
+                AssetStatus::Failed => {
+                    let why = asset
+                        .error
+                        .map(|e| e.message)
+                        .unwrap_or_else(|| "no reason given".to_owned());
+                    return Err(Error::new(
+                        ErrorCode::AssetFailed,
+                        format!("asset {asset_id} failed: {why}"),
+                    ));
+                }
+                _ => {}
+            }
+            if timeout_ms.is_some_and(|limit| now().saturating_sub(started) + delay > limit) {
+                return Err(Error::new(
+                    ErrorCode::RetriesExhausted,
+                    format!("asset {asset_id} was not ready in time"),
+                ));
+            }
+            sleep(delay as f64).await;
+            if signal.is_some_and(|s| s.aborted()) {
+                return Err(Error::new(ErrorCode::Aborted, "waiting was aborted"));
+            }
+            delay = (delay * 2).min(policy.max_ms);
+        }
+    }
+
+    /// Every readable saved record, `(id, record)`; expired and unreadable ones are deleted.
+    async fn saved_records(&self) -> Vec<(String, PersistedUpload)> {
+        let Some(store) = self.store().await else {
+            return Vec::new();
+        };
+        let mut records = Vec::new();
+        for (id, json) in store.entries().await.unwrap_or_default() {
+            let record: Option<PersistedUpload> = serde_json::from_str(&json).ok();
+            let usable = record.filter(|r| r.saved.validate().is_ok() && !is_expired(&r.saved));
+            match usable {
+                Some(record) => records.push((id, record)),
+                None => {
+                    let _ = store.delete(&id).await;
+                }
+            }
+        }
+        records
+    }
+}
+
+fn is_expired(saved: &SavedUpload) -> bool {
+    match crate::core::wire::timestamp::parse(&saved.expires_at) {
+        Some(expires_server_ms) => {
+            let now_server_ms = now() as i64 + saved.clock_offset_ms;
+            expires_server_ms <= now_server_ms
+        }
+        None => true,
+    }
+}
+
+fn headers(upload_headers: &UploadHeaders) -> Vec<(String, String)> {
+    upload_headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Name, size, modification time and a hash of three 64 KiB samples (start, middle, end).
+/// Only these samples are read: the file itself never enters wasm memory.
+async fn fingerprint(file: &File) -> Result<Fingerprint, Error> {
+    let size = file.size();
+    let mut hash = Fnv1a::new();
+    let middle = (size / 2.0 - SAMPLE_BYTES / 2.0).max(0.0).floor();
+    for start in [0.0, middle, (size - SAMPLE_BYTES).max(0.0)] {
+        let end = (start + SAMPLE_BYTES).min(size);
+        let slice = file
+            .slice_with_f64_and_f64(start, end)
+            .map_err(|e| from_js(&e, ErrorCode::Internal))?;
+        let buffer = JsFuture::from(slice.array_buffer())
+            .await
+            .map_err(|e| from_js(&e, ErrorCode::Internal))?;
+        hash.update(&js_sys::Uint8Array::new(&buffer).to_vec());
+    }
+    Ok(Fingerprint {
+        name: file.name(),
+        size: size as u64,
+        last_modified: f64_bits::F64(file.last_modified()),
+        sample_hash: format!("{:016x}", hash.finish()),
+    })
+}
+
+/// FNV-1a, 64 bit: tells samples apart (not a security property; the server verifies chunks).
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+// ───────────────────────────── the handle ─────────────────────────────
+
+/// One upload in progress: pause, resume, abort, progress and the final asset.
+#[wasm_bindgen]
+pub struct UploadHandle {
+    state: Rc<RefCell<HandleState>>,
+    done: Promise,
+}
+
+impl UploadHandle {
+    fn create() -> (UploadHandle, Rc<RefCell<HandleState>>) {
+        let mut slots: Option<(Function, Function)> = None;
+        let done = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+        // The Promise constructor calls its executor synchronously.
+        let (resolve, reject) = slots.expect("Promise executor ran");
+        let state = Rc::new(RefCell::new(HandleState {
+            file: None,
+            phase: "starting",
+            progress: Progress::default(),
+            paused: false,
+            settled: false,
+            on_progress: None,
+            resolve,
+            reject,
+            upload_id: None,
+            driver: Weak::new(),
+        }));
+        let handle = UploadHandle {
+            state: Rc::clone(&state),
+            done,
+        };
+        (handle, state)
+    }
+
+    fn attach(&self, request: &UploadRequest) {
+        self.state.borrow_mut().on_progress = request.on_progress.clone();
+        if let Some(signal) = &request.signal {
+            if signal.aborted() {
+                self.abort();
+                return;
+            }
+            let weak = Rc::downgrade(&self.state);
+            let on_abort = Closure::<dyn FnMut()>::new(move || {
+                let weak = weak.clone();
+                // Deferred so that the listener is not dropped while it runs.
+                spawn_local(async move {
+                    if let Some(state) = weak.upgrade() {
+                        abort_state(&state);
+                    }
+                });
+            });
+            let _ =
+                signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+            // Kept alive by the signal's listener list for the signal's lifetime.
+            on_abort.forget();
+        }
+    }
+
+    fn inner(&self) -> Option<Rc<Inner>> {
+        self.state.borrow().driver.upgrade()
+    }
+}
+
+fn abort_state(state: &Rc<RefCell<HandleState>>) {
+    let (inner, file) = {
+        let state = state.borrow();
+        (state.driver.upgrade(), state.file)
+    };
+    match (inner, file) {
+        (Some(inner), Some(file)) => inner.feed(Input::Abort { file: Some(file) }),
+        _ => settle(
+            state,
+            "aborted",
+            Err(js_error(ErrorCode::Aborted, "the upload was aborted")),
+        ),
+    }
+}
+
+#[wasm_bindgen]
+impl UploadHandle {
+    /// Stops starting new chunk PUTs (those in flight finish). No-op once finished.
+    pub fn pause(&self) {
+        let file = {
+            let mut state = self.state.borrow_mut();
+            if state.settled {
+                return;
+            }
+            state.paused = true;
+            state.phase = "paused";
+            state.file
+        };
+        if let (Some(inner), Some(file)) = (self.inner(), file) {
+            inner.feed(Input::Pause { file: Some(file) });
+        }
+    }
+
+    /// Continues after `pause()`.
+    pub fn resume(&self) {
+        let file = {
+            let mut state = self.state.borrow_mut();
+            if state.settled {
+                return;
+            }
+            state.paused = false;
+            state.phase = if state.file.is_some() {
+                "uploading"
+            } else {
+                "starting"
+            };
+            state.file
+        };
+        if let (Some(inner), Some(file)) = (self.inner(), file) {
+            inner.feed(Input::Resume { file: Some(file) });
+        }
+    }
+
+    /// Cancels every request of this upload; `done` rejects with `aborted` and the saved
+    /// record is deleted.
+    pub fn abort(&self) {
+        if !self.state.borrow().settled {
+            abort_state(&self.state);
+        }
+    }
+
+    /// The latest progress snapshot.
+    #[wasm_bindgen(getter)]
+    pub fn progress(&self) -> JsUploadProgress {
+        let state = self.state.borrow();
+        convert::progress(state.phase, &state.progress).unchecked_into()
+    }
+
+    /// The multipart session id, once created (also the id of its saved record).
+    #[wasm_bindgen(getter, js_name = uploadId)]
+    pub fn upload_id(&self) -> Option<String> {
+        self.state.borrow().upload_id.clone()
+    }
+
+    /// Resolves with the asset when the upload completes (and, with `waitUntilReady`, when the
+    /// asset is ready); rejects with an `UploadError`.
+    #[wasm_bindgen(getter, unchecked_return_type = "Promise<Asset>")]
+    pub fn done(&self) -> Promise {
+        self.done.clone()
+    }
+}

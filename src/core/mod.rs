@@ -1,0 +1,13 @@
+//! The IO-free core: no network, no clock, no randomness, no wasm types.
+//! Everything here compiles and is tested natively.
+
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod plan;
+pub mod progress;
+pub mod resume;
+pub mod retry;
+pub mod token;
+pub mod urls;
+pub mod wire;

@@ -1,0 +1,345 @@
+//! Progress of one upload: bytes sent, acknowledged by storage, reported to the API; chunk
+//! counts; speed (an exponential moving average over time) and ETA.
+//!
+//! Users complain about progress that jumps, freezes, goes backwards or passes 100 %. So every
+//! byte counter here is a high-water mark clamped to the total: a chunk that fails half-way and
+//! starts over does not pull "sent" back, and a duplicate acknowledgement cannot push anything
+//! past the total. Emission is throttled by a caller-chosen interval ([`Throttle`]).
+
+use serde::{Deserialize, Serialize};
+
+/// A progress snapshot, as handed to the application.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The file's size.
+    pub total_bytes: u64,
+    /// Bytes handed to the network (at least the acknowledged bytes; more when the adapter
+    /// reports upload progress of PUTs in flight).
+    pub sent_bytes: u64,
+    /// Bytes of chunks the storage acknowledged with an ETag.
+    pub acknowledged_bytes: u64,
+    /// Bytes of chunks the API confirmed as reported.
+    pub reported_bytes: u64,
+    /// The number of chunks.
+    pub total_chunks: u32,
+    /// Chunks acknowledged by storage.
+    pub acknowledged_chunks: u32,
+    /// Chunks reported to the API.
+    pub reported_chunks: u32,
+    /// Smoothed upload speed, bytes per second (0 until measured).
+    pub bytes_per_second: u64,
+    /// Estimated milliseconds until every byte is acknowledged (`None` until a speed is known;
+    /// 0 when done).
+    pub eta_ms: Option<u64>,
+}
+
+impl Progress {
+    /// Acknowledged share of the file, in `[0, 1]`.
+    pub fn fraction(&self) -> f64 {
+        if self.total_bytes == 0 {
+            return 1.0;
+        }
+        self.acknowledged_bytes as f64 / self.total_bytes as f64
+    }
+}
+
+/// Keeps the monotonic counters and the speed estimate of one upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressTracker {
+    snapshot: Progress,
+    speed: SpeedEstimator,
+}
+
+impl ProgressTracker {
+    /// A tracker for a file of `total_bytes` in `total_chunks` chunks.
+    pub fn new(total_bytes: u64, total_chunks: u32, speed_time_constant_ms: u64) -> Self {
+        ProgressTracker {
+            snapshot: Progress {
+                total_bytes,
+                total_chunks,
+                ..Progress::default()
+            },
+            speed: SpeedEstimator::new(speed_time_constant_ms),
+        }
+    }
+
+    /// Sets the counters from the engine's current view. Each counter only ever grows and never
+    /// passes its total; newly acknowledged bytes feed the speed estimate.
+    pub fn update(&mut self, now_ms: u64, counts: ProgressCounts) {
+        let s = &mut self.snapshot;
+        let total = s.total_bytes;
+        let acknowledged = counts
+            .acknowledged_bytes
+            .min(total)
+            .max(s.acknowledged_bytes);
+        let newly_acknowledged = acknowledged - s.acknowledged_bytes;
+        s.acknowledged_bytes = acknowledged;
+        s.sent_bytes = counts
+            .sent_bytes
+            .max(acknowledged)
+            .min(total)
+            .max(s.sent_bytes);
+        s.reported_bytes = counts.reported_bytes.min(total).max(s.reported_bytes);
+        s.acknowledged_chunks = counts
+            .acknowledged_chunks
+            .min(s.total_chunks)
+            .max(s.acknowledged_chunks);
+        s.reported_chunks = counts
+            .reported_chunks
+            .min(s.total_chunks)
+            .max(s.reported_chunks);
+        self.speed.record(now_ms, newly_acknowledged);
+    }
+
+    /// Lets the speed decay while nothing is acknowledged (call on timer ticks).
+    pub fn tick(&mut self, now_ms: u64) {
+        self.speed.record(now_ms, 0);
+    }
+
+    /// The current snapshot with speed and ETA filled in.
+    pub fn snapshot(&self) -> Progress {
+        let mut p = self.snapshot;
+        p.bytes_per_second = self.speed.bytes_per_second();
+        let remaining = p.total_bytes - p.acknowledged_bytes;
+        p.eta_ms = if remaining == 0 {
+            Some(0)
+        } else {
+            remaining
+                .saturating_mul(1_000)
+                .checked_div(p.bytes_per_second)
+        };
+        p
+    }
+
+    /// Whether every byte has been acknowledged and reported.
+    pub fn is_complete(&self) -> bool {
+        let s = &self.snapshot;
+        s.reported_bytes == s.total_bytes && s.acknowledged_bytes == s.total_bytes
+    }
+}
+
+/// Raw counters computed by the engine; [`ProgressTracker::update`] makes them monotonic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressCounts {
+    /// Acknowledged bytes plus bytes of PUTs in flight that the adapter reported as sent.
+    pub sent_bytes: u64,
+    /// Bytes of chunks with an ETag.
+    pub acknowledged_bytes: u64,
+    /// Bytes of chunks the API confirmed.
+    pub reported_bytes: u64,
+    /// Chunks with an ETag.
+    pub acknowledged_chunks: u32,
+    /// Chunks the API confirmed.
+    pub reported_chunks: u32,
+}
+
+/// Speed as a time-weighted exponential moving average of the acknowledged byte rate.
+///
+/// Bytes are accumulated into samples of at least [`SpeedEstimator::MIN_SAMPLE_MS`] so that a
+/// burst of acknowledgements in the same millisecond does not read as infinite speed; each sample
+/// moves the average by `1 − e^(−Δt/τ)`, so the weight of a sample depends on the time it covers,
+/// not on how often the caller asks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeedEstimator {
+    time_constant_ms: f64,
+    sample_start_ms: Option<u64>,
+    sample_bytes: u64,
+    average_bps: Option<f64>,
+}
+
+impl SpeedEstimator {
+    /// Shortest interval that makes a speed sample.
+    pub const MIN_SAMPLE_MS: u64 = 250;
+
+    /// An estimator with smoothing time constant `τ` in milliseconds.
+    pub fn new(time_constant_ms: u64) -> Self {
+        SpeedEstimator {
+            time_constant_ms: time_constant_ms.max(1) as f64,
+            sample_start_ms: None,
+            sample_bytes: 0,
+            average_bps: None,
+        }
+    }
+
+    /// Records `bytes` acknowledged at `now_ms` (0 bytes just lets time pass).
+    pub fn record(&mut self, now_ms: u64, bytes: u64) {
+        let Some(start) = self.sample_start_ms else {
+            // The first call only starts the clock: there is no interval to measure yet.
+            self.sample_start_ms = Some(now_ms);
+            self.sample_bytes = bytes;
+            return;
+        };
+        self.sample_bytes += bytes;
+        let elapsed = now_ms.saturating_sub(start);
+        if elapsed < Self::MIN_SAMPLE_MS {
+            return;
+        }
+        let rate = self.sample_bytes as f64 * 1_000.0 / elapsed as f64;
+        let weight = 1.0 - (-(elapsed as f64) / self.time_constant_ms).exp();
+        self.average_bps = Some(match self.average_bps {
+            None => rate,
+            Some(avg) => avg + weight * (rate - avg),
+        });
+        self.sample_start_ms = Some(now_ms);
+        self.sample_bytes = 0;
+    }
+
+    /// The current estimate in bytes per second (0 until the first sample).
+    pub fn bytes_per_second(&self) -> u64 {
+        self.average_bps.map_or(0, |v| v.round() as u64)
+    }
+}
+
+/// Lets an event through at most once per interval, and remembers that one was held back so the
+/// final state is never lost (the caller flushes it at the next deadline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    interval_ms: u64,
+    last_emit_ms: Option<u64>,
+    pending: bool,
+}
+
+impl Throttle {
+    /// A throttle that lets one event through per `interval_ms`.
+    pub const fn new(interval_ms: u64) -> Self {
+        Throttle {
+            interval_ms,
+            last_emit_ms: None,
+            pending: false,
+        }
+    }
+
+    /// Marks that something changed; returns whether to emit now.
+    pub fn offer(&mut self, now_ms: u64) -> bool {
+        self.pending = true;
+        self.poll(now_ms)
+    }
+
+    /// Emits a held-back change if its interval has passed.
+    pub fn poll(&mut self, now_ms: u64) -> bool {
+        if !self.pending {
+            return false;
+        }
+        let due = self
+            .last_emit_ms
+            .is_none_or(|last| now_ms >= last.saturating_add(self.interval_ms));
+        if due {
+            self.pending = false;
+            self.last_emit_ms = Some(now_ms);
+        }
+        due
+    }
+
+    /// Emits regardless of the interval (final states), if anything is pending.
+    pub fn flush(&mut self, now_ms: u64) -> bool {
+        let was_pending = self.pending;
+        self.pending = false;
+        if was_pending {
+            self.last_emit_ms = Some(now_ms);
+        }
+        was_pending
+    }
+
+    /// When a held-back change becomes due, if one is.
+    pub fn deadline(&self) -> Option<u64> {
+        if !self.pending {
+            return None;
+        }
+        Some(
+            self.last_emit_ms
+                .map_or(0, |last| last.saturating_add(self.interval_ms)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(sent: u64, acked: u64, reported: u64) -> ProgressCounts {
+        ProgressCounts {
+            sent_bytes: sent,
+            acknowledged_bytes: acked,
+            reported_bytes: reported,
+            acknowledged_chunks: (acked / 10) as u32,
+            reported_chunks: (reported / 10) as u32,
+        }
+    }
+
+    #[test]
+    fn counters_never_go_backwards_nor_past_the_total() {
+        let mut t = ProgressTracker::new(100, 10, 1_000);
+        t.update(0, counts(50, 20, 10));
+        t.update(10, counts(30, 20, 10)); // a failed chunk restarted: sent drops underneath
+        assert_eq!(t.snapshot().sent_bytes, 50);
+        t.update(20, counts(500, 500, 500));
+        let p = t.snapshot();
+        assert_eq!(
+            (p.sent_bytes, p.acknowledged_bytes, p.reported_bytes),
+            (100, 100, 100)
+        );
+        assert_eq!((p.acknowledged_chunks, p.reported_chunks), (10, 10));
+        assert_eq!(p.eta_ms, Some(0));
+        assert!(t.is_complete());
+        assert_eq!(p.fraction(), 1.0);
+    }
+
+    #[test]
+    fn sent_is_at_least_acknowledged() {
+        let mut t = ProgressTracker::new(100, 10, 1_000);
+        t.update(0, counts(0, 40, 0));
+        assert_eq!(t.snapshot().sent_bytes, 40);
+    }
+
+    #[test]
+    fn speed_converges_to_a_steady_rate_and_gives_an_eta() {
+        let mut t = ProgressTracker::new(10_000_000, 10, 2_000);
+        t.update(0, counts(0, 0, 0));
+        for step in 1..=40u64 {
+            // 1000 bytes every 500 ms = 2000 B/s.
+            t.update(step * 500, counts(step * 1_000, step * 1_000, 0));
+        }
+        let p = t.snapshot();
+        assert!(
+            (1_900..=2_100).contains(&p.bytes_per_second),
+            "{}",
+            p.bytes_per_second
+        );
+        let expected_eta = (10_000_000 - 40_000) * 1_000 / p.bytes_per_second;
+        assert_eq!(p.eta_ms, Some(expected_eta));
+    }
+
+    #[test]
+    fn speed_decays_when_nothing_arrives_and_bursts_are_not_infinite() {
+        let mut s = SpeedEstimator::new(1_000);
+        s.record(0, 0);
+        s.record(0, 1_000_000); // same millisecond: no sample yet
+        assert_eq!(s.bytes_per_second(), 0);
+        s.record(1_000, 0);
+        let first = s.bytes_per_second();
+        assert_eq!(first, 1_000_000);
+        s.record(5_000, 0);
+        assert!(s.bytes_per_second() < first / 10);
+    }
+
+    #[test]
+    fn no_eta_before_a_speed_is_known() {
+        let t = ProgressTracker::new(100, 1, 1_000);
+        assert_eq!(t.snapshot().eta_ms, None);
+    }
+
+    #[test]
+    fn throttle_holds_back_and_releases_at_the_deadline() {
+        let mut th = Throttle::new(100);
+        assert!(th.offer(0));
+        assert!(!th.offer(50));
+        assert_eq!(th.deadline(), Some(100));
+        assert!(!th.poll(99));
+        assert!(th.poll(100));
+        assert_eq!(th.deadline(), None);
+        assert!(!th.poll(500));
+        assert!(!th.offer(150));
+        assert!(th.flush(160));
+        assert!(!th.flush(170));
+    }
+}

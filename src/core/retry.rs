@@ -1,0 +1,515 @@
+//! What to do about the outcome of a request: succeed, retry (after how long, with a fresh URL
+//! or not), or fail with a typed error.
+//!
+//! Adapters never decide this. They turn whatever their transport saw into an [`HttpOutcome`]
+//! (status or network error, `ETag`, `Retry-After`, the error body's `code`) and hand it over;
+//! [`classify`] says what it means and [`backoff_delay_ms`] how long to wait.
+//!
+//! | outcome | verdict |
+//! |---|---|
+//! | no response (network error, reset, CORS refusal, timeout) | retry |
+//! | 408, 5xx | retry |
+//! | 429 | retry, not before `Retry-After` |
+//! | 403 on a storage PUT (expired or refused URL) | retry with a fresh URL |
+//! | 400 `RequestTimeout` on a storage PUT (S3's idle-socket error) | retry with a fresh URL |
+//! | 2xx on a storage PUT without a readable `ETag` | fatal `etag_unreadable` (names the CORS fix) |
+//! | 2xx on an API call whose body did not parse | retry (then fatal `server_invalid`) |
+//! | 401 / 403 / 404 / 410 / other 4xx on an API call | fatal, typed by status and body `code` |
+//!
+//! Backoff is "full jitter" (delay uniform in `[0, min(cap, base·2^attempt)]`), with the random
+//! value supplied by the caller so every decision is reproducible.
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::wire::normalize_etag;
+use serde::{Deserialize, Serialize};
+
+/// Which kind of request an outcome belongs to (the same status means different things).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// `PUT` of a chunk to a presigned storage URL.
+    StoragePut,
+    /// `POST …/presigned-urls`.
+    RequestUrls,
+    /// `POST …/{upload_id}` (report completed chunks).
+    Report,
+    /// `GET …/{upload_id}` (session status).
+    Status,
+    /// `GET /assets/{asset_id}`.
+    Asset,
+    /// `POST /assets/multipart-uploads` (session creation; done by the adapter, classified here).
+    CreateSession,
+}
+
+/// What the transport observed, with nothing decided yet. Built by adapters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpOutcome {
+    /// The HTTP status, or `None` when no response arrived (network error, reset, CORS refusal,
+    /// timeout). For API calls, a 2xx here means "the body could not be parsed".
+    pub status: Option<u16>,
+    /// The `ETag` response header as read (quotes included or not); `None` when absent or
+    /// unreadable (CORS not exposing it).
+    pub etag: Option<String>,
+    /// `Retry-After` (or `retry-after-ms`) converted to milliseconds, when present.
+    pub retry_after_ms: Option<u64>,
+    /// The `code` of an error body (`{code, message}` from the API, `<Code>` of an S3 XML error).
+    pub error_code: Option<String>,
+    /// A human-readable message from the error body, if any (never shown with secrets).
+    pub message: Option<String>,
+}
+
+impl HttpOutcome {
+    /// No response at all (network error, connection reset, CORS refusal, aborted by timeout).
+    pub fn network_error() -> Self {
+        HttpOutcome::default()
+    }
+
+    /// A response with this status and nothing else known.
+    pub fn status(status: u16) -> Self {
+        HttpOutcome {
+            status: Some(status),
+            ..HttpOutcome::default()
+        }
+    }
+
+    /// A successful storage PUT that returned this `ETag`.
+    pub fn stored(etag: impl Into<String>) -> Self {
+        HttpOutcome {
+            status: Some(200),
+            etag: Some(etag.into()),
+            ..HttpOutcome::default()
+        }
+    }
+
+    /// Adds a `Retry-After` delay.
+    pub fn with_retry_after_ms(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
+        self
+    }
+
+    /// Adds the error body's `code`.
+    pub fn with_error_code(mut self, code: impl Into<String>) -> Self {
+        self.error_code = Some(code.into());
+        self
+    }
+}
+
+/// The meaning of an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The request succeeded. For a storage PUT, carries the ETag with quotes stripped.
+    Success {
+        /// The chunk's ETag (storage PUTs only).
+        etag: Option<String>,
+    },
+    /// Try again after a backoff.
+    Retry {
+        /// The server asked to wait at least this long (`Retry-After`).
+        not_before_ms: Option<u64>,
+        /// The presigned URL must not be used again: request a fresh one first.
+        refresh_url: bool,
+        /// The error to report if retries run out.
+        cause: Error,
+    },
+    /// Retrying will not help.
+    Fatal(Error),
+}
+
+/// Classifies an outcome of `operation`. See the module table.
+pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
+    let is_put = operation == Operation::StoragePut;
+    let Some(status) = outcome.status else {
+        return retry(
+            Error::new(
+                ErrorCode::Network,
+                format!(
+                    "{} failed: no response (network error)",
+                    describe(operation)
+                ),
+            ),
+            None,
+            is_put,
+        );
+    };
+    let body_code = outcome.error_code.as_deref().unwrap_or("");
+    let with_detail = |text: String| match &outcome.message {
+        Some(m) if !m.is_empty() => format!("{text}: {m}"),
+        _ => text,
+    };
+    match status {
+        200..=299 if is_put => match outcome.etag.as_deref().map(normalize_etag) {
+            Some(etag) if !etag.is_empty() => Verdict::Success {
+                etag: Some(etag.to_string()),
+            },
+            _ => Verdict::Fatal(
+                Error::new(
+                    ErrorCode::EtagUnreadable,
+                    "the chunk was stored but its ETag response header is not readable: the \
+                     storage bucket's CORS configuration must expose it (add `ETag` to \
+                     ExposeHeaders, i.e. `Access-Control-Expose-Headers: ETag`)",
+                )
+                .with_status(status),
+            ),
+        },
+        200..=299 => retry(
+            Error::new(
+                ErrorCode::ServerInvalid,
+                format!(
+                    "{} answered {status} with a body that could not be read",
+                    describe(operation)
+                ),
+            )
+            .with_status(status),
+            None,
+            false,
+        ),
+        408 | 500..=599 => retry(
+            Error::new(
+                ErrorCode::UpstreamUnavailable,
+                with_detail(format!("{} failed with HTTP {status}", describe(operation))),
+            )
+            .with_status(status),
+            outcome.retry_after_ms,
+            is_put,
+        ),
+        429 => retry(
+            Error::new(
+                ErrorCode::RateLimited,
+                format!("{} was rate limited (HTTP 429)", describe(operation)),
+            )
+            .with_status(status),
+            outcome.retry_after_ms,
+            is_put,
+        ),
+        403 if is_put => retry(
+            Error::new(
+                ErrorCode::StorageRejected,
+                with_detail(
+                    "the storage refused the presigned URL (HTTP 403: expired or forbidden)"
+                        .to_string(),
+                ),
+            )
+            .with_status(status),
+            None,
+            true,
+        ),
+        400 if is_put && body_code == "RequestTimeout" => retry(
+            Error::new(
+                ErrorCode::UpstreamUnavailable,
+                "the storage timed out reading the chunk (RequestTimeout)",
+            )
+            .with_status(status),
+            None,
+            true,
+        ),
+        _ if is_put => Verdict::Fatal(
+            Error::new(
+                ErrorCode::StorageRejected,
+                with_detail(format!("the storage rejected the chunk with HTTP {status}")),
+            )
+            .with_status(status),
+        ),
+        _ => Verdict::Fatal(api_error(
+            operation,
+            status,
+            body_code,
+            outcome.message.as_deref(),
+        )),
+    }
+}
+
+fn retry(cause: Error, not_before_ms: Option<u64>, refresh_url: bool) -> Verdict {
+    Verdict::Retry {
+        not_before_ms,
+        refresh_url,
+        cause,
+    }
+}
+
+/// Types a non-retryable API error: the body's `code` when it is one of ours (the Worker speaks
+/// them), otherwise by status.
+fn api_error(operation: Operation, status: u16, body_code: &str, message: Option<&str>) -> Error {
+    let by_status = match status {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        409 => ErrorCode::Conflict,
+        410 => ErrorCode::SessionExpired,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedType,
+        _ => ErrorCode::InvalidInput,
+    };
+    let code = match ErrorCode::parse(body_code) {
+        // A retryable code with a fatal status would loop; trust the status then.
+        Some(code) if !code.is_retryable() => code,
+        _ => by_status,
+    };
+    let mut text = format!("{} failed with HTTP {status}", describe(operation));
+    if !body_code.is_empty() {
+        text.push_str(&format!(" ({body_code})"));
+    }
+    if let Some(m) = message.filter(|m| !m.is_empty()) {
+        text.push_str(": ");
+        text.push_str(m);
+    }
+    Error::new(code, text).with_status(status)
+}
+
+fn describe(operation: Operation) -> &'static str {
+    match operation {
+        Operation::StoragePut => "the chunk upload",
+        Operation::RequestUrls => "requesting presigned URLs",
+        Operation::Report => "reporting chunks",
+        Operation::Status => "reading the upload status",
+        Operation::Asset => "reading the asset",
+        Operation::CreateSession => "creating the upload session",
+    }
+}
+
+/// Backoff parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackoffPolicy {
+    /// Upper bound of the first retry's delay.
+    pub base_ms: u64,
+    /// The largest delay ever chosen (before `Retry-After`, which may exceed it).
+    pub cap_ms: u64,
+    /// Failures in a row (without progress in between) after which the request fails with
+    /// `retries_exhausted`.
+    pub max_attempts: u32,
+}
+
+impl Default for BackoffPolicy {
+    fn default() -> Self {
+        BackoffPolicy {
+            base_ms: 500,
+            cap_ms: 30_000,
+            max_attempts: 10,
+        }
+    }
+}
+
+/// The full-jitter delay before retry number `attempt` (1 for the first retry): uniform in
+/// `[0, min(cap, base · 2^(attempt−1))]`, drawn from the caller's `random` value. A server
+/// `Retry-After` is a floor.
+pub fn backoff_delay_ms(
+    policy: &BackoffPolicy,
+    attempt: u32,
+    random: u64,
+    retry_after_ms: Option<u64>,
+) -> u64 {
+    let exponent = attempt.saturating_sub(1).min(40);
+    let ceiling = policy
+        .base_ms
+        .saturating_mul(1u64 << exponent)
+        .min(policy.cap_ms);
+    let jittered = random % (ceiling + 1);
+    jittered.max(retry_after_ms.unwrap_or(0))
+}
+
+/// A small, deterministic pseudo-random generator (SplitMix64) that turns the caller's seed into
+/// a stream of jitter values. Not for cryptography.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JitterSource {
+    state: u64,
+}
+
+impl JitterSource {
+    /// Starts the stream from a caller-supplied random seed.
+    pub const fn new(seed: u64) -> Self {
+        JitterSource { state: seed }
+    }
+
+    /// The next value of the stream.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(v: Verdict) -> ErrorCode {
+        match v {
+            Verdict::Fatal(e) => e.code,
+            Verdict::Retry { cause, .. } => cause.code,
+            Verdict::Success { .. } => panic!("unexpected success"),
+        }
+    }
+
+    #[test]
+    fn network_errors_and_server_errors_are_retried_with_a_fresh_url_for_puts() {
+        for outcome in [
+            HttpOutcome::network_error(),
+            HttpOutcome::status(500),
+            HttpOutcome::status(503),
+            HttpOutcome::status(408),
+        ] {
+            match classify(Operation::StoragePut, &outcome) {
+                Verdict::Retry { refresh_url, .. } => assert!(refresh_url),
+                other => panic!("{other:?}"),
+            }
+            match classify(Operation::Report, &outcome) {
+                Verdict::Retry { refresh_url, .. } => assert!(!refresh_url),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after() {
+        let v = classify(
+            Operation::RequestUrls,
+            &HttpOutcome::status(429).with_retry_after_ms(7_000),
+        );
+        assert!(matches!(
+            v,
+            Verdict::Retry {
+                not_before_ms: Some(7_000),
+                ..
+            }
+        ));
+        assert_eq!(code_of(v), ErrorCode::RateLimited);
+    }
+
+    #[test]
+    fn forbidden_put_refreshes_the_url_but_forbidden_api_call_is_fatal() {
+        let put = classify(Operation::StoragePut, &HttpOutcome::status(403));
+        assert!(matches!(
+            put,
+            Verdict::Retry {
+                refresh_url: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            code_of(classify(Operation::Report, &HttpOutcome::status(403))),
+            ErrorCode::Forbidden
+        );
+        assert!(matches!(
+            classify(Operation::Report, &HttpOutcome::status(403)),
+            Verdict::Fatal(_)
+        ));
+    }
+
+    #[test]
+    fn s3_request_timeout_is_retried_other_put_4xx_are_fatal() {
+        let timeout = HttpOutcome::status(400).with_error_code("RequestTimeout");
+        assert!(matches!(
+            classify(Operation::StoragePut, &timeout),
+            Verdict::Retry { .. }
+        ));
+        let v = classify(
+            Operation::StoragePut,
+            &HttpOutcome::status(400).with_error_code("InvalidDigest"),
+        );
+        assert!(
+            matches!(v, Verdict::Fatal(ref e) if e.code == ErrorCode::StorageRejected && e.status == Some(400))
+        );
+    }
+
+    #[test]
+    fn put_success_needs_a_readable_etag() {
+        let ok = classify(Operation::StoragePut, &HttpOutcome::stored("\"abc\""));
+        assert_eq!(
+            ok,
+            Verdict::Success {
+                etag: Some("abc".into())
+            }
+        );
+        for missing in [HttpOutcome::status(200), HttpOutcome::stored("\"\"")] {
+            let v = classify(Operation::StoragePut, &missing);
+            match v {
+                Verdict::Fatal(e) => {
+                    assert_eq!(e.code, ErrorCode::EtagUnreadable);
+                    assert!(e.message.contains("ExposeHeaders"), "{}", e.message);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn api_errors_are_typed_by_body_code_then_status() {
+        assert_eq!(
+            code_of(classify(Operation::Status, &HttpOutcome::status(401))),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code_of(classify(Operation::Status, &HttpOutcome::status(404))),
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            code_of(classify(Operation::Status, &HttpOutcome::status(410))),
+            ErrorCode::SessionExpired
+        );
+        assert_eq!(
+            code_of(classify(Operation::Report, &HttpOutcome::status(400))),
+            ErrorCode::InvalidInput
+        );
+        let expired = HttpOutcome::status(401).with_error_code("session_expired");
+        assert_eq!(
+            code_of(classify(Operation::Report, &expired)),
+            ErrorCode::SessionExpired
+        );
+        // A retryable body code on a fatal status does not make it retryable.
+        let odd = HttpOutcome::status(400).with_error_code("network");
+        assert_eq!(
+            code_of(classify(Operation::Report, &odd)),
+            ErrorCode::InvalidInput
+        );
+    }
+
+    #[test]
+    fn unreadable_api_bodies_are_retried() {
+        let v = classify(Operation::RequestUrls, &HttpOutcome::status(200));
+        assert!(matches!(
+            v,
+            Verdict::Retry {
+                refresh_url: false,
+                ..
+            }
+        ));
+        assert_eq!(code_of(v), ErrorCode::ServerInvalid);
+    }
+
+    #[test]
+    fn full_jitter_is_bounded_by_the_capped_exponential() {
+        let policy = BackoffPolicy {
+            base_ms: 100,
+            cap_ms: 1_000,
+            max_attempts: 5,
+        };
+        let mut rng = JitterSource::new(7);
+        for attempt in 1..20 {
+            let ceiling = (100u64 << (attempt - 1).min(40)).min(1_000);
+            for _ in 0..50 {
+                let d = backoff_delay_ms(&policy, attempt, rng.next_u64(), None);
+                assert!(d <= ceiling, "attempt {attempt}: {d} > {ceiling}");
+            }
+        }
+        assert_eq!(backoff_delay_ms(&policy, 1, 0, None), 0);
+        assert_eq!(backoff_delay_ms(&policy, 1, 100, None), 100);
+        assert_eq!(backoff_delay_ms(&policy, 3, u64::MAX, Some(60_000)), 60_000);
+        assert_eq!(backoff_delay_ms(&policy, u32::MAX, 1_000, None), 1_000);
+    }
+
+    #[test]
+    fn jitter_source_is_deterministic_and_spread() {
+        let a: Vec<u64> = {
+            let mut r = JitterSource::new(1);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = JitterSource::new(1);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0] != w[1]));
+    }
+}

@@ -1,0 +1,119 @@
+//! Bearer tokens: extraction, and verification with the right secret. Runs before any upstream
+//! call; every refusal is a `401 unauthorized` (or `403 forbidden` for a valid token used on
+//! something it does not cover).
+
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
+
+use crate::core::error::ErrorCode;
+use crate::core::token::{self, GrantClaims, UploadClaims};
+use crate::worker::config::Secret;
+use crate::worker::reply::ApiError;
+
+/// HMAC-SHA-256 keyed with `secret`, in the shape the core's token functions take.
+pub fn hmac_sha256(secret: &Secret) -> impl Fn(&[u8]) -> [u8; 32] + '_ {
+    move |message: &[u8]| {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+            .expect("HMAC takes keys of any length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(authorization: Option<&str>) -> Result<&str, ApiError> {
+    let value = authorization.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "token_missing: send `Authorization: Bearer <token>`.",
+        )
+    })?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "token_malformed: the Authorization header must be `Bearer <token>`.",
+        )
+    })?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "token_malformed: the Authorization header must be `Bearer <token>`.",
+        ));
+    }
+    Ok(token)
+}
+
+fn secret_missing(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Internal,
+        format!("The Worker is not configured: the {name} secret is missing."),
+    )
+}
+
+/// Verifies a grant with `GRANT_SECRET`.
+pub fn grant(secret: Option<&Secret>, token: &str, now_secs: i64) -> Result<GrantClaims, ApiError> {
+    let secret = secret.ok_or_else(|| secret_missing("GRANT_SECRET"))?;
+    let mac = hmac_sha256(secret);
+    token::verify_grant(token, &mac, now_secs)
+        .map_err(|e| ApiError::from(crate::core::error::Error::from(e)))
+}
+
+/// Verifies an upload token with `TOKEN_SECRET` and checks it is for `upload_id`.
+pub fn upload_token(
+    secret: Option<&Secret>,
+    token: &str,
+    now_secs: i64,
+    upload_id: &str,
+) -> Result<UploadClaims, ApiError> {
+    let secret = secret.ok_or_else(|| secret_missing("TOKEN_SECRET"))?;
+    let mac = hmac_sha256(secret);
+    let claims = token::verify_upload_token(token, &mac, now_secs)
+        .map_err(|e| ApiError::from(crate::core::error::Error::from(e)))?;
+    if claims.upload_id != upload_id {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This upload token is for another upload.",
+        ));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_headers_are_parsed_strictly() {
+        assert_eq!(bearer(Some("Bearer abc.def.ghi")).unwrap(), "abc.def.ghi");
+        assert_eq!(bearer(Some("bearer  abc ")).unwrap(), "abc");
+        for bad in [
+            None,
+            Some(""),
+            Some("Basic abc"),
+            Some("Bearer"),
+            Some("Bearer "),
+        ] {
+            let e = bearer(bad).unwrap_err();
+            assert_eq!(e.status(), 401, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_for_another_upload_are_forbidden() {
+        let secret = crate::worker::config::Config::from_lookup(|n| {
+            (n == "TOKEN_SECRET").then(|| "s3cret".to_owned())
+        })
+        .unwrap()
+        .token_secret
+        .unwrap();
+        let claims = UploadClaims::new("u", "upload-a", "asset-a", 10, 1, 2_000_000_000);
+        let minted = token::encode(&claims, &hmac_sha256(&secret));
+        assert!(upload_token(Some(&secret), &minted, 1_000, "upload-a").is_ok());
+        let e = upload_token(Some(&secret), &minted, 1_000, "upload-b").unwrap_err();
+        assert_eq!((e.status(), e.error.code), (403, ErrorCode::Forbidden));
+        let e = upload_token(None, &minted, 1_000, "upload-a").unwrap_err();
+        assert_eq!(e.status(), 500);
+    }
+}

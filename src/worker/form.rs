@@ -1,0 +1,686 @@
+//! `multipart/form-data` for `POST /v1.3/assets`, handled as a stream.
+//!
+//! A direct upload's body is up to hundreds of megabytes, so the Worker never buffers it. It
+//! reads only the *prefix* — the text fields and the headers of the `file` part, bounded to
+//! [`MAX_PREFIX_BYTES`] — validates them, re-emits the prefix with the owner tag added to
+//! `user_metadata`, and then passes the file bytes through unchanged while a [`FileTail`]
+//! counts them against the size limit and checks that nothing follows the file part (a field
+//! after the file could otherwise smuggle a second `user_metadata` past the owner tag).
+//!
+//! Everything here is pure: the Worker feeds it chunks.
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::wire::{validate_filename, validate_user_metadata, MediaType, UserMetadata};
+
+/// The text fields and file-part headers must fit in this many bytes.
+pub const MAX_PREFIX_BYTES: usize = 64 * 1024;
+
+/// Bytes tolerated after the closing boundary (an epilogue is legal but useless).
+const MAX_EPILOGUE_BYTES: u64 = 1024;
+
+/// The form fields `POST /assets` accepts.
+const KNOWN_FIELDS: &[&str] = &[
+    "method",
+    "url",
+    "file",
+    "filename",
+    "enable_hls",
+    "enable_thumbnail",
+    "user_metadata",
+];
+
+/// Extracts the boundary of a `multipart/form-data` content type.
+pub fn boundary(content_type: &str) -> Result<String, Error> {
+    let mut params = content_type.split(';');
+    let essence = params.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("multipart/form-data") {
+        return Err(Error::new(
+            ErrorCode::UnsupportedType,
+            "POST /assets takes a multipart/form-data body.",
+        ));
+    }
+    let boundary = params
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+        .unwrap_or_default();
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || "'()+_,-./:=? ".contains(c);
+    if boundary.is_empty()
+        || boundary.len() > 70
+        || !boundary.chars().all(valid_char)
+        || boundary.ends_with(' ')
+    {
+        return Err(Error::invalid(
+            "The multipart/form-data boundary is missing or invalid.",
+        ));
+    }
+    Ok(boundary)
+}
+
+/// The headers of the `file` part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHeader {
+    /// The `filename` of the part's `Content-Disposition`, if any.
+    pub filename: Option<String>,
+    /// The part's `Content-Type` (defaults to `application/octet-stream`).
+    pub content_type: String,
+}
+
+/// The beginning of a form body: its text fields, and the `file` part's headers if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormPrefix {
+    /// Text fields, in order.
+    pub fields: Vec<(String, String)>,
+    /// The file part, whose content starts at `consumed`.
+    pub file: Option<FileHeader>,
+    /// How many bytes of the buffer the prefix spans (for a body without a file: all of it,
+    /// up to and including the closing boundary).
+    pub consumed: usize,
+}
+
+/// Parses the prefix of a form body from `buf`. `Ok(None)` means "need more bytes".
+pub fn parse_prefix(buf: &[u8], boundary: &str) -> Result<Option<FormPrefix>, Error> {
+    let opening = format!("--{boundary}\r\n");
+    let delimiter = format!("\r\n--{boundary}");
+    if buf.len() < opening.len() {
+        return if opening.as_bytes().starts_with(buf) {
+            Ok(None)
+        } else {
+            Err(malformed("the body must start with the boundary"))
+        };
+    }
+    if !buf.starts_with(opening.as_bytes()) {
+        return Err(malformed("the body must start with the boundary"));
+    }
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut pos = opening.len();
+    loop {
+        let Some(header_len) = find(&buf[pos..], b"\r\n\r\n") else {
+            return need_more(buf);
+        };
+        let (name, filename, content_type) = part_headers(&buf[pos..pos + header_len])?;
+        if !KNOWN_FIELDS.contains(&name.as_str()) {
+            return Err(Error::invalid(format!(
+                "The `{name}` parameter is unknown."
+            )));
+        }
+        if fields.iter().any(|(n, _)| *n == name) {
+            return Err(Error::invalid(format!(
+                "The `{name}` parameter is given twice."
+            )));
+        }
+        let content_start = pos + header_len + 4;
+        if name == "file" {
+            return Ok(Some(FormPrefix {
+                fields,
+                file: Some(FileHeader {
+                    filename,
+                    content_type: content_type
+                        .unwrap_or_else(|| "application/octet-stream".to_owned()),
+                }),
+                consumed: content_start,
+            }));
+        }
+        let Some(content_len) = find(&buf[content_start..], delimiter.as_bytes()) else {
+            return need_more(buf);
+        };
+        let value = std::str::from_utf8(&buf[content_start..content_start + content_len])
+            .map_err(|_| Error::invalid(format!("The `{name}` parameter is not UTF-8 text.")))?;
+        fields.push((name, value.to_owned()));
+        let after = content_start + content_len + delimiter.len();
+        match buf.get(after..after + 2) {
+            None => return need_more(buf),
+            Some(b"\r\n") => pos = after + 2,
+            Some(b"--") => {
+                return Ok(Some(FormPrefix {
+                    fields,
+                    file: None,
+                    consumed: buf.len(),
+                }))
+            }
+            Some(_) => return Err(malformed("a boundary is followed by garbage")),
+        }
+    }
+}
+
+fn need_more(buf: &[u8]) -> Result<Option<FormPrefix>, Error> {
+    if buf.len() > MAX_PREFIX_BYTES {
+        Err(Error::invalid(format!(
+            "The form fields before `file` exceed {MAX_PREFIX_BYTES} bytes."
+        )))
+    } else {
+        Ok(None)
+    }
+}
+
+fn malformed(why: &str) -> Error {
+    Error::invalid(format!("The multipart/form-data body is malformed: {why}."))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Parses one part's header block: returns (field name, filename, content type).
+fn part_headers(block: &[u8]) -> Result<(String, Option<String>, Option<String>), Error> {
+    let text = std::str::from_utf8(block).map_err(|_| malformed("part headers are not UTF-8"))?;
+    let mut name = None;
+    let mut filename = None;
+    let mut content_type = None;
+    for line in text.split("\r\n") {
+        let (header, value) = line
+            .split_once(':')
+            .ok_or_else(|| malformed("a part header has no colon"))?;
+        let header = header.trim();
+        if header.eq_ignore_ascii_case("content-disposition") {
+            let mut params = value.split(';');
+            if !params
+                .next()
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("form-data"))
+            {
+                return Err(malformed("a part is not form-data"));
+            }
+            for param in params {
+                let Some((key, raw)) = param.split_once('=') else {
+                    continue;
+                };
+                let raw = raw.trim();
+                let unquoted = raw
+                    .strip_prefix('"')
+                    .and_then(|r| r.strip_suffix('"'))
+                    .unwrap_or(raw)
+                    .to_owned();
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "name" => name = Some(unquoted),
+                    "filename" => filename = Some(unquoted),
+                    _ => {}
+                }
+            }
+        } else if header.eq_ignore_ascii_case("content-type") {
+            content_type = Some(value.trim().to_owned());
+        }
+    }
+    let name = name.ok_or_else(|| malformed("a part has no name"))?;
+    Ok((name, filename, content_type))
+}
+
+/// How the asset is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetMethod {
+    /// The file is in the body.
+    Direct,
+    /// TwelveLabs fetches a public URL.
+    Url,
+}
+
+/// A validated `POST /assets` form (without the file bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetForm {
+    /// `method`.
+    pub method: AssetMethod,
+    /// `url` (method `url`).
+    pub url: Option<String>,
+    /// `filename`.
+    pub filename: Option<String>,
+    /// `enable_hls`.
+    pub enable_hls: Option<bool>,
+    /// `enable_thumbnail`.
+    pub enable_thumbnail: Option<bool>,
+    /// `user_metadata`, decoded.
+    pub user_metadata: Option<UserMetadata>,
+    /// The file part (method `direct`).
+    pub file: Option<FileHeader>,
+}
+
+impl AssetForm {
+    /// Validates a parsed prefix: known method, the field each method needs, typed values.
+    pub fn from_prefix(prefix: &FormPrefix) -> Result<AssetForm, Error> {
+        let field = |name: &str| {
+            prefix
+                .fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let boolean = |name: &str| -> Result<Option<bool>, Error> {
+            match field(name) {
+                None => Ok(None),
+                Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+                Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+                Some(_) => Err(Error::invalid(format!(
+                    "The `{name}` parameter must be true or false."
+                ))),
+            }
+        };
+        let method = match field("method").as_deref() {
+            Some("direct") => AssetMethod::Direct,
+            Some("url") => AssetMethod::Url,
+            Some(_) => {
+                return Err(Error::invalid(
+                    "The `method` parameter must be `direct` or `url`.",
+                ))
+            }
+            None => {
+                return Err(Error::invalid(
+                    "The `method` parameter is required but was not provided.",
+                ))
+            }
+        };
+        let url = field("url");
+        match (method, &url, &prefix.file) {
+            (AssetMethod::Direct, None, Some(_)) | (AssetMethod::Url, Some(_), None) => {}
+            (AssetMethod::Direct, _, _) => {
+                return Err(Error::invalid(
+                    "`method=direct` needs a `file` part (after all other fields) and no `url`.",
+                ))
+            }
+            (AssetMethod::Url, _, _) => {
+                return Err(Error::invalid(
+                    "`method=url` needs a `url` parameter and no `file`.",
+                ))
+            }
+        }
+        let filename = field("filename");
+        if let Some(name) = &filename {
+            validate_filename(name)?;
+        }
+        let user_metadata = match field("user_metadata") {
+            None => None,
+            Some(text) => {
+                let metadata: UserMetadata = serde_json::from_str(&text).map_err(|_| {
+                    Error::invalid("The `user_metadata` parameter must be a JSON object.")
+                })?;
+                validate_user_metadata(&metadata)?;
+                Some(metadata)
+            }
+        };
+        Ok(AssetForm {
+            method,
+            url,
+            filename,
+            enable_hls: boolean("enable_hls")?,
+            enable_thumbnail: boolean("enable_thumbnail")?,
+            user_metadata,
+            file: prefix.file.clone(),
+        })
+    }
+
+    /// The media type of a direct upload, from the file part's `Content-Type`.
+    pub fn direct_media_type(&self) -> Result<MediaType, Error> {
+        let content_type = self
+            .file
+            .as_ref()
+            .map(|f| f.content_type.as_str())
+            .unwrap_or_default();
+        MediaType::from_mime(content_type).ok_or_else(|| {
+            Error::new(
+                ErrorCode::UnsupportedType,
+                format!(
+                    "The file part's Content-Type `{content_type}` is not video/*, audio/* or image/*."
+                ),
+            )
+        })
+    }
+
+    /// The text fields to send upstream, `user_metadata` replaced by `metadata` (the owner-tagged
+    /// version), in a fixed order.
+    pub fn upstream_fields(&self, metadata: &UserMetadata) -> Vec<(&'static str, String)> {
+        let mut fields = vec![(
+            "method",
+            match self.method {
+                AssetMethod::Direct => "direct",
+                AssetMethod::Url => "url",
+            }
+            .to_owned(),
+        )];
+        if let Some(url) = &self.url {
+            fields.push(("url", url.clone()));
+        }
+        if let Some(filename) = &self.filename {
+            fields.push(("filename", filename.clone()));
+        }
+        if let Some(v) = self.enable_hls {
+            fields.push(("enable_hls", v.to_string()));
+        }
+        if let Some(v) = self.enable_thumbnail {
+            fields.push(("enable_thumbnail", v.to_string()));
+        }
+        let json = serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned());
+        fields.push(("user_metadata", json));
+        fields
+    }
+}
+
+/// Writes a form prefix: the text fields, then either the `file` part's headers (its content
+/// follows) or the closing boundary. Refuses a value that contains the boundary.
+pub fn build_prefix(
+    boundary: &str,
+    fields: &[(&str, String)],
+    file: Option<&FileHeader>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        if value.contains(boundary) {
+            return Err(Error::invalid(format!(
+                "The `{name}` parameter contains the multipart boundary."
+            )));
+        }
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    match file {
+        Some(file) => {
+            let filename = file
+                .filename
+                .as_deref()
+                .unwrap_or("upload")
+                .replace(['"', '\r', '\n'], "_");
+            out.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {}\r\n\r\n",
+                    file.content_type.replace(['\r', '\n'], "")
+                )
+                .as_bytes(),
+            );
+        }
+        None => out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes()),
+    }
+    Ok(out)
+}
+
+/// Watches the bytes after the file part's headers as they stream through: counts the file's
+/// content against `limit`, and checks the part is followed only by the closing boundary.
+#[derive(Debug)]
+pub struct FileTail {
+    delimiter: Vec<u8>,
+    limit: u64,
+    /// Bytes seen so far (content, then delimiter and whatever follows).
+    seen: u64,
+    /// The last `delimiter.len() - 1` bytes, to find a delimiter split across chunks.
+    window: Vec<u8>,
+    /// Content length, once the delimiter has been found.
+    content_len: Option<u64>,
+    /// Bytes after the delimiter (to read `--` and the epilogue).
+    after_delimiter: Vec<u8>,
+}
+
+impl FileTail {
+    /// Watches a file part delimited by `boundary`, allowing at most `limit` content bytes.
+    pub fn new(boundary: &str, limit: u64) -> FileTail {
+        FileTail {
+            delimiter: format!("\r\n--{boundary}").into_bytes(),
+            limit,
+            seen: 0,
+            window: Vec::new(),
+            content_len: None,
+            after_delimiter: Vec::new(),
+        }
+    }
+
+    /// Observes the next chunk. An error means the body must not reach upstream.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let start_of_chunk = self.seen;
+        self.seen += chunk.len() as u64;
+        if self.content_len.is_none() {
+            let mut joined = std::mem::take(&mut self.window);
+            let window_start = start_of_chunk - joined.len() as u64;
+            joined.extend_from_slice(chunk);
+            if let Some(at) = find(&joined, &self.delimiter) {
+                let content_len = window_start + at as u64;
+                self.content_len = Some(content_len);
+                self.after_delimiter = joined[at + self.delimiter.len()..].to_vec();
+            } else {
+                let keep = (self.delimiter.len() - 1).min(joined.len());
+                self.window = joined[joined.len() - keep..].to_vec();
+            }
+            // Bytes that can no longer be the start of a delimiter are certainly content.
+            let certain_content = self
+                .content_len
+                .unwrap_or(self.seen - self.window.len() as u64);
+            if certain_content > self.limit {
+                return Err(too_large(self.limit));
+            }
+            return self.check_after_delimiter();
+        }
+        self.after_delimiter.extend_from_slice(chunk);
+        self.check_after_delimiter()
+    }
+
+    fn check_after_delimiter(&self) -> Result<(), Error> {
+        if self.content_len.is_none() || self.after_delimiter.len() < 2 {
+            return Ok(());
+        }
+        if !self.after_delimiter.starts_with(b"--") {
+            return Err(Error::invalid(
+                "The `file` part must be the last part of the form.",
+            ));
+        }
+        if self.after_delimiter.len() as u64 > 2 + MAX_EPILOGUE_BYTES {
+            return Err(malformed("too many bytes after the closing boundary"));
+        }
+        Ok(())
+    }
+
+    /// Called at the end of the body: the closing boundary must have been seen.
+    pub fn finish(&self) -> Result<u64, Error> {
+        match self.content_len {
+            Some(len) if self.after_delimiter.starts_with(b"--") => Ok(len),
+            _ => Err(malformed("the body ended before the closing boundary")),
+        }
+    }
+}
+
+fn too_large(limit: u64) -> Error {
+    Error::new(
+        ErrorCode::PayloadTooLarge,
+        format!("The file exceeds the limit of {limit} bytes for this upload."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: &str = "----formBoundary7MA4";
+
+    fn body(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in fields {
+            out.extend_from_slice(
+                format!(
+                    "--{B}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((filename, content_type, bytes)) = file {
+            out.extend_from_slice(
+                format!("--{B}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").as_bytes(),
+            );
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("--{B}--\r\n").as_bytes());
+        out
+    }
+
+    #[test]
+    fn the_boundary_is_read_from_the_content_type() {
+        assert_eq!(
+            boundary(&format!("multipart/form-data; boundary={B}")).unwrap(),
+            B
+        );
+        assert_eq!(
+            boundary("Multipart/Form-Data; charset=utf-8; boundary=\"a b\"").unwrap(),
+            "a b"
+        );
+        assert_eq!(
+            boundary("application/json").unwrap_err().code,
+            ErrorCode::UnsupportedType
+        );
+        assert!(boundary("multipart/form-data").is_err());
+        assert!(boundary("multipart/form-data; boundary=a\r\nb").is_err());
+    }
+
+    #[test]
+    fn a_direct_upload_prefix_stops_at_the_file_content() {
+        let data = body(
+            &[("method", "direct"), ("user_metadata", r#"{"k":"v"}"#)],
+            Some(("clip.mp4", "video/mp4", b"0123456789")),
+        );
+        // Fed one byte at a time, the parser asks for more until the file headers are complete.
+        let mut parsed = None;
+        for end in 0..=data.len() {
+            if let Some(prefix) = parse_prefix(&data[..end], B).unwrap() {
+                parsed = Some((end, prefix));
+                break;
+            }
+        }
+        let (end, prefix) = parsed.unwrap();
+        assert_eq!(&data[prefix.consumed..prefix.consumed + 10], b"0123456789");
+        assert_eq!(end, prefix.consumed);
+        let form = AssetForm::from_prefix(&prefix).unwrap();
+        assert_eq!(form.method, AssetMethod::Direct);
+        assert_eq!(form.direct_media_type().unwrap(), MediaType::Video);
+        assert_eq!(form.user_metadata.unwrap()["k"], "v");
+    }
+
+    #[test]
+    fn a_url_form_is_parsed_whole() {
+        let data = body(
+            &[
+                ("method", "url"),
+                ("url", "https://example.com/v.mp4"),
+                ("enable_hls", "TRUE"),
+            ],
+            None,
+        );
+        let prefix = parse_prefix(&data, B).unwrap().unwrap();
+        assert_eq!(prefix.file, None);
+        let form = AssetForm::from_prefix(&prefix).unwrap();
+        assert_eq!(form.url.as_deref(), Some("https://example.com/v.mp4"));
+        assert_eq!(form.enable_hls, Some(true));
+        assert!(parse_prefix(&data[..data.len() - 4], B).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_forms_are_refused_with_clear_errors() {
+        let cases: Vec<Vec<u8>> = vec![
+            body(&[("method", "direct"), ("colour", "red")], None),
+            body(&[("method", "url"), ("method", "url")], None),
+            body(&[("method", "direct")], None),
+            body(&[("method", "url")], None),
+            body(
+                &[("method", "url"), ("url", "https://e.com/v")],
+                Some(("a", "video/mp4", b"x")),
+            ),
+            body(&[("method", "ftp")], None),
+            body(&[("url", "https://e.com/v")], None),
+            body(
+                &[
+                    ("method", "url"),
+                    ("url", "https://e.com/v"),
+                    ("enable_hls", "1"),
+                ],
+                None,
+            ),
+            body(
+                &[
+                    ("method", "url"),
+                    ("url", "https://e.com/v"),
+                    ("user_metadata", "[1]"),
+                ],
+                None,
+            ),
+            body(
+                &[
+                    ("method", "url"),
+                    ("url", "https://e.com/v"),
+                    ("filename", ""),
+                ],
+                None,
+            ),
+        ];
+        for data in cases {
+            let result = parse_prefix(&data, B).and_then(|p| AssetForm::from_prefix(&p.unwrap()));
+            assert_eq!(
+                result.unwrap_err().code,
+                ErrorCode::InvalidInput,
+                "{}",
+                String::from_utf8_lossy(&data)
+            );
+        }
+        assert!(parse_prefix(b"garbage that is long enough", B).is_err());
+        let endless = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=\"url\"\r\n\r\n{}",
+            "x".repeat(MAX_PREFIX_BYTES)
+        );
+        assert!(parse_prefix(endless.as_bytes(), B).is_err());
+    }
+
+    #[test]
+    fn a_rebuilt_prefix_parses_back_to_the_same_form() {
+        let data = body(
+            &[("method", "direct"), ("filename", "f.mp3")],
+            Some(("f.mp3", "audio/mpeg", b"abc")),
+        );
+        let prefix = parse_prefix(&data, B).unwrap().unwrap();
+        let form = AssetForm::from_prefix(&prefix).unwrap();
+        let metadata = crate::worker::policy::with_owner(None, "user-1");
+        let rebuilt =
+            build_prefix(B, &form.upstream_fields(&metadata), form.file.as_ref()).unwrap();
+        let mut whole = rebuilt.clone();
+        whole.extend_from_slice(&data[prefix.consumed..]);
+        let again = parse_prefix(&whole, B).unwrap().unwrap();
+        let form_again = AssetForm::from_prefix(&again).unwrap();
+        assert_eq!(
+            form_again.user_metadata.unwrap()[crate::worker::policy::OWNER_METADATA_KEY],
+            "user-1"
+        );
+        assert_eq!(&whole[again.consumed..again.consumed + 3], b"abc");
+        assert!(build_prefix(B, &[("filename", format!("x{B}"))], None).is_err());
+    }
+
+    fn run_tail(tail_bytes: &[u8], limit: u64, chunk: usize) -> Result<u64, Error> {
+        let mut tail = FileTail::new(B, limit);
+        for piece in tail_bytes.chunks(chunk) {
+            tail.push(piece)?;
+        }
+        tail.finish()
+    }
+
+    #[test]
+    fn the_file_tail_counts_content_exactly_across_any_chunking() {
+        let content: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
+        let mut tail_bytes = content.clone();
+        tail_bytes.extend_from_slice(format!("\r\n--{B}--\r\n").as_bytes());
+        for chunk in [1, 2, 7, 25, 1000] {
+            assert_eq!(run_tail(&tail_bytes, 300, chunk).unwrap(), 300);
+            assert_eq!(
+                run_tail(&tail_bytes, 299, chunk).unwrap_err().code,
+                ErrorCode::PayloadTooLarge,
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_file_tail_refuses_parts_after_the_file_and_truncated_bodies() {
+        let mut smuggled = b"data".to_vec();
+        smuggled.extend_from_slice(
+            format!("\r\n--{B}\r\nContent-Disposition: form-data; name=\"user_metadata\"\r\n\r\n{{}}\r\n--{B}--\r\n").as_bytes(),
+        );
+        assert_eq!(
+            run_tail(&smuggled, 100, 3).unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+        assert!(run_tail(b"data without an end", 100, 4).is_err());
+        let mut long_epilogue = format!("x\r\n--{B}--").into_bytes();
+        long_epilogue.extend(std::iter::repeat_n(b'e', 2000));
+        assert!(run_tail(&long_epilogue, 100, 64).is_err());
+    }
+}

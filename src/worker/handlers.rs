@@ -1,0 +1,671 @@
+//! One function per route. Each authenticates and validates first, and only then calls
+//! TwelveLabs; each returns a response or an [`ApiError`].
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{Method, Request, Response};
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::token::{self, GrantClaims, UploadClaims};
+use crate::core::wire::{
+    self, limits, timestamp, CreateMultipartUploadRequest, CreateMultipartUploadResponse,
+    PresignedUrlsRequest, ReportChunksRequest,
+};
+use crate::worker::auth::{self, hmac_sha256};
+use crate::worker::config::Config;
+use crate::worker::form::{self, AssetForm, AssetMethod, FileTail};
+use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
+use crate::worker::reply::ApiError;
+use crate::worker::upstream::{Body, Reply, Retry, Upstream};
+
+/// What one request needs besides the request itself.
+pub struct Ctx {
+    /// The configuration.
+    pub config: Config,
+    /// The current time, seconds since the Unix epoch.
+    pub now_secs: i64,
+    /// The last upstream status (for the log line).
+    pub upstream_status: Cell<Option<u16>>,
+}
+
+impl Ctx {
+    fn upstream(&self) -> Result<Upstream<'_>, ApiError> {
+        let api_key = self.config.api_key.as_ref().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                "The Worker is not configured: the TWELVELABS_API_KEY secret is missing.",
+            )
+        })?;
+        Ok(Upstream {
+            base_url: &self.config.base_url,
+            api_key,
+            timeout_ms: self.config.upstream_timeout_ms,
+            last_status: &self.upstream_status,
+        })
+    }
+
+    fn grant(&self, req: &Request) -> Result<GrantClaims, ApiError> {
+        let header = req.headers().get("Authorization").ok().flatten();
+        let token = auth::bearer(header.as_deref())?;
+        auth::grant(self.config.grant_secret.as_ref(), token, self.now_secs)
+    }
+
+    fn upload_token(&self, req: &Request, upload_id: &str) -> Result<UploadClaims, ApiError> {
+        let header = req.headers().get("Authorization").ok().flatten();
+        let token = auth::bearer(header.as_deref())?;
+        auth::upload_token(
+            self.config.token_secret.as_ref(),
+            token,
+            self.now_secs,
+            upload_id,
+        )
+    }
+}
+
+type Handled = Result<Response, ApiError>;
+
+fn internal(_: worker::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::Internal,
+        "The Worker failed to build a response.",
+    )
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: u16, body: &Value) -> Handled {
+    bytes_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn bytes_response(status: u16, body: Vec<u8>) -> Handled {
+    let headers = worker::Headers::new();
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(internal)?;
+    headers.set("Cache-Control", "no-store").map_err(internal)?;
+    Ok(Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body))
+}
+
+/// Passes an upstream reply through (empty bodies stay empty, e.g. a 204 delete).
+fn pass_through(reply: Reply) -> Handled {
+    if reply.body.is_empty() || reply.status == 204 {
+        return Ok(Response::builder().with_status(reply.status).empty());
+    }
+    bytes_response(reply.status, reply.body)
+}
+
+fn parse_upstream_json(reply: &Reply) -> Result<Value, ApiError> {
+    serde_json::from_slice(&reply.body).map_err(|_| {
+        ApiError::new(
+            ErrorCode::UpstreamUnavailable,
+            "TwelveLabs answered with a body that is not JSON.",
+        )
+    })
+}
+
+fn content_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads a JSON body of at most [`MAX_JSON_BODY_BYTES`], refusing other content types.
+async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    let content_type = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedType,
+            "The request body must be application/json.",
+        ));
+    }
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("JSON request bodies are limited to {MAX_JSON_BODY_BYTES} bytes."),
+        )
+    };
+    if content_length(req).is_some_and(|n| n > MAX_JSON_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                "The request body could not be read.",
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_JSON_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The query string's pairs, refusing keys outside `allowed`.
+fn query(req: &Request, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let url = req.url().map_err(internal)?;
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if let Some((unknown, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        return Err(Error::invalid(format!("The `{unknown}` parameter is unknown.")).into());
+    }
+    Ok(pairs)
+}
+
+/// Checks `page`/`page_limit` when present and re-encodes the allowed pairs.
+fn paging_query(pairs: &[(String, String)]) -> Result<String, ApiError> {
+    let number = |name: &str, default: u32| -> Result<u32, ApiError> {
+        match pairs.iter().find(|(k, _)| k == name) {
+            None => Ok(default),
+            Some((_, v)) => v.parse().map_err(|_| {
+                Error::invalid(format!("The `{name}` parameter must be an integer.")).into()
+            }),
+        }
+    };
+    wire::validate_page(
+        number("page", 1)?,
+        number("page_limit", limits::PAGE_LIMIT_DEFAULT)?,
+    )?;
+    Ok(encode_query(pairs))
+}
+
+fn encode_query(pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut serializer = worker::Url::parse("http://q.invalid/").expect("static URL parses");
+    serializer
+        .query_pairs_mut()
+        .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    format!("?{}", serializer.query().unwrap_or_default())
+}
+
+// ─────────────────────────────────── routes ───────────────────────────────────
+
+/// `GET /healthz`.
+pub fn healthz(ctx: &Ctx) -> Handled {
+    json_response(
+        200,
+        &json!({
+            "status": "ok",
+            "version": crate::VERSION,
+            "upstream_configured": ctx.config.api_key.is_some(),
+        }),
+    )
+}
+
+/// Longest lifetime of a grant minted by `POST /dev/grant`.
+const DEV_GRANT_MAX_TTL_SECS: i64 = 24 * 60 * 60;
+
+/// `POST /dev/grant` (only when `DEV_GRANTS=true`): mints a grant for the local demo.
+pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
+    #[derive(serde::Deserialize)]
+    struct DevGrantRequest {
+        sub: String,
+        max_bytes: Option<u64>,
+        types: Option<Vec<String>>,
+        scope: Option<String>,
+        ttl_secs: Option<i64>,
+    }
+    let body = read_json(req).await?;
+    let request: DevGrantRequest = strict_json(
+        &body,
+        &["sub", "max_bytes", "types", "scope", "ttl_secs"],
+        &["sub"],
+    )?;
+    let ttl = request.ttl_secs.unwrap_or(3600);
+    if !(1..=DEV_GRANT_MAX_TTL_SECS).contains(&ttl) {
+        return Err(Error::invalid(format!(
+            "The `ttl_secs` parameter must be between 1 and {DEV_GRANT_MAX_TTL_SECS}."
+        ))
+        .into());
+    }
+    let secret = ctx.config.grant_secret.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Internal,
+            "The Worker is not configured: the GRANT_SECRET secret is missing.",
+        )
+    })?;
+    let claims = GrantClaims {
+        sub: request.sub,
+        exp: ctx.now_secs + ttl,
+        nbf: None,
+        iat: Some(ctx.now_secs),
+        max_bytes: request.max_bytes,
+        types: request.types,
+        scope: request.scope,
+        kind: None,
+    };
+    let grant = token::encode(&claims, &hmac_sha256(secret));
+    // Round-trip through the verifier so the demo never receives a grant the Worker would refuse.
+    auth::grant(Some(secret), &grant, ctx.now_secs)?;
+    json_response(200, &json!({ "grant": grant, "expires_at": claims.exp }))
+}
+
+/// `POST /v1.3/assets/multipart-uploads`: policy, owner tag, create upstream, add `upload_token`.
+pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
+    let grant = ctx.grant(req)?;
+    let body = read_json(req).await?;
+    let mut request: CreateMultipartUploadRequest = strict_json(
+        &body,
+        &[
+            "filename",
+            "type",
+            "total_size",
+            "enable_hls",
+            "enable_thumbnail",
+            "user_metadata",
+        ],
+        &["filename", "type", "total_size"],
+    )?;
+    wire::validate_create_multipart(&request)?;
+    let policy = &ctx.config.policy;
+    policy.check_type(&grant, request.media_type)?;
+    policy.check_size(&grant, request.total_size)?;
+    request.user_metadata = Some(policy::with_owner(request.user_metadata, &grant.sub));
+
+    let upstream_body = serde_json::to_vec(&request).unwrap_or_default();
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Post,
+            "/assets/multipart-uploads",
+            Body::Json(upstream_body),
+            Retry::Never,
+        )
+        .await?;
+    let mut body = parse_upstream_json(&reply)?;
+    let session: CreateMultipartUploadResponse =
+        serde_json::from_value(body.clone()).map_err(|_| {
+            ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                "TwelveLabs' create-session answer lacks upload_id, asset_id or chunk fields.",
+            )
+        })?;
+    let session_limit = ctx.now_secs + limits::SESSION_TTL_SECS as i64;
+    let exp = timestamp::parse(&session.expires_at)
+        .map_or(session_limit, |ms| (ms / 1000).min(session_limit));
+    let claims = UploadClaims::new(
+        &grant.sub,
+        &session.upload_id,
+        &session.asset_id,
+        request.total_size,
+        session.total_chunks,
+        exp,
+    );
+    let secret = ctx.config.token_secret.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Internal,
+            "The Worker is not configured: the TOKEN_SECRET secret is missing.",
+        )
+    })?;
+    body["upload_token"] = Value::String(token::encode(&claims, &hmac_sha256(secret)));
+    json_response(reply.status, &body)
+}
+
+/// `POST /v1.3/assets/multipart-uploads/{id}/presigned-urls`.
+pub async fn presigned_urls(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Handled {
+    let claims = ctx.upload_token(req, upload_id)?;
+    let body = read_json(req).await?;
+    let request: PresignedUrlsRequest =
+        strict_json(&body, &["start", "count"], &["start", "count"])?;
+    wire::validate_presigned_request(&request, Some(claims.total_chunks))?;
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Post,
+            &format!("/assets/multipart-uploads/{upload_id}/presigned-urls"),
+            Body::Json(serde_json::to_vec(&request).unwrap_or_default()),
+            Retry::OnceOnTransientFailure,
+        )
+        .await?;
+    pass_through(reply)
+}
+
+/// The keys of one `completed_chunks` item.
+const COMPLETED_CHUNK_KEYS: &[&str] = &["chunk_index", "proof", "proof_type", "chunk_size"];
+
+/// `POST /v1.3/assets/multipart-uploads/{id}` (report chunks).
+pub async fn report_chunks(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Handled {
+    let claims = ctx.upload_token(req, upload_id)?;
+    let body = read_json(req).await?;
+    let request: ReportChunksRequest =
+        strict_json(&body, &["completed_chunks"], &["completed_chunks"])?;
+    // strict_json checks the top level; the items are checked here the same way.
+    let raw: Value = serde_json::from_slice(&body).unwrap_or_default();
+    for item in raw["completed_chunks"].as_array().into_iter().flatten() {
+        let unknown = item.as_object().and_then(|o| {
+            o.keys()
+                .find(|k| !COMPLETED_CHUNK_KEYS.contains(&k.as_str()))
+        });
+        if let Some(key) = unknown {
+            return Err(Error::invalid(format!("The `{key}` parameter is unknown.")).into());
+        }
+    }
+    wire::validate_report(&request, Some(claims.total_chunks))?;
+    if let Some(chunk) = request
+        .completed_chunks
+        .iter()
+        .find(|c| c.chunk_size > claims.total_size || c.proof.len() > 256)
+    {
+        return Err(Error::invalid(format!(
+            "Chunk {} has an impossible `chunk_size` or an oversized `proof`.",
+            chunk.chunk_index
+        ))
+        .into());
+    }
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Post,
+            &format!("/assets/multipart-uploads/{upload_id}"),
+            Body::Json(serde_json::to_vec(&request).unwrap_or_default()),
+            Retry::Never,
+        )
+        .await?;
+    pass_through(reply)
+}
+
+/// `GET /v1.3/assets/multipart-uploads/{id}`.
+pub async fn upload_status(ctx: &Ctx, req: &Request, upload_id: &str) -> Handled {
+    ctx.upload_token(req, upload_id)?;
+    let query = paging_query(&query(req, &["page", "page_limit"])?)?;
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Get,
+            &format!("/assets/multipart-uploads/{upload_id}{query}"),
+            Body::Empty,
+            Retry::OnceOnTransientFailure,
+        )
+        .await?;
+    pass_through(reply)
+}
+
+fn require_admin(grant: &GrantClaims) -> Result<(), ApiError> {
+    if grant.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This needs a grant with the admin scope.",
+        ))
+    }
+}
+
+/// `GET /v1.3/assets/multipart-uploads` (admin).
+pub async fn list_uploads(ctx: &Ctx, req: &Request) -> Handled {
+    require_admin(&ctx.grant(req)?)?;
+    let query = paging_query(&query(req, &["page", "page_limit"])?)?;
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Get,
+            &format!("/assets/multipart-uploads{query}"),
+            Body::Empty,
+            Retry::OnceOnTransientFailure,
+        )
+        .await?;
+    pass_through(reply)
+}
+
+/// Fetches an asset and checks the caller may see it (owner tag or admin).
+async fn owned_asset(ctx: &Ctx, grant: &GrantClaims, asset_id: &str) -> Result<Reply, ApiError> {
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Get,
+            &format!("/assets/{asset_id}"),
+            Body::Empty,
+            Retry::OnceOnTransientFailure,
+        )
+        .await?;
+    if !grant.is_admin() && !policy::is_owned_by(&parse_upstream_json(&reply)?, &grant.sub) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This asset belongs to another user.",
+        ));
+    }
+    Ok(reply)
+}
+
+/// `GET /v1.3/assets/{id}`.
+pub async fn get_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
+    let grant = ctx.grant(req)?;
+    query(req, &[])?;
+    pass_through(owned_asset(ctx, &grant, asset_id).await?)
+}
+
+/// `DELETE /v1.3/assets/{id}`: ownership is checked with a GET before the DELETE.
+pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
+    let grant = ctx.grant(req)?;
+    let pairs = query(req, &["force"])?;
+    if let Some((_, force)) = pairs.first() {
+        if force != "true" && force != "false" {
+            return Err(Error::invalid("The `force` parameter must be true or false.").into());
+        }
+    }
+    owned_asset(ctx, &grant, asset_id).await?;
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Delete,
+            &format!("/assets/{asset_id}{}", encode_query(&pairs)),
+            Body::Empty,
+            Retry::Never,
+        )
+        .await?;
+    pass_through(reply)
+}
+
+/// `GET /v1.3/assets`: everything for admins; otherwise the page filtered to the caller's own.
+pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
+    let grant = ctx.grant(req)?;
+    let pairs = query(
+        req,
+        &["page", "page_limit", "asset_ids", "asset_types", "filename"],
+    )?;
+    let query = paging_query(&pairs)?;
+    let reply = ctx
+        .upstream()?
+        .call(
+            Method::Get,
+            &format!("/assets{query}"),
+            Body::Empty,
+            Retry::OnceOnTransientFailure,
+        )
+        .await?;
+    if grant.is_admin() {
+        return pass_through(reply);
+    }
+    // page_info stays upstream's (account-wide pagination), so a client walking pages until an
+    // empty `data` still sees every page; a page may simply hold fewer of the caller's assets.
+    let mut body = parse_upstream_json(&reply)?;
+    if let Some(items) = body.get_mut("data").and_then(Value::as_array_mut) {
+        items.retain(|asset| policy::is_owned_by(asset, &grant.sub));
+    }
+    json_response(reply.status, &body)
+}
+
+/// `POST /v1.3/assets`: `method=url` is validated and forwarded whole; `method=direct` is
+/// streamed to TwelveLabs with the size limit enforced on the way, never buffered.
+pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
+    let grant = ctx.grant(req)?;
+    let content_type = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let boundary = form::boundary(&content_type)?;
+    let declared_length = content_length(req);
+    let max_limit = ctx.config.policy.byte_limit(&grant);
+    if declared_length.is_some_and(|n| n > max_limit + form::MAX_PREFIX_BYTES as u64) {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("The file exceeds the limit of {max_limit} bytes for this upload."),
+        ));
+    }
+
+    let mut body = req
+        .stream()
+        .map_err(|_| Error::invalid("POST /assets needs a body."))?;
+    let mut buffered = Vec::new();
+    let prefix = loop {
+        if let Some(prefix) = form::parse_prefix(&buffered, &boundary)? {
+            break prefix;
+        }
+        match body.next().await {
+            Some(Ok(chunk)) => buffered.extend_from_slice(&chunk),
+            Some(Err(_)) => {
+                return Err(Error::invalid("The request body could not be read.").into())
+            }
+            None => {
+                return Err(Error::invalid("The multipart/form-data body is incomplete.").into())
+            }
+        }
+    };
+    let asset_form = AssetForm::from_prefix(&prefix)?;
+    let metadata = policy::with_owner(asset_form.user_metadata.clone(), &grant.sub);
+    let fields = asset_form.upstream_fields(&metadata);
+    let new_prefix = form::build_prefix(&boundary, &fields, asset_form.file.as_ref())?;
+    let upstream_content_type = format!("multipart/form-data; boundary={boundary}");
+
+    if asset_form.method == AssetMethod::Url {
+        policy::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
+        let reply = ctx
+            .upstream()?
+            .call(
+                Method::Post,
+                "/assets",
+                Body::Form {
+                    bytes: new_prefix,
+                    content_type: upstream_content_type,
+                },
+                Retry::Never,
+            )
+            .await?;
+        return pass_through(reply);
+    }
+
+    let media = asset_form.direct_media_type()?;
+    ctx.config.policy.check_type(&grant, media)?;
+    let limit = max_limit.min(media.direct_max_bytes());
+    let mut tail = FileTail::new(&boundary, limit);
+    let already_read = buffered.split_off(prefix.consumed);
+    tail.push(&already_read)?;
+    if let Some(total) = declared_length {
+        // Content + "\r\n--boundary--" at least: refuse a declared overshoot before upstream.
+        let closing = boundary.len() as u64 + 6;
+        let content = total.saturating_sub(prefix.consumed as u64 + closing);
+        if content > limit {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("The file exceeds the limit of {limit} bytes for this upload."),
+            ));
+        }
+    }
+
+    // The stream records why it stopped, so the client gets 413/400 rather than a vague 502.
+    let refusal: Rc<RefCell<Option<Error>>> = Rc::default();
+    let upstream_stream = streamed_body(
+        new_prefix.clone(),
+        already_read,
+        body,
+        tail,
+        Rc::clone(&refusal),
+    );
+    let stream: JsValue = match declared_length {
+        Some(total) => {
+            let length = total - prefix.consumed as u64 + new_prefix.len() as u64;
+            let fixed = worker::FixedLengthStream::wrap(
+                upstream_stream.map(|r| r.map_err(|e| worker::Error::RustError(e.message))),
+                length,
+            );
+            let sys: worker::worker_sys::FixedLengthStream = fixed.into();
+            let transform: &worker::web_sys::TransformStream = sys.unchecked_ref();
+            transform.readable().into()
+        }
+        None => wasm_streams::ReadableStream::from_stream(upstream_stream.map(|r| {
+            r.map(|bytes| js_sys::Uint8Array::from(bytes.as_slice()).into())
+                .map_err(|e| JsValue::from_str(&e.message))
+        }))
+        .into_raw()
+        .into(),
+    };
+    let result = ctx
+        .upstream()?
+        .call(
+            Method::Post,
+            "/assets",
+            Body::Stream {
+                stream,
+                content_type: upstream_content_type,
+            },
+            Retry::Never,
+        )
+        .await;
+    if let Some(error) = refusal.borrow_mut().take() {
+        return Err(error.into());
+    }
+    pass_through(result?)
+}
+
+/// The body sent upstream for a direct upload: the rebuilt prefix and the bytes already read,
+/// then the rest of the client's body, each chunk checked by `tail` before it is passed on.
+fn streamed_body(
+    new_prefix: Vec<u8>,
+    already_read: Vec<u8>,
+    rest: worker::ByteStream,
+    tail: FileTail,
+    refusal: Rc<RefCell<Option<Error>>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, Error>> + 'static {
+    let mut first = new_prefix;
+    first.extend_from_slice(&already_read);
+    let state = (Some(first), rest, tail, refusal, false);
+    futures_util::stream::unfold(
+        state,
+        |(first, mut rest, mut tail, refusal, done)| async move {
+            if done {
+                return None;
+            }
+            if let Some(first) = first {
+                return Some((Ok(first), (None, rest, tail, refusal, false)));
+            }
+            let verdict = match rest.next().await {
+                Some(Ok(chunk)) => tail.push(&chunk).map(|()| Some(chunk)),
+                Some(Err(_)) => Err(Error::invalid("The request body could not be read.")),
+                None => tail.finish().map(|_| None),
+            };
+            match verdict {
+                Ok(Some(chunk)) => Some((Ok(chunk), (None, rest, tail, refusal, false))),
+                Ok(None) => None,
+                Err(error) => {
+                    *refusal.borrow_mut() = Some(error.clone());
+                    Some((Err(error), (None, rest, tail, refusal, true)))
+                }
+            }
+        },
+    )
+}

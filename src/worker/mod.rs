@@ -1,0 +1,227 @@
+//! The Cloudflare Worker (feature `worker`): holds the TwelveLabs API key, authenticates
+//! callers, enforces the upload policy, and re-serves the TwelveLabs upload API under `/v1.3/`.
+//!
+//! Every request goes through the same steps, in this order: configuration, CORS (refusing
+//! foreign origins before any work), routing (404/405), authentication and validation, and only
+//! then the upstream call. Each request ends with one structured JSON log line.
+//!
+//! Chunk bytes never pass through the Worker: browsers `PUT` them to TwelveLabs' presigned URLs.
+
+pub mod auth;
+pub mod config;
+pub mod cors;
+pub mod form;
+pub mod handlers;
+pub mod policy;
+pub mod reply;
+pub mod routes;
+pub mod upstream;
+
+use worker::{event, Context, Date, Env, Method, Request, Response};
+
+use crate::core::error::ErrorCode;
+use crate::worker::config::Config;
+use crate::worker::cors::CorsDecision;
+use crate::worker::handlers::Ctx;
+use crate::worker::reply::ApiError;
+use crate::worker::routes::Resource;
+
+/// The names the Worker reads from its environment (secrets first).
+const CONFIG_NAMES: &[&str] = &[
+    "TWELVELABS_API_KEY",
+    "GRANT_SECRET",
+    "TOKEN_SECRET",
+    "TWELVELABS_BASE_URL",
+    "ALLOWED_ORIGINS",
+    "MAX_UPLOAD_BYTES",
+    "ALLOWED_TYPES",
+    "DEV_GRANTS",
+    "UPSTREAM_TIMEOUT_MS",
+];
+
+fn read_config(env: &Env) -> Result<Config, String> {
+    let values: Vec<(&str, Option<String>)> = CONFIG_NAMES
+        .iter()
+        .map(|name| {
+            let value = env
+                .secret(name)
+                .map(|s| s.to_string())
+                .or_else(|_| env.var(name).map(|v| v.to_string()))
+                .ok();
+            (*name, value)
+        })
+        .collect();
+    Config::from_lookup(|name| {
+        values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.clone())
+    })
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let started_ms = Date::now().as_millis();
+    let method = req.method();
+    let resource = Resource::from_path(&req.path());
+    let route = resource
+        .as_ref()
+        .map_or("unknown", |r| r.name(method.as_ref()));
+
+    let mut upstream_status = None;
+    let outcome = match read_config(&env) {
+        Err(problem) => Err(ApiError::new(
+            ErrorCode::Internal,
+            format!("The Worker is misconfigured: {problem}."),
+        )),
+        Ok(config) => {
+            let ctx = Ctx {
+                config,
+                now_secs: (Date::now().as_millis() / 1000) as i64,
+                upstream_status: Default::default(),
+            };
+            let outcome = serve(&ctx, &mut req, &method, resource).await;
+            upstream_status = ctx.upstream_status.get();
+            outcome
+        }
+    };
+    let (response, error_code) = match outcome {
+        Ok(response) => (response, None),
+        Err(error) => {
+            let code = error.error.code;
+            (error.into_response()?, Some(code))
+        }
+    };
+    log_line(
+        route,
+        method.as_ref(),
+        response.status_code(),
+        upstream_status,
+        error_code,
+        Date::now().as_millis().saturating_sub(started_ms),
+    );
+    Ok(response)
+}
+
+/// Writes the request's one log line: route, status, upstream status, duration. Never tokens,
+/// bodies, headers or query strings.
+fn log_line(
+    route: &str,
+    method: &str,
+    status: u16,
+    upstream_status: Option<u16>,
+    error_code: Option<ErrorCode>,
+    duration_ms: u64,
+) {
+    let line = serde_json::json!({
+        "route": route,
+        "method": method,
+        "status": status,
+        "upstream_status": upstream_status,
+        "code": error_code.map(ErrorCode::as_str),
+        "duration_ms": duration_ms,
+    });
+    worker::console_log!("{line}");
+}
+
+/// CORS, routing and dispatch; CORS headers are attached to whatever comes back.
+async fn serve(
+    ctx: &Ctx,
+    req: &mut Request,
+    method: &Method,
+    resource: Option<Resource>,
+) -> Result<Response, ApiError> {
+    let origin = req.headers().get("Origin").ok().flatten();
+    let allowed = &ctx.config.allowed_origins;
+    // `/dev/grant` does not exist at all unless DEV_GRANTS=true.
+    let resource = resource.filter(|r| *r != Resource::DevGrant || ctx.config.dev_grants);
+    if *method == Method::Options {
+        let Some(resource) = resource else {
+            return Err(ApiError::new(ErrorCode::NotFound, "No such route."));
+        };
+        let requested = req
+            .headers()
+            .get("Access-Control-Request-Method")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        return match cors::for_preflight(allowed, origin.as_deref(), &requested, resource.methods())
+        {
+            CorsDecision::Allowed(headers) => {
+                let mut response = Response::builder().with_status(204).empty();
+                attach(&mut response, &headers)?;
+                Ok(response)
+            }
+            _ => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "CORS preflight refused: origin or method not allowed.",
+            )),
+        };
+    }
+    let cors_headers = match cors::for_request(allowed, origin.as_deref()) {
+        CorsDecision::Refused => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This origin is not allowed (ALLOWED_ORIGINS).",
+            ))
+        }
+        CorsDecision::NotCors => Vec::new(),
+        CorsDecision::Allowed(headers) => headers,
+    };
+    let outcome = match &resource {
+        None => Err(ApiError::new(ErrorCode::NotFound, "No such route.")),
+        Some(resource) => dispatch(ctx, req, method, resource).await,
+    };
+    let mut response = match outcome {
+        Ok(response) => response,
+        Err(error) => error.into_response().map_err(|_| {
+            ApiError::new(
+                ErrorCode::Internal,
+                "The Worker failed to build a response.",
+            )
+        })?,
+    };
+    attach(&mut response, &cors_headers)?;
+    Ok(response)
+}
+
+fn attach(response: &mut Response, headers: &[(&'static str, String)]) -> Result<(), ApiError> {
+    for (name, value) in headers {
+        response.headers_mut().set(name, value).map_err(|_| {
+            ApiError::new(ErrorCode::Internal, "The Worker failed to set a header.")
+        })?;
+    }
+    Ok(())
+}
+
+async fn dispatch(
+    ctx: &Ctx,
+    req: &mut Request,
+    method: &Method,
+    resource: &Resource,
+) -> Result<Response, ApiError> {
+    use handlers as h;
+    match (resource, method) {
+        (Resource::Healthz, Method::Get) => h::healthz(ctx),
+        (Resource::DevGrant, Method::Post) => h::dev_grant(ctx, req).await,
+        (Resource::Uploads, Method::Post) => h::create_upload(ctx, req).await,
+        (Resource::Uploads, Method::Get) => h::list_uploads(ctx, req).await,
+        (Resource::UploadUrls(id), Method::Post) => h::presigned_urls(ctx, req, id).await,
+        (Resource::Upload(id), Method::Post) => h::report_chunks(ctx, req, id).await,
+        (Resource::Upload(id), Method::Get) => h::upload_status(ctx, req, id).await,
+        (Resource::Assets, Method::Post) => h::create_asset(ctx, req).await,
+        (Resource::Assets, Method::Get) => h::list_assets(ctx, req).await,
+        (Resource::Asset(id), Method::Get) => h::get_asset(ctx, req, id).await,
+        (Resource::Asset(id), Method::Delete) => h::delete_asset(ctx, req, id).await,
+        _ => {
+            let allow = resource.methods().join(", ");
+            Err(ApiError {
+                allow: Some(allow.clone()),
+                ..ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{method} is not allowed here; allowed: {allow}."),
+                )
+            })
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Upload policy and ownership rules. Pure, so each rule is unit-tested natively.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::token::GrantClaims;
+use crate::core::wire::{MediaType, UserMetadata};
+
+/// The `user_metadata` key under which the Worker records who created an asset. Set by the
+/// Worker from the grant's `sub`; whatever a client sends under this key is replaced.
+pub const OWNER_METADATA_KEY: &str = "edge_upload_owner";
+
+/// Largest JSON request body the Worker reads (bodies are bounded before parsing).
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
+/// What the deployment allows, from `MAX_UPLOAD_BYTES` and `ALLOWED_TYPES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Largest file accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Media types accepted.
+    pub allowed_types: Vec<MediaType>,
+}
+
+impl Policy {
+    /// The effective byte limit for one grant: the deployment's, tightened by `max_bytes`.
+    pub fn byte_limit(&self, grant: &GrantClaims) -> u64 {
+        grant
+            .max_bytes
+            .map_or(self.max_upload_bytes, |m| m.min(self.max_upload_bytes))
+    }
+
+    /// Whether `media` is allowed by the deployment and by the grant's `types`.
+    pub fn check_type(&self, grant: &GrantClaims, media: MediaType) -> Result<(), Error> {
+        let by_grant = grant
+            .types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| t == media.as_str()));
+        if self.allowed_types.contains(&media) && by_grant {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::UnsupportedType,
+                format!("Uploads of type `{}` are not allowed.", media.as_str()),
+            ))
+        }
+    }
+
+    /// Whether a declared size fits the deployment's limit and the grant's `max_bytes`.
+    pub fn check_size(&self, grant: &GrantClaims, total_size: u64) -> Result<(), Error> {
+        let limit = self.byte_limit(grant);
+        if total_size > limit {
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!("{total_size} bytes exceeds the limit of {limit} bytes for this upload."),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `ALLOWED_TYPES` (comma-separated `video`, `audio`, `image`).
+pub fn parse_types(list: &str) -> Result<Vec<MediaType>, String> {
+    let mut types = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let media = MediaType::parse(entry)
+            .ok_or_else(|| format!("ALLOWED_TYPES: `{entry}` is not one of video, audio, image"))?;
+        if !types.contains(&media) {
+            types.push(media);
+        }
+    }
+    if types.is_empty() {
+        return Err("ALLOWED_TYPES names no type".to_owned());
+    }
+    Ok(types)
+}
+
+/// The client's metadata with the owner tag set to `sub` (client keys kept, owner key replaced).
+pub fn with_owner(metadata: Option<UserMetadata>, sub: &str) -> UserMetadata {
+    let mut metadata = metadata.unwrap_or_default();
+    metadata.insert(OWNER_METADATA_KEY.to_owned(), Value::String(sub.to_owned()));
+    metadata
+}
+
+/// Whether an upstream asset object (`Asset`/`AssetDetail` JSON) carries `sub`'s owner tag.
+pub fn is_owned_by(asset: &Value, sub: &str) -> bool {
+    asset
+        .get("user_metadata")
+        .and_then(|m| m.get(OWNER_METADATA_KEY))
+        .and_then(Value::as_str)
+        == Some(sub)
+}
+
+/// Checks a source URL for `POST /assets` with `method=url`: `https` only, a DNS host name (no
+/// IP literals, no `localhost`, no credentials), so the Worker cannot be used to point
+/// TwelveLabs at internal or loopback addresses.
+pub fn check_source_url(raw: &str) -> Result<(), Error> {
+    let refuse = |why: &str| Err(Error::invalid(format!("The `url` parameter {why}.")));
+    let Some(rest) = raw.strip_prefix("https://") else {
+        return refuse("must be an https:// URL");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return refuse("must not carry credentials");
+    }
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() => host,
+        Some(_) => return refuse("has an invalid port"),
+        None => authority,
+    };
+    let host = host.to_ascii_lowercase();
+    let is_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let all_numeric = labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
+    if host.is_empty() || !labels.iter().all(|l| is_label(l)) || all_numeric {
+        return refuse("must name a DNS host (IP literals are not allowed)");
+    }
+    if labels.len() < 2 || host == "localhost" || host.ends_with(".localhost") {
+        return refuse("must name a public host");
+    }
+    if raw.len() > 2048 || raw.chars().any(|c| c.is_control() || c == ' ') {
+        return refuse("is too long or contains spaces or control characters");
+    }
+    Ok(())
+}
+
+/// Parses a JSON object strictly: only `allowed` keys, every `required` key present, then the
+/// typed value. Unknown keys are refused (a typo must not silently drop a limit).
+pub fn strict_json<T: DeserializeOwned>(
+    body: &[u8],
+    allowed: &[&str],
+    required: &[&str],
+) -> Result<T, Error> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid(format!("The request body is not valid JSON: {e}.")))?;
+    let Value::Object(object) = &value else {
+        return Err(Error::invalid("The request body must be a JSON object."));
+    };
+    if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(Error::invalid(format!(
+            "The `{unknown}` parameter is unknown."
+        )));
+    }
+    if let Some(missing) = required.iter().find(|k| !object.contains_key(**k)) {
+        return Err(Error::invalid(format!(
+            "The `{missing}` parameter is required but was not provided."
+        )));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| Error::invalid(format!("The request body is invalid: {e}.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::wire::CreateMultipartUploadRequest;
+    use serde_json::json;
+
+    fn grant() -> GrantClaims {
+        GrantClaims {
+            sub: "user-1".into(),
+            exp: 0,
+            nbf: None,
+            iat: None,
+            max_bytes: None,
+            types: None,
+            scope: None,
+            kind: None,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            max_upload_bytes: 1000,
+            allowed_types: vec![MediaType::Video, MediaType::Audio],
+        }
+    }
+
+    #[test]
+    fn grant_limits_tighten_the_deployment_policy_never_loosen_it() {
+        let mut g = grant();
+        assert!(policy().check_size(&g, 1000).is_ok());
+        assert_eq!(
+            policy().check_size(&g, 1001).unwrap_err().code,
+            ErrorCode::PayloadTooLarge
+        );
+        g.max_bytes = Some(10);
+        assert_eq!(
+            policy().check_size(&g, 11).unwrap_err().code,
+            ErrorCode::PayloadTooLarge
+        );
+        g.max_bytes = Some(1_000_000);
+        assert_eq!(policy().byte_limit(&g), 1000);
+
+        assert!(policy().check_type(&g, MediaType::Audio).is_ok());
+        assert_eq!(
+            policy().check_type(&g, MediaType::Image).unwrap_err().code,
+            ErrorCode::UnsupportedType
+        );
+        g.types = Some(vec!["video".into(), "image".into()]);
+        assert!(policy().check_type(&g, MediaType::Video).is_ok());
+        assert!(policy().check_type(&g, MediaType::Audio).is_err());
+        assert!(policy().check_type(&g, MediaType::Image).is_err());
+    }
+
+    #[test]
+    fn allowed_types_parse_strictly() {
+        assert_eq!(
+            parse_types(" video, image ,video").unwrap(),
+            vec![MediaType::Video, MediaType::Image]
+        );
+        assert!(parse_types("video,mp4").is_err());
+        assert!(parse_types(" , ").is_err());
+    }
+
+    #[test]
+    fn the_owner_tag_cannot_be_overridden_by_the_client() {
+        let client: UserMetadata = serde_json::from_value(json!({
+            "project": "p1",
+            OWNER_METADATA_KEY: "someone-else"
+        }))
+        .unwrap();
+        let tagged = with_owner(Some(client), "user-1");
+        assert_eq!(tagged["project"], "p1");
+        assert_eq!(tagged[OWNER_METADATA_KEY], "user-1");
+        assert!(is_owned_by(&json!({ "user_metadata": tagged }), "user-1"));
+        assert!(!is_owned_by(
+            &json!({ "user_metadata": { OWNER_METADATA_KEY: "user-2" } }),
+            "user-1"
+        ));
+        assert!(!is_owned_by(&json!({ "_id": "a" }), "user-1"));
+    }
+
+    #[test]
+    fn source_urls_must_be_public_https_hosts() {
+        for ok in [
+            "https://example.com/video.mp4",
+            "https://cdn.example.com:8443/a/b.mp4?sig=1#x",
+        ] {
+            assert!(check_source_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com/v.mp4",
+            "ftp://example.com/v.mp4",
+            "https://127.0.0.1/v.mp4",
+            "https://[::1]/v.mp4",
+            "https://localhost/v.mp4",
+            "https://a.localhost/v.mp4",
+            "https://user:pw@example.com/v.mp4",
+            "https://example.com:x/v.mp4",
+            "https://intranet/v.mp4",
+            "https:///v.mp4",
+            "https://exa mple.com/v.mp4",
+            "https://10.0.0.1/v.mp4",
+        ] {
+            assert!(check_source_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_bodies_are_parsed_strictly() {
+        let allowed = ["filename", "type", "total_size"];
+        let required = ["filename", "type", "total_size"];
+        let ok: CreateMultipartUploadRequest = strict_json(
+            br#"{"filename":"a.mp4","type":"video","total_size":5}"#,
+            &allowed,
+            &required,
+        )
+        .unwrap();
+        assert_eq!(ok.total_size, 5);
+        for bad in [
+            &br#"{"filename":"a.mp4","type":"video","total_size":5,"extra":1}"#[..],
+            br#"{"filename":"a.mp4","total_size":5}"#,
+            br#"{"filename":"a.mp4","type":"video","total_size":-5}"#,
+            br#"[1,2]"#,
+            br#"{"filename":"a.mp4","#,
+        ] {
+            let err =
+                strict_json::<CreateMultipartUploadRequest>(bad, &allowed, &required).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidInput);
+        }
+    }
+}

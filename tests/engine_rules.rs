@@ -1,0 +1,853 @@
+//! One targeted test per engine rule, driving the engine by hand on a virtual clock.
+
+use twelvelabs_edge_upload::core::engine::{
+    Action, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode, Phase, RequestId,
+};
+use twelvelabs_edge_upload::core::error::ErrorCode;
+use twelvelabs_edge_upload::core::resume::{SavedUpload, SAVED_UPLOAD_VERSION};
+use twelvelabs_edge_upload::core::retry::{BackoffPolicy, HttpOutcome};
+use twelvelabs_edge_upload::core::wire::{
+    timestamp, Asset, AssetError, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus,
+    CreateMultipartUploadResponse, PageInfo, PresignedUrl, PresignedUrlsResponse,
+    ReportChunksResponse, UploadStatus, UploadStatusResponse,
+};
+
+const T0: u64 = 1_764_586_800_000;
+const HOUR: u64 = 3_600_000;
+const CHUNK: u64 = 1_000;
+
+struct Driver {
+    engine: Engine,
+    now: u64,
+    nonce: u64,
+}
+
+impl Driver {
+    fn new(config: EngineConfig) -> Self {
+        Driver {
+            engine: Engine::new(config).unwrap(),
+            now: T0,
+            nonce: 0,
+        }
+    }
+
+    fn url(&mut self, index: u32, server_now: u64) -> PresignedUrl {
+        self.nonce += 1;
+        PresignedUrl {
+            chunk_index: index,
+            url: format!("https://s.test/{index}?n={}", self.nonce),
+            expires_at: timestamp::format((server_now + HOUR) as i64),
+        }
+    }
+
+    /// A session of `chunks` chunks with URLs for the first `with_urls`.
+    fn session(&mut self, chunks: u32, with_urls: u32) -> CreateMultipartUploadResponse {
+        let urls = (1..=with_urls).map(|i| self.url(i, self.now)).collect();
+        CreateMultipartUploadResponse {
+            upload_id: "up".into(),
+            asset_id: "as".into(),
+            upload_urls: urls,
+            upload_headers: Default::default(),
+            chunk_size: CHUNK,
+            total_chunks: chunks,
+            expires_at: timestamp::format((self.now + 24 * HOUR) as i64),
+            upload_token: Some("tok".into()),
+        }
+    }
+
+    fn add(&mut self, chunks: u32, with_urls: u32, wait_for_asset: bool) -> (FileId, Vec<Action>) {
+        let session = self.session(chunks, with_urls);
+        let mut upload = NewUpload::new(u64::from(chunks) * CHUNK, session);
+        upload.wait_for_asset = wait_for_asset;
+        let id = self.engine.add_upload(self.now, upload).unwrap();
+        (id, self.drain())
+    }
+
+    fn drain(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.engine.poll_action()).collect()
+    }
+
+    fn feed(&mut self, input: Input) -> Vec<Action> {
+        self.engine.handle(self.now, input);
+        self.drain()
+    }
+
+    fn tick_to(&mut self, at: u64) -> Vec<Action> {
+        self.now = at;
+        self.feed(Input::Tick)
+    }
+
+    /// Ticks through deadlines until `pred` matches an emitted action (bounded).
+    fn tick_until(&mut self, pred: impl Fn(&Action) -> bool) -> Vec<Action> {
+        for _ in 0..100 {
+            let at = self.engine.next_wakeup().expect("a deadline to wait for");
+            assert!(at > self.now, "wake-up must be in the future");
+            let actions = self.tick_to(at);
+            if actions.iter().any(&pred) {
+                return actions;
+            }
+        }
+        panic!("no matching action after 100 deadlines");
+    }
+
+    fn grant(&mut self, request: RequestId, start: u32, count: u32) -> Vec<Action> {
+        let urls = (start..start + count)
+            .map(|i| self.url(i, self.now))
+            .collect();
+        self.feed(Input::UrlsDone {
+            request,
+            result: Ok(PresignedUrlsResponse {
+                upload_id: "up".into(),
+                start_index: start,
+                count,
+                upload_urls: urls,
+                generated_at: Some(timestamp::format(self.now as i64)),
+                expires_at: None,
+            }),
+            server_time_ms: None,
+        })
+    }
+}
+
+fn puts(actions: &[Action]) -> Vec<(RequestId, u32, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Put {
+                request,
+                chunk_index,
+                url,
+                ..
+            } => Some((*request, *chunk_index, url.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn url_requests(actions: &[Action]) -> Vec<(RequestId, u32, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RequestUrls {
+                request,
+                start,
+                count,
+                ..
+            } => Some((*request, *start, *count)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reports(actions: &[Action]) -> Vec<(RequestId, Vec<u32>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Report {
+                request, chunks, ..
+            } => Some((*request, chunks.iter().map(|c| c.chunk_index).collect())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn finished_code(actions: &[Action]) -> Option<Result<(), ErrorCode>> {
+    actions.iter().find_map(|a| match a {
+        Action::Finished { outcome, .. } => Some(outcome.as_ref().map(|_| ()).map_err(|e| e.code)),
+        _ => None,
+    })
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        concurrency: 2,
+        report_debounce_ms: 500,
+        put_backoff: BackoffPolicy {
+            base_ms: 1_000,
+            cap_ms: 8_000,
+            max_attempts: 3,
+        },
+        ..EngineConfig::default()
+    }
+}
+
+fn report_ok(total_completed: u32, url: Option<&str>) -> Result<ReportChunksResponse, HttpOutcome> {
+    Ok(ReportChunksResponse {
+        url: url.map(str::to_string),
+        asset_id: "as".into(),
+        processed_chunks: 1,
+        duplicate_chunks: 0,
+        total_completed,
+    })
+}
+
+fn status(
+    upload: UploadStatus,
+    chunks: &[(u32, ChunkStatus)],
+) -> Result<UploadStatusResponse, HttpOutcome> {
+    let completed = chunks
+        .iter()
+        .filter(|c| c.1 == ChunkStatus::Completed)
+        .count() as u32;
+    Ok(UploadStatusResponse {
+        upload_id: "up".into(),
+        status: upload,
+        uploaded_chunks: chunks
+            .iter()
+            .map(|&(index, status)| ChunkInfo {
+                index,
+                status,
+                uploaded_at: None,
+                updated_at: None,
+                error: None,
+            })
+            .collect(),
+        chunks_completed: completed,
+        chunks_failed: 0,
+        chunks_pending: 0,
+        page_info: Some(PageInfo::for_page(1, 50, chunks.len() as u64)),
+        total_size: 0,
+        uploaded_size: 0,
+        created_at: None,
+        updated_at: None,
+    })
+}
+
+fn asset(status: AssetStatus) -> Asset {
+    Asset {
+        id: "as".into(),
+        method: AssetMethod::Multipart,
+        status,
+        filename: None,
+        file_type: None,
+        created_at: None,
+        size: None,
+        duration: None,
+        user_metadata: None,
+        hls: None,
+        thumbnail: None,
+        error: (status == AssetStatus::Failed).then(|| AssetError {
+            message: "codec not supported".into(),
+        }),
+        technical_metadata: None,
+        source: None,
+    }
+}
+
+#[test]
+fn a_plan_that_does_not_add_up_is_refused_with_a_typed_error() {
+    let mut d = Driver::new(config());
+    let mut session = d.session(3, 0);
+    session.total_chunks = 4;
+    let err = d
+        .engine
+        .add_upload(T0, NewUpload::new(3 * CHUNK, session))
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ServerInvalid);
+    let bad = EngineConfig {
+        concurrency: 0,
+        ..EngineConfig::default()
+    };
+    assert_eq!(Engine::new(bad).unwrap_err().code, ErrorCode::InvalidInput);
+}
+
+#[test]
+fn puts_start_lowest_first_within_the_budget() {
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add(5, 5, false);
+    let started: Vec<u32> = puts(&actions).iter().map(|p| p.1).collect();
+    assert_eq!(started, vec![1, 2]);
+    assert_eq!(d.engine.puts_in_flight(), 2);
+}
+
+#[test]
+fn a_missing_etag_fails_at_once_naming_the_cors_fix() {
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add(3, 3, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    let actions = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::status(200),
+    });
+    let message = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Finished {
+                outcome: Err(e), ..
+            } => Some(e.clone()),
+            _ => None,
+        })
+        .expect("finished with an error");
+    assert_eq!(message.code, ErrorCode::EtagUnreadable);
+    assert!(message
+        .message
+        .contains("Access-Control-Expose-Headers: ETag"));
+    // The other PUT in flight is cancelled.
+    assert!(actions.iter().any(|a| matches!(a, Action::Cancel { .. })));
+}
+
+#[test]
+fn a_forbidden_put_is_retried_with_a_fresh_url() {
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add(2, 2, false);
+    let (request, index, old_url) = puts(&actions)[0].clone();
+    let actions = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::status(403),
+    });
+    // The old URL was used once; a new one is requested at once, used after the backoff.
+    let (req, start, count) = url_requests(&actions)[0];
+    assert_eq!((start, count), (index, 1));
+    let actions = d.grant(req, start, count);
+    assert!(puts(&actions).is_empty(), "the backoff comes first");
+    let actions = d.tick_until(|a| matches!(a, Action::Put { .. }));
+    let (_, again, new_url) = puts(&actions)[0].clone();
+    assert_eq!(again, index);
+    assert_ne!(new_url, old_url);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add(1, 1, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    let actions = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::status(429).with_retry_after_ms(20_000),
+    });
+    let failed_at = d.now;
+    let (req, start, count) = url_requests(&actions)[0];
+    d.grant(req, start, count);
+    d.tick_until(|a| matches!(a, Action::Put { .. }));
+    assert!(
+        d.now >= failed_at + 20_000,
+        "retried after {} ms",
+        d.now - failed_at
+    );
+}
+
+#[test]
+fn a_stalled_put_is_cancelled_and_retried() {
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add(1, 1, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    let actions = d.tick_until(|a| matches!(a, Action::Cancel { .. }));
+    assert!(actions.contains(&Action::Cancel { request }));
+    assert!(d.now - T0 >= config().stall.min_ms);
+    assert_eq!(d.engine.puts_in_flight(), 0);
+    // A late answer for the cancelled request is ignored.
+    let late = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::stored("x"),
+    });
+    assert!(finished_code(&late).is_none());
+    assert_eq!(d.engine.progress(FileId(1)).unwrap().acknowledged_chunks, 0);
+}
+
+#[test]
+fn upload_progress_keeps_the_watchdog_quiet() {
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add(1, 1, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    let first_deadline = d.engine.next_wakeup().unwrap();
+    d.now = first_deadline - 1;
+    d.feed(Input::PutProgress {
+        request,
+        bytes_sent: 500,
+    });
+    let progress = d.engine.progress(FileId(1)).unwrap();
+    assert_eq!(progress.sent_bytes, 500);
+    assert!(d.engine.next_wakeup().unwrap() > first_deadline);
+}
+
+#[test]
+fn retries_run_out_without_progress_but_progress_resets_the_count() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 1,
+        ..config()
+    });
+    let (_, mut actions) = d.add(2, 2, false);
+    let mut failures = 0;
+    let mut unanswered_url_requests = Vec::new();
+    loop {
+        unanswered_url_requests.extend(url_requests(&actions));
+        if let Some((request, index, _)) = puts(&actions).first().cloned() {
+            // Chunk 2 succeeds once, in the middle: that is progress, and resets the count.
+            let outcome = if index == 2 {
+                HttpOutcome::stored("e2")
+            } else {
+                failures += 1;
+                HttpOutcome::status(500)
+            };
+            actions = d.feed(Input::PutDone { request, outcome });
+            if let Some(result) = finished_code(&actions) {
+                assert_eq!(result, Err(ErrorCode::RetriesExhausted));
+                break;
+            }
+            continue;
+        }
+        if let Some((request, start, count)) = unanswered_url_requests.pop() {
+            actions = d.grant(request, start, count);
+            continue;
+        }
+        actions = d.tick_until(|a| matches!(a, Action::Put { .. } | Action::RequestUrls { .. }));
+    }
+    // Chunk 1 failed once, then chunk 2 succeeded (progress: the count restarts), then with
+    // max_attempts = 3 the fourth failure in a row ended the upload: 1 + 4.
+    assert_eq!(failures, 5);
+}
+
+#[test]
+fn failures_while_offline_do_not_count_and_online_retries_at_once() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 1,
+        ..config()
+    });
+    let (_, actions) = d.add(1, 1, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    d.feed(Input::Offline);
+    let actions = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::network_error(),
+    });
+    assert!(url_requests(&actions).is_empty() && puts(&actions).is_empty());
+    d.now += 60_000;
+    let actions = d.feed(Input::Tick);
+    assert!(
+        url_requests(&actions).is_empty(),
+        "nothing starts while offline"
+    );
+    let actions = d.feed(Input::Online);
+    let (req, start, count) = url_requests(&actions)[0];
+    let actions = d.grant(req, start, count);
+    assert_eq!(puts(&actions).len(), 1);
+}
+
+#[test]
+fn pause_aborting_in_flight_cancels_and_resume_restarts_with_fresh_urls() {
+    let mut d = Driver::new(EngineConfig {
+        pause_mode: PauseMode::AbortInFlight,
+        ..config()
+    });
+    let (file, actions) = d.add(3, 3, false);
+    let first = puts(&actions);
+    let actions = d.feed(Input::Pause { file: Some(file) });
+    let cancelled: Vec<_> = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Cancel { .. }))
+        .collect();
+    assert_eq!(cancelled.len(), 2);
+    assert!(d.engine.is_paused(file));
+    // A paused upload waits for nothing but its session's expiry.
+    assert_eq!(d.engine.next_wakeup(), Some(T0 + 24 * HOUR));
+    let actions = d.feed(Input::Resume { file: Some(file) });
+    // Chunk 3 still has its URL; chunks 1 and 2 need fresh ones.
+    assert_eq!(
+        puts(&actions).iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![3]
+    );
+    let (req, start, count) = url_requests(&actions)[0];
+    assert_eq!((start, count), (1, 2));
+    let actions = d.grant(req, start, count);
+    let again = puts(&actions);
+    assert_eq!(again[0].1, 1);
+    assert!(first.iter().all(|p| p.2 != again[0].2));
+}
+
+#[test]
+fn pause_letting_in_flight_finish_keeps_their_results() {
+    let mut d = Driver::new(EngineConfig {
+        pause_mode: PauseMode::FinishInFlight,
+        ..config()
+    });
+    let (file, actions) = d.add(3, 3, false);
+    let first = puts(&actions);
+    let actions = d.feed(Input::Pause { file: None });
+    assert!(!actions.iter().any(|a| matches!(a, Action::Cancel { .. })));
+    let actions = d.feed(Input::PutDone {
+        request: first[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    assert!(puts(&actions).is_empty(), "no new PUT while paused");
+    assert_eq!(d.engine.progress(file).unwrap().acknowledged_chunks, 1);
+    let actions = d.feed(Input::Resume { file: None });
+    assert_eq!(puts(&actions)[0].1, 3);
+}
+
+#[test]
+fn abort_cancels_everything_and_finishes_with_aborted() {
+    let mut d = Driver::new(config());
+    let (file, _) = d.add(4, 4, false);
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Cancel { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Aborted)));
+    assert_eq!(d.engine.puts_in_flight(), 0);
+    assert!(d.engine.progress(file).is_none());
+    assert_eq!(d.engine.next_wakeup(), None);
+}
+
+#[test]
+fn reports_are_debounced_then_batched() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 3,
+        ..config()
+    });
+    let (_, actions) = d.add(6, 6, false);
+    let p = puts(&actions);
+    let a = d.feed(Input::PutDone {
+        request: p[0].0,
+        outcome: HttpOutcome::stored("\"e1\""),
+    });
+    assert!(
+        reports(&a).is_empty(),
+        "the first ETag waits for companions"
+    );
+    d.now += 100;
+    d.feed(Input::PutDone {
+        request: p[1].0,
+        outcome: HttpOutcome::stored("\"e2\""),
+    });
+    let actions = d.tick_until(|a| matches!(a, Action::Report { .. }));
+    let (_, indices) = &reports(&actions)[0];
+    assert_eq!(indices, &vec![1, 2]);
+    let proofs: Vec<String> = actions
+        .iter()
+        .flat_map(|a| match a {
+            Action::Report { chunks, .. } => chunks.iter().map(|c| c.proof.clone()).collect(),
+            _ => vec![],
+        })
+        .collect();
+    assert_eq!(proofs, vec!["e1", "e2"], "quotes are stripped");
+}
+
+#[test]
+fn a_report_failure_is_retried_and_puts_keep_going() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 1,
+        ..config()
+    });
+    let (_, actions) = d.add(2, 2, false);
+    let p = puts(&actions);
+    let actions = d.feed(Input::PutDone {
+        request: p[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    assert_eq!(
+        puts(&actions)[0].1,
+        2,
+        "the next PUT does not wait for reports"
+    );
+    let actions = d.tick_until(|a| matches!(a, Action::Report { .. }));
+    let (report, _) = reports(&actions)[0].clone();
+    d.feed(Input::ReportDone {
+        request: report,
+        result: Err(HttpOutcome::status(502)),
+    });
+    let actions = d.tick_until(|a| matches!(a, Action::Report { .. }));
+    assert_eq!(reports(&actions)[0].1, vec![1]);
+}
+
+#[test]
+fn completion_is_confirmed_and_server_failed_chunks_are_uploaded_again() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 2,
+        ..config()
+    });
+    let (file, actions) = d.add(2, 2, false);
+    let p = puts(&actions);
+    d.feed(Input::PutDone {
+        request: p[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    let actions = d.feed(Input::PutDone {
+        request: p[1].0,
+        outcome: HttpOutcome::stored("e2"),
+    });
+    // Nothing left to PUT: report at once.
+    let (report, indices) = reports(&actions)[0].clone();
+    assert_eq!(indices, vec![1, 2]);
+    // The server took chunk 1 but refused chunk 2's proof: no url, one completed.
+    let actions = d.feed(Input::ReportDone {
+        request: report,
+        result: report_ok(1, None),
+    });
+    let status_request = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::FetchStatus { request, page, .. } => Some((*request, *page)),
+            _ => None,
+        })
+        .expect("completion is checked with the server");
+    assert_eq!(d.engine.phase(file), Some(Phase::Confirming));
+    let actions = d.feed(Input::StatusDone {
+        request: status_request.0,
+        result: status(
+            UploadStatus::Active,
+            &[(1, ChunkStatus::Completed), (2, ChunkStatus::Failed)],
+        ),
+    });
+    let (req, start, count) = url_requests(&actions)[0];
+    assert_eq!((start, count), (2, 1));
+    let actions = d.grant(req, start, count);
+    let (put, index, _) = puts(&actions)[0].clone();
+    assert_eq!(index, 2);
+    let actions = d.feed(Input::PutDone {
+        request: put,
+        outcome: HttpOutcome::stored("e2b"),
+    });
+    let (report, indices) = reports(&actions)[0].clone();
+    assert_eq!(indices, vec![2]);
+    let actions = d.feed(Input::ReportDone {
+        request: report,
+        result: report_ok(2, Some("https://cdn.test/as")),
+    });
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::Uploaded { url: Some(_), .. })));
+    assert_eq!(finished_code(&actions), Some(Ok(())));
+}
+
+#[test]
+fn the_asset_is_polled_with_backoff_until_ready_or_failed() {
+    for final_status in [AssetStatus::Ready, AssetStatus::Failed] {
+        let mut d = Driver::new(config());
+        let (_, actions) = d.add(1, 1, true);
+        let p = puts(&actions);
+        let actions = d.feed(Input::PutDone {
+            request: p[0].0,
+            outcome: HttpOutcome::stored("e1"),
+        });
+        let (report, _) = reports(&actions)[0].clone();
+        let actions = d.feed(Input::ReportDone {
+            request: report,
+            result: report_ok(1, Some("u")),
+        });
+        assert!(actions.iter().any(|a| matches!(a, Action::Uploaded { .. })));
+        assert!(finished_code(&actions).is_none());
+        let mut gaps = Vec::new();
+        let mut last = d.now;
+        for poll in 0..4 {
+            let actions = d.tick_until(|a| matches!(a, Action::FetchAsset { .. }));
+            gaps.push(d.now - last);
+            last = d.now;
+            let request = actions
+                .iter()
+                .find_map(|a| match a {
+                    Action::FetchAsset { request, .. } => Some(*request),
+                    _ => None,
+                })
+                .unwrap();
+            let status = if poll == 3 {
+                final_status
+            } else {
+                AssetStatus::Processing
+            };
+            let actions = d.feed(Input::AssetDone {
+                request,
+                result: Ok(asset(status)),
+            });
+            if poll == 3 {
+                let expected = if final_status == AssetStatus::Ready {
+                    Ok(())
+                } else {
+                    Err(ErrorCode::AssetFailed)
+                };
+                assert_eq!(finished_code(&actions), Some(expected));
+            }
+        }
+        assert!(
+            gaps.windows(2).all(|w| w[1] >= w[0]),
+            "backoff grows: {gaps:?}"
+        );
+    }
+}
+
+fn saved(expires_at: String) -> SavedUpload {
+    SavedUpload {
+        version: SAVED_UPLOAD_VERSION,
+        upload_id: "up".into(),
+        asset_id: "as".into(),
+        upload_token: Some("tok".into()),
+        upload_headers: Default::default(),
+        total_size: 4 * CHUNK,
+        chunk_size: CHUNK,
+        total_chunks: 4,
+        expires_at,
+        clock_offset_ms: 0,
+        reported: vec![[1, 1]],
+        etags: vec![(2, "e2".into())],
+    }
+}
+
+#[test]
+fn a_restored_upload_reconciles_with_the_server_and_sends_only_what_is_missing() {
+    let mut d = Driver::new(config());
+    let record = saved(timestamp::format((T0 + HOUR) as i64));
+    let file = d
+        .engine
+        .restore_upload(T0, record, 4 * CHUNK, false)
+        .unwrap();
+    let actions = d.drain();
+    assert_eq!(d.engine.phase(file), Some(Phase::Reconciling));
+    assert!(
+        puts(&actions).is_empty(),
+        "nothing is sent before the server's status is known"
+    );
+    let status_request = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::FetchStatus { request, .. } => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    let actions = d.feed(Input::StatusDone {
+        request: status_request,
+        result: status(
+            UploadStatus::Active,
+            &[
+                (1, ChunkStatus::Completed),
+                (2, ChunkStatus::Pending),
+                (3, ChunkStatus::Completed),
+                (4, ChunkStatus::Failed),
+            ],
+        ),
+    });
+    // Chunk 2 is reported with its saved ETag (not uploaded again); chunk 4 needs a URL and a
+    // PUT; chunks 1 and 3 are done.
+    let (req, start, count) = url_requests(&actions)[0];
+    assert_eq!((start, count), (4, 1));
+    let actions = d.grant(req, start, count);
+    assert_eq!(
+        puts(&actions).iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![4]
+    );
+    let actions = d.tick_until(|a| matches!(a, Action::Report { .. }));
+    assert_eq!(reports(&actions)[0].1, vec![2]);
+    let progress = d.engine.progress(file).unwrap();
+    assert_eq!(progress.reported_chunks, 2);
+}
+
+#[test]
+fn a_restored_session_past_its_expiry_is_session_expired() {
+    let mut d = Driver::new(config());
+    let record = saved(timestamp::format((T0 - 1) as i64));
+    let err = d
+        .engine
+        .restore_upload(T0, record.clone(), 4 * CHUNK, false)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::SessionExpired);
+    let err = d
+        .engine
+        .restore_upload(T0, record, 5 * CHUNK, false)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::FileMismatch);
+}
+
+#[test]
+fn a_session_the_server_reports_expired_ends_the_upload() {
+    let mut d = Driver::new(config());
+    let record = saved(timestamp::format((T0 + HOUR) as i64));
+    d.engine
+        .restore_upload(T0, record, 4 * CHUNK, false)
+        .unwrap();
+    let request = d
+        .drain()
+        .iter()
+        .find_map(|a| match a {
+            Action::FetchStatus { request, .. } => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    let actions = d.feed(Input::StatusDone {
+        request,
+        result: status(UploadStatus::Expired, &[]),
+    });
+    assert_eq!(
+        finished_code(&actions),
+        Some(Err(ErrorCode::SessionExpired))
+    );
+}
+
+#[test]
+fn the_saved_record_tracks_etags_and_reported_chunks() {
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add(3, 3, false);
+    let p = puts(&actions);
+    let actions = d.feed(Input::PutDone {
+        request: p[0].0,
+        outcome: HttpOutcome::stored("\"e1\""),
+    });
+    assert!(actions.contains(&Action::SaveState { file }));
+    let record = d.engine.saved_state(file).unwrap();
+    assert_eq!(record.etags, vec![(1, "e1".to_string())]);
+    assert!(record.reported.is_empty());
+    assert_eq!(record.upload_token.as_deref(), Some("tok"));
+}
+
+#[test]
+fn a_skewed_client_clock_does_not_make_fresh_urls_look_expired() {
+    let mut d = Driver::new(config());
+    // The client's clock is three hours ahead of the server.
+    let server_now = T0;
+    d.now = T0 + 3 * HOUR;
+    let urls = vec![d.url(1, server_now), d.url(2, server_now)];
+    let session = CreateMultipartUploadResponse {
+        upload_id: "up".into(),
+        asset_id: "as".into(),
+        upload_urls: urls,
+        upload_headers: Default::default(),
+        chunk_size: CHUNK,
+        total_chunks: 2,
+        expires_at: timestamp::format((server_now + 24 * HOUR) as i64),
+        upload_token: None,
+    };
+    // No Date header: the offset is estimated from the session's 24 h lifetime.
+    d.engine
+        .add_upload(d.now, NewUpload::new(2 * CHUNK, session))
+        .unwrap();
+    let actions = d.drain();
+    assert_eq!(puts(&actions).len(), 2, "the URLs were used, not refreshed");
+    assert!(url_requests(&actions).is_empty());
+}
+
+#[test]
+fn progress_events_are_throttled_and_the_final_one_is_never_lost() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 4,
+        progress_interval_ms: 1_000,
+        ..config()
+    });
+    let (_, actions) = d.add(4, 4, false);
+    let p = puts(&actions);
+    let mut events = 0;
+    for (i, put) in p.iter().enumerate() {
+        d.now += 10;
+        let actions = d.feed(Input::PutDone {
+            request: put.0,
+            outcome: HttpOutcome::stored(format!("e{i}")),
+        });
+        events += actions
+            .iter()
+            .filter(|a| matches!(a, Action::Progress { .. }))
+            .count();
+    }
+    assert_eq!(
+        events, 0,
+        "within one interval of the first event nothing more is emitted"
+    );
+    let actions = d.tick_until(|a| matches!(a, Action::Progress { .. }));
+    let progress = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Progress { progress, .. } => Some(*progress),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(progress.acknowledged_chunks, 4);
+}

@@ -1,0 +1,89 @@
+//! Thousands of seeded, randomised runs of the engine against the fake server, with every fault
+//! mixed in; the harness checks the invariants at every step (see `engine_support`).
+
+mod engine_support;
+
+use engine_support::{Faults, FileSpec, Rng, Sim};
+
+/// Files of 1–40 chunks (odd last chunks included), 1–3 files sharing one budget.
+fn random_files(rng: &mut Rng) -> Vec<FileSpec> {
+    let count = rng.range(1, 3);
+    (0..count)
+        .map(|_| {
+            let chunk_size = rng.range(1, 8) * 1_000;
+            let chunks = rng.range(1, 40);
+            let size = (chunks - 1) * chunk_size + rng.range(1, chunk_size);
+            FileSpec { size, chunk_size }
+        })
+        .collect()
+}
+
+#[test]
+fn randomised_runs_with_faults_complete_and_keep_every_invariant() {
+    let runs = 1_500u64;
+    let mut total_puts = 0;
+    for seed in 0..runs {
+        let mut rng = Rng::new(seed);
+        let faults = Faults::random(&mut rng);
+        let concurrency = rng.range(1, 6) as u32;
+        let files = random_files(&mut rng);
+        let mut sim = Sim::new(seed, faults, Sim::config(seed, concurrency));
+        sim.set_wait_for_asset(!seed.is_multiple_of(3));
+        for spec in &files {
+            sim.add_file(spec);
+        }
+        let report = sim.run(200_000);
+        for (file, outcome) in &report.finished {
+            if let Err(e) = outcome {
+                panic!("seed {seed}: {file:?} failed: {e}");
+            }
+        }
+        assert!(report.max_puts_in_flight <= concurrency, "seed {seed}");
+        total_puts += report.puts;
+    }
+    // The runs really exercised uploads (a harness that does nothing would pass the loop).
+    assert!(total_puts > runs * 10, "{total_puts}");
+}
+
+#[test]
+fn a_clean_run_uses_the_whole_budget_and_batches_urls() {
+    let mut sim = Sim::new(7, Faults::none(), Sim::config(7, 4));
+    sim.add_file(&FileSpec {
+        size: 120_000,
+        chunk_size: 1_000,
+    });
+    let report = sim.run(100_000);
+    assert!(report.finished.values().all(|o| o.is_ok()));
+    assert_eq!(report.max_puts_in_flight, 4);
+    assert_eq!(report.puts, 120);
+    // Batches, not one by one: 117 chunks needed URLs after the 3 initial ones.
+    let asked: u32 = report.url_batch_sizes.iter().sum();
+    assert!(asked >= 117, "{asked}");
+    // Window of 16 (4 × concurrency), refilled when half empty: batches of at least 8, except
+    // the tail of the file.
+    let (tail, body) = report.url_batch_sizes.split_last().unwrap();
+    assert!(
+        body.iter().all(|&n| n >= 8) && *tail >= 1,
+        "{:?}",
+        report.url_batch_sizes
+    );
+    assert!(report.url_batch_sizes.iter().all(|&n| n <= 50));
+    // Reports are batched too (debounced), and with no faults never duplicated.
+    assert!(report.reports < 60, "{}", report.reports);
+    assert_eq!(report.duplicate_reports, 0);
+}
+
+#[test]
+fn files_share_one_budget_lowest_first() {
+    let mut sim = Sim::new(11, Faults::none(), Sim::config(11, 3));
+    for _ in 0..3 {
+        sim.add_file(&FileSpec {
+            size: 10_000,
+            chunk_size: 1_000,
+        });
+    }
+    let report = sim.run(100_000);
+    assert_eq!(report.finished.len(), 3);
+    assert!(report.finished.values().all(|o| o.is_ok()));
+    assert_eq!(report.max_puts_in_flight, 3);
+}

@@ -1,0 +1,870 @@
+//! A deterministic simulation of the upload engine against a scripted fake server and storage,
+//! on a virtual clock (in the spirit of quinn-proto's tests).
+//!
+//! The fake server follows `TWELVELABS_API.md`: sessions with a plan, presigned URLs with an
+//! expiry on the *server's* clock (which may be skewed from the client's), PUTs that return an
+//! ETag, reports checked against the stored ETags, paginated status, an asset that becomes ready.
+//! Faults are drawn from a seeded generator: lost requests (network errors), 5xx, 429 with
+//! `Retry-After`, stalls (a PUT that never answers), random latency (so outcomes are reordered),
+//! short URL lifetimes, chunks the server marks `failed`, pause/resume and offline/online.
+//!
+//! Every step checks the invariants the engine promises; a run fails with its seed in the message.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+
+use twelvelabs_edge_upload::core::engine::{
+    Action, Completion, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode, RequestId,
+};
+use twelvelabs_edge_upload::core::error::{Error, ErrorCode};
+use twelvelabs_edge_upload::core::progress::Progress;
+use twelvelabs_edge_upload::core::retry::{BackoffPolicy, HttpOutcome};
+use twelvelabs_edge_upload::core::wire::{
+    timestamp, Asset, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus,
+    CreateMultipartUploadResponse, PageInfo, PresignedUrl, PresignedUrlsResponse,
+    ReportChunksResponse, UploadStatus, UploadStatusResponse,
+};
+
+/// SplitMix64: the harness's own seeded randomness.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0xA076_1D64_78BD_642F)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[lo, hi]`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    /// True with probability `per_mille / 1000`.
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.next() % 1000 < per_mille
+    }
+}
+
+/// Fault rates (per mille) and other knobs of a simulated run.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    pub put_network_error: u64,
+    pub put_5xx: u64,
+    pub put_429: u64,
+    pub put_stall: u64,
+    pub api_5xx: u64,
+    pub api_429: u64,
+    pub api_network_error: u64,
+    /// The server marks a reported chunk `failed` (as if the proof did not check out).
+    pub chunk_marked_failed: u64,
+    /// Server clock minus client clock, ms.
+    pub skew_ms: i64,
+    /// Lifetime of a presigned URL on the server.
+    pub url_ttl_ms: u64,
+    /// Latency range of any request.
+    pub latency_ms: (u64, u64),
+    /// Per step: probability of a user pause (resumed later).
+    pub pause: u64,
+    /// Per step: probability of going offline (online again later).
+    pub offline: u64,
+    /// PUTs answer 200 without an ETag (CORS not exposing it).
+    pub hide_etag: bool,
+    /// Initial URLs handed out at create.
+    pub initial_urls: u32,
+    /// Asset polls answered `processing` before `ready`.
+    pub asset_processing_polls: u32,
+}
+
+impl Faults {
+    pub fn none() -> Self {
+        Faults {
+            put_network_error: 0,
+            put_5xx: 0,
+            put_429: 0,
+            put_stall: 0,
+            api_5xx: 0,
+            api_429: 0,
+            api_network_error: 0,
+            chunk_marked_failed: 0,
+            skew_ms: 0,
+            url_ttl_ms: 3_600_000,
+            latency_ms: (5, 50),
+            pause: 0,
+            offline: 0,
+            hide_etag: false,
+            initial_urls: 3,
+            asset_processing_polls: 2,
+        }
+    }
+
+    /// A randomised mix of every fault, drawn from `rng`.
+    pub fn random(rng: &mut Rng) -> Self {
+        Faults {
+            put_network_error: rng.range(0, 80),
+            put_5xx: rng.range(0, 80),
+            put_429: rng.range(0, 40),
+            put_stall: rng.range(0, 30),
+            api_5xx: rng.range(0, 80),
+            api_429: rng.range(0, 40),
+            api_network_error: rng.range(0, 40),
+            chunk_marked_failed: rng.range(0, 30),
+            skew_ms: rng.range(0, 4 * 3_600_000) as i64 - 2 * 3_600_000,
+            url_ttl_ms: [20_000, 90_000, 600_000, 3_600_000][rng.range(0, 3) as usize],
+            latency_ms: (rng.range(1, 20), rng.range(30, 3_000)),
+            pause: rng.range(0, 8),
+            offline: rng.range(0, 8),
+            hide_etag: false,
+            initial_urls: rng.range(0, 12) as u32,
+            asset_processing_polls: rng.range(0, 4) as u32,
+        }
+    }
+}
+
+/// One file of a simulated run.
+#[derive(Debug, Clone)]
+pub struct FileSpec {
+    pub size: u64,
+    pub chunk_size: u64,
+}
+
+#[derive(Debug)]
+struct Session {
+    upload_id: String,
+    size: u64,
+    chunk_size: u64,
+    total_chunks: u32,
+    /// ETag of the bytes stored for each chunk (by the last successful PUT).
+    stored: HashMap<u32, String>,
+    completed: HashSet<u32>,
+    failed: HashSet<u32>,
+    reports_per_chunk: HashMap<u32, u32>,
+    status_completed: bool,
+    asset_polls: u32,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Put {
+        request: RequestId,
+        outcome: HttpOutcome,
+    },
+    Urls {
+        request: RequestId,
+        result: Result<PresignedUrlsResponse, HttpOutcome>,
+    },
+    Report {
+        request: RequestId,
+        result: Result<ReportChunksResponse, HttpOutcome>,
+    },
+    Status {
+        request: RequestId,
+        result: Result<UploadStatusResponse, HttpOutcome>,
+    },
+    Asset {
+        request: RequestId,
+        result: Result<Asset, HttpOutcome>,
+    },
+    UserResume,
+    NetworkOnline,
+}
+
+/// The result of a simulated run.
+#[derive(Debug)]
+pub struct RunReport {
+    pub finished: BTreeMap<FileId, Result<Completion, Error>>,
+    pub steps: u64,
+    pub puts: u64,
+    pub url_requests: u64,
+    pub url_batch_sizes: Vec<u32>,
+    pub reports: u64,
+    pub max_puts_in_flight: u32,
+    pub duplicate_reports: u64,
+    pub virtual_ms: u64,
+}
+
+/// The simulator.
+pub struct Sim {
+    pub rng: Rng,
+    pub faults: Faults,
+    pub engine: Engine,
+    pub now: u64,
+    seed: u64,
+    sessions: BTreeMap<FileId, Session>,
+    /// URL → (file, chunk index, expiry on the server clock).
+    issued_urls: HashMap<String, (FileId, u32, u64)>,
+    used_urls: HashSet<String>,
+    url_nonce: u64,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: HashMap<u64, Pending>,
+    event_seq: u64,
+    /// request → event key, so cancels drop the pending answer.
+    request_events: HashMap<RequestId, u64>,
+    /// PUTs in flight: request → bytes.
+    puts_in_flight: HashMap<RequestId, (FileId, u64)>,
+    last_progress: HashMap<FileId, Progress>,
+    finished: BTreeMap<FileId, Result<Completion, Error>>,
+    paused: bool,
+    offline: bool,
+    report: RunReport,
+    max_chunk_size: u64,
+    concurrency: u32,
+    wait_for_asset: bool,
+}
+
+pub const T0: u64 = 1_764_586_800_000;
+
+impl Sim {
+    pub fn new(seed: u64, faults: Faults, config: EngineConfig) -> Self {
+        let concurrency = config.concurrency;
+        Sim {
+            rng: Rng::new(seed),
+            faults,
+            engine: Engine::new(config).expect("valid config"),
+            now: T0,
+            seed,
+            sessions: BTreeMap::new(),
+            issued_urls: HashMap::new(),
+            used_urls: HashSet::new(),
+            url_nonce: 0,
+            queue: BinaryHeap::new(),
+            events: HashMap::new(),
+            event_seq: 0,
+            request_events: HashMap::new(),
+            puts_in_flight: HashMap::new(),
+            last_progress: HashMap::new(),
+            finished: BTreeMap::new(),
+            paused: false,
+            offline: false,
+            report: RunReport {
+                finished: BTreeMap::new(),
+                steps: 0,
+                puts: 0,
+                url_requests: 0,
+                url_batch_sizes: Vec::new(),
+                reports: 0,
+                max_puts_in_flight: 0,
+                duplicate_reports: 0,
+                virtual_ms: 0,
+            },
+            max_chunk_size: 0,
+            concurrency,
+            wait_for_asset: true,
+        }
+    }
+
+    /// A config with small, fast timings suited to simulation.
+    pub fn config(seed: u64, concurrency: u32) -> EngineConfig {
+        EngineConfig {
+            concurrency,
+            pause_mode: if seed.is_multiple_of(2) {
+                PauseMode::AbortInFlight
+            } else {
+                PauseMode::FinishInFlight
+            },
+            report_debounce_ms: 200,
+            progress_interval_ms: 100,
+            put_backoff: BackoffPolicy {
+                base_ms: 100,
+                cap_ms: 5_000,
+                max_attempts: 12,
+            },
+            api_backoff: BackoffPolicy {
+                base_ms: 100,
+                cap_ms: 5_000,
+                max_attempts: 12,
+            },
+            jitter_seed: seed,
+            ..EngineConfig::default()
+        }
+    }
+
+    pub fn set_wait_for_asset(&mut self, wait: bool) {
+        self.wait_for_asset = wait;
+    }
+
+    fn server_now(&self) -> u64 {
+        (self.now as i64 + self.faults.skew_ms) as u64
+    }
+
+    fn mint_url(&mut self, file: FileId, index: u32) -> PresignedUrl {
+        self.url_nonce += 1;
+        let expires = self.server_now() + self.faults.url_ttl_ms;
+        let url = format!(
+            "https://storage.test/{}/{index}?n={}",
+            file.0, self.url_nonce
+        );
+        self.issued_urls.insert(url.clone(), (file, index, expires));
+        PresignedUrl {
+            chunk_index: index,
+            url,
+            expires_at: timestamp::format(expires as i64),
+        }
+    }
+
+    /// Creates a session on the fake server and adds it to the engine.
+    pub fn add_file(&mut self, spec: &FileSpec) -> FileId {
+        let total_chunks = spec.size.div_ceil(spec.chunk_size) as u32;
+        self.max_chunk_size = self.max_chunk_size.max(spec.chunk_size);
+        // The FileId the engine will assign is predictable (ascending from 1); mint URLs for it.
+        let expected_id = FileId(self.sessions.len() as u32 + 1);
+        let upload_urls = (1..=total_chunks.min(self.faults.initial_urls))
+            .map(|i| self.mint_url(expected_id, i))
+            .collect();
+        let session = CreateMultipartUploadResponse {
+            upload_id: format!("up{}", expected_id.0),
+            asset_id: format!("as{}", expected_id.0),
+            upload_urls,
+            upload_headers: Default::default(),
+            chunk_size: spec.chunk_size,
+            total_chunks,
+            expires_at: timestamp::format((self.server_now() + 24 * 3_600_000) as i64),
+            upload_token: None,
+        };
+        let server_time = self.rng.chance(500).then(|| self.server_now());
+        let upload = NewUpload {
+            file_size: spec.size,
+            session,
+            server_time_ms: server_time,
+            wait_for_asset: self.wait_for_asset,
+        };
+        let id = self
+            .engine
+            .add_upload(self.now, upload)
+            .expect("valid session");
+        assert_eq!(id, expected_id);
+        self.sessions.insert(
+            id,
+            Session {
+                upload_id: format!("up{}", id.0),
+                size: spec.size,
+                chunk_size: spec.chunk_size,
+                total_chunks,
+                stored: HashMap::new(),
+                completed: HashSet::new(),
+                failed: HashSet::new(),
+                reports_per_chunk: HashMap::new(),
+                status_completed: false,
+                asset_polls: 0,
+            },
+        );
+        id
+    }
+
+    fn latency(&mut self) -> u64 {
+        let (lo, hi) = self.faults.latency_ms;
+        self.rng.range(lo, hi)
+    }
+
+    fn schedule(&mut self, at: u64, event: Pending) -> u64 {
+        self.event_seq += 1;
+        let key = self.event_seq;
+        self.queue.push(Reverse((at, key)));
+        self.events.insert(key, event);
+        key
+    }
+
+    fn schedule_answer(&mut self, request: RequestId, event: Pending) {
+        let at = self.now + self.latency();
+        let key = self.schedule(at, event);
+        self.request_events.insert(request, key);
+    }
+
+    fn api_fault(&mut self) -> Option<HttpOutcome> {
+        if self.offline || self.rng.chance(self.faults.api_network_error) {
+            return Some(HttpOutcome::network_error());
+        }
+        if self.rng.chance(self.faults.api_5xx) {
+            return Some(HttpOutcome::status(503));
+        }
+        if self.rng.chance(self.faults.api_429) {
+            let after = self.rng.range(0, 3) * 1_000;
+            return Some(HttpOutcome::status(429).with_retry_after_ms(after));
+        }
+        None
+    }
+
+    fn fail(&self, what: impl std::fmt::Display) -> ! {
+        panic!("seed {}: at t+{} ms: {what}", self.seed, self.now - T0);
+    }
+
+    fn execute(&mut self, action: Action) {
+        match action {
+            Action::Put {
+                request,
+                file,
+                chunk_index,
+                url,
+                range,
+            } => {
+                self.report.puts += 1;
+                if !self.used_urls.insert(url.clone()) {
+                    self.fail(format!("URL used twice: {url}"));
+                }
+                let Some(&(url_file, url_index, expires)) = self.issued_urls.get(&url) else {
+                    self.fail(format!("PUT to a URL the server never issued: {url}"));
+                };
+                if url_file != file || url_index != chunk_index {
+                    self.fail(format!(
+                        "URL for chunk {url_index} used for chunk {chunk_index}"
+                    ));
+                }
+                let session = &self.sessions[&file];
+                let expected_start = u64::from(chunk_index - 1) * session.chunk_size;
+                let expected_end = (expected_start + session.chunk_size).min(session.size);
+                if (range.start, range.end) != (expected_start, expected_end) {
+                    self.fail(format!("chunk {chunk_index} has range {range:?}"));
+                }
+                self.puts_in_flight.insert(request, (file, range.len()));
+                let in_flight_bytes: u64 = self.puts_in_flight.values().map(|&(_, b)| b).sum();
+                let count = self.puts_in_flight.len() as u32;
+                self.report.max_puts_in_flight = self.report.max_puts_in_flight.max(count);
+                if count > self.concurrency
+                    || in_flight_bytes > u64::from(self.concurrency) * self.max_chunk_size
+                {
+                    self.fail(format!(
+                        "{count} PUTs with {in_flight_bytes} bytes in flight"
+                    ));
+                }
+                // Storage checks expiry when the request arrives, on its own clock.
+                let outcome = if self.offline || self.rng.chance(self.faults.put_network_error) {
+                    HttpOutcome::network_error()
+                } else if self.rng.chance(self.faults.put_stall) {
+                    // Never answers: only the watchdog (or a pause/abort) ends it.
+                    return;
+                } else if self.server_now() >= expires {
+                    HttpOutcome::status(403).with_error_code("AccessDenied")
+                } else if self.rng.chance(self.faults.put_5xx) {
+                    HttpOutcome::status(500)
+                } else if self.rng.chance(self.faults.put_429) {
+                    HttpOutcome::status(429).with_retry_after_ms(self.rng.range(0, 2) * 1_000)
+                } else {
+                    // The storage keeps the bytes even if the answer is lost on the way back.
+                    let etag = format!("etag-{}-{chunk_index}-{}", file.0, range.len());
+                    self.sessions
+                        .get_mut(&file)
+                        .unwrap()
+                        .stored
+                        .insert(chunk_index, etag.clone());
+                    if self.faults.hide_etag {
+                        HttpOutcome::status(200)
+                    } else if self.rng.chance(self.faults.put_network_error / 2) {
+                        HttpOutcome::network_error()
+                    } else {
+                        HttpOutcome::stored(format!("\"{etag}\""))
+                    }
+                };
+                self.schedule_answer(request, Pending::Put { request, outcome });
+            }
+            Action::RequestUrls {
+                request,
+                file,
+                start,
+                count,
+            } => {
+                self.report.url_requests += 1;
+                self.report.url_batch_sizes.push(count);
+                let total = self.sessions[&file].total_chunks;
+                if count == 0 || count > 50 || start == 0 || start > total {
+                    self.fail(format!(
+                        "bad URL request start={start} count={count} (total {total})"
+                    ));
+                }
+                let result = match self.api_fault() {
+                    Some(fault) => Err(fault),
+                    None => {
+                        let last = (start + count - 1).min(total);
+                        let urls = (start..=last).map(|i| self.mint_url(file, i)).collect();
+                        Ok(PresignedUrlsResponse {
+                            upload_id: format!("up{}", file.0),
+                            start_index: start,
+                            count: last - start + 1,
+                            upload_urls: urls,
+                            generated_at: self
+                                .rng
+                                .chance(800)
+                                .then(|| timestamp::format(self.server_now() as i64)),
+                            expires_at: None,
+                        })
+                    }
+                };
+                let server_time = Some(self.server_now());
+                let _ = server_time;
+                self.schedule_answer(request, Pending::Urls { request, result });
+            }
+            Action::Report {
+                request,
+                file,
+                chunks,
+            } => {
+                self.report.reports += 1;
+                if chunks.is_empty() || chunks.len() > 50 {
+                    self.fail(format!("report of {} chunks", chunks.len()));
+                }
+                let result = match self.api_fault() {
+                    Some(fault) => Err(fault),
+                    None => {
+                        let mark_failed = self.faults.chunk_marked_failed;
+                        let mut processed = 0;
+                        let mut duplicates = 0u32;
+                        let mut marks = Vec::new();
+                        for _ in &chunks {
+                            marks.push(self.rng.chance(mark_failed));
+                        }
+                        let session = self.sessions.get_mut(&file).unwrap();
+                        for (chunk, mark) in chunks.iter().zip(marks) {
+                            *session
+                                .reports_per_chunk
+                                .entry(chunk.chunk_index)
+                                .or_default() += 1;
+                            let expected_len = (session.size
+                                - u64::from(chunk.chunk_index - 1) * session.chunk_size)
+                                .min(session.chunk_size);
+                            assert_eq!(
+                                chunk.chunk_size, expected_len,
+                                "seed {}: reported size",
+                                self.seed
+                            );
+                            if session.completed.contains(&chunk.chunk_index) {
+                                duplicates += 1;
+                                continue;
+                            }
+                            let proof_ok =
+                                session.stored.get(&chunk.chunk_index) == Some(&chunk.proof);
+                            if proof_ok && !mark {
+                                session.completed.insert(chunk.chunk_index);
+                                session.failed.remove(&chunk.chunk_index);
+                                processed += 1;
+                            } else {
+                                session.failed.insert(chunk.chunk_index);
+                                processed += 1;
+                            }
+                        }
+                        self.report.duplicate_reports += u64::from(duplicates);
+                        let total_completed = session.completed.len() as u32;
+                        let done = total_completed == session.total_chunks;
+                        if done {
+                            session.status_completed = true;
+                        }
+                        Ok(ReportChunksResponse {
+                            url: done.then(|| format!("https://cdn.test/as{}", file.0)),
+                            asset_id: format!("as{}", file.0),
+                            processed_chunks: processed,
+                            duplicate_chunks: duplicates,
+                            total_completed,
+                        })
+                    }
+                };
+                self.schedule_answer(request, Pending::Report { request, result });
+            }
+            Action::FetchStatus {
+                request,
+                file,
+                page,
+                page_limit,
+            } => {
+                let result = match self.api_fault() {
+                    Some(fault) => Err(fault),
+                    None => {
+                        let s = &self.sessions[&file];
+                        let all: Vec<ChunkInfo> = (1..=s.total_chunks)
+                            .map(|i| ChunkInfo {
+                                index: i,
+                                status: if s.completed.contains(&i) {
+                                    ChunkStatus::Completed
+                                } else if s.failed.contains(&i) {
+                                    ChunkStatus::Failed
+                                } else {
+                                    ChunkStatus::Pending
+                                },
+                                uploaded_at: None,
+                                updated_at: None,
+                                error: None,
+                            })
+                            .collect();
+                        let from = ((page - 1) * page_limit) as usize;
+                        let items: Vec<ChunkInfo> = all
+                            .iter()
+                            .skip(from)
+                            .take(page_limit as usize)
+                            .cloned()
+                            .collect();
+                        Ok(UploadStatusResponse {
+                            upload_id: s.upload_id.clone(),
+                            status: if s.status_completed {
+                                UploadStatus::Completed
+                            } else {
+                                UploadStatus::Active
+                            },
+                            uploaded_chunks: items,
+                            chunks_completed: s.completed.len() as u32,
+                            chunks_failed: s.failed.len() as u32,
+                            chunks_pending: s.total_chunks
+                                - s.completed.len() as u32
+                                - s.failed.len() as u32,
+                            page_info: Some(PageInfo::for_page(
+                                page,
+                                page_limit,
+                                u64::from(s.total_chunks),
+                            )),
+                            total_size: s.size,
+                            uploaded_size: 0,
+                            created_at: None,
+                            updated_at: None,
+                        })
+                    }
+                };
+                self.schedule_answer(request, Pending::Status { request, result });
+            }
+            Action::FetchAsset {
+                request,
+                file,
+                asset_id,
+            } => {
+                let result = match self.api_fault() {
+                    Some(fault) => Err(fault),
+                    None => {
+                        let processing_polls = self.faults.asset_processing_polls;
+                        let s = self.sessions.get_mut(&file).unwrap();
+                        if !s.status_completed {
+                            panic!("asset polled before the session completed");
+                        }
+                        s.asset_polls += 1;
+                        Ok(asset(
+                            &asset_id,
+                            if s.asset_polls > processing_polls {
+                                AssetStatus::Ready
+                            } else {
+                                AssetStatus::Processing
+                            },
+                        ))
+                    }
+                };
+                self.schedule_answer(request, Pending::Asset { request, result });
+            }
+            Action::Cancel { request } => {
+                self.puts_in_flight.remove(&request);
+                if let Some(key) = self.request_events.remove(&request) {
+                    self.events.remove(&key);
+                }
+            }
+            Action::Progress { file, progress } => {
+                if progress.acknowledged_bytes > progress.total_bytes
+                    || progress.sent_bytes > progress.total_bytes
+                    || progress.reported_bytes > progress.total_bytes
+                    || progress.acknowledged_chunks > progress.total_chunks
+                {
+                    self.fail(format!("progress above total: {progress:?}"));
+                }
+                if progress.sent_bytes < progress.acknowledged_bytes {
+                    self.fail(format!("sent below acknowledged: {progress:?}"));
+                }
+                if let Some(prev) = self.last_progress.get(&file) {
+                    if progress.sent_bytes < prev.sent_bytes
+                        || progress.acknowledged_bytes < prev.acknowledged_bytes
+                        || progress.reported_bytes < prev.reported_bytes
+                        || progress.acknowledged_chunks < prev.acknowledged_chunks
+                        || progress.reported_chunks < prev.reported_chunks
+                    {
+                        self.fail(format!("progress went backwards: {prev:?} → {progress:?}"));
+                    }
+                }
+                self.last_progress.insert(file, progress);
+            }
+            Action::SaveState { file } => {
+                let saved = self
+                    .engine
+                    .saved_state(file)
+                    .unwrap_or_else(|| self.fail("SaveState for unknown file"));
+                let json = serde_json::to_string(&saved).unwrap();
+                let back: twelvelabs_edge_upload::core::resume::SavedUpload =
+                    serde_json::from_str(&json).unwrap();
+                assert_eq!(back, saved);
+            }
+            Action::Uploaded { file, .. } => {
+                if !self.sessions[&file].status_completed {
+                    self.fail("Uploaded before the server completed the session");
+                }
+            }
+            Action::Finished { file, outcome } => {
+                if self.finished.insert(file, outcome).is_some() {
+                    self.fail("finished twice");
+                }
+                self.puts_in_flight.retain(|_, (f, _)| *f != file);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(action) = self.engine.poll_action() {
+            self.execute(action);
+        }
+        if self.engine.puts_in_flight() as usize != self.puts_in_flight.len() {
+            self.fail(format!(
+                "engine counts {} PUTs in flight, the storage sees {}",
+                self.engine.puts_in_flight(),
+                self.puts_in_flight.len()
+            ));
+        }
+    }
+
+    fn deliver(&mut self, event: Pending) {
+        let input = match event {
+            Pending::Put { request, outcome } => {
+                self.puts_in_flight.remove(&request);
+                self.request_events.remove(&request);
+                Input::PutDone { request, outcome }
+            }
+            Pending::Urls { request, result } => {
+                self.request_events.remove(&request);
+                Input::UrlsDone {
+                    request,
+                    result,
+                    server_time_ms: Some(self.server_now()),
+                }
+            }
+            Pending::Report { request, result } => {
+                self.request_events.remove(&request);
+                Input::ReportDone { request, result }
+            }
+            Pending::Status { request, result } => {
+                self.request_events.remove(&request);
+                Input::StatusDone { request, result }
+            }
+            Pending::Asset { request, result } => {
+                self.request_events.remove(&request);
+                Input::AssetDone { request, result }
+            }
+            Pending::UserResume => {
+                self.paused = false;
+                Input::Resume { file: None }
+            }
+            Pending::NetworkOnline => {
+                self.offline = false;
+                Input::Online
+            }
+        };
+        self.engine.handle(self.now, input);
+    }
+
+    /// Runs until every file finished (or the step budget runs out, which fails the run).
+    pub fn run(mut self, max_steps: u64) -> RunReport {
+        self.drain();
+        let expected = self.sessions.len();
+        while self.finished.len() < expected {
+            self.report.steps += 1;
+            if self.report.steps > max_steps {
+                self.fail(format!(
+                    "no end after {max_steps} steps: {:?}",
+                    self.engine.uploads().collect::<Vec<_>>()
+                ));
+            }
+            // User and network disturbances.
+            if !self.paused && self.rng.chance(self.faults.pause) {
+                self.paused = true;
+                self.engine.handle(self.now, Input::Pause { file: None });
+                let at = self.now + self.rng.range(100, 20_000);
+                self.schedule(at, Pending::UserResume);
+                self.drain();
+            }
+            if !self.offline && self.rng.chance(self.faults.offline) {
+                self.offline = true;
+                self.engine.handle(self.now, Input::Offline);
+                let at = self.now + self.rng.range(100, 30_000);
+                self.schedule(at, Pending::NetworkOnline);
+                self.drain();
+            }
+            let next_event = loop {
+                match self.queue.peek() {
+                    Some(Reverse((at, key))) if !self.events.contains_key(key) => {
+                        let _ = at;
+                        self.queue.pop();
+                    }
+                    Some(Reverse((at, _))) => break Some(*at),
+                    None => break None,
+                }
+            };
+            let wakeup = self.engine.next_wakeup();
+            if let Some(w) = wakeup {
+                if w <= self.now {
+                    self.fail(format!("busy loop: wake-up at {w} is not after now"));
+                }
+            }
+            match (next_event, wakeup) {
+                (None, None) => {
+                    if self.finished.len() < expected {
+                        self.fail("stuck: no request outstanding and no deadline");
+                    }
+                }
+                (Some(at), w) if w.is_none_or(|w| at <= w) => {
+                    self.now = self.now.max(at);
+                    let Reverse((_, key)) = self.queue.pop().unwrap();
+                    if let Some(event) = self.events.remove(&key) {
+                        self.deliver(event);
+                    }
+                }
+                (_, Some(w)) => {
+                    self.now = w;
+                    self.engine.handle(self.now, Input::Tick);
+                }
+                (Some(_), None) => unreachable!(),
+            }
+            self.drain();
+        }
+        self.report.virtual_ms = self.now - T0;
+        self.report.finished = std::mem::take(&mut self.finished);
+        // End state on the server: every successful file is complete and every chunk was
+        // reported with the ETag of the bytes the storage holds.
+        for (file, outcome) in &self.report.finished {
+            if outcome.is_ok() {
+                let s = &self.sessions[file];
+                if !s.status_completed || s.completed.len() as u32 != s.total_chunks {
+                    self.fail(format!(
+                        "file {file:?} finished but the server has {}/{}",
+                        s.completed.len(),
+                        s.total_chunks
+                    ));
+                }
+                for i in 1..=s.total_chunks {
+                    if s.reports_per_chunk.get(&i).copied().unwrap_or(0) == 0 {
+                        self.fail(format!("chunk {i} of {file:?} never reported"));
+                    }
+                }
+            }
+        }
+        if !self.puts_in_flight.is_empty() {
+            self.fail("PUTs left in flight after every file finished");
+        }
+        self.report
+    }
+}
+
+pub fn asset(id: &str, status: AssetStatus) -> Asset {
+    Asset {
+        id: id.to_string(),
+        method: AssetMethod::Multipart,
+        status,
+        filename: Some("clip.mp4".into()),
+        file_type: Some("video/mp4".into()),
+        created_at: None,
+        size: None,
+        duration: None,
+        user_metadata: None,
+        hls: None,
+        thumbnail: None,
+        error: None,
+        technical_metadata: None,
+        source: None,
+    }
+}
+
+/// Whether a finished outcome is the error `code`.
+pub fn is_error(outcome: &Result<Completion, Error>, code: ErrorCode) -> bool {
+    matches!(outcome, Err(e) if e.code == code)
+}

@@ -1,0 +1,113 @@
+// Runs the ALREADY BUILT Worker bundle (build/index.js, from scripts/build-worker.sh) in workerd
+// via `wrangler dev`, on a free loopback port, with a throwaway config: no [build] step, vars in
+// the config, secrets in a .dev.vars file next to it. Stopped by PID (process group), also when
+// the test fails (the harness kills every service it started when Node exits).
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT, freePort, spawnService } from './harness.mjs';
+
+/** The bundle `startWorker` serves. */
+export const WORKER_MAIN = path.join(ROOT, 'build/index.js');
+
+/**
+ * wrangler's CLI entry. Run with this Node directly rather than through `node_modules/.bin/wrangler`:
+ * that launcher refuses Node < 22.12, while `wrangler dev` itself runs fine on the Node 20 these
+ * machines have (workerd is a native binary; the CLI only orchestrates it).
+ */
+const WRANGLER_CLI = path.join(ROOT, 'node_modules/wrangler/wrangler-dist/cli.js');
+
+/** Same date as the repository's wrangler.toml. */
+const COMPATIBILITY_DATE = '2025-10-01';
+
+const tomlString = (value) => JSON.stringify(String(value)); // a TOML basic string
+
+/** Quotes a .dev.vars value (dotenv syntax) so any character survives. */
+const dotenvValue = (value) => JSON.stringify(String(value));
+
+/**
+ * Starts the Worker. `emulatorUrl` becomes TWELVELABS_BASE_URL (the API root; `/v1.3` is
+ * appended if missing). Resolves to `{url, pid, stop(), output()}`; `output()` is everything
+ * wrangler and the Worker printed (the Worker's JSON log lines included).
+ */
+export async function startWorker({ emulatorUrl, vars = {}, secrets = {} } = {}) {
+  if (!existsSync(WORKER_MAIN)) {
+    throw new Error(`${WORKER_MAIN} not found: run \`bash scripts/build-worker.sh\` first`);
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-upload-worker-'));
+  const allVars = { ...vars };
+  if (emulatorUrl) {
+    const base = emulatorUrl.replace(/\/+$/, '');
+    allVars.TWELVELABS_BASE_URL = /\/v1\.3$/.test(base) ? base : `${base}/v1.3`;
+  }
+  const config = [
+    'name = "twelvelabs-edge-upload-test"',
+    `main = ${tomlString(WORKER_MAIN)}`,
+    `compatibility_date = "${COMPATIBILITY_DATE}"`,
+    '',
+    '[vars]',
+    ...Object.entries(allVars).map(([k, v]) => `${k} = ${tomlString(v)}`),
+    '',
+  ].join('\n');
+  writeFileSync(path.join(dir, 'wrangler.toml'), config);
+  writeFileSync(
+    path.join(dir, '.dev.vars'),
+    Object.entries(secrets)
+      .map(([k, v]) => `${k}=${dotenvValue(v)}`)
+      .join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  const port = await freePort();
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  let service;
+  try {
+    service = await spawnService({
+      name: 'worker',
+      cmd: process.execPath,
+      args: [
+        '--no-warnings',
+        WRANGLER_CLI,
+        'dev',
+        '--config', path.join(dir, 'wrangler.toml'),
+        '--ip', '127.0.0.1',
+        '--port', String(port),
+        '--inspector-port', String(await freePort()),
+        '--persist-to', path.join(dir, 'state'),
+        '--show-interactive-dev-session=false',
+        '--log-level', 'log',
+      ],
+      cwd: dir,
+      env: { WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1', FORCE_COLOR: '0' },
+      readyPattern: /Ready on (http:\/\/127\.0\.0\.1:\d+)/,
+      timeoutMs: 90_000,
+    });
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  // Ready is printed when the socket listens; wait until the Worker itself answers.
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(`${url}/healthz`);
+      await res.arrayBuffer();
+      break;
+    } catch (err) {
+      if (i >= 100) {
+        await service.stop();
+        cleanup();
+        throw new Error(`worker did not answer /healthz: ${err.message}\n${service.output()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    url,
+    pid: service.pid,
+    output: service.output,
+    stop: async () => {
+      await service.stop();
+      cleanup();
+    },
+  };
+}
