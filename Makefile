@@ -7,7 +7,7 @@ CARGO_WASM := $(ENV) with_wasm_toolchain cargo
 NODE_TESTS = $(shell find tests -name '*.test.mjs' -not -path '*/node_modules/*' | sort)
 
 .PHONY: all bootstrap emulator pkg worker build lint fmt clippy test test-native test-browser \
-        test-types test-node e2e-large demo bench clean-state
+        test-types test-node e2e-large demo bench
 
 all: build
 
@@ -56,8 +56,12 @@ test-node: emulator pkg worker
 	$(ENV) node --test --test-concurrency=1 $(NODE_TESTS)
 
 ## Everything, green. This is what CI runs.
-test: bootstrap lint test-native test-browser test-types test-node
+test: bootstrap lint test-native test-browser test-types test-node e2e-large
 	@echo "make test: all tiers passed"
+
+## The 1 GiB end-to-end upload through the page (also run by `make test`).
+e2e-large: emulator pkg worker
+	$(ENV) E2E_LARGE=1 node --test --test-concurrency=1 tests/e2e/large-upload.e2e.mjs
 
 ## Runs the product locally: emulator + Worker in workerd + the demo page.
 demo: emulator pkg worker

@@ -2,19 +2,13 @@
 //! emulator started by `tests/support/run-browser-tests.mjs`.
 #![cfg(target_arch = "wasm32")]
 
+mod browser_support;
+
+use browser_support::emulator;
 use twelvelabs_edge_upload::browser::transport::{ApiBody, Credential, Transport};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn emulator() -> (&'static str, &'static str) {
-    let url = option_env!("TLEU_TEST_EMULATOR_URL")
-        .expect("TLEU_TEST_EMULATOR_URL is not set: run these tests via tests/support/run-browser-tests.mjs");
-    let key = option_env!("TLEU_TEST_EMULATOR_API_KEY").expect(
-        "TLEU_TEST_EMULATOR_API_KEY is not set: run via tests/support/run-browser-tests.mjs",
-    );
-    (url, key)
-}
 
 #[wasm_bindgen_test]
 async fn fetch_lists_assets_from_the_emulator() {

@@ -1,122 +1,45 @@
 //! Uploads through the real JS API of the package (the exported `Uploader`), in headless
-//! Chromium, against the emulator started by `tests/support/run-browser-tests.mjs`. Bytes are
-//! generated in the browser from a seeded PRNG and compared by SHA-256 with what the emulator
-//! assembled.
+//! Chromium, straight to the emulators started by `tests/support/run-browser-tests.mjs` (the
+//! Worker path is `browser_worker.rs`). Bytes are generated in the browser from a seeded PRNG
+//! and compared by SHA-256 with what the emulator assembled; the emulator's counters and an
+//! instrumented `fetch` show which requests were made.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Promise, Reflect};
+mod browser_support;
+
+use browser_support::*;
+use serde_json::json;
 use twelvelabs_edge_upload::browser::uploader::Uploader;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-#[wasm_bindgen(inline_js = r#"
-export function makeFile(size, seed, name) {
-  // xorshift32 in 1 MiB pieces: the Blob is assembled from parts, never one huge array.
-  let x = seed >>> 0 || 1;
-  const parts = [];
-  for (let done = 0; done < size; ) {
-    const n = Math.min(1 << 20, size - done);
-    const piece = new Uint8Array(n);
-    const words = new Uint32Array(piece.buffer, 0, n >>> 2);
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-      words[i] = x;
-    }
-    parts.push(piece);
-    done += n;
-  }
-  return new File(parts, name, { type: 'video/mp4', lastModified: 1700000000000 });
-}
-export async function sha256Hex(blob) {
-  const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-export async function getJson(url, init) {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-export function options(endpoint, apiKey, extra) {
-  return Object.assign({ endpoint, apiKey, persist: false, concurrency: 4 }, extra || {});
-}
-"#)]
-extern "C" {
-    #[wasm_bindgen(js_name = makeFile)]
-    fn make_file(size: f64, seed: u32, name: &str) -> web_sys::File;
-    #[wasm_bindgen(js_name = sha256Hex)]
-    fn sha256_hex(blob: &web_sys::Blob) -> Promise;
-    #[wasm_bindgen(js_name = getJson)]
-    fn get_json(url: &str, init: &JsValue) -> Promise;
-    fn options(endpoint: &str, api_key: &str, extra: &JsValue) -> JsValue;
-}
+/// The chunk size of the fault emulator.
+const FAULT_CHUNK_MIB: f64 = 1.0;
 
-fn emulator() -> (&'static str, &'static str) {
-    (
-        option_env!("TLEU_TEST_EMULATOR_URL").expect(
-            "TLEU_TEST_EMULATOR_URL is not set: run via tests/support/run-browser-tests.mjs",
-        ),
-        option_env!("TLEU_TEST_EMULATOR_API_KEY").expect(
-            "TLEU_TEST_EMULATOR_API_KEY is not set: run via tests/support/run-browser-tests.mjs",
-        ),
-    )
-}
-
-async fn json(url: &str) -> serde_json::Value {
-    let value = JsFuture::from(get_json(url, &JsValue::UNDEFINED))
-        .await
-        .expect("debug route");
-    serde_wasm(&value)
-}
-
-fn serde_wasm(value: &JsValue) -> serde_json::Value {
-    let text: String = js_sys::JSON::stringify(value).expect("JSON").into();
-    serde_json::from_str(&text).expect("JSON")
-}
-
-fn uploader(extra: JsValue) -> Uploader {
-    let (url, key) = emulator();
-    Uploader::new(options(url, key, &extra).unchecked_into()).expect("valid options")
-}
-
-fn prop(value: &JsValue, key: &str) -> JsValue {
-    Reflect::get(value, &key.into()).expect("property")
+fn asset_id_of(result: Result<JsValue, JsValue>) -> String {
+    let asset = result.unwrap_or_else(|e| panic!("upload failed: {:?}", to_json(&e)));
+    prop(&asset, "id").as_string().expect("asset id")
 }
 
 #[wasm_bindgen_test]
 async fn a_64_mib_upload_completes_intact_with_each_chunk_put_once() {
-    let (url, _) = emulator();
-    let file = make_file(64.0 * 1024.0 * 1024.0, 64, "sixty-four.mp4");
-    let handle = uploader(JsValue::UNDEFINED).upload(file.clone().into(), None);
-    let asset = JsFuture::from(handle.done())
-        .await
-        .expect("upload succeeds");
-    let asset_id = prop(&asset, "id").as_string().expect("asset id");
+    let (url, key) = emulator();
+    let file = make_file(64.0, 64, "sixty-four.mp4");
+    let uploader = direct_uploader(url, key, json!({ "persist": false }), &[]);
+    let handle = uploader.upload(file.clone().into(), None);
+    let asset_id = asset_id_of(finish(&handle).await);
     let upload_id = handle.upload_id().expect("upload id known");
+    assert_stored_intact(url, &asset_id, &file).await;
 
-    let expected = JsFuture::from(sha256_hex(&file))
-        .await
-        .unwrap()
-        .as_string()
-        .unwrap();
-    let stored = json(&format!("{url}/_emulator/assets/{asset_id}/sha256")).await;
-    assert_eq!(stored["sha256"], expected.as_str());
-    assert_eq!(stored["size"], 64 * 1024 * 1024);
-
-    let stats = json(&format!("{url}/_emulator/stats")).await;
-    let puts = stats["chunk_puts"][&upload_id]
-        .as_object()
-        .expect("PUT stats of this upload");
-    assert_eq!(puts.len(), 13, "64 MiB in 5 MiB chunks: {puts:?}");
-    for (index, chunk) in puts {
+    let puts = assert_each_chunk_stored_once(url, &upload_id, 13).await;
+    for (index, chunk) in &puts {
         assert_eq!(
             chunk["attempts"], 1,
             "chunk {index} was PUT more than once: {chunk}"
         );
-        assert_eq!(chunk["stored"], 1, "chunk {index}: {chunk}");
     }
     let progress = handle.progress();
     assert_eq!(prop(&progress, "phase"), "done");
@@ -127,13 +50,13 @@ async fn a_64_mib_upload_completes_intact_with_each_chunk_put_once() {
 }
 
 #[wasm_bindgen_test]
-async fn abort_rejects_with_aborted() {
-    let file = make_file(12.0 * 1024.0 * 1024.0, 7, "aborted.mp4");
-    let handle = uploader(JsValue::UNDEFINED).upload(file.into(), None);
+async fn abort_before_start_rejects_with_aborted() {
+    let (url, key) = emulator();
+    let file = make_file(12.0, 7, "aborted.mp4");
+    let handle =
+        direct_uploader(url, key, json!({ "persist": false }), &[]).upload(file.into(), None);
     handle.abort();
-    let error = JsFuture::from(handle.done())
-        .await
-        .expect_err("aborted upload rejects");
+    let error = finish(&handle).await.expect_err("aborted upload rejects");
     assert_eq!(prop(&error, "code"), "aborted");
     assert_eq!(prop(&error, "name"), "UploadError");
     assert_eq!(prop(&error, "retryable"), false);
@@ -142,39 +65,338 @@ async fn abort_rejects_with_aborted() {
 
 #[wasm_bindgen_test]
 async fn bad_options_throw_invalid_input() {
-    let bad = js_sys::JSON::parse(r#"{"concurrency": 0}"#).unwrap();
     let (url, key) = emulator();
-    let error = Uploader::new(options(url, key, &bad).unchecked_into())
-        .err()
-        .expect("concurrency 0 is refused");
-    assert_eq!(prop(&error, "code"), "invalid_input");
-    let message = prop(&error, "message").as_string().unwrap();
-    assert!(message.contains("concurrency"), "{message}");
+    for (option, value) in [("concurrency", json!(0)), ("stallTimeoutMs", json!(10))] {
+        let options = js_options(
+            json!({ "endpoint": url, "apiKey": key, option: value }),
+            &[],
+        );
+        let error = Uploader::new(options.unchecked_into())
+            .err()
+            .unwrap_or_else(|| panic!("{option} {value} is refused"));
+        assert_eq!(prop(&error, "code"), "invalid_input");
+        let message = prop(&error, "message").as_string().unwrap();
+        assert!(message.contains(option), "{message}");
+    }
 }
 
 #[wasm_bindgen_test]
 async fn a_hidden_etag_fails_fast_with_etag_unreadable() {
-    let (url, _) = emulator();
-    let faults = |body: &str| {
-        let init = js_sys::JSON::parse(&format!(
-            r#"{{"method":"POST","headers":{{"content-type":"application/json"}},"body":{}}}"#,
-            serde_json::Value::from(body)
-        ))
-        .unwrap();
-        JsFuture::from(get_json(&format!("{url}/_emulator/faults"), &init))
-    };
-    faults(r#"{"hide_etag": true}"#).await.expect("faults set");
-    let file = make_file(6.0 * 1024.0 * 1024.0, 3, "hidden-etag.mp4");
-    let handle = uploader(JsValue::UNDEFINED).upload(file.into(), None);
-    let outcome = JsFuture::from(handle.done()).await;
-    faults(r#"{"hide_etag": false}"#)
-        .await
-        .expect("faults reset");
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    set_faults(url, json!({ "hide_etag": true })).await;
+    let file = make_file(3.0, 3, "hidden-etag.mp4");
+    let handle =
+        direct_uploader(url, key, json!({ "persist": false }), &[]).upload(file.into(), None);
+    let outcome = finish(&handle).await;
+    set_faults(url, json!({})).await;
     let error = outcome.expect_err("an unreadable ETag is fatal");
     assert_eq!(prop(&error, "code"), "etag_unreadable");
     let message = prop(&error, "message").as_string().unwrap();
     assert!(
         message.contains("Access-Control-Expose-Headers"),
         "{message}"
+    );
+}
+
+/// Uploads `mib` MiB to the fault emulator with the faults in effect; asserts integrity and
+/// returns the PUT counters.
+async fn upload_through_faults(
+    seed: u32,
+    mib: f64,
+    options: serde_json::Value,
+    fetch: &CountingFetch,
+) -> serde_json::Map<String, serde_json::Value> {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    let file = make_file(mib, seed, "faulty.mp4");
+    let uploader = direct_uploader(url, key, options, &[("fetch", &fetch.function())]);
+    let handle = uploader.upload(file.clone().into(), None);
+    let asset_id = asset_id_of(finish(&handle).await);
+    assert_stored_intact(url, &asset_id, &file).await;
+    let upload_id = handle.upload_id().expect("upload id");
+    assert_each_chunk_stored_once(url, &upload_id, (mib / FAULT_CHUNK_MIB) as usize).await
+}
+
+#[wasm_bindgen_test]
+async fn twenty_percent_put_resets_and_stalls_still_complete_intact() {
+    let url = fault_emulator();
+    // Fast retries: the faults are the point here, not the backoff.
+    let options = json!({
+        "persist": false,
+        "retry": { "baseDelayMs": 50, "maxDelayMs": 500, "maxAttempts": 20 },
+        "stallTimeoutMs": 1500,
+    });
+
+    // Connection resets: 2 certain, then 20 % of the rest.
+    set_faults(
+        url,
+        json!({ "put_failure_kind": "reset", "put_failure_rate": 0.2, "put_fail_next": 2 }),
+    )
+    .await;
+    let fetch = CountingFetch::new();
+    let outcome = upload_through_faults(20, 12.0, options.clone(), &fetch).await;
+    set_faults(url, json!({})).await;
+    assert!(total(&outcome, "injected_failures") >= 2, "{outcome:?}");
+
+    // Stalls: the emulator reads half the chunk and then hangs for a minute; the stall
+    // watchdog must cancel the PUT (its AbortSignal fires) and retry with a fresh URL.
+    set_faults(
+        url,
+        json!({
+            "put_failure_kind": "stall", "put_failure_rate": 0.2, "put_fail_next": 1,
+            "put_stall_secs": 60,
+        }),
+    )
+    .await;
+    let fetch = CountingFetch::new();
+    let outcome = upload_through_faults(21, 12.0, options, &fetch).await;
+    set_faults(url, json!({})).await;
+    let stalled = total(&outcome, "injected_failures");
+    assert!(stalled >= 1, "{outcome:?}");
+    assert!(
+        fetch.count("abortedPuts") >= stalled,
+        "{stalled} stalled PUTs but only {} were cancelled",
+        fetch.count("abortedPuts")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn urls_that_expire_during_the_upload_are_refreshed() {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    // 3 s URLs; 8 chunks fit in the create answer's 10 URLs, so any URL request is a refresh.
+    set_faults(url, json!({ "url_ttl_secs": 3 })).await;
+    let file = make_file(8.0, 30, "short-urls.mp4");
+    let fetch = CountingFetch::new();
+    let uploader = direct_uploader(
+        url,
+        key,
+        json!({ "persist": false, "concurrency": 1 }),
+        &[("fetch", &fetch.function())],
+    );
+    let handle = uploader.upload(file.clone().into(), None);
+    until_acknowledged(&handle, 1.0).await;
+    handle.pause();
+    fetch.until_idle().await;
+    let url_requests_before = fetch.count("urlRequests");
+    // Outlive every URL the uploader holds.
+    sleep(4_000.0).await;
+    handle.resume();
+    let outcome = finish(&handle).await;
+    set_faults(url, json!({})).await;
+    let asset_id = asset_id_of(outcome);
+    assert_stored_intact(url, &asset_id, &file).await;
+    assert!(
+        fetch.count("urlRequests") > url_requests_before,
+        "no fresh URLs were requested after the old ones expired"
+    );
+    assert_each_chunk_stored_once(url, &handle.upload_id().unwrap(), 8).await;
+}
+
+#[wasm_bindgen_test]
+async fn pause_sends_nothing_and_resume_completes() {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    set_faults(url, json!({ "latency_ms": 20 })).await;
+    let file = make_file(10.0, 40, "paused.mp4");
+    let fetch = CountingFetch::new();
+    let uploader = direct_uploader(
+        url,
+        key,
+        json!({ "persist": false, "concurrency": 2, "progressIntervalMs": 0 }),
+        &[("fetch", &fetch.function())],
+    );
+    let handle = uploader.upload(file.clone().into(), None);
+    until_acknowledged(&handle, 2.0).await;
+    handle.pause();
+    assert_eq!(prop(&handle.progress(), "phase"), "paused");
+    // Chunks acknowledged before the pause are still reported; then nothing may happen.
+    until_settled(&handle, &fetch).await;
+    let calls = fetch.count("calls");
+    let server_before = api_and_storage_requests(url).await;
+    sleep(1_500.0).await;
+    assert_eq!(
+        fetch.count("calls"),
+        calls,
+        "requests were made while paused"
+    );
+    assert_eq!(api_and_storage_requests(url).await, server_before);
+
+    handle.resume();
+    let outcome = finish(&handle).await;
+    set_faults(url, json!({})).await;
+    let asset_id = asset_id_of(outcome);
+    assert_stored_intact(url, &asset_id, &file).await;
+    let puts = assert_each_chunk_stored_once(url, &handle.upload_id().unwrap(), 10).await;
+    assert_eq!(
+        total(&puts, "attempts"),
+        10,
+        "a chunk was sent twice: {puts:?}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn abort_mid_upload_rejects_and_stops_every_request() {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    set_faults(url, json!({ "latency_ms": 20 })).await;
+    let file = make_file(16.0, 50, "aborted-mid-way.mp4");
+    let fetch = CountingFetch::new();
+    let uploader = direct_uploader(
+        url,
+        key,
+        json!({ "persist": true, "concurrency": 3 }),
+        &[("fetch", &fetch.function())],
+    );
+    let handle = uploader.upload(file.into(), None);
+    until_acknowledged(&handle, 2.0).await;
+    handle.abort();
+    let error = finish(&handle).await.expect_err("aborted upload rejects");
+    assert_eq!(prop(&error, "code"), "aborted");
+    assert_eq!(prop(&handle.progress(), "phase"), "aborted");
+    fetch.until_idle().await;
+    // Requests sent before the abort may still be arriving at the emulator: let them land.
+    sleep(300.0).await;
+    let calls = fetch.count("calls");
+    let server_before = api_and_storage_requests(url).await;
+    sleep(1_500.0).await;
+    set_faults(url, json!({})).await;
+    assert_eq!(fetch.count("calls"), calls, "requests after abort");
+    assert_eq!(api_and_storage_requests(url).await, server_before);
+    // An aborted upload leaves no resumable record behind.
+    let upload_id = handle.upload_id().expect("upload id");
+    let pending = to_json(
+        &wasm_bindgen_futures::JsFuture::from(uploader.pending_uploads())
+            .await
+            .unwrap(),
+    );
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["id"] != upload_id.as_str()),
+        "{pending}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn offline_holds_every_request_until_online() {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    set_faults(url, json!({ "latency_ms": 20 })).await;
+    let file = make_file(10.0, 60, "offline.mp4");
+    let fetch = CountingFetch::new();
+    let uploader = direct_uploader(
+        url,
+        key,
+        json!({ "persist": false, "concurrency": 2 }),
+        &[("fetch", &fetch.function())],
+    );
+    let handle = uploader.upload(file.clone().into(), None);
+    until_acknowledged(&handle, 2.0).await;
+    dispatch_global_event("offline");
+    fetch.until_idle().await;
+    let calls = fetch.count("calls");
+    sleep(1_500.0).await;
+    let calls_while_offline = fetch.count("calls");
+    dispatch_global_event("online");
+    let outcome = finish(&handle).await;
+    set_faults(url, json!({})).await;
+    assert_eq!(
+        calls_while_offline, calls,
+        "requests were started while offline"
+    );
+    let asset_id = asset_id_of(outcome);
+    assert_stored_intact(url, &asset_id, &file).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_reloaded_page_resumes_with_only_the_missing_chunks() {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    set_faults(url, json!({ "latency_ms": 20 })).await;
+    let file = make_file(12.0, 70, "resumable.mp4");
+    let options = json!({ "persist": true, "concurrency": 2 });
+
+    // First "page": upload a part, then stop as a reload would.
+    let fetch = CountingFetch::new();
+    let first = direct_uploader(url, key, options.clone(), &[("fetch", &fetch.function())]);
+    let handle = first.upload(file.clone().into(), None);
+    until_acknowledged(&handle, 4.0).await;
+    handle.pause();
+    fetch.until_idle().await;
+    let upload_id = handle.upload_id().expect("upload id");
+    let acknowledged = number(&handle.progress(), "acknowledgedBytes");
+    // Wait until the saved record knows every acknowledged chunk (reports and the IndexedDB
+    // write are asynchronous).
+    let mut saved = serde_json::Value::Null;
+    for _ in 0..200 {
+        let pending = to_json(
+            &wasm_bindgen_futures::JsFuture::from(first.pending_uploads())
+                .await
+                .unwrap(),
+        );
+        saved = pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == upload_id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        if saved["uploadedBytes"].as_f64() == Some(acknowledged) {
+            break;
+        }
+        sleep(50.0).await;
+    }
+    assert_eq!(
+        saved["uploadedBytes"].as_f64(),
+        Some(acknowledged),
+        "{saved}"
+    );
+    assert_eq!(saved["filename"], "resumable.mp4");
+    assert_eq!(saved["size"], file.size());
+    let stored_before = total(&chunk_puts(url, &upload_id).await, "stored");
+    assert!(
+        stored_before >= 4,
+        "{stored_before} chunks stored before the reload"
+    );
+    drop(handle);
+    drop(first);
+
+    // Second "page": a different file of the same name and size is refused…
+    let second = direct_uploader(url, key, options, &[]);
+    let impostor = make_file(12.0, 71, "resumable.mp4");
+    let resume_options = js_options(json!({ "id": upload_id }), &[]);
+    let refused = second.resume(impostor, Some(resume_options.clone().unchecked_into()));
+    let error = finish(&refused).await.expect_err("another file is refused");
+    assert_eq!(prop(&error, "code"), "file_mismatch");
+
+    // …and the same file continues where the first page stopped.
+    let resumed = second.resume(file.clone(), Some(resume_options.unchecked_into()));
+    let outcome = finish(&resumed).await;
+    set_faults(url, json!({})).await;
+    let asset_id = asset_id_of(outcome);
+    assert_stored_intact(url, &asset_id, &file).await;
+    let puts = assert_each_chunk_stored_once(url, &upload_id, 12).await;
+    for (index, chunk) in &puts {
+        assert_eq!(
+            chunk["attempts"], 1,
+            "chunk {index} was sent again: {chunk}"
+        );
+    }
+    let pending = to_json(
+        &wasm_bindgen_futures::JsFuture::from(second.pending_uploads())
+            .await
+            .unwrap(),
+    );
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["id"] != upload_id.as_str()),
+        "a finished upload keeps no record: {pending}"
     );
 }

@@ -3,7 +3,8 @@
 
 mod engine_support;
 
-use engine_support::{Faults, FileSpec, Rng, Sim};
+use engine_support::{FatalFault, Faults, FileSpec, Rng, Sim};
+use twelvelabs_edge_upload::core::engine::FileId;
 
 /// Files of 1–40 chunks (odd last chunks included), 1–3 files sharing one budget.
 fn random_files(rng: &mut Rng) -> Vec<FileSpec> {
@@ -86,4 +87,43 @@ fn files_share_one_budget_lowest_first() {
     assert_eq!(report.finished.len(), 3);
     assert!(report.finished.values().all(|o| o.is_ok()));
     assert_eq!(report.max_puts_in_flight, 3);
+}
+
+/// Faults no retry overcomes, struck on the first file at a random point of its upload (among
+/// every other fault): it must end with exactly the typed error (code and HTTP status) the fault
+/// calls for, while the files sharing its budget complete.
+#[test]
+fn fatal_faults_end_the_upload_with_their_typed_error_and_spare_the_other_files() {
+    for seed in 0..280u64 {
+        let fatal = FatalFault::ALL[(seed % FatalFault::ALL.len() as u64) as usize];
+        let mut rng = Rng::new(seed);
+        let mut faults = Faults::random(&mut rng);
+        let mut files = random_files(&mut rng);
+        files.push(FileSpec {
+            size: 10_500,
+            chunk_size: 1_000,
+        });
+        faults.fatal = Some(fatal);
+        faults.fatal_after_stored = rng.range(0, files[0].size.div_ceil(files[0].chunk_size) - 1);
+        let concurrency = rng.range(1, 6) as u32;
+        let mut sim = Sim::new(seed, faults, Sim::config(seed, concurrency));
+        // The asset is awaited, so a failed processing is seen.
+        sim.set_wait_for_asset(true);
+        for spec in &files {
+            sim.add_file(spec);
+        }
+        let report = sim.run(200_000);
+        let (code, status) = fatal.expected();
+        match &report.finished[&FileId(1)] {
+            Err(error) => assert_eq!(
+                (error.code, error.status),
+                (code, status),
+                "seed {seed}, {fatal:?}: {error}"
+            ),
+            Ok(_) => panic!("seed {seed}: {fatal:?} did not end the upload"),
+        }
+        for (file, outcome) in report.finished.iter().skip(1) {
+            assert!(outcome.is_ok(), "seed {seed}: {file:?}: {outcome:?}");
+        }
+    }
 }

@@ -1,51 +1,142 @@
-// The demo page: uses the npm package exactly as an app would (imported by name through the
-// import map), and gets grants from the Worker's /dev/grant route, which only the demo enables.
-import init, { Uploader } from 'twelvelabs-edge-upload';
+// @ts-check
+// The demo page. It uses the npm package exactly as an app would (imported by its name through
+// the import map) and gets grants from the Worker's `/dev/grant` route, which only the demo
+// configuration enables; a real app gets them from its own backend.
+import init, { Uploader, version } from 'twelvelabs-edge-upload';
 
-const $ = (sel, root = document) => root.querySelector(sel);
-const statusEl = $('#runtime-status');
+/** @typedef {import('twelvelabs-edge-upload').UploadProgress} UploadProgress */
+/** @typedef {import('twelvelabs-edge-upload').UploadHandle} UploadHandle */
+/** @typedef {import('twelvelabs-edge-upload').PendingUpload} PendingUpload */
+/** @typedef {import('twelvelabs-edge-upload').Asset} Asset */
 
-/** Words a person understands, per stable error code; the code is shown too, for support. */
-const FRIENDLY = {
-  etag_unreadable: 'The storage answered, but the browser was not allowed to read its receipt (a CORS setting on the storage must expose the ETag header).',
-  session_expired: 'This upload waited too long (uploads must finish within 24 hours). Start it again.',
-  unauthorized: 'You are not signed in, or your sign-in expired.',
-  forbidden: 'You are not allowed to do this (the file may be too large or of a type that is not accepted, or this site is not allowed to upload).',
-  file_mismatch: 'That is not the same file that was being uploaded. Choose the original file to continue.',
-  aborted: 'Cancelled.',
-  network: 'The network connection failed. It will continue when the connection is back.',
-  upstream_unavailable: 'TwelveLabs is not reachable right now. Please try again in a moment.',
+/**
+ * One element by selector; the page's markup guarantees it exists.
+ * @template {Element} [T=HTMLElement]
+ * @param {string} selector
+ * @param {ParentNode} [root]
+ * @returns {T}
+ */
+function $(selector, root = document) {
+  const element = root.querySelector(selector);
+  if (!element) throw new Error(`the page has no ${selector}`);
+  return /** @type {T} */ (/** @type {unknown} */ (element));
+}
+
+const runtimeStatus = $('#runtime-status');
+const announcer = $('#announcer');
+
+// ───────────────────────────── words for people ─────────────────────────────
+
+/** What each stable error code means, in words a person understands. The code is shown too. */
+const ERROR_WORDS = {
   invalid_input: 'The file or its details were not accepted.',
-  payload_too_large: 'The file is larger than allowed.',
-  unsupported_type: 'This kind of file is not accepted. Choose a video, audio file or image.',
-  rate_limited: 'Too many uploads at once. Please wait a moment.',
-  asset_failed: 'TwelveLabs could not process this file.',
-  retries_exhausted: 'The upload kept failing and stopped. Check your connection and try again.',
+  unauthorized: 'Signing in to the upload service failed, or the sign-in expired.',
+  forbidden: 'The upload service does not allow this upload (the file may be too large, of a type that is not accepted, or this site may not be allowed to upload).',
+  not_found: 'The upload service does not know this upload or asset (any more).',
+  method_not_allowed: 'The upload service does not support this request. The page and the service may be out of date with each other.',
+  payload_too_large: 'The file is larger than the upload service allows.',
+  unsupported_type: 'This kind of file is not accepted. Choose a video, an audio file or an image.',
+  rate_limited: 'The upload service is busy. It kept asking to slow down; please try again in a moment.',
+  upstream_unavailable: 'TwelveLabs cannot be reached right now. Please try again in a moment.',
+  network: 'The network connection failed.',
+  etag_unreadable: 'The storage accepted the data but the browser was not allowed to read its receipt. The storage must expose the ETag header to this site (a CORS setting).',
+  session_expired: 'This upload waited too long: uploads must finish within 24 hours of starting. Please start it again.',
+  file_mismatch: 'That is not the file that was being uploaded. Choose the original file to continue.',
+  aborted: 'Cancelled. Nothing more is sent for this file.',
+  server_invalid: 'The upload service sent an answer the page could not understand.',
+  storage_rejected: 'The storage refused a part of the file.',
+  retries_exhausted: 'The upload kept failing and has stopped. Check your connection and try again.',
+  asset_failed: 'The file arrived, but TwelveLabs could not process it.',
+  conflict: 'This asset is still used by an index, so it cannot be deleted.',
+  internal: 'Something went wrong inside the page.',
 };
 
-function describeError(err) {
-  const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : 'internal';
-  const words = FRIENDLY[code] || (err && err.message) || 'Something went wrong.';
-  return { code, words };
+/** Set when the Worker is reachable but refuses this page's origin (see `diagnoseWorker`). */
+let originRefused = false;
+
+/**
+ * @param {unknown} error
+ * @returns {{code: string, words: string, detail: string}}
+ */
+function describeError(error) {
+  const object = /** @type {{code?: unknown, message?: unknown}} */ (error ?? {});
+  const code = typeof object.code === 'string' ? object.code : 'internal';
+  const detail = typeof object.message === 'string' ? object.message : String(error);
+  let words = ERROR_WORDS[/** @type {keyof typeof ERROR_WORDS} */ (code)] ?? detail;
+  if (originRefused && ['forbidden', 'unauthorized', 'network'].includes(code)) {
+    words = `The upload service does not accept requests from this page (${location.origin}): this address is not in its list of allowed sites (ALLOWED_ORIGINS), so the browser blocked the request.`;
+  }
+  return { code, words, detail };
 }
 
-function formatBytes(n) {
-  if (!Number.isFinite(n)) return '–';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return `${n.toFixed(n >= 100 || i === 0 ? 0 : 1)} ${units[i]}`;
+const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
+
+/** @param {number} bytes */
+function formatBytes(bytes) {
+  if (!Number.isFinite(bytes)) return '–';
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < BYTE_UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value.toFixed(value >= 100 || unit === 0 ? 0 : 1)} ${BYTE_UNITS[unit]}`;
 }
 
-function formatDuration(seconds) {
-  if (!Number.isFinite(seconds) || seconds < 0) return '';
-  if (seconds < 60) return `${Math.ceil(seconds)} s left`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m} min left`;
-  return `${Math.floor(m / 60)} h ${m % 60} min left`;
+/** @param {number | null} ms */
+function formatEta(ms) {
+  if (ms === null || !Number.isFinite(ms)) return '';
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds < 60) return `about ${seconds} s left`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `about ${minutes} min left`;
+  return `about ${Math.floor(minutes / 60)} h ${minutes % 60} min left`;
 }
 
-// A stable pseudonymous user for the demo, so "your assets" survive a reload.
+/** @param {string | undefined} when */
+function formatTime(when) {
+  if (!when) return '';
+  const date = new Date(when);
+  return Number.isNaN(date.getTime()) ? when : date.toLocaleString();
+}
+
+/** @param {string} text */
+function announce(text) {
+  // Replacing the text of a polite live region makes screen readers read the new text once.
+  announcer.textContent = text;
+}
+
+// ───────────────────────────── the Worker and grants ─────────────────────────────
+
+/** @type {{workerUrl?: string}} */
+const config = await fetch('/demo-config.json')
+  .then((r) => (r.ok ? r.json() : {}))
+  .catch(() => ({}));
+const workerUrl = (config.workerUrl || location.origin).replace(/\/+$/, '');
+
+/**
+ * A browser cannot tell a CORS refusal from a network failure (both are a `TypeError`). When a
+ * request to the Worker fails that way, ask again in `no-cors` mode: if that one gets an (opaque)
+ * answer, the Worker is up and refuses this page's origin.
+ * @returns {Promise<'ok' | 'origin-refused' | 'unreachable'>}
+ */
+async function diagnoseWorker() {
+  try {
+    const res = await fetch(`${workerUrl}/healthz`, { cache: 'no-store' });
+    await res.arrayBuffer();
+    return 'ok';
+  } catch {
+    try {
+      await fetch(`${workerUrl}/healthz`, { mode: 'no-cors', cache: 'no-store' });
+      originRefused = true;
+      return 'origin-refused';
+    } catch {
+      return 'unreachable';
+    }
+  }
+}
+
+/** A stable pseudonymous user for the demo, so that "your assets" survive a reload. */
 function demoUser() {
   let id = localStorage.getItem('demo-user');
   if (!id) {
@@ -55,252 +146,547 @@ function demoUser() {
   return id;
 }
 
-const config = await fetch('/demo-config.json').then((r) => r.json()).catch(() => ({}));
-const workerUrl = config.workerUrl || location.origin;
-
-async function getToken() {
-  const res = await fetch(`${workerUrl}/dev/grant`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub: demoUser() }),
-  });
-  if (!res.ok) {
-    const body = await res.json().catch(() => ({}));
-    const err = new Error(body.message || `The sign-in service answered ${res.status}.`);
-    err.code = body.code || (res.status === 403 ? 'forbidden' : 'unauthorized');
-    throw err;
-  }
-  return (await res.json()).grant;
+/**
+ * An error carrying one of the package's stable codes, so that the uploader passes it on as is.
+ * @param {string} code
+ * @param {string} message
+ */
+function codedError(code, message) {
+  return Object.assign(new Error(message), { code });
 }
 
-let uploader;
-try {
-  await init();
-  uploader = new Uploader({
+/** The uploader's `getToken`: a grant for the demo user from the Worker's `/dev/grant`. */
+async function getToken() {
+  let res;
+  try {
+    res = await fetch(`${workerUrl}/dev/grant`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sub: demoUser() }),
+    });
+  } catch (error) {
+    const diagnosis = await diagnoseWorker();
+    if (diagnosis === 'origin-refused') {
+      throw codedError('forbidden', `the Worker at ${workerUrl} refuses the origin ${location.origin} (ALLOWED_ORIGINS)`);
+    }
+    throw codedError('network', `the Worker at ${workerUrl} could not be reached: ${String(error)}`);
+  }
+  /** @type {{grant?: string, code?: string, message?: string}} */
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok || !body.grant) {
+    const code = body.code || (res.status === 404 ? 'not_found' : 'unauthorized');
+    throw codedError(code, body.message || `the grant route answered ${res.status}`);
+  }
+  return body.grant;
+}
+
+// ───────────────────────────── the uploader ─────────────────────────────
+
+const concurrencyInput = /** @type {HTMLInputElement} */ ($('#opt-concurrency'));
+concurrencyInput.value = localStorage.getItem('demo-concurrency') ?? concurrencyInput.value;
+concurrencyInput.addEventListener('change', () => {
+  localStorage.setItem('demo-concurrency', String(readConcurrency()));
+});
+
+function readConcurrency() {
+  const value = Math.round(Number(concurrencyInput.value));
+  return Number.isFinite(value) ? Math.min(16, Math.max(1, value)) : 4;
+}
+
+/** @param {number} concurrency */
+function makeUploader(concurrency) {
+  return new Uploader({
     endpoint: workerUrl,
     getToken,
-    concurrency: Number($('#opt-concurrency').value) || 4,
-    progressInterval: 200,
+    concurrency,
+    progressIntervalMs: 200,
     persist: true,
   });
-  statusEl.textContent = 'Ready. Uploads go to the local TwelveLabs emulator through the Worker.';
-  statusEl.dataset.state = 'ready';
-  document.body.dataset.ready = 'true';
-} catch (err) {
-  const { code, words } = describeError(err);
-  statusEl.textContent = `The uploader could not start: ${words} (${code})`;
-  statusEl.dataset.state = 'error';
-  throw err;
 }
 
+/** @type {Uploader} */
+let uploader;
+let uploaderConcurrency = readConcurrency();
+try {
+  await init();
+  uploader = makeUploader(uploaderConcurrency);
+  $('#package-version').textContent = `v${version()}`;
+} catch (error) {
+  const { code, words } = describeError(error);
+  runtimeStatus.textContent = `The uploader could not start: ${words} (${code})`;
+  runtimeStatus.dataset.state = 'error';
+  throw error;
+}
+
+const diagnosis = await diagnoseWorker();
+if (diagnosis === 'ok') {
+  runtimeStatus.textContent = 'Ready. Uploads go through the Worker to the local TwelveLabs emulator.';
+  runtimeStatus.dataset.state = 'ready';
+} else if (diagnosis === 'origin-refused') {
+  runtimeStatus.textContent = `The upload service at ${workerUrl} does not accept uploads from this page (${location.origin}): add this address to the Worker's ALLOWED_ORIGINS.`;
+  runtimeStatus.dataset.state = 'error';
+} else {
+  runtimeStatus.textContent = `The upload service at ${workerUrl} cannot be reached. Is it running?`;
+  runtimeStatus.dataset.state = 'error';
+}
+document.body.dataset.ready = 'true';
+
+const networkStatus = $('#network-status');
+const showConnectivity = () => {
+  networkStatus.hidden = navigator.onLine;
+};
+window.addEventListener('online', showConnectivity);
+window.addEventListener('offline', showConnectivity);
+showConnectivity();
+
 // ───────────────────────────── uploads ─────────────────────────────
-const rows = new Map(); // key → { el, handle, total, progress }
-const list = $('#upload-list');
+
+/** Where an upload row is; the package's phases plus `ready` (the asset can be used). */
+const PHASE_WORDS = {
+  starting: 'Starting',
+  uploading: 'Uploading',
+  paused: 'Paused',
+  finalizing: 'Reporting',
+  processing: 'Processing',
+  done: 'Uploaded',
+  ready: 'Ready',
+  failed: 'Failed',
+  aborted: 'Cancelled',
+};
+const FINISHED = new Set(['done', 'ready', 'failed', 'aborted']);
+
+/**
+ * @typedef {object} Row
+ * @property {HTMLLIElement} el
+ * @property {File} file
+ * @property {UploadHandle | null} handle
+ * @property {string} phase
+ * @property {UploadProgress | null} progress
+ * @property {number} announcedQuarter  the last 25 % step announced to screen readers
+ */
+
+/** @type {Set<Row>} */
+const rows = new Set();
+const uploadList = $('#upload-list');
+
+function activeRows() {
+  return [...rows].filter((row) => !FINISHED.has(row.phase));
+}
 
 function updateGlobal() {
   let total = 0;
-  let done = 0;
-  let active = 0;
-  for (const row of rows.values()) {
-    total += row.total;
-    done += row.reported;
-    if (!['ready', 'failed', 'cancelled', 'uploaded'].includes(row.el.dataset.phase)) active += 1;
+  let stored = 0;
+  let speed = 0;
+  const active = activeRows();
+  for (const row of rows) {
+    // Cancelled and failed uploads leave the total: the bar shows what is still meant to arrive.
+    if (row.phase === 'aborted' || row.phase === 'failed') continue;
+    const p = row.progress;
+    total += p ? p.totalBytes : row.file.size;
+    stored += p ? p.acknowledgedBytes : 0;
+    if (p && !FINISHED.has(row.phase)) speed += p.bytesPerSecond;
   }
-  $('#global-progress').value = total ? done / total : 0;
-  $('#global-text').textContent = active
-    ? `${active} uploading · ${formatBytes(done)} of ${formatBytes(total)} confirmed`
-    : rows.size ? 'All uploads finished' : 'Nothing uploading';
+  const bar = /** @type {HTMLProgressElement} */ ($('#global-progress'));
+  bar.value = total ? stored / total : 0;
+  let text = 'Nothing uploading';
+  if (active.length) {
+    const paused = active.filter((row) => row.phase === 'paused').length;
+    const moving = active.length - paused;
+    text = [moving ? `${moving} uploading` : '', paused ? `${paused} paused` : '']
+      .filter(Boolean)
+      .join(' · ');
+    text += ` · ${formatBytes(stored)} of ${formatBytes(total)} stored`;
+    if (speed) text += ` · ${formatBytes(speed)}/s`;
+  } else if (rows.size) {
+    const failed = [...rows].filter((row) => row.phase === 'failed').length;
+    text = failed ? `Finished · ${failed} failed` : 'All uploads finished';
+  }
+  $('#global-label').textContent = text;
   $('#uploads-empty').hidden = rows.size > 0;
+  // The budget of parallel chunks is fixed per uploader: it can change only when nothing runs.
+  concurrencyInput.disabled = active.length > 0;
 }
 
-const PHASE_WORDS = {
-  starting: 'Starting', uploading: 'Uploading', reporting: 'Confirming', processing: 'Processing',
-  ready: 'Ready', uploaded: 'Uploaded', failed: 'Failed', paused: 'Paused', cancelled: 'Cancelled',
-  offline: 'Waiting for network',
-};
-
+/**
+ * @param {Row} row
+ * @param {string} phase
+ */
 function setPhase(row, phase) {
+  if (row.phase === phase) return;
+  row.phase = phase;
   row.el.dataset.phase = phase;
-  $('.phase', row.el).textContent = PHASE_WORDS[phase] || phase;
-  const finished = ['ready', 'failed', 'cancelled', 'uploaded'].includes(phase);
-  $('.pause', row.el).hidden = finished || phase === 'paused';
-  $('.resume', row.el).hidden = phase !== 'paused';
-  $('.cancel', row.el).hidden = finished;
+  const words = PHASE_WORDS[/** @type {keyof typeof PHASE_WORDS} */ (phase)] ?? phase;
+  $('.phase', row.el).textContent = words;
+  const toggle = $('.pause-toggle', row.el);
+  toggle.textContent = phase === 'paused' ? 'Resume' : 'Pause';
+  toggle.setAttribute('aria-label', `${phase === 'paused' ? 'Resume' : 'Pause'} ${row.file.name}`);
+  // Pausing only matters while chunks are still to be sent.
+  toggle.hidden = !['starting', 'uploading', 'paused'].includes(phase);
+  $('.actions', row.el).hidden = FINISHED.has(phase);
+  announce(`${row.file.name}: ${words.toLowerCase()}`);
   updateGlobal();
 }
 
+/**
+ * @param {Row} row
+ * @param {UploadProgress} p
+ */
 function renderProgress(row, p) {
-  const total = p.totalBytes || row.total || 1;
-  row.total = total;
-  row.reported = p.bytesReported;
-  const pct = (n) => `${Math.min(100, (100 * n) / total).toFixed(2)}%`;
-  $('.bar-sent', row.el).style.width = pct(p.bytesSent);
-  $('.bar-acked', row.el).style.width = pct(p.bytesAcknowledged);
-  $('.bar-reported', row.el).style.width = pct(p.bytesReported);
-  const bar = $('progress', row.el);
-  bar.value = p.bytesReported / total;
-  bar.setAttribute('aria-valuetext', `${Math.floor((100 * p.bytesReported) / total)} percent confirmed`);
+  row.progress = p;
+  const total = p.totalBytes || row.file.size || 1;
+  const share = (/** @type {number} */ n) => `${Math.min(100, (100 * n) / total).toFixed(2)}%`;
+  $('.bar-sent', row.el).style.width = share(p.sentBytes);
+  $('.bar-acked', row.el).style.width = share(p.acknowledgedBytes);
+  $('.bar-reported', row.el).style.width = share(p.reportedBytes);
+  const percent = Math.floor((100 * p.acknowledgedBytes) / total);
+  const bar = /** @type {HTMLProgressElement} */ ($('progress', row.el));
+  bar.value = p.acknowledgedBytes / total;
+  bar.setAttribute('aria-valuetext', `${percent} percent stored`);
+  Object.assign(row.el.dataset, {
+    totalBytes: String(total),
+    sentBytes: String(p.sentBytes),
+    acknowledgedBytes: String(p.acknowledgedBytes),
+    reportedBytes: String(p.reportedBytes),
+  });
   $('.numbers', row.el).textContent =
-    `${formatBytes(p.bytesSent)} sent · ${formatBytes(p.bytesAcknowledged)} stored · ${formatBytes(p.bytesReported)} confirmed of ${formatBytes(total)}`;
-  $('.rate', row.el).textContent = p.speedBytesPerSec
-    ? `${formatBytes(p.speedBytesPerSec)}/s ${formatDuration(p.etaSeconds)}`
-    : '';
-  if (p.phase && row.el.dataset.phase !== 'paused') setPhase(row, p.phase);
+    `${formatBytes(p.sentBytes)} sent · ${formatBytes(p.acknowledgedBytes)} stored · ` +
+    `${formatBytes(p.reportedBytes)} confirmed of ${formatBytes(total)}`;
+  let rate = '';
+  if (p.phase === 'uploading' && p.bytesPerSecond > 0) {
+    rate = `${formatBytes(p.bytesPerSecond)}/s · ${formatEta(p.etaMs)}`;
+  }
+  $('.rate', row.el).textContent = rate;
+  const uploadId = row.handle?.uploadId;
+  if (uploadId && row.el.dataset.uploadId !== uploadId) {
+    row.el.dataset.uploadId = uploadId;
+    // The session exists, and with it the asset (processing): show it in the asset list.
+    refreshAssetsSoon();
+  }
+  // `done` is shown once the asset itself is known (see `track`), not from a progress event.
+  if (p.phase !== 'done') setPhase(row, p.phase);
+  const quarter = Math.floor(percent / 25);
+  if (quarter > row.announcedQuarter && quarter < 4) {
+    row.announcedQuarter = quarter;
+    announce(`${row.file.name}: ${quarter * 25} percent stored`);
+  }
   updateGlobal();
 }
 
-function showError(row, err) {
-  const { code, words } = describeError(err);
-  const el = $('.error', row.el);
-  el.hidden = false;
-  el.innerHTML = '';
-  el.append(`${words} `);
-  const c = document.createElement('code');
-  c.textContent = code;
-  el.append(c);
-  setPhase(row, code === 'aborted' ? 'cancelled' : 'failed');
+/**
+ * @param {Row} row
+ * @param {unknown} error
+ */
+function showError(row, error) {
+  const { code, words: reason, detail } = describeError(error);
+  const nothingSent = !row.progress || row.progress.sentBytes === 0;
+  const words = originRefused && nothingSent ? `${reason} Nothing was uploaded.` : reason;
+  const box = $('.error', row.el);
+  box.replaceChildren();
+  const sentence = document.createElement('p');
+  sentence.append(`${words} `);
+  const codeEl = document.createElement('code');
+  codeEl.textContent = code;
+  codeEl.title = 'Error code, for support';
+  sentence.append(codeEl);
+  box.append(sentence);
+  if (detail && detail !== words) {
+    const more = document.createElement('details');
+    const summary = document.createElement('summary');
+    summary.textContent = 'Technical details';
+    const text = document.createElement('p');
+    text.textContent = detail;
+    more.append(summary, text);
+    box.append(more);
+  }
+  box.hidden = false;
+  row.el.dataset.errorCode = code;
+  setPhase(row, code === 'aborted' ? 'aborted' : 'failed');
+  if (code !== 'aborted') announce(`${row.file.name} failed: ${words}`);
 }
 
+/**
+ * @param {Row} row
+ * @param {string} text
+ */
+function showNote(row, text) {
+  const note = $('.note', row.el);
+  note.textContent = text;
+  note.hidden = false;
+}
+
+/** @param {File} file */
 function addRow(file) {
-  const el = $('#upload-item').content.firstElementChild.cloneNode(true);
+  const template = /** @type {HTMLTemplateElement} */ ($('#upload-item'));
+  const el = /** @type {HTMLLIElement} */ (template.content.firstElementChild?.cloneNode(true));
   $('.name', el).textContent = file.name;
   $('.size', el).textContent = formatBytes(file.size);
   el.dataset.filename = file.name;
-  list.prepend(el);
-  const row = { el, handle: null, total: file.size, reported: 0 };
-  rows.set(el, row);
+  $('.cancel', el).setAttribute('aria-label', `Cancel ${file.name}`);
+  /** @type {Row} */
+  const row = { el, file, handle: null, phase: '', progress: null, announcedQuarter: 0 };
+  uploadList.prepend(el);
+  rows.add(row);
   setPhase(row, 'starting');
-  $('.pause', el).addEventListener('click', () => { row.handle?.pause(); setPhase(row, 'paused'); });
-  $('.resume', el).addEventListener('click', () => { row.handle?.resume(); setPhase(row, 'uploading'); });
+  $('.pause-toggle', el).addEventListener('click', () => {
+    if (!row.handle) return;
+    if (row.phase === 'paused') row.handle.resume();
+    else row.handle.pause();
+    renderProgress(row, row.handle.progress);
+  });
   $('.cancel', el).addEventListener('click', () => row.handle?.abort());
   return row;
 }
 
+/**
+ * Runs one upload (new or resumed) and keeps its row up to date until it settles.
+ * @param {Row} row
+ * @param {(onProgress: (p: UploadProgress) => void) => UploadHandle} start
+ */
 async function track(row, start) {
   try {
     row.handle = start((p) => renderProgress(row, p));
+    refreshAssetsSoon();
     const asset = await row.handle.done;
-    setPhase(row, asset && asset.status === 'ready' ? 'ready' : 'uploaded');
-    row.el.dataset.assetId = asset?._id || asset?.id || '';
-    refreshAssets();
-  } catch (err) {
-    showError(row, err);
+    renderProgress(row, row.handle.progress);
+    row.el.dataset.assetId = asset.id;
+    setPhase(row, asset.status === 'ready' ? 'ready' : 'done');
+    showNote(row, `Asset ${asset.id} is ${asset.status}.`);
+  } catch (error) {
+    if (row.handle) renderProgress(row, row.handle.progress);
+    showError(row, error);
   } finally {
     refreshPending();
+    refreshAssetsSoon();
   }
 }
 
-function uploadFiles(files) {
+function uploadOptions() {
+  return {
+    enableThumbnail: /** @type {HTMLInputElement} */ ($('#opt-thumbnail')).checked,
+    enableHls: /** @type {HTMLInputElement} */ ($('#opt-hls')).checked,
+    userMetadata: { source: 'edge-upload-demo' },
+    waitUntilReady: true,
+  };
+}
+
+/**
+ * Continues a saved upload with `file` (which the user chose again).
+ * @param {File} file
+ * @param {PendingUpload} pending
+ */
+function resumeWith(file, pending) {
+  const row = addRow(file);
+  showNote(row, `Continuing an earlier upload (${Math.floor(pending.fraction * 100)} % was already confirmed).`);
+  track(row, (onProgress) =>
+    uploader.resume(file, { ...uploadOptions(), id: pending.id, onProgress }),
+  );
+}
+
+/** @param {File[]} files */
+async function uploadFiles(files) {
+  if (readConcurrency() !== uploaderConcurrency && activeRows().length === 0) {
+    uploaderConcurrency = readConcurrency();
+    uploader.free();
+    uploader = makeUploader(uploaderConcurrency);
+  }
+  const pending = await uploader.pendingUploads().catch(() => []);
   for (const file of files) {
-    const row = addRow(file);
-    track(row, (onProgress) =>
-      uploader.upload(file, {
-        enableHls: $('#opt-hls').checked,
-        enableThumbnail: $('#opt-thumbnail').checked,
-        userMetadata: { source: 'demo' },
-        onProgress,
-        waitUntilReady: true,
-      }),
+    // Choosing a file that an interrupted upload was sending continues that upload.
+    const match = pending.find(
+      (p) => p.filename === file.name && p.size === file.size && p.lastModified === file.lastModified,
     );
+    if (match && !uploadIdsInProgress().has(match.id)) {
+      resumeWith(file, match);
+      continue;
+    }
+    const row = addRow(file);
+    track(row, (onProgress) => uploader.upload(file, { ...uploadOptions(), onProgress }));
   }
+  refreshPending();
 }
 
-const input = $('#file-input');
-const zone = $('#drop-zone');
-input.addEventListener('change', () => {
-  uploadFiles([...input.files]);
-  input.value = '';
+function uploadIdsInProgress() {
+  return new Set(activeRows().map((row) => row.handle?.uploadId).filter(Boolean));
+}
+
+const fileInput = /** @type {HTMLInputElement} */ ($('#file-input'));
+const dropZone = $('#drop-zone');
+fileInput.addEventListener('change', () => {
+  const files = [...(fileInput.files ?? [])];
+  fileInput.value = '';
+  if (files.length) uploadFiles(files);
 });
-zone.addEventListener('click', () => input.click());
-zone.addEventListener('keydown', (e) => {
-  if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); }
+dropZone.addEventListener('click', () => fileInput.click());
+dropZone.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' || event.key === ' ') {
+    event.preventDefault();
+    fileInput.click();
+  }
 });
-zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('dragging'); });
-zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
-zone.addEventListener('drop', (e) => {
-  e.preventDefault();
-  zone.classList.remove('dragging');
-  uploadFiles([...e.dataTransfer.files]);
+dropZone.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  dropZone.classList.add('dragging');
 });
+dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
+dropZone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dropZone.classList.remove('dragging');
+  const files = [...(event.dataTransfer?.files ?? [])];
+  if (files.length) uploadFiles(files);
+});
+// Dropping a file next to the zone must not navigate away from the page (and lose uploads).
+window.addEventListener('dragover', (event) => event.preventDefault());
+window.addEventListener('drop', (event) => event.preventDefault());
 
 // ───────────────────────── unfinished uploads ─────────────────────────
+
 async function refreshPending() {
-  const pending = await uploader.pendingUploads().catch(() => []);
-  const ul = $('#resume-list');
-  ul.innerHTML = '';
+  const inProgress = uploadIdsInProgress();
+  const pending = (await uploader.pendingUploads().catch(() => [])).filter((p) => !inProgress.has(p.id));
+  const list = $('#resume-list');
+  list.replaceChildren();
   $('#resume-section').hidden = pending.length === 0;
   for (const p of pending) {
     const li = document.createElement('li');
-    li.className = 'item';
+    li.className = 'item pending';
     li.dataset.uploadId = p.id;
-    const pct = p.totalBytes ? Math.floor((100 * p.bytesReported) / p.totalBytes) : 0;
-    li.innerHTML = `<div class="item-head"><span class="name"></span><span class="size"></span>
-      <span class="phase">Interrupted at ${pct}%</span></div>
-      <div class="item-foot"><span class="numbers"></span><span class="actions">
-      <label class="secondary-label"><span class="visually-hidden">Choose the file to continue </span>
-        <input type="file" class="resume-input"></label>
-      <button type="button" class="forget danger">Forget</button></span></div>
-      <p class="error" role="alert" hidden></p>`;
-    $('.name', li).textContent = p.filename;
-    $('.size', li).textContent = formatBytes(p.totalBytes);
-    $('.numbers', li).textContent = p.expiresAt ? `Continue before ${new Date(p.expiresAt).toLocaleString()}` : '';
-    $('.resume-input', li).setAttribute('aria-label', `Choose ${p.filename} again to continue`);
-    $('.resume-input', li).addEventListener('change', (e) => {
-      const file = e.target.files[0];
+    li.dataset.filename = p.filename;
+    const head = document.createElement('div');
+    head.className = 'item-head';
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = p.filename;
+    const size = document.createElement('span');
+    size.className = 'size';
+    size.textContent = formatBytes(p.size);
+    const phase = document.createElement('span');
+    phase.className = 'phase';
+    phase.textContent = `Stopped at ${Math.floor(p.fraction * 100)} %`;
+    head.append(name, size, phase);
+
+    const foot = document.createElement('div');
+    foot.className = 'item-foot';
+    const numbers = document.createElement('span');
+    numbers.className = 'numbers';
+    numbers.textContent = `${formatBytes(p.uploadedBytes)} confirmed · continue before ${formatTime(p.expiresAt)}`;
+    const actions = document.createElement('span');
+    actions.className = 'actions';
+    const input = document.createElement('input');
+    input.type = 'file';
+    input.className = 'resume-input visually-hidden';
+    input.tabIndex = -1;
+    input.setAttribute('aria-hidden', 'true');
+    const choose = document.createElement('button');
+    choose.type = 'button';
+    choose.className = 'choose';
+    choose.textContent = 'Choose the file to continue';
+    choose.setAttribute('aria-label', `Choose ${p.filename} again to continue its upload`);
+    choose.addEventListener('click', () => input.click());
+    input.addEventListener('change', () => {
+      const file = input.files?.[0];
+      input.value = '';
       if (!file) return;
-      const row = addRow(file);
-      track(row, (onProgress) => uploader.resume(file, { onProgress, waitUntilReady: true }));
+      li.remove();
+      resumeWith(file, p);
     });
-    $('.forget', li).addEventListener('click', async () => {
+    const discard = document.createElement('button');
+    discard.type = 'button';
+    discard.className = 'forget danger';
+    discard.textContent = 'Discard';
+    discard.setAttribute('aria-label', `Discard the unfinished upload of ${p.filename}`);
+    discard.addEventListener('click', async () => {
       await uploader.forget(p.id);
+      announce(`Discarded the unfinished upload of ${p.filename}`);
       refreshPending();
     });
-    ul.append(li);
+    actions.append(input, choose, discard);
+    foot.append(numbers, actions);
+    li.append(head, foot);
+    list.append(li);
   }
 }
 
 // ─────────────────────────────── assets ───────────────────────────────
+
 let assetTimer = 0;
+let assetsLoading = false;
+
+/** Refreshes the asset list now (or right after the refresh in progress). */
+function refreshAssetsSoon() {
+  clearTimeout(assetTimer);
+  assetTimer = window.setTimeout(refreshAssets, assetsLoading ? 500 : 0);
+}
+
 async function refreshAssets() {
   clearTimeout(assetTimer);
+  assetsLoading = true;
+  const statusLine = $('#assets-status');
+  /** @type {Asset[]} */
   let assets = [];
   try {
-    const page = await uploader.listAssets({ page: 1, pageLimit: 50 });
-    assets = page.data || [];
-  } catch (err) {
-    const { code, words } = describeError(err);
-    $('#assets-empty').textContent = `Could not load your assets: ${words} (${code})`;
+    assets = (await uploader.listAssets({ page: 1, pageLimit: 50 })).data;
+  } catch (error) {
+    const { code, words } = describeError(error);
+    statusLine.textContent = `Your assets could not be loaded: ${words} (${code})`;
+    statusLine.hidden = false;
+    assetsLoading = false;
+    return;
   }
+  assetsLoading = false;
   const tbody = $('#asset-rows');
-  tbody.innerHTML = '';
-  for (const a of assets) {
+  tbody.replaceChildren();
+  for (const asset of assets) {
     const tr = document.createElement('tr');
-    tr.dataset.assetId = a._id;
-    tr.innerHTML = '<td class="file"></td><td class="num size"></td><td><span class="badge"></span></td><td class="created"></td><td><button type="button" class="danger delete">Delete</button></td>';
-    $('.file', tr).textContent = a.filename || a._id;
-    $('.size', tr).textContent = a.size ? formatBytes(a.size) : '–';
-    $('.badge', tr).textContent = a.status;
-    $('.badge', tr).dataset.status = a.status;
-    $('.created', tr).textContent = a.created_at ? new Date(a.created_at).toLocaleString() : '';
-    $('.delete', tr).setAttribute('aria-label', `Delete ${a.filename || a._id}`);
-    $('.delete', tr).addEventListener('click', async () => {
+    tr.dataset.assetId = asset.id;
+    tr.dataset.status = asset.status;
+    const name = asset.filename || asset.id;
+    const cells = [name, asset.size === undefined ? '–' : formatBytes(asset.size), '', formatTime(asset.createdAt)];
+    for (const [i, text] of cells.entries()) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (i === 1) td.className = 'num';
+      tr.append(td);
+    }
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.dataset.status = asset.status;
+    badge.textContent = asset.status;
+    tr.children[2].append(badge);
+    const actions = document.createElement('td');
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'delete danger';
+    del.textContent = 'Delete';
+    del.setAttribute('aria-label', `Delete ${name}`);
+    del.addEventListener('click', async () => {
+      del.disabled = true;
       try {
-        await uploader.deleteAsset(a._id);
-      } catch (err) {
-        const { code, words } = describeError(err);
-        alert(`${words} (${code})`);
+        await uploader.deleteAsset(asset.id);
+        statusLine.textContent = `Deleted ${name}.`;
+      } catch (error) {
+        const { code, words } = describeError(error);
+        statusLine.textContent = `${name} could not be deleted: ${words} (${code})`;
       }
+      statusLine.hidden = false;
       refreshAssets();
     });
+    actions.append(del);
+    tr.append(actions);
     tbody.append(tr);
   }
-  $('#assets-empty').hidden = assets.length > 0;
   $('#asset-table').hidden = assets.length === 0;
-  if (assets.some((a) => a.status === 'processing')) assetTimer = setTimeout(refreshAssets, 2000);
+  if (assets.length === 0) {
+    statusLine.textContent = 'No assets yet.';
+    statusLine.hidden = false;
+  } else if (statusLine.textContent === 'Loading…' || statusLine.textContent === 'No assets yet.') {
+    statusLine.hidden = true;
+  }
+  // Poll while anything is still on its way to `ready`.
+  const waiting = assets.some((a) => a.status === 'processing' || a.status === 'waiting');
+  if (waiting || activeRows().length) assetTimer = window.setTimeout(refreshAssets, 2000);
 }
 $('#refresh-assets').addEventListener('click', refreshAssets);
 
 refreshPending();
 refreshAssets();
 updateGlobal();
-window.demo = { uploader, rows };

@@ -142,6 +142,9 @@ pub struct Faults {
     pub rate_limit_next: u64,
     /// Value of `Retry-After` (seconds) on injected 429 answers.
     pub retry_after_secs: u64,
+    /// The next N `/v1.3` API requests are answered with 500 `internal_error` (deterministic;
+    /// consulted before the 429 faults), so clients can prove how they treat server errors.
+    pub api_fail_next: u64,
     /// Lifetime of multipart sessions created from now on.
     pub session_ttl_secs: u64,
     /// Delay added before every API and storage request is handled.
@@ -163,6 +166,7 @@ impl Default for Faults {
             rate_limit_rate: 0.0,
             rate_limit_next: 0,
             retry_after_secs: 1,
+            api_fail_next: 0,
             session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
             latency_ms: 0,
             processing_ms: DEFAULT_PROCESSING_MS,
@@ -195,6 +199,8 @@ pub struct FaultsPatch {
     pub rate_limit_next: Option<u64>,
     /// New value of [`Faults::retry_after_secs`].
     pub retry_after_secs: Option<u64>,
+    /// New value of [`Faults::api_fail_next`].
+    pub api_fail_next: Option<u64>,
     /// New value of [`Faults::session_ttl_secs`].
     pub session_ttl_secs: Option<u64>,
     /// New value of [`Faults::latency_ms`].
@@ -234,6 +240,7 @@ impl Faults {
             rate_limit_rate,
             rate_limit_next,
             retry_after_secs,
+            api_fail_next,
             session_ttl_secs,
             latency_ms,
             processing_ms

@@ -112,6 +112,15 @@ impl ApiError {
         error
     }
 
+    /// 500 `internal_error` injected by the `api_fail_next` fault.
+    pub fn injected_server_error() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "The server encountered an internal error (emulator fault injection).".to_owned(),
+        )
+    }
+
     /// 404 for a path that is not an endpoint.
     pub fn not_found_route(path: &str) -> ApiError {
         ApiError::new(

@@ -102,7 +102,8 @@ async fn injected_latency(state: &AppState) {
     }
 }
 
-/// `/v1.3`: count, delay, authenticate, maybe 429, then `X-Api-Version` on the answer.
+/// `/v1.3`: count, delay, authenticate, maybe an injected 500 or 429, then `X-Api-Version` on
+/// the answer.
 async fn api_layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     state.count_request(&endpoint_name(&request));
     injected_latency(&state).await;
@@ -112,6 +113,8 @@ async fn api_layer(State(state): State<Arc<AppState>>, request: Request, next: N
         .and_then(|value| value.to_str().ok());
     let mut response = if key != Some(state.config.api_key.as_str()) {
         ApiError::api_key_invalid().into_response()
+    } else if state.take_api_failure() {
+        ApiError::injected_server_error().into_response()
     } else if let Some(retry_after) = state.take_rate_limit() {
         ApiError::too_many_requests(retry_after).into_response()
     } else {

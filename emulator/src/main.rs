@@ -116,6 +116,10 @@ struct Cli {
     #[arg(long, env = "EMULATOR_RETRY_AFTER_SECS", default_value_t = 1)]
     retry_after_secs: u64,
 
+    /// Fault: the next N /v1.3 API requests are answered 500 `internal_error` (deterministic).
+    #[arg(long, env = "EMULATOR_API_FAIL_NEXT", default_value_t = 0)]
+    api_fail_next: u64,
+
     /// Fault: lifetime of new multipart sessions in seconds (documented: 86400).
     #[arg(long, env = "EMULATOR_SESSION_TTL_SECS", default_value_t = config::DEFAULT_SESSION_TTL_SECS)]
     session_ttl_secs: u64,
@@ -138,6 +142,7 @@ impl Cli {
             rate_limit_rate: self.rate_limit_rate,
             rate_limit_next: self.rate_limit_next,
             retry_after_secs: self.retry_after_secs,
+            api_fail_next: self.api_fail_next,
             session_ttl_secs: self.session_ttl_secs,
             latency_ms: self.latency_ms,
             processing_ms: self.processing_ms,

@@ -374,7 +374,18 @@ impl AppState {
         update(entry);
     }
 
-    /// Decides whether an API request is rate limited (deterministic counter first).
+    /// Whether this API request gets an injected 500 (consumes one `api_fail_next`).
+    pub fn take_api_failure(&self) -> bool {
+        let mut faults = self.faults.write().expect("faults lock");
+        let fail = faults.api_fail_next > 0;
+        if fail {
+            faults.api_fail_next -= 1;
+        }
+        fail
+    }
+
+    /// Whether this API request gets an injected 429; its `Retry-After` seconds if so
+    /// (deterministic counter first, then the seeded rate).
     pub fn take_rate_limit(&self) -> Option<u64> {
         let mut faults = self.faults.write().expect("faults lock");
         if faults.rate_limit_next > 0 {

@@ -456,6 +456,8 @@ async fn multipart_assets_are_processing_until_the_session_completes_and_can_fai
         processing.hls.unwrap().status,
         wire::DerivativeStatus::Processing
     );
+    // The session's metadata is the asset's (the Worker's owner check relies on it).
+    assert_eq!(processing.user_metadata.unwrap()["k"], "v");
 
     h.post_debug(
         &format!("/assets/{asset_id}/fail"),

@@ -107,6 +107,7 @@ fn help_documents_every_flag_and_its_environment_variable() {
         "--rate-limit-rate",
         "--rate-limit-next",
         "--retry-after-secs",
+        "--api-fail-next",
         "--session-ttl-secs",
         "--latency-ms",
     ] {

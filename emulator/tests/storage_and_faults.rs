@@ -381,6 +381,33 @@ async fn rate_limit_answers_429_with_retry_after_on_the_api_only() {
 }
 
 #[tokio::test]
+async fn api_fail_next_answers_500_on_the_api_then_recovers() {
+    let mut config = test_config();
+    config.faults.api_fail_next = 1;
+    let h = Harness::start(config).await;
+    assert_error(
+        h.get("/assets").await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+    )
+    .await;
+    assert_eq!(h.get("/assets").await.status(), StatusCode::OK);
+    let (_, _, url) = one_chunk_session(&h, 5).await;
+    let updated = h.post_debug("/faults", &json!({"api_fail_next": 2})).await;
+    assert_eq!(updated["api_fail_next"], 2);
+    h.put_ok(&url, b"hello".to_vec()).await; // storage never gets injected API failures
+    for _ in 0..2 {
+        assert_eq!(
+            h.get("/assets").await.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+    assert_eq!(h.get("/assets").await.status(), StatusCode::OK);
+    assert_eq!(h.get_debug("/faults").await["api_fail_next"], 0);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn the_same_seed_replays_the_same_fault_decisions() {
     async fn decisions(seed: u64) -> Vec<u16> {
         let mut config = test_config();

@@ -14,7 +14,7 @@ export type UploadErrorCode =
   | "payload_too_large" | "unsupported_type" | "rate_limited" | "upstream_unavailable"
   | "network" | "etag_unreadable" | "session_expired" | "file_mismatch" | "aborted"
   | "server_invalid" | "storage_rejected" | "retries_exhausted" | "asset_failed" | "conflict"
-  | "internal";
+  | "internal" | "session_failed";
 
 /** Every promise of this package rejects with one of these (`name === "UploadError"`). */
 export interface UploadError extends Error {
@@ -57,6 +57,13 @@ export interface UploaderOptions {
   retry?: RetryOptions;
   /** Minimum interval between `onProgress` calls, ms (default 250). */
   progressIntervalMs?: number;
+  /**
+   * Longest a chunk PUT may run without completing before the stall watchdog cancels it and
+   * retries the chunk with a fresh URL, ms (default 300000, 1000–3600000). The watchdog acts
+   * sooner when the measured speed says the chunk is long overdue (never before 30 s, or this
+   * bound if it is lower).
+   */
+  stallTimeoutMs?: number;
   /** Save resumable state in IndexedDB (default true where IndexedDB exists). */
   persist?: boolean;
   /** Files up to this size go as one direct upload instead of multipart (default 0: never). */

@@ -378,6 +378,11 @@ impl Inner {
         self.with_file(file, |f| (f.upload_id.clone(), f.upload_token.clone()))
     }
 
+    /// The engine's current progress of `file`, while it is in the engine.
+    fn live_progress(&self, file: FileId) -> Option<Progress> {
+        self.state.borrow().engine.progress(file)
+    }
+
     fn phase_name(&self, file: FileId) -> &'static str {
         let state = self.state.borrow();
         if state.engine.is_paused(file) {
@@ -752,6 +757,12 @@ impl Uploader {
                     policy.max_attempts = attempts as u32;
                 }
             }
+        }
+        if let Some(bound) = o.integer("stallTimeoutMs", 1_000, 3_600_000)? {
+            // The engine may declare a stall sooner when the observed speed says the chunk is
+            // long overdue, but never sooner than its own minimum (which the bound caps).
+            config.stall.max_ms = bound;
+            config.stall.min_ms = config.stall.min_ms.min(bound);
         }
         config.jitter_seed = random_u64();
         let api_backoff = config.api_backoff;
@@ -1503,10 +1514,27 @@ impl UploadHandle {
         }
     }
 
-    /// The latest progress snapshot.
+    /// The current progress. Read from the engine while the upload runs, so it is exact
+    /// between the throttled `onProgress` calls too.
     #[wasm_bindgen(getter)]
     pub fn progress(&self) -> JsUploadProgress {
-        let state = self.state.borrow();
+        let live = {
+            let state = self.state.borrow();
+            match (state.settled, state.file, state.driver.upgrade()) {
+                (false, Some(file), Some(inner)) => inner
+                    .live_progress(file)
+                    .map(|progress| (inner.phase_name(file), progress)),
+                _ => None,
+            }
+        };
+        let mut state = self.state.borrow_mut();
+        if let Some((phase, progress)) = live {
+            state.progress = progress;
+            // The adapter knows one phase the engine does not: uploaded, asset processing.
+            if state.phase != "processing" {
+                state.phase = phase;
+            }
+        }
         convert::progress(state.phase, &state.progress).unchecked_into()
     }
 

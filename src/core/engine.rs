@@ -126,7 +126,7 @@
 //! assert!(engine.progress(file).is_none()); // finished uploads are forgotten
 //! ```
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -706,12 +706,102 @@ struct InFlight {
     kind: RequestKind,
 }
 
+/// A map kept as a vector sorted by key.
+///
+/// The engine holds a handful of uploads, requests and URLs at a time (bounded by the budget,
+/// the lanes and the URL window), so a binary search is as fast as hashing; iteration is in key
+/// order (lowest file first, oldest request first) without sorting; and it adds far less code to
+/// the wasm package than a `HashMap` or `BTreeMap` instantiation. Ids only grow, so inserting
+/// one is a push.
+#[derive(Debug, Clone)]
+pub(crate) struct SortedMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        SortedMap {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy, V> SortedMap<K, V> {
+    pub(crate) const fn new() -> Self {
+        SortedMap {
+            entries: Vec::new(),
+        }
+    }
+
+    fn position(&self, key: &K) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let at = self.position(key).ok()?;
+        self.entries.get(at).map(|(_, v)| v)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let at = self.position(key).ok()?;
+        self.entries.get_mut(at).map(|(_, v)| v)
+    }
+
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.position(key).is_ok()
+    }
+
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        match self.position(&key) {
+            Ok(at) => self.entries[at].1 = value,
+            Err(at) => self.entries.insert(at, (key, value)),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let at = self.position(key).ok()?;
+        Some(self.entries.remove(at).1)
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> + '_ {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.entries.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// The upload engine. See the [module documentation](self) for the driving loop.
 #[derive(Debug, Clone)]
 pub struct Engine {
     config: EngineConfig,
-    uploads: BTreeMap<FileId, Upload>,
-    requests: HashMap<RequestId, InFlight>,
+    uploads: SortedMap<FileId, Upload>,
+    requests: SortedMap<RequestId, InFlight>,
     actions: VecDeque<Action>,
     next_file: u32,
     next_request: u64,
@@ -732,8 +822,8 @@ impl Engine {
             jitter: JitterSource::new(config.jitter_seed),
             speed: SpeedEstimator::new(config.speed_time_constant_ms),
             config,
-            uploads: BTreeMap::new(),
-            requests: HashMap::new(),
+            uploads: SortedMap::new(),
+            requests: SortedMap::new(),
             actions: VecDeque::new(),
             next_file: 1,
             next_request: 1,
@@ -785,7 +875,10 @@ impl Engine {
         state
             .urls
             .insert(&session.upload_urls, &self.clock, now_ms, margin, |i| {
-                plan.contains(i) && chunks[(i - 1) as usize].state == ChunkState::Pending
+                plan.contains(i)
+                    && chunks
+                        .get((i - 1) as usize)
+                        .is_some_and(|c| c.state == ChunkState::Pending)
             });
         state.dirty = true;
         let id = self.insert_upload(state);
@@ -1188,7 +1281,9 @@ impl Engine {
         match classify(Operation::StoragePut, &outcome) {
             Verdict::Success { etag } => {
                 self.speed.record(now_ms, bytes);
-                let u = self.uploads.get_mut(&file).expect("checked above");
+                let Some(u) = self.uploads.get_mut(&file) else {
+                    return;
+                };
                 u.reset_attempts();
                 let chunk = u.chunk_mut(chunk_index);
                 chunk.state = ChunkState::Acked;
@@ -1224,7 +1319,7 @@ impl Engine {
         };
         u.urls.discard(index);
         u.throttle.offer(now_ms);
-        let chunk = &mut u.chunks[(index - 1) as usize];
+        let chunk = u.chunk_mut(index);
         chunk.state = ChunkState::Pending;
         chunk.etag = None;
         if !online {
@@ -1347,13 +1442,18 @@ impl Engine {
             self.clock.observe(server_now, now_ms);
         }
         let margin = self.config.url_expiry_margin_ms;
-        let u = self.uploads.get_mut(&file).expect("checked above");
+        let Some(u) = self.uploads.get_mut(&file) else {
+            return;
+        };
         let plan = u.plan;
         let chunks = &u.chunks;
         let inserted = u
             .urls
             .insert(&response.upload_urls, &self.clock, now_ms, margin, |i| {
-                plan.contains(i) && chunks[(i - 1) as usize].state == ChunkState::Pending
+                plan.contains(i)
+                    && chunks
+                        .get((i - 1) as usize)
+                        .is_some_and(|c| c.state == ChunkState::Pending)
             });
         if inserted.accepted > 0 || inserted.refused == 0 && !response.upload_urls.is_empty() {
             u.url_lane.failures = 0;
@@ -1633,11 +1733,12 @@ impl Engine {
                 })
                 .collect();
             for (index, request) in in_flight {
-                let u = self.uploads.get_mut(&id).expect("present");
-                let chunk = u.chunk_mut(index);
-                // Not a failure: the chunk simply goes back in line, uncounted.
-                chunk.state = ChunkState::Pending;
-                chunk.not_before_ms = 0;
+                if let Some(u) = self.uploads.get_mut(&id) {
+                    let chunk = u.chunk_mut(index);
+                    // Not a failure: the chunk simply goes back in line, uncounted.
+                    chunk.state = ChunkState::Pending;
+                    chunk.not_before_ms = 0;
+                }
                 self.cancel(request);
             }
         }
@@ -1679,20 +1780,19 @@ impl Engine {
 
     /// Ends an upload: cancels its requests, flushes progress, emits `Finished`, forgets it.
     fn finish(&mut self, now_ms: u64, file: FileId, outcome: Result<Completion, Error>) {
-        if !self.uploads.contains_key(&file) {
+        let Some(mut u) = self.uploads.remove(&file) else {
             return;
-        }
-        let mut owned: Vec<RequestId> = self
+        };
+        // Oldest first (the map iterates in id order).
+        let owned: Vec<RequestId> = self
             .requests
             .iter()
             .filter(|(_, r)| r.file == file)
             .map(|(&id, _)| id)
             .collect();
-        owned.sort();
         for request in owned {
             self.cancel(request);
         }
-        let mut u = self.uploads.remove(&file).expect("checked above");
         u.progress.update(now_ms, u.counts(0));
         u.throttle.offer(now_ms);
         if u.throttle.flush(now_ms) {
@@ -1741,7 +1841,8 @@ impl Engine {
     }
 
     fn check_stalls(&mut self, now_ms: u64) {
-        let mut stalled: Vec<(RequestId, FileId, u32)> = self
+        // Oldest first (the map iterates in id order).
+        let stalled: Vec<(RequestId, FileId, u32)> = self
             .requests
             .iter()
             .filter_map(|(&id, r)| match r.kind {
@@ -1753,7 +1854,6 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        stalled.sort();
         for (request, file, index) in stalled {
             self.cancel(request);
             let cause = Error::new(
@@ -1837,10 +1937,11 @@ impl Engine {
                 indices: batch.clone(),
             },
         );
-        let u = self.uploads.get_mut(&file).expect("present");
-        u.report_lane.in_flight = Some(request);
-        for i in batch {
-            u.chunk_mut(i).state = ChunkState::Reporting(request);
+        if let Some(u) = self.uploads.get_mut(&file) {
+            u.report_lane.in_flight = Some(request);
+            for i in batch {
+                u.chunk_mut(i).state = ChunkState::Reporting(request);
+            }
         }
         self.actions.push_back(Action::Report {
             request,
@@ -1868,11 +1969,9 @@ impl Engine {
                 }
                 let page = u.status_page;
                 let request = self.new_request(file, RequestKind::Status);
-                self.uploads
-                    .get_mut(&file)
-                    .expect("present")
-                    .status_lane
-                    .in_flight = Some(request);
+                if let Some(u) = self.uploads.get_mut(&file) {
+                    u.status_lane.in_flight = Some(request);
+                }
                 self.actions.push_back(Action::FetchStatus {
                     request,
                     file,
@@ -1886,11 +1985,9 @@ impl Engine {
                 }
                 let asset_id = u.asset_id.clone();
                 let request = self.new_request(file, RequestKind::Asset);
-                self.uploads
-                    .get_mut(&file)
-                    .expect("present")
-                    .asset_lane
-                    .in_flight = Some(request);
+                if let Some(u) = self.uploads.get_mut(&file) {
+                    u.asset_lane.in_flight = Some(request);
+                }
                 self.actions.push_back(Action::FetchAsset {
                     request,
                     file,
@@ -1928,8 +2025,10 @@ impl Engine {
                 let Some(index) = next else {
                     break;
                 };
-                let url = u.urls.take(index, now_ms).expect("checked usable");
-                let range = u.plan.range(index).expect("index from plan");
+                let (Some(range), Some(url)) = (u.plan.range(index), u.urls.take(index, now_ms))
+                else {
+                    break;
+                };
                 let bound = self.stall_bound_ms(range.len(), self.puts_in_flight + 1);
                 let request = self.new_request(
                     file,
@@ -1940,8 +2039,9 @@ impl Engine {
                         deadline_ms: now_ms.saturating_add(bound),
                     },
                 );
-                let u = self.uploads.get_mut(&file).expect("present");
-                u.chunk_mut(index).state = ChunkState::Uploading(request);
+                if let Some(u) = self.uploads.get_mut(&file) {
+                    u.chunk_mut(index).state = ChunkState::Uploading(request);
+                }
                 self.actions.push_back(Action::Put {
                     request,
                     file,
@@ -1984,11 +2084,9 @@ impl Engine {
             return;
         };
         let request = self.new_request(file, RequestKind::Urls);
-        self.uploads
-            .get_mut(&file)
-            .expect("present")
-            .url_lane
-            .in_flight = Some(request);
+        if let Some(u) = self.uploads.get_mut(&file) {
+            u.url_lane.in_flight = Some(request);
+        }
         self.actions.push_back(Action::RequestUrls {
             request,
             file,
@@ -1998,21 +2096,21 @@ impl Engine {
     }
 
     fn emit_progress_and_saves(&mut self, now_ms: u64) {
-        let mut in_flight_sent: HashMap<FileId, u64> = HashMap::new();
-        for r in self.requests.values() {
-            if let RequestKind::Put { sent, .. } = r.kind {
-                *in_flight_sent.entry(r.file).or_default() += sent;
-            }
-        }
+        let requests = &self.requests;
         for (&file, u) in self.uploads.iter_mut() {
+            let in_flight_sent: u64 = requests
+                .values()
+                .filter(|r| r.file == file)
+                .map(|r| match r.kind {
+                    RequestKind::Put { sent, .. } => sent,
+                    _ => 0,
+                })
+                .sum();
             if u.dirty {
                 u.dirty = false;
                 self.actions.push_back(Action::SaveState { file });
             }
-            u.progress.update(
-                now_ms,
-                u.counts(in_flight_sent.get(&file).copied().unwrap_or(0)),
-            );
+            u.progress.update(now_ms, u.counts(in_flight_sent));
             if u.throttle.poll(now_ms) {
                 self.actions.push_back(Action::Progress {
                     file,

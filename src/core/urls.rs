@@ -9,9 +9,8 @@
 //! * A URL is used once: taking it removes it, and a URL that was handed out before is refused if
 //!   the server ever sends it again (it is remembered by a 64-bit hash, to keep memory small).
 
-use std::collections::{BTreeMap, HashSet};
-
 use crate::core::clock::{parse_server_time, ClockOffset};
+use crate::core::engine::SortedMap;
 use crate::core::wire::{limits::MAX_BATCH, PresignedUrl};
 
 /// A URL for one chunk, with the local time after which it must not be started.
@@ -42,8 +41,10 @@ impl UrlBatch {
 /// The URLs held for one upload.
 #[derive(Debug, Clone, Default)]
 pub struct UrlWindow {
-    grants: BTreeMap<u32, UrlGrant>,
-    used: HashSet<u64>,
+    /// Chunk index → its URL.
+    grants: SortedMap<u32, UrlGrant>,
+    /// Hashes of the URLs handed out, sorted (binary search; no hash table code in the wasm).
+    used: Vec<u64>,
 }
 
 /// What [`UrlWindow::insert`] did with a server batch.
@@ -84,7 +85,7 @@ impl UrlWindow {
             });
             match usable {
                 Some(until)
-                    if !self.used.contains(&url_hash(&presigned.url))
+                    if self.used.binary_search(&url_hash(&presigned.url)).is_err()
                         && wanted(presigned.chunk_index) =>
                 {
                     self.grants.insert(
@@ -116,7 +117,10 @@ impl UrlWindow {
             return None;
         }
         let grant = self.grants.remove(&index)?;
-        self.used.insert(url_hash(&grant.url));
+        let hash = url_hash(&grant.url);
+        if let Err(at) = self.used.binary_search(&hash) {
+            self.used.insert(at, hash);
+        }
         Some(grant.url)
     }
 

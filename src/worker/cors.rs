@@ -8,8 +8,10 @@
 /// The request headers browsers may send (what the client actually uses).
 pub const ALLOWED_REQUEST_HEADERS: &str = "Authorization, Content-Type";
 
-/// Response headers a browser script may read: `Retry-After` drives the client's backoff on 429.
-pub const EXPOSED_RESPONSE_HEADERS: &str = "Retry-After";
+/// Response headers a browser script may read beyond the CORS-safelisted ones: `Retry-After`
+/// drives the client's backoff on 429, and `Date` gives it the server's clock, which the upload
+/// engine uses to tolerate a skewed client clock when judging URL and session expiry.
+pub const EXPOSED_RESPONSE_HEADERS: &str = "Date, Retry-After";
 
 /// How long a browser may cache a preflight answer, in seconds.
 pub const PREFLIGHT_MAX_AGE_SECS: u32 = 600;
@@ -137,6 +139,10 @@ mod tests {
             Some("https://app.example.com")
         );
         assert_eq!(header(&ok, "Vary"), Some("Origin"));
+        assert_eq!(
+            header(&ok, "Access-Control-Expose-Headers"),
+            Some("Date, Retry-After")
+        );
         assert_eq!(header(&ok, "Access-Control-Allow-Credentials"), None);
         assert_eq!(
             for_request(&allowed, Some("https://evil.example.com")),

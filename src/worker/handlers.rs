@@ -30,6 +30,8 @@ pub struct Ctx {
     pub now_secs: i64,
     /// The last upstream status (for the log line).
     pub upstream_status: Cell<Option<u16>>,
+    /// The code of the error the request was answered with, if any (for the log line).
+    pub error_code: Cell<Option<ErrorCode>>,
 }
 
 impl Ctx {

@@ -69,6 +69,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         .map_or("unknown", |r| r.name(method.as_ref()));
 
     let mut upstream_status = None;
+    let mut error_code = None;
     let outcome = match read_config(&env) {
         Err(problem) => Err(ApiError::new(
             ErrorCode::Internal,
@@ -79,19 +80,25 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
                 config,
                 now_secs: (Date::now().as_millis() / 1000) as i64,
                 upstream_status: Default::default(),
+                error_code: Default::default(),
             };
             let outcome = serve(&ctx, &mut req, &method, resource).await;
             upstream_status = ctx.upstream_status.get();
+            error_code = ctx.error_code.get();
             outcome
         }
     };
-    let (response, error_code) = match outcome {
-        Ok(response) => (response, None),
+    let mut response = match outcome {
+        Ok(response) => response,
         Err(error) => {
-            let code = error.error.code;
-            (error.into_response()?, Some(code))
+            error_code = Some(error.error.code);
+            error.into_response()?
         }
     };
+    // workerd (unlike Cloudflare's edge) adds no `Date`; clients use it to measure their clock
+    // skew against the server's, so every answer carries one.
+    let now = String::from(js_sys::Date::new_0().to_utc_string());
+    response.headers_mut().set("Date", &now)?;
     log_line(
         route,
         method.as_ref(),
@@ -174,12 +181,15 @@ async fn serve(
     };
     let mut response = match outcome {
         Ok(response) => response,
-        Err(error) => error.into_response().map_err(|_| {
-            ApiError::new(
-                ErrorCode::Internal,
-                "The Worker failed to build a response.",
-            )
-        })?,
+        Err(error) => {
+            ctx.error_code.set(Some(error.error.code));
+            error.into_response().map_err(|_| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "The Worker failed to build a response.",
+                )
+            })?
+        }
     };
     attach(&mut response, &cors_headers)?;
     Ok(response)

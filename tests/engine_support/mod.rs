@@ -8,7 +8,18 @@
 //! `Retry-After`, stalls (a PUT that never answers), random latency (so outcomes are reordered),
 //! short URL lifetimes, chunks the server marks `failed`, pause/resume and offline/online.
 //!
-//! Every step checks the invariants the engine promises; a run fails with its seed in the message.
+//! A fatal fault ([`FatalFault`]) can be switched on for the first file, to check that the upload
+//! ends with the right typed error while the other files complete.
+//!
+//! Every step checks the invariants the engine promises; a run fails with its seed in the message:
+//! no URL used twice, PUTs and bytes in flight within the budget, at most one PUT per chunk and
+//! one request per API lane in flight, request ids never reused, cancels only for requests in
+//! flight, nothing left in flight when an upload finishes, progress monotonic and never above
+//! the total, no busy loop (every wake-up lies in the future, and with uploads left the engine
+//! always waits on an outcome or a deadline), no chunk uploaded again once the server completed
+//! it, every error typed (never `internal`, always with a message); and at the end, for every
+//! successful file: the server completed the session with every chunk reported, and the last
+//! progress event says so.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
@@ -22,7 +33,7 @@ use twelvelabs_edge_upload::core::error::{Error, ErrorCode};
 use twelvelabs_edge_upload::core::progress::Progress;
 use twelvelabs_edge_upload::core::retry::{BackoffPolicy, HttpOutcome};
 use twelvelabs_edge_upload::core::wire::{
-    timestamp, Asset, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus,
+    timestamp, Asset, AssetError, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus,
     CreateMultipartUploadResponse, PageInfo, PresignedUrl, PresignedUrlsResponse,
     ReportChunksResponse, UploadStatus, UploadStatusResponse,
 };
@@ -74,8 +85,10 @@ pub struct Faults {
     pub pause: u64,
     /// Per step: probability of going offline (online again later).
     pub offline: u64,
-    /// PUTs answer 200 without an ETag (CORS not exposing it).
-    pub hide_etag: bool,
+    /// A fault that must end the first file with a typed error.
+    pub fatal: Option<FatalFault>,
+    /// The fatal fault starts once the first file has this many chunks stored.
+    pub fatal_after_stored: u64,
     /// Initial URLs handed out at create.
     pub initial_urls: u32,
     /// Asset polls answered `processing` before `ready`.
@@ -98,7 +111,8 @@ impl Faults {
             latency_ms: (5, 50),
             pause: 0,
             offline: 0,
-            hide_etag: false,
+            fatal: None,
+            fatal_after_stored: 0,
             initial_urls: 3,
             asset_processing_polls: 2,
         }
@@ -120,10 +134,77 @@ impl Faults {
             latency_ms: (rng.range(1, 20), rng.range(30, 3_000)),
             pause: rng.range(0, 8),
             offline: rng.range(0, 8),
-            hide_etag: false,
+            fatal: None,
+            fatal_after_stored: 0,
             initial_urls: rng.range(0, 12) as u32,
             asset_processing_polls: rng.range(0, 4) as u32,
         }
+    }
+}
+
+/// A fault that no retry can overcome, and the typed error it must end the upload with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FatalFault {
+    /// PUTs answer 200 without a readable `ETag` (CORS does not expose it).
+    HiddenEtag,
+    /// The storage refuses the chunk (400 `InvalidDigest`).
+    StorageRejects,
+    /// The storage answers 503 to every PUT: retries run out.
+    StorageDown,
+    /// API calls answer 401 (the key or token was revoked).
+    ApiUnauthorized,
+    /// API calls answer 403.
+    ApiForbidden,
+    /// API calls answer 404 (the session is gone).
+    ApiNotFound,
+    /// The asset's processing fails.
+    AssetFailed,
+}
+
+impl FatalFault {
+    /// Every fatal fault.
+    pub const ALL: [FatalFault; 7] = [
+        FatalFault::HiddenEtag,
+        FatalFault::StorageRejects,
+        FatalFault::StorageDown,
+        FatalFault::ApiUnauthorized,
+        FatalFault::ApiForbidden,
+        FatalFault::ApiNotFound,
+        FatalFault::AssetFailed,
+    ];
+
+    /// The error code and HTTP status the upload must end with.
+    pub fn expected(self) -> (ErrorCode, Option<u16>) {
+        match self {
+            FatalFault::HiddenEtag => (ErrorCode::EtagUnreadable, Some(200)),
+            FatalFault::StorageRejects => (ErrorCode::StorageRejected, Some(400)),
+            FatalFault::StorageDown => (ErrorCode::RetriesExhausted, Some(503)),
+            FatalFault::ApiUnauthorized => (ErrorCode::Unauthorized, Some(401)),
+            FatalFault::ApiForbidden => (ErrorCode::Forbidden, Some(403)),
+            FatalFault::ApiNotFound => (ErrorCode::NotFound, Some(404)),
+            FatalFault::AssetFailed => (ErrorCode::AssetFailed, None),
+        }
+    }
+
+    fn put_outcome(self) -> Option<HttpOutcome> {
+        match self {
+            FatalFault::HiddenEtag => Some(HttpOutcome::status(200)),
+            FatalFault::StorageRejects => {
+                Some(HttpOutcome::status(400).with_error_code("InvalidDigest"))
+            }
+            FatalFault::StorageDown => Some(HttpOutcome::status(503)),
+            _ => None,
+        }
+    }
+
+    fn api_outcome(self) -> Option<HttpOutcome> {
+        let (status, code) = match self {
+            FatalFault::ApiUnauthorized => (401, "api_key_invalid"),
+            FatalFault::ApiForbidden => (403, "forbidden"),
+            FatalFault::ApiNotFound => (404, "resource_not_exist"),
+            _ => return None,
+        };
+        Some(HttpOutcome::status(status).with_error_code(code))
     }
 }
 
@@ -142,11 +223,37 @@ struct Session {
     total_chunks: u32,
     /// ETag of the bytes stored for each chunk (by the last successful PUT).
     stored: HashMap<u32, String>,
+    /// Successful PUTs so far.
+    stores: u64,
     completed: HashSet<u32>,
     failed: HashSet<u32>,
     reports_per_chunk: HashMap<u32, u32>,
     status_completed: bool,
     asset_polls: u32,
+}
+
+/// What a request in flight occupies: a chunk, or one of an upload's API lanes (each holds at
+/// most one request at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Lane {
+    Put(u32),
+    Urls,
+    Report,
+    Status,
+    Asset,
+}
+
+impl Pending {
+    fn request(&self) -> Option<RequestId> {
+        match self {
+            Pending::Put { request, .. }
+            | Pending::Urls { request, .. }
+            | Pending::Report { request, .. }
+            | Pending::Status { request, .. }
+            | Pending::Asset { request, .. } => Some(*request),
+            Pending::UserResume | Pending::NetworkOnline => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -208,6 +315,10 @@ pub struct Sim {
     request_events: HashMap<RequestId, u64>,
     /// PUTs in flight: request → bytes.
     puts_in_flight: HashMap<RequestId, (FileId, u64)>,
+    /// Every request in flight (not yet answered, not cancelled), with what it occupies.
+    outstanding: HashMap<RequestId, (FileId, Lane)>,
+    /// Every request id the engine ever used.
+    seen_requests: HashSet<RequestId>,
     last_progress: HashMap<FileId, Progress>,
     finished: BTreeMap<FileId, Result<Completion, Error>>,
     paused: bool,
@@ -238,6 +349,8 @@ impl Sim {
             event_seq: 0,
             request_events: HashMap::new(),
             puts_in_flight: HashMap::new(),
+            outstanding: HashMap::new(),
+            seen_requests: HashSet::new(),
             last_progress: HashMap::new(),
             finished: BTreeMap::new(),
             paused: false,
@@ -347,6 +460,7 @@ impl Sim {
                 chunk_size: spec.chunk_size,
                 total_chunks,
                 stored: HashMap::new(),
+                stores: 0,
                 completed: HashSet::new(),
                 failed: HashSet::new(),
                 reports_per_chunk: HashMap::new(),
@@ -376,9 +490,12 @@ impl Sim {
         self.request_events.insert(request, key);
     }
 
-    fn api_fault(&mut self) -> Option<HttpOutcome> {
+    fn api_fault(&mut self, file: FileId) -> Option<HttpOutcome> {
         if self.offline || self.rng.chance(self.faults.api_network_error) {
             return Some(HttpOutcome::network_error());
+        }
+        if let Some(fatal) = self.fatal_for(file).and_then(FatalFault::api_outcome) {
+            return Some(fatal);
         }
         if self.rng.chance(self.faults.api_5xx) {
             return Some(HttpOutcome::status(503));
@@ -394,6 +511,36 @@ impl Sim {
         panic!("seed {}: at t+{} ms: {what}", self.seed, self.now - T0);
     }
 
+    /// Records a request the engine started: a fresh id, and its chunk or lane free.
+    fn open_request(&mut self, request: RequestId, file: FileId, lane: Lane) {
+        if !self.seen_requests.insert(request) {
+            self.fail(format!("request id {request:?} used twice"));
+        }
+        if !self.sessions.contains_key(&file) || self.finished.contains_key(&file) {
+            self.fail(format!(
+                "{lane:?} for {file:?}, which is unknown or finished"
+            ));
+        }
+        if self
+            .outstanding
+            .values()
+            .any(|&(f, l)| f == file && l == lane)
+        {
+            self.fail(format!(
+                "a second {lane:?} request for {file:?} while one is in flight"
+            ));
+        }
+        self.outstanding.insert(request, (file, lane));
+    }
+
+    /// The fatal fault in force for `file`, if any: only the first file gets one, once it has
+    /// `fatal_after_stored` chunks stored.
+    fn fatal_for(&self, file: FileId) -> Option<FatalFault> {
+        let fatal = self.faults.fatal?;
+        let stores = self.sessions.get(&file)?.stores;
+        (file == FileId(1) && stores >= self.faults.fatal_after_stored).then_some(fatal)
+    }
+
     fn execute(&mut self, action: Action) {
         match action {
             Action::Put {
@@ -404,6 +551,13 @@ impl Sim {
                 range,
             } => {
                 self.report.puts += 1;
+                self.open_request(request, file, Lane::Put(chunk_index));
+                if self.sessions[&file].completed.contains(&chunk_index) {
+                    self.fail(format!(
+                        "chunk {chunk_index} of {file:?} uploaded again after the server \
+                         completed it"
+                    ));
+                }
                 if !self.used_urls.insert(url.clone()) {
                     self.fail(format!("URL used twice: {url}"));
                 }
@@ -433,7 +587,14 @@ impl Sim {
                     ));
                 }
                 // Storage checks expiry when the request arrives, on its own clock.
-                let outcome = if self.offline || self.rng.chance(self.faults.put_network_error) {
+                let fatal = self.fatal_for(file).and_then(FatalFault::put_outcome);
+                // The fatal fault comes before random failures, so the last failure before
+                // retries run out is the fatal one (offline failures do not count).
+                let outcome = if self.offline {
+                    HttpOutcome::network_error()
+                } else if let Some(fatal) = fatal {
+                    fatal
+                } else if self.rng.chance(self.faults.put_network_error) {
                     HttpOutcome::network_error()
                 } else if self.rng.chance(self.faults.put_stall) {
                     // Never answers: only the watchdog (or a pause/abort) ends it.
@@ -447,14 +608,10 @@ impl Sim {
                 } else {
                     // The storage keeps the bytes even if the answer is lost on the way back.
                     let etag = format!("etag-{}-{chunk_index}-{}", file.0, range.len());
-                    self.sessions
-                        .get_mut(&file)
-                        .unwrap()
-                        .stored
-                        .insert(chunk_index, etag.clone());
-                    if self.faults.hide_etag {
-                        HttpOutcome::status(200)
-                    } else if self.rng.chance(self.faults.put_network_error / 2) {
+                    let session = self.sessions.get_mut(&file).unwrap();
+                    session.stored.insert(chunk_index, etag.clone());
+                    session.stores += 1;
+                    if self.rng.chance(self.faults.put_network_error / 2) {
                         HttpOutcome::network_error()
                     } else {
                         HttpOutcome::stored(format!("\"{etag}\""))
@@ -469,6 +626,7 @@ impl Sim {
                 count,
             } => {
                 self.report.url_requests += 1;
+                self.open_request(request, file, Lane::Urls);
                 self.report.url_batch_sizes.push(count);
                 let total = self.sessions[&file].total_chunks;
                 if count == 0 || count > 50 || start == 0 || start > total {
@@ -476,7 +634,7 @@ impl Sim {
                         "bad URL request start={start} count={count} (total {total})"
                     ));
                 }
-                let result = match self.api_fault() {
+                let result = match self.api_fault(file) {
                     Some(fault) => Err(fault),
                     None => {
                         let last = (start + count - 1).min(total);
@@ -504,10 +662,11 @@ impl Sim {
                 chunks,
             } => {
                 self.report.reports += 1;
+                self.open_request(request, file, Lane::Report);
                 if chunks.is_empty() || chunks.len() > 50 {
                     self.fail(format!("report of {} chunks", chunks.len()));
                 }
-                let result = match self.api_fault() {
+                let result = match self.api_fault(file) {
                     Some(fault) => Err(fault),
                     None => {
                         let mark_failed = self.faults.chunk_marked_failed;
@@ -569,7 +728,8 @@ impl Sim {
                 page,
                 page_limit,
             } => {
-                let result = match self.api_fault() {
+                self.open_request(request, file, Lane::Status);
+                let result = match self.api_fault(file) {
                     Some(fault) => Err(fault),
                     None => {
                         let s = &self.sessions[&file];
@@ -627,28 +787,39 @@ impl Sim {
                 file,
                 asset_id,
             } => {
-                let result = match self.api_fault() {
+                self.open_request(request, file, Lane::Asset);
+                let processing_fails = self.fatal_for(file) == Some(FatalFault::AssetFailed);
+                let result = match self.api_fault(file) {
                     Some(fault) => Err(fault),
                     None => {
+                        if !self.sessions[&file].status_completed {
+                            self.fail("asset polled before the session completed");
+                        }
                         let processing_polls = self.faults.asset_processing_polls;
                         let s = self.sessions.get_mut(&file).unwrap();
-                        if !s.status_completed {
-                            panic!("asset polled before the session completed");
-                        }
                         s.asset_polls += 1;
-                        Ok(asset(
-                            &asset_id,
-                            if s.asset_polls > processing_polls {
-                                AssetStatus::Ready
-                            } else {
-                                AssetStatus::Processing
-                            },
-                        ))
+                        let status = if s.asset_polls <= processing_polls {
+                            AssetStatus::Processing
+                        } else if processing_fails {
+                            AssetStatus::Failed
+                        } else {
+                            AssetStatus::Ready
+                        };
+                        let mut answer = asset(&asset_id, status);
+                        if processing_fails {
+                            answer.error = Some(AssetError {
+                                message: "the media could not be decoded".into(),
+                            });
+                        }
+                        Ok(answer)
                     }
                 };
                 self.schedule_answer(request, Pending::Asset { request, result });
             }
             Action::Cancel { request } => {
+                if self.outstanding.remove(&request).is_none() {
+                    self.fail(format!("cancel of {request:?}, which is not in flight"));
+                }
                 self.puts_in_flight.remove(&request);
                 if let Some(key) = self.request_events.remove(&request) {
                     self.events.remove(&key);
@@ -693,6 +864,14 @@ impl Sim {
                 }
             }
             Action::Finished { file, outcome } => {
+                if let Err(error) = &outcome {
+                    if error.code == ErrorCode::Internal || error.message.is_empty() {
+                        self.fail(format!("{file:?} failed with an untyped error: {error:?}"));
+                    }
+                }
+                if self.outstanding.values().any(|&(f, _)| f == file) {
+                    self.fail(format!("{file:?} finished with requests still in flight"));
+                }
                 if self.finished.insert(file, outcome).is_some() {
                     self.fail("finished twice");
                 }
@@ -715,6 +894,11 @@ impl Sim {
     }
 
     fn deliver(&mut self, event: Pending) {
+        if let Some(request) = event.request() {
+            if self.outstanding.remove(&request).is_none() {
+                self.fail(format!("an answer to {request:?}, which is not in flight"));
+            }
+        }
         let input = match event {
             Pending::Put { request, outcome } => {
                 self.puts_in_flight.remove(&request);
@@ -836,10 +1020,22 @@ impl Sim {
                         self.fail(format!("chunk {i} of {file:?} never reported"));
                     }
                 }
+                // What the user saw last agrees: everything reported, nothing more.
+                let last = self.last_progress.get(file);
+                if last.is_none_or(|p| {
+                    (p.reported_bytes, p.reported_chunks) != (s.size, s.total_chunks)
+                }) {
+                    self.fail(format!(
+                        "{file:?} finished but its last progress event is {last:?}"
+                    ));
+                }
             }
         }
-        if !self.puts_in_flight.is_empty() {
-            self.fail("PUTs left in flight after every file finished");
+        if !self.puts_in_flight.is_empty() || !self.outstanding.is_empty() {
+            self.fail(format!(
+                "requests left in flight after every file finished: {:?}",
+                self.outstanding
+            ));
         }
         self.report
     }

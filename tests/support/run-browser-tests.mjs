@@ -1,31 +1,25 @@
 #!/usr/bin/env node
 // Runs the wasm-bindgen browser tests (tests/browser_*.rs) in headless Chromium against live
-// services: the emulator (always) and the Worker in workerd (when its harness and bundle exist).
+// services: two emulators (default settings; 1 MiB chunks for the fault tests) and the Worker in
+// workerd in front of the first (built by `make worker`), plus a recorder for measurements.
 //
 // The tests learn the URLs at compile time through TLEU_TEST_* environment variables (read with
 // `option_env!`). Everything started here is stopped by PID, also when cargo fails or this
 // process is interrupted (the harness kills registered services at exit). Exits with cargo's
 // status. Extra arguments are passed to `cargo test` (e.g. `--test browser_fetch`).
 import { spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { ROOT, freePort, startEmulator } from './harness.mjs';
+import { startWorker } from './worker.mjs';
 
-/** Mints an HS256 JWT grant the way an app's backend does (see docs/npm-README.md). */
-export function mintGrant(secret, claims) {
-  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const body = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode(claims)}`;
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
-}
-
-async function startWorkerIfAvailable(emulator, origin) {
-  const harness = path.join(ROOT, 'tests/support/worker.mjs');
-  if (!existsSync(harness)) {
-    console.warn('run-browser-tests: tests/support/worker.mjs missing; Worker tests will fail');
-    return null;
-  }
-  const { startWorker } = await import(harness);
+/**
+ * The Worker in workerd in front of `emulator`, allowing `origin`. Its grant secret is fresh and
+ * handed to the tests, which mint grants with it as an app's backend does.
+ */
+async function startGrantWorker(emulator, origin) {
   const grantSecret = randomBytes(32).toString('hex');
   const worker = await startWorker({
     emulatorUrl: emulator.apiUrl,
@@ -36,9 +30,52 @@ async function startWorkerIfAvailable(emulator, origin) {
       TOKEN_SECRET: randomBytes(32).toString('hex'),
     },
   });
-  const now = Math.floor(Date.now() / 1000);
-  const grant = mintGrant(grantSecret, { sub: 'browser-tests', exp: now + 3600 });
-  return { worker, grant, grantSecret };
+  return { worker, grantSecret };
+}
+
+/**
+ * A loopback endpoint the tests POST measurements to (`{name, value}`): wasm-bindgen-test shows
+ * a test's console output only when it fails, and these numbers are wanted on every run.
+ */
+async function startRecorder(origin, measurements) {
+  const server = http.createServer((req, res) => {
+    const cors = {
+      'access-control-allow-origin': origin,
+      'access-control-allow-methods': 'POST',
+      'access-control-allow-headers': 'content-type',
+    };
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, cors).end();
+      return;
+    }
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      try {
+        const { name, value } = JSON.parse(body);
+        measurements.push({ name: String(name), value });
+        res.writeHead(204, cors).end();
+      } catch {
+        res.writeHead(400, cors).end();
+      }
+    });
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return {
+    url: `http://127.0.0.1:${server.address().port}/record`,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** `--test browser_x` for every tests/browser_*.rs: the other test files are native-only. */
+function browserTestTargets() {
+  return readdirSync(path.join(ROOT, 'tests'))
+    .filter((name) => /^browser_\w+\.rs$/.test(name))
+    .sort()
+    .flatMap((name) => ['--test', name.replace(/\.rs$/, '')]);
 }
 
 function runCargo(env, extraArgs) {
@@ -48,7 +85,9 @@ function runCargo(env, extraArgs) {
     'wasm32-unknown-unknown',
     '--features',
     'browser',
-    ...(extraArgs.length ? extraArgs : ['--tests']),
+    // Every test binary runs even when an earlier one fails: one run shows every failure.
+    '--no-fail-fast',
+    ...(extraArgs.length ? extraArgs : browserTestTargets()),
   ];
   return new Promise((resolve) => {
     const cargo = spawn('cargo', args, { cwd: ROOT, env, stdio: 'inherit' });
@@ -68,10 +107,21 @@ async function main() {
   const testPort = await freePort();
   const origin = `http://127.0.0.1:${testPort}`;
   const started = [];
+  const measurements = [];
   let status = 1;
   try {
     const emulator = await startEmulator({ args: ['--allowed-origins', origin] });
     started.push(emulator);
+    // Fault, pause and resume tests get their own emulator, with 1 MiB chunks so that a few MiB
+    // make many chunks: fast on 2 cores, and their fault knobs cannot disturb the other tests.
+    const faultEmulator = await startEmulator({
+      args: ['--allowed-origins', origin, '--chunk-size', String(1024 * 1024), '--seed', '6'],
+    });
+    started.push(faultEmulator);
+    const workerStack = await startGrantWorker(emulator, origin);
+    started.push(workerStack.worker);
+    const recorder = await startRecorder(origin, measurements);
+    started.push(recorder);
     const env = {
       ...process.env,
       CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test-runner',
@@ -81,15 +131,15 @@ async function main() {
       WASM_BINDGEN_TEST_TIMEOUT: process.env.WASM_BINDGEN_TEST_TIMEOUT || '600',
       TLEU_TEST_EMULATOR_URL: emulator.url,
       TLEU_TEST_EMULATOR_API_KEY: emulator.apiKey,
+      TLEU_TEST_FAULT_EMULATOR_URL: faultEmulator.url,
+      TLEU_TEST_WORKER_URL: workerStack.worker.url,
+      TLEU_TEST_GRANT_SECRET: workerStack.grantSecret,
+      TLEU_TEST_RECORD_URL: recorder.url,
     };
-    const workerStack = await startWorkerIfAvailable(emulator, origin);
-    if (workerStack) {
-      started.push(workerStack.worker);
-      env.TLEU_TEST_WORKER_URL = workerStack.worker.url;
-      env.TLEU_TEST_GRANT = workerStack.grant;
-      env.TLEU_TEST_GRANT_SECRET = workerStack.grantSecret;
-    }
     status = await runCargo(env, process.argv.slice(2));
+    for (const { name, value } of measurements) {
+      console.log(`run-browser-tests: ${name} = ${value}`);
+    }
   } catch (err) {
     console.error(`run-browser-tests: ${err.stack || err}`);
     status = 1;

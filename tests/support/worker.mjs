@@ -2,6 +2,7 @@
 // via `wrangler dev`, on a free loopback port, with a throwaway config: no [build] step, vars in
 // the config, secrets in a .dev.vars file next to it. Stopped by PID (process group), also when
 // the test fails (the harness kills every service it started when Node exits).
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -110,4 +111,15 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {} } = {})
       cleanup();
     },
   };
+}
+
+const base64url = (text) => Buffer.from(text).toString('base64url');
+
+/**
+ * Signs `claims` as an HS256 JWT with `secret`, exactly as an application's backend mints a
+ * grant (only `crypto`). `header` can be overridden to forge other algorithms in tests.
+ */
+export function signToken(claims, secret, header = { alg: 'HS256', typ: 'JWT' }) {
+  const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 }

@@ -20,6 +20,7 @@ export async function example(file: File): Promise<string> {
     concurrency: 4,
     retry: { baseDelayMs: 250, maxDelayMs: 10_000, maxAttempts: 5 },
     progressIntervalMs: 100,
+    stallTimeoutMs: 60_000,
     persist: true,
     directUploadMaxBytes: 0,
     fetch: (input, init) => fetch(input, init),

@@ -2,22 +2,18 @@
 // every call: refusals must happen before any upstream call; upstream failures are mapped;
 // the API key never appears in any response or log line.
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { startWorker } from '../support/worker.mjs';
+import { signToken, startWorker } from '../support/worker.mjs';
 
 const API_KEY = `tlk_canary_${randomBytes(12).toString('hex')}`;
 const GRANT_SECRET = randomBytes(32).toString('hex');
 const TOKEN_SECRET = randomBytes(32).toString('hex');
 const ORIGIN = 'http://127.0.0.1:5173';
 
-const b64url = (x) => Buffer.from(x).toString('base64url');
 /** Mints an HS256 JWT exactly as an app backend would (only `crypto`). */
-function sign(claims, secret = GRANT_SECRET, header = { alg: 'HS256', typ: 'JWT' }) {
-  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
+const sign = (claims, secret = GRANT_SECRET, header) => signToken(claims, secret, header);
 const now = () => Math.floor(Date.now() / 1000);
 const grant = (extra = {}) => sign({ sub: 'user-1', exp: now() + 600, ...extra });
 

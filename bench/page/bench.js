@@ -1,0 +1,265 @@
+// The benchmark page. bench/run.mjs opens a fresh page per run, puts the benchmark file into
+// #file and calls one of `window.bench.{ours, ceiling, uppy}`; each answers a plain JSON result.
+// Every upload goes from this page's origin to the Worker (wrangler dev, workerd) for the
+// control plane and straight to the emulator's presigned storage for the bytes.
+import init, { Uploader } from '/pkg/twelvelabs_edge_upload.js';
+
+const config = await fetch('/bench-config.json').then((r) => r.json());
+const { workerUrl } = config;
+// `init()` answers the module's exports: its linear memory is what the memory benchmark samples.
+const wasm = await init();
+
+function benchFile() {
+  const file = document.getElementById('file').files[0];
+  if (!file) throw new Error('no benchmark file was set on #file');
+  return file;
+}
+
+/** A fresh grant from the Worker's dev route (the demo's stand-in for an app backend). */
+async function grant() {
+  const res = await fetch(`${workerUrl}/dev/grant`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub: 'bench' }),
+  });
+  if (!res.ok) throw new Error(`POST /dev/grant → ${res.status}: ${await res.text()}`);
+  return (await res.json()).grant;
+}
+
+/** Calls the Worker's TwelveLabs-shaped API with a bearer token; throws on non-2xx. */
+async function workerCall(method, path, token, body) {
+  const res = await fetch(`${workerUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const SESSIONS = '/v1.3/assets/multipart-uploads';
+
+/** Samples the wasm linear memory size while an upload runs; answers the peak. */
+function sampleWasmMemory(intervalMs) {
+  let peak = wasm.memory.buffer.byteLength;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, wasm.memory.buffer.byteLength);
+  }, intervalMs);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, wasm.memory.buffer.byteLength);
+  };
+}
+
+/**
+ * Our package, as an app uses it. A counting `fetch` (the documented `fetch` option) tells how
+ * many requests went where, and when the storage acknowledged the last chunk, so the transfer
+ * part can be compared with the ceiling, which has no reports and no finalisation.
+ */
+async function ours({ concurrency, memorySampleMs = 50 }) {
+  const file = benchFile();
+  const counts = { storagePuts: 0, workerRequests: 0 };
+  // Every control-plane request with its start and end (ms since the upload began): where the
+  // time between the last stored chunk and `done` goes.
+  const controlPlane = [];
+  let started = 0;
+  let lastPutAnsweredAt = 0;
+  const countingFetch = (url, init) => {
+    const isPut = init && init.method === 'PUT';
+    const sentAt = performance.now();
+    if (isPut) counts.storagePuts += 1;
+    else counts.workerRequests += 1;
+    const answer = fetch(url, init);
+    answer.then(
+      () => {
+        const now = performance.now();
+        if (isPut) lastPutAnsweredAt = now;
+        else {
+          const { pathname } = new URL(url);
+          const what = `${init?.method || 'GET'} ${pathname.replace(/[0-9a-f]{24}/g, '{id}')}`;
+          controlPlane.push({ what, startMs: Math.round(sentAt - started), endMs: Math.round(now - started) });
+        }
+      },
+      () => {},
+    );
+    return answer;
+  };
+  const uploader = new Uploader({
+    endpoint: workerUrl,
+    getToken: grant,
+    concurrency,
+    persist: false,
+    progressIntervalMs: 1000,
+    fetch: countingFetch,
+  });
+  const wasmAtStart = wasm.memory.buffer.byteLength;
+  const stopSampling = sampleWasmMemory(memorySampleMs);
+  started = performance.now();
+  const handle = uploader.upload(file, { type: 'video', filename: 'bench.mp4' });
+  const asset = await handle.done;
+  const ms = performance.now() - started;
+  const wasmPeakBytes = stopSampling();
+  uploader.free?.();
+  return {
+    bytes: file.size,
+    ms,
+    transferMs: lastPutAnsweredAt - started,
+    assetId: asset.id,
+    requests: counts,
+    controlPlane,
+    wasmAtStartBytes: wasmAtStart,
+    wasmPeakBytes,
+  };
+}
+
+/**
+ * The ceiling: a session and every presigned URL minted beforehand (not timed), then a plain
+ * loop of `concurrency` workers PUTting the same `Blob.slice` chunks. No engine, no reports.
+ */
+async function ceiling({ concurrency }) {
+  const file = benchFile();
+  const token = await grant();
+  const session = await workerCall('POST', SESSIONS, token, {
+    filename: 'ceiling.mp4',
+    type: 'video',
+    total_size: file.size,
+  });
+  const uploadToken = session.upload_token;
+  const urls = new Map(session.upload_urls.map((u) => [u.chunk_index, u.url]));
+  for (let start = 1; start <= session.total_chunks; start += 50) {
+    const count = Math.min(50, session.total_chunks - start + 1);
+    const missing = Array.from({ length: count }, (_, i) => start + i).some((i) => !urls.has(i));
+    if (!missing) continue;
+    const batch = await workerCall('POST', `${SESSIONS}/${session.upload_id}/presigned-urls`, uploadToken, {
+      start,
+      count,
+    });
+    for (const u of batch.upload_urls) if (!urls.has(u.chunk_index)) urls.set(u.chunk_index, u.url);
+  }
+  const chunkSize = session.chunk_size;
+  let next = 1;
+  const putOne = async (index) => {
+    const begin = (index - 1) * chunkSize;
+    const res = await fetch(urls.get(index), {
+      method: 'PUT',
+      body: file.slice(begin, Math.min(begin + chunkSize, file.size)),
+      headers: session.upload_headers,
+    });
+    await res.arrayBuffer();
+    if (!res.ok || !res.headers.get('etag')) throw new Error(`ceiling PUT ${index} → ${res.status}`);
+  };
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next <= session.total_chunks) {
+        const index = next;
+        next += 1;
+        await putOne(index);
+      }
+    }),
+  );
+  const ms = performance.now() - started;
+  return { bytes: file.size, ms, transferMs: ms, requests: { storagePuts: session.total_chunks } };
+}
+
+/**
+ * `@uppy/aws-s3` (bundled from npm by bench/run.mjs) driving a session through its multipart
+ * hooks, each backed by the Worker: createMultipartUpload → create, signPart → presigned-urls
+ * (one URL, just in time, as the hook is designed), listParts → status, completeMultipartUpload
+ * → report (batches of 50, in parallel). Its `limit` is the same concurrency as ours.
+ */
+async function uppy({ concurrency, chunkSize }) {
+  const { Uppy, AwsS3 } = await import('/dist/uppy.js');
+  const file = benchFile();
+  const counts = { storagePuts: 0, workerRequests: 0 };
+  const sessions = new Map(); // upload_id → {token, headers}
+  let lastPutAnsweredAt = 0;
+  const call = (...args) => {
+    counts.workerRequests += 1;
+    return workerCall(...args);
+  };
+  const token = await grant();
+
+  const instance = new Uppy({ autoProceed: false });
+  instance.use(AwsS3, {
+    limit: concurrency,
+    shouldUseMultipart: true,
+    // Uppy splits before the session exists: give it the emulator's chunk size.
+    getChunkSize: () => chunkSize,
+    async createMultipartUpload(f) {
+      const session = await call('POST', SESSIONS, token, {
+        filename: f.name,
+        type: 'video',
+        total_size: f.size,
+      });
+      sessions.set(session.upload_id, { token: session.upload_token, headers: session.upload_headers });
+      return { uploadId: session.upload_id, key: session.asset_id };
+    },
+    async signPart(f, { uploadId, partNumber }) {
+      const session = sessions.get(uploadId);
+      const batch = await call('POST', `${SESSIONS}/${uploadId}/presigned-urls`, session.token, {
+        start: partNumber,
+        count: 1,
+      });
+      counts.storagePuts += 1;
+      return { url: batch.upload_urls[0].url, headers: session.headers };
+    },
+    async listParts(f, { uploadId }) {
+      // Only chunks the API already accepted count as done; their proof is already reported,
+      // so completeMultipartUpload skips them (marked by a null ETag).
+      const session = sessions.get(uploadId);
+      const parts = [];
+      for (let page = 1; ; page += 1) {
+        const status = await call('GET', `${SESSIONS}/${uploadId}?page=${page}&page_limit=50`, session.token);
+        const chunks = status.uploaded_chunks || [];
+        for (const c of chunks) if (c.status === 'completed') parts.push({ PartNumber: c.index, ETag: null });
+        if (chunks.length === 0 || page >= status.page_info.total_page) break;
+      }
+      return parts;
+    },
+    async completeMultipartUpload(f, { uploadId, parts }) {
+      lastPutAnsweredAt = performance.now();
+      const session = sessions.get(uploadId);
+      const items = parts
+        .filter((p) => p.ETag)
+        .map((p) => ({
+          chunk_index: p.PartNumber,
+          proof: p.ETag.replaceAll('"', ''),
+          proof_type: 'etag',
+          chunk_size: Math.min(chunkSize, f.size - (p.PartNumber - 1) * chunkSize),
+        }));
+      const batches = [];
+      for (let i = 0; i < items.length; i += 50) batches.push(items.slice(i, i + 50));
+      const answers = await Promise.all(
+        batches.map((completed_chunks) =>
+          call('POST', `${SESSIONS}/${uploadId}`, session.token, { completed_chunks }),
+        ),
+      );
+      const done = answers.find((a) => a && a.url);
+      if (!done) throw new Error('the last report did not complete the session');
+      return { location: done.url };
+    },
+    async abortMultipartUpload() {
+      // The API has no abort: an unfinished session expires on its own.
+    },
+  });
+  instance.addFile({ name: 'uppy.mp4', type: file.type || 'video/mp4', data: file });
+  const started = performance.now();
+  const result = await instance.upload();
+  const ms = performance.now() - started;
+  if (!result || result.failed?.length || result.successful?.length !== 1) {
+    const why = result?.failed?.[0]?.error;
+    throw new Error(`Uppy upload failed: ${why?.message || why || 'no result'}`);
+  }
+  const location = result.successful[0].uploadURL || '';
+  const assetId = location.match(/assets\/([0-9a-f]+)\/file/)?.[1];
+  instance.destroy();
+  return { bytes: file.size, ms, transferMs: lastPutAnsweredAt - started, assetId, requests: counts };
+}
+
+window.bench = { ours, ceiling, uppy };
+document.body.dataset.ready = 'true';
