@@ -40,7 +40,7 @@ lint: bootstrap
 	$(CARGO_WASM) clippy -q --lib --target wasm32-unknown-unknown --features worker -- -D warnings
 
 ## Native unit, property, simulation and emulator HTTP tests.
-test-native: bootstrap
+test-native: bootstrap emulator
 	$(ENV) cargo test --workspace
 
 ## wasm-bindgen tests in headless Chromium against the emulator and the Worker in workerd.

@@ -251,10 +251,14 @@ async fn abort_mid_upload_rejects_and_stops_every_request() {
     );
     let handle = uploader.upload(file.into(), None);
     until_acknowledged(&handle, 2.0).await;
+    let asset_id = handle.asset_id().expect("the session reserved an asset");
+    assert_eq!(asset_status(url, &asset_id).await, 200, "reserved asset");
     handle.abort();
     let error = finish(&handle).await.expect_err("aborted upload rejects");
     assert_eq!(prop(&error, "code"), "aborted");
     assert_eq!(prop(&handle.progress(), "phase"), "aborted");
+    // The reserved asset would stay `processing` forever: the abort deletes it.
+    assert_asset_deleted(url, &asset_id).await;
     fetch.until_idle().await;
     // Requests sent before the abort may still be arriving at the emulator: let them land.
     sleep(300.0).await;

@@ -116,3 +116,26 @@ async fn an_expired_grant_mid_upload_is_replaced_through_get_token() {
     let asset_id = prop(&asset, "id").as_string().unwrap();
     assert_stored_intact(emulator_url, &asset_id, &file).await;
 }
+
+#[wasm_bindgen_test]
+async fn abort_deletes_the_reserved_asset_through_the_worker() {
+    let (emulator_url, _) = emulator();
+    let calls = Rc::new(Cell::new(0));
+    let uploader = grant_uploader(&get_token(Rc::clone(&calls), |_| now_secs() + 600.0));
+    let file = make_file(16.0, 92, "aborted-through-the-worker.mp4");
+    let handle = uploader.upload(file.into(), None);
+    for _ in 0..600 {
+        if handle.asset_id().is_some() {
+            break;
+        }
+        sleep(50.0).await;
+    }
+    let asset_id = handle.asset_id().expect("the session reserved an asset");
+    assert_eq!(asset_status(emulator_url, &asset_id).await, 200);
+    handle.abort();
+    let error = finish(&handle).await.expect_err("aborted upload rejects");
+    assert_eq!(prop(&error, "code"), "aborted");
+    // Deleted through the Worker with the uploader's grant (the owner's), as the emulator sees.
+    assert_asset_deleted(emulator_url, &asset_id).await;
+    assert_eq!(calls.get(), 1, "the grant in hand served the delete");
+}

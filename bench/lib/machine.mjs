@@ -7,7 +7,8 @@ import { ROOT } from '../../tests/support/harness.mjs';
 
 function command(cmd, args) {
   try {
-    return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    // trimEnd only: `free -h` aligns its header with leading spaces.
+    return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trimEnd();
   } catch {
     return 'unknown';
   }
@@ -57,7 +58,8 @@ export function machineInfo() {
     node: process.version,
     chromium: command(process.env.CHROMIUM_BIN || '/usr/bin/chromium', ['--version']),
     rustc: command('rustc', ['--version']),
-    commit: command('git', ['rev-parse', '--short', 'HEAD']),
+    // Uncommitted changes were measured too when the tree is dirty: say so next to the commit.
+    commit: `${command('git', ['rev-parse', '--short', 'HEAD'])}${command('git', ['--no-optional-locks', 'status', '--porcelain', '--untracked-files=no']) ? ' + uncommitted changes' : ''}`,
     package: `twelvelabs-edge-upload ${cargoVersion}`,
     npm: Object.fromEntries(
       ['wrangler', 'workerd', 'playwright-core', 'twelvelabs-js', '@uppy/core', '@uppy/aws-s3', 'autocannon', 'esbuild'].map(

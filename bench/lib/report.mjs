@@ -200,10 +200,10 @@ function rows(report) {
     const l = m.large;
     out.push(['memory', `wasm linear memory peak (${formatBytes(s.file_bytes)}${l ? ` / ${formatBytes(l.file_bytes)}` : ''})`,
       `${formatBytes(s.wasm_peak_bytes)}${l ? ` / ${formatBytes(l.wasm_peak_bytes)}` : ''}`, `at start ${formatBytes(s.wasm_start_bytes)}`,
-      l ? (m.wasm_flat ? 'flat' : 'GROWS') : '']);
+      l ? `${m.wasm_flat ? 'flat' : 'GROWS'}: +${formatBytes(l.wasm_peak_bytes - s.wasm_peak_bytes)}` : '']);
     out.push(['memory', `JS heap used peak (${formatBytes(s.file_bytes)}${l ? ` / ${formatBytes(l.file_bytes)}` : ''})`,
       `${formatBytes(s.js_heap_peak_used_bytes)}${l ? ` / ${formatBytes(l.js_heap_peak_used_bytes)}` : ''}`, `at start ${formatBytes(s.js_heap_start_used_bytes)}`,
-      l ? (m.js_heap_flat ? 'flat' : 'GROWS') : '']);
+      l ? `${m.js_heap_flat ? 'flat' : 'GROWS'}: +${formatBytes(l.js_heap_peak_used_bytes - s.js_heap_peak_used_bytes)}` : '']);
   }
   const z = report.size;
   if (z) {
@@ -215,7 +215,7 @@ function rows(report) {
   if (w) {
     for (const [endpoint, byClients] of Object.entries(w)) {
       for (const [clients, r] of Object.entries(byClients)) {
-        out.push(['worker', `${endpoint}, ${clients} clients`, `${r.worker.req_per_s} req/s · p50 ${r.worker.p50_ms} · p99 ${r.worker.p99_ms} ms`,
+        out.push(['worker', `${endpoint}, ${clients} client${clients === '1' ? '' : 's'}`, `${r.worker.req_per_s} req/s · p50 ${r.worker.p50_ms} · p99 ${r.worker.p99_ms} ms`,
           `direct ${r.direct.req_per_s} req/s · p50 ${r.direct.p50_ms} · p99 ${r.direct.p99_ms} ms`,
           `added p50 ${r.added_p50_ms} / p99 ${r.added_p99_ms} ms · errors ${r.worker.errors + r.direct.errors}`]);
       }
@@ -262,7 +262,7 @@ export function renderMarkdown(report) {
   for (const r of rows(report)) out.push(`| ${r.map(cell).join(' | ')} |`);
   out.push('', '### Targets', '', '| target | value | goal | verdict |', '|---|---|---|---|');
   for (const t of report.targets) out.push(`| ${cell(t.name)} | ${round(t.value, 3)} | ${cell(t.target)} | ${cell(t.met ? 'met' : `**missed**: ${t.shortfall}`)} |`);
-  out.push('', '### Machine', '', `- CPU: ${m.cpuModel}, \`nproc\` = ${m.nproc}; ${m.kernel}`, '- `free -h`:', '', '```', m.memory, '```', '');
+  out.push('', '### Machine', '', `- CPU: ${m.cpuModel}, \`nproc\` = ${m.nproc}; ${m.kernel}; 1-minute load average before the run: ${report.load_average_before}`, '- `free -h`:', '', '```', m.memory, '```', '');
   out.push(`- ${m.package}; Node ${m.node}; ${m.chromium}; ${m.rustc}`);
   out.push(`- npm: ${Object.entries(m.npm).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   out.push(`- options: ${Object.entries(report.options).map(([k, v]) => `${k}=${v}`).join(', ')}`);

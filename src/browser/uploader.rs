@@ -68,6 +68,9 @@ struct HandleState {
     resolve: Function,
     reject: Function,
     upload_id: Option<String>,
+    /// The asset the upload creates: reserved with the multipart session, or made by a direct
+    /// upload.
+    asset_id: Option<String>,
     /// The uploader driving this upload, once it is registered with the engine.
     driver: Weak<Inner>,
 }
@@ -302,6 +305,14 @@ impl Inner {
                         .map_err(api_outcome);
                     inner.state.borrow_mut().requests.remove(&request);
                     inner.feed(Input::AssetDone { request, result });
+                });
+            }
+            Action::DeleteAsset { asset_id } => {
+                let inner = Rc::clone(self);
+                spawn_local(async move {
+                    // Best effort, one attempt: the upload already ended with `aborted`, and
+                    // a failure here cannot change that.
+                    let _ = inner.api.delete_asset(&asset_id, false, None).await;
                 });
             }
             Action::Cancel { request } => {
@@ -1112,7 +1123,10 @@ impl Inner {
             })
             .await?;
         if handle.borrow().settled {
-            return Ok(()); // aborted while the session was being created
+            // Aborted while the session was being created: nothing will be uploaded to it.
+            self.state.borrow_mut().engine.abandon_session(&session);
+            self.pump();
+            return Ok(());
         }
         let entry = FileEntry {
             blob,
@@ -1122,6 +1136,7 @@ impl Inner {
             handle: Rc::clone(&handle),
             fingerprint,
         };
+        let asset_id = session.asset_id.clone();
         let new_upload = NewUpload {
             file_size: size,
             session,
@@ -1133,7 +1148,7 @@ impl Inner {
             .borrow_mut()
             .engine
             .add_upload(now(), new_upload)?;
-        self.register(file, entry, &handle);
+        self.register(file, entry, asset_id, &handle);
         Ok(())
     }
 
@@ -1201,7 +1216,7 @@ impl Inner {
             handle: Rc::clone(&handle),
             fingerprint: Some(actual),
         };
-        self.register(file_id, entry, &handle);
+        self.register(file_id, entry, saved.asset_id.clone(), &handle);
         Ok(())
     }
 
@@ -1209,6 +1224,7 @@ impl Inner {
         self: &Rc<Self>,
         file: FileId,
         entry: FileEntry,
+        asset_id: String,
         handle: &Rc<RefCell<HandleState>>,
     ) {
         let upload_id = entry.upload_id.clone();
@@ -1217,6 +1233,7 @@ impl Inner {
             let mut state = handle.borrow_mut();
             state.file = Some(file);
             state.upload_id = Some(upload_id);
+            state.asset_id = Some(asset_id);
             state.phase = "uploading";
             state.driver = Rc::downgrade(self);
             state.paused
@@ -1252,6 +1269,7 @@ impl Inner {
                 self.api.create_asset(&form, signal.as_ref())
             })
             .await?;
+        handle.borrow_mut().asset_id = Some(asset.id.clone());
         progress.sent_bytes = size;
         progress.acknowledged_bytes = size;
         progress.reported_bytes = size;
@@ -1415,6 +1433,7 @@ impl UploadHandle {
             resolve,
             reject,
             upload_id: None,
+            asset_id: None,
             driver: Weak::new(),
         }));
         let handle = UploadHandle {
@@ -1506,8 +1525,9 @@ impl UploadHandle {
         }
     }
 
-    /// Cancels every request of this upload; `done` rejects with `aborted` and the saved
-    /// record is deleted.
+    /// Cancels every request of this upload; `done` rejects with `aborted`, the saved record is
+    /// deleted and so, unless the upload had already completed, is the asset its session
+    /// reserved (best effort, in the background).
     pub fn abort(&self) {
         if !self.state.borrow().settled {
             abort_state(&self.state);
@@ -1542,6 +1562,13 @@ impl UploadHandle {
     #[wasm_bindgen(getter, js_name = uploadId)]
     pub fn upload_id(&self) -> Option<String> {
         self.state.borrow().upload_id.clone()
+    }
+
+    /// The id of the asset this upload creates, once known: reserved with the multipart session
+    /// (an aborted upload deletes it again), or made by a direct upload.
+    #[wasm_bindgen(getter, js_name = assetId)]
+    pub fn asset_id(&self) -> Option<String> {
+        self.state.borrow().asset_id.clone()
     }
 
     /// Resolves with the asset when the upload completes (and, with `waitUntilReady`, when the

@@ -468,6 +468,14 @@ pub enum Action {
         /// The asset.
         asset_id: String,
     },
+    /// `DELETE /assets/{asset_id}`, best effort: the asset a multipart session reserved, left
+    /// behind by an aborted upload (it would otherwise stay `processing` in the user's asset
+    /// list forever). No outcome is reported: a failure changes nothing (the upload already
+    /// finished with `aborted`), so the adapter makes one attempt and ignores the result.
+    DeleteAsset {
+        /// The reserved asset.
+        asset_id: String,
+    },
     /// Abort this request; its outcome, if still reported, is ignored.
     Cancel {
         /// The request.
@@ -989,11 +997,7 @@ impl Engine {
             }
             Input::Abort { file } => {
                 for id in self.targets(file) {
-                    self.finish(
-                        now_ms,
-                        id,
-                        Err(Error::new(ErrorCode::Aborted, "the upload was aborted")),
-                    );
+                    self.abort_upload(now_ms, id);
                 }
             }
             Input::Offline => self.online = false,
@@ -1079,6 +1083,15 @@ impl Engine {
             }
         }
         best
+    }
+
+    /// A session the adapter created but will not upload (the user aborted while it was being
+    /// created): its reserved asset is deleted ([`Action::DeleteAsset`]), as an aborted upload's
+    /// is.
+    pub fn abandon_session(&mut self, session: &CreateMultipartUploadResponse) {
+        self.actions.push_back(Action::DeleteAsset {
+            asset_id: session.asset_id.clone(),
+        });
     }
 
     /// The latest progress of an upload (`None` once it finished or for an unknown id).
@@ -1258,7 +1271,7 @@ impl Engine {
                 *deadline_ms = now_ms.saturating_add(remaining_bound);
                 let file = *file;
                 if let Some(u) = self.uploads.get_mut(&file) {
-                    u.throttle.offer(now_ms);
+                    u.throttle.mark();
                 }
             }
         }
@@ -1290,8 +1303,10 @@ impl Engine {
                 chunk.etag = etag;
                 chunk.acked_at_ms = now_ms;
                 u.dirty = true;
-                u.throttle.offer(now_ms);
+                u.throttle.mark();
             }
+            // `refresh_url` needs no extra step: `retry_chunk` always drops the chunk's URL
+            // (a URL is used once), so every retry gets a fresh one.
             Verdict::Retry {
                 not_before_ms,
                 cause,
@@ -1318,7 +1333,7 @@ impl Engine {
             return;
         };
         u.urls.discard(index);
-        u.throttle.offer(now_ms);
+        u.throttle.mark();
         let chunk = u.chunk_mut(index);
         chunk.state = ChunkState::Pending;
         chunk.etag = None;
@@ -1506,7 +1521,7 @@ impl Engine {
                     u.server_confirmed = true;
                 }
                 u.dirty = true;
-                u.throttle.offer(now_ms);
+                u.throttle.mark();
             }
             Err(outcome) => {
                 for index in indices {
@@ -1628,7 +1643,7 @@ impl Engine {
         u.frontier = 1;
         u.advance_frontier();
         u.dirty = true;
-        u.throttle.offer(now_ms);
+        u.throttle.mark();
         let page_limit = limits::PAGE_LIMIT_MAX;
         let last_page = match &status.page_info {
             Some(info) => u.status_page >= info.total_page,
@@ -1751,7 +1766,7 @@ impl Engine {
         let Some(u) = self.uploads.get_mut(&file) else {
             return;
         };
-        u.throttle.offer(now_ms);
+        u.throttle.mark();
         let asset_id = u.asset_id.clone();
         let url = u.completion_url.clone();
         self.actions.push_back(Action::Uploaded {
@@ -1778,8 +1793,31 @@ impl Engine {
         }
     }
 
+    /// Ends an upload with `aborted`. Until its session completed, the asset the session
+    /// reserved holds no media and never will: it is deleted. Once the session completed (the
+    /// caller was only waiting for processing) the asset is whole and is kept.
+    fn abort_upload(&mut self, now_ms: u64, file: FileId) {
+        let Some(u) = self.uploads.get(&file) else {
+            return;
+        };
+        let reserved_asset = (u.phase != Phase::AwaitingAsset).then(|| u.asset_id.clone());
+        let aborted = Err(Error::new(ErrorCode::Aborted, "the upload was aborted"));
+        self.finish_and_delete(now_ms, file, aborted, reserved_asset);
+    }
+
     /// Ends an upload: cancels its requests, flushes progress, emits `Finished`, forgets it.
     fn finish(&mut self, now_ms: u64, file: FileId, outcome: Result<Completion, Error>) {
+        self.finish_and_delete(now_ms, file, outcome, None);
+    }
+
+    /// [`Engine::finish`], deleting `delete_asset` once the upload's requests are cancelled.
+    fn finish_and_delete(
+        &mut self,
+        now_ms: u64,
+        file: FileId,
+        outcome: Result<Completion, Error>,
+        delete_asset: Option<String>,
+    ) {
         let Some(mut u) = self.uploads.remove(&file) else {
             return;
         };
@@ -1793,8 +1831,11 @@ impl Engine {
         for request in owned {
             self.cancel(request);
         }
+        if let Some(asset_id) = delete_asset {
+            self.actions.push_back(Action::DeleteAsset { asset_id });
+        }
         u.progress.update(now_ms, u.counts(0));
-        u.throttle.offer(now_ms);
+        u.throttle.mark();
         if u.throttle.flush(now_ms) {
             self.actions.push_back(Action::Progress {
                 file,

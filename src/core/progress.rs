@@ -209,10 +209,11 @@ impl Throttle {
         }
     }
 
-    /// Marks that something changed; returns whether to emit now.
-    pub fn offer(&mut self, now_ms: u64) -> bool {
+    /// Marks that something changed. Emission is decided by [`Throttle::poll`] (or
+    /// [`Throttle::flush`]) once the caller has applied all of an input's effects, so a change
+    /// is never both "due" and dropped because nobody looked at the answer.
+    pub fn mark(&mut self) {
         self.pending = true;
-        self.poll(now_ms)
     }
 
     /// Emits a held-back change if its interval has passed.
@@ -331,15 +332,21 @@ mod tests {
     #[test]
     fn throttle_holds_back_and_releases_at_the_deadline() {
         let mut th = Throttle::new(100);
-        assert!(th.offer(0));
-        assert!(!th.offer(50));
+        assert!(!th.poll(0), "nothing changed yet");
+        th.mark();
+        assert!(th.poll(0));
+        th.mark();
+        assert!(!th.poll(50));
         assert_eq!(th.deadline(), Some(100));
         assert!(!th.poll(99));
         assert!(th.poll(100));
         assert_eq!(th.deadline(), None);
         assert!(!th.poll(500));
-        assert!(!th.offer(150));
-        assert!(th.flush(160));
-        assert!(!th.flush(170));
+        th.mark();
+        assert!(th.poll(550));
+        th.mark();
+        assert!(!th.poll(560), "held back: the interval has not passed");
+        assert!(th.flush(570), "a final state is emitted regardless");
+        assert!(!th.flush(580));
     }
 }

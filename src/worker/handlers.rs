@@ -119,6 +119,17 @@ fn content_length(req: &Request) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Cancels a request body the Worker has not started to read (a body being read is cancelled
+/// by dropping its stream). Without this, workerd drains an unread body before it sends the
+/// answer, so a client refused on its headers alone (a token, a declared size) would still
+/// upload everything before seeing the refusal.
+pub fn discard_unread_body(req: &Request) {
+    if let Some(body) = req.inner().body().filter(|b| !b.locked()) {
+        // The promise only reports when cancellation is done; nothing needs to wait for it.
+        let _ = body.cancel();
+    }
+}
+
 /// Reads a JSON body of at most [`MAX_JSON_BODY_BYTES`], refusing other content types.
 async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     let content_type = req
@@ -530,6 +541,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         ));
     }
 
+    // Dropping `body` on any early return below cancels the rest of the client's upload.
     let mut body = req
         .stream()
         .map_err(|_| Error::invalid("POST /assets needs a body."))?;

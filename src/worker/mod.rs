@@ -95,6 +95,9 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             error.into_response()?
         }
     };
+    if error_code.is_some() {
+        handlers::discard_unread_body(&req);
+    }
     // workerd (unlike Cloudflare's edge) adds no `Date`; clients use it to measure their clock
     // skew against the server's, so every answer carries one.
     let now = String::from(js_sys::Date::new_0().to_utc_string());

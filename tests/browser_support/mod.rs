@@ -44,6 +44,11 @@ export async function fetchJson(url, method, body) {
   if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
+export async function apiStatus(url, apiKey) {
+  const res = await fetch(url, { headers: { 'x-api-key': apiKey } });
+  await res.arrayBuffer();
+  return res.status;
+}
 export function sleepMs(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -91,6 +96,8 @@ extern "C" {
     fn sha256_hex_js(blob: &web_sys::Blob) -> Promise;
     #[wasm_bindgen(js_name = fetchJson)]
     fn fetch_json_js(url: &str, method: &str, body: JsValue) -> Promise;
+    #[wasm_bindgen(js_name = apiStatus)]
+    fn api_status_js(url: &str, api_key: &str) -> Promise;
     #[wasm_bindgen(js_name = sleepMs)]
     fn sleep_ms_js(ms: f64) -> Promise;
     #[wasm_bindgen(js_name = mintGrant)]
@@ -172,6 +179,31 @@ pub async fn call_json(url: &str, method: &str, body: Option<&str>) -> serde_jso
         .await
         .unwrap_or_else(|e| panic!("{method} {url} failed: {e:?}"));
     to_json(&value)
+}
+
+/// The HTTP status of `GET {emulator_url}/v1.3/assets/{asset_id}`, asked with the API key
+/// (the emulator's view, not the Worker's).
+pub async fn asset_status(emulator_url: &str, asset_id: &str) -> u16 {
+    let (_, api_key) = emulator();
+    let url = format!("{emulator_url}/v1.3/assets/{asset_id}");
+    let status = JsFuture::from(api_status_js(&url, api_key))
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} failed: {e:?}"));
+    status.as_f64().expect("a status") as u16
+}
+
+/// Asserts that the emulator deletes `asset_id` within ~10 s (an aborted upload deletes its
+/// reserved asset in the background, after `done` rejected).
+pub async fn assert_asset_deleted(emulator_url: &str, asset_id: &str) {
+    let mut status = 0;
+    for _ in 0..200 {
+        status = asset_status(emulator_url, asset_id).await;
+        if status == 404 {
+            return;
+        }
+        sleep(50.0).await;
+    }
+    panic!("asset {asset_id} still answers {status} 10 s after the abort");
 }
 
 /// A JS value as JSON.

@@ -816,6 +816,10 @@ impl Sim {
                 };
                 self.schedule_answer(request, Pending::Asset { request, result });
             }
+            Action::DeleteAsset { asset_id } => {
+                // Only an abort deletes an asset, and the simulation never aborts.
+                self.fail(format!("asset {asset_id} deleted without an abort"));
+            }
             Action::Cancel { request } => {
                 if self.outstanding.remove(&request).is_none() {
                     self.fail(format!("cancel of {request:?}, which is not in flight"));

@@ -188,6 +188,12 @@ impl Api {
         self.send(request).await
     }
 
+    /// `DELETE {path}`, best effort: the answer is not needed (see `Action::DeleteAsset`).
+    async fn delete(&self, path: &str) {
+        let request = self.client.delete(format!("{}{path}", self.base));
+        let _ = request.header("x-api-key", &*self.api_key).send().await;
+    }
+
     async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, HttpOutcome> {
         let request = self.client.get(format!("{}{path_and_query}", self.base));
         self.send(request).await
@@ -547,6 +553,12 @@ impl Adapter {
                         result: api.get::<Asset>(&path).await,
                     }
                 });
+            }
+            Action::DeleteAsset { asset_id } => {
+                // No outcome goes back to the engine: nothing waits for this task.
+                let api = self.api.clone();
+                let path = format!("/assets/{asset_id}");
+                tokio::spawn(async move { api.delete(&path).await });
             }
             Action::Cancel { request } => {
                 if let Some(task) = self.in_flight.remove(request) {

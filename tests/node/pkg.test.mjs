@@ -12,8 +12,11 @@ const PKG_DIR = process.env.PKG_DIR || path.join(ROOT, 'pkg');
 let emulator;
 let pkg;
 
+// 1 MiB chunks (the emulator's default is 5 MiB): a few MiB make many chunks.
+const CHUNK_BYTES = 1024 * 1024;
+
 before(async () => {
-  emulator = await startEmulator();
+  emulator = await startEmulator({ args: ['--chunk-size', String(CHUNK_BYTES)] });
   pkg = await import(pathToFileURL(path.join(PKG_DIR, 'node.js')).href);
 });
 after(async () => emulator?.stop());
@@ -52,6 +55,36 @@ test('uploads a 12 MiB Blob intact from Node', async () => {
   assert.equal(stored.sha256, createHash('sha256').update(bytes).digest('hex'));
   assert.deepEqual(progress, [...progress].sort((a, b) => a - b), 'progress never goes backwards');
   assert.equal(handle.progress.acknowledgedBytes, bytes.length);
+});
+
+test('with progressIntervalMs: 0 every acknowledged chunk is reported in order', async () => {
+  // Regression: the engine's throttle once answered "emit now" to callers that ignored the
+  // answer, so due events were lost and only the final one arrived.
+  const bytes = seededBytes(10 * CHUNK_BYTES + 4321, 43);
+  const totalChunks = Math.ceil(bytes.length / CHUNK_BYTES);
+  const uploader = new pkg.Uploader({
+    endpoint: emulator.url,
+    apiKey: emulator.apiKey,
+    progressIntervalMs: 0,
+    concurrency: 2,
+  });
+  const events = [];
+  const handle = uploader.upload(new Blob([bytes], { type: 'video/mp4' }), {
+    filename: 'every-step.mp4',
+    onProgress: (p) => events.push(p),
+  });
+  await handle.done;
+  assert.ok(events.length > 2, `only ${events.length} progress events for ${totalChunks} chunks`);
+  for (const key of ['sentBytes', 'acknowledgedBytes', 'reportedBytes', 'acknowledgedChunks', 'reportedChunks']) {
+    const values = events.map((p) => p[key]);
+    assert.deepEqual(values, [...values].sort((a, b) => a - b), `${key} never goes backwards`);
+  }
+  // Every acknowledgement is its own input to the engine, and none is throttled away.
+  const seen = new Set(events.map((p) => p.acknowledgedChunks));
+  for (let chunks = 1; chunks <= totalChunks; chunks++) {
+    assert.ok(seen.has(chunks), `no event with ${chunks} acknowledged chunks: ${[...seen]}`);
+  }
+  assert.equal(events.at(-1).acknowledgedBytes, bytes.length);
 });
 
 test('bad input is a typed UploadError', async () => {

@@ -38,12 +38,14 @@ export async function example(file: File): Promise<string> {
   handle.resume();
   const fraction: number = handle.progress.fraction;
   const eta: number | null = handle.progress.etaMs;
+  const uploadId: string | undefined = handle.uploadId;
+  const assetId: string | undefined = handle.assetId;
   try {
     const asset: Asset = await handle.done;
     const page: AssetPage = await uploader.listAssets({ pageLimit: 5, assetTypes: ['video'] });
     const pending: PendingUpload[] = await uploader.pendingUploads();
     await uploader.deleteAsset(asset.id, { force: true });
-    return `${version()} ${fraction} ${eta} ${page.pageInfo.totalResults} ${pending.length} ${asset.status}`;
+    return `${version()} ${fraction} ${eta} ${uploadId} ${assetId} ${page.pageInfo.totalResults} ${pending.length} ${asset.status}`;
   } catch (caught) {
     const error = caught as UploadError;
     const code: UploadErrorCode = error.code;

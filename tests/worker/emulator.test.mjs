@@ -336,13 +336,12 @@ test('a direct upload is streamed through the Worker and tagged with its owner',
 });
 
 /**
- * POSTs to the Worker with node:http, writing the body with `write(req)` (which may stop early
- * and never end it). Resolves with the answer, then drops the connection.
- *
- * Why not fetch: when workerd refuses a body it has not read, it closes the connection, and
- * bytes still in flight make the kernel answer with a reset that can destroy the 413 before
- * the client reads it. A real client then sees a network error; a test would be flaky. Here
- * the client sends nothing more once the Worker must have refused, so the answer arrives whole.
+ * POSTs to the Worker with node:http, writing the body with `write(req)`, which stops early and
+ * never ends it. Resolves with the answer, then drops the connection. The answer can only
+ * arrive if the Worker refuses without waiting for the rest of the body (workerd would
+ * otherwise drain an unread body first); and since the client sends nothing after the point
+ * where the Worker must refuse, no bytes in flight can turn the close into a reset that
+ * destroys the answer (which made a fetch-based version of this test flaky).
  */
 function postPartially(route, urlPath, { token, headers, write }) {
   requestsPerRoute[route] = (requestsPerRoute[route] || 0) + 1;
