@@ -42,6 +42,7 @@ lint: bootstrap
 ## Native unit, property, simulation and emulator HTTP tests.
 test-native: bootstrap emulator
 	$(ENV) cargo test --workspace
+	$(ENV) cargo test --lib --features worker worker::
 
 ## wasm-bindgen tests in headless Chromium against the emulator and the Worker in workerd.
 test-browser: emulator worker

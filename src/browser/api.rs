@@ -9,20 +9,18 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, FormData};
 
 use super::js_error::from_js;
 use super::transport::{ApiBody, ApiResponse, Credential, SendFailure, Transport};
+use super::wire_js::{self, Unreadable};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
 use crate::core::wire::{
-    Asset, CreateMultipartUploadRequest, CreateMultipartUploadResponse, ErrorBody,
-    ListAssetsResponse, PresignedUrlsRequest, PresignedUrlsResponse, ReportChunksRequest,
-    ReportChunksResponse, UploadStatusResponse,
+    Asset, CompletedChunk, CreateMultipartUploadRequest, CreateMultipartUploadResponse,
+    ListAssetsResponse, PresignedUrlsResponse, ReportChunksResponse, UploadStatusResponse,
 };
 
 /// The API version prefix of every route.
@@ -146,7 +144,7 @@ impl Api {
         request: &CreateMultipartUploadRequest,
         signal: Option<&AbortSignal>,
     ) -> Result<CreateMultipartUploadResponse, ApiFailure> {
-        let body = to_json(request)?;
+        let body = wire_js::stringify(&wire_js::create_request(request));
         let response = self
             .with_authority(
                 "POST",
@@ -155,7 +153,7 @@ impl Api {
                 signal,
             )
             .await?;
-        parse(response)
+        parse(response, wire_js::create_response)
     }
 
     /// `POST /assets/multipart-uploads/{id}/presigned-urls`.
@@ -163,18 +161,18 @@ impl Api {
         &self,
         upload_id: &str,
         upload_token: Option<&str>,
-        request: &PresignedUrlsRequest,
+        (start, count): (u32, u32),
         signal: Option<&AbortSignal>,
     ) -> Result<PresignedUrlsResponse, ApiFailure> {
         let path = format!(
             "/assets/multipart-uploads/{}/presigned-urls",
             encode(upload_id)
         );
-        let body = to_json(request)?;
+        let body = wire_js::stringify(&wire_js::presigned_urls_request(start, count));
         let response = self
             .with_upload_token(upload_token, "POST", &path, ApiBody::Json(&body), signal)
             .await?;
-        parse(response)
+        parse(response, wire_js::presigned_urls_response)
     }
 
     /// `POST /assets/multipart-uploads/{id}` (report completed chunks).
@@ -182,15 +180,15 @@ impl Api {
         &self,
         upload_id: &str,
         upload_token: Option<&str>,
-        request: &ReportChunksRequest,
+        chunks: &[CompletedChunk],
         signal: Option<&AbortSignal>,
     ) -> Result<ReportChunksResponse, ApiFailure> {
         let path = format!("/assets/multipart-uploads/{}", encode(upload_id));
-        let body = to_json(request)?;
+        let body = wire_js::stringify(&wire_js::report_request(chunks));
         let response = self
             .with_upload_token(upload_token, "POST", &path, ApiBody::Json(&body), signal)
             .await?;
-        parse(response)
+        parse(response, wire_js::report_response)
     }
 
     /// `GET /assets/multipart-uploads/{id}?page=&page_limit=`.
@@ -209,7 +207,7 @@ impl Api {
         let response = self
             .with_upload_token(upload_token, "GET", &path, ApiBody::Empty, signal)
             .await?;
-        parse(response)
+        parse(response, wire_js::status_response)
     }
 
     /// `GET /assets/{id}`.
@@ -222,7 +220,7 @@ impl Api {
         let response = self
             .with_authority("GET", &path, ApiBody::Empty, signal)
             .await?;
-        parse(response)
+        parse(response, wire_js::asset)
     }
 
     /// `GET /assets?{query}`; `query` is already encoded.
@@ -235,7 +233,7 @@ impl Api {
         let response = self
             .with_authority("GET", &path, ApiBody::Empty, signal)
             .await?;
-        parse(response)
+        parse(response, wire_js::asset_page)
     }
 
     /// `DELETE /assets/{id}[?force=true]`.
@@ -268,7 +266,7 @@ impl Api {
         let response = self
             .with_authority("POST", "/assets", ApiBody::Form(form), signal)
             .await?;
-        parse(response)
+        parse(response, wire_js::asset)
     }
 
     /// A call authorised by the grant (or API key). A 401 with a grant means it expired or was
@@ -339,34 +337,32 @@ impl Api {
 
 /// Describes a non-2xx API response (or a 2xx whose body did not parse) for the engine.
 pub fn outcome_of(response: &ApiResponse) -> HttpOutcome {
-    let body: Option<ErrorBody> = serde_json::from_str(&response.body).ok();
+    let body = wire_js::error_body(&response.body);
     HttpOutcome {
         status: Some(response.status),
         etag: None,
         retry_after_ms: response.retry_after_ms,
-        error_code: body.as_ref().map(|b| b.code.clone()),
-        message: body.map(|b| b.message),
+        error_code: body.as_ref().map(|(code, _)| code.clone()),
+        message: body.map(|(_, message)| message),
     }
 }
 
-fn parse<T: DeserializeOwned>(response: ApiResponse) -> Result<T, ApiFailure> {
+/// The 2xx body read by `read`, or the outcome the engine judges (a 2xx whose body does not
+/// read is retried).
+fn parse<T>(
+    response: ApiResponse,
+    read: fn(&JsValue) -> Result<T, Unreadable>,
+) -> Result<T, ApiFailure> {
     if !response.is_success() {
         return Err(ApiFailure::Outcome(outcome_of(&response)));
     }
-    serde_json::from_str(&response.body).map_err(|e| {
+    read(&response.body).map_err(|Unreadable(field)| {
         ApiFailure::Outcome(HttpOutcome {
-            message: Some(format!("unreadable response body: {e}")),
+            message: Some(format!(
+                "unreadable response body: `{field}` is missing or malformed"
+            )),
             ..HttpOutcome::status(response.status)
         })
-    })
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<String, ApiFailure> {
-    serde_json::to_string(value).map_err(|e| {
-        ApiFailure::Fatal(Error::new(
-            ErrorCode::Internal,
-            format!("could not encode a request: {e}"),
-        ))
     })
 }
 

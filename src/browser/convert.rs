@@ -1,9 +1,9 @@
 //! Rust values → the plain JS objects of the public API (camelCase, as declared in `types.rs`).
 
 use js_sys::{Array, Object, Reflect};
-use serde::Serialize;
 use wasm_bindgen::JsValue;
 
+use super::wire_js::{asset_method_str, asset_status_str, derivative_status_str};
 use crate::core::progress::Progress;
 use crate::core::wire::{Asset, ListAssetsResponse, UserMetadata};
 
@@ -46,16 +46,8 @@ impl Default for JsObject {
     }
 }
 
-/// The wire spelling of a serde enum (e.g. `AssetStatus::Ready` → `"ready"`).
-fn spelling(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 /// Byte counts are exact in a JS number up to 2^53, far above any file size here.
-fn number(value: u64) -> JsValue {
+pub fn number(value: u64) -> JsValue {
     JsValue::from_f64(value as f64)
 }
 
@@ -67,7 +59,8 @@ pub fn user_metadata(metadata: &UserMetadata) -> JsValue {
             serde_json::Value::String(s) => JsValue::from_str(s),
             serde_json::Value::Bool(b) => JsValue::from_bool(*b),
             serde_json::Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or_default()),
-            other => JsValue::from_str(&other.to_string()),
+            // Options and responses are read into scalars only (see `options` and `wire_js`).
+            _ => JsValue::NULL,
         };
         let _ = Reflect::set(&object, &JsValue::from_str(key), &js);
     }
@@ -78,8 +71,8 @@ pub fn user_metadata(metadata: &UserMetadata) -> JsValue {
 pub fn asset(asset: &Asset) -> JsValue {
     JsObject::new()
         .set("id", asset.id.as_str())
-        .set("method", spelling(&asset.method))
-        .set("status", spelling(&asset.status))
+        .set("method", asset_method_str(asset.method))
+        .set("status", asset_status_str(asset.status))
         .opt("filename", asset.filename.as_deref())
         .opt("fileType", asset.file_type.as_deref())
         .opt("createdAt", asset.created_at.as_deref())
@@ -93,7 +86,7 @@ pub fn asset(asset: &Asset) -> JsValue {
             "hls",
             asset.hls.as_ref().map(|h| {
                 JsObject::new()
-                    .set("status", spelling(&h.status))
+                    .set("status", derivative_status_str(h.status))
                     .opt("manifestUrl", h.manifest_url.as_deref())
                     .build()
             }),
@@ -102,7 +95,7 @@ pub fn asset(asset: &Asset) -> JsValue {
             "thumbnail",
             asset.thumbnail.as_ref().map(|t| {
                 JsObject::new()
-                    .set("status", spelling(&t.status))
+                    .set("status", derivative_status_str(t.status))
                     .opt("representativeUrl", t.representative_url.as_deref())
                     .build()
             }),

@@ -58,13 +58,14 @@ pub enum ApiBody<'a> {
     Form(&'a FormData),
 }
 
-/// An API response: status, body text and the parsed `Retry-After`.
-#[derive(Debug, Clone, PartialEq)]
+/// An API response: status, parsed body and the parsed `Retry-After`.
+#[derive(Clone)]
 pub struct ApiResponse {
     /// The HTTP status.
     pub status: u16,
-    /// The body as text (JSON for the Worker and the API).
-    pub body: String,
+    /// The body parsed as JSON by the JS engine (`JSON.parse`); `undefined` when it is empty or
+    /// not JSON.
+    pub body: JsValue,
     /// `Retry-After` converted to milliseconds from now, when present and well-formed.
     pub retry_after_ms: Option<u64>,
 }
@@ -159,10 +160,10 @@ impl Transport {
             init.set_signal(Some(signal));
         }
         let response = self.send(url, &init, signal).await?;
-        let body = read_text(&response, signal).await?;
+        let text = read_text(&response, signal).await?;
         Ok(ApiResponse {
             status: response.status(),
-            body,
+            body: js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED),
             retry_after_ms: retry_after_ms(&response),
         })
     }

@@ -1,0 +1,535 @@
+//! The wire types as JS values: readers for parsed API responses and saved records, writers
+//! for request bodies and saved records.
+//!
+//! JSON is parsed and printed by the JS engine (`JSON.parse` / `JSON.stringify`); only the few
+//! types the client exchanges are converted here, field by field. This keeps a JSON library out
+//! of the wasm package (it was the largest part of it). The spellings follow the serde
+//! definitions in [`crate::core::wire`] (snake_case, `_id`, unknown enum values read as
+//! `Unknown`, absent optional fields omitted); `tests/browser_wire_js.rs` checks that both agree
+//! by round-tripping values through serde_json and these readers.
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::convert::{number, user_metadata as user_metadata_object, JsObject};
+use crate::core::resume::SavedUpload;
+use crate::core::wire::{
+    Asset, AssetError, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus, CompletedChunk,
+    CreateMultipartUploadRequest, CreateMultipartUploadResponse, DerivativeStatus, Hls,
+    ListAssetsResponse, PageInfo, PresignedUrl, PresignedUrlsResponse, ReportChunksResponse,
+    Thumbnail, UploadHeaders, UploadStatus, UploadStatusResponse, UserMetadata,
+};
+
+/// Why a value could not be read: the name of the first missing or malformed field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable(pub &'static str);
+
+type Read<T> = Result<T, Unreadable>;
+
+/// The largest integer a JS number holds exactly (2^53).
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// Reads the fields of one parsed JSON object. `null` counts as absent, as the API omits
+/// optional fields and may spell an absent one `null`.
+struct Fields<'a>(&'a JsValue);
+
+impl Fields<'_> {
+    fn get(&self, key: &'static str) -> Option<JsValue> {
+        if !self.0.is_object() {
+            return None;
+        }
+        Reflect::get(self.0, &JsValue::from_str(key))
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    }
+
+    fn opt_string(&self, key: &'static str) -> Read<Option<String>> {
+        self.get(key)
+            .map(|v| v.as_string().ok_or(Unreadable(key)))
+            .transpose()
+    }
+
+    fn string(&self, key: &'static str) -> Read<String> {
+        self.opt_string(key)?.ok_or(Unreadable(key))
+    }
+
+    fn opt_number(&self, key: &'static str) -> Read<Option<f64>> {
+        self.get(key)
+            .map(|v| v.as_f64().ok_or(Unreadable(key)))
+            .transpose()
+    }
+
+    /// A non-negative integer no larger than `max`.
+    fn opt_whole(&self, key: &'static str, max: f64) -> Read<Option<u64>> {
+        match self.opt_number(key)? {
+            None => Ok(None),
+            Some(n) if n >= 0.0 && n <= max && n.fract() == 0.0 => Ok(Some(n as u64)),
+            Some(_) => Err(Unreadable(key)),
+        }
+    }
+
+    fn u64(&self, key: &'static str) -> Read<u64> {
+        self.opt_whole(key, MAX_EXACT)?.ok_or(Unreadable(key))
+    }
+
+    fn u32(&self, key: &'static str) -> Read<u32> {
+        let n = self.opt_whole(key, f64::from(u32::MAX))?;
+        n.map(|n| n as u32).ok_or(Unreadable(key))
+    }
+
+    /// A `u32` that defaults to 0 when absent (`#[serde(default)]`).
+    fn u32_or_zero(&self, key: &'static str) -> Read<u32> {
+        Ok(self.opt_whole(key, f64::from(u32::MAX))?.unwrap_or(0) as u32)
+    }
+
+    /// The items of an array field; absent reads as empty (`#[serde(default)]`).
+    fn array(&self, key: &'static str) -> Read<Vec<JsValue>> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) if Array::is_array(&v) => Ok(Array::from(&v).iter().collect()),
+            Some(_) => Err(Unreadable(key)),
+        }
+    }
+
+    fn list<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Read<Vec<T>> {
+        self.array(key)?.iter().map(read).collect()
+    }
+
+    /// An object field, if present.
+    fn object(&self, key: &'static str) -> Read<Option<JsValue>> {
+        match self.get(key) {
+            Some(v) if v.is_object() && !Array::is_array(&v) => Ok(Some(v)),
+            Some(_) => Err(Unreadable(key)),
+            None => Ok(None),
+        }
+    }
+
+    fn opt<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Read<Option<T>> {
+        self.object(key)?.as_ref().map(read).transpose()
+    }
+
+    fn required<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Read<T> {
+        self.opt(key, read)?.ok_or(Unreadable(key))
+    }
+
+    /// A string map (`upload_headers`); absent reads as empty.
+    fn string_map(&self, key: &'static str) -> Read<UploadHeaders> {
+        let mut map = UploadHeaders::new();
+        if let Some(object) = self.object(key)? {
+            for (name, value) in entries(&object) {
+                map.insert(name, value.as_string().ok_or(Unreadable(key))?);
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// The own enumerable `(key, value)` pairs of an object.
+fn entries(object: &JsValue) -> Vec<(String, JsValue)> {
+    Object::entries(object.unchecked_ref())
+        .iter()
+        .map(|pair| {
+            let pair: Array = pair.unchecked_into();
+            (pair.get(0).as_string().unwrap_or_default(), pair.get(1))
+        })
+        .collect()
+}
+
+/// Reads an enum spelled as a string: a known spelling, or `unknown` for one added later.
+fn spelled<T: Copy>(
+    fields: &Fields<'_>,
+    key: &'static str,
+    table: &[(&str, T)],
+    unknown: T,
+) -> Read<T> {
+    let text = fields.string(key)?;
+    Ok(table
+        .iter()
+        .find(|(spelling, _)| *spelling == text)
+        .map_or(unknown, |&(_, value)| value))
+}
+
+const UPLOAD_STATUSES: [(&str, UploadStatus); 4] = [
+    ("active", UploadStatus::Active),
+    ("completed", UploadStatus::Completed),
+    ("failed", UploadStatus::Failed),
+    ("expired", UploadStatus::Expired),
+];
+const CHUNK_STATUSES: [(&str, ChunkStatus); 3] = [
+    ("pending", ChunkStatus::Pending),
+    ("completed", ChunkStatus::Completed),
+    ("failed", ChunkStatus::Failed),
+];
+const ASSET_METHODS: [(&str, AssetMethod); 3] = [
+    ("direct", AssetMethod::Direct),
+    ("url", AssetMethod::Url),
+    ("multipart", AssetMethod::Multipart),
+];
+const ASSET_STATUSES: [(&str, AssetStatus); 4] = [
+    ("processing", AssetStatus::Processing),
+    ("ready", AssetStatus::Ready),
+    ("failed", AssetStatus::Failed),
+    ("waiting", AssetStatus::Waiting),
+];
+const DERIVATIVE_STATUSES: [(&str, DerivativeStatus); 4] = [
+    ("pending", DerivativeStatus::Pending),
+    ("processing", DerivativeStatus::Processing),
+    ("ready", DerivativeStatus::Ready),
+    ("error", DerivativeStatus::Error),
+];
+
+/// The wire spelling of an enum value, `"unknown"` for the `Unknown` variant.
+fn spelling<T: Copy + PartialEq>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map_or("unknown", |&(spelling, _)| spelling)
+}
+
+/// `"processing"`, `"ready"`, … (`"unknown"` for a value this client does not know).
+pub fn asset_status_str(status: AssetStatus) -> &'static str {
+    spelling(&ASSET_STATUSES, status)
+}
+
+/// `"direct"`, `"url"`, `"multipart"` or `"unknown"`.
+pub fn asset_method_str(method: AssetMethod) -> &'static str {
+    spelling(&ASSET_METHODS, method)
+}
+
+/// `"pending"`, `"processing"`, `"ready"`, `"error"` or `"unknown"`.
+pub fn derivative_status_str(status: DerivativeStatus) -> &'static str {
+    spelling(&DERIVATIVE_STATUSES, status)
+}
+
+// ───────────────────────────── responses ─────────────────────────────
+
+fn presigned_url(value: &JsValue) -> Read<PresignedUrl> {
+    let f = Fields(value);
+    Ok(PresignedUrl {
+        chunk_index: f.u32("chunk_index")?,
+        url: f.string("url")?,
+        expires_at: f.string("expires_at")?,
+    })
+}
+
+/// `POST /assets/multipart-uploads` 201.
+pub fn create_response(value: &JsValue) -> Read<CreateMultipartUploadResponse> {
+    let f = Fields(value);
+    Ok(CreateMultipartUploadResponse {
+        upload_id: f.string("upload_id")?,
+        asset_id: f.string("asset_id")?,
+        upload_urls: f.list("upload_urls", presigned_url)?,
+        upload_headers: f.string_map("upload_headers")?,
+        chunk_size: f.u64("chunk_size")?,
+        total_chunks: f.u32("total_chunks")?,
+        expires_at: f.string("expires_at")?,
+        upload_token: f.opt_string("upload_token")?,
+    })
+}
+
+/// `POST …/presigned-urls` 200.
+pub fn presigned_urls_response(value: &JsValue) -> Read<PresignedUrlsResponse> {
+    let f = Fields(value);
+    Ok(PresignedUrlsResponse {
+        upload_id: f.string("upload_id")?,
+        start_index: f.u32("start_index")?,
+        count: f.u32("count")?,
+        upload_urls: f.list("upload_urls", presigned_url)?,
+        generated_at: f.opt_string("generated_at")?,
+        expires_at: f.opt_string("expires_at")?,
+    })
+}
+
+/// `POST …/{upload_id}` 200 (report).
+pub fn report_response(value: &JsValue) -> Read<ReportChunksResponse> {
+    let f = Fields(value);
+    Ok(ReportChunksResponse {
+        url: f.opt_string("url")?,
+        asset_id: f.opt_string("asset_id")?.unwrap_or_default(),
+        processed_chunks: f.u32_or_zero("processed_chunks")?,
+        duplicate_chunks: f.u32_or_zero("duplicate_chunks")?,
+        total_completed: f.u32_or_zero("total_completed")?,
+    })
+}
+
+fn page_info(value: &JsValue) -> Read<PageInfo> {
+    let f = Fields(value);
+    Ok(PageInfo {
+        limit_per_page: f.u32("limit_per_page")?,
+        page: f.u32("page")?,
+        total_page: f.u32("total_page")?,
+        total_results: f.u64("total_results")?,
+    })
+}
+
+fn chunk_info(value: &JsValue) -> Read<ChunkInfo> {
+    let f = Fields(value);
+    Ok(ChunkInfo {
+        index: f.u32("index")?,
+        status: spelled(&f, "status", &CHUNK_STATUSES, ChunkStatus::Unknown)?,
+        uploaded_at: f.opt_string("uploaded_at")?,
+        updated_at: f.opt_string("updated_at")?,
+        error: f.opt_string("error")?,
+    })
+}
+
+/// `GET …/{upload_id}` 200 (status page).
+pub fn status_response(value: &JsValue) -> Read<UploadStatusResponse> {
+    let f = Fields(value);
+    Ok(UploadStatusResponse {
+        upload_id: f.string("upload_id")?,
+        status: spelled(&f, "status", &UPLOAD_STATUSES, UploadStatus::Unknown)?,
+        uploaded_chunks: f.list("uploaded_chunks", chunk_info)?,
+        chunks_completed: f.u32_or_zero("chunks_completed")?,
+        chunks_failed: f.u32_or_zero("chunks_failed")?,
+        chunks_pending: f.u32_or_zero("chunks_pending")?,
+        page_info: f.opt("page_info", page_info)?,
+        total_size: f.opt_whole("total_size", MAX_EXACT)?.unwrap_or(0),
+        uploaded_size: f.opt_whole("uploaded_size", MAX_EXACT)?.unwrap_or(0),
+        created_at: f.opt_string("created_at")?,
+        updated_at: f.opt_string("updated_at")?,
+    })
+}
+
+/// User metadata as the API returns it: scalars are kept; anything else (the API stores only
+/// scalars) is kept as its JSON text.
+fn user_metadata(value: &JsValue) -> Read<UserMetadata> {
+    let mut metadata = UserMetadata::new();
+    for (key, item) in entries(value) {
+        let json = if let Some(text) = item.as_string() {
+            serde_json::Value::String(text)
+        } else if let Some(flag) = item.as_bool() {
+            serde_json::Value::Bool(flag)
+        } else if let Some(number) = item.as_f64().and_then(serde_json::Number::from_f64) {
+            serde_json::Value::Number(number)
+        } else {
+            let text = js_sys::JSON::stringify(&item).map_or_else(|_| String::new(), String::from);
+            serde_json::Value::String(text)
+        };
+        metadata.insert(key, json);
+    }
+    Ok(metadata)
+}
+
+fn hls(value: &JsValue) -> Read<Hls> {
+    let f = Fields(value);
+    Ok(Hls {
+        manifest_url: f.opt_string("manifest_url")?,
+        status: spelled(&f, "status", &DERIVATIVE_STATUSES, DerivativeStatus::Unknown)?,
+    })
+}
+
+fn thumbnail(value: &JsValue) -> Read<Thumbnail> {
+    let f = Fields(value);
+    Ok(Thumbnail {
+        representative_url: f.opt_string("representative_url")?,
+        status: spelled(&f, "status", &DERIVATIVE_STATUSES, DerivativeStatus::Unknown)?,
+    })
+}
+
+fn asset_error(value: &JsValue) -> Read<AssetError> {
+    Ok(AssetError {
+        message: Fields(value).string("message")?,
+    })
+}
+
+/// An asset (`GET /assets/{id}`, `POST /assets`). `technical_metadata` and `source` are not
+/// read: this client never shows them.
+pub fn asset(value: &JsValue) -> Read<Asset> {
+    let f = Fields(value);
+    Ok(Asset {
+        id: f.string("_id")?,
+        method: spelled(&f, "method", &ASSET_METHODS, AssetMethod::Unknown)?,
+        status: spelled(&f, "status", &ASSET_STATUSES, AssetStatus::Unknown)?,
+        filename: f.opt_string("filename")?,
+        file_type: f.opt_string("file_type")?,
+        created_at: f.opt_string("created_at")?,
+        size: f.opt_whole("size", MAX_EXACT)?,
+        duration: f.opt_number("duration")?,
+        user_metadata: f.opt("user_metadata", user_metadata)?,
+        hls: f.opt("hls", hls)?,
+        thumbnail: f.opt("thumbnail", thumbnail)?,
+        error: f.opt("error", asset_error)?,
+        technical_metadata: None,
+        source: None,
+    })
+}
+
+/// `GET /assets` 200.
+pub fn asset_page(value: &JsValue) -> Read<ListAssetsResponse> {
+    let f = Fields(value);
+    Ok(ListAssetsResponse {
+        data: f.list("data", asset)?,
+        page_info: f.required("page_info", page_info)?,
+    })
+}
+
+/// An error body's `(code, message)`, when it is one (`{code, message[, docs_url]}`).
+pub fn error_body(value: &JsValue) -> Option<(String, String)> {
+    let f = Fields(value);
+    Some((f.string("code").ok()?, f.string("message").ok()?))
+}
+
+// ───────────────────────────── requests ─────────────────────────────
+
+fn headers_object(headers: &UploadHeaders) -> JsValue {
+    headers
+        .iter()
+        .fold(JsObject::new(), |object, (name, value)| {
+            object.set(name, value.as_str())
+        })
+        .build()
+}
+
+/// The JSON text of a value built here.
+pub fn stringify(value: &JsValue) -> String {
+    // Plain objects of strings, numbers and booleans always stringify.
+    js_sys::JSON::stringify(value).map_or_else(|_| String::new(), String::from)
+}
+
+/// `POST /assets/multipart-uploads` body.
+pub fn create_request(request: &CreateMultipartUploadRequest) -> JsValue {
+    JsObject::new()
+        .set("filename", request.filename.as_str())
+        .set("type", request.media_type.as_str())
+        .set("total_size", number(request.total_size))
+        .opt("enable_hls", request.enable_hls)
+        .opt("enable_thumbnail", request.enable_thumbnail)
+        .opt(
+            "user_metadata",
+            request.user_metadata.as_ref().map(user_metadata_object),
+        )
+        .build()
+}
+
+/// `POST …/presigned-urls` body.
+pub fn presigned_urls_request(start: u32, count: u32) -> JsValue {
+    JsObject::new()
+        .set("start", start)
+        .set("count", count)
+        .build()
+}
+
+/// `POST …/{upload_id}` body (report).
+pub fn report_request(chunks: &[CompletedChunk]) -> JsValue {
+    let list: Array = chunks
+        .iter()
+        .map(|chunk| {
+            JsObject::new()
+                .set("chunk_index", chunk.chunk_index)
+                .set("proof", chunk.proof.as_str())
+                .set("proof_type", "etag")
+                .set("chunk_size", number(chunk.chunk_size))
+                .build()
+        })
+        .collect();
+    JsObject::new().set("completed_chunks", list).build()
+}
+
+// ───────────────────────────── saved records ─────────────────────────────
+
+/// A saved upload as a plain object (stored in IndexedDB as is; same field names as its serde
+/// form).
+pub fn saved_upload_object(saved: &SavedUpload) -> JsValue {
+    let reported: Array = saved
+        .reported
+        .iter()
+        .map(|&[first, last]| JsValue::from(Array::of2(&first.into(), &last.into())))
+        .collect();
+    let etags: Array = saved
+        .etags
+        .iter()
+        .map(|(index, etag)| JsValue::from(Array::of2(&(*index).into(), &etag.into())))
+        .collect();
+    JsObject::new()
+        .set("version", saved.version)
+        .set("upload_id", saved.upload_id.as_str())
+        .set("asset_id", saved.asset_id.as_str())
+        .opt("upload_token", saved.upload_token.as_deref())
+        .set("upload_headers", headers_object(&saved.upload_headers))
+        .set("total_size", number(saved.total_size))
+        .set("chunk_size", number(saved.chunk_size))
+        .set("total_chunks", saved.total_chunks)
+        .set("expires_at", saved.expires_at.as_str())
+        .set("clock_offset_ms", saved.clock_offset_ms as f64)
+        .set("reported", reported)
+        .set("etags", etags)
+        .build()
+}
+
+/// The `(number, …)` items of a two-element array.
+fn pair(value: &JsValue, key: &'static str) -> Read<(u32, JsValue)> {
+    if !Array::is_array(value) {
+        return Err(Unreadable(key));
+    }
+    let items = Array::from(value);
+    let first = items.get(0).as_f64().ok_or(Unreadable(key))?;
+    if items.length() != 2 || !(0.0..=f64::from(u32::MAX)).contains(&first) || first.fract() != 0.0
+    {
+        return Err(Unreadable(key));
+    }
+    Ok((first as u32, items.get(1)))
+}
+
+/// Reads a saved upload written by [`saved_upload_object`].
+pub fn saved_upload(value: &JsValue) -> Read<SavedUpload> {
+    let f = Fields(value);
+    let reported = f
+        .array("reported")?
+        .iter()
+        .map(|item| {
+            let (first, last) = pair(item, "reported")?;
+            let last = last.as_f64().ok_or(Unreadable("reported"))?;
+            if !(0.0..=f64::from(u32::MAX)).contains(&last) || last.fract() != 0.0 {
+                return Err(Unreadable("reported"));
+            }
+            Ok([first, last as u32])
+        })
+        .collect::<Read<Vec<_>>>()?;
+    let etags = f
+        .array("etags")?
+        .iter()
+        .map(|item| {
+            let (index, etag) = pair(item, "etags")?;
+            Ok((index, etag.as_string().ok_or(Unreadable("etags"))?))
+        })
+        .collect::<Read<Vec<_>>>()?;
+    let offset = f.opt_number("clock_offset_ms")?.unwrap_or(0.0);
+    if offset.fract() != 0.0 || offset.abs() > MAX_EXACT {
+        return Err(Unreadable("clock_offset_ms"));
+    }
+    Ok(SavedUpload {
+        version: f.u32("version")?,
+        upload_id: f.string("upload_id")?,
+        asset_id: f.string("asset_id")?,
+        upload_token: f.opt_string("upload_token")?,
+        upload_headers: f.string_map("upload_headers")?,
+        total_size: f.u64("total_size")?,
+        chunk_size: f.u64("chunk_size")?,
+        total_chunks: f.u32("total_chunks")?,
+        expires_at: f.string("expires_at")?,
+        clock_offset_ms: offset as i64,
+        reported,
+        etags,
+    })
+}
+
+/// A string field of a plain object (for records written by this package).
+pub fn read_string(value: &JsValue, key: &'static str) -> Read<String> {
+    Fields(value).string(key)
+}
+
+/// A number field of a plain object (for records written by this package).
+pub fn read_number(value: &JsValue, key: &'static str) -> Read<f64> {
+    Fields(value).opt_number(key)?.ok_or(Unreadable(key))
+}
+
+/// A non-negative integer field of a plain object (for records written by this package).
+pub fn read_u64(value: &JsValue, key: &'static str) -> Read<u64> {
+    Fields(value).u64(key)
+}
+
+/// An object field of a plain object (for records written by this package).
+pub fn read_object(value: &JsValue, key: &'static str) -> Read<JsValue> {
+    Fields(value).object(key)?.ok_or(Unreadable(key))
+}
