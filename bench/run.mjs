@@ -4,6 +4,7 @@
 //
 //   node bench/run.mjs [--runs 3] [--size-gib 1] [--large-gib 4] [--concurrency 4]
 //                      [--only size,browser,memory,node,load] [--wait-idle 600] [--no-markdown]
+//   node bench/run.mjs --render    (rebuilds the report and table from target/bench/raw.json)
 // Flags may also come from the BENCH_ARGS environment variable (`make bench BENCH_ARGS=...`).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: SECTIONS.join(',') },
     'wait-idle': { type: 'string', default: '0' },
     'no-markdown': { type: 'boolean', default: false },
+    render: { type: 'boolean', default: false },
   },
 });
 const number = (name, { min = 0, integer = false } = {}) => {
@@ -60,6 +62,7 @@ const wants = (section) => options.only.has(section);
 
 const log = (line) => process.stderr.write(`${line}\n`);
 const filesDir = path.join(OUT_DIR, 'files');
+const RAW_PATH = path.join(OUT_DIR, 'raw.json');
 
 async function main() {
   const loadBefore = options.waitIdleSecs > 0 ? await waitForIdle({ maxSeconds: options.waitIdleSecs, log }) : load1();
@@ -116,15 +119,23 @@ async function main() {
   }
 
   const command = `make bench${argv.length ? ` BENCH_ARGS="${argv.join(' ')}"` : ''}`;
+  const raw = { command, options: { ...options, only: [...options.only] }, machine, loadBefore, results };
+  // Every measured figure, so that the report and the table can be rebuilt without a rerun.
+  writeFileSync(RAW_PATH, `${JSON.stringify(raw)}\n`);
+  publish(raw);
+}
+
+/** Builds the report from the raw results, prints the table, writes report.json and the Markdown. */
+function publish({ command, options: used, machine, loadBefore, results }) {
   const report = buildReport({
     options: {
       command,
       values: {
-        runs: options.runs,
-        file_bytes: options.sizeBytes,
-        large_file_bytes: options.largeBytes,
-        concurrency: options.concurrency,
-        sections: [...options.only].join(','),
+        runs: used.runs,
+        file_bytes: used.sizeBytes,
+        large_file_bytes: used.largeBytes,
+        concurrency: used.concurrency,
+        sections: used.only.join(','),
       },
     },
     machine,
@@ -158,6 +169,7 @@ function writeMarkdown(generated) {
   writeFileSync(BENCHMARKS_MD, `${text.slice(0, begin + BEGIN.length)}\n${generated}\n${text.slice(end)}`);
 }
 
-await main();
+if (values.render) publish(JSON.parse(readFileSync(RAW_PATH, 'utf8')));
+else await main();
 // The harness's exit hook stops anything still running (e.g. after a failure above).
 process.exit(0);

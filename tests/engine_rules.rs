@@ -507,7 +507,10 @@ fn abort_cancels_everything_and_finishes_with_aborted() {
         .iter()
         .position(|a| matches!(a, Action::Finished { .. }))
         .unwrap();
-    assert!(last_cancel < deletes[0] && deletes[0] < finished, "{actions:?}");
+    assert!(
+        last_cancel < deletes[0] && deletes[0] < finished,
+        "{actions:?}"
+    );
 }
 
 #[test]

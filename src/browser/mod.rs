@@ -17,6 +17,7 @@ pub mod store;
 pub mod transport;
 pub mod types;
 pub mod uploader;
+pub mod wire_js;
 
 use wasm_bindgen::prelude::*;
 

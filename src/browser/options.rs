@@ -5,6 +5,7 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
 
+use super::wire_js::metadata_value;
 use crate::core::error::Error;
 use crate::core::wire::{MediaType, UserMetadata};
 
@@ -136,24 +137,7 @@ impl<'a> OptionReader<'a> {
         for entry in js_sys::Object::entries(value.unchecked_ref()).iter() {
             let pair = js_sys::Array::from(&entry);
             let key = pair.get(0).as_string().unwrap_or_default();
-            let item = pair.get(1);
-            let json = if let Some(text) = item.as_string() {
-                serde_json::Value::from(text)
-            } else if let Some(flag) = item.as_bool() {
-                serde_json::Value::from(flag)
-            } else if let Some(number) = item.as_f64().and_then(serde_json::Number::from_f64) {
-                if number
-                    .as_f64()
-                    .is_some_and(|n| n.fract() == 0.0 && n.abs() < 9.0e15)
-                {
-                    // Integral values go as JSON integers, like the official SDKs send them.
-                    serde_json::Value::from(item.as_f64().unwrap_or_default() as i64)
-                } else {
-                    serde_json::Value::Number(number)
-                }
-            } else {
-                return Err(self.wrong(name, expected));
-            };
+            let json = metadata_value(&pair.get(1)).ok_or_else(|| self.wrong(name, expected))?;
             metadata.insert(key, json);
         }
         Ok(Some(metadata))

@@ -1,4 +1,5 @@
-//! A small key → JSON-text store on IndexedDB, for resumable uploads.
+//! A small key → plain-object store on IndexedDB, for resumable uploads (IndexedDB stores JS
+//! objects as they are: no JSON text in between).
 //!
 //! IndexedDB rather than `localStorage`: it exists in dedicated Web Workers too, it is not
 //! limited to ~5 MB per origin, and writes do not block the main thread. Runtimes without
@@ -67,7 +68,7 @@ impl Store {
     }
 
     /// Writes `value` under `key` and waits until the transaction has committed.
-    pub async fn put(&self, key: &str, value: &str) -> Result<(), Error> {
+    pub async fn put(&self, key: &str, value: &JsValue) -> Result<(), Error> {
         let transaction = self
             .db
             .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
@@ -76,23 +77,23 @@ impl Store {
             .object_store(UPLOADS_STORE)
             .map_err(|e| storage_error("write", &e))?;
         store
-            .put_with_key(&JsValue::from_str(value), &JsValue::from_str(key))
+            .put_with_key(value, &JsValue::from_str(key))
             .map_err(|e| storage_error("write", &e))?;
         settle_transaction(&transaction).await
     }
 
     /// Reads the value stored under `key`.
-    pub async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+    pub async fn get(&self, key: &str) -> Result<Option<JsValue>, Error> {
         let store = self.read_store()?;
         let request = store
             .get(&JsValue::from_str(key))
             .map_err(|e| storage_error("read", &e))?;
         settle_request(&request).await?;
-        Ok(request.result().ok().and_then(|v| v.as_string()))
+        Ok(request.result().ok().filter(|v| !v.is_undefined()))
     }
 
     /// Every `(key, value)` pair in the store.
-    pub async fn entries(&self) -> Result<Vec<(String, String)>, Error> {
+    pub async fn entries(&self) -> Result<Vec<(String, JsValue)>, Error> {
         let store = self.read_store()?;
         let keys = store
             .get_all_keys()
@@ -105,7 +106,7 @@ impl Store {
         Ok(keys
             .iter()
             .zip(values.iter())
-            .filter_map(|(k, v)| Some((k.as_string()?, v.as_string()?)))
+            .filter_map(|(k, v)| Some((k.as_string()?, v)))
             .collect())
     }
 

@@ -7,11 +7,9 @@
 //! held across an `.await` or a call into user code.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise};
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
@@ -25,8 +23,9 @@ use super::runtime::{now_ms, sleep, Timer};
 use super::store::Store;
 use super::transport::{PutResponse, SendFailure, Transport};
 use super::types::*;
+use super::wire_js;
 use crate::core::engine::{
-    Action, Engine, EngineConfig, FileId, Input, NewUpload, Phase, RequestId,
+    Action, Engine, EngineConfig, FileId, Input, NewUpload, Phase, RequestId, SortedMap,
 };
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::Progress;
@@ -35,8 +34,7 @@ use crate::core::retry::{
     backoff_delay_ms, classify, BackoffPolicy, HttpOutcome, Operation, Verdict,
 };
 use crate::core::wire::{
-    AssetStatus, CreateMultipartUploadRequest, MediaType, ReportChunksRequest, UploadHeaders,
-    UserMetadata,
+    AssetStatus, CreateMultipartUploadRequest, MediaType, UploadHeaders, UserMetadata,
 };
 
 /// Bytes read from each of a few places of a file to tell it apart from another file with the
@@ -77,8 +75,9 @@ struct HandleState {
 
 struct Shared {
     engine: Engine,
-    files: HashMap<FileId, FileEntry>,
-    requests: HashMap<RequestId, AbortController>,
+    // Sorted vectors rather than hash maps: a handful of entries, and far less wasm code.
+    files: SortedMap<FileId, FileEntry>,
+    requests: SortedMap<RequestId, AbortController>,
     timer: Option<Timer>,
 }
 
@@ -100,39 +99,63 @@ enum PersistSetting {
     Off,
 }
 
-/// The record saved in IndexedDB for one resumable upload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The record saved in IndexedDB for one resumable upload (stored as a plain object:
+/// `{filename, fingerprint: {name, size, last_modified, sample_hash}, saved}`).
+#[derive(Clone)]
 struct PersistedUpload {
     filename: String,
     fingerprint: Fingerprint,
     saved: SavedUpload,
 }
 
+impl PersistedUpload {
+    fn to_js(&self) -> JsValue {
+        let fingerprint = convert::JsObject::new()
+            .set("name", self.fingerprint.name.as_str())
+            .set("size", convert::number(self.fingerprint.size))
+            .set("last_modified", self.fingerprint.last_modified)
+            .set("sample_hash", self.fingerprint.sample_hash.as_str())
+            .build();
+        convert::JsObject::new()
+            .set("filename", self.filename.as_str())
+            .set("fingerprint", fingerprint)
+            .set("saved", wire_js::saved_upload_object(&self.saved))
+            .build()
+    }
+
+    fn from_js(value: &JsValue) -> Result<PersistedUpload, wire_js::Unreadable> {
+        let fingerprint = wire_js::read_object(value, "fingerprint")?;
+        Ok(PersistedUpload {
+            filename: wire_js::read_string(value, "filename")?,
+            fingerprint: Fingerprint {
+                name: wire_js::read_string(&fingerprint, "name")?,
+                size: wire_js::read_u64(&fingerprint, "size")?,
+                last_modified: wire_js::read_number(&fingerprint, "last_modified")?,
+                sample_hash: wire_js::read_string(&fingerprint, "sample_hash")?,
+            },
+            saved: wire_js::saved_upload(&wire_js::read_object(value, "saved")?)?,
+        })
+    }
+}
+
 /// Identifies a file across reloads: name, size, modification time, and a hash of samples of
 /// its content (so a different file with the same name and size is recognised).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone)]
 struct Fingerprint {
     name: String,
     size: u64,
-    last_modified: f64_bits::F64,
+    last_modified: f64,
     sample_hash: String,
 }
 
-/// `f64` with the bit-exact equality a fingerprint needs (serde as a plain number).
-mod f64_bits {
-    use serde::{Deserialize, Serialize};
-
-    /// A float compared by its bits.
-    #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-    #[serde(transparent)]
-    pub struct F64(pub f64);
-
-    impl PartialEq for F64 {
-        fn eq(&self, other: &Self) -> bool {
-            self.0.to_bits() == other.0.to_bits()
-        }
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        // The modification time is compared bit for bit: it is the same number read twice.
+        self.name == other.name
+            && self.size == other.size
+            && self.last_modified.to_bits() == other.last_modified.to_bits()
+            && self.sample_hash == other.sample_hash
     }
-    impl Eq for F64 {}
 }
 
 fn now() -> u64 {
@@ -228,10 +251,9 @@ impl Inner {
                 let signal = self.controller_for(request);
                 let inner = Rc::clone(self);
                 spawn_local(async move {
-                    let body = crate::core::wire::PresignedUrlsRequest { start, count };
                     let result = inner
                         .api
-                        .presigned_urls(&upload_id, token.as_deref(), &body, Some(&signal))
+                        .presigned_urls(&upload_id, token.as_deref(), (start, count), Some(&signal))
                         .await
                         .map_err(api_outcome);
                     inner.state.borrow_mut().requests.remove(&request);
@@ -253,12 +275,9 @@ impl Inner {
                 let signal = self.controller_for(request);
                 let inner = Rc::clone(self);
                 spawn_local(async move {
-                    let body = ReportChunksRequest {
-                        completed_chunks: chunks,
-                    };
                     let result = inner
                         .api
-                        .report(&upload_id, token.as_deref(), &body, Some(&signal))
+                        .report(&upload_id, token.as_deref(), &chunks, Some(&signal))
                         .await
                         .map_err(api_outcome);
                     inner.state.borrow_mut().requests.remove(&request);
@@ -442,9 +461,9 @@ impl Inner {
         };
         let inner = Rc::clone(self);
         spawn_local(async move {
-            if let (Some(store), Ok(json)) = (inner.store().await, serde_json::to_string(&record)) {
+            if let Some(store) = inner.store().await {
                 // Persistence is best effort: a failed write only costs resumability.
-                let _ = store.put(&record.saved.upload_id, &json).await;
+                let _ = store.put(&record.saved.upload_id, &record.to_js()).await;
             }
         });
     }
@@ -788,8 +807,8 @@ impl Uploader {
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| Inner {
             state: RefCell::new(Shared {
                 engine,
-                files: HashMap::new(),
-                requests: HashMap::new(),
+                files: SortedMap::new(),
+                requests: SortedMap::new(),
                 timer: None,
             }),
             api,
@@ -877,7 +896,7 @@ impl Uploader {
                         .set("id", id.as_str())
                         .set("filename", record.filename.as_str())
                         .set("size", saved.total_size as f64)
-                        .set("lastModified", record.fingerprint.last_modified.0)
+                        .set("lastModified", record.fingerprint.last_modified)
                         .set("uploadedBytes", uploaded as f64)
                         .set("fraction", fraction)
                         .set("expiresAt", saved.expires_at.as_str())
@@ -1040,7 +1059,7 @@ fn asset_form(method: &str, request: &UploadRequest) -> Result<FormData, Error> 
         crate::core::wire::validate_user_metadata(metadata)?;
         append(
             "user_metadata",
-            &serde_json::Value::Object(metadata.clone()).to_string(),
+            &wire_js::stringify(&convert::user_metadata(metadata)),
         )?;
     }
     Ok(form)
@@ -1336,8 +1355,8 @@ impl Inner {
             return Vec::new();
         };
         let mut records = Vec::new();
-        for (id, json) in store.entries().await.unwrap_or_default() {
-            let record: Option<PersistedUpload> = serde_json::from_str(&json).ok();
+        for (id, value) in store.entries().await.unwrap_or_default() {
+            let record = PersistedUpload::from_js(&value).ok();
             let usable = record.filter(|r| r.saved.validate().is_ok() && !is_expired(&r.saved));
             match usable {
                 Some(record) => records.push((id, record)),
@@ -1386,7 +1405,7 @@ async fn fingerprint(file: &File) -> Result<Fingerprint, Error> {
     Ok(Fingerprint {
         name: file.name(),
         size: size as u64,
-        last_modified: f64_bits::F64(file.last_modified()),
+        last_modified: file.last_modified(),
         sample_hash: format!("{:016x}", hash.finish()),
     })
 }

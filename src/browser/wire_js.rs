@@ -291,21 +291,33 @@ pub fn status_response(value: &JsValue) -> Read<UploadStatusResponse> {
     })
 }
 
+/// A user-metadata value (string, number or boolean) as JSON; `None` for anything else.
+/// Integral numbers become JSON integers, as the official SDKs send them.
+pub fn metadata_value(item: &JsValue) -> Option<serde_json::Value> {
+    if let Some(text) = item.as_string() {
+        return Some(serde_json::Value::String(text));
+    }
+    if let Some(flag) = item.as_bool() {
+        return Some(serde_json::Value::Bool(flag));
+    }
+    let number = item.as_f64().filter(|n| n.is_finite())?;
+    Some(if number.fract() == 0.0 && number.abs() < 9.0e15 {
+        serde_json::Value::from(number as i64)
+    } else {
+        serde_json::Value::from(number)
+    })
+}
+
 /// User metadata as the API returns it: scalars are kept; anything else (the API stores only
 /// scalars) is kept as its JSON text.
 fn user_metadata(value: &JsValue) -> Read<UserMetadata> {
     let mut metadata = UserMetadata::new();
     for (key, item) in entries(value) {
-        let json = if let Some(text) = item.as_string() {
-            serde_json::Value::String(text)
-        } else if let Some(flag) = item.as_bool() {
-            serde_json::Value::Bool(flag)
-        } else if let Some(number) = item.as_f64().and_then(serde_json::Number::from_f64) {
-            serde_json::Value::Number(number)
-        } else {
-            let text = js_sys::JSON::stringify(&item).map_or_else(|_| String::new(), String::from);
-            serde_json::Value::String(text)
-        };
+        let json = metadata_value(&item).unwrap_or_else(|| {
+            serde_json::Value::String(
+                js_sys::JSON::stringify(&item).map_or_else(|_| String::new(), String::from),
+            )
+        });
         metadata.insert(key, json);
     }
     Ok(metadata)
@@ -315,7 +327,12 @@ fn hls(value: &JsValue) -> Read<Hls> {
     let f = Fields(value);
     Ok(Hls {
         manifest_url: f.opt_string("manifest_url")?,
-        status: spelled(&f, "status", &DERIVATIVE_STATUSES, DerivativeStatus::Unknown)?,
+        status: spelled(
+            &f,
+            "status",
+            &DERIVATIVE_STATUSES,
+            DerivativeStatus::Unknown,
+        )?,
     })
 }
 
@@ -323,7 +340,12 @@ fn thumbnail(value: &JsValue) -> Read<Thumbnail> {
     let f = Fields(value);
     Ok(Thumbnail {
         representative_url: f.opt_string("representative_url")?,
-        status: spelled(&f, "status", &DERIVATIVE_STATUSES, DerivativeStatus::Unknown)?,
+        status: spelled(
+            &f,
+            "status",
+            &DERIVATIVE_STATUSES,
+            DerivativeStatus::Unknown,
+        )?,
     })
 }
 
