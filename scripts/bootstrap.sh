@@ -37,11 +37,18 @@ wasm_std_present() { # $1 = rustup toolchain name or "" for the default
 #    target/bootstrap/wasm-toolchain (empty = the default toolchain) for scripts/env.sh.
 CURRENT_STEP="wasm32 toolchain"
 WASM_TC=""
-if wasm_std_present ""; then
+# TLEU_FORCE_DEBIAN_WASM=1 takes the Debian path even where rustup works (to test that path).
+if [ "${TLEU_FORCE_DEBIAN_WASM:-}" = 1 ]; then
+  step "TLEU_FORCE_DEBIAN_WASM=1: using the Debian rustc-web path"
+  force_debian=1
+else
+  force_debian=""
+fi
+if [ -z "$force_debian" ] && wasm_std_present ""; then
   WASM_TC=""
 elif wasm_std_present debian-web; then
   WASM_TC=debian-web
-elif timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && wasm_std_present ""; then
+elif [ -z "$force_debian" ] && timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && wasm_std_present ""; then
   step "installed wasm32-unknown-unknown with rustup"
   WASM_TC=""
 else
