@@ -1,10 +1,13 @@
 // `make bench`: throughput (browser and Node), memory, size, Worker latency under load and
 // control-plane cost, each compared in the same run with a reference on the same machine.
 // Prints a table, writes target/bench/report.json and the generated part of BENCHMARKS.md.
+// A partial run (`--only` without every section) writes target/bench/report-partial.json and
+// raw-partial.json instead and leaves BENCHMARKS.md alone, so it never replaces a full report.
 //
 //   node bench/run.mjs [--runs 3] [--size-gib 1] [--large-gib 4] [--concurrency 4]
 //                      [--only size,browser,memory,node,load] [--wait-idle 600] [--no-markdown]
-//   node bench/run.mjs --render    (rebuilds the report and table from target/bench/raw.json)
+//   node bench/run.mjs --render    (rebuilds the report and table from target/bench/raw.json;
+//                                   with --only <not every section>: from raw-partial.json)
 // Flags may also come from the BENCH_ARGS environment variable (`make bench BENCH_ARGS=...`).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -62,7 +65,10 @@ const wants = (section) => options.only.has(section);
 
 const log = (line) => process.stderr.write(`${line}\n`);
 const filesDir = path.join(OUT_DIR, 'files');
-const RAW_PATH = path.join(OUT_DIR, 'raw.json');
+/** Whether a run of these sections leaves some out (its files must not replace a full run's). */
+const isPartial = (sections) => SECTIONS.some((section) => !sections.includes(section));
+/** Where the raw results of a full or a partial run go. */
+const rawPath = (sections) => path.join(OUT_DIR, isPartial(sections) ? 'raw-partial.json' : 'raw.json');
 
 async function main() {
   const loadBefore = options.waitIdleSecs > 0 ? await waitForIdle({ maxSeconds: options.waitIdleSecs, log }) : load1();
@@ -121,7 +127,7 @@ async function main() {
   const command = `make bench${argv.length ? ` BENCH_ARGS="${argv.join(' ')}"` : ''}`;
   const raw = { command, options: { ...options, only: [...options.only] }, machine, loadBefore, results };
   // Every measured figure, so that the report and the table can be rebuilt without a rerun.
-  writeFileSync(RAW_PATH, `${JSON.stringify(raw)}\n`);
+  writeFileSync(rawPath(raw.options.only), `${JSON.stringify(raw)}\n`);
   publish(raw);
 }
 
@@ -146,10 +152,13 @@ function publish({ command, options: used, machine, loadBefore, results }) {
     size: results.size,
     load: results.load,
   });
-  const reportPath = path.join(OUT_DIR, 'report.json');
+  const partial = isPartial(used.only);
+  const reportPath = path.join(OUT_DIR, partial ? 'report-partial.json' : 'report.json');
   writeFileSync(reportPath, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`\n${renderText(report)}\n\nreport: ${path.relative(ROOT, reportPath)}\n`);
-  if (!values['no-markdown']) {
+  if (partial) {
+    process.stdout.write(`table: not written (partial run: ${used.only.join(',')}); BENCHMARKS.md keeps the last full run\n`);
+  } else if (!values['no-markdown']) {
     writeMarkdown(renderMarkdown(report));
     process.stdout.write(`table: ${path.relative(ROOT, BENCHMARKS_MD)}\n`);
   }
@@ -169,7 +178,7 @@ function writeMarkdown(generated) {
   writeFileSync(BENCHMARKS_MD, `${text.slice(0, begin + BEGIN.length)}\n${generated}\n${text.slice(end)}`);
 }
 
-if (values.render) publish(JSON.parse(readFileSync(RAW_PATH, 'utf8')));
+if (values.render) publish(JSON.parse(readFileSync(rawPath([...options.only]), 'utf8')));
 else await main();
 // The harness's exit hook stops anything still running (e.g. after a failure above).
 process.exit(0);

@@ -922,3 +922,61 @@ fn progress_events_are_throttled_and_the_final_one_is_never_lost() {
         .unwrap();
     assert_eq!(progress.acknowledged_chunks, 4);
 }
+
+#[test]
+fn url_window_refills_up_to_fifty_once_it_runs_low() {
+    let mut d = Driver::new(config());
+    // Concurrency 2: the lookahead is 16. Chunks 1–2 start; 8 of the next 16 hold a URL, which
+    // is "low": one request refills 50 ahead, not just the lookahead.
+    let (_, actions) = d.add(200, 10, false);
+    assert_eq!(puts(&actions).len(), 2);
+    let requests = url_requests(&actions);
+    assert_eq!(
+        requests.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>(),
+        vec![(11, 50)]
+    );
+    let (req, start, count) = requests[0];
+    let actions = d.grant(req, start, count);
+    // 58 URLs held: nothing more to ask for until the window runs low again.
+    assert!(url_requests(&actions).is_empty());
+}
+
+#[test]
+fn url_batches_stay_within_what_can_be_used_before_expiry() {
+    // URLs that live 180 s are usable for 120 s (the 5-minute margin is capped at a third of the
+    // lifetime). At the fallback speed of 256 KiB/s that is 30 MiB: 30 chunks of 1 MiB, so a
+    // batch asks for 30 URLs (not 50); with 5 MiB chunks only 6 fit, so it asks for the
+    // lookahead's 16 (never fewer).
+    for (chunk_size, expected) in [(1024 * 1024, 30), (5 * 1024 * 1024, 16)] {
+        let mut d = Driver::new(config());
+        let urls = (1..=10)
+            .map(|index| PresignedUrl {
+                chunk_index: index,
+                url: format!("https://s.test/{index}?short"),
+                expires_at: timestamp::format((d.now + 180_000) as i64),
+            })
+            .collect();
+        let session = CreateMultipartUploadResponse {
+            upload_id: "up".into(),
+            asset_id: "as".into(),
+            upload_urls: urls,
+            upload_headers: Default::default(),
+            chunk_size,
+            total_chunks: 200,
+            expires_at: timestamp::format((d.now + 24 * HOUR) as i64),
+            upload_token: Some("tok".into()),
+        };
+        d.engine
+            .add_upload(d.now, NewUpload::new(200 * chunk_size, session))
+            .unwrap();
+        let actions = d.drain();
+        assert_eq!(
+            url_requests(&actions)
+                .iter()
+                .map(|r| (r.1, r.2))
+                .collect::<Vec<_>>(),
+            vec![(11, expected)],
+            "chunk size {chunk_size}"
+        );
+    }
+}

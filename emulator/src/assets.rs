@@ -61,11 +61,12 @@ pub fn asset_json(asset: &Asset, now: DateTime<Utc>, public_url: &str) -> Value 
     if let Some(metadata) = &asset.user_metadata {
         body.insert("user_metadata".into(), Value::Object(metadata.clone()));
     }
-    // HLS and thumbnails wait for the bytes, then process alongside the asset.
+    // HLS and thumbnails wait for the bytes, then process alongside the asset (the bytes count
+    // as there once every part is reported, while the emulator still assembles them).
     let sub_status = match status {
         "failed" => "error",
         "ready" => "ready",
-        _ if asset.ready_at.is_none() => "pending",
+        _ if asset.ready_at.is_none() && asset.content != AssetContent::Assembling => "pending",
         _ => "processing",
     };
     if asset.hls {

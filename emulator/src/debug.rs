@@ -31,17 +31,17 @@ pub async fn health() -> Response {
     Json(json!({"ok": true})).into_response()
 }
 
-/// `GET /_emulator/assets/{asset_id}/sha256`: SHA-256 of the assembled bytes.
+/// `GET /_emulator/assets/{asset_id}/sha256`: SHA-256 of the assembled bytes. While a completed
+/// multipart upload is still being assembled in the background, the answer waits for it.
 pub async fn asset_sha256(State(state): Shared, Path(asset_id): Path<String>) -> Response {
-    let assets = state.assets.read().expect("assets lock");
-    let Some(asset) = assets.get(&asset_id) else {
+    let Some((content, size)) = state.settled_content(&asset_id).await else {
         return unknown_asset(&asset_id);
     };
-    match &asset.content {
+    match content {
         AssetContent::Stored { sha256, .. } => {
-            Json(json!({"asset_id": asset_id, "sha256": sha256, "size": asset.size})).into_response()
+            Json(json!({"asset_id": asset_id, "sha256": sha256, "size": size})).into_response()
         }
-        AssetContent::Pending | AssetContent::Recorded => debug_error(
+        AssetContent::Pending | AssetContent::Assembling | AssetContent::Recorded => debug_error(
             StatusCode::CONFLICT,
             "asset_not_assembled",
             format!("The asset `{asset_id}` has no bytes yet (upload incomplete, URL not fetched, or recorded only)."),
@@ -49,17 +49,14 @@ pub async fn asset_sha256(State(state): Shared, Path(asset_id): Path<String>) ->
     }
 }
 
-/// `GET /_emulator/assets/{asset_id}/file`: the assembled bytes (the report's `url`).
+/// `GET /_emulator/assets/{asset_id}/file`: the assembled bytes (the report's `url`); waits for
+/// a background assembly like the `sha256` route.
 pub async fn asset_file(State(state): Shared, Path(asset_id): Path<String>) -> Response {
-    let path = {
-        let assets = state.assets.read().expect("assets lock");
-        match assets.get(&asset_id).map(|asset| &asset.content) {
-            Some(AssetContent::Stored { path, .. }) => path.clone(),
-            Some(_) => return StatusCode::NOT_FOUND.into_response(),
-            None => return unknown_asset(&asset_id),
-        }
-    };
-    serve_file(path).await
+    match state.settled_content(&asset_id).await {
+        Some((AssetContent::Stored { path, .. }, _)) => serve_file(path).await,
+        Some(_) => StatusCode::NOT_FOUND.into_response(),
+        None => unknown_asset(&asset_id),
+    }
 }
 
 fn set_referenced(state: &AppState, asset_id: &str, referenced: bool) -> Response {

@@ -75,7 +75,6 @@ pub async fn create_session(State(state): Shared, body: Body) -> Result<Response
         updated_at: now,
         expires_at: now + chrono::Duration::seconds(session_ttl as i64),
         completed: false,
-        finalizing: false,
         chunks: vec![ChunkState::default(); total_chunks as usize],
         used_nonces: Default::default(),
         sequence: state.next_sequence(),
@@ -418,8 +417,10 @@ pub async fn report_chunks(
         }
         session.updated_at = now;
         let all_reported = session.completed_count() == session.total_chunks;
-        let parts = (all_reported && !session.completed && !session.finalizing).then(|| {
-            session.finalizing = true;
+        // The report that completes the session answers at once; the asset is assembled in the
+        // background (see `finish_assembly`) and stays `processing` until that is done.
+        let parts = (all_reported && !session.completed).then(|| {
+            session.completed = true;
             (1..=session.total_chunks)
                 .map(|index| {
                     let etag = session.chunks[(index - 1) as usize].completed_etag.clone();
@@ -431,33 +432,20 @@ pub async fn report_chunks(
     };
 
     if let Some(parts) = parts_to_assemble {
-        // Assemble outside every lock: other sessions and PUTs go on meanwhile.
-        let destination = state.asset_path(&asset_id);
-        let assembled = assemble(&parts, &destination).await;
-        let (size, sha256) = {
-            let mut session = session_handle.lock().expect("session lock");
-            session.finalizing = false;
-            let (size, sha256) =
-                assembled.map_err(|error| ApiError::internal("assemble the asset", error))?;
-            session.completed = true;
-            session.updated_at = state.clock.now();
-            (size, sha256)
-        };
-        let _ = tokio::fs::remove_dir_all(state.parts_dir(&upload_id)).await;
-        let processing = chrono::Duration::milliseconds(state.faults().processing_ms as i64);
         if let Some(asset) = state
             .assets
             .write()
             .expect("assets lock")
             .get_mut(&asset_id)
         {
-            asset.size = Some(size);
-            asset.content = AssetContent::Stored {
-                path: destination,
-                sha256,
-            };
-            asset.ready_at = Some(state.clock.now() + processing);
+            asset.content = AssetContent::Assembling;
         }
+        tokio::spawn(finish_assembly(
+            Arc::clone(&state),
+            upload_id.clone(),
+            asset_id.clone(),
+            parts,
+        ));
     }
 
     let session = session_handle.lock().expect("session lock");
@@ -474,6 +462,51 @@ pub async fn report_chunks(
         ));
     }
     Ok(Json(body).into_response())
+}
+
+/// Background half of the completing report: concatenates and hashes the parts, then makes the
+/// asset `Stored`, ready `processing_ms` after the assembly ended (or `failed` if it could not be
+/// written), wakes whoever waits for it and removes the parts.
+async fn finish_assembly(
+    state: Arc<AppState>,
+    upload_id: String,
+    asset_id: String,
+    parts: Vec<PathBuf>,
+) {
+    let destination = state.asset_path(&asset_id);
+    let assembled = assemble(&parts, &destination).await;
+    let processing = chrono::Duration::milliseconds(state.faults().processing_ms as i64);
+    let asset_still_exists = {
+        let mut assets = state.assets.write().expect("assets lock");
+        match assets.get_mut(&asset_id) {
+            Some(asset) => {
+                match assembled {
+                    Ok((size, sha256)) => {
+                        asset.size = Some(size);
+                        asset.content = AssetContent::Stored {
+                            path: destination.clone(),
+                            sha256,
+                        };
+                        asset.ready_at = Some(state.clock.now() + processing);
+                    }
+                    Err(error) => {
+                        asset.content = AssetContent::Pending;
+                        asset.failed = Some(format!(
+                            "The emulator failed to assemble the asset: {error}"
+                        ));
+                    }
+                }
+                true
+            }
+            None => false,
+        }
+    };
+    if !asset_still_exists {
+        // Deleted while it was being assembled: drop the bytes too.
+        let _ = tokio::fs::remove_file(&destination).await;
+    }
+    state.assembly_finished.notify_waiters();
+    let _ = tokio::fs::remove_dir_all(state.parts_dir(&upload_id)).await;
 }
 
 /// Concatenates the parts into `destination`; returns its size and SHA-256 (hex).

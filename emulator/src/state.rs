@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 use sha2::Sha256;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::config::{Config, Faults};
 
@@ -44,6 +44,8 @@ pub struct AppState {
     sequence: AtomicI64,
     /// Flips to `true` once on shutdown; stalled PUTs watch it.
     pub shutdown: watch::Receiver<bool>,
+    /// Woken (all waiters) whenever a background assembly ends, successfully or not.
+    pub assembly_finished: Notify,
 }
 
 /// A multipart upload session.
@@ -65,10 +67,8 @@ pub struct Session {
     pub updated_at: DateTime<Utc>,
     /// Session expiry (24 h by default).
     pub expires_at: DateTime<Utc>,
-    /// Set once every chunk was reported and the asset assembled.
+    /// Set once every chunk was reported (the asset is then assembled in the background).
     pub completed: bool,
-    /// Set while one report request assembles the asset, so that only one does.
-    pub finalizing: bool,
     /// Per chunk, index 0 = chunk 1.
     pub chunks: Vec<ChunkState>,
     /// Nonces of URLs already used (single-use fault).
@@ -191,6 +191,9 @@ impl MediaType {
 pub enum AssetContent {
     /// Not there yet (multipart session open, or URL being fetched).
     Pending,
+    /// Every part is reported and a background task is concatenating and hashing them; the
+    /// asset stays `processing`, and the debug routes wait for [`AppState::assembly_finished`].
+    Assembling,
     /// Assembled file with its SHA-256.
     Stored {
         /// Path of the file.
@@ -336,6 +339,7 @@ impl AppState {
             stats: Mutex::new(Stats::default()),
             sequence: AtomicI64::new(0),
             shutdown,
+            assembly_finished: Notify::new(),
         })
     }
 
@@ -475,6 +479,25 @@ impl AppState {
     /// The data directory root.
     pub fn data_root(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The asset's content and size once no background assembly is running for it (waits for
+    /// that assembly to end); `None` when the asset does not exist (or was deleted meanwhile).
+    pub async fn settled_content(&self, asset_id: &str) -> Option<(AssetContent, Option<u64>)> {
+        loop {
+            // Register interest before looking, so an assembly ending in between still wakes us.
+            let finished = self.assembly_finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            {
+                let assets = self.assets.read().expect("assets lock");
+                let asset = assets.get(asset_id)?;
+                if asset.content != AssetContent::Assembling {
+                    return Some((asset.content.clone(), asset.size));
+                }
+            }
+            finished.await;
+        }
     }
 
     /// Looks up a session.

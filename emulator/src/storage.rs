@@ -93,7 +93,7 @@ pub async fn put_chunk(
     };
     let expected_len = {
         let mut session = session.lock().expect("session lock");
-        if session.status(now) != SessionStatus::Active || session.finalizing {
+        if session.status(now) != SessionStatus::Active {
             return Err(reject(no_such_upload()));
         }
         if state.faults().single_use_urls && !session.used_nonces.insert(nonce.to_owned()) {

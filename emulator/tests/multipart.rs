@@ -697,3 +697,151 @@ async fn complete_23_mib_upload_with_defaults_matches_sha256() {
     );
     h.stop().await;
 }
+
+/// Uploads `file` in one session of `h` (URLs of the create answer only) and answers the session
+/// with the `(index, etag, size)` of every chunk, in order.
+async fn upload_all_chunks(
+    h: &Harness,
+    file: &[u8],
+) -> (wire::CreateMultipartUploadResponse, Vec<(u64, String, u64)>) {
+    let response = h
+        .post(
+            "/assets/multipart-uploads",
+            &json!({"filename": "big.mp4", "type": "video", "total_size": file.len()}),
+        )
+        .await;
+    let session: wire::CreateMultipartUploadResponse = response.json().await.unwrap();
+    let mut uploaded = Vec::new();
+    for entry in &session.upload_urls {
+        let start = (entry.chunk_index as u64 - 1) * session.chunk_size;
+        let end = (start + session.chunk_size).min(file.len() as u64);
+        let bytes = file[start as usize..end as usize].to_vec();
+        let size = bytes.len() as u64;
+        uploaded.push((
+            entry.chunk_index as u64,
+            h.put_ok(&entry.url, bytes).await,
+            size,
+        ));
+    }
+    (session, uploaded)
+}
+
+/// The completing report does not wait for the assembly: here the assembly is held up on
+/// purpose (chunk 1's stored part is swapped for a FIFO that only delivers its bytes when the
+/// test writes them), yet the report answers `completed` with its `url`, the asset stays
+/// `processing` without a size, and the SHA-256 route waits for the assembly and is right.
+#[tokio::test]
+async fn completing_report_answers_at_once_and_the_asset_is_processing_until_assembled() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config();
+    config.data_dir = Some(data_dir.path().to_path_buf());
+    let h = Harness::start(config).await;
+    let file = test_bytes((2 * 5 * MIB + 4_321) as usize, 7);
+    let (session, uploaded) = upload_all_chunks(&h, &file).await;
+    assert_eq!(uploaded.len(), 3);
+
+    let part = data_dir
+        .path()
+        .join("parts")
+        .join(&session.upload_id)
+        .join(format!("1-{}", uploaded[0].1));
+    assert!(
+        part.is_file(),
+        "{part:?} is where the emulator keeps chunk 1"
+    );
+    std::fs::remove_file(&part).unwrap();
+    let mkfifo = std::process::Command::new("mkfifo")
+        .arg(&part)
+        .status()
+        .unwrap();
+    assert!(mkfifo.success());
+
+    let reports: Vec<(u64, &str, u64)> = uploaded
+        .iter()
+        .map(|(i, e, s)| (*i, e.as_str(), *s))
+        .collect();
+    // Were the report to assemble before answering, it would block on the FIFO forever: the
+    // deadline turns that hang into a failure (it is a deadlock guard, not a timing check).
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        h.report(&session.upload_id, &reports),
+    )
+    .await
+    .expect("the completing report answers while the assembly is blocked");
+    let done: wire::ReportChunksResponse = done.json().await.unwrap();
+    assert_eq!(done.total_completed, 3);
+    assert!(done.url.is_some());
+    let status: wire::UploadStatusResponse = h
+        .get(&format!("/assets/multipart-uploads/{}", session.upload_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.status, wire::UploadStatus::Completed);
+    let assembling: wire::Asset = h
+        .get(&format!("/assets/{}", session.asset_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(assembling.status, wire::AssetStatus::Processing);
+    assert_eq!(assembling.size, None);
+
+    // Ask for the digest first (it must wait), then let the assembly read chunk 1.
+    let digest = {
+        let h = &h;
+        let asset_id = session.asset_id.clone();
+        async move { h.get_debug(&format!("/assets/{asset_id}/sha256")).await }
+    };
+    let first_chunk = file[..(5 * MIB) as usize].to_vec();
+    let feed = tokio::task::spawn_blocking(move || std::fs::write(&part, first_chunk));
+    let (digest, fed) = tokio::join!(digest, feed);
+    fed.unwrap().unwrap();
+    assert_eq!(digest["sha256"], sha256_hex(&file));
+    assert_eq!(digest["size"], file.len());
+    let asset: wire::Asset = h
+        .get(&format!("/assets/{}", session.asset_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asset.status, wire::AssetStatus::Ready);
+    assert_eq!(asset.size, Some(file.len() as u64));
+    h.stop().await;
+}
+
+/// An assembly that cannot be written fails the asset; the report had already answered.
+#[tokio::test]
+async fn failed_background_assembly_fails_the_asset() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config();
+    config.data_dir = Some(data_dir.path().to_path_buf());
+    let h = Harness::start(config).await;
+    let file = test_bytes(1_000, 9);
+    let (session, uploaded) = upload_all_chunks(&h, &file).await;
+    // A directory where the assembled file should go makes its creation fail.
+    std::fs::create_dir(data_dir.path().join("assets").join(&session.asset_id)).unwrap();
+    let (index, etag, size) = &uploaded[0];
+    let done: wire::ReportChunksResponse = h
+        .report(&session.upload_id, &[(*index, etag, *size)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(done.url.is_some());
+    let digest = h
+        .client
+        .get(h.debug(&format!("/assets/{}/sha256", session.asset_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(digest.status(), StatusCode::CONFLICT);
+    let asset: wire::Asset = h
+        .get(&format!("/assets/{}", session.asset_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asset.status, wire::AssetStatus::Failed);
+    h.stop().await;
+}

@@ -29,8 +29,9 @@
 //! * [`plan`](crate::core::plan): byte ranges; server values that do not add up are refused.
 //! * Scheduling: at most [`EngineConfig::concurrency`] chunk PUTs in flight across all files,
 //!   lowest file first, lowest chunk first; so bytes in flight ≤ N × chunk size.
-//! * [`urls`](crate::core::urls): the presigned-URL window (batches ≤ 50 ahead of the frontier,
-//!   expiry margin, clock skew, never reuse).
+//! * [`urls`](crate::core::urls): the presigned-URL window (refilled when it runs low, in batches
+//!   of up to 50 ahead of the frontier — fewer when the URLs would expire before use at the
+//!   observed speed —, expiry margin, clock skew, never reuse).
 //! * [`retry`](crate::core::retry): classification and full-jitter backoff. Each chunk counts its
 //!   failed attempts; the counters of a file reset whenever one of its chunks is acknowledged
 //!   (progress), and a chunk that fails more than `put_backoff.max_attempts` times in a row
@@ -217,9 +218,10 @@ pub struct EngineConfig {
     pub concurrency: u32,
     /// What pausing does to PUTs in flight.
     pub pause_mode: PauseMode,
-    /// How many upcoming chunks the URL window covers (1–50). `0` = automatic:
-    /// `clamp(4 × concurrency, 16, 50)`. URLs are asked for when half of the window is used up,
-    /// so batches hold at least half of it.
+    /// How many upcoming chunks the URL window watches (1–50). `0` = automatic:
+    /// `clamp(4 × concurrency, 16, 50)`. URLs are asked for when half of them lack one; a batch
+    /// then asks for up to 50 (as many as can be used before they expire at the observed
+    /// speed), never for fewer than this.
     pub url_lookahead: u32,
     /// A URL expiring within this margin is not used (capped at a third of its lifetime).
     pub url_expiry_margin_ms: u64,
@@ -2100,6 +2102,15 @@ impl Engine {
         }
         let lookahead = self.config.effective_lookahead();
         let budget_free = self.puts_in_flight < self.config.concurrency;
+        let speed = match self.speed.bytes_per_second() {
+            0 => self.config.stall.fallback_bytes_per_second,
+            measured => measured,
+        };
+        let uploading = self
+            .uploads
+            .values()
+            .filter(|u| u.phase == Phase::Uploading && !u.paused)
+            .count() as u64;
         let Some(u) = self.uploads.get_mut(&file) else {
             return;
         };
@@ -2119,8 +2130,15 @@ impl Engine {
                     && c.not_before_ms <= now_ms
                     && !u.urls.has_usable(i, now_ms)
             });
+        let batch_limit = url_batch_limit(
+            u.urls.last_usable_lifetime_ms(),
+            speed / uploading.max(1),
+            u.plan.chunk_size(),
+            lookahead,
+        );
         let Some(UrlBatch { start, count }) =
-            u.urls.plan_request(upcoming, lookahead, now_ms, urgent)
+            u.urls
+                .plan_request(upcoming, lookahead, batch_limit, now_ms, urgent)
         else {
             return;
         };
@@ -2160,6 +2178,26 @@ impl Engine {
             }
         }
     }
+}
+
+/// How many URLs one presigned-URL request may ask for: 50 (the API's maximum, so that a GiB
+/// costs a handful of requests), but no more than this upload can start before they expire at
+/// its share of the observed speed, and never fewer than the lookahead. `lifetime_ms` is the
+/// usable lifetime of the last batch (unknown before the first one: the lookahead is asked for).
+fn url_batch_limit(
+    lifetime_ms: Option<u64>,
+    bytes_per_second: u64,
+    chunk_size: u64,
+    lookahead: u32,
+) -> u32 {
+    let Some(lifetime_ms) = lifetime_ms else {
+        return lookahead;
+    };
+    let usable_chunks = u128::from(lifetime_ms) * u128::from(bytes_per_second)
+        / 1_000
+        / u128::from(chunk_size.max(1));
+    let usable_chunks = u32::try_from(usable_chunks).unwrap_or(u32::MAX);
+    usable_chunks.clamp(lookahead.min(limits::MAX_BATCH), limits::MAX_BATCH)
 }
 
 fn asset_poll_delay(policy: &AssetPollPolicy, polls: u32, random: u64) -> u64 {

@@ -3,6 +3,8 @@
 //! Rules (each is a user complaint about other uploaders, see `ANCHORS.md`):
 //! * URLs are asked for in contiguous batches of at most 50, just ahead of the upload frontier —
 //!   not all at once (they would expire in the queue) and not one by one (a round trip per chunk).
+//!   The lookahead decides *when* (the window runs low); the batch then reaches as far as the
+//!   caller's batch limit, which it derives from how many URLs can be used before they expire.
 //! * Every URL's expiry is kept in *local* time, converted from the server's `expires_at` with
 //!   the measured [`ClockOffset`], so a wrong client clock does not make fresh URLs look expired.
 //! * A URL that will expire within a margin is dropped before use and asked for again.
@@ -45,6 +47,9 @@ pub struct UrlWindow {
     grants: SortedMap<u32, UrlGrant>,
     /// Hashes of the URLs handed out, sorted (binary search; no hash table code in the wasm).
     used: Vec<u64>,
+    /// Usable lifetime (ms, margin deducted) of the last URL accepted, when it arrived: how long
+    /// the next batch will probably be usable for.
+    last_usable_lifetime_ms: Option<u64>,
 }
 
 /// What [`UrlWindow::insert`] did with a server batch.
@@ -95,6 +100,7 @@ impl UrlWindow {
                             usable_until_ms: until,
                         },
                     );
+                    self.last_usable_lifetime_ms = Some(until - now_ms);
                     report.accepted += 1;
                 }
                 _ => report.refused += 1,
@@ -146,28 +152,46 @@ impl UrlWindow {
         self.grants.is_empty()
     }
 
+    /// Usable lifetime (ms) of the URLs of the last accepted batch when they arrived (the
+    /// expiry margin deducted); `None` before any URL was accepted.
+    pub fn last_usable_lifetime_ms(&self) -> Option<u64> {
+        self.last_usable_lifetime_ms
+    }
+
     /// Decides whether to ask for URLs, and for which range.
     ///
-    /// `upcoming` lists, in ascending order, the chunks that still need a PUT (the first
-    /// `lookahead` of them are considered). A batch is asked for when at most half of those hold a
-    /// usable URL, or when `urgent` (a chunk could start right now but has no URL). The batch
-    /// starts at the first chunk without a URL and stretches over as many of the considered
-    /// chunks without a URL as fit in 50 consecutive indices.
+    /// `upcoming` lists, in ascending order, the chunks that still need a PUT. A batch is asked
+    /// for when at most half of the first `lookahead` of them hold a usable URL, or when `urgent`
+    /// (a chunk could start right now but has no URL). The batch starts at the first chunk
+    /// without a URL and stretches over the upcoming chunks without a URL that fit in
+    /// `max(batch_limit, lookahead)` consecutive indices (at most 50): the lookahead sets the
+    /// low-water mark, the batch limit how far one request refills beyond it.
     pub fn plan_request(
         &self,
         upcoming: impl Iterator<Item = u32>,
         lookahead: u32,
+        batch_limit: u32,
         now_ms: u64,
         urgent: bool,
     ) -> Option<UrlBatch> {
+        let lookahead = lookahead.max(1);
+        let reach = batch_limit.max(lookahead).min(MAX_BATCH);
         let mut considered = 0u32;
         let mut ready = 0u32;
         let mut first_missing: Option<u32> = None;
         let mut last_missing_in_reach = 0u32;
-        for index in upcoming.take(lookahead.max(1) as usize) {
-            considered += 1;
-            if self.has_usable(index, now_ms) {
-                ready += 1;
+        for (position, index) in upcoming.enumerate() {
+            let in_lookahead = (position as u64) < u64::from(lookahead);
+            // Past the lookahead only the batch's extent is left to find.
+            if !in_lookahead && first_missing.is_none_or(|start| index - start >= reach) {
+                break;
+            }
+            let usable = self.has_usable(index, now_ms);
+            if in_lookahead {
+                considered += 1;
+                ready += u32::from(usable);
+            }
+            if usable {
                 continue;
             }
             match first_missing {
@@ -175,7 +199,7 @@ impl UrlWindow {
                     first_missing = Some(index);
                     last_missing_in_reach = index;
                 }
-                Some(start) if index - start < MAX_BATCH => last_missing_in_reach = index,
+                Some(start) if index - start < reach => last_missing_in_reach = index,
                 Some(_) => {}
             }
         }
@@ -265,21 +289,66 @@ mod tests {
     fn batches_start_at_the_first_missing_chunk_and_stay_within_fifty() {
         let w = UrlWindow::new();
         assert_eq!(
-            w.plan_request(1..=200, 80, T0, false),
+            w.plan_request(1..=200, 80, 50, T0, false),
+            Some(UrlBatch {
+                start: 1,
+                count: 50
+            })
+        );
+        // A batch limit above 50 is still held to 50.
+        assert_eq!(
+            w.plan_request(1..=200, 16, 80, T0, false),
             Some(UrlBatch {
                 start: 1,
                 count: 50
             })
         );
         assert_eq!(
-            w.plan_request(7..=9, 10, T0, false),
+            w.plan_request(7..=9, 10, 50, T0, false),
             Some(UrlBatch { start: 7, count: 3 })
         );
         assert_eq!(
-            w.plan_request([3, 9, 60].into_iter(), 10, T0, false),
+            w.plan_request([3, 9, 60].into_iter(), 10, 50, T0, false),
             Some(UrlBatch { start: 3, count: 7 })
         );
-        assert_eq!(w.plan_request(std::iter::empty(), 10, T0, false), None);
+        assert_eq!(w.plan_request(std::iter::empty(), 10, 50, T0, false), None);
+    }
+
+    #[test]
+    fn the_lookahead_decides_when_and_the_batch_limit_how_far() {
+        let mut w = UrlWindow::new();
+        let clock = ClockOffset::default();
+        let urls: Vec<_> = (1..=10).map(|i| url(i, (T0 + HOUR) as i64)).collect();
+        w.insert(&urls, &clock, T0, 0, |_| true);
+        // 10 of the 16 upcoming chunks hold a URL: not low yet, whatever the batch limit.
+        assert_eq!(w.plan_request(1..=100, 16, 50, T0, false), None);
+        w.take(1, T0);
+        w.take(2, T0);
+        // 8 of 16 left: refill from chunk 11 as far as the batch limit reaches…
+        assert_eq!(
+            w.plan_request(3..=100, 16, 50, T0, false),
+            Some(UrlBatch {
+                start: 11,
+                count: 50
+            })
+        );
+        // …but never less far than the lookahead, even when the limit is smaller (short-lived
+        // URLs at a low speed)…
+        assert_eq!(
+            w.plan_request(3..=100, 16, 4, T0, false),
+            Some(UrlBatch {
+                start: 11,
+                count: 16
+            })
+        );
+        // …and not past the last chunk.
+        assert_eq!(
+            w.plan_request(3..=30, 16, 50, T0, false),
+            Some(UrlBatch {
+                start: 11,
+                count: 20
+            })
+        );
     }
 
     #[test]
@@ -288,18 +357,36 @@ mod tests {
         let clock = ClockOffset::default();
         let urls: Vec<_> = (1..=6).map(|i| url(i, (T0 + HOUR) as i64)).collect();
         w.insert(&urls, &clock, T0, 0, |_| true);
-        assert_eq!(w.plan_request(1..=100, 10, T0, false), None);
+        assert_eq!(w.plan_request(1..=100, 10, 10, T0, false), None);
         assert_eq!(
-            w.plan_request(1..=100, 10, T0, true),
-            Some(UrlBatch { start: 7, count: 4 })
+            w.plan_request(1..=100, 10, 10, T0, true),
+            Some(UrlBatch {
+                start: 7,
+                count: 10
+            })
         );
-        // Once two are used, 4 of 10 are ready: ask for the rest of the window.
+        // Once two are used, 4 of 10 are ready: refill.
         w.take(1, T0);
         w.take(2, T0);
         assert_eq!(
-            w.plan_request(3..=100, 10, T0, false),
-            Some(UrlBatch { start: 7, count: 6 })
+            w.plan_request(3..=100, 10, 10, T0, false),
+            Some(UrlBatch {
+                start: 7,
+                count: 10
+            })
         );
+    }
+
+    #[test]
+    fn the_usable_lifetime_of_the_last_batch_is_remembered() {
+        let mut w = UrlWindow::new();
+        let clock = ClockOffset::default();
+        assert_eq!(w.last_usable_lifetime_ms(), None);
+        w.insert(&[url(1, (T0 + HOUR) as i64)], &clock, T0, 300_000, |_| true);
+        assert_eq!(w.last_usable_lifetime_ms(), Some(HOUR - 300_000));
+        // A refused URL (expired on arrival) does not change it.
+        w.insert(&[url(2, (T0 - 1) as i64)], &clock, T0, 300_000, |_| true);
+        assert_eq!(w.last_usable_lifetime_ms(), Some(HOUR - 300_000));
     }
 
     #[test]
