@@ -2,7 +2,7 @@
 # Builds the npm package `twelvelabs-edge-upload` into pkg/ (what `make pkg` runs):
 #   1. the crate for wasm32 with the `browser` feature (release profile: size-tuned),
 #   2. wasm-bindgen --target web (an ES module that loads its .wasm next to itself),
-#   3. wasm-opt -Oz (binaryen from node_modules: Debian's is too old for current rustc output),
+#   3. wasm-opt, size passes (binaryen from node_modules: Debian's is too old for current rustc output),
 #   4. a Node ≥ 20 entry that loads the .wasm from disk synchronously,
 #   5. package.json, README.md (from docs/npm-README.md), and prints raw/gzipped sizes.
 set -euo pipefail
@@ -40,10 +40,12 @@ step "wasm-bindgen --target web"
 "$WASM_BINDGEN" --target web --out-dir "$staging" --out-name "$NAME" \
   "$TARGET_DIR/wasm32-unknown-unknown/release/$NAME.wasm"
 
-step "wasm-opt -Oz"
+step "wasm-opt --flatten --rereloop -Oz -Oz"
+# Flattening and re-looping first, then two -Oz rounds, measured ~0.5 KB smaller gzipped than one
+# -Oz (each round exposes more to the next; -O4 before -Oz and --converge were larger).
 # The features rustc enables by default for wasm32-unknown-unknown; binaryen must accept them
 # and must not introduce any others (the module has to load in every current browser).
-"$WASM_OPT" -Oz --strip-debug --strip-producers \
+"$WASM_OPT" --flatten --rereloop -Oz -Oz --strip-debug --strip-producers \
   --enable-bulk-memory --enable-mutable-globals --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-reference-types --enable-multivalue \
   -o "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"

@@ -1,9 +1,12 @@
-//! Typed calls to the Worker (or, with an API key in a server-side runtime, to TwelveLabs
-//! itself): the five multipart endpoints and the asset routes, all under `/v1.3`.
+//! Calls to the Worker (or, with an API key in a server-side runtime, to TwelveLabs itself): the
+//! five multipart endpoints and the asset routes, all under `/v1.3`.
 //!
-//! A call either returns the parsed 2xx body or an [`ApiFailure`] describing what happened as a
-//! core [`HttpOutcome`]; the caller hands that to the engine (or to `core::retry::classify`),
-//! which decides what it means.
+//! Calls are described as data ([`EngineCall`], [`AssetCall`]) and sent by one async path
+//! each, not one async fn per endpoint: every async fn is its own state machine in the wasm.
+//! A call returns the response, or an [`ApiFailure`] describing what happened as a core
+//! [`HttpOutcome`]; the caller reads a 2xx body with [`parse`] and the matching `wire_js`
+//! reader, and hands failures to the engine (or to `core::retry::classify`), which decides
+//! what they mean.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,10 +21,7 @@ use super::transport::{ApiBody, ApiResponse, Credential, SendFailure, Transport}
 use super::wire_js::{self, Unreadable};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
-use crate::core::wire::{
-    Asset, CompletedChunk, CreateMultipartUploadRequest, CreateMultipartUploadResponse,
-    ListAssetsResponse, PresignedUrlsResponse, ReportChunksResponse, UploadStatusResponse,
-};
+use crate::core::wire::{CompletedChunk, CreateMultipartUploadRequest};
 
 /// The API version prefix of every route.
 const API_PREFIX: &str = "/v1.3";
@@ -47,6 +47,78 @@ impl From<SendFailure> for ApiFailure {
             }),
         }
     }
+}
+
+/// Which credential authorises a call.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// The grant from `getToken` (or the API key): session creation and asset routes.
+    Authority,
+    /// The session's upload token, when the Worker issued one (else the API key).
+    Upload(Option<&'a str>),
+}
+
+/// The multipart session an upload-scoped call is about.
+pub struct SessionRef {
+    /// The multipart upload id.
+    pub upload_id: String,
+    /// The Worker's upload token for it (`None` when talking to TwelveLabs with an API key).
+    pub upload_token: Option<String>,
+}
+
+/// A request the engine asks for (see [`Api::engine_call`]).
+pub enum EngineCall {
+    /// `POST /assets/multipart-uploads/{id}/presigned-urls` for chunks `start..start + count`.
+    PresignedUrls {
+        /// The session.
+        session: SessionRef,
+        /// The first chunk index.
+        start: u32,
+        /// How many URLs.
+        count: u32,
+    },
+    /// `POST /assets/multipart-uploads/{id}`: report completed chunks.
+    Report {
+        /// The session.
+        session: SessionRef,
+        /// The chunks to report.
+        chunks: Vec<CompletedChunk>,
+    },
+    /// `GET /assets/multipart-uploads/{id}?page=&page_limit=`.
+    Status {
+        /// The session.
+        session: SessionRef,
+        /// The page to read.
+        page: u32,
+        /// Chunks per page.
+        page_limit: u32,
+    },
+    /// `GET /assets/{id}`.
+    Asset {
+        /// The asset.
+        asset_id: String,
+    },
+}
+
+/// A one-off call authorised by the grant (or API key) (see [`Api::asset_call`]).
+#[derive(Clone, Copy)]
+pub enum AssetCall<'a> {
+    /// `POST /assets/multipart-uploads`: read with `wire_js::create_response`.
+    CreateSession(&'a CreateMultipartUploadRequest),
+    /// `POST /assets` with a `multipart/form-data` body (direct and URL uploads): read with
+    /// `wire_js::asset`.
+    CreateAsset(&'a FormData),
+    /// `GET /assets/{id}`: read with `wire_js::asset`.
+    Get(&'a str),
+    /// `GET /assets?{query}` (`query` already encoded): read with `wire_js::asset_page`.
+    List(&'a str),
+    /// `DELETE /assets/{id}[?force=true]`: no body to read.
+    Delete {
+        /// The asset.
+        asset_id: &'a str,
+        /// Delete even when indexed assets use it.
+        force: bool,
+    },
 }
 
 /// Where the credentials for session creation and asset routes come from.
@@ -138,153 +210,124 @@ impl Api {
         &self.transport
     }
 
-    /// `POST /assets/multipart-uploads`.
-    pub async fn create_session(
+    /// Sends a one-off call authorised by the grant (or API key). One code path serves them
+    /// all, which keeps the wasm small; the caller reads the body with the matching `wire_js`
+    /// reader.
+    pub async fn asset_call(
         &self,
-        request: &CreateMultipartUploadRequest,
+        call: &AssetCall<'_>,
         signal: Option<&AbortSignal>,
-    ) -> Result<CreateMultipartUploadResponse, ApiFailure> {
-        let body = wire_js::stringify(&wire_js::create_request(request));
-        let response = self
-            .with_authority(
-                "POST",
-                "/assets/multipart-uploads",
-                ApiBody::Json(&body),
-                signal,
-            )
-            .await?;
-        parse(response, wire_js::create_response)
+    ) -> Result<ApiResponse, ApiFailure> {
+        let json;
+        let (method, path, body) = match *call {
+            AssetCall::CreateSession(request) => {
+                json = wire_js::stringify(&wire_js::create_request(request));
+                (
+                    "POST",
+                    "/assets/multipart-uploads".to_owned(),
+                    ApiBody::Json(&json),
+                )
+            }
+            AssetCall::CreateAsset(form) => ("POST", "/assets".to_owned(), ApiBody::Form(form)),
+            AssetCall::Get(asset_id) => (
+                "GET",
+                format!("/assets/{}", encode(asset_id)),
+                ApiBody::Empty,
+            ),
+            AssetCall::List(query) => ("GET", format!("/assets?{query}"), ApiBody::Empty),
+            AssetCall::Delete { asset_id, force } => {
+                let mut path = format!("/assets/{}", encode(asset_id));
+                if force {
+                    path.push_str("?force=true");
+                }
+                ("DELETE", path, ApiBody::Empty)
+            }
+        };
+        self.send(Scope::Authority, method, &path, body, signal)
+            .await
     }
 
-    /// `POST /assets/multipart-uploads/{id}/presigned-urls`.
-    pub async fn presigned_urls(
+    /// Sends one of the requests the engine asks for. All of them share this one code path
+    /// (rather than one async fn each), which keeps the wasm small; the caller reads the body
+    /// with [`parse`] and the matching `wire_js` reader.
+    pub async fn engine_call(
         &self,
-        upload_id: &str,
-        upload_token: Option<&str>,
-        (start, count): (u32, u32),
+        call: &EngineCall,
         signal: Option<&AbortSignal>,
-    ) -> Result<PresignedUrlsResponse, ApiFailure> {
-        let path = format!(
-            "/assets/multipart-uploads/{}/presigned-urls",
-            encode(upload_id)
-        );
-        let body = wire_js::stringify(&wire_js::presigned_urls_request(start, count));
-        let response = self
-            .with_upload_token(upload_token, "POST", &path, ApiBody::Json(&body), signal)
-            .await?;
-        parse(response, wire_js::presigned_urls_response)
+    ) -> Result<ApiResponse, ApiFailure> {
+        let body;
+        let (scope, method, path, body) = match call {
+            EngineCall::PresignedUrls {
+                session,
+                start,
+                count,
+            } => {
+                body = wire_js::stringify(&wire_js::presigned_urls_request(*start, *count));
+                (
+                    Scope::Upload(session.upload_token.as_deref()),
+                    "POST",
+                    format!(
+                        "/assets/multipart-uploads/{}/presigned-urls",
+                        encode(&session.upload_id)
+                    ),
+                    ApiBody::Json(&body),
+                )
+            }
+            EngineCall::Report { session, chunks } => {
+                body = wire_js::stringify(&wire_js::report_request(chunks));
+                (
+                    Scope::Upload(session.upload_token.as_deref()),
+                    "POST",
+                    format!("/assets/multipart-uploads/{}", encode(&session.upload_id)),
+                    ApiBody::Json(&body),
+                )
+            }
+            EngineCall::Status {
+                session,
+                page,
+                page_limit,
+            } => (
+                Scope::Upload(session.upload_token.as_deref()),
+                "GET",
+                format!(
+                    "/assets/multipart-uploads/{}?page={page}&page_limit={page_limit}",
+                    encode(&session.upload_id)
+                ),
+                ApiBody::Empty,
+            ),
+            EngineCall::Asset { asset_id } => (
+                Scope::Authority,
+                "GET",
+                format!("/assets/{}", encode(asset_id)),
+                ApiBody::Empty,
+            ),
+        };
+        self.send(scope, method, &path, body, signal).await
     }
 
-    /// `POST /assets/multipart-uploads/{id}` (report completed chunks).
-    pub async fn report(
+    /// Sends one call. With [`Scope::Authority`] it is authorised by the grant (or API key); a
+    /// 401 with a grant means it expired or was revoked: ask `getToken` for a new one and try
+    /// once more. With [`Scope::Upload`] it is authorised by the session's upload token
+    /// (through the Worker), or by the API key when talking to TwelveLabs directly.
+    async fn send(
         &self,
-        upload_id: &str,
-        upload_token: Option<&str>,
-        chunks: &[CompletedChunk],
-        signal: Option<&AbortSignal>,
-    ) -> Result<ReportChunksResponse, ApiFailure> {
-        let path = format!("/assets/multipart-uploads/{}", encode(upload_id));
-        let body = wire_js::stringify(&wire_js::report_request(chunks));
-        let response = self
-            .with_upload_token(upload_token, "POST", &path, ApiBody::Json(&body), signal)
-            .await?;
-        parse(response, wire_js::report_response)
-    }
-
-    /// `GET /assets/multipart-uploads/{id}?page=&page_limit=`.
-    pub async fn status(
-        &self,
-        upload_id: &str,
-        upload_token: Option<&str>,
-        page: u32,
-        page_limit: u32,
-        signal: Option<&AbortSignal>,
-    ) -> Result<UploadStatusResponse, ApiFailure> {
-        let path = format!(
-            "/assets/multipart-uploads/{}?page={page}&page_limit={page_limit}",
-            encode(upload_id)
-        );
-        let response = self
-            .with_upload_token(upload_token, "GET", &path, ApiBody::Empty, signal)
-            .await?;
-        parse(response, wire_js::status_response)
-    }
-
-    /// `GET /assets/{id}`.
-    pub async fn get_asset(
-        &self,
-        asset_id: &str,
-        signal: Option<&AbortSignal>,
-    ) -> Result<Asset, ApiFailure> {
-        let path = format!("/assets/{}", encode(asset_id));
-        let response = self
-            .with_authority("GET", &path, ApiBody::Empty, signal)
-            .await?;
-        parse(response, wire_js::asset)
-    }
-
-    /// `GET /assets?{query}`; `query` is already encoded.
-    pub async fn list_assets(
-        &self,
-        query: &str,
-        signal: Option<&AbortSignal>,
-    ) -> Result<ListAssetsResponse, ApiFailure> {
-        let path = format!("/assets?{query}");
-        let response = self
-            .with_authority("GET", &path, ApiBody::Empty, signal)
-            .await?;
-        parse(response, wire_js::asset_page)
-    }
-
-    /// `DELETE /assets/{id}[?force=true]`.
-    pub async fn delete_asset(
-        &self,
-        asset_id: &str,
-        force: bool,
-        signal: Option<&AbortSignal>,
-    ) -> Result<(), ApiFailure> {
-        let mut path = format!("/assets/{}", encode(asset_id));
-        if force {
-            path.push_str("?force=true");
-        }
-        let response = self
-            .with_authority("DELETE", &path, ApiBody::Empty, signal)
-            .await?;
-        if response.is_success() {
-            Ok(())
-        } else {
-            Err(ApiFailure::Outcome(outcome_of(&response)))
-        }
-    }
-
-    /// `POST /assets` with a `multipart/form-data` body (direct and URL uploads).
-    pub async fn create_asset(
-        &self,
-        form: &FormData,
-        signal: Option<&AbortSignal>,
-    ) -> Result<Asset, ApiFailure> {
-        let response = self
-            .with_authority("POST", "/assets", ApiBody::Form(form), signal)
-            .await?;
-        parse(response, wire_js::asset)
-    }
-
-    /// A call authorised by the grant (or API key). A 401 with a grant means it expired or was
-    /// revoked: ask `getToken` for a new one and try once more.
-    async fn with_authority(
-        &self,
+        scope: Scope<'_>,
         method: &str,
         path: &str,
         body: ApiBody<'_>,
         signal: Option<&AbortSignal>,
     ) -> Result<ApiResponse, ApiFailure> {
         let url = self.url(path);
-        match &*self.authority {
-            Authority::ApiKey(key) => Ok(self
-                .transport
-                .api(method, &url, Some(Credential::ApiKey(key)), body, signal)
-                .await?),
-            Authority::Grant(source) => {
+        let credential = match (scope, &*self.authority) {
+            (Scope::Upload(Some(token)), _) => Credential::Bearer(token),
+            (_, Authority::ApiKey(key)) => Credential::ApiKey(key),
+            (Scope::Upload(None), Authority::Grant(_)) => {
+                return Err(ApiFailure::Fatal(Error::new(
+                    ErrorCode::ServerInvalid,
+                    "the Worker's create-session response carried no upload_token",
+                )))
+            }
+            (Scope::Authority, Authority::Grant(source)) => {
                 let grant = source.current().await.map_err(ApiFailure::Fatal)?;
                 let response = self
                     .transport
@@ -295,35 +338,12 @@ impl Api {
                 }
                 source.forget(&grant);
                 let fresh = source.refresh().await.map_err(ApiFailure::Fatal)?;
-                Ok(self
+                return Ok(self
                     .transport
                     .api(method, &url, Some(Credential::Bearer(&fresh)), body, signal)
-                    .await?)
-            }
-        }
-    }
-
-    /// An upload-scoped call: authorised by the session's upload token (through the Worker),
-    /// or by the API key when talking to TwelveLabs directly.
-    async fn with_upload_token(
-        &self,
-        upload_token: Option<&str>,
-        method: &str,
-        path: &str,
-        body: ApiBody<'_>,
-        signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, ApiFailure> {
-        let credential = match (upload_token, &*self.authority) {
-            (Some(token), _) => Credential::Bearer(token),
-            (None, Authority::ApiKey(key)) => Credential::ApiKey(key),
-            (None, Authority::Grant(_)) => {
-                return Err(ApiFailure::Fatal(Error::new(
-                    ErrorCode::ServerInvalid,
-                    "the Worker's create-session response carried no upload_token",
-                )))
+                    .await?);
             }
         };
-        let url = self.url(path);
         Ok(self
             .transport
             .api(method, &url, Some(credential), body, signal)
@@ -349,21 +369,25 @@ pub fn outcome_of(response: &ApiResponse) -> HttpOutcome {
 
 /// The 2xx body read by `read`, or the outcome the engine judges (a 2xx whose body does not
 /// read is retried).
-fn parse<T>(
+pub fn parse<T>(
     response: ApiResponse,
     read: fn(&JsValue) -> Result<T, Unreadable>,
 ) -> Result<T, ApiFailure> {
     if !response.is_success() {
         return Err(ApiFailure::Outcome(outcome_of(&response)));
     }
-    read(&response.body).map_err(|Unreadable(field)| {
-        ApiFailure::Outcome(HttpOutcome {
-            message: Some(format!(
-                "unreadable response body: `{field}` is missing or malformed"
-            )),
-            ..HttpOutcome::status(response.status)
-        })
-    })
+    read(&response.body)
+        .map_err(|unreadable| ApiFailure::Outcome(unreadable_outcome(response.status, unreadable)))
+}
+
+/// The outcome of a 2xx response whose body lacks `field` (the engine retries it).
+pub fn unreadable_outcome(status: u16, Unreadable(field): Unreadable) -> HttpOutcome {
+    HttpOutcome {
+        message: Some(format!(
+            "unreadable response body: `{field}` is missing or malformed"
+        )),
+        ..HttpOutcome::status(status)
+    }
 }
 
 /// Percent-encodes one path segment.

@@ -15,13 +15,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal, Blob, File, FormData};
 
-use super::api::{Api, ApiFailure, Authority, GrantSource};
+use super::api::{
+    outcome_of, parse, unreadable_outcome, Api, ApiFailure, AssetCall, Authority, EngineCall,
+    GrantSource, SessionRef,
+};
 use super::convert;
 use super::js_error::{from_js, js_error, to_js_error};
 use super::options::OptionReader;
 use super::runtime::{now_ms, sleep, Timer};
 use super::store::Store;
-use super::transport::{PutResponse, SendFailure, Transport};
+use super::transport::{ApiResponse, PutResponse, SendFailure, Transport};
 use super::types::*;
 use super::wire_js;
 use crate::core::engine::{
@@ -245,44 +248,25 @@ impl Inner {
                 start,
                 count,
             } => {
-                let Some((upload_id, token)) = self.session_of(file) else {
-                    return;
-                };
-                let signal = self.controller_for(request);
-                let inner = Rc::clone(self);
-                spawn_local(async move {
-                    let result = inner
-                        .api
-                        .presigned_urls(&upload_id, token.as_deref(), (start, count), Some(&signal))
-                        .await
-                        .map_err(api_outcome);
-                    inner.state.borrow_mut().requests.remove(&request);
-                    inner.feed(Input::UrlsDone {
+                if let Some(session) = self.session_of(file) {
+                    self.spawn_engine_call(
                         request,
-                        result,
-                        server_time_ms: None,
-                    });
-                });
+                        EngineCall::PresignedUrls {
+                            session,
+                            start,
+                            count,
+                        },
+                    );
+                }
             }
             Action::Report {
                 request,
                 file,
                 chunks,
             } => {
-                let Some((upload_id, token)) = self.session_of(file) else {
-                    return;
-                };
-                let signal = self.controller_for(request);
-                let inner = Rc::clone(self);
-                spawn_local(async move {
-                    let result = inner
-                        .api
-                        .report(&upload_id, token.as_deref(), &chunks, Some(&signal))
-                        .await
-                        .map_err(api_outcome);
-                    inner.state.borrow_mut().requests.remove(&request);
-                    inner.feed(Input::ReportDone { request, result });
-                });
+                if let Some(session) = self.session_of(file) {
+                    self.spawn_engine_call(request, EngineCall::Report { session, chunks });
+                }
             }
             Action::FetchStatus {
                 request,
@@ -290,48 +274,30 @@ impl Inner {
                 page,
                 page_limit,
             } => {
-                let Some((upload_id, token)) = self.session_of(file) else {
-                    return;
-                };
-                let signal = self.controller_for(request);
-                let inner = Rc::clone(self);
-                spawn_local(async move {
-                    let result = inner
-                        .api
-                        .status(
-                            &upload_id,
-                            token.as_deref(),
+                if let Some(session) = self.session_of(file) {
+                    self.spawn_engine_call(
+                        request,
+                        EngineCall::Status {
+                            session,
                             page,
                             page_limit,
-                            Some(&signal),
-                        )
-                        .await
-                        .map_err(api_outcome);
-                    inner.state.borrow_mut().requests.remove(&request);
-                    inner.feed(Input::StatusDone { request, result });
-                });
+                        },
+                    );
+                }
             }
             Action::FetchAsset {
                 request, asset_id, ..
-            } => {
-                let signal = self.controller_for(request);
-                let inner = Rc::clone(self);
-                spawn_local(async move {
-                    let result = inner
-                        .api
-                        .get_asset(&asset_id, Some(&signal))
-                        .await
-                        .map_err(api_outcome);
-                    inner.state.borrow_mut().requests.remove(&request);
-                    inner.feed(Input::AssetDone { request, result });
-                });
-            }
+            } => self.spawn_engine_call(request, EngineCall::Asset { asset_id }),
             Action::DeleteAsset { asset_id } => {
                 let inner = Rc::clone(self);
                 spawn_local(async move {
                     // Best effort, one attempt: the upload already ended with `aborted`, and
                     // a failure here cannot change that.
-                    let _ = inner.api.delete_asset(&asset_id, false, None).await;
+                    let call = AssetCall::Delete {
+                        asset_id: &asset_id,
+                        force: false,
+                    };
+                    let _ = inner.api.asset_call(&call, None).await;
                 });
             }
             Action::Cancel { request } => {
@@ -404,8 +370,42 @@ impl Inner {
         self.state.borrow().files.get(&file).map(f)
     }
 
-    fn session_of(&self, file: FileId) -> Option<(String, Option<String>)> {
-        self.with_file(file, |f| (f.upload_id.clone(), f.upload_token.clone()))
+    fn session_of(&self, file: FileId) -> Option<SessionRef> {
+        self.with_file(file, |f| SessionRef {
+            upload_id: f.upload_id.clone(),
+            upload_token: f.upload_token.clone(),
+        })
+    }
+
+    /// Sends an API request the engine asked for and feeds its outcome back. One future type
+    /// serves all of them, which keeps the wasm small.
+    fn spawn_engine_call(self: &Rc<Self>, request: RequestId, call: EngineCall) {
+        let signal = self.controller_for(request);
+        let inner = Rc::clone(self);
+        spawn_local(async move {
+            let response = inner.api.engine_call(&call, Some(&signal)).await;
+            inner.state.borrow_mut().requests.remove(&request);
+            let input = match call {
+                EngineCall::PresignedUrls { .. } => Input::UrlsDone {
+                    request,
+                    result: read_engine_response(response, wire_js::presigned_urls_response),
+                    server_time_ms: None,
+                },
+                EngineCall::Report { .. } => Input::ReportDone {
+                    request,
+                    result: read_engine_response(response, wire_js::report_response),
+                },
+                EngineCall::Status { .. } => Input::StatusDone {
+                    request,
+                    result: read_engine_response(response, wire_js::status_response),
+                },
+                EngineCall::Asset { .. } => Input::AssetDone {
+                    request,
+                    result: read_engine_response(response, wire_js::asset),
+                },
+            };
+            inner.feed(input);
+        });
     }
 
     /// The engine's current progress of `file`, while it is in the engine.
@@ -481,21 +481,40 @@ impl Inner {
     }
 
     /// Runs a one-off API call with the core's verdicts: retries what `classify` calls
-    /// retryable (with its backoff), fails with what it calls fatal.
-    async fn call_with_retries<T, F, Fut>(
+    /// retryable (with its backoff), fails with what it calls fatal, and returns the 2xx body
+    /// read by `read`.
+    async fn call_with_retries<T>(
         &self,
         operation: Operation,
         signal: Option<&AbortSignal>,
-        mut call: F,
-    ) -> Result<T, Error>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ApiFailure>>,
-    {
+        call: AssetCall<'_>,
+        read: fn(&JsValue) -> Result<T, wire_js::Unreadable>,
+    ) -> Result<T, Error> {
+        let response = self
+            .retry_call(operation, signal, call, &|body| read(body).map(drop))
+            .await?;
+        // `retry_call` only returns a body `read` accepted.
+        read(&response.body)
+            .map_err(|_| Error::new(ErrorCode::ServerInvalid, "unexpected response"))
+    }
+
+    /// The retry loop of [`Inner::call_with_retries`], not generic (one copy in the wasm):
+    /// `readable` tells whether a 2xx body reads.
+    async fn retry_call(
+        &self,
+        operation: Operation,
+        signal: Option<&AbortSignal>,
+        call: AssetCall<'_>,
+        readable: &dyn Fn(&JsValue) -> Result<(), wire_js::Unreadable>,
+    ) -> Result<ApiResponse, Error> {
         let mut attempt = 0;
         loop {
-            let outcome = match call().await {
-                Ok(value) => return Ok(value),
+            let outcome = match self.api.asset_call(&call, signal).await {
+                Ok(response) if response.is_success() => match readable(&response.body) {
+                    Ok(()) => return Ok(response),
+                    Err(unreadable) => unreadable_outcome(response.status, unreadable),
+                },
+                Ok(response) => outcome_of(&response),
                 Err(ApiFailure::Aborted) => {
                     return Err(Error::new(ErrorCode::Aborted, "the request was aborted"))
                 }
@@ -557,10 +576,23 @@ fn put_outcome(response: PutResponse) -> HttpOutcome {
 
 /// The text of `<tag>…</tag>` in an S3-style XML error body.
 fn xml_tag(body: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = body.find(&open)? + open.len();
-    let end = body[start..].find(&format!("</{tag}>"))? + start;
-    Some(body[start..end].to_owned())
+    let start = find_bytes(body, 0, &format!("<{tag}>"))?;
+    let end = find_bytes(body, start, &format!("</{tag}>"))?;
+    // `get` rather than indexing: both ends border ASCII `>`/`<`, and no panic path is linked.
+    body.get(start..end - tag.len() - 3).map(str::to_owned)
+}
+
+/// The byte offset just after the first `needle` in `haystack[from..]`. A plain window scan:
+/// the excerpts are at most a few hundred bytes, and `str::find`'s two-way searcher costs
+/// ~2 KB of wasm.
+fn find_bytes(haystack: &str, from: usize, needle: &str) -> Option<usize> {
+    let needle = needle.as_bytes();
+    haystack
+        .as_bytes()
+        .get(from..)?
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|at| from + at + needle.len())
 }
 
 fn failure_outcome(failure: SendFailure) -> HttpOutcome {
@@ -572,6 +604,14 @@ fn failure_outcome(failure: SendFailure) -> HttpOutcome {
             ..HttpOutcome::network_error()
         },
     }
+}
+
+/// An engine call's 2xx body read by `read`, or the outcome the engine judges.
+fn read_engine_response<T>(
+    response: Result<ApiResponse, ApiFailure>,
+    read: fn(&JsValue) -> Result<T, wire_js::Unreadable>,
+) -> Result<T, HttpOutcome> {
+    response.and_then(|r| parse(r, read)).map_err(api_outcome)
 }
 
 fn api_outcome(failure: ApiFailure) -> HttpOutcome {
@@ -936,9 +976,12 @@ impl Uploader {
             let form = asset_form("url", &request).map_err(|e| to_js_error(&e))?;
             let _ = form.append_with_str("url", &url);
             let asset = inner
-                .call_with_retries(Operation::CreateSession, request.signal.as_ref(), || {
-                    inner.api.create_asset(&form, request.signal.as_ref())
-                })
+                .call_with_retries(
+                    Operation::CreateSession,
+                    request.signal.as_ref(),
+                    AssetCall::CreateAsset(&form),
+                    wire_js::asset,
+                )
                 .await
                 .map_err(|e| to_js_error(&e))?;
             let asset = if request.wait_until_ready {
@@ -960,9 +1003,12 @@ impl Uploader {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
             inner
-                .call_with_retries(Operation::Asset, None, || {
-                    inner.api.get_asset(&asset_id, None)
-                })
+                .call_with_retries(
+                    Operation::Asset,
+                    None,
+                    AssetCall::Get(&asset_id),
+                    wire_js::asset,
+                )
                 .await
                 .map(|a| convert::asset(&a))
                 .map_err(|e| to_js_error(&e))
@@ -977,9 +1023,12 @@ impl Uploader {
         future_to_promise(async move {
             let (query, signal) = list_query(&options).map_err(|e| to_js_error(&e))?;
             inner
-                .call_with_retries(Operation::Asset, signal.as_ref(), || {
-                    inner.api.list_assets(&query, signal.as_ref())
-                })
+                .call_with_retries(
+                    Operation::Asset,
+                    signal.as_ref(),
+                    AssetCall::List(&query),
+                    wire_js::asset_page,
+                )
                 .await
                 .map(|page| convert::asset_page(&page))
                 .map_err(|e| to_js_error(&e))
@@ -1000,9 +1049,15 @@ impl Uploader {
                 .unwrap_or(false);
             let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
             inner
-                .call_with_retries(Operation::Asset, signal.as_ref(), || {
-                    inner.api.delete_asset(&asset_id, force, signal.as_ref())
-                })
+                .call_with_retries(
+                    Operation::Asset,
+                    signal.as_ref(),
+                    AssetCall::Delete {
+                        asset_id: &asset_id,
+                        force,
+                    },
+                    |_| Ok(()),
+                )
                 .await
                 .map(|()| JsValue::UNDEFINED)
                 .map_err(|e| to_js_error(&e))
@@ -1137,9 +1192,12 @@ impl Inner {
         };
         crate::core::wire::validate_create_multipart(&create)?;
         let session = self
-            .call_with_retries(Operation::CreateSession, signal.as_ref(), || {
-                self.api.create_session(&create, signal.as_ref())
-            })
+            .call_with_retries(
+                Operation::CreateSession,
+                signal.as_ref(),
+                AssetCall::CreateSession(&create),
+                wire_js::create_response,
+            )
             .await?;
         if handle.borrow().settled {
             // Aborted while the session was being created: nothing will be uploaded to it.
@@ -1284,9 +1342,12 @@ impl Inner {
         emit_progress(&handle, "uploading", progress);
         let signal = request.signal.clone();
         let asset = self
-            .call_with_retries(Operation::CreateSession, signal.as_ref(), || {
-                self.api.create_asset(&form, signal.as_ref())
-            })
+            .call_with_retries(
+                Operation::CreateSession,
+                signal.as_ref(),
+                AssetCall::CreateAsset(&form),
+                wire_js::asset,
+            )
             .await?;
         handle.borrow_mut().asset_id = Some(asset.id.clone());
         progress.sent_bytes = size;
@@ -1317,9 +1378,12 @@ impl Inner {
         let mut delay = policy.initial_ms;
         loop {
             let asset = self
-                .call_with_retries(Operation::Asset, signal, || {
-                    self.api.get_asset(asset_id, signal)
-                })
+                .call_with_retries(
+                    Operation::Asset,
+                    signal,
+                    AssetCall::Get(asset_id),
+                    wire_js::asset,
+                )
                 .await?;
             match asset.status {
                 AssetStatus::Ready => return Ok(asset),

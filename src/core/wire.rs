@@ -951,7 +951,7 @@ pub mod timestamp {
             if i == start {
                 return None;
             }
-            let frac = &s[start..i.min(start + 3)];
+            let frac = s.get(start..i.min(start + 3))?;
             millis = frac.parse::<i64>().ok()? * 10i64.pow(3 - frac.len() as u32);
         }
         let offset_secs = match b.get(i)? {
