@@ -779,6 +779,51 @@ pub struct Uploader {
     inner: Rc<Inner>,
 }
 
+/// How an upload starts: a new session, or a saved one continued after a reload.
+enum UploadStart {
+    New(Blob),
+    Resume(File),
+}
+
+impl Uploader {
+    /// The common path of `upload` and `resume`: reads the options, returns the handle at once,
+    /// and settles it with the outcome of the started upload.
+    fn begin(
+        &self,
+        start: UploadStart,
+        options: &JsValue,
+        options_name: &'static str,
+    ) -> UploadHandle {
+        let (handle, state) = UploadHandle::create();
+        match UploadRequest::read(options, options_name) {
+            Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
+            Ok(request) => {
+                handle.attach(&request);
+                let inner = Rc::clone(&self.inner);
+                spawn_local(async move {
+                    let started = match start {
+                        UploadStart::New(file) => {
+                            inner.start_new(file, request, Rc::clone(&state)).await
+                        }
+                        UploadStart::Resume(file) => {
+                            inner.start_resume(file, request, Rc::clone(&state)).await
+                        }
+                    };
+                    if let Err(error) = started {
+                        let phase = if error.code == ErrorCode::Aborted {
+                            "aborted"
+                        } else {
+                            "failed"
+                        };
+                        settle(&state, phase, Err(to_js_error(&error)));
+                    }
+                });
+            }
+        }
+        handle
+    }
+}
+
 #[wasm_bindgen]
 impl Uploader {
     /// Creates an uploader. Throws an `UploadError` (`invalid_input`) for bad options.
@@ -867,25 +912,7 @@ impl Uploader {
     /// Starts uploading `file` (a `File` or `Blob`). Returns at once; await `handle.done`.
     pub fn upload(&self, file: Blob, options: Option<JsUploadOptions>) -> UploadHandle {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let (handle, state) = UploadHandle::create();
-        match UploadRequest::read(&options, "UploadOptions") {
-            Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
-            Ok(request) => {
-                handle.attach(&request);
-                let inner = Rc::clone(&self.inner);
-                spawn_local(async move {
-                    if let Err(error) = inner.start_new(file, request, Rc::clone(&state)).await {
-                        let phase = if error.code == ErrorCode::Aborted {
-                            "aborted"
-                        } else {
-                            "failed"
-                        };
-                        settle(&state, phase, Err(to_js_error(&error)));
-                    }
-                });
-            }
-        }
-        handle
+        self.begin(UploadStart::New(file), &options, "UploadOptions")
     }
 
     /// Continues a saved upload after a reload, once the user re-selected the same file. Only
@@ -893,25 +920,7 @@ impl Uploader {
     /// the file is not the one that was being uploaded.
     pub fn resume(&self, file: File, options: Option<JsResumeOptions>) -> UploadHandle {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let (handle, state) = UploadHandle::create();
-        match UploadRequest::read(&options, "ResumeOptions") {
-            Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
-            Ok(request) => {
-                handle.attach(&request);
-                let inner = Rc::clone(&self.inner);
-                spawn_local(async move {
-                    if let Err(error) = inner.start_resume(file, request, Rc::clone(&state)).await {
-                        let phase = if error.code == ErrorCode::Aborted {
-                            "aborted"
-                        } else {
-                            "failed"
-                        };
-                        settle(&state, phase, Err(to_js_error(&error)));
-                    }
-                });
-            }
-        }
-        handle
+        self.begin(UploadStart::Resume(file), &options, "ResumeOptions")
     }
 
     /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed).

@@ -40,10 +40,13 @@ impl Policy {
         if self.allowed_types.contains(&media) && by_grant {
             Ok(())
         } else {
+            // Over policy is "forbidden" (403), as every refusal decided by the grant or the
+            // deployment's policy is; the code says which limit was hit.
             Err(Error::new(
                 ErrorCode::UnsupportedType,
                 format!("Uploads of type `{}` are not allowed.", media.as_str()),
-            ))
+            )
+            .with_status(403))
         }
     }
 
@@ -54,7 +57,8 @@ impl Policy {
             return Err(Error::new(
                 ErrorCode::PayloadTooLarge,
                 format!("{total_size} bytes exceeds the limit of {limit} bytes for this upload."),
-            ));
+            )
+            .with_status(403));
         }
         Ok(())
     }
@@ -189,9 +193,12 @@ mod tests {
     fn grant_limits_tighten_the_deployment_policy_never_loosen_it() {
         let mut g = grant();
         assert!(policy().check_size(&g, 1000).is_ok());
+        let over = policy().check_size(&g, 1001).unwrap_err();
+        assert_eq!(over.code, ErrorCode::PayloadTooLarge);
         assert_eq!(
-            policy().check_size(&g, 1001).unwrap_err().code,
-            ErrorCode::PayloadTooLarge
+            over.status,
+            Some(403),
+            "over policy is forbidden, as issue 4 fixes"
         );
         g.max_bytes = Some(10);
         assert_eq!(
@@ -202,10 +209,9 @@ mod tests {
         assert_eq!(policy().byte_limit(&g), 1000);
 
         assert!(policy().check_type(&g, MediaType::Audio).is_ok());
-        assert_eq!(
-            policy().check_type(&g, MediaType::Image).unwrap_err().code,
-            ErrorCode::UnsupportedType
-        );
+        let refused = policy().check_type(&g, MediaType::Image).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::UnsupportedType);
+        assert_eq!(refused.status, Some(403));
         g.types = Some(vec!["video".into(), "image".into()]);
         assert!(policy().check_type(&g, MediaType::Video).is_ok());
         assert!(policy().check_type(&g, MediaType::Audio).is_err());

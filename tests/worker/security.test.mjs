@@ -92,8 +92,8 @@ test('token refusals happen before any upstream call', async () => {
 test('policy refusals (size, type, strict bodies) happen before any upstream call', async () => {
   calls.length = 0;
   const cases = [
-    [create, { total_size: 1_000_001 }, 413, 'payload_too_large'],
-    [create, { type: 'image' }, 415, 'unsupported_type'],
+    [create, { total_size: 1_000_001 }, 403, 'payload_too_large'],
+    [create, { type: 'image' }, 403, 'unsupported_type'],
     [create, { colour: 'red' }, 400, 'invalid_input'],
     [create, { filename: '' }, 400, 'invalid_input'],
     [create, { user_metadata: { nested: { no: 1 } } }, 400, 'invalid_input'],
@@ -104,11 +104,13 @@ test('policy refusals (size, type, strict bodies) happen before any upstream cal
     assert.equal(res.json.code, code);
   }
   const small = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token: grant({ max_bytes: 100 }), json: create });
-  assert.equal(small.status, 413, 'the grant max_bytes tightens the policy');
+  assert.equal(small.status, 403, 'the grant max_bytes tightens the policy');
+  assert.equal(small.json.code, 'payload_too_large');
   const audioOnly = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token: grant({ types: ['audio'] }), json: create });
-  assert.equal(audioOnly.status, 415, 'the grant types narrow the policy');
+  assert.equal(audioOnly.status, 403, 'the grant types narrow the policy');
+  assert.equal(audioOnly.json.code, 'unsupported_type');
   const huge = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token: grant(), headers: { 'content-type': 'application/json' }, body: `{"filename":"${'a'.repeat(70_000)}"}` });
-  assert.equal(huge.status, 413);
+  assert.equal(huge.status, 413, 'a JSON body over 64 KiB is a protocol refusal, not a policy one');
   assert.equal(calls.length, 0);
 });
 
