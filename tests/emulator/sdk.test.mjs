@@ -122,7 +122,14 @@ test('generated multipart client: create, presigned URLs, report, status pages, 
     .waitForUploadCompletion(session.uploadId, { sleepInterval: 0.05 });
   assert.equal(waited.completedChunks, 2);
 
-  const asset = await client.assets.retrieve(session.assetId);
+  // Completion only means the platform has every part; the asset is assembled and processed
+  // afterwards (`processing` → `ready`), so poll it as a real client must.
+  let asset = await client.assets.retrieve(session.assetId);
+  for (let polls = 0; asset.status === 'processing' && polls < 200; polls += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    asset = await client.assets.retrieve(session.assetId);
+  }
+  assert.equal(asset.status, 'ready');
   assert.equal(asset.thumbnail.status, 'ready');
   assert.deepEqual(asset.userMetadata, { team: 'edge', take: 2 });
   const digest = await getJson(`${emulator.url}/_emulator/assets/${session.assetId}/sha256`);
