@@ -10,7 +10,10 @@
 //! Everything here is pure: the Worker feeds it chunks.
 
 use crate::core::error::{Error, ErrorCode};
-use crate::core::wire::{validate_filename, validate_user_metadata, MediaType, UserMetadata};
+use crate::core::wire::{
+    validate_filename, validate_user_metadata, CreateAssetFields, CreateAssetMethod, MediaType,
+    UserMetadata,
+};
 
 /// The text fields and file-part headers must fit in this many bytes.
 pub const MAX_PREFIX_BYTES: usize = 64 * 1024;
@@ -204,20 +207,11 @@ fn part_headers(block: &[u8]) -> Result<(String, Option<String>, Option<String>)
     Ok((name, filename, content_type))
 }
 
-/// How the asset is created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AssetMethod {
-    /// The file is in the body.
-    Direct,
-    /// TwelveLabs fetches a public URL.
-    Url,
-}
-
 /// A validated `POST /assets` form (without the file bytes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssetForm {
     /// `method`.
-    pub method: AssetMethod,
+    pub method: CreateAssetMethod,
     /// `url` (method `url`).
     pub url: Option<String>,
     /// `filename`.
@@ -253,8 +247,8 @@ impl AssetForm {
             }
         };
         let method = match field("method").as_deref() {
-            Some("direct") => AssetMethod::Direct,
-            Some("url") => AssetMethod::Url,
+            Some("direct") => CreateAssetMethod::Direct,
+            Some("url") => CreateAssetMethod::Url,
             Some(_) => {
                 return Err(Error::invalid(
                     "The `method` parameter must be `direct` or `url`.",
@@ -268,13 +262,14 @@ impl AssetForm {
         };
         let url = field("url");
         match (method, &url, &prefix.file) {
-            (AssetMethod::Direct, None, Some(_)) | (AssetMethod::Url, Some(_), None) => {}
-            (AssetMethod::Direct, _, _) => {
+            (CreateAssetMethod::Direct, None, Some(_))
+            | (CreateAssetMethod::Url, Some(_), None) => {}
+            (CreateAssetMethod::Direct, _, _) => {
                 return Err(Error::invalid(
                     "`method=direct` needs a `file` part (after all other fields) and no `url`.",
                 ))
             }
-            (AssetMethod::Url, _, _) => {
+            (CreateAssetMethod::Url, _, _) => {
                 return Err(Error::invalid(
                     "`method=url` needs a `url` parameter and no `file`.",
                 ))
@@ -323,31 +318,17 @@ impl AssetForm {
     }
 
     /// The text fields to send upstream, `user_metadata` replaced by `metadata` (the owner-tagged
-    /// version), in a fixed order.
+    /// version), in the wire encoding and order of [`CreateAssetFields::form_fields`].
     pub fn upstream_fields(&self, metadata: &UserMetadata) -> Vec<(&'static str, String)> {
-        let mut fields = vec![(
-            "method",
-            match self.method {
-                AssetMethod::Direct => "direct",
-                AssetMethod::Url => "url",
-            }
-            .to_owned(),
-        )];
-        if let Some(url) = &self.url {
-            fields.push(("url", url.clone()));
+        CreateAssetFields {
+            method: self.method,
+            url: self.url.clone(),
+            filename: self.filename.clone(),
+            enable_hls: self.enable_hls,
+            enable_thumbnail: self.enable_thumbnail,
+            user_metadata: Some(metadata.clone()),
         }
-        if let Some(filename) = &self.filename {
-            fields.push(("filename", filename.clone()));
-        }
-        if let Some(v) = self.enable_hls {
-            fields.push(("enable_hls", v.to_string()));
-        }
-        if let Some(v) = self.enable_thumbnail {
-            fields.push(("enable_thumbnail", v.to_string()));
-        }
-        let json = serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned());
-        fields.push(("user_metadata", json));
-        fields
+        .form_fields()
     }
 }
 
@@ -544,7 +525,7 @@ mod tests {
         assert_eq!(&data[prefix.consumed..prefix.consumed + 10], b"0123456789");
         assert_eq!(end, prefix.consumed);
         let form = AssetForm::from_prefix(&prefix).unwrap();
-        assert_eq!(form.method, AssetMethod::Direct);
+        assert_eq!(form.method, CreateAssetMethod::Direct);
         assert_eq!(form.direct_media_type().unwrap(), MediaType::Video);
         assert_eq!(form.user_metadata.unwrap()["k"], "v");
     }

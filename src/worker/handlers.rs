@@ -17,7 +17,7 @@ use crate::core::wire::{
 };
 use crate::worker::auth::{self, hmac_sha256};
 use crate::worker::config::Config;
-use crate::worker::form::{self, AssetForm, AssetMethod, FileTail};
+use crate::worker::form::{self, AssetForm, FileTail};
 use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
 use crate::worker::reply::ApiError;
 use crate::worker::upstream::{Body, Reply, Retry, Upstream};
@@ -566,7 +566,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     let new_prefix = form::build_prefix(&boundary, &fields, asset_form.file.as_ref())?;
     let upstream_content_type = format!("multipart/form-data; boundary={boundary}");
 
-    if asset_form.method == AssetMethod::Url {
+    if asset_form.method == wire::CreateAssetMethod::Url {
         policy::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
         let reply = ctx
             .upstream()?
