@@ -3,6 +3,7 @@
 #   1. the crate for wasm32 with the `browser` feature (release profile: size-tuned),
 #   2. wasm-bindgen --target web (an ES module that loads its .wasm next to itself),
 #   3. wasm-opt, size passes (binaryen from node_modules: Debian's is too old for current rustc output),
+#      then scripts/shrink-glue.mjs (short import names in the wasm and the glue, minified glue),
 #   4. a Node ≥ 20 entry that loads the .wasm from disk synchronously,
 #   5. package.json, README.md (from docs/npm-README.md), and prints raw/gzipped sizes.
 set -euo pipefail
@@ -50,6 +51,9 @@ step "wasm-opt --flatten --rereloop -Oz -Oz"
   --enable-sign-ext --enable-reference-types --enable-multivalue \
   -o "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
 mv "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
+
+step "shrink the glue (short import names, minified JS)"
+node scripts/shrink-glue.mjs "$staging/${NAME}_bg.wasm" "$staging/$NAME.js"
 
 # Node ≥ 20 cannot fetch() a file: URL, which is how the web target's default init finds the
 # .wasm. This entry (selected by the "node" export condition) compiles it from disk at import,

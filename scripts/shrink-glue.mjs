@@ -1,0 +1,182 @@
+// Shrinks the wasm-bindgen output of `make pkg` without changing what it does (build-pkg.sh runs
+// it after wasm-opt):
+//   node scripts/shrink-glue.mjs <module>_bg.wasm <module>.js
+//
+// 1. Import names. wasm-bindgen names every JS function the module imports
+//    `__wbg_<name>_<16 hex digits>` under the module `./<name>_bg.js`; those ~150 names are stored
+//    twice (the wasm's import section and the glue's import object), and their hashes do not
+//    compress. They are renamed to short names (`a`, `b`, …, `aa`, …) in both places. Export
+//    names are left alone: `InitOutput` in the `.d.ts` promises them.
+// 2. The JS glue is minified by esbuild without renaming identifiers (whitespace and syntax only),
+//    so class and function names stay readable in stack traces and devtools.
+//
+// Every rename is checked: each old name must occur exactly once in the glue, as a key of the
+// import object, and nowhere afterwards, or the build fails.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const [wasmPath, jsPath] = process.argv.slice(2);
+if (!wasmPath || !jsPath) {
+  console.error('usage: node scripts/shrink-glue.mjs <module>_bg.wasm <module>.js');
+  process.exit(2);
+}
+
+/** A reader over a wasm binary (LEB128 and names, as the spec encodes them). */
+class Reader {
+  constructor(bytes, offset = 0) {
+    this.bytes = bytes;
+    this.offset = offset;
+  }
+  byte() {
+    return this.bytes[this.offset++];
+  }
+  u32() {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      result |= (b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result >>> 0;
+      shift += 7;
+    }
+  }
+  name() {
+    const length = this.u32();
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(this.bytes.subarray(this.offset, this.offset + length));
+    this.offset += length;
+    return text;
+  }
+  /** `limits` of a table or memory type: flags, min, and max when flag bit 0 is set. */
+  limits() {
+    const flags = this.byte();
+    this.u32();
+    if (flags & 1) this.u32();
+    if (flags & ~0x7) throw new Error(`unsupported limits flags 0x${flags.toString(16)}`);
+  }
+}
+
+function leb128(value) {
+  const out = [];
+  do {
+    let b = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) b |= 0x80;
+    out.push(b);
+  } while (value !== 0);
+  return out;
+}
+
+function encodeName(text) {
+  const utf8 = new TextEncoder().encode(text);
+  return [...leb128(utf8.length), ...utf8];
+}
+
+/** `a`, `b`, …, `z`, `A`, …, `Z`, `aa`, … (keys of the import object; keywords are valid keys). */
+function shortName(index) {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  let name = '';
+  let n = index;
+  do {
+    name = alphabet[n % alphabet.length] + name;
+    n = Math.floor(n / alphabet.length) - 1;
+  } while (n >= 0);
+  return name;
+}
+
+/**
+ * Rewrites the import section: every import from `module` gets a short field name, and the module
+ * itself is renamed to `newModule`. Answers the new binary and the map old field → new field.
+ */
+function renameImports(bytes, module, newModule) {
+  const reader = new Reader(bytes, 8);
+  const renamed = new Map();
+  const parts = [bytes.subarray(0, 8)];
+  while (reader.offset < bytes.length) {
+    const sectionStart = reader.offset;
+    const id = reader.byte();
+    const size = reader.u32();
+    const bodyStart = reader.offset;
+    const bodyEnd = bodyStart + size;
+    if (id !== 2) {
+      parts.push(bytes.subarray(sectionStart, bodyEnd));
+      reader.offset = bodyEnd;
+      continue;
+    }
+    const count = reader.u32();
+    const body = [...leb128(count)];
+    for (let i = 0; i < count; i++) {
+      const importModule = reader.name();
+      const field = reader.name();
+      const descStart = reader.offset;
+      const kind = reader.byte();
+      if (kind === 0x00) reader.u32(); // function: type index
+      else if (kind === 0x01) {
+        reader.byte(); // table: reference type, then limits
+        reader.limits();
+      } else if (kind === 0x02) reader.limits(); // memory
+      else if (kind === 0x03) {
+        reader.byte(); // global: value type, mutability
+        reader.byte();
+      } else if (kind === 0x04) {
+        reader.byte(); // tag: attribute, type index
+        reader.u32();
+      } else throw new Error(`unknown import kind 0x${kind.toString(16)} for ${importModule}.${field}`);
+      const desc = bytes.subarray(descStart, reader.offset);
+      if (importModule === module) {
+        if (!renamed.has(field)) renamed.set(field, shortName(renamed.size));
+        body.push(...encodeName(newModule), ...encodeName(renamed.get(field)), ...desc);
+      } else {
+        body.push(...encodeName(importModule), ...encodeName(field), ...desc);
+      }
+    }
+    if (reader.offset !== bodyEnd) throw new Error('import section: trailing bytes');
+    parts.push(Uint8Array.from([2, ...leb128(body.length), ...body]));
+  }
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return { bytes: out, renamed };
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+const wasm = readFileSync(wasmPath);
+let js = readFileSync(jsPath, 'utf8');
+const wasmModuleName = `./${wasmPath.split('/').pop().replace(/\.wasm$/, '')}.js`;
+const newModule = 'wbg';
+
+const { bytes, renamed } = renameImports(wasm, wasmModuleName, newModule);
+if (renamed.size === 0) throw new Error(`no imports from ${wasmModuleName} in ${wasmPath}`);
+
+const moduleKey = new RegExp(`(["'])${escapeRegExp(wasmModuleName)}\\1(\\s*:)`, 'g');
+const moduleKeys = js.match(moduleKey)?.length ?? 0;
+if (moduleKeys !== 1) throw new Error(`expected the module key ${wasmModuleName} once in ${jsPath}, found ${moduleKeys}`);
+js = js.replace(moduleKey, `${newModule}$2`);
+
+for (const [oldName, newName] of renamed) {
+  const asKey = new RegExp(`(^|[\\s,{])${escapeRegExp(oldName)}(\\s*:)`, 'gm');
+  const keys = js.match(asKey)?.length ?? 0;
+  if (keys !== 1) throw new Error(`expected the import ${oldName} once as a key in ${jsPath}, found ${keys}`);
+  js = js.replace(asKey, `$1${newName}$2`);
+  if (new RegExp(`\\b${escapeRegExp(oldName)}\\b`).test(js)) {
+    throw new Error(`${oldName} is still referenced in ${jsPath} after renaming its import`);
+  }
+}
+
+const esbuild = await import('esbuild');
+const minified = await esbuild.transform(js, {
+  format: 'esm',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  target: 'esnext', // no syntax lowering: the glue runs as wasm-bindgen wrote it
+  legalComments: 'none',
+});
+
+writeFileSync(wasmPath, bytes);
+writeFileSync(jsPath, minified.code);
+console.log(`shrink-glue: ${renamed.size} imports renamed; glue ${js.length} → ${minified.code.length} bytes`);
