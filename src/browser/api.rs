@@ -5,7 +5,7 @@
 //! each, not one async fn per endpoint: every async fn is its own state machine in the wasm.
 //! A call returns the response, or an [`ApiFailure`] describing what happened as a core
 //! [`HttpOutcome`]; the caller reads a 2xx body with [`parse`] and the matching `wire_js`
-//! reader, and hands failures to the engine (or to `core::retry::classify`), which decides
+//! reader, and hands failures to the engine (or to `core::retry::OneOffRetry`), which decides
 //! what they mean.
 
 use std::cell::RefCell;
@@ -31,7 +31,7 @@ const API_PREFIX: &str = "/v1.3";
 pub enum ApiFailure {
     /// The call was aborted through its signal.
     Aborted,
-    /// A response (or a network failure) that the engine or `classify` must interpret.
+    /// A response (or a network failure) that the engine or `OneOffRetry` must interpret.
     Outcome(HttpOutcome),
     /// Failed before any request could be made (e.g. `getToken` threw): not retryable here.
     Fatal(Error),

@@ -33,9 +33,7 @@ use crate::core::engine::{
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::Progress;
 use crate::core::resume::SavedUpload;
-use crate::core::retry::{
-    backoff_delay_ms, classify, BackoffPolicy, HttpOutcome, Operation, Verdict,
-};
+use crate::core::retry::{BackoffPolicy, HttpOutcome, NextStep, OneOffRetry, Operation};
 use crate::core::wire::{
     AssetStatus, CreateMultipartUploadRequest, MediaType, UploadHeaders, UserMetadata,
 };
@@ -480,9 +478,8 @@ impl Inner {
         });
     }
 
-    /// Runs a one-off API call with the core's verdicts: retries what `classify` calls
-    /// retryable (with its backoff), fails with what it calls fatal, and returns the 2xx body
-    /// read by `read`.
+    /// Runs a one-off API call with the core's decisions ([`OneOffRetry`]): sends, sleeps when
+    /// told to, fails when told to, and returns the 2xx body read by `read`.
     async fn call_with_retries<T>(
         &self,
         operation: Operation,
@@ -507,7 +504,7 @@ impl Inner {
         call: AssetCall<'_>,
         readable: &dyn Fn(&JsValue) -> Result<(), wire_js::Unreadable>,
     ) -> Result<ApiResponse, Error> {
-        let mut attempt = 0;
+        let mut retry = OneOffRetry::new(operation, self.api_backoff);
         loop {
             let outcome = match self.api.asset_call(&call, signal).await {
                 Ok(response) if response.is_success() => match readable(&response.body) {
@@ -521,25 +518,13 @@ impl Inner {
                 Err(ApiFailure::Fatal(error)) => return Err(error),
                 Err(ApiFailure::Outcome(outcome)) => outcome,
             };
-            match classify(operation, &outcome) {
-                Verdict::Success { .. } => {
+            match retry.after(&outcome, random_u64()) {
+                // Only a storage PUT classifies as success; an API 2xx gets here only unread.
+                NextStep::Done => {
                     return Err(Error::new(ErrorCode::ServerInvalid, "unexpected response"))
                 }
-                Verdict::Fatal(error) => return Err(error),
-                Verdict::Retry {
-                    not_before_ms,
-                    cause,
-                    ..
-                } => {
-                    attempt += 1;
-                    if attempt >= self.api_backoff.max_attempts {
-                        return Err(Error::new(
-                            ErrorCode::RetriesExhausted,
-                            format!("gave up after {attempt} attempts: {}", cause.message),
-                        ));
-                    }
-                    let delay =
-                        backoff_delay_ms(&self.api_backoff, attempt, random_u64(), not_before_ms);
+                NextStep::Fail(error) => return Err(error),
+                NextStep::RetryAfterMs(delay) => {
                     sleep(delay as f64).await;
                     if signal.is_some_and(|s| s.aborted()) {
                         return Err(Error::new(ErrorCode::Aborted, "the request was aborted"));

@@ -307,6 +307,91 @@ pub fn backoff_delay_ms(
     jittered.max(retry_after_ms.unwrap_or(0))
 }
 
+/// What to do after one attempt of a request made outside the engine's upload loop (session
+/// creation, asset calls), as [`OneOffRetry::after`] decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    /// The request succeeded (a 2xx whose body the adapter could read).
+    Done,
+    /// Wait this long, then send the request again.
+    RetryAfterMs(u64),
+    /// Stop: fatal, or retries exhausted (`retries_exhausted`, naming the last cause).
+    Fail(Error),
+}
+
+/// The retry decisions for one request outside the engine: [`classify`] each outcome, back off
+/// with full jitter, give up after [`BackoffPolicy::max_attempts`] failures. The adapter only
+/// sends, sleeps and reports what it saw; it never counts attempts itself.
+#[derive(Debug, Clone)]
+pub struct OneOffRetry {
+    operation: Operation,
+    policy: BackoffPolicy,
+    failures: u32,
+}
+
+impl OneOffRetry {
+    /// Starts the decisions for one request of `operation`.
+    pub fn new(operation: Operation, policy: BackoffPolicy) -> Self {
+        OneOffRetry {
+            operation,
+            policy,
+            failures: 0,
+        }
+    }
+
+    /// Decides after an attempt that ended with `outcome`; `random` draws the jitter.
+    pub fn after(&mut self, outcome: &HttpOutcome, random: u64) -> NextStep {
+        match classify(self.operation, outcome) {
+            Verdict::Success { .. } => NextStep::Done,
+            Verdict::Fatal(error) => NextStep::Fail(error),
+            Verdict::Retry {
+                not_before_ms,
+                cause,
+                ..
+            } => {
+                self.failures += 1;
+                if self.failures >= self.policy.max_attempts {
+                    return NextStep::Fail(Error::new(
+                        ErrorCode::RetriesExhausted,
+                        format!(
+                            "gave up after {} attempts: {}",
+                            self.failures, cause.message
+                        ),
+                    ));
+                }
+                NextStep::RetryAfterMs(backoff_delay_ms(
+                    &self.policy,
+                    self.failures,
+                    random,
+                    not_before_ms,
+                ))
+            }
+        }
+    }
+}
+
+/// How many times a proxy (the Worker) sends one upstream API call at most: once more after a
+/// transient failure. The client behind it retries with backoff anyway, so the proxy only hides
+/// a single blip and never multiplies latency; 429s pass through for the client to honour.
+pub const PROXY_MAX_ATTEMPTS: u32 = 2;
+
+/// Whether a proxy should send an upstream call again after its `attempts_made`-th attempt
+/// ended with `outcome`. Only calls that change nothing when repeated (`idempotent`: reads,
+/// presigned-URL minting) and whose body can be sent again (`replayable`: not a consumed stream)
+/// are repeated, and only after a network error, a timeout or a 5xx.
+pub fn proxy_should_retry(
+    idempotent: bool,
+    replayable: bool,
+    attempts_made: u32,
+    outcome: &HttpOutcome,
+) -> bool {
+    let transient = match outcome.status {
+        None => true,
+        Some(status) => (500..=599).contains(&status),
+    };
+    idempotent && replayable && attempts_made < PROXY_MAX_ATTEMPTS && transient
+}
+
 /// A small, deterministic pseudo-random generator (SplitMix64) that turns the caller's seed into
 /// a stream of jitter values. Not for cryptography.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -511,5 +596,85 @@ mod tests {
         };
         assert_eq!(a, b);
         assert!(a.windows(2).all(|w| w[0] != w[1]));
+    }
+    #[test]
+    fn one_off_retry_backs_off_then_gives_up_with_the_last_cause() {
+        let policy = BackoffPolicy {
+            base_ms: 100,
+            cap_ms: 1_000,
+            max_attempts: 3,
+        };
+        let mut retry = OneOffRetry::new(Operation::CreateSession, policy);
+        // The jitter is `random % (ceiling + 1)`: 100 picks the first retry's ceiling, 100 ms.
+        assert_eq!(
+            retry.after(&HttpOutcome::status(503), 100),
+            NextStep::RetryAfterMs(100)
+        );
+        assert_eq!(
+            retry.after(&HttpOutcome::status(429).with_retry_after_ms(5_000), 0),
+            NextStep::RetryAfterMs(5_000),
+            "Retry-After is a floor over the jitter"
+        );
+        match retry.after(&HttpOutcome::network_error(), 0) {
+            NextStep::Fail(error) => {
+                assert_eq!(error.code, ErrorCode::RetriesExhausted);
+                assert!(
+                    error.message.starts_with("gave up after 3 attempts"),
+                    "{}",
+                    error.message
+                );
+                assert!(error.message.contains("no response"), "{}", error.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_off_retry_stops_at_once_on_fatal_outcomes_and_reports_success() {
+        let mut retry = OneOffRetry::new(Operation::CreateSession, BackoffPolicy::default());
+        match retry.after(&HttpOutcome::status(401), 0) {
+            NextStep::Fail(error) => assert_eq!(error.code, ErrorCode::Unauthorized),
+            other => panic!("{other:?}"),
+        }
+        let mut retry = OneOffRetry::new(Operation::StoragePut, BackoffPolicy::default());
+        assert_eq!(
+            retry.after(&HttpOutcome::stored("\"abc\""), 0),
+            NextStep::Done
+        );
+        // Adapters hand an API 2xx over only when its body could not be read: that is retried
+        // (and `server_invalid` is the cause if it never reads).
+        let mut retry = OneOffRetry::new(Operation::Asset, BackoffPolicy::default());
+        assert_eq!(
+            retry.after(&HttpOutcome::status(200), 7),
+            NextStep::RetryAfterMs(7)
+        );
+    }
+
+    #[test]
+    fn proxy_retries_once_and_only_what_is_safe_to_repeat() {
+        let transient = [
+            HttpOutcome::network_error(),
+            HttpOutcome::status(500),
+            HttpOutcome::status(502),
+            HttpOutcome::status(599),
+        ];
+        for outcome in &transient {
+            assert!(proxy_should_retry(true, true, 1, outcome), "{outcome:?}");
+            assert!(!proxy_should_retry(true, true, PROXY_MAX_ATTEMPTS, outcome));
+            assert!(
+                !proxy_should_retry(false, true, 1, outcome),
+                "creates are never repeated"
+            );
+            assert!(
+                !proxy_should_retry(true, false, 1, outcome),
+                "a consumed stream cannot be"
+            );
+        }
+        for status in [200, 201, 400, 401, 403, 404, 409, 429] {
+            assert!(
+                !proxy_should_retry(true, true, 1, &HttpOutcome::status(status)),
+                "{status} is the client's to handle"
+            );
+        }
     }
 }

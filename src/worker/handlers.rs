@@ -20,7 +20,7 @@ use crate::worker::config::Config;
 use crate::worker::form::{self, AssetForm, FileTail};
 use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
 use crate::worker::reply::ApiError;
-use crate::worker::upstream::{Body, Reply, Retry, Upstream};
+use crate::worker::upstream::{Body, Idempotency, Reply, Upstream};
 
 /// What one request needs besides the request itself.
 pub struct Ctx {
@@ -305,7 +305,7 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
             Method::Post,
             "/assets/multipart-uploads",
             Body::Json(upstream_body),
-            Retry::Never,
+            Idempotency::NotIdempotent,
         )
         .await?;
     let mut body = parse_upstream_json(&reply)?;
@@ -350,7 +350,7 @@ pub async fn presigned_urls(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Ha
             Method::Post,
             &format!("/assets/multipart-uploads/{upload_id}/presigned-urls"),
             Body::Json(serde_json::to_vec(&request).unwrap_or_default()),
-            Retry::OnceOnTransientFailure,
+            Idempotency::Idempotent,
         )
         .await?;
     pass_through(reply)
@@ -394,7 +394,7 @@ pub async fn report_chunks(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Han
             Method::Post,
             &format!("/assets/multipart-uploads/{upload_id}"),
             Body::Json(serde_json::to_vec(&request).unwrap_or_default()),
-            Retry::Never,
+            Idempotency::NotIdempotent,
         )
         .await?;
     pass_through(reply)
@@ -410,7 +410,7 @@ pub async fn upload_status(ctx: &Ctx, req: &Request, upload_id: &str) -> Handled
             Method::Get,
             &format!("/assets/multipart-uploads/{upload_id}{query}"),
             Body::Empty,
-            Retry::OnceOnTransientFailure,
+            Idempotency::Idempotent,
         )
         .await?;
     pass_through(reply)
@@ -437,7 +437,7 @@ pub async fn list_uploads(ctx: &Ctx, req: &Request) -> Handled {
             Method::Get,
             &format!("/assets/multipart-uploads{query}"),
             Body::Empty,
-            Retry::OnceOnTransientFailure,
+            Idempotency::Idempotent,
         )
         .await?;
     pass_through(reply)
@@ -451,7 +451,7 @@ async fn owned_asset(ctx: &Ctx, grant: &GrantClaims, asset_id: &str) -> Result<R
             Method::Get,
             &format!("/assets/{asset_id}"),
             Body::Empty,
-            Retry::OnceOnTransientFailure,
+            Idempotency::Idempotent,
         )
         .await?;
     if !grant.is_admin() && !policy::is_owned_by(&parse_upstream_json(&reply)?, &grant.sub) {
@@ -486,7 +486,7 @@ pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
             Method::Delete,
             &format!("/assets/{asset_id}{}", encode_query(&pairs)),
             Body::Empty,
-            Retry::Never,
+            Idempotency::NotIdempotent,
         )
         .await?;
     pass_through(reply)
@@ -506,7 +506,7 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
             Method::Get,
             &format!("/assets{query}"),
             Body::Empty,
-            Retry::OnceOnTransientFailure,
+            Idempotency::Idempotent,
         )
         .await?;
     if grant.is_admin() {
@@ -577,7 +577,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
                     bytes: new_prefix,
                     content_type: upstream_content_type,
                 },
-                Retry::Never,
+                Idempotency::NotIdempotent,
             )
             .await?;
         return pass_through(reply);
@@ -637,7 +637,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
                 stream,
                 content_type: upstream_content_type,
             },
-            Retry::Never,
+            Idempotency::NotIdempotent,
         )
         .await;
     if let Some(error) = refusal.borrow_mut().take() {

@@ -1,5 +1,5 @@
-//! The client for the TwelveLabs API: adds `x-api-key`, bounds each call with a timeout,
-//! retries idempotent calls once, and maps failures to [`ApiError`]s.
+//! The client for the TwelveLabs API: adds `x-api-key`, bounds each call with a timeout, sends a
+//! call again when `core::retry::proxy_should_retry` says so, and maps failures to [`ApiError`]s.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use wasm_bindgen::JsValue;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::core::error::ErrorCode;
+use crate::core::retry::{proxy_should_retry, HttpOutcome};
 use crate::worker::config::Secret;
 use crate::worker::reply::{map_upstream_failure, ApiError};
 
@@ -38,13 +39,23 @@ pub enum Body {
     },
 }
 
-/// Whether a call may be repeated after a 5xx or a network error.
+/// Whether sending a call twice changes nothing (what `core::retry::proxy_should_retry` needs to
+/// know; it decides whether to repeat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// Reads and presigned-URL minting: repeating them changes nothing, so one retry is safe.
-    OnceOnTransientFailure,
-    /// Creates (and anything with a streamed body): never repeated blindly.
-    Never,
+pub enum Idempotency {
+    /// Reads and presigned-URL minting.
+    Idempotent,
+    /// Creates, deletes and reports: a repeat could create twice, answer 404 for a deletion that
+    /// happened, or meet a session the first report completed. The client retries those itself,
+    /// and knows how to read what it then gets.
+    NotIdempotent,
+}
+
+/// A failed attempt: the upstream status (`None`: no answer, a timeout, a cut-off body) and the
+/// mapped error.
+struct Failure {
+    status: Option<u16>,
+    error: ApiError,
 }
 
 /// A successful (2xx) upstream answer.
@@ -75,28 +86,32 @@ impl Upstream<'_> {
         method: Method,
         path_and_query: &str,
         body: Body,
-        retry: Retry,
+        idempotency: Idempotency,
     ) -> Result<Reply, ApiError> {
-        let attempts = match (&retry, &body) {
-            (_, Body::Stream { .. }) | (Retry::Never, _) => 1,
-            (Retry::OnceOnTransientFailure, _) => 2,
-        };
+        // A streamed body is consumed by the first attempt.
+        let replayable = !matches!(body, Body::Stream { .. });
         let timeout_ms = match &body {
             Body::Stream { .. } => STREAMED_UPLOAD_TIMEOUT_MS,
             _ => self.timeout_ms,
         };
         let url = format!("{}{}", self.base_url, path_and_query);
-        let mut outcome = Err(unavailable("TwelveLabs could not be reached."));
-        for _ in 0..attempts {
-            // Cloning a `Stream` body only clones the JS handle; streams get one attempt anyway.
-            outcome = self.once(&method, &url, body.clone(), timeout_ms).await;
-            // 502 here means 5xx, a network error or a timeout: worth one more try when safe.
-            let transient = matches!(&outcome, Err(e) if e.status() == 502);
-            if !transient {
-                break;
+        let mut attempts_made = 0;
+        loop {
+            // Cloning a `Stream` body only clones the JS handle; it is never sent twice.
+            let failure = match self.once(&method, &url, body.clone(), timeout_ms).await {
+                Ok(reply) => return Ok(reply),
+                Err(failure) => failure,
+            };
+            attempts_made += 1;
+            let outcome = HttpOutcome {
+                status: failure.status,
+                ..HttpOutcome::default()
+            };
+            let idempotent = idempotency == Idempotency::Idempotent;
+            if !proxy_should_retry(idempotent, replayable, attempts_made, &outcome) {
+                return Err(failure.error);
             }
         }
-        outcome
     }
 
     async fn once(
@@ -105,12 +120,13 @@ impl Upstream<'_> {
         url: &str,
         body: Body,
         timeout_ms: u64,
-    ) -> Result<Reply, ApiError> {
+    ) -> Result<Reply, Failure> {
         let headers = Headers::new();
         let set = |name: &str, value: &str| {
-            headers
-                .set(name, value)
-                .map_err(|_| ApiError::new(ErrorCode::Internal, "could not build a header"))
+            headers.set(name, value).map_err(|_| Failure {
+                status: None,
+                error: ApiError::new(ErrorCode::Internal, "could not build a header"),
+            })
         };
         set("x-api-key", self.api_key.expose())?;
         set("Accept", "application/json")?;
@@ -138,8 +154,10 @@ impl Upstream<'_> {
             }
         }
         init.with_headers(headers);
-        let request = Request::new_with_init(url, &init)
-            .map_err(|_| ApiError::new(ErrorCode::Internal, "TWELVELABS_BASE_URL is not a URL"))?;
+        let request = Request::new_with_init(url, &init).map_err(|_| Failure {
+            status: None,
+            error: ApiError::new(ErrorCode::Internal, "TWELVELABS_BASE_URL is not a URL"),
+        })?;
 
         let controller = AbortController::default();
         let signal = controller.signal();
@@ -150,13 +168,13 @@ impl Upstream<'_> {
             Either::Left((Ok(response), _)) => response,
             // The JS error text is not forwarded: it could name the request.
             Either::Left((Err(_), _)) => {
-                return Err(unavailable("TwelveLabs could not be reached."))
+                return Err(no_answer(unavailable("TwelveLabs could not be reached.")))
             }
             Either::Right(((), _)) => {
                 controller.abort();
-                return Err(unavailable(&format!(
+                return Err(no_answer(unavailable(&format!(
                     "TwelveLabs did not answer within {timeout_ms} ms."
-                )));
+                ))));
             }
         };
         let status = response.status_code();
@@ -164,12 +182,23 @@ impl Upstream<'_> {
         let body = response
             .bytes()
             .await
-            .map_err(|_| unavailable("TwelveLabs' answer was cut off."))?;
+            .map_err(|_| no_answer(unavailable("TwelveLabs' answer was cut off.")))?;
         if (200..300).contains(&status) {
             return Ok(Reply { status, body });
         }
         let retry_after = response.headers().get("Retry-After").ok().flatten();
-        Err(map_upstream_failure(status, &body, retry_after.as_deref()))
+        Err(Failure {
+            status: Some(status),
+            error: map_upstream_failure(status, &body, retry_after.as_deref()),
+        })
+    }
+}
+
+/// A failure without a usable answer (network error, timeout, cut-off body): transient.
+fn no_answer(error: ApiError) -> Failure {
+    Failure {
+        status: None,
+        error,
     }
 }
 
