@@ -21,6 +21,9 @@ use crate::errors::StorageError;
 use crate::params::Query;
 use crate::state::{AppState, PutFate, SessionStatus};
 
+/// How many bytes of a part are gathered before one write to disk.
+const PART_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
 /// Deletes a partly written file unless the write completed (also when the handler is dropped
 /// because the client went away mid-body).
 struct PartialFile {
@@ -127,9 +130,14 @@ pub async fn put_chunk(
     let mut partial = PartialFile {
         path: Some(temp_path.clone()),
     };
-    let mut file = tokio::fs::File::create(&temp_path)
-        .await
-        .map_err(|error| internal_error(&error))?;
+    // Body frames are small (often 16 KiB); each write to a `tokio::fs::File` is a trip to the
+    // blocking pool, so they are gathered into large writes first.
+    let mut file = tokio::io::BufWriter::with_capacity(
+        PART_WRITE_BUFFER_BYTES,
+        tokio::fs::File::create(&temp_path)
+            .await
+            .map_err(|error| internal_error(&error))?,
+    );
     let mut hasher = Md5::new();
     let mut received = 0u64;
     let mut stream = body.into_data_stream();
