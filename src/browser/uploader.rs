@@ -28,12 +28,13 @@ use super::transport::{ApiResponse, PutResponse, SendFailure, Transport};
 use super::types::*;
 use super::wire_js;
 use crate::core::engine::{
-    Action, Engine, EngineConfig, FileId, Input, NewUpload, Phase, RequestId, SortedMap,
+    Action, Engine, EngineConfig, FileId, Input, NewUpload, Phase, RequestId,
 };
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::Progress;
 use crate::core::resume::SavedUpload;
 use crate::core::retry::{BackoffPolicy, HttpOutcome, NextStep, OneOffRetry, Operation};
+use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{
     AssetStatus, CreateMultipartUploadRequest, MediaType, UploadHeaders, UserMetadata,
 };

@@ -129,6 +129,8 @@
 
 use std::collections::VecDeque;
 
+use crate::core::sorted_map::SortedMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::clock::{parse_server_time, ClockOffset};
@@ -714,96 +716,6 @@ enum RequestKind {
 struct InFlight {
     file: FileId,
     kind: RequestKind,
-}
-
-/// A map kept as a vector sorted by key.
-///
-/// The engine holds a handful of uploads, requests and URLs at a time (bounded by the budget,
-/// the lanes and the URL window), so a binary search is as fast as hashing; iteration is in key
-/// order (lowest file first, oldest request first) without sorting; and it adds far less code to
-/// the wasm package than a `HashMap` or `BTreeMap` instantiation. Ids only grow, so inserting
-/// one is a push.
-#[derive(Debug, Clone)]
-pub(crate) struct SortedMap<K, V> {
-    entries: Vec<(K, V)>,
-}
-
-impl<K, V> Default for SortedMap<K, V> {
-    fn default() -> Self {
-        SortedMap {
-            entries: Vec::new(),
-        }
-    }
-}
-
-impl<K: Ord + Copy, V> SortedMap<K, V> {
-    pub(crate) const fn new() -> Self {
-        SortedMap {
-            entries: Vec::new(),
-        }
-    }
-
-    fn position(&self, key: &K) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.cmp(key))
-    }
-
-    pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        let at = self.position(key).ok()?;
-        self.entries.get(at).map(|(_, v)| v)
-    }
-
-    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let at = self.position(key).ok()?;
-        self.entries.get_mut(at).map(|(_, v)| v)
-    }
-
-    pub(crate) fn contains_key(&self, key: &K) -> bool {
-        self.position(key).is_ok()
-    }
-
-    pub(crate) fn insert(&mut self, key: K, value: V) {
-        match self.position(&key) {
-            Ok(at) => self.entries[at].1 = value,
-            Err(at) => self.entries.insert(at, (key, value)),
-        }
-    }
-
-    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let at = self.position(key).ok()?;
-        Some(self.entries.remove(at).1)
-    }
-
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> + '_ {
-        self.entries.iter().map(|(k, _)| k)
-    }
-
-    pub(crate) fn values(&self) -> impl Iterator<Item = &V> + '_ {
-        self.entries.iter().map(|(_, v)| v)
-    }
-
-    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
-        self.entries.iter_mut().map(|(_, v)| v)
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
-        self.entries.iter().map(|(k, v)| (k, v))
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> + '_ {
-        self.entries.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        self.entries.retain_mut(|(k, v)| keep(k, v));
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// The upload engine. See the [module documentation](self) for the driving loop.

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod progress;
 pub mod resume;
 pub mod retry;
+pub mod sorted_map;
 pub mod token;
 pub mod urls;
 pub mod wire;

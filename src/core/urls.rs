@@ -12,7 +12,7 @@
 //!   the server ever sends it again (it is remembered by a 64-bit hash, to keep memory small).
 
 use crate::core::clock::{parse_server_time, ClockOffset};
-use crate::core::engine::SortedMap;
+use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{limits::MAX_BATCH, PresignedUrl};
 
 /// A URL for one chunk, with the local time after which it must not be started.

@@ -11,11 +11,10 @@
 //! * timestamps stay RFC 3339 strings on the wire; [`timestamp`] converts them when a decision
 //!   needs numbers.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::{Error, ErrorCode};
+use crate::core::sorted_map::SortedMap;
 
 /// Documented limits of the upload API.
 pub mod limits {
@@ -148,10 +147,10 @@ impl MediaType {
 }
 
 /// User metadata: string keys, scalar values (string, number, bool).
-pub type UserMetadata = serde_json::Map<String, serde_json::Value>;
+pub type UserMetadata = SortedMap<String, serde_json::Value>;
 
 /// Headers to send on every chunk PUT, as returned at session creation.
-pub type UploadHeaders = BTreeMap<String, String>;
+pub type UploadHeaders = SortedMap<String, String>;
 
 // ───────────────────────────── multipart uploads ─────────────────────────────
 
