@@ -34,6 +34,19 @@ const canary = http.createServer((req, res) => {
 
 let worker;
 const responses = [];
+/** `text` as a body of unknown length (chunked), in 16 KiB pieces. */
+function chunkedBody(text) {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + 16 * 1024));
+      at += 16 * 1024;
+    },
+  });
+}
+
 async function call(path, { method = 'GET', token, json, headers = {}, body } = {}) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
@@ -41,7 +54,9 @@ async function call(path, { method = 'GET', token, json, headers = {}, body } = 
     h['content-type'] = 'application/json';
     body = JSON.stringify(json);
   }
-  const res = await fetch(`${worker.url}${path}`, { method, headers: h, body });
+  // A stream body goes without Content-Length (chunked), which Node's fetch sends half-duplex.
+  const duplex = body instanceof ReadableStream ? { duplex: 'half' } : {};
+  const res = await fetch(`${worker.url}${path}`, { method, headers: h, body, ...duplex });
   const text = await res.text();
   responses.push({ path, status: res.status, headers: [...res.headers], text });
   return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : null };
@@ -111,6 +126,13 @@ test('policy refusals (size, type, strict bodies) happen before any upstream cal
   assert.equal(audioOnly.json.code, 'unsupported_type');
   const huge = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token: grant(), headers: { 'content-type': 'application/json' }, body: `{"filename":"${'a'.repeat(70_000)}"}` });
   assert.equal(huge.status, 413, 'a JSON body over 64 KiB is a protocol refusal, not a policy one');
+  // Without a declared length the body is read piece by piece and refused at the limit.
+  const hugeChunked = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token: grant(), headers: { 'content-type': 'application/json' }, body: chunkedBody(`{"filename":"${'a'.repeat(70_000)}"}`) });
+  assert.equal(hugeChunked.status, 413, 'a chunked JSON body over 64 KiB is refused too');
+  assert.equal(hugeChunked.json.code, 'payload_too_large');
+  const badChunked = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token: grant(), headers: { 'content-type': 'application/json' }, body: chunkedBody(JSON.stringify({ ...create, filename: '' })) });
+  assert.equal(badChunked.status, 400, 'a chunked JSON body is read and validated');
+  assert.equal(badChunked.json.code, 'invalid_input');
   assert.equal(calls.length, 0);
 });
 
