@@ -1,5 +1,6 @@
 // Browser sections: throughput of our package vs the raw-fetch ceiling vs @uppy/aws-s3, and
-// the memory of our package (wasm linear memory + JS heap) while it uploads. Each run gets a
+// the memory of our package (wasm linear memory + JS heap: raw, and live after forced GCs at
+// fixed points of the upload) while it uploads. Each run gets a
 // fresh page in headless Chromium, so no run inherits another's heap, wasm memory or sockets.
 import { launchChromium } from '../tests/support/browser.mjs';
 import { apiRequestCount, assertAssembled, CHUNK_SIZE, deleteAsset, resetStats } from './lib/services.mjs';
@@ -9,10 +10,15 @@ import { median, mibPerSec } from './lib/stats.mjs';
 const HEAP_SAMPLE_MS = 100;
 
 /**
- * Samples `Runtime.getHeapUsage` of `page` over CDP until stopped. Answers `stop()` →
- * `{startUsedBytes, peakUsedBytes, peakTotalBytes, samples}`.
+ * Samples `Runtime.getHeapUsage` of `page` over CDP until stopped: the raw `usedSize`, which
+ * includes garbage not yet collected (when V8 collects is its own choice). With `checkpoints`,
+ * also installs `window.benchHeapCheckpoint(label)` for the page (bench/page/bench.js calls it at
+ * fixed points of the upload): each call forces a full garbage collection
+ * (`HeapProfiler.collectGarbage`) and then reads `usedSize`, i.e. the heap that is still live.
+ * Answers `stop()` → `{startUsedBytes, peakUsedBytes, peakTotalBytes, samples, checkpoints}`,
+ * `checkpoints` being `[{label, usedBytes, atMs}]` in the order taken.
  */
-async function sampleHeap(context, page) {
+async function sampleHeap(context, page, { checkpoints = false } = {}) {
   const cdp = await context.newCDPSession(page);
   const first = await cdp.send('Runtime.getHeapUsage');
   const result = {
@@ -20,7 +26,22 @@ async function sampleHeap(context, page) {
     peakUsedBytes: first.usedSize,
     peakTotalBytes: first.totalSize,
     samples: 1,
+    checkpoints: [],
   };
+  const since = performance.now();
+  if (checkpoints) {
+    // One at a time: the page does not wait for the in-progress ones.
+    let queue = Promise.resolve();
+    const take = async (label) => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      const usage = await cdp.send('Runtime.getHeapUsage');
+      result.checkpoints.push({ label, usedBytes: usage.usedSize, atMs: Math.round(performance.now() - since) });
+    };
+    await page.exposeBinding('benchHeapCheckpoint', (_source, label) => {
+      queue = queue.then(() => take(String(label)));
+      return queue;
+    });
+  }
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
@@ -47,7 +68,7 @@ async function sampleHeap(context, page) {
  * One upload in a fresh page: `kind` is `ours`, `ceiling` or `uppy`. Answers the page's
  * result plus the upstream API requests the emulator counted and, for `ours`, the heap samples.
  */
-async function runInPage({ chromium, stack, file, kind, concurrency, log }) {
+async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCheckpoints = false }) {
   const page = await chromium.context.newPage();
   const pageErrors = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -56,12 +77,12 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log }) {
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
     await page.setInputFiles('#file', file);
     await resetStats(stack.emulator);
-    const stopHeap = kind === 'ours' ? await sampleHeap(chromium.context, page) : null;
+    const stopHeap = kind === 'ours' ? await sampleHeap(chromium.context, page, { checkpoints: heapCheckpoints }) : null;
     let result;
     try {
       result = await page.evaluate(
         ([name, options]) => window.bench[name](options),
-        [kind, { concurrency, chunkSize: CHUNK_SIZE }],
+        [kind, { concurrency, chunkSize: CHUNK_SIZE, heapCheckpoints }],
       );
     } catch (err) {
       throw new Error(`${kind} upload failed in the page: ${err.message}${pageErrors.length ? `\n${pageErrors.join('\n')}` : ''}`);
@@ -120,15 +141,20 @@ function summarizeThroughput(results) {
 }
 
 /**
- * Memory: our package uploading `file` (`runs` times, fresh page each); peaks of the wasm
- * linear memory and of the JS heap. Answers the medians of the peaks.
+ * Memory: our package uploading `file` (`runs` times, fresh page each), with the live heap read
+ * after a forced GC before the upload, at every tenth of the file acknowledged and after `done`
+ * (see `sampleHeap`). Answers the medians (see `summarizeMemory`).
  */
 export async function browserMemory({ stack, file, runs, concurrency, log }) {
   const chromium = await launchChromium();
   try {
     const list = [];
     for (let i = 0; i < runs; i++) {
-      list.push(await runInPage({ chromium, stack, file, kind: 'ours', concurrency, log }));
+      const result = await runInPage({ chromium, stack, file, kind: 'ours', concurrency, log, heapCheckpoints: true });
+      const live = liveHeap(result.heap.checkpoints);
+      log(`    JS heap raw peak ${mib(result.heap.peakUsedBytes)}; live after GC: start ${mib(live.startBytes)}, ` +
+        `peak ${mib(live.peakBytes)} (${live.peakLabel}), end ${mib(live.endBytes)}; ${live.count} checkpoints`);
+      list.push(result);
     }
     return summarizeMemory(list);
   } finally {
@@ -136,8 +162,29 @@ export async function browserMemory({ stack, file, runs, concurrency, log }) {
   }
 }
 
-/** Median peaks of a list of `ours` results (from the throughput or the memory runs). */
+const mib = (n) => `${(n / 1024 / 1024).toFixed(2)} MiB`;
+
+/**
+ * The post-GC live heap of one run: at `start` (before the upload), its peak over the upload's
+ * checkpoints (every tenth acknowledged, and `end`, after `done` with the handle still held),
+ * and at `end`.
+ */
+function liveHeap(checkpoints) {
+  const at = (label) => checkpoints.find((c) => c.label === label)?.usedBytes ?? NaN;
+  const during = checkpoints.filter((c) => c.label !== 'start');
+  const peak = during.reduce((best, c) => (!best || c.usedBytes > best.usedBytes ? c : best), null);
+  return {
+    startBytes: at('start'),
+    endBytes: at('end'),
+    peakBytes: peak ? peak.usedBytes : NaN,
+    peakLabel: peak ? peak.label : 'none',
+    count: checkpoints.length,
+  };
+}
+
+/** Median figures of a list of memory-section `ours` results. */
 export function summarizeMemory(list) {
+  const lives = list.map((r) => liveHeap(r.heap.checkpoints));
   return {
     bytes: list[0].bytes,
     runs: list.length,
@@ -147,6 +194,19 @@ export function summarizeMemory(list) {
     heapPeakUsedBytes: median(list.map((r) => r.heap.peakUsedBytes)),
     heapPeakTotalBytes: median(list.map((r) => r.heap.peakTotalBytes)),
     heapSamples: median(list.map((r) => r.heap.samples)),
+    liveStartBytes: median(lives.map((l) => l.startBytes)),
+    livePeakBytes: median(lives.map((l) => l.peakBytes)),
+    liveEndBytes: median(lives.map((l) => l.endBytes)),
+    liveCheckpoints: median(lives.map((l) => l.count)),
+    // Every run's figures, so the spread behind each median is in the report.
+    perRun: list.map((r, i) => ({
+      ms: r.ms,
+      wasmPeakBytes: r.wasmPeakBytes,
+      heapPeakUsedBytes: r.heap.peakUsedBytes,
+      live: r.heap.checkpoints,
+      livePeakBytes: lives[i].peakBytes,
+      livePeakLabel: lives[i].peakLabel,
+    })),
     medianMs: median(list.map((r) => r.ms)),
   };
 }

@@ -4,7 +4,8 @@
 // A partial run (`--only` without every section) writes target/bench/report-partial.json and
 // raw-partial.json instead and leaves BENCHMARKS.md alone, so it never replaces a full report.
 //
-//   node bench/run.mjs [--runs 3] [--size-gib 1] [--large-gib 4] [--concurrency 4]
+//   node bench/run.mjs [--runs 3] [--size-gib 1] [--large-gib 4] [--large-runs 3] [--concurrency 4]
+//                      [--node-latency-ms 20]
 //                      [--only size,browser,memory,node,load] [--wait-idle 600] [--no-markdown]
 //   node bench/run.mjs --render    (rebuilds the report and table from target/bench/raw.json;
 //                                   with --only <not every section>: from raw-partial.json)
@@ -13,11 +14,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../tests/support/harness.mjs';
-import { browserMemory, browserThroughput, summarizeMemory } from './browser.mjs';
+import { browserMemory, browserThroughput } from './browser.mjs';
 import { load1, machineInfo, waitForIdle } from './lib/machine.mjs';
 import { buildReport, renderMarkdown, renderText } from './lib/report.mjs';
 import { buildUppyBundle, makeFile, OUT_DIR, removeFiles, startBenchStack } from './lib/services.mjs';
 import { GIB } from './lib/stats.mjs';
+import { startWorkerd } from './lib/workerd.mjs';
 import { nodeThroughput } from './node.mjs';
 import { sizes } from './size.mjs';
 import { workerLoad } from './worker-load.mjs';
@@ -34,8 +36,9 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     'size-gib': { type: 'string', default: '1' },
     'large-gib': { type: 'string', default: '4' },
-    'large-runs': { type: 'string', default: '1' },
+    'large-runs': { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '4' },
+    'node-latency-ms': { type: 'string', default: '20' },
     only: { type: 'string', default: SECTIONS.join(',') },
     'wait-idle': { type: 'string', default: '0' },
     'no-markdown': { type: 'boolean', default: false },
@@ -55,6 +58,7 @@ const options = {
   largeBytes: Math.round(number('large-gib') * GIB),
   largeRuns: number('large-runs', { min: 1, integer: true }),
   concurrency: number('concurrency', { min: 1, integer: true }),
+  nodeLatencyMs: number('node-latency-ms', { integer: true }),
   only: new Set(values.only.split(',').map((s) => s.trim()).filter(Boolean)),
   waitIdleSecs: number('wait-idle'),
 };
@@ -82,25 +86,23 @@ async function main() {
 
   const needsStack = ['browser', 'memory', 'node', 'load'].some(wants);
   if (needsStack) {
-    log('bench: starting emulator, Worker (workerd) and the bench page');
+    log('bench: starting emulator, Worker (wrangler dev) and the bench page');
     const stack = await startBenchStack();
     try {
       const smallFile = makeFile(filesDir, 'bench-small.mp4', options.sizeBytes);
       const common = { stack, concurrency: options.concurrency, log };
-      let smallMemoryRuns = null;
       if (wants('browser')) {
         log(`bench: browser throughput, ${options.runs} rounds of ours / ceiling / @uppy/aws-s3`);
         results.browser = await browserThroughput({ ...common, file: smallFile, runs: options.runs });
-        smallMemoryRuns = results.browser.ours.runs;
       }
       if (wants('memory')) {
-        // The small-file peaks come from the browser throughput runs when they ran.
-        const small = smallMemoryRuns
-          ? summarizeMemory(smallMemoryRuns)
-          : await browserMemory({ ...common, file: smallFile, runs: options.runs });
+        // Its own runs for both sizes, measured alike (forced GCs at fixed points of the upload
+        // would disturb the throughput runs, so those are not reused).
+        log(`bench: memory, ${options.runs} runs with ${options.sizeBytes / GIB} GiB`);
+        const small = await browserMemory({ ...common, file: smallFile, runs: options.runs });
         let large = null;
         if (options.largeBytes > 0) {
-          log(`bench: memory, ${options.largeBytes / GIB} GiB sparse file`);
+          log(`bench: memory, ${options.largeRuns} runs with a ${options.largeBytes / GIB} GiB sparse file`);
           const largeFile = makeFile(filesDir, 'bench-large.mp4', options.largeBytes, { sparse: true });
           try {
             large = await browserMemory({ ...common, file: largeFile, runs: options.largeRuns });
@@ -111,12 +113,33 @@ async function main() {
         results.memory = { small, large };
       }
       if (wants('node')) {
-        log(`bench: Node throughput, ${options.runs} rounds of ours / official SDK uploadFile`);
-        results.node = await nodeThroughput({ emulator: stack.emulator, file: smallFile, runs: options.runs, concurrency: options.concurrency, log });
+        log(`bench: Node throughput, ${options.runs} rounds of ours / official SDK uploadFile on loopback` +
+          `${options.nodeLatencyMs > 0 ? `, then with ${options.nodeLatencyMs} ms added to every request` : ''}`);
+        results.node = await nodeThroughput({
+          emulator: stack.emulator,
+          file: smallFile,
+          runs: options.runs,
+          concurrency: options.concurrency,
+          latencyMs: options.nodeLatencyMs,
+          log,
+        });
       }
       if (wants('load')) {
-        log('bench: Worker latency and load (autocannon)');
-        results.load = await workerLoad({ emulator: stack.emulator, worker: stack.worker, runs: options.runs, log });
+        // The same built Worker, same vars and secrets, served by workerd with nothing in front,
+        // next to the wrangler dev server the other sections use.
+        log('bench: starting the Worker in workerd directly (no dev proxy)');
+        const workerd = await startWorkerd(stack.workerEnv);
+        try {
+          log('bench: Worker latency and load (autocannon): direct, workerd, wrangler dev');
+          results.load = await workerLoad({
+            emulator: stack.emulator,
+            workers: { workerd, wrangler_dev: stack.worker },
+            runs: options.runs,
+            log,
+          });
+        } finally {
+          await workerd.stop();
+        }
       }
     } finally {
       removeFiles(filesDir);
@@ -140,7 +163,9 @@ function publish({ command, options: used, machine, loadBefore, results }) {
         runs: used.runs,
         file_bytes: used.sizeBytes,
         large_file_bytes: used.largeBytes,
+        large_runs: used.largeRuns,
         concurrency: used.concurrency,
+        node_latency_ms: used.nodeLatencyMs,
         sections: used.only.join(','),
       },
     },

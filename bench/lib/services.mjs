@@ -1,9 +1,10 @@
 // What the benchmark sections run against: the emulator (no injected latency or faults), the
-// Worker in workerd, the benchmark page with the npm package and the Uppy bundle, and the
+// Worker (wrangler dev, workerd), the benchmark page with the npm package and the Uppy bundle, and the
 // benchmark files on disk. Everything is on free loopback ports and stopped by PID (the test
 // harness kills whatever is left when Node exits, also on failure).
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, freePort, getJson, startEmulator, startStatic } from '../../tests/support/harness.mjs';
 import { startWorker } from '../../tests/support/worker.mjs';
@@ -46,10 +47,11 @@ export function startBenchEmulator(extraArgs = []) {
 
 /**
  * The whole stack for browser runs: emulator, Worker, and the page server on `pageOrigin`.
- * The Worker's upstream timeout is raised because the emulator assembles the asset (a copy and
- * a SHA-256 of the whole file) inside the last report call, which takes longer than the
- * default 30 s for multi-GiB files on a loaded machine.
- * Resolves to `{emulator, worker, page, stop()}`.
+ * The Worker's upstream timeout is raised so that a slow emulator call on a loaded machine
+ * (it used to assemble the asset inside the last report call) fails no run.
+ * Resolves to `{emulator, worker, workerEnv, page, stop()}`; `workerEnv` is what the Worker was
+ * started with (upstream, vars, secrets), so that another server of the same Worker can get
+ * exactly the same.
  */
 export async function startBenchStack() {
   const port = await freePort();
@@ -58,7 +60,8 @@ export async function startBenchStack() {
   try {
     const emulator = await startBenchEmulator(['--allowed-origins', pageOrigin]);
     started.push(emulator);
-    const worker = await startBenchWorker(emulator, { ALLOWED_ORIGINS: pageOrigin });
+    const workerEnv = benchWorkerEnv(emulator, { ALLOWED_ORIGINS: pageOrigin });
+    const worker = await startWorker(workerEnv);
     started.push(worker);
     const page = await startStatic({
       port,
@@ -72,16 +75,20 @@ export async function startBenchStack() {
     });
     started.push(page);
     const stop = () => Promise.allSettled([...started].reverse().map((s) => s.stop()));
-    return { emulator, worker, page, stop };
+    return { emulator, worker, workerEnv, page, stop };
   } catch (err) {
     await Promise.allSettled([...started].reverse().map((s) => s.stop()));
     throw err;
   }
 }
 
-/** The Worker in workerd in front of `emulator`, with dev grants on. */
-export function startBenchWorker(emulator, vars = {}) {
-  return startWorker({
+/**
+ * What the bench's Worker runs with in front of `emulator`: its upstream, vars (dev grants on)
+ * and fresh secrets. Answers `{emulatorUrl, vars, secrets}`, the arguments of `startWorker`
+ * (wrangler dev) and of `startWorkerd` (bench/lib/workerd.mjs).
+ */
+export function benchWorkerEnv(emulator, vars = {}) {
+  return {
     emulatorUrl: emulator.apiUrl,
     vars: { DEV_GRANTS: 'true', UPSTREAM_TIMEOUT_MS: '300000', ...vars },
     secrets: {
@@ -89,7 +96,7 @@ export function startBenchWorker(emulator, vars = {}) {
       GRANT_SECRET: randomBytes(32).toString('hex'),
       TOKEN_SECRET: randomBytes(32).toString('hex'),
     },
-  });
+  };
 }
 
 /** Counts of `/v1.3` API requests since the last reset, from `/_emulator/stats`. */
@@ -152,10 +159,24 @@ export function makeFile(dir, name, size, { sparse = false } = {}) {
       writeSync(fd, block, 0, n, written);
       written += n;
     }
+    // On disk before anything is timed: its write-back must not overlap the first uploads.
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   return file;
+}
+
+/**
+ * Writes every dirty page of the machine back to disk (`sync`) and answers how long it took.
+ * Called before each timed Node upload: both uploaders and the emulator write to disk (the SDK
+ * writes every chunk to a temporary file first), and an upload that starts while the previous
+ * one's pages are still being written back is slowed by it, unevenly between the two.
+ */
+export function flushDirtyPages() {
+  const started = performance.now();
+  spawnSync('sync', { stdio: 'ignore' });
+  return performance.now() - started;
 }
 
 /** Removes benchmark files (and their directory when it is left empty). */

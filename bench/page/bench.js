@@ -60,9 +60,33 @@ function sampleWasmMemory(intervalMs) {
  * many requests went where, and when the storage acknowledged the last chunk, so the transfer
  * part can be compared with the ceiling, which has no reports and no finalisation.
  */
-async function ours({ concurrency, memorySampleMs = 50 }) {
+/**
+ * Asks the bench (Node, over a Playwright binding) to force a garbage collection and read the
+ * live heap, labelled `label`; answers once it has. Only the memory section installs the
+ * binding; without it this does nothing.
+ */
+/** Does nothing with its arguments; calling it keeps them alive until the call. */
+function keepAlive(...values) {
+  return values.length;
+}
+
+async function heapCheckpoint(label) {
+  if (typeof window.benchHeapCheckpoint !== 'function') return;
+  try {
+    await window.benchHeapCheckpoint(label);
+  } catch {
+    /* the bench records what it could; a failed sample must not fail the upload */
+  }
+}
+
+async function ours({ concurrency, memorySampleMs = 50, heapCheckpoints = false }) {
   const file = benchFile();
   const counts = { storagePuts: 0, workerRequests: 0 };
+  // With `heapCheckpoints`: the live heap is read after a forced GC each time another tenth of
+  // the file has been acknowledged by the storage (10 %, 20 %, … 100 %), not awaited so the
+  // upload runs on; and before the upload and after `done` while the handle is still held.
+  let storedBytes = 0;
+  let storedTenths = 0;
   // Every control-plane request with its start and end (ms since the upload began): where the
   // time between the last stored chunk and `done` goes.
   const controlPlane = [];
@@ -77,8 +101,15 @@ async function ours({ concurrency, memorySampleMs = 50 }) {
     answer.then(
       () => {
         const now = performance.now();
-        if (isPut) lastPutAnsweredAt = now;
-        else {
+        if (isPut) {
+          lastPutAnsweredAt = now;
+          storedBytes += init.body?.size ?? init.body?.byteLength ?? 0;
+          const tenths = Math.min(10, Math.floor((storedBytes * 10) / file.size));
+          if (heapCheckpoints && tenths > storedTenths) {
+            storedTenths = tenths;
+            heapCheckpoint(`${tenths * 10}%`);
+          }
+        } else {
           const { pathname } = new URL(url);
           const what = `${init?.method || 'GET'} ${pathname.replace(/[0-9a-f]{24}/g, '{id}')}`;
           controlPlane.push({ what, startMs: Math.round(sentAt - started), endMs: Math.round(now - started) });
@@ -96,6 +127,7 @@ async function ours({ concurrency, memorySampleMs = 50 }) {
     progressIntervalMs: 1000,
     fetch: countingFetch,
   });
+  if (heapCheckpoints) await heapCheckpoint('start');
   const wasmAtStart = wasm.memory.buffer.byteLength;
   const stopSampling = sampleWasmMemory(memorySampleMs);
   started = performance.now();
@@ -103,6 +135,12 @@ async function ours({ concurrency, memorySampleMs = 50 }) {
   const asset = await handle.done;
   const ms = performance.now() - started;
   const wasmPeakBytes = stopSampling();
+  if (heapCheckpoints) {
+    await heapCheckpoint('end');
+    // Used after the checkpoint, so the handle stays live through it (V8 keeps only the locals
+    // a suspended async function still needs): what it retains is counted.
+    keepAlive(handle);
+  }
   uploader.free?.();
   return {
     bytes: file.size,

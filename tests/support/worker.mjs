@@ -88,20 +88,18 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {} } = {})
   }
   const url = `http://127.0.0.1:${port}`;
   // Ready is printed when the socket listens; wait until the Worker itself answers.
-  for (let i = 0; ; i++) {
-    try {
-      const res = await fetch(`${url}/healthz`);
-      await res.arrayBuffer();
-      break;
-    } catch (err) {
-      if (i >= 100) {
-        await service.stop();
-        cleanup();
-        throw new Error(`worker did not answer /healthz: ${err.message}\n${service.output()}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    await waitForHealthz(url, { attempts: 100, output: service.output });
+  } catch (err) {
+    await service.stop();
+    cleanup();
+    throw err;
   }
+  return workerHandle(url, service, cleanup);
+}
+
+/** What a started Worker resolves to: `{url, pid, output(), stop()}`; `stop` also runs `cleanup`. */
+export function workerHandle(url, service, cleanup) {
   return {
     url,
     pid: service.pid,
@@ -111,6 +109,24 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {} } = {})
       cleanup();
     },
   };
+}
+
+/**
+ * Polls `${url}/healthz` every 100 ms until the Worker answers 2xx; after `attempts` tries it
+ * throws with the server's last output. For any runtime serving the built Worker.
+ */
+export async function waitForHealthz(url, { attempts, output }) {
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(`${url}/healthz`);
+      await res.arrayBuffer();
+      if (res.ok) return;
+      throw new Error(`status ${res.status}`);
+    } catch (err) {
+      if (i >= attempts) throw new Error(`the Worker did not answer /healthz: ${err.message}\n${output().slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 const base64url = (text) => Buffer.from(text).toString('base64url');

@@ -1,0 +1,111 @@
+// The built Worker (build/index.js + build/index_bg.wasm) served by workerd itself, with nothing
+// in front: no `wrangler dev`, no Miniflare entry worker, no dev proxy. This is the runtime
+// Cloudflare runs in production, configured the way wrangler.toml would (same entry, same
+// compatibility date, vars and secrets as plain-text bindings), so the load section can tell
+// what the Worker costs apart from what the local dev server costs.
+//
+// The config is written to a fresh temp dir next to a copy of the bundle (so a concurrent
+// rebuild of build/ cannot change what is measured mid-run). workerd listens on a free loopback
+// port; it may fetch only loopback/private addresses besides public ones (the emulator is on
+// 127.0.0.1). It runs in its own process group via the harness, so it is stopped by PID, also
+// when the bench fails or is interrupted.
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT, freePort, spawnService } from '../../tests/support/harness.mjs';
+import { WORKER_MAIN, waitForHealthz, workerHandle } from '../../tests/support/worker.mjs';
+
+/** The workerd binary wrangler itself runs (the npm `workerd` package). */
+export const WORKERD_BIN = path.join(ROOT, 'node_modules/workerd/bin/workerd');
+
+/** Same date as wrangler.toml and tests/support/worker.mjs. */
+const COMPATIBILITY_DATE = '2025-10-01';
+
+/** A Cap'n Proto text literal (JSON string escapes are a subset of capnp's). */
+const capnpString = (value) => JSON.stringify(String(value));
+
+/**
+ * The capnp config: one worker service ("main") with the bundle's two modules and every var and
+ * secret as a text binding, its global outbound network allowed to reach loopback, and one HTTP
+ * socket on 127.0.0.1:`port`.
+ */
+export function workerdConfig({ port, bindings }) {
+  const lines = [
+    'using Workerd = import "/workerd/workerd.capnp";',
+    '',
+    'const config :Workerd.Config = (',
+    '  services = [',
+    '    (name = "main", worker = .worker),',
+    // The default "internet" service allows public addresses only (SSRF protection); the emulator
+    // is on loopback.
+    '    (name = "internet", network = (allow = ["public", "private", "local"])),',
+    '  ],',
+    `  sockets = [ (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main") ],`,
+    ');',
+    '',
+    'const worker :Workerd.Worker = (',
+    '  modules = [',
+    '    (name = "index.js", esModule = embed "index.js"),',
+    '    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),',
+    '  ],',
+    `  compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},`,
+    '  bindings = [',
+    ...Object.entries(bindings).map(([name, value]) => `    (name = ${capnpString(name)}, text = ${capnpString(value)}),`),
+    '  ],',
+    '  globalOutbound = "internet",',
+    ');',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * Starts workerd serving the built Worker. Same arguments as tests/support/worker.mjs's
+ * `startWorker` (`emulatorUrl` becomes TWELVELABS_BASE_URL, `/v1.3` appended if missing).
+ * `inspectorPort`: also serve the V8 inspector on 127.0.0.1 there (for profiling; see
+ * bench/profile-worker.mjs). Resolves to `{url, pid, stop(), output()}` once `/healthz` answers.
+ */
+export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspectorPort } = {}) {
+  const wasm = path.join(path.dirname(WORKER_MAIN), 'index_bg.wasm');
+  if (!existsSync(WORKER_MAIN) || !existsSync(wasm)) {
+    throw new Error(`${WORKER_MAIN} or its .wasm not found: run \`make worker\` first`);
+  }
+  const bindings = { ...vars };
+  if (emulatorUrl) {
+    const base = emulatorUrl.replace(/\/+$/, '');
+    bindings.TWELVELABS_BASE_URL = /\/v1\.3$/.test(base) ? base : `${base}/v1.3`;
+  }
+  Object.assign(bindings, secrets);
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-upload-workerd-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  let service;
+  try {
+    copyFileSync(WORKER_MAIN, path.join(dir, 'index.js'));
+    copyFileSync(wasm, path.join(dir, 'index_bg.wasm'));
+    const port = await freePort();
+    // Holds the secrets: readable by this user only, removed on stop.
+    writeFileSync(path.join(dir, 'config.capnp'), workerdConfig({ port, bindings }), { mode: 0o600 });
+    // workerd prints nothing when its socket listens. The shell prints a marker and then
+    // becomes workerd (exec: same PID, same process group), and readiness is /healthz below.
+    service = await spawnService({
+      name: 'workerd',
+      cmd: '/bin/sh',
+      args: [
+        '-c',
+        'echo workerd-exec; exec "$0" serve config.capnp "$@"',
+        WORKERD_BIN,
+        ...(inspectorPort ? ['--inspector-addr', `127.0.0.1:${inspectorPort}`] : []),
+      ],
+      cwd: dir,
+      readyPattern: /workerd-exec/,
+      timeoutMs: 30_000,
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHealthz(url, { attempts: 300, output: service.output });
+    return workerHandle(url, service, cleanup);
+  } catch (err) {
+    await service?.stop();
+    cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,150 @@
+// Where the Worker spends its CPU per request: the built Worker in workerd (as the load section
+// runs it, nothing in front), under load from autocannon, profiled over workerd's V8 inspector;
+// the profile summed by where the time went (our wasm, the wasm-bindgen/worker-build JS glue,
+// workerd's native code outside JS, GC, idle) and by function.
+//
+//   node --experimental-websocket bench/profile-worker.mjs [--route create_session|presigned_batch_50|healthz]
+//        [--clients 16] [--requests 3000] [--top 25]
+//
+// (Node 20 needs the flag for its WebSocket client; Node ≥ 22 has it built in.) Writes
+// target/bench/profile/worker-<route>.cpuprofile and -summary.json, prints the summary. Not
+// part of `make bench`. The inspector itself costs some CPU: compare the CPU per request printed
+// here with the load section's.
+import autocannon from 'autocannon';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { freePort, getJson } from '../tests/support/harness.mjs';
+import { groupCpuMs } from './lib/cpu.mjs';
+import { formatProfile, isWasm, pseudoCategory, summarizeProfile } from './lib/cpuprofile.mjs';
+import { benchWorkerEnv, OUT_DIR, startBenchEmulator } from './lib/services.mjs';
+import { GIB } from './lib/stats.mjs';
+import { startWorkerd } from './lib/workerd.mjs';
+
+const { values } = parseArgs({
+  options: {
+    route: { type: 'string', default: 'create_session' },
+    clients: { type: 'string', default: '16' },
+    requests: { type: 'string', default: '3000' },
+    top: { type: 'string', default: '25' },
+  },
+});
+if (typeof WebSocket !== 'function') {
+  throw new Error('no WebSocket client: run with `node --experimental-websocket` (Node 20)');
+}
+const PROFILE_DIR = path.join(OUT_DIR, 'profile');
+
+/** The bucket a frame's self time goes to. */
+function category(frame) {
+  const pseudo = pseudoCategory(frame);
+  if (pseudo) return pseudo;
+  if (isWasm(frame)) return 'our wasm (Rust Worker)';
+  if (/index\.js$/.test(frame.url)) return 'JS glue (wasm-bindgen + worker-build shim)';
+  if (frame.url === '') return 'runtime built-ins (no URL)';
+  return 'other JS';
+}
+
+/** A minimal CDP client over the inspector's WebSocket. */
+async function connect(url) {
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    ws.addEventListener('open', resolve, { once: true });
+    ws.addEventListener('error', () => reject(new Error(`cannot connect to ${url}`)), { once: true });
+  });
+  let nextId = 1;
+  const pending = new Map();
+  ws.addEventListener('message', (event) => {
+    const message = JSON.parse(event.data);
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    if (message.error) waiter.reject(new Error(`${message.error.message}`));
+    else waiter.resolve(message.result);
+  });
+  return {
+    send: (method, params = {}) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+const load = (options) =>
+  new Promise((resolve, reject) => autocannon(options, (err, result) => (err ? reject(err) : resolve(result))));
+
+mkdirSync(PROFILE_DIR, { recursive: true });
+const started = [];
+try {
+  const emulator = await startBenchEmulator();
+  started.push(emulator);
+  const inspectorPort = await freePort();
+  const worker = await startWorkerd({ ...benchWorkerEnv(emulator), inspectorPort });
+  started.push(worker);
+  const json = { 'content-type': 'application/json' };
+  const createBody = JSON.stringify({ filename: 'load.mp4', type: 'video', total_size: GIB });
+  const { grant } = await getJson(`${worker.url}/dev/grant`, { method: 'POST', headers: json, body: JSON.stringify({ sub: 'profile', ttl_secs: 3600 }) });
+  const session = await getJson(`${worker.url}/v1.3/assets/multipart-uploads`, {
+    method: 'POST',
+    headers: { ...json, authorization: `Bearer ${grant}` },
+    body: createBody,
+  });
+  const routes = {
+    healthz: { url: `${worker.url}/healthz`, method: 'GET' },
+    create_session: { url: `${worker.url}/v1.3/assets/multipart-uploads`, method: 'POST', headers: { ...json, authorization: `Bearer ${grant}` }, body: createBody },
+    presigned_batch_50: {
+      url: `${worker.url}/v1.3/assets/multipart-uploads/${session.upload_id}/presigned-urls`,
+      method: 'POST',
+      headers: { ...json, authorization: `Bearer ${session.upload_token}` },
+      body: JSON.stringify({ start: 1, count: 50 }),
+    },
+  };
+  const request = routes[values.route];
+  if (!request) throw new Error(`--route: one of ${Object.keys(routes).join(', ')}`);
+  const connections = Number(values.clients);
+  const amount = Number(values.requests);
+  // Warm-up: the wasm is compiled and tiered up before the profile starts.
+  await load({ ...request, connections, amount: 1000 });
+
+  const cdp = await connect(`ws://127.0.0.1:${inspectorPort}/main`);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+  const cpuBefore = groupCpuMs(worker.pid);
+  const t0 = performance.now();
+  const result = await load({ ...request, connections, amount });
+  const wallMs = performance.now() - t0;
+  const cpuMs = groupCpuMs(worker.pid) - cpuBefore;
+  const { profile } = await cdp.send('Profiler.stop');
+  cdp.close();
+  const file = path.join(PROFILE_DIR, `worker-${values.route}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  const answered = result.requests.total;
+  const summary = {
+    route: values.route,
+    clients: connections,
+    requests: answered,
+    non_2xx: result.non2xx,
+    workerd_cpu_ms: Math.round(cpuMs),
+    workerd_cpu_ms_per_request: cpuMs / answered,
+    // Includes autocannon's idle tail (it ends on a one-second tick).
+    wall_ms: Math.round(wallMs),
+    profile: summarizeProfile(profile, { category, top: Number(values.top) }),
+  };
+  writeFileSync(path.join(PROFILE_DIR, `worker-${values.route}-summary.json`), `${JSON.stringify(summary, null, 2)}\n`);
+  process.stdout.write(
+    [
+      `${values.route}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ${(cpuMs / 1000).toFixed(2)} s CPU, ` +
+        `${summary.workerd_cpu_ms_per_request.toFixed(3)} ms per request (inspector attached)`,
+      `JS-thread profile, ${(summary.profile.totalMs / 1000).toFixed(2)} s sampled:`,
+      ...formatProfile(summary.profile),
+      `profile: ${path.relative(process.cwd(), file)}`,
+      '',
+    ].join('\n'),
+  );
+} finally {
+  await Promise.allSettled(started.reverse().map((s) => s.stop()));
+}
+process.exit(0);
