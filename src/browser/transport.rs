@@ -10,7 +10,7 @@
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, Response};
+use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, RequestRedirect, Response};
 
 use super::js_error::describe;
 use super::runtime::now_ms;
@@ -186,6 +186,12 @@ impl Transport {
         init.set_headers(&headers);
         init.set_body(chunk);
         init.set_signal(Some(signal));
+        // A presigned storage URL never redirects (S3 signs the exact host and path). Refusing
+        // redirects also spares Node's fetch (undici) from cloning every request to be able to
+        // replay it, which tees and copies the whole body: about a fifth of the uploading
+        // process's CPU per GiB (bench/profile-node.mjs --compare-put-init). A redirect answer
+        // becomes a network error, retried with a fresh URL like any other.
+        init.set_redirect(RequestRedirect::Error);
         let response = self.send(url, &init, Some(signal)).await?;
         let etag = response.headers().get("etag").ok().flatten();
         let retry_after_ms = retry_after_ms(&response);
