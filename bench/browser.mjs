@@ -95,7 +95,11 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
       await assertAssembled(stack.emulator, result.assetId, result.bytes);
       await deleteAsset(stack.emulator, result.assetId);
     }
-    log(`  ${kind.padEnd(8)} ${(result.ms / 1000).toFixed(2)} s  ${mibPerSec(result.bytes, result.ms).toFixed(0)} MiB/s`);
+    const lanes = result.lanes
+      ? `  first PUT at ${result.lanes.firstPutStartMs} ms, lanes underfilled ${result.lanes.underfilledMs} ms` +
+        ` (${result.lanes.underfilledDuringUrlCallsMs ?? 0} ms of it during URL requests)`
+      : '';
+    log(`  ${kind.padEnd(8)} ${(result.ms / 1000).toFixed(2)} s  ${mibPerSec(result.bytes, result.ms).toFixed(0)} MiB/s${lanes}`);
     return result;
   } finally {
     await page.close().catch(() => {});

@@ -61,6 +61,42 @@ function sampleWasmMemory(intervalMs) {
  * part can be compared with the ceiling, which has no reports and no finalisation.
  */
 /**
+ * How well `puts` (`[{startMs, endMs}]`, ms since the upload began) kept `concurrency` lanes busy:
+ * when the first PUT left, and how long, between the first and the last PUT's start, fewer than
+ * `concurrency` PUTs were in flight (time the lanes sat idle while work remained), and how much
+ * of that fell while a presigned-URL request (`urlCalls`, same clock) was in flight.
+ */
+function laneStats(puts, concurrency, urlCalls = []) {
+  if (puts.length === 0) return null;
+  const events = [];
+  for (const p of puts) events.push([p.startMs, 1], [p.endMs, -1]);
+  events.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const lastStart = Math.max(...puts.map((p) => p.startMs));
+  const firstStart = Math.min(...puts.map((p) => p.startMs));
+  let inFlight = 0;
+  let at = firstStart;
+  let underfilledMs = 0;
+  let waitingForUrlsMs = 0;
+  const overlapWithUrlCalls = (from, to) =>
+    urlCalls.reduce((sum, c) => sum + Math.max(0, Math.min(to, c.endMs) - Math.max(from, c.startMs)), 0);
+  for (const [time, delta] of events) {
+    const until = Math.min(time, lastStart);
+    if (until > at && inFlight < concurrency) {
+      underfilledMs += until - at;
+      waitingForUrlsMs += overlapWithUrlCalls(at, until);
+    }
+    at = Math.max(at, until);
+    inFlight += delta;
+  }
+  return {
+    firstPutStartMs: Math.round(firstStart),
+    underfilledMs: Math.round(underfilledMs),
+    underfilledDuringUrlCallsMs: Math.round(waitingForUrlsMs),
+    puts: puts.length,
+  };
+}
+
+/**
  * Asks the bench (Node, over a Playwright binding) to force a garbage collection and read the
  * live heap, labelled `label`; answers once it has. Only the memory section installs the
  * binding; without it this does nothing.
@@ -92,6 +128,7 @@ async function ours({ concurrency, memorySampleMs = 50, heapCheckpoints = false 
   const controlPlane = [];
   let started = 0;
   let lastPutAnsweredAt = 0;
+  const puts = [];
   const countingFetch = (url, init) => {
     const isPut = init && init.method === 'PUT';
     const sentAt = performance.now();
@@ -103,6 +140,7 @@ async function ours({ concurrency, memorySampleMs = 50, heapCheckpoints = false 
         const now = performance.now();
         if (isPut) {
           lastPutAnsweredAt = now;
+          puts.push({ startMs: sentAt - started, endMs: now - started });
           storedBytes += init.body?.size ?? init.body?.byteLength ?? 0;
           const tenths = Math.min(10, Math.floor((storedBytes * 10) / file.size));
           if (heapCheckpoints && tenths > storedTenths) {
@@ -149,6 +187,11 @@ async function ours({ concurrency, memorySampleMs = 50, heapCheckpoints = false 
     assetId: asset.id,
     requests: counts,
     controlPlane,
+    lanes: laneStats(
+      puts,
+      concurrency,
+      controlPlane.filter((c) => c.what.endsWith('/presigned-urls')),
+    ),
     wasmAtStartBytes: wasmAtStart,
     wasmPeakBytes,
   };
@@ -180,8 +223,10 @@ async function ceiling({ concurrency }) {
   }
   const chunkSize = session.chunk_size;
   let next = 1;
+  const puts = [];
   const putOne = async (index) => {
     const begin = (index - 1) * chunkSize;
+    const sentAt = performance.now();
     const res = await fetch(urls.get(index), {
       method: 'PUT',
       body: file.slice(begin, Math.min(begin + chunkSize, file.size)),
@@ -189,6 +234,7 @@ async function ceiling({ concurrency }) {
     });
     await res.arrayBuffer();
     if (!res.ok || !res.headers.get('etag')) throw new Error(`ceiling PUT ${index} → ${res.status}`);
+    puts.push({ startMs: sentAt - started, endMs: performance.now() - started });
   };
   const started = performance.now();
   await Promise.all(
@@ -201,7 +247,13 @@ async function ceiling({ concurrency }) {
     }),
   );
   const ms = performance.now() - started;
-  return { bytes: file.size, ms, transferMs: ms, requests: { storagePuts: session.total_chunks } };
+  return {
+    bytes: file.size,
+    ms,
+    transferMs: ms,
+    requests: { storagePuts: session.total_chunks },
+    lanes: laneStats(puts, concurrency),
+  };
 }
 
 /**
