@@ -88,7 +88,18 @@ function laneStats(puts, concurrency, urlCalls = []) {
     at = Math.max(at, until);
     inFlight += delta;
   }
+  // For each answered PUT, how long until the next PUT left (the lane's turnaround).
+  const starts = puts.map((p) => p.startMs).sort((a, b) => a - b);
+  const turnarounds = puts
+    .map((p) => {
+      const next = starts.find((t) => t >= p.endMs);
+      return next === undefined ? null : next - p.endMs;
+    })
+    .filter((g) => g !== null)
+    .sort((a, b) => a - b);
+  const quantile = (q) => (turnarounds.length ? turnarounds[Math.floor(q * (turnarounds.length - 1))] : 0);
   return {
+    turnaroundMs: { p50: +quantile(0.5).toFixed(2), p90: +quantile(0.9).toFixed(2), max: +quantile(1).toFixed(2) },
     firstPutStartMs: Math.round(firstStart),
     underfilledMs: Math.round(underfilledMs),
     underfilledDuringUrlCallsMs: Math.round(waitingForUrlsMs),
@@ -232,9 +243,11 @@ async function ceiling({ concurrency }) {
       body: file.slice(begin, Math.min(begin + chunkSize, file.size)),
       headers: session.upload_headers,
     });
+    // The answer time is taken as ours is (when `fetch` resolves, before the body is read), so
+    // the two turnarounds compare alike.
+    puts.push({ startMs: sentAt - started, endMs: performance.now() - started });
     await res.arrayBuffer();
     if (!res.ok || !res.headers.get('etag')) throw new Error(`ceiling PUT ${index} → ${res.status}`);
-    puts.push({ startMs: sentAt - started, endMs: performance.now() - started });
   };
   const started = performance.now();
   await Promise.all(
