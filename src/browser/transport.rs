@@ -195,13 +195,26 @@ impl Transport {
         let response = self.send(url, &init, Some(signal)).await?;
         let etag = response.headers().get("etag").ok().flatten();
         let retry_after_ms = retry_after_ms(&response);
-        let body_excerpt = read_text(&response, Some(signal))
-            .await?
-            .chars()
-            .take(BODY_EXCERPT_CHARS)
-            .collect();
+        let status = response.status();
+        let body_excerpt = if (200..300).contains(&status) {
+            // A stored chunk's answer is decided by its status and `ETag`: the lane moves on at
+            // once, and the (empty) body is drained on the side so the connection is free for
+            // reuse (undici holds it until the body is consumed). Waiting for the body here
+            // put a promise hop through the network stack on every chunk's critical path.
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = read_text(&response, None).await;
+            });
+            String::new()
+        } else {
+            // A refusal's body names its cause (S3's `<Code>`), which decides the retry.
+            read_text(&response, Some(signal))
+                .await?
+                .chars()
+                .take(BODY_EXCERPT_CHARS)
+                .collect()
+        };
         Ok(PutResponse {
-            status: response.status(),
+            status,
             etag,
             retry_after_ms,
             body_excerpt,
