@@ -323,29 +323,35 @@ fn user_metadata(value: &JsValue) -> Read<UserMetadata> {
     Ok(metadata)
 }
 
-fn hls(value: &JsValue) -> Read<Hls> {
+/// The URL field `url_field` and the `status` of a derivative (`hls`, `thumbnail`).
+fn derivative(
+    value: &JsValue,
+    url_field: &'static str,
+) -> Read<(Option<String>, DerivativeStatus)> {
     let f = Fields(value);
+    let url = f.opt_string(url_field)?;
+    let status = spelled(
+        &f,
+        "status",
+        &DERIVATIVE_STATUSES,
+        DerivativeStatus::Unknown,
+    )?;
+    Ok((url, status))
+}
+
+fn hls(value: &JsValue) -> Read<Hls> {
+    let (manifest_url, status) = derivative(value, "manifest_url")?;
     Ok(Hls {
-        manifest_url: f.opt_string("manifest_url")?,
-        status: spelled(
-            &f,
-            "status",
-            &DERIVATIVE_STATUSES,
-            DerivativeStatus::Unknown,
-        )?,
+        manifest_url,
+        status,
     })
 }
 
 fn thumbnail(value: &JsValue) -> Read<Thumbnail> {
-    let f = Fields(value);
+    let (representative_url, status) = derivative(value, "representative_url")?;
     Ok(Thumbnail {
-        representative_url: f.opt_string("representative_url")?,
-        status: spelled(
-            &f,
-            "status",
-            &DERIVATIVE_STATUSES,
-            DerivativeStatus::Unknown,
-        )?,
+        representative_url,
+        status,
     })
 }
 

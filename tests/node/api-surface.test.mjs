@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { ROOT, getJson, startEmulator, startStatic } from '../support/harness.mjs';
+import { ROOT, getJson, seededBytes, startEmulator, startStatic } from '../support/harness.mjs';
 
 const PKG_DIR = process.env.PKG_DIR || path.join(ROOT, 'pkg');
 // Assets stay `processing` this long unless a test changes it through `/_emulator/faults`.
@@ -33,16 +33,6 @@ before(async () => {
   pkg = await import(pathToFileURL(path.join(PKG_DIR, 'node.js')).href);
 });
 after(async () => emulator?.stop());
-
-function seededBytes(size, seed) {
-  const bytes = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    bytes[i] = x >>> 24;
-  }
-  return bytes;
-}
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { ROOT, getJson, startEmulator } from '../support/harness.mjs';
+import { ROOT, getJson, seededBytes, startEmulator } from '../support/harness.mjs';
 
 const PKG_DIR = process.env.PKG_DIR || path.join(ROOT, 'pkg');
 let emulator;
@@ -20,16 +20,6 @@ before(async () => {
   pkg = await import(pathToFileURL(path.join(PKG_DIR, 'node.js')).href);
 });
 after(async () => emulator?.stop());
-
-function seededBytes(size, seed) {
-  const bytes = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    bytes[i] = x >>> 24;
-  }
-  return bytes;
-}
 
 test('package.json describes an ES module with types and a Node entry', () => {
   const manifest = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8'));

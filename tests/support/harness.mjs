@@ -234,3 +234,17 @@ export async function getJson(url, init = {}) {
   if (!res.ok) throw new Error(`${init.method || 'GET'} ${url} → ${res.status}: ${text}`);
   return text ? JSON.parse(text) : null;
 }
+
+/**
+ * `size` pseudo-random bytes from `seed` (a 32-bit LCG): the same seed gives the same bytes, so a
+ * test can upload content it can regenerate and hash.
+ */
+export function seededBytes(size, seed) {
+  const bytes = new Uint8Array(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  return bytes;
+}
