@@ -98,6 +98,7 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
     const lanes = result.lanes
       ? `  first PUT at ${result.lanes.firstPutStartMs} ms, lanes underfilled ${result.lanes.underfilledMs} ms` +
         ` (${result.lanes.underfilledDuringUrlCallsMs ?? 0} ms of it during URL requests)` +
+        `; PUT p50 ${result.lanes.putMs.p50} / mean ${result.lanes.putMs.mean} ms` +
         (result.lanes.turnaroundMs ? `; next PUT after an answer: p50 ${result.lanes.turnaroundMs.p50} / p90 ${result.lanes.turnaroundMs.p90} / max ${result.lanes.turnaroundMs.max} ms` : '')
       : '';
     log(`  ${kind.padEnd(8)} ${(result.ms / 1000).toFixed(2)} s  ${mibPerSec(result.bytes, result.ms).toFixed(0)} MiB/s${lanes}`);
