@@ -4,8 +4,10 @@
 // workerd's native code outside JS, GC, idle) and by function.
 //
 //   node --experimental-websocket bench/profile-worker.mjs [--route create_session|presigned_batch_50|healthz]
-//        [--clients 16] [--requests 3000] [--top 25]
+//        [--clients 16] [--requests 3000] [--top 25] [--no-profile]
 //
+// `--no-profile` leaves the inspector off and prints only the CPU per request and the latency,
+// for quick A/B checks of a change (the load section of `make bench` is the reference).
 // (Node 20 needs the flag for its WebSocket client; Node ≥ 22 has it built in.) Writes
 // target/bench/profile/worker-<route>.cpuprofile and -summary.json, prints the summary. Not
 // part of `make bench`. The inspector itself costs some CPU: compare the CPU per request printed
@@ -27,9 +29,11 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '16' },
     requests: { type: 'string', default: '3000' },
     top: { type: 'string', default: '25' },
+    'no-profile': { type: 'boolean', default: false },
   },
 });
-if (typeof WebSocket !== 'function') {
+const profiling = !values['no-profile'];
+if (profiling && typeof WebSocket !== 'function') {
   throw new Error('no WebSocket client: run with `node --experimental-websocket` (Node 20)');
 }
 const PROFILE_DIR = path.join(OUT_DIR, 'profile');
@@ -80,7 +84,7 @@ const started = [];
 try {
   const emulator = await startBenchEmulator();
   started.push(emulator);
-  const inspectorPort = await freePort();
+  const inspectorPort = profiling ? await freePort() : undefined;
   const worker = await startWorkerd({ ...benchWorkerEnv(emulator), inspectorPort });
   started.push(worker);
   const json = { 'content-type': 'application/json' };
@@ -108,6 +112,18 @@ try {
   // Warm-up: the wasm is compiled and tiered up before the profile starts.
   await load({ ...request, connections, amount: 1000 });
 
+  if (!profiling) {
+    const cpuBefore = groupCpuMs(worker.pid);
+    const result = await load({ ...request, connections, amount });
+    const cpuMs = groupCpuMs(worker.pid) - cpuBefore;
+    const answered = result.requests.total;
+    process.stdout.write(
+      `${values.route}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ` +
+        `${(cpuMs / 1000).toFixed(2)} s CPU, ${(cpuMs / answered).toFixed(3)} ms per request; latency p50 ` +
+        `${result.latency.p50} ms, p99 ${result.latency.p99} ms (no inspector)\n`,
+    );
+    process.exit(0);
+  }
   const cdp = await connect(`ws://127.0.0.1:${inspectorPort}/main`);
   await cdp.send('Profiler.enable');
   await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
