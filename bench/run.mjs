@@ -4,7 +4,7 @@
 // A partial run (`--only` without every section) writes target/bench/report-partial.json and
 // raw-partial.json instead and leaves BENCHMARKS.md alone, so it never replaces a full report.
 //
-//   node bench/run.mjs [--runs 3] [--browser-runs 5] [--size-gib 1] [--large-gib 4] [--large-runs 3] [--concurrency 4]
+//   node bench/run.mjs [--runs 3] [--browser-runs 7] [--size-gib 1] [--large-gib 4] [--large-runs 3] [--concurrency 4]
 //                      [--node-latency-ms 20]
 //                      [--only size,browser,memory,node,load] [--wait-idle 600] [--no-markdown]
 //   node bench/run.mjs --render    (rebuilds the report and table from target/bench/raw.json;
@@ -37,8 +37,9 @@ const { values } = parseArgs({
     'size-gib': { type: 'string', default: '1' },
     'large-gib': { type: 'string', default: '4' },
     'large-runs': { type: 'string', default: '3' },
-    // Browser throughput rounds vary most from round to round (three processes share two cores).
-    'browser-runs': { type: 'string', default: '5' },
+    // Browser throughput rounds vary most from round to round (four processes share two cores):
+    // paired per-round ratios spread over ±7 %, so the median needs more rounds than the rest.
+    'browser-runs': { type: 'string', default: '7' },
     concurrency: { type: 'string', default: '4' },
     'node-latency-ms': { type: 'string', default: '20' },
     only: { type: 'string', default: SECTIONS.join(',') },
