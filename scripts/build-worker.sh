@@ -22,6 +22,13 @@ if [ -s target/bootstrap/wasm-toolchain ]; then
   export RUSTUP_TOOLCHAIN=$(cat target/bootstrap/wasm-toolchain)
 fi
 
+# Optimisation levels for the Worker (overridable for experiments): rustc's opt-level through
+# Cargo's profile env var (Cargo.toml's release profile is size-tuned for the browser package),
+# and the wasm-opt pass below.
+WORKER_OPT_LEVEL=${WORKER_OPT_LEVEL:-z}
+WORKER_WASM_OPT=${WORKER_WASM_OPT:--Oz}
+export CARGO_PROFILE_RELEASE_OPT_LEVEL="$WORKER_OPT_LEVEL"
+
 # worker-build passes arguments it does not know on to `cargo build`.
 worker-build --release --features worker
 
@@ -32,7 +39,7 @@ WASM=build/index_bg.wasm
 # worker-build's own pass is `-O --debuginfo` (it keeps the names section). Optimise for size
 # and drop debug sections, with the same wasm features worker-build enables (workerd supports
 # exactly these; a newer encoding would not load).
-"$WASM_OPT_BIN" -Oz --strip-debug --strip-producers \
+"$WASM_OPT_BIN" "$WORKER_WASM_OPT" --strip-debug --strip-producers \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling \
   "$WASM" -o "$WASM.opt"

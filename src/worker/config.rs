@@ -1,4 +1,5 @@
-//! The Worker's configuration: secrets and vars, read per request from the environment.
+//! The Worker's configuration: secrets and vars, read from the environment once per isolate
+//! (see `CONFIG` in the module above: they cannot change during an isolate's life).
 //!
 //! Parsing is pure (it takes a lookup function), so defaults and refusals are unit-tested
 //! natively. Secrets are kept in [`Secret`], whose `Debug` never prints the value.

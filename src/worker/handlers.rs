@@ -5,9 +5,10 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures_util::StreamExt;
+use serde::Deserialize as _;
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{Method, Request, Response};
+use worker::{Method, Response};
 
 use crate::core::error::{Error, ErrorCode};
 use crate::core::token::{self, GrantClaims, UploadClaims};
@@ -18,14 +19,15 @@ use crate::core::wire::{
 use crate::worker::auth::{self, hmac_sha256};
 use crate::worker::config::Config;
 use crate::worker::form::{self, AssetForm, FileTail};
+use crate::worker::incoming::Request;
 use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
 use crate::worker::reply::ApiError;
 use crate::worker::upstream::{Body, Idempotency, Reply, Upstream};
 
 /// What one request needs besides the request itself.
 pub struct Ctx {
-    /// The configuration.
-    pub config: Config,
+    /// The configuration (the isolate's, shared by its requests).
+    pub config: Rc<Config>,
     /// The current time, seconds since the Unix epoch.
     pub now_secs: i64,
     /// The last upstream status (for the log line).
@@ -326,13 +328,14 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
         )
         .await?;
     let mut body = parse_upstream_json(&reply)?;
-    let session: CreateMultipartUploadResponse =
-        serde_json::from_value(body.clone()).map_err(|_| {
-            ApiError::new(
-                ErrorCode::UpstreamUnavailable,
-                "TwelveLabs' create-session answer lacks upload_id, asset_id or chunk fields.",
-            )
-        })?;
+    // Read the typed fields straight from the tree (no copy of it): the tree itself is what the
+    // client gets back, with every upstream field kept, plus the token.
+    let session = CreateMultipartUploadResponse::deserialize(&body).map_err(|_| {
+        ApiError::new(
+            ErrorCode::UpstreamUnavailable,
+            "TwelveLabs' create-session answer lacks upload_id, asset_id or chunk fields.",
+        )
+    })?;
     let session_limit = ctx.now_secs + limits::SESSION_TTL_SECS as i64;
     let exp = timestamp::parse(&session.expires_at)
         .map_or(session_limit, |ms| (ms / 1000).min(session_limit));

@@ -111,6 +111,36 @@ pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>)
     }
 }
 
+/// `secs` since the Unix epoch as an HTTP date (IMF-fixdate, RFC 9110 §5.6.7), e.g.
+/// `Sun, 06 Nov 1994 08:49:37 GMT`: the `Date` header, formatted here rather than through a JS
+/// `Date` object and `toUTCString()` on every request (same text: JS prints this format too).
+pub fn http_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (a Thursday).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
 /// Replaces every occurrence of `secret` in `text` (defence in depth for anything echoed).
 pub fn redact(text: &str, secret: &str) -> String {
     if secret.is_empty() {
@@ -177,5 +207,31 @@ mod tests {
             serde_json::json!({"code": "forbidden", "message": "no"})
         );
         assert_eq!(redact("key=abc123!", "abc123"), "key=[redacted]!");
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        // Values as JS `new Date(secs * 1000).toUTCString()` prints them.
+        for (secs, text) in [
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+            (1_445_412_480, "Wed, 21 Oct 2015 07:28:00 GMT"),
+            (1_767_225_599, "Wed, 31 Dec 2025 23:59:59 GMT"),
+            (4_107_542_400, "Mon, 01 Mar 2100 00:00:00 GMT"),
+        ] {
+            assert_eq!(http_date(secs), text, "{secs}");
+        }
+        // Day, month, year and time agree with core's RFC 3339 formatter across four centuries.
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        for secs in (0..13_000_000_000u64).step_by(86_400 * 7 + 3_607) {
+            let rfc = crate::core::wire::timestamp::format(secs as i64 * 1000);
+            let (y, m, d) = (&rfc[0..4], &rfc[5..7], &rfc[8..10]);
+            let month = MONTHS[m.parse::<usize>().unwrap() - 1];
+            let expected = format!("{d} {month} {y} {} GMT", &rfc[11..19]);
+            assert_eq!(&http_date(secs)[5..], expected, "{secs}");
+        }
     }
 }

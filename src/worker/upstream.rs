@@ -5,12 +5,9 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{
-    js_sys, web_sys, AbortController, Delay, Fetch, Headers, Method, Request, RequestInit,
-    ResponseBody,
-};
+use worker::{js_sys, web_sys, AbortController, Delay, Method};
 
 use crate::core::error::ErrorCode;
 use crate::core::retry::{proxy_should_retry, HttpOutcome};
@@ -118,6 +115,10 @@ impl Upstream<'_> {
         }
     }
 
+    /// One attempt. Works on the runtime's own `Request`/`Response` rather than `worker`'s
+    /// wrappers: those cost a second `Request` (fetch with a request *and* an init copies it),
+    /// read `cf` and `webSocket` off the answer, and needed a second `Response` around the
+    /// answer's stream to read it with one `arrayBuffer()`; each was runtime work per call.
     async fn once(
         &self,
         method: &Method,
@@ -125,51 +126,51 @@ impl Upstream<'_> {
         body: Body,
         timeout_ms: u64,
     ) -> Result<Reply, Failure> {
-        let headers = Headers::new();
-        let set = |name: &str, value: &str| {
-            headers.set(name, value).map_err(|_| Failure {
-                status: None,
-                error: ApiError::new(ErrorCode::Internal, "could not build a header"),
-            })
+        let header_failure = |_| Failure {
+            status: None,
+            error: ApiError::new(ErrorCode::Internal, "could not build a header"),
         };
+        let headers = web_sys::Headers::new().map_err(header_failure)?;
+        let set = |name: &str, value: &str| headers.set(name, value).map_err(header_failure);
         set("x-api-key", self.api_key.expose())?;
         set("Accept", "application/json")?;
-        let mut init = RequestInit::new();
-        init.with_method(method.clone());
+        let init = web_sys::RequestInit::new();
+        init.set_method(method.as_ref());
         match body {
             Body::Empty => {}
             Body::Json(bytes) => {
                 set("Content-Type", "application/json")?;
-                init.with_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+                init.set_body(&js_sys::Uint8Array::from(bytes.as_slice()));
             }
             Body::Form {
                 bytes,
                 content_type,
             } => {
                 set("Content-Type", &content_type)?;
-                init.with_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+                init.set_body(&js_sys::Uint8Array::from(bytes.as_slice()));
             }
             Body::Stream {
                 stream,
                 content_type,
             } => {
                 set("Content-Type", &content_type)?;
-                init.with_body(Some(stream));
+                init.set_body(&stream);
             }
         }
-        init.with_headers(headers);
-        let request = Request::new_with_init(url, &init).map_err(|_| Failure {
+        init.set_headers(&headers);
+        let controller = AbortController::default();
+        init.set_signal(Some(&controller.signal()));
+        let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Failure {
             status: None,
             error: ApiError::new(ErrorCode::Internal, "TWELVELABS_BASE_URL is not a URL"),
         })?;
 
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let sending = Box::pin(fetch.send_with_signal(&signal));
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let sending = JsFuture::from(global.fetch_with_request(&request));
         let deadline = Delay::from(Duration::from_millis(timeout_ms));
-        let response = match select(sending, deadline).await {
-            Either::Left((Ok(response), _)) => response,
+        let response: web_sys::Response = match select(sending, deadline).await {
+            // `fetch` resolves to a `Response`, always.
+            Either::Left((Ok(response), _)) => response.unchecked_into(),
             // The JS error text is not forwarded: it could name the request.
             Either::Left((Err(_), _)) => {
                 return Err(no_answer(unavailable("TwelveLabs could not be reached.")))
@@ -181,7 +182,7 @@ impl Upstream<'_> {
                 ))));
             }
         };
-        let status = response.status_code();
+        let status = response.status();
         self.last_status.set(Some(status));
         let body = read_whole(&response)
             .await
@@ -197,22 +198,14 @@ impl Upstream<'_> {
     }
 }
 
-/// Reads a whole upstream answer with one `arrayBuffer()`: `worker::Response::bytes` reads a
-/// stream chunk by chunk through a reader, a promise per chunk, which showed up as a large share
-/// of the Worker's CPU per request in the benchmark's profile (answers here are small JSON).
-async fn read_whole(response: &worker::Response) -> Result<Vec<u8>, ()> {
-    match response.body() {
-        ResponseBody::Empty => Ok(Vec::new()),
-        ResponseBody::Body(bytes) => Ok(bytes.clone()),
-        ResponseBody::Stream(stream) => {
-            let whole = web_sys::Response::new_with_opt_readable_stream(Some(stream))
-                .map_err(drop)?
-                .array_buffer()
-                .map_err(drop)?;
-            let buffer = JsFuture::from(whole).await.map_err(drop)?;
-            Ok(js_sys::Uint8Array::new(&buffer).to_vec())
-        }
-    }
+/// Reads a whole upstream answer with one `arrayBuffer()` (answers here are small JSON):
+/// `worker::Response::bytes` reads a stream chunk by chunk through a reader, a promise per
+/// chunk, which showed up as a large share of the Worker's CPU per request in the benchmark's
+/// profile. An answer without a body reads as empty.
+async fn read_whole(response: &web_sys::Response) -> Result<Vec<u8>, ()> {
+    let whole = response.array_buffer().map_err(drop)?;
+    let buffer = JsFuture::from(whole).await.map_err(drop)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 /// A failure without a usable answer (network error, timeout, cut-off body): transient.
