@@ -2,6 +2,8 @@
 //! call; every refusal is a `401 unauthorized` (or `403 forbidden` for a valid token used on
 //! something it does not cover).
 
+use std::cell::RefCell;
+
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
@@ -13,12 +15,37 @@ use crate::worker::reply::ApiError;
 /// HMAC-SHA-256 keyed with `secret`, in the shape the core's token functions take.
 pub fn hmac_sha256(secret: &Secret) -> impl Fn(&[u8]) -> [u8; 32] + '_ {
     move |message: &[u8]| {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-            .expect("HMAC takes keys of any length");
+        let mut mac = keyed(secret.expose());
         mac.update(message);
         mac.finalize().into_bytes().into()
     }
+}
+
+/// How many keyed states [`keyed`] keeps (the Worker has two secrets that sign).
+const KEYED_CACHE_LEN: usize = 4;
+
+thread_local! {
+    /// HMAC states already keyed, per key. Keying hashes the padded key twice, as much work as
+    /// a token's own MAC; the secrets are fixed for the isolate's life (see `CONFIG`), so each
+    /// is keyed once and the state copied per token.
+    static KEYED: RefCell<Vec<(String, Hmac<Sha256>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A fresh HMAC-SHA-256 state keyed with `key` (from the cache when it holds one).
+fn keyed(key: &str) -> Hmac<Sha256> {
+    KEYED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, mac)) = cache.iter().find(|(k, _)| k == key) {
+            return mac.clone();
+        }
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mac =
+            Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
+        if cache.len() < KEYED_CACHE_LEN {
+            cache.push((key.to_owned(), mac.clone()));
+        }
+        mac
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
@@ -97,6 +124,24 @@ mod tests {
         ] {
             let e = bearer(bad).unwrap_err();
             assert_eq!(e.status(), 401, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cached_keyed_states_give_the_same_macs_as_fresh_ones() {
+        for key in ["k1", "k2", "k3", "k4", "k5", "k6", "k1", "k6"] {
+            let secret = crate::worker::config::Config::from_lookup(|n| {
+                (n == "GRANT_SECRET").then(|| key.to_owned())
+            })
+            .unwrap()
+            .grant_secret
+            .unwrap();
+            for message in [&b""[..], b"header.payload", &[7u8; 200]] {
+                let mut fresh = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+                fresh.update(message);
+                let expected: [u8; 32] = fresh.finalize().into_bytes().into();
+                assert_eq!(hmac_sha256(&secret)(message), expected, "{key}");
+            }
         }
     }
 

@@ -85,14 +85,13 @@ pub fn json_response(status: u16, body: &Value) -> Handled {
 }
 
 fn bytes_response(status: u16, body: Vec<u8>) -> Handled {
-    let headers = worker::Headers::new();
-    headers
-        .set("Content-Type", "application/json")
-        .map_err(internal)?;
-    headers.set("Cache-Control", "no-store").map_err(internal)?;
+    // The builder's own `Headers` (it always makes one), not a second one in its place.
     Ok(Response::builder()
         .with_status(status)
-        .with_headers(headers)
+        .with_header("Content-Type", "application/json")
+        .map_err(internal)?
+        .with_header("Cache-Control", "no-store")
+        .map_err(internal)?
         .fixed(body))
 }
 

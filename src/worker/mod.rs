@@ -21,7 +21,7 @@ pub mod upstream;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use worker::{event, web_sys, Context, Date, Env, Method, Response};
+use worker::{event, js_sys, web_sys, Context, Env, Method, Response};
 
 use crate::core::error::ErrorCode;
 use crate::worker::config::Config;
@@ -79,11 +79,17 @@ fn config(env: &Env) -> Result<Rc<Config>, String> {
     CONFIG.with(|cell| cell.get_or_init(|| read_config(env).map(Rc::new)).clone())
 }
 
+/// Milliseconds since the Unix epoch: the static `Date.now()` (`worker::Date::now` builds a JS
+/// `Date` object to read the same number).
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
 // The runtime's request is taken as it is (see `incoming`): `worker::Request` would read its
 // `cf` object eagerly, which the Worker never uses.
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let started_ms = Date::now().as_millis();
+    let started_ms = now_ms();
     let mut req = Request::from(req);
     let method = req.method();
     let resource = Resource::from_path(&req.path());
@@ -123,7 +129,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
     }
     // workerd (unlike Cloudflare's edge) adds no `Date`; clients use it to measure their clock
     // skew against the server's, so every answer carries one.
-    let finished_ms = Date::now().as_millis();
+    let finished_ms = now_ms();
     response
         .headers_mut()
         .set("Date", &reply::http_date(finished_ms / 1000))?;

@@ -35,19 +35,18 @@ impl ApiError {
 
     /// Builds the Workers response (headers other than CORS).
     pub fn into_response(self) -> worker::Result<worker::Response> {
-        let headers = worker::Headers::new();
-        headers.set("Content-Type", "application/json")?;
-        headers.set("Cache-Control", "no-store")?;
+        // The builder's own `Headers` (it always makes one), not a second one in its place.
+        let mut builder = worker::Response::builder()
+            .with_status(self.status())
+            .with_header("Content-Type", "application/json")?
+            .with_header("Cache-Control", "no-store")?;
         if let Some(seconds) = &self.retry_after {
-            headers.set("Retry-After", seconds)?;
+            builder = builder.with_header("Retry-After", seconds)?;
         }
         if let Some(allow) = &self.allow {
-            headers.set("Allow", allow)?;
+            builder = builder.with_header("Allow", allow)?;
         }
-        Ok(worker::Response::builder()
-            .with_status(self.status())
-            .with_headers(headers)
-            .fixed(self.body()))
+        Ok(builder.fixed(self.body()))
     }
 }
 

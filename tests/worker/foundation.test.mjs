@@ -60,3 +60,21 @@ test('an origin outside ALLOWED_ORIGINS gets no CORS allow header', async () => 
   assert.equal(pre.headers.get('access-control-allow-origin'), null);
   assert.equal(pre.status, 403);
 });
+
+test('every answer carries an IMF-fixdate Date header on the server clock (formatted by the Worker)', async () => {
+  for (const [url, init] of [
+    [`${worker.url}/healthz`, {}],
+    [`${worker.url}/no-such-route`, {}],
+    [`${worker.url}/healthz`, { headers: { Origin: 'https://evil.example' } }],
+  ]) {
+    const before = Math.floor(Date.now() / 1000);
+    const res = await fetch(url, init);
+    await res.arrayBuffer();
+    const after = Math.ceil(Date.now() / 1000);
+    const date = res.headers.get('date');
+    assert.match(date, /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/);
+    const secs = Date.parse(date) / 1000;
+    assert.ok(secs >= before - 1 && secs <= after + 1, `${date} is not now`);
+    assert.equal(new Date(secs * 1000).toUTCString(), date, 'the text JS prints for the same instant');
+  }
+});
