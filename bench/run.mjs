@@ -5,7 +5,7 @@
 // raw-partial.json instead and leaves BENCHMARKS.md alone, so it never replaces a full report.
 //
 //   node bench/run.mjs [--runs 3] [--browser-runs 7] [--size-gib 1] [--large-gib 4] [--large-runs 3] [--concurrency 4]
-//                      [--node-latency-ms 20]
+//                      [--node-latency-ms 20] [--page-worker workerd|wrangler-dev]
 //                      [--only size,browser,memory,node,load] [--wait-idle 600] [--no-markdown]
 //   node bench/run.mjs --render    (rebuilds the report and table from target/bench/raw.json;
 //                                   with --only <not every section>: from raw-partial.json)
@@ -19,7 +19,6 @@ import { load1, machineInfo, waitForIdle } from './lib/machine.mjs';
 import { buildReport, renderMarkdown, renderText } from './lib/report.mjs';
 import { buildUppyBundle, makeFile, OUT_DIR, removeFiles, startBenchStack } from './lib/services.mjs';
 import { GIB } from './lib/stats.mjs';
-import { startWorkerd } from './lib/workerd.mjs';
 import { nodeThroughput } from './node.mjs';
 import { sizes } from './size.mjs';
 import { workerLoad } from './worker-load.mjs';
@@ -42,6 +41,8 @@ const { values } = parseArgs({
     'browser-runs': { type: 'string', default: '7' },
     concurrency: { type: 'string', default: '4' },
     'node-latency-ms': { type: 'string', default: '20' },
+    // Which server of the Worker the browser sections' page talks to (see startBenchStack).
+    'page-worker': { type: 'string', default: 'workerd' },
     only: { type: 'string', default: SECTIONS.join(',') },
     'wait-idle': { type: 'string', default: '0' },
     'no-markdown': { type: 'boolean', default: false },
@@ -65,7 +66,11 @@ const options = {
   nodeLatencyMs: number('node-latency-ms', { integer: true }),
   only: new Set(values.only.split(',').map((s) => s.trim()).filter(Boolean)),
   waitIdleSecs: number('wait-idle'),
+  pageWorker: values['page-worker'].replace('-', '_'),
 };
+if (!['workerd', 'wrangler_dev'].includes(options.pageWorker)) {
+  throw new Error('--page-worker must be workerd or wrangler-dev');
+}
 for (const section of options.only) {
   if (!SECTIONS.includes(section)) throw new Error(`--only: unknown section ${section} (know ${SECTIONS.join(', ')})`);
 }
@@ -90,8 +95,8 @@ async function main() {
 
   const needsStack = ['browser', 'memory', 'node', 'load'].some(wants);
   if (needsStack) {
-    log('bench: starting emulator, Worker (wrangler dev) and the bench page');
-    const stack = await startBenchStack();
+    log(`bench: starting emulator, Worker (workerd and wrangler dev; the page uses ${options.pageWorker}) and the bench page`);
+    const stack = await startBenchStack({ pageWorker: options.pageWorker });
     try {
       const smallFile = makeFile(filesDir, 'bench-small.mp4', options.sizeBytes);
       const common = { stack, concurrency: options.concurrency, log };
@@ -129,21 +134,8 @@ async function main() {
         });
       }
       if (wants('load')) {
-        // The same built Worker, same vars and secrets, served by workerd with nothing in front,
-        // next to the wrangler dev server the other sections use.
-        log('bench: starting the Worker in workerd directly (no dev proxy)');
-        const workerd = await startWorkerd(stack.workerEnv);
-        try {
-          log('bench: Worker latency and load (autocannon): direct, workerd, wrangler dev');
-          results.load = await workerLoad({
-            emulator: stack.emulator,
-            workers: { workerd, wrangler_dev: stack.worker },
-            runs: options.runs,
-            log,
-          });
-        } finally {
-          await workerd.stop();
-        }
+        log('bench: Worker latency and load (autocannon): direct, workerd, wrangler dev');
+        results.load = await workerLoad({ emulator: stack.emulator, workers: stack.workers, runs: options.runs, log });
       }
     } finally {
       removeFiles(filesDir);
@@ -171,6 +163,8 @@ function publish({ command, options: used, machine, loadBefore, results }) {
         browser_runs: used.browserRuns,
         concurrency: used.concurrency,
         node_latency_ms: used.nodeLatencyMs,
+        // Raw results from before the option existed went through wrangler dev.
+        page_worker: used.pageWorker ?? 'wrangler_dev',
         sections: used.only.join(','),
       },
     },

@@ -71,6 +71,7 @@ export function buildReport({ options, machine, loadBefore, browser, memory, nod
     report.throughput_browser = {
       file_bytes: ours.bytes,
       concurrency: options.values.concurrency,
+      page_worker: options.values.page_worker,
       ours: {
         ...side(ours),
         median_finalize_ms: round(ours.medianMs - ours.medianTransferMs),
@@ -293,7 +294,7 @@ function rows(report) {
   const b = report.throughput_browser;
   if (b) {
     const size = formatBytes(b.file_bytes);
-    out.push(['browser', `${size} via Worker, end to end (c=${b.concurrency})`, `${ms(b.ours.median_ms)} · ${rate(b.file_bytes, b.ours.median_ms)}`,
+    out.push(['browser', `${size} via Worker (${SIDE_LABEL[b.page_worker]}), end to end (c=${b.concurrency})`, `${ms(b.ours.median_ms)} · ${rate(b.file_bytes, b.ours.median_ms)}`,
       `ceiling ${ms(b.ceiling.median_ms)} · ${rate(b.file_bytes, b.ceiling.median_ms)}`, `ratio_vs_ceiling ${x(b.ratio_vs_ceiling)}`]);
     out.push(['browser', `${size}, until the last chunk is stored`, `${ms(b.ours.median_transfer_ms)} · ${rate(b.file_bytes, b.ours.median_transfer_ms)}`,
       `ceiling ${ms(b.ceiling.median_ms)}`, `transfer ratio ${x(b.ratio_vs_ceiling_transfer)}`]);

@@ -1,5 +1,5 @@
 // What the benchmark sections run against: the emulator (no injected latency or faults), the
-// Worker (wrangler dev, workerd), the benchmark page with the npm package and the Uppy bundle, and the
+// Worker (workerd, wrangler dev), the benchmark page with the npm package and the Uppy bundle, and the
 // benchmark files on disk. Everything is on free loopback ports and stopped by PID (the test
 // harness kills whatever is left when Node exits, also on failure).
 import { spawnSync } from 'node:child_process';
@@ -8,6 +8,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync, truncate
 import path from 'node:path';
 import { ROOT, freePort, getJson, startEmulator, startStatic } from '../../tests/support/harness.mjs';
 import { startWorker } from '../../tests/support/worker.mjs';
+import { startWorkerd } from './workerd.mjs';
 import { MIB } from './stats.mjs';
 
 /** Where the bench writes its outputs (report, Uppy bundle, temporary files). */
@@ -46,14 +47,17 @@ export function startBenchEmulator(extraArgs = []) {
 }
 
 /**
- * The whole stack for browser runs: emulator, Worker, and the page server on `pageOrigin`.
- * The Worker's upstream timeout is raised so that a slow emulator call on a loaded machine
- * (it used to assemble the asset inside the last report call) fails no run.
- * Resolves to `{emulator, worker, workerEnv, page, stop()}`; `workerEnv` is what the Worker was
- * started with (upstream, vars, secrets), so that another server of the same Worker can get
- * exactly the same.
+ * The whole stack for browser runs: emulator, the Worker served two ways (workerd directly, the
+ * production runtime with nothing in front; and wrangler dev, which puts its local proxy and
+ * Miniflare's entry worker in front of the same workerd), and the page server on `pageOrigin`.
+ * The page talks to `pageWorker` (`'workerd'` or `'wrangler_dev'`): wrangler dev's proxy costs
+ * 4–10 ms of CPU per request, which the browser runs would pay on the two cores the uploads
+ * need, and unequally (Uppy makes 20× our requests). The Worker's upstream timeout is raised so
+ * that a slow emulator call on a loaded machine fails no run.
+ * Resolves to `{emulator, workers: {workerd, wrangler_dev}, worker (the page's), workerEnv,
+ * page, stop()}`; `workerEnv` is what both servers were started with (upstream, vars, secrets).
  */
-export async function startBenchStack() {
+export async function startBenchStack({ pageWorker = 'workerd' } = {}) {
   const port = await freePort();
   const pageOrigin = `http://127.0.0.1:${port}`;
   const started = [];
@@ -61,8 +65,13 @@ export async function startBenchStack() {
     const emulator = await startBenchEmulator(['--allowed-origins', pageOrigin]);
     started.push(emulator);
     const workerEnv = benchWorkerEnv(emulator, { ALLOWED_ORIGINS: pageOrigin });
-    const worker = await startWorker(workerEnv);
-    started.push(worker);
+    const workers = {};
+    workers.wrangler_dev = await startWorker(workerEnv);
+    started.push(workers.wrangler_dev);
+    workers.workerd = await startWorkerd(workerEnv);
+    started.push(workers.workerd);
+    const worker = workers[pageWorker];
+    if (!worker) throw new Error(`no Worker server named ${pageWorker} (know ${Object.keys(workers).join(', ')})`);
     const page = await startStatic({
       port,
       routes: { '/': 'bench/page', '/pkg/': 'pkg', '/dist/': path.relative(ROOT, path.dirname(UPPY_BUNDLE)) },
@@ -75,7 +84,7 @@ export async function startBenchStack() {
     });
     started.push(page);
     const stop = () => Promise.allSettled([...started].reverse().map((s) => s.stop()));
-    return { emulator, worker, workerEnv, page, stop };
+    return { emulator, workers, worker, workerEnv, page, stop };
   } catch (err) {
     await Promise.allSettled([...started].reverse().map((s) => s.stop()));
     throw err;

@@ -1,6 +1,6 @@
 // The benchmark page. bench/run.mjs opens a fresh page per run, puts the benchmark file into
 // #file and calls one of `window.bench.{ours, ceiling, uppy}`; each answers a plain JSON result.
-// Every upload goes from this page's origin to the Worker (wrangler dev, workerd) for the
+// Every upload goes from this page's origin to the Worker (workerd, or wrangler dev) for the
 // control plane and straight to the emulator's presigned storage for the bytes.
 import init, { Uploader } from '/pkg/twelvelabs_edge_upload.js';
 
