@@ -113,6 +113,15 @@ JSON
 # externref values as `any`. `unknown` is the honest type there, and keeps the file `any`-free.
 sed -i '/^export interface InitOutput {/,/^}/s/\bany\b/unknown/g' "$staging/$NAME.d.ts"
 
+# wasm-bindgen declares `[Symbol.dispose]()` on the exported classes. `Symbol.dispose` is typed
+# by TypeScript's `esnext.disposable` lib (TS ≥ 5.2), which a project targeting ES2022 does not
+# load by default: without this reference its type check fails inside our .d.ts unless the
+# user adds the lib or `skipLibCheck` (tests/types type-checks without either).
+if grep -q 'Symbol\.dispose' "$staging/$NAME.d.ts"; then
+  { printf '/// <reference lib="esnext.disposable" />\n'; cat "$staging/$NAME.d.ts"; } >"$staging/$NAME.d.ts.new"
+  mv "$staging/$NAME.d.ts.new" "$staging/$NAME.d.ts"
+fi
+
 # The public declarations must stay precise: fail the build if an `any` slips in.
 if grep -nE '\bany\b' "$staging/$NAME.d.ts"; then
   die "the generated $NAME.d.ts contains 'any' (lines above): give those items precise types"
