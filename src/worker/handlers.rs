@@ -21,7 +21,7 @@ use crate::worker::config::Config;
 use crate::worker::form::{self, AssetForm, FileTail};
 use crate::worker::incoming::Request;
 use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
-use crate::worker::reply::ApiError;
+use crate::worker::reply::{self, ApiError};
 use crate::worker::upstream::{Body, Idempotency, Reply, Upstream};
 
 /// What one request needs besides the request itself.
@@ -85,14 +85,7 @@ pub fn json_response(status: u16, body: &Value) -> Handled {
 }
 
 fn bytes_response(status: u16, body: Vec<u8>) -> Handled {
-    // The builder's own `Headers` (it always makes one), not a second one in its place.
-    Ok(Response::builder()
-        .with_status(status)
-        .with_header("Content-Type", "application/json")
-        .map_err(internal)?
-        .with_header("Cache-Control", "no-store")
-        .map_err(internal)?
-        .fixed(body))
+    Ok(reply::json_builder(status).map_err(internal)?.fixed(body))
 }
 
 /// Passes an upstream reply through (empty bodies stay empty, e.g. a 204 delete).

@@ -35,11 +35,7 @@ impl ApiError {
 
     /// Builds the Workers response (headers other than CORS).
     pub fn into_response(self) -> worker::Result<worker::Response> {
-        // The builder's own `Headers` (it always makes one), not a second one in its place.
-        let mut builder = worker::Response::builder()
-            .with_status(self.status())
-            .with_header("Content-Type", "application/json")?
-            .with_header("Cache-Control", "no-store")?;
+        let mut builder = json_builder(self.status())?;
         if let Some(seconds) = &self.retry_after {
             builder = builder.with_header("Retry-After", seconds)?;
         }
@@ -108,6 +104,16 @@ pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>)
             format!("TwelveLabs answered with an unexpected HTTP {status}."),
         ),
     }
+}
+
+/// A response builder for a JSON answer with `status`, never cached: every answer the Worker
+/// writes itself, success or error, starts here. Headers go on the builder's own `Headers` (it
+/// always makes one), not on a second one put in its place.
+pub fn json_builder(status: u16) -> worker::Result<worker::ResponseBuilder> {
+    worker::Response::builder()
+        .with_status(status)
+        .with_header("Content-Type", "application/json")?
+        .with_header("Cache-Control", "no-store")
 }
 
 /// `secs` since the Unix epoch as an HTTP date (IMF-fixdate, RFC 9110 §5.6.7), e.g.

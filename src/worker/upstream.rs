@@ -12,6 +12,7 @@ use worker::{js_sys, web_sys, AbortController, Delay, Method};
 use crate::core::error::ErrorCode;
 use crate::core::retry::{proxy_should_retry, HttpOutcome};
 use crate::worker::config::Secret;
+use crate::worker::incoming::whole_body;
 use crate::worker::reply::{map_upstream_failure, ApiError};
 
 /// How long a streamed direct upload may take (the body is up to 200 MB from a slow client).
@@ -198,14 +199,12 @@ impl Upstream<'_> {
     }
 }
 
-/// Reads a whole upstream answer with one `arrayBuffer()` (answers here are small JSON):
-/// `worker::Response::bytes` reads a stream chunk by chunk through a reader, a promise per
-/// chunk, which showed up as a large share of the Worker's CPU per request in the benchmark's
-/// profile. An answer without a body reads as empty.
+/// Reads a whole upstream answer (small JSON) with [`whole_body`] rather than
+/// `worker::Response::bytes`'s stream reader. An answer without a body reads as empty.
 async fn read_whole(response: &web_sys::Response) -> Result<Vec<u8>, ()> {
-    let whole = response.array_buffer().map_err(drop)?;
-    let buffer = JsFuture::from(whole).await.map_err(drop)?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    whole_body(response.array_buffer().map_err(drop)?)
+        .await
+        .map_err(drop)
 }
 
 /// A failure without a usable answer (network error, timeout, cut-off body): transient.
