@@ -95,8 +95,10 @@ async function main() {
 
   const needsStack = ['browser', 'memory', 'node', 'load'].some(wants);
   if (needsStack) {
-    log(`bench: starting emulator, Worker (workerd and wrangler dev; the page uses ${options.pageWorker}) and the bench page`);
-    const stack = await startBenchStack({ pageWorker: options.pageWorker });
+    // wrangler dev is only measured in the load section (or talked to by the page on request).
+    const wranglerDev = wants('load');
+    log(`bench: starting emulator, Worker (workerd${wranglerDev ? ' and wrangler dev' : ''}; the page uses ${options.pageWorker}) and the bench page`);
+    const stack = await startBenchStack({ pageWorker: options.pageWorker, wranglerDev });
     try {
       const smallFile = makeFile(filesDir, 'bench-small.mp4', options.sizeBytes);
       const common = { stack, concurrency: options.concurrency, log };

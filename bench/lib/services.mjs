@@ -56,8 +56,10 @@ export function startBenchEmulator(extraArgs = []) {
  * that a slow emulator call on a loaded machine fails no run.
  * Resolves to `{emulator, workers: {workerd, wrangler_dev}, worker (the page's), workerEnv,
  * page, stop()}`; `workerEnv` is what both servers were started with (upstream, vars, secrets).
+ * `wranglerDev: false` leaves wrangler dev out (and its idle process off the machine) unless
+ * the page needs it.
  */
-export async function startBenchStack({ pageWorker = 'workerd' } = {}) {
+export async function startBenchStack({ pageWorker = 'workerd', wranglerDev = true } = {}) {
   const port = await freePort();
   const pageOrigin = `http://127.0.0.1:${port}`;
   const started = [];
@@ -66,8 +68,10 @@ export async function startBenchStack({ pageWorker = 'workerd' } = {}) {
     started.push(emulator);
     const workerEnv = benchWorkerEnv(emulator, { ALLOWED_ORIGINS: pageOrigin });
     const workers = {};
-    workers.wrangler_dev = await startWorker(workerEnv);
-    started.push(workers.wrangler_dev);
+    if (wranglerDev || pageWorker === 'wrangler_dev') {
+      workers.wrangler_dev = await startWorker(workerEnv);
+      started.push(workers.wrangler_dev);
+    }
     workers.workerd = await startWorkerd(workerEnv);
     started.push(workers.workerd);
     const worker = workers[pageWorker];

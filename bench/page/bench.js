@@ -125,16 +125,16 @@ function laneStats(puts, concurrency, urlCalls = []) {
   };
 }
 
-/**
- * Asks the bench (Node, over a Playwright binding) to force a garbage collection and read the
- * live heap, labelled `label`; answers once it has. Only the memory section installs the
- * binding; without it this does nothing.
- */
 /** Does nothing with its arguments; calling it keeps them alive until the call. */
 function keepAlive(...values) {
   return values.length;
 }
 
+/**
+ * Asks the bench (Node, over a Playwright binding) to force a garbage collection and read the
+ * live heap, labelled `label`; answers once it has. Only the memory section installs the
+ * binding; without it this does nothing.
+ */
 async function heapCheckpoint(label) {
   if (typeof window.benchHeapCheckpoint !== 'function') return;
   try {
