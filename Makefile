@@ -7,7 +7,7 @@ CARGO_WASM := $(ENV) with_wasm_toolchain cargo
 NODE_TESTS = $(shell find tests -name '*.test.mjs' -not -path '*/node_modules/*' | sort)
 
 .PHONY: all bootstrap emulator pkg worker build lint fmt clippy test test-native test-browser \
-        test-types test-node e2e-large demo bench
+        test-types test-node e2e-large demo bench lock-check
 
 all: build
 
@@ -56,8 +56,12 @@ test-types: pkg
 test-node: emulator pkg worker
 	$(ENV) node --test --test-concurrency=1 $(NODE_TESTS)
 
+## npm ci with the committed lock still passes when the registry lacks other platforms' optional packages.
+lock-check: bootstrap
+	node scripts/check-lock-portable.mjs
+
 ## Everything, green. This is what CI runs.
-test: bootstrap lint test-native test-browser test-types test-node e2e-large
+test: bootstrap lock-check lint test-native test-browser test-types test-node e2e-large
 	@echo "make test: all tiers passed"
 
 ## The 1 GiB end-to-end upload through the page (also run by `make test`).

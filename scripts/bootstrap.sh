@@ -19,12 +19,17 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 APT_UPDATED=""
 apt_install() {
-  local missing=()
+  local missing=() log="$STATE_DIR/apt.log"
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   step "apt-get install ${missing[*]}"
-  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq >/dev/null; APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ -z "$APT_UPDATED" ]; then
+    $SUDO apt-get update -qq >"$log" 2>&1 ||
+      fail "apt-get update failed ($(grep -m1 -E '^(E|Err):' "$log")): Debian's mirror is unreachable or refused; full log: $log"
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >"$log" 2>&1 ||
+    fail "apt-get install ${missing[*]} failed ($(grep -m1 -E '^E:' "$log")). A package this machine's Debian release no longer ships needs its replacement named in scripts/bootstrap.sh; full log: $log"
 }
 
 wasm_std_present() { # $1 = rustup toolchain name or "" for the default
@@ -88,12 +93,14 @@ WORKER_VERSION=$(lock_version worker)
 [ -n "$WB_VERSION" ] || fail "no wasm-bindgen in Cargo.lock"
 [ -n "$WORKER_VERSION" ] || fail "no worker in Cargo.lock"
 
-# --locked first (reproducible); the registry mirror here sometimes lacks a yanked-then-restored
-# patch release named in a tool's own lockfile, so fall back to a fresh resolution of the same tool version.
+# Only --locked: the tool's own packaged Cargo.lock, so a fresh machine builds exactly what was
+# tested. A fresh resolution could pick up a newer dependency that needs a newer rustc.
 cargo_install() {
-  cargo install -q "$1" --version "$2" --locked --force 2>"$STATE_DIR/cargo-install.log" ||
-    { step "$1: --locked resolution failed ($(grep -m1 error "$STATE_DIR/cargo-install.log")); resolving afresh";
-      cargo install -q "$1" --version "$2" --force; }
+  local log="$STATE_DIR/cargo-install-$1.log"
+  cargo install -q "$1" --version "$2" --locked --force 2>"$log" ||
+    fail "cargo install $1 $2 --locked failed: $(grep -m1 -E '^error' "$log" || tail -n1 "$log").
+  Full log: $log. If crates.io no longer serves a crate that $1 $2 locks, move to a $1 version
+  whose lock resolves (and the matching crate version in Cargo.toml); do not drop --locked."
 }
 
 CURRENT_STEP="wasm-bindgen-cli $WB_VERSION"
@@ -109,20 +116,15 @@ if [ "$(tool_version worker-build)" != "$WORKER_VERSION" ]; then
   cargo_install worker-build "$WORKER_VERSION"
 fi
 
-# 3. npm dev tooling (wrangler, esbuild, binaryen, playwright-core, typescript).
+# 3. npm dev tooling (wrangler, esbuild, binaryen, playwright-core, typescript), exactly as locked.
 CURRENT_STEP="npm ci"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci"
-  # The registry mirror here lacks some platform-only optional packages (workerd for macOS and
-  # Windows), so they cannot be in the lockfile and `npm ci` refuses the lock as "out of sync".
-  # `npm install` honours the same lock and tolerates them; we verify it left the lock unchanged.
-  if ! npm ci --no-audit --no-fund --loglevel=error 2>"$STATE_DIR/npm-ci.log"; then
-    step "npm ci refused the lock ($(grep -m1 'Missing:' "$STATE_DIR/npm-ci.log" || echo see $STATE_DIR/npm-ci.log)); npm install with the same lock"
-    lock_before=$(sha256sum package-lock.json)
-    npm install --no-audit --no-fund --loglevel=error
-    [ "$(sha256sum package-lock.json)" = "$lock_before" ] ||
-      fail "npm install changed package-lock.json: commit the updated lock"
-  fi
+  node scripts/check-lock.mjs || fail "package-lock.json is incomplete (see above)"
+  npm ci --no-audit --no-fund --loglevel=error 2>"$STATE_DIR/npm-ci.log" ||
+    fail "$(grep -m3 'npm error' "$STATE_DIR/npm-ci.log" || tail -n3 "$STATE_DIR/npm-ci.log").
+  Full log: $STATE_DIR/npm-ci.log. If npm says the lock is out of sync with package.json, run
+  'npm install --package-lock-only' and commit package-lock.json."
   touch node_modules/.package-lock.json
 fi
 
