@@ -96,20 +96,23 @@ WORKER_VERSION=$(lock_version worker)
 # Each tool is built from its .crate with the lock committed in scripts/tool-locks/ (see the README
 # there): the same dependency versions on every machine, whatever the registry added or lost since.
 cargo_install() { # $1 = crate, $2 = version
-  local locks=$ROOT/scripts/tool-locks src="$STATE_DIR/tools/$1-$2" log="$STATE_DIR/cargo-install-$1.log"
+  local locks=$ROOT/scripts/tool-locks log="$STATE_DIR/cargo-install-$1.log" tmp src
   [ -f "$locks/$1-$2.Cargo.lock" ] ||
     fail "no committed lock for $1 $2: run scripts/update-tool-lock.sh $1 $2 and commit what it writes"
-  mkdir -p "$STATE_DIR/tools"
+  # Outside the checkout: inside it, cargo would take the source for a member of our workspace.
+  tmp=$(mktemp -d) src="$tmp/$1-$2"
   curl -sSf --retry 3 -o "$src.crate" "https://static.crates.io/crates/$1/$1-$2.crate" ||
     fail "could not download $1 $2 from static.crates.io"
-  (cd "$STATE_DIR/tools" && grep " $1-$2.crate\$" "$locks/SHA256SUMS" | sha256sum -c --status) ||
+  (cd "$tmp" && grep " $1-$2.crate\$" "$locks/SHA256SUMS" | sha256sum -c --status) ||
     fail "$1-$2.crate does not match scripts/tool-locks/SHA256SUMS"
-  rm -rf "$src" && tar xzf "$src.crate" -C "$STATE_DIR/tools"
+  tar xzf "$src.crate" -C "$tmp"
   cp "$locks/$1-$2.Cargo.lock" "$src/Cargo.lock"
-  cargo install -q --path "$src" --locked --force --root "$HOME/.cargo" 2>"$log" ||
+  cargo install -q --path "$src" --locked --force --root "$HOME/.cargo" \
+      --target-dir "$STATE_DIR/tools-target" 2>"$log" ||
     fail "cargo install $1 $2 --locked failed: $(grep -m1 -E '^error' "$log" || tail -n1 "$log").
   Full log: $log. If the registry no longer serves a version that scripts/tool-locks/$1-$2.Cargo.lock
   names, pin one it serves (scripts/update-tool-lock.sh explains how) and commit the lock."
+  rm -rf "$tmp"
 }
 
 CURRENT_STEP="wasm-bindgen-cli $WB_VERSION"
