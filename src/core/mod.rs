@@ -9,6 +9,7 @@ pub mod progress;
 pub mod resume;
 pub mod retry;
 pub mod sorted_map;
+pub mod source_url;
 pub mod token;
 pub mod urls;
 pub mod wire;

@@ -128,6 +128,11 @@ pub struct GrantClaims {
     /// `"admin"` allows account-wide listing and access to any asset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// `true` allows `method=url` uploads even though the grant narrows `max_bytes` or `types`
+    /// (a URL's size and type are unknown until TwelveLabs fetches it, so such a grant may not
+    /// upload by URL by default); `false` forbids URL uploads for this grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_uploads: Option<bool>,
     /// Absent or `"grant"`; anything else is not a grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -434,6 +439,7 @@ mod tests {
             max_bytes: None,
             types: None,
             scope: None,
+            url_uploads: None,
             kind: None,
         }
     }

@@ -11,6 +11,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{Method, Response};
 
 use crate::core::error::{Error, ErrorCode};
+use crate::core::source_url;
 use crate::core::token::{self, GrantClaims, UploadClaims};
 use crate::core::wire::{
     self, limits, timestamp, CreateMultipartUploadRequest, CreateMultipartUploadResponse,
@@ -250,12 +251,20 @@ pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
         max_bytes: Option<u64>,
         types: Option<Vec<String>>,
         scope: Option<String>,
+        url_uploads: Option<bool>,
         ttl_secs: Option<i64>,
     }
     let body = read_json(req).await?;
     let request: DevGrantRequest = strict_json(
         &body,
-        &["sub", "max_bytes", "types", "scope", "ttl_secs"],
+        &[
+            "sub",
+            "max_bytes",
+            "types",
+            "scope",
+            "url_uploads",
+            "ttl_secs",
+        ],
         &["sub"],
     )?;
     let ttl = request.ttl_secs.unwrap_or(3600);
@@ -279,6 +288,7 @@ pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
         max_bytes: request.max_bytes,
         types: request.types,
         scope: request.scope,
+        url_uploads: request.url_uploads,
         kind: None,
     };
     let grant = token::encode(&claims, &hmac_sha256(secret));
@@ -572,14 +582,19 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
             }
         }
     };
-    let asset_form = AssetForm::from_prefix(&prefix)?;
+    let mut asset_form = AssetForm::from_prefix(&prefix)?;
+    if asset_form.method == wire::CreateAssetMethod::Url {
+        ctx.config.policy.check_url_upload(&grant)?;
+        let source = source_url::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
+        // Upstream gets the URL as the parser serialised it: the host it reads is the one checked.
+        asset_form.url = Some(source.into());
+    }
     let metadata = policy::with_owner(asset_form.user_metadata.clone(), &grant.sub);
     let fields = asset_form.upstream_fields(&metadata);
     let new_prefix = form::build_prefix(&boundary, &fields, asset_form.file.as_ref())?;
     let upstream_content_type = format!("multipart/form-data; boundary={boundary}");
 
     if asset_form.method == wire::CreateAssetMethod::Url {
-        policy::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
         let reply = ctx
             .upstream()?
             .call(

@@ -50,6 +50,26 @@ impl Policy {
         }
     }
 
+    /// Whether this grant may upload by URL. A URL's size and type are unknown until TwelveLabs
+    /// fetches it, so when the grant or the deployment narrows either below what TwelveLabs
+    /// accepts by URL, only a grant that says `url_uploads: true` may; `url_uploads: false`
+    /// forbids it always.
+    pub fn check_url_upload(&self, grant: &GrantClaims) -> Result<(), Error> {
+        let narrowed = grant.max_bytes.is_some()
+            || grant.types.is_some()
+            || self.max_upload_bytes < crate::core::wire::limits::URL_MEDIA_MAX_BYTES
+            || self.allowed_types.len() < 3;
+        match grant.url_uploads {
+            Some(true) => Ok(()),
+            None if !narrowed => Ok(()),
+            _ => Err(Error::new(
+                ErrorCode::Forbidden,
+                "This grant may not upload by URL: its size or type limits cannot be checked on a \
+                 URL's content, so URL uploads need `url_uploads: true` in the grant.",
+            )),
+        }
+    }
+
     /// Whether a declared size fits the deployment's limit and the grant's `max_bytes`.
     pub fn check_size(&self, grant: &GrantClaims, total_size: u64) -> Result<(), Error> {
         let limit = self.byte_limit(grant);
@@ -96,47 +116,6 @@ pub fn is_owned_by(asset: &Value, sub: &str) -> bool {
         == Some(sub)
 }
 
-/// Checks a source URL for `POST /assets` with `method=url`: `https` only, a DNS host name (no
-/// IP literals, no `localhost`, no credentials), so the Worker cannot be used to point
-/// TwelveLabs at internal or loopback addresses.
-pub fn check_source_url(raw: &str) -> Result<(), Error> {
-    let refuse = |why: &str| Err(Error::invalid(format!("The `url` parameter {why}.")));
-    let Some(rest) = raw.strip_prefix("https://") else {
-        return refuse("must be an https:// URL");
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return refuse("must not carry credentials");
-    }
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() => host,
-        Some(_) => return refuse("has an invalid port"),
-        None => authority,
-    };
-    let host = host.to_ascii_lowercase();
-    let is_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let labels: Vec<&str> = host.split('.').collect();
-    let all_numeric = labels
-        .last()
-        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
-    if host.is_empty() || !labels.iter().all(|l| is_label(l)) || all_numeric {
-        return refuse("must name a DNS host (IP literals are not allowed)");
-    }
-    if labels.len() < 2 || host == "localhost" || host.ends_with(".localhost") {
-        return refuse("must name a public host");
-    }
-    if raw.len() > 2048 || raw.chars().any(|c| c.is_control() || c == ' ') {
-        return refuse("is too long or contains spaces or control characters");
-    }
-    Ok(())
-}
-
 /// Parses a JSON object strictly: only `allowed` keys, every `required` key present, then the
 /// typed value. Unknown keys are refused (a typo must not silently drop a limit).
 pub fn strict_json<T: DeserializeOwned>(
@@ -178,6 +157,7 @@ mod tests {
             max_bytes: None,
             types: None,
             scope: None,
+            url_uploads: None,
             kind: None,
         }
     }
@@ -247,29 +227,38 @@ mod tests {
     }
 
     #[test]
-    fn source_urls_must_be_public_https_hosts() {
-        for ok in [
-            "https://example.com/video.mp4",
-            "https://cdn.example.com:8443/a/b.mp4?sig=1#x",
+    fn url_uploads_need_an_explicit_claim_when_limits_narrow() {
+        let open = Policy {
+            max_upload_bytes: crate::core::wire::limits::MULTIPART_MEDIA_MAX_BYTES,
+            allowed_types: vec![MediaType::Video, MediaType::Audio, MediaType::Image],
+        };
+        let mut g = grant();
+        assert!(open.check_url_upload(&g).is_ok());
+        assert!(
+            policy().check_url_upload(&g).is_err(),
+            "the deployment narrows"
+        );
+        for narrowing in [
+            GrantClaims {
+                max_bytes: Some(1000),
+                ..grant()
+            },
+            GrantClaims {
+                types: Some(vec!["audio".into()]),
+                ..grant()
+            },
         ] {
-            assert!(check_source_url(ok).is_ok(), "{ok}");
+            let refused = open.check_url_upload(&narrowing).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::Forbidden);
+            assert!(refused.message.contains("url_uploads"));
+            let allowed = GrantClaims {
+                url_uploads: Some(true),
+                ..narrowing
+            };
+            assert!(open.check_url_upload(&allowed).is_ok());
         }
-        for bad in [
-            "http://example.com/v.mp4",
-            "ftp://example.com/v.mp4",
-            "https://127.0.0.1/v.mp4",
-            "https://[::1]/v.mp4",
-            "https://localhost/v.mp4",
-            "https://a.localhost/v.mp4",
-            "https://user:pw@example.com/v.mp4",
-            "https://example.com:x/v.mp4",
-            "https://intranet/v.mp4",
-            "https:///v.mp4",
-            "https://exa mple.com/v.mp4",
-            "https://10.0.0.1/v.mp4",
-        ] {
-            assert!(check_source_url(bad).is_err(), "{bad}");
-        }
+        g.url_uploads = Some(false);
+        assert!(open.check_url_upload(&g).is_err());
     }
 
     #[test]

@@ -425,8 +425,14 @@ test('method=url passes the URL policy through to TwelveLabs; other URLs are ref
     f.append('url', url);
     return f;
   };
-  const ok = await call('create_asset', '/v1.3/assets', {
+  // This Worker narrows ALLOWED_TYPES, so a URL upload needs a grant that allows it explicitly.
+  const urlGrant = await devGrant({ sub: 'user-1', url_uploads: true });
+  const narrowed = await call('create_asset', '/v1.3/assets', {
     method: 'POST', token: grants.owner, body: form('https://media.example.com/clips/talk.mp4'),
+  });
+  assert.equal(narrowed.status, 403, narrowed.text);
+  const ok = await call('create_asset', '/v1.3/assets', {
+    method: 'POST', token: urlGrant, body: form('https://media.example.com/clips/talk.mp4'),
   });
   assert.equal(ok.status, 201, ok.text);
   const asset = await (await upstreamAsset(ok.json._id)).json();
@@ -435,7 +441,7 @@ test('method=url passes the URL policy through to TwelveLabs; other URLs are ref
 
   const createsBefore = (await emulatorStats()).requests['POST /v1.3/assets'];
   for (const url of ['http://media.example.com/a.mp4', `${emulator.url}/_emulator/health`, 'https://localhost/a.mp4', 'https://10.0.0.1/a.mp4']) {
-    const res = await call('create_asset', '/v1.3/assets', { method: 'POST', token: grants.owner, body: form(url) });
+    const res = await call('create_asset', '/v1.3/assets', { method: 'POST', token: urlGrant, body: form(url) });
     assert.equal(res.status, 400, `${url}: ${res.text}`);
     assert.equal(res.json.code, 'invalid_input');
   }

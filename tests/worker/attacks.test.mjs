@@ -1,0 +1,185 @@
+// Attacks by users who hold valid grants (issue 14), over raw HTTP against the Worker in workerd
+// and the real emulator. Each class has several variants, as an attacker would try them; every
+// refusal is proved through the emulator's `/_emulator/stats` to have reached upstream zero
+// times, and to have been answered with exactly one log line and no uncaught exception.
+//
+// One emulator and one Worker serve the file; the tests run in order.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { getJson, startEmulator } from '../support/harness.mjs';
+import { signToken, startWorker } from '../support/worker.mjs';
+
+const ORIGIN = 'http://127.0.0.1:5173';
+const GRANT_SECRET = randomBytes(32).toString('hex');
+const TOKEN_SECRET = randomBytes(32).toString('hex');
+
+let emulator;
+let worker;
+
+before(async () => {
+  emulator = await startEmulator({
+    // `record`: `method=url` sources are accepted without being fetched, so a URL that gets
+    // through is visible as a created asset and a counted request, never as a real fetch.
+    args: ['--url-mode', 'record', '--processing-ms', '20'],
+  });
+  worker = await startWorker({
+    emulatorUrl: emulator.apiUrl,
+    vars: { ALLOWED_ORIGINS: ORIGIN, UPSTREAM_TIMEOUT_MS: '3000' },
+    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
+  });
+});
+
+after(async () => {
+  await worker?.stop();
+  await emulator?.stop();
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+/** A grant as an application's backend mints it. */
+const grant = (claims = {}) => signToken({ sub: 'user-1', exp: now() + 600, ...claims }, GRANT_SECRET);
+
+async function call(urlPath, { method = 'GET', token, json, headers = {}, body, duplex } = {}) {
+  const h = { ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  if (json !== undefined) {
+    h['content-type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  const res = await fetch(`${worker.url}${urlPath}`, { method, headers: h, body, duplex });
+  const text = await res.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* callers that expect JSON assert on it */
+  }
+  return { status: res.status, headers: res.headers, text, json: parsed };
+}
+
+const resetStats = () => fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });
+/** Requests the emulator's API (`/v1.3`) received since the last reset, per route. */
+async function upstreamCalls() {
+  const stats = await getJson(`${emulator.url}/_emulator/stats`);
+  return Object.fromEntries(Object.entries(stats.requests).filter(([route, n]) => route.includes('/v1.3') && n > 0));
+}
+
+/**
+ * Runs `attempt` (which must be refused) and checks that no request reached the API and that
+ * the Worker logged exactly one line for it and no uncaught exception.
+ */
+async function refusedBeforeUpstream(label, attempt, check) {
+  await resetStats();
+  const logFrom = worker.output().length;
+  const res = await attempt();
+  check(res);
+  assert.deepEqual(await upstreamCalls(), {}, `${label}: nothing may reach upstream`);
+  // The log line is written after the answer; give workerd a moment to flush it.
+  await new Promise((r) => setTimeout(r, 150));
+  const log = worker.output().slice(logFrom);
+  assert.ok(!/Uncaught/i.test(log), `${label}: an uncaught exception was logged:\n${log}`);
+  const lines = log.split('\n').filter((l) => l.startsWith('{"code":'));
+  assert.equal(lines.length, 1, `${label}: exactly one log line:\n${log}`);
+  return res;
+}
+
+const urlForm = (url, extra = {}) => {
+  const form = new FormData();
+  form.append('method', 'url');
+  form.append('url', url);
+  for (const [k, v] of Object.entries(extra)) form.append(k, v);
+  return form;
+};
+
+// ── 1. SSRF past the URL-upload filter ──
+
+/** Hosts the URL standard reads as refused addresses, in every spelling a parser accepts. */
+const SSRF_URLS = [
+  'https://127.0.0.0x1/a.mp4',
+  'https://0x7f.0.0.1/a.mp4',
+  'https://0x7f000001/a.mp4',
+  'https://0177.0.0.1/a.mp4',
+  'https://2130706433/a.mp4',
+  'https://127.1/a.mp4',
+  'https://127.0.0.1./a.mp4',
+  'https://%31%32%37.0.0.1/a.mp4',
+  'https://169.254.169.0xfe/latest/meta-data',
+  'https://0xa9fea9fe/latest/meta-data',
+  'https://169.254.43518/a.mp4',
+  'https://012.0.0.1/a.mp4',
+  'https://0xc0.0xa8.1.1/a.mp4',
+  'https://100.64.0.1/a.mp4',
+  'https://0/a.mp4',
+  'https://224.0.0.1/a.mp4',
+  'https://255.255.255.255/a.mp4',
+  'https://[::1]/a.mp4',
+  'https://[0:0:0:0:0:0:0:1]/a.mp4',
+  'https://[::ffff:127.0.0.1]/a.mp4',
+  'https://[::ffff:a9fe:a9fe]/a.mp4',
+  'https://[::127.0.0.1]/a.mp4',
+  'https://[fd00::1]/a.mp4',
+  'https://[fe80::1]/a.mp4',
+  'https://[ff02::1]/a.mp4',
+  'https://localhost./a.mp4',
+  'https://LocalHost/a.mp4',
+  'https://api.localhost/a.mp4',
+  'https://%6c%6f%63%61%6c%68%6f%73%74/a.mp4',
+  'https://intranet/a.mp4',
+  'https://intranet./a.mp4',
+  'https://metadata.google.internal/computeMetadata/v1/',
+  'https://user:pw@media.example.com/a.mp4',
+  'https://user@media.example.com/a.mp4',
+  'http://media.example.com/a.mp4',
+  'HTTP://media.example.com/a.mp4',
+  'ftp://media.example.com/a.mp4',
+];
+
+test('1. SSRF: every spelling of a loopback, private, link-local or local host is refused before upstream', async () => {
+  const token = grant();
+  for (const url of SSRF_URLS) {
+    await refusedBeforeUpstream(url, () => call('/v1.3/assets', { method: 'POST', token, body: urlForm(url) }), (res) => {
+      assert.equal(res.status, 400, `${url}: ${res.text}`);
+      assert.equal(res.json.code, 'invalid_input', url);
+      assert.match(res.json.message, /`url`/, url);
+    });
+  }
+});
+
+test('1. SSRF: a public https URL still goes through', async () => {
+  await resetStats();
+  const res = await call('/v1.3/assets', { method: 'POST', token: grant(), body: urlForm('https://Media.Example.COM/clips/talk.mp4') });
+  assert.equal(res.status, 201, res.text);
+  assert.deepEqual(await upstreamCalls(), { 'POST /v1.3/assets': 1 });
+});
+
+// ── 2. URL uploads must not escape the grant's limits ──
+
+test('2. a grant that narrows size or types cannot upload by URL unless it says url_uploads: true', async () => {
+  const url = 'https://media.example.com/big.mp4';
+  for (const claims of [
+    { max_bytes: 1000 },
+    { types: ['audio'] },
+    { types: ['image'] },
+    { types: ['video', 'audio', 'image'], max_bytes: 10 },
+    { max_bytes: 1000, url_uploads: false },
+    { url_uploads: false },
+  ]) {
+    await refusedBeforeUpstream(JSON.stringify(claims), () => call('/v1.3/assets', { method: 'POST', token: grant(claims), body: urlForm(url) }), (res) => {
+      assert.equal(res.status, 403, `${JSON.stringify(claims)}: ${res.text}`);
+      assert.equal(res.json.code, 'forbidden');
+      assert.match(res.json.message, /url_uploads/);
+    });
+  }
+  // A grant that says so explicitly may, and an unrestricted one on an unrestricted Worker may.
+  for (const claims of [{ max_bytes: 1000, url_uploads: true }, { types: ['audio'], url_uploads: true }, {}]) {
+    await resetStats();
+    const res = await call('/v1.3/assets', { method: 'POST', token: grant(claims), body: urlForm(url) });
+    assert.equal(res.status, 201, `${JSON.stringify(claims)}: ${res.text}`);
+  }
+  // A url_uploads claim that is not a boolean makes the grant malformed.
+  await refusedBeforeUpstream('url_uploads: "yes"', () => call('/v1.3/assets', { method: 'POST', token: grant({ url_uploads: 'yes' }), body: urlForm(url) }), (res) => {
+    assert.equal(res.status, 401, res.text);
+    assert.match(res.json.message, /^token_malformed/);
+  });
+});
+
