@@ -52,6 +52,9 @@ pub enum ErrorCode {
     Internal,
     /// The server marked the multipart session `failed`; a new upload must be started.
     SessionFailed,
+    /// The Worker's configuration is unusable (a secret too short, a binding missing, …); the
+    /// message names the setting, never its value.
+    ConfigInvalid,
 }
 
 impl ErrorCode {
@@ -78,6 +81,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::Internal,
         ErrorCode::SessionFailed,
+        ErrorCode::ConfigInvalid,
     ];
 
     /// The stable snake_case spelling used on the wire and in JS.
@@ -104,6 +108,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
             ErrorCode::SessionFailed => "session_failed",
+            ErrorCode::ConfigInvalid => "config_invalid",
         }
     }
 
@@ -142,7 +147,10 @@ impl ErrorCode {
             ErrorCode::UpstreamUnavailable | ErrorCode::Network | ErrorCode::RetriesExhausted => {
                 502
             }
-            ErrorCode::EtagUnreadable | ErrorCode::AssetFailed | ErrorCode::Internal => 500,
+            ErrorCode::EtagUnreadable
+            | ErrorCode::AssetFailed
+            | ErrorCode::Internal
+            | ErrorCode::ConfigInvalid => 500,
             ErrorCode::SessionFailed => 502,
         }
     }

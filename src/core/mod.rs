@@ -1,6 +1,7 @@
 //! The IO-free core: no network, no clock, no randomness, no wasm types.
 //! Everything here compiles and is tested natively.
 
+pub mod asset_list;
 pub mod clock;
 pub mod engine;
 pub mod error;

@@ -8,8 +8,9 @@ use futures_util::StreamExt;
 use serde::Deserialize as _;
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{Method, Response};
+use worker::{Env, Method, Response};
 
+use crate::core::asset_list::{self, AssetListQuery, OwnerListPlan};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::source_url;
 use crate::core::token::{self, GrantClaims, UploadClaims};
@@ -17,6 +18,7 @@ use crate::core::wire::{
     self, limits, timestamp, CreateMultipartUploadRequest, CreateMultipartUploadResponse,
     PresignedUrlsRequest, ReportChunksRequest,
 };
+use crate::worker::asset_index::AssetIndex;
 use crate::worker::auth::{self, hmac_sha256};
 use crate::worker::config::Config;
 use crate::worker::form::{self, AssetForm, FileTail};
@@ -29,6 +31,10 @@ use crate::worker::upstream::{Body, Idempotency, Reply, Upstream};
 pub struct Ctx {
     /// The configuration (the isolate's, shared by its requests).
     pub config: Rc<Config>,
+    /// The Worker's bindings (for the asset index).
+    pub env: Env,
+    /// The current time, milliseconds since the Unix epoch.
+    pub now_ms: u64,
     /// The current time, seconds since the Unix epoch.
     pub now_secs: i64,
     /// The last upstream status (for the log line).
@@ -185,45 +191,44 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     Ok(body)
 }
 
-/// The query string's pairs, refusing keys outside `allowed`.
+/// The query string's pairs (decoded), refusing keys outside `allowed`.
 fn query(req: &Request, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
     let url = req.url().map_err(internal)?;
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    if let Some((unknown, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-        return Err(Error::invalid(format!("The `{unknown}` parameter is unknown.")).into());
-    }
+    asset_list::known_keys(&pairs, allowed)?;
     Ok(pairs)
 }
 
-/// Checks `page`/`page_limit` when present and re-encodes the allowed pairs.
+/// `page`/`page_limit` of a paged read (each at most once, within the API's limits), as the
+/// upstream query rebuilt from the checked numbers.
 fn paging_query(pairs: &[(String, String)]) -> Result<String, ApiError> {
-    let number = |name: &str, default: u32| -> Result<u32, ApiError> {
-        match pairs.iter().find(|(k, _)| k == name) {
-            None => Ok(default),
-            Some((_, v)) => v.parse().map_err(|_| {
-                Error::invalid(format!("The `{name}` parameter must be an integer.")).into()
-            }),
-        }
-    };
-    wire::validate_page(
-        number("page", 1)?,
-        number("page_limit", limits::PAGE_LIMIT_DEFAULT)?,
-    )?;
-    Ok(encode_query(pairs))
+    let (page, page_limit) = asset_list::paging(pairs)?;
+    Ok(asset_list::paging_query(page, page_limit))
 }
 
-fn encode_query(pairs: &[(String, String)]) -> String {
-    if pairs.is_empty() {
-        return String::new();
+/// Records a new asset of `sub` in the asset index (when the deployment has one).
+async fn index_new_asset(ctx: &Ctx, sub: &str, asset_id: &str) -> Result<(), ApiError> {
+    match AssetIndex::open(&ctx.env) {
+        Some(index) => index.add(sub, asset_id, ctx.now_ms).await,
+        None => Ok(()),
     }
-    let mut serializer = worker::Url::parse("http://q.invalid/").expect("static URL parses");
-    serializer
-        .query_pairs_mut()
-        .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    format!("?{}", serializer.query().unwrap_or_default())
+}
+
+/// The `_id` of an upstream asset answer.
+fn asset_id_of(reply: &Reply) -> Result<String, ApiError> {
+    parse_upstream_json(reply)?
+        .get("_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                "TwelveLabs' create-asset answer lacks `_id`.",
+            )
+        })
 }
 
 // ─────────────────────────────────── routes ───────────────────────────────────
@@ -356,6 +361,7 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
         )
     })?;
     body["upload_token"] = Value::String(token::encode(&claims, &hmac_sha256(secret)));
+    index_new_asset(ctx, &grant.sub, &session.asset_id).await?;
     json_response(reply.status, &body)
 }
 
@@ -496,32 +502,51 @@ pub async fn get_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
 pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
     let grant = ctx.grant(req)?;
     let pairs = query(req, &["force"])?;
-    if let Some((_, force)) = pairs.first() {
-        if force != "true" && force != "false" {
-            return Err(Error::invalid("The `force` parameter must be true or false.").into());
-        }
+    let force = asset_list::scalar(&pairs, "force")?;
+    if force.is_some_and(|f| f != "true" && f != "false") {
+        return Err(Error::invalid("The `force` parameter must be true or false.").into());
     }
-    owned_asset(ctx, &grant, asset_id).await?;
+    let asset = parse_upstream_json(&owned_asset(ctx, &grant, asset_id).await?)?;
+    let query = force.map_or_else(String::new, |f| format!("?force={f}"));
     let reply = ctx
         .upstream()?
         .call(
             Method::Delete,
-            &format!("/assets/{asset_id}{}", encode_query(&pairs)),
+            &format!("/assets/{asset_id}{query}"),
             Body::Empty,
             Idempotency::NotIdempotent,
         )
         .await?;
+    if let (Some(owner), Some(index)) = (policy::owner_of(&asset), AssetIndex::open(&ctx.env)) {
+        index.remove(owner, asset_id).await?;
+    }
     pass_through(reply)
 }
 
-/// `GET /v1.3/assets`: everything for admins; otherwise the page filtered to the caller's own.
+/// `GET /v1.3/assets`: the whole account for admins; otherwise a page computed from the
+/// caller's own assets alone (see [`crate::core::asset_list`]): zero or one upstream call.
 pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
     let grant = ctx.grant(req)?;
-    let pairs = query(
-        req,
-        &["page", "page_limit", "asset_ids", "asset_types", "filename"],
-    )?;
-    let query = paging_query(&pairs)?;
+    let list = AssetListQuery::parse(&query(req, AssetListQuery::KEYS)?)?;
+    if grant.is_admin() {
+        let reply = ctx
+            .upstream()?
+            .call(
+                Method::Get,
+                &format!("/assets{}", list.upstream_query()),
+                Body::Empty,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        return pass_through(reply);
+    }
+    let owned = AssetIndex::required(&ctx.env)?.owned(&grant.sub).await?;
+    let (query, page_info) = match list.plan_for_owner(&owned) {
+        OwnerListPlan::Answer(page_info) => {
+            return json_response(200, &json!({ "data": [], "page_info": page_info }))
+        }
+        OwnerListPlan::Upstream { query, page_info } => (query, page_info),
+    };
     let reply = ctx
         .upstream()?
         .call(
@@ -531,14 +556,13 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
             Idempotency::Idempotent,
         )
         .await?;
-    if grant.is_admin() {
-        return pass_through(reply);
-    }
-    // page_info stays upstream's (account-wide pagination), so a client walking pages until an
-    // empty `data` still sees every page; a page may simply hold fewer of the caller's assets.
     let mut body = parse_upstream_json(&reply)?;
+    // Every id asked for is the caller's; the owner tag is checked all the same.
     if let Some(items) = body.get_mut("data").and_then(Value::as_array_mut) {
         items.retain(|asset| policy::is_owned_by(asset, &grant.sub));
+    }
+    if let Some(page_info) = page_info {
+        body["page_info"] = serde_json::to_value(page_info).unwrap_or_default();
     }
     json_response(reply.status, &body)
 }
@@ -607,6 +631,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
                 Idempotency::NotIdempotent,
             )
             .await?;
+        index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
         return pass_through(reply);
     }
 
@@ -670,7 +695,9 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     if let Some(error) = refusal.borrow_mut().take() {
         return Err(error.into());
     }
-    pass_through(result?)
+    let reply = result?;
+    index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
+    pass_through(reply)
 }
 
 /// The body sent upstream for a direct upload: the rebuilt prefix and the bytes already read,

@@ -7,6 +7,7 @@
 //!
 //! Chunk bytes never pass through the Worker: browsers `PUT` them to TwelveLabs' presigned URLs.
 
+pub mod asset_index;
 pub mod auth;
 pub mod config;
 pub mod cors;
@@ -107,6 +108,8 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
         Ok(config) => {
             let ctx = Ctx {
                 config,
+                env,
+                now_ms: started_ms,
                 now_secs: (started_ms / 1000) as i64,
                 upstream_status: Default::default(),
                 error_code: Default::default(),

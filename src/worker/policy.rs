@@ -107,13 +107,17 @@ pub fn with_owner(metadata: Option<UserMetadata>, sub: &str) -> UserMetadata {
     metadata
 }
 
-/// Whether an upstream asset object (`Asset`/`AssetDetail` JSON) carries `sub`'s owner tag.
-pub fn is_owned_by(asset: &Value, sub: &str) -> bool {
+/// The owner tag of an upstream asset object (`Asset`/`AssetDetail` JSON), if it has one.
+pub fn owner_of(asset: &Value) -> Option<&str> {
     asset
         .get("user_metadata")
         .and_then(|m| m.get(OWNER_METADATA_KEY))
         .and_then(Value::as_str)
-        == Some(sub)
+}
+
+/// Whether an upstream asset object (`Asset`/`AssetDetail` JSON) carries `sub`'s owner tag.
+pub fn is_owned_by(asset: &Value, sub: &str) -> bool {
+    owner_of(asset) == Some(sub)
 }
 
 /// Parses a JSON object strictly: only `allowed` keys, every `required` key present, then the

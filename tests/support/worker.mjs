@@ -49,6 +49,11 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {} } = {})
     '[vars]',
     ...Object.entries(allVars).map(([k, v]) => `${k} = ${tomlString(v)}`),
     '',
+    // The per-owner asset index (docs/DEPLOY.md); Miniflare keeps it under --persist-to.
+    '[[kv_namespaces]]',
+    'binding = "ASSET_INDEX"',
+    'id = "edge-upload-local-asset-index"',
+    '',
   ].join('\n');
   writeFileSync(path.join(dir, 'wrangler.toml'), config);
   writeFileSync(

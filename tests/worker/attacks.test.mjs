@@ -183,3 +183,123 @@ test('2. a grant that narrows size or types cannot upload by URL unless it says 
   });
 });
 
+// ── 3. The asset list must not tell one user anything about another's assets ──
+
+/** Reserves an asset through the Worker (a multipart session) and returns its id. */
+async function reserveAsset(token, filename, type = 'video') {
+  const res = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token, json: { filename, type, total_size: 10 } });
+  assert.equal(res.status, 201, res.text);
+  return res.json.asset_id;
+}
+
+const LIST_QUERIES = [
+  '',
+  '?page_limit=50',
+  '?filename=secret',
+  '?filename=secret-plan-a',
+  '?filename=zz-victim',
+  '?filename=S',
+  '?asset_types=video',
+  '?asset_types=audio',
+  '?page=2&page_limit=1',
+  '?page=3&page_limit=1',
+];
+
+test('3. a user\'s list answer (data, page_info, paging) depends on their own assets only', async () => {
+  const attacker = grant({ sub: 'attacker' });
+  const victim = grant({ sub: 'victim' });
+  const fresh = grant({ sub: 'nobody-yet' });
+
+  // A user with no assets gets an empty page, and nothing is asked upstream.
+  for (const query of LIST_QUERIES) {
+    await refusedBeforeUpstream(`empty list ${query}`, () => call(`/v1.3/assets${query}`, { token: fresh }), (res) => {
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json.data, []);
+      assert.equal(res.json.page_info.total_results, 0, query);
+      assert.equal(res.json.page_info.total_page, 0, query);
+    });
+  }
+
+  const own = [await reserveAsset(attacker, 'holiday.mp4'), await reserveAsset(attacker, 'song.mp3', 'audio')];
+  const snapshot = async () => {
+    const answers = {};
+    for (const query of LIST_QUERIES) {
+      const res = await call(`/v1.3/assets${query}`, { token: attacker });
+      assert.equal(res.status, 200, `${query}: ${res.text}`);
+      answers[query] = { ids: res.json.data.map((a) => a._id), page_info: res.json.page_info };
+    }
+    return answers;
+  };
+  const before = await snapshot();
+  assert.deepEqual([...before[''].ids].sort(), [...own].sort());
+  assert.equal(before[''].page_info.total_results, 2);
+  assert.equal(before['?filename=secret'].page_info.total_results, 0);
+  assert.equal(before['?page=2&page_limit=1'].ids.length, 1);
+  assert.equal(before['?page=2&page_limit=1'].page_info.total_page, 2);
+  assert.deepEqual(before['?page=3&page_limit=1'].ids, []);
+
+  // The victim's assets, with names the attacker probes for, change nothing the attacker sees.
+  const theirs = [];
+  for (const name of ['secret-plan-a.mp4', 'secret-plan-b.mp4', 'zz-victim.mp4', 'Secret.mov']) {
+    theirs.push(await reserveAsset(victim, name));
+  }
+  assert.deepEqual(await snapshot(), before);
+
+  // Naming the victim's ids changes nothing either: they are not the attacker's.
+  for (const query of [`?asset_ids=${theirs[0]}`, `?asset_ids=${theirs[0]}&asset_ids=${theirs[1]}`, `?asset_ids=${theirs[0]}&filename=secret`]) {
+    const res = await call(`/v1.3/assets${query}`, { token: attacker });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.data, [], query);
+    assert.equal(res.json.page_info.total_results, 0, query);
+  }
+  const mixed = await call(`/v1.3/assets?asset_ids=${theirs[0]}&asset_ids=${own[0]}`, { token: attacker });
+  assert.deepEqual(mixed.json.data.map((a) => a._id), [own[0]]);
+  assert.equal(mixed.json.page_info.total_results, 1);
+
+  // The victim sees their own; an admin sees everything, upstream's answer unchanged.
+  const victimList = await call('/v1.3/assets?filename=secret&page_limit=50', { token: victim });
+  assert.equal(victimList.json.page_info.total_results, 3);
+  const admin = await call('/v1.3/assets?page_limit=50', { token: grant({ sub: 'ops', scope: 'admin' }) });
+  assert.ok(admin.json.page_info.total_results >= own.length + theirs.length);
+
+  // A deleted asset leaves the owner's list.
+  const gone = await call(`/v1.3/assets/${own[0]}`, { method: 'DELETE', token: attacker });
+  assert.ok([200, 204].includes(gone.status), gone.text);
+  const after = await call('/v1.3/assets', { token: attacker });
+  assert.deepEqual(after.json.data.map((a) => a._id), [own[1]]);
+  assert.equal(after.json.page_info.total_results, 1);
+});
+
+// ── 5. Duplicated query parameters ──
+
+test('5. a repeated scalar query parameter is refused with 400 before upstream', async () => {
+  const token = grant();
+  const session = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token, json: { filename: 'dup.mp4', type: 'video', total_size: 10 } });
+  assert.equal(session.status, 201, session.text);
+  const { upload_id: uploadId, upload_token: uploadToken, asset_id: assetId } = session.json;
+  const cases = [
+    [`/v1.3/assets?page_limit=10&page_limit=51`, token, 'page_limit'],
+    [`/v1.3/assets?page_limit=51&page_limit=10`, token, 'page_limit'],
+    [`/v1.3/assets?page=1&page=0`, token, 'page'],
+    [`/v1.3/assets?page=2&page=2`, token, 'page'],
+    [`/v1.3/assets?filename=a&filename=b`, token, 'filename'],
+    [`/v1.3/assets?page=1&page=0`, grant({ scope: 'admin' }), 'page'],
+    [`/v1.3/assets?page_limit=1&page_limit=50`, grant({ scope: 'admin' }), 'page_limit'],
+    [`/v1.3/assets/multipart-uploads/${uploadId}?page=1&page=0`, uploadToken, 'page'],
+    [`/v1.3/assets/multipart-uploads/${uploadId}?page_limit=10&page_limit=51`, uploadToken, 'page_limit'],
+    [`/v1.3/assets/multipart-uploads/${uploadId}?page=1&page%5F=2&page=3`, uploadToken, null],
+    [`/v1.3/assets/multipart-uploads?page=1&page=2`, grant({ scope: 'admin' }), 'page'],
+  ];
+  for (const [path, bearer, name] of cases) {
+    await refusedBeforeUpstream(path, () => call(path, { token: bearer }), (res) => {
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.json.code, 'invalid_input');
+      if (name) assert.match(res.json.message, new RegExp(`\`${name}\` parameter is given more than once`), path);
+    });
+  }
+  await refusedBeforeUpstream('delete ?force twice', () => call(`/v1.3/assets/${assetId}?force=false&force=true`, { method: 'DELETE', token }), (res) => {
+    assert.equal(res.status, 400, res.text);
+    assert.match(res.json.message, /`force` parameter is given more than once/);
+  });
+});
+

@@ -1,0 +1,375 @@
+//! Listing assets: the query a client may send, and the page a non-admin user gets.
+//!
+//! TwelveLabs lists a whole account and cannot filter by `user_metadata`, and its `page_info`
+//! counts every match in the account. Filtering upstream's page afterwards would leave that
+//! count (and the paging) telling one user about another's assets: `?filename=a` answering
+//! `total_results: 1` with an empty `data` spells out someone else's file name one character at
+//! a time. So the Worker keeps a per-owner index of the assets it created (Workers KV, one key
+//! per asset, see [`index_key`]) and computes a non-admin page from that owner's assets alone:
+//! every upstream call names only the owner's ids, so everything in the answer — `data`,
+//! `page_info`, whether upstream is asked at all — is a function of the owner's own assets.
+//!
+//! The query is parsed strictly ([`AssetListQuery::parse`]): known keys only, a scalar given
+//! twice is refused, and the upstream query is rebuilt from the parsed values, never copied.
+
+use crate::core::error::Error;
+use crate::core::wire::{limits, validate_filename, validate_page, MediaType, PageInfo};
+
+/// Longest list of ids a filtered owner list sends upstream in one query (24-hex ids make that
+/// about 7 KB of query string): a filtered list covers the owner's newest this many assets.
+pub const MAX_FILTERED_IDS: usize = 200;
+
+/// Most `asset_ids` values a client may send.
+pub const MAX_ASSET_IDS: usize = 50;
+
+/// A parsed `GET /assets` query.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AssetListQuery {
+    /// `page` (1-based).
+    pub page: u32,
+    /// `page_limit` (1..=50).
+    pub page_limit: u32,
+    /// `asset_ids` (repeated key).
+    pub asset_ids: Vec<String>,
+    /// `asset_types` (repeated key).
+    pub asset_types: Vec<MediaType>,
+    /// `filename` (substring filter).
+    pub filename: Option<String>,
+}
+
+/// Reads the one value of a scalar parameter: absent → `None`; given twice → refused (an
+/// upstream that reads the last value while the Worker checked the first would act on a value
+/// nobody validated).
+pub fn scalar<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, Error> {
+    let mut values = pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Error::invalid(format!(
+            "The `{name}` parameter is given more than once."
+        )));
+    }
+    Ok(first)
+}
+
+/// Refuses keys outside `allowed`.
+pub fn known_keys(pairs: &[(String, String)], allowed: &[&str]) -> Result<(), Error> {
+    match pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        Some((unknown, _)) => Err(Error::invalid(format!(
+            "The `{unknown}` parameter is unknown."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `page` and `page_limit` from a query (each at most once), checked against the API's limits.
+pub fn paging(pairs: &[(String, String)]) -> Result<(u32, u32), Error> {
+    let number = |name: &str, default: u32| -> Result<u32, Error> {
+        match scalar(pairs, name)? {
+            None => Ok(default),
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
+                .parse()
+                .map_err(|_| Error::invalid(format!("The `{name}` parameter is too large."))),
+            Some(_) => Err(Error::invalid(format!(
+                "The `{name}` parameter must be an integer."
+            ))),
+        }
+    };
+    let page = number("page", 1)?;
+    let page_limit = number("page_limit", limits::PAGE_LIMIT_DEFAULT)?;
+    validate_page(page, page_limit)?;
+    Ok((page, page_limit))
+}
+
+/// The `?page=…&page_limit=…` query for a paged upstream read, from checked values.
+pub fn paging_query(page: u32, page_limit: u32) -> String {
+    format!("?page={page}&page_limit={page_limit}")
+}
+
+impl AssetListQuery {
+    /// The keys `GET /assets` accepts.
+    pub const KEYS: &'static [&'static str] =
+        &["page", "page_limit", "asset_ids", "asset_types", "filename"];
+
+    /// Parses and checks a `GET /assets` query's pairs.
+    pub fn parse(pairs: &[(String, String)]) -> Result<AssetListQuery, Error> {
+        known_keys(pairs, Self::KEYS)?;
+        let (page, page_limit) = paging(pairs)?;
+        let mut asset_ids = Vec::new();
+        let mut asset_types = Vec::new();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "asset_ids" => {
+                    let valid = !value.is_empty()
+                        && value.len() <= 64
+                        && value
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                    if !valid {
+                        return Err(Error::invalid(
+                            "Each `asset_ids` value must be an asset id ([A-Za-z0-9_-], 1–64).",
+                        ));
+                    }
+                    if !asset_ids.contains(value) {
+                        asset_ids.push(value.clone());
+                    }
+                }
+                "asset_types" => {
+                    let media = MediaType::parse(value).ok_or_else(|| {
+                        Error::invalid("Each `asset_types` value must be video, audio or image.")
+                    })?;
+                    if !asset_types.contains(&media) {
+                        asset_types.push(media);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if asset_ids.len() > MAX_ASSET_IDS {
+            return Err(Error::invalid(format!(
+                "At most {MAX_ASSET_IDS} `asset_ids` values are accepted."
+            )));
+        }
+        let filename = scalar(pairs, "filename")?.map(str::to_owned);
+        if let Some(name) = &filename {
+            validate_filename(name)?;
+        }
+        Ok(AssetListQuery {
+            page,
+            page_limit,
+            asset_ids,
+            asset_types,
+            filename,
+        })
+    }
+
+    /// The upstream query for this list as asked (an admin's: the whole account), rebuilt from
+    /// the parsed values.
+    pub fn upstream_query(&self) -> String {
+        self.query_with(&self.asset_ids, self.page, self.page_limit, true)
+    }
+
+    fn query_with(&self, ids: &[String], page: u32, page_limit: u32, filters: bool) -> String {
+        let mut query = url::form_urlencoded::Serializer::for_suffix(String::from("?"), 1);
+        query.append_pair("page", &page.to_string());
+        query.append_pair("page_limit", &page_limit.to_string());
+        for id in ids {
+            query.append_pair("asset_ids", id);
+        }
+        if filters {
+            for media in &self.asset_types {
+                query.append_pair("asset_types", media.as_str());
+            }
+            if let Some(name) = &self.filename {
+                query.append_pair("filename", name);
+            }
+        }
+        query.finish()
+    }
+
+    /// What to do for a non-admin whose own assets are `owned` (newest first).
+    pub fn plan_for_owner(&self, owned: &[String]) -> OwnerListPlan {
+        let ids: Vec<String> = owned
+            .iter()
+            .filter(|id| self.asset_ids.is_empty() || self.asset_ids.contains(id))
+            .cloned()
+            .collect();
+        let empty = |total: usize| OwnerListPlan::Answer(self.page_info(total));
+        if ids.is_empty() {
+            return empty(0);
+        }
+        if self.asset_types.is_empty() && self.filename.is_none() {
+            // No filter upstream has to apply: the page is cut from the index, and upstream is
+            // asked only for that page's assets.
+            let start = (self.page as usize - 1).saturating_mul(self.page_limit as usize);
+            if start >= ids.len() {
+                return empty(ids.len());
+            }
+            let end = (start + self.page_limit as usize).min(ids.len());
+            return OwnerListPlan::Upstream {
+                query: self.query_with(&ids[start..end], 1, limits::PAGE_LIMIT_MAX, false),
+                page_info: Some(self.page_info(ids.len())),
+            };
+        }
+        // Filters by type or name need upstream's view of each asset: ask with the owner's
+        // ids (the newest MAX_FILTERED_IDS), so upstream counts and pages only those.
+        let ids = &ids[..ids.len().min(MAX_FILTERED_IDS)];
+        OwnerListPlan::Upstream {
+            query: self.query_with(ids, self.page, self.page_limit, true),
+            page_info: None,
+        }
+    }
+
+    /// `page_info` for `total` results at this query's page and limit.
+    pub fn page_info(&self, total: usize) -> PageInfo {
+        PageInfo::for_page(self.page, self.page_limit, total as u64)
+    }
+}
+
+/// How a non-admin's list is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerListPlan {
+    /// No upstream call: an empty page with this `page_info`.
+    Answer(PageInfo),
+    /// One upstream call `GET /assets{query}`; its `data` is the page. `page_info`, when set,
+    /// replaces upstream's (the page was cut from the index).
+    Upstream {
+        /// The query string, `?` included.
+        query: String,
+        /// The page's `page_info`, or `None` to keep upstream's.
+        page_info: Option<PageInfo>,
+    },
+}
+
+/// The common prefix of an owner's index keys. The length of `sub` comes first, so no owner's
+/// prefix is a prefix of another's (`a` and `a/b` cannot collide).
+pub fn index_prefix(sub: &str) -> String {
+    format!("owner/{}/{sub}/", sub.len())
+}
+
+/// The index key of one asset of `sub`.
+pub fn index_key(sub: &str, asset_id: &str) -> String {
+    format!("{}{asset_id}", index_prefix(sub))
+}
+
+/// The asset id of an index key listed under `prefix`.
+pub fn asset_id_of_key<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
+    key.strip_prefix(prefix).filter(|id| !id.contains('/'))
+}
+
+/// Orders index entries `(asset id, created at ms)` newest first (ties by id) and keeps the ids.
+pub fn newest_first(mut entries: Vec<(String, u64)>) -> Vec<String> {
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    entries.into_iter().map(|(id, _)| id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("id{i:02}")).collect()
+    }
+
+    #[test]
+    fn repeated_scalars_and_bad_values_are_refused() {
+        for bad in [
+            "page_limit=10&page_limit=51",
+            "page=1&page=0",
+            "page=2&page=2",
+            "filename=a&filename=b",
+            "page_limit=51",
+            "page=0",
+            "page=-1",
+            "page=+1",
+            "page=1e3",
+            "page=99999999999999999999",
+            "colour=red",
+            "asset_types=movie",
+            "asset_ids=a/b",
+            "asset_ids=",
+            "filename=",
+            "filename=a%07b",
+        ] {
+            assert!(AssetListQuery::parse(&pairs(bad)).is_err(), "{bad}");
+        }
+        assert!(paging(&pairs("page=1&page=2")).is_err());
+    }
+
+    #[test]
+    fn the_upstream_query_is_rebuilt_from_parsed_values() {
+        let query = AssetListQuery::parse(&pairs(
+            "filename=a%26b%3Dc&asset_types=video&asset_ids=x&asset_ids=x",
+        ))
+        .unwrap();
+        assert_eq!(
+            query.upstream_query(),
+            "?page=1&page_limit=10&asset_ids=x&asset_types=video&filename=a%26b%3Dc"
+        );
+    }
+
+    #[test]
+    fn an_owner_page_depends_on_the_owners_assets_only() {
+        let query = AssetListQuery::parse(&pairs("page=2&page_limit=2")).unwrap();
+        let owned = ids(5);
+        assert_eq!(
+            query.plan_for_owner(&owned),
+            OwnerListPlan::Upstream {
+                query: "?page=1&page_limit=50&asset_ids=id02&asset_ids=id03".into(),
+                page_info: Some(PageInfo {
+                    limit_per_page: 2,
+                    page: 2,
+                    total_page: 3,
+                    total_results: 5
+                }),
+            }
+        );
+        let past = AssetListQuery::parse(&pairs("page=4&page_limit=2")).unwrap();
+        assert!(matches!(
+            past.plan_for_owner(&owned),
+            OwnerListPlan::Answer(PageInfo {
+                total_results: 5,
+                total_page: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            query.plan_for_owner(&[]),
+            OwnerListPlan::Answer(PageInfo {
+                total_results: 0,
+                total_page: 0,
+                ..
+            })
+        ));
+        // Someone else's ids select nothing of the owner's: no upstream call.
+        let foreign = AssetListQuery::parse(&pairs("asset_ids=theirs&filename=s")).unwrap();
+        assert!(matches!(
+            foreign.plan_for_owner(&owned),
+            OwnerListPlan::Answer(PageInfo {
+                total_results: 0,
+                ..
+            })
+        ));
+        // Filters go upstream with the owner's ids only, and upstream's page_info is kept.
+        let filtered = AssetListQuery::parse(&pairs("filename=s&asset_ids=id01")).unwrap();
+        assert_eq!(
+            filtered.plan_for_owner(&owned),
+            OwnerListPlan::Upstream {
+                query: "?page=1&page_limit=10&asset_ids=id01&filename=s".into(),
+                page_info: None,
+            }
+        );
+        let many = AssetListQuery::parse(&pairs("asset_types=audio")).unwrap();
+        let OwnerListPlan::Upstream { query, .. } = many.plan_for_owner(&ids(MAX_FILTERED_IDS + 7))
+        else {
+            panic!("expected an upstream call");
+        };
+        assert_eq!(query.matches("asset_ids=").count(), MAX_FILTERED_IDS);
+    }
+
+    #[test]
+    fn index_keys_never_collide_across_owners() {
+        let a = index_key("a", "x");
+        let ab = index_key("a/b", "x");
+        assert!(!ab.starts_with(&index_prefix("a")));
+        assert!(!a.starts_with(&index_prefix("a/b")));
+        assert_eq!(asset_id_of_key(&a, &index_prefix("a")), Some("x"));
+        assert_eq!(asset_id_of_key(&ab, &index_prefix("a")), None);
+        assert_eq!(
+            newest_first(vec![
+                ("old".into(), 1),
+                ("new".into(), 9),
+                ("mid".into(), 5)
+            ]),
+            ["new", "mid", "old"]
+        );
+    }
+}
