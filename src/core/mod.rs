@@ -5,6 +5,7 @@ pub mod asset_list;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod media;
 pub mod plan;
 pub mod progress;
 pub mod resume;

@@ -10,6 +10,7 @@
 //! Everything here is pure: the Worker feeds it chunks.
 
 use crate::core::error::{Error, ErrorCode};
+use crate::core::media::{self, FileMedia};
 use crate::core::wire::{
     validate_filename, validate_user_metadata, CreateAssetFields, CreateAssetMethod, MediaType,
     UserMetadata,
@@ -279,6 +280,16 @@ impl AssetForm {
         if let Some(name) = &filename {
             validate_filename(name)?;
         }
+        // The file part's own name goes upstream too: the same rules as the field.
+        if let Some(name) = prefix.file.as_ref().and_then(|f| f.filename.as_deref()) {
+            validate_filename(name).map_err(|e| {
+                Error::invalid(e.message.replacen(
+                    "The `filename` parameter",
+                    "The file part's `filename`",
+                    1,
+                ))
+            })?;
+        }
         let user_metadata = match field("user_metadata") {
             None => None,
             Some(text) => {
@@ -300,21 +311,18 @@ impl AssetForm {
         })
     }
 
-    /// The media type of a direct upload, from the file part's `Content-Type`.
-    pub fn direct_media_type(&self) -> Result<MediaType, Error> {
-        let content_type = self
-            .file
-            .as_ref()
-            .map(|f| f.content_type.as_str())
-            .unwrap_or_default();
-        MediaType::from_mime(content_type).ok_or_else(|| {
-            Error::new(
-                ErrorCode::UnsupportedType,
-                format!(
-                    "The file part's Content-Type `{content_type}` is not video/*, audio/* or image/*."
-                ),
-            )
-        })
+    /// The checked media of a direct upload's file part: its `Content-Type` parsed strictly,
+    /// and agreeing with every file name sent along (see [`crate::core::media`]).
+    pub fn direct_media(&self) -> Result<FileMedia, Error> {
+        let file = self.file.as_ref();
+        let names: Vec<&str> = [
+            self.filename.as_deref(),
+            file.and_then(|f| f.filename.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        media::file_media(file.map_or("", |f| f.content_type.as_str()), &names)
     }
 
     /// The text fields to send upstream, `user_metadata` replaced by `metadata` (the owner-tagged
@@ -526,7 +534,7 @@ mod tests {
         assert_eq!(end, prefix.consumed);
         let form = AssetForm::from_prefix(&prefix).unwrap();
         assert_eq!(form.method, CreateAssetMethod::Direct);
-        assert_eq!(form.direct_media_type().unwrap(), MediaType::Video);
+        assert_eq!(form.direct_media().unwrap().media, MediaType::Video);
         assert_eq!(form.user_metadata.unwrap()["k"], "v");
     }
 
@@ -550,7 +558,7 @@ mod tests {
 
     #[test]
     fn bad_forms_are_refused_with_clear_errors() {
-        let cases: Vec<Vec<u8>> = vec![
+        let mut cases: Vec<Vec<u8>> = vec![
             body(&[("method", "direct"), ("colour", "red")], None),
             body(&[("method", "url"), ("method", "url")], None),
             body(&[("method", "direct")], None),
@@ -586,6 +594,19 @@ mod tests {
                 None,
             ),
         ];
+        let long_name = format!("{}.mp4", "a".repeat(10_000));
+        for name in [
+            long_name.as_str(),
+            "clip\u{7}.mp4",
+            "clip\u{1b}.mp4",
+            "clip\u{7f}.mp4",
+            "",
+        ] {
+            cases.push(body(
+                &[("method", "direct")],
+                Some((name, "video/mp4", b"x")),
+            ));
+        }
         for data in cases {
             let result = parse_prefix(&data, B).and_then(|p| AssetForm::from_prefix(&p.unwrap()));
             assert_eq!(

@@ -607,11 +607,20 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         }
     };
     let mut asset_form = AssetForm::from_prefix(&prefix)?;
+    let mut direct_media = None;
     if asset_form.method == wire::CreateAssetMethod::Url {
         ctx.config.policy.check_url_upload(&grant)?;
         let source = source_url::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
         // Upstream gets the URL as the parser serialised it: the host it reads is the one checked.
         asset_form.url = Some(source.into());
+    } else {
+        let checked = asset_form.direct_media()?;
+        ctx.config.policy.check_type(&grant, checked.media)?;
+        // Upstream gets the parsed essence: the type it reads is the one checked.
+        if let Some(file) = asset_form.file.as_mut() {
+            file.content_type = checked.essence;
+        }
+        direct_media = Some(checked.media);
     }
     let metadata = policy::with_owner(asset_form.user_metadata.clone(), &grant.sub);
     let fields = asset_form.upstream_fields(&metadata);
@@ -635,8 +644,12 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         return pass_through(reply);
     }
 
-    let media = asset_form.direct_media_type()?;
-    ctx.config.policy.check_type(&grant, media)?;
+    let Some(media) = direct_media else {
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            "A direct upload reached the stream without its checked media type.",
+        ));
+    };
     let limit = max_limit.min(media.direct_max_bytes());
     let mut tail = FileTail::new(&boundary, limit);
     let already_read = buffered.split_off(prefix.consumed);

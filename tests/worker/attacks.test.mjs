@@ -270,6 +270,69 @@ test('3. a user\'s list answer (data, page_info, paging) depends on their own as
   assert.equal(after.json.page_info.total_results, 1);
 });
 
+// ── Direct uploads, built byte by byte so every header is exactly what an attacker sends ──
+
+const BOUNDARY = 'attack-boundary-7MA4YWxkTrZu0gW';
+
+/**
+ * A `POST /assets` multipart body: text `fields`, then a file part with the raw `partHeaders`
+ * (Content-Disposition and Content-Type as given) and `content`.
+ */
+function directBody({ fields = [['method', 'direct']], disposition = 'form-data; name="file"; filename="clip.mp4"', type = 'video/mp4', content = Buffer.alloc(64, 7) }) {
+  const parts = fields.map(([name, value]) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+  const typeLine = type === null ? '' : `Content-Type: ${type}\r\n`;
+  const head = Buffer.from(`${parts.join('')}--${BOUNDARY}\r\nContent-Disposition: ${disposition}\r\n${typeLine}\r\n`, 'latin1');
+  return Buffer.concat([head, content, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
+}
+
+const postDirect = (token, options) =>
+  call('/v1.3/assets', {
+    method: 'POST',
+    token,
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    body: directBody(options),
+  });
+
+// ── 4. Media type confusion ──
+
+test('4. a file part whose type does not parse, or disagrees with its name, is refused before upstream', async () => {
+  const imagesOnly = grant({ types: ['image'] });
+  const videosOnly = grant({ types: ['video'] });
+  const cases = [
+    [imagesOnly, { type: 'image', disposition: 'form-data; name="file"; filename="clip.mp4"' }],
+    [imagesOnly, { type: 'image/png garbage', disposition: 'form-data; name="file"; filename="clip.mp4"' }],
+    [imagesOnly, { type: 'Image/Png;;', disposition: 'form-data; name="file"; filename="clip.mp4"' }],
+    [imagesOnly, { type: 'image/', disposition: 'form-data; name="file"; filename="a.png"' }],
+    [imagesOnly, { type: 'image/png; x="open', disposition: 'form-data; name="file"; filename="a.png"' }],
+    [imagesOnly, { type: 'image/png', disposition: 'form-data; name="file"; filename="clip.mp4"' }],
+    [imagesOnly, { type: 'IMAGE/PNG', disposition: 'form-data; name="file"; filename="clip.MOV"' }],
+    [imagesOnly, { type: 'image/png', fields: [['method', 'direct'], ['filename', 'clip.mp4']], disposition: 'form-data; name="file"; filename="a.png"' }],
+    [videosOnly, { type: 'video/mp4', disposition: 'form-data; name="file"; filename="photo.png"' }],
+    [videosOnly, { type: 'video/mp4', fields: [['method', 'direct'], ['filename', 'song.mp3']], disposition: 'form-data; name="file"; filename="clip.mp4"' }],
+    [grant(), { type: 'audio/mpeg', disposition: 'form-data; name="file"; filename="movie.mkv"' }],
+    [grant(), { type: null, disposition: 'form-data; name="file"; filename="clip.mp4"' }],
+  ];
+  for (const [token, options] of cases) {
+    await refusedBeforeUpstream(`${options.type} ${options.disposition}`, () => postDirect(token, options), (res) => {
+      assert.equal(res.status, 415, `${options.type}: ${res.text}`);
+      assert.equal(res.json.code, 'unsupported_type');
+    });
+  }
+  // Parsed, agreeing, but outside the grant's types: the grant decides (403).
+  await refusedBeforeUpstream('video for an image-only grant', () => postDirect(imagesOnly, { type: 'video/mp4' }), (res) => {
+    assert.equal(res.status, 403, res.text);
+    assert.equal(res.json.code, 'unsupported_type');
+  });
+});
+
+test('4. an accepted file part reaches TwelveLabs with the type that was checked', async () => {
+  const res = await postDirect(grant({ types: ['image'] }), { type: 'Image/PNG; q="1"', disposition: 'form-data; name="file"; filename="scan.png"' });
+  assert.equal(res.status, 201, res.text);
+  const stored = await getJson(`${emulator.apiUrl}/assets/${res.json._id}`, { headers: { 'x-api-key': emulator.apiKey } });
+  assert.equal(stored.file_type, 'image/png');
+  assert.equal(stored.filename, 'scan.png');
+});
+
 // ── 5. Duplicated query parameters ──
 
 test('5. a repeated scalar query parameter is refused with 400 before upstream', async () => {
@@ -303,3 +366,22 @@ test('5. a repeated scalar query parameter is refused with 400 before upstream',
   });
 });
 
+// ── 6. The file part's own filename ──
+
+test('6. the file part\'s filename= follows the filename rules before upstream', async () => {
+  const token = grant();
+  for (const name of ['a'.repeat(10_000) + '.mp4', 'a'.repeat(252) + '.mp4', 'clip\x07.mp4', 'clip\x1b[31m.mp4', 'clip\x7f.mp4', 'clip\x00.mp4', '']) {
+    const label = JSON.stringify(name.slice(0, 20)) + ` (${name.length} chars)`;
+    await refusedBeforeUpstream(label, () => postDirect(token, { disposition: `form-data; name="file"; filename="${name}"` }), (res) => {
+      assert.equal(res.status, 400, `${label}: ${res.text}`);
+      assert.equal(res.json.code, 'invalid_input');
+      assert.match(res.json.message, /file part's `filename`/);
+    });
+  }
+  // The same name as a field is refused the same way.
+  await refusedBeforeUpstream('field', () => postDirect(token, { fields: [['method', 'direct'], ['filename', 'clip\x07.mp4']] }), (res) => {
+    assert.equal(res.status, 400, res.text);
+  });
+  const ok = await postDirect(token, { disposition: `form-data; name="file"; filename="${'a'.repeat(251)}.mp4"` });
+  assert.equal(ok.status, 201, `255 characters are allowed: ${ok.text}`);
+});

@@ -1,0 +1,179 @@
+//! The media type of a direct upload's file, decided once and strictly.
+//!
+//! TwelveLabs decides what it stores (video, audio or image) from the file part's
+//! `Content-Type` and, where that says little, from the file name's extension. So the part's
+//! type is parsed as a MIME type (type, subtype, parameters: the `mime` crate, which refuses
+//! `image`, `image/png garbage` or `Image/Png;;`), its top-level type must be `video`, `audio`
+//! or `image`, and no file name sent along may carry an extension of another media type. What
+//! goes upstream is the parsed essence (`image/png`, lower case, no parameters), so the type
+//! TwelveLabs reads is the one that was checked.
+
+use std::str::FromStr as _;
+
+use crate::core::error::{Error, ErrorCode};
+use crate::core::wire::MediaType;
+
+/// A file part's checked media: its media type and the MIME essence to send upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMedia {
+    /// `video`, `audio` or `image`.
+    pub media: MediaType,
+    /// `type/subtype`, lower case, without parameters.
+    pub essence: String,
+}
+
+/// Parses a file part's `Content-Type` strictly and checks that every name in `filenames`
+/// agrees with it: a name whose extension is known to belong to another media type is refused
+/// (a name with no extension, or an extension not in the table, says nothing and passes).
+pub fn file_media(content_type: &str, filenames: &[&str]) -> Result<FileMedia, Error> {
+    let unsupported = |why: String| Err(Error::new(ErrorCode::UnsupportedType, why));
+    let Ok(parsed) = mime::Mime::from_str(content_type) else {
+        return unsupported(format!(
+            "The file part's Content-Type `{}` is not a MIME type (type/subtype; parameters).",
+            printable(content_type)
+        ));
+    };
+    if parsed.subtype().as_str().is_empty() {
+        return unsupported(format!(
+            "The file part's Content-Type `{}` has no subtype.",
+            printable(content_type)
+        ));
+    }
+    let Some(media) = MediaType::parse(parsed.type_().as_str()) else {
+        return unsupported(format!(
+            "The file part's Content-Type `{}` is not video/*, audio/* or image/*.",
+            parsed.essence_str()
+        ));
+    };
+    for name in filenames {
+        if let Some(other) = media_of_extension(name).filter(|m| *m != media) {
+            return unsupported(format!(
+                "The file is typed `{}` ({}), but its name `{}` says {}.",
+                parsed.essence_str(),
+                media.as_str(),
+                printable(name),
+                other.as_str()
+            ));
+        }
+    }
+    Ok(FileMedia {
+        media,
+        essence: parsed.essence_str().to_owned(),
+    })
+}
+
+/// The media type a file name's extension stands for, if it is a known media extension.
+pub fn media_of_extension(filename: &str) -> Option<MediaType> {
+    let (_, extension) = filename.rsplit_once('.')?;
+    let extension = extension.to_ascii_lowercase();
+    let is = |list: &[&str]| list.contains(&extension.as_str());
+    if is(VIDEO_EXTENSIONS) {
+        Some(MediaType::Video)
+    } else if is(AUDIO_EXTENSIONS) {
+        Some(MediaType::Audio)
+    } else if is(IMAGE_EXTENSIONS) {
+        Some(MediaType::Image)
+    } else {
+        None
+    }
+}
+
+const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "qt", "webm", "mkv", "avi", "wmv", "asf", "flv", "f4v", "mpg", "mpeg",
+    "mpe", "m2v", "3gp", "3g2", "ts", "mts", "m2ts", "ogv", "mxf", "vob", "divx",
+];
+const AUDIO_EXTENSIONS: &[&str] = &[
+    "mp3", "wav", "wave", "m4a", "aac", "flac", "ogg", "oga", "opus", "wma", "aif", "aiff", "aifc",
+    "amr", "mka", "caf", "ac3", "weba", "mid", "midi",
+];
+const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "jfif", "png", "gif", "webp", "bmp", "tif", "tiff", "heic", "heif",
+    "avif", "svg", "ico", "jxl",
+];
+
+/// A client value for an error message: at most 100 characters, control characters dropped.
+fn printable(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_that_do_not_parse_as_mime_types_are_refused() {
+        for bad in [
+            "image",
+            "image/png garbage",
+            "Image/Png;;",
+            "image/",
+            "/png",
+            "image/png; charset",
+            "image/png; a=\"unterminated",
+            "video/mp4\u{7}",
+            "video /mp4",
+            "",
+            "*/*",
+            "application/octet-stream",
+            "text/plain",
+            "videos/mp4",
+        ] {
+            let refused = file_media(bad, &["clip.mp4"]).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::UnsupportedType, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_essence_is_what_goes_upstream() {
+        let media = file_media("Video/MP4; codecs=\"avc1\"", &["clip.mp4"]).unwrap();
+        assert_eq!(media.media, MediaType::Video);
+        assert_eq!(media.essence, "video/mp4");
+        assert_eq!(
+            file_media("audio/mpeg", &["song.MP3", "song"])
+                .unwrap()
+                .media,
+            MediaType::Audio
+        );
+        assert_eq!(
+            file_media("image/png", &["scan.png"]).unwrap().essence,
+            "image/png"
+        );
+        // No extension, or one outside the table, says nothing either way.
+        assert!(file_media("video/mp4", &["clip", "clip.bin", ""]).is_ok());
+    }
+
+    #[test]
+    fn a_type_and_a_name_that_disagree_are_refused() {
+        for (content_type, names) in [
+            ("image/png", &["clip.mp4"][..]),
+            ("video/mp4", &["photo.JPG"]),
+            ("audio/mpeg", &["movie.mkv"]),
+            ("image/png", &["ok.png", "clip.mov"]),
+            ("video/mp4", &["clip.mp4", "song.mp3"]),
+        ] {
+            let refused = file_media(content_type, names).unwrap_err();
+            assert_eq!(
+                refused.code,
+                ErrorCode::UnsupportedType,
+                "{content_type} {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_extension_belongs_to_one_media_type() {
+        for list in [VIDEO_EXTENSIONS, AUDIO_EXTENSIONS, IMAGE_EXTENSIONS] {
+            for extension in list {
+                let hits = [VIDEO_EXTENSIONS, AUDIO_EXTENSIONS, IMAGE_EXTENSIONS]
+                    .iter()
+                    .filter(|l| l.contains(extension))
+                    .count();
+                assert_eq!(hits, 1, "{extension}");
+            }
+        }
+    }
+}
