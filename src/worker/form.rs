@@ -12,8 +12,7 @@
 use crate::core::error::{Error, ErrorCode};
 use crate::core::media::{self, FileMedia};
 use crate::core::wire::{
-    validate_filename, validate_user_metadata, CreateAssetFields, CreateAssetMethod, MediaType,
-    UserMetadata,
+    validate_filename, validate_user_metadata, CreateAssetFields, CreateAssetMethod, UserMetadata,
 };
 
 /// The text fields and file-part headers must fit in this many bytes.
@@ -473,6 +472,7 @@ fn too_large(limit: u64) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::wire::MediaType;
 
     const B: &str = "----formBoundary7MA4";
 

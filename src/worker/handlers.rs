@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde::Deserialize as _;
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{Env, Method, Response};
+use worker::{web_sys, Env, Method, Response};
 
 use crate::core::asset_list::{self, AssetListQuery, OwnerListPlan};
 use crate::core::error::{Error, ErrorCode};
@@ -78,6 +78,13 @@ impl Ctx {
 }
 
 type Handled = Result<Response, ApiError>;
+
+fn internal_js() -> ApiError {
+    ApiError::new(
+        ErrorCode::Internal,
+        "The Worker failed to set up the upstream body.",
+    )
+}
 
 fn internal(_: worker::Error) -> ApiError {
     ApiError::new(
@@ -666,32 +673,39 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         }
     }
 
-    // The stream records why it stopped, so the client gets 413/400 rather than a vague 502.
+    // The stream records why it stopped, so the client gets 413/400 rather than a vague 502,
+    // and aborts the upstream call itself: it ends instead of erroring, because an errored
+    // request body is logged by workerd as an uncaught exception, which a client could then
+    // cause at will.
     let refusal: Rc<RefCell<Option<Error>>> = Rc::default();
+    let abort = web_sys::AbortController::new().map_err(|_| internal_js())?;
     let upstream_stream = streamed_body(
         new_prefix.clone(),
         already_read,
         body,
         tail,
         Rc::clone(&refusal),
-    );
+        abort.clone(),
+    )
+    .map(|bytes| Ok::<JsValue, JsValue>(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+    let readable = wasm_streams::ReadableStream::from_stream(upstream_stream).into_raw();
     let stream: JsValue = match declared_length {
         Some(total) => {
+            // A declared length is kept upstream (no chunked encoding): the body goes through
+            // a FixedLengthStream, piped here so that a pipe cut short by a refusal is a
+            // handled rejection rather than an uncaught one.
             let length = total - prefix.consumed as u64 + new_prefix.len() as u64;
-            let fixed = worker::FixedLengthStream::wrap(
-                upstream_stream.map(|r| r.map_err(|e| worker::Error::RustError(e.message))),
-                length,
-            );
-            let sys: worker::worker_sys::FixedLengthStream = fixed.into();
-            let transform: &worker::web_sys::TransformStream = sys.unchecked_ref();
+            let fixed =
+                worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(length))
+                    .map_err(|_| internal_js())?;
+            let transform: &web_sys::TransformStream = fixed.unchecked_ref();
+            let pipe = readable.pipe_to(&transform.writable());
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(pipe).await;
+            });
             transform.readable().into()
         }
-        None => wasm_streams::ReadableStream::from_stream(upstream_stream.map(|r| {
-            r.map(|bytes| js_sys::Uint8Array::from(bytes.as_slice()).into())
-                .map_err(|e| JsValue::from_str(&e.message))
-        }))
-        .into_raw()
-        .into(),
+        None => readable.into(),
     };
     let result = ctx
         .upstream()?
@@ -701,6 +715,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
             Body::Stream {
                 stream,
                 content_type: upstream_content_type,
+                abort,
             },
             Idempotency::NotIdempotent,
         )
@@ -714,25 +729,25 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
 }
 
 /// The body sent upstream for a direct upload: the rebuilt prefix and the bytes already read,
-/// then the rest of the client's body, each chunk checked by `tail` before it is passed on.
+/// then the rest of the client's body, each chunk checked by `tail` before it is passed on. On
+/// a refusal it records why, aborts the upstream call with `abort`, and ends.
 fn streamed_body(
     new_prefix: Vec<u8>,
     already_read: Vec<u8>,
     rest: worker::ByteStream,
     tail: FileTail,
     refusal: Rc<RefCell<Option<Error>>>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, Error>> + 'static {
+    abort: web_sys::AbortController,
+) -> impl futures_util::Stream<Item = Vec<u8>> + 'static {
     let mut first = new_prefix;
     first.extend_from_slice(&already_read);
-    let state = (Some(first), rest, tail, refusal, false);
-    futures_util::stream::unfold(
-        state,
-        |(first, mut rest, mut tail, refusal, done)| async move {
-            if done {
-                return None;
-            }
+    let state = (Some(first), rest, tail);
+    futures_util::stream::unfold(state, move |(first, mut rest, mut tail)| {
+        let refusal = Rc::clone(&refusal);
+        let abort = abort.clone();
+        async move {
             if let Some(first) = first {
-                return Some((Ok(first), (None, rest, tail, refusal, false)));
+                return Some((first, (None, rest, tail)));
             }
             let verdict = match rest.next().await {
                 Some(Ok(chunk)) => tail.push(&chunk).map(|()| Some(chunk)),
@@ -740,13 +755,14 @@ fn streamed_body(
                 None => tail.finish().map(|_| None),
             };
             match verdict {
-                Ok(Some(chunk)) => Some((Ok(chunk), (None, rest, tail, refusal, false))),
+                Ok(Some(chunk)) => Some((chunk, (None, rest, tail))),
                 Ok(None) => None,
                 Err(error) => {
-                    *refusal.borrow_mut() = Some(error.clone());
-                    Some((Err(error), (None, rest, tail, refusal, true)))
+                    *refusal.borrow_mut() = Some(error);
+                    abort.abort();
+                    None
                 }
             }
-        },
-    )
+        }
+    })
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, AbortController, Delay, Method};
+use worker::{js_sys, web_sys, Delay, Method};
 
 use crate::core::error::ErrorCode;
 use crate::core::retry::{proxy_should_retry, HttpOutcome};
@@ -38,6 +38,8 @@ pub enum Body {
         stream: JsValue,
         /// `multipart/form-data; boundary=…`.
         content_type: String,
+        /// Aborts the call: the stream's producer uses it when it refuses the client's body.
+        abort: web_sys::AbortController,
     },
 }
 
@@ -132,6 +134,8 @@ impl Upstream<'_> {
             error: ApiError::new(ErrorCode::Internal, "could not build a header"),
         };
         let headers = web_sys::Headers::new().map_err(header_failure)?;
+        // The call's abort switch: the stream's own for a streamed body, else a fresh one.
+        let mut controller = web_sys::AbortController::new().map_err(header_failure)?;
         let set = |name: &str, value: &str| headers.set(name, value).map_err(header_failure);
         set("x-api-key", self.api_key.expose())?;
         set("Accept", "application/json")?;
@@ -153,13 +157,14 @@ impl Upstream<'_> {
             Body::Stream {
                 stream,
                 content_type,
+                abort,
             } => {
                 set("Content-Type", &content_type)?;
                 init.set_body(&stream);
+                controller = abort;
             }
         }
         init.set_headers(&headers);
-        let controller = AbortController::default();
         init.set_signal(Some(&controller.signal()));
         let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Failure {
             status: None,

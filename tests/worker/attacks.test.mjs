@@ -46,7 +46,12 @@ async function call(urlPath, { method = 'GET', token, json, headers = {}, body, 
     h['content-type'] = 'application/json';
     body = JSON.stringify(json);
   }
-  const res = await fetch(`${worker.url}${urlPath}`, { method, headers: h, body, duplex });
+  let res;
+  try {
+    res = await fetch(`${worker.url}${urlPath}`, { method, headers: h, body, duplex });
+  } catch (err) {
+    throw new Error(`${method} ${urlPath}: ${err.message} (${err.cause?.code || err.cause?.message})`);
+  }
   const text = await res.text();
   let parsed = null;
   try {
@@ -384,4 +389,63 @@ test('6. the file part\'s filename= follows the filename rules before upstream',
   });
   const ok = await postDirect(token, { disposition: `form-data; name="file"; filename="${'a'.repeat(251)}.mp4"` });
   assert.equal(ok.status, 201, `255 characters are allowed: ${ok.text}`);
+});
+
+// ── 7. Client-caused refusals are handled answers: one log line, no uncaught exception ──
+
+/** `bytes` as a body of unknown length (chunked), in pieces of `piece` bytes. */
+function chunked(bytes, piece = 4096) {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.subarray(at, at + piece));
+      at += piece;
+    },
+  });
+}
+
+/** Assets the emulator holds (all users). */
+const upstreamAssetTotal = async () =>
+  (await getJson(`${emulator.apiUrl}/assets?page_limit=1`, { headers: { 'x-api-key': emulator.apiKey } })).page_info.total_results;
+
+test('7. malformed or over-limit streamed direct uploads are answered with one log line and no uncaught exception', async () => {
+  const small = grant({ max_bytes: 1000 });
+  const smuggled = Buffer.concat([
+    Buffer.alloc(100, 1),
+    Buffer.from(`\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"edge_upload_owner":"victim"}`),
+  ]);
+  const truncated = (body) => body.subarray(0, body.length - `\r\n--${BOUNDARY}--\r\n`.length);
+  const cases = [
+    ['over the grant limit, chunked', small, directBody({ content: Buffer.alloc(3000, 2) }), 413, 'payload_too_large'],
+    ['a part smuggled after the file, chunked', grant(), directBody({ content: smuggled }), 400, 'invalid_input'],
+    ['no closing boundary, chunked', grant(), truncated(directBody({ content: Buffer.alloc(9000, 3) })), 400, 'invalid_input'],
+    ['a long epilogue, chunked', grant(), Buffer.concat([directBody({}), Buffer.alloc(5000, 0x65)]), 400, 'invalid_input'],
+  ];
+  for (const [label, token, body, status, code] of cases) {
+    const assetsBefore = await upstreamAssetTotal();
+    await resetStats();
+    const logFrom = worker.output().length;
+    const res = await call('/v1.3/assets', {
+      method: 'POST', token, body: chunked(body), duplex: 'half',
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    });
+    assert.equal(res.status, status, `${label}: ${res.text}`);
+    assert.equal(res.json.code, code, label);
+    await new Promise((r) => setTimeout(r, 300));
+    const log = worker.output().slice(logFrom);
+    assert.ok(!/Uncaught/i.test(log), `${label}: an uncaught exception was logged:\n${log}`);
+    assert.equal(log.split('\n').filter((l) => l.startsWith('{"code":')).length, 1, `${label}: one log line:\n${log}`);
+    // The body streams upstream as it arrives, so upstream may have seen the request start;
+    // it must not have kept anything.
+    assert.equal(await upstreamAssetTotal(), assetsBefore, `${label}: nothing stored upstream`);
+  }
+  // With a declared length, an over-limit body is refused on its headers, before upstream.
+  await refusedBeforeUpstream('over the limit, declared', () => postDirect(small, { content: Buffer.alloc(50_000, 2) }), (res) => {
+    assert.equal(res.status, 413, res.text);
+  });
+  await refusedBeforeUpstream('garbage body', () => call('/v1.3/assets', {
+    method: 'POST', token: grant(), body: Buffer.from('not multipart at all'),
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+  }), (res) => assert.equal(res.status, 400, res.text));
 });
