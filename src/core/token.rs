@@ -60,6 +60,11 @@ pub enum TokenError {
         /// The kind the route needs.
         expected: &'static str,
     },
+    /// `exp` lies further ahead than the deployment lets a grant live.
+    LifetimeTooLong {
+        /// The longest lifetime allowed, in seconds.
+        max_secs: i64,
+    },
 }
 
 impl TokenError {
@@ -73,6 +78,7 @@ impl TokenError {
             TokenError::Expired => "token_expired",
             TokenError::NotYetValid => "token_not_yet_valid",
             TokenError::WrongKind { .. } => "token_wrong_kind",
+            TokenError::LifetimeTooLong { .. } => "token_lifetime_too_long",
         }
     }
 }
@@ -96,6 +102,11 @@ impl core::fmt::Display for TokenError {
             TokenError::WrongKind { expected } => {
                 write!(f, "{}: this route needs {expected}", self.reason())
             }
+            TokenError::LifetimeTooLong { max_secs } => write!(
+                f,
+                "{}: a grant may expire at most {max_secs} s after it is used",
+                self.reason()
+            ),
         }
     }
 }
@@ -236,6 +247,21 @@ pub fn verify_grant(token: &str, mac: Mac<'_>, now_secs: i64) -> Result<GrantCla
         }
     }
     Ok(claims)
+}
+
+/// Refuses a grant whose `exp` lies more than `max_ttl_secs` (plus the clock leeway) after
+/// `now_secs`: a stolen grant is then only good for that long, whatever its minter wrote.
+pub fn check_grant_lifetime(
+    claims: &GrantClaims,
+    now_secs: i64,
+    max_ttl_secs: i64,
+) -> Result<(), TokenError> {
+    if claims.exp.saturating_sub(now_secs) > max_ttl_secs.saturating_add(CLOCK_SKEW_LEEWAY_SECS) {
+        return Err(TokenError::LifetimeTooLong {
+            max_secs: max_ttl_secs,
+        });
+    }
+    Ok(())
 }
 
 /// Verifies an upload token minted by [`encode`] with [`UploadClaims`].
@@ -442,6 +468,16 @@ mod tests {
             url_uploads: None,
             kind: None,
         }
+    }
+
+    #[test]
+    fn grant_lifetimes_are_capped() {
+        let ok = grant("u", NOW + 3600);
+        assert!(check_grant_lifetime(&ok, NOW, 3600).is_ok());
+        let long = grant("u", NOW + 3600 + CLOCK_SKEW_LEEWAY_SECS + 1);
+        let refused = check_grant_lifetime(&long, NOW, 3600).unwrap_err();
+        assert_eq!(refused.reason(), "token_lifetime_too_long");
+        assert!(check_grant_lifetime(&grant("u", i64::MAX), NOW, 3600).is_err());
     }
 
     /// Builds a token from raw header/claims JSON, signed with `mac` (for hostile shapes).

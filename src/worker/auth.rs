@@ -79,12 +79,20 @@ fn secret_missing(name: &str) -> ApiError {
     )
 }
 
-/// Verifies a grant with `GRANT_SECRET`.
-pub fn grant(secret: Option<&Secret>, token: &str, now_secs: i64) -> Result<GrantClaims, ApiError> {
+/// Verifies a grant with `GRANT_SECRET`, and that it claims no longer a life than
+/// `max_ttl_secs` (`MAX_GRANT_TTL_S`).
+pub fn grant(
+    secret: Option<&Secret>,
+    token: &str,
+    now_secs: i64,
+    max_ttl_secs: i64,
+) -> Result<GrantClaims, ApiError> {
     let secret = secret.ok_or_else(|| secret_missing("GRANT_SECRET"))?;
     let mac = hmac_sha256(secret);
-    token::verify_grant(token, &mac, now_secs)
-        .map_err(|e| ApiError::from(crate::core::error::Error::from(e)))
+    let refused = |e| ApiError::from(crate::core::error::Error::from(e));
+    let claims = token::verify_grant(token, &mac, now_secs).map_err(refused)?;
+    token::check_grant_lifetime(&claims, now_secs, max_ttl_secs).map_err(refused)?;
+    Ok(claims)
 }
 
 /// Verifies an upload token with `TOKEN_SECRET` and checks it is for `upload_id`.
@@ -130,8 +138,9 @@ mod tests {
     #[test]
     fn cached_keyed_states_give_the_same_macs_as_fresh_ones() {
         for key in ["k1", "k2", "k3", "k4", "k5", "k6", "k1", "k6"] {
+            let key = format!("{key}-a-secret-of-at-least-32-bytes");
             let secret = crate::worker::config::Config::from_lookup(|n| {
-                (n == "GRANT_SECRET").then(|| key.to_owned())
+                (n == "GRANT_SECRET").then(|| key.clone())
             })
             .unwrap()
             .grant_secret
@@ -148,7 +157,7 @@ mod tests {
     #[test]
     fn tokens_for_another_upload_are_forbidden() {
         let secret = crate::worker::config::Config::from_lookup(|n| {
-            (n == "TOKEN_SECRET").then(|| "s3cret".to_owned())
+            (n == "TOKEN_SECRET").then(|| "s3cret-s3cret-s3cret-s3cret-s3cret".to_owned())
         })
         .unwrap()
         .token_secret

@@ -17,6 +17,39 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = crate::core::wire::limits::MULTIPART_M
 /// `UPSTREAM_TIMEOUT_MS` when unset.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 30_000;
 
+/// `MAX_GRANT_TTL_S` when unset: the longest lifetime (`exp - now`) a grant may claim.
+pub const DEFAULT_MAX_GRANT_TTL_SECS: i64 = 3600;
+
+/// The largest `MAX_GRANT_TTL_S` accepted (a day).
+pub const MAX_GRANT_TTL_LIMIT_SECS: i64 = 24 * 60 * 60;
+
+/// The shortest `GRANT_SECRET` and `TOKEN_SECRET` accepted, in bytes (HS256's key size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Why the configuration is unusable: the setting at fault (its name, never its value) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The var or secret at fault, e.g. `TOKEN_SECRET`.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, why: impl Into<String>) -> ConfigError {
+        ConfigError {
+            setting,
+            why: why.into(),
+        }
+    }
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} {}", self.setting, self.why)
+    }
+}
+
 /// A secret value. Its `Debug` output is redacted so it cannot reach a log by accident.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -53,50 +86,96 @@ pub struct Config {
     pub dev_grants: bool,
     /// `UPSTREAM_TIMEOUT_MS`: how long one TwelveLabs API call may take.
     pub upstream_timeout_ms: u64,
+    /// `MAX_GRANT_TTL_S`: the longest `exp - now` a grant may claim.
+    pub max_grant_ttl_secs: i64,
 }
 
 impl Config {
     /// Reads the configuration through `lookup` (name → value). Empty values count as unset.
     /// A malformed var is an error naming it: better a clear 500 than a silently wrong policy.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+    /// Secrets may be absent (the routes that need one say so), but one that is present must be
+    /// at least [`MIN_SECRET_BYTES`] long, and the two signing secrets must differ (else an
+    /// upload token would verify as a grant's signature and the reverse).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let secret = |name: &str| get(name).map(Secret);
+        let secret = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
+            match get(name) {
+                Some(value) if value.len() < MIN_SECRET_BYTES => Err(ConfigError::new(
+                    name,
+                    format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                )),
+                value => Ok(value.map(Secret)),
+            }
+        };
+        let grant_secret = secret("GRANT_SECRET")?;
+        let token_secret = secret("TOKEN_SECRET")?;
+        if grant_secret.is_some() && grant_secret == token_secret {
+            return Err(ConfigError::new(
+                "TOKEN_SECRET",
+                "must differ from GRANT_SECRET",
+            ));
+        }
 
         let base_url = get("TWELVELABS_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let base_url = base_url.trim().trim_end_matches('/').to_owned();
-        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-            return Err("TWELVELABS_BASE_URL must be an http(s) URL".to_owned());
-        }
+        check_base_url(&base_url)?;
 
         let max_upload_bytes = match get("MAX_UPLOAD_BYTES") {
             None => DEFAULT_MAX_UPLOAD_BYTES,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if n > 0 => n,
-                _ => return Err("MAX_UPLOAD_BYTES must be a positive integer".to_owned()),
+                _ => {
+                    return Err(ConfigError::new(
+                        "MAX_UPLOAD_BYTES",
+                        "must be a positive integer",
+                    ))
+                }
             },
         };
         let allowed_types = match get("ALLOWED_TYPES") {
             None => vec![MediaType::Video, MediaType::Audio, MediaType::Image],
-            Some(v) => parse_types(&v)?,
+            Some(v) => parse_types(&v).map_err(|_| {
+                ConfigError::new(
+                    "ALLOWED_TYPES",
+                    "must list one or more of video, audio, image",
+                )
+            })?,
         };
         let dev_grants = match get("DEV_GRANTS").as_deref().map(str::trim) {
             None | Some("false") => false,
             Some("true") => true,
-            Some(_) => return Err("DEV_GRANTS must be `true` or `false`".to_owned()),
+            Some(_) => return Err(ConfigError::new("DEV_GRANTS", "must be `true` or `false`")),
         };
 
         let upstream_timeout_ms = match get("UPSTREAM_TIMEOUT_MS") {
             None => DEFAULT_UPSTREAM_TIMEOUT_MS,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if (1..=600_000).contains(&n) => n,
-                _ => return Err("UPSTREAM_TIMEOUT_MS must be an integer in 1..=600000".to_owned()),
+                _ => {
+                    return Err(ConfigError::new(
+                        "UPSTREAM_TIMEOUT_MS",
+                        "must be an integer in 1..=600000",
+                    ))
+                }
+            },
+        };
+        let max_grant_ttl_secs = match get("MAX_GRANT_TTL_S") {
+            None => DEFAULT_MAX_GRANT_TTL_SECS,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (1..=MAX_GRANT_TTL_LIMIT_SECS).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "MAX_GRANT_TTL_S",
+                        format!("must be an integer in 1..={MAX_GRANT_TTL_LIMIT_SECS}"),
+                    ))
+                }
             },
         };
 
         Ok(Config {
-            api_key: secret("TWELVELABS_API_KEY"),
-            grant_secret: secret("GRANT_SECRET"),
-            token_secret: secret("TOKEN_SECRET"),
+            api_key: get("TWELVELABS_API_KEY").map(Secret),
+            grant_secret,
+            token_secret,
             base_url,
             allowed_origins: AllowedOrigins::parse(&get("ALLOWED_ORIGINS").unwrap_or_default()),
             policy: Policy {
@@ -105,7 +184,34 @@ impl Config {
             },
             dev_grants,
             upstream_timeout_ms,
+            max_grant_ttl_secs,
         })
+    }
+}
+
+/// `TWELVELABS_BASE_URL` must be https. Plain http is accepted for a loopback host only: that is
+/// how local development (the emulator) is recognised, with no extra switch, and it is harmless
+/// in production, where a Worker cannot reach a loopback address.
+fn check_base_url(base_url: &str) -> Result<(), ConfigError> {
+    let refuse = |why: &str| Err(ConfigError::new("TWELVELABS_BASE_URL", why));
+    let Ok(url) = url::Url::parse(base_url) else {
+        return refuse("is not a URL");
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse("must not carry credentials");
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => refuse(
+            "must be an https:// URL (http:// only for a loopback host, in local development)",
+        ),
     }
 }
 
@@ -114,7 +220,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -158,7 +264,59 @@ mod tests {
             ("UPSTREAM_TIMEOUT_MS", "0"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
-            assert!(err.contains(name), "{err}");
+            assert_eq!(err.setting, name, "{err}");
+            assert!(!err.to_string().contains(value) || value.len() < 3, "{err}");
+        }
+    }
+
+    #[test]
+    fn weak_or_shared_secrets_and_plain_http_upstreams_are_refused() {
+        let strong = "s".repeat(MIN_SECRET_BYTES);
+        let other = "t".repeat(MIN_SECRET_BYTES);
+        for (pairs, setting) in [
+            (vec![("GRANT_SECRET", "short-secret")], "GRANT_SECRET"),
+            (vec![("TOKEN_SECRET", &strong[1..])], "TOKEN_SECRET"),
+            (
+                vec![
+                    ("GRANT_SECRET", strong.as_str()),
+                    ("TOKEN_SECRET", strong.as_str()),
+                ],
+                "TOKEN_SECRET",
+            ),
+            (
+                vec![("TWELVELABS_BASE_URL", "http://api.twelvelabs.io/v1.3")],
+                "TWELVELABS_BASE_URL",
+            ),
+            (
+                vec![("TWELVELABS_BASE_URL", "http://10.0.0.2:8080/v1.3")],
+                "TWELVELABS_BASE_URL",
+            ),
+            (
+                vec![("TWELVELABS_BASE_URL", "https://u:p@api.twelvelabs.io/v1.3")],
+                "TWELVELABS_BASE_URL",
+            ),
+            (vec![("MAX_GRANT_TTL_S", "0")], "MAX_GRANT_TTL_S"),
+            (vec![("MAX_GRANT_TTL_S", "86401")], "MAX_GRANT_TTL_S"),
+        ] {
+            let err = config(&pairs).unwrap_err();
+            assert_eq!(err.setting, setting, "{pairs:?}");
+            for (_, value) in pairs.iter().filter(|(_, v)| v.len() > 5) {
+                assert!(!err.to_string().contains(value), "the value leaked: {err}");
+            }
+        }
+        for url in [
+            "http://127.0.0.1:8787/v1.3",
+            "http://[::1]:8787/v1.3",
+            "http://localhost:8787/v1.3",
+            "https://api.twelvelabs.io/v1.3",
+        ] {
+            let c = config(&[
+                ("TWELVELABS_BASE_URL", url),
+                ("GRANT_SECRET", strong.as_str()),
+                ("TOKEN_SECRET", other.as_str()),
+            ])
+            .unwrap();
+            assert_eq!(c.max_grant_ttl_secs, DEFAULT_MAX_GRANT_TTL_SECS);
         }
     }
 }

@@ -62,7 +62,12 @@ impl Ctx {
     fn grant(&self, req: &Request) -> Result<GrantClaims, ApiError> {
         let header = req.headers().get("Authorization").ok().flatten();
         let token = auth::bearer(header.as_deref())?;
-        auth::grant(self.config.grant_secret.as_ref(), token, self.now_secs)
+        auth::grant(
+            self.config.grant_secret.as_ref(),
+            token,
+            self.now_secs,
+            self.config.max_grant_ttl_secs,
+        )
     }
 
     fn upload_token(&self, req: &Request, upload_id: &str) -> Result<UploadClaims, ApiError> {
@@ -252,9 +257,6 @@ pub fn healthz(ctx: &Ctx) -> Handled {
     )
 }
 
-/// Longest lifetime of a grant minted by `POST /dev/grant`.
-const DEV_GRANT_MAX_TTL_SECS: i64 = 24 * 60 * 60;
-
 /// `POST /dev/grant` (only when `DEV_GRANTS=true`): mints a grant for the local demo.
 pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
     #[derive(serde::Deserialize)]
@@ -279,10 +281,11 @@ pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
         ],
         &["sub"],
     )?;
-    let ttl = request.ttl_secs.unwrap_or(3600);
-    if !(1..=DEV_GRANT_MAX_TTL_SECS).contains(&ttl) {
+    let max_ttl = ctx.config.max_grant_ttl_secs;
+    let ttl = request.ttl_secs.unwrap_or(max_ttl);
+    if !(1..=max_ttl).contains(&ttl) {
         return Err(Error::invalid(format!(
-            "The `ttl_secs` parameter must be between 1 and {DEV_GRANT_MAX_TTL_SECS}."
+            "The `ttl_secs` parameter must be between 1 and {max_ttl} (MAX_GRANT_TTL_S)."
         ))
         .into());
     }
@@ -305,7 +308,12 @@ pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
     };
     let grant = token::encode(&claims, &hmac_sha256(secret));
     // Round-trip through the verifier so the demo never receives a grant the Worker would refuse.
-    auth::grant(Some(secret), &grant, ctx.now_secs)?;
+    auth::grant(
+        Some(secret),
+        &grant,
+        ctx.now_secs,
+        ctx.config.max_grant_ttl_secs,
+    )?;
     json_response(200, &json!({ "grant": grant, "expires_at": claims.exp }))
 }
 

@@ -33,10 +33,25 @@ impl Request {
         &self.headers
     }
 
-    /// The method, mapped as `worker::Request` maps it (unknown methods read as `GET`; the
-    /// route table then answers them as it always has).
-    pub fn method(&self) -> Method {
-        Method::from(self.raw.method())
+    /// The method as the client sent it (for the log line, at most 16 characters).
+    pub fn method_name(&self) -> String {
+        self.raw.method().chars().take(16).collect()
+    }
+
+    /// The method, when it is one the Worker knows, spelled exactly (methods are
+    /// case-sensitive): `get`, `PROPFIND` or `PURGE` are `None`, so they can never be served as
+    /// a `GET` (which `worker::Method::from` would make of them).
+    pub fn method(&self) -> Option<Method> {
+        Some(match self.raw.method().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "HEAD" => Method::Head,
+            _ => return None,
+        })
     }
 
     /// The URL's path (no query, no fragment).

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use worker::{event, js_sys, web_sys, Context, Env, Method, Response};
 
 use crate::core::error::ErrorCode;
-use crate::worker::config::Config;
+use crate::worker::config::{Config, ConfigError};
 use crate::worker::cors::CorsDecision;
 use crate::worker::handlers::Ctx;
 use crate::worker::incoming::Request;
@@ -43,9 +43,10 @@ const CONFIG_NAMES: &[&str] = &[
     "ALLOWED_TYPES",
     "DEV_GRANTS",
     "UPSTREAM_TIMEOUT_MS",
+    "MAX_GRANT_TTL_S",
 ];
 
-fn read_config(env: &Env) -> Result<Config, String> {
+fn read_config(env: &Env) -> Result<Config, ConfigError> {
     let values: Vec<(&str, Option<String>)> = CONFIG_NAMES
         .iter()
         .map(|name| {
@@ -72,11 +73,11 @@ thread_local! {
     /// deploy, `wrangler secret put`) makes a new version of the script, which runs in new
     /// isolates. Reading them per request cost nine binding look-ups (each miss builds a JS
     /// error), nine string copies and a re-parse for every request, for the same answer.
-    static CONFIG: OnceCell<Result<Rc<Config>, String>> = const { OnceCell::new() };
+    static CONFIG: OnceCell<Result<Rc<Config>, ConfigError>> = const { OnceCell::new() };
 }
 
 /// The isolate's configuration; see [`CONFIG`].
-fn config(env: &Env) -> Result<Rc<Config>, String> {
+fn config(env: &Env) -> Result<Rc<Config>, ConfigError> {
     CONFIG.with(|cell| cell.get_or_init(|| read_config(env).map(Rc::new)).clone())
 }
 
@@ -93,18 +94,25 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
     let started_ms = now_ms();
     let mut req = Request::from(req);
     let method = req.method();
-    let resource = Resource::from_path(&req.path());
+    let method_name = req.method_name();
+    let path = req.path();
+    let resource = Resource::from_path(&path);
     let route = resource
         .as_ref()
-        .map_or("unknown", |r| r.name(method.as_ref()));
+        .map_or("unknown", |r| r.name(&method_name));
 
     let mut upstream_status = None;
     let mut error_code = None;
+    let mut bad_setting = None;
     let outcome = match config(&env) {
-        Err(problem) => Err(ApiError::new(
-            ErrorCode::Internal,
-            format!("The Worker is misconfigured: {problem}."),
-        )),
+        // Refuse to serve at all: no upstream call with a configuration that cannot be trusted.
+        Err(problem) => {
+            bad_setting = Some(problem.setting);
+            Err(ApiError::new(
+                ErrorCode::ConfigInvalid,
+                format!("The Worker is misconfigured: {problem}."),
+            ))
+        }
         Ok(config) => {
             let ctx = Ctx {
                 config,
@@ -114,7 +122,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
                 upstream_status: Default::default(),
                 error_code: Default::default(),
             };
-            let outcome = serve(&ctx, &mut req, &method, resource).await;
+            let outcome = serve(&ctx, &mut req, method.as_ref(), &path, resource).await;
             upstream_status = ctx.upstream_status.get();
             error_code = ctx.error_code.get();
             outcome
@@ -138,18 +146,20 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
         .set("Date", &reply::http_date(finished_ms / 1000))?;
     let line = log_line(
         route,
-        method.as_ref(),
+        &method_name,
         response.status_code(),
         upstream_status,
         error_code,
         finished_ms.saturating_sub(started_ms),
+        bad_setting,
     );
     web_sys::console::log_1(&line.into());
     Ok(response)
 }
 
 /// The request's one log line, a JSON object: route, method, status, upstream status, error
-/// code, duration. Never tokens, bodies, headers or query strings. Written by hand rather than
+/// code, duration, and for a `config_invalid` refusal the setting at fault (its name). Never
+/// tokens, bodies, headers, query strings or configuration values. Written by hand rather than
 /// through a `serde_json::Value` tree (a map, boxed values, then a walk to print it, for six
 /// fields on every request); the keys stay in the order that tree printed them (sorted).
 pub fn log_line(
@@ -159,6 +169,7 @@ pub fn log_line(
     upstream_status: Option<u16>,
     error_code: Option<ErrorCode>,
     duration_ms: u64,
+    bad_setting: Option<&str>,
 ) -> String {
     use std::fmt::Write as _;
     let mut line = String::with_capacity(128);
@@ -168,6 +179,10 @@ pub fn log_line(
     push_json_str_or_null(&mut line, Some(method));
     line.push_str(",\"route\":");
     push_json_str_or_null(&mut line, Some(route));
+    if bad_setting.is_some() {
+        line.push_str(",\"setting\":");
+        push_json_str_or_null(&mut line, bad_setting);
+    }
     let _ = write!(line, ",\"status\":{status},\"upstream_status\":");
     match upstream_status {
         Some(status) => {
@@ -188,34 +203,74 @@ fn push_json_str_or_null(line: &mut String, value: Option<&str>) {
     }
 }
 
+/// The 404 for a path the Worker does not serve, naming it (the common mistake: an endpoint
+/// that already ends in `/v1.3`).
+fn no_such_route(path: &str) -> ApiError {
+    let shown: String = path.chars().take(200).collect();
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "No such route: {shown}. The Worker serves {}/assets…; the client's endpoint is the \
+             Worker's origin, without {}.",
+            routes::API_PREFIX,
+            routes::API_PREFIX
+        ),
+    )
+}
+
+/// The 405 for a method `resource` does not answer, with `Allow`.
+fn method_not_allowed(resource: &Resource, method: &str) -> ApiError {
+    let allow = resource.methods().join(", ");
+    ApiError {
+        allow: Some(allow.clone()),
+        ..ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed here; allowed: {allow}."),
+        )
+    }
+}
+
+/// The methods a preflight for an unknown path may name: it is answered so that the browser
+/// sends the request and its client reads the 404 (instead of a CORS network error it would
+/// retry).
+const UNKNOWN_ROUTE_PREFLIGHT_METHODS: &[&str] = &["GET", "POST", "DELETE"];
+
 /// CORS, routing and dispatch; CORS headers are attached to whatever comes back.
 async fn serve(
     ctx: &Ctx,
     req: &mut Request,
-    method: &Method,
+    method: Option<&Method>,
+    path: &str,
     resource: Option<Resource>,
 ) -> Result<Response, ApiError> {
     let origin = req.headers().get("Origin").ok().flatten();
     let allowed = &ctx.config.allowed_origins;
     // `/dev/grant` does not exist at all unless DEV_GRANTS=true.
     let resource = resource.filter(|r| *r != Resource::DevGrant || ctx.config.dev_grants);
+    let Some(method) = method else {
+        // A method the Worker does not know (`PROPFIND`, `get`, …): never served as another.
+        return Err(match &resource {
+            Some(resource) => method_not_allowed(resource, &req.method_name()),
+            None => no_such_route(path),
+        });
+    };
     if *method == Method::Options {
-        let Some(resource) = resource else {
-            return Err(ApiError::new(ErrorCode::NotFound, "No such route."));
-        };
         let requested = req
             .headers()
             .get("Access-Control-Request-Method")
             .ok()
             .flatten()
             .unwrap_or_default();
-        return match cors::for_preflight(allowed, origin.as_deref(), &requested, resource.methods())
-        {
+        let methods = resource
+            .as_ref()
+            .map_or(UNKNOWN_ROUTE_PREFLIGHT_METHODS, Resource::methods);
+        return match cors::for_preflight(allowed, origin.as_deref(), &requested, methods) {
             CorsDecision::Allowed(headers) => {
                 let mut response = Response::builder().with_status(204).empty();
                 attach(&mut response, &headers)?;
                 Ok(response)
             }
+            _ if resource.is_none() => Err(no_such_route(path)),
             _ => Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "CORS preflight refused: origin or method not allowed.",
@@ -233,7 +288,7 @@ async fn serve(
         CorsDecision::Allowed(headers) => headers,
     };
     let outcome = match &resource {
-        None => Err(ApiError::new(ErrorCode::NotFound, "No such route.")),
+        None => Err(no_such_route(path)),
         Some(resource) => dispatch(ctx, req, method, resource).await,
     };
     let mut response = match outcome {
@@ -280,16 +335,7 @@ async fn dispatch(
         (Resource::Assets, Method::Get) => h::list_assets(ctx, req).await,
         (Resource::Asset(id), Method::Get) => h::get_asset(ctx, req, id).await,
         (Resource::Asset(id), Method::Delete) => h::delete_asset(ctx, req, id).await,
-        _ => {
-            let allow = resource.methods().join(", ");
-            Err(ApiError {
-                allow: Some(allow.clone()),
-                ..ApiError::new(
-                    ErrorCode::MethodNotAllowed,
-                    format!("{method} is not allowed here; allowed: {allow}."),
-                )
-            })
-        }
+        _ => Err(method_not_allowed(resource, method.as_ref())),
     }
 }
 
@@ -322,8 +368,31 @@ mod tests {
                 "duration_ms": duration_ms,
             })
             .to_string();
-            let line = log_line(route, method, status, upstream_status, code, duration_ms);
+            let line = log_line(
+                route,
+                method,
+                status,
+                upstream_status,
+                code,
+                duration_ms,
+                None,
+            );
             assert_eq!(line, expected);
         }
+        let expected = serde_json::json!({
+            "route": "healthz", "method": "GET", "status": 500, "upstream_status": null,
+            "code": "config_invalid", "duration_ms": 1, "setting": "TOKEN_SECRET",
+        })
+        .to_string();
+        let line = log_line(
+            "healthz",
+            "GET",
+            500,
+            None,
+            Some(ErrorCode::ConfigInvalid),
+            1,
+            Some("TOKEN_SECRET"),
+        );
+        assert_eq!(line, expected);
     }
 }

@@ -165,6 +165,9 @@ impl Upstream<'_> {
             }
         }
         init.set_headers(&headers);
+        // Never follow a redirect: it would carry `x-api-key` to whatever host it names. A 3xx
+        // is answered as an unavailable upstream.
+        init.set_redirect(web_sys::RequestRedirect::Manual);
         init.set_signal(Some(&controller.signal()));
         let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Failure {
             status: None,

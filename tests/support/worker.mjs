@@ -28,10 +28,11 @@ const dotenvValue = (value) => JSON.stringify(String(value));
 
 /**
  * Starts the Worker. `emulatorUrl` becomes TWELVELABS_BASE_URL (the API root; `/v1.3` is
- * appended if missing). Resolves to `{url, pid, stop(), output()}`; `output()` is everything
- * wrangler and the Worker printed (the Worker's JSON log lines included).
+ * appended if missing). `expectHealthy: false` waits for any answer instead of a 2xx one.
+ * Resolves to `{url, pid, stop(), output()}`; `output()` is everything wrangler and the Worker
+ * printed (the Worker's JSON log lines included).
  */
-export async function startWorker({ emulatorUrl, vars = {}, secrets = {} } = {}) {
+export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, expectHealthy = true } = {}) {
   if (!existsSync(WORKER_MAIN)) {
     throw new Error(`${WORKER_MAIN} not found: run \`bash scripts/build-worker.sh\` first`);
   }
@@ -94,7 +95,7 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {} } = {})
   const url = `http://127.0.0.1:${port}`;
   // Ready is printed when the socket listens; wait until the Worker itself answers.
   try {
-    await waitForHealthz(url, { attempts: 100, output: service.output });
+    await waitForHealthz(url, { attempts: 100, output: service.output, anyAnswer: !expectHealthy });
   } catch (err) {
     await service.stop();
     cleanup();
@@ -117,15 +118,16 @@ export function workerHandle(url, service, cleanup) {
 }
 
 /**
- * Polls `${url}/healthz` every 100 ms until the Worker answers 2xx; after `attempts` tries it
+ * Polls `${url}/healthz` every 100 ms until the Worker answers 2xx (any HTTP answer with
+ * `anyAnswer`: a Worker started with a configuration it must refuse); after `attempts` tries it
  * throws with the server's last output. For any runtime serving the built Worker.
  */
-export async function waitForHealthz(url, { attempts, output }) {
+export async function waitForHealthz(url, { attempts, output, anyAnswer = false }) {
   for (let i = 0; ; i++) {
     try {
       const res = await fetch(`${url}/healthz`);
       await res.arrayBuffer();
-      if (res.ok) return;
+      if (res.ok || anyAnswer) return;
       throw new Error(`status ${res.status}`);
     } catch (err) {
       if (i >= attempts) throw new Error(`the Worker did not answer /healthz: ${err.message}\n${output().slice(-4000)}`);

@@ -1,0 +1,208 @@
+// Hardening of the Worker (issue 14): upstream redirects are never followed, unknown methods
+// are never served as another, unknown routes answer an allowed origin so its client sees the
+// 404, a configuration that cannot be trusted refuses to serve, and grants live at most
+// MAX_GRANT_TTL_S. Refusals are proved through the emulator's `/_emulator/stats` to have
+// reached upstream zero times.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { after, before, test } from 'node:test';
+import { getJson, startEmulator } from '../support/harness.mjs';
+import { signToken, startWorker } from '../support/worker.mjs';
+
+const ORIGIN = 'http://127.0.0.1:5173';
+const GRANT_SECRET = randomBytes(32).toString('hex');
+const TOKEN_SECRET = randomBytes(32).toString('hex');
+
+let emulator;
+let worker;
+
+before(async () => {
+  emulator = await startEmulator();
+  worker = await startWorker({
+    emulatorUrl: emulator.apiUrl,
+    vars: { ALLOWED_ORIGINS: ORIGIN, MAX_GRANT_TTL_S: '600' },
+    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
+  });
+});
+
+after(async () => {
+  await worker?.stop();
+  await emulator?.stop();
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+const grant = (claims = {}, secret = GRANT_SECRET) => signToken({ sub: 'user-1', exp: now() + 300, ...claims }, secret);
+
+const resetStats = () => fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });
+async function upstreamCalls() {
+  const stats = await getJson(`${emulator.url}/_emulator/stats`);
+  return Object.fromEntries(Object.entries(stats.requests).filter(([route, n]) => route.includes('/v1.3') && n > 0));
+}
+
+/** A raw HTTP request (any method spelling, exactly as given). */
+function raw(baseUrl, method, path, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${baseUrl}${path}`, { method, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json = null;
+        try {
+          json = text ? JSON.parse(text) : null;
+        } catch {
+          /* asserted by callers */
+        }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('methods a route does not list get 405 with Allow, never served as GET; nothing reaches upstream', async () => {
+  const token = grant({ scope: 'admin' });
+  await resetStats();
+  for (const [path, allow] of [['/v1.3/assets', 'GET, POST'], ['/v1.3/assets/abc123', 'GET, DELETE'], ['/v1.3/assets/multipart-uploads/up1', 'GET, POST'], ['/healthz', 'GET']]) {
+    // Lowercase `get`, `post`, `delete`, `put`, `head`, `options` are not here: workerd normalises
+    // those six to upper case as the Fetch standard says, so they arrive as the methods they name.
+    for (const method of ['PROPFIND', 'propfind', 'COPY', 'PURGE', 'purge', 'MOVE', 'LOCK', 'patch', 'Patch', 'PUT', 'PATCH', 'HEAD', 'REPORT', 'SEARCH', 'MKCOL']) {
+      const res = await raw(worker.url, method, path, { authorization: `Bearer ${token}` });
+      assert.equal(res.status, 405, `${method} ${path}: ${res.text}`);
+      assert.equal(res.headers.allow, allow, `${method} ${path}`);
+      if (method !== 'HEAD') assert.equal(res.json.code, 'method_not_allowed', `${method} ${path}`);
+    }
+  }
+  assert.deepEqual(await upstreamCalls(), {});
+});
+
+test('an unknown route answers an allowed origin\'s preflight, then a 404 not_found naming the path, with CORS headers', async () => {
+  await resetStats();
+  const path = '/v1.3/v1.3/assets/multipart-uploads';
+  const preflight = await fetch(`${worker.url}${path}`, {
+    method: 'OPTIONS',
+    headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get('access-control-allow-origin'), ORIGIN);
+  assert.match(preflight.headers.get('access-control-allow-methods'), /POST/);
+  assert.match(preflight.headers.get('access-control-allow-headers'), /Authorization/i);
+  const res = await fetch(`${worker.url}${path}`, {
+    method: 'POST',
+    headers: { origin: ORIGIN, authorization: `Bearer ${grant()}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  assert.equal(res.status, 404);
+  assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN);
+  const body = await res.json();
+  assert.equal(body.code, 'not_found');
+  assert.ok(body.message.includes(path), body.message);
+  // A foreign origin still gets nothing it may read.
+  const foreign = await fetch(`${worker.url}${path}`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+  });
+  assert.equal(foreign.headers.get('access-control-allow-origin'), null);
+  assert.deepEqual(await upstreamCalls(), {});
+});
+
+test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
+  await resetStats();
+  for (const exp of [now() + 600 + 120, now() + 86_400, now() + 10 * 365 * 86_400]) {
+    const res = await fetch(`${worker.url}/v1.3/assets`, { headers: { authorization: `Bearer ${grant({ exp })}` } });
+    const body = await res.json();
+    assert.equal(res.status, 401, JSON.stringify(body));
+    assert.match(body.message, /^token_lifetime_too_long/);
+  }
+  assert.deepEqual(await upstreamCalls(), {});
+  const ok = await fetch(`${worker.url}/v1.3/assets`, { headers: { authorization: `Bearer ${grant({ exp: now() + 590 })}` } });
+  assert.equal(ok.status, 200, await ok.text());
+});
+
+test('an upstream redirect is never followed (the key stays home): 502 upstream_unavailable', async () => {
+  const thief = [];
+  const thiefServer = http.createServer((req, res) => {
+    thief.push({ url: req.url, key: req.headers['x-api-key'] });
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[],"page_info":{}}');
+  });
+  await new Promise((r) => thiefServer.listen(0, '127.0.0.1', r));
+  const upstreamHits = [];
+  const redirector = http.createServer((req, res) => {
+    upstreamHits.push(req.url);
+    req.resume();
+    const status = [301, 302, 303, 307, 308][upstreamHits.length % 5];
+    res.writeHead(status, { location: `http://127.0.0.1:${thiefServer.address().port}/steal${req.url}` }).end();
+  });
+  await new Promise((r) => redirector.listen(0, '127.0.0.1', r));
+  const redirected = await startWorker({
+    emulatorUrl: `http://127.0.0.1:${redirector.address().port}/v1.3`,
+    secrets: { TWELVELABS_API_KEY: 'tlk_redirect_canary_key', GRANT_SECRET, TOKEN_SECRET },
+  });
+  try {
+    const admin = grant({ scope: 'admin' });
+    const calls = [
+      ['GET', '/v1.3/assets/abc123', admin, undefined],
+      ['GET', '/v1.3/assets', admin, undefined],
+      ['POST', '/v1.3/assets/multipart-uploads', grant(), JSON.stringify({ filename: 'a.mp4', type: 'video', total_size: 10 })],
+      ['DELETE', '/v1.3/assets/abc123', admin, undefined],
+    ];
+    for (const [method, path, token, body] of calls) {
+      const res = await fetch(`${redirected.url}${path}`, {
+        method, body, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      });
+      const answer = await res.json();
+      assert.equal(res.status, 502, `${method} ${path}: ${JSON.stringify(answer)}`);
+      assert.equal(answer.code, 'upstream_unavailable');
+    }
+    assert.ok(upstreamHits.length >= calls.length, 'the Worker did call its upstream');
+    assert.deepEqual(thief, [], 'no request followed a redirect');
+    assert.ok(!redirected.output().includes('tlk_redirect_canary_key'));
+  } finally {
+    await redirected.stop();
+    redirector.close();
+    thiefServer.close();
+  }
+});
+
+test('a configuration that cannot be trusted refuses every request with 500 config_invalid, naming the setting in the log', async () => {
+  const strong = randomBytes(32).toString('hex');
+  const cases = [
+    ['TOKEN_SECRET', { GRANT_SECRET: strong, TOKEN_SECRET: 'short-token-secret-0123456789' }, {}],
+    ['GRANT_SECRET', { GRANT_SECRET: 'short-grant-secret', TOKEN_SECRET: strong }, {}],
+    ['TOKEN_SECRET', { GRANT_SECRET: strong, TOKEN_SECRET: strong }, {}],
+    ['TWELVELABS_BASE_URL', { GRANT_SECRET: strong, TOKEN_SECRET: TOKEN_SECRET }, { TWELVELABS_BASE_URL: 'http://api.twelvelabs.example/v1.3' }],
+  ];
+  for (const [setting, secrets, vars] of cases) {
+    const bad = await startWorker({
+      emulatorUrl: vars.TWELVELABS_BASE_URL ? undefined : emulator.apiUrl,
+      vars,
+      secrets: { TWELVELABS_API_KEY: emulator.apiKey, ...secrets },
+      expectHealthy: false,
+    });
+    try {
+      await resetStats();
+      const logFrom = bad.output().length;
+      const token = grant({ scope: 'admin' }, secrets.GRANT_SECRET);
+      for (const path of ['/healthz', '/v1.3/assets', '/v1.3/assets/abc123']) {
+        const res = await fetch(`${bad.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        const body = await res.json();
+        assert.equal(res.status, 500, `${setting}: ${JSON.stringify(body)}`);
+        assert.equal(body.code, 'config_invalid');
+        assert.ok(body.message.includes(setting), body.message);
+      }
+      assert.deepEqual(await upstreamCalls(), {}, `${setting}: nothing may reach upstream`);
+      await new Promise((r) => setTimeout(r, 200));
+      const log = bad.output().slice(logFrom);
+      // (The start-up probe's healthz line may land in this slice too, so routes are counted.)
+      const lines = log.split('\n').filter((l) => l.startsWith('{"code":')).map((l) => JSON.parse(l));
+      assert.equal(lines.filter((l) => l.route === 'list_assets').length, 1, log);
+      assert.equal(lines.filter((l) => l.route === 'get_asset').length, 1, log);
+      for (const line of lines) assert.equal(line.setting, setting, JSON.stringify(line));
+      for (const value of Object.values(secrets)) assert.ok(!bad.output().includes(value), `${setting}: a secret value was logged`);
+    } finally {
+      await bad.stop();
+    }
+  }
+});
