@@ -196,11 +196,29 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
             )
         })?;
         if body.len() + chunk.len() > MAX_JSON_BODY_BYTES {
+            discard_rest(&mut stream, chunk.len()).await;
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// How much of a refused chunked body the Worker still reads (and drops) before answering.
+const DISCARD_LIMIT_BYTES: usize = 1 << 20;
+
+/// Reads and drops what is left of a refused body, up to [`DISCARD_LIMIT_BYTES`]: an answer sent
+/// while the client is still sending makes the connection close under it, and the client (or a
+/// proxy in front of workerd) then sees a reset instead of the 413. Past the limit, the answer goes
+/// out anyway: a client cannot make the Worker read an unbounded body.
+async fn discard_rest(stream: &mut worker::ByteStream, already: usize) {
+    let mut discarded = already;
+    while discarded <= DISCARD_LIMIT_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => discarded += chunk.len(),
+            _ => return,
+        }
+    }
 }
 
 /// The query string's pairs (decoded), refusing keys outside `allowed`.

@@ -136,6 +136,30 @@ test('policy refusals (size, type, strict bodies) happen before any upstream cal
   assert.equal(calls.length, 0);
 });
 
+test('a chunked JSON body far over the limit, still arriving when it is refused, gets its 413', async () => {
+  calls.length = 0;
+  // 768 KiB in 16 KiB pieces, a macrotask apart: the Worker has decided long before the client
+  // has sent it all. Answering then, without reading on, lets the connection close under the
+  // client's upload, which it sees as a reset instead of the 413.
+  for (let round = 0; round < 5; round++) {
+    const text = `{"filename":"${'a'.repeat(768 * 1024)}"}`;
+    const bytes = new TextEncoder().encode(text);
+    let at = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        if (at >= bytes.length) return controller.close();
+        await new Promise((r) => setTimeout(r, 1));
+        controller.enqueue(bytes.slice(at, at + 16 * 1024));
+        at += 16 * 1024;
+      },
+    });
+    const res = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token: grant(), headers: { 'content-type': 'application/json' }, body });
+    assert.equal(res.status, 413, `round ${round}: ${res.text}`);
+    assert.equal(res.json.code, 'payload_too_large');
+  }
+  assert.equal(calls.length, 0);
+});
+
 test('create adds the owner tag and an upload token bound to that upload', async () => {
   calls.length = 0;
   script = (c) =>
