@@ -6,7 +6,8 @@ import { startWorker } from './worker.mjs';
 
 /**
  * Starts the stack. `pageOrigins` extra origins allowed by the Worker and the storage CORS
- * (the page's own origin is always allowed unless `allowPageOrigin` is false).
+ * (the page's own origin is always allowed unless `allowPageOrigin` is false). `extraRoutes` adds
+ * directories to the page server (URL prefix → directory), e.g. a test's own probe page.
  * Resolves to `{emulator, worker, page, stop()}`.
  */
 export async function startStack({
@@ -14,6 +15,7 @@ export async function startStack({
   workerVars = {},
   allowPageOrigin = true,
   pagePort,
+  extraRoutes = {},
 } = {}) {
   const port = pagePort || (await freePort());
   const pageOrigin = `http://127.0.0.1:${port}`;
@@ -34,7 +36,7 @@ export async function startStack({
     started.push(worker);
     const page = await startStatic({
       port,
-      routes: { '/': 'www', '/node_modules/twelvelabs-edge-upload/': 'pkg' },
+      routes: { '/': 'www', '/node_modules/twelvelabs-edge-upload/': 'pkg', ...extraRoutes },
       dynamic: {
         '/demo-config.json': () => ({
           type: 'application/json',
