@@ -22,5 +22,10 @@ export async function launch() {
   return puppeteerEngine('chromium', browser, {
     // CDP Network.emulateNetworkConditions: requests fail and navigator.onLine / the events follow.
     setOffline: (page, offline) => page.setOfflineMode(offline),
+    async collectGarbage(page) {
+      const session = await page.createCDPSession();
+      await session.send('HeapProfiler.collectGarbage');
+      await session.detach();
+    },
   });
 }

@@ -5,9 +5,10 @@ import { Tab } from './tab.mjs';
 
 /**
  * Wraps a launched puppeteer `browser` as an engine: `{name, version, pid, newTab(), stop()}`.
- * `setOffline(page, offline)` is the engine's offline switch.
+ * `setOffline(page, offline)` is the engine's offline switch; `collectGarbage(page)`, where
+ * given, its GC command.
  */
-export async function puppeteerEngine(name, browser, { setOffline }) {
+export async function puppeteerEngine(name, browser, { setOffline, collectGarbage }) {
   const version = await browser.version();
   return {
     name,
@@ -27,6 +28,7 @@ export async function puppeteerEngine(name, browser, { setOffline }) {
           await input.dispose();
         },
         setOffline: (offline) => setOffline(page, offline),
+        collectGarbage: collectGarbage && (() => collectGarbage(page)),
         page,
         close: () => context.close().catch(() => {}),
       });

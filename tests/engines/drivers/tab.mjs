@@ -24,6 +24,17 @@ export const WATCH_ERRORS = `
       window.__engineErrors.push('unhandled rejection: ' + ((e.reason && e.reason.message) || String(e.reason))));
   }`;
 
+/** Allocates and drops ~400 MB in short-lived pieces, yielding between rounds: engines collect. */
+const ALLOCATION_PRESSURE = async () => {
+  for (let round = 0; round < 20; round++) {
+    let keep = [];
+    for (let i = 0; i < 200; i++) keep.push(new Array(10_000).fill(round));
+    keep = null;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+};
+
 /**
  * The driver-independent part of a tab. A driver supplies `run(source, arg)`: evaluates the
  * expression `source` (a function's text), calls it with `arg`, awaits it and returns its
@@ -89,6 +100,15 @@ export class Tab {
   /** Emulates losing (true) or regaining (false) the network; throws `Unsupported` where it cannot. */
   setOffline(offline) {
     return this.driver.setOffline(offline);
+  }
+
+  /**
+   * Runs a full garbage collection where the protocol has a command for it (Chromium: CDP
+   * HeapProfiler.collectGarbage); elsewhere, allocation pressure from page JS, which makes the
+   * engine collect on its own (Firefox's BiDi and classic WebDriver have no GC command).
+   */
+  collectGarbage() {
+    return this.driver.collectGarbage ? this.driver.collectGarbage() : this.evaluate(ALLOCATION_PRESSURE);
   }
 
   /** Uncaught errors and unhandled rejections the page saw since its last load. */

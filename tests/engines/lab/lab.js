@@ -71,9 +71,24 @@ window.lab = {
     return true;
   },
 
+  /**
+   * Starts an upload and keeps no reference to its `Uploader` or handle: only the outcome and
+   * progress callbacks remain (for the GC scenario). `lab.orphan` holds what they report.
+   */
+  startOrphanUpload(options = {}) {
+    const orphan = (this.orphan = { acknowledgedBytes: 0, outcome: null });
+    new Uploader({ endpoint: config.workerUrl, getToken, concurrency: 2, progressIntervalMs: 50, persist: false, ...options })
+      .upload(picked(), { onProgress: (p) => (orphan.acknowledgedBytes = p.acknowledgedBytes) })
+      .done.then(
+        (asset) => (orphan.outcome = { asset: { id: asset.id, status: asset.status } }),
+        (error) => (orphan.outcome = { error: describe(error) }),
+      );
+    return true;
+  },
+
   progress() {
     const p = this.handle.progress;
-    return { phase: p.phase, acknowledgedBytes: p.acknowledgedBytes, totalBytes: p.totalBytes, uploadId: this.handle.uploadId ?? null };
+    return { phase: p.phase, acknowledgedBytes: p.acknowledgedBytes, reportedBytes: p.reportedBytes, totalBytes: p.totalBytes, uploadId: this.handle.uploadId ?? null };
   },
 
   /** What `pendingUploads()` gives: `{list}` or `{error}` (it must never throw). */
