@@ -25,7 +25,7 @@ import {
   tempDir,
   writeTestFile,
 } from '../e2e/helpers.mjs';
-import { Unsupported, launchEngine } from './drivers/index.mjs';
+import { Unsupported, launchEngine, storageModes } from './drivers/index.mjs';
 
 /** The emulator's chunk size in this tier. */
 const CHUNK = MiB;
@@ -353,6 +353,44 @@ export function defineEngineTier(engineName) {
       assert.equal(digest.sha256, file.sha256, `idb=${mode || 'default'}: bytes intact`);
       assert.deepEqual(await tab.evaluate(() => window.lab.pending()), { list: [] }, 'nothing saved once finished');
       assert.deepEqual(await tab.errors(), []);
+    }
+  });
+
+  test(`${engineName}: in the engine's own private or storage-blocked modes, uploads complete and pendingUploads() matches what IndexedDB allows`, async (t) => {
+    const modes = await storageModes(engineName);
+    if (Object.keys(modes).length === 0) {
+      facts.storageModes = 'the driver sets none: Chromium tabs here are incognito contexts and WebKit runs in automation mode, both covered by the tests above';
+      t.diagnostic(facts.storageModes);
+    } else {
+      facts.storageModes = {};
+    }
+    const file = await writeTestFile(files.dir, name('storage-mode'), 8 * MiB);
+    for (const [mode, options] of Object.entries(modes)) {
+      const limited = await launchEngine(engineName, options);
+      const limitedTab = await limited.newTab();
+      try {
+        await setFaults(stack.emulator, { latency_ms: 200 });
+        await limitedTab.goto(`${stack.page.url}/engine-lab/index.html`, READY);
+        const storage = await limitedTab.evaluate(() => window.lab.indexedDbState());
+        facts.storageModes[mode] = storage;
+        await limitedTab.chooseFiles('#pick', file.path);
+        await limitedTab.evaluate(() => window.lab.startUpload());
+        await limitedTab.waitFor(() => window.lab.progress().acknowledgedBytes > 0, null, { timeout: 30_000, what: `${mode}: a chunk stored` });
+        await limitedTab.evaluate(() => window.lab.handle.pause());
+        await limitedTab.waitFor(() => window.lab.progress().phase === 'paused', null, { timeout: 30_000, what: `${mode}: paused` });
+        await sleep(300);
+        const midway = await limitedTab.evaluate(() => window.lab.pending());
+        assert.deepEqual(midway.list?.length, storage.opens ? 1 : 0, `${mode}: pendingUploads() ${JSON.stringify(midway)} with IndexedDB ${JSON.stringify(storage)}`);
+        await limitedTab.evaluate(() => window.lab.handle.resume());
+        await setFaults(stack.emulator, { latency_ms: 0 });
+        const outcome = await limitedTab.waitFor(() => window.lab.outcome, null, { timeout: SETTLE_MS, what: `${mode}: the upload to settle` });
+        assert.ok(outcome.asset, `${mode}: the upload completed (${JSON.stringify(outcome)})`);
+        assert.equal((await assetDigest(stack.emulator, outcome.asset.id)).sha256, file.sha256, `${mode}: bytes intact`);
+        assert.deepEqual(await limitedTab.errors(), []);
+      } finally {
+        await limitedTab.close();
+        await limited.stop();
+      }
     }
   });
 

@@ -17,3 +17,12 @@ export async function launch({ prefs = {} } = {}) {
     setOffline: (page, offline) => page.setOfflineMode(offline),
   });
 }
+
+/**
+ * Firefox's own ways of limiting storage, as launch options: a private window (IndexedDB lives in
+ * memory), and every cookie blocked (which blocks IndexedDB too).
+ */
+export const storageModes = {
+  'private browsing': { prefs: { 'browser.privatebrowsing.autostart': true } },
+  'cookies blocked': { prefs: { 'network.cookie.cookieBehavior': 2 } },
+};

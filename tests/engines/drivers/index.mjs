@@ -14,3 +14,11 @@ export async function launchEngine(name, options) {
   if (!load) throw new Error(`unknown engine ${name}: one of ${Object.keys(ENGINES).join(', ')}`);
   return (await load()).launch(options);
 }
+
+/**
+ * The engine's own storage-limiting modes (private windows, blocked storage) that its driver can
+ * set at launch: `{modeName: launchOptions}`; empty where the driver has none.
+ */
+export async function storageModes(name) {
+  return (await ENGINES[name]()).storageModes ?? {};
+}

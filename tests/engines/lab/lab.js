@@ -72,14 +72,14 @@ window.lab = {
   },
 
   /**
-   * Starts an upload and keeps no reference to its `Uploader` or handle: only the outcome and
-   * progress callbacks remain (for the GC scenario). `lab.orphan` holds what they report.
+   * Starts an upload and keeps only its handle, not its `Uploader` (for the GC scenario: the page
+   * may drop the uploader). `lab.orphan` holds the handle and what the callbacks report.
    */
   startOrphanUpload(options = {}) {
-    const orphan = (this.orphan = { acknowledgedBytes: 0, outcome: null });
-    new Uploader({ endpoint: config.workerUrl, getToken, concurrency: 2, progressIntervalMs: 50, persist: false, ...options })
-      .upload(picked(), { onProgress: (p) => (orphan.acknowledgedBytes = p.acknowledgedBytes) })
-      .done.then(
+    const orphan = (this.orphan = { acknowledgedBytes: 0, outcome: null, handle: null });
+    orphan.handle = new Uploader({ endpoint: config.workerUrl, getToken, concurrency: 2, progressIntervalMs: 50, persist: false, ...options })
+      .upload(picked(), { onProgress: (p) => (orphan.acknowledgedBytes = p.acknowledgedBytes) });
+    orphan.handle.done.then(
         (asset) => (orphan.outcome = { asset: { id: asset.id, status: asset.status } }),
         (error) => (orphan.outcome = { error: describe(error) }),
       );
