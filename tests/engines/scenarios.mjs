@@ -10,7 +10,7 @@ import { mkdirSync, openSync, closeSync, readSync, writeFileSync, writeSync, ftr
 import http from 'node:http';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, test } from 'node:test';
-import { ROOT, freePort } from '../support/harness.mjs';
+import { ROOT, freePort, getJson } from '../support/harness.mjs';
 import { startStack } from '../support/stack.mjs';
 import {
   MiB,
@@ -127,16 +127,22 @@ export function defineEngineTier(engineName) {
     assert.deepEqual(await tab.errors(), []);
   });
 
-  test(`${engineName}: with 20 % of PUTs failing and 4 s URLs, the upload completes intact, each chunk stored once`, async () => {
+  test(`${engineName}: with 20 % of PUTs failing (500s, then resets, then stalls) and 4 s URLs, the upload completes intact, each chunk stored once`, async () => {
     const file = await writeTestFile(files.dir, name('faults'), 16 * MiB);
+    const filename = path.basename(file.path);
     await setFaults(stack.emulator, { put_failure_rate: 0.2, put_failure_kind: '500', put_fail_next: 2, url_ttl_secs: 4, latency_ms: 30 });
     await openDemo();
     await tab.chooseFiles('#file-input', file.path);
-    const row = await waitForPhase(tab, path.basename(file.path), ['ready', 'failed', 'aborted']);
+    // Connection resets and stalls are where engines differ (how fetch fails, when).
+    await waitForFraction(tab, filename, 'acknowledgedBytes', 0.25);
+    await setFaults(stack.emulator, { put_failure_kind: 'reset', put_fail_next: 2 });
+    await waitForFraction(tab, filename, 'acknowledgedBytes', 0.5);
+    await setFaults(stack.emulator, { put_failure_kind: 'stall', put_stall_secs: 1, put_fail_next: 2 });
+    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
     assert.equal(row.phase, 'ready', row.text);
     const chunks = await assertStoredIntact(stack, row, file);
     const injected = Object.values(chunks).reduce((sum, c) => sum + c.injected_failures, 0);
-    assert.ok(injected >= 2, `the faults really happened (${injected} injected PUT failures)`);
+    assert.ok(injected >= 6, `the faults really happened (${injected} injected PUT failures)`);
     assert.deepEqual(await tab.errors(), []);
   });
 
@@ -189,6 +195,13 @@ export function defineEngineTier(engineName) {
     await tab.chooseFiles('#file-input', file.path);
     await waitForFraction(tab, filename, 'acknowledgedBytes', 0.2);
     const uploadId = (await rowState(tab, filename)).uploadId;
+    const assetsNamed = async () =>
+      (
+        await getJson(`${stack.emulator.apiUrl}/assets?filename=${encodeURIComponent(filename)}`, {
+          headers: { 'x-api-key': stack.emulator.apiKey },
+        })
+      ).data;
+    assert.equal((await assetsNamed()).length, 1, 'the session reserved an asset');
     await clickRowButton(tab, filename, '.cancel');
     const row = await waitForPhase(tab, filename, ['aborted', 'failed', 'ready']);
     assert.equal(row.phase, 'aborted');
@@ -198,6 +211,8 @@ export function defineEngineTier(engineName) {
     assert.equal(storagePuts(await emulatorStats(stack.emulator)), settled, 'no PUT after abort');
     const status = await sessionChunks(stack.emulator, uploadId);
     assert.ok(status.some((c) => c.status !== 'completed'), 'the emulator never received the whole file');
+    // The asset the session reserved is deleted too: nothing stays `processing` upstream.
+    assert.deepEqual(await assetsNamed(), [], 'no asset left for the aborted upload');
     assert.deepEqual(await tab.errors(), []);
     await tab.reload(READY);
     // The page lists saved uploads right after it is ready; give it that moment.
@@ -392,6 +407,18 @@ export function defineEngineTier(engineName) {
         await limited.stop();
       }
     }
+  });
+
+  test(`${engineName}: setup mistakes fail at once with their codes (bad options, an aborted signal)`, async () => {
+    await openLab();
+    const mistakes = await tab.evaluate(() => window.lab.setupMistakes());
+    for (const option of ['concurrency', 'stallTimeoutMs']) {
+      assert.equal(mistakes[option].code, 'invalid_input', `${option}: ${JSON.stringify(mistakes[option])}`);
+      assert.equal(mistakes[option].name, 'UploadError');
+      assert.match(mistakes[option].message, new RegExp(option));
+    }
+    assert.equal(mistakes.abortedSignal.code, 'aborted', JSON.stringify(mistakes.abortedSignal));
+    assert.deepEqual(await tab.errors(), []);
   });
 
   test(`${engineName}: how the engine reports a CORS-hidden ETag and network errors`, async () => {

@@ -91,6 +91,30 @@ window.lab = {
     return { phase: p.phase, acknowledgedBytes: p.acknowledgedBytes, reportedBytes: p.reportedBytes, totalBytes: p.totalBytes, uploadId: this.handle.uploadId ?? null };
   },
 
+  /**
+   * Setup mistakes, as an app could make them: each must fail at once with its stable code.
+   * Resolves to `{name: {code, name, message}}`.
+   */
+  async setupMistakes() {
+    const out = {};
+    for (const [option, value] of [['concurrency', 0], ['stallTimeoutMs', 10]]) {
+      try {
+        new Uploader({ endpoint: config.workerUrl, getToken, [option]: value });
+        out[option] = 'accepted';
+      } catch (error) {
+        out[option] = describe(error);
+      }
+    }
+    const uploader = new Uploader({ endpoint: config.workerUrl, getToken });
+    const controller = new AbortController();
+    controller.abort();
+    out.abortedSignal = await uploader
+      .upload(new Blob([new Uint8Array(1024)], { type: 'video/mp4' }), { signal: controller.signal })
+      .done.then(() => 'completed', describe);
+    uploader.free();
+    return out;
+  },
+
   /** What `pendingUploads()` gives: `{list}` or `{error}` (it must never throw). */
   async pending() {
     try {
