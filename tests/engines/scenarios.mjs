@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, afterEach, before, beforeEach, test } from 'node:test';
 import { ROOT, freePort, getJson } from '../support/harness.mjs';
 import { startStack } from '../support/stack.mjs';
+import { signToken } from '../support/worker.mjs';
 import {
   MiB,
   assetDigest,
@@ -408,6 +409,30 @@ export function defineEngineTier(engineName) {
         await limited.stop();
       }
     }
+  });
+
+  test(`${engineName}: a grant that expires mid-upload is replaced through getToken`, async () => {
+    const file = await writeTestFile(files.dir, name('expiring-grant'), 4 * MiB);
+    // Already 25 s past its `exp`: the Worker (30 s of clock skew allowed) takes it for 5 s more.
+    const now = Math.floor(Date.now() / 1000);
+    const firstGrant = signToken({ sub: 'engine-lab', exp: now - 25 }, stack.grantSecret);
+    await openLab();
+    await tab.chooseFiles('#pick', file.path);
+    // Held right after its session is created with the first grant, until that grant is dead.
+    await tab.evaluate((grant) => {
+      window.lab.startUpload({}, grant);
+      window.lab.handle.pause();
+      return true;
+    }, firstGrant);
+    await tab.waitFor(() => window.lab.progress().uploadId, null, { timeout: 30_000, what: 'the session created' });
+    assert.equal(await tab.evaluate(() => window.lab.tokenCalls), 1);
+    await sleep(Math.max(0, (now + 6) * 1000 - Date.now()));
+    await tab.evaluate(() => window.lab.handle.resume());
+    const outcome = await tab.waitFor(() => window.lab.outcome, null, { timeout: SETTLE_MS, what: 'the upload to settle' });
+    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
+    assert.equal(await tab.evaluate(() => window.lab.tokenCalls), 2, 'getToken was asked again after the 401');
+    assert.equal((await assetDigest(stack.emulator, outcome.asset.id)).sha256, file.sha256);
+    assert.deepEqual(await tab.errors(), []);
   });
 
   test(`${engineName}: setup mistakes fail at once with their codes (bad options, an aborted signal)`, async () => {

@@ -8,7 +8,8 @@ import { startWorker } from './worker.mjs';
  * Starts the stack. `pageOrigins` extra origins allowed by the Worker and the storage CORS
  * (the page's own origin is always allowed unless `allowPageOrigin` is false). `extraRoutes` adds
  * directories to the page server (URL prefix → directory), e.g. a test's own probe page.
- * Resolves to `{emulator, worker, page, stop()}`.
+ * Resolves to `{emulator, worker, page, grantSecret, stop()}` (`grantSecret`: the Worker's
+ * GRANT_SECRET, for tests that mint grants as an app's backend does).
  */
 export async function startStack({
   emulatorArgs = [],
@@ -21,6 +22,7 @@ export async function startStack({
   const pageOrigin = `http://127.0.0.1:${port}`;
   const origins = allowPageOrigin ? pageOrigin : 'http://127.0.0.1:1';
   const started = [];
+  const grantSecret = randomBytes(32).toString('hex');
   try {
     const emulator = await startEmulator({ args: ['--allowed-origins', origins, ...emulatorArgs] });
     started.push(emulator);
@@ -29,7 +31,7 @@ export async function startStack({
       vars: { ALLOWED_ORIGINS: origins, DEV_GRANTS: 'true', ...workerVars },
       secrets: {
         TWELVELABS_API_KEY: emulator.apiKey,
-        GRANT_SECRET: randomBytes(32).toString('hex'),
+        GRANT_SECRET: grantSecret,
         TOKEN_SECRET: randomBytes(32).toString('hex'),
       },
     });
@@ -46,7 +48,7 @@ export async function startStack({
     });
     started.push(page);
     const stop = () => Promise.allSettled(started.reverse().map((s) => s.stop()));
-    return { emulator, worker, page, stop };
+    return { emulator, worker, page, grantSecret, stop };
   } catch (err) {
     await Promise.allSettled(started.reverse().map((s) => s.stop()));
     throw err;

@@ -59,11 +59,22 @@ window.lab = {
   uploader: null,
   outcome: null,
 
-  /** Uploads the chosen file; `lab.outcome` becomes `{asset}` or `{error}` when it settles. */
-  startUpload(options = {}) {
-    this.uploader = new Uploader({ endpoint: config.workerUrl, getToken, concurrency: 2, progressIntervalMs: 50, ...options });
+  /** How often the uploader of `startUpload` asked for a grant. */
+  tokenCalls: 0,
+
+  /**
+   * Uploads the chosen file; `lab.outcome` becomes `{asset}` or `{error}` when it settles.
+   * `firstGrant`, when given, is the grant `getToken` answers first (e.g. one about to expire).
+   */
+  startUpload(options = {}, firstGrant = null) {
+    this.tokenCalls = 0;
+    const tokens = async () => {
+      this.tokenCalls += 1;
+      return this.tokenCalls === 1 && firstGrant ? firstGrant : getToken();
+    };
+    this.uploader = new Uploader({ endpoint: config.workerUrl, getToken: tokens, concurrency: 2, progressIntervalMs: 50, ...options });
     this.outcome = null;
-    this.handle = this.uploader.upload(picked(), {});
+    this.handle = this.uploader.upload(picked(), { waitUntilReady: true });
     this.handle.done.then(
       (asset) => (this.outcome = { asset: { id: asset.id, status: asset.status } }),
       (error) => (this.outcome = { error: describe(error) }),
