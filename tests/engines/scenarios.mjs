@@ -435,6 +435,23 @@ export function defineEngineTier(engineName) {
     assert.deepEqual(await tab.errors(), []);
   });
 
+  test(`${engineName}: the package's wasm memory does not grow with the file (16 MiB, then 96 MiB)`, async () => {
+    await openLab();
+    const memoryAfter = async (size) => {
+      const file = await writeTestFile(files.dir, name(`memory-${size}`), size);
+      await tab.chooseFiles('#pick', file.path);
+      await tab.evaluate(() => window.lab.startUpload({ persist: false, concurrency: 4 }));
+      const outcome = await tab.waitFor(() => window.lab.outcome, null, { timeout: SETTLE_MS, what: 'the upload to settle' });
+      assert.ok(outcome.asset, JSON.stringify(outcome));
+      assert.equal((await assetDigest(stack.emulator, outcome.asset.id)).sha256, file.sha256);
+      return tab.evaluate(() => window.lab.wasmMemoryBytes());
+    };
+    const small = await memoryAfter(16 * MiB);
+    const large = await memoryAfter(96 * MiB);
+    facts.wasmMemoryBytes = { after16MiB: small, after96MiB: large };
+    assert.ok(large <= small, `wasm memory grew from ${small} to ${large} bytes`);
+  });
+
   test(`${engineName}: setup mistakes fail at once with their codes (bad options, an aborted signal)`, async () => {
     await openLab();
     const mistakes = await tab.evaluate(() => window.lab.setupMistakes());

@@ -26,7 +26,7 @@ if (idbMode === 'throw') {
 }
 
 const { default: init, Uploader } = await import('twelvelabs-edge-upload');
-await init();
+const wasm = await init();
 const config = await (await fetch('/demo-config.json')).json();
 
 async function getToken() {
@@ -53,11 +53,20 @@ function describe(error) {
   };
 }
 
-const picked = () => document.querySelector('#pick').files[0];
+/** The file chosen last (WebDriver's Send Keys adds to an input's files where it allows several). */
+const picked = () => {
+  const { files } = document.querySelector('#pick');
+  return files[files.length - 1];
+};
 
 window.lab = {
   uploader: null,
   outcome: null,
+
+  /** Size of the package's wasm linear memory: file bytes must never enter it. */
+  wasmMemoryBytes() {
+    return wasm.memory.buffer.byteLength;
+  },
 
   /** How often the uploader of `startUpload` asked for a grant. */
   tokenCalls: 0,
