@@ -164,8 +164,9 @@ export function defineEngineTier(engineName) {
   });
 
   test(`${engineName}: pause holds the upload (nothing reaches storage), resume finishes it intact`, async () => {
-    const file = await writeTestFile(files.dir, name('pause'), 12 * MiB);
-    await setFaults(stack.emulator, { latency_ms: 100 });
+    const file = await writeTestFile(files.dir, name('pause'), 16 * MiB);
+    // Slowed down, so that the step below lands while most of the file is still to go.
+    await setFaults(stack.emulator, { latency_ms: 150 });
     await openDemo();
     await setConcurrency(tab, 1);
     const filename = path.basename(file.path);
@@ -189,8 +190,9 @@ export function defineEngineTier(engineName) {
   });
 
   test(`${engineName}: abort stops the upload for good and leaves nothing to resume`, async () => {
-    const file = await writeTestFile(files.dir, name('abort'), 12 * MiB);
-    await setFaults(stack.emulator, { latency_ms: 100 });
+    const file = await writeTestFile(files.dir, name('abort'), 16 * MiB);
+    // Slowed down, so that the step below lands while most of the file is still to go.
+    await setFaults(stack.emulator, { latency_ms: 150 });
     await openDemo();
     await setConcurrency(tab, 1);
     const filename = path.basename(file.path);
@@ -223,9 +225,10 @@ export function defineEngineTier(engineName) {
   });
 
   test(`${engineName}: a reload mid-upload resumes the same session and sends no acknowledged chunk again`, async () => {
-    const file = await writeTestFile(files.dir, name('reload'), 16 * MiB);
+    const file = await writeTestFile(files.dir, name('reload'), 24 * MiB);
     const filename = path.basename(file.path);
-    await setFaults(stack.emulator, { latency_ms: 100 });
+    // Slowed down, so that the step below lands while most of the file is still to go.
+    await setFaults(stack.emulator, { latency_ms: 150 });
     await openDemo();
     await setConcurrency(tab, 1);
     await tab.chooseFiles('#file-input', file.path);
@@ -274,9 +277,10 @@ export function defineEngineTier(engineName) {
   });
 
   test(`${engineName}: offline holds the upload, online finishes it intact (where the driver can emulate offline)`, async (t) => {
-    const file = await writeTestFile(files.dir, name('offline'), 12 * MiB);
+    const file = await writeTestFile(files.dir, name('offline'), 16 * MiB);
     const filename = path.basename(file.path);
-    await setFaults(stack.emulator, { latency_ms: 100 });
+    // Slowed down, so that the step below lands while most of the file is still to go.
+    await setFaults(stack.emulator, { latency_ms: 150 });
     await openDemo();
     await setConcurrency(tab, 1);
     await tab.chooseFiles('#file-input', file.path);
