@@ -28,8 +28,11 @@ const ASYNC_RUNNER = `
     .then((value) => done({ ok: true, value: value === undefined ? null : value }),
           (error) => done({ ok: false, error: String((error && error.stack) || error) }));`;
 
-/** Starts Xvfb and WebKitWebDriver. Resolves to an engine: `{name, version, newTab(), stop()}`. */
-export async function launch() {
+/**
+ * Starts Xvfb and WebKitWebDriver on free loopback resources. Resolves to `{url, capabilities,
+ * pid, stop()}`: the WebDriver server's URL and the capabilities that open a MiniBrowser session.
+ */
+export async function startWebKitWebDriver() {
   const started = [];
   const stop = () => Promise.allSettled(started.reverse().map((service) => service.stop()));
   try {
@@ -54,17 +57,25 @@ export async function launch() {
       timeoutMs: 10_000,
     });
     started.push(driverService);
-    const server = `http://127.0.0.1:${port}`;
-    await waitForStatus(server, driverService);
-    const binary = miniBrowser();
-    const newSession = () =>
-      new Builder()
-        .usingServer(server)
-        .withCapabilities({
-          browserName: 'MiniBrowser',
-          'webkitgtk:browserOptions': { binary, args: ['--automation'] },
-        })
-        .build();
+    const url = `http://127.0.0.1:${port}`;
+    await waitForStatus(url, driverService);
+    const capabilities = {
+      browserName: 'MiniBrowser',
+      'webkitgtk:browserOptions': { binary: miniBrowser(), args: ['--automation'] },
+    };
+    return { url, capabilities, pid: driverService.pid, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Starts Xvfb and WebKitWebDriver. Resolves to an engine: `{name, version, newTab(), stop()}`. */
+export async function launch() {
+  const server = await startWebKitWebDriver();
+  const { stop } = server;
+  try {
+    const newSession = () => new Builder().usingServer(server.url).withCapabilities(server.capabilities).build();
 
     // One session to learn the version; each tab then gets its own session (its own storage).
     const probe = await newSession();
@@ -74,7 +85,7 @@ export async function launch() {
     return {
       name: 'webkit',
       version: `WebKitGTK ${version}`,
-      pid: driverService.pid,
+      pid: server.pid,
       async newTab() {
         const driver = await newSession();
         await driver.manage().setTimeouts({ script: 180_000, pageLoad: 120_000 });
