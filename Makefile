@@ -7,7 +7,7 @@ CARGO_WASM := $(ENV) with_wasm_toolchain cargo
 NODE_TESTS = $(shell find tests -name '*.test.mjs' -not -path '*/node_modules/*' | sort)
 
 .PHONY: all bootstrap emulator pkg worker build lint fmt clippy test test-native test-browser \
-        test-types test-node test-engines test-engines-gc e2e-large demo bench lock-check
+        test-browser-webkit test-types test-node test-engines test-engines-gc e2e-large demo bench lock-check
 
 all: build
 
@@ -48,6 +48,11 @@ test-native: bootstrap emulator
 test-browser: emulator worker
 	$(ENV) node tests/support/run-browser-tests.mjs
 
+## The same wasm-bindgen tests in WebKit (WebKitGTK's MiniBrowser through WebKitWebDriver, under Xvfb).
+## Firefox cannot run them: wasm-bindgen-test-runner needs geckodriver, which cannot be installed here.
+test-browser-webkit: emulator worker
+	$(ENV) node tests/engines/run-wasm-tests-webkit.mjs
+
 ## The generated TypeScript declarations, checked with tsc.
 test-types: pkg
 	$(ENV) tsc --noEmit -p tests/types/tsconfig.json
@@ -72,7 +77,7 @@ lock-check: bootstrap
 	node scripts/check-lock-portable.mjs
 
 ## Everything, green. This is what CI runs.
-test: bootstrap lock-check lint test-native test-browser test-types test-node test-engines e2e-large
+test: bootstrap lock-check lint test-native test-browser test-browser-webkit test-types test-node test-engines e2e-large
 	@echo "make test: all tiers passed"
 
 ## The 1 GiB end-to-end upload through the page (also run by `make test`).
