@@ -1,4 +1,4 @@
 // The engine tier in webkit (scenarios.mjs; driver: drivers/webkit.mjs). Run by `make test-engines`.
 import { defineEngineTier } from './scenarios.mjs';
 
-defineEngineTier('webkit');
+await defineEngineTier('webkit');
