@@ -144,4 +144,16 @@ fi
 CURRENT_STEP="chromium"
 apt_install chromium chromium-driver
 
+# 5. Firefox and WebKit for the engine tier (tests/engines/): Debian's Firefox ESR, driven by
+#    puppeteer-core over WebDriver BiDi (no geckodriver), and WebKitGTK's MiniBrowser through
+#    WebKitWebDriver, under an Xvfb display (MiniBrowser has no headless mode).
+CURRENT_STEP="firefox and webkit"
+apt_install firefox-esr webkit2gtk-driver xvfb
+for binary in /usr/bin/firefox-esr /usr/bin/WebKitWebDriver /usr/bin/Xvfb; do
+  [ -x "$binary" ] ||
+    fail "$binary is missing although its package is installed: reinstall it (apt-get install --reinstall firefox-esr webkit2gtk-driver xvfb)"
+done
+compgen -G "/usr/lib/*/webkit2gtk-4.1/MiniBrowser" >/dev/null ||
+  fail "WebKitGTK's MiniBrowser is missing (it comes with libwebkit2gtk-4.1-0, a dependency of webkit2gtk-driver): apt-get install --reinstall libwebkit2gtk-4.1-0"
+
 step "ready (wasm toolchain: ${WASM_TC:-default}, wasm-bindgen $WB_VERSION, worker-build $WORKER_VERSION)"

@@ -1,0 +1,31 @@
+// Chromium: Debian's /usr/bin/chromium, headless, driven by puppeteer-core over CDP.
+import puppeteer from 'puppeteer-core';
+import { puppeteerEngine } from './puppeteer.mjs';
+
+/** Launches headless Chromium. Resolves to an engine (see puppeteer.mjs). */
+export async function launch() {
+  const browser = await puppeteer.launch({
+    browser: 'chrome',
+    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+    headless: true,
+    // Root needs --no-sandbox; the rest keeps a CI run quiet and offline.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-quic',
+    ],
+    protocolTimeout: 180_000,
+  });
+  return puppeteerEngine('chromium', browser, {
+    // CDP Network.emulateNetworkConditions: requests fail and navigator.onLine / the events follow.
+    setOffline: (page, offline) => page.setOfflineMode(offline),
+    async collectGarbage(page) {
+      const session = await page.createCDPSession();
+      await session.send('HeapProfiler.collectGarbage');
+      await session.detach();
+    },
+  });
+}

@@ -1,0 +1,135 @@
+// WebKit: WebKitGTK's MiniBrowser (Safari's engine, not Safari) through Debian's WebKitWebDriver,
+// driven by selenium-webdriver over classic WebDriver. MiniBrowser has no headless mode, so it
+// draws into an Xvfb display started here. Xvfb and WebKitWebDriver (with the MiniBrowser
+// processes it starts, in the same process group) are stopped by PID, also on failure.
+import { existsSync, readdirSync } from 'node:fs';
+import { Builder, By } from 'selenium-webdriver';
+import { freePort, spawnService } from '../../support/harness.mjs';
+import { Tab, Unsupported } from './tab.mjs';
+
+const WEBDRIVER = process.env.WEBKIT_WEBDRIVER_BIN || '/usr/bin/WebKitWebDriver';
+
+function miniBrowser() {
+  const found =
+    process.env.WEBKIT_MINIBROWSER_BIN ||
+    readdirSync('/usr/lib')
+      .map((triplet) => `/usr/lib/${triplet}/webkit2gtk-4.1/MiniBrowser`)
+      .find((candidate) => existsSync(candidate));
+  if (!found) throw new Error('WebKitGTK MiniBrowser not found: run `make bootstrap` (Debian webkit2gtk-driver)');
+  return found;
+}
+
+/** Page-side wrapper: runs `source(arg)`, awaits it, and hands back `{ok, value}` or `{ok: false, error}`. */
+const ASYNC_RUNNER = `
+  const done = arguments[arguments.length - 1];
+  const arg = arguments[0];
+  Promise.resolve()
+    .then(() => (%SOURCE%)(arg))
+    .then((value) => done({ ok: true, value: value === undefined ? null : value }),
+          (error) => done({ ok: false, error: String((error && error.stack) || error) }));`;
+
+/**
+ * Starts Xvfb and WebKitWebDriver on free loopback resources. Resolves to `{url, capabilities,
+ * pid, stop()}`: the WebDriver server's URL and the capabilities that open a MiniBrowser session.
+ */
+export async function startWebKitWebDriver() {
+  const started = [];
+  const stop = () => Promise.allSettled(started.reverse().map((service) => service.stop()));
+  try {
+    // -displayfd 1: Xvfb picks a free display and prints its number when it accepts clients.
+    const xvfb = await spawnService({
+      name: 'xvfb',
+      cmd: 'Xvfb',
+      args: ['-displayfd', '1', '-nolisten', 'tcp', '-screen', '0', '1280x1024x24'],
+      readyPattern: /^(\d+)\s*$/m,
+      timeoutMs: 30_000,
+    });
+    started.push(xvfb);
+    const port = await freePort();
+    // WebKitWebDriver prints nothing when it is ready: `echo` gives the harness its ready line,
+    // `exec` keeps the PID, and readiness is then polled on /status.
+    const driverService = await spawnService({
+      name: 'webkitwebdriver',
+      cmd: 'sh',
+      args: ['-c', `echo starting; exec "${WEBDRIVER}" --host=127.0.0.1 --port=${port}`],
+      env: { DISPLAY: `:${xvfb.match[1]}` },
+      readyPattern: /starting/,
+      timeoutMs: 10_000,
+    });
+    started.push(driverService);
+    const url = `http://127.0.0.1:${port}`;
+    await waitForStatus(url, driverService);
+    const capabilities = {
+      browserName: 'MiniBrowser',
+      'webkitgtk:browserOptions': { binary: miniBrowser(), args: ['--automation'] },
+    };
+    return { url, capabilities, pid: driverService.pid, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Starts Xvfb and WebKitWebDriver. Resolves to an engine: `{name, version, newTab(), stop()}`. */
+export async function launch() {
+  const server = await startWebKitWebDriver();
+  const { stop } = server;
+  try {
+    const newSession = () => new Builder().usingServer(server.url).withCapabilities(server.capabilities).build();
+
+    // One session to learn the version; each tab then gets its own session (its own storage).
+    const probe = await newSession();
+    const version = (await probe.getCapabilities()).get('browserVersion');
+    await probe.quit();
+
+    return {
+      name: 'webkit',
+      version: `WebKitGTK ${version}`,
+      pid: server.pid,
+      async newTab() {
+        const driver = await newSession();
+        await driver.manage().setTimeouts({ script: 180_000, pageLoad: 120_000 });
+        return new Tab('webkit', {
+          async run(source, arg) {
+            const result = await driver.executeAsyncScript(ASYNC_RUNNER.replace('%SOURCE%', source), arg);
+            if (!result || !result.ok) throw new Error(`webkit: page script failed: ${result?.error}`);
+            return result.value;
+          },
+          load: (url) => driver.get(url),
+          reload: () => driver.navigate().refresh(),
+          async chooseFiles(selector, paths) {
+            // WebDriver's Element Send Keys on a file input sets its files (no interactability
+            // check for file inputs), and the page gets `input` and `change` as from a person.
+            await driver.findElement(By.css(selector)).sendKeys(paths.join('\n'));
+          },
+          setOffline() {
+            throw new Unsupported(
+              'webkit',
+              'offline emulation',
+              'classic WebDriver has no network-conditions command and WebKitWebDriver offers no extension for it',
+            );
+          },
+          driver,
+          close: () => driver.quit().catch(() => {}),
+        });
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function waitForStatus(server, service) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await fetch(`${server}/status`);
+      if (res.ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`WebKitWebDriver did not answer /status:\n${service.output()}`);
+}
