@@ -3,11 +3,15 @@
 // the profile summed by where the time went (our wasm, the wasm-bindgen/worker-build JS glue,
 // workerd's native code outside JS, GC, idle) and by function.
 //
-//   node --experimental-websocket bench/profile-worker.mjs [--route create_session|presigned_batch_50|healthz]
-//        [--clients 16] [--requests 3000] [--top 25] [--no-profile]
+//   node --experimental-websocket bench/profile-worker.mjs
+//        [--route create_session|presigned_batch_50|list_assets|healthz] [--worker ours|reference|both]
+//        [--clients 16] [--requests 3000] [--rounds 3] [--top 25] [--no-profile]
 //
 // `--no-profile` leaves the inspector off and prints only the CPU per request and the latency,
 // for quick A/B checks of a change (the load section of `make bench` is the reference).
+// `--worker reference` serves bench/reference-worker/ (the plain JS peer) instead of ours;
+// `--worker both` (implies --no-profile) runs ours and the reference in turn for `--rounds`
+// rounds and prints worker_cpu_ratio_vs_js (ours ÷ reference CPU per request, median of rounds).
 // (Node 20 needs the flag for its WebSocket client; Node ≥ 22 has it built in.) Writes
 // target/bench/profile/worker-<route>.cpuprofile and -summary.json, prints the summary. Not
 // part of `make bench`. The inspector itself costs some CPU: compare the CPU per request printed
@@ -16,23 +20,28 @@ import autocannon from 'autocannon';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, getJson } from '../tests/support/harness.mjs';
+import { freePort } from '../tests/support/harness.mjs';
 import { groupCpuMs } from './lib/cpu.mjs';
 import { formatProfile, isWasm, pseudoCategory, summarizeProfile } from './lib/cpuprofile.mjs';
 import { benchWorkerEnv, OUT_DIR, startBenchEmulator } from './lib/services.mjs';
-import { GIB } from './lib/stats.mjs';
-import { startWorkerd } from './lib/workerd.mjs';
+import { median } from './lib/stats.mjs';
+import { REFERENCE_WORKER_MODULES, startWorkerd } from './lib/workerd.mjs';
+import { credentials, LISTED_ASSETS, ROUTES, seedAssets, workerRequests } from './worker-load.mjs';
 
 const { values } = parseArgs({
   options: {
     route: { type: 'string', default: 'create_session' },
     clients: { type: 'string', default: '16' },
     requests: { type: 'string', default: '3000' },
+    worker: { type: 'string', default: 'ours' },
+    rounds: { type: 'string', default: '3' },
     top: { type: 'string', default: '25' },
     'no-profile': { type: 'boolean', default: false },
   },
 });
-const profiling = !values['no-profile'];
+if (!['ours', 'reference', 'both'].includes(values.worker)) throw new Error('--worker: ours, reference or both');
+if (!ROUTES.includes(values.route)) throw new Error(`--route: one of ${ROUTES.join(', ')}`);
+const profiling = !values['no-profile'] && values.worker !== 'both';
 if (profiling && typeof WebSocket !== 'function') {
   throw new Error('no WebSocket client: run with `node --experimental-websocket` (Node 20)');
 }
@@ -43,7 +52,7 @@ function category(frame) {
   const pseudo = pseudoCategory(frame);
   if (pseudo) return pseudo;
   if (isWasm(frame)) return 'our wasm (Rust Worker)';
-  if (/index\.js$/.test(frame.url)) return 'JS glue (wasm-bindgen + worker-build shim)';
+  if (/index\.js$/.test(frame.url)) return values.worker === 'reference' ? 'the reference Worker (JS)' : 'JS glue (wasm-bindgen + worker-build shim)';
   if (frame.url === '') return 'runtime built-ins (no URL)';
   return 'other JS';
 }
@@ -84,46 +93,49 @@ const started = [];
 try {
   const emulator = await startBenchEmulator();
   started.push(emulator);
+  await seedAssets(emulator, LISTED_ASSETS);
   const inspectorPort = profiling ? await freePort() : undefined;
-  const worker = await startWorkerd({ ...benchWorkerEnv(emulator), inspectorPort });
-  started.push(worker);
-  const json = { 'content-type': 'application/json' };
-  const createBody = JSON.stringify({ filename: 'load.mp4', type: 'video', total_size: GIB });
-  const { grant } = await getJson(`${worker.url}/dev/grant`, { method: 'POST', headers: json, body: JSON.stringify({ sub: 'profile', ttl_secs: 3600 }) });
-  const session = await getJson(`${worker.url}/v1.3/assets/multipart-uploads`, {
-    method: 'POST',
-    headers: { ...json, authorization: `Bearer ${grant}` },
-    body: createBody,
-  });
-  const routes = {
-    healthz: { url: `${worker.url}/healthz`, method: 'GET' },
-    create_session: { url: `${worker.url}/v1.3/assets/multipart-uploads`, method: 'POST', headers: { ...json, authorization: `Bearer ${grant}` }, body: createBody },
-    presigned_batch_50: {
-      url: `${worker.url}/v1.3/assets/multipart-uploads/${session.upload_id}/presigned-urls`,
-      method: 'POST',
-      headers: { ...json, authorization: `Bearer ${session.upload_token}` },
-      body: JSON.stringify({ start: 1, count: 50 }),
-    },
-  };
-  const request = routes[values.route];
-  if (!request) throw new Error(`--route: one of ${Object.keys(routes).join(', ')}`);
+  const env = benchWorkerEnv(emulator);
+  const servers = {};
+  for (const name of values.worker === 'both' ? ['ours', 'reference'] : [values.worker]) {
+    const modules = name === 'reference' ? { modules: REFERENCE_WORKER_MODULES } : {};
+    const server = await startWorkerd({ ...env, ...modules, inspectorPort });
+    started.push(server);
+    const request = workerRequests(server.url, await credentials(server.url, env.secrets.GRANT_SECRET))[values.route];
+    servers[name] = { server, request };
+  }
   const connections = Number(values.clients);
   const amount = Number(values.requests);
-  // Warm-up: the wasm is compiled and tiered up before the profile starts.
-  await load({ ...request, connections, amount: 1000 });
+  // Warm-up: the wasm is compiled and tiered up before anything is measured.
+  for (const { request } of Object.values(servers)) await load({ ...request, connections, amount: 1000 });
 
   if (!profiling) {
-    const cpuBefore = groupCpuMs(worker.pid);
-    const result = await load({ ...request, connections, amount });
-    const cpuMs = groupCpuMs(worker.pid) - cpuBefore;
-    const answered = result.requests.total;
-    process.stdout.write(
-      `${values.route}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ` +
-        `${(cpuMs / 1000).toFixed(2)} s CPU, ${(cpuMs / answered).toFixed(3)} ms per request; latency p50 ` +
-        `${result.latency.p50} ms, p99 ${result.latency.p99} ms (no inspector)\n`,
-    );
+    const perRequest = Object.fromEntries(Object.keys(servers).map((name) => [name, []]));
+    const rounds = values.worker === 'both' ? Number(values.rounds) : 1;
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, { server, request }] of Object.entries(servers)) {
+        const cpuBefore = groupCpuMs(server.pid);
+        const result = await load({ ...request, connections, amount });
+        const cpuMs = groupCpuMs(server.pid) - cpuBefore;
+        const answered = result.requests.total;
+        perRequest[name].push(cpuMs / answered);
+        process.stdout.write(
+          `${values.route}, ${name}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ` +
+            `${(cpuMs / 1000).toFixed(2)} s CPU, ${(cpuMs / answered).toFixed(3)} ms per request; latency p50 ` +
+            `${result.latency.p50} ms, p99 ${result.latency.p99} ms (no inspector)\n`,
+        );
+      }
+    }
+    if (values.worker === 'both') {
+      const ratio = median(perRequest.ours.map((ours, i) => ours / perRequest.reference[i]));
+      process.stdout.write(
+        `${values.route}: ours ${median(perRequest.ours).toFixed(3)} ms, reference ${median(perRequest.reference).toFixed(3)} ms CPU per request ` +
+          `(medians of ${rounds} rounds); worker_cpu_ratio_vs_js ${ratio.toFixed(3)}\n`,
+      );
+    }
     process.exit(0);
   }
+  const [[workerName, { server: worker, request }]] = Object.entries(servers);
   const cdp = await connect(`ws://127.0.0.1:${inspectorPort}/main`);
   await cdp.send('Profiler.enable');
   await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
@@ -135,10 +147,11 @@ try {
   const cpuMs = groupCpuMs(worker.pid) - cpuBefore;
   const { profile } = await cdp.send('Profiler.stop');
   cdp.close();
-  const file = path.join(PROFILE_DIR, `worker-${values.route}.cpuprofile`);
+  const file = path.join(PROFILE_DIR, `worker-${workerName}-${values.route}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
   const answered = result.requests.total;
   const summary = {
+    worker: workerName,
     route: values.route,
     clients: connections,
     requests: answered,
@@ -149,10 +162,10 @@ try {
     wall_ms: Math.round(wallMs),
     profile: summarizeProfile(profile, { category, top: Number(values.top) }),
   };
-  writeFileSync(path.join(PROFILE_DIR, `worker-${values.route}-summary.json`), `${JSON.stringify(summary, null, 2)}\n`);
+  writeFileSync(path.join(PROFILE_DIR, `worker-${workerName}-${values.route}-summary.json`), `${JSON.stringify(summary, null, 2)}\n`);
   process.stdout.write(
     [
-      `${values.route}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ${(cpuMs / 1000).toFixed(2)} s CPU, ` +
+      `${values.route}, ${workerName}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ${(cpuMs / 1000).toFixed(2)} s CPU, ` +
         `${summary.workerd_cpu_ms_per_request.toFixed(3)} ms per request (inspector attached)`,
       `JS-thread profile, ${(summary.profile.totalMs / 1000).toFixed(2)} s sampled:`,
       ...formatProfile(summary.profile),

@@ -96,9 +96,11 @@ async function main() {
   const needsStack = ['browser', 'memory', 'node', 'load'].some(wants);
   if (needsStack) {
     // wrangler dev is only measured in the load section (or talked to by the page on request).
+    // So is the reference JS Worker.
     const wranglerDev = wants('load');
-    log(`bench: starting emulator, Worker (workerd${wranglerDev ? ' and wrangler dev' : ''}; the page uses ${options.pageWorker}) and the bench page`);
-    const stack = await startBenchStack({ pageWorker: options.pageWorker, wranglerDev });
+    log(`bench: starting emulator, Worker (workerd${wranglerDev ? ', wrangler dev and the reference JS Worker' : ''}; ` +
+      `the page uses ${options.pageWorker}) and the bench page`);
+    const stack = await startBenchStack({ pageWorker: options.pageWorker, wranglerDev, reference: wants('load') });
     try {
       const smallFile = makeFile(filesDir, 'bench-small.mp4', options.sizeBytes);
       const common = { stack, concurrency: options.concurrency, log };
@@ -136,8 +138,14 @@ async function main() {
         });
       }
       if (wants('load')) {
-        log('bench: Worker latency and load (autocannon): direct, workerd, wrangler dev');
-        results.load = await workerLoad({ emulator: stack.emulator, workers: stack.workers, runs: options.runs, log });
+        log('bench: Worker latency and load (autocannon): direct, workerd, wrangler dev, reference JS Worker');
+        results.load = await workerLoad({
+          emulator: stack.emulator,
+          workers: stack.workers,
+          grantSecret: stack.workerEnv.secrets.GRANT_SECRET,
+          runs: options.runs,
+          log,
+        });
       }
     } finally {
       removeFiles(filesDir);

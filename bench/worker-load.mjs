@@ -1,10 +1,13 @@
-// Worker latency and load: the same two control-plane calls (create a session; mint a batch of
-// 50 presigned URLs), and a health check that makes no upstream call, made straight to the
-// emulator ("direct") and through the same built Worker served two ways:
+// Worker latency and load: the same control-plane calls (create a session; mint a batch of 50
+// presigned URLs; list the caller's assets), and a health check that makes no upstream call,
+// made straight to the emulator ("direct") and through the same built Worker served two ways:
 //   - "workerd": workerd itself from a capnp config (bench/lib/workerd.mjs), nothing in front;
 //     the production runtime, so what it adds is the Worker's own cost;
 //   - "wrangler dev": `wrangler dev` (tests/support/worker.mjs), which puts its local dev proxy
-//     and Miniflare's entry worker in front of workerd.
+//     and Miniflare's entry worker in front of workerd;
+// and through the reference ("reference"): bench/reference-worker/, the same routes written as a
+// plain JS Worker, in the same workerd binary with the same config, vars and secrets. Its CPU per
+// request is the peer of ours (`worker_cpu_ratio_vs_js` in the report).
 // At 1, 16 and 128 concurrent clients, with autocannon on loopback. Every response time is kept
 // (autocannon's own histogram has 1 ms resolution, too coarse for the difference being
 // measured), so p50/p99 here are exact over the run. Bounded by request count and time.
@@ -15,6 +18,7 @@
 // is waiting for a CPU, not work.
 import autocannon from 'autocannon';
 import { getJson } from '../tests/support/harness.mjs';
+import { signToken } from '../tests/support/worker.mjs';
 import { cpuMeter } from './lib/cpu.mjs';
 import { GIB, median } from './lib/stats.mjs';
 
@@ -24,7 +28,15 @@ const REQUESTS = { 1: 300, 16: 1500, 128: 3000 };
 const MAX_SECONDS = 20;
 
 /** How the Worker is served, in measurement order; `direct` is the emulator with no Worker. */
-export const WORKER_SIDES = ['workerd', 'wrangler_dev'];
+export const WORKER_SIDES = ['workerd', 'wrangler_dev', 'reference'];
+
+/** The user every load request is made as, and another one whose assets it must not see. */
+const BENCH_SUB = 'bench-load';
+const OTHER_SUB = 'bench-other';
+/** Assets in the emulator when the list route is measured, half of them the bench user's. */
+export const LISTED_ASSETS = 100;
+/** The list route's query: one page, as a client would ask for it. */
+export const LIST_QUERY = '?page=1&page_limit=10';
 
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
@@ -93,58 +105,90 @@ async function settle(groups, { threshold = 0.15, windowMs = 250, maxMs = 5000 }
   }
 }
 
-/** A grant and one session (for its upload token) minted through `workerUrl`. */
-async function credentials(workerUrl, createBody) {
-  const { grant } = await getJson(`${workerUrl}/dev/grant`, {
+/** The routes measured, in order. `list_assets` goes before the session routes fill the emulator. */
+export const ROUTES = ['healthz', 'list_assets', 'create_session', 'presigned_batch_50'];
+const JSON_TYPE = { 'content-type': 'application/json' };
+const CREATE_BODY = JSON.stringify({ filename: 'load.mp4', type: 'video', total_size: GIB });
+const PRESIGN_BODY = JSON.stringify({ start: 1, count: 50 });
+
+/**
+ * A grant for the bench user, signed as an app's backend signs it (every Worker side shares
+ * GRANT_SECRET), and one session (for its upload token) created through the Worker at `url`.
+ */
+export async function credentials(url, grantSecret) {
+  const grant = signToken({ sub: BENCH_SUB, exp: Math.floor(Date.now() / 1000) + 3600 }, grantSecret);
+  const session = await getJson(`${url}/v1.3/assets/multipart-uploads`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub: 'bench-load', ttl_secs: 3600 }),
-  });
-  const session = await getJson(`${workerUrl}/v1.3/assets/multipart-uploads`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${grant}`, 'content-type': 'application/json' },
-    body: createBody,
+    headers: { ...JSON_TYPE, authorization: `Bearer ${grant}` },
+    body: CREATE_BODY,
   });
   return { grant, session };
 }
 
 /**
- * Measures each endpoint at each concurrency, direct and through every Worker in `workers`
- * (`{workerd: {url, pid}, wrangler_dev: {url, pid}}`; either may be absent), `runs` times each,
- * the order of the sides rotated every run, and answers medians, the Worker's added latency
- * and the CPU each process used.
+ * The measured requests (autocannon options, one per name in ROUTES) through the Worker at `url`,
+ * as the bench user with `credentials`; also answers the `session` they use.
  */
-export async function workerLoad({ emulator, workers, runs, clients = [1, 16, 128], log }) {
-  const sides = ['direct', ...WORKER_SIDES.filter((s) => workers[s])];
-  const createBody = JSON.stringify({ filename: 'load.mp4', type: 'video', total_size: GIB });
-  const json = { 'content-type': 'application/json' };
-  const creds = {};
-  for (const side of sides.slice(1)) creds[side] = await credentials(workers[side].url, createBody);
-  // The session the direct presign calls use: the workerd one if measured (any will do; the
-  // emulator treats them alike).
-  const anySession = creds[sides[1]].session;
-  const presignPath = (session) => `/v1.3/assets/multipart-uploads/${session.upload_id}/presigned-urls`;
-  const presignBody = JSON.stringify({ start: 1, count: 50 });
-
-  const through = (side, route) => ({ ...route, url: `${workers[side].url}${route.path}` });
-  const targets = {
+export function workerRequests(url, { grant, session }) {
+  const bearer = (token) => ({ authorization: `Bearer ${token}` });
+  return {
+    session,
     // No upstream call: what a Worker server adds here is its own request path (for wrangler
     // dev: the dev proxy too), which every other route pays as well.
-    healthz: {
-      direct: { url: `${emulator.url}/_emulator/health`, method: 'GET' },
-      worker: () => ({ path: '/healthz', method: 'GET' }),
-    },
-    create_session: {
-      direct: { url: `${emulator.url}/v1.3/assets/multipart-uploads`, headers: { ...json, 'x-api-key': emulator.apiKey }, body: createBody },
-      worker: (side) => ({ path: '/v1.3/assets/multipart-uploads', headers: { ...json, authorization: `Bearer ${creds[side].grant}` }, body: createBody }),
-    },
+    healthz: { url: `${url}/healthz`, method: 'GET' },
+    list_assets: { url: `${url}/v1.3/assets${LIST_QUERY}`, method: 'GET', headers: bearer(grant) },
+    create_session: { url: `${url}/v1.3/assets/multipart-uploads`, method: 'POST', headers: { ...JSON_TYPE, ...bearer(grant) }, body: CREATE_BODY },
     presigned_batch_50: {
-      direct: { url: `${emulator.url}${presignPath(anySession)}`, headers: { ...json, 'x-api-key': emulator.apiKey }, body: presignBody },
-      worker: (side) => ({
-        path: presignPath(creds[side].session),
-        headers: { ...json, authorization: `Bearer ${creds[side].session.upload_token}` },
-        body: presignBody,
-      }),
+      url: `${url}/v1.3/assets/multipart-uploads/${session.upload_id}/presigned-urls`,
+      method: 'POST',
+      headers: { ...JSON_TYPE, ...bearer(session.upload_token) },
+      body: PRESIGN_BODY,
+    },
+  };
+}
+
+/**
+ * Fills the emulator with `count` assets (reserved by multipart sessions made straight to it),
+ * owned alternately by the bench user and another user, tagged as the Worker tags them, so the
+ * list route's page holds both and ownership filtering has work to do.
+ */
+export async function seedAssets(emulator, count) {
+  for (let i = 0; i < count; i++) {
+    const owner = i % 2 ? OTHER_SUB : BENCH_SUB;
+    await getJson(`${emulator.apiUrl}/assets/multipart-uploads`, {
+      method: 'POST',
+      headers: { ...JSON_TYPE, 'x-api-key': emulator.apiKey },
+      body: JSON.stringify({ filename: `seed-${i}.mp4`, type: 'video', total_size: 1000, user_metadata: { edge_upload_owner: owner } }),
+    });
+  }
+}
+
+/**
+ * Measures each endpoint at each concurrency, direct and through every Worker in `workers`
+ * (`{workerd: {url, pid}, wrangler_dev: {url, pid}, reference: {url, pid}}`; any may be absent),
+ * `runs` times each, the order of the sides rotated every run, and answers medians, the Worker's
+ * added latency and the CPU each process used. `grantSecret` is the Workers' GRANT_SECRET.
+ */
+export async function workerLoad({ emulator, workers, grantSecret, runs, clients = [1, 16, 128], log }) {
+  const sides = ['direct', ...WORKER_SIDES.filter((s) => workers[s])];
+  await seedAssets(emulator, LISTED_ASSETS);
+  const requests = {};
+  for (const side of sides.slice(1)) {
+    requests[side] = workerRequests(workers[side].url, await credentials(workers[side].url, grantSecret));
+  }
+  // The session the direct presign calls use: the first Worker's (any will do; the emulator
+  // treats them alike).
+  const { upload_id: anyUploadId } = requests[sides[1]].session;
+  const api = { 'x-api-key': emulator.apiKey };
+  const direct = {
+    healthz: { url: `${emulator.url}/_emulator/health`, method: 'GET' },
+    list_assets: { url: `${emulator.apiUrl}/assets${LIST_QUERY}`, method: 'GET', headers: api },
+    create_session: { url: `${emulator.apiUrl}/assets/multipart-uploads`, method: 'POST', headers: { ...JSON_TYPE, ...api }, body: CREATE_BODY },
+    presigned_batch_50: {
+      url: `${emulator.apiUrl}/assets/multipart-uploads/${anyUploadId}/presigned-urls`,
+      method: 'POST',
+      headers: { ...JSON_TYPE, ...api },
+      body: PRESIGN_BODY,
     },
   };
   // Every process whose CPU is measured, by process group.
@@ -152,10 +196,10 @@ export async function workerLoad({ emulator, workers, runs, clients = [1, 16, 12
   for (const side of sides.slice(1)) groups[side] = workers[side].pid;
 
   const out = {};
-  for (const [name, target] of Object.entries(targets)) {
-    const request = Object.fromEntries(sides.map((side) => [side, side === 'direct' ? target.direct : through(side, target.worker(side))]));
+  for (const name of ROUTES) {
+    const request = Object.fromEntries(sides.map((side) => [side, side === 'direct' ? direct[name] : requests[side][name]]));
     // Warm-up (not counted): workerd compiles and caches the Worker's wasm, sockets open.
-    for (const side of sides) await load({ method: 'POST', ...request[side], connections: 16, amount: 300 });
+    for (const side of sides) await load({ ...request[side], connections: 16, amount: 300 });
     out[name] = {};
     for (const connections of clients) {
       const measured = Object.fromEntries(sides.map((side) => [side, []]));
@@ -164,7 +208,7 @@ export async function workerLoad({ emulator, workers, runs, clients = [1, 16, 12
         for (const side of order) {
           const settledMs = await settle(groups);
           const stopCpu = cpuMeter(groups);
-          const result = await load({ method: 'POST', ...request[side], connections, amount: REQUESTS[connections] ?? 2000 });
+          const result = await load({ ...request[side], connections, amount: REQUESTS[connections] ?? 2000 });
           result.cpu = stopCpu({ activeMs: result.seconds * 1000 });
           result.settledMs = settledMs;
           // CPU ms each process spent per request answered.

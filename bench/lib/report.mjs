@@ -10,6 +10,8 @@ export const TARGETS = {
   packageGzipBytes: 40_000,
   workerAddedP99Ms: 5,
   workerTargetClients: 16,
+  // Our Worker's CPU per request ÷ the reference JS Worker's, per route (bench/reference-worker/).
+  workerCpuRatioVsJs: 1.0,
   // "Flat": the 4 GiB peak may exceed the 1 GiB peak by at most this fraction plus slack
   // (GC timing moves the JS heap's peak by a few hundred KiB from run to run).
   memoryGrowthFraction: 0.1,
@@ -23,8 +25,10 @@ export const TARGETS = {
 const pairedRatio = (theirs, ours) => median(ours.map((o, i) => theirs[i] / o));
 
 /** The ways the load section serves the Worker (see bench/worker-load.mjs), in table order. */
-const LOAD_SIDES = ['workerd', 'wrangler_dev'];
-const SIDE_LABEL = { workerd: 'workerd', wrangler_dev: 'wrangler dev' };
+const LOAD_SIDES = ['workerd', 'wrangler_dev', 'reference'];
+/** The sides that serve our Worker (the added-latency targets are theirs). */
+const OUR_SIDES = ['workerd', 'wrangler_dev'];
+const SIDE_LABEL = { workerd: 'workerd', wrangler_dev: 'wrangler dev', reference: 'reference JS, workerd' };
 const SIDE_WHAT = {
   workerd: 'the built Worker in workerd from a capnp config, nothing in front (the production runtime)',
   wrangler_dev: "the same Worker behind wrangler dev's local proxy and Miniflare's entry worker",
@@ -257,7 +261,7 @@ export function buildReport({ options, machine, loadBefore, browser, memory, nod
       if (endpoint === 'healthz') continue;
       const r = byClients[TARGETS.workerTargetClients];
       if (!r) continue;
-      for (const name of LOAD_SIDES) {
+      for (const name of OUR_SIDES) {
         const s = r[name];
         if (!s) continue;
         const health = report.worker_load.healthz?.[TARGETS.workerTargetClients]?.[name];
@@ -279,6 +283,29 @@ export function buildReport({ options, machine, loadBefore, browser, memory, nod
         const met = s.added_p99_ms <= TARGETS.workerAddedP99Ms;
         target(`Worker added p99, ${endpoint}, ${TARGETS.workerTargetClients} clients, ${SIDE_LABEL[name]}`, s.added_p99_ms, `≤ ${TARGETS.workerAddedP99Ms} ms`,
           met, `${round(s.added_p99_ms - TARGETS.workerAddedP99Ms, 2)} ms over`, 'ms', why.join('; '));
+      }
+    }
+    // Ours ÷ the reference's CPU per request, both in workerd, per route and concurrency: the
+    // median of the runs' ratios (runs with the same index went back to back).
+    const ratios = {};
+    for (const [endpoint, byClients] of Object.entries(load)) {
+      for (const [clients, r] of Object.entries(byClients)) {
+        if (!r.workerd?.runs || !r.reference?.runs) continue;
+        const ours = r.workerd.runs.map((run) => run.cpuMsPerRequest.workerd);
+        const reference = r.reference.runs.map((run) => run.cpuMsPerRequest.reference);
+        (ratios[endpoint] ??= {})[clients] = round(pairedRatio(ours, reference), 3);
+      }
+    }
+    if (Object.keys(ratios).length) {
+      report.worker_cpu_ratio_vs_js = ratios;
+      for (const [endpoint, byClients] of Object.entries(ratios)) {
+        const ratio = byClients[TARGETS.workerTargetClients];
+        const r = report.worker_load[endpoint][TARGETS.workerTargetClients];
+        if (endpoint === 'healthz' || ratio === undefined) continue;
+        target(`worker_cpu_ratio_vs_js, ${endpoint}, ${TARGETS.workerTargetClients} clients`, ratio, `≤ ${TARGETS.workerCpuRatioVsJs}`,
+          ratio <= TARGETS.workerCpuRatioVsJs, `${round((ratio - TARGETS.workerCpuRatioVsJs) * 100, 1)} % more CPU than the reference`, '×',
+          `ours ${r.workerd.cpu_ms_per_request.workerd} ms CPU per request in workerd, the reference JS Worker (bench/reference-worker/) ` +
+            `${r.reference.cpu_ms_per_request.reference} ms; median of ${load[endpoint][TARGETS.workerTargetClients].workerd.runs.length} paired runs`);
       }
     }
     target('load-test errors (direct + Worker)', errors, '0', errors === 0, `${errors} errors`, '');
@@ -363,6 +390,16 @@ function rows(report) {
             `direct ${r.direct.req_per_s} req/s · p50 ${r.direct.p50_ms} · p99 ${r.direct.p99_ms} ms`,
             `added p50 ${s.added_p50_ms} / p99 ${s.added_p99_ms} ms · errors ${s.errors + r.direct.errors}${cpu}`]);
         }
+      }
+    }
+  }
+  const cpuRatio = report.worker_cpu_ratio_vs_js;
+  if (cpuRatio) {
+    for (const [endpoint, byClients] of Object.entries(cpuRatio)) {
+      for (const [clients, ratio] of Object.entries(byClients)) {
+        const r = w[endpoint][clients];
+        out.push(['worker CPU', `${endpoint}, ${clients} client${clients === '1' ? '' : 's'}: CPU per request in workerd`,
+          `${r.workerd.cpu_ms_per_request.workerd} ms`, `reference JS ${r.reference.cpu_ms_per_request.reference} ms`, `worker_cpu_ratio_vs_js ${x(ratio)}`]);
       }
     }
   }

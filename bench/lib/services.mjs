@@ -8,7 +8,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync, truncate
 import path from 'node:path';
 import { ROOT, freePort, getJson, startEmulator, startStatic } from '../../tests/support/harness.mjs';
 import { startWorker } from '../../tests/support/worker.mjs';
-import { startWorkerd } from './workerd.mjs';
+import { REFERENCE_WORKER_MODULES, startWorkerd } from './workerd.mjs';
 import { MIB } from './stats.mjs';
 
 /** Where the bench writes its outputs (report, Uppy bundle, temporary files). */
@@ -57,9 +57,11 @@ export function startBenchEmulator(extraArgs = []) {
  * Resolves to `{emulator, workers: {workerd, wrangler_dev}, worker (the page's), workerEnv,
  * page, stop()}`; `workerEnv` is what both servers were started with (upstream, vars, secrets).
  * `wranglerDev: false` leaves wrangler dev out (and its idle process off the machine) unless
- * the page needs it.
+ * the page needs it. `reference: true` also starts the reference JS Worker
+ * (bench/reference-worker/) in its own workerd, with the same vars and secrets, as
+ * `workers.reference` (the page never uses it).
  */
-export async function startBenchStack({ pageWorker = 'workerd', wranglerDev = true } = {}) {
+export async function startBenchStack({ pageWorker = 'workerd', wranglerDev = true, reference = false } = {}) {
   const port = await freePort();
   const pageOrigin = `http://127.0.0.1:${port}`;
   const started = [];
@@ -74,6 +76,10 @@ export async function startBenchStack({ pageWorker = 'workerd', wranglerDev = tr
     }
     workers.workerd = await startWorkerd(workerEnv);
     started.push(workers.workerd);
+    if (reference) {
+      workers.reference = await startWorkerd({ ...workerEnv, modules: REFERENCE_WORKER_MODULES });
+      started.push(workers.reference);
+    }
     const worker = workers[pageWorker];
     if (!worker) throw new Error(`no Worker server named ${pageWorker} (know ${Object.keys(workers).join(', ')})`);
     const page = await startStatic({

@@ -1,4 +1,5 @@
-// The built Worker (build/index.js + build/index_bg.wasm) served by workerd itself, with nothing
+// The built Worker (build/index.js + build/index_bg.wasm), or the bench's reference JS Worker
+// (bench/reference-worker/), served by workerd itself, with nothing
 // in front: no `wrangler dev`, no Miniflare entry worker, no dev proxy. This is the runtime
 // Cloudflare runs in production, configured the way wrangler.toml would (same entry, same
 // compatibility date, vars and secrets as plain-text bindings), so the load section can tell
@@ -18,6 +19,17 @@ import { WORKER_MAIN, waitForHealthz, workerHandle } from '../../tests/support/w
 /** The workerd binary wrangler itself runs (the npm `workerd` package). */
 export const WORKERD_BIN = path.join(ROOT, 'node_modules/workerd/bin/workerd');
 
+/** The built Worker's modules: the worker-build bundle and its wasm, as wrangler uploads them. */
+export const BUILT_WORKER_MODULES = [
+  { name: 'index.js', kind: 'esModule', file: WORKER_MAIN },
+  { name: 'index_bg.wasm', kind: 'wasm', file: path.join(path.dirname(WORKER_MAIN), 'index_bg.wasm') },
+];
+
+/** The reference Worker's one module: what a user would write by hand (bench-only). */
+export const REFERENCE_WORKER_MODULES = [
+  { name: 'index.js', kind: 'esModule', file: path.join(ROOT, 'bench/reference-worker/index.mjs') },
+];
+
 /** Same date as wrangler.toml and tests/support/worker.mjs. */
 const COMPATIBILITY_DATE = '2025-10-01';
 
@@ -25,11 +37,11 @@ const COMPATIBILITY_DATE = '2025-10-01';
 const capnpString = (value) => JSON.stringify(String(value));
 
 /**
- * The capnp config: one worker service ("main") with the bundle's two modules and every var and
- * secret as a text binding, its global outbound network allowed to reach loopback, and one HTTP
- * socket on 127.0.0.1:`port`.
+ * The capnp config: one worker service ("main") with `modules` (`[{name, kind}]`, each embedded
+ * from a file of that name next to the config) and every var and secret as a text binding, its
+ * global outbound network allowed to reach loopback, and one HTTP socket on 127.0.0.1:`port`.
  */
-export function workerdConfig({ port, bindings }) {
+export function workerdConfig({ port, bindings, modules = BUILT_WORKER_MODULES }) {
   const lines = [
     'using Workerd = import "/workerd/workerd.capnp";',
     '',
@@ -45,8 +57,7 @@ export function workerdConfig({ port, bindings }) {
     '',
     'const worker :Workerd.Worker = (',
     '  modules = [',
-    '    (name = "index.js", esModule = embed "index.js"),',
-    '    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),',
+    ...modules.map(({ name, kind }) => `    (name = ${capnpString(name)}, ${kind} = embed ${capnpString(name)}),`),
     '  ],',
     `  compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},`,
     '  bindings = [',
@@ -60,16 +71,15 @@ export function workerdConfig({ port, bindings }) {
 }
 
 /**
- * Starts workerd serving the built Worker. Same arguments as tests/support/worker.mjs's
- * `startWorker` (`emulatorUrl` becomes TWELVELABS_BASE_URL, `/v1.3` appended if missing).
- * `inspectorPort`: also serve the V8 inspector on 127.0.0.1 there (for profiling; see
- * bench/profile-worker.mjs). Resolves to `{url, pid, stop(), output()}` once `/healthz` answers.
+ * Starts workerd serving the built Worker (or other `modules`, e.g. REFERENCE_WORKER_MODULES).
+ * Same arguments as tests/support/worker.mjs's `startWorker` (`emulatorUrl` becomes
+ * TWELVELABS_BASE_URL, `/v1.3` appended if missing). `inspectorPort`: also serve the V8
+ * inspector on 127.0.0.1 there (for profiling; see bench/profile-worker.mjs). Resolves to
+ * `{url, pid, stop(), output()}` once `/healthz` answers.
  */
-export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspectorPort } = {}) {
-  const wasm = path.join(path.dirname(WORKER_MAIN), 'index_bg.wasm');
-  if (!existsSync(WORKER_MAIN) || !existsSync(wasm)) {
-    throw new Error(`${WORKER_MAIN} or its .wasm not found: run \`make worker\` first`);
-  }
+export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspectorPort, modules = BUILT_WORKER_MODULES } = {}) {
+  const missing = modules.find(({ file }) => !existsSync(file));
+  if (missing) throw new Error(`${missing.file} not found${modules === BUILT_WORKER_MODULES ? ': run `make worker` first' : ''}`);
   const bindings = { ...vars };
   if (emulatorUrl) {
     const base = emulatorUrl.replace(/\/+$/, '');
@@ -80,11 +90,10 @@ export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspe
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   let service;
   try {
-    copyFileSync(WORKER_MAIN, path.join(dir, 'index.js'));
-    copyFileSync(wasm, path.join(dir, 'index_bg.wasm'));
+    for (const { name, file } of modules) copyFileSync(file, path.join(dir, name));
     const port = await freePort();
     // Holds the secrets: readable by this user only, removed on stop.
-    writeFileSync(path.join(dir, 'config.capnp'), workerdConfig({ port, bindings }), { mode: 0o600 });
+    writeFileSync(path.join(dir, 'config.capnp'), workerdConfig({ port, bindings, modules }), { mode: 0o600 });
     // workerd prints nothing when its socket listens. The shell prints a marker and then
     // becomes workerd (exec: same PID, same process group), and readiness is /healthz below.
     service = await spawnService({

@@ -28,11 +28,12 @@ const dotenvValue = (value) => JSON.stringify(String(value));
 
 /**
  * Starts the Worker. `emulatorUrl` becomes TWELVELABS_BASE_URL (the API root; `/v1.3` is
- * appended if missing). `expectHealthy: false` waits for any answer instead of a 2xx one.
- * Resolves to `{url, pid, stop(), output()}`; `output()` is everything wrangler and the Worker
- * printed (the Worker's JSON log lines included).
+ * appended if missing). `port`: where it listens on 127.0.0.1 (default: a free port); `echo`:
+ * also print what wrangler and the Worker print (for `make worker-dev`); `expectHealthy: false`
+ * waits for any answer instead of a 2xx one. Resolves to `{url, pid, stop(), output()}`;
+ * `output()` is everything wrangler and the Worker printed (the Worker's JSON log lines included).
  */
-export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, expectHealthy = true } = {}) {
+export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, port, echo, expectHealthy = true } = {}) {
   if (!existsSync(WORKER_MAIN)) {
     throw new Error(`${WORKER_MAIN} not found: run \`bash scripts/build-worker.sh\` first`);
   }
@@ -64,7 +65,7 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, expect
       .join('\n') + '\n',
     { mode: 0o600 },
   );
-  const port = await freePort();
+  port ??= await freePort();
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   let service;
   try {
@@ -87,6 +88,7 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, expect
       env: { WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1', FORCE_COLOR: '0' },
       readyPattern: /Ready on (http:\/\/127\.0\.0\.1:\d+)/,
       timeoutMs: 90_000,
+      ...(echo === undefined ? {} : { echo }),
     });
   } catch (err) {
     cleanup();
