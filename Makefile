@@ -7,7 +7,7 @@ CARGO_WASM := $(ENV) with_wasm_toolchain cargo
 NODE_TESTS = $(shell find tests -name '*.test.mjs' -not -path '*/node_modules/*' | sort)
 
 .PHONY: all bootstrap emulator pkg worker build lint fmt clippy test test-native test-browser \
-        test-browser-webkit test-types test-node test-engines test-engines-gc e2e-large demo bench lock-check
+        test-browser-webkit test-types test-node test-engines test-engines-gc e2e-large demo worker-dev bench lock-check
 
 all: build
 
@@ -87,6 +87,11 @@ e2e-large: emulator pkg worker
 ## Runs the product locally: emulator + Worker in workerd + the demo page.
 demo: emulator pkg worker
 	$(ENV) node scripts/demo.mjs
+
+## Serves the already-built Worker (build/) in wrangler dev on 127.0.0.1:8787 (WORKER_PORT=… for
+## another port), with wrangler.toml's [vars] and .dev.vars; never rebuilds (`make worker` does).
+worker-dev: bootstrap
+	$(ENV) node scripts/worker-dev.mjs
 
 ## Benchmarks (not part of `make test`).
 bench: emulator pkg worker
