@@ -6,6 +6,7 @@
 // DEMO_PORT picks the page's port (default: a free one). The emulator reads its EMULATOR_*
 // environment variables (see emulator/README.md), e.g. EMULATOR_LATENCY_MS=100 to watch the
 // progress bars move, or EMULATOR_PUT_FAILURE_RATE=0.1 to see retries at work.
+import { stopOnSignal } from '../tests/support/harness.mjs';
 import { startStack } from '../tests/support/stack.mjs';
 
 let stack;
@@ -33,12 +34,4 @@ console.log(`
   Ctrl-C stops everything.
 `);
 
-let stopping = false;
-const shutdown = async () => {
-  if (stopping) return;
-  stopping = true;
-  await stack.stop();
-  process.exit(0);
-};
-process.once('SIGINT', shutdown);
-process.once('SIGTERM', shutdown);
+stopOnSignal(() => stack.stop());

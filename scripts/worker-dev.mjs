@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { ROOT } from '../tests/support/harness.mjs';
+import { ROOT, stopOnSignal } from '../tests/support/harness.mjs';
 import { startWorker } from '../tests/support/worker.mjs';
 
 const DEV_VARS = path.join(ROOT, '.dev.vars');
@@ -36,12 +36,4 @@ console.log(`
   Ctrl-C stops it.
 `);
 
-let stopping = false;
-const shutdown = async () => {
-  if (stopping) return;
-  stopping = true;
-  await worker.stop();
-  process.exit(0);
-};
-process.once('SIGINT', shutdown);
-process.once('SIGTERM', shutdown);
+stopOnSignal(() => worker.stop());

@@ -43,6 +43,22 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+/**
+ * For launchers that run until Ctrl-C (`make demo`, `make worker-dev`): on SIGINT or SIGTERM,
+ * runs `stop` once and exits 0.
+ */
+export function stopOnSignal(stop) {
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
 /** Asks the OS for a free loopback TCP port. */
 export function freePort() {
   return new Promise((resolve, reject) => {
