@@ -116,7 +116,8 @@ const PRESIGN_BODY = JSON.stringify({ start: 1, count: 50 });
  * GRANT_SECRET), and one session (for its upload token) created through the Worker at `url`.
  */
 export async function credentials(url, grantSecret) {
-  const grant = signToken({ sub: BENCH_SUB, exp: Math.floor(Date.now() / 1000) + 3600 }, grantSecret);
+  // Within any sane cap on a grant's lifetime, and longer than the load section takes.
+  const grant = signToken({ sub: BENCH_SUB, exp: Math.floor(Date.now() / 1000) + 3000 }, grantSecret);
   const session = await getJson(`${url}/v1.3/assets/multipart-uploads`, {
     method: 'POST',
     headers: { ...JSON_TYPE, authorization: `Bearer ${grant}` },

@@ -111,6 +111,7 @@ async function listAssets(request, env, url) {
   const query = new URLSearchParams();
   for (const [name, value] of url.searchParams) {
     if (!['page', 'page_limit', 'asset_ids', 'asset_types', 'filename'].includes(name)) refuse(400, 'invalid_input', `unknown ${name}`);
+    if (['page', 'page_limit', 'filename'].includes(name) && query.has(name)) refuse(400, 'invalid_input', `repeated ${name}`);
     if (name === 'page' || name === 'page_limit') int(Number(value), 1, name === 'page' ? 1e9 : 50, name);
     query.append(name, value);
   }
