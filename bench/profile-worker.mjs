@@ -93,7 +93,6 @@ const started = [];
 try {
   const emulator = await startBenchEmulator();
   started.push(emulator);
-  await seedAssets(emulator, LISTED_ASSETS);
   const inspectorPort = profiling ? await freePort() : undefined;
   const env = benchWorkerEnv(emulator);
   const servers = {};
@@ -101,6 +100,7 @@ try {
     const modules = name === 'reference' ? { modules: REFERENCE_WORKER_MODULES } : {};
     const server = await startWorkerd({ ...env, ...modules, inspectorPort });
     started.push(server);
+    await seedAssets(server.url, env.secrets.GRANT_SECRET, LISTED_ASSETS);
     const request = workerRequests(server.url, await credentials(server.url, env.secrets.GRANT_SECRET))[values.route];
     servers[name] = { server, request };
   }

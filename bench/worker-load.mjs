@@ -1,5 +1,6 @@
 // Worker latency and load: the same control-plane calls (create a session; mint a batch of 50
-// presigned URLs; list the caller's assets), and a health check that makes no upstream call,
+// presigned URLs; list the caller's assets, a page of 10 of the 51 they created through that Worker
+// among 50 of another user's), and a health check that makes no upstream call,
 // made straight to the emulator ("direct") and through the same built Worker served two ways:
 //   - "workerd": workerd itself from a capnp config (bench/lib/workerd.mjs), nothing in front;
 //     the production runtime, so what it adds is the Worker's own cost;
@@ -33,7 +34,7 @@ export const WORKER_SIDES = ['workerd', 'wrangler_dev', 'reference'];
 /** The user every load request is made as, and another one whose assets it must not see. */
 const BENCH_SUB = 'bench-load';
 const OTHER_SUB = 'bench-other';
-/** Assets in the emulator when the list route is measured, half of them the bench user's. */
+/** Assets created through each Worker before the list route is measured, half the bench user's. */
 export const LISTED_ASSETS = 100;
 /** The list route's query: one page, as a client would ask for it. */
 export const LIST_QUERY = '?page=1&page_limit=10';
@@ -149,17 +150,18 @@ export function workerRequests(url, { grant, session }) {
 }
 
 /**
- * Fills the emulator with `count` assets (reserved by multipart sessions made straight to it),
- * owned alternately by the bench user and another user, tagged as the Worker tags them, so the
- * list route's page holds both and ownership filtering has work to do.
+ * Creates `count` sessions (each reserves an asset) through the Worker at `url`, owned alternately
+ * by the bench user and another user, so that the list route's page is cut from an index (or an
+ * upstream page) that holds both users' assets and ownership filtering has work to do.
  */
-export async function seedAssets(emulator, count) {
+export async function seedAssets(url, grantSecret, count) {
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const grants = [BENCH_SUB, OTHER_SUB].map((sub) => signToken({ sub, exp }, grantSecret));
   for (let i = 0; i < count; i++) {
-    const owner = i % 2 ? OTHER_SUB : BENCH_SUB;
-    await getJson(`${emulator.apiUrl}/assets/multipart-uploads`, {
+    await getJson(`${url}/v1.3/assets/multipart-uploads`, {
       method: 'POST',
-      headers: { ...JSON_TYPE, 'x-api-key': emulator.apiKey },
-      body: JSON.stringify({ filename: `seed-${i}.mp4`, type: 'video', total_size: 1000, user_metadata: { edge_upload_owner: owner } }),
+      headers: { ...JSON_TYPE, authorization: `Bearer ${grants[i % 2]}` },
+      body: JSON.stringify({ filename: `seed-${i}.mp4`, type: 'video', total_size: 1000 }),
     });
   }
 }
@@ -172,9 +174,9 @@ export async function seedAssets(emulator, count) {
  */
 export async function workerLoad({ emulator, workers, grantSecret, runs, clients = [1, 16, 128], log }) {
   const sides = ['direct', ...WORKER_SIDES.filter((s) => workers[s])];
-  await seedAssets(emulator, LISTED_ASSETS);
   const requests = {};
   for (const side of sides.slice(1)) {
+    await seedAssets(workers[side].url, grantSecret, LISTED_ASSETS);
     requests[side] = workerRequests(workers[side].url, await credentials(workers[side].url, grantSecret));
   }
   // The session the direct presign calls use: the first Worker's (any will do; the emulator

@@ -15,6 +15,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, freePort, spawnService } from '../../tests/support/harness.mjs';
 import { WORKER_MAIN, waitForHealthz, workerHandle } from '../../tests/support/worker.mjs';
+import { startKvServer } from './kv.mjs';
+
+/** The KV binding of the Worker's per-owner asset index (wrangler.toml's `[[kv_namespaces]]`). */
+export const ASSET_INDEX_BINDING = 'ASSET_INDEX';
 
 /** The workerd binary wrangler itself runs (the npm `workerd` package). */
 export const WORKERD_BIN = path.join(ROOT, 'node_modules/workerd/bin/workerd');
@@ -38,10 +42,11 @@ const capnpString = (value) => JSON.stringify(String(value));
 
 /**
  * The capnp config: one worker service ("main") with `modules` (`[{name, kind}]`, each embedded
- * from a file of that name next to the config) and every var and secret as a text binding, its
- * global outbound network allowed to reach loopback, and one HTTP socket on 127.0.0.1:`port`.
+ * from a file of that name next to the config), every var and secret as a text binding, the
+ * ASSET_INDEX KV namespace served over HTTP at `kvAddress` (bench/lib/kv.mjs), its global
+ * outbound network allowed to reach loopback, and one HTTP socket on 127.0.0.1:`port`.
  */
-export function workerdConfig({ port, bindings, modules = BUILT_WORKER_MODULES }) {
+export function workerdConfig({ port, bindings, kvAddress, modules = BUILT_WORKER_MODULES }) {
   const lines = [
     'using Workerd = import "/workerd/workerd.capnp";',
     '',
@@ -51,6 +56,7 @@ export function workerdConfig({ port, bindings, modules = BUILT_WORKER_MODULES }
     // The default "internet" service allows public addresses only (SSRF protection); the emulator
     // is on loopback.
     '    (name = "internet", network = (allow = ["public", "private", "local"])),',
+    `    (name = "asset-index", external = (address = ${capnpString(kvAddress)}, http = ())),`,
     '  ],',
     `  sockets = [ (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main") ],`,
     ');',
@@ -62,6 +68,7 @@ export function workerdConfig({ port, bindings, modules = BUILT_WORKER_MODULES }
     `  compatibilityDate = ${capnpString(COMPATIBILITY_DATE)},`,
     '  bindings = [',
     ...Object.entries(bindings).map(([name, value]) => `    (name = ${capnpString(name)}, text = ${capnpString(value)}),`),
+    `    (name = ${capnpString(ASSET_INDEX_BINDING)}, kvNamespace = "asset-index"),`,
     '  ],',
     '  globalOutbound = "internet",',
     ');',
@@ -74,10 +81,12 @@ export function workerdConfig({ port, bindings, modules = BUILT_WORKER_MODULES }
  * Starts workerd serving the built Worker (or other `modules`, e.g. REFERENCE_WORKER_MODULES).
  * Same arguments as tests/support/worker.mjs's `startWorker` (`emulatorUrl` becomes
  * TWELVELABS_BASE_URL, `/v1.3` appended if missing). `inspectorPort`: also serve the V8
- * inspector on 127.0.0.1 there (for profiling; see bench/profile-worker.mjs). Resolves to
- * `{url, pid, stop(), output()}` once `/healthz` answers.
+ * inspector on 127.0.0.1 there (for profiling; see bench/profile-worker.mjs). `kv`: the
+ * ASSET_INDEX namespace's server (`startKvServer()`, e.g. shared by two Workers); by default each
+ * workerd gets its own, stopped with it. Resolves to `{url, pid, kv, stop(), output()}` once
+ * `/healthz` answers.
  */
-export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspectorPort, modules = BUILT_WORKER_MODULES } = {}) {
+export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspectorPort, modules = BUILT_WORKER_MODULES, kv } = {}) {
   const missing = modules.find(({ file }) => !existsSync(file));
   if (missing) throw new Error(`${missing.file} not found${modules === BUILT_WORKER_MODULES ? ': run `make worker` first' : ''}`);
   const bindings = { ...vars };
@@ -86,14 +95,19 @@ export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspe
     bindings.TWELVELABS_BASE_URL = /\/v1\.3$/.test(base) ? base : `${base}/v1.3`;
   }
   Object.assign(bindings, secrets);
+  const ownKv = kv ? null : await startKvServer();
+  const index = kv ?? ownKv;
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-upload-workerd-'));
-  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const cleanup = () => {
+    rmSync(dir, { recursive: true, force: true });
+    return ownKv?.stop();
+  };
   let service;
   try {
     for (const { name, file } of modules) copyFileSync(file, path.join(dir, name));
     const port = await freePort();
     // Holds the secrets: readable by this user only, removed on stop.
-    writeFileSync(path.join(dir, 'config.capnp'), workerdConfig({ port, bindings, modules }), { mode: 0o600 });
+    writeFileSync(path.join(dir, 'config.capnp'), workerdConfig({ port, bindings, kvAddress: index.address, modules }), { mode: 0o600 });
     // workerd prints nothing when its socket listens. The shell prints a marker and then
     // becomes workerd (exec: same PID, same process group), and readiness is /healthz below.
     service = await spawnService({
@@ -111,10 +125,10 @@ export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspe
     });
     const url = `http://127.0.0.1:${port}`;
     await waitForHealthz(url, { attempts: 300, output: service.output });
-    return workerHandle(url, service, cleanup);
+    return { ...workerHandle(url, service, cleanup), kv: index };
   } catch (err) {
     await service?.stop();
-    cleanup();
+    await cleanup();
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 // Bench-only reference: what a user would write by hand instead of our Worker, as a plain JS
 // Worker. Same routes the bench measures (create a session, mint presigned URLs, list assets),
-// same grant check and upload token (HS256 via WebCrypto), same owner tag and filtering, same
+// same grant check and upload token (HS256 via WebCrypto), same owner tag, same per-owner asset
+// index in KV (ASSET_INDEX: one key per asset; a user's list is cut from their own keys), same
 // one log line per request. Never shipped: no build or package script reads bench/.
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -94,6 +95,7 @@ async function createSession(request, env) {
   const exp = Math.min(Math.floor(Date.parse(created.expires_at) / 1000) || Infinity, now + SESSION_TTL_S);
   const { upload_id, asset_id, total_chunks } = created;
   created.upload_token = await sign({ kind: 'upload', sub: grant.sub, upload_id, asset_id, total_size: session.total_size, total_chunks, exp }, keys.token);
+  await env.ASSET_INDEX?.put(`${ownerPrefix(grant.sub)}${asset_id}`, '', { metadata: { t: Date.now() } });
   return json(201, created);
 }
 
@@ -106,6 +108,8 @@ async function presignedUrls(request, env, uploadId) {
   return json(200, await upstream(env, 'POST', `/assets/multipart-uploads/${uploadId}/presigned-urls`, { start, count: batch.count }));
 }
 
+const ownerPrefix = (sub) => `owner/${enc.encode(sub).length}/${sub}/`;
+
 async function listAssets(request, env, url) {
   const grant = await verify(request, keys.grant, 'grant');
   const query = new URLSearchParams();
@@ -115,10 +119,40 @@ async function listAssets(request, env, url) {
     if (name === 'page' || name === 'page_limit') int(Number(value), 1, name === 'page' ? 1e9 : 50, name);
     query.append(name, value);
   }
-  const search = query.toString();
-  const page = await upstream(env, 'GET', `/assets${search ? `?${search}` : ''}`);
-  if (grant.scope !== 'admin') page.data = page.data.filter((asset) => asset.user_metadata?.[OWNER] === grant.sub);
-  return json(200, page);
+  if (grant.scope === 'admin') return json(200, await upstream(env, 'GET', `/assets?${query}`));
+  // The caller's own assets, newest first, from the index: nothing about anyone else's.
+  const prefix = ownerPrefix(grant.sub);
+  const owned = [];
+  for (let cursor; ;) {
+    const listed = await env.ASSET_INDEX.list({ prefix, cursor });
+    for (const { name, metadata } of listed.keys) owned.push([name.slice(prefix.length), metadata?.t ?? 0]);
+    if (listed.list_complete) break;
+    cursor = listed.cursor;
+  }
+  owned.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1));
+  const wanted = query.getAll('asset_ids');
+  const ids = owned.map(([id]) => id).filter((id) => !wanted.length || wanted.includes(id));
+  const [page, limit] = [Number(query.get('page') ?? 1), Number(query.get('page_limit') ?? 10)];
+  const pageInfo = (total) => ({ limit_per_page: limit, page, total_page: Math.ceil(total / limit), total_results: total });
+  if (!ids.length) return json(200, { data: [], page_info: pageInfo(0) });
+  const ask = new URLSearchParams();
+  let info;
+  if (query.has('asset_types') || query.has('filename')) {
+    // Upstream must filter: ask with the owner's newest 200 ids, keep its paging.
+    for (const name of ['page', 'page_limit', 'asset_types', 'filename']) for (const v of query.getAll(name)) ask.append(name, v);
+    for (const id of ids.slice(0, 200)) ask.append('asset_ids', id);
+  } else {
+    const slice = ids.slice((page - 1) * limit, page * limit);
+    if (!slice.length) return json(200, { data: [], page_info: pageInfo(ids.length) });
+    info = pageInfo(ids.length);
+    ask.append('page', '1');
+    ask.append('page_limit', '50');
+    for (const id of slice) ask.append('asset_ids', id);
+  }
+  const answer = await upstream(env, 'GET', `/assets?${ask}`);
+  answer.data = answer.data.filter((asset) => asset.user_metadata?.[OWNER] === grant.sub);
+  if (info) answer.page_info = info;
+  return json(200, answer);
 }
 
 export default {

@@ -1,13 +1,14 @@
 // The bench's reference JS Worker (bench/reference-worker/) is a fair peer of ours only if it does
 // the same work: the same grant and upload-token checks, the same policy refusals before any
 // upstream call, and the same owner filtering. Both run in workerd (as the bench runs them)
-// against one emulator, and every request here must get the same status from both; each refusal
-// must reach the emulator zero times through either.
+// against one emulator and one asset index (KV), and every request here must get the same status
+// from both; each refusal must reach the emulator zero times through either.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { getJson, startEmulator } from '../support/harness.mjs';
 import { signToken } from '../support/worker.mjs';
+import { startKvServer } from '../../bench/lib/kv.mjs';
 import { REFERENCE_WORKER_MODULES, startWorkerd } from '../../bench/lib/workerd.mjs';
 
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -18,6 +19,7 @@ const json = { 'content-type': 'application/json' };
 const session = (extra = {}) => JSON.stringify({ filename: 'clip.mp4', type: 'video', total_size: 12 * 1024 * 1024, ...extra });
 
 let emulator;
+let kv;
 const workers = {};
 
 before(async () => {
@@ -27,12 +29,15 @@ before(async () => {
     vars: { MAX_UPLOAD_BYTES: String(1024 ** 3), ALLOWED_TYPES: 'video,audio,image', DEV_GRANTS: 'false' },
     secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
   };
-  workers.ours = await startWorkerd(env);
-  workers.reference = await startWorkerd({ ...env, modules: REFERENCE_WORKER_MODULES });
+  // One asset index for both, so each lists the assets the other created too.
+  kv = await startKvServer();
+  workers.ours = await startWorkerd({ ...env, kv });
+  workers.reference = await startWorkerd({ ...env, kv, modules: REFERENCE_WORKER_MODULES });
 });
 
 after(async () => {
   await Promise.allSettled([workers.ours?.stop(), workers.reference?.stop(), emulator?.stop()]);
+  await kv?.stop();
 });
 
 /** Upstream API requests the emulator has answered so far. */
@@ -114,19 +119,23 @@ test('presigned-URL refusals are the same in both, before any upstream call', as
 });
 
 test('the list route shows each user only their own assets, the same in both', async () => {
-  for (const worker of Object.values(workers)) await getJson(`${worker.url}/v1.3/assets/multipart-uploads`, create(grant({ sub: 'bob' })));
+  // Created through the reference alone: ours lists them whether it reads the shared index or
+  // filters upstream's page by owner tag.
+  for (const sub of ['carol', 'dave', 'carol', 'dave', 'carol']) {
+    await getJson(`${workers.reference.url}/v1.3/assets/multipart-uploads`, create(grant({ sub })));
+  }
   const asUser = (sub) => ({ headers: { authorization: `Bearer ${grant({ sub })}` } });
-  for (const sub of ['alice', 'bob']) {
+  for (const [sub, count] of [['carol', 3], ['dave', 2]]) {
     const answers = await both('/v1.3/assets?page=1&page_limit=50', asUser(sub));
     for (const name of Object.keys(workers)) {
       assert.equal(answers[name].status, 200, name);
-      assert.ok(answers[name].body.data.length > 0, `${name}: ${sub} sees nothing`);
+      assert.equal(answers[name].body.data.length, count, `${name}: ${sub}'s assets`);
       for (const asset of answers[name].body.data) assert.equal(asset.user_metadata.edge_upload_owner, sub, name);
     }
     const ids = (name) => answers[name].body.data.map((asset) => asset.id).sort();
     assert.deepEqual(ids('ours'), ids('reference'));
   }
   await refusedByBoth(401, '/v1.3/assets', {});
-  await refusedByBoth(400, '/v1.3/assets?page_limit=0', asUser('alice'));
-  await refusedByBoth(400, '/v1.3/assets?owner=bob', asUser('alice'));
+  await refusedByBoth(400, '/v1.3/assets?page_limit=0', asUser('carol'));
+  await refusedByBoth(400, '/v1.3/assets?owner=dave', asUser('carol'));
 });

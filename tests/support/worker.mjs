@@ -114,7 +114,7 @@ export function workerHandle(url, service, cleanup) {
     output: service.output,
     stop: async () => {
       await service.stop();
-      cleanup();
+      await cleanup();
     },
   };
 }
