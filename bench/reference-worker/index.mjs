@@ -25,7 +25,8 @@ const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).repla
 const unb64 = (text) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
 const hmacKey = (secret) => crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
 
-async function verify(request, key, kind) {
+// `maxTtl`: for a grant, the longest life (`exp - now`, seconds) it may claim (MAX_GRANT_TTL_S).
+async function verify(request, key, kind, maxTtl = Infinity) {
   const [scheme, token = ''] = (request.headers.get('authorization') || '').split(' ');
   if (scheme.toLowerCase() !== 'bearer' || token.length > 4096) refuse(401, 'unauthorized', 'token_malformed');
   const [h, c, s, extra] = token.split('.');
@@ -37,12 +38,14 @@ async function verify(request, key, kind) {
   } catch {
     refuse(401, 'unauthorized', 'token_malformed');
   }
+  if (!header || typeof claims !== 'object' || !claims) refuse(401, 'unauthorized', 'token_malformed');
   if (extra !== undefined || header.alg !== 'HS256') refuse(401, 'unauthorized', 'token_algorithm_unsupported');
   if ((claims.kind ?? 'grant') !== kind) refuse(401, 'unauthorized', 'token_wrong_kind');
   if (!(await crypto.subtle.verify('HMAC', key, signature, enc.encode(`${h}.${c}`)))) refuse(401, 'unauthorized', 'token_signature_invalid');
   const now = Date.now() / 1000;
   if (typeof claims.sub !== 'string' || !claims.sub || claims.sub.length > 256) refuse(401, 'unauthorized', 'token_malformed');
   if (!(now <= claims.exp + SKEW_S) || (claims.nbf !== undefined && now + SKEW_S < claims.nbf)) refuse(401, 'unauthorized', 'token_expired');
+  if (claims.exp - now > maxTtl) refuse(401, 'unauthorized', 'token_lifetime_too_long');
   return claims;
 }
 
@@ -80,7 +83,7 @@ async function upstream(env, method, path, payload) {
 }
 
 async function createSession(request, env) {
-  const grant = await verify(request, keys.grant, 'grant');
+  const grant = await verify(request, keys.grant, 'grant', Number(env.MAX_GRANT_TTL_S) || 3600);
   const session = await body(request, ['filename', 'type', 'total_size', 'enable_hls', 'enable_thumbnail', 'user_metadata']);
   if (typeof session.filename !== 'string' || !session.filename || session.filename.length > 255 || /[\u0000-\u001f\u007f/\\]/.test(session.filename)) refuse(400, 'invalid_input', 'filename');
   const allowed = (env.ALLOWED_TYPES || TYPES.join(',')).split(',');
@@ -111,7 +114,7 @@ async function presignedUrls(request, env, uploadId) {
 const ownerPrefix = (sub) => `owner/${enc.encode(sub).length}/${sub}/`;
 
 async function listAssets(request, env, url) {
-  const grant = await verify(request, keys.grant, 'grant');
+  const grant = await verify(request, keys.grant, 'grant', Number(env.MAX_GRANT_TTL_S) || 3600);
   const query = new URLSearchParams();
   for (const [name, value] of url.searchParams) {
     if (!['page', 'page_limit', 'asset_ids', 'asset_types', 'filename'].includes(name)) refuse(400, 'invalid_input', `unknown ${name}`);
