@@ -77,6 +77,7 @@ test('create-session refusals are the same in both, before any upstream call', a
   await refusedByBoth(401, '/v1.3/assets/multipart-uploads', create(grant({}, GRANT_SECRET, { alg: 'none', typ: 'JWT' })));
   await refusedByBoth(401, '/v1.3/assets/multipart-uploads', create(grant({ exp: now() - 120 })));
   await refusedByBoth(401, '/v1.3/assets/multipart-uploads', create(grant({ kind: 'upload' })));
+  await refusedByBoth(401, '/v1.3/assets/multipart-uploads', create(grant({ exp: now() + 7200 })));
   await refusedByBoth(403, '/v1.3/assets/multipart-uploads', create(grant({ types: ['audio'] })));
   await refusedByBoth(403, '/v1.3/assets/multipart-uploads', create(grant({ max_bytes: 1000 })));
   await refusedByBoth(403, '/v1.3/assets/multipart-uploads', create(good, session({ total_size: 2 * 1024 ** 3 })));
@@ -138,4 +139,6 @@ test('the list route shows each user only their own assets, the same in both', a
   await refusedByBoth(401, '/v1.3/assets', {});
   await refusedByBoth(400, '/v1.3/assets?page_limit=0', asUser('carol'));
   await refusedByBoth(400, '/v1.3/assets?owner=dave', asUser('carol'));
+  await refusedByBoth(400, '/v1.3/assets?page=1&page=2', asUser('carol'));
+  await refusedByBoth(400, '/v1.3/assets?page_limit=10&page_limit=51', asUser('carol'));
 });
