@@ -139,8 +139,21 @@ pub fn progress(phase: &str, progress: &Progress) -> JsValue {
         .set("totalChunks", progress.total_chunks)
         .set("acknowledgedChunks", progress.acknowledged_chunks)
         .set("reportedChunks", progress.reported_chunks)
-        .set("bytesPerSecond", number(progress.bytes_per_second))
+        .set(
+            "bytesPerSecond",
+            progress.bytes_per_second.map_or(JsValue::NULL, number),
+        )
         .set("etaMs", progress.eta_ms.map_or(JsValue::NULL, number))
         .set("fraction", progress.fraction())
+        .set(
+            "retrying",
+            progress.retrying.map_or(JsValue::NULL, |r| {
+                JsObject::new()
+                    .set("attempt", r.attempt)
+                    .set("delayMs", number(r.delay_ms))
+                    .set("errorCode", r.error_code.as_str())
+                    .build()
+            }),
+        )
         .build()
 }

