@@ -1,7 +1,8 @@
 //! One targeted test per engine rule, driving the engine by hand on a virtual clock.
 
 use twelvelabs_edge_upload::core::engine::{
-    Action, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode, Phase, RequestId,
+    Action, AssetWait, AssetWaitStep, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode,
+    Phase, RequestId,
 };
 use twelvelabs_edge_upload::core::error::ErrorCode;
 use twelvelabs_edge_upload::core::resume::{SavedUpload, SAVED_UPLOAD_VERSION};
@@ -1085,4 +1086,45 @@ fn a_failed_put_shows_its_retry_until_a_success() {
         outcome: HttpOutcome::stored("e1"),
     });
     assert_eq!(d.engine.progress(file).unwrap().retrying, None);
+}
+
+#[test]
+fn waiting_for_an_asset_polls_with_the_engines_jittered_backoff_and_a_time_limit() {
+    let policy = EngineConfig::default().asset_poll;
+    let mut wait = AssetWait::new(policy, T0, None);
+    let processing = asset(AssetStatus::Processing);
+    let mut delays = Vec::new();
+    for n in 1..=6u32 {
+        match wait.after(&processing, T0, u64::from(n) * 7_919) {
+            AssetWaitStep::PollAfterMs(delay) => {
+                // The engine's policy for the same poll and the same random value.
+                assert_eq!(delay, policy.delay_ms(n, u64::from(n) * 7_919));
+                delays.push(delay);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(delays.iter().all(|&d| d <= policy.max_ms));
+    assert!(
+        delays.windows(2).any(|w| w[0] != w[1]),
+        "jittered and growing: {delays:?}"
+    );
+    assert_eq!(
+        wait.after(&asset(AssetStatus::Ready), T0, 0),
+        AssetWaitStep::Ready
+    );
+    match wait.after(&asset(AssetStatus::Failed), T0, 0) {
+        AssetWaitStep::Fail(error) => assert_eq!(error.code, ErrorCode::AssetFailed),
+        other => panic!("{other:?}"),
+    }
+    // A time limit the next wait would pass ends the wait.
+    let mut limited = AssetWait::new(policy, T0, Some(3_000));
+    assert!(matches!(
+        limited.after(&processing, T0, 0),
+        AssetWaitStep::PollAfterMs(2_000)
+    ));
+    match limited.after(&processing, T0 + 2_000, 0) {
+        AssetWaitStep::Fail(error) => assert_eq!(error.code, ErrorCode::RetriesExhausted),
+        other => panic!("{other:?}"),
+    }
 }

@@ -28,7 +28,8 @@ use super::transport::{ApiResponse, PutResponse, SendFailure, Transport};
 use super::types::*;
 use super::wire_js;
 use crate::core::engine::{
-    option_limits, Action, Engine, EngineConfig, FileId, Input, NewUpload, Phase, RequestId,
+    option_limits, Action, AssetWait, AssetWaitStep, Engine, EngineConfig, FileId, Input,
+    NewUpload, Phase, RequestId,
 };
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::{Progress, Retrying};
@@ -36,8 +37,8 @@ use crate::core::resume::{find_resumable, Fingerprint, SavedUpload};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{
-    encode_query, limits, AssetStatus, CreateMultipartUploadRequest, ListAssetsQuery, MediaType,
-    PageQuery, UploadHeaders, UserMetadata,
+    encode_query, limits, CreateMultipartUploadRequest, ListAssetsQuery, MediaType, PageQuery,
+    UploadHeaders, UserMetadata,
 };
 
 /// Bytes read from each of a few places of a file to tell it apart from another file with the
@@ -1353,16 +1354,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Polls the asset with the engine's asset-poll backoff until it is `ready` or `failed`.
+    /// Polls the asset until it is `ready` or `failed`, as [`AssetWait`] decides (the engine's
+    /// jittered asset polling, with the optional time limit).
     async fn wait_ready(
         &self,
         asset_id: &str,
         signal: Option<&AbortSignal>,
         timeout_ms: Option<u64>,
     ) -> Result<crate::core::wire::Asset, Error> {
-        let policy = EngineConfig::default().asset_poll;
-        let started = now();
-        let mut delay = policy.initial_ms;
+        let mut wait = AssetWait::new(self.config.asset_poll, now(), timeout_ms);
         loop {
             let asset = self
                 .call_with_retries(
@@ -1373,31 +1373,14 @@ impl Inner {
                     None,
                 )
                 .await?;
-            match asset.status {
-                AssetStatus::Ready => return Ok(asset),
-                AssetStatus::Failed => {
-                    let why = asset
-                        .error
-                        .map(|e| e.message)
-                        .unwrap_or_else(|| "no reason given".to_owned());
-                    return Err(Error::new(
-                        ErrorCode::AssetFailed,
-                        format!("asset {asset_id} failed: {why}"),
-                    ));
-                }
-                _ => {}
+            match wait.after(&asset, now(), random_u64()) {
+                AssetWaitStep::Ready => return Ok(asset),
+                AssetWaitStep::Fail(error) => return Err(error),
+                AssetWaitStep::PollAfterMs(delay) => sleep(delay as f64).await,
             }
-            if timeout_ms.is_some_and(|limit| now().saturating_sub(started) + delay > limit) {
-                return Err(Error::new(
-                    ErrorCode::RetriesExhausted,
-                    format!("asset {asset_id} was not ready in time"),
-                ));
-            }
-            sleep(delay as f64).await;
             if signal.is_some_and(|s| s.aborted()) {
                 return Err(Error::new(ErrorCode::Aborted, "waiting was aborted"));
             }
-            delay = (delay * 2).min(policy.max_ms);
         }
     }
 
