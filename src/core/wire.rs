@@ -291,6 +291,60 @@ pub struct ReportChunksResponse {
     pub total_completed: u32,
 }
 
+/// `as_str` and `parse` for a wire enum with an `Unknown` variant, from one table of spellings
+/// (the same as serde's `snake_case`, which a test checks). Written out rather than through serde
+/// so that the browser reads and writes them without serde's machinery in its wasm.
+macro_rules! wire_spellings {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The wire spelling; `"unknown"` for [`Self::Unknown`].
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text,)+
+                    $ty::Unknown => "unknown",
+                }
+            }
+
+            /// Reads a wire spelling; one this client does not know is [`Self::Unknown`].
+            pub fn parse(text: &str) -> $ty {
+                match text {
+                    $($text => $ty::$variant,)+
+                    _ => $ty::Unknown,
+                }
+            }
+        }
+    };
+}
+
+wire_spellings!(UploadStatus {
+    Active => "active",
+    Completed => "completed",
+    Failed => "failed",
+    Expired => "expired",
+});
+wire_spellings!(ChunkStatus {
+    Pending => "pending",
+    Completed => "completed",
+    Failed => "failed",
+});
+wire_spellings!(AssetMethod {
+    Direct => "direct",
+    Url => "url",
+    Multipart => "multipart",
+});
+wire_spellings!(AssetStatus {
+    Processing => "processing",
+    Ready => "ready",
+    Failed => "failed",
+    Waiting => "waiting",
+});
+wire_spellings!(DerivativeStatus {
+    Pending => "pending",
+    Processing => "processing",
+    Ready => "ready",
+    Error => "error",
+});
+
 /// Status of a multipart session (`MultipartUploadStatusType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -1037,6 +1091,56 @@ pub mod timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written spellings agree with serde's, both ways, for every variant.
+    fn assert_spellings<T>(variants: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> T)
+    where
+        T: Copy + PartialEq + core::fmt::Debug + Serialize + serde::de::DeserializeOwned,
+    {
+        for &variant in variants {
+            let text = as_str(variant);
+            assert_eq!(serde_json::to_value(variant).unwrap(), text, "{variant:?}");
+            assert_eq!(parse(text), variant);
+            assert_eq!(
+                serde_json::from_value::<T>(serde_json::Value::from(text)).unwrap(),
+                variant
+            );
+        }
+        assert_eq!(parse("something new"), parse("unknown"));
+    }
+
+    #[test]
+    fn enum_spellings_have_one_source_that_matches_serde() {
+        use AssetStatus as A;
+        use ChunkStatus as C;
+        use DerivativeStatus as D;
+        use UploadStatus as U;
+        assert_spellings(
+            &[U::Active, U::Completed, U::Failed, U::Expired],
+            U::as_str,
+            U::parse,
+        );
+        assert_spellings(&[C::Pending, C::Completed, C::Failed], C::as_str, C::parse);
+        assert_spellings(
+            &[
+                AssetMethod::Direct,
+                AssetMethod::Url,
+                AssetMethod::Multipart,
+            ],
+            AssetMethod::as_str,
+            AssetMethod::parse,
+        );
+        assert_spellings(
+            &[A::Processing, A::Ready, A::Failed, A::Waiting],
+            A::as_str,
+            A::parse,
+        );
+        assert_spellings(
+            &[D::Pending, D::Processing, D::Ready, D::Error],
+            D::as_str,
+            D::parse,
+        );
+    }
     use serde_json::json;
 
     /// The documented example of "create multipart upload session" (TWELVELABS_API.md §4.1).
