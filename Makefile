@@ -67,17 +67,16 @@ ENGINES ?= chromium firefox webkit
 test-engines: emulator pkg worker
 	$(ENV) node --test --test-concurrency=1 $(foreach e,$(ENGINES),tests/engines/$(e).engine.mjs)
 
-## Pending until "The engine owns the whole upload" lands (not in `test` yet): an upload whose
-## Uploader the page dropped must survive a garbage collection, in every engine.
+## An upload whose Uploader the page dropped survives a garbage collection, in every engine.
 test-engines-gc: emulator pkg worker
-	$(ENV) node --test --test-concurrency=1 tests/engines/uploader-gc.pending.mjs
+	$(ENV) node --test --test-concurrency=1 tests/engines/uploader-gc.mjs
 
 ## npm ci with the committed lock still passes when the registry lacks other platforms' optional packages.
 lock-check: bootstrap
 	node scripts/check-lock-portable.mjs
 
 ## Everything, green. This is what CI runs.
-test: bootstrap lock-check lint test-native test-browser test-browser-webkit test-types test-node test-engines e2e-large
+test: bootstrap lock-check lint test-native test-browser test-browser-webkit test-types test-node test-engines test-engines-gc e2e-large
 	@echo "make test: all tiers passed"
 
 ## The 1 GiB end-to-end upload through the page (also run by `make test`).

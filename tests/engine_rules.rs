@@ -1,7 +1,8 @@
 //! One targeted test per engine rule, driving the engine by hand on a virtual clock.
 
 use twelvelabs_edge_upload::core::engine::{
-    Action, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode, Phase, RequestId,
+    Action, AssetWait, AssetWaitStep, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode,
+    Phase, RequestId,
 };
 use twelvelabs_edge_upload::core::error::ErrorCode;
 use twelvelabs_edge_upload::core::resume::{SavedUpload, SAVED_UPLOAD_VERSION};
@@ -346,7 +347,11 @@ fn a_stalled_put_is_cancelled_and_retried() {
 
 #[test]
 fn upload_progress_keeps_the_watchdog_quiet() {
-    let mut d = Driver::new(config());
+    // An adapter that observes how much of a PUT went out (and says so).
+    let mut d = Driver::new(EngineConfig {
+        observes_put_progress: true,
+        ..config()
+    });
     let (_, actions) = d.add(1, 1, false);
     let (request, _, _) = puts(&actions)[0].clone();
     let first_deadline = d.engine.next_wakeup().unwrap();
@@ -978,5 +983,148 @@ fn url_batches_stay_within_what_can_be_used_before_expiry() {
             vec![(11, expected)],
             "chunk size {chunk_size}"
         );
+    }
+}
+
+#[test]
+fn sent_bytes_count_the_puts_in_flight_when_the_adapter_cannot_observe_them() {
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add(4, 4, false);
+    let in_flight = puts(&actions);
+    assert_eq!(in_flight.len(), 2, "concurrency 2");
+    let p = d.engine.progress(file).unwrap();
+    assert_eq!(p.total_bytes, 4 * CHUNK);
+    assert_eq!(p.acknowledged_bytes, 0);
+    assert_eq!(
+        p.sent_bytes,
+        2 * CHUNK,
+        "both bodies were handed to the network"
+    );
+    let (request, _, _) = in_flight[0].clone();
+    d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    let p = d.engine.progress(file).unwrap();
+    assert_eq!(p.acknowledged_bytes, CHUNK);
+    // One acknowledged, one still in flight, one more started in its place.
+    assert_eq!(p.sent_bytes, 3 * CHUNK);
+}
+
+#[test]
+fn speed_and_eta_are_unknown_while_paused_or_offline() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 1,
+        ..config()
+    });
+    let (file, mut actions) = d.add(20, 20, false);
+    // Acknowledge chunks one per second until a speed is measured.
+    for _ in 0..5 {
+        let (request, index, _) = puts(&actions)[0].clone();
+        d.now += 1_000;
+        actions = d.feed(Input::PutDone {
+            request,
+            outcome: HttpOutcome::stored(format!("e{index}")),
+        });
+    }
+    let running = d.engine.progress(file).unwrap();
+    assert!(running.bytes_per_second.is_some_and(|s| s > 0));
+    assert!(running.eta_ms.is_some());
+
+    d.feed(Input::Pause { file: Some(file) });
+    let paused = d.engine.progress(file).unwrap();
+    assert_eq!((paused.bytes_per_second, paused.eta_ms), (None, None));
+    // The pause is announced with a progress event (throttled like any other).
+    let actions = d.tick_until(|a| matches!(a, Action::Progress { .. }));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Progress { progress, .. } if progress.bytes_per_second.is_none()
+    )));
+    d.feed(Input::Resume { file: Some(file) });
+    d.feed(Input::Offline);
+    let offline = d.engine.progress(file).unwrap();
+    assert_eq!((offline.bytes_per_second, offline.eta_ms), (None, None));
+    d.feed(Input::Online);
+    assert_eq!(
+        d.engine.progress(file).unwrap().bytes_per_second,
+        None,
+        "measured afresh after the halt"
+    );
+}
+
+#[test]
+fn a_failed_put_shows_its_retry_until_a_success() {
+    let mut d = Driver::new(EngineConfig {
+        concurrency: 1,
+        ..config()
+    });
+    let (file, actions) = d.add(2, 2, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    let mut actions = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::status(503),
+    });
+    let retrying = d
+        .engine
+        .progress(file)
+        .unwrap()
+        .retrying
+        .expect("a retry is shown");
+    assert_eq!(retrying.attempt, 1);
+    assert_eq!(retrying.error_code, ErrorCode::UpstreamUnavailable);
+    assert!(retrying.delay_ms <= config().put_backoff.base_ms);
+    // The retry goes out (with a fresh URL) and succeeds: the notice is gone.
+    while puts(&actions).is_empty() {
+        actions = match url_requests(&actions).first().cloned() {
+            Some((request, start, count)) => d.grant(request, start, count),
+            None => d.tick_until(|a| matches!(a, Action::Put { .. } | Action::RequestUrls { .. })),
+        };
+    }
+    let (request, _, _) = puts(&actions)[0].clone();
+    d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    assert_eq!(d.engine.progress(file).unwrap().retrying, None);
+}
+
+#[test]
+fn waiting_for_an_asset_polls_with_the_engines_jittered_backoff_and_a_time_limit() {
+    let policy = EngineConfig::default().asset_poll;
+    let mut wait = AssetWait::new(policy, T0, None);
+    let processing = asset(AssetStatus::Processing);
+    let mut delays = Vec::new();
+    for n in 1..=6u32 {
+        match wait.after(&processing, T0, u64::from(n) * 7_919) {
+            AssetWaitStep::PollAfterMs(delay) => {
+                // The engine's policy for the same poll and the same random value.
+                assert_eq!(delay, policy.delay_ms(n, u64::from(n) * 7_919));
+                delays.push(delay);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(delays.iter().all(|&d| d <= policy.max_ms));
+    assert!(
+        delays.windows(2).any(|w| w[0] != w[1]),
+        "jittered and growing: {delays:?}"
+    );
+    assert_eq!(
+        wait.after(&asset(AssetStatus::Ready), T0, 0),
+        AssetWaitStep::Ready
+    );
+    match wait.after(&asset(AssetStatus::Failed), T0, 0) {
+        AssetWaitStep::Fail(error) => assert_eq!(error.code, ErrorCode::AssetFailed),
+        other => panic!("{other:?}"),
+    }
+    // A time limit the next wait would pass ends the wait.
+    let mut limited = AssetWait::new(policy, T0, Some(3_000));
+    assert!(matches!(
+        limited.after(&processing, T0, 0),
+        AssetWaitStep::PollAfterMs(2_000)
+    ));
+    match limited.after(&processing, T0 + 2_000, 0) {
+        AssetWaitStep::Fail(error) => assert_eq!(error.code, ErrorCode::RetriesExhausted),
+        other => panic!("{other:?}"),
     }
 }

@@ -284,7 +284,7 @@ function updateGlobal() {
     const p = row.progress;
     total += p ? p.totalBytes : row.file.size;
     stored += p ? p.acknowledgedBytes : 0;
-    if (p && !FINISHED.has(row.phase)) speed += p.bytesPerSecond;
+    if (p && !FINISHED.has(row.phase)) speed += p.bytesPerSecond ?? 0;
   }
   const bar = /** @type {HTMLProgressElement} */ ($('#global-progress'));
   bar.value = total ? stored / total : 0;
@@ -352,7 +352,10 @@ function renderProgress(row, p) {
     `${formatBytes(p.sentBytes)} sent · ${formatBytes(p.acknowledgedBytes)} stored · ` +
     `${formatBytes(p.reportedBytes)} confirmed of ${formatBytes(total)}`;
   let rate = '';
-  if (p.phase === 'uploading' && p.bytesPerSecond > 0) {
+  if (p.retrying) {
+    const seconds = Math.ceil(p.retrying.delayMs / 1000);
+    rate = `Retrying (attempt ${p.retrying.attempt}, ${p.retrying.errorCode}) in ${seconds} s`;
+  } else if (p.phase === 'uploading' && p.bytesPerSecond) {
     rate = `${formatBytes(p.bytesPerSecond)}/s · ${formatEta(p.etaMs)}`;
   }
   $('.rate', row.el).textContent = rate;

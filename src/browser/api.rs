@@ -21,7 +21,7 @@ use super::transport::{ApiBody, ApiResponse, Credential, SendFailure, Transport}
 use super::wire_js::{self, Unreadable};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
-use crate::core::wire::{CompletedChunk, CreateMultipartUploadRequest};
+use crate::core::wire::{encode_query, CompletedChunk, CreateMultipartUploadRequest, PageQuery};
 
 /// The API version prefix of every route.
 const API_PREFIX: &str = "/v1.3";
@@ -286,15 +286,22 @@ impl Api {
                 session,
                 page,
                 page_limit,
-            } => (
-                Scope::Upload(session.upload_token.as_deref()),
-                "GET",
-                format!(
-                    "/assets/multipart-uploads/{}?page={page}&page_limit={page_limit}",
-                    encode(&session.upload_id)
-                ),
-                ApiBody::Empty,
-            ),
+            } => {
+                let query = PageQuery {
+                    page: Some(*page),
+                    page_limit: Some(*page_limit),
+                };
+                (
+                    Scope::Upload(session.upload_token.as_deref()),
+                    "GET",
+                    format!(
+                        "/assets/multipart-uploads/{}?{}",
+                        encode(&session.upload_id),
+                        encode_query(&query.to_query_pairs())
+                    ),
+                    ApiBody::Empty,
+                )
+            }
             EngineCall::Asset { asset_id } => (
                 Scope::Authority,
                 "GET",

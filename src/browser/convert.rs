@@ -3,7 +3,6 @@
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 
-use super::wire_js::{asset_method_str, asset_status_str, derivative_status_str};
 use crate::core::progress::Progress;
 use crate::core::wire::{Asset, ListAssetsResponse, UserMetadata};
 
@@ -71,8 +70,8 @@ pub fn user_metadata(metadata: &UserMetadata) -> JsValue {
 pub fn asset(asset: &Asset) -> JsValue {
     JsObject::new()
         .set("id", asset.id.as_str())
-        .set("method", asset_method_str(asset.method))
-        .set("status", asset_status_str(asset.status))
+        .set("method", asset.method.as_str())
+        .set("status", asset.status.as_str())
         .opt("filename", asset.filename.as_deref())
         .opt("fileType", asset.file_type.as_deref())
         .opt("createdAt", asset.created_at.as_deref())
@@ -86,7 +85,7 @@ pub fn asset(asset: &Asset) -> JsValue {
             "hls",
             asset.hls.as_ref().map(|h| {
                 JsObject::new()
-                    .set("status", derivative_status_str(h.status))
+                    .set("status", h.status.as_str())
                     .opt("manifestUrl", h.manifest_url.as_deref())
                     .build()
             }),
@@ -95,7 +94,7 @@ pub fn asset(asset: &Asset) -> JsValue {
             "thumbnail",
             asset.thumbnail.as_ref().map(|t| {
                 JsObject::new()
-                    .set("status", derivative_status_str(t.status))
+                    .set("status", t.status.as_str())
                     .opt("representativeUrl", t.representative_url.as_deref())
                     .build()
             }),
@@ -139,8 +138,21 @@ pub fn progress(phase: &str, progress: &Progress) -> JsValue {
         .set("totalChunks", progress.total_chunks)
         .set("acknowledgedChunks", progress.acknowledged_chunks)
         .set("reportedChunks", progress.reported_chunks)
-        .set("bytesPerSecond", number(progress.bytes_per_second))
+        .set(
+            "bytesPerSecond",
+            progress.bytes_per_second.map_or(JsValue::NULL, number),
+        )
         .set("etaMs", progress.eta_ms.map_or(JsValue::NULL, number))
         .set("fraction", progress.fraction())
+        .set(
+            "retrying",
+            progress.retrying.map_or(JsValue::NULL, |r| {
+                JsObject::new()
+                    .set("attempt", r.attempt)
+                    .set("delayMs", number(r.delay_ms))
+                    .set("errorCode", r.error_code.as_str())
+                    .build()
+            }),
+        )
         .build()
 }

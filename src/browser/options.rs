@@ -52,6 +52,12 @@ impl<'a> OptionReader<'a> {
             .transpose()
     }
 
+    /// An optional integer within the inclusive range `(min, max)` (one of
+    /// `core::engine::option_limits`).
+    pub fn integer_in(&self, name: &str, (min, max): (u64, u64)) -> Result<Option<u64>, Error> {
+        self.integer(name, min, max)
+    }
+
     /// An optional integer within `min..=max`.
     pub fn integer(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, Error> {
         let Some(value) = self.raw(name) else {

@@ -14,7 +14,8 @@ use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, RequestRedirect
 
 use super::js_error::describe;
 use super::runtime::now_ms;
-use crate::core::error::{Error, ErrorCode};
+use crate::core::error::Error;
+use crate::core::retry::parse_retry_after_ms;
 
 /// How a request failed before any HTTP response arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,18 +25,6 @@ pub enum SendFailure {
     /// `fetch` rejected: offline, connection reset, DNS, or a CORS refusal. The text is the
     /// runtime's message, for diagnostics only.
     Network(String),
-}
-
-impl SendFailure {
-    /// The core error for a failure nobody retried.
-    pub fn into_error(self) -> Error {
-        match self {
-            SendFailure::Aborted => Error::new(ErrorCode::Aborted, "the request was aborted"),
-            SendFailure::Network(message) => {
-                Error::new(ErrorCode::Network, format!("network error: {message}"))
-            }
-        }
-    }
 }
 
 /// A credential sent with API calls.
@@ -280,23 +269,9 @@ fn append(headers: &Headers, name: &str, value: &str) -> Result<(), SendFailure>
         .map_err(|e| SendFailure::Network(format!("invalid header {name}: {}", describe(&e))))
 }
 
-/// `Retry-After` as milliseconds from now: either delay-seconds or an HTTP date.
+/// `Retry-After` as milliseconds from now (read by the core's one parser).
 fn retry_after_ms(response: &Response) -> Option<u64> {
     let value = response.headers().get("retry-after").ok().flatten()?;
-    parse_retry_after_ms(&value, now_ms())
-}
-
-/// Parses a `Retry-After` value (delay-seconds or an HTTP date) into milliseconds after `now_ms`.
-pub fn parse_retry_after_ms(value: &str, now_ms: f64) -> Option<u64> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(seconds.saturating_mul(1000));
-    }
-    let at = js_sys::Date::parse(value);
-    if at.is_nan() {
-        None
-    } else {
-        // Truncation is intended: a fraction of a millisecond does not matter here.
-        Some((at - now_ms).max(0.0) as u64)
-    }
+    // Date.now() is a non-negative integer number of milliseconds.
+    parse_retry_after_ms(&value, now_ms() as u64)
 }

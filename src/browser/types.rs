@@ -77,25 +77,45 @@ export type UploadPhase =
   | "starting" | "uploading" | "paused" | "finalizing" | "processing" | "done" | "failed"
   | "aborted";
 
-/** A progress snapshot. Byte counts never go backwards and never exceed `totalBytes`. */
+/** A request of the upload waiting to be retried after a failure. */
+export interface UploadRetrying {
+  /** The retry about to be made (1 for the first). */
+  readonly attempt: number;
+  /** How long it waits before that retry, ms (as decided when the request failed). */
+  readonly delayMs: number;
+  /** The code of the failure being retried, e.g. `"network"`. */
+  readonly errorCode: UploadErrorCode;
+}
+
+/**
+ * A progress snapshot. Byte counts never go backwards and never exceed `totalBytes`, which is
+ * the file's size from the first snapshot on.
+ */
 export interface UploadProgress {
   readonly phase: UploadPhase;
+  /** The file's size. */
   readonly totalBytes: number;
-  /** Bytes handed to the network. */
+  /**
+   * Bytes handed to the network: the acknowledged bytes plus the bodies of the chunk PUTs in
+   * flight (a PUT that fails keeps its bytes counted).
+   */
   readonly sentBytes: number;
   /** Bytes the storage confirmed (ETag received). */
   readonly acknowledgedBytes: number;
   /** Bytes the API confirmed (reported). */
   readonly reportedBytes: number;
+  /** Chunks of the upload (0 until the session exists). */
   readonly totalChunks: number;
   readonly acknowledgedChunks: number;
   readonly reportedChunks: number;
-  /** Smoothed upload speed. */
-  readonly bytesPerSecond: number;
-  /** Estimated time to completion, when known. */
+  /** Smoothed upload speed; `null` until measured and while paused or offline. */
+  readonly bytesPerSecond: number | null;
+  /** Estimated time to completion; `null` while unknown, paused or offline. */
   readonly etaMs: number | null;
-  /** `acknowledgedBytes / totalBytes`, 0–1. */
+  /** `acknowledgedBytes / totalBytes`, 0–1 (0 until bytes are acknowledged). */
   readonly fraction: number;
+  /** Set while a request waits to be retried after a failure; `null` otherwise. */
+  readonly retrying: UploadRetrying | null;
 }
 
 /** Options of `uploader.upload(...)` and `uploader.resume(...)`. */

@@ -28,22 +28,22 @@ use super::transport::{ApiResponse, PutResponse, SendFailure, Transport};
 use super::types::*;
 use super::wire_js;
 use crate::core::engine::{
-    Action, Engine, EngineConfig, FileId, Input, NewUpload, Phase, RequestId,
+    option_limits, Action, AssetWait, AssetWaitStep, Engine, EngineConfig, FileId, Input,
+    NewUpload, Phase, RequestId,
 };
 use crate::core::error::{Error, ErrorCode};
-use crate::core::progress::Progress;
-use crate::core::resume::SavedUpload;
-use crate::core::retry::{BackoffPolicy, HttpOutcome, NextStep, OneOffRetry, Operation};
+use crate::core::progress::{Progress, Retrying};
+use crate::core::resume::{find_resumable, Fingerprint, SavedUpload};
+use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{
-    AssetStatus, CreateMultipartUploadRequest, MediaType, UploadHeaders, UserMetadata,
+    encode_query, limits, CreateMultipartUploadRequest, ListAssetsQuery, MediaType, PageQuery,
+    UploadHeaders, UserMetadata,
 };
 
 /// Bytes read from each of a few places of a file to tell it apart from another file with the
 /// same name and size (the content sample of the resume fingerprint).
 const SAMPLE_BYTES: f64 = 64.0 * 1024.0;
-/// The most chunk PUTs in flight an application may ask for (browsers cap connections anyway).
-const MAX_CONCURRENCY: u64 = 32;
 
 // ───────────────────────────── shared state ─────────────────────────────
 
@@ -71,8 +71,10 @@ struct HandleState {
     /// The asset the upload creates: reserved with the multipart session, or made by a direct
     /// upload.
     asset_id: Option<String>,
-    /// The uploader driving this upload, once it is registered with the engine.
-    driver: Weak<Inner>,
+    /// The uploader driving this upload, held strongly until the upload settles: an upload in
+    /// flight keeps alive everything it needs, even when the page drops its `Uploader`. The
+    /// cycle this makes (the uploader's file entry holds this state) ends when `settle` clears it.
+    driver: Option<Rc<Inner>>,
 }
 
 struct Shared {
@@ -89,7 +91,8 @@ struct Inner {
     persist: PersistSetting,
     store: RefCell<Option<Option<Store>>>,
     direct_upload_max_bytes: u64,
-    api_backoff: BackoffPolicy,
+    /// The engine's settings, for the retry policies of the calls made outside it.
+    config: EngineConfig,
     _connectivity: Option<Connectivity>,
 }
 
@@ -137,26 +140,6 @@ impl PersistedUpload {
             },
             saved: wire_js::saved_upload(&wire_js::read_object(value, "saved")?)?,
         })
-    }
-}
-
-/// Identifies a file across reloads: name, size, modification time, and a hash of samples of
-/// its content (so a different file with the same name and size is recognised).
-#[derive(Clone)]
-struct Fingerprint {
-    name: String,
-    size: u64,
-    last_modified: f64,
-    sample_hash: String,
-}
-
-impl PartialEq for Fingerprint {
-    fn eq(&self, other: &Self) -> bool {
-        // The modification time is compared bit for bit: it is the same number read twice.
-        self.name == other.name
-            && self.size == other.size
-            && self.last_modified.to_bits() == other.last_modified.to_bits()
-            && self.sample_hash == other.sample_hash
     }
 }
 
@@ -480,17 +463,29 @@ impl Inner {
     }
 
     /// Runs a one-off API call with the core's decisions ([`OneOffRetry`]): sends, sleeps when
-    /// told to, fails when told to, and returns the 2xx body read by `read`.
+    /// told to, fails when told to, and returns the 2xx body read by `read`. Waits for a retry
+    /// are shown in the progress of `shown_on`, the upload the call belongs to.
     async fn call_with_retries<T>(
         &self,
         operation: Operation,
         signal: Option<&AbortSignal>,
         call: AssetCall<'_>,
         read: fn(&JsValue) -> Result<T, wire_js::Unreadable>,
+        shown_on: Option<&Rc<RefCell<HandleState>>>,
     ) -> Result<T, Error> {
         let response = self
-            .retry_call(operation, signal, call, &|body| read(body).map(drop))
-            .await?;
+            .retry_call(
+                operation,
+                signal,
+                call,
+                &|body| read(body).map(drop),
+                shown_on,
+            )
+            .await;
+        if let Some(handle) = shown_on {
+            show_retrying(handle, None);
+        }
+        let response = response?;
         // `retry_call` only returns a body `read` accepted.
         read(&response.body)
             .map_err(|_| Error::new(ErrorCode::ServerInvalid, "unexpected response"))
@@ -504,8 +499,9 @@ impl Inner {
         signal: Option<&AbortSignal>,
         call: AssetCall<'_>,
         readable: &dyn Fn(&JsValue) -> Result<(), wire_js::Unreadable>,
+        shown_on: Option<&Rc<RefCell<HandleState>>>,
     ) -> Result<ApiResponse, Error> {
-        let mut retry = OneOffRetry::new(operation, self.api_backoff);
+        let mut retry = OneOffRetry::new(operation, self.config.one_off_backoff(operation));
         loop {
             let outcome = match self.api.asset_call(&call, signal).await {
                 Ok(response) if response.is_success() => match readable(&response.body) {
@@ -526,6 +522,9 @@ impl Inner {
                 }
                 NextStep::Fail(error) => return Err(error),
                 NextStep::RetryAfterMs(delay) => {
+                    if let Some(handle) = shown_on {
+                        show_retrying(handle, retry.retrying());
+                    }
                     sleep(delay as f64).await;
                     if signal.is_some_and(|s| s.aborted()) {
                         return Err(Error::new(ErrorCode::Aborted, "the request was aborted"));
@@ -536,49 +535,31 @@ impl Inner {
     }
 }
 
+/// Shows (or clears) the retry an upload's request waits for, with a progress event.
+fn show_retrying(handle: &Rc<RefCell<HandleState>>, retrying: Option<Retrying>) {
+    let (phase, progress) = {
+        let mut state = handle.borrow_mut();
+        if state.settled || state.progress.retrying == retrying {
+            return;
+        }
+        state.progress.retrying = retrying;
+        (state.phase, state.progress)
+    };
+    emit_progress(handle, phase, progress);
+}
+
 fn random_u64() -> u64 {
     // Jitter only (not security): Math.random's 52 bits are plenty.
     (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
 }
 
 fn put_outcome(response: PutResponse) -> HttpOutcome {
-    let is_success = (200..300).contains(&response.status);
-    HttpOutcome {
-        status: Some(response.status),
-        etag: response.etag,
-        retry_after_ms: response.retry_after_ms,
-        error_code: if is_success {
-            None
-        } else {
-            xml_tag(&response.body_excerpt, "Code")
-        },
-        message: if is_success {
-            None
-        } else {
-            xml_tag(&response.body_excerpt, "Message")
-        },
-    }
-}
-
-/// The text of `<tag>…</tag>` in an S3-style XML error body.
-fn xml_tag(body: &str, tag: &str) -> Option<String> {
-    let start = find_bytes(body, 0, &format!("<{tag}>"))?;
-    let end = find_bytes(body, start, &format!("</{tag}>"))?;
-    // `get` rather than indexing: both ends border ASCII `>`/`<`, and no panic path is linked.
-    body.get(start..end - tag.len() - 3).map(str::to_owned)
-}
-
-/// The byte offset just after the first `needle` in `haystack[from..]`. A plain window scan:
-/// the excerpts are at most a few hundred bytes, and `str::find`'s two-way searcher costs
-/// ~2 KB of wasm.
-fn find_bytes(haystack: &str, from: usize, needle: &str) -> Option<usize> {
-    let needle = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .get(from..)?
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .map(|at| from + at + needle.len())
+    HttpOutcome::storage_response(
+        response.status,
+        response.etag,
+        response.retry_after_ms,
+        &response.body_excerpt,
+    )
 }
 
 fn failure_outcome(failure: SendFailure) -> HttpOutcome {
@@ -634,24 +615,26 @@ fn settle(
     phase: &'static str,
     result: Result<JsValue, JsValue>,
 ) {
-    let (resolve, reject) = {
+    let (resolve, reject, driver) = {
         let mut state = handle.borrow_mut();
         if state.settled {
             return;
         }
         state.settled = true;
         state.phase = phase;
-        if phase == "done" {
-            let p = &mut state.progress;
-            p.sent_bytes = p.total_bytes;
-            p.acknowledged_bytes = p.total_bytes;
-            p.reported_bytes = p.total_bytes;
-            p.acknowledged_chunks = p.total_chunks;
-            p.reported_chunks = p.total_chunks;
-            p.eta_ms = Some(0);
-        }
-        (state.resolve.clone(), state.reject.clone())
+        state.progress = if phase == "done" {
+            state.progress.finished()
+        } else {
+            state.progress.stopped()
+        };
+        (
+            state.resolve.clone(),
+            state.reject.clone(),
+            state.driver.take(),
+        )
     };
+    // Released outside the borrow: this may be the last reference to the uploader.
+    drop(driver);
     let progress = handle.borrow().progress;
     emit_progress(handle, phase, progress);
     let _ = match result {
@@ -780,10 +763,16 @@ impl Uploader {
         options: &JsValue,
         options_name: &'static str,
     ) -> UploadHandle {
-        let (handle, state) = UploadHandle::create();
+        let size = match &start {
+            UploadStart::New(blob) => blob.size(),
+            UploadStart::Resume(file) => file.size(),
+        };
+        // `Blob.size` is a non-negative integer below 2^53.
+        let (handle, state) = UploadHandle::create(size as u64);
         match UploadRequest::read(options, options_name) {
             Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
             Ok(request) => {
+                state.borrow_mut().driver = Some(Rc::clone(&self.inner));
                 handle.attach(&request);
                 let inner = Rc::clone(&self.inner);
                 spawn_local(async move {
@@ -839,35 +828,42 @@ impl Uploader {
             }
         };
         let mut config = EngineConfig::default();
-        if let Some(concurrency) = o.integer("concurrency", 1, MAX_CONCURRENCY)? {
+        if let Some(concurrency) = o.integer_in("concurrency", option_limits::CONCURRENCY)? {
             config.concurrency = concurrency as u32;
         }
-        if let Some(interval) = o.integer("progressIntervalMs", 0, 60_000)? {
+        if let Some(interval) =
+            o.integer_in("progressIntervalMs", option_limits::PROGRESS_INTERVAL_MS)?
+        {
             config.progress_interval_ms = interval;
         }
         if let Some(retry) = o.object("retry")? {
             let r = OptionReader::new(&retry, "UploaderOptions.retry")?;
-            for policy in [&mut config.put_backoff, &mut config.api_backoff] {
-                if let Some(base) = r.integer("baseDelayMs", 1, 600_000)? {
+            for policy in [
+                &mut config.put_backoff,
+                &mut config.api_backoff,
+                &mut config.create_backoff,
+            ] {
+                if let Some(base) = r.integer_in("baseDelayMs", option_limits::BACKOFF_BASE_MS)? {
                     policy.base_ms = base;
                 }
-                if let Some(cap) = r.integer("maxDelayMs", 1, 3_600_000)? {
+                if let Some(cap) = r.integer_in("maxDelayMs", option_limits::BACKOFF_CAP_MS)? {
                     policy.cap_ms = cap;
                 }
-                if let Some(attempts) = r.integer("maxAttempts", 1, 1_000)? {
+                if let Some(attempts) =
+                    r.integer_in("maxAttempts", option_limits::BACKOFF_MAX_ATTEMPTS)?
+                {
                     policy.max_attempts = attempts as u32;
                 }
             }
         }
-        if let Some(bound) = o.integer("stallTimeoutMs", 1_000, 3_600_000)? {
+        if let Some(bound) = o.integer_in("stallTimeoutMs", option_limits::STALL_TIMEOUT_MS)? {
             // The engine may declare a stall sooner when the observed speed says the chunk is
             // long overdue, but never sooner than its own minimum (which the bound caps).
             config.stall.max_ms = bound;
             config.stall.min_ms = config.stall.min_ms.min(bound);
         }
         config.jitter_seed = random_u64();
-        let api_backoff = config.api_backoff;
-        let engine = Engine::new(config)?;
+        let engine = Engine::new(config.clone())?;
         let persist = match o.bool("persist")? {
             Some(false) => PersistSetting::Off,
             _ => PersistSetting::Auto,
@@ -886,7 +882,7 @@ impl Uploader {
             persist,
             store: RefCell::new(None),
             direct_upload_max_bytes,
-            api_backoff,
+            config,
             _connectivity: Connectivity::listen(weak.clone()),
         });
         if navigator_offline() {
@@ -917,10 +913,7 @@ impl Uploader {
             let list = js_sys::Array::new();
             for (id, record) in inner.saved_records().await {
                 let saved = &record.saved;
-                let uploaded: u64 = (1..=saved.total_chunks)
-                    .filter(|&i| saved.is_reported(i))
-                    .map(|i| chunk_len(saved, i))
-                    .sum();
+                let uploaded = saved.reported_bytes();
                 let fraction = if saved.total_size == 0 {
                     0.0
                 } else {
@@ -976,6 +969,7 @@ impl Uploader {
                     request.signal.as_ref(),
                     AssetCall::CreateAsset(&form),
                     wire_js::asset,
+                    None,
                 )
                 .await
                 .map_err(|e| to_js_error(&e))?;
@@ -1003,6 +997,7 @@ impl Uploader {
                     None,
                     AssetCall::Get(&asset_id),
                     wire_js::asset,
+                    None,
                 )
                 .await
                 .map(|a| convert::asset(&a))
@@ -1023,6 +1018,7 @@ impl Uploader {
                     signal.as_ref(),
                     AssetCall::List(&query),
                     wire_js::asset_page,
+                    None,
                 )
                 .await
                 .map(|page| convert::asset_page(&page))
@@ -1052,6 +1048,7 @@ impl Uploader {
                         force,
                     },
                     |_| Ok(()),
+                    None,
                 )
                 .await
                 .map(|()| JsValue::UNDEFINED)
@@ -1077,15 +1074,6 @@ impl Uploader {
                 .map_err(|e| to_js_error(&e))
         })
     }
-}
-
-/// Bytes of chunk `index` of a saved upload (the last one may be shorter).
-fn chunk_len(saved: &SavedUpload, index: u32) -> u64 {
-    let start = u64::from(index - 1) * saved.chunk_size;
-    saved
-        .total_size
-        .min(start + saved.chunk_size)
-        .saturating_sub(start)
 }
 
 fn asset_form(method: &str, request: &UploadRequest) -> Result<FormData, Error> {
@@ -1117,25 +1105,31 @@ fn asset_form(method: &str, request: &UploadRequest) -> Result<FormData, Error> 
 
 fn list_query(options: &JsValue) -> Result<(String, Option<AbortSignal>), Error> {
     let o = OptionReader::new(options, "ListAssetsOptions")?;
-    let page = o.integer("page", 1, u64::from(u32::MAX))?.unwrap_or(1);
-    let page_limit = o.integer("pageLimit", 1, 50)?.unwrap_or(10);
-    let mut query = format!("page={page}&page_limit={page_limit}");
-    let encode = |s: &str| String::from(js_sys::encode_uri_component(s));
-    for id in o.strings("assetIds")?.unwrap_or_default() {
-        query.push_str(&format!("&asset_ids={}", encode(&id)));
-    }
-    for kind in o.strings("assetTypes")?.unwrap_or_default() {
-        let media = MediaType::parse(&kind).ok_or_else(|| {
-            Error::invalid(
-                "ListAssetsOptions.assetTypes must hold \"video\", \"audio\" or \"image\"",
-            )
-        })?;
-        query.push_str(&format!("&asset_types={}", media.as_str()));
-    }
-    if let Some(filename) = o.string("filename")? {
-        query.push_str(&format!("&filename={}", encode(&filename)));
-    }
-    Ok((query, o.signal("signal")?))
+    let asset_types = o
+        .strings("assetTypes")?
+        .unwrap_or_default()
+        .iter()
+        .map(|kind| {
+            MediaType::parse(kind).ok_or_else(|| {
+                Error::invalid(
+                    "ListAssetsOptions.assetTypes must hold \"video\", \"audio\" or \"image\"",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let query = ListAssetsQuery {
+        page: PageQuery {
+            page: Some(o.integer("page", 1, u64::from(u32::MAX))?.unwrap_or(1) as u32),
+            page_limit: Some(
+                o.integer("pageLimit", 1, u64::from(limits::PAGE_LIMIT_MAX))?
+                    .map_or(limits::PAGE_LIMIT_DEFAULT, |limit| limit as u32),
+            ),
+        },
+        asset_ids: o.strings("assetIds")?.unwrap_or_default(),
+        asset_types,
+        filename: o.string("filename")?,
+    };
+    Ok((encode_query(&query.to_query_pairs()), o.signal("signal")?))
 }
 
 impl Inner {
@@ -1192,6 +1186,7 @@ impl Inner {
                 signal.as_ref(),
                 AssetCall::CreateSession(&create),
                 wire_js::create_response,
+                Some(&handle),
             )
             .await?;
         if handle.borrow().settled {
@@ -1237,12 +1232,15 @@ impl Inner {
         }
         let records = self.saved_records().await;
         let size = file.size() as u64;
-        let found = records
-            .into_iter()
-            .find(|(id, record)| match &request.resume_id {
-                Some(wanted) => id == wanted,
-                None => record.fingerprint.name == file.name() && record.fingerprint.size == size,
-            });
+        let found = find_resumable(
+            records
+                .iter()
+                .map(|(id, record)| (id.as_str(), &record.fingerprint, (id, record))),
+            request.resume_id.as_deref(),
+            &file.name(),
+            size,
+        )
+        .map(|(id, record)| (id.clone(), record.clone()));
         let Some((id, record)) = found else {
             return Err(Error::new(
                 ErrorCode::NotFound,
@@ -1307,7 +1305,6 @@ impl Inner {
             state.upload_id = Some(upload_id);
             state.asset_id = Some(asset_id);
             state.phase = "uploading";
-            state.driver = Rc::downgrade(self);
             state.paused
         };
         if paused {
@@ -1329,10 +1326,11 @@ impl Inner {
         let form = asset_form("direct", &request)?;
         form.append_with_blob_and_filename("file", &blob, &filename)
             .map_err(|e| from_js(&e, ErrorCode::Internal))?;
-        let mut progress = Progress {
-            total_bytes: size,
+        // One request carries the whole file: handed to the network at once.
+        let progress = Progress {
             total_chunks: 1,
-            ..Progress::default()
+            sent_bytes: size,
+            ..Progress::starting(size)
         };
         emit_progress(&handle, "uploading", progress);
         let signal = request.signal.clone();
@@ -1342,16 +1340,11 @@ impl Inner {
                 signal.as_ref(),
                 AssetCall::CreateAsset(&form),
                 wire_js::asset,
+                Some(&handle),
             )
             .await?;
         handle.borrow_mut().asset_id = Some(asset.id.clone());
-        progress.sent_bytes = size;
-        progress.acknowledged_bytes = size;
-        progress.reported_bytes = size;
-        progress.acknowledged_chunks = 1;
-        progress.reported_chunks = 1;
-        progress.eta_ms = Some(0);
-        emit_progress(&handle, "processing", progress);
+        emit_progress(&handle, "processing", progress.finished());
         let asset = if request.wait_until_ready {
             self.wait_ready(&asset.id, signal.as_ref(), None).await?
         } else {
@@ -1361,16 +1354,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Polls the asset with the engine's asset-poll backoff until it is `ready` or `failed`.
+    /// Polls the asset until it is `ready` or `failed`, as [`AssetWait`] decides (the engine's
+    /// jittered asset polling, with the optional time limit).
     async fn wait_ready(
         &self,
         asset_id: &str,
         signal: Option<&AbortSignal>,
         timeout_ms: Option<u64>,
     ) -> Result<crate::core::wire::Asset, Error> {
-        let policy = EngineConfig::default().asset_poll;
-        let started = now();
-        let mut delay = policy.initial_ms;
+        let mut wait = AssetWait::new(self.config.asset_poll, now(), timeout_ms);
         loop {
             let asset = self
                 .call_with_retries(
@@ -1378,33 +1370,17 @@ impl Inner {
                     signal,
                     AssetCall::Get(asset_id),
                     wire_js::asset,
+                    None,
                 )
                 .await?;
-            match asset.status {
-                AssetStatus::Ready => return Ok(asset),
-                AssetStatus::Failed => {
-                    let why = asset
-                        .error
-                        .map(|e| e.message)
-                        .unwrap_or_else(|| "no reason given".to_owned());
-                    return Err(Error::new(
-                        ErrorCode::AssetFailed,
-                        format!("asset {asset_id} failed: {why}"),
-                    ));
-                }
-                _ => {}
+            match wait.after(&asset, now(), random_u64()) {
+                AssetWaitStep::Ready => return Ok(asset),
+                AssetWaitStep::Fail(error) => return Err(error),
+                AssetWaitStep::PollAfterMs(delay) => sleep(delay as f64).await,
             }
-            if timeout_ms.is_some_and(|limit| now().saturating_sub(started) + delay > limit) {
-                return Err(Error::new(
-                    ErrorCode::RetriesExhausted,
-                    format!("asset {asset_id} was not ready in time"),
-                ));
-            }
-            sleep(delay as f64).await;
             if signal.is_some_and(|s| s.aborted()) {
                 return Err(Error::new(ErrorCode::Aborted, "waiting was aborted"));
             }
-            delay = (delay * 2).min(policy.max_ms);
         }
     }
 
@@ -1416,7 +1392,8 @@ impl Inner {
         let mut records = Vec::new();
         for (id, value) in store.entries().await.unwrap_or_default() {
             let record = PersistedUpload::from_js(&value).ok();
-            let usable = record.filter(|r| r.saved.validate().is_ok() && !is_expired(&r.saved));
+            let usable =
+                record.filter(|r| r.saved.validate().is_ok() && !r.saved.is_expired(now()));
             match usable {
                 Some(record) => records.push((id, record)),
                 None => {
@@ -1425,16 +1402,6 @@ impl Inner {
             }
         }
         records
-    }
-}
-
-fn is_expired(saved: &SavedUpload) -> bool {
-    match crate::core::wire::timestamp::parse(&saved.expires_at) {
-        Some(expires_server_ms) => {
-            let now_server_ms = now() as i64 + saved.clock_offset_ms;
-            expires_server_ms <= now_server_ms
-        }
-        None => true,
     }
 }
 
@@ -1496,7 +1463,8 @@ pub struct UploadHandle {
 }
 
 impl UploadHandle {
-    fn create() -> (UploadHandle, Rc<RefCell<HandleState>>) {
+    /// A handle for a file of `total_bytes`, before anything is known about its upload.
+    fn create(total_bytes: u64) -> (UploadHandle, Rc<RefCell<HandleState>>) {
         let mut slots: Option<(Function, Function)> = None;
         let done = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
         // The Promise constructor calls its executor synchronously.
@@ -1504,7 +1472,7 @@ impl UploadHandle {
         let state = Rc::new(RefCell::new(HandleState {
             file: None,
             phase: "starting",
-            progress: Progress::default(),
+            progress: Progress::starting(total_bytes),
             paused: false,
             settled: false,
             on_progress: None,
@@ -1512,7 +1480,7 @@ impl UploadHandle {
             reject,
             upload_id: None,
             asset_id: None,
-            driver: Weak::new(),
+            driver: None,
         }));
         let handle = UploadHandle {
             state: Rc::clone(&state),
@@ -1546,14 +1514,14 @@ impl UploadHandle {
     }
 
     fn inner(&self) -> Option<Rc<Inner>> {
-        self.state.borrow().driver.upgrade()
+        self.state.borrow().driver.clone()
     }
 }
 
 fn abort_state(state: &Rc<RefCell<HandleState>>) {
     let (inner, file) = {
         let state = state.borrow();
-        (state.driver.upgrade(), state.file)
+        (state.driver.clone(), state.file)
     };
     match (inner, file) {
         (Some(inner), Some(file)) => inner.feed(Input::Abort { file: Some(file) }),
@@ -1618,7 +1586,7 @@ impl UploadHandle {
     pub fn progress(&self) -> JsUploadProgress {
         let live = {
             let state = self.state.borrow();
-            match (state.settled, state.file, state.driver.upgrade()) {
+            match (state.settled, state.file, state.driver.clone()) {
                 (false, Some(file), Some(inner)) => inner
                     .live_progress(file)
                     .map(|progress| (inner.phase_name(file), progress)),

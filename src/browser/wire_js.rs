@@ -136,69 +136,9 @@ fn entries(object: &JsValue) -> Vec<(String, JsValue)> {
 }
 
 /// Reads an enum spelled as a string: a known spelling, or `unknown` for one added later.
-fn spelled<T: Copy>(
-    fields: &Fields<'_>,
-    key: &'static str,
-    table: &[(&str, T)],
-    unknown: T,
-) -> Read<T> {
-    let text = fields.string(key)?;
-    Ok(table
-        .iter()
-        .find(|(spelling, _)| *spelling == text)
-        .map_or(unknown, |&(_, value)| value))
-}
-
-const UPLOAD_STATUSES: [(&str, UploadStatus); 4] = [
-    ("active", UploadStatus::Active),
-    ("completed", UploadStatus::Completed),
-    ("failed", UploadStatus::Failed),
-    ("expired", UploadStatus::Expired),
-];
-const CHUNK_STATUSES: [(&str, ChunkStatus); 3] = [
-    ("pending", ChunkStatus::Pending),
-    ("completed", ChunkStatus::Completed),
-    ("failed", ChunkStatus::Failed),
-];
-const ASSET_METHODS: [(&str, AssetMethod); 3] = [
-    ("direct", AssetMethod::Direct),
-    ("url", AssetMethod::Url),
-    ("multipart", AssetMethod::Multipart),
-];
-const ASSET_STATUSES: [(&str, AssetStatus); 4] = [
-    ("processing", AssetStatus::Processing),
-    ("ready", AssetStatus::Ready),
-    ("failed", AssetStatus::Failed),
-    ("waiting", AssetStatus::Waiting),
-];
-const DERIVATIVE_STATUSES: [(&str, DerivativeStatus); 4] = [
-    ("pending", DerivativeStatus::Pending),
-    ("processing", DerivativeStatus::Processing),
-    ("ready", DerivativeStatus::Ready),
-    ("error", DerivativeStatus::Error),
-];
-
-/// The wire spelling of an enum value, `"unknown"` for the `Unknown` variant.
-fn spelling<T: Copy + PartialEq>(table: &[(&'static str, T)], value: T) -> &'static str {
-    table
-        .iter()
-        .find(|(_, v)| *v == value)
-        .map_or("unknown", |&(spelling, _)| spelling)
-}
-
-/// `"processing"`, `"ready"`, … (`"unknown"` for a value this client does not know).
-pub fn asset_status_str(status: AssetStatus) -> &'static str {
-    spelling(&ASSET_STATUSES, status)
-}
-
-/// `"direct"`, `"url"`, `"multipart"` or `"unknown"`.
-pub fn asset_method_str(method: AssetMethod) -> &'static str {
-    spelling(&ASSET_METHODS, method)
-}
-
-/// `"pending"`, `"processing"`, `"ready"`, `"error"` or `"unknown"`.
-pub fn derivative_status_str(status: DerivativeStatus) -> &'static str {
-    spelling(&DERIVATIVE_STATUSES, status)
+/// An enum field read with its core spelling table (`parse`: unknown spellings are `Unknown`).
+fn spelled<T>(fields: &Fields<'_>, key: &'static str, parse: fn(&str) -> T) -> Read<T> {
+    Ok(parse(&fields.string(key)?))
 }
 
 // ───────────────────────────── responses ─────────────────────────────
@@ -266,7 +206,7 @@ fn chunk_info(value: &JsValue) -> Read<ChunkInfo> {
     let f = Fields(value);
     Ok(ChunkInfo {
         index: f.u32("index")?,
-        status: spelled(&f, "status", &CHUNK_STATUSES, ChunkStatus::Unknown)?,
+        status: spelled(&f, "status", ChunkStatus::parse)?,
         uploaded_at: f.opt_string("uploaded_at")?,
         updated_at: f.opt_string("updated_at")?,
         error: f.opt_string("error")?,
@@ -278,7 +218,7 @@ pub fn status_response(value: &JsValue) -> Read<UploadStatusResponse> {
     let f = Fields(value);
     Ok(UploadStatusResponse {
         upload_id: f.string("upload_id")?,
-        status: spelled(&f, "status", &UPLOAD_STATUSES, UploadStatus::Unknown)?,
+        status: spelled(&f, "status", UploadStatus::parse)?,
         uploaded_chunks: f.list("uploaded_chunks", chunk_info)?,
         chunks_completed: f.u32_or_zero("chunks_completed")?,
         chunks_failed: f.u32_or_zero("chunks_failed")?,
@@ -330,12 +270,7 @@ fn derivative(
 ) -> Read<(Option<String>, DerivativeStatus)> {
     let f = Fields(value);
     let url = f.opt_string(url_field)?;
-    let status = spelled(
-        &f,
-        "status",
-        &DERIVATIVE_STATUSES,
-        DerivativeStatus::Unknown,
-    )?;
+    let status = spelled(&f, "status", DerivativeStatus::parse)?;
     Ok((url, status))
 }
 
@@ -367,8 +302,8 @@ pub fn asset(value: &JsValue) -> Read<Asset> {
     let f = Fields(value);
     Ok(Asset {
         id: f.string("_id")?,
-        method: spelled(&f, "method", &ASSET_METHODS, AssetMethod::Unknown)?,
-        status: spelled(&f, "status", &ASSET_STATUSES, AssetStatus::Unknown)?,
+        method: spelled(&f, "method", AssetMethod::parse)?,
+        status: spelled(&f, "status", AssetStatus::parse)?,
         filename: f.opt_string("filename")?,
         file_type: f.opt_string("file_type")?,
         created_at: f.opt_string("created_at")?,

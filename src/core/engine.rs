@@ -136,7 +136,9 @@ use serde::{Deserialize, Serialize};
 use crate::core::clock::{parse_server_time, ClockOffset};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::plan::{ByteRange, ChunkPlan};
-use crate::core::progress::{Progress, ProgressCounts, ProgressTracker, SpeedEstimator, Throttle};
+use crate::core::progress::{
+    Progress, ProgressCounts, ProgressTracker, Retrying, SpeedEstimator, Throttle,
+};
 use crate::core::resume::{to_ranges, SavedUpload, SAVED_UPLOAD_VERSION};
 use crate::core::retry::{
     backoff_delay_ms, classify, BackoffPolicy, HttpOutcome, JitterSource, Operation, Verdict,
@@ -203,6 +205,19 @@ pub struct AssetPollPolicy {
     pub max_ms: u64,
 }
 
+impl AssetPollPolicy {
+    /// The wait after poll number `polls` (1 for the first) found the asset still processing:
+    /// `initial_ms · 2^polls`, capped at `max_ms`, minus up to 20 % jitter drawn from `random`.
+    pub fn delay_ms(&self, polls: u32, random: u64) -> u64 {
+        let exponent = polls.min(20);
+        let delay = self
+            .initial_ms
+            .saturating_mul(1u64 << exponent)
+            .min(self.max_ms);
+        delay - random % (delay / 5 + 1)
+    }
+}
+
 impl Default for AssetPollPolicy {
     fn default() -> Self {
         AssetPollPolicy {
@@ -237,6 +252,9 @@ pub struct EngineConfig {
     pub put_backoff: BackoffPolicy,
     /// Backoff of API calls (URLs, reports, status, asset).
     pub api_backoff: BackoffPolicy,
+    /// Backoff of session creation (and of direct uploads): bounded to seconds by default
+    /// ([`BackoffPolicy::SESSION_CREATION`]), so an unreachable endpoint is reported quickly.
+    pub create_backoff: BackoffPolicy,
     /// The stall watchdog.
     pub stall: StallPolicy,
     /// Asset polling.
@@ -244,6 +262,10 @@ pub struct EngineConfig {
     /// Seed of the jitter stream (a random value chosen by the caller, e.g. from
     /// `crypto.getRandomValues`).
     pub jitter_seed: u64,
+    /// Whether the adapter feeds [`Input::PutProgress`] (it can observe how much of a PUT's
+    /// body went out). Without it, a PUT's whole body counts as sent from the moment it is
+    /// handed to the network, which is all `fetch` can tell.
+    pub observes_put_progress: bool,
 }
 
 impl Default for EngineConfig {
@@ -258,18 +280,53 @@ impl Default for EngineConfig {
             speed_time_constant_ms: 5_000,
             put_backoff: BackoffPolicy::default(),
             api_backoff: BackoffPolicy::default(),
+            create_backoff: BackoffPolicy::SESSION_CREATION,
             stall: StallPolicy::default(),
             asset_poll: AssetPollPolicy::default(),
             jitter_seed: 0x5EED,
+            observes_put_progress: false,
         }
     }
 }
 
+/// The ranges an application may set the engine's knobs to (the browser's `UploaderOptions`
+/// read them from here). Each is `(min, max)`, inclusive.
+pub mod option_limits {
+    /// Chunk PUTs in flight (browsers cap connections per host anyway).
+    pub const CONCURRENCY: (u64, u64) = (1, 32);
+    /// Minimum interval between progress events, ms.
+    pub const PROGRESS_INTERVAL_MS: (u64, u64) = (0, 60_000);
+    /// Upper bound of the first retry's delay, ms.
+    pub const BACKOFF_BASE_MS: (u64, u64) = (1, 600_000);
+    /// The largest retry delay, ms.
+    pub const BACKOFF_CAP_MS: (u64, u64) = (1, 3_600_000);
+    /// Failures in a row before a request gives up.
+    pub const BACKOFF_MAX_ATTEMPTS: (u64, u64) = (1, 1_000);
+    /// The stall watchdog's upper bound, ms.
+    pub const STALL_TIMEOUT_MS: (u64, u64) = (1_000, 3_600_000);
+}
+
 impl EngineConfig {
+    /// The backoff of a request made outside the upload loop (with [`OneOffRetry`]): session
+    /// creation and direct uploads get [`EngineConfig::create_backoff`], asset calls
+    /// [`EngineConfig::api_backoff`].
+    ///
+    /// [`OneOffRetry`]: crate::core::retry::OneOffRetry
+    pub fn one_off_backoff(&self, operation: Operation) -> BackoffPolicy {
+        match operation {
+            Operation::CreateSession => self.create_backoff,
+            Operation::StoragePut => self.put_backoff,
+            _ => self.api_backoff,
+        }
+    }
+
     /// Checks the settings; errors are `invalid_input` naming the field.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.concurrency == 0 {
-            return Err(Error::invalid("concurrency must be at least 1"));
+        let (min, max) = option_limits::CONCURRENCY;
+        if !(min..=max).contains(&u64::from(self.concurrency)) {
+            return Err(Error::invalid(format!(
+                "concurrency must be from {min} to {max}"
+            )));
         }
         if self.url_lookahead > limits::MAX_BATCH {
             return Err(Error::invalid(format!(
@@ -280,6 +337,7 @@ impl EngineConfig {
         for (name, policy) in [
             ("put_backoff", &self.put_backoff),
             ("api_backoff", &self.api_backoff),
+            ("create_backoff", &self.create_backoff),
         ] {
             if policy.max_attempts == 0 || policy.cap_ms < policy.base_ms {
                 return Err(Error::invalid(format!(
@@ -670,6 +728,18 @@ impl Upload {
                 ChunkState::Pending | ChunkState::Uploading(_)
             )
         })
+    }
+
+    /// Shows in the progress that a request waits `delay_ms` for retry number `attempt`.
+    fn show_retry(&mut self, attempt: u32, delay_ms: u64, cause: &Error) {
+        let retrying = Retrying {
+            attempt,
+            delay_ms,
+            error_code: cause.code,
+        };
+        if self.progress.set_retrying(Some(retrying)) {
+            self.throttle.mark();
+        }
     }
 
     fn reset_attempts(&mut self) {
@@ -1212,6 +1282,7 @@ impl Engine {
                     return;
                 };
                 u.reset_attempts();
+                u.progress.set_retrying(None);
                 let chunk = u.chunk_mut(chunk_index);
                 chunk.state = ChunkState::Acked;
                 chunk.etag = etag;
@@ -1269,8 +1340,10 @@ impl Engine {
             self.finish(now_ms, file, Err(error));
             return;
         }
-        chunk.not_before_ms =
-            now_ms + backoff_delay_ms(&policy, chunk.attempts, random, retry_after);
+        let delay_ms = backoff_delay_ms(&policy, chunk.attempts, random, retry_after);
+        chunk.not_before_ms = now_ms + delay_ms;
+        let attempt = chunk.attempts;
+        u.show_retry(attempt, delay_ms, &cause);
     }
 
     /// Records a failed API request on a lane: backoff, or the upload fails when retries run out
@@ -1334,7 +1407,10 @@ impl Engine {
             self.finish(now_ms, file, Err(error));
             return;
         }
-        lane.not_before_ms = now_ms + backoff_delay_ms(&policy, lane.failures, random, retry_after);
+        let delay_ms = backoff_delay_ms(&policy, lane.failures, random, retry_after);
+        lane.not_before_ms = now_ms + delay_ms;
+        let attempt = lane.failures;
+        u.show_retry(attempt, delay_ms, &cause);
     }
 
     fn on_urls_done(
@@ -1386,6 +1462,7 @@ impl Engine {
             });
         if inserted.accepted > 0 || inserted.refused == 0 && !response.upload_urls.is_empty() {
             u.url_lane.failures = 0;
+            u.progress.set_retrying(None);
         } else {
             // Nothing usable came back (already used, already expired, or an empty list): wait
             // before asking again so a confused server cannot make us spin.
@@ -1421,6 +1498,7 @@ impl Engine {
         match result {
             Ok(response) => {
                 u.report_lane.failures = 0;
+                u.progress.set_retrying(None);
                 for index in indices {
                     if u.chunk(index).state == ChunkState::Reporting(request) {
                         u.chunk_mut(index).state = ChunkState::Reported;
@@ -1520,6 +1598,7 @@ impl Engine {
             UploadStatus::Active | UploadStatus::Unknown => {}
         }
         u.status_lane.failures = 0;
+        u.progress.set_retrying(None);
         for info in &status.uploaded_chunks {
             if !u.plan.contains(info.index) {
                 continue;
@@ -1616,8 +1695,9 @@ impl Engine {
             }
         };
         u.asset_lane.failures = 0;
-        match asset.status {
-            AssetStatus::Ready => {
+        u.progress.set_retrying(None);
+        match asset_readiness(&asset) {
+            Some(Ok(())) => {
                 let completion = Completion {
                     asset_id: u.asset_id.clone(),
                     url: u.completion_url.clone(),
@@ -1625,21 +1705,10 @@ impl Engine {
                 };
                 self.finish(now_ms, file, Ok(completion));
             }
-            AssetStatus::Failed => {
-                let reason = asset
-                    .error
-                    .as_ref()
-                    .map_or("no reason given", |e| e.message.as_str());
-                let error = Error::new(
-                    ErrorCode::AssetFailed,
-                    format!("asset {} failed processing: {reason}", asset.id),
-                );
-                self.finish(now_ms, file, Err(error));
-            }
-            AssetStatus::Processing | AssetStatus::Waiting | AssetStatus::Unknown => {
+            Some(Err(error)) => self.finish(now_ms, file, Err(error)),
+            None => {
                 u.asset_polls += 1;
-                u.asset_lane.not_before_ms =
-                    now_ms + asset_poll_delay(&poll, u.asset_polls, random);
+                u.asset_lane.not_before_ms = now_ms + poll.delay_ms(u.asset_polls, random);
             }
         }
     }
@@ -2068,15 +2137,21 @@ impl Engine {
 
     fn emit_progress_and_saves(&mut self, now_ms: u64) {
         let requests = &self.requests;
+        let observes_put_progress = self.config.observes_put_progress;
+        let online = self.online;
         for (&file, u) in self.uploads.iter_mut() {
             let in_flight_sent: u64 = requests
                 .values()
                 .filter(|r| r.file == file)
                 .map(|r| match r.kind {
-                    RequestKind::Put { sent, .. } => sent,
+                    RequestKind::Put { sent, .. } if observes_put_progress => sent,
+                    RequestKind::Put { bytes, .. } => bytes,
                     _ => 0,
                 })
                 .sum();
+            if u.progress.set_halted(u.paused || !online) {
+                u.throttle.mark();
+            }
             if u.dirty {
                 u.dirty = false;
                 self.actions.push_back(Action::SaveState { file });
@@ -2112,11 +2187,80 @@ fn url_batch_limit(
     usable_chunks.clamp(lookahead.min(limits::MAX_BATCH), limits::MAX_BATCH)
 }
 
-fn asset_poll_delay(policy: &AssetPollPolicy, polls: u32, random: u64) -> u64 {
-    let exponent = polls.min(20);
-    let delay = policy
-        .initial_ms
-        .saturating_mul(1u64 << exponent)
-        .min(policy.max_ms);
-    delay - random % (delay / 5 + 1)
+/// Whether an asset is done processing: `Some(Ok)` when `ready`, `Some(Err(asset_failed))`
+/// when `failed` (with the reason it gives), `None` while it is still processing.
+pub fn asset_readiness(asset: &Asset) -> Option<Result<(), Error>> {
+    match asset.status {
+        AssetStatus::Ready => Some(Ok(())),
+        AssetStatus::Failed => {
+            let reason = asset
+                .error
+                .as_ref()
+                .map_or("no reason given", |e| e.message.as_str());
+            Some(Err(Error::new(
+                ErrorCode::AssetFailed,
+                format!("asset {} failed processing: {reason}", asset.id),
+            )))
+        }
+        AssetStatus::Processing | AssetStatus::Waiting | AssetStatus::Unknown => None,
+    }
+}
+
+/// What to do after a poll of an asset that is being waited for outside an upload.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum AssetWaitStep {
+    /// The asset is ready.
+    Ready,
+    /// Stop with this error: processing failed, or the time limit would pass before the next
+    /// poll (`retries_exhausted`).
+    Fail(Error),
+    /// Poll again after this many milliseconds.
+    PollAfterMs(u64),
+}
+
+/// Waiting until an asset is ready outside an upload (`waitUntilReady`): the engine's jittered
+/// asset polling ([`AssetPollPolicy::delay_ms`]), with an optional time limit. The adapter
+/// polls, sleeps and stops as told.
+#[derive(Debug, Clone)]
+pub struct AssetWait {
+    policy: AssetPollPolicy,
+    started_ms: u64,
+    timeout_ms: Option<u64>,
+    polls: u32,
+}
+
+impl AssetWait {
+    /// Starts waiting at `now_ms`, for at most `timeout_ms` when given.
+    pub fn new(policy: AssetPollPolicy, now_ms: u64, timeout_ms: Option<u64>) -> Self {
+        AssetWait {
+            policy,
+            started_ms: now_ms,
+            timeout_ms,
+            polls: 0,
+        }
+    }
+
+    /// Decides after a poll (at `now_ms`) read `asset`; `random` draws the jitter.
+    pub fn after(&mut self, asset: &Asset, now_ms: u64, random: u64) -> AssetWaitStep {
+        match asset_readiness(asset) {
+            Some(Ok(())) => AssetWaitStep::Ready,
+            Some(Err(error)) => AssetWaitStep::Fail(error),
+            None => {
+                self.polls += 1;
+                let delay = self.policy.delay_ms(self.polls, random);
+                let waited = now_ms.saturating_sub(self.started_ms);
+                if self
+                    .timeout_ms
+                    .is_some_and(|limit| waited.saturating_add(delay) > limit)
+                {
+                    return AssetWaitStep::Fail(Error::new(
+                        ErrorCode::RetriesExhausted,
+                        format!("asset {} was not ready in time", asset.id),
+                    ));
+                }
+                AssetWaitStep::PollAfterMs(delay)
+            }
+        }
+    }
 }

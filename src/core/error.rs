@@ -112,6 +112,22 @@ impl ErrorCode {
         }
     }
 
+    /// The code of a client-error status (4xx) that retrying will not fix, for a response that
+    /// carried no code of ours: the one status → code table of the client and the Worker.
+    pub const fn from_status(status: u16) -> ErrorCode {
+        match status {
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            409 => ErrorCode::Conflict,
+            410 => ErrorCode::SessionExpired,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedType,
+            _ => ErrorCode::InvalidInput,
+        }
+    }
+
     /// Parses a code from its string spelling.
     pub fn parse(code: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.iter().copied().find(|c| c.as_str() == code)
@@ -212,6 +228,26 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_error_statuses_map_to_fatal_codes() {
+        let table = [
+            (400, ErrorCode::InvalidInput),
+            (401, ErrorCode::Unauthorized),
+            (403, ErrorCode::Forbidden),
+            (404, ErrorCode::NotFound),
+            (405, ErrorCode::MethodNotAllowed),
+            (409, ErrorCode::Conflict),
+            (410, ErrorCode::SessionExpired),
+            (413, ErrorCode::PayloadTooLarge),
+            (415, ErrorCode::UnsupportedType),
+            (422, ErrorCode::InvalidInput),
+        ];
+        for (status, code) in table {
+            assert_eq!(ErrorCode::from_status(status), code, "{status}");
+            assert!(!code.is_retryable(), "{status}");
+        }
+    }
 
     #[test]
     fn codes_round_trip_and_are_unique_snake_case() {

@@ -1,45 +1,98 @@
 //! Progress of one upload: bytes sent, acknowledged by storage, reported to the API; chunk
-//! counts; speed (an exponential moving average over time) and ETA.
+//! counts; speed (an exponential moving average over time), ETA, and whether a request waits to
+//! be retried.
 //!
-//! Users complain about progress that jumps, freezes, goes backwards or passes 100 %. So every
-//! byte counter here is a high-water mark clamped to the total: a chunk that fails half-way and
-//! starts over does not pull "sent" back, and a duplicate acknowledgement cannot push anything
-//! past the total. Emission is throttled by a caller-chosen interval ([`Throttle`]).
+//! Users complain about progress that jumps, freezes, goes backwards or passes 100 %, and about
+//! bars that show full for an upload that failed. So every byte counter here is a high-water
+//! mark clamped to the total: a chunk that fails half-way and starts over does not pull "sent"
+//! back, and a duplicate acknowledgement cannot push anything past the total. The total is the
+//! file's size from the first moment ([`Progress::starting`]), and the fraction is the
+//! acknowledged share: 0 until storage acknowledged bytes, whatever happens before. Speed and
+//! ETA are unknown (`None`) until measured and while the upload is halted (paused or offline),
+//! never a stale number. Emission is throttled by a caller-chosen interval ([`Throttle`]).
 
-use serde::{Deserialize, Serialize};
+use crate::core::error::ErrorCode;
 
 /// A progress snapshot, as handed to the application.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Progress {
     /// The file's size.
     pub total_bytes: u64,
-    /// Bytes handed to the network (at least the acknowledged bytes; more when the adapter
-    /// reports upload progress of PUTs in flight).
+    /// Bytes handed to the network: the acknowledged bytes plus the bodies of the PUTs in
+    /// flight (their part already sent, when the adapter can observe it). Never decreases, so a
+    /// PUT that fails keeps its bytes counted.
     pub sent_bytes: u64,
     /// Bytes of chunks the storage acknowledged with an ETag.
     pub acknowledged_bytes: u64,
     /// Bytes of chunks the API confirmed as reported.
     pub reported_bytes: u64,
-    /// The number of chunks.
+    /// The number of chunks (0 until the chunk plan is known).
     pub total_chunks: u32,
     /// Chunks acknowledged by storage.
     pub acknowledged_chunks: u32,
     /// Chunks reported to the API.
     pub reported_chunks: u32,
-    /// Smoothed upload speed, bytes per second (0 until measured).
-    pub bytes_per_second: u64,
-    /// Estimated milliseconds until every byte is acknowledged (`None` until a speed is known;
-    /// 0 when done).
+    /// Smoothed upload speed, bytes per second: `None` until measured and while halted.
+    pub bytes_per_second: Option<u64>,
+    /// Estimated milliseconds until every byte is acknowledged: `None` while the speed is
+    /// unknown or the upload is halted; 0 when done.
     pub eta_ms: Option<u64>,
+    /// Set while a request of this upload waits to be retried after a failure.
+    pub retrying: Option<Retrying>,
+}
+
+/// A request waiting to be retried: which attempt comes next, after how long, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retrying {
+    /// The retry about to be made (1 for the first retry).
+    pub attempt: u32,
+    /// The wait before it, in milliseconds, as decided when the request failed.
+    pub delay_ms: u64,
+    /// The code of the failure being retried.
+    pub error_code: ErrorCode,
 }
 
 impl Progress {
-    /// Acknowledged share of the file, in `[0, 1]`.
+    /// The progress of a file of `total_bytes` before anything is known or sent.
+    pub fn starting(total_bytes: u64) -> Progress {
+        Progress {
+            total_bytes,
+            ..Progress::default()
+        }
+    }
+
+    /// Acknowledged share of the file, in `[0, 1]`; 0 for an empty total (nothing to show).
     pub fn fraction(&self) -> f64 {
         if self.total_bytes == 0 {
-            return 1.0;
+            return 0.0;
         }
         self.acknowledged_bytes as f64 / self.total_bytes as f64
+    }
+
+    /// The final progress of an upload that completed: every byte and chunk acknowledged and
+    /// reported, nothing left to wait for.
+    pub fn finished(self) -> Progress {
+        Progress {
+            sent_bytes: self.total_bytes,
+            acknowledged_bytes: self.total_bytes,
+            reported_bytes: self.total_bytes,
+            acknowledged_chunks: self.total_chunks,
+            reported_chunks: self.total_chunks,
+            eta_ms: Some(0),
+            retrying: None,
+            ..self
+        }
+    }
+
+    /// The final progress of an upload that failed or was aborted: the counters stay where
+    /// they were; nothing is moving or being retried any more.
+    pub fn stopped(self) -> Progress {
+        Progress {
+            bytes_per_second: None,
+            eta_ms: None,
+            retrying: None,
+            ..self
+        }
     }
 }
 
@@ -48,6 +101,7 @@ impl Progress {
 pub struct ProgressTracker {
     snapshot: Progress,
     speed: SpeedEstimator,
+    halted: bool,
 }
 
 impl ProgressTracker {
@@ -55,11 +109,11 @@ impl ProgressTracker {
     pub fn new(total_bytes: u64, total_chunks: u32, speed_time_constant_ms: u64) -> Self {
         ProgressTracker {
             snapshot: Progress {
-                total_bytes,
                 total_chunks,
-                ..Progress::default()
+                ..Progress::starting(total_bytes)
             },
             speed: SpeedEstimator::new(speed_time_constant_ms),
+            halted: false,
         }
     }
 
@@ -96,17 +150,41 @@ impl ProgressTracker {
         self.speed.record(now_ms, 0);
     }
 
+    /// Halts (paused or offline) or restarts the upload. Returns whether that changed anything.
+    /// A halted upload has no speed and no ETA; a restarted one measures its speed afresh, so a
+    /// speed from before the halt never reappears.
+    pub fn set_halted(&mut self, halted: bool) -> bool {
+        if self.halted == halted {
+            return false;
+        }
+        self.halted = halted;
+        self.speed = SpeedEstimator::new(self.speed.time_constant_ms as u64);
+        true
+    }
+
+    /// Sets (or clears, with `None`) the retry a request of this upload waits for. Returns
+    /// whether that changed anything.
+    pub fn set_retrying(&mut self, retrying: Option<Retrying>) -> bool {
+        let changed = self.snapshot.retrying != retrying;
+        self.snapshot.retrying = retrying;
+        changed
+    }
+
     /// The current snapshot with speed and ETA filled in.
     pub fn snapshot(&self) -> Progress {
         let mut p = self.snapshot;
-        p.bytes_per_second = self.speed.bytes_per_second();
         let remaining = p.total_bytes - p.acknowledged_bytes;
+        if self.halted {
+            p.bytes_per_second = None;
+            p.eta_ms = None;
+            return p;
+        }
+        p.bytes_per_second = self.speed.measured_bytes_per_second();
         p.eta_ms = if remaining == 0 {
             Some(0)
         } else {
-            remaining
-                .saturating_mul(1_000)
-                .checked_div(p.bytes_per_second)
+            p.bytes_per_second
+                .and_then(|speed| remaining.saturating_mul(1_000).checked_div(speed))
         };
         p
     }
@@ -186,7 +264,12 @@ impl SpeedEstimator {
 
     /// The current estimate in bytes per second (0 until the first sample).
     pub fn bytes_per_second(&self) -> u64 {
-        self.average_bps.map_or(0, |v| v.round() as u64)
+        self.measured_bytes_per_second().unwrap_or(0)
+    }
+
+    /// The current estimate in bytes per second, `None` until the first sample.
+    pub fn measured_bytes_per_second(&self) -> Option<u64> {
+        self.average_bps.map(|v| v.round() as u64)
     }
 }
 
@@ -301,12 +384,9 @@ mod tests {
             t.update(step * 500, counts(step * 1_000, step * 1_000, 0));
         }
         let p = t.snapshot();
-        assert!(
-            (1_900..=2_100).contains(&p.bytes_per_second),
-            "{}",
-            p.bytes_per_second
-        );
-        let expected_eta = (10_000_000 - 40_000) * 1_000 / p.bytes_per_second;
+        let speed = p.bytes_per_second.expect("a speed was measured");
+        assert!((1_900..=2_100).contains(&speed), "{speed}");
+        let expected_eta = (10_000_000 - 40_000) * 1_000 / speed;
         assert_eq!(p.eta_ms, Some(expected_eta));
     }
 
@@ -327,6 +407,60 @@ mod tests {
     fn no_eta_before_a_speed_is_known() {
         let t = ProgressTracker::new(100, 1, 1_000);
         assert_eq!(t.snapshot().eta_ms, None);
+    }
+
+    #[test]
+    fn before_anything_is_acknowledged_the_total_is_known_and_the_share_is_zero() {
+        let p = Progress::starting(5_000);
+        assert_eq!((p.total_bytes, p.fraction()), (5_000, 0.0));
+        assert_eq!((p.bytes_per_second, p.eta_ms), (None, None));
+        let t = ProgressTracker::new(5_000, 5, 1_000);
+        assert_eq!(t.snapshot().fraction(), 0.0);
+        // An empty total shows an empty bar, not a full one; a failed upload stays where it was.
+        assert_eq!(Progress::starting(0).fraction(), 0.0);
+        assert_eq!(Progress::starting(0).stopped().fraction(), 0.0);
+        assert_eq!(Progress::starting(5_000).stopped().fraction(), 0.0);
+        assert_eq!(Progress::starting(5_000).finished().fraction(), 1.0);
+    }
+
+    #[test]
+    fn halted_uploads_have_no_speed_nor_eta_and_measure_afresh_on_restart() {
+        let mut t = ProgressTracker::new(10_000_000, 10, 1_000);
+        t.update(0, counts(0, 0, 0));
+        t.update(1_000, counts(100_000, 100_000, 0));
+        assert_eq!(t.snapshot().bytes_per_second, Some(100_000));
+        assert!(t.snapshot().eta_ms.is_some());
+        assert!(t.set_halted(true));
+        assert!(!t.set_halted(true), "halting twice changes nothing");
+        let p = t.snapshot();
+        assert_eq!((p.bytes_per_second, p.eta_ms), (None, None));
+        assert_eq!(p.acknowledged_bytes, 100_000, "the counters stay");
+        assert!(t.set_halted(false));
+        assert_eq!(
+            t.snapshot().bytes_per_second,
+            None,
+            "the old speed does not come back"
+        );
+        t.update(60_000, counts(100_000, 100_000, 0));
+        t.update(61_000, counts(150_000, 150_000, 0));
+        assert_eq!(t.snapshot().bytes_per_second, Some(50_000));
+    }
+
+    #[test]
+    fn a_retry_shows_until_cleared_and_never_in_a_final_state() {
+        let mut t = ProgressTracker::new(100, 1, 1_000);
+        let retrying = Retrying {
+            attempt: 2,
+            delay_ms: 700,
+            error_code: ErrorCode::Network,
+        };
+        assert!(t.set_retrying(Some(retrying)));
+        assert!(!t.set_retrying(Some(retrying)));
+        assert_eq!(t.snapshot().retrying, Some(retrying));
+        assert_eq!(t.snapshot().stopped().retrying, None);
+        assert_eq!(t.snapshot().finished().retrying, None);
+        assert!(t.set_retrying(None));
+        assert_eq!(t.snapshot().retrying, None);
     }
 
     #[test]

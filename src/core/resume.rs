@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::{Error, ErrorCode};
-use crate::core::wire::UploadHeaders;
+use crate::core::wire::{timestamp, UploadHeaders};
 
 /// The current record format. Records of another version are refused with `invalid_input`.
 pub const SAVED_UPLOAD_VERSION: u32 = 1;
@@ -76,7 +76,47 @@ impl SavedUpload {
                 )));
             }
         }
+        if timestamp::parse(&self.expires_at).is_none() {
+            return Err(Error::invalid(format!(
+                "saved upload record has an unreadable expiry \"{}\"",
+                self.expires_at
+            )));
+        }
         Ok(())
+    }
+
+    /// Whether the session is past its expiry at local time `now_ms`, judged on the server's
+    /// clock through the record's measured offset. An expiry that does not read counts as past:
+    /// such a record cannot be trusted to resume (see [`SavedUpload::validate`]).
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        match timestamp::parse(&self.expires_at) {
+            Some(expires_server_ms) => {
+                let now_server_ms = i64::try_from(now_ms)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(self.clock_offset_ms);
+                expires_server_ms <= now_server_ms
+            }
+            None => true,
+        }
+    }
+
+    /// Bytes of chunk `index` (1-based; the last one may be shorter; 0 outside the plan).
+    pub fn chunk_len(&self, index: u32) -> u64 {
+        if index == 0 || index > self.total_chunks {
+            return 0;
+        }
+        let start = u64::from(index - 1).saturating_mul(self.chunk_size);
+        self.total_size
+            .min(start.saturating_add(self.chunk_size))
+            .saturating_sub(start)
+    }
+
+    /// Bytes the API confirmed (the reported chunks).
+    pub fn reported_bytes(&self) -> u64 {
+        (1..=self.total_chunks)
+            .filter(|&i| self.is_reported(i))
+            .map(|i| self.chunk_len(i))
+            .sum()
     }
 
     /// Whether chunk `index` is listed as confirmed.
@@ -85,6 +125,48 @@ impl SavedUpload {
             .iter()
             .any(|&[first, last]| (first..=last).contains(&index))
     }
+}
+
+/// Identifies a file across reloads: name, size, modification time, and a hash of samples of
+/// its content (so that a different file with the same name and size is told apart).
+#[derive(Debug, Clone)]
+pub struct Fingerprint {
+    /// `File.name`.
+    pub name: String,
+    /// `File.size`.
+    pub size: u64,
+    /// `File.lastModified` (ms since the epoch).
+    pub last_modified: f64,
+    /// A hash of samples of the content (hex).
+    pub sample_hash: String,
+}
+
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        // The modification time is compared bit for bit: it is the same number read twice.
+        self.name == other.name
+            && self.size == other.size
+            && self.last_modified.to_bits() == other.last_modified.to_bits()
+            && self.sample_hash == other.sample_hash
+    }
+}
+
+/// Which saved record a re-selected file resumes: the one with the wanted id when the caller
+/// names one, else the first whose file had the same name and size. (The content sample is
+/// compared afterwards, once it has been read, to refuse a different file with `file_mismatch`.)
+pub fn find_resumable<'a, T>(
+    records: impl IntoIterator<Item = (&'a str, &'a Fingerprint, T)>,
+    wanted_id: Option<&str>,
+    name: &str,
+    size: u64,
+) -> Option<T> {
+    records
+        .into_iter()
+        .find(|(id, fingerprint, _)| match wanted_id {
+            Some(wanted) => *id == wanted,
+            None => fingerprint.name == name && fingerprint.size == size,
+        })
+        .map(|(_, _, record)| record)
 }
 
 /// Compresses ascending indices into inclusive ranges (`1,2,3,7` → `[1,3],[7,7]`).
@@ -138,6 +220,53 @@ mod tests {
         let back: SavedUpload = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
         assert!(r.is_reported(2) && !r.is_reported(3));
+    }
+
+    #[test]
+    fn expiry_is_judged_on_the_server_clock_and_an_unreadable_one_is_past() {
+        let mut r = record();
+        let expires = timestamp::parse(&r.expires_at).unwrap() as u64;
+        // clock_offset_ms = -5: the server is 5 ms behind this clock.
+        assert!(!r.is_expired(expires));
+        assert!(!r.is_expired(expires + 4));
+        assert!(r.is_expired(expires + 5));
+        r.expires_at = "tomorrow".into();
+        assert!(r.is_expired(0));
+        assert!(
+            r.validate().is_err(),
+            "an unreadable expiry makes the record unusable"
+        );
+    }
+
+    #[test]
+    fn chunk_lengths_and_reported_bytes_follow_the_plan() {
+        let r = record(); // 10 bytes in chunks of 4: 4, 4, 2; chunks 1-2 reported
+        assert_eq!(
+            (0..=4).map(|i| r.chunk_len(i)).collect::<Vec<_>>(),
+            [0, 4, 4, 2, 0]
+        );
+        assert_eq!(r.reported_bytes(), 8);
+    }
+
+    #[test]
+    fn a_resumable_record_is_found_by_id_or_by_name_and_size() {
+        let print = |name: &str, size| Fingerprint {
+            name: name.into(),
+            size,
+            last_modified: 1.0,
+            sample_hash: "h".into(),
+        };
+        let (a, b, c) = (print("a.mp4", 10), print("b.mp4", 10), print("a.mp4", 11));
+        let records = || [("1", &a, 'a'), ("2", &b, 'b'), ("3", &c, 'c')];
+        assert_eq!(find_resumable(records(), None, "a.mp4", 11), Some('c'));
+        assert_eq!(find_resumable(records(), None, "b.mp4", 10), Some('b'));
+        assert_eq!(find_resumable(records(), None, "b.mp4", 11), None);
+        assert_eq!(find_resumable(records(), Some("1"), "b.mp4", 11), Some('a'));
+        assert_eq!(find_resumable(records(), Some("9"), "a.mp4", 10), None);
+        let mut moved = a.clone();
+        assert_eq!(moved, a);
+        moved.last_modified = 2.0;
+        assert_ne!(moved, a, "a touched file is another file");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! value supplied by the caller so every decision is reproducible.
 
 use crate::core::error::{Error, ErrorCode};
+use crate::core::progress::Retrying;
 use crate::core::wire::normalize_etag;
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +93,62 @@ impl HttpOutcome {
         self.error_code = Some(code.into());
         self
     }
+}
+
+impl HttpOutcome {
+    /// What a storage PUT answered: its status, `ETag` and `Retry-After` as the transport read
+    /// them, and (for a failure) the `<Code>` and `<Message>` of the S3-style XML error in the
+    /// first bytes of the body.
+    pub fn storage_response(
+        status: u16,
+        etag: Option<String>,
+        retry_after_ms: Option<u64>,
+        body_excerpt: &str,
+    ) -> HttpOutcome {
+        let failed = !(200..300).contains(&status);
+        let tag = |name| failed.then(|| xml_tag(body_excerpt, name)).flatten();
+        HttpOutcome {
+            status: Some(status),
+            etag,
+            retry_after_ms,
+            error_code: tag("Code"),
+            message: tag("Message"),
+        }
+    }
+}
+
+/// The text of `<tag>…</tag>` in an S3-style XML error body.
+fn xml_tag(body: &str, tag: &str) -> Option<String> {
+    let open = ["<", tag, ">"].concat();
+    let close = ["</", tag, ">"].concat();
+    let start = find_after(body, 0, &open)?;
+    let end = find_after(body, start, &close)? - close.len();
+    // `get` rather than indexing: both ends border ASCII `>`/`<`, and no panic path is linked.
+    body.get(start..end).map(str::to_owned)
+}
+
+/// The byte offset just after the first `needle` in `haystack[from..]`. A plain window scan:
+/// the excerpts are at most a few hundred bytes, and `str::find`'s two-way searcher costs
+/// ~2 KB of wasm.
+fn find_after(haystack: &str, from: usize, needle: &str) -> Option<usize> {
+    let needle = needle.as_bytes();
+    haystack
+        .as_bytes()
+        .get(from..)?
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|at| from + at + needle.len())
+}
+
+/// A `Retry-After` value — delay-seconds or an HTTP date — as milliseconds after `now_ms`
+/// (epoch ms); `None` when it reads as neither. A date in the past means "now" (0).
+pub fn parse_retry_after_ms(value: &str, now_ms: u64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1_000));
+    }
+    let at_ms = crate::core::wire::timestamp::parse_http_date(value)?;
+    Some(u64::try_from(at_ms).unwrap_or(0).saturating_sub(now_ms))
 }
 
 /// The meaning of an outcome.
@@ -229,17 +286,7 @@ fn retry(cause: Error, not_before_ms: Option<u64>, refresh_url: bool) -> Verdict
 /// Types a non-retryable API error: the body's `code` when it is one of ours (the Worker speaks
 /// them), otherwise by status.
 fn api_error(operation: Operation, status: u16, body_code: &str, message: Option<&str>) -> Error {
-    let by_status = match status {
-        401 => ErrorCode::Unauthorized,
-        403 => ErrorCode::Forbidden,
-        404 => ErrorCode::NotFound,
-        405 => ErrorCode::MethodNotAllowed,
-        409 => ErrorCode::Conflict,
-        410 => ErrorCode::SessionExpired,
-        413 => ErrorCode::PayloadTooLarge,
-        415 => ErrorCode::UnsupportedType,
-        _ => ErrorCode::InvalidInput,
-    };
+    let by_status = ErrorCode::from_status(status);
     let code = match ErrorCode::parse(body_code) {
         // A retryable code with a fatal status would loop; trust the status then.
         Some(code) if !code.is_retryable() => code,
@@ -289,6 +336,34 @@ impl Default for BackoffPolicy {
     }
 }
 
+impl BackoffPolicy {
+    /// Session creation: the first request of an upload, so an endpoint that cannot be reached
+    /// (a wrong host, the Worker down) is reported within seconds rather than after minutes of
+    /// silent retries. Five attempts wait at most 0.5 + 1 + 2 + 4 = 7.5 s in total, which
+    /// leaves a refused connection failing well within 15 s.
+    pub const SESSION_CREATION: BackoffPolicy = BackoffPolicy {
+        base_ms: 500,
+        cap_ms: 4_000,
+        max_attempts: 5,
+    };
+
+    /// The longest total wait between the attempts of one request before it gives up (every
+    /// jittered delay at its ceiling; a server's `Retry-After` may lengthen it).
+    pub fn worst_case_wait_ms(&self) -> u64 {
+        (1..self.max_attempts)
+            .map(|retry| self.ceiling_ms(retry))
+            .sum()
+    }
+
+    /// The upper bound of retry number `retry`'s delay.
+    fn ceiling_ms(&self, retry: u32) -> u64 {
+        let exponent = retry.saturating_sub(1).min(40);
+        self.base_ms
+            .saturating_mul(1u64 << exponent)
+            .min(self.cap_ms)
+    }
+}
+
 /// The full-jitter delay before retry number `attempt` (1 for the first retry): uniform in
 /// `[0, min(cap, base · 2^(attempt−1))]`, drawn from the caller's `random` value. A server
 /// `Retry-After` is a floor.
@@ -298,12 +373,8 @@ pub fn backoff_delay_ms(
     random: u64,
     retry_after_ms: Option<u64>,
 ) -> u64 {
-    let exponent = attempt.saturating_sub(1).min(40);
-    let ceiling = policy
-        .base_ms
-        .saturating_mul(1u64 << exponent)
-        .min(policy.cap_ms);
-    let jittered = random % (ceiling + 1);
+    let ceiling = policy.ceiling_ms(attempt);
+    let jittered = random % (ceiling.saturating_add(1));
     jittered.max(retry_after_ms.unwrap_or(0))
 }
 
@@ -327,6 +398,7 @@ pub struct OneOffRetry {
     operation: Operation,
     policy: BackoffPolicy,
     failures: u32,
+    retrying: Option<Retrying>,
 }
 
 impl OneOffRetry {
@@ -336,11 +408,19 @@ impl OneOffRetry {
             operation,
             policy,
             failures: 0,
+            retrying: None,
         }
+    }
+
+    /// The retry the request waits for after [`OneOffRetry::after`] said
+    /// [`NextStep::RetryAfterMs`] (`None` otherwise): for the caller to show.
+    pub fn retrying(&self) -> Option<Retrying> {
+        self.retrying
     }
 
     /// Decides after an attempt that ended with `outcome`; `random` draws the jitter.
     pub fn after(&mut self, outcome: &HttpOutcome, random: u64) -> NextStep {
+        self.retrying = None;
         match classify(self.operation, outcome) {
             Verdict::Success { .. } => NextStep::Done,
             Verdict::Fatal(error) => NextStep::Fail(error),
@@ -359,12 +439,13 @@ impl OneOffRetry {
                         ),
                     ));
                 }
-                NextStep::RetryAfterMs(backoff_delay_ms(
-                    &self.policy,
-                    self.failures,
-                    random,
-                    not_before_ms,
-                ))
+                let delay_ms = backoff_delay_ms(&self.policy, self.failures, random, not_before_ms);
+                self.retrying = Some(Retrying {
+                    attempt: self.failures,
+                    delay_ms,
+                    error_code: cause.code,
+                });
+                NextStep::RetryAfterMs(delay_ms)
             }
         }
     }
@@ -648,6 +729,117 @@ mod tests {
             retry.after(&HttpOutcome::status(200), 7),
             NextStep::RetryAfterMs(7)
         );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        // Sun, 06 Nov 1994 08:49:37 GMT
+        let date_ms = 784_111_777_000;
+        assert_eq!(parse_retry_after_ms("7", 0), Some(7_000));
+        assert_eq!(parse_retry_after_ms(" 120 ", 5), Some(120_000));
+        assert_eq!(
+            parse_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", date_ms - 2_500),
+            Some(2_500)
+        );
+        assert_eq!(
+            parse_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", date_ms + 1),
+            Some(0),
+            "a date in the past means now"
+        );
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 1994",
+            "Sun, 06 Nox 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Nov 1994 24:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after_ms(bad, 0), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn storage_errors_are_read_from_their_xml_body() {
+        let body = "<?xml version=\"1.0\"?><Error><Code>RequestTimeout</Code>\
+                    <Message>Your socket connection was idle</Message></Error>";
+        let outcome = HttpOutcome::storage_response(400, None, None, body);
+        assert_eq!(outcome.error_code.as_deref(), Some("RequestTimeout"));
+        assert_eq!(
+            outcome.message.as_deref(),
+            Some("Your socket connection was idle")
+        );
+        assert!(matches!(
+            classify(Operation::StoragePut, &outcome),
+            Verdict::Retry {
+                refresh_url: true,
+                ..
+            }
+        ));
+        let stored =
+            HttpOutcome::storage_response(200, Some("\"e\"".into()), None, "<Code>X</Code>");
+        assert_eq!((stored.error_code, stored.message), (None, None));
+        let cut = HttpOutcome::storage_response(403, None, Some(1_000), "<Error><Code>Acc");
+        assert_eq!((cut.error_code, cut.retry_after_ms), (None, Some(1_000)));
+    }
+
+    #[test]
+    fn one_off_retry_tells_which_retry_it_waits_for() {
+        let mut retry = OneOffRetry::new(Operation::CreateSession, BackoffPolicy::default());
+        assert_eq!(retry.retrying(), None);
+        assert_eq!(
+            retry.after(&HttpOutcome::network_error(), 300),
+            NextStep::RetryAfterMs(300)
+        );
+        assert_eq!(
+            retry.retrying(),
+            Some(Retrying {
+                attempt: 1,
+                delay_ms: 300,
+                error_code: ErrorCode::Network,
+            })
+        );
+        retry.after(&HttpOutcome::status(503), 0);
+        let second = retry.retrying().unwrap();
+        assert_eq!(
+            (second.attempt, second.error_code),
+            (2, ErrorCode::UpstreamUnavailable)
+        );
+        retry.after(&HttpOutcome::status(404), 0);
+        assert_eq!(
+            retry.retrying(),
+            None,
+            "nothing waits after a fatal outcome"
+        );
+    }
+
+    #[test]
+    fn session_creation_gives_up_on_an_unreachable_endpoint_within_seconds() {
+        let policy = BackoffPolicy::SESSION_CREATION;
+        assert_eq!(policy.worst_case_wait_ms(), 7_500);
+        assert!(policy.worst_case_wait_ms() < 15_000);
+        // A refused connection answers at once: every attempt is a network error.
+        let mut retry = OneOffRetry::new(Operation::CreateSession, policy);
+        let mut waited = 0;
+        let mut attempts = 1;
+        let error = loop {
+            match retry.after(&HttpOutcome::network_error(), u64::MAX) {
+                NextStep::RetryAfterMs(delay) => {
+                    waited += delay;
+                    attempts += 1;
+                }
+                NextStep::Fail(error) => break error,
+                NextStep::Done => panic!("a network error is no success"),
+            }
+        };
+        assert_eq!(attempts, policy.max_attempts);
+        assert!(waited <= policy.worst_case_wait_ms(), "{waited}");
+        assert_eq!(error.code, ErrorCode::RetriesExhausted);
+        assert!(error.message.contains("no response"), "{}", error.message);
+        // The default policy of the other calls would have waited minutes.
+        assert!(BackoffPolicy::default().worst_case_wait_ms() > 60_000);
     }
 
     #[test]

@@ -291,6 +291,60 @@ pub struct ReportChunksResponse {
     pub total_completed: u32,
 }
 
+/// `as_str` and `parse` for a wire enum with an `Unknown` variant, from one table of spellings
+/// (the same as serde's `snake_case`, which a test checks). Written out rather than through serde
+/// so that the browser reads and writes them without serde's machinery in its wasm.
+macro_rules! wire_spellings {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The wire spelling; `"unknown"` for [`Self::Unknown`].
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text,)+
+                    $ty::Unknown => "unknown",
+                }
+            }
+
+            /// Reads a wire spelling; one this client does not know is [`Self::Unknown`].
+            pub fn parse(text: &str) -> $ty {
+                match text {
+                    $($text => $ty::$variant,)+
+                    _ => $ty::Unknown,
+                }
+            }
+        }
+    };
+}
+
+wire_spellings!(UploadStatus {
+    Active => "active",
+    Completed => "completed",
+    Failed => "failed",
+    Expired => "expired",
+});
+wire_spellings!(ChunkStatus {
+    Pending => "pending",
+    Completed => "completed",
+    Failed => "failed",
+});
+wire_spellings!(AssetMethod {
+    Direct => "direct",
+    Url => "url",
+    Multipart => "multipart",
+});
+wire_spellings!(AssetStatus {
+    Processing => "processing",
+    Ready => "ready",
+    Failed => "failed",
+    Waiting => "waiting",
+});
+wire_spellings!(DerivativeStatus {
+    Pending => "pending",
+    Processing => "processing",
+    Ready => "ready",
+    Error => "error",
+});
+
 /// Status of a multipart session (`MultipartUploadStatusType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -689,11 +743,15 @@ impl DeleteAssetQuery {
 /// characters. Empty input gives an empty string (no `?`).
 pub fn encode_query(pairs: &[(&str, String)]) -> String {
     fn encode(text: &str, out: &mut String) {
+        // By hand rather than `format!("%{byte:02X}")`: no formatting machinery in the wasm.
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         for byte in text.bytes() {
             if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
                 out.push(byte as char);
             } else {
-                out.push_str(&format!("%{byte:02X}"));
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0xF)]));
             }
         }
     }
@@ -972,6 +1030,38 @@ pub mod timestamp {
         Some(secs * 1000 + millis)
     }
 
+    /// Parses an HTTP date in IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`, the one form
+    /// RFC 9110 §5.6.7 lets servers send) to milliseconds since the epoch. Written here rather
+    /// than taken from `httpdate`: measured with `make pkg`, that crate made the browser's wasm
+    /// 4.0 KB larger gzipped (94.5 KB against 90.5 KB with this function).
+    pub fn parse_http_date(s: &str) -> Option<i64> {
+        const MONTHS: [&[u8; 3]; 12] = [
+            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+            b"Dec",
+        ];
+        let b = s.as_bytes();
+        if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" {
+            return None;
+        }
+        if b[7] != b' ' || b[11] != b' ' || b[16] != b' ' || b[19] != b':' || b[22] != b':' {
+            return None;
+        }
+        let num = |r: core::ops::Range<usize>| -> Option<i64> {
+            let part = b.get(r)?;
+            part.iter().try_fold(0i64, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+            })
+        };
+        let month = MONTHS.iter().position(|m| m[..] == b[8..11])? as i64 + 1;
+        let (day, year) = (num(5..7)?, num(12..16)?);
+        let (h, mi, se) = (num(17..19)?, num(20..22)?, num(23..25)?);
+        if !(1..=31).contains(&day) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + se;
+        Some(secs * 1000)
+    }
+
     // Howard Hinnant's civil-calendar algorithms.
     fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
         let y = if m <= 2 { y - 1 } else { y };
@@ -1001,6 +1091,56 @@ pub mod timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written spellings agree with serde's, both ways, for every variant.
+    fn assert_spellings<T>(variants: &[T], as_str: fn(T) -> &'static str, parse: fn(&str) -> T)
+    where
+        T: Copy + PartialEq + core::fmt::Debug + Serialize + serde::de::DeserializeOwned,
+    {
+        for &variant in variants {
+            let text = as_str(variant);
+            assert_eq!(serde_json::to_value(variant).unwrap(), text, "{variant:?}");
+            assert_eq!(parse(text), variant);
+            assert_eq!(
+                serde_json::from_value::<T>(serde_json::Value::from(text)).unwrap(),
+                variant
+            );
+        }
+        assert_eq!(parse("something new"), parse("unknown"));
+    }
+
+    #[test]
+    fn enum_spellings_have_one_source_that_matches_serde() {
+        use AssetStatus as A;
+        use ChunkStatus as C;
+        use DerivativeStatus as D;
+        use UploadStatus as U;
+        assert_spellings(
+            &[U::Active, U::Completed, U::Failed, U::Expired],
+            U::as_str,
+            U::parse,
+        );
+        assert_spellings(&[C::Pending, C::Completed, C::Failed], C::as_str, C::parse);
+        assert_spellings(
+            &[
+                AssetMethod::Direct,
+                AssetMethod::Url,
+                AssetMethod::Multipart,
+            ],
+            AssetMethod::as_str,
+            AssetMethod::parse,
+        );
+        assert_spellings(
+            &[A::Processing, A::Ready, A::Failed, A::Waiting],
+            A::as_str,
+            A::parse,
+        );
+        assert_spellings(
+            &[D::Pending, D::Processing, D::Ready, D::Error],
+            D::as_str,
+            D::parse,
+        );
+    }
     use serde_json::json;
 
     /// The documented example of "create multipart upload session" (TWELVELABS_API.md §4.1).

@@ -87,18 +87,9 @@ pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>)
             ErrorCode::UpstreamUnavailable,
             format!("TwelveLabs is unavailable (HTTP {status})."),
         ),
-        400..=499 => {
-            let code = match status {
-                403 => ErrorCode::Forbidden,
-                404 => ErrorCode::NotFound,
-                409 => ErrorCode::Conflict,
-                410 => ErrorCode::SessionExpired,
-                413 => ErrorCode::PayloadTooLarge,
-                415 => ErrorCode::UnsupportedType,
-                _ => ErrorCode::InvalidInput,
-            };
-            Error::new(code, detail).with_status(status).into()
-        }
+        400..=499 => Error::new(ErrorCode::from_status(status), detail)
+            .with_status(status)
+            .into(),
         _ => ApiError::new(
             ErrorCode::UpstreamUnavailable,
             format!("TwelveLabs answered with an unexpected HTTP {status}."),
@@ -136,15 +127,6 @@ pub fn http_date(secs: u64) -> String {
         (rem % 3600) / 60,
         rem % 60
     )
-}
-
-/// Replaces every occurrence of `secret` in `text` (defence in depth for anything echoed).
-pub fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(secret, "[redacted]")
-    }
 }
 
 #[cfg(test)]
@@ -203,7 +185,6 @@ mod tests {
             body,
             serde_json::json!({"code": "forbidden", "message": "no"})
         );
-        assert_eq!(redact("key=abc123!", "abc123"), "key=[redacted]!");
     }
 
     #[test]

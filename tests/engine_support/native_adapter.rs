@@ -25,7 +25,8 @@ use tokio::task::AbortHandle;
 use twelvelabs_edge_upload::core::engine::{Action, Engine, FileId, Input, RequestId};
 use twelvelabs_edge_upload::core::error::Error;
 use twelvelabs_edge_upload::core::retry::{
-    backoff_delay_ms, classify, BackoffPolicy, HttpOutcome, Operation, Verdict,
+    backoff_delay_ms, classify, parse_retry_after_ms, BackoffPolicy, HttpOutcome, Operation,
+    Verdict,
 };
 use twelvelabs_edge_upload::core::wire::{
     Asset, CreateMultipartUploadRequest, CreateMultipartUploadResponse, ErrorBody,
@@ -238,25 +239,13 @@ fn network_outcome(error: reqwest::Error) -> HttpOutcome {
     }
 }
 
-/// `Retry-After` in delay-seconds form, in milliseconds (the HTTP-date form is not parsed: the
-/// emulator, like TwelveLabs' API, sends seconds).
+/// `Retry-After` as milliseconds from now (the core's one parser).
 fn retry_after_ms(headers: &HeaderMap) -> Option<u64> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(seconds.saturating_mul(1_000))
-}
-
-/// The text of `<tag>…</tag>` in an S3-style XML error body.
-fn xml_tag(body: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = body.find(&open)? + open.len();
-    let end = body[start..].find(&format!("</{tag}>"))? + start;
-    Some(body[start..end].to_owned())
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    parse_retry_after_ms(value, now_ms)
 }
 
 /// `PUT`s `bytes` to a presigned URL and describes what came back.
@@ -287,14 +276,7 @@ async fn put_chunk(
         Ok(body) => body,
         Err(error) => return network_outcome(error),
     };
-    let failed = !(200..300).contains(&status);
-    HttpOutcome {
-        status: Some(status),
-        etag,
-        retry_after_ms,
-        error_code: failed.then(|| xml_tag(&body, "Code")).flatten(),
-        message: failed.then(|| xml_tag(&body, "Message")).flatten(),
-    }
+    HttpOutcome::storage_response(status, etag, retry_after_ms, &body)
 }
 
 /// What the adapter saw, for tests that check their faults reached the engine.

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ROOT, freePort, getJson, startEmulator, startStatic } from '../support/harness.mjs';
-import { launchChromium } from '../support/browser.mjs';
+import { SEEDED_SAMPLE_JS, launchChromium } from '../support/browser.mjs';
 
 const PKG_DIR = process.env.PKG_DIR || path.join(ROOT, 'pkg');
 const ESBUILD = process.env.ESBUILD_BIN || path.join(ROOT, 'node_modules/.bin/esbuild');
@@ -22,18 +22,11 @@ let browser;
 let siteDir;
 
 // Runs in the page or the worker: seeded bytes, an upload, and the SHA-256 of what was sent.
-const UPLOAD_SNIPPET = `
+const UPLOAD_SNIPPET = `${SEEDED_SAMPLE_JS}
 async function uploadSample(Uploader, config, mib, seed, onProgress) {
-  const bytes = new Uint8Array(mib << 20);
-  let x = seed;
-  for (let i = 0; i < bytes.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    bytes[i] = x >>> 24;
-  }
-  const digest = await crypto.subtle.digest('SHA-256', bytes);
-  const sha256 = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const { blob, sha256 } = await seededSample(mib, seed);
   const uploader = new Uploader({ endpoint: config.endpoint, apiKey: config.apiKey, persist: false });
-  const handle = uploader.upload(new Blob([bytes], { type: 'video/mp4' }), {
+  const handle = uploader.upload(blob, {
     filename: 'sample.mp4',
     onProgress,
   });

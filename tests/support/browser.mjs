@@ -29,3 +29,22 @@ export async function launchChromium() {
     },
   };
 }
+
+/**
+ * Page-side source of `seededSample(mib, seed)`: `{blob, sha256}`, a `video/mp4` Blob of `mib`
+ * MiB of seeded pseudo-random bytes and their SHA-256 (hex). Put it into a page or a worker
+ * script as text.
+ */
+export const SEEDED_SAMPLE_JS = `
+async function seededSample(mib, seed) {
+  const bytes = new Uint8Array(mib << 20);
+  let x = seed;
+  for (let i = 0; i < bytes.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  const sha256 = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return { blob: new Blob([bytes], { type: 'video/mp4' }), sha256 };
+}
+`;

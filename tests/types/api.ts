@@ -10,6 +10,7 @@ import init, {
   type UploadError,
   type UploadErrorCode,
   type UploadProgress,
+  type UploadRetrying,
 } from 'twelvelabs-edge-upload';
 
 export async function example(file: File): Promise<string> {
@@ -38,6 +39,11 @@ export async function example(file: File): Promise<string> {
   handle.resume();
   const fraction: number = handle.progress.fraction;
   const eta: number | null = handle.progress.etaMs;
+  const speed: number | null = handle.progress.bytesPerSecond;
+  const retrying: UploadRetrying | null = handle.progress.retrying;
+  const retryNote = retrying
+    ? `${retrying.attempt} ${retrying.delayMs.toFixed(0)} ${retrying.errorCode satisfies UploadErrorCode}`
+    : '';
   const uploadId: string | undefined = handle.uploadId;
   const assetId: string | undefined = handle.assetId;
   try {
@@ -45,7 +51,7 @@ export async function example(file: File): Promise<string> {
     const page: AssetPage = await uploader.listAssets({ pageLimit: 5, assetTypes: ['video'] });
     const pending: PendingUpload[] = await uploader.pendingUploads();
     await uploader.deleteAsset(asset.id, { force: true });
-    return `${version()} ${fraction} ${eta} ${uploadId} ${assetId} ${page.pageInfo.totalResults} ${pending.length} ${asset.status}`;
+    return `${version()} ${fraction} ${eta} ${speed} ${retryNote} ${uploadId} ${assetId} ${page.pageInfo.totalResults} ${pending.length} ${asset.status}`;
   } catch (caught) {
     const error = caught as UploadError;
     const code: UploadErrorCode = error.code;

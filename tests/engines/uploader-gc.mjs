@@ -1,7 +1,6 @@
-// Pending until "The engine owns the whole upload" (issue 15) lands: an upload must finish although
-// the page kept only its handle and the engine collected the `Uploader` (paused, GC, resume). Today
-// it stalls in Chromium, Firefox and WebKit alike, so this file is not part of `make test`: run it
-// with `make test-engines-gc`, and add that target to `test` once the fix is merged.
+// An upload must finish although the page kept only its handle and the engine collected the
+// `Uploader` (paused, GC, resume), in Chromium, Firefox and WebKit alike (`make test-engines-gc`,
+// part of `make test`).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';

@@ -1,0 +1,310 @@
+// The package's upload lifecycle as a page sees it, in headless Chromium against the emulator and
+// the Worker in workerd: an upload survives the page dropping its `Uploader` (forced garbage
+// collection), a wrong endpoint path fails at once with `not_found`, an unreachable Worker shows
+// that it is retrying and gives up quickly, and progress never claims bytes it does not have.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { SEEDED_SAMPLE_JS, launchChromium } from '../support/browser.mjs';
+import { freePort, getJson } from '../support/harness.mjs';
+import { startStack } from '../support/stack.mjs';
+
+const PKG_URL = '/node_modules/twelvelabs-edge-upload/twelvelabs_edge_upload.js';
+const MiB = 1024 * 1024;
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/**
+ * A tab on the stack's page origin with the package loaded as `window.pkg`, a grant source as
+ * `window.getToken`, and `window.sample(mib)`: a seeded `video/mp4` Blob and its SHA-256.
+ */
+async function openTab() {
+  const tab = await browser.context.newPage();
+  const problems = [];
+  tab.on('pageerror', (error) => problems.push(error.message));
+  // A page of the allowed origin that does not load the package itself (the demo page does),
+  // so that the package is first evaluated below, after the finalizers are wrapped.
+  await tab.goto(`${stack.page.url}/demo-config.json`);
+  await tab.evaluate(
+    async ({ pkgUrl, workerUrl, sampleSource }) => {
+      // Counts what the package's finalizers free (wasm-bindgen frees a Rust object when the
+      // garbage collector drops its JS wrapper), by the name of the free function they call.
+      window.freed = {};
+      const Native = FinalizationRegistry;
+      window.FinalizationRegistry = class extends Native {
+        constructor(callback) {
+          const kind = /__wbg_(\w+?)_free/.exec(String(callback))?.[1] ?? 'other';
+          super((held) => {
+            window.freed[kind] = (window.freed[kind] ?? 0) + 1;
+            callback(held);
+          });
+        }
+      };
+      const pkg = await import(pkgUrl);
+      await pkg.default();
+      window.pkg = pkg;
+      window.workerUrl = workerUrl;
+      window.getToken = async () => {
+        const res = await fetch(`${workerUrl}/dev/grant`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ sub: 'lifecycle-test' }),
+        });
+        return (await res.json()).grant;
+      };
+      window.sample = new Function(`${sampleSource}; return seededSample;`)();
+    },
+    { pkgUrl: PKG_URL, workerUrl: stack.worker.url, sampleSource: SEEDED_SAMPLE_JS },
+  );
+  return { tab, problems };
+}
+
+/** Waits until no request reached the emulator for `quietMs` (bounded by a minute). */
+async function waitForQuiet(quietMs) {
+  const total = async () => {
+    const stats = await getJson(`${stack.emulator.url}/_emulator/stats`);
+    return Object.entries(stats.requests)
+      .filter(([route]) => !route.includes('/_emulator'))
+      .reduce((sum, [, count]) => sum + count, 0);
+  };
+  let last = await total();
+  let since = Date.now();
+  const deadline = Date.now() + 60_000;
+  while (Date.now() - since < quietMs) {
+    assert.ok(Date.now() < deadline, 'the emulator never went quiet');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await total();
+    if (now !== last) [last, since] = [now, Date.now()];
+  }
+}
+
+test('an upload whose Uploader the page dropped continues after pause, GC and resume', async () => {
+  const { tab } = await openTab();
+  try {
+    await tab.evaluate(async () => {
+      const { blob, sha256 } = await window.sample(12, 21);
+      window.sha256 = sha256;
+      window.uploaderCollected = false;
+      window.collectedWatch = new FinalizationRegistry(() => (window.uploaderCollected = true));
+      // Only the handle is kept: the Uploader is unreachable once this function returns.
+      const uploader = new window.pkg.Uploader({
+        endpoint: window.workerUrl,
+        getToken: window.getToken,
+        persist: false,
+      });
+      window.collectedWatch.register(uploader, 'uploader');
+      window.handle = uploader.upload(blob, {
+        filename: 'kept-handle.mp4',
+        // Paused once, in the middle, when the first chunk is stored.
+        onProgress: (p) => {
+          if (p.acknowledgedChunks > 0 && !window.pausedOnce) {
+            window.pausedOnce = true;
+            window.handle.pause();
+          }
+        },
+      });
+      window.outcome = undefined;
+      window.handle.done.then(
+        (asset) => (window.outcome = { assetId: asset.id }),
+        (error) => (window.outcome = { error: `${error.code}: ${error.message}` }),
+      );
+    });
+    await tab.waitForFunction(() => window.handle.progress.phase === 'paused', null, {
+      timeout: 30_000,
+    });
+
+    const cdp = await tab.context().newCDPSession(tab);
+    const uploaderFreed = () => tab.evaluate(() => (window.freed.uploader ?? 0) > 0);
+    for (let i = 0; i < 50 && !(await uploaderFreed()); i++) {
+      await cdp.send('HeapProfiler.collectGarbage');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // The precondition of this test: the dropped Uploader was collected and its Rust side freed.
+    assert.equal(await tab.evaluate(() => window.uploaderCollected), true, 'Uploader collected');
+    assert.equal(await uploaderFreed(), true, 'the Rust Uploader was freed');
+    // And nothing of the upload is in flight any more (PUTs started before the pause took
+    // effect finish, and their report follows after a debounce): the page holds nothing but the
+    // handle. Quiet = no request reached the emulator for longer than the report debounce.
+    await waitForQuiet(2_500);
+
+    await tab.evaluate(() => window.handle.resume());
+    await tab.waitForFunction(() => window.outcome !== undefined, null, { timeout: 60_000 });
+    const outcome = await tab.evaluate(() => window.outcome);
+    assert.equal(outcome.error, undefined, outcome.error);
+    const stored = await getJson(`${stack.emulator.url}/_emulator/assets/${outcome.assetId}/sha256`);
+    assert.equal(stored.sha256, await tab.evaluate(() => window.sha256));
+    assert.equal(await tab.evaluate(() => window.handle.progress.phase), 'done');
+  } finally {
+    await tab.close();
+  }
+});
+
+test('progress before the session exists reads the file size and no share of it', async () => {
+  const { tab } = await openTab();
+  try {
+    const seen = await tab.evaluate(async () => {
+      const { blob } = await window.sample(2, 22);
+      // An endpoint nothing listens on: the upload never gets a session.
+      const uploader = new window.pkg.Uploader({
+        endpoint: 'http://127.0.0.1:9',
+        getToken: window.getToken,
+        persist: false,
+        retry: { maxAttempts: 1 },
+      });
+      const handle = uploader.upload(blob, { filename: 'no-session.mp4' });
+      const first = handle.progress;
+      const error = await handle.done.then(
+        () => null,
+        (e) => ({ code: e.code, message: e.message }),
+      );
+      return { first, last: handle.progress, error, size: blob.size };
+    });
+    assert.equal(seen.error?.code, 'retries_exhausted', JSON.stringify(seen.error));
+    assert.match(seen.error.message, /no response \(network error\)/);
+    for (const p of [seen.first, seen.last]) {
+      assert.equal(p.totalBytes, seen.size, `totalBytes is the file's size in ${p.phase}`);
+      assert.equal(p.fraction, 0, `nothing is acknowledged in ${p.phase}`);
+      assert.equal(p.acknowledgedBytes, 0);
+    }
+    assert.equal(seen.last.phase, 'failed');
+  } finally {
+    await tab.close();
+  }
+});
+
+test('sentBytes counts PUTs in flight; speed and ETA are null while paused', async () => {
+  const { tab } = await openTab();
+  try {
+    // Storage answers slowly, so PUTs are in flight long enough to be seen.
+    await getJson(`${stack.emulator.url}/_emulator/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ latency_ms: 1500 }),
+    });
+    const seen = await tab.evaluate(async () => {
+      const { blob } = await window.sample(8, 23);
+      const uploader = new window.pkg.Uploader({
+        endpoint: window.workerUrl,
+        getToken: window.getToken,
+        persist: false,
+        concurrency: 4,
+      });
+      const handle = uploader.upload(blob, { filename: 'in-flight.mp4' });
+      let inFlight = null;
+      for (let i = 0; i < 400 && !inFlight; i++) {
+        const p = handle.progress;
+        if (p.sentBytes > p.acknowledgedBytes) inFlight = p;
+        else await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // Wait for a measured speed, then pause.
+      for (let i = 0; i < 400 && handle.progress.bytesPerSecond === null; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const running = handle.progress;
+      handle.pause();
+      const paused = handle.progress;
+      handle.resume();
+      await handle.done;
+      return { inFlight, running, paused };
+    });
+    assert.ok(seen.inFlight, 'some progress showed bytes sent beyond those acknowledged');
+    assert.ok(seen.inFlight.sentBytes <= seen.inFlight.totalBytes);
+    assert.ok(seen.running.bytesPerSecond > 0, 'a speed was measured while uploading');
+    assert.equal(seen.paused.phase, 'paused');
+    assert.equal(seen.paused.bytesPerSecond, null, 'no speed while paused');
+    assert.equal(seen.paused.etaMs, null, 'no ETA while paused');
+  } finally {
+    await getJson(`${stack.emulator.url}/_emulator/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ latency_ms: 0 }),
+    });
+    await tab.close();
+  }
+});
+
+test('a wrong endpoint path fails at once with not_found naming the path', async () => {
+  const { tab } = await openTab();
+  try {
+    const before = await getJson(`${stack.emulator.url}/_emulator/stats`);
+    const seen = await tab.evaluate(async () => {
+      const { blob } = await window.sample(1, 24);
+      const uploader = new window.pkg.Uploader({
+        endpoint: `${window.workerUrl}/v1.3`,
+        getToken: window.getToken,
+        persist: false,
+      });
+      const started = performance.now();
+      const error = await uploader.upload(blob, { filename: 'wrong-path.mp4' }).done.then(
+        () => null,
+        (e) => ({ code: e.code, message: e.message }),
+      );
+      return { error, elapsedMs: performance.now() - started };
+    });
+    assert.equal(seen.error?.code, 'not_found', JSON.stringify(seen.error));
+    assert.ok(
+      seen.error.message.includes('/v1.3/v1.3/assets/multipart-uploads'),
+      `the message names the path: ${seen.error.message}`,
+    );
+    // One attempt: no backoff at all (a generous bound for a loaded machine, not a timing test).
+    assert.ok(seen.elapsedMs < 10_000, `failed after ${seen.elapsedMs} ms`);
+    const after = await getJson(`${stack.emulator.url}/_emulator/stats`);
+    assert.equal(
+      after.requests['POST /v1.3/assets/multipart-uploads'] ?? 0,
+      before.requests['POST /v1.3/assets/multipart-uploads'] ?? 0,
+      'nothing reached TwelveLabs',
+    );
+  } finally {
+    await tab.close();
+  }
+});
+
+test('an unreachable Worker shows that it is retrying, then gives up within seconds', async () => {
+  const { tab } = await openTab();
+  try {
+    const port = await freePort(); // nothing listens there
+    const seen = await tab.evaluate(async (endpoint) => {
+      const { blob } = await window.sample(1, 25);
+      const uploader = new window.pkg.Uploader({
+        endpoint,
+        getToken: async () => 'unused-grant',
+        persist: false,
+      });
+      const retrying = [];
+      const handle = uploader.upload(blob, {
+        filename: 'unreachable.mp4',
+        onProgress: (p) => p.retrying && retrying.push(p.retrying),
+      });
+      const started = performance.now();
+      const error = await handle.done.then(
+        () => null,
+        (e) => ({ code: e.code, message: e.message }),
+      );
+      return { error, retrying, last: handle.progress, elapsedMs: performance.now() - started };
+    }, `http://127.0.0.1:${port}`);
+    assert.equal(seen.error?.code, 'retries_exhausted', JSON.stringify(seen.error));
+    assert.match(seen.error.message, /gave up after 5 attempts.*no response \(network error\)/);
+    // At most 7.5 s of backoff by default (a generous bound for a loaded machine).
+    assert.ok(seen.elapsedMs < 30_000, `gave up after ${seen.elapsedMs} ms`);
+    assert.ok(seen.retrying.length > 0, 'onProgress showed the retries');
+    const first = seen.retrying[0];
+    assert.equal(first.attempt, 1);
+    assert.equal(first.errorCode, 'network');
+    assert.equal(typeof first.delayMs, 'number');
+    const attempts = seen.retrying.map((r) => r.attempt);
+    assert.deepEqual(attempts, [...attempts].sort((a, b) => a - b), 'attempts count up');
+    assert.equal(seen.last.retrying, null, 'a failed upload is not retrying');
+  } finally {
+    await tab.close();
+  }
+});
