@@ -227,6 +227,21 @@ impl std::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {
+    /// The package's TypeScript `UploadErrorCode` union names exactly the codes of [`ErrorCode::ALL`].
+    #[test]
+    fn typescript_union_lists_every_code() {
+        let declarations = include_str!("../browser/types.rs");
+        let start = declarations
+            .find("export type UploadErrorCode =")
+            .expect("the union is declared");
+        let union = &declarations[start..start + declarations[start..].find(';').unwrap()];
+        let mut in_union: Vec<&str> = union.split('"').skip(1).step_by(2).collect();
+        let mut expected: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        in_union.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(in_union, expected);
+    }
+
     use super::*;
 
     #[test]
