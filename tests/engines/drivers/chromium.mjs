@@ -1,5 +1,6 @@
 // Chromium: Debian's /usr/bin/chromium, headless, driven by puppeteer-core over CDP.
 import puppeteer from 'puppeteer-core';
+import { CHROMIUM_ARGS } from '../../support/browser.mjs';
 import { puppeteerEngine } from './puppeteer.mjs';
 
 /** Launches headless Chromium. Resolves to an engine (see puppeteer.mjs). */
@@ -8,15 +9,7 @@ export async function launch() {
     browser: 'chrome',
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
-    // Root needs --no-sandbox; the rest keeps a CI run quiet and offline.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-quic',
-    ],
+    args: CHROMIUM_ARGS,
     protocolTimeout: 180_000,
   });
   return puppeteerEngine('chromium', browser, {
