@@ -266,6 +266,7 @@ test('refused and aborted uploads send nothing', { timeout: 60_000 }, async () =
   const body = new ReadableStream({
     async pull(controller) {
       if (sent > 0) await sleep(10);
+      if (abort.signal.aborted || sent > 64) return controller.error(new Error('the client went away'));
       controller.enqueue(new Uint8Array(sent === 0 ? head : Buffer.alloc(16 * KIB)));
       sent += 1;
     },
