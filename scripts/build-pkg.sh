@@ -5,7 +5,8 @@
 #   3. wasm-opt, size passes (binaryen from node_modules: Debian's is too old for current rustc output),
 #      then scripts/shrink-glue.mjs (short import names in the wasm and the glue, minified glue),
 #   4. a Node ≥ 20 entry that loads the .wasm from disk synchronously,
-#   5. package.json, README.md (from docs/npm-README.md), and prints raw/gzipped sizes.
+#   5. the backend entry `twelvelabs-edge-upload/server` (js/server.js: webhook verification),
+#   6. package.json, README.md (from docs/npm-README.md), and prints raw/gzipped sizes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,6 +74,8 @@ export * from './$NAME.js';
 export { default } from './$NAME.js';
 TS
 
+# The backend's entry (plain JS on WebCrypto, no wasm): verifies the Worker's signed webhooks.
+cp js/server.js js/server.d.ts "$staging/"
 cp docs/npm-README.md "$staging/README.md"
 
 cat > "$staging/package.json" <<JSON
@@ -91,6 +94,10 @@ cat > "$staging/package.json" <<JSON
       "node": "./node.js",
       "default": "./$NAME.js"
     },
+    "./server": {
+      "types": "./server.d.ts",
+      "default": "./server.js"
+    },
     "./${NAME}_bg.wasm": "./${NAME}_bg.wasm",
     "./package.json": "./package.json"
   },
@@ -101,6 +108,8 @@ cat > "$staging/package.json" <<JSON
     "${NAME}_bg.wasm.d.ts",
     "node.js",
     "node.d.ts",
+    "server.js",
+    "server.d.ts",
     "README.md"
   ],
   "sideEffects": ["./node.js"],
@@ -123,8 +132,8 @@ if grep -q 'Symbol\.dispose' "$staging/$NAME.d.ts"; then
 fi
 
 # The public declarations must stay precise: fail the build if an `any` slips in.
-if grep -nE '\bany\b' "$staging/$NAME.d.ts"; then
-  die "the generated $NAME.d.ts contains 'any' (lines above): give those items precise types"
+if grep -nE '\bany\b' "$staging/$NAME.d.ts" "$staging/server.d.ts"; then
+  die "the package's declarations contain 'any' (lines above): give those items precise types"
 fi
 
 rm -rf "$OUT_DIR"

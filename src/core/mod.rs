@@ -14,4 +14,5 @@ pub mod sorted_map;
 pub mod source_url;
 pub mod token;
 pub mod urls;
+pub mod webhook;
 pub mod wire;

@@ -21,7 +21,8 @@ pub fn hmac_sha256(secret: &Secret) -> impl Fn(&[u8]) -> [u8; 32] + '_ {
     }
 }
 
-/// How many keyed states [`keyed`] keeps (the Worker has two secrets that sign).
+/// How many keyed states [`keyed`] keeps (the Worker has three secrets that sign: grants,
+/// upload tokens, webhooks).
 const KEYED_CACHE_LEN: usize = 4;
 
 thread_local! {

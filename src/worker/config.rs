@@ -67,6 +67,15 @@ impl core::fmt::Debug for Secret {
     }
 }
 
+/// Where completion webhooks go and the key that signs them.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    /// `COMPLETION_WEBHOOK_URL`, as the URL parser serialised it.
+    pub url: String,
+    /// `WEBHOOK_SECRET`.
+    pub secret: Secret,
+}
+
 /// Everything the Worker reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -88,6 +97,8 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     /// `MAX_GRANT_TTL_S`: the longest `exp - now` a grant may claim.
     pub max_grant_ttl_secs: i64,
+    /// `COMPLETION_WEBHOOK_URL` and `WEBHOOK_SECRET`: completion webhooks are sent when set.
+    pub webhook: Option<WebhookTarget>,
 }
 
 impl Config {
@@ -172,6 +183,8 @@ impl Config {
             },
         };
 
+        let webhook = webhook_target(get("COMPLETION_WEBHOOK_URL"), get("WEBHOOK_SECRET"))?;
+
         Ok(Config {
             api_key: get("TWELVELABS_API_KEY").map(Secret),
             grant_secret,
@@ -185,6 +198,7 @@ impl Config {
             dev_grants,
             upstream_timeout_ms,
             max_grant_ttl_secs,
+            webhook,
         })
     }
 }
@@ -193,8 +207,15 @@ impl Config {
 /// how local development (the emulator) is recognised, with no extra switch, and it is harmless
 /// in production, where a Worker cannot reach a loopback address.
 fn check_base_url(base_url: &str) -> Result<(), ConfigError> {
-    let refuse = |why: &str| Err(ConfigError::new("TWELVELABS_BASE_URL", why));
-    let Ok(url) = url::Url::parse(base_url) else {
+    https_or_loopback_http("TWELVELABS_BASE_URL", base_url).map(drop)
+}
+
+/// The rule for every URL the Worker sends to (`TWELVELABS_BASE_URL`, `COMPLETION_WEBHOOK_URL`):
+/// https, or http to a loopback host (local development), without credentials. Answers the URL
+/// as the parser serialised it.
+fn https_or_loopback_http(setting: &'static str, value: &str) -> Result<String, ConfigError> {
+    let refuse = |why: &str| Err(ConfigError::new(setting, why));
+    let Ok(url) = url::Url::parse(value) else {
         return refuse("is not a URL");
     };
     let loopback = match url.host() {
@@ -207,12 +228,41 @@ fn check_base_url(base_url: &str) -> Result<(), ConfigError> {
         return refuse("must not carry credentials");
     }
     match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
-        "http" if loopback => Ok(()),
+        "https" if url.host().is_some() => Ok(url.into()),
+        "http" if loopback => Ok(url.into()),
         _ => refuse(
             "must be an https:// URL (http:// only for a loopback host, in local development)",
         ),
     }
+}
+
+/// The webhook target from `COMPLETION_WEBHOOK_URL` and `WEBHOOK_SECRET`. A URL needs a secret
+/// of at least [`MIN_SECRET_BYTES`]; a secret alone sends nothing (it may be put before the URL
+/// is deployed). Errors name the setting, never its value.
+fn webhook_target(
+    url: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<WebhookTarget>, ConfigError> {
+    if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
+        return Err(ConfigError::new(
+            "WEBHOOK_SECRET",
+            format!("must be at least {MIN_SECRET_BYTES} bytes"),
+        ));
+    }
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let url = https_or_loopback_http("COMPLETION_WEBHOOK_URL", url.trim())?;
+    let Some(secret) = secret else {
+        return Err(ConfigError::new(
+            "WEBHOOK_SECRET",
+            "must be set when COMPLETION_WEBHOOK_URL is",
+        ));
+    };
+    Ok(Some(WebhookTarget {
+        url,
+        secret: Secret(secret),
+    }))
 }
 
 #[cfg(test)]
@@ -317,6 +367,77 @@ mod tests {
             ])
             .unwrap();
             assert_eq!(c.max_grant_ttl_secs, DEFAULT_MAX_GRANT_TTL_SECS);
+        }
+    }
+
+    #[test]
+    fn the_webhook_needs_an_https_url_or_loopback_http_and_a_strong_secret() {
+        let strong = "w".repeat(MIN_SECRET_BYTES);
+        assert!(config(&[]).unwrap().webhook.is_none());
+        assert!(config(&[("WEBHOOK_SECRET", &strong)])
+            .unwrap()
+            .webhook
+            .is_none());
+        for url in [
+            "https://hooks.example.com/edge",
+            "http://127.0.0.1:9000/hook",
+            "http://127.8.0.1/hook",
+            "http://[::1]:9000/hook",
+            "http://localhost:9000/hook",
+        ] {
+            let c =
+                config(&[("COMPLETION_WEBHOOK_URL", url), ("WEBHOOK_SECRET", &strong)]).unwrap();
+            let target = c.webhook.unwrap();
+            assert!(target.url.starts_with(&url[..12]), "{}", target.url);
+            assert_eq!(target.secret.expose(), strong);
+        }
+        let short_secret = "a-secret-that-is-too-short";
+        for (pairs, setting) in [
+            (
+                vec![("COMPLETION_WEBHOOK_URL", "http://hooks.example.com/edge")],
+                "COMPLETION_WEBHOOK_URL",
+            ),
+            (
+                vec![("COMPLETION_WEBHOOK_URL", "http://10.0.0.2/edge")],
+                "COMPLETION_WEBHOOK_URL",
+            ),
+            (
+                vec![("COMPLETION_WEBHOOK_URL", "http://127.0.0.1.example.com/")],
+                "COMPLETION_WEBHOOK_URL",
+            ),
+            (
+                vec![(
+                    "COMPLETION_WEBHOOK_URL",
+                    "https://user:pw@hooks.example.com/",
+                )],
+                "COMPLETION_WEBHOOK_URL",
+            ),
+            (
+                vec![("COMPLETION_WEBHOOK_URL", "ftp://hooks.example.com/")],
+                "COMPLETION_WEBHOOK_URL",
+            ),
+            (
+                vec![("COMPLETION_WEBHOOK_URL", "hooks.example.com/edge")],
+                "COMPLETION_WEBHOOK_URL",
+            ),
+            (
+                vec![("COMPLETION_WEBHOOK_URL", "https://hooks.example.com/")],
+                "WEBHOOK_SECRET",
+            ),
+            (vec![("WEBHOOK_SECRET", short_secret)], "WEBHOOK_SECRET"),
+        ] {
+            let mut pairs = pairs;
+            if setting == "COMPLETION_WEBHOOK_URL" {
+                pairs.push(("WEBHOOK_SECRET", strong.as_str()));
+            }
+            let err = config(&pairs).unwrap_err();
+            assert_eq!(err.setting, setting, "{pairs:?}: {err}");
+            let text = err.to_string();
+            assert!(
+                !text.contains(short_secret) && !text.contains(&strong),
+                "{text}"
+            );
+            assert!(!text.contains("pw@"), "{text}");
         }
     }
 }

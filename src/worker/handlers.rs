@@ -26,6 +26,7 @@ use crate::worker::incoming::Request;
 use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
 use crate::worker::reply::{self, ApiError};
 use crate::worker::upstream::{Body, Idempotency, Reply, Upstream};
+use crate::worker::webhook::Completion;
 
 /// What one request needs besides the request itself.
 pub struct Ctx {
@@ -41,9 +42,19 @@ pub struct Ctx {
     pub upstream_status: Cell<Option<u16>>,
     /// The code of the error the request was answered with, if any (for the log line).
     pub error_code: Cell<Option<ErrorCode>>,
+    /// An upload this request saw produce its asset: the completion webhook to send once the
+    /// client has its answer.
+    pub completion: RefCell<Option<Completion>>,
 }
 
 impl Ctx {
+    /// Notes `completion` for the webhook, when the deployment sends webhooks.
+    fn completed(&self, completion: impl FnOnce() -> Option<Completion>) {
+        if self.config.webhook.is_some() {
+            *self.completion.borrow_mut() = completion();
+        }
+    }
+
     fn upstream(&self) -> Result<Upstream<'_>, ApiError> {
         let api_key = self.config.api_key.as_ref().ok_or_else(|| {
             ApiError::new(
@@ -261,6 +272,14 @@ fn asset_id_of(reply: &Reply) -> Result<String, ApiError> {
         })
 }
 
+/// The completion of a direct or URL upload whose create answer is `reply`.
+fn asset_created(sub: &str, reply: &Reply) -> Option<Completion> {
+    Some(Completion::Asset {
+        sub: sub.to_owned(),
+        asset: serde_json::from_slice(&reply.body).ok()?,
+    })
+}
+
 // ─────────────────────────────────── routes ───────────────────────────────────
 
 /// `GET /healthz`.
@@ -458,6 +477,21 @@ pub async fn report_chunks(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Han
             Idempotency::NotIdempotent,
         )
         .await?;
+    // The answer that completes the session carries `url` (TWELVELABS_API.md §4.4); a client
+    // re-reporting after a lost answer gets it again, and the webhook is sent again.
+    ctx.completed(|| {
+        let answer: Value = serde_json::from_slice(&reply.body).ok()?;
+        answer
+            .get("url")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())?;
+        Some(Completion::Session {
+            sub: claims.sub.clone(),
+            upload_id: upload_id.to_owned(),
+            asset_id: claims.asset_id.clone(),
+            size: claims.total_size,
+        })
+    });
     pass_through(reply)
 }
 
@@ -674,6 +708,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
             )
             .await?;
         index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
+        ctx.completed(|| asset_created(&grant.sub, &reply));
         return pass_through(reply);
     }
 
@@ -751,6 +786,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     }
     let reply = result?;
     index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
+    ctx.completed(|| asset_created(&grant.sub, &reply));
     pass_through(reply)
 }
 

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod reply;
 pub mod routes;
 pub mod upstream;
+pub mod webhook;
 
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -44,6 +45,8 @@ const CONFIG_NAMES: &[&str] = &[
     "DEV_GRANTS",
     "UPSTREAM_TIMEOUT_MS",
     "MAX_GRANT_TTL_S",
+    "COMPLETION_WEBHOOK_URL",
+    "WEBHOOK_SECRET",
 ];
 
 fn read_config(env: &Env) -> Result<Config, ConfigError> {
@@ -90,7 +93,7 @@ fn now_ms() -> u64 {
 // The runtime's request is taken as it is (see `incoming`): `worker::Request` would read its
 // `cf` object eagerly, which the Worker never uses.
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, worker_ctx: Context) -> worker::Result<Response> {
     let started_ms = now_ms();
     let mut req = Request::from(req);
     let method = req.method();
@@ -121,10 +124,16 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
                 now_secs: (started_ms / 1000) as i64,
                 upstream_status: Default::default(),
                 error_code: Default::default(),
+                completion: Default::default(),
             };
             let outcome = serve(&ctx, &mut req, method.as_ref(), &path, resource).await;
             upstream_status = ctx.upstream_status.get();
             error_code = ctx.error_code.get();
+            // Sent after the answer, never delaying it; only for a request that succeeded.
+            if let (Some(completion), Ok(_)) = (ctx.completion.take(), &outcome) {
+                let config = Rc::clone(&ctx.config);
+                worker_ctx.wait_until(webhook::deliver(config, completion, now_ms()));
+            }
             outcome
         }
     };
