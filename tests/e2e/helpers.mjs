@@ -11,6 +11,21 @@ import { ROOT, getJson } from '../support/harness.mjs';
 export const MiB = 1024 * 1024;
 
 /** Where the test run saves screenshots for a person to look at (not committed). */
+/** The emulator's fault knobs with nothing injected (restored after every test). */
+export const NO_FAULTS = {
+  put_failure_rate: 0,
+  put_failure_kind: '500',
+  put_fail_next: 0,
+  put_stall_secs: 300,
+  url_ttl_secs: 3600,
+  single_use_urls: false,
+  hide_etag: false,
+  rate_limit_rate: 0,
+  rate_limit_next: 0,
+  retry_after_secs: 1,
+  latency_ms: 0,
+};
+
 export const SCREENSHOT_DIR = path.join(ROOT, 'target/e2e-screenshots');
 
 /** Generous bound for one upload to settle; a hang fails the test instead of blocking CI. */

@@ -7,6 +7,7 @@ import { launchChromium } from '../support/browser.mjs';
 import { startStack } from '../support/stack.mjs';
 import {
   MiB,
+  NO_FAULTS,
   assetDigest,
   assertEachChunkStoredOnce,
   chunkCount,
@@ -28,19 +29,6 @@ import {
 /** Test 1's file: large enough for ~50 chunks and real concurrency, small enough for CI. */
 const MAIN_SIZE = 256 * MiB;
 
-/** The emulator's fault knobs with nothing injected (restored after every test). */
-const NO_FAULTS = {
-  put_failure_rate: 0,
-  put_failure_kind: '500',
-  put_fail_next: 0,
-  put_stall_secs: 300,
-  url_ttl_secs: 3600,
-  single_use_urls: false,
-  rate_limit_rate: 0,
-  rate_limit_next: 0,
-  retry_after_secs: 1,
-  latency_ms: 0,
-};
 
 let stack;
 let files;

@@ -15,6 +15,7 @@ import { startStack } from '../support/stack.mjs';
 import { signToken } from '../support/worker.mjs';
 import {
   MiB,
+  NO_FAULTS,
   assetDigest,
   assertEachChunkStoredOnce,
   chunkCount,
@@ -34,17 +35,6 @@ const CHUNK = MiB;
 /** The product's default chunk size (TwelveLabs' 5 MiB), for the chunk boundary past 2^32. */
 const PRODUCT_CHUNK = 5 * MiB;
 
-/** The emulator's fault knobs with nothing injected (restored after every test). */
-const NO_FAULTS = {
-  put_failure_rate: 0,
-  put_failure_kind: '500',
-  put_fail_next: 0,
-  put_stall_secs: 300,
-  url_ttl_secs: 3600,
-  single_use_urls: false,
-  hide_etag: false,
-  latency_ms: 0,
-};
 
 /** Bound for one upload to settle here (a few MiB); a hang fails the test instead of CI. */
 const SETTLE_MS = 120_000;
