@@ -134,8 +134,10 @@ impl Upstream<'_> {
             error: ApiError::new(ErrorCode::Internal, "could not build a header"),
         };
         let headers = web_sys::Headers::new().map_err(header_failure)?;
-        // The call's abort switch: the stream's own for a streamed body, else a fresh one.
-        let mut controller = web_sys::AbortController::new().map_err(header_failure)?;
+        // The call's abort switch: for a streamed body, the stream's own controller with a timer
+        // here (its producer aborts the call too); else the runtime's native timeout signal,
+        // which costs no JS closure, timer or second future per call.
+        let mut stream_abort = None;
         let set = |name: &str, value: &str| headers.set(name, value).map_err(header_failure);
         set("x-api-key", self.api_key.expose())?;
         set("Accept", "application/json")?;
@@ -161,14 +163,18 @@ impl Upstream<'_> {
             } => {
                 set("Content-Type", &content_type)?;
                 init.set_body(&stream);
-                controller = abort;
+                stream_abort = Some(abort);
             }
         }
         init.set_headers(&headers);
         // Never follow a redirect: it would carry `x-api-key` to whatever host it names. A 3xx
         // is answered as an unavailable upstream.
         init.set_redirect(web_sys::RequestRedirect::Manual);
-        init.set_signal(Some(&controller.signal()));
+        let timeout_signal = match &stream_abort {
+            Some(abort) => abort.signal(),
+            None => web_sys::AbortSignal::timeout_with_f64(timeout_ms as f64),
+        };
+        init.set_signal(Some(&timeout_signal));
         let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Failure {
             status: None,
             error: ApiError::new(ErrorCode::Internal, "TWELVELABS_BASE_URL is not a URL"),
@@ -176,20 +182,30 @@ impl Upstream<'_> {
 
         let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
         let sending = JsFuture::from(global.fetch_with_request(&request));
-        let deadline = Delay::from(Duration::from_millis(timeout_ms));
-        let response: web_sys::Response = match select(sending, deadline).await {
+        let timed_out = || {
+            no_answer(unavailable(&format!(
+                "TwelveLabs did not answer within {timeout_ms} ms."
+            )))
+        };
+        let answer = match &stream_abort {
+            None => sending.await.map_err(|_| timeout_signal.aborted()),
+            Some(abort) => {
+                let deadline = Delay::from(Duration::from_millis(timeout_ms));
+                match select(sending, deadline).await {
+                    Either::Left((answer, _)) => answer.map_err(|_| false),
+                    Either::Right(((), _)) => {
+                        abort.abort();
+                        Err(true)
+                    }
+                }
+            }
+        };
+        let response: web_sys::Response = match answer {
             // `fetch` resolves to a `Response`, always.
-            Either::Left((Ok(response), _)) => response.unchecked_into(),
+            Ok(response) => response.unchecked_into(),
+            Err(true) => return Err(timed_out()),
             // The JS error text is not forwarded: it could name the request.
-            Either::Left((Err(_), _)) => {
-                return Err(no_answer(unavailable("TwelveLabs could not be reached.")))
-            }
-            Either::Right(((), _)) => {
-                controller.abort();
-                return Err(no_answer(unavailable(&format!(
-                    "TwelveLabs did not answer within {timeout_ms} ms."
-                ))));
-            }
+            Err(false) => return Err(no_answer(unavailable("TwelveLabs could not be reached."))),
         };
         let status = response.status();
         self.last_status.set(Some(status));
