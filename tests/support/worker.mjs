@@ -85,7 +85,15 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, port, 
         '--log-level', 'log',
       ],
       cwd: dir,
-      env: { WRANGLER_SEND_METRICS: 'false', CI: '1', NO_COLOR: '1', FORCE_COLOR: '0' },
+      // CLOUDFLARE_CF_FETCH_ENABLED: Miniflare would otherwise fetch request.cf data from
+      // workers.cloudflare.com at start; everything here stays on loopback.
+      env: {
+        WRANGLER_SEND_METRICS: 'false',
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+        CI: '1',
+        NO_COLOR: '1',
+        FORCE_COLOR: '0',
+      },
       readyPattern: /Ready on (http:\/\/127\.0\.0\.1:\d+)/,
       timeoutMs: 90_000,
       ...(echo === undefined ? {} : { echo }),
