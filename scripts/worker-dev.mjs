@@ -36,4 +36,14 @@ console.log(`
   Ctrl-C stops it.
 `);
 
-stopOnSignal(() => worker.stop());
+let stopping = false;
+stopOnSignal(() => {
+  stopping = true;
+  return worker.stop();
+});
+// wrangler dev ending on its own (a crash, a killed process) must not look like a clean stop.
+worker.exited.then(({ code, signal }) => {
+  if (stopping) return;
+  console.error(`make worker-dev: wrangler dev stopped on its own (exit code ${code}, signal ${signal}); its output is above.`);
+  process.exit(1);
+});

@@ -74,7 +74,8 @@ export function freePort() {
 
 /**
  * Spawns a long-running process in its own process group and waits until a line of its output
- * matches `readyPattern`. Resolves to `{proc, pid, match, output(), stop()}`; rejects (after
+ * matches `readyPattern`. Resolves to `{proc, pid, match, exited, output(), stop()}` (`exited`:
+ * a promise of `{code, signal}` once the process ends); rejects (after
  * killing it) if it exits or does not become ready within `timeoutMs`.
  */
 export function spawnService({
@@ -95,6 +96,8 @@ export function spawnService({
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = { name, proc, pid: proc.pid, match: null };
+    // Settles when the process exits, for launchers that must notice a service dying on its own.
+    service.exited = new Promise((done) => proc.once('exit', (code, signal) => done({ code, signal })));
     let log = '';
     let settled = false;
     let exited = false;

@@ -114,11 +114,15 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, port, 
   return workerHandle(url, service, cleanup);
 }
 
-/** What a started Worker resolves to: `{url, pid, output(), stop()}`; `stop` also runs `cleanup`. */
+/**
+ * What a started Worker resolves to: `{url, pid, exited, output(), stop()}`; `stop` also runs
+ * `cleanup`.
+ */
 export function workerHandle(url, service, cleanup) {
   return {
     url,
     pid: service.pid,
+    exited: service.exited,
     output: service.output,
     stop: async () => {
       await service.stop();
