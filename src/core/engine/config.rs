@@ -1,0 +1,191 @@
+//! The engine's settings and the ranges an application may set them to.
+
+use serde::{Deserialize, Serialize};
+
+use super::assets::AssetPollPolicy;
+use crate::core::error::Error;
+use crate::core::retry::{BackoffPolicy, Operation};
+use crate::core::wire::limits;
+
+/// What pausing does to chunk PUTs already in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseMode {
+    /// Abort them (their bytes are sent again, to a fresh URL, on resume). Pauses at once.
+    AbortInFlight,
+    /// Let them finish and keep their results. Wastes no bytes.
+    #[default]
+    FinishInFlight,
+}
+
+/// The stall watchdog's bound for a PUT: `clamp(factor × expected, min_ms, max_ms)`, where
+/// `expected` is the time the chunk should take at the observed speed shared by the PUTs in
+/// flight (or at `fallback_bytes_per_second` before any speed is known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StallPolicy {
+    /// Never declare a stall sooner than this.
+    pub min_ms: u64,
+    /// Always declare a stall after this long without completion or progress.
+    pub max_ms: u64,
+    /// Tolerance over the expected duration.
+    pub factor: u64,
+    /// Speed assumed before one has been measured.
+    pub fallback_bytes_per_second: u64,
+}
+
+impl Default for StallPolicy {
+    fn default() -> Self {
+        StallPolicy {
+            min_ms: 30_000,
+            max_ms: 300_000,
+            factor: 4,
+            fallback_bytes_per_second: 256 * 1024,
+        }
+    }
+}
+
+/// Engine settings. [`EngineConfig::default`] is a good start; `concurrency` is the one knob most
+/// callers set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Chunk PUTs in flight at most, across all uploads (≥ 1).
+    pub concurrency: u32,
+    /// What pausing does to PUTs in flight.
+    pub pause_mode: PauseMode,
+    /// How many upcoming chunks the URL window watches (1–50). `0` = automatic:
+    /// `clamp(4 × concurrency, 16, 50)`. URLs are asked for when half of them lack one; a batch
+    /// then asks for up to 50 (as many as can be used before they expire at the observed
+    /// speed), never for fewer than this.
+    pub url_lookahead: u32,
+    /// A URL expiring within this margin is not used (capped at a third of its lifetime).
+    pub url_expiry_margin_ms: u64,
+    /// How long an acknowledged chunk may wait for companions before it is reported.
+    pub report_debounce_ms: u64,
+    /// Minimum interval between two progress events of one upload.
+    pub progress_interval_ms: u64,
+    /// Time constant of the speed average.
+    pub speed_time_constant_ms: u64,
+    /// Backoff of chunk PUTs.
+    pub put_backoff: BackoffPolicy,
+    /// Backoff of API calls (URLs, reports, status, asset).
+    pub api_backoff: BackoffPolicy,
+    /// Backoff of session creation (and of direct uploads): bounded to seconds by default
+    /// ([`BackoffPolicy::SESSION_CREATION`]), so an unreachable endpoint is reported quickly.
+    pub create_backoff: BackoffPolicy,
+    /// The stall watchdog.
+    pub stall: StallPolicy,
+    /// Asset polling.
+    pub asset_poll: AssetPollPolicy,
+    /// Seed of the jitter stream (a random value chosen by the caller, e.g. from
+    /// `crypto.getRandomValues`).
+    pub jitter_seed: u64,
+    /// Whether the adapter feeds [`Input::PutProgress`](super::Input::PutProgress) (it can observe how much of a PUT's
+    /// body went out). Without it, a PUT's whole body counts as sent from the moment it is
+    /// handed to the network, which is all `fetch` can tell.
+    pub observes_put_progress: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            concurrency: 4,
+            pause_mode: PauseMode::default(),
+            url_lookahead: 0,
+            url_expiry_margin_ms: 5 * 60_000,
+            report_debounce_ms: 1_000,
+            progress_interval_ms: 250,
+            speed_time_constant_ms: 5_000,
+            put_backoff: BackoffPolicy::default(),
+            api_backoff: BackoffPolicy::default(),
+            create_backoff: BackoffPolicy::SESSION_CREATION,
+            stall: StallPolicy::default(),
+            asset_poll: AssetPollPolicy::default(),
+            jitter_seed: 0x5EED,
+            observes_put_progress: false,
+        }
+    }
+}
+
+/// The ranges an application may set the engine's knobs to (the browser's `UploaderOptions`
+/// read them from here). Each is `(min, max)`, inclusive.
+pub mod option_limits {
+    /// Chunk PUTs in flight (browsers cap connections per host anyway).
+    pub const CONCURRENCY: (u64, u64) = (1, 32);
+    /// Minimum interval between progress events, ms.
+    pub const PROGRESS_INTERVAL_MS: (u64, u64) = (0, 60_000);
+    /// Upper bound of the first retry's delay, ms.
+    pub const BACKOFF_BASE_MS: (u64, u64) = (1, 600_000);
+    /// The largest retry delay, ms.
+    pub const BACKOFF_CAP_MS: (u64, u64) = (1, 3_600_000);
+    /// Failures in a row before a request gives up.
+    pub const BACKOFF_MAX_ATTEMPTS: (u64, u64) = (1, 1_000);
+    /// The stall watchdog's upper bound, ms.
+    pub const STALL_TIMEOUT_MS: (u64, u64) = (1_000, 3_600_000);
+}
+
+impl EngineConfig {
+    /// The backoff of a request made outside the upload loop (with [`OneOffRetry`]): session
+    /// creation and direct uploads get [`EngineConfig::create_backoff`], asset calls
+    /// [`EngineConfig::api_backoff`].
+    ///
+    /// [`OneOffRetry`]: crate::core::retry::OneOffRetry
+    pub fn one_off_backoff(&self, operation: Operation) -> BackoffPolicy {
+        match operation {
+            Operation::CreateSession => self.create_backoff,
+            Operation::StoragePut => self.put_backoff,
+            _ => self.api_backoff,
+        }
+    }
+
+    /// Checks the settings; errors are `invalid_input` naming the field.
+    pub fn validate(&self) -> Result<(), Error> {
+        let (min, max) = option_limits::CONCURRENCY;
+        if !(min..=max).contains(&u64::from(self.concurrency)) {
+            return Err(Error::invalid(format!(
+                "concurrency must be from {min} to {max}"
+            )));
+        }
+        if self.url_lookahead > limits::MAX_BATCH {
+            return Err(Error::invalid(format!(
+                "url_lookahead must be at most {}",
+                limits::MAX_BATCH
+            )));
+        }
+        for (name, policy) in [
+            ("put_backoff", &self.put_backoff),
+            ("api_backoff", &self.api_backoff),
+            ("create_backoff", &self.create_backoff),
+        ] {
+            if policy.max_attempts == 0 || policy.cap_ms < policy.base_ms {
+                return Err(Error::invalid(format!(
+                    "{name} needs max_attempts ≥ 1 and cap_ms ≥ base_ms"
+                )));
+            }
+        }
+        if self.stall.min_ms == 0 || self.stall.max_ms < self.stall.min_ms || self.stall.factor == 0
+        {
+            return Err(Error::invalid(
+                "stall needs 0 < min_ms ≤ max_ms and factor ≥ 1",
+            ));
+        }
+        if self.stall.fallback_bytes_per_second == 0 {
+            return Err(Error::invalid(
+                "stall.fallback_bytes_per_second must be positive",
+            ));
+        }
+        if self.asset_poll.initial_ms == 0 || self.asset_poll.max_ms < self.asset_poll.initial_ms {
+            return Err(Error::invalid("asset_poll needs 0 < initial_ms ≤ max_ms"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn effective_lookahead(&self) -> u32 {
+        if self.url_lookahead > 0 {
+            self.url_lookahead
+        } else {
+            self.concurrency
+                .saturating_mul(4)
+                .clamp(16, limits::MAX_BATCH)
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The contract with the adapter: what it feeds the engine ([`Input`], [`NewUpload`]) and what
+//! the engine asks of it ([`Action`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::error::Error;
+use crate::core::plan::ByteRange;
+use crate::core::progress::Progress;
+use crate::core::retry::HttpOutcome;
+use crate::core::wire::{
+    Asset, CompletedChunk, CreateMultipartUploadResponse, PresignedUrlsResponse,
+    ReportChunksResponse, UploadStatusResponse,
+};
+
+/// Identifies one upload (file) inside an [`Engine`](super::Engine). Lower ids are scheduled first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FileId(pub u32);
+
+/// Identifies one request the engine asked the adapter to perform. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
+/// A freshly created session to upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpload {
+    /// Size of the local file (checked against the server's plan).
+    pub file_size: u64,
+    /// The create response (from TwelveLabs or the Worker).
+    pub session: CreateMultipartUploadResponse,
+    /// The server's clock when it answered (the `Date` header), if readable. Without it the
+    /// offset is estimated from the session's 24 h expiry.
+    pub server_time_ms: Option<u64>,
+    /// Poll the asset after the upload until it is `ready` or `failed`.
+    pub wait_for_asset: bool,
+}
+
+impl NewUpload {
+    /// An upload of `file_size` bytes for `session`, without waiting for the asset.
+    pub fn new(file_size: u64, session: CreateMultipartUploadResponse) -> Self {
+        NewUpload {
+            file_size,
+            session,
+            server_time_ms: None,
+            wait_for_asset: false,
+        }
+    }
+}
+
+/// Everything the adapter tells the engine. Each is handled with the current local time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Upload progress of a PUT in flight (bytes of its body sent so far), if the transport can
+    /// observe it. Optional: without it "sent" advances when chunks are acknowledged.
+    PutProgress {
+        /// The PUT.
+        request: RequestId,
+        /// Bytes of this chunk sent so far.
+        bytes_sent: u64,
+    },
+    /// A chunk PUT ended (successfully or not).
+    PutDone {
+        /// The PUT.
+        request: RequestId,
+        /// What the transport saw.
+        outcome: HttpOutcome,
+    },
+    /// A presigned-URL request ended.
+    UrlsDone {
+        /// The request.
+        request: RequestId,
+        /// The parsed body on 2xx, or what went wrong.
+        result: Result<PresignedUrlsResponse, HttpOutcome>,
+        /// The server's clock (`Date` header), if readable; `generated_at` is preferred.
+        server_time_ms: Option<u64>,
+    },
+    /// A report request ended.
+    ReportDone {
+        /// The request.
+        request: RequestId,
+        /// The parsed body on 2xx, or what went wrong.
+        result: Result<ReportChunksResponse, HttpOutcome>,
+    },
+    /// A status page request ended.
+    StatusDone {
+        /// The request.
+        request: RequestId,
+        /// The parsed body on 2xx, or what went wrong.
+        result: Result<UploadStatusResponse, HttpOutcome>,
+    },
+    /// An asset request ended.
+    AssetDone {
+        /// The request.
+        request: RequestId,
+        /// The parsed body on 2xx, or what went wrong.
+        result: Result<Asset, HttpOutcome>,
+    },
+    /// Pause one upload, or all (`None`).
+    Pause {
+        /// The upload, or `None` for all.
+        file: Option<FileId>,
+    },
+    /// Resume one upload, or all (`None`).
+    Resume {
+        /// The upload, or `None` for all.
+        file: Option<FileId>,
+    },
+    /// Abort one upload, or all (`None`): every request is cancelled and the upload finishes
+    /// with `aborted`.
+    Abort {
+        /// The upload, or `None` for all.
+        file: Option<FileId>,
+    },
+    /// The network went away (`offline` event): nothing new starts; failures do not count.
+    Offline,
+    /// The network is back (`online` event): waiting retries start now.
+    Online,
+    /// A timer armed for [`Engine::next_wakeup`](super::Engine::next_wakeup) fired (or any time passed).
+    Tick,
+}
+
+/// Everything the engine asks of the adapter, or tells it.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub enum Action {
+    /// `PUT` the bytes `range` of the file to `url` (with the session's `upload_headers`), then
+    /// report [`Input::PutDone`].
+    Put {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+        /// 1-based chunk index.
+        chunk_index: u32,
+        /// The presigned URL (used once).
+        url: String,
+        /// The bytes to send (`Blob.slice(range.start, range.end)`).
+        range: ByteRange,
+    },
+    /// `POST …/{upload_id}/presigned-urls` with `{start, count}`, then report
+    /// [`Input::UrlsDone`].
+    RequestUrls {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+        /// First chunk index.
+        start: u32,
+        /// Number of URLs (1–50).
+        count: u32,
+    },
+    /// `POST …/{upload_id}` with `{"completed_chunks": chunks}`, then report
+    /// [`Input::ReportDone`].
+    Report {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+        /// 1–50 chunks.
+        chunks: Vec<CompletedChunk>,
+    },
+    /// `GET …/{upload_id}?page=&page_limit=`, then report [`Input::StatusDone`].
+    FetchStatus {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+        /// Page (1-based).
+        page: u32,
+        /// Page size.
+        page_limit: u32,
+    },
+    /// `GET /assets/{asset_id}`, then report [`Input::AssetDone`].
+    FetchAsset {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+        /// The asset.
+        asset_id: String,
+    },
+    /// `DELETE /assets/{asset_id}`, best effort: the asset a multipart session reserved, left
+    /// behind by an aborted upload (it would otherwise stay `processing` in the user's asset
+    /// list forever). No outcome is reported: a failure changes nothing (the upload already
+    /// finished with `aborted`), so the adapter makes one attempt and ignores the result.
+    DeleteAsset {
+        /// The reserved asset.
+        asset_id: String,
+    },
+    /// Abort this request; its outcome, if still reported, is ignored.
+    Cancel {
+        /// The request.
+        request: RequestId,
+    },
+    /// A throttled progress update.
+    Progress {
+        /// The upload.
+        file: FileId,
+        /// The snapshot.
+        progress: Progress,
+    },
+    /// The saved-state record changed: store [`Engine::saved_state`](super::Engine::saved_state) (e.g. in IndexedDB).
+    SaveState {
+        /// The upload.
+        file: FileId,
+    },
+    /// The session completed: every byte is with the server. Delete the saved record now (there
+    /// is nothing left to resume). The asset may still be processing.
+    Uploaded {
+        /// The upload.
+        file: FileId,
+        /// The asset id.
+        asset_id: String,
+        /// The report response's `url`, if the server sent one.
+        url: Option<String>,
+    },
+    /// The upload is over; the engine forgets it. On error, delete the saved record unless the
+    /// code is retryable-later (`network`, `upstream_unavailable`, `rate_limited`,
+    /// `retries_exhausted`), which a later resume may still finish.
+    Finished {
+        /// The upload.
+        file: FileId,
+        /// The asset, or why it failed (`aborted` after [`Input::Abort`]).
+        outcome: Result<Completion, Error>,
+    },
+}
+
+/// A successful upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The asset id.
+    pub asset_id: String,
+    /// The report response's `url`, if the server sent one.
+    pub url: Option<String>,
+    /// The final asset (status `ready`), when [`NewUpload::wait_for_asset`] was set (boxed: it
+    /// is large and most completions do not carry one).
+    pub asset: Option<Box<Asset>>,
+}

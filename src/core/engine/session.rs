@@ -1,0 +1,142 @@
+//! Starting an upload from a created session, and the session's expiry.
+
+use super::io::{Action, FileId, NewUpload};
+use super::state::{Chunk, ChunkState, Lane, Phase, Upload};
+use super::Engine;
+use crate::core::clock::parse_server_time;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::plan::ChunkPlan;
+use crate::core::progress::{ProgressTracker, Throttle};
+use crate::core::urls::UrlWindow;
+use crate::core::wire::{limits, CreateMultipartUploadResponse};
+
+impl Engine {
+    /// Starts uploading a freshly created session. Fails with `server_invalid` when the
+    /// server's plan does not add up for `file_size`, `session_expired` when the session is
+    /// already past its expiry.
+    pub fn add_upload(&mut self, now_ms: u64, upload: NewUpload) -> Result<FileId, Error> {
+        let session = upload.session;
+        let plan = ChunkPlan::new(
+            upload.file_size,
+            upload.file_size,
+            session.chunk_size,
+            u64::from(session.total_chunks),
+        )?;
+        let expires_server = parse_server_time(&session.expires_at);
+        match (upload.server_time_ms, expires_server) {
+            (Some(server_now), _) => self.clock.observe(server_now, now_ms),
+            // The session was created a moment ago and lives 24 h: that dates the server's clock.
+            (None, Some(expires)) if !self.clock.measured => {
+                let created = expires.saturating_sub(limits::SESSION_TTL_SECS * 1_000);
+                self.clock.observe(created, now_ms);
+            }
+            _ => {}
+        }
+        let mut state = self.new_upload_state(
+            plan,
+            &session,
+            expires_server,
+            upload.wait_for_asset,
+            Phase::Uploading,
+        );
+        if let Some(expired) = self.check_expiry(&state, now_ms) {
+            return Err(expired);
+        }
+        let margin = self.config.url_expiry_margin_ms;
+        let chunks = &state.chunks;
+        state
+            .urls
+            .insert(&session.upload_urls, &self.clock, now_ms, margin, |i| {
+                plan.contains(i)
+                    && chunks
+                        .get((i - 1) as usize)
+                        .is_some_and(|c| c.state == ChunkState::Pending)
+            });
+        state.dirty = true;
+        let id = self.insert_upload(state);
+        self.drive(now_ms);
+        Ok(id)
+    }
+
+    /// A session the adapter created but will not upload (the user aborted while it was being
+    /// created): its reserved asset is deleted ([`Action::DeleteAsset`]), as an aborted upload's
+    /// is.
+    pub fn abandon_session(&mut self, session: &CreateMultipartUploadResponse) {
+        self.actions.push_back(Action::DeleteAsset {
+            asset_id: session.asset_id.clone(),
+        });
+    }
+
+    pub(super) fn new_upload_state(
+        &self,
+        plan: ChunkPlan,
+        session: &CreateMultipartUploadResponse,
+        expires_server: Option<u64>,
+        wait_for_asset: bool,
+        phase: Phase,
+    ) -> Upload {
+        Upload {
+            plan,
+            upload_id: session.upload_id.clone(),
+            asset_id: session.asset_id.clone(),
+            upload_token: session.upload_token.clone(),
+            upload_headers: session.upload_headers.clone(),
+            session_expires_at: session.expires_at.clone(),
+            session_expires_server_ms: expires_server,
+            wait_for_asset,
+            chunks: vec![Chunk::pending(); plan.total_chunks() as usize],
+            frontier: 1,
+            urls: UrlWindow::new(),
+            url_lane: Lane::default(),
+            report_lane: Lane::default(),
+            status_lane: Lane::default(),
+            asset_lane: Lane::default(),
+            phase,
+            paused: false,
+            status_page: 1,
+            status_reverted: false,
+            server_confirmed: false,
+            completion_url: None,
+            asset_polls: 0,
+            progress: ProgressTracker::new(
+                plan.total_size(),
+                plan.total_chunks(),
+                self.config.speed_time_constant_ms,
+            ),
+            throttle: Throttle::new(self.config.progress_interval_ms),
+            dirty: false,
+        }
+    }
+
+    pub(super) fn insert_upload(&mut self, state: Upload) -> FileId {
+        let id = FileId(self.next_file);
+        self.next_file += 1;
+        self.uploads.insert(id, state);
+        id
+    }
+
+    pub(super) fn check_expiry(&self, u: &Upload, now_ms: u64) -> Option<Error> {
+        let expires = u.session_expires_server_ms?;
+        (now_ms >= self.clock.to_local(expires)).then(|| {
+            Error::new(
+                ErrorCode::SessionExpired,
+                format!(
+                    "upload session {} expired at {}; start a new upload",
+                    u.upload_id, u.session_expires_at
+                ),
+            )
+        })
+    }
+
+    pub(super) fn check_session_expiry(&mut self, now_ms: u64, file: FileId) {
+        let Some(u) = self.uploads.get(&file) else {
+            return;
+        };
+        if u.phase == Phase::AwaitingAsset {
+            return;
+        }
+        if let Some(error) = self.check_expiry(u, now_ms) {
+            self.finish(now_ms, file, Err(error));
+        }
+    }
+}

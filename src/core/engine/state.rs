@@ -1,0 +1,208 @@
+//! The engine's per-upload state: chunks, request lanes, phases and requests in flight.
+
+use serde::{Deserialize, Serialize};
+
+use super::io::{FileId, RequestId};
+use crate::core::error::Error;
+use crate::core::plan::ChunkPlan;
+use crate::core::progress::{ProgressCounts, ProgressTracker, Retrying, Throttle};
+use crate::core::urls::UrlWindow;
+use crate::core::wire::UploadHeaders;
+
+/// Where an upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading the server's status after a restore, before sending anything.
+    Reconciling,
+    /// Uploading and reporting chunks.
+    Uploading,
+    /// Every chunk reported; confirming completion with the server.
+    Confirming,
+    /// The session completed; polling the asset until it is ready.
+    AwaitingAsset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ChunkState {
+    /// Needs a PUT.
+    Pending,
+    /// A PUT is in flight.
+    Uploading(RequestId),
+    /// Stored (ETag known), not yet reported.
+    Acked,
+    /// In a report in flight.
+    Reporting(RequestId),
+    /// Confirmed by the API.
+    Reported,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Chunk {
+    pub(super) state: ChunkState,
+    pub(super) etag: Option<String>,
+    /// Failed attempts since the file last made progress.
+    pub(super) attempts: u32,
+    /// No new PUT before this local time (backoff).
+    pub(super) not_before_ms: u64,
+    /// When the chunk was acknowledged (report debounce).
+    pub(super) acked_at_ms: u64,
+}
+
+impl Chunk {
+    pub(super) fn pending() -> Self {
+        Chunk {
+            state: ChunkState::Pending,
+            etag: None,
+            attempts: 0,
+            not_before_ms: 0,
+            acked_at_ms: 0,
+        }
+    }
+
+    pub(super) fn is_acknowledged(&self) -> bool {
+        matches!(
+            self.state,
+            ChunkState::Acked | ChunkState::Reporting(_) | ChunkState::Reported
+        )
+    }
+}
+
+/// One request stream of an upload (URLs, reports, status, asset): one request at a time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Lane {
+    pub(super) in_flight: Option<RequestId>,
+    pub(super) failures: u32,
+    pub(super) not_before_ms: u64,
+}
+
+impl Lane {
+    pub(super) fn ready(&self, now_ms: u64) -> bool {
+        self.in_flight.is_none() && self.not_before_ms <= now_ms
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Upload {
+    pub(super) plan: ChunkPlan,
+    pub(super) upload_id: String,
+    pub(super) asset_id: String,
+    pub(super) upload_token: Option<String>,
+    pub(super) upload_headers: UploadHeaders,
+    pub(super) session_expires_at: String,
+    pub(super) session_expires_server_ms: Option<u64>,
+    pub(super) wait_for_asset: bool,
+    pub(super) chunks: Vec<Chunk>,
+    /// Every chunk below this 1-based index is reported (skips the done prefix when scanning).
+    pub(super) frontier: u32,
+    pub(super) urls: UrlWindow,
+    pub(super) url_lane: Lane,
+    pub(super) report_lane: Lane,
+    pub(super) status_lane: Lane,
+    pub(super) asset_lane: Lane,
+    pub(super) phase: Phase,
+    pub(super) paused: bool,
+    /// Next status page to read while reconciling or confirming.
+    pub(super) status_page: u32,
+    /// A status walk found chunks to send again.
+    pub(super) status_reverted: bool,
+    /// The server confirmed completion (report `url` or `total_completed`).
+    pub(super) server_confirmed: bool,
+    pub(super) completion_url: Option<String>,
+    pub(super) asset_polls: u32,
+    pub(super) progress: ProgressTracker,
+    pub(super) throttle: Throttle,
+    pub(super) dirty: bool,
+}
+
+impl Upload {
+    pub(super) fn chunk(&self, index: u32) -> &Chunk {
+        &self.chunks[(index - 1) as usize]
+    }
+
+    pub(super) fn chunk_mut(&mut self, index: u32) -> &mut Chunk {
+        &mut self.chunks[(index - 1) as usize]
+    }
+
+    pub(super) fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.frontier..=self.plan.total_chunks()
+    }
+
+    pub(super) fn advance_frontier(&mut self) {
+        while self.frontier <= self.plan.total_chunks()
+            && self.chunk(self.frontier).state == ChunkState::Reported
+        {
+            self.frontier += 1;
+        }
+    }
+
+    pub(super) fn all_reported(&self) -> bool {
+        self.frontier > self.plan.total_chunks()
+    }
+
+    pub(super) fn has_work_left_to_put(&self) -> bool {
+        self.indices().any(|i| {
+            matches!(
+                self.chunk(i).state,
+                ChunkState::Pending | ChunkState::Uploading(_)
+            )
+        })
+    }
+
+    /// Shows in the progress that a request waits `delay_ms` for retry number `attempt`.
+    pub(super) fn show_retry(&mut self, attempt: u32, delay_ms: u64, cause: &Error) {
+        let retrying = Retrying {
+            attempt,
+            delay_ms,
+            error_code: cause.code,
+        };
+        if self.progress.set_retrying(Some(retrying)) {
+            self.throttle.mark();
+        }
+    }
+
+    pub(super) fn reset_attempts(&mut self) {
+        for chunk in &mut self.chunks {
+            chunk.attempts = 0;
+        }
+    }
+
+    pub(super) fn counts(&self, in_flight_sent: u64) -> ProgressCounts {
+        let mut c = ProgressCounts::default();
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            let len = self.plan.chunk_len(i as u32 + 1);
+            if chunk.is_acknowledged() {
+                c.acknowledged_bytes += len;
+                c.acknowledged_chunks += 1;
+            }
+            if chunk.state == ChunkState::Reported {
+                c.reported_bytes += len;
+                c.reported_chunks += 1;
+            }
+        }
+        c.sent_bytes = c.acknowledged_bytes + in_flight_sent;
+        c
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum RequestKind {
+    Put {
+        chunk_index: u32,
+        bytes: u64,
+        sent: u64,
+        deadline_ms: u64,
+    },
+    Urls,
+    Report {
+        indices: Vec<u32>,
+    },
+    Status,
+    Asset,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct InFlight {
+    pub(super) file: FileId,
+    pub(super) kind: RequestKind,
+}
