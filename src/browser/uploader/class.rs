@@ -1,0 +1,361 @@
+//! The JS-facing `Uploader` class.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use web_sys::{Blob, File};
+
+use crate::browser::api::{Api, AssetCall, Authority, GrantSource};
+use crate::browser::convert;
+use crate::browser::js_error::{js_error, to_js_error};
+use crate::browser::options::OptionReader;
+use crate::browser::transport::Transport;
+use crate::browser::types::*;
+use crate::browser::wire_js;
+use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
+use crate::core::error::{Error, ErrorCode};
+use crate::core::retry::Operation;
+use crate::core::sorted_map::SortedMap;
+
+use super::calls::{asset_form, list_query};
+use super::connectivity::{navigator_offline, Connectivity};
+use super::handle::{settle, UploadHandle};
+use super::request::UploadRequest;
+use super::{random_u64, Inner, PersistSetting, Shared};
+
+/// Uploads files to TwelveLabs through the Worker. See the package README for a complete example.
+#[wasm_bindgen]
+pub struct Uploader {
+    inner: Rc<Inner>,
+}
+
+/// How an upload starts: a new session, or a saved one continued after a reload.
+pub(super) enum UploadStart {
+    New(Blob),
+    Resume(File),
+}
+
+impl Uploader {
+    /// The common path of `upload` and `resume`: reads the options, returns the handle at once,
+    /// and settles it with the outcome of the started upload.
+    pub(super) fn begin(
+        &self,
+        start: UploadStart,
+        options: &JsValue,
+        options_name: &'static str,
+    ) -> UploadHandle {
+        let size = match &start {
+            UploadStart::New(blob) => blob.size(),
+            UploadStart::Resume(file) => file.size(),
+        };
+        // `Blob.size` is a non-negative integer below 2^53.
+        let (handle, state) = UploadHandle::create(size as u64);
+        match UploadRequest::read(options, options_name) {
+            Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
+            Ok(request) => {
+                state.borrow_mut().driver = Some(Rc::clone(&self.inner));
+                handle.attach(&request);
+                let inner = Rc::clone(&self.inner);
+                spawn_local(async move {
+                    let started = match start {
+                        UploadStart::New(file) => {
+                            inner.start_new(file, request, Rc::clone(&state)).await
+                        }
+                        UploadStart::Resume(file) => {
+                            inner.start_resume(file, request, Rc::clone(&state)).await
+                        }
+                    };
+                    if let Err(error) = started {
+                        let phase = if error.code == ErrorCode::Aborted {
+                            "aborted"
+                        } else {
+                            "failed"
+                        };
+                        settle(&state, phase, Err(to_js_error(&error)));
+                    }
+                });
+            }
+        }
+        handle
+    }
+}
+
+#[wasm_bindgen]
+impl Uploader {
+    /// Creates an uploader. Throws an `UploadError` (`invalid_input`) for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsUploaderOptions) -> Result<Uploader, JsValue> {
+        Self::from_options(options.as_ref()).map_err(|e| to_js_error(&e))
+    }
+
+    pub(super) fn from_options(options: &JsValue) -> Result<Uploader, Error> {
+        if options.is_undefined() || options.is_null() {
+            return Err(Error::invalid(
+                "UploaderOptions are required (at least `endpoint` and `getToken`)",
+            ));
+        }
+        let o = OptionReader::new(options, "UploaderOptions")?;
+        let endpoint = o
+            .string("endpoint")?
+            .filter(|e| e.starts_with("http://") || e.starts_with("https://"))
+            .ok_or_else(|| Error::invalid("UploaderOptions.endpoint must be an http(s) URL"))?;
+        let authority = match (o.function("getToken")?, o.string("apiKey")?) {
+            (Some(get_token), None) => Authority::Grant(GrantSource::new(get_token)),
+            (None, Some(key)) if !key.is_empty() => Authority::ApiKey(key),
+            _ => {
+                return Err(Error::invalid(
+                    "UploaderOptions needs exactly one of getToken and apiKey",
+                ))
+            }
+        };
+        let mut config = EngineConfig::default();
+        if let Some(concurrency) = o.integer_in("concurrency", option_limits::CONCURRENCY)? {
+            config.concurrency = concurrency as u32;
+        }
+        if let Some(interval) =
+            o.integer_in("progressIntervalMs", option_limits::PROGRESS_INTERVAL_MS)?
+        {
+            config.progress_interval_ms = interval;
+        }
+        if let Some(retry) = o.object("retry")? {
+            let r = OptionReader::new(&retry, "UploaderOptions.retry")?;
+            for policy in [
+                &mut config.put_backoff,
+                &mut config.api_backoff,
+                &mut config.create_backoff,
+            ] {
+                if let Some(base) = r.integer_in("baseDelayMs", option_limits::BACKOFF_BASE_MS)? {
+                    policy.base_ms = base;
+                }
+                if let Some(cap) = r.integer_in("maxDelayMs", option_limits::BACKOFF_CAP_MS)? {
+                    policy.cap_ms = cap;
+                }
+                if let Some(attempts) =
+                    r.integer_in("maxAttempts", option_limits::BACKOFF_MAX_ATTEMPTS)?
+                {
+                    policy.max_attempts = attempts as u32;
+                }
+            }
+        }
+        if let Some(bound) = o.integer_in("stallTimeoutMs", option_limits::STALL_TIMEOUT_MS)? {
+            // The engine may declare a stall sooner when the observed speed says the chunk is
+            // long overdue, but never sooner than its own minimum (which the bound caps).
+            config.stall.max_ms = bound;
+            config.stall.min_ms = config.stall.min_ms.min(bound);
+        }
+        config.jitter_seed = random_u64();
+        let engine = Engine::new(config.clone())?;
+        let persist = match o.bool("persist")? {
+            Some(false) => PersistSetting::Off,
+            _ => PersistSetting::Auto,
+        };
+        let direct_upload_max_bytes = o.integer("directUploadMaxBytes", 0, 1 << 53)?.unwrap_or(0);
+        let transport = Transport::new(o.function("fetch")?)?;
+        let api = Api::new(transport, &endpoint, authority);
+        let inner = Rc::new_cyclic(|weak: &Weak<Inner>| Inner {
+            state: RefCell::new(Shared {
+                engine,
+                files: SortedMap::new(),
+                requests: SortedMap::new(),
+                timer: None,
+            }),
+            api,
+            persist,
+            store: RefCell::new(None),
+            direct_upload_max_bytes,
+            config,
+            _connectivity: Connectivity::listen(weak.clone()),
+        });
+        if navigator_offline() {
+            inner.feed(Input::Offline);
+        }
+        Ok(Uploader { inner })
+    }
+
+    /// Starts uploading `file` (a `File` or `Blob`). Returns at once; await `handle.done`.
+    pub fn upload(&self, file: Blob, options: Option<JsUploadOptions>) -> UploadHandle {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        self.begin(UploadStart::New(file), &options, "UploadOptions")
+    }
+
+    /// Continues a saved upload after a reload, once the user re-selected the same file. Only
+    /// the chunks the server does not have are sent. `done` rejects with `file_mismatch` when
+    /// the file is not the one that was being uploaded.
+    pub fn resume(&self, file: File, options: Option<JsResumeOptions>) -> UploadHandle {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        self.begin(UploadStart::Resume(file), &options, "ResumeOptions")
+    }
+
+    /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed).
+    #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<PendingUpload[]>")]
+    pub fn pending_uploads(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let list = js_sys::Array::new();
+            for (id, record) in inner.saved_records().await {
+                let saved = &record.saved;
+                let uploaded = saved.reported_bytes();
+                let fraction = if saved.total_size == 0 {
+                    0.0
+                } else {
+                    uploaded as f64 / saved.total_size as f64
+                };
+                list.push(
+                    &convert::JsObject::new()
+                        .set("id", id.as_str())
+                        .set("filename", record.filename.as_str())
+                        .set("size", saved.total_size as f64)
+                        .set("lastModified", record.fingerprint.last_modified)
+                        .set("uploadedBytes", uploaded as f64)
+                        .set("fraction", fraction)
+                        .set("expiresAt", saved.expires_at.as_str())
+                        .build(),
+                );
+            }
+            Ok(list.into())
+        })
+    }
+
+    /// Deletes a saved upload record (the server session simply expires).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn forget(&self, id: String) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            if let Some(store) = inner.store().await {
+                store.delete(&id).await.map_err(|e| to_js_error(&e))?;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Creates an asset from a public URL (TwelveLabs fetches it).
+    #[wasm_bindgen(js_name = uploadUrl, unchecked_return_type = "Promise<Asset>")]
+    pub fn upload_url(&self, url: String, options: Option<JsUrlUploadOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let request =
+                UploadRequest::read(&options, "UrlUploadOptions").map_err(|e| to_js_error(&e))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(js_error(
+                    ErrorCode::InvalidInput,
+                    "uploadUrl needs an http(s) URL",
+                ));
+            }
+            let form = asset_form("url", &request).map_err(|e| to_js_error(&e))?;
+            let _ = form.append_with_str("url", &url);
+            let asset = inner
+                .call_with_retries(
+                    Operation::CreateSession,
+                    request.signal.as_ref(),
+                    AssetCall::CreateAsset(&form),
+                    wire_js::asset,
+                    None,
+                )
+                .await
+                .map_err(|e| to_js_error(&e))?;
+            let asset = if request.wait_until_ready {
+                inner
+                    .wait_ready(&asset.id, request.signal.as_ref(), None)
+                    .await
+            } else {
+                Ok(asset)
+            };
+            asset
+                .map(|a| convert::asset(&a))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Reads one asset.
+    #[wasm_bindgen(js_name = getAsset, unchecked_return_type = "Promise<Asset>")]
+    pub fn get_asset(&self, asset_id: String) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            inner
+                .call_with_retries(
+                    Operation::Asset,
+                    None,
+                    AssetCall::Get(&asset_id),
+                    wire_js::asset,
+                    None,
+                )
+                .await
+                .map(|a| convert::asset(&a))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Lists assets, newest first.
+    #[wasm_bindgen(js_name = listAssets, unchecked_return_type = "Promise<AssetPage>")]
+    pub fn list_assets(&self, options: Option<JsListAssetsOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let (query, signal) = list_query(&options).map_err(|e| to_js_error(&e))?;
+            inner
+                .call_with_retries(
+                    Operation::Asset,
+                    signal.as_ref(),
+                    AssetCall::List(&query),
+                    wire_js::asset_page,
+                    None,
+                )
+                .await
+                .map(|page| convert::asset_page(&page))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Deletes an asset (`conflict` when indexed assets use it, unless `force`).
+    #[wasm_bindgen(js_name = deleteAsset, unchecked_return_type = "Promise<void>")]
+    pub fn delete_asset(&self, asset_id: String, options: Option<JsDeleteAssetOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let o =
+                OptionReader::new(&options, "DeleteAssetOptions").map_err(|e| to_js_error(&e))?;
+            let force = o
+                .bool("force")
+                .map_err(|e| to_js_error(&e))?
+                .unwrap_or(false);
+            let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
+            inner
+                .call_with_retries(
+                    Operation::Asset,
+                    signal.as_ref(),
+                    AssetCall::Delete {
+                        asset_id: &asset_id,
+                        force,
+                    },
+                    |_| Ok(()),
+                    None,
+                )
+                .await
+                .map(|()| JsValue::UNDEFINED)
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+
+    /// Resolves when the asset is `ready`; rejects with `asset_failed` if processing fails.
+    #[wasm_bindgen(js_name = waitUntilReady, unchecked_return_type = "Promise<Asset>")]
+    pub fn wait_until_ready(&self, asset_id: String, options: Option<JsWaitOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let o = OptionReader::new(&options, "WaitOptions").map_err(|e| to_js_error(&e))?;
+            let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
+            let timeout = o
+                .integer("timeoutMs", 1, 1 << 40)
+                .map_err(|e| to_js_error(&e))?;
+            inner
+                .wait_ready(&asset_id, signal.as_ref(), timeout)
+                .await
+                .map(|a| convert::asset(&a))
+                .map_err(|e| to_js_error(&e))
+        })
+    }
+}

@@ -1,0 +1,255 @@
+//! The JS-facing `UploadHandle`: progress, pause, resume, abort and the `done` promise.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+
+use crate::browser::convert;
+use crate::browser::js_error::js_error;
+use crate::browser::types::*;
+use crate::core::engine::Input;
+use crate::core::error::ErrorCode;
+use crate::core::progress::{Progress, Retrying};
+
+use super::request::UploadRequest;
+use super::{HandleState, Inner};
+
+/// Shows (or clears) the retry an upload's request waits for, with a progress event.
+pub(super) fn show_retrying(handle: &Rc<RefCell<HandleState>>, retrying: Option<Retrying>) {
+    let (phase, progress) = {
+        let mut state = handle.borrow_mut();
+        if state.settled || state.progress.retrying == retrying {
+            return;
+        }
+        state.progress.retrying = retrying;
+        (state.phase, state.progress)
+    };
+    emit_progress(handle, phase, progress);
+}
+
+pub(super) fn emit_progress(
+    handle: &Rc<RefCell<HandleState>>,
+    phase: &'static str,
+    progress: Progress,
+) {
+    let callback = {
+        let mut state = handle.borrow_mut();
+        state.progress = progress;
+        if state.phase != "processing" || phase != "done" {
+            state.phase = phase;
+        }
+        state.on_progress.clone()
+    };
+    if let Some(callback) = callback {
+        let value = convert::progress(phase, &progress);
+        // An exception in the application's callback must not break the upload.
+        let _ = callback.call1(&JsValue::UNDEFINED, &value);
+    }
+}
+
+pub(super) fn settle(
+    handle: &Rc<RefCell<HandleState>>,
+    phase: &'static str,
+    result: Result<JsValue, JsValue>,
+) {
+    let (resolve, reject, driver) = {
+        let mut state = handle.borrow_mut();
+        if state.settled {
+            return;
+        }
+        state.settled = true;
+        state.phase = phase;
+        state.progress = if phase == "done" {
+            state.progress.finished()
+        } else {
+            state.progress.stopped()
+        };
+        (
+            state.resolve.clone(),
+            state.reject.clone(),
+            state.driver.take(),
+        )
+    };
+    // Released outside the borrow: this may be the last reference to the uploader.
+    drop(driver);
+    let progress = handle.borrow().progress;
+    emit_progress(handle, phase, progress);
+    let _ = match result {
+        Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
+        Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
+    };
+}
+
+/// One upload in progress: pause, resume, abort, progress and the final asset.
+#[wasm_bindgen]
+pub struct UploadHandle {
+    state: Rc<RefCell<HandleState>>,
+    done: Promise,
+}
+
+impl UploadHandle {
+    /// A handle for a file of `total_bytes`, before anything is known about its upload.
+    pub(super) fn create(total_bytes: u64) -> (UploadHandle, Rc<RefCell<HandleState>>) {
+        let mut slots: Option<(Function, Function)> = None;
+        let done = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+        // The Promise constructor calls its executor synchronously.
+        let (resolve, reject) = slots.expect("Promise executor ran");
+        let state = Rc::new(RefCell::new(HandleState {
+            file: None,
+            phase: "starting",
+            progress: Progress::starting(total_bytes),
+            paused: false,
+            settled: false,
+            on_progress: None,
+            resolve,
+            reject,
+            upload_id: None,
+            asset_id: None,
+            driver: None,
+        }));
+        let handle = UploadHandle {
+            state: Rc::clone(&state),
+            done,
+        };
+        (handle, state)
+    }
+
+    pub(super) fn attach(&self, request: &UploadRequest) {
+        self.state.borrow_mut().on_progress = request.on_progress.clone();
+        if let Some(signal) = &request.signal {
+            if signal.aborted() {
+                self.abort();
+                return;
+            }
+            let weak = Rc::downgrade(&self.state);
+            let on_abort = Closure::<dyn FnMut()>::new(move || {
+                let weak = weak.clone();
+                // Deferred so that the listener is not dropped while it runs.
+                spawn_local(async move {
+                    if let Some(state) = weak.upgrade() {
+                        abort_state(&state);
+                    }
+                });
+            });
+            let _ =
+                signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+            // Kept alive by the signal's listener list for the signal's lifetime.
+            on_abort.forget();
+        }
+    }
+
+    pub(super) fn inner(&self) -> Option<Rc<Inner>> {
+        self.state.borrow().driver.clone()
+    }
+}
+
+pub(super) fn abort_state(state: &Rc<RefCell<HandleState>>) {
+    let (inner, file) = {
+        let state = state.borrow();
+        (state.driver.clone(), state.file)
+    };
+    match (inner, file) {
+        (Some(inner), Some(file)) => inner.feed(Input::Abort { file: Some(file) }),
+        _ => settle(
+            state,
+            "aborted",
+            Err(js_error(ErrorCode::Aborted, "the upload was aborted")),
+        ),
+    }
+}
+
+#[wasm_bindgen]
+impl UploadHandle {
+    /// Stops starting new chunk PUTs (those in flight finish). No-op once finished.
+    pub fn pause(&self) {
+        let file = {
+            let mut state = self.state.borrow_mut();
+            if state.settled {
+                return;
+            }
+            state.paused = true;
+            state.phase = "paused";
+            state.file
+        };
+        if let (Some(inner), Some(file)) = (self.inner(), file) {
+            inner.feed(Input::Pause { file: Some(file) });
+        }
+    }
+
+    /// Continues after `pause()`.
+    pub fn resume(&self) {
+        let file = {
+            let mut state = self.state.borrow_mut();
+            if state.settled {
+                return;
+            }
+            state.paused = false;
+            state.phase = if state.file.is_some() {
+                "uploading"
+            } else {
+                "starting"
+            };
+            state.file
+        };
+        if let (Some(inner), Some(file)) = (self.inner(), file) {
+            inner.feed(Input::Resume { file: Some(file) });
+        }
+    }
+
+    /// Cancels every request of this upload; `done` rejects with `aborted`, the saved record is
+    /// deleted and so, unless the upload had already completed, is the asset its session
+    /// reserved (best effort, in the background).
+    pub fn abort(&self) {
+        if !self.state.borrow().settled {
+            abort_state(&self.state);
+        }
+    }
+
+    /// The current progress. Read from the engine while the upload runs, so it is exact
+    /// between the throttled `onProgress` calls too.
+    #[wasm_bindgen(getter)]
+    pub fn progress(&self) -> JsUploadProgress {
+        let live = {
+            let state = self.state.borrow();
+            match (state.settled, state.file, state.driver.clone()) {
+                (false, Some(file), Some(inner)) => inner
+                    .live_progress(file)
+                    .map(|progress| (inner.phase_name(file), progress)),
+                _ => None,
+            }
+        };
+        let mut state = self.state.borrow_mut();
+        if let Some((phase, progress)) = live {
+            state.progress = progress;
+            // The adapter knows one phase the engine does not: uploaded, asset processing.
+            if state.phase != "processing" {
+                state.phase = phase;
+            }
+        }
+        convert::progress(state.phase, &state.progress).unchecked_into()
+    }
+
+    /// The multipart session id, once created (also the id of its saved record).
+    #[wasm_bindgen(getter, js_name = uploadId)]
+    pub fn upload_id(&self) -> Option<String> {
+        self.state.borrow().upload_id.clone()
+    }
+
+    /// The id of the asset this upload creates, once known: reserved with the multipart session
+    /// (an aborted upload deletes it again), or made by a direct upload.
+    #[wasm_bindgen(getter, js_name = assetId)]
+    pub fn asset_id(&self) -> Option<String> {
+        self.state.borrow().asset_id.clone()
+    }
+
+    /// Resolves with the asset when the upload completes (and, with `waitUntilReady`, when the
+    /// asset is ready); rejects with an `UploadError`.
+    #[wasm_bindgen(getter, unchecked_return_type = "Promise<Asset>")]
+    pub fn done(&self) -> Promise {
+        self.done.clone()
+    }
+}

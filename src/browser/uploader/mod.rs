@@ -1,0 +1,108 @@
+//! The JS-facing `Uploader` and `UploadHandle`, and the adapter that drives the engine.
+//!
+//! The engine ([`crate::core::engine`]) decides; this module executes: it turns each
+//! [`Action`](crate::core::engine::Action) into a `fetch` (with its own `AbortController`), feeds
+//! the outcome back as an [`Input`](crate::core::engine::Input), arms one `setTimeout` for
+//! [`Engine::next_wakeup`], persists the saved state in IndexedDB and forwards progress and
+//! completion to JS. State lives in `Rc<RefCell<…>>` and no borrow is held across an `.await` or
+//! a call into user code.
+//!
+//! `class` is the `Uploader`, `handle` the `UploadHandle`, `driver` executes the engine's
+//! actions, `start` begins new and resumed uploads, `calls` makes the one-off API calls,
+//! `persistence` keeps the saved records in IndexedDB, `connectivity` feeds `online`/`offline`
+//! and `request` reads the per-upload options.
+
+mod calls;
+mod class;
+mod connectivity;
+mod driver;
+mod handle;
+mod persistence;
+mod request;
+mod start;
+
+pub use self::class::Uploader;
+pub use self::handle::UploadHandle;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Function;
+use web_sys::{AbortController, Blob};
+
+use crate::browser::api::Api;
+use crate::browser::runtime::{now_ms, Timer};
+use crate::browser::store::Store;
+use crate::core::engine::{Engine, EngineConfig, FileId, RequestId};
+use crate::core::progress::Progress;
+use crate::core::resume::Fingerprint;
+use crate::core::sorted_map::SortedMap;
+
+use self::connectivity::Connectivity;
+
+/// Per-upload bookkeeping on the adapter side.
+struct FileEntry {
+    blob: Blob,
+    upload_id: String,
+    upload_token: Option<String>,
+    upload_headers: Vec<(String, String)>,
+    handle: Rc<RefCell<HandleState>>,
+    fingerprint: Option<Fingerprint>,
+}
+
+/// What an `UploadHandle` shows and controls.
+struct HandleState {
+    file: Option<FileId>,
+    phase: &'static str,
+    progress: Progress,
+    paused: bool,
+    settled: bool,
+    on_progress: Option<Function>,
+    resolve: Function,
+    reject: Function,
+    upload_id: Option<String>,
+    /// The asset the upload creates: reserved with the multipart session, or made by a direct
+    /// upload.
+    asset_id: Option<String>,
+    /// The uploader driving this upload, held strongly until the upload settles: an upload in
+    /// flight keeps alive everything it needs, even when the page drops its `Uploader`. The
+    /// cycle this makes (the uploader's file entry holds this state) ends when `settle` clears it.
+    driver: Option<Rc<Inner>>,
+}
+
+struct Shared {
+    engine: Engine,
+    // Sorted vectors rather than hash maps: a handful of entries, and far less wasm code.
+    files: SortedMap<FileId, FileEntry>,
+    requests: SortedMap<RequestId, AbortController>,
+    timer: Option<Timer>,
+}
+
+struct Inner {
+    state: RefCell<Shared>,
+    api: Api,
+    persist: PersistSetting,
+    store: RefCell<Option<Option<Store>>>,
+    direct_upload_max_bytes: u64,
+    /// The engine's settings, for the retry policies of the calls made outside it.
+    config: EngineConfig,
+    _connectivity: Option<Connectivity>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PersistSetting {
+    /// Persist where IndexedDB exists (the default).
+    Auto,
+    /// Never persist.
+    Off,
+}
+
+fn now() -> u64 {
+    // Date.now() is a non-negative integer number of milliseconds.
+    now_ms() as u64
+}
+
+fn random_u64() -> u64 {
+    // Jitter only (not security): Math.random's 52 bits are plenty.
+    (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+}
