@@ -160,3 +160,47 @@ export function signToken(claims, secret, header = { alg: 'HS256', typ: 'JWT' })
   const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
   return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 }
+
+/**
+ * One request to a Worker, as a client sends it: `token` as a bearer, `json` as a JSON body, and
+ * a `ReadableStream` body chunked (half duplex). Resolves to `{status, headers, text, json}`,
+ * `json` being `null` when the body is empty or not JSON (callers that expect JSON assert on it);
+ * a failed connection throws, naming the request and the cause.
+ */
+export async function callWorker(baseUrl, urlPath, { method = 'GET', token, json, headers = {}, body } = {}) {
+  const h = { ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  if (json !== undefined) {
+    h['content-type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  const duplex = body instanceof ReadableStream ? { duplex: 'half' } : {};
+  let res;
+  let text;
+  try {
+    res = await fetch(`${baseUrl}${urlPath}`, { method, headers: h, body, ...duplex });
+    text = await res.text();
+  } catch (err) {
+    throw new Error(`${method} ${urlPath}: ${err.message} (${err.cause?.code || err.cause?.message})`);
+  }
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, text, json: parsed };
+}
+
+/** Clears the emulator's request counters (`DELETE /_emulator/stats`). */
+export async function resetEmulatorStats(emulator) {
+  const res = await fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });
+  await res.arrayBuffer();
+}
+
+/** The requests the emulator's API (`/v1.3`) received since its counters were last reset, per route. */
+export async function upstreamCalls(emulator) {
+  const res = await fetch(`${emulator.url}/_emulator/stats`);
+  const stats = await res.json();
+  return Object.fromEntries(Object.entries(stats.requests).filter(([route, n]) => route.includes('/v1.3') && n > 0));
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { getJson, startEmulator } from '../support/harness.mjs';
-import { signToken, startWorker } from '../support/worker.mjs';
+import { callWorker, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -39,35 +39,8 @@ const now = () => Math.floor(Date.now() / 1000);
 /** A grant as an application's backend mints it. */
 const grant = (claims = {}) => signToken({ sub: 'user-1', exp: now() + 600, ...claims }, GRANT_SECRET);
 
-async function call(urlPath, { method = 'GET', token, json, headers = {}, body, duplex } = {}) {
-  const h = { ...headers };
-  if (token) h.authorization = `Bearer ${token}`;
-  if (json !== undefined) {
-    h['content-type'] = 'application/json';
-    body = JSON.stringify(json);
-  }
-  let res;
-  try {
-    res = await fetch(`${worker.url}${urlPath}`, { method, headers: h, body, duplex });
-  } catch (err) {
-    throw new Error(`${method} ${urlPath}: ${err.message} (${err.cause?.code || err.cause?.message})`);
-  }
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    /* callers that expect JSON assert on it */
-  }
-  return { status: res.status, headers: res.headers, text, json: parsed };
-}
-
-const resetStats = () => fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });
-/** Requests the emulator's API (`/v1.3`) received since the last reset, per route. */
-async function upstreamCalls() {
-  const stats = await getJson(`${emulator.url}/_emulator/stats`);
-  return Object.fromEntries(Object.entries(stats.requests).filter(([route, n]) => route.includes('/v1.3') && n > 0));
-}
+const call = (urlPath, options) => callWorker(worker.url, urlPath, options);
+const resetStats = () => resetEmulatorStats(emulator);
 
 /**
  * Runs `attempt` (which must be refused) and checks that no request reached the API and that
@@ -78,7 +51,7 @@ async function refusedBeforeUpstream(label, attempt, check) {
   const logFrom = worker.output().length;
   const res = await attempt();
   check(res);
-  assert.deepEqual(await upstreamCalls(), {}, `${label}: nothing may reach upstream`);
+  assert.deepEqual(await upstreamCalls(emulator), {}, `${label}: nothing may reach upstream`);
   // The log line is written after the answer; give workerd a moment to flush it.
   await new Promise((r) => setTimeout(r, 150));
   const log = worker.output().slice(logFrom);
@@ -154,7 +127,7 @@ test('1. SSRF: a public https URL still goes through', async () => {
   await resetStats();
   const res = await call('/v1.3/assets', { method: 'POST', token: grant(), body: urlForm('https://Media.Example.COM/clips/talk.mp4') });
   assert.equal(res.status, 201, res.text);
-  assert.deepEqual(await upstreamCalls(), { 'POST /v1.3/assets': 1 });
+  assert.deepEqual(await upstreamCalls(emulator), { 'POST /v1.3/assets': 1 });
 });
 
 // ── 2. URL uploads must not escape the grant's limits ──
@@ -427,7 +400,7 @@ test('7. malformed or over-limit streamed direct uploads are answered with one l
     await resetStats();
     const logFrom = worker.output().length;
     const res = await call('/v1.3/assets', {
-      method: 'POST', token, body: chunked(body), duplex: 'half',
+      method: 'POST', token, body: chunked(body),
       headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
     });
     assert.equal(res.status, status, `${label}: ${res.text}`);

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { getJson, startEmulator } from '../support/harness.mjs';
-import { signToken, startWorker } from '../support/worker.mjs';
+import { startEmulator } from '../support/harness.mjs';
+import { resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -34,11 +34,7 @@ after(async () => {
 const now = () => Math.floor(Date.now() / 1000);
 const grant = (claims = {}, secret = GRANT_SECRET) => signToken({ sub: 'user-1', exp: now() + 300, ...claims }, secret);
 
-const resetStats = () => fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });
-async function upstreamCalls() {
-  const stats = await getJson(`${emulator.url}/_emulator/stats`);
-  return Object.fromEntries(Object.entries(stats.requests).filter(([route, n]) => route.includes('/v1.3') && n > 0));
-}
+const resetStats = () => resetEmulatorStats(emulator);
 
 /** A raw HTTP request (any method spelling, exactly as given). */
 function raw(baseUrl, method, path, headers = {}) {
@@ -75,7 +71,7 @@ test('methods a route does not list get 405 with Allow, never served as GET; not
       if (method !== 'HEAD') assert.equal(res.json.code, 'method_not_allowed', `${method} ${path}`);
     }
   }
-  assert.deepEqual(await upstreamCalls(), {});
+  assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
 test('an unknown route answers an allowed origin\'s preflight, then a 404 not_found naming the path, with CORS headers', async () => {
@@ -105,7 +101,7 @@ test('an unknown route answers an allowed origin\'s preflight, then a 404 not_fo
     headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
   });
   assert.equal(foreign.headers.get('access-control-allow-origin'), null);
-  assert.deepEqual(await upstreamCalls(), {});
+  assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
 test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
@@ -116,7 +112,7 @@ test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
     assert.equal(res.status, 401, JSON.stringify(body));
     assert.match(body.message, /^token_lifetime_too_long/);
   }
-  assert.deepEqual(await upstreamCalls(), {});
+  assert.deepEqual(await upstreamCalls(emulator), {});
   const ok = await fetch(`${worker.url}/v1.3/assets`, { headers: { authorization: `Bearer ${grant({ exp: now() + 590 })}` } });
   assert.equal(ok.status, 200, await ok.text());
 });
@@ -192,7 +188,7 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
         assert.equal(body.code, 'config_invalid');
         assert.ok(body.message.includes(setting), body.message);
       }
-      assert.deepEqual(await upstreamCalls(), {}, `${setting}: nothing may reach upstream`);
+      assert.deepEqual(await upstreamCalls(emulator), {}, `${setting}: nothing may reach upstream`);
       await new Promise((r) => setTimeout(r, 200));
       const log = bad.output().slice(logFrom);
       // (The start-up probe's healthz line may land in this slice too, so routes are counted.)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { signToken, startWorker } from '../support/worker.mjs';
+import { callWorker, signToken, startWorker } from '../support/worker.mjs';
 
 const API_KEY = `tlk_canary_${randomBytes(12).toString('hex')}`;
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -47,19 +47,10 @@ function chunkedBody(text) {
   });
 }
 
-async function call(path, { method = 'GET', token, json, headers = {}, body } = {}) {
-  const h = { ...headers };
-  if (token) h.authorization = `Bearer ${token}`;
-  if (json !== undefined) {
-    h['content-type'] = 'application/json';
-    body = JSON.stringify(json);
-  }
-  // A stream body goes without Content-Length (chunked), which Node's fetch sends half-duplex.
-  const duplex = body instanceof ReadableStream ? { duplex: 'half' } : {};
-  const res = await fetch(`${worker.url}${path}`, { method, headers: h, body, ...duplex });
-  const text = await res.text();
-  responses.push({ path, status: res.status, headers: [...res.headers], text });
-  return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : null };
+async function call(path, options) {
+  const res = await callWorker(worker.url, path, options);
+  responses.push({ path, status: res.status, headers: [...res.headers], text: res.text });
+  return res;
 }
 
 before(async () => {

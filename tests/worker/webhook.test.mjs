@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { getJson, ROOT, startEmulator } from '../support/harness.mjs';
-import { signToken, startWorker } from '../support/worker.mjs';
+import { callWorker, signToken, startWorker } from '../support/worker.mjs';
 
 const { verifyWebhook, WebhookVerificationError } = await import(
   pathToFileURL(path.join(ROOT, 'pkg/server.js')).href
@@ -71,21 +71,7 @@ after(async () => {
   await new Promise((resolve) => receiver.close(resolve));
 });
 
-async function call(urlPath, { method = 'GET', token, json, headers = {}, body, duplex } = {}) {
-  const h = { ...headers };
-  if (token) h.authorization = `Bearer ${token}`;
-  if (json !== undefined) {
-    h['content-type'] = 'application/json';
-    body = JSON.stringify(json);
-  }
-  const res = await fetch(`${worker.url}${urlPath}`, { method, headers: h, body, duplex });
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, json: parsed, text };
-}
+const call = (urlPath, options) => callWorker(worker.url, urlPath, options);
 
 /** Waits until `count` deliveries for `assetId` arrived (gives up after `deadlineMs`). */
 async function deliveriesFor(assetId, count = 1, deadlineMs = 20_000) {
@@ -283,7 +269,6 @@ test('refused and aborted uploads send nothing', { timeout: 60_000 }, async () =
       method: 'POST',
       headers: { authorization: `Bearer ${grant()}`, 'content-type': 'multipart/form-data; boundary=b0undary' },
       body,
-      duplex: 'half',
       signal: abort.signal,
     }),
   );
