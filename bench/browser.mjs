@@ -65,8 +65,36 @@ async function sampleHeap(context, page, { checkpoints = false } = {}) {
 }
 
 /**
+ * The page's main-thread CPU time from now until `stop()`: the growth of CDP
+ * `Performance.getMetrics`' `TaskDuration` (seconds of tasks the renderer's main thread ran).
+ * Taken around the whole upload call, so each kind's setup (grant, session, URLs) counts too.
+ * Answers `{stop}`; `stop()` → milliseconds.
+ */
+async function pageCpu(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const taskSeconds = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    const task = metrics.find((m) => m.name === 'TaskDuration');
+    if (!task) throw new Error('Performance.getMetrics has no TaskDuration');
+    return task.value;
+  };
+  const before = await taskSeconds();
+  return {
+    async stop() {
+      try {
+        return (await taskSeconds() - before) * 1000;
+      } finally {
+        await cdp.detach().catch(() => {});
+      }
+    },
+  };
+}
+
+/**
  * One upload in a fresh page: `kind` is `ours`, `ceiling` or `uppy`. Answers the page's
- * result plus the upstream API requests the emulator counted and, for `ours`, the heap samples.
+ * result plus the upstream API requests the emulator counted, the page's main-thread CPU time
+ * (`pageCpuMs`) and, for `ours` in memory runs, the heap samples.
  */
 async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCheckpoints = false }) {
   const page = await chromium.context.newPage();
@@ -80,6 +108,7 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
     // Only the memory runs sample the heap: CDP polling every 100 ms would tax ours alone in the
     // throughput runs, where the ceiling and Uppy are not sampled.
     const stopHeap = kind === 'ours' && heapCheckpoints ? await sampleHeap(chromium.context, page, { checkpoints: true }) : null;
+    const cpu = await pageCpu(chromium.context, page);
     let result;
     try {
       result = await page.evaluate(
@@ -89,6 +118,7 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
     } catch (err) {
       throw new Error(`${kind} upload failed in the page: ${err.message}${pageErrors.length ? `\n${pageErrors.join('\n')}` : ''}`);
     }
+    result.pageCpuMs = await cpu.stop();
     if (stopHeap) result.heap = await stopHeap();
     result.upstream = await apiRequestCount(stack.emulator);
     if (result.assetId) {
@@ -101,7 +131,8 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
         `; PUT p50 ${result.lanes.putMs.p50} / mean ${result.lanes.putMs.mean} ms` +
         (result.lanes.turnaroundMs ? `; next PUT after an answer: p50 ${result.lanes.turnaroundMs.p50} / p90 ${result.lanes.turnaroundMs.p90} / max ${result.lanes.turnaroundMs.max} ms` : '')
       : '';
-    log(`  ${kind.padEnd(8)} ${(result.ms / 1000).toFixed(2)} s  ${mibPerSec(result.bytes, result.ms).toFixed(0)} MiB/s${lanes}`);
+    log(`  ${kind.padEnd(8)} ${(result.ms / 1000).toFixed(2)} s  ${mibPerSec(result.bytes, result.ms).toFixed(0)} MiB/s` +
+      `  page main-thread CPU ${Math.round(result.pageCpuMs)} ms${lanes}`);
     return result;
   } finally {
     await page.close().catch(() => {});
@@ -141,6 +172,7 @@ function summarizeThroughput(results) {
       runs: list,
       medianMs: median(list.map((r) => r.ms)),
       medianTransferMs: median(list.map((r) => r.transferMs)),
+      medianPageCpuMs: median(list.map((r) => r.pageCpuMs)),
       bytes: list[0].bytes,
     };
     summary[kind].mibPerSec = mibPerSec(summary[kind].bytes, summary[kind].medianMs);

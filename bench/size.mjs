@@ -1,8 +1,10 @@
-// Size: what a browser downloads for our package (the .wasm + the JS glue) and what the Worker
-// deploys (worker-build's bundle), raw and gzip -9; Uppy's bundle for comparison.
+// Size: what a browser downloads for our package (the .wasm + the JS glue, judged against the
+// target), where the wasm's bytes go, and what the Worker deploys (worker-build's bundle), raw
+// and gzip -9; Uppy's bundle for comparison.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { packageSizes, wasmBreakdown } from '../scripts/wasm-size.mjs';
 import { ROOT } from '../tests/support/harness.mjs';
 
 function measure(files) {
@@ -18,12 +20,18 @@ function measure(files) {
   };
 }
 
-/** Answers `{browserPackage, worker, uppy?}`, each `{parts, raw, gzip}`. */
+/**
+ * Answers `{browserPackage, otherEntries, breakdown, worker, uppy?}`: the first and the last two
+ * `{parts, raw, gzip}`, `otherEntries` the package's other JS entries (`{file, raw, gzip}`), and
+ * `breakdown` the wasm by owner (scripts/wasm-size.mjs `wasmBreakdown`).
+ */
 export function sizes({ uppyBundle } = {}) {
-  const pkg = (name) => path.join(ROOT, 'pkg', name);
+  const pkg = packageSizes();
   const build = (name) => path.join(ROOT, 'build', name);
   return {
-    browserPackage: measure([pkg('twelvelabs_edge_upload_bg.wasm'), pkg('twelvelabs_edge_upload.js')]),
+    browserPackage: { parts: [pkg.wasm, pkg.glue], raw: pkg.total.raw, gzip: pkg.total.gzip },
+    otherEntries: pkg.entries,
+    breakdown: wasmBreakdown(),
     // What `wrangler deploy` uploads: the esbuild bundle (worker-build's shim is inlined in it)
     // and the module's .wasm.
     worker: measure([build('index_bg.wasm'), build('index.js')]),

@@ -13,45 +13,12 @@
 // Every rename is checked: each old name must occur exactly once in the glue, as a key of the
 // import object, and nowhere afterwards, or the build fails.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Reader } from './lib/wasm-reader.mjs';
 
 const [wasmPath, jsPath] = process.argv.slice(2);
 if (!wasmPath || !jsPath) {
   console.error('usage: node scripts/shrink-glue.mjs <module>_bg.wasm <module>.js');
   process.exit(2);
-}
-
-/** A reader over a wasm binary (LEB128 and names, as the spec encodes them). */
-class Reader {
-  constructor(bytes, offset = 0) {
-    this.bytes = bytes;
-    this.offset = offset;
-  }
-  byte() {
-    return this.bytes[this.offset++];
-  }
-  u32() {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = this.byte();
-      result |= (b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result >>> 0;
-      shift += 7;
-    }
-  }
-  name() {
-    const length = this.u32();
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(this.bytes.subarray(this.offset, this.offset + length));
-    this.offset += length;
-    return text;
-  }
-  /** `limits` of a table or memory type: flags, min, and max when flag bit 0 is set. */
-  limits() {
-    const flags = this.byte();
-    this.u32();
-    if (flags & 1) this.u32();
-    if (flags & ~0x7) throw new Error(`unsupported limits flags 0x${flags.toString(16)}`);
-  }
 }
 
 function leb128(value) {
@@ -107,19 +74,7 @@ function renameImports(bytes, module, newModule) {
       const importModule = reader.name();
       const field = reader.name();
       const descStart = reader.offset;
-      const kind = reader.byte();
-      if (kind === 0x00) reader.u32(); // function: type index
-      else if (kind === 0x01) {
-        reader.byte(); // table: reference type, then limits
-        reader.limits();
-      } else if (kind === 0x02) reader.limits(); // memory
-      else if (kind === 0x03) {
-        reader.byte(); // global: value type, mutability
-        reader.byte();
-      } else if (kind === 0x04) {
-        reader.byte(); // tag: attribute, type index
-        reader.u32();
-      } else throw new Error(`unknown import kind 0x${kind.toString(16)} for ${importModule}.${field}`);
+      reader.importDescription(`${importModule}.${field}`);
       const desc = bytes.subarray(descStart, reader.offset);
       if (importModule === module) {
         if (!renamed.has(field)) renamed.set(field, shortName(renamed.size));
