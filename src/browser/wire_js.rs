@@ -7,6 +7,10 @@
 //! definitions in [`crate::core::wire`] (snake_case, `_id`, unknown enum values read as
 //! `Unknown`, absent optional fields omitted); `tests/browser_wire_js.rs` checks that both agree
 //! by round-tripping values through serde_json and these readers.
+//!
+//! serde-wasm-bindgen 0.6 in their place (each reader and writer as `from_value`/`to_value` of
+//! the serde type) was measured once: the package grew from 88,822 to 121,661 bytes gzipped
+//! (+32.8 KB, +37 %), so the hand-written readers stay.
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
