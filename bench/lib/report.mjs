@@ -78,7 +78,7 @@ export function buildReport({ options, machine, loadBefore, browser, memory, nod
       runs_transfer_ms: s.runs.map((r) => round(r.transferMs)),
       // Main-thread CPU of the page per GiB uploaded (CDP TaskDuration around the upload call).
       ...(hasPageCpu ? {
-        median_page_cpu_ms_per_gib: round(s.medianPageCpuMs / (s.bytes / GIB)),
+        median_page_cpu_ms_per_gib: round(s.medianPageCpuMs / (s.bytes / GIB), 0),
         runs_page_cpu_ms: s.runs.map((r) => round(r.pageCpuMs)),
       } : {}),
     });
