@@ -135,11 +135,12 @@ const readable = (name) => name.replace(/::h[0-9a-f]{16}$/, '').replace(/\[[0-9a
 /**
  * Where the bytes of the package's wasm go. Re-runs wasm-opt with the arguments `make pkg` used,
  * plus `-g` to keep the names, on the named wasm-bindgen output build-pkg.sh left in
- * NAMED_BUILD_DIR (keeping names changes the optimized code by ~0.1 %). Answers `{rawBytes,
+ * NAMED_BUILD_DIR (keeping names changes the optimized code by ~0.1 %); the import section is
+ * measured in `shipped` (the package's wasm), whose names shrink-glue shortened. Answers `{rawBytes,
  * gzipBytes, groups, sections, largest}`: `groups` are `{name, rawBytes, gzipBytes, functions}`
  * (gzip of the group's code alone, so the groups' gzip figures do not add up to the module's).
  */
-export function wasmBreakdown({ dir = NAMED_BUILD_DIR, largest = 15 } = {}) {
+export function wasmBreakdown({ dir = NAMED_BUILD_DIR, shipped = path.join(ROOT, 'pkg', `${NAME}_bg.wasm`), largest = 15 } = {}) {
   const input = path.join(dir, `${NAME}_bg.wasm`);
   const argsFile = path.join(dir, 'wasm-opt-args');
   if (!existsSync(input) || !existsSync(argsFile)) throw new Error(`${input} not found: run \`make pkg\` first`);
@@ -149,14 +150,16 @@ export function wasmBreakdown({ dir = NAMED_BUILD_DIR, largest = 15 } = {}) {
     const output = path.join(work, 'named.wasm');
     const run = spawnSync(path.join(ROOT, 'node_modules/.bin/wasm-opt'), [...args, '-g', '-o', output, input], { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`wasm-opt failed: ${run.stderr}`);
-    return breakdownOf(readFileSync(output), largest);
+    return breakdownOf(readFileSync(output), existsSync(shipped) ? readFileSync(shipped) : null, largest);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-function breakdownOf(bytes, largest) {
+function breakdownOf(bytes, shippedBytes, largest) {
   const { sections: all, functions } = functionsOf(bytes);
+  // The import section as shipped: shrink-glue shortens its names after wasm-opt.
+  const shippedImports = shippedBytes && sections(shippedBytes).find((s) => s.id === 2);
   const groups = new Map([...GROUPS.map(([name]) => [name, []]), [UNNAMED, []]]);
   for (const f of functions) {
     const group = f.name === null ? UNNAMED : (GROUPS.find(([, pattern]) => pattern.test(f.name))?.[0] ?? 'other');
@@ -171,13 +174,16 @@ function breakdownOf(bytes, largest) {
     functions: list.length,
   }));
   // The sections other than code and names: data (strings, tables) and the module's own tables.
+  let rawBytes = 8;
   for (const s of all) {
-    if (s.id === 10 || (s.id === 0 && s.name === 'name')) continue;
-    rows.push({ name: s.id === 0 ? `custom section ${s.name}` : `${SECTION_NAMES[s.id] ?? s.id} section`, rawBytes: s.end - s.start, gzipBytes: gzipOf([s]), functions: 0 });
+    if (s.id === 0 && s.name === 'name') continue;
+    const size = s.id === 2 && shippedImports ? shippedImports.end - shippedImports.start : s.end - s.start;
+    rawBytes += size;
+    if (s.id === 10) continue;
+    const gzip = s.id === 2 && shippedImports ? gzipBytes(shippedBytes.subarray(shippedImports.start, shippedImports.end)) : gzipOf([s]);
+    rows.push({ name: s.id === 0 ? `custom section ${s.name}` : `${SECTION_NAMES[s.id] ?? s.id} section`, rawBytes: size, gzipBytes: gzip, functions: 0 });
   }
   rows.sort((a, b) => b.rawBytes - a.rawBytes);
-  const shipped = all.filter((s) => !(s.id === 0 && s.name === 'name'));
-  const rawBytes = 8 + shipped.reduce((n, s) => n + s.end - s.start, 0);
   return {
     rawBytes,
     groups: rows,
@@ -191,8 +197,7 @@ function breakdownOf(bytes, largest) {
 export function formatBreakdown(b) {
   const pct = (n) => `${((n / b.rawBytes) * 100).toFixed(1)} %`.padStart(7);
   return [
-    `  wasm ${b.rawBytes} B raw (names stripped; import names before shrink-glue shortens them), by owner;` +
-      ' gzip = that part compressed alone:',
+    `  wasm ${b.rawBytes} B raw (names stripped), by owner; gzip = that part compressed alone:`,
     ...b.groups.map((g) => `  ${pct(g.rawBytes)} ${String(g.rawBytes).padStart(7)} B raw ${String(g.gzipBytes).padStart(6)} B gzip  ${g.name}${g.functions ? ` (${g.functions} functions)` : ''}`),
     `  of which closures and async bodies ({{closure}}): ${b.closures} B raw (${pct(b.closures).trim()})`,
     '  largest functions:',
