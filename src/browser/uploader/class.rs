@@ -5,13 +5,14 @@ use std::rc::{Rc, Weak};
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{Blob, File};
 
 use crate::browser::api::{Api, AssetCall, Authority, GrantSource};
 use crate::browser::convert;
 use crate::browser::js_error::{js_error, to_js_error};
 use crate::browser::options::OptionReader;
+use crate::browser::runtime::promise;
 use crate::browser::transport::Transport;
 use crate::browser::types::*;
 use crate::browser::wire_js;
@@ -193,7 +194,7 @@ impl Uploader {
     #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<PendingUpload[]>")]
     pub fn pending_uploads(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             let list = js_sys::Array::new();
             for (id, record) in inner.saved_records().await {
                 let saved = &record.saved;
@@ -223,7 +224,7 @@ impl Uploader {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn forget(&self, id: String) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             if let Some(store) = inner.store().await {
                 store.delete(&id).await.map_err(|e| to_js_error(&e))?;
             }
@@ -236,7 +237,7 @@ impl Uploader {
     pub fn upload_url(&self, url: String, options: Option<JsUrlUploadOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             let request =
                 UploadRequest::read(&options, "UrlUploadOptions").map_err(|e| to_js_error(&e))?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -274,7 +275,7 @@ impl Uploader {
     #[wasm_bindgen(js_name = getAsset, unchecked_return_type = "Promise<Asset>")]
     pub fn get_asset(&self, asset_id: String) -> Promise {
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             inner
                 .call_with_retries(
                     Operation::Asset,
@@ -294,7 +295,7 @@ impl Uploader {
     pub fn list_assets(&self, options: Option<JsListAssetsOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             let (query, signal) = list_query(&options).map_err(|e| to_js_error(&e))?;
             inner
                 .call_with_retries(
@@ -315,7 +316,7 @@ impl Uploader {
     pub fn delete_asset(&self, asset_id: String, options: Option<JsDeleteAssetOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             let o =
                 OptionReader::new(&options, "DeleteAssetOptions").map_err(|e| to_js_error(&e))?;
             let force = o
@@ -345,7 +346,7 @@ impl Uploader {
     pub fn wait_until_ready(&self, asset_id: String, options: Option<JsWaitOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             let o = OptionReader::new(&options, "WaitOptions").map_err(|e| to_js_error(&e))?;
             let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
             let timeout = o
