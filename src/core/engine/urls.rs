@@ -147,9 +147,72 @@ pub(super) fn url_batch_limit(
     let Some(lifetime_ms) = lifetime_ms else {
         return lookahead;
     };
-    let usable_chunks = u128::from(lifetime_ms) * u128::from(bytes_per_second)
-        / 1_000
-        / u128::from(chunk_size.max(1));
+    // In u64, not u128: 128-bit division costs the browser package 1 KB of compiler builtins. A
+    // product past u64 (18 EB·ms/s) means at least 2^64 / 1000 / chunk_size usable chunks, far
+    // past the cap for any chunk under 369 TB, so it reads as "no limit".
+    let usable_chunks = lifetime_ms
+        .checked_mul(bytes_per_second)
+        .map_or(u64::MAX, |bytes| bytes / 1_000 / chunk_size.max(1));
     let usable_chunks = u32::try_from(usable_chunks).unwrap_or(u32::MAX);
     usable_chunks.clamp(lookahead.min(limits::MAX_BATCH), limits::MAX_BATCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rule in exact 128-bit arithmetic.
+    fn reference(lifetime_ms: u64, bytes_per_second: u64, chunk_size: u64, lookahead: u32) -> u32 {
+        let usable = u128::from(lifetime_ms) * u128::from(bytes_per_second)
+            / 1_000
+            / u128::from(chunk_size.max(1));
+        u32::try_from(usable)
+            .unwrap_or(u32::MAX)
+            .clamp(lookahead.min(limits::MAX_BATCH), limits::MAX_BATCH)
+    }
+
+    #[test]
+    fn batch_limit_agrees_with_exact_arithmetic_up_to_the_largest_chunks() {
+        const GIB: u64 = 1 << 30;
+        let lifetimes = [
+            0,
+            1,
+            999,
+            1_000,
+            60_000,
+            3_600_000,
+            7 * 86_400_000,
+            u64::MAX / 2,
+            u64::MAX,
+        ];
+        let speeds = [
+            0,
+            1,
+            1_000,
+            5 << 20,
+            100 << 20,
+            10 * GIB,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        let chunks = [0, 1, 5 << 20, 100 << 20, 5 * GIB, 1 << 48];
+        for lifetime in lifetimes {
+            for speed in speeds {
+                for chunk in chunks {
+                    for lookahead in [0, 4, 50, 80] {
+                        assert_eq!(
+                            url_batch_limit(Some(lifetime), speed, chunk, lookahead),
+                            reference(lifetime, speed, chunk, lookahead),
+                            "lifetime {lifetime} ms, {speed} B/s, chunk {chunk}, lookahead {lookahead}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_limit_without_a_lifetime_is_the_lookahead() {
+        assert_eq!(url_batch_limit(None, 1 << 30, 5 << 20, 7), 7);
+    }
 }
