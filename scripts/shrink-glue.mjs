@@ -13,7 +13,7 @@
 // Every rename is checked: each old name must occur exactly once in the glue, as a key of the
 // import object, and nowhere afterwards, or the build fails.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Reader } from './lib/wasm-reader.mjs';
+import { Reader, sections } from './lib/wasm-reader.mjs';
 
 const [wasmPath, jsPath] = process.argv.slice(2);
 if (!wasmPath || !jsPath) {
@@ -54,20 +54,14 @@ function shortName(index) {
  * itself is renamed to `newModule`. Answers the new binary and the map old field → new field.
  */
 function renameImports(bytes, module, newModule) {
-  const reader = new Reader(bytes, 8);
   const renamed = new Map();
   const parts = [bytes.subarray(0, 8)];
-  while (reader.offset < bytes.length) {
-    const sectionStart = reader.offset;
-    const id = reader.byte();
-    const size = reader.u32();
-    const bodyStart = reader.offset;
-    const bodyEnd = bodyStart + size;
-    if (id !== 2) {
-      parts.push(bytes.subarray(sectionStart, bodyEnd));
-      reader.offset = bodyEnd;
+  for (const section of sections(bytes)) {
+    if (section.id !== 2) {
+      parts.push(bytes.subarray(section.start, section.end));
       continue;
     }
+    const reader = new Reader(bytes, section.bodyStart);
     const count = reader.u32();
     const body = [...leb128(count)];
     for (let i = 0; i < count; i++) {
@@ -83,7 +77,7 @@ function renameImports(bytes, module, newModule) {
         body.push(...encodeName(importModule), ...encodeName(field), ...desc);
       }
     }
-    if (reader.offset !== bodyEnd) throw new Error('import section: trailing bytes');
+    if (reader.offset !== section.end) throw new Error('import section: trailing bytes');
     parts.push(Uint8Array.from([2, ...leb128(body.length), ...body]));
   }
   const total = parts.reduce((n, p) => n + p.length, 0);
