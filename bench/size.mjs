@@ -1,18 +1,12 @@
 // Size: what a browser downloads for our package (the .wasm + the JS glue, judged against the
 // target), where the wasm's bytes go, and what the Worker deploys (worker-build's bundle), raw
 // and gzip -9; Uppy's bundle for comparison.
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { packageSizes, wasmBreakdown } from '../scripts/wasm-size.mjs';
+import { fileSize, packageSizes, wasmBreakdown } from '../scripts/wasm-size.mjs';
 import { ROOT } from '../tests/support/harness.mjs';
 
 function measure(files) {
-  const parts = files.map((file) => {
-    if (!existsSync(file)) throw new Error(`${file} not found: run \`make pkg worker\` first`);
-    const bytes = readFileSync(file);
-    return { file: path.relative(ROOT, file), raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
-  });
+  const parts = files.map((file) => fileSize(file, 'make pkg worker'));
   return {
     parts,
     raw: parts.reduce((n, p) => n + p.raw, 0),

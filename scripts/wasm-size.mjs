@@ -25,8 +25,9 @@ export const NAMED_BUILD_DIR = path.join(process.env.CARGO_TARGET_DIR || path.jo
 
 const gzipBytes = (bytes) => gzipSync(bytes, { level: 9 }).length;
 
-function fileSize(file) {
-  if (!existsSync(file)) throw new Error(`${file} not found: run \`make pkg\` first`);
+/** A file's `{file (relative to the repository), raw, gzip}` bytes; `build` names what makes it. */
+export function fileSize(file, build = 'make pkg') {
+  if (!existsSync(file)) throw new Error(`${file} not found: run \`${build}\` first`);
   const bytes = readFileSync(file);
   return { file: path.relative(ROOT, file), raw: bytes.length, gzip: gzipBytes(bytes) };
 }
