@@ -406,10 +406,15 @@ function rows(report) {
     }
     const wb = z.wasm_breakdown;
     if (wb) {
-      for (const g of wb.groups) {
+      const share = (n) => `${((n / wb.rawBytes) * 100).toFixed(1)} % of ${formatBytes(wb.rawBytes)}`;
+      // Parts under 1 % (module sections, builtins, drop glue) share one row.
+      const small = wb.groups.filter((g) => g.rawBytes < wb.rawBytes / 100);
+      for (const g of wb.groups.filter((g) => !small.includes(g))) {
         out.push(['size: wasm', `${g.name}${g.functions ? ` (${g.functions} functions)` : ''}`, `${formatBytes(g.rawBytes)} raw`,
-          `${formatBytes(g.gzipBytes)} gz alone`, `${((g.rawBytes / wb.rawBytes) * 100).toFixed(1)} % of ${formatBytes(wb.rawBytes)}`]);
+          `${formatBytes(g.gzipBytes)} gz alone`, share(g.rawBytes)]);
       }
+      const rest = wb.rawBytes - wb.groups.filter((g) => !small.includes(g)).reduce((n, g) => n + g.rawBytes, 0);
+      out.push(['size: wasm', `the rest (${small.length} parts under 1 % each, and the code section's framing)`, `${formatBytes(rest)} raw`, '', share(rest)]);
       out.push(['size: wasm', 'of which closures and async bodies ({{closure}})', `${formatBytes(wb.closures)} raw`, '',
         `${((wb.closures / wb.rawBytes) * 100).toFixed(1)} %`]);
     }
