@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Delay, Method};
@@ -12,7 +13,6 @@ use worker::{js_sys, web_sys, Delay, Method};
 use crate::core::error::ErrorCode;
 use crate::core::retry::{proxy_should_retry, HttpOutcome};
 use crate::worker::config::Secret;
-use crate::worker::incoming::whole_body;
 use crate::worker::reply::{map_upstream_failure, ApiError};
 
 /// How long a streamed direct upload may take (the body is up to 200 MB from a slow client).
@@ -118,10 +118,10 @@ impl Upstream<'_> {
         }
     }
 
-    /// One attempt. Works on the runtime's own `Request`/`Response` rather than `worker`'s
-    /// wrappers: those cost a second `Request` (fetch with a request *and* an init copies it),
-    /// read `cf` and `webSocket` off the answer, and needed a second `Response` around the
-    /// answer's stream to read it with one `arrayBuffer()`; each was runtime work per call.
+    /// One attempt, as one JS step ([`call_upstream`]): the request is built, sent and its
+    /// answer read whole in JS, so an attempt costs two crossings and one awaited promise instead
+    /// of a dozen crossings (a `Headers`, each header, a `RequestInit` field by field, the
+    /// `Request`, the global's `fetch`, the status, `arrayBuffer()`, its copy) and two promises.
     async fn once(
         &self,
         method: &Method,
@@ -129,106 +129,166 @@ impl Upstream<'_> {
         body: Body,
         timeout_ms: u64,
     ) -> Result<Reply, Failure> {
-        let header_failure = |_| Failure {
-            status: None,
-            error: ApiError::new(ErrorCode::Internal, "could not build a header"),
-        };
-        let headers = web_sys::Headers::new().map_err(header_failure)?;
         // The call's abort switch: for a streamed body, the stream's own controller with a timer
         // here (its producer aborts the call too); else the runtime's native timeout signal,
-        // which costs no JS closure, timer or second future per call.
-        let mut stream_abort = None;
-        let set = |name: &str, value: &str| headers.set(name, value).map_err(header_failure);
-        set("x-api-key", self.api_key.expose())?;
-        set("Accept", "application/json")?;
-        let init = web_sys::RequestInit::new();
-        init.set_method(method.as_ref());
-        match body {
-            Body::Empty => {}
-            Body::Json(bytes) => {
-                set("Content-Type", "application/json")?;
-                init.set_body(&js_sys::Uint8Array::from(bytes.as_slice()));
-            }
+        // made in JS, which costs no JS closure, timer or second future per call.
+        let (content_type, payload, stream_abort) = match body {
+            Body::Empty => (None, JsValue::UNDEFINED, None),
+            Body::Json(bytes) => (
+                Some("application/json".to_owned()),
+                js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                None,
+            ),
             Body::Form {
                 bytes,
                 content_type,
-            } => {
-                set("Content-Type", &content_type)?;
-                init.set_body(&js_sys::Uint8Array::from(bytes.as_slice()));
-            }
+            } => (
+                Some(content_type),
+                js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                None,
+            ),
             Body::Stream {
                 stream,
                 content_type,
                 abort,
-            } => {
-                set("Content-Type", &content_type)?;
-                init.set_body(&stream);
-                stream_abort = Some(abort);
-            }
-        }
-        init.set_headers(&headers);
-        // Never follow a redirect: it would carry `x-api-key` to whatever host it names. A 3xx
-        // is answered as an unavailable upstream.
-        init.set_redirect(web_sys::RequestRedirect::Manual);
-        let timeout_signal = match &stream_abort {
-            Some(abort) => abort.signal(),
-            None => web_sys::AbortSignal::timeout_with_f64(timeout_ms as f64),
+            } => (Some(content_type), stream, Some(abort)),
         };
-        init.set_signal(Some(&timeout_signal));
-        let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|_| Failure {
-            status: None,
-            error: ApiError::new(ErrorCode::Internal, "TWELVELABS_BASE_URL is not a URL"),
-        })?;
-
-        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let sending = JsFuture::from(global.fetch_with_request(&request));
-        let timed_out = || {
-            no_answer(unavailable(&format!(
-                "TwelveLabs did not answer within {timeout_ms} ms."
-            )))
-        };
-        let answer = match &stream_abort {
-            None => sending.await.map_err(|_| timeout_signal.aborted()),
+        let signal = stream_abort.as_ref().map(web_sys::AbortController::signal);
+        let sending = JsFuture::from(call_upstream(
+            url,
+            method.as_ref(),
+            self.api_key.expose(),
+            content_type.as_deref(),
+            &payload,
+            signal.as_ref(),
+            timeout_ms as f64,
+        ));
+        let answer: UpstreamAnswer = match &stream_abort {
+            // The JS step never rejects: every failure is a `failure` code in its answer.
+            None => sending.await.map_err(|_| no_answer(unreachable()))?,
             Some(abort) => {
                 let deadline = Delay::from(Duration::from_millis(timeout_ms));
                 match select(sending, deadline).await {
-                    Either::Left((answer, _)) => answer.map_err(|_| false),
+                    Either::Left((answer, _)) => answer.map_err(|_| no_answer(unreachable()))?,
                     Either::Right(((), _)) => {
                         abort.abort();
-                        Err(true)
+                        return Err(timed_out(timeout_ms));
                     }
                 }
             }
-        };
-        let response: web_sys::Response = match answer {
-            // `fetch` resolves to a `Response`, always.
-            Ok(response) => response.unchecked_into(),
-            Err(true) => return Err(timed_out()),
+        }
+        .unchecked_into();
+        let status = answer.status();
+        if status != 0 {
+            self.last_status.set(Some(status));
+        }
+        match answer.failure() {
+            0 => {}
+            NO_URL => {
+                return Err(no_answer(ApiError::new(
+                    ErrorCode::Internal,
+                    "TWELVELABS_BASE_URL is not a URL",
+                )))
+            }
+            TIMED_OUT => return Err(timed_out(timeout_ms)),
+            CUT_OFF => return Err(no_answer(unavailable("TwelveLabs' answer was cut off."))),
             // The JS error text is not forwarded: it could name the request.
-            Err(false) => return Err(no_answer(unavailable("TwelveLabs could not be reached."))),
-        };
-        let status = response.status();
-        self.last_status.set(Some(status));
-        let body = read_whole(&response)
-            .await
-            .map_err(|()| no_answer(unavailable("TwelveLabs' answer was cut off.")))?;
+            UNREACHABLE => return Err(no_answer(unreachable())),
+            _ => {
+                return Err(no_answer(ApiError::new(
+                    ErrorCode::Internal,
+                    "The upstream call ended in an unknown way.",
+                )))
+            }
+        }
+        let body = answer.body();
         if (200..300).contains(&status) {
             return Ok(Reply { status, body });
         }
-        let retry_after = response.headers().get("Retry-After").ok().flatten();
         Err(Failure {
             status: Some(status),
-            error: map_upstream_failure(status, &body, retry_after.as_deref()),
+            error: map_upstream_failure(status, &body, answer.retry_after().as_deref()),
         })
     }
 }
 
-/// Reads a whole upstream answer (small JSON) with [`whole_body`] rather than
-/// `worker::Response::bytes`'s stream reader. An answer without a body reads as empty.
-async fn read_whole(response: &web_sys::Response) -> Result<Vec<u8>, ()> {
-    whole_body(response.array_buffer().map_err(drop)?)
-        .await
-        .map_err(drop)
+// `failure` codes of an [`UpstreamAnswer`] (0: none), as `call_upstream` sets them.
+/// `new Request` refused the URL.
+const NO_URL: u8 = 1;
+/// No answer: a network error, or a call aborted by its producer.
+const UNREACHABLE: u8 = 2;
+/// The call's own timeout signal fired before the answer was read.
+const TIMED_OUT: u8 = 3;
+/// The answer's body could not be read whole.
+const CUT_OFF: u8 = 4;
+
+// One upstream attempt in JS: never follows a redirect (it would carry `x-api-key` to whatever
+// host it names; a 3xx is answered as an unavailable upstream), bounded by `signal` or else by
+// the runtime's `AbortSignal.timeout`, the answer read whole with one `arrayBuffer()` (small
+// JSON; a stream reader costs a promise per chunk). It never rejects. The failure codes are the
+// constants above.
+#[wasm_bindgen(inline_js = r#"
+export async function call_upstream(url, method, apiKey, contentType, body, signal, timeoutMs) {
+  signal ??= AbortSignal.timeout(timeoutMs);
+  const headers = { 'x-api-key': apiKey, accept: 'application/json' };
+  if (contentType !== undefined) headers['content-type'] = contentType;
+  let request;
+  try {
+    request = new Request(url, { method, headers, body, redirect: 'manual', signal });
+  } catch {
+    return { status: 0, failure: 1 };
+  }
+  let response;
+  try {
+    response = await fetch(request);
+  } catch {
+    return { status: 0, failure: signal.aborted ? 3 : 2 };
+  }
+  const status = response.status;
+  try {
+    const body = new Uint8Array(await response.arrayBuffer());
+    return { status, failure: 0, body, retryAfter: response.headers.get('retry-after') ?? undefined };
+  } catch {
+    return { status, failure: 4 };
+  }
+}
+"#)]
+extern "C" {
+    fn call_upstream(
+        url: &str,
+        method: &str,
+        api_key: &str,
+        content_type: Option<&str>,
+        body: &JsValue,
+        signal: Option<&web_sys::AbortSignal>,
+        timeout_ms: f64,
+    ) -> js_sys::Promise;
+
+    /// What [`call_upstream`] resolves to.
+    type UpstreamAnswer;
+
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &UpstreamAnswer) -> u16;
+
+    #[wasm_bindgen(method, getter)]
+    fn failure(this: &UpstreamAnswer) -> u8;
+
+    /// The answer's body (empty when it has none).
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &UpstreamAnswer) -> Vec<u8>;
+
+    #[wasm_bindgen(method, getter, js_name = retryAfter)]
+    fn retry_after(this: &UpstreamAnswer) -> Option<String>;
+}
+
+fn timed_out(timeout_ms: u64) -> Failure {
+    no_answer(unavailable(&format!(
+        "TwelveLabs did not answer within {timeout_ms} ms."
+    )))
+}
+
+fn unreachable() -> ApiError {
+    unavailable("TwelveLabs could not be reached.")
 }
 
 /// A failure without a usable answer (network error, timeout, cut-off body): transient.
