@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde::Deserialize as _;
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{web_sys, Env, Method, Response};
+use worker::{web_sys, Env, Method};
 
 use crate::core::asset_list::{self, AssetListQuery, OwnerListPlan};
 use crate::core::error::{Error, ErrorCode};
@@ -24,7 +24,7 @@ use crate::worker::config::Config;
 use crate::worker::form::{self, AssetForm, FileTail};
 use crate::worker::incoming::Request;
 use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
-use crate::worker::reply::{self, ApiError};
+use crate::worker::reply::{Answer, ApiError};
 use crate::worker::upstream::{Body, Idempotency, Reply, Upstream};
 use crate::worker::webhook::Completion;
 
@@ -71,7 +71,7 @@ impl Ctx {
     }
 
     fn grant(&self, req: &Request) -> Result<GrantClaims, ApiError> {
-        let header = req.headers().get("Authorization").ok().flatten();
+        let header = req.header("Authorization");
         let token = auth::bearer(header.as_deref())?;
         auth::grant(
             self.config.grant_secret.as_ref(),
@@ -82,7 +82,7 @@ impl Ctx {
     }
 
     fn upload_token(&self, req: &Request, upload_id: &str) -> Result<UploadClaims, ApiError> {
-        let header = req.headers().get("Authorization").ok().flatten();
+        let header = req.header("Authorization");
         let token = auth::bearer(header.as_deref())?;
         auth::upload_token(
             self.config.token_secret.as_ref(),
@@ -93,7 +93,7 @@ impl Ctx {
     }
 }
 
-type Handled = Result<Response, ApiError>;
+type Handled = Result<Answer, ApiError>;
 
 fn internal_js() -> ApiError {
     ApiError::new(
@@ -115,13 +115,13 @@ pub fn json_response(status: u16, body: &Value) -> Handled {
 }
 
 fn bytes_response(status: u16, body: Vec<u8>) -> Handled {
-    Ok(reply::json_builder(status).map_err(internal)?.fixed(body))
+    Ok(Answer::json(status, body))
 }
 
 /// Passes an upstream reply through (empty bodies stay empty, e.g. a 204 delete).
 fn pass_through(reply: Reply) -> Handled {
     if reply.body.is_empty() || reply.status == 204 {
-        return Ok(Response::builder().with_status(reply.status).empty());
+        return Ok(Answer::empty(reply.status));
     }
     bytes_response(reply.status, reply.body)
 }
@@ -136,10 +136,7 @@ fn parse_upstream_json(reply: &Reply) -> Result<Value, ApiError> {
 }
 
 fn content_length(req: &Request) -> Option<u64> {
-    req.headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
+    req.header("Content-Length")
         .and_then(|v| v.trim().parse().ok())
 }
 
@@ -156,12 +153,7 @@ pub fn discard_unread_body(req: &Request) {
 
 /// Reads a JSON body of at most [`MAX_JSON_BODY_BYTES`], refusing other content types.
 async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
-    let content_type = req
-        .headers()
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let content_type = req.header("Content-Type").unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::new(
@@ -638,12 +630,7 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
 /// streamed to TwelveLabs with the size limit enforced on the way, never buffered.
 pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     let grant = ctx.grant(req)?;
-    let content_type = req
-        .headers()
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let content_type = req.header("Content-Type").unwrap_or_default();
     let boundary = form::boundary(&content_type)?;
     let declared_length = content_length(req);
     let max_limit = ctx.config.policy.byte_limit(&grant);

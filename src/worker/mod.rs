@@ -23,14 +23,15 @@ pub mod webhook;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use worker::{event, js_sys, web_sys, Context, Env, Method, Response};
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{event, js_sys, web_sys, Context, Env, Method};
 
 use crate::core::error::ErrorCode;
 use crate::worker::config::{Config, ConfigError};
 use crate::worker::cors::CorsDecision;
 use crate::worker::handlers::Ctx;
 use crate::worker::incoming::Request;
-use crate::worker::reply::ApiError;
+use crate::worker::reply::{Answer, ApiError};
 use crate::worker::routes::Resource;
 
 /// The names the Worker reads from its environment (secrets first).
@@ -93,7 +94,11 @@ fn now_ms() -> u64 {
 // The runtime's request is taken as it is (see `incoming`): `worker::Request` would read its
 // `cf` object eagerly, which the Worker never uses.
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, worker_ctx: Context) -> worker::Result<Response> {
+async fn fetch(
+    req: web_sys::Request,
+    env: Env,
+    worker_ctx: Context,
+) -> worker::Result<web_sys::Response> {
     let started_ms = now_ms();
     let mut req = Request::from(req);
     let method = req.method();
@@ -137,11 +142,11 @@ async fn fetch(req: web_sys::Request, env: Env, worker_ctx: Context) -> worker::
             outcome
         }
     };
-    let mut response = match outcome {
-        Ok(response) => response,
+    let mut answer = match outcome {
+        Ok(answer) => answer,
         Err(error) => {
             error_code = Some(error.error.code);
-            error.into_response()?
+            error.into_answer()
         }
     };
     if error_code.is_some() {
@@ -150,20 +155,42 @@ async fn fetch(req: web_sys::Request, env: Env, worker_ctx: Context) -> worker::
     // workerd (unlike Cloudflare's edge) adds no `Date`; clients use it to measure their clock
     // skew against the server's, so every answer carries one.
     let finished_ms = now_ms();
-    response
-        .headers_mut()
-        .set("Date", &reply::http_date(finished_ms / 1000))?;
+    answer.set_header("Date", reply::http_date(finished_ms / 1000));
     let line = log_line(
         route,
         &method_name,
-        response.status_code(),
+        answer.status,
         upstream_status,
         error_code,
         finished_ms.saturating_sub(started_ms),
         bad_setting,
     );
-    web_sys::console::log_1(&line.into());
-    Ok(response)
+    let headers = answer
+        .header_lines()
+        .ok_or_else(|| worker::Error::RustError("a header holds a line break".into()))?;
+    respond(answer.status, answer.body.as_deref(), &headers, &line)
+        .map_err(|_| worker::Error::RustError("the runtime refused the answer".into()))
+}
+
+// The request's last step: its log line, and the runtime's `Response` made from an [`Answer`]
+// (`headers`: its `header_lines`), in one crossing. The body is copied out of wasm memory.
+#[wasm_bindgen(inline_js = r#"
+export function respond(status, body, headerLines, logLine) {
+  console.log(logLine);
+  const headers = new Headers();
+  const fields = headerLines.split('\n');
+  for (let i = 0; i + 1 < fields.length; i += 2) headers.set(fields[i], fields[i + 1]);
+  return new Response(body === undefined ? null : body.slice(), { status, headers });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn respond(
+        status: u16,
+        body: Option<&[u8]>,
+        headers: &str,
+        log_line: &str,
+    ) -> Result<web_sys::Response, wasm_bindgen::JsValue>;
 }
 
 /// The request's one log line, a JSON object: route, method, status, upstream status, error
@@ -251,8 +278,8 @@ async fn serve(
     method: Option<&Method>,
     path: &str,
     resource: Option<Resource>,
-) -> Result<Response, ApiError> {
-    let origin = req.headers().get("Origin").ok().flatten();
+) -> Result<Answer, ApiError> {
+    let origin = req.header("Origin");
     let allowed = &ctx.config.allowed_origins;
     // `/dev/grant` does not exist at all unless DEV_GRANTS=true.
     let resource = resource.filter(|r| *r != Resource::DevGrant || ctx.config.dev_grants);
@@ -265,19 +292,16 @@ async fn serve(
     };
     if *method == Method::Options {
         let requested = req
-            .headers()
-            .get("Access-Control-Request-Method")
-            .ok()
-            .flatten()
+            .header("Access-Control-Request-Method")
             .unwrap_or_default();
         let methods = resource
             .as_ref()
             .map_or(UNKNOWN_ROUTE_PREFLIGHT_METHODS, Resource::methods);
         return match cors::for_preflight(allowed, origin.as_deref(), &requested, methods) {
             CorsDecision::Allowed(headers) => {
-                let mut response = Response::builder().with_status(204).empty();
-                attach(&mut response, &headers)?;
-                Ok(response)
+                let mut answer = Answer::empty(204);
+                attach(&mut answer, headers);
+                Ok(answer)
             }
             _ if resource.is_none() => Err(no_such_route(path)),
             _ => Err(ApiError::new(
@@ -300,29 +324,21 @@ async fn serve(
         None => Err(no_such_route(path)),
         Some(resource) => dispatch(ctx, req, method, resource).await,
     };
-    let mut response = match outcome {
-        Ok(response) => response,
+    let mut answer = match outcome {
+        Ok(answer) => answer,
         Err(error) => {
             ctx.error_code.set(Some(error.error.code));
-            error.into_response().map_err(|_| {
-                ApiError::new(
-                    ErrorCode::Internal,
-                    "The Worker failed to build a response.",
-                )
-            })?
+            error.into_answer()
         }
     };
-    attach(&mut response, &cors_headers)?;
-    Ok(response)
+    attach(&mut answer, cors_headers);
+    Ok(answer)
 }
 
-fn attach(response: &mut Response, headers: &[(&'static str, String)]) -> Result<(), ApiError> {
+fn attach(answer: &mut Answer, headers: Vec<(&'static str, String)>) {
     for (name, value) in headers {
-        response.headers_mut().set(name, value).map_err(|_| {
-            ApiError::new(ErrorCode::Internal, "The Worker failed to set a header.")
-        })?;
+        answer.set_header(name, value);
     }
-    Ok(())
 }
 
 async fn dispatch(
@@ -330,7 +346,7 @@ async fn dispatch(
     req: &mut Request,
     method: &Method,
     resource: &Resource,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     use handlers as h;
     match (resource, method) {
         (Resource::Healthz, Method::Get) => h::healthz(ctx),

@@ -1,5 +1,7 @@
-//! Error replies: the `{code, message}` body, the status, `Retry-After`, and the mapping of
-//! upstream failures. Pure apart from [`ApiError::into_response`].
+//! What the Worker answers: [`Answer`] (status, headers, body), error replies (the
+//! `{code, message}` body, the status, `Retry-After`, `Allow`), and the mapping of upstream
+//! failures. Pure: the runtime's `Response` is made from an [`Answer`] in one step, at the end of
+//! the request (`crate::worker::respond`).
 
 use crate::core::error::{Error, ErrorCode};
 use crate::core::wire::ErrorBody;
@@ -33,16 +35,16 @@ impl ApiError {
         serde_json::to_vec(&ErrorBody::from_error(&self.error)).unwrap_or_default()
     }
 
-    /// Builds the Workers response (headers other than CORS).
-    pub fn into_response(self) -> worker::Result<worker::Response> {
-        let mut builder = json_builder(self.status())?;
-        if let Some(seconds) = &self.retry_after {
-            builder = builder.with_header("Retry-After", seconds)?;
+    /// The answer (headers other than CORS).
+    pub fn into_answer(self) -> Answer {
+        let mut answer = Answer::json(self.status(), self.body());
+        if let Some(seconds) = self.retry_after {
+            answer.set_header("Retry-After", seconds);
         }
-        if let Some(allow) = &self.allow {
-            builder = builder.with_header("Allow", allow)?;
+        if let Some(allow) = self.allow {
+            answer.set_header("Allow", allow);
         }
-        Ok(builder.fixed(self.body()))
+        answer
     }
 }
 
@@ -97,14 +99,81 @@ pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>)
     }
 }
 
-/// A response builder for a JSON answer with `status`, never cached: every answer the Worker
-/// writes itself, success or error, starts here. Headers go on the builder's own `Headers` (it
-/// always makes one), not on a second one put in its place.
-pub fn json_builder(status: u16) -> worker::Result<worker::ResponseBuilder> {
-    worker::Response::builder()
-        .with_status(status)
-        .with_header("Content-Type", "application/json")?
-        .with_header("Cache-Control", "no-store")
+/// An answer on its way to the client, built in Rust and handed to the runtime whole (one
+/// crossing for the status, headers, body and log line, rather than `worker::Response`'s
+/// `Headers` object, a crossing per header, a `ResponseInit` and a body copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// Header names and values, each name once (ASCII case-insensitively).
+    headers: Vec<(&'static str, String)>,
+    /// The body; `None` for an answer without one (a 204).
+    pub body: Option<Vec<u8>>,
+}
+
+impl Answer {
+    /// A JSON answer with `status`, never cached: every answer the Worker writes itself, success
+    /// or error, starts here.
+    pub fn json(status: u16, body: Vec<u8>) -> Answer {
+        Answer {
+            status,
+            headers: vec![
+                ("Content-Type", "application/json".to_owned()),
+                ("Cache-Control", "no-store".to_owned()),
+            ],
+            body: Some(body),
+        }
+    }
+
+    /// An answer without a body or headers (a 204 to a preflight, an upstream 204).
+    pub fn empty(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Sets header `name` to `value`, replacing any value it had (as `Headers.set` does).
+    pub fn set_header(&mut self, name: &'static str, value: impl Into<String>) {
+        let value = value.into();
+        match self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some(header) => *header = (name, value),
+            None => self.headers.push((name, value)),
+        }
+    }
+
+    /// The value of header `name`, if set.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The headers as one text, `name\nvalue\n` for each, for the runtime's side to split; `None`
+    /// when a name or value holds a line break or NUL (which `Headers.set` would refuse too).
+    pub fn header_lines(&self) -> Option<String> {
+        let mut lines = String::with_capacity(128);
+        for (name, value) in &self.headers {
+            if [*name, value.as_str()]
+                .iter()
+                .any(|part| part.contains(['\n', '\r', '\0']))
+            {
+                return None;
+            }
+            lines.push_str(name);
+            lines.push('\n');
+            lines.push_str(value);
+            lines.push('\n');
+        }
+        Some(lines)
+    }
 }
 
 /// `secs` since the Unix epoch as an HTTP date (IMF-fixdate, RFC 9110 §5.6.7), e.g.
@@ -185,6 +254,33 @@ mod tests {
             body,
             serde_json::json!({"code": "forbidden", "message": "no"})
         );
+    }
+
+    #[test]
+    fn answers_set_each_header_once_and_refuse_line_breaks() {
+        let mut answer = ApiError {
+            retry_after: Some("7".into()),
+            allow: Some("GET, POST".into()),
+            ..ApiError::new(ErrorCode::RateLimited, "slow down")
+        }
+        .into_answer();
+        assert_eq!(answer.status, 429);
+        answer.set_header("content-type", "text/plain");
+        answer.set_header("Date", "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(answer.header("Content-Type"), Some("text/plain"));
+        assert_eq!(
+            answer.header_lines().as_deref(),
+            Some(
+                "content-type\ntext/plain\nCache-Control\nno-store\nRetry-After\n7\n\
+                 Allow\nGET, POST\nDate\nThu, 01 Jan 1970 00:00:00 GMT\n"
+            )
+        );
+        for bad in ["a\nb", "a\rb", "a\0b"] {
+            let mut answer = Answer::empty(204);
+            answer.set_header("Vary", bad);
+            assert_eq!(answer.header_lines(), None, "{bad:?}");
+        }
+        assert_eq!(Answer::empty(204).header_lines().as_deref(), Some(""));
     }
 
     #[test]
