@@ -150,10 +150,10 @@ impl Request {
     }
 }
 
-/// The bytes of an `arrayBuffer()` promise (of a `Request` or a `Response`): a small body read
-/// whole, in one promise, rather than through a stream reader (a promise per chunk and a lock
-/// release, which showed up as a large share of the Worker's CPU per request).
-pub async fn whole_body(array_buffer: js_sys::Promise) -> Result<Vec<u8>, JsValue> {
+/// The bytes of a request's `arrayBuffer()` promise: a small body read whole, in one promise,
+/// rather than through a stream reader (a promise per chunk and a lock release, which showed up
+/// as a large share of the Worker's CPU per request).
+async fn whole_body(array_buffer: js_sys::Promise) -> Result<Vec<u8>, JsValue> {
     let buffer = JsFuture::from(array_buffer).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
