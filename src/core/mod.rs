@@ -8,6 +8,7 @@ pub mod error;
 pub mod media;
 pub mod plan;
 pub mod progress;
+pub mod queue;
 pub mod resume;
 pub mod retry;
 pub mod sorted_map;
