@@ -225,6 +225,47 @@ export interface PendingUpload {
   /** When the session expires (RFC 3339); it cannot be resumed after. */
   readonly expiresAt: string;
 }
+
+/** Options of `queue.add(...)`: those of `upload` but `onProgress` and `signal` (the queue owns them). */
+export type QueueAddOptions = Omit<UploadOptions, "onProgress" | "signal">;
+
+/** Where a queue item is: waiting for a place, waiting for its file after a reload, or its upload's phase. */
+export type QueuePhase = "queued" | "awaiting_file" | UploadPhase;
+
+/** One file of an `UploadQueue`. Frozen; an item unchanged since the last snapshot is the same object. */
+export interface QueueItem {
+  readonly id: string;
+  readonly filename: string;
+  readonly size: number;
+  readonly phase: QueuePhase;
+  /** The upload's progress (`totalBytes` = `size`; `phase` is `"starting"` until it started). */
+  readonly progress: UploadProgress;
+  /** Why it failed (or why the chosen file was refused, for `awaiting_file`); `null` otherwise. */
+  readonly error: { readonly code: UploadErrorCode; readonly message: string } | null;
+  readonly uploadId: string | null;
+  readonly assetId: string | null;
+}
+
+/** Sums over a queue's items. */
+export interface QueueTotals {
+  /** Bytes of every item still meant to arrive (failed and cancelled items are left out). */
+  readonly totalBytes: number;
+  readonly acknowledgedBytes: number;
+  /** `acknowledgedBytes / totalBytes`, 0–1 (0 for an empty queue). */
+  readonly fraction: number;
+  /** Summed speed of the running uploads; `null` until measured. */
+  readonly bytesPerSecond: number | null;
+  /** Time to store the remaining bytes at that speed; `null` while unknown. */
+  readonly etaMs: number | null;
+  /** Items per phase. */
+  readonly counts: Readonly<Record<QueuePhase, number>>;
+}
+
+/** What `queue.getSnapshot()` returns: frozen, the same object until something changes. */
+export interface QueueSnapshot {
+  readonly items: readonly QueueItem[];
+  readonly totals: QueueTotals;
+}
 "#;
 
 #[wasm_bindgen]
@@ -256,6 +297,14 @@ extern "C" {
     /// `WaitOptions` in TypeScript.
     #[wasm_bindgen(typescript_type = "WaitOptions")]
     pub type JsWaitOptions;
+
+    /// `QueueAddOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "QueueAddOptions")]
+    pub type JsQueueAddOptions;
+
+    /// `QueueSnapshot` in TypeScript.
+    #[wasm_bindgen(typescript_type = "QueueSnapshot")]
+    pub type JsQueueSnapshot;
 
     /// `UploadProgress` in TypeScript.
     #[wasm_bindgen(typescript_type = "UploadProgress")]

@@ -451,7 +451,9 @@ impl Queue {
         item.paused = true;
         item.changed = true;
         if item.run == Run::Started && item.upload_phase != QueuePhase::Processing {
-            self.actions.push(QueueAction::Pause { item: item.shown.id });
+            self.actions.push(QueueAction::Pause {
+                item: item.shown.id,
+            });
         }
         self.publish_now = true;
     }
@@ -527,11 +529,7 @@ impl Queue {
         let index = self.index(id)?;
         let persists = self.persists;
         let item = &mut self.items[index];
-        if !matches!(
-            item.shown.phase,
-            QueuePhase::Failed | QueuePhase::Aborted
-        ) || !item.has_file
-        {
+        if !matches!(item.shown.phase, QueuePhase::Failed | QueuePhase::Aborted) || !item.has_file {
             return Ok(());
         }
         let continues = persists
@@ -679,7 +677,9 @@ impl Queue {
                 }
                 Run::Held => {
                     item.run = Run::Started;
-                    self.actions.push(QueueAction::Resume { item: item.shown.id });
+                    self.actions.push(QueueAction::Resume {
+                        item: item.shown.id,
+                    });
                     running += 1;
                 }
                 _ => {}
@@ -942,7 +942,11 @@ mod tests {
         assert_eq!(phase(&q, 1), QueuePhase::Queued);
         q.upload_changed(2, view(QueuePhase::Done, MB, MB));
         assert_eq!(q.take_actions(), vec![QueueAction::Resume { item: 1 }]);
-        assert_eq!(phase(&q, 1), QueuePhase::Uploading, "resumed, before it reports");
+        assert_eq!(
+            phase(&q, 1),
+            QueuePhase::Uploading,
+            "resumed, before it reports"
+        );
     }
 
     #[test]
@@ -1017,7 +1021,10 @@ mod tests {
         assert_eq!(item.phase, QueuePhase::Starting);
         // The new handle starts from zero; the item's bytes do not go back.
         q.upload_changed(1, view(QueuePhase::Starting, 10 * MB, 0));
-        assert_eq!(q.items().next().unwrap().progress.acknowledged_bytes, 4 * MB);
+        assert_eq!(
+            q.items().next().unwrap().progress.acknowledged_bytes,
+            4 * MB
+        );
     }
 
     #[test]
@@ -1046,7 +1053,10 @@ mod tests {
             q.retry(1).unwrap();
             assert_eq!(starts(&q.take_actions()), vec![(1, None)]);
             let item = q.items().next().unwrap();
-            assert_eq!((item.upload_id.as_deref(), item.progress.acknowledged_bytes), (None, 0));
+            assert_eq!(
+                (item.upload_id.as_deref(), item.progress.acknowledged_bytes),
+                (None, 0)
+            );
         }
     }
 
@@ -1082,7 +1092,10 @@ mod tests {
         let mut q = Queue::new(4, 250, true);
         let restored = q.restore(vec![saved("s1", "a.mp4", 8 * MB), saved("s2", "b.mp4", MB)]);
         assert_eq!(restored, vec![1, 2]);
-        assert!(q.restore(vec![saved("s1", "a.mp4", 8 * MB)]).is_empty(), "listed once");
+        assert!(
+            q.restore(vec![saved("s1", "a.mp4", 8 * MB)]).is_empty(),
+            "listed once"
+        );
         assert!(q.take_actions().is_empty());
         let item = q.items().next().unwrap().clone();
         assert_eq!(item.phase, QueuePhase::AwaitingFile);
@@ -1112,8 +1125,14 @@ mod tests {
         assert_eq!(wrong_size.code, ErrorCode::FileMismatch);
         let wrong_name = q.attach_file(1, "b.mp4", 8 * MB).unwrap_err();
         assert_eq!(wrong_name.code, ErrorCode::FileMismatch);
-        assert_eq!(q.attach_file(2, "new.mp4", MB).unwrap_err().code, ErrorCode::InvalidInput);
-        assert_eq!(q.attach_file(9, "a.mp4", MB).unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(
+            q.attach_file(2, "new.mp4", MB).unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+        assert_eq!(
+            q.attach_file(9, "a.mp4", MB).unwrap_err().code,
+            ErrorCode::NotFound
+        );
         assert!(q.take_actions().is_empty());
         q.attach_file(1, "a.mp4", 8 * MB).unwrap();
         assert_eq!(starts(&q.take_actions()), vec![(1, Some("s1".to_owned()))]);
@@ -1139,7 +1158,10 @@ mod tests {
         q.remove(2).unwrap();
         assert_eq!(
             q.take_actions(),
-            vec![QueueAction::Abort { item: 2 }, QueueAction::Drop { item: 2 }]
+            vec![
+                QueueAction::Abort { item: 2 },
+                QueueAction::Drop { item: 2 }
+            ]
         );
         q.remove(1).unwrap();
         assert_eq!(
@@ -1162,7 +1184,11 @@ mod tests {
     #[test]
     fn totals_leave_out_failed_and_cancelled_items_and_sum_speeds() {
         let mut q = Queue::new(4, 250, true);
-        q.add(vec![file("a", 10 * MB), file("b", 10 * MB), file("c", 4 * MB)]);
+        q.add(vec![
+            file("a", 10 * MB),
+            file("b", 10 * MB),
+            file("c", 4 * MB),
+        ]);
         q.take_actions();
         let mut moving = view(QueuePhase::Uploading, 10 * MB, 2 * MB);
         moving.progress.bytes_per_second = Some(MB);
@@ -1180,7 +1206,10 @@ mod tests {
         assert_eq!(totals.count(QueuePhase::Aborted), 1);
         assert_eq!(totals.counts.iter().sum::<u32>(), 3);
         let empty = Queue::new(4, 250, true).totals();
-        assert_eq!((empty.fraction(), empty.eta_ms, empty.bytes_per_second), (0.0, None, None));
+        assert_eq!(
+            (empty.fraction(), empty.eta_ms, empty.bytes_per_second),
+            (0.0, None, None)
+        );
     }
 
     #[test]

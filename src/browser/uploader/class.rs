@@ -29,8 +29,22 @@ use super::{random_u64, Inner, PersistSetting, Shared};
 
 /// Uploads files to TwelveLabs through the Worker. See the package README for a complete example.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Uploader {
     inner: Rc<Inner>,
+}
+
+impl Uploader {
+    /// `(concurrency, progress interval in ms, whether uploads are saved for resuming)`, for
+    /// an upload queue on this uploader.
+    pub(crate) fn queue_settings(&self) -> (u32, u64, bool) {
+        let config = &self.inner.config;
+        (
+            config.concurrency,
+            config.progress_interval_ms,
+            self.inner.persist == PersistSetting::Auto,
+        )
+    }
 }
 
 /// How an upload starts: a new session, or a saved one continued after a reload.

@@ -19,7 +19,7 @@ use crate::core::progress::Progress;
 use crate::core::retry::HttpOutcome;
 use crate::core::wire::UploadHeaders;
 
-use super::handle::{emit_progress, settle};
+use super::handle::{changed, emit_progress, settle};
 use super::{now, FileEntry, Inner};
 
 impl Inner {
@@ -172,6 +172,7 @@ impl Inner {
             Action::Uploaded { file, .. } => {
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
                     handle.borrow_mut().phase = "processing";
+                    changed(&handle);
                 }
                 self.forget_record(file);
             }

@@ -9,10 +9,11 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::convert;
-use crate::browser::js_error::js_error;
+use crate::browser::js_error::{from_js, js_error};
+use crate::browser::subscribe::{frozen, Subscribers};
 use crate::browser::types::*;
 use crate::core::engine::Input;
-use crate::core::error::ErrorCode;
+use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::{Progress, Retrying};
 
 use super::request::UploadRequest;
@@ -44,6 +45,7 @@ pub(super) fn emit_progress(
         }
         state.on_progress.clone()
     };
+    changed(handle);
     if let Some(callback) = callback {
         let value = convert::progress(phase, &progress);
         // An exception in the application's callback must not break the upload.
@@ -62,6 +64,9 @@ pub(super) fn settle(
             return;
         }
         state.settled = true;
+        if let Err(error) = &result {
+            state.error = Some(from_js(error, ErrorCode::Internal));
+        }
         state.phase = phase;
         state.progress = if phase == "done" {
             state.progress.finished()
@@ -84,8 +89,28 @@ pub(super) fn settle(
     };
 }
 
+/// Marks the handle's snapshot stale and tells its subscribers.
+pub(super) fn changed(handle: &Rc<RefCell<HandleState>>) {
+    let subscribers = {
+        let mut state = handle.borrow_mut();
+        state.snapshot = None;
+        state.subscribers.clone()
+    };
+    subscribers.notify();
+}
+
+/// What the upload queue reads of one of its uploads.
+pub(crate) struct HandleView {
+    pub phase: &'static str,
+    pub progress: Progress,
+    pub upload_id: Option<String>,
+    pub asset_id: Option<String>,
+    pub error: Option<Error>,
+}
+
 /// One upload in progress: pause, resume, abort, progress and the final asset.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct UploadHandle {
     state: Rc<RefCell<HandleState>>,
     done: Promise,
@@ -110,12 +135,33 @@ impl UploadHandle {
             upload_id: None,
             asset_id: None,
             driver: None,
+            error: None,
+            subscribers: Subscribers::new(),
+            snapshot: None,
         }));
         let handle = UploadHandle {
             state: Rc::clone(&state),
             done,
         };
         (handle, state)
+    }
+
+    /// The state as last announced to subscribers.
+    pub(crate) fn view(&self) -> HandleView {
+        let state = self.state.borrow();
+        HandleView {
+            phase: state.phase,
+            progress: state.progress,
+            upload_id: state.upload_id.clone(),
+            asset_id: state.asset_id.clone(),
+            error: state.error.clone(),
+        }
+    }
+
+    /// Calls `observer` (in a microtask) after each change of the upload.
+    pub(crate) fn watch(&self, observer: Rc<dyn Fn()>) {
+        let subscribers = self.state.borrow().subscribers.clone();
+        subscribers.watch(observer);
     }
 
     pub(super) fn attach(&self, request: &UploadRequest) {
@@ -175,6 +221,7 @@ impl UploadHandle {
             state.phase = "paused";
             state.file
         };
+        changed(&self.state);
         if let (Some(inner), Some(file)) = (self.inner(), file) {
             inner.feed(Input::Pause { file: Some(file) });
         }
@@ -195,6 +242,7 @@ impl UploadHandle {
             };
             state.file
         };
+        changed(&self.state);
         if let (Some(inner), Some(file)) = (self.inner(), file) {
             inner.feed(Input::Resume { file: Some(file) });
         }
@@ -231,6 +279,31 @@ impl UploadHandle {
             }
         }
         convert::progress(state.phase, &state.progress).unchecked_into()
+    }
+
+    /// Calls `listener` (in a microtask, once per burst of changes) after the snapshot of
+    /// `getSnapshot()` changed: at most once per `progressIntervalMs` for byte progress, at once
+    /// for a phase change. Returns the function that unsubscribes it.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: Function,
+    ) -> Function {
+        let subscribers = self.state.borrow().subscribers.clone();
+        subscribers.subscribe(listener)
+    }
+
+    /// The progress as last announced to subscribers: a frozen object, the same one until the
+    /// next change (what `useSyncExternalStore` needs).
+    #[wasm_bindgen(js_name = getSnapshot)]
+    pub fn get_snapshot(&self) -> JsUploadProgress {
+        let mut state = self.state.borrow_mut();
+        if let Some(snapshot) = &state.snapshot {
+            return snapshot.clone().unchecked_into();
+        }
+        let snapshot = frozen(convert::progress(state.phase, &state.progress));
+        state.snapshot = Some(snapshot.clone());
+        snapshot.unchecked_into()
     }
 
     /// The multipart session id, once created (also the id of its saved record).

@@ -23,17 +23,21 @@ mod start;
 
 pub use self::class::Uploader;
 pub use self::handle::UploadHandle;
+pub(crate) use self::request::UploadRequest;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Function;
+use wasm_bindgen::JsValue;
 use web_sys::{AbortController, Blob};
 
 use crate::browser::api::Api;
 use crate::browser::runtime::{now_ms, Timer};
 use crate::browser::store::Store;
+use crate::browser::subscribe::Subscribers;
 use crate::core::engine::{Engine, EngineConfig, FileId, RequestId};
+use crate::core::error::Error;
 use crate::core::progress::Progress;
 use crate::core::resume::Fingerprint;
 use crate::core::sorted_map::SortedMap;
@@ -68,6 +72,12 @@ struct HandleState {
     /// flight keeps alive everything it needs, even when the page drops its `Uploader`. The
     /// cycle this makes (the uploader's file entry holds this state) ends when `settle` clears it.
     driver: Option<Rc<Inner>>,
+    /// Why the upload failed, once settled with an error (for the queue's items).
+    error: Option<Error>,
+    /// `subscribe` listeners.
+    subscribers: Subscribers,
+    /// What `getSnapshot` returns until the next change.
+    snapshot: Option<JsValue>,
 }
 
 struct Shared {

@@ -10,20 +10,20 @@ use crate::core::error::Error;
 use crate::core::wire::{MediaType, UserMetadata};
 
 /// What `upload`/`resume` were asked to do.
-pub(super) struct UploadRequest {
+pub(crate) struct UploadRequest {
     pub(super) media_type: Option<MediaType>,
-    pub(super) filename: Option<String>,
+    pub(crate) filename: Option<String>,
     pub(super) enable_hls: Option<bool>,
     pub(super) enable_thumbnail: Option<bool>,
     pub(super) user_metadata: Option<UserMetadata>,
-    pub(super) signal: Option<AbortSignal>,
-    pub(super) on_progress: Option<Function>,
+    pub(crate) signal: Option<AbortSignal>,
+    pub(crate) on_progress: Option<Function>,
     pub(super) wait_until_ready: bool,
     pub(super) resume_id: Option<String>,
 }
 
 impl UploadRequest {
-    pub(super) fn read(options: &JsValue, owner: &'static str) -> Result<UploadRequest, Error> {
+    pub(crate) fn read(options: &JsValue, owner: &'static str) -> Result<UploadRequest, Error> {
         let o = OptionReader::new(options, owner)?;
         Ok(UploadRequest {
             media_type: o.media_type("type")?,

@@ -19,7 +19,7 @@ use crate::core::wire::{CreateMultipartUploadRequest, MediaType};
 
 use super::calls::asset_form;
 use super::driver::headers;
-use super::handle::{emit_progress, settle};
+use super::handle::{changed, emit_progress, settle};
 use super::persistence::fingerprint;
 use super::request::{file_name, UploadRequest};
 use super::{now, FileEntry, HandleState, Inner, PersistSetting};
@@ -199,6 +199,7 @@ impl Inner {
             state.phase = "uploading";
             state.paused
         };
+        changed(handle);
         if paused {
             self.feed(Input::Pause { file: Some(file) });
         } else {

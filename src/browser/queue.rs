@@ -1,0 +1,555 @@
+//! The JS-facing `UploadQueue`: executes the decisions of [`crate::core::queue`] with an
+//! [`Uploader`] and publishes frozen snapshots for `subscribe`/`getSnapshot`.
+//!
+//! The core decides which item starts, pauses, resumes or is retried, which saved upload a file
+//! continues, and when a snapshot is due; this file calls the uploader, watches the handles it
+//! gets, feeds their state back, and turns each published state into JS objects (an item that
+//! did not change keeps its object).
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{Blob, File};
+
+use super::convert::{self, JsObject};
+use super::js_error::{from_js, to_js_error};
+use super::runtime::{now_ms, Timer};
+use super::subscribe::{frozen, Subscribers};
+use super::types::{JsQueueAddOptions, JsQueueSnapshot};
+use super::uploader::{UploadHandle, UploadRequest, Uploader};
+use super::wire_js;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::queue::{
+    ItemId, NewFile, Queue, QueueAction, QueueItem, QueuePhase, SavedEntry, UploadView,
+};
+use crate::core::sorted_map::SortedMap;
+
+/// The adapter's part of one item: its file, its options and its current upload.
+struct Slot {
+    file: Option<Blob>,
+    options: JsValue,
+    handle: Option<UploadHandle>,
+}
+
+struct State {
+    core: Queue,
+    slots: SortedMap<ItemId, Slot>,
+    /// The options restored uploads continue with.
+    restore_options: JsValue,
+    timer: Option<Timer>,
+    /// The published snapshot, and each item's object with the revision it shows.
+    snapshot: JsValue,
+    item_objects: SortedMap<ItemId, (u64, JsValue)>,
+}
+
+struct QueueInner {
+    uploader: Uploader,
+    /// Makes item ids unique across the queues of a page (`"q2-5"`: queue 2, item 5).
+    prefix: String,
+    state: RefCell<State>,
+    subscribers: Subscribers,
+}
+
+thread_local! {
+    static QUEUES_MADE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Many files under one uploader: per-item and global pause, resume, cancel, retry and remove,
+/// totals, saved uploads restored after a reload, and `subscribe`/`getSnapshot` for UI stores.
+#[wasm_bindgen]
+pub struct UploadQueue {
+    inner: Rc<QueueInner>,
+}
+
+#[wasm_bindgen]
+impl UploadQueue {
+    /// A queue whose files upload with `uploader` (sharing its concurrency budget).
+    #[wasm_bindgen(constructor)]
+    pub fn new(uploader: &Uploader) -> UploadQueue {
+        let (concurrency, interval_ms, persists) = uploader.queue_settings();
+        let number = QUEUES_MADE.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        let inner = Rc::new(QueueInner {
+            uploader: uploader.clone(),
+            prefix: format!("q{number}-"),
+            state: RefCell::new(State {
+                core: Queue::new(concurrency, interval_ms, persists),
+                slots: SortedMap::new(),
+                restore_options: JsValue::UNDEFINED,
+                timer: None,
+                snapshot: JsValue::UNDEFINED,
+                item_objects: SortedMap::new(),
+            }),
+            subscribers: Subscribers::new(),
+        });
+        inner.build_snapshot();
+        UploadQueue { inner }
+    }
+
+    /// Adds files (a `File`, a `Blob`, a `FileList` or an iterable of them) with the options of
+    /// `uploader.upload` but `onProgress` and `signal` (the queue owns those). Returns the item
+    /// ids. A file with the name, size and modification time of a restored item awaiting its
+    /// file continues that item (its id is returned). Throws `invalid_input` for bad arguments.
+    #[wasm_bindgen(unchecked_return_type = "string[]")]
+    pub fn add(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "File | Blob | FileList | Iterable<File | Blob>")]
+        files: JsValue,
+        options: Option<JsQueueAddOptions>,
+    ) -> Result<Array, JsValue> {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let blobs = read_files(&files).map_err(|e| to_js_error(&e))?;
+        let filename = check_options(&options, "QueueAddOptions").map_err(|e| to_js_error(&e))?;
+        let new_files = blobs
+            .iter()
+            .map(|blob| {
+                let file = blob.dyn_ref::<File>();
+                NewFile {
+                    filename: filename
+                        .clone()
+                        .or_else(|| file.map(File::name).filter(|n| !n.is_empty()))
+                        .unwrap_or_else(|| "upload".to_owned()),
+                    file_name: file.map(File::name),
+                    // `Blob.size` is a non-negative integer below 2^53.
+                    size: blob.size() as u64,
+                    last_modified: file.map(File::last_modified),
+                }
+            })
+            .collect();
+        let ids = {
+            let mut state = self.inner.state.borrow_mut();
+            let ids = state.core.add(new_files);
+            for (id, blob) in ids.iter().zip(blobs) {
+                state.slots.insert(
+                    *id,
+                    Slot {
+                        file: Some(blob),
+                        options: options.clone(),
+                        handle: None,
+                    },
+                );
+            }
+            ids
+        };
+        self.inner.run();
+        Ok(ids
+            .iter()
+            .map(|id| JsValue::from(self.inner.id_string(*id)))
+            .collect())
+    }
+
+    /// Pauses an item (a running upload finishes its chunks in flight). Throws `not_found` for
+    /// an unknown id.
+    pub fn pause(&self, id: &str) -> Result<(), JsValue> {
+        self.inner.apply(id, Queue::pause)
+    }
+
+    /// Resumes a paused item as soon as one of the places of the files that run at once is free.
+    pub fn resume(&self, id: &str) -> Result<(), JsValue> {
+        self.inner.apply(id, Queue::resume)
+    }
+
+    /// Cancels an item for good: its upload is aborted (session, reserved asset and saved record
+    /// deleted); the item stays, as `aborted`.
+    pub fn cancel(&self, id: &str) -> Result<(), JsValue> {
+        self.inner.apply(id, Queue::cancel)
+    }
+
+    /// Starts a `failed` or `aborted` item again. After a failure that retrying may fix, the
+    /// same session continues (only the missing chunks are sent) when the uploader saved it;
+    /// otherwise a new upload starts. Does nothing for other items.
+    pub fn retry(&self, id: &str) -> Result<(), JsValue> {
+        self.inner.apply(id, Queue::retry)
+    }
+
+    /// Removes an item, cancelling its upload if it is still running. A restored item awaiting
+    /// its file is discarded with its saved upload.
+    pub fn remove(&self, id: &str) -> Result<(), JsValue> {
+        self.inner.apply(id, Queue::remove)
+    }
+
+    /// Pauses every item that can be paused.
+    #[wasm_bindgen(js_name = pauseAll)]
+    pub fn pause_all(&self) {
+        self.inner.state.borrow_mut().core.pause_all();
+        self.inner.run();
+    }
+
+    /// Resumes every paused item (in the order they were added, as places free up).
+    #[wasm_bindgen(js_name = resumeAll)]
+    pub fn resume_all(&self) {
+        self.inner.state.borrow_mut().core.resume_all();
+        self.inner.run();
+    }
+
+    /// Adds the uploads saved before a reload (`uploader.pendingUploads()`) as items in phase
+    /// `awaiting_file`, once each; they continue, with `options`, when their file is chosen
+    /// again (`attachFile`, or `add` of the same file).
+    #[wasm_bindgen(js_name = restorePending, unchecked_return_type = "Promise<void>")]
+    pub fn restore_pending(&self, options: Option<JsQueueAddOptions>) -> Promise {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            check_options(&options, "QueueAddOptions").map_err(|e| to_js_error(&e))?;
+            let pending = JsFuture::from(inner.uploader.pending_uploads()).await?;
+            let entries = Array::from(&pending)
+                .iter()
+                .filter_map(|p| saved_entry(&p).ok())
+                .collect();
+            {
+                let mut state = inner.state.borrow_mut();
+                state.restore_options = options.clone();
+                for id in state.core.restore(entries) {
+                    state.slots.insert(
+                        id,
+                        Slot {
+                            file: None,
+                            options: options.clone(),
+                            handle: None,
+                        },
+                    );
+                }
+            }
+            inner.run();
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Gives a restored item (`awaiting_file`) its file again; it continues its saved upload.
+    /// Throws `file_mismatch` when the name or size differ (a different content is found by the
+    /// upload, which then waits for the right file again), `invalid_input` for an item that
+    /// awaits no file, `not_found` for an unknown id.
+    #[wasm_bindgen(js_name = attachFile)]
+    pub fn attach_file(&self, id: &str, file: File) -> Result<(), JsValue> {
+        let item = self.inner.item_id(id).map_err(|e| to_js_error(&e))?;
+        {
+            let mut state = self.inner.state.borrow_mut();
+            state
+                .core
+                .attach_file(item, &file.name(), file.size() as u64)
+                .map_err(|e| to_js_error(&e))?;
+            let restore_options = state.restore_options.clone();
+            let slot = state.slots.get_mut(&item);
+            if let Some(slot) = slot {
+                slot.file = Some(file.into());
+            } else {
+                state.slots.insert(
+                    item,
+                    Slot {
+                        file: Some(file.into()),
+                        options: restore_options,
+                        handle: None,
+                    },
+                );
+            }
+        }
+        self.inner.run();
+        Ok(())
+    }
+
+    /// Calls `listener` (in a microtask, once per burst of changes) after the snapshot changed:
+    /// at once for a phase change (or another change than byte counts), at most once per the uploader's
+    /// `progressIntervalMs` for byte progress. Returns the function that unsubscribes it.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: Function,
+    ) -> Function {
+        self.inner.subscribers.subscribe(listener)
+    }
+
+    /// The queue's state: frozen, and the same object until the next change; an item that did
+    /// not change keeps its object.
+    #[wasm_bindgen(js_name = getSnapshot)]
+    pub fn get_snapshot(&self) -> JsQueueSnapshot {
+        self.inner.state.borrow().snapshot.clone().unchecked_into()
+    }
+}
+
+impl QueueInner {
+    fn id_string(&self, id: ItemId) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    fn item_id(&self, id: &str) -> Result<ItemId, Error> {
+        id.strip_prefix(&self.prefix)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("the queue has no item {id:?}")))
+    }
+
+    fn apply(
+        self: &Rc<Self>,
+        id: &str,
+        operation: fn(&mut Queue, ItemId) -> Result<(), Error>,
+    ) -> Result<(), JsValue> {
+        let item = self.item_id(id).map_err(|e| to_js_error(&e))?;
+        operation(&mut self.state.borrow_mut().core, item).map_err(|e| to_js_error(&e))?;
+        self.run();
+        Ok(())
+    }
+
+    /// Executes the core's actions, publishes a snapshot when one is due, and arms the timer of
+    /// held-back progress. No borrow is held while the uploader runs.
+    fn run(self: &Rc<Self>) {
+        loop {
+            let actions = self.state.borrow_mut().core.take_actions();
+            if actions.is_empty() {
+                break;
+            }
+            for action in actions {
+                self.execute(action);
+            }
+        }
+        let now = now_ms() as u64;
+        let published = self.state.borrow_mut().core.publish(now);
+        if published {
+            self.build_snapshot();
+            self.subscribers.notify();
+        }
+        let deadline = self.state.borrow().core.publish_deadline();
+        let timer = deadline.map(|at| {
+            let weak = Rc::downgrade(self);
+            Timer::new(at.saturating_sub(now) as f64, move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.run();
+                }
+            })
+        });
+        self.state.borrow_mut().timer = timer;
+    }
+
+    fn execute(self: &Rc<Self>, action: QueueAction) {
+        match action {
+            QueueAction::Start { item, resume } => {
+                let started = {
+                    let state = self.state.borrow();
+                    state
+                        .slots
+                        .get(&item)
+                        .and_then(|slot| Some((slot.file.clone()?, slot.options.clone())))
+                };
+                let Some((file, options)) = started else {
+                    return;
+                };
+                let handle = match (resume, file.dyn_into::<File>()) {
+                    (Some(upload_id), Ok(file)) => {
+                        let options: JsValue = Object::assign(
+                            &Object::new(),
+                            options.dyn_ref::<Object>().unwrap_or(&Object::new()),
+                        )
+                        .into();
+                        let _ = Reflect::set(&options, &"id".into(), &upload_id.into());
+                        self.uploader.resume(file, Some(options.unchecked_into()))
+                    }
+                    (_, Ok(file)) => self
+                        .uploader
+                        .upload(file.into(), Some(options.unchecked_into())),
+                    (_, Err(blob)) => self
+                        .uploader
+                        .upload(blob.unchecked_into(), Some(options.unchecked_into())),
+                };
+                let weak: Weak<QueueInner> = Rc::downgrade(self);
+                handle.watch(Rc::new(move || {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.upload_changed(item);
+                    }
+                }));
+                if let Some(slot) = self.state.borrow_mut().slots.get_mut(&item) {
+                    slot.handle = Some(handle);
+                }
+            }
+            QueueAction::Pause { item } => self.with_handle(item, UploadHandle::pause),
+            QueueAction::Resume { item } => self.with_handle(item, UploadHandle::resume),
+            QueueAction::Abort { item } => self.with_handle(item, UploadHandle::abort),
+            QueueAction::Drop { item } => {
+                let mut state = self.state.borrow_mut();
+                if state.core.contains(item) {
+                    if let Some(slot) = state.slots.get_mut(&item) {
+                        slot.handle = None;
+                    }
+                } else {
+                    state.slots.remove(&item);
+                }
+            }
+            QueueAction::Forget { upload_id } => {
+                let forgotten = JsFuture::from(self.uploader.forget(upload_id));
+                wasm_bindgen_futures::spawn_local(async move {
+                    // Best effort: a record left behind expires with its session.
+                    let _ = forgotten.await;
+                });
+            }
+        }
+    }
+
+    fn with_handle(&self, item: ItemId, act: fn(&UploadHandle)) {
+        let handle = self
+            .state
+            .borrow()
+            .slots
+            .get(&item)
+            .and_then(|slot| slot.handle.clone());
+        if let Some(handle) = handle {
+            act(&handle);
+        }
+    }
+
+    /// An item's upload announced a change: feed its current state to the core.
+    fn upload_changed(self: &Rc<Self>, item: ItemId) {
+        let view = {
+            let state = self.state.borrow();
+            let Some(handle) = state.slots.get(&item).and_then(|s| s.handle.as_ref()) else {
+                return;
+            };
+            let view = handle.view();
+            let Some(phase) = QueuePhase::parse_upload_phase(view.phase) else {
+                return;
+            };
+            UploadView {
+                phase,
+                progress: view.progress,
+                upload_id: view.upload_id,
+                asset_id: view.asset_id,
+                error: view.error,
+            }
+        };
+        self.state.borrow_mut().core.upload_changed(item, view);
+        self.run();
+    }
+
+    /// Turns the core's published state into the frozen snapshot.
+    fn build_snapshot(&self) {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let items = Array::new();
+        let mut objects = SortedMap::new();
+        for item in state.core.items() {
+            let object = match state.item_objects.get(&item.id) {
+                Some((revision, object)) if *revision == item.revision => object.clone(),
+                _ => self.item_object(item),
+            };
+            items.push(&object);
+            objects.insert(item.id, (item.revision, object));
+        }
+        state.item_objects = objects;
+        let totals = state.core.totals();
+        let counts = QueuePhase::ALL
+            .iter()
+            .fold(JsObject::new(), |o, phase| {
+                o.set(phase.as_str(), totals.count(*phase))
+            })
+            .build();
+        let totals = JsObject::new()
+            .set("totalBytes", convert::number(totals.total_bytes))
+            .set(
+                "acknowledgedBytes",
+                convert::number(totals.acknowledged_bytes),
+            )
+            .set("fraction", totals.fraction())
+            .set(
+                "bytesPerSecond",
+                totals
+                    .bytes_per_second
+                    .map_or(JsValue::NULL, convert::number),
+            )
+            .set(
+                "etaMs",
+                totals.eta_ms.map_or(JsValue::NULL, convert::number),
+            )
+            .set("counts", counts)
+            .build();
+        let snapshot = JsObject::new()
+            .set("items", frozen(items.into()))
+            .set("totals", frozen(totals))
+            .build();
+        state.snapshot = frozen(snapshot);
+    }
+
+    fn item_object(&self, item: &QueueItem) -> JsValue {
+        // `progress.phase` is the upload's phase: `starting` until the upload started.
+        let upload_phase = match item.phase {
+            QueuePhase::Queued | QueuePhase::AwaitingFile => "starting",
+            phase => phase.as_str(),
+        };
+        let error = item.error.as_ref().map_or(JsValue::NULL, |error| {
+            frozen(
+                JsObject::new()
+                    .set("code", error.code.as_str())
+                    .set("message", error.message.as_str())
+                    .build(),
+            )
+        });
+        frozen(
+            JsObject::new()
+                .set("id", self.id_string(item.id))
+                .set("filename", item.filename.as_str())
+                .set("size", convert::number(item.size))
+                .set("phase", item.phase.as_str())
+                .set(
+                    "progress",
+                    frozen(convert::progress(upload_phase, &item.progress)),
+                )
+                .set("error", error)
+                .set(
+                    "uploadId",
+                    item.upload_id
+                        .as_deref()
+                        .map_or(JsValue::NULL, JsValue::from),
+                )
+                .set(
+                    "assetId",
+                    item.asset_id
+                        .as_deref()
+                        .map_or(JsValue::NULL, JsValue::from),
+                )
+                .build(),
+        )
+    }
+}
+
+/// The files of `add`: one `Blob`/`File`, or an iterable (a `FileList`, an array) of them.
+fn read_files(files: &JsValue) -> Result<Vec<Blob>, Error> {
+    if let Some(blob) = files.dyn_ref::<Blob>() {
+        return Ok(vec![blob.clone()]);
+    }
+    let not_files =
+        || Error::invalid("add() takes a File, a Blob, a FileList or an iterable of them");
+    let iterator = js_sys::try_iter(files)
+        .map_err(|_| not_files())?
+        .ok_or_else(not_files)?;
+    iterator
+        .map(|value| {
+            value
+                .map_err(|e| from_js(&e, ErrorCode::InvalidInput))?
+                .dyn_into::<Blob>()
+                .map_err(|_| not_files())
+        })
+        .collect()
+}
+
+/// Checks the options of `add`/`restorePending` as `upload` reads them, refusing the two the
+/// queue owns. Returns the `filename` option.
+fn check_options(options: &JsValue, owner: &'static str) -> Result<Option<String>, Error> {
+    let request = UploadRequest::read(options, owner)?;
+    if request.signal.is_some() || request.on_progress.is_some() {
+        return Err(Error::invalid(format!(
+            "{owner} cannot have `signal` or `onProgress`: use the queue's cancel() and subscribe()"
+        )));
+    }
+    Ok(request.filename)
+}
+
+fn saved_entry(pending: &JsValue) -> Result<SavedEntry, wire_js::Unreadable> {
+    Ok(SavedEntry {
+        upload_id: wire_js::read_string(pending, "id")?,
+        filename: wire_js::read_string(pending, "filename")?,
+        size: wire_js::read_u64(pending, "size")?,
+        last_modified: wire_js::read_number(pending, "lastModified")?,
+        uploaded_bytes: wire_js::read_u64(pending, "uploadedBytes")?,
+    })
+}
