@@ -354,6 +354,11 @@ impl QueueInner {
                         .uploader
                         .upload(blob.unchecked_into(), Some(options.unchecked_into())),
                 };
+                // The item shows the outcome; the promise's rejection is not left unhandled.
+                let done = JsFuture::from(handle.done());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = done.await;
+                });
                 let weak: Weak<QueueInner> = Rc::downgrade(self);
                 handle.watch(Rc::new(move || {
                     if let Some(inner) = weak.upgrade() {
