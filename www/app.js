@@ -2,11 +2,10 @@
 // The demo page. It uses the npm package exactly as an app would (imported by its name through
 // the import map) and gets grants from the Worker's `/dev/grant` route, which only the demo
 // configuration enables; a real app gets them from its own backend.
-import init, { Uploader, version } from 'twelvelabs-edge-upload';
+import init, { UploadQueue, Uploader, version } from 'twelvelabs-edge-upload';
 
-/** @typedef {import('twelvelabs-edge-upload').UploadProgress} UploadProgress */
-/** @typedef {import('twelvelabs-edge-upload').UploadHandle} UploadHandle */
-/** @typedef {import('twelvelabs-edge-upload').PendingUpload} PendingUpload */
+/** @typedef {import('twelvelabs-edge-upload').QueueItem} QueueItem */
+/** @typedef {import('twelvelabs-edge-upload').QueueSnapshot} QueueSnapshot */
 /** @typedef {import('twelvelabs-edge-upload').Asset} Asset */
 
 /**
@@ -206,6 +205,8 @@ function makeUploader(concurrency) {
 
 /** @type {Uploader} */
 let uploader;
+/** @type {UploadQueue} */
+let queue;
 let uploaderConcurrency = readConcurrency();
 try {
   await init();
@@ -239,229 +240,9 @@ window.addEventListener('online', showConnectivity);
 window.addEventListener('offline', showConnectivity);
 showConnectivity();
 
-// ───────────────────────────── uploads ─────────────────────────────
-
-/** Where an upload row is; the package's phases plus `ready` (the asset can be used). */
-const PHASE_WORDS = {
-  starting: 'Starting',
-  uploading: 'Uploading',
-  paused: 'Paused',
-  finalizing: 'Reporting',
-  processing: 'Processing',
-  done: 'Uploaded',
-  ready: 'Ready',
-  failed: 'Failed',
-  aborted: 'Cancelled',
-};
-const FINISHED = new Set(['done', 'ready', 'failed', 'aborted']);
-
-/**
- * @typedef {object} Row
- * @property {HTMLLIElement} el
- * @property {File} file
- * @property {UploadHandle | null} handle
- * @property {string} phase
- * @property {UploadProgress | null} progress
- * @property {number} announcedQuarter  the last 25 % step announced to screen readers
- */
-
-/** @type {Set<Row>} */
-const rows = new Set();
-const uploadList = $('#upload-list');
-
-function activeRows() {
-  return [...rows].filter((row) => !FINISHED.has(row.phase));
-}
-
-function updateGlobal() {
-  let total = 0;
-  let stored = 0;
-  let speed = 0;
-  const active = activeRows();
-  for (const row of rows) {
-    // Cancelled and failed uploads leave the total: the bar shows what is still meant to arrive.
-    if (row.phase === 'aborted' || row.phase === 'failed') continue;
-    const p = row.progress;
-    total += p ? p.totalBytes : row.file.size;
-    stored += p ? p.acknowledgedBytes : 0;
-    if (p && !FINISHED.has(row.phase)) speed += p.bytesPerSecond ?? 0;
-  }
-  const bar = /** @type {HTMLProgressElement} */ ($('#global-progress'));
-  bar.value = total ? stored / total : 0;
-  let text = 'Nothing uploading';
-  if (active.length) {
-    const paused = active.filter((row) => row.phase === 'paused').length;
-    const moving = active.length - paused;
-    text = [moving ? `${moving} uploading` : '', paused ? `${paused} paused` : '']
-      .filter(Boolean)
-      .join(' · ');
-    text += ` · ${formatBytes(stored)} of ${formatBytes(total)} stored`;
-    if (speed) text += ` · ${formatBytes(speed)}/s`;
-  } else if (rows.size) {
-    const failed = [...rows].filter((row) => row.phase === 'failed').length;
-    text = failed ? `Finished · ${failed} failed` : 'All uploads finished';
-  }
-  $('#global-label').textContent = text;
-  $('#uploads-empty').hidden = rows.size > 0;
-  // The budget of parallel chunks is fixed per uploader: it can change only when nothing runs.
-  concurrencyInput.disabled = active.length > 0;
-}
-
-/**
- * @param {Row} row
- * @param {string} phase
- */
-function setPhase(row, phase) {
-  if (row.phase === phase) return;
-  row.phase = phase;
-  row.el.dataset.phase = phase;
-  const words = PHASE_WORDS[/** @type {keyof typeof PHASE_WORDS} */ (phase)] ?? phase;
-  $('.phase', row.el).textContent = words;
-  const toggle = $('.pause-toggle', row.el);
-  toggle.textContent = phase === 'paused' ? 'Resume' : 'Pause';
-  toggle.setAttribute('aria-label', `${phase === 'paused' ? 'Resume' : 'Pause'} ${row.file.name}`);
-  // Pausing only matters while chunks are still to be sent.
-  toggle.hidden = !['starting', 'uploading', 'paused'].includes(phase);
-  $('.actions', row.el).hidden = FINISHED.has(phase);
-  announce(`${row.file.name}: ${words.toLowerCase()}`);
-  updateGlobal();
-}
-
-/**
- * @param {Row} row
- * @param {UploadProgress} p
- */
-function renderProgress(row, p) {
-  row.progress = p;
-  const total = p.totalBytes || row.file.size || 1;
-  const share = (/** @type {number} */ n) => `${Math.min(100, (100 * n) / total).toFixed(2)}%`;
-  $('.bar-sent', row.el).style.width = share(p.sentBytes);
-  $('.bar-acked', row.el).style.width = share(p.acknowledgedBytes);
-  $('.bar-reported', row.el).style.width = share(p.reportedBytes);
-  const percent = Math.floor((100 * p.acknowledgedBytes) / total);
-  const bar = /** @type {HTMLProgressElement} */ ($('progress', row.el));
-  bar.value = p.acknowledgedBytes / total;
-  bar.setAttribute('aria-valuetext', `${percent} percent stored`);
-  Object.assign(row.el.dataset, {
-    totalBytes: String(total),
-    sentBytes: String(p.sentBytes),
-    acknowledgedBytes: String(p.acknowledgedBytes),
-    reportedBytes: String(p.reportedBytes),
-  });
-  $('.numbers', row.el).textContent =
-    `${formatBytes(p.sentBytes)} sent · ${formatBytes(p.acknowledgedBytes)} stored · ` +
-    `${formatBytes(p.reportedBytes)} confirmed of ${formatBytes(total)}`;
-  let rate = '';
-  if (p.retrying) {
-    const seconds = Math.ceil(p.retrying.delayMs / 1000);
-    rate = `Retrying (attempt ${p.retrying.attempt}, ${p.retrying.errorCode}) in ${seconds} s`;
-  } else if (p.phase === 'uploading' && p.bytesPerSecond) {
-    rate = `${formatBytes(p.bytesPerSecond)}/s · ${formatEta(p.etaMs)}`;
-  }
-  $('.rate', row.el).textContent = rate;
-  const uploadId = row.handle?.uploadId;
-  if (uploadId && row.el.dataset.uploadId !== uploadId) {
-    row.el.dataset.uploadId = uploadId;
-    // The session exists, and with it the asset (processing): show it in the asset list.
-    refreshAssetsSoon();
-  }
-  // `done` is shown once the asset itself is known (see `track`), not from a progress event.
-  if (p.phase !== 'done') setPhase(row, p.phase);
-  const quarter = Math.floor(percent / 25);
-  if (quarter > row.announcedQuarter && quarter < 4) {
-    row.announcedQuarter = quarter;
-    announce(`${row.file.name}: ${quarter * 25} percent stored`);
-  }
-  updateGlobal();
-}
-
-/**
- * @param {Row} row
- * @param {unknown} error
- */
-function showError(row, error) {
-  const { code, words: reason, detail } = describeError(error);
-  const nothingSent = !row.progress || row.progress.sentBytes === 0;
-  const words = originRefused && nothingSent ? `${reason} Nothing was uploaded.` : reason;
-  const box = $('.error', row.el);
-  box.replaceChildren();
-  const sentence = document.createElement('p');
-  sentence.append(`${words} `);
-  const codeEl = document.createElement('code');
-  codeEl.textContent = code;
-  codeEl.title = 'Error code, for support';
-  sentence.append(codeEl);
-  box.append(sentence);
-  if (detail && detail !== words) {
-    const more = document.createElement('details');
-    const summary = document.createElement('summary');
-    summary.textContent = 'Technical details';
-    const text = document.createElement('p');
-    text.textContent = detail;
-    more.append(summary, text);
-    box.append(more);
-  }
-  box.hidden = false;
-  row.el.dataset.errorCode = code;
-  setPhase(row, code === 'aborted' ? 'aborted' : 'failed');
-  if (code !== 'aborted') announce(`${row.file.name} failed: ${words}`);
-}
-
-/**
- * @param {Row} row
- * @param {string} text
- */
-function showNote(row, text) {
-  const note = $('.note', row.el);
-  note.textContent = text;
-  note.hidden = false;
-}
-
-/** @param {File} file */
-function addRow(file) {
-  const template = /** @type {HTMLTemplateElement} */ ($('#upload-item'));
-  const el = /** @type {HTMLLIElement} */ (template.content.firstElementChild?.cloneNode(true));
-  $('.name', el).textContent = file.name;
-  $('.size', el).textContent = formatBytes(file.size);
-  el.dataset.filename = file.name;
-  $('.cancel', el).setAttribute('aria-label', `Cancel ${file.name}`);
-  /** @type {Row} */
-  const row = { el, file, handle: null, phase: '', progress: null, announcedQuarter: 0 };
-  uploadList.prepend(el);
-  rows.add(row);
-  setPhase(row, 'starting');
-  $('.pause-toggle', el).addEventListener('click', () => {
-    if (!row.handle) return;
-    if (row.phase === 'paused') row.handle.resume();
-    else row.handle.pause();
-    renderProgress(row, row.handle.progress);
-  });
-  $('.cancel', el).addEventListener('click', () => row.handle?.abort());
-  return row;
-}
-
-/**
- * Runs one upload (new or resumed) and keeps its row up to date until it settles.
- * @param {Row} row
- * @param {(onProgress: (p: UploadProgress) => void) => UploadHandle} start
- */
-async function track(row, start) {
-  try {
-    row.handle = start((p) => renderProgress(row, p));
-    refreshAssetsSoon();
-    const asset = await row.handle.done;
-    renderProgress(row, row.handle.progress);
-    row.el.dataset.assetId = asset.id;
-    setPhase(row, asset.status === 'ready' ? 'ready' : 'done');
-    showNote(row, `Asset ${asset.id} is ${asset.status}.`);
-  } catch (error) {
-    if (row.handle) renderProgress(row, row.handle.progress);
-    showError(row, error);
-  } finally {
-    refreshPending();
-    refreshAssetsSoon();
-  }
-}
+// ───────────────────────────── the queue ─────────────────────────────
+// Everything about the uploads (what runs, pausing, retrying, which saved upload a file
+// continues, totals) is the package's UploadQueue; this page only draws its snapshots.
 
 function uploadOptions() {
   return {
@@ -472,44 +253,34 @@ function uploadOptions() {
   };
 }
 
-/**
- * Continues a saved upload with `file` (which the user chose again).
- * @param {File} file
- * @param {PendingUpload} pending
- */
-function resumeWith(file, pending) {
-  const row = addRow(file);
-  showNote(row, `Continuing an earlier upload (${Math.floor(pending.fraction * 100)} % was already confirmed).`);
-  track(row, (onProgress) =>
-    uploader.resume(file, { ...uploadOptions(), id: pending.id, onProgress }),
-  );
+/** A queue on the current uploader, showing the uploads saved before a reload. */
+function startQueue() {
+  const started = new UploadQueue(uploader);
+  started.subscribe(render);
+  started.restorePending(uploadOptions()).then(loadExpiries, () => {});
+  return started;
+}
+
+/** When each saved upload expires (shown next to it), by upload id. */
+const expiries = new Map();
+async function loadExpiries() {
+  for (const pending of await uploader.pendingUploads().catch(() => [])) {
+    expiries.set(pending.id, pending.expiresAt);
+  }
+  render();
 }
 
 /** @param {File[]} files */
-async function uploadFiles(files) {
-  if (readConcurrency() !== uploaderConcurrency && activeRows().length === 0) {
+function uploadFiles(files) {
+  // The budget of parallel chunks is fixed per uploader: it can change only when nothing runs.
+  if (readConcurrency() !== uploaderConcurrency && activeCount(queue.getSnapshot()) === 0) {
     uploaderConcurrency = readConcurrency();
+    queue.free();
     uploader.free();
     uploader = makeUploader(uploaderConcurrency);
+    queue = startQueue();
   }
-  const pending = await uploader.pendingUploads().catch(() => []);
-  for (const file of files) {
-    // Choosing a file that an interrupted upload was sending continues that upload.
-    const match = pending.find(
-      (p) => p.filename === file.name && p.size === file.size && p.lastModified === file.lastModified,
-    );
-    if (match && !uploadIdsInProgress().has(match.id)) {
-      resumeWith(file, match);
-      continue;
-    }
-    const row = addRow(file);
-    track(row, (onProgress) => uploader.upload(file, { ...uploadOptions(), onProgress }));
-  }
-  refreshPending();
-}
-
-function uploadIdsInProgress() {
-  return new Set(activeRows().map((row) => row.handle?.uploadId).filter(Boolean));
+  queue.add(files, uploadOptions());
 }
 
 const fileInput = /** @type {HTMLInputElement} */ ($('#file-input'));
@@ -541,71 +312,311 @@ dropZone.addEventListener('drop', (event) => {
 window.addEventListener('dragover', (event) => event.preventDefault());
 window.addEventListener('drop', (event) => event.preventDefault());
 
-// ───────────────────────── unfinished uploads ─────────────────────────
+// ───────────────────────────── drawing the queue ─────────────────────────────
 
-async function refreshPending() {
-  const inProgress = uploadIdsInProgress();
-  const pending = (await uploader.pendingUploads().catch(() => [])).filter((p) => !inProgress.has(p.id));
-  const list = $('#resume-list');
-  list.replaceChildren();
-  $('#resume-section').hidden = pending.length === 0;
-  for (const p of pending) {
-    const li = document.createElement('li');
-    li.className = 'item pending';
-    li.dataset.uploadId = p.id;
-    li.dataset.filename = p.filename;
-    const head = document.createElement('div');
-    head.className = 'item-head';
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = p.filename;
-    const size = document.createElement('span');
-    size.className = 'size';
-    size.textContent = formatBytes(p.size);
-    const phase = document.createElement('span');
-    phase.className = 'phase';
-    phase.textContent = `Stopped at ${Math.floor(p.fraction * 100)} %`;
-    head.append(name, size, phase);
+/** What each phase is called on the page. `done` is `Ready`: uploads wait until the asset is. */
+const PHASE_WORDS = {
+  queued: 'Waiting',
+  starting: 'Starting',
+  uploading: 'Uploading',
+  paused: 'Paused',
+  finalizing: 'Reporting',
+  processing: 'Processing',
+  ready: 'Ready',
+  failed: 'Failed',
+  aborted: 'Cancelled',
+};
+/** The phases of uploads that have not ended. */
+const ACTIVE_PHASES = /** @type {const} */ (['queued', 'starting', 'uploading', 'paused', 'finalizing', 'processing']);
 
-    const foot = document.createElement('div');
-    foot.className = 'item-foot';
-    const numbers = document.createElement('span');
-    numbers.className = 'numbers';
-    numbers.textContent = `${formatBytes(p.uploadedBytes)} confirmed · continue before ${formatTime(p.expiresAt)}`;
-    const actions = document.createElement('span');
-    actions.className = 'actions';
-    const input = document.createElement('input');
-    input.type = 'file';
-    input.className = 'resume-input visually-hidden';
-    input.tabIndex = -1;
-    input.setAttribute('aria-hidden', 'true');
-    const choose = document.createElement('button');
-    choose.type = 'button';
-    choose.className = 'choose';
-    choose.textContent = 'Choose the file to continue';
-    choose.setAttribute('aria-label', `Choose ${p.filename} again to continue its upload`);
-    choose.addEventListener('click', () => input.click());
-    input.addEventListener('change', () => {
-      const file = input.files?.[0];
-      input.value = '';
-      if (!file) return;
+/** @param {QueueSnapshot} snapshot */
+function activeCount(snapshot) {
+  return ACTIVE_PHASES.reduce((sum, phase) => sum + snapshot.totals.counts[phase], 0);
+}
+
+/**
+ * @typedef {object} Row
+ * @property {HTMLLIElement} el
+ * @property {QueueItem | null} item  the item as last drawn (items keep their object while unchanged)
+ * @property {number} announcedQuarter  the last 25 % step announced to screen readers
+ */
+
+/** @type {Map<string, Row>} */
+const rows = new Map();
+/** @type {Map<string, HTMLLIElement>} */
+const pendingRows = new Map();
+const uploadList = $('#upload-list');
+/** @type {QueueSnapshot | null} */
+let drawn = null;
+
+function render() {
+  const snapshot = queue.getSnapshot();
+  if (snapshot === drawn) return;
+  drawn = snapshot;
+  const shown = new Set();
+  for (const item of snapshot.items) {
+    shown.add(item.id);
+    if (item.phase === 'awaiting_file') {
+      drawPending(item);
+      continue;
+    }
+    pendingRows.get(item.id)?.remove();
+    pendingRows.delete(item.id);
+    const row = rows.get(item.id) ?? addRow(item);
+    if (row.item !== item) drawItem(row, item);
+  }
+  for (const [id, li] of pendingRows) {
+    if (!shown.has(id)) {
       li.remove();
-      resumeWith(file, p);
-    });
-    const discard = document.createElement('button');
-    discard.type = 'button';
-    discard.className = 'forget danger';
-    discard.textContent = 'Discard';
-    discard.setAttribute('aria-label', `Discard the unfinished upload of ${p.filename}`);
-    discard.addEventListener('click', async () => {
-      await uploader.forget(p.id);
-      announce(`Discarded the unfinished upload of ${p.filename}`);
-      refreshPending();
-    });
-    actions.append(input, choose, discard);
-    foot.append(numbers, actions);
-    li.append(head, foot);
-    list.append(li);
+      pendingRows.delete(id);
+    }
+  }
+  $('#resume-section').hidden = pendingRows.size === 0;
+  drawTotals(snapshot);
+}
+
+/** @param {QueueSnapshot} snapshot */
+function drawTotals(snapshot) {
+  const { totals } = snapshot;
+  const bar = /** @type {HTMLProgressElement} */ ($('#global-progress'));
+  bar.value = totals.fraction;
+  const { counts } = totals;
+  const moving = counts.starting + counts.uploading + counts.finalizing + counts.processing;
+  const active = activeCount(snapshot);
+  let text = 'Nothing uploading';
+  if (active) {
+    text = [
+      moving ? `${moving} uploading` : '',
+      counts.queued ? `${counts.queued} waiting` : '',
+      counts.paused ? `${counts.paused} paused` : '',
+    ]
+      .filter(Boolean)
+      .join(' · ');
+    text += ` · ${formatBytes(totals.acknowledgedBytes)} of ${formatBytes(totals.totalBytes)} stored`;
+    if (totals.bytesPerSecond) text += ` · ${formatBytes(totals.bytesPerSecond)}/s`;
+    if (totals.etaMs) text += ` · ${formatEta(totals.etaMs)}`;
+  } else if (rows.size) {
+    text = counts.failed ? `Finished · ${counts.failed} failed` : 'All uploads finished';
+  }
+  $('#global-label').textContent = text;
+  $('#uploads-empty').hidden = rows.size > 0;
+  concurrencyInput.disabled = active > 0;
+}
+
+/** @param {QueueItem} item */
+function addRow(item) {
+  const template = /** @type {HTMLTemplateElement} */ ($('#upload-item'));
+  const el = /** @type {HTMLLIElement} */ (template.content.firstElementChild?.cloneNode(true));
+  $('.name', el).textContent = item.filename;
+  $('.size', el).textContent = formatBytes(item.size);
+  el.dataset.filename = item.filename;
+  $('.cancel', el).setAttribute('aria-label', `Cancel ${item.filename}`);
+  $('.retry', el).setAttribute('aria-label', `Retry ${item.filename}`);
+  /** @type {Row} */
+  const row = { el, item: null, announcedQuarter: 0 };
+  $('.pause-toggle', el).addEventListener('click', () => {
+    if (row.item?.phase === 'paused') queue.resume(item.id);
+    else queue.pause(item.id);
+  });
+  $('.cancel', el).addEventListener('click', () => queue.cancel(item.id));
+  $('.retry', el).addEventListener('click', () => queue.retry(item.id));
+  uploadList.prepend(el);
+  rows.set(item.id, row);
+  return row;
+}
+
+/**
+ * @param {Row} row
+ * @param {QueueItem} item
+ */
+function drawItem(row, item) {
+  const before = row.item;
+  row.item = item;
+  const { el } = row;
+  const p = item.progress;
+  const phase = item.phase === 'done' ? 'ready' : item.phase;
+  const total = item.size || 1;
+  const share = (/** @type {number} */ n) => `${Math.min(100, (100 * n) / total).toFixed(2)}%`;
+  $('.bar-sent', el).style.width = share(p.sentBytes);
+  $('.bar-acked', el).style.width = share(p.acknowledgedBytes);
+  $('.bar-reported', el).style.width = share(p.reportedBytes);
+  const percent = Math.floor((100 * p.acknowledgedBytes) / total);
+  const bar = /** @type {HTMLProgressElement} */ ($('progress', el));
+  bar.value = p.acknowledgedBytes / total;
+  bar.setAttribute('aria-valuetext', `${percent} percent stored`);
+  Object.assign(el.dataset, {
+    phase,
+    totalBytes: String(item.size),
+    sentBytes: String(p.sentBytes),
+    acknowledgedBytes: String(p.acknowledgedBytes),
+    reportedBytes: String(p.reportedBytes),
+  });
+  $('.numbers', el).textContent =
+    `${formatBytes(p.sentBytes)} sent · ${formatBytes(p.acknowledgedBytes)} stored · ` +
+    `${formatBytes(p.reportedBytes)} confirmed of ${formatBytes(item.size)}`;
+  let rate = '';
+  if (p.retrying) {
+    const seconds = Math.ceil(p.retrying.delayMs / 1000);
+    rate = `Retrying (attempt ${p.retrying.attempt}, ${p.retrying.errorCode}) in ${seconds} s`;
+  } else if (item.phase === 'uploading' && p.bytesPerSecond) {
+    rate = `${formatBytes(p.bytesPerSecond)}/s · ${formatEta(p.etaMs)}`;
+  }
+  $('.rate', el).textContent = rate;
+  if (item.uploadId && el.dataset.uploadId !== item.uploadId) {
+    el.dataset.uploadId = item.uploadId;
+    // The session exists, and with it the asset (processing): show it in the asset list.
+    refreshAssetsSoon();
+  }
+  if (item.assetId) el.dataset.assetId = item.assetId;
+
+  if (before?.phase !== item.phase) {
+    const words = PHASE_WORDS[/** @type {keyof typeof PHASE_WORDS} */ (phase)] ?? phase;
+    $('.phase', el).textContent = words;
+    const toggle = $('.pause-toggle', el);
+    const toggleWord = item.phase === 'paused' ? 'Resume' : 'Pause';
+    toggle.textContent = toggleWord;
+    toggle.setAttribute('aria-label', `${toggleWord} ${item.filename}`);
+    // Pausing only matters while chunks are still to be sent.
+    toggle.hidden = !['queued', 'starting', 'uploading', 'paused'].includes(item.phase);
+    $('.cancel', el).hidden = !(/** @type {readonly string[]} */ (ACTIVE_PHASES)).includes(item.phase);
+    $('.retry', el).hidden = !['failed', 'aborted'].includes(item.phase);
+    $('.actions', el).hidden = item.phase === 'done';
+    if (before) announce(`${item.filename}: ${words.toLowerCase()}`);
+    if (item.phase === 'done') {
+      showNote(el, `Asset ${item.assetId} is ready.`);
+      refreshAssetsSoon();
+    }
+  }
+  if (item.error) {
+    if (before?.error !== item.error) showError(el, item);
+  } else {
+    $('.error', el).hidden = true;
+    delete el.dataset.errorCode;
+  }
+  const quarter = Math.floor(percent / 25);
+  if (quarter > row.announcedQuarter && quarter < 4) {
+    row.announcedQuarter = quarter;
+    announce(`${item.filename}: ${quarter * 25} percent stored`);
+  }
+}
+
+/**
+ * @param {HTMLElement} el
+ * @param {QueueItem} item
+ */
+function showError(el, item) {
+  const { code, words: reason, detail } = describeError(item.error);
+  const nothingSent = item.progress.sentBytes === 0;
+  const words = originRefused && nothingSent ? `${reason} Nothing was uploaded.` : reason;
+  const box = $('.error', el);
+  box.replaceChildren();
+  const sentence = document.createElement('p');
+  sentence.append(`${words} `);
+  const codeEl = document.createElement('code');
+  codeEl.textContent = code;
+  codeEl.title = 'Error code, for support';
+  sentence.append(codeEl);
+  box.append(sentence);
+  if (detail && detail !== words) {
+    const more = document.createElement('details');
+    const summary = document.createElement('summary');
+    summary.textContent = 'Technical details';
+    const text = document.createElement('p');
+    text.textContent = detail;
+    more.append(summary, text);
+    box.append(more);
+  }
+  box.hidden = false;
+  el.dataset.errorCode = code;
+  if (code !== 'aborted') announce(`${item.filename} failed: ${words}`);
+}
+
+/**
+ * @param {HTMLElement} el
+ * @param {string} text
+ */
+function showNote(el, text) {
+  const note = $('.note', el);
+  note.textContent = text;
+  note.hidden = false;
+}
+
+/**
+ * A saved upload waiting for its file (phase `awaiting_file`), in the "Unfinished uploads" list.
+ * @param {QueueItem} item
+ */
+function drawPending(item) {
+  const existing = pendingRows.get(item.id);
+  const li = existing ?? document.createElement('li');
+  li.className = 'item pending';
+  li.dataset.uploadId = item.uploadId ?? '';
+  li.dataset.filename = item.filename;
+  li.replaceChildren();
+  const head = document.createElement('div');
+  head.className = 'item-head';
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = item.filename;
+  const size = document.createElement('span');
+  size.className = 'size';
+  size.textContent = formatBytes(item.size);
+  const phase = document.createElement('span');
+  phase.className = 'phase';
+  phase.textContent = `Stopped at ${Math.floor(item.progress.fraction * 100)} %`;
+  head.append(name, size, phase);
+
+  const foot = document.createElement('div');
+  foot.className = 'item-foot';
+  const numbers = document.createElement('span');
+  numbers.className = 'numbers';
+  const expiry = item.uploadId ? expiries.get(item.uploadId) : undefined;
+  numbers.textContent =
+    `${formatBytes(item.progress.acknowledgedBytes)} confirmed` + (expiry ? ` · continue before ${formatTime(expiry)}` : '');
+  const actions = document.createElement('span');
+  actions.className = 'actions';
+  const input = document.createElement('input');
+  input.type = 'file';
+  input.className = 'resume-input visually-hidden';
+  input.tabIndex = -1;
+  input.setAttribute('aria-hidden', 'true');
+  const choose = document.createElement('button');
+  choose.type = 'button';
+  choose.className = 'choose';
+  choose.textContent = 'Choose the file to continue';
+  choose.setAttribute('aria-label', `Choose ${item.filename} again to continue its upload`);
+  choose.addEventListener('click', () => input.click());
+  input.addEventListener('change', () => {
+    const file = input.files?.[0];
+    input.value = '';
+    if (!file) return;
+    try {
+      queue.attachFile(item.id, file);
+    } catch (error) {
+      const { code, words } = describeError(error);
+      numbers.textContent = `${words} (${code})`;
+    }
+  });
+  const discard = document.createElement('button');
+  discard.type = 'button';
+  discard.className = 'forget danger';
+  discard.textContent = 'Discard';
+  discard.setAttribute('aria-label', `Discard the unfinished upload of ${item.filename}`);
+  discard.addEventListener('click', () => {
+    queue.remove(item.id);
+    announce(`Discarded the unfinished upload of ${item.filename}`);
+  });
+  actions.append(input, choose, discard);
+  foot.append(numbers, actions);
+  li.append(head, foot);
+  if (item.error) {
+    const note = document.createElement('p');
+    note.className = 'note';
+    note.textContent = describeError(item.error).words;
+    li.append(note);
+  }
+  if (!existing) {
+    $('#resume-list').append(li);
+    pendingRows.set(item.id, li);
   }
 }
 
@@ -686,10 +697,10 @@ async function refreshAssets() {
   }
   // Poll while anything is still on its way to `ready`.
   const waiting = assets.some((a) => a.status === 'processing' || a.status === 'waiting');
-  if (waiting || activeRows().length) assetTimer = window.setTimeout(refreshAssets, 2000);
+  if (waiting || activeCount(queue.getSnapshot())) assetTimer = window.setTimeout(refreshAssets, 2000);
 }
 $('#refresh-assets').addEventListener('click', refreshAssets);
 
-refreshPending();
+queue = startQueue();
 refreshAssets();
-updateGlobal();
+render();
