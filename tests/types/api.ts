@@ -3,10 +3,16 @@
 import init, {
   Uploader,
   UploadHandle,
+  UploadQueue,
   version,
   type Asset,
   type AssetPage,
   type PendingUpload,
+  type QueueAddOptions,
+  type QueueItem,
+  type QueuePhase,
+  type QueueSnapshot,
+  type QueueTotals,
   type UploadError,
   type UploadErrorCode,
   type UploadProgress,
@@ -59,4 +65,50 @@ export async function example(file: File): Promise<string> {
     const status: number | undefined = error.status;
     return `${code} ${retry} ${status}`;
   }
+}
+
+export async function queueExample(uploader: Uploader, files: FileList, again: File): Promise<string> {
+  const queue = new UploadQueue(uploader);
+  const options: QueueAddOptions = { type: 'video', enableHls: true, userMetadata: { a: 1 }, waitUntilReady: true };
+  // @ts-expect-error the queue owns progress callbacks
+  const withProgress: QueueAddOptions = { onProgress: () => {} };
+  // @ts-expect-error the queue owns cancellation
+  const withSignal: QueueAddOptions = { signal: new AbortController().signal };
+  void withProgress;
+  void withSignal;
+  const ids: string[] = queue.add(files, options);
+  queue.add(again);
+  queue.add(new Blob(['x']));
+  queue.add([again, new Blob(['y'])]);
+  queue.pause(ids[0]);
+  queue.resume(ids[0]);
+  queue.cancel(ids[0]);
+  queue.retry(ids[0]);
+  queue.remove(ids[0]);
+  queue.pauseAll();
+  queue.resumeAll();
+  await queue.restorePending();
+  await queue.restorePending({ waitUntilReady: true });
+  queue.attachFile(ids[1], again);
+  const unsubscribe: () => void = queue.subscribe(() => undefined);
+  unsubscribe();
+  const snapshot: QueueSnapshot = queue.getSnapshot();
+  const item: QueueItem = snapshot.items[0];
+  const phase: QueuePhase = item.phase;
+  const phases: QueuePhase[] = ['queued', 'awaiting_file', 'uploading', 'done'];
+  const totals: QueueTotals = snapshot.totals;
+  const waiting: number = totals.counts.awaiting_file + totals.counts.queued;
+  const speed: number | null = totals.bytesPerSecond;
+  const eta: number | null = totals.etaMs;
+  const code: UploadErrorCode | undefined = item.error?.code;
+  const ids2: (string | null)[] = [item.uploadId, item.assetId];
+  const bytes: number = item.progress.acknowledgedBytes + item.size + totals.fraction + totals.totalBytes;
+  // @ts-expect-error snapshots are read-only
+  snapshot.items[0].phase = 'done';
+  queue.free();
+  const handle = uploader.upload(again);
+  const stop: () => void = handle.subscribe(() => undefined);
+  stop();
+  const progress: UploadProgress = handle.getSnapshot();
+  return `${phase} ${phases.length} ${waiting} ${speed} ${eta} ${code} ${ids2.join()} ${bytes} ${progress.phase} ${item.filename} ${totals.acknowledgedBytes}`;
 }
