@@ -437,8 +437,13 @@ impl Queue {
 
     /// Pauses an item: a running upload stops starting chunks; a waiting one will not start.
     pub fn pause(&mut self, id: ItemId) -> Result<(), Error> {
+        self.on_item(id, Queue::pause_at)
+    }
+
+    /// Applies `operation` to item `id` (`not_found` if there is none), then schedules.
+    fn on_item(&mut self, id: ItemId, operation: fn(&mut Queue, usize)) -> Result<(), Error> {
         let index = self.index(id)?;
-        self.pause_at(index);
+        operation(self, index);
         self.schedule();
         Ok(())
     }
@@ -460,10 +465,7 @@ impl Queue {
 
     /// Resumes a paused item, as soon as a place is free.
     pub fn resume(&mut self, id: ItemId) -> Result<(), Error> {
-        let index = self.index(id)?;
-        self.resume_at(index);
-        self.schedule();
-        Ok(())
+        self.on_item(id, Queue::resume_at)
     }
 
     fn resume_at(&mut self, index: usize) {
