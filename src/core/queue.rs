@@ -894,6 +894,41 @@ mod tests {
         }
     }
 
+    /// The package's TypeScript `QueuePhase` (`"queued" | "awaiting_file" | UploadPhase`) names
+    /// exactly [`QueuePhase::ALL`], and `UploadPhase` exactly what `parse_upload_phase` reads.
+    #[test]
+    fn typescript_unions_list_every_phase() {
+        let declarations = include_str!("../browser/types.rs");
+        let union = |name: &str| -> Vec<String> {
+            let start = declarations.find(name).expect("the union is declared");
+            let text = &declarations[start..start + declarations[start..].find(';').unwrap()];
+            let mut names: Vec<String> = text
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect();
+            names.sort_unstable();
+            names
+        };
+        let upload = union("export type UploadPhase =");
+        let readable: Vec<String> = upload
+            .iter()
+            .filter(|p| QueuePhase::parse_upload_phase(p).is_some())
+            .cloned()
+            .collect();
+        assert_eq!(readable, upload, "every UploadPhase reads");
+        let mut queue = union("export type QueuePhase =");
+        queue.extend(upload);
+        queue.sort_unstable();
+        let mut expected: Vec<String> = QueuePhase::ALL
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(queue, expected);
+    }
+
     #[test]
     fn files_at_once_is_half_the_chunk_budget_rounded_up() {
         for (concurrency, files) in [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (32, 16), (0, 1)] {
