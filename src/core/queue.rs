@@ -345,7 +345,9 @@ impl Queue {
             });
             ids.push(id);
         }
-        self.publish_now = true;
+        if !ids.is_empty() {
+            self.publish_now = true;
+        }
         self.schedule();
         ids
     }
@@ -1254,6 +1256,10 @@ mod tests {
     ) {
         let mut q = Queue::new(4, 250, true);
         assert!(!q.publish(0), "nothing changed");
+        assert!(q.add(Vec::new()).is_empty());
+        q.pause_all();
+        q.resume_all();
+        assert!(!q.publish(0), "adding no file, pausing and resuming nothing change nothing");
         q.add(vec![file("a", 10 * MB), file("b", 10 * MB)]);
         q.take_actions();
         assert!(q.publish(1_000));
