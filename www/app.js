@@ -275,6 +275,9 @@ function uploadFiles(files) {
   // The budget of parallel chunks is fixed per uploader: it can change only when nothing runs.
   if (readConcurrency() !== uploaderConcurrency && activeCount(queue.getSnapshot()) === 0) {
     uploaderConcurrency = readConcurrency();
+    // The finished rows stay on the page, without buttons: their queue is released.
+    for (const row of rows.values()) $('.actions', row.el).hidden = true;
+    rows.clear();
     queue.free();
     uploader.free();
     uploader = makeUploader(uploaderConcurrency);
@@ -395,11 +398,11 @@ function drawTotals(snapshot) {
     text += ` · ${formatBytes(totals.acknowledgedBytes)} of ${formatBytes(totals.totalBytes)} stored`;
     if (totals.bytesPerSecond) text += ` · ${formatBytes(totals.bytesPerSecond)}/s`;
     if (totals.etaMs) text += ` · ${formatEta(totals.etaMs)}`;
-  } else if (rows.size) {
+  } else if (uploadList.childElementCount) {
     text = counts.failed ? `Finished · ${counts.failed} failed` : 'All uploads finished';
   }
   $('#global-label').textContent = text;
-  $('#uploads-empty').hidden = rows.size > 0;
+  $('#uploads-empty').hidden = uploadList.childElementCount > 0;
   concurrencyInput.disabled = active > 0;
 }
 
