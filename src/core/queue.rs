@@ -1259,7 +1259,10 @@ mod tests {
         assert!(q.add(Vec::new()).is_empty());
         q.pause_all();
         q.resume_all();
-        assert!(!q.publish(0), "adding no file, pausing and resuming nothing change nothing");
+        assert!(
+            !q.publish(0),
+            "adding no file, pausing and resuming nothing change nothing"
+        );
         q.add(vec![file("a", 10 * MB), file("b", 10 * MB)]);
         q.take_actions();
         assert!(q.publish(1_000));
