@@ -52,6 +52,10 @@ struct QueueInner {
     prefix: String,
     state: RefCell<State>,
     subscribers: Subscribers,
+    /// The queue itself, held while any item has work left: like an upload, a queue with work
+    /// keeps alive what it needs whatever JS objects the page drops. Cleared when every item
+    /// ended or waits for its file.
+    keep_alive: RefCell<Option<Rc<QueueInner>>>,
 }
 
 thread_local! {
@@ -60,6 +64,10 @@ thread_local! {
 
 /// Many files under one uploader: per-item and global pause, resume, cancel, retry and remove,
 /// totals, saved uploads restored after a reload, and `subscribe`/`getSnapshot` for UI stores.
+///
+/// While an item has work left (it is not `done`, `failed`, `aborted` or `awaiting_file`) the
+/// queue keeps itself alive, as an upload does: the page may drop it, or `free()` it, and the
+/// waiting files still start.
 #[wasm_bindgen]
 pub struct UploadQueue {
     inner: Rc<QueueInner>,
@@ -87,6 +95,7 @@ impl UploadQueue {
                 item_objects: SortedMap::new(),
             }),
             subscribers: Subscribers::new(),
+            keep_alive: RefCell::new(None),
         });
         inner.build_snapshot();
         UploadQueue { inner }
@@ -322,6 +331,15 @@ impl QueueInner {
             })
         });
         self.state.borrow_mut().timer = timer;
+        let has_work = self
+            .state
+            .borrow()
+            .core
+            .items()
+            .any(|item| !item.phase.is_final() && item.phase != QueuePhase::AwaitingFile);
+        let released = self.keep_alive.replace(has_work.then(|| Rc::clone(self)));
+        // Dropped outside the borrow (the caller holds its own reference).
+        drop(released);
     }
 
     fn execute(self: &Rc<Self>, action: QueueAction) {

@@ -321,3 +321,33 @@ test('UploadHandle.subscribe/getSnapshot: the same frozen object until the uploa
   assert.ok(result.thrown > 0);
   assert.deepEqual(problems, []);
 });
+
+test('a queue the page dropped (garbage-collected) still starts its waiting files', async () => {
+  await setFaults(stack.emulator, { latency_ms: 300 });
+  const { tab, problems } = await openTab();
+  await tab.evaluate(async () => {
+    window.queueCollected = false;
+    const watch = new FinalizationRegistry(() => (window.queueCollected = true));
+    window.keepWatch = watch;
+    const files = [await window.sample(4, 41, 'dropped-1.mp4'), await window.sample(4, 42, 'dropped-2.mp4')];
+    // One file at a time; the page keeps no reference to the queue once this function returns.
+    const queue = window.makeQueue({ concurrency: 1, persist: false });
+    watch.register(queue, 'queue');
+    queue.add(files.map((f) => f.file));
+  });
+  const cdp = await tab.context().newCDPSession(tab);
+  for (let i = 0; i < 50 && !(await tab.evaluate(() => window.queueCollected)); i++) {
+    await cdp.send('HeapProfiler.collectGarbage');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(await tab.evaluate(() => window.queueCollected), true, 'the queue object was collected');
+  const firstDone = async () => {
+    const stats = await emulatorStats(stack.emulator);
+    return Object.values(stats.chunk_puts).filter((chunks) => Object.values(chunks).filter((c) => c.stored === 1).length === 4).length;
+  };
+  assert.ok((await firstDone()) < 2, 'collected before both files were stored');
+  const deadline = Date.now() + 60_000;
+  while ((await firstDone()) < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  assert.equal(await firstDone(), 2, 'both files were stored, the second started after the queue was dropped');
+  assert.deepEqual(problems, []);
+});
