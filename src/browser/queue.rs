@@ -12,12 +12,12 @@ use std::rc::{Rc, Weak};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, File};
 
 use super::convert::{self, JsObject};
 use super::js_error::{from_js, to_js_error};
-use super::runtime::{now_ms, Timer};
+use super::runtime::{now_ms, promise, Timer};
 use super::subscribe::{frozen, Subscribers};
 use super::types::{JsQueueAddOptions, JsQueueSnapshot};
 use super::uploader::{UploadHandle, UploadRequest, Uploader};
@@ -204,7 +204,7 @@ impl UploadQueue {
     pub fn restore_pending(&self, options: Option<JsQueueAddOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        promise(async move {
             check_options(&options, "QueueAddOptions").map_err(|e| to_js_error(&e))?;
             let pending = JsFuture::from(inner.uploader.pending_uploads()).await?;
             let entries = Array::from(&pending)
