@@ -5,7 +5,8 @@
 #   3. wasm-opt, size passes (binaryen from node_modules: Debian's is too old for current rustc output),
 #      then scripts/shrink-glue.mjs (short import names in the wasm and the glue, minified glue),
 #   4. a Node ≥ 20 entry that loads the .wasm from disk synchronously,
-#   5. the backend entry `twelvelabs-edge-upload/server` (js/server.js: webhook verification),
+#   5. the backend entry `twelvelabs-edge-upload/server` (js/server.js: webhook verification) and
+#      the React bindings `twelvelabs-edge-upload/react` (js/react.js; `react` is a peer dependency),
 #   6. package.json, README.md (from docs/npm-README.md), and prints raw/gzipped sizes against the
 #      40 KB target (scripts/wasm-size.mjs).
 set -euo pipefail
@@ -84,6 +85,8 @@ TS
 
 # The backend's entry (plain JS on WebCrypto, no wasm): verifies the Worker's signed webhooks.
 cp js/server.js js/server.d.ts "$staging/"
+# The React hooks (plain JS over the queue's and the handle's snapshots; `react` stays external).
+cp js/react.js js/react.d.ts "$staging/"
 cp docs/npm-README.md "$staging/README.md"
 
 cat > "$staging/package.json" <<JSON
@@ -106,6 +109,10 @@ cat > "$staging/package.json" <<JSON
       "types": "./server.d.ts",
       "default": "./server.js"
     },
+    "./react": {
+      "types": "./react.d.ts",
+      "default": "./react.js"
+    },
     "./${NAME}_bg.wasm": "./${NAME}_bg.wasm",
     "./package.json": "./package.json"
   },
@@ -118,8 +125,12 @@ cat > "$staging/package.json" <<JSON
     "node.d.ts",
     "server.js",
     "server.d.ts",
+    "react.js",
+    "react.d.ts",
     "README.md"
   ],
+  "peerDependencies": { "react": ">=18" },
+  "peerDependenciesMeta": { "react": { "optional": true } },
   "sideEffects": ["./node.js"],
   "engines": { "node": ">=20" },
   "keywords": ["twelvelabs", "upload", "multipart", "resumable", "wasm", "cloudflare-workers"]
@@ -140,7 +151,7 @@ if grep -q 'Symbol\.dispose' "$staging/$NAME.d.ts"; then
 fi
 
 # The public declarations must stay precise: fail the build if an `any` slips in.
-if grep -nE '\bany\b' "$staging/$NAME.d.ts" "$staging/server.d.ts"; then
+if grep -nE '\bany\b' "$staging/$NAME.d.ts" "$staging/server.d.ts" "$staging/react.d.ts"; then
   die "the package's declarations contain 'any' (lines above): give those items precise types"
 fi
 
