@@ -143,7 +143,7 @@ test('three files through useUploadQueue: pause one, cancel one; the DOM equals 
     for (const index of [0, 2]) {
       assert.equal(finished.rows[index].acknowledgedBytes, FILE_SIZE);
       const stored = await assetDigest(stack.emulator, finished.rows[index].assetId);
-      assert.deepEqual(stored, { sha256: written[index].sha256, size: FILE_SIZE });
+      assert.deepEqual(stored, { asset_id: finished.rows[index].assetId, sha256: written[index].sha256, size: FILE_SIZE });
     }
 
     // Nothing changes any more: no render, and the very same snapshot object.
@@ -190,7 +190,7 @@ test('useUpload renders one handle\'s progress to the end', async () => {
   assert.deepEqual(dom, state);
   assert.deepEqual(state, { phase: 'done', acknowledgedBytes: file.size, totalBytes: file.size });
   const assetId = await page.evaluate(() => window.singleHandle.assetId);
-  assert.deepEqual(await assetDigest(stack.emulator, assetId), { sha256: file.sha256, size: file.size });
+  assert.deepEqual(await assetDigest(stack.emulator, assetId), { asset_id: assetId, sha256: file.sha256, size: file.size });
   const same = await page.evaluate(() => window.singleHandle.getSnapshot() === window.singleHandle.getSnapshot());
   assert.ok(same, 'the handle\'s snapshot is the same object while nothing changed');
   assert.deepEqual(problems, []);
