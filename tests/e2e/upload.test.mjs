@@ -285,12 +285,15 @@ test('while paused, chunks the server confirms after the pause show as confirmed
   await row.getByRole('button', { name: `Pause ${name}` }).click();
   await waitForPhase(page, name, 'paused');
   const uploadId = await row.getAttribute('data-upload-id');
-  // Wait until the server's confirmed chunks stop changing (the last report went through).
+  // Wait until the server's confirmed chunks stop changing (the last report went through). A
+  // quiet window must outlast the engine's report debounce (EngineConfig::report_debounce_ms,
+  // 1 s) plus the injected latency, or a report still waiting looks like none to come.
   const confirmed = async () =>
     (await sessionChunks(stack.emulator, uploadId)).filter((c) => c.status === 'completed').length;
+  const QUIET_MS = 1_000 + 150 + 500;
   let settled = await confirmed();
   for (let i = 0; i < 20; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 750));
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     const now = await confirmed();
     if (now === settled) break;
     settled = now;
