@@ -69,6 +69,7 @@ fn engine_config() -> EngineConfig {
         progress_interval_ms: 100,
         put_backoff: backoff,
         api_backoff: backoff,
+        create_backoff: backoff,
         // Loopback PUTs of 32 KiB take milliseconds: 4 s without an answer is a stall, and far
         // enough from any real completion that a stored chunk is never cancelled and re-sent.
         stall: StallPolicy {
@@ -129,37 +130,21 @@ async fn scenario(emulator_url: &str) {
     let bytes: Arc<[u8]> = file_bytes().into();
     let api = Api::new(emulator_url, EMULATOR_API_KEY);
     let config = engine_config();
-    let session = api
-        .create_session(
-            &CreateMultipartUploadRequest {
-                filename: "faulty-network.mp4".into(),
-                media_type: MediaType::Video,
-                total_size: FILE_SIZE,
-                enable_hls: None,
-                enable_thumbnail: None,
-                user_metadata: None,
-            },
-            &config.api_backoff,
-        )
-        .await
-        .expect("session created");
-    assert_eq!(
-        (session.chunk_size, session.total_chunks),
-        (CHUNK_SIZE, TOTAL_CHUNKS)
-    );
-    assert_eq!(session.upload_urls.len(), INITIAL_URLS as usize);
-    let upload_id = session.upload_id.clone();
-    let asset_id = session.asset_id.clone();
-
-    // The engine's first API call is rate limited for sure (the rate adds more at random).
+    // The engine's first API call, the session creation, is rate limited for sure (the rate
+    // adds more at random, to the calls that follow too).
     set_faults(emulator_url, json!({"rate_limit_next": 1})).await;
 
-    let mut adapter = Adapter::new(
-        Engine::new(config).expect("valid config"),
-        Api::new(emulator_url, EMULATOR_API_KEY),
-    );
+    let mut adapter = Adapter::new(Engine::new(config).expect("valid config"), api);
+    let create = CreateMultipartUploadRequest {
+        filename: "faulty-network.mp4".into(),
+        media_type: MediaType::Video,
+        total_size: FILE_SIZE,
+        enable_hls: None,
+        enable_thumbnail: None,
+        user_metadata: None,
+    };
     let file = adapter
-        .add_upload(bytes.clone(), session, true)
+        .add(bytes.clone(), create, true)
         .expect("upload accepted");
 
     // As the upload advances, switch the PUT fault kind: resets after a third, then one stall
@@ -197,6 +182,16 @@ async fn scenario(emulator_url: &str) {
     };
 
     let completion = outcome.unwrap_or_else(|e| panic!("the upload failed: {e}"));
+    let session = adapter
+        .session(file)
+        .expect("the engine created the session");
+    assert_eq!(
+        (session.chunk_size, session.total_chunks),
+        (CHUNK_SIZE, TOTAL_CHUNKS)
+    );
+    assert_eq!(session.upload_urls.len(), INITIAL_URLS as usize);
+    let upload_id = session.upload_id.clone();
+    let asset_id = session.asset_id.clone();
     assert_eq!(completion.asset_id, asset_id);
     assert!(completion.url.is_some(), "the last report carries the url");
     let asset = completion.asset.expect("waited for the asset");

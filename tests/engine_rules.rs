@@ -1,8 +1,8 @@
 //! One targeted test per engine rule, driving the engine by hand on a virtual clock.
 
 use twelvelabs_edge_upload::core::engine::{
-    Action, AssetWait, AssetWaitStep, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode,
-    Phase, RequestId,
+    Action, AssetWait, AssetWaitStep, Engine, EngineConfig, FileId, Input, NewFile, NewUpload,
+    PauseMode, Phase, RequestId,
 };
 use twelvelabs_edge_upload::core::error::ErrorCode;
 use twelvelabs_edge_upload::core::resume::{SavedUpload, SAVED_UPLOAD_VERSION};
@@ -64,6 +64,12 @@ impl Driver {
         (id, self.drain())
     }
 
+    /// Hands a file of `size` bytes to the engine, which decides how to send it.
+    fn add_file(&mut self, size: u64) -> (FileId, Vec<Action>) {
+        let id = self.engine.add(self.now, NewFile::new(size)).unwrap();
+        (id, self.drain())
+    }
+
     fn drain(&mut self) -> Vec<Action> {
         std::iter::from_fn(|| self.engine.poll_action()).collect()
     }
@@ -108,6 +114,28 @@ impl Driver {
             server_time_ms: None,
         })
     }
+}
+
+/// The session creations among `actions`.
+fn creations(actions: &[Action]) -> Vec<RequestId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateSession { request, .. } => Some(*request),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The direct uploads among `actions`.
+fn direct_uploads(actions: &[Action]) -> Vec<RequestId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DirectUpload { request, .. } => Some(*request),
+            _ => None,
+        })
+        .collect()
 }
 
 fn puts(actions: &[Action]) -> Vec<(RequestId, u32, String)> {
@@ -557,10 +585,16 @@ fn only_an_abort_deletes_the_reserved_asset_and_never_a_completed_one() {
 
     // A session created for an upload aborted meanwhile is abandoned: its asset goes too.
     let mut d = Driver::new(config());
+    let (_, actions) = d.add_file(2 * CHUNK);
+    let create = creations(&actions)[0];
+    d.feed(Input::Abort { file: None });
     let session = d.session(2, 2);
-    d.engine.abandon_session(&session);
     assert_eq!(
-        d.drain(),
+        d.feed(Input::SessionCreated {
+            request: create,
+            result: Ok(session),
+            server_time_ms: None,
+        }),
         vec![Action::DeleteAsset {
             asset_id: "as".into()
         }]
@@ -1127,4 +1161,413 @@ fn waiting_for_an_asset_polls_with_the_engines_jittered_backoff_and_a_time_limit
         AssetWaitStep::Fail(error) => assert_eq!(error.code, ErrorCode::RetriesExhausted),
         other => panic!("{other:?}"),
     }
+}
+
+// ───────────────────────── the start: creation, direct or multipart ─────────────────────────
+
+fn created(d: &mut Driver, request: RequestId, chunks: u32, with_urls: u32) -> Vec<Action> {
+    let session = d.session(chunks, with_urls);
+    d.feed(Input::SessionCreated {
+        request,
+        result: Ok(session),
+        server_time_ms: None,
+    })
+}
+
+fn creation_failed(d: &mut Driver, request: RequestId, outcome: HttpOutcome) -> Vec<Action> {
+    d.feed(Input::SessionCreated {
+        request,
+        result: Err(outcome),
+        server_time_ms: None,
+    })
+}
+
+/// Ticks from deadline to deadline until the engine asks for a request (not just a progress
+/// event), and returns everything it did on the way.
+fn tick_to_next(d: &mut Driver) -> Vec<Action> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let at = d.engine.next_wakeup().expect("a deadline to wait for");
+        let actions = d.tick_to(at);
+        let asked = actions
+            .iter()
+            .any(|a| !matches!(a, Action::Progress { .. } | Action::SaveState { .. }));
+        seen.extend(actions);
+        if asked {
+            return seen;
+        }
+    }
+    panic!("no request after 100 deadlines: {seen:?}");
+}
+
+#[test]
+fn a_new_file_starts_with_a_session_creation_whose_answer_starts_the_chunks() {
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add_file(3 * CHUNK);
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let create = creations(&actions)[0];
+    assert_eq!(d.engine.phase(file), Some(Phase::CreatingSession));
+    // Honest progress before the session exists: the file's size, nothing acknowledged.
+    let progress = d.engine.progress(file).unwrap();
+    assert_eq!(
+        (progress.total_bytes, progress.acknowledged_bytes),
+        (3 * CHUNK, 0)
+    );
+    assert_eq!(progress.fraction(), 0.0);
+    assert!(
+        d.engine.saved_state(file).is_none(),
+        "nothing to resume yet"
+    );
+
+    let actions = created(&mut d, create, 3, 2);
+    assert_eq!(d.engine.phase(file), Some(Phase::Uploading));
+    assert_eq!(puts(&actions).len(), 2, "{actions:?}");
+    assert!(actions.contains(&Action::SaveState { file }));
+    assert_eq!(d.engine.progress(file).unwrap().total_chunks, 3);
+    assert_eq!(d.engine.saved_state(file).unwrap().upload_id, "up");
+}
+
+#[test]
+fn session_creation_retries_with_its_backoff_and_gives_up_exactly_at_the_bound() {
+    let create_backoff = BackoffPolicy {
+        base_ms: 500,
+        cap_ms: 4_000,
+        max_attempts: 3,
+    };
+    let mut d = Driver::new(EngineConfig {
+        create_backoff,
+        ..config()
+    });
+    let (file, actions) = d.add_file(2 * CHUNK);
+    let mut request = creations(&actions)[0];
+    let mut sent = 1;
+    let ending = loop {
+        let failed_at = d.now;
+        let actions = creation_failed(&mut d, request, HttpOutcome::status(503));
+        if let Some(code) = finished_code(&actions) {
+            break (code, actions);
+        }
+        // Waiting for the retry shows in the progress, and the delay is the policy's.
+        let retrying = d
+            .engine
+            .progress(file)
+            .unwrap()
+            .retrying
+            .expect("a retry shown");
+        assert_eq!(retrying.attempt, sent);
+        assert_eq!(retrying.error_code, ErrorCode::UpstreamUnavailable);
+        let ceiling = (create_backoff.base_ms << (sent - 1)).min(create_backoff.cap_ms);
+        assert!(retrying.delay_ms <= ceiling, "{retrying:?}");
+        let at = d.engine.next_wakeup().unwrap();
+        assert_eq!(at, failed_at + retrying.delay_ms.max(1));
+        if retrying.delay_ms > 1 {
+            assert!(
+                d.tick_to(at - 1).is_empty(),
+                "nothing before the retry is due"
+            );
+        }
+        let actions = d.tick_to(at);
+        request = creations(&actions)[0];
+        sent += 1;
+    };
+    assert_eq!(sent, 3, "exactly max_attempts creation requests");
+    let (code, actions) = ending;
+    assert_eq!(code, Err(ErrorCode::RetriesExhausted));
+    let error = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Finished {
+                outcome: Err(e), ..
+            } => Some(e.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        error.message.starts_with("gave up after 3 attempts"),
+        "{error}"
+    );
+    assert!(error.message.contains("HTTP 503"), "{error}");
+    // Nothing is left to send or to wait for, and nothing was reserved to delete.
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteAsset { .. } | Action::CreateSession { .. })));
+    assert_eq!(d.engine.next_wakeup(), None);
+    assert_eq!(d.engine.uploads().count(), 0);
+}
+
+#[test]
+fn the_default_session_creation_bound_reports_an_unreachable_endpoint_within_seconds() {
+    let mut d = Driver::new(config());
+    assert_eq!(
+        d.engine.config().create_backoff,
+        BackoffPolicy::SESSION_CREATION
+    );
+    let (_, actions) = d.add_file(CHUNK);
+    let mut request = creations(&actions)[0];
+    let mut sent = 1;
+    loop {
+        let actions = creation_failed(&mut d, request, HttpOutcome::network_error());
+        if let Some(code) = finished_code(&actions) {
+            assert_eq!(code, Err(ErrorCode::RetriesExhausted));
+            break;
+        }
+        request = creations(&tick_to_next(&mut d))[0];
+        sent += 1;
+    }
+    assert_eq!(sent, BackoffPolicy::SESSION_CREATION.max_attempts);
+    assert!(d.now - T0 <= BackoffPolicy::SESSION_CREATION.worst_case_wait_ms());
+}
+
+#[test]
+fn a_fatal_creation_failure_ends_the_upload_at_once() {
+    for (status, code) in [
+        (401, ErrorCode::Unauthorized),
+        (403, ErrorCode::Forbidden),
+        (400, ErrorCode::InvalidInput),
+        (413, ErrorCode::PayloadTooLarge),
+    ] {
+        let mut d = Driver::new(config());
+        let (_, actions) = d.add_file(CHUNK);
+        let actions = creation_failed(&mut d, creations(&actions)[0], HttpOutcome::status(status));
+        assert_eq!(finished_code(&actions), Some(Err(code)), "HTTP {status}");
+        assert_eq!(d.engine.next_wakeup(), None, "HTTP {status}");
+    }
+}
+
+#[test]
+fn a_session_whose_plan_does_not_add_up_fails_and_its_asset_is_deleted() {
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add_file(3 * CHUNK);
+    // Two chunks of CHUNK cannot hold 3 × CHUNK bytes.
+    let actions = created(&mut d, creations(&actions)[0], 2, 2);
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::ServerInvalid)));
+    assert!(actions.contains(&Action::DeleteAsset {
+        asset_id: "as".into()
+    }));
+    assert!(puts(&actions).is_empty());
+}
+
+#[test]
+fn abort_while_creating_sends_nothing_more_and_deletes_only_what_was_created() {
+    // In flight: finished at once, the request is not cancelled but abandoned.
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add_file(2 * CHUNK);
+    let create = creations(&actions)[0];
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Aborted)));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Cancel { .. } | Action::DeleteAsset { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(d.engine.next_wakeup(), None);
+    assert!(d.tick_to(d.now + HOUR).is_empty(), "no further request");
+    // It failed after all: nothing was created, nothing to delete.
+    assert!(creation_failed(&mut d, create, HttpOutcome::status(503)).is_empty());
+
+    // In flight, and it succeeded: the reserved asset is deleted, nothing is uploaded.
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add_file(2 * CHUNK);
+    let create = creations(&actions)[0];
+    d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(
+        created(&mut d, create, 2, 2),
+        vec![Action::DeleteAsset {
+            asset_id: "as".into()
+        }]
+    );
+    assert_eq!(d.engine.next_wakeup(), None);
+
+    // Waiting for a retry: finished at once, no request ever again.
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add_file(2 * CHUNK);
+    creation_failed(&mut d, creations(&actions)[0], HttpOutcome::status(503));
+    assert!(d.engine.next_wakeup().is_some());
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Aborted)));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteAsset { .. } | Action::CreateSession { .. })));
+    assert_eq!(d.engine.next_wakeup(), None);
+    assert!(d.tick_to(d.now + HOUR).is_empty(), "no further request");
+
+    // A direct upload in flight that went through after the abort: its asset is deleted.
+    let mut d = Driver::new(EngineConfig {
+        direct_upload_max_bytes: CHUNK,
+        ..config()
+    });
+    let (file, actions) = d.add_file(CHUNK);
+    let direct = direct_uploads(&actions)[0];
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Aborted)));
+    let actions = d.feed(Input::DirectUploadDone {
+        request: direct,
+        result: Ok(asset(AssetStatus::Processing)),
+    });
+    assert_eq!(
+        actions,
+        vec![Action::DeleteAsset {
+            asset_id: "as".into()
+        }]
+    );
+}
+
+#[test]
+fn files_up_to_the_direct_limit_go_directly_and_larger_ones_multipart() {
+    let mut d = Driver::new(EngineConfig {
+        direct_upload_max_bytes: 5 * CHUNK,
+        ..config()
+    });
+    let (at_limit, actions) = d.add_file(5 * CHUNK);
+    assert_eq!(direct_uploads(&actions).len(), 1, "{actions:?}");
+    assert!(creations(&actions).is_empty());
+    assert_eq!(d.engine.phase(at_limit), Some(Phase::DirectUploading));
+    let (above, actions) = d.add_file(5 * CHUNK + 1);
+    assert_eq!(creations(&actions).len(), 1, "{actions:?}");
+    assert!(direct_uploads(&actions).is_empty());
+    assert_eq!(d.engine.phase(above), Some(Phase::CreatingSession));
+
+    // By default every file goes multipart, however small.
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add_file(1);
+    assert_eq!(creations(&actions).len(), 1, "{actions:?}");
+
+    // An empty file is refused before anything is sent.
+    let error = d.engine.add(d.now, NewFile::new(0)).unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidInput);
+    assert!(d.drain().is_empty());
+}
+
+#[test]
+fn a_direct_upload_finishes_with_the_created_asset_or_waits_until_it_is_ready() {
+    let direct = EngineConfig {
+        direct_upload_max_bytes: 10 * CHUNK,
+        ..config()
+    };
+    // Not waiting: the created asset is the result.
+    let mut d = Driver::new(direct.clone());
+    let (file, actions) = d.add_file(2 * CHUNK + 7);
+    let request = direct_uploads(&actions)[0];
+    // The whole file is handed to the network at once.
+    let shown = d.engine.progress(file).unwrap();
+    assert_eq!(
+        (shown.sent_bytes, shown.acknowledged_bytes),
+        (2 * CHUNK + 7, 0)
+    );
+    assert_eq!(shown.total_chunks, 1);
+    let actions = d.feed(Input::DirectUploadDone {
+        request,
+        result: Ok(asset(AssetStatus::Processing)),
+    });
+    assert!(actions.contains(&Action::Uploaded {
+        file,
+        asset_id: "as".into(),
+        url: None
+    }));
+    let completion = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Finished { outcome: Ok(c), .. } => Some(c.clone()),
+            _ => None,
+        })
+        .expect("finished");
+    assert_eq!(completion.asset_id, "as");
+    assert_eq!(completion.asset.unwrap().status, AssetStatus::Processing);
+    let last = actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Progress { progress, .. } => Some(*progress),
+            _ => None,
+        })
+        .expect("a final progress event");
+    assert_eq!(
+        (
+            last.acknowledged_bytes,
+            last.reported_bytes,
+            last.reported_chunks
+        ),
+        (2 * CHUNK + 7, 2 * CHUNK + 7, 1)
+    );
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::SaveState { .. })));
+
+    // Waiting: the asset is polled with the engine's policy until ready.
+    let mut d = Driver::new(direct);
+    let file = d
+        .engine
+        .add(
+            d.now,
+            NewFile {
+                file_size: CHUNK,
+                wait_for_asset: true,
+            },
+        )
+        .unwrap();
+    let request = direct_uploads(&d.drain())[0];
+    d.feed(Input::DirectUploadDone {
+        request,
+        result: Ok(asset(AssetStatus::Processing)),
+    });
+    assert_eq!(d.engine.phase(file), Some(Phase::AwaitingAsset));
+    let poll = tick_to_next(&mut d)
+        .into_iter()
+        .find_map(|a| match a {
+            Action::FetchAsset {
+                request, asset_id, ..
+            } => Some((request, asset_id)),
+            _ => None,
+        })
+        .expect("the asset is polled");
+    assert_eq!(poll.1, "as");
+    let actions = d.feed(Input::AssetDone {
+        request: poll.0,
+        result: Ok(asset(AssetStatus::Ready)),
+    });
+    assert_eq!(finished_code(&actions), Some(Ok(())));
+}
+
+#[test]
+fn creation_failures_while_offline_do_not_count_and_wait_for_the_network() {
+    let mut d = Driver::new(EngineConfig {
+        create_backoff: BackoffPolicy {
+            base_ms: 500,
+            cap_ms: 4_000,
+            max_attempts: 2,
+        },
+        ..config()
+    });
+    let (file, actions) = d.add_file(2 * CHUNK);
+    let request = creations(&actions)[0];
+    d.feed(Input::Offline);
+    for _ in 0..5 {
+        // However often it fails while offline, nothing is counted or sent.
+        assert!(creation_failed(&mut d, request, HttpOutcome::network_error()).is_empty());
+        assert!(d.tick_to(d.now + 10_000).is_empty());
+    }
+    assert_eq!(d.engine.phase(file), Some(Phase::CreatingSession));
+    let actions = d.feed(Input::Online);
+    let request = creations(&actions)[0];
+    // One counted failure of two allowed: retried, not given up.
+    let actions = creation_failed(&mut d, request, HttpOutcome::status(503));
+    assert_eq!(finished_code(&actions), None);
+    assert_eq!(creations(&tick_to_next(&mut d)).len(), 1);
+}
+
+#[test]
+fn pausing_while_creating_holds_the_chunks_not_the_creation() {
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add_file(2 * CHUNK);
+    let request = creations(&actions)[0];
+    d.feed(Input::Pause { file: Some(file) });
+    // A retry of the creation still goes out while paused.
+    creation_failed(&mut d, request, HttpOutcome::status(503));
+    let request = creations(&tick_to_next(&mut d))[0];
+    let actions = created(&mut d, request, 2, 2);
+    assert!(puts(&actions).is_empty(), "{actions:?}");
+    assert!(d.engine.is_paused(file));
+    let actions = d.feed(Input::Resume { file: Some(file) });
+    assert_eq!(puts(&actions).len(), 2, "{actions:?}");
 }

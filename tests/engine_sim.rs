@@ -23,12 +23,18 @@ fn random_files(rng: &mut Rng) -> Vec<FileSpec> {
 fn randomised_runs_with_faults_complete_and_keep_every_invariant() {
     let runs = 1_500u64;
     let mut total_puts = 0;
+    let (mut total_creates, mut total_directs) = (0, 0);
     for seed in 0..runs {
         let mut rng = Rng::new(seed);
         let faults = Faults::random(&mut rng);
         let concurrency = rng.range(1, 6) as u32;
         let files = random_files(&mut rng);
-        let mut sim = Sim::new(seed, faults, Sim::config(seed, concurrency));
+        let mut config = Sim::config(seed, concurrency);
+        // One run in four sends its smaller files as direct uploads.
+        if seed % 4 == 1 {
+            config.direct_upload_max_bytes = rng.range(1_000, 60_000);
+        }
+        let mut sim = Sim::new(seed, faults, config);
         sim.set_wait_for_asset(!seed.is_multiple_of(3));
         for spec in &files {
             sim.add_file(spec);
@@ -41,9 +47,14 @@ fn randomised_runs_with_faults_complete_and_keep_every_invariant() {
         }
         assert!(report.max_puts_in_flight <= concurrency, "seed {seed}");
         total_puts += report.puts;
+        total_creates += report.creations;
+        total_directs += report.direct_uploads;
     }
-    // The runs really exercised uploads (a harness that does nothing would pass the loop).
+    // The runs really exercised uploads (a harness that does nothing would pass the loop): chunk
+    // PUTs, session creations (retried after faults) and direct uploads.
     assert!(total_puts > runs * 10, "{total_puts}");
+    assert!(total_creates > runs, "{total_creates}");
+    assert!(total_directs > runs / 8, "{total_directs}");
 }
 
 #[test]

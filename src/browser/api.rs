@@ -59,6 +59,7 @@ enum Scope<'a> {
 }
 
 /// The multipart session an upload-scoped call is about.
+#[derive(Clone)]
 pub struct SessionRef {
     /// The multipart upload id.
     pub upload_id: String,

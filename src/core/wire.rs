@@ -638,6 +638,19 @@ impl CreateAssetFields {
     /// The fields in wire encoding, in a stable order: booleans as `true`/`false`,
     /// `user_metadata` JSON-encoded; absent options are omitted (never sent empty).
     pub fn form_fields(&self) -> Vec<(&'static str, String)> {
+        // A map of JSON values always serialises.
+        self.form_fields_with(|metadata| {
+            serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
+        })
+    }
+
+    /// [`CreateAssetFields::form_fields`], with `user_metadata` encoded to JSON by
+    /// `encode_metadata` (the browser uses the runtime's `JSON.stringify`, which costs no wasm).
+    pub fn form_fields_with(
+        &self,
+        encode_metadata: impl FnOnce(&UserMetadata) -> String,
+    ) -> Vec<(&'static str, String)> {
+        let flag = |value: bool| if value { "true" } else { "false" }.to_owned();
         let mut fields = vec![("method", self.method.as_str().to_owned())];
         if let Some(url) = &self.url {
             fields.push(("url", url.clone()));
@@ -645,16 +658,14 @@ impl CreateAssetFields {
         if let Some(filename) = &self.filename {
             fields.push(("filename", filename.clone()));
         }
-        if let Some(flag) = self.enable_hls {
-            fields.push(("enable_hls", flag.to_string()));
+        if let Some(value) = self.enable_hls {
+            fields.push(("enable_hls", flag(value)));
         }
-        if let Some(flag) = self.enable_thumbnail {
-            fields.push(("enable_thumbnail", flag.to_string()));
+        if let Some(value) = self.enable_thumbnail {
+            fields.push(("enable_thumbnail", flag(value)));
         }
         if let Some(metadata) = &self.user_metadata {
-            // A map of JSON values always serialises.
-            let encoded = serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned());
-            fields.push(("user_metadata", encoded));
+            fields.push(("user_metadata", encode_metadata(metadata)));
         }
         fields
     }

@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use twelvelabs_edge_upload::core::engine::{
-    Action, Completion, Engine, EngineConfig, FileId, Input, NewUpload, PauseMode, RequestId,
+    Action, Completion, Engine, EngineConfig, FileId, Input, NewFile, PauseMode, RequestId,
 };
 use twelvelabs_edge_upload::core::error::{Error, ErrorCode};
 use twelvelabs_edge_upload::core::progress::Progress;
@@ -217,6 +217,8 @@ pub struct FileSpec {
 
 #[derive(Debug)]
 struct Session {
+    /// A direct upload: one request made the asset; no chunks, no reports.
+    direct: bool,
     upload_id: String,
     size: u64,
     chunk_size: u64,
@@ -236,6 +238,8 @@ struct Session {
 /// most one request at a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Lane {
+    /// Session creation or the direct upload.
+    Create,
     Put(u32),
     Urls,
     Report,
@@ -246,7 +250,9 @@ enum Lane {
 impl Pending {
     fn request(&self) -> Option<RequestId> {
         match self {
-            Pending::Put { request, .. }
+            Pending::Create { request, .. }
+            | Pending::Direct { request, .. }
+            | Pending::Put { request, .. }
             | Pending::Urls { request, .. }
             | Pending::Report { request, .. }
             | Pending::Status { request, .. }
@@ -258,6 +264,14 @@ impl Pending {
 
 #[derive(Debug)]
 enum Pending {
+    Create {
+        request: RequestId,
+        result: Result<CreateMultipartUploadResponse, HttpOutcome>,
+    },
+    Direct {
+        request: RequestId,
+        result: Result<Asset, HttpOutcome>,
+    },
     Put {
         request: RequestId,
         outcome: HttpOutcome,
@@ -287,6 +301,10 @@ enum Pending {
 pub struct RunReport {
     pub finished: BTreeMap<FileId, Result<Completion, Error>>,
     pub steps: u64,
+    /// Session creation requests (retries included).
+    pub creations: u64,
+    /// Direct upload requests (retries included).
+    pub direct_uploads: u64,
     pub puts: u64,
     pub url_requests: u64,
     pub url_batch_sizes: Vec<u32>,
@@ -303,6 +321,8 @@ pub struct Sim {
     pub engine: Engine,
     pub now: u64,
     seed: u64,
+    /// The files added, by the id the engine gave them.
+    files: BTreeMap<FileId, FileSpec>,
     sessions: BTreeMap<FileId, Session>,
     /// URL → (file, chunk index, expiry on the server clock).
     issued_urls: HashMap<String, (FileId, u32, u64)>,
@@ -340,6 +360,7 @@ impl Sim {
             engine: Engine::new(config).expect("valid config"),
             now: T0,
             seed,
+            files: BTreeMap::new(),
             sessions: BTreeMap::new(),
             issued_urls: HashMap::new(),
             used_urls: HashSet::new(),
@@ -358,6 +379,8 @@ impl Sim {
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
+                creations: 0,
+                direct_uploads: 0,
                 puts: 0,
                 url_requests: 0,
                 url_batch_sizes: Vec::new(),
@@ -393,6 +416,11 @@ impl Sim {
                 cap_ms: 5_000,
                 max_attempts: 12,
             },
+            create_backoff: BackoffPolicy {
+                base_ms: 100,
+                cap_ms: 5_000,
+                max_attempts: 12,
+            },
             jitter_seed: seed,
             ..EngineConfig::default()
         }
@@ -421,41 +449,31 @@ impl Sim {
         }
     }
 
-    /// Creates a session on the fake server and adds it to the engine.
+    /// Hands a file to the engine, which creates its session on the fake server (or sends it
+    /// directly, when it is small enough).
     pub fn add_file(&mut self, spec: &FileSpec) -> FileId {
-        let total_chunks = spec.size.div_ceil(spec.chunk_size) as u32;
-        self.max_chunk_size = self.max_chunk_size.max(spec.chunk_size);
-        // The FileId the engine will assign is predictable (ascending from 1); mint URLs for it.
-        let expected_id = FileId(self.sessions.len() as u32 + 1);
-        let upload_urls = (1..=total_chunks.min(self.faults.initial_urls))
-            .map(|i| self.mint_url(expected_id, i))
-            .collect();
-        let session = CreateMultipartUploadResponse {
-            upload_id: format!("up{}", expected_id.0),
-            asset_id: format!("as{}", expected_id.0),
-            upload_urls,
-            upload_headers: Default::default(),
-            chunk_size: spec.chunk_size,
-            total_chunks,
-            expires_at: timestamp::format((self.server_now() + 24 * 3_600_000) as i64),
-            upload_token: None,
-        };
-        let server_time = self.rng.chance(500).then(|| self.server_now());
-        let upload = NewUpload {
+        let new_file = NewFile {
             file_size: spec.size,
-            session,
-            server_time_ms: server_time,
             wait_for_asset: self.wait_for_asset,
         };
-        let id = self
-            .engine
-            .add_upload(self.now, upload)
-            .expect("valid session");
-        assert_eq!(id, expected_id);
+        let id = self.engine.add(self.now, new_file).expect("a valid file");
+        self.files.insert(id, spec.clone());
+        id
+    }
+
+    /// The fake server creates a session for `file` (as `POST /assets/multipart-uploads`).
+    fn create_session(&mut self, file: FileId) -> CreateMultipartUploadResponse {
+        let spec = self.files[&file].clone();
+        let total_chunks = spec.size.div_ceil(spec.chunk_size) as u32;
+        self.max_chunk_size = self.max_chunk_size.max(spec.chunk_size);
+        let upload_urls = (1..=total_chunks.min(self.faults.initial_urls))
+            .map(|i| self.mint_url(file, i))
+            .collect();
         self.sessions.insert(
-            id,
+            file,
             Session {
-                upload_id: format!("up{}", id.0),
+                direct: false,
+                upload_id: format!("up{}", file.0),
                 size: spec.size,
                 chunk_size: spec.chunk_size,
                 total_chunks,
@@ -468,7 +486,41 @@ impl Sim {
                 asset_polls: 0,
             },
         );
-        id
+        CreateMultipartUploadResponse {
+            upload_id: format!("up{}", file.0),
+            asset_id: format!("as{}", file.0),
+            upload_urls,
+            upload_headers: Default::default(),
+            chunk_size: spec.chunk_size,
+            total_chunks,
+            expires_at: timestamp::format((self.server_now() + 24 * 3_600_000) as i64),
+            upload_token: None,
+        }
+    }
+
+    /// The fake server stores a direct upload of `file` whole (as `POST /assets`).
+    fn create_direct_asset(&mut self, file: FileId) -> Asset {
+        let size = self.files[&file].size;
+        self.sessions.insert(
+            file,
+            Session {
+                direct: true,
+                upload_id: String::new(),
+                size,
+                chunk_size: size,
+                total_chunks: 1,
+                stored: HashMap::new(),
+                stores: 1,
+                completed: HashSet::from([1]),
+                failed: HashSet::new(),
+                reports_per_chunk: HashMap::new(),
+                status_completed: true,
+                asset_polls: 0,
+            },
+        );
+        let mut created = asset(&format!("as{}", file.0), AssetStatus::Processing);
+        created.method = AssetMethod::Direct;
+        created
     }
 
     fn latency(&mut self) -> u64 {
@@ -516,7 +568,12 @@ impl Sim {
         if !self.seen_requests.insert(request) {
             self.fail(format!("request id {request:?} used twice"));
         }
-        if !self.sessions.contains_key(&file) || self.finished.contains_key(&file) {
+        let known = if lane == Lane::Create {
+            self.files.contains_key(&file) && !self.sessions.contains_key(&file)
+        } else {
+            self.sessions.contains_key(&file)
+        };
+        if !known || self.finished.contains_key(&file) {
             self.fail(format!(
                 "{lane:?} for {file:?}, which is unknown or finished"
             ));
@@ -543,6 +600,32 @@ impl Sim {
 
     fn execute(&mut self, action: Action) {
         match action {
+            Action::CreateSession { request, file } => {
+                self.report.creations += 1;
+                self.open_request(request, file, Lane::Create);
+                let size = self.files[&file].size;
+                if size <= self.engine.config().direct_upload_max_bytes {
+                    self.fail(format!("{file:?} of {size} bytes was not sent directly"));
+                }
+                let result = match self.api_fault(file) {
+                    Some(fault) => Err(fault),
+                    None => Ok(self.create_session(file)),
+                };
+                self.schedule_answer(request, Pending::Create { request, result });
+            }
+            Action::DirectUpload { request, file } => {
+                self.report.direct_uploads += 1;
+                self.open_request(request, file, Lane::Create);
+                let size = self.files[&file].size;
+                if size > self.engine.config().direct_upload_max_bytes {
+                    self.fail(format!("{file:?} of {size} bytes was sent directly"));
+                }
+                let result = match self.api_fault(file) {
+                    Some(fault) => Err(fault),
+                    None => Ok(self.create_direct_asset(file)),
+                };
+                self.schedule_answer(request, Pending::Direct { request, result });
+            }
             Action::Put {
                 request,
                 file,
@@ -904,6 +987,19 @@ impl Sim {
             }
         }
         let input = match event {
+            Pending::Create { request, result } => {
+                self.request_events.remove(&request);
+                let server_time_ms = self.rng.chance(500).then(|| self.server_now());
+                Input::SessionCreated {
+                    request,
+                    result,
+                    server_time_ms,
+                }
+            }
+            Pending::Direct { request, result } => {
+                self.request_events.remove(&request);
+                Input::DirectUploadDone { request, result }
+            }
             Pending::Put { request, outcome } => {
                 self.puts_in_flight.remove(&request);
                 self.request_events.remove(&request);
@@ -944,7 +1040,7 @@ impl Sim {
     /// Runs until every file finished (or the step budget runs out, which fails the run).
     pub fn run(mut self, max_steps: u64) -> RunReport {
         self.drain();
-        let expected = self.sessions.len();
+        let expected = self.files.len();
         while self.finished.len() < expected {
             self.report.steps += 1;
             if self.report.steps > max_steps {
@@ -1019,7 +1115,7 @@ impl Sim {
                         s.total_chunks
                     ));
                 }
-                for i in 1..=s.total_chunks {
+                for i in (1..=s.total_chunks).filter(|_| !s.direct) {
                     if s.reports_per_chunk.get(&i).copied().unwrap_or(0) == 0 {
                         self.fail(format!("chunk {i} of {file:?} never reported"));
                     }

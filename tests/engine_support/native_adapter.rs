@@ -4,9 +4,8 @@
 //! executes the engine's actions (one task per request), turns every HTTP result into an
 //! [`HttpOutcome`] without judging it, honours [`Engine::next_wakeup`] with a real timer, reads
 //! the real clock, and seeds the engine's jitter from the OS. Every decision (retry or not, when,
-//! which URL) stays in the engine; the only retry loop here is session creation, which the
-//! engine's contract leaves to the adapter and which is still judged by
-//! [`retry::classify`](twelvelabs_edge_upload::core::retry::classify).
+//! which URL, session creation and its retries) stays in the engine. It sends multipart sessions
+//! only: a direct upload (`EngineConfig::direct_upload_max_bytes` above 0) is refused.
 //!
 //! It also counts what it saw (HTTP 500s, network errors, 429s, cancelled PUTs) so a test can
 //! check that the faults it switched on really reached the engine.
@@ -22,12 +21,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
-use twelvelabs_edge_upload::core::engine::{Action, Engine, FileId, Input, RequestId};
+use twelvelabs_edge_upload::core::engine::{Action, Engine, FileId, Input, NewFile, RequestId};
 use twelvelabs_edge_upload::core::error::Error;
-use twelvelabs_edge_upload::core::retry::{
-    backoff_delay_ms, classify, parse_retry_after_ms, BackoffPolicy, HttpOutcome, Operation,
-    Verdict,
-};
+use twelvelabs_edge_upload::core::retry::{parse_retry_after_ms, HttpOutcome};
 use twelvelabs_edge_upload::core::wire::{
     Asset, CreateMultipartUploadRequest, CreateMultipartUploadResponse, ErrorBody,
     PresignedUrlsRequest, ReportChunksRequest, UploadHeaders, UploadStatusResponse,
@@ -140,38 +136,6 @@ impl Api {
             client,
             base: format!("{base_url}/v1.3").into(),
             api_key: api_key.into(),
-        }
-    }
-
-    /// Creates a multipart session. Failures are judged by the core (`Operation::CreateSession`):
-    /// retryable ones are retried after the core's backoff (with OS jitter), others returned.
-    pub async fn create_session(
-        &self,
-        request: &CreateMultipartUploadRequest,
-        policy: &BackoffPolicy,
-    ) -> Result<CreateMultipartUploadResponse, Error> {
-        let mut attempt = 0;
-        loop {
-            let outcome = match self.post("/assets/multipart-uploads", request).await {
-                Ok(session) => return Ok(session),
-                Err(outcome) => outcome,
-            };
-            match classify(Operation::CreateSession, &outcome) {
-                Verdict::Retry {
-                    not_before_ms,
-                    cause,
-                    ..
-                } => {
-                    attempt += 1;
-                    if attempt > policy.max_attempts {
-                        return Err(cause);
-                    }
-                    let delay = backoff_delay_ms(policy, attempt, os_random_u64(), not_before_ms);
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                }
-                Verdict::Fatal(error) => return Err(error),
-                Verdict::Success { .. } => unreachable!("a 2xx body that parsed returned above"),
-            }
         }
     }
 
@@ -303,8 +267,18 @@ pub struct Observed {
 /// One upload's bytes and session, as the adapter needs them to execute actions.
 struct Source {
     bytes: Arc<[u8]>,
-    upload_id: String,
-    upload_headers: UploadHeaders,
+    /// What creating the session sends.
+    create: CreateMultipartUploadRequest,
+    /// The session, once created.
+    session: Option<CreateMultipartUploadResponse>,
+}
+
+impl Source {
+    fn session(&self) -> &CreateMultipartUploadResponse {
+        self.session
+            .as_ref()
+            .expect("the engine asks for session requests only once the session exists")
+    }
 }
 
 /// Drives an [`Engine`] with real IO.
@@ -317,6 +291,8 @@ pub struct Adapter {
     sources: HashMap<FileId, Source>,
     in_flight: HashMap<RequestId, AbortHandle>,
     put_requests: std::collections::HashSet<RequestId>,
+    /// Session creations in flight, by the upload they are for.
+    creating: HashMap<RequestId, FileId>,
     outcomes_tx: mpsc::UnboundedSender<Input>,
     outcomes_rx: mpsc::UnboundedReceiver<Input>,
 }
@@ -332,31 +308,38 @@ impl Adapter {
             sources: HashMap::new(),
             in_flight: HashMap::new(),
             put_requests: Default::default(),
+            creating: HashMap::new(),
             outcomes_tx,
             outcomes_rx,
         }
     }
 
-    /// Hands a created session and the file's bytes to the engine.
-    pub fn add_upload(
+    /// Hands a file to the engine, which creates its session (`create` is what that sends).
+    pub fn add(
         &mut self,
         bytes: Arc<[u8]>,
-        session: CreateMultipartUploadResponse,
+        create: CreateMultipartUploadRequest,
         wait_for_asset: bool,
     ) -> Result<FileId, Error> {
+        let file = self.engine.add(
+            now_ms(),
+            NewFile {
+                file_size: bytes.len() as u64,
+                wait_for_asset,
+            },
+        )?;
         let source = Source {
-            bytes: bytes.clone(),
-            upload_id: session.upload_id.clone(),
-            upload_headers: session.upload_headers.clone(),
+            bytes,
+            create,
+            session: None,
         };
-        let mut upload =
-            twelvelabs_edge_upload::core::engine::NewUpload::new(bytes.len() as u64, session);
-        // The `Date` header is not passed: the emulator's is its real clock even when its API
-        // clock is offset, and the engine dates the server from the session and `generated_at`.
-        upload.wait_for_asset = wait_for_asset;
-        let file = self.engine.add_upload(now_ms(), upload)?;
         self.sources.insert(file, source);
         Ok(file)
+    }
+
+    /// The session the engine created for `file`, once it exists.
+    pub fn session(&self, file: FileId) -> Option<&CreateMultipartUploadResponse> {
+        self.sources.get(&file)?.session.as_ref()
     }
 
     /// Executes every action the engine has queued (IO actions start a task each); returns all
@@ -396,6 +379,19 @@ impl Adapter {
             self.in_flight.remove(&request);
             self.put_requests.remove(&request);
         }
+        if let Input::SessionCreated {
+            request,
+            result: Ok(session),
+            ..
+        } = &input
+        {
+            // Recorded before the engine hears of it: the requests it then asks for need it.
+            if let Some(file) = self.creating.remove(request) {
+                if let Some(source) = self.sources.get_mut(&file) {
+                    source.session = Some(session.clone());
+                }
+            }
+        }
         self.observe(&input);
         self.engine.handle(now_ms(), input);
     }
@@ -413,6 +409,9 @@ impl Adapter {
                 Some(403) => self.observed.put_forbidden += 1,
                 Some(_) => {}
             },
+            Input::SessionCreated { result: Err(o), .. } => {
+                api_status(o.status, &mut self.observed)
+            }
             Input::UrlsDone { result: Err(o), .. } => api_status(o.status, &mut self.observed),
             Input::ReportDone { result: Err(o), .. } => api_status(o.status, &mut self.observed),
             Input::StatusDone { result: Err(o), .. } => api_status(o.status, &mut self.observed),
@@ -435,6 +434,25 @@ impl Adapter {
 
     fn execute(&mut self, action: &Action) {
         match action {
+            Action::CreateSession { request, file } => {
+                let api = self.api.clone();
+                let body = self.sources[file].create.clone();
+                let request = *request;
+                self.creating.insert(request, *file);
+                self.spawn(request, async move {
+                    Input::SessionCreated {
+                        request,
+                        result: api.post("/assets/multipart-uploads", &body).await,
+                        // The `Date` header is not passed: the emulator's is its real clock
+                        // even when its API clock is offset, and the engine dates the server
+                        // from the session and `generated_at`.
+                        server_time_ms: None,
+                    }
+                });
+            }
+            Action::DirectUpload { .. } => {
+                panic!("the native adapter sends multipart sessions only: keep direct_upload_max_bytes at 0")
+            }
             Action::Put {
                 request,
                 file,
@@ -448,7 +466,7 @@ impl Adapter {
                 let put = put_chunk(
                     self.api.client.clone(),
                     url.clone(),
-                    source.upload_headers.clone(),
+                    source.session().upload_headers.clone(),
                     bytes,
                 );
                 let request = *request;
@@ -470,7 +488,7 @@ impl Adapter {
                 let api = self.api.clone();
                 let path = format!(
                     "/assets/multipart-uploads/{}/presigned-urls",
-                    self.sources[file].upload_id
+                    self.sources[file].session().upload_id
                 );
                 let body = PresignedUrlsRequest {
                     start: *start,
@@ -492,7 +510,10 @@ impl Adapter {
             } => {
                 self.observed.reported_chunks += chunks.len() as u32;
                 let api = self.api.clone();
-                let path = format!("/assets/multipart-uploads/{}", self.sources[file].upload_id);
+                let path = format!(
+                    "/assets/multipart-uploads/{}",
+                    self.sources[file].session().upload_id
+                );
                 let body = ReportChunksRequest {
                     completed_chunks: chunks.clone(),
                 };
@@ -513,7 +534,7 @@ impl Adapter {
                 let api = self.api.clone();
                 let path = format!(
                     "/assets/multipart-uploads/{}?page={page}&page_limit={page_limit}",
-                    self.sources[file].upload_id
+                    self.sources[file].session().upload_id
                 );
                 let request = *request;
                 self.spawn(request, async move {
@@ -551,18 +572,21 @@ impl Adapter {
                     self.observed.puts_cancelled += 1;
                 }
             }
-            Action::Finished { file, .. } => {
-                self.sources.remove(file);
-            }
-            // Nothing to persist natively; progress and `Uploaded` are for the caller.
-            Action::Progress { .. } | Action::SaveState { .. } | Action::Uploaded { .. } => {}
+            // Nothing to persist natively; progress and endings are for the caller (the source
+            // stays, so the caller can still read the session of a finished upload).
+            Action::Progress { .. }
+            | Action::SaveState { .. }
+            | Action::Uploaded { .. }
+            | Action::Finished { .. } => {}
         }
     }
 }
 
 fn request_of(input: &Input) -> Option<RequestId> {
     match input {
-        Input::PutDone { request, .. }
+        Input::SessionCreated { request, .. }
+        | Input::DirectUploadDone { request, .. }
+        | Input::PutDone { request, .. }
         | Input::UrlsDone { request, .. }
         | Input::ReportDone { request, .. }
         | Input::StatusDone { request, .. }

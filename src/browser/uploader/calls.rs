@@ -1,11 +1,8 @@
 //! One-off API calls outside the upload loop (asset calls, direct uploads), with the core's
 //! retry decisions, and the forms and queries they send.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortSignal, FormData};
+use web_sys::{AbortSignal, Blob, FormData};
 
 use crate::browser::api::{outcome_of, unreadable_outcome, ApiFailure, AssetCall};
 use crate::browser::convert;
@@ -17,37 +14,27 @@ use crate::browser::wire_js;
 use crate::core::engine::{AssetWait, AssetWaitStep};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{NextStep, OneOffRetry, Operation};
-use crate::core::wire::{encode_query, limits, ListAssetsQuery, MediaType, PageQuery};
+use crate::core::wire::{
+    encode_query, limits, validate_filename, validate_user_metadata, CreateAssetFields,
+    CreateAssetMethod, CreateMultipartUploadRequest, ListAssetsQuery, MediaType, PageQuery,
+    UserMetadata,
+};
 
-use super::handle::show_retrying;
-use super::request::UploadRequest;
-use super::{now, random_u64, HandleState, Inner};
+use super::{now, random_u64, Inner};
 
 impl Inner {
     /// Runs a one-off API call with the core's decisions ([`OneOffRetry`]): sends, sleeps when
-    /// told to, fails when told to, and returns the 2xx body read by `read`. Waits for a retry
-    /// are shown in the progress of `shown_on`, the upload the call belongs to.
+    /// told to, fails when told to, and returns the 2xx body read by `read`.
     pub(super) async fn call_with_retries<T>(
         &self,
         operation: Operation,
         signal: Option<&AbortSignal>,
         call: AssetCall<'_>,
         read: fn(&JsValue) -> Result<T, wire_js::Unreadable>,
-        shown_on: Option<&Rc<RefCell<HandleState>>>,
     ) -> Result<T, Error> {
         let response = self
-            .retry_call(
-                operation,
-                signal,
-                call,
-                &|body| read(body).map(drop),
-                shown_on,
-            )
-            .await;
-        if let Some(handle) = shown_on {
-            show_retrying(handle, None);
-        }
-        let response = response?;
+            .retry_call(operation, signal, call, &|body| read(body).map(drop))
+            .await?;
         // `retry_call` only returns a body `read` accepted.
         read(&response.body)
             .map_err(|_| Error::new(ErrorCode::ServerInvalid, "unexpected response"))
@@ -61,7 +48,6 @@ impl Inner {
         signal: Option<&AbortSignal>,
         call: AssetCall<'_>,
         readable: &dyn Fn(&JsValue) -> Result<(), wire_js::Unreadable>,
-        shown_on: Option<&Rc<RefCell<HandleState>>>,
     ) -> Result<ApiResponse, Error> {
         let mut retry = OneOffRetry::new(operation, self.config.one_off_backoff(operation));
         loop {
@@ -84,9 +70,6 @@ impl Inner {
                 }
                 NextStep::Fail(error) => return Err(error),
                 NextStep::RetryAfterMs(delay) => {
-                    if let Some(handle) = shown_on {
-                        show_retrying(handle, retry.retrying());
-                    }
                     sleep(delay as f64).await;
                     if signal.is_some_and(|s| s.aborted()) {
                         return Err(Error::new(ErrorCode::Aborted, "the request was aborted"));
@@ -112,7 +95,6 @@ impl Inner {
                     signal,
                     AssetCall::Get(asset_id),
                     wire_js::asset,
-                    None,
                 )
                 .await?;
             match wait.after(&asset, now(), random_u64()) {
@@ -127,30 +109,40 @@ impl Inner {
     }
 }
 
-pub(super) fn asset_form(method: &str, request: &UploadRequest) -> Result<FormData, Error> {
+/// The form of `POST /assets` with `fields` (from the core's one builder), after checking the
+/// filename and user metadata.
+pub(super) fn asset_form(fields: &CreateAssetFields) -> Result<FormData, Error> {
+    if let Some(filename) = &fields.filename {
+        validate_filename(filename)?;
+    }
+    if let Some(metadata) = &fields.user_metadata {
+        validate_user_metadata(metadata)?;
+    }
     let form = FormData::new().map_err(|e| from_js(&e, ErrorCode::Internal))?;
-    let append = |name: &str, value: &str| {
-        form.append_with_str(name, value)
-            .map_err(|e| from_js(&e, ErrorCode::Internal))
-    };
-    append("method", method)?;
-    if let Some(filename) = &request.filename {
-        crate::core::wire::validate_filename(filename)?;
-        append("filename", filename)?;
+    let encode_metadata =
+        |metadata: &UserMetadata| wire_js::stringify(&convert::user_metadata(metadata));
+    for (name, value) in fields.form_fields_with(encode_metadata) {
+        form.append_with_str(name, &value)
+            .map_err(|e| from_js(&e, ErrorCode::Internal))?;
     }
-    if let Some(hls) = request.enable_hls {
-        append("enable_hls", if hls { "true" } else { "false" })?;
-    }
-    if let Some(thumbnail) = request.enable_thumbnail {
-        append("enable_thumbnail", if thumbnail { "true" } else { "false" })?;
-    }
-    if let Some(metadata) = &request.user_metadata {
-        crate::core::wire::validate_user_metadata(metadata)?;
-        append(
-            "user_metadata",
-            &wire_js::stringify(&convert::user_metadata(metadata)),
-        )?;
-    }
+    Ok(form)
+}
+
+/// The form of a direct upload of `blob`: the fields of its session request, and the file.
+pub(super) fn direct_form(
+    create: &CreateMultipartUploadRequest,
+    blob: &Blob,
+) -> Result<FormData, Error> {
+    let form = asset_form(&CreateAssetFields {
+        method: CreateAssetMethod::Direct,
+        url: None,
+        filename: Some(create.filename.clone()),
+        enable_hls: create.enable_hls,
+        enable_thumbnail: create.enable_thumbnail,
+        user_metadata: create.user_metadata.clone(),
+    })?;
+    form.append_with_blob_and_filename("file", blob, &create.filename)
+        .map_err(|e| from_js(&e, ErrorCode::Internal))?;
     Ok(form)
 }
 

@@ -20,6 +20,7 @@ use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::Operation;
 use crate::core::sorted_map::SortedMap;
+use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 
 use super::calls::{asset_form, list_query};
 use super::connectivity::{navigator_offline, Connectivity};
@@ -73,25 +74,30 @@ impl Uploader {
             Ok(request) => {
                 state.borrow_mut().driver = Some(Rc::clone(&self.inner));
                 handle.attach(&request);
-                let inner = Rc::clone(&self.inner);
-                spawn_local(async move {
-                    let started = match start {
-                        UploadStart::New(file) => {
-                            inner.start_new(file, request, Rc::clone(&state)).await
+                match start {
+                    // Already aborted through its signal: nothing to start.
+                    _ if state.borrow().settled => {}
+                    UploadStart::New(blob) => {
+                        if let Err(error) = self.inner.start_new(blob, request, &state) {
+                            settle(&state, "failed", Err(to_js_error(&error)));
                         }
-                        UploadStart::Resume(file) => {
-                            inner.start_resume(file, request, Rc::clone(&state)).await
-                        }
-                    };
-                    if let Err(error) = started {
-                        let phase = if error.code == ErrorCode::Aborted {
-                            "aborted"
-                        } else {
-                            "failed"
-                        };
-                        settle(&state, phase, Err(to_js_error(&error)));
                     }
-                });
+                    UploadStart::Resume(file) => {
+                        let inner = Rc::clone(&self.inner);
+                        spawn_local(async move {
+                            if let Err(error) =
+                                inner.start_resume(file, request, Rc::clone(&state)).await
+                            {
+                                let phase = if error.code == ErrorCode::Aborted {
+                                    "aborted"
+                                } else {
+                                    "failed"
+                                };
+                                settle(&state, phase, Err(to_js_error(&error)));
+                            }
+                        });
+                    }
+                }
             }
         }
         handle
@@ -161,13 +167,15 @@ impl Uploader {
             config.stall.max_ms = bound;
             config.stall.min_ms = config.stall.min_ms.min(bound);
         }
+        if let Some(max) = o.integer("directUploadMaxBytes", 0, 1 << 53)? {
+            config.direct_upload_max_bytes = max;
+        }
         config.jitter_seed = random_u64();
         let engine = Engine::new(config.clone())?;
         let persist = match o.bool("persist")? {
             Some(false) => PersistSetting::Off,
             _ => PersistSetting::Auto,
         };
-        let direct_upload_max_bytes = o.integer("directUploadMaxBytes", 0, 1 << 53)?.unwrap_or(0);
         let transport = Transport::new(o.function("fetch")?)?;
         let api = Api::new(transport, &endpoint, authority);
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| Inner {
@@ -180,7 +188,6 @@ impl Uploader {
             api,
             persist,
             store: RefCell::new(None),
-            direct_upload_max_bytes,
             config,
             _connectivity: Connectivity::listen(weak.clone()),
         });
@@ -260,15 +267,21 @@ impl Uploader {
                     "uploadUrl needs an http(s) URL",
                 ));
             }
-            let form = asset_form("url", &request).map_err(|e| to_js_error(&e))?;
-            let _ = form.append_with_str("url", &url);
+            let fields = CreateAssetFields {
+                method: CreateAssetMethod::Url,
+                url: Some(url),
+                filename: request.filename.clone(),
+                enable_hls: request.enable_hls,
+                enable_thumbnail: request.enable_thumbnail,
+                user_metadata: request.user_metadata.clone(),
+            };
+            let form = asset_form(&fields).map_err(|e| to_js_error(&e))?;
             let asset = inner
                 .call_with_retries(
                     Operation::CreateSession,
                     request.signal.as_ref(),
                     AssetCall::CreateAsset(&form),
                     wire_js::asset,
-                    None,
                 )
                 .await
                 .map_err(|e| to_js_error(&e))?;
@@ -296,7 +309,6 @@ impl Uploader {
                     None,
                     AssetCall::Get(&asset_id),
                     wire_js::asset,
-                    None,
                 )
                 .await
                 .map(|a| convert::asset(&a))
@@ -317,7 +329,6 @@ impl Uploader {
                     signal.as_ref(),
                     AssetCall::List(&query),
                     wire_js::asset_page,
-                    None,
                 )
                 .await
                 .map(|page| convert::asset_page(&page))
@@ -347,7 +358,6 @@ impl Uploader {
                         force,
                     },
                     |_| Ok(()),
-                    None,
                 )
                 .await
                 .map(|()| JsValue::UNDEFINED)

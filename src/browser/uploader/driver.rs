@@ -4,8 +4,9 @@
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::{AbortController, AbortSignal, File};
 
 use crate::browser::api::{parse, ApiFailure, AssetCall, EngineCall, SessionRef};
 use crate::browser::convert;
@@ -19,8 +20,10 @@ use crate::core::progress::Progress;
 use crate::core::retry::HttpOutcome;
 use crate::core::wire::UploadHeaders;
 
+use super::calls::direct_form;
 use super::handle::{changed, emit_progress, settle};
-use super::{now, FileEntry, Inner};
+use super::persistence;
+use super::{now, FileEntry, Inner, PersistSetting};
 
 impl Inner {
     /// Feeds one input to the engine and executes what it decides.
@@ -56,6 +59,8 @@ impl Inner {
 
     pub(super) fn execute(self: &Rc<Self>, action: Action) {
         match action {
+            Action::CreateSession { request, file } => self.create(request, file, false),
+            Action::DirectUpload { request, file } => self.create(request, file, true),
             Action::Put {
                 request,
                 file,
@@ -169,9 +174,13 @@ impl Inner {
                 }
             }
             Action::SaveState { file } => self.save_state(file),
-            Action::Uploaded { file, .. } => {
+            Action::Uploaded { file, asset_id, .. } => {
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
-                    handle.borrow_mut().phase = "processing";
+                    {
+                        let mut state = handle.borrow_mut();
+                        state.phase = "processing";
+                        state.asset_id = Some(asset_id);
+                    }
                     changed(&handle);
                 }
                 self.forget_record(file);
@@ -229,10 +238,86 @@ impl Inner {
     }
 
     pub(super) fn session_of(&self, file: FileId) -> Option<SessionRef> {
-        self.with_file(file, |f| SessionRef {
-            upload_id: f.upload_id.clone(),
-            upload_token: f.upload_token.clone(),
-        })
+        self.with_file(file, |f| f.session.clone()).flatten()
+    }
+
+    /// Creates the file's multipart session (reading its resume fingerprint first, once), or
+    /// sends it whole as a direct upload, and feeds the outcome back. A created session is
+    /// recorded before the engine hears of it, so the requests it then asks for can be made.
+    fn create(self: &Rc<Self>, request: RequestId, file: FileId, direct: bool) {
+        let Some((create, blob, handle)) = self.with_file(file, |f| {
+            (f.create.clone(), f.blob.clone(), Rc::clone(&f.handle))
+        }) else {
+            return;
+        };
+        let Some(create) = create else {
+            return;
+        };
+        let form = if direct {
+            match direct_form(&create, &blob) {
+                Ok(form) => Some(form),
+                Err(error) => {
+                    let outcome = HttpOutcome {
+                        message: Some(error.message),
+                        ..HttpOutcome::network_error()
+                    };
+                    return self.deferred(Input::DirectUploadDone {
+                        request,
+                        result: Err(outcome),
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        let signal = self.controller_for(request);
+        let inner = Rc::clone(self);
+        spawn_local(async move {
+            if let Some(form) = form {
+                let response = inner
+                    .api
+                    .asset_call(&AssetCall::CreateAsset(&form), Some(&signal))
+                    .await;
+                inner.state.borrow_mut().requests.remove(&request);
+                let result = read_engine_response(response, wire_js::asset);
+                return inner.feed(Input::DirectUploadDone { request, result });
+            }
+            let fingerprint = inner.with_file(file, |f| f.fingerprint.clone()).flatten();
+            let fingerprint = match (fingerprint, inner.persist, blob.dyn_ref::<File>()) {
+                (None, PersistSetting::Auto, Some(file)) => {
+                    // Persistence is best effort: an unreadable sample only costs resumability.
+                    persistence::fingerprint(file).await.ok()
+                }
+                (known, _, _) => known,
+            };
+            let response = inner
+                .api
+                .asset_call(&AssetCall::CreateSession(&create), Some(&signal))
+                .await;
+            inner.state.borrow_mut().requests.remove(&request);
+            let result = read_engine_response(response, wire_js::create_response);
+            if let Some(entry) = inner.state.borrow_mut().files.get_mut(&file) {
+                entry.fingerprint = fingerprint;
+                if let Ok(session) = &result {
+                    entry.session = Some(SessionRef {
+                        upload_id: session.upload_id.clone(),
+                        upload_token: session.upload_token.clone(),
+                    });
+                    entry.upload_headers = headers(&session.upload_headers);
+                    let mut state = handle.borrow_mut();
+                    state.upload_id = Some(session.upload_id.clone());
+                    state.asset_id = Some(session.asset_id.clone());
+                }
+            }
+            if result.is_ok() {
+                changed(&handle);
+            }
+            inner.feed(Input::SessionCreated {
+                request,
+                result,
+                server_time_ms: None,
+            });
+        });
     }
 
     /// Sends an API request the engine asked for and feeds its outcome back. One future type
@@ -277,7 +362,10 @@ impl Inner {
             return "paused";
         }
         match state.engine.phase(file) {
-            Some(Phase::Reconciling) | Some(Phase::Uploading) => "uploading",
+            Some(Phase::CreatingSession) => "starting",
+            Some(Phase::Reconciling) | Some(Phase::Uploading) | Some(Phase::DirectUploading) => {
+                "uploading"
+            }
             Some(Phase::Confirming) => "finalizing",
             Some(Phase::AwaitingAsset) => "processing",
             None => "done",

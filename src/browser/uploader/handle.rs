@@ -14,23 +14,10 @@ use crate::browser::subscribe::{frozen, Subscribers};
 use crate::browser::types::*;
 use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::progress::{Progress, Retrying};
+use crate::core::progress::Progress;
 
 use super::request::UploadRequest;
 use super::{HandleState, Inner};
-
-/// Shows (or clears) the retry an upload's request waits for, with a progress event.
-pub(super) fn show_retrying(handle: &Rc<RefCell<HandleState>>, retrying: Option<Retrying>) {
-    let (phase, progress) = {
-        let mut state = handle.borrow_mut();
-        if state.settled || state.progress.retrying == retrying {
-            return;
-        }
-        state.progress.retrying = retrying;
-        (state.phase, state.progress)
-    };
-    emit_progress(handle, phase, progress);
-}
 
 pub(super) fn emit_progress(
     handle: &Rc<RefCell<HandleState>>,
@@ -235,16 +222,25 @@ impl UploadHandle {
                 return;
             }
             state.paused = false;
-            state.phase = if state.file.is_some() {
-                "uploading"
-            } else {
-                "starting"
-            };
+            state.phase = "starting";
             state.file
         };
         changed(&self.state);
         if let (Some(inner), Some(file)) = (self.inner(), file) {
             inner.feed(Input::Resume { file: Some(file) });
+            let phase = inner.phase_name(file);
+            let updated = {
+                let mut state = self.state.borrow_mut();
+                let update =
+                    !state.settled && !matches!(state.phase, "processing") && state.phase != phase;
+                if update {
+                    state.phase = phase;
+                }
+                update
+            };
+            if updated {
+                changed(&self.state);
+            }
         }
     }
 

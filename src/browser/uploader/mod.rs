@@ -32,7 +32,7 @@ use js_sys::Function;
 use wasm_bindgen::JsValue;
 use web_sys::{AbortController, Blob};
 
-use crate::browser::api::Api;
+use crate::browser::api::{Api, SessionRef};
 use crate::browser::runtime::{now_ms, Timer};
 use crate::browser::store::Store;
 use crate::browser::subscribe::Subscribers;
@@ -41,14 +41,17 @@ use crate::core::error::Error;
 use crate::core::progress::Progress;
 use crate::core::resume::Fingerprint;
 use crate::core::sorted_map::SortedMap;
+use crate::core::wire::CreateMultipartUploadRequest;
 
 use self::connectivity::Connectivity;
 
 /// Per-upload bookkeeping on the adapter side.
 struct FileEntry {
     blob: Blob,
-    upload_id: String,
-    upload_token: Option<String>,
+    /// What the session creation (or the direct upload) sends; `None` for a resumed upload.
+    create: Option<CreateMultipartUploadRequest>,
+    /// The multipart session, once created (or restored).
+    session: Option<SessionRef>,
     upload_headers: Vec<(String, String)>,
     handle: Rc<RefCell<HandleState>>,
     fingerprint: Option<Fingerprint>,
@@ -93,7 +96,6 @@ struct Inner {
     api: Api,
     persist: PersistSetting,
     store: RefCell<Option<Option<Store>>>,
-    direct_upload_max_bytes: u64,
     /// The engine's settings, for the retry policies of the calls made outside it.
     config: EngineConfig,
     _connectivity: Option<Connectivity>,

@@ -103,7 +103,8 @@ impl Inner {
     }
 
     pub(super) fn forget_record(self: &Rc<Self>, file: FileId) {
-        let Some(upload_id) = self.with_file(file, |f| f.upload_id.clone()) else {
+        // Only a multipart session has a record (a direct upload never had one).
+        let Some(upload_id) = self.session_of(file).map(|session| session.upload_id) else {
             return;
         };
         let inner = Rc::clone(self);

@@ -5,7 +5,7 @@ use super::state::{Chunk, ChunkState, InFlight, Lane, Phase, RequestKind};
 use super::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, Operation};
-use crate::core::wire::{limits, ChunkStatus, UploadStatus, UploadStatusResponse};
+use crate::core::wire::{limits, Asset, ChunkStatus, UploadStatus, UploadStatusResponse};
 
 impl Engine {
     pub(super) fn on_status_done(
@@ -67,7 +67,7 @@ impl Engine {
                 u.server_confirmed = true;
                 u.status_page = 1;
                 if u.all_reported() {
-                    return self.session_completed(now_ms, file);
+                    return self.session_completed(now_ms, file, None);
                 }
                 return;
             }
@@ -128,7 +128,7 @@ impl Engine {
             Phase::Reconciling => u.phase = Phase::Uploading,
             Phase::Confirming if reverted || !u.all_reported() => u.phase = Phase::Uploading,
             Phase::Confirming if status.chunks_completed >= u.plan.total_chunks() => {
-                self.session_completed(now_ms, file)
+                self.session_completed(now_ms, file, None)
             }
             Phase::Confirming => {
                 // Everything is reported and listed completed, but the session is not (yet):
@@ -139,7 +139,10 @@ impl Engine {
                 );
                 self.lane_retry(now_ms, file, |u| &mut u.status_lane, None, cause);
             }
-            Phase::Uploading | Phase::AwaitingAsset => {}
+            Phase::Uploading
+            | Phase::AwaitingAsset
+            | Phase::CreatingSession
+            | Phase::DirectUploading => {}
         }
     }
 
@@ -151,7 +154,7 @@ impl Engine {
             return;
         }
         if u.server_confirmed {
-            self.session_completed(now_ms, file);
+            self.session_completed(now_ms, file, None);
         } else {
             u.phase = Phase::Confirming;
             u.status_page = 1;
@@ -203,11 +206,13 @@ impl Engine {
                     asset_id,
                 });
             }
-            Phase::Uploading => {}
+            Phase::Uploading | Phase::CreatingSession | Phase::DirectUploading => {}
         }
     }
 
-    pub(super) fn session_completed(&mut self, now_ms: u64, file: FileId) {
+    /// Every byte is with the server: wait for the asset, or finish with `created`, the asset a
+    /// direct upload made (a multipart upload has none to hand over).
+    pub(super) fn session_completed(&mut self, now_ms: u64, file: FileId, created: Option<Asset>) {
         let poll_initial = self.config.asset_poll.initial_ms;
         let Some(u) = self.uploads.get_mut(&file) else {
             return;
@@ -233,7 +238,7 @@ impl Engine {
                 Ok(Completion {
                     asset_id,
                     url,
-                    asset: None,
+                    asset: created.map(Box::new),
                 }),
             );
         }
@@ -241,12 +246,17 @@ impl Engine {
 
     /// Ends an upload with `aborted`. Until its session completed, the asset the session
     /// reserved holds no media and never will: it is deleted. Once the session completed (the
-    /// caller was only waiting for processing) the asset is whole and is kept.
+    /// caller was only waiting for processing) the asset is whole and is kept. Before a session
+    /// exists there is nothing to delete yet (see [`Engine::finish_and_delete`]).
     pub(super) fn abort_upload(&mut self, now_ms: u64, file: FileId) {
         let Some(u) = self.uploads.get(&file) else {
             return;
         };
-        let reserved_asset = (u.phase != Phase::AwaitingAsset).then(|| u.asset_id.clone());
+        let reserved_asset = matches!(
+            u.phase,
+            Phase::Reconciling | Phase::Uploading | Phase::Confirming
+        )
+        .then(|| u.asset_id.clone());
         let aborted = Err(Error::new(ErrorCode::Aborted, "the upload was aborted"));
         self.finish_and_delete(now_ms, file, aborted, reserved_asset);
     }
@@ -256,7 +266,9 @@ impl Engine {
         self.finish_and_delete(now_ms, file, outcome, None);
     }
 
-    /// [`Engine::finish`], deleting `delete_asset` once the upload's requests are cancelled.
+    /// [`Engine::finish`], deleting `delete_asset` once the upload's requests are cancelled. A
+    /// session creation or direct upload in flight is not cancelled (its request may already
+    /// have made an asset): it is abandoned, and whatever it creates is deleted when it ends.
     pub(super) fn finish_and_delete(
         &mut self,
         now_ms: u64,
@@ -275,7 +287,12 @@ impl Engine {
             .map(|(&id, _)| id)
             .collect();
         for request in owned {
-            self.cancel(request);
+            match self.requests.get_mut(&request) {
+                Some(r) if matches!(r.kind, RequestKind::Create | RequestKind::Direct { .. }) => {
+                    r.kind = RequestKind::Abandoned;
+                }
+                _ => self.cancel(request),
+            }
         }
         if let Some(asset_id) = delete_asset {
             self.actions.push_back(Action::DeleteAsset { asset_id });

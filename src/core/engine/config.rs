@@ -76,6 +76,10 @@ pub struct EngineConfig {
     pub stall: StallPolicy,
     /// Asset polling.
     pub asset_poll: AssetPollPolicy,
+    /// Files of at most this many bytes go as one direct `POST /assets` (method `direct`) rather
+    /// than through a multipart session; `0` (the default) sends every file multipart.
+    #[serde(default)]
+    pub direct_upload_max_bytes: u64,
     /// Seed of the jitter stream (a random value chosen by the caller, e.g. from
     /// `crypto.getRandomValues`).
     pub jitter_seed: u64,
@@ -100,6 +104,7 @@ impl Default for EngineConfig {
             create_backoff: BackoffPolicy::SESSION_CREATION,
             stall: StallPolicy::default(),
             asset_poll: AssetPollPolicy::default(),
+            direct_upload_max_bytes: 0,
             jitter_seed: 0x5EED,
             observes_put_progress: false,
         }

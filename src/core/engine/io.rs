@@ -1,5 +1,5 @@
-//! The contract with the adapter: what it feeds the engine ([`Input`], [`NewUpload`]) and what
-//! the engine asks of it ([`Action`]).
+//! The contract with the adapter: what it feeds the engine ([`NewFile`], [`Input`]) and what the
+//! engine asks of it ([`Action`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,27 @@ pub struct FileId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RequestId(pub u64);
 
-/// A freshly created session to upload.
+/// A file to upload, handed to [`Engine::add`](super::Engine::add): the engine decides the rest
+/// (direct upload or multipart session, its creation and retries, the chunks, the asset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewFile {
+    /// Size of the file in bytes (at least 1).
+    pub file_size: u64,
+    /// Poll the asset after the upload until it is `ready` or `failed`.
+    pub wait_for_asset: bool,
+}
+
+impl NewFile {
+    /// A file of `file_size` bytes, without waiting for the asset.
+    pub fn new(file_size: u64) -> Self {
+        NewFile {
+            file_size,
+            wait_for_asset: false,
+        }
+    }
+}
+
+/// A session created elsewhere (see [`Engine::add_upload`](super::Engine::add_upload)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUpload {
     /// Size of the local file (checked against the server's plan).
@@ -49,6 +69,22 @@ impl NewUpload {
 /// Everything the adapter tells the engine. Each is handled with the current local time.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
+    /// A session creation ([`Action::CreateSession`]) ended.
+    SessionCreated {
+        /// The request.
+        request: RequestId,
+        /// The parsed body on 2xx, or what went wrong.
+        result: Result<CreateMultipartUploadResponse, HttpOutcome>,
+        /// The server's clock (`Date` header), if readable.
+        server_time_ms: Option<u64>,
+    },
+    /// A direct upload ([`Action::DirectUpload`]) ended.
+    DirectUploadDone {
+        /// The request.
+        request: RequestId,
+        /// The created asset on 2xx, or what went wrong.
+        result: Result<Asset, HttpOutcome>,
+    },
     /// Upload progress of a PUT in flight (bytes of its body sent so far), if the transport can
     /// observe it. Optional: without it "sent" advances when chunks are acknowledged.
     PutProgress {
@@ -122,6 +158,23 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub enum Action {
+    /// `POST /assets/multipart-uploads` for the file (its name, media type and size, which the
+    /// adapter knows), then report [`Input::SessionCreated`]. Never cancelled: after an abort the
+    /// engine still takes the outcome, to delete the asset a created session reserved.
+    CreateSession {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+    },
+    /// `POST /assets` with `method=direct` and the whole file as the `file` part, then report
+    /// [`Input::DirectUploadDone`]. Never cancelled, like [`Action::CreateSession`].
+    DirectUpload {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+    },
     /// `PUT` the bytes `range` of the file to `url` (with the session's `upload_headers`), then
     /// report [`Input::PutDone`].
     Put {
@@ -180,7 +233,8 @@ pub enum Action {
     },
     /// `DELETE /assets/{asset_id}`, best effort: the asset a multipart session reserved, left
     /// behind by an aborted upload (it would otherwise stay `processing` in the user's asset
-    /// list forever). No outcome is reported: a failure changes nothing (the upload already
+    /// list forever), or the asset a session creation or direct upload made after its upload
+    /// was aborted. No outcome is reported: a failure changes nothing (the upload already
     /// finished with `aborted`), so the adapter makes one attempt and ignores the result.
     DeleteAsset {
         /// The reserved asset.
@@ -213,7 +267,8 @@ pub enum Action {
         /// The report response's `url`, if the server sent one.
         url: Option<String>,
     },
-    /// The upload is over; the engine forgets it. On error, delete the saved record unless the
+    /// The upload is over; the engine forgets it (a session creation or direct upload still in
+    /// flight is left to end: see [`Action::CreateSession`]). On error, delete the saved record unless the
     /// code is retryable-later (`network`, `upstream_unavailable`, `rate_limited`,
     /// `retries_exhausted`), which a later resume may still finish.
     Finished {
@@ -231,7 +286,7 @@ pub struct Completion {
     pub asset_id: String,
     /// The report response's `url`, if the server sent one.
     pub url: Option<String>,
-    /// The final asset (status `ready`), when [`NewUpload::wait_for_asset`] was set (boxed: it
-    /// is large and most completions do not carry one).
+    /// The final asset: `ready` when the asset was waited for; as created for a direct upload
+    /// that was not; `None` for a multipart upload that was not (boxed: it is large).
     pub asset: Option<Box<Asset>>,
 }

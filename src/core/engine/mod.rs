@@ -131,6 +131,7 @@ mod assets;
 mod chunks;
 mod completion;
 mod config;
+mod creation;
 mod io;
 mod lanes;
 mod reports;
@@ -141,7 +142,7 @@ mod urls;
 
 pub use self::assets::{asset_readiness, AssetPollPolicy, AssetWait, AssetWaitStep};
 pub use self::config::{option_limits, EngineConfig, PauseMode, StallPolicy};
-pub use self::io::{Action, Completion, FileId, Input, NewUpload, RequestId};
+pub use self::io::{Action, Completion, FileId, Input, NewFile, NewUpload, RequestId};
 pub use self::state::Phase;
 
 use std::collections::VecDeque;
@@ -202,6 +203,14 @@ impl Engine {
         // Time never runs backwards inside the engine, whatever the caller's clock does.
         let now_ms = now_ms.max(self.last_now_ms);
         match input {
+            Input::SessionCreated {
+                request,
+                result,
+                server_time_ms,
+            } => self.on_session_created(now_ms, request, result, server_time_ms),
+            Input::DirectUploadDone { request, result } => {
+                self.on_direct_done(now_ms, request, result)
+            }
             Input::PutProgress {
                 request,
                 bytes_sent,
@@ -236,6 +245,7 @@ impl Engine {
                         chunk.not_before_ms = chunk.not_before_ms.min(now_ms);
                     }
                     for lane in [
+                        &mut u.create_lane,
                         &mut u.url_lane,
                         &mut u.report_lane,
                         &mut u.status_lane,
@@ -295,6 +305,11 @@ impl Engine {
             {
                 consider(first_acked.saturating_add(self.config.report_debounce_ms));
             }
+            if matches!(u.phase, Phase::CreatingSession | Phase::DirectUploading) {
+                // Creation goes on while paused.
+                consider(u.create_lane.not_before_ms);
+                continue;
+            }
             if u.paused {
                 continue;
             }
@@ -310,6 +325,7 @@ impl Engine {
                 }
                 Phase::Reconciling | Phase::Confirming => consider(u.status_lane.not_before_ms),
                 Phase::AwaitingAsset => consider(u.asset_lane.not_before_ms),
+                Phase::CreatingSession | Phase::DirectUploading => {}
             }
         }
         best
@@ -379,6 +395,7 @@ impl Engine {
         let files: Vec<FileId> = self.uploads.keys().copied().collect();
         for &file in &files {
             self.check_session_expiry(now_ms, file);
+            self.drive_creation(now_ms, file);
             self.drive_completion(now_ms, file);
             self.drive_reports(now_ms, file);
             self.drive_status_and_asset(now_ms, file);
@@ -400,7 +417,7 @@ impl Engine {
                 .filter(|r| r.file == file)
                 .map(|r| match r.kind {
                     RequestKind::Put { sent, .. } if observes_put_progress => sent,
-                    RequestKind::Put { bytes, .. } => bytes,
+                    RequestKind::Put { bytes, .. } | RequestKind::Direct { bytes } => bytes,
                     _ => 0,
                 })
                 .sum();

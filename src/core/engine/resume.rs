@@ -57,7 +57,7 @@ impl Engine {
         let expires_server = parse_server_time(&saved.expires_at);
         let mut state = self.new_upload_state(
             plan,
-            &session,
+            Some(&session),
             expires_server,
             wait_for_asset,
             Phase::Reconciling,
@@ -87,6 +87,9 @@ impl Engine {
     /// The record to persist for resuming the upload after a reload (`None` once it finished).
     pub fn saved_state(&self, file: FileId) -> Option<SavedUpload> {
         let u = self.uploads.get(&file)?;
+        if matches!(u.phase, Phase::CreatingSession | Phase::DirectUploading) {
+            return None;
+        }
         let reported = to_ranges(
             (1..=u.plan.total_chunks()).filter(|&i| u.chunk(i).state == ChunkState::Reported),
         );

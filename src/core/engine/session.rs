@@ -1,29 +1,51 @@
 //! Starting an upload from a created session, and the session's expiry.
 
-use super::io::{Action, FileId, NewUpload};
+use super::io::{FileId, NewUpload};
 use super::state::{Chunk, ChunkState, Lane, Phase, Upload};
 use super::Engine;
 use crate::core::clock::parse_server_time;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::plan::ChunkPlan;
 use crate::core::progress::{ProgressTracker, Throttle};
+use crate::core::retry::{OneOffRetry, Operation};
 use crate::core::urls::UrlWindow;
 use crate::core::wire::{limits, CreateMultipartUploadResponse};
 
 impl Engine {
-    /// Starts uploading a freshly created session. Fails with `server_invalid` when the
-    /// server's plan does not add up for `file_size`, `session_expired` when the session is
-    /// already past its expiry.
+    /// Starts uploading a session created elsewhere (by a server, or by a test). Fails with
+    /// `server_invalid` when the server's plan does not add up for `file_size`,
+    /// `session_expired` when the session is already past its expiry. [`Engine::add`] is the
+    /// usual start: the engine then creates the session itself.
     pub fn add_upload(&mut self, now_ms: u64, upload: NewUpload) -> Result<FileId, Error> {
-        let session = upload.session;
+        let state = self.session_state(
+            now_ms,
+            upload.file_size,
+            &upload.session,
+            upload.server_time_ms,
+            upload.wait_for_asset,
+        )?;
+        let id = self.insert_upload(state);
+        self.drive(now_ms);
+        Ok(id)
+    }
+
+    /// The state of an upload to the freshly created `session`, or why it cannot be uploaded.
+    pub(super) fn session_state(
+        &mut self,
+        now_ms: u64,
+        file_size: u64,
+        session: &CreateMultipartUploadResponse,
+        server_time_ms: Option<u64>,
+        wait_for_asset: bool,
+    ) -> Result<Upload, Error> {
         let plan = ChunkPlan::new(
-            upload.file_size,
-            upload.file_size,
+            file_size,
+            file_size,
             session.chunk_size,
             u64::from(session.total_chunks),
         )?;
         let expires_server = parse_server_time(&session.expires_at);
-        match (upload.server_time_ms, expires_server) {
+        match (server_time_ms, expires_server) {
             (Some(server_now), _) => self.clock.observe(server_now, now_ms),
             // The session was created a moment ago and lives 24 h: that dates the server's clock.
             (None, Some(expires)) if !self.clock.measured => {
@@ -34,9 +56,9 @@ impl Engine {
         }
         let mut state = self.new_upload_state(
             plan,
-            &session,
+            Some(session),
             expires_server,
-            upload.wait_for_asset,
+            wait_for_asset,
             Phase::Uploading,
         );
         if let Some(expired) = self.check_expiry(&state, now_ms) {
@@ -53,35 +75,31 @@ impl Engine {
                         .is_some_and(|c| c.state == ChunkState::Pending)
             });
         state.dirty = true;
-        let id = self.insert_upload(state);
-        self.drive(now_ms);
-        Ok(id)
+        Ok(state)
     }
 
-    /// A session the adapter created but will not upload (the user aborted while it was being
-    /// created): its reserved asset is deleted ([`Action::DeleteAsset`]), as an aborted upload's
-    /// is.
-    pub fn abandon_session(&mut self, session: &CreateMultipartUploadResponse) {
-        self.actions.push_back(Action::DeleteAsset {
-            asset_id: session.asset_id.clone(),
-        });
-    }
-
+    /// A fresh upload state in `phase`; without a `session` (still to be created), its ids are
+    /// empty.
     pub(super) fn new_upload_state(
         &self,
         plan: ChunkPlan,
-        session: &CreateMultipartUploadResponse,
+        session: Option<&CreateMultipartUploadResponse>,
         expires_server: Option<u64>,
         wait_for_asset: bool,
         phase: Phase,
     ) -> Upload {
+        let text = |field: fn(&CreateMultipartUploadResponse) -> &String| {
+            session.map(field).cloned().unwrap_or_default()
+        };
         Upload {
             plan,
-            upload_id: session.upload_id.clone(),
-            asset_id: session.asset_id.clone(),
-            upload_token: session.upload_token.clone(),
-            upload_headers: session.upload_headers.clone(),
-            session_expires_at: session.expires_at.clone(),
+            upload_id: text(|s| &s.upload_id),
+            asset_id: text(|s| &s.asset_id),
+            upload_token: session.and_then(|s| s.upload_token.clone()),
+            upload_headers: session
+                .map(|s| s.upload_headers.clone())
+                .unwrap_or_default(),
+            session_expires_at: text(|s| &s.expires_at),
             session_expires_server_ms: expires_server,
             wait_for_asset,
             chunks: vec![Chunk::pending(); plan.total_chunks() as usize],
@@ -91,6 +109,8 @@ impl Engine {
             report_lane: Lane::default(),
             status_lane: Lane::default(),
             asset_lane: Lane::default(),
+            create_lane: Lane::default(),
+            creation: OneOffRetry::new(Operation::CreateSession, self.config.create_backoff),
             phase,
             paused: false,
             status_page: 1,

@@ -6,6 +6,7 @@ use super::io::{FileId, RequestId};
 use crate::core::error::Error;
 use crate::core::plan::ChunkPlan;
 use crate::core::progress::{ProgressCounts, ProgressTracker, Retrying, Throttle};
+use crate::core::retry::OneOffRetry;
 use crate::core::urls::UrlWindow;
 use crate::core::wire::UploadHeaders;
 
@@ -13,6 +14,10 @@ use crate::core::wire::UploadHeaders;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Creating the multipart session: its request is in flight or waits to be retried.
+    CreatingSession,
+    /// Sending the whole file in one direct upload request (in flight or waiting to be retried).
+    DirectUploading,
     /// Reading the server's status after a restore, before sending anything.
     Reconciling,
     /// Uploading and reporting chunks.
@@ -100,6 +105,10 @@ pub(super) struct Upload {
     pub(super) report_lane: Lane,
     pub(super) status_lane: Lane,
     pub(super) asset_lane: Lane,
+    /// Session creation or the direct upload.
+    pub(super) create_lane: Lane,
+    /// The retry decisions of session creation (or the direct upload).
+    pub(super) creation: OneOffRetry,
     pub(super) phase: Phase,
     pub(super) paused: bool,
     /// Next status page to read while reconciling or confirming.
@@ -199,6 +208,15 @@ pub(super) enum RequestKind {
     },
     Status,
     Asset,
+    /// Session creation.
+    Create,
+    /// A direct upload of `bytes`.
+    Direct {
+        bytes: u64,
+    },
+    /// A session creation or direct upload whose upload was aborted while it was in flight: a
+    /// session or asset it still creates is deleted.
+    Abandoned,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,186 @@
+//! The start of an upload: direct upload or multipart session, the session's creation with its
+//! retries, and an abort while either is in flight.
+
+use super::io::{Action, FileId, NewFile, RequestId};
+use super::state::{ChunkState, InFlight, Phase, RequestKind};
+use super::Engine;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::plan::ChunkPlan;
+use crate::core::progress::ProgressTracker;
+use crate::core::retry::{HttpOutcome, NextStep};
+use crate::core::wire::{Asset, CreateMultipartUploadResponse};
+
+impl Engine {
+    /// Starts uploading a file. A file of at most [`EngineConfig::direct_upload_max_bytes`]
+    /// goes as one direct upload ([`Action::DirectUpload`]); any other through a multipart
+    /// session the engine creates ([`Action::CreateSession`]), retried with
+    /// [`EngineConfig::create_backoff`]. Fails with `invalid_input` for an empty file.
+    ///
+    /// [`EngineConfig::direct_upload_max_bytes`]: super::EngineConfig::direct_upload_max_bytes
+    /// [`EngineConfig::create_backoff`]: super::EngineConfig::create_backoff
+    pub fn add(&mut self, now_ms: u64, file: NewFile) -> Result<FileId, Error> {
+        let size = file.file_size;
+        // Until a session says otherwise, the whole file is one chunk: what a direct upload
+        // sends.
+        let plan = ChunkPlan::new(size, size, size, 1)?;
+        let direct = size <= self.config.direct_upload_max_bytes;
+        let phase = if direct {
+            Phase::DirectUploading
+        } else {
+            Phase::CreatingSession
+        };
+        let mut state = self.new_upload_state(plan, None, None, file.wait_for_asset, phase);
+        if !direct {
+            // The chunk count is unknown until the session exists.
+            state.progress = ProgressTracker::new(size, 0, self.config.speed_time_constant_ms);
+        }
+        let id = self.insert_upload(state);
+        self.drive(now_ms);
+        Ok(id)
+    }
+
+    /// Sends the session creation or direct upload when it is due. Pausing does not hold it: a
+    /// paused upload starts paused once its session exists.
+    pub(super) fn drive_creation(&mut self, now_ms: u64, file: FileId) {
+        if !self.online {
+            return;
+        }
+        let Some(u) = self.uploads.get(&file) else {
+            return;
+        };
+        let kind = match u.phase {
+            Phase::CreatingSession => RequestKind::Create,
+            Phase::DirectUploading => RequestKind::Direct {
+                bytes: u.plan.total_size(),
+            },
+            _ => return,
+        };
+        if !u.create_lane.ready(now_ms) {
+            return;
+        }
+        let direct = matches!(kind, RequestKind::Direct { .. });
+        let request = self.new_request(file, kind);
+        if let Some(u) = self.uploads.get_mut(&file) {
+            u.create_lane.in_flight = Some(request);
+            if direct {
+                // The whole file is handed to the network now: show it.
+                u.throttle.mark();
+            }
+        }
+        self.actions.push_back(if direct {
+            Action::DirectUpload { request, file }
+        } else {
+            Action::CreateSession { request, file }
+        });
+    }
+
+    pub(super) fn on_session_created(
+        &mut self,
+        now_ms: u64,
+        request: RequestId,
+        result: Result<CreateMultipartUploadResponse, HttpOutcome>,
+        server_time_ms: Option<u64>,
+    ) {
+        let Some(InFlight { file, kind }) = self.take_request(request) else {
+            return;
+        };
+        if matches!(kind, RequestKind::Abandoned) {
+            if let Ok(session) = result {
+                // Aborted while it was being created: nothing will be uploaded to it.
+                self.actions.push_back(Action::DeleteAsset {
+                    asset_id: session.asset_id,
+                });
+            }
+            return;
+        }
+        let Some(u) = self.uploads.get_mut(&file) else {
+            return;
+        };
+        u.create_lane.in_flight = None;
+        let session = match result {
+            Ok(session) => session,
+            Err(outcome) => return self.creation_failure(now_ms, file, &outcome),
+        };
+        let (file_size, wait_for_asset) = (u.plan.total_size(), u.wait_for_asset);
+        match self.session_state(now_ms, file_size, &session, server_time_ms, wait_for_asset) {
+            Ok(mut state) => {
+                let Some(u) = self.uploads.get_mut(&file) else {
+                    return;
+                };
+                state.paused = u.paused;
+                state.throttle = u.throttle;
+                state.throttle.mark();
+                *u = state;
+            }
+            // The session is unusable (a plan that does not add up): its asset is deleted.
+            Err(error) => self.finish_and_delete(now_ms, file, Err(error), Some(session.asset_id)),
+        }
+    }
+
+    pub(super) fn on_direct_done(
+        &mut self,
+        now_ms: u64,
+        request: RequestId,
+        result: Result<Asset, HttpOutcome>,
+    ) {
+        let Some(InFlight { file, kind }) = self.take_request(request) else {
+            return;
+        };
+        if matches!(kind, RequestKind::Abandoned) {
+            if let Ok(asset) = result {
+                // Aborted while it was being sent: an aborted upload leaves no asset behind.
+                self.actions
+                    .push_back(Action::DeleteAsset { asset_id: asset.id });
+            }
+            return;
+        }
+        let Some(u) = self.uploads.get_mut(&file) else {
+            return;
+        };
+        u.create_lane.in_flight = None;
+        let asset = match result {
+            Ok(asset) => asset,
+            Err(outcome) => return self.creation_failure(now_ms, file, &outcome),
+        };
+        u.asset_id = asset.id.clone();
+        u.chunk_mut(1).state = ChunkState::Reported;
+        u.advance_frontier();
+        u.server_confirmed = true;
+        u.progress.set_retrying(None);
+        u.throttle.mark();
+        self.session_completed(now_ms, file, Some(asset));
+    }
+
+    /// A failed creation (or direct upload): retried as [`OneOffRetry`] decides, or the upload
+    /// fails. Failures while offline do not count; the request is sent again once online.
+    ///
+    /// [`OneOffRetry`]: crate::core::retry::OneOffRetry
+    fn creation_failure(&mut self, now_ms: u64, file: FileId, outcome: &HttpOutcome) {
+        let online = self.online;
+        let random = self.jitter.next_u64();
+        let Some(u) = self.uploads.get_mut(&file) else {
+            return;
+        };
+        if !online {
+            u.create_lane.not_before_ms = now_ms;
+            return;
+        }
+        match u.creation.after(outcome, random) {
+            NextStep::RetryAfterMs(delay_ms) => {
+                u.create_lane.not_before_ms = now_ms.saturating_add(delay_ms);
+                if u.progress.set_retrying(u.creation.retrying()) {
+                    u.throttle.mark();
+                }
+            }
+            NextStep::Fail(error) => self.finish(now_ms, file, Err(error)),
+            // Only a storage PUT classifies as a success; a 2xx gets here only unread.
+            NextStep::Done => {
+                let error = Error::new(
+                    ErrorCode::Internal,
+                    "a creation success was reported as a failure",
+                );
+                self.finish(now_ms, file, Err(error));
+            }
+        }
+    }
+}
