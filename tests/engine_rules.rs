@@ -1571,3 +1571,156 @@ fn pausing_while_creating_holds_the_chunks_not_the_creation() {
     let actions = d.feed(Input::Resume { file: Some(file) });
     assert_eq!(puts(&actions).len(), 2, "{actions:?}");
 }
+
+// ───────────────────────── grants: NeedToken after a 401 ─────────────────────────
+
+fn grant_config() -> EngineConfig {
+    EngineConfig {
+        renewable_grant: true,
+        ..config()
+    }
+}
+
+fn need_tokens(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::NeedToken))
+        .count()
+}
+
+#[test]
+fn with_a_renewable_grant_the_first_grant_is_asked_for_before_the_first_call() {
+    let mut d = Driver::new(grant_config());
+    let (_, actions) = d.add_file(2 * CHUNK);
+    assert_eq!(actions, vec![Action::NeedToken]);
+    // A second file waits for the same grant: no second request for it.
+    let (_, actions) = d.add_file(2 * CHUNK);
+    assert!(actions.is_empty(), "{actions:?}");
+    let actions = d.feed(Input::TokenRefreshed);
+    assert_eq!(creations(&actions).len(), 2, "{actions:?}");
+    // Held from now on: the next file is created at once.
+    let (_, actions) = d.add_file(CHUNK);
+    assert_eq!(creations(&actions).len(), 1, "{actions:?}");
+
+    // Without a renewable grant (an API key), nothing is asked for.
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add_file(CHUNK);
+    assert_eq!(need_tokens(&actions), 0);
+    assert_eq!(creations(&actions).len(), 1);
+}
+
+#[test]
+fn a_401_asks_for_a_fresh_grant_once_and_resends() {
+    let mut d = Driver::new(grant_config());
+    d.add_file(2 * CHUNK);
+    let request = creations(&d.feed(Input::TokenRefreshed))[0];
+    let actions = creation_failed(&mut d, request, HttpOutcome::status(401));
+    assert_eq!(
+        actions,
+        vec![Action::NeedToken],
+        "nothing else before the grant"
+    );
+    assert_eq!(
+        d.engine.next_wakeup(),
+        None,
+        "it waits for the grant, not a timer"
+    );
+    let actions = d.feed(Input::TokenRefreshed);
+    let request = creations(&actions)[0];
+    // A second 401 in a row, with the fresh grant, is final.
+    let actions = creation_failed(&mut d, request, HttpOutcome::status(401));
+    assert_eq!(need_tokens(&actions), 0);
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Unauthorized)));
+
+    // A 401 after other outcomes may refresh again: it is the first of its run.
+    let mut d = Driver::new(grant_config());
+    d.add_file(2 * CHUNK);
+    let request = creations(&d.feed(Input::TokenRefreshed))[0];
+    creation_failed(&mut d, request, HttpOutcome::status(401));
+    let request = creations(&d.feed(Input::TokenRefreshed))[0];
+    creation_failed(&mut d, request, HttpOutcome::status(503));
+    let request = creations(&tick_to_next(&mut d))[0];
+    let actions = creation_failed(&mut d, request, HttpOutcome::status(401));
+    assert_eq!(actions, vec![Action::NeedToken]);
+
+    // Without a renewable grant a 401 is final at once.
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add_file(CHUNK);
+    let actions = creation_failed(&mut d, creations(&actions)[0], HttpOutcome::status(401));
+    assert_eq!(need_tokens(&actions), 0);
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Unauthorized)));
+}
+
+#[test]
+fn an_expired_grant_while_polling_the_asset_is_renewed_and_polling_goes_on() {
+    let mut d = Driver::new(grant_config());
+    let (file, _) = {
+        let file = d
+            .engine
+            .add(
+                d.now,
+                NewFile {
+                    file_size: CHUNK,
+                    wait_for_asset: true,
+                },
+            )
+            .unwrap();
+        (file, d.drain())
+    };
+    let request = creations(&d.feed(Input::TokenRefreshed))[0];
+    let actions = created(&mut d, request, 1, 1);
+    let actions = d.feed(Input::PutDone {
+        request: puts(&actions)[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    d.feed(Input::ReportDone {
+        request: reports(&actions)[0].0,
+        result: report_ok(1, Some("u")),
+    });
+    assert_eq!(d.engine.phase(file), Some(Phase::AwaitingAsset));
+    let poll = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::FetchAsset { request, .. } => Some(*request),
+            _ => None,
+        })
+    };
+    let request = poll(&tick_to_next(&mut d)).expect("a poll");
+    let actions = d.feed(Input::AssetDone {
+        request,
+        result: Err(HttpOutcome::status(401)),
+    });
+    assert_eq!(actions, vec![Action::NeedToken]);
+    let request = poll(&d.feed(Input::TokenRefreshed)).expect("polled again at once");
+    let actions = d.feed(Input::AssetDone {
+        request,
+        result: Ok(asset(AssetStatus::Ready)),
+    });
+    assert_eq!(finished_code(&actions), Some(Ok(())));
+}
+
+#[test]
+fn a_failed_grant_request_fails_the_uploads_waiting_for_it_with_its_error() {
+    let mut d = Driver::new(grant_config());
+    let (first, _) = d.add_file(CHUNK);
+    let (second, _) = d.add_file(CHUNK);
+    let refused = twelvelabs_edge_upload::core::error::Error::new(
+        ErrorCode::InvalidInput,
+        "getToken must return (or resolve to) a non-empty string grant",
+    );
+    let actions = d.feed(Input::TokenFailed {
+        error: refused.clone(),
+    });
+    for file in [first, second] {
+        assert!(
+            actions.contains(&Action::Finished {
+                file,
+                outcome: Err(refused.clone())
+            }),
+            "{actions:?}"
+        );
+    }
+    assert_eq!(d.engine.uploads().count(), 0);
+    // A later file asks again.
+    let (_, actions) = d.add_file(CHUNK);
+    assert_eq!(actions, vec![Action::NeedToken]);
+}

@@ -24,6 +24,7 @@ fn randomised_runs_with_faults_complete_and_keep_every_invariant() {
     let runs = 1_500u64;
     let mut total_puts = 0;
     let (mut total_creates, mut total_directs) = (0, 0);
+    let (mut total_grants, mut total_renewals) = (0, 0);
     for seed in 0..runs {
         let mut rng = Rng::new(seed);
         let faults = Faults::random(&mut rng);
@@ -49,12 +50,19 @@ fn randomised_runs_with_faults_complete_and_keep_every_invariant() {
         total_puts += report.puts;
         total_creates += report.creations;
         total_directs += report.direct_uploads;
+        total_grants += report.grant_requests;
+        // Beyond the first grant of a run: renewals after a 401.
+        total_renewals += report.grant_requests.saturating_sub(1);
     }
     // The runs really exercised uploads (a harness that does nothing would pass the loop): chunk
-    // PUTs, session creations (retried after faults) and direct uploads.
+    // PUTs, session creations (retried after faults), direct uploads and grant renewals.
     assert!(total_puts > runs * 10, "{total_puts}");
     assert!(total_creates > runs, "{total_creates}");
     assert!(total_directs > runs / 8, "{total_directs}");
+    // Half the runs use a renewable grant that expires now and then: each asks for a first
+    // grant, and many renew theirs after a 401.
+    assert!(total_grants > runs / 2, "{total_grants}");
+    assert!(total_renewals > runs / 10, "{total_renewals}");
 }
 
 #[test]

@@ -130,7 +130,8 @@ pub enum Authority {
     ApiKey(String),
 }
 
-/// Calls `getToken` lazily, caches the grant, and fetches a new one after a 401.
+/// Calls `getToken` lazily and caches the grant; a fresh one is fetched when the core decides
+/// ([`Api::renew_grant`]).
 pub struct GrantSource {
     get_token: Function,
     cached: RefCell<Option<String>>,
@@ -173,14 +174,6 @@ impl GrantSource {
         *self.cached.borrow_mut() = Some(grant.clone());
         Ok(grant)
     }
-
-    /// Drops the cached grant if it is still `rejected`, so the next call asks `getToken` again.
-    fn forget(&self, rejected: &str) {
-        let mut cached = self.cached.borrow_mut();
-        if cached.as_deref() == Some(rejected) {
-            *cached = None;
-        }
-    }
 }
 
 fn token_error(thrown: &JsValue) -> Error {
@@ -203,6 +196,21 @@ impl Api {
             transport,
             base_url: endpoint.trim_end_matches('/').to_owned(),
             authority: Rc::new(authority),
+        }
+    }
+
+    /// Whether calls are authorised by a grant that [`Api::renew_grant`] can renew (from
+    /// `getToken`), rather than an API key.
+    pub fn renewable_grant(&self) -> bool {
+        matches!(*self.authority, Authority::Grant(_))
+    }
+
+    /// Asks `getToken` for a fresh grant (the core decides when: after a 401, or before the
+    /// first call). Nothing to do with an API key.
+    pub async fn renew_grant(&self) -> Result<(), Error> {
+        match &*self.authority {
+            Authority::Grant(source) => source.refresh().await.map(drop),
+            Authority::ApiKey(_) => Ok(()),
         }
     }
 
@@ -313,10 +321,10 @@ impl Api {
         self.send(scope, method, &path, body, signal).await
     }
 
-    /// Sends one call. With [`Scope::Authority`] it is authorised by the grant (or API key); a
-    /// 401 with a grant means it expired or was revoked: ask `getToken` for a new one and try
-    /// once more. With [`Scope::Upload`] it is authorised by the session's upload token
-    /// (through the Worker), or by the API key when talking to TwelveLabs directly.
+    /// Sends one call. With [`Scope::Authority`] it is authorised by the grant (asked of
+    /// `getToken` if none is cached yet) or the API key; what a 401 means is decided in the core
+    /// (`retry::wants_fresh_grant`). With [`Scope::Upload`] it is authorised by the session's
+    /// upload token (through the Worker), or by the API key when talking to TwelveLabs directly.
     async fn send(
         &self,
         scope: Scope<'_>,
@@ -337,18 +345,9 @@ impl Api {
             }
             (Scope::Authority, Authority::Grant(source)) => {
                 let grant = source.current().await.map_err(ApiFailure::Fatal)?;
-                let response = self
-                    .transport
-                    .api(method, &url, Some(Credential::Bearer(&grant)), body, signal)
-                    .await?;
-                if response.status != 401 {
-                    return Ok(response);
-                }
-                source.forget(&grant);
-                let fresh = source.refresh().await.map_err(ApiFailure::Fatal)?;
                 return Ok(self
                     .transport
-                    .api(method, &url, Some(Credential::Bearer(&fresh)), body, signal)
+                    .api(method, &url, Some(Credential::Bearer(&grant)), body, signal)
                     .await?);
             }
         };

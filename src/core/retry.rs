@@ -388,6 +388,15 @@ pub enum NextStep {
     RetryAfterMs(u64),
     /// Stop: fatal, or retries exhausted (`retries_exhausted`, naming the last cause).
     Fail(Error),
+    /// The grant was refused (HTTP 401): get a fresh one, then send the request again at once.
+    RefreshGrant,
+}
+
+/// Whether a call authorised by a renewable grant (from the application's `getToken`) should get
+/// a fresh grant and be sent once more: it was refused with HTTP 401 (the grant expired or was
+/// revoked) and it is not already the resend with a fresh grant — a second 401 in a row is final.
+pub fn wants_fresh_grant(outcome: &HttpOutcome, resent_with_fresh_grant: bool) -> bool {
+    outcome.status == Some(401) && !resent_with_fresh_grant
 }
 
 /// The retry decisions for one request outside the engine: [`classify`] each outcome, back off
@@ -399,6 +408,8 @@ pub struct OneOffRetry {
     policy: BackoffPolicy,
     failures: u32,
     retrying: Option<Retrying>,
+    renewable_grant: bool,
+    grant_refreshed: bool,
 }
 
 impl OneOffRetry {
@@ -409,7 +420,16 @@ impl OneOffRetry {
             policy,
             failures: 0,
             retrying: None,
+            renewable_grant: false,
+            grant_refreshed: false,
         }
+    }
+
+    /// The request is authorised by a renewable grant: a 401 asks for a fresh one first
+    /// ([`NextStep::RefreshGrant`], see [`wants_fresh_grant`]).
+    pub fn with_renewable_grant(mut self) -> Self {
+        self.renewable_grant = true;
+        self
     }
 
     /// The retry the request waits for after [`OneOffRetry::after`] said
@@ -421,6 +441,11 @@ impl OneOffRetry {
     /// Decides after an attempt that ended with `outcome`; `random` draws the jitter.
     pub fn after(&mut self, outcome: &HttpOutcome, random: u64) -> NextStep {
         self.retrying = None;
+        let refresh = self.renewable_grant && wants_fresh_grant(outcome, self.grant_refreshed);
+        self.grant_refreshed = refresh;
+        if refresh {
+            return NextStep::RefreshGrant;
+        }
         match classify(self.operation, outcome) {
             Verdict::Success { .. } => NextStep::Done,
             Verdict::Fatal(error) => NextStep::Fail(error),
@@ -831,7 +856,9 @@ mod tests {
                     attempts += 1;
                 }
                 NextStep::Fail(error) => break error,
-                NextStep::Done => panic!("a network error is no success"),
+                NextStep::Done | NextStep::RefreshGrant => {
+                    panic!("a network error is neither a success nor a refused grant")
+                }
             }
         };
         assert_eq!(attempts, policy.max_attempts);
@@ -868,5 +895,28 @@ mod tests {
                 "{status} is the client's to handle"
             );
         }
+    }
+
+    #[test]
+    fn a_401_with_a_renewable_grant_refreshes_it_once_then_is_final() {
+        let policy = BackoffPolicy::SESSION_CREATION;
+        let unauthorized = HttpOutcome::status(401);
+        let mut retry = OneOffRetry::new(Operation::Asset, policy).with_renewable_grant();
+        assert_eq!(retry.after(&unauthorized, 0), NextStep::RefreshGrant);
+        match retry.after(&unauthorized, 0) {
+            NextStep::Fail(error) => assert_eq!(error.code, ErrorCode::Unauthorized),
+            other => panic!("a second 401 in a row must be final: {other:?}"),
+        }
+        // Another outcome in between starts a new run: the next 401 refreshes again.
+        let mut retry = OneOffRetry::new(Operation::Asset, policy).with_renewable_grant();
+        assert_eq!(retry.after(&unauthorized, 0), NextStep::RefreshGrant);
+        assert!(matches!(
+            retry.after(&HttpOutcome::status(503), 0),
+            NextStep::RetryAfterMs(_)
+        ));
+        assert_eq!(retry.after(&unauthorized, 0), NextStep::RefreshGrant);
+        // Without a renewable grant (an API key) a 401 is final at once.
+        let mut retry = OneOffRetry::new(Operation::Asset, policy);
+        assert!(matches!(retry.after(&unauthorized, 0), NextStep::Fail(_)));
     }
 }

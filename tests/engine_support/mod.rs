@@ -93,6 +93,10 @@ pub struct Faults {
     pub initial_urls: u32,
     /// Asset polls answered `processing` before `ready`.
     pub asset_processing_polls: u32,
+    /// Per step: probability that the grant expires (the engine's grant is renewable when > 0):
+    /// session creations, direct uploads and asset polls are then refused with 401 until the
+    /// engine asks for a fresh one.
+    pub grant_expiry: u64,
 }
 
 impl Faults {
@@ -115,6 +119,7 @@ impl Faults {
             fatal_after_stored: 0,
             initial_urls: 3,
             asset_processing_polls: 2,
+            grant_expiry: 0,
         }
     }
 
@@ -138,6 +143,7 @@ impl Faults {
             fatal_after_stored: 0,
             initial_urls: rng.range(0, 12) as u32,
             asset_processing_polls: rng.range(0, 4) as u32,
+            grant_expiry: if rng.chance(500) { rng.range(1, 20) } else { 0 },
         }
     }
 }
@@ -257,7 +263,7 @@ impl Pending {
             | Pending::Report { request, .. }
             | Pending::Status { request, .. }
             | Pending::Asset { request, .. } => Some(*request),
-            Pending::UserResume | Pending::NetworkOnline => None,
+            Pending::UserResume | Pending::NetworkOnline | Pending::Grant => None,
         }
     }
 }
@@ -294,6 +300,8 @@ enum Pending {
     },
     UserResume,
     NetworkOnline,
+    /// The fresh grant the engine asked for.
+    Grant,
 }
 
 /// The result of a simulated run.
@@ -305,6 +313,8 @@ pub struct RunReport {
     pub creations: u64,
     /// Direct upload requests (retries included).
     pub direct_uploads: u64,
+    /// Fresh grants the engine asked for.
+    pub grant_requests: u64,
     pub puts: u64,
     pub url_requests: u64,
     pub url_batch_sizes: Vec<u32>,
@@ -343,6 +353,12 @@ pub struct Sim {
     finished: BTreeMap<FileId, Result<Completion, Error>>,
     paused: bool,
     offline: bool,
+    /// The grant the engine's calls carry is valid (with `grant_expiry`).
+    grant_valid: bool,
+    /// When the last fresh grant arrived.
+    grant_issued_at: u64,
+    /// A `NeedToken` is outstanding.
+    grant_requested: bool,
     report: RunReport,
     max_chunk_size: u64,
     concurrency: u32,
@@ -354,6 +370,10 @@ pub const T0: u64 = 1_764_586_800_000;
 impl Sim {
     pub fn new(seed: u64, faults: Faults, config: EngineConfig) -> Self {
         let concurrency = config.concurrency;
+        let config = EngineConfig {
+            renewable_grant: faults.grant_expiry > 0,
+            ..config
+        };
         Sim {
             rng: Rng::new(seed),
             faults,
@@ -376,11 +396,15 @@ impl Sim {
             finished: BTreeMap::new(),
             paused: false,
             offline: false,
+            grant_valid: false,
+            grant_issued_at: 0,
+            grant_requested: false,
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
                 creations: 0,
                 direct_uploads: 0,
+                grant_requests: 0,
                 puts: 0,
                 url_requests: 0,
                 url_batch_sizes: Vec::new(),
@@ -559,6 +583,12 @@ impl Sim {
         None
     }
 
+    /// A call that needs the grant, while the grant is expired (or was never given): 401.
+    fn grant_fault(&self) -> Option<HttpOutcome> {
+        let refused = self.faults.grant_expiry > 0 && !self.grant_valid;
+        refused.then(|| HttpOutcome::status(401).with_error_code("unauthorized"))
+    }
+
     fn fail(&self, what: impl std::fmt::Display) -> ! {
         panic!("seed {}: at t+{} ms: {what}", self.seed, self.now - T0);
     }
@@ -607,7 +637,7 @@ impl Sim {
                 if size <= self.engine.config().direct_upload_max_bytes {
                     self.fail(format!("{file:?} of {size} bytes was not sent directly"));
                 }
-                let result = match self.api_fault(file) {
+                let result = match self.grant_fault().or_else(|| self.api_fault(file)) {
                     Some(fault) => Err(fault),
                     None => Ok(self.create_session(file)),
                 };
@@ -620,7 +650,7 @@ impl Sim {
                 if size > self.engine.config().direct_upload_max_bytes {
                     self.fail(format!("{file:?} of {size} bytes was sent directly"));
                 }
-                let result = match self.api_fault(file) {
+                let result = match self.grant_fault().or_else(|| self.api_fault(file)) {
                     Some(fault) => Err(fault),
                     None => Ok(self.create_direct_asset(file)),
                 };
@@ -872,7 +902,7 @@ impl Sim {
             } => {
                 self.open_request(request, file, Lane::Asset);
                 let processing_fails = self.fatal_for(file) == Some(FatalFault::AssetFailed);
-                let result = match self.api_fault(file) {
+                let result = match self.grant_fault().or_else(|| self.api_fault(file)) {
                     Some(fault) => Err(fault),
                     None => {
                         if !self.sessions[&file].status_completed {
@@ -898,6 +928,17 @@ impl Sim {
                     }
                 };
                 self.schedule_answer(request, Pending::Asset { request, result });
+            }
+            Action::NeedToken => {
+                if self.faults.grant_expiry == 0 {
+                    self.fail("NeedToken without a renewable grant");
+                }
+                self.report.grant_requests += 1;
+                if std::mem::replace(&mut self.grant_requested, true) {
+                    self.fail("a second NeedToken while one is outstanding");
+                }
+                let at = self.now + self.latency();
+                self.schedule(at, Pending::Grant);
             }
             Action::DeleteAsset { asset_id } => {
                 // Only an abort deletes an asset, and the simulation never aborts.
@@ -1033,6 +1074,12 @@ impl Sim {
                 self.offline = false;
                 Input::Online
             }
+            Pending::Grant => {
+                self.grant_requested = false;
+                self.grant_valid = true;
+                self.grant_issued_at = self.now;
+                Input::TokenRefreshed
+            }
         };
         self.engine.handle(self.now, input);
     }
@@ -1056,6 +1103,13 @@ impl Sim {
                 let at = self.now + self.rng.range(100, 20_000);
                 self.schedule(at, Pending::UserResume);
                 self.drain();
+            }
+            // A grant lives at least 5 s, so the resend with a fresh one is never refused again.
+            if self.grant_valid
+                && self.now >= self.grant_issued_at + 5_000
+                && self.rng.chance(self.faults.grant_expiry)
+            {
+                self.grant_valid = false;
             }
             if !self.offline && self.rng.chance(self.faults.offline) {
                 self.offline = true;

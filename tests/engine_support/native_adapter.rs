@@ -450,6 +450,9 @@ impl Adapter {
                     }
                 });
             }
+            Action::NeedToken => {
+                panic!("the native adapter authenticates with an API key: keep renewable_grant off")
+            }
             Action::DirectUpload { .. } => {
                 panic!("the native adapter sends multipart sessions only: keep direct_upload_max_bytes at 0")
             }

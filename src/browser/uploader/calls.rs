@@ -50,6 +50,9 @@ impl Inner {
         readable: &dyn Fn(&JsValue) -> Result<(), wire_js::Unreadable>,
     ) -> Result<ApiResponse, Error> {
         let mut retry = OneOffRetry::new(operation, self.config.one_off_backoff(operation));
+        if self.api.renewable_grant() {
+            retry = retry.with_renewable_grant();
+        }
         loop {
             let outcome = match self.api.asset_call(&call, signal).await {
                 Ok(response) if response.is_success() => match readable(&response.body) {
@@ -69,6 +72,7 @@ impl Inner {
                     return Err(Error::new(ErrorCode::ServerInvalid, "unexpected response"))
                 }
                 NextStep::Fail(error) => return Err(error),
+                NextStep::RefreshGrant => self.api.renew_grant().await?,
                 NextStep::RetryAfterMs(delay) => {
                     sleep(delay as f64).await;
                     if signal.is_some_and(|s| s.aborted()) {

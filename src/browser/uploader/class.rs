@@ -170,6 +170,7 @@ impl Uploader {
         if let Some(max) = o.integer("directUploadMaxBytes", 0, 1 << 53)? {
             config.direct_upload_max_bytes = max;
         }
+        config.renewable_grant = matches!(authority, Authority::Grant(_));
         config.jitter_seed = random_u64();
         let engine = Engine::new(config.clone())?;
         let persist = match o.bool("persist")? {

@@ -59,6 +59,16 @@ impl Inner {
 
     pub(super) fn execute(self: &Rc<Self>, action: Action) {
         match action {
+            Action::NeedToken => {
+                let inner = Rc::clone(self);
+                spawn_local(async move {
+                    let input = match inner.api.renew_grant().await {
+                        Ok(()) => Input::TokenRefreshed,
+                        Err(error) => Input::TokenFailed { error },
+                    };
+                    inner.feed(input);
+                });
+            }
             Action::CreateSession { request, file } => self.create(request, file, false),
             Action::DirectUpload { request, file } => self.create(request, file, true),
             Action::Put {

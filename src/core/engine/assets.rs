@@ -70,6 +70,7 @@ impl Engine {
             }
         };
         u.asset_lane.failures = 0;
+        u.asset_lane.grant_refreshed = false;
         u.progress.set_retrying(None);
         match asset_readiness(&asset) {
             Some(Ok(())) => {

@@ -192,9 +192,12 @@ impl Engine {
                 });
             }
             Phase::AwaitingAsset => {
-                if !u.asset_lane.ready(now_ms) {
+                if !u.asset_lane.ready(now_ms) || !self.grant_ready() {
                     return;
                 }
+                let Some(u) = self.uploads.get(&file) else {
+                    return;
+                };
                 let asset_id = u.asset_id.clone();
                 let request = self.new_request(file, RequestKind::Asset);
                 if let Some(u) = self.uploads.get_mut(&file) {

@@ -76,6 +76,13 @@ pub struct EngineConfig {
     pub stall: StallPolicy,
     /// Asset polling.
     pub asset_poll: AssetPollPolicy,
+    /// Session creation, direct uploads and asset polls are authorised by a grant the adapter can
+    /// renew (the application's `getToken`): the engine asks for it ([`Action::NeedToken`])
+    /// before the first such call and again after a 401. `false` (an API key): a 401 is final.
+    ///
+    /// [`Action::NeedToken`]: super::Action::NeedToken
+    #[serde(default)]
+    pub renewable_grant: bool,
     /// Files of at most this many bytes go as one direct `POST /assets` (method `direct`) rather
     /// than through a multipart session; `0` (the default) sends every file multipart.
     #[serde(default)]
@@ -104,6 +111,7 @@ impl Default for EngineConfig {
             create_backoff: BackoffPolicy::SESSION_CREATION,
             stall: StallPolicy::default(),
             asset_poll: AssetPollPolicy::default(),
+            renewable_grant: false,
             direct_upload_max_bytes: 0,
             jitter_seed: 0x5EED,
             observes_put_progress: false,

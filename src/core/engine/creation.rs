@@ -55,7 +55,7 @@ impl Engine {
             },
             _ => return,
         };
-        if !u.create_lane.ready(now_ms) {
+        if !u.create_lane.ready(now_ms) || !self.grant_ready() {
             return;
         }
         let direct = matches!(kind, RequestKind::Direct { .. });
@@ -173,6 +173,11 @@ impl Engine {
                 }
             }
             NextStep::Fail(error) => self.finish(now_ms, file, Err(error)),
+            // Sent again at once, once a fresh grant is at hand.
+            NextStep::RefreshGrant => {
+                u.create_lane.not_before_ms = now_ms;
+                self.grant_refused();
+            }
             // Only a storage PUT classifies as a success; a 2xx gets here only unread.
             NextStep::Done => {
                 let error = Error::new(

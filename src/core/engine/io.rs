@@ -146,6 +146,14 @@ pub enum Input {
         /// The upload, or `None` for all.
         file: Option<FileId>,
     },
+    /// A fresh grant is at hand (after [`Action::NeedToken`]): the calls waiting for it go out.
+    TokenRefreshed,
+    /// No grant could be had (after [`Action::NeedToken`]): the uploads waiting for one fail
+    /// with `error` (e.g. `getToken` threw, or returned no grant).
+    TokenFailed {
+        /// Why.
+        error: Error,
+    },
     /// The network went away (`offline` event): nothing new starts; failures do not count.
     Offline,
     /// The network is back (`online` event): waiting retries start now.
@@ -231,6 +239,13 @@ pub enum Action {
         /// The asset.
         asset_id: String,
     },
+    /// Get a fresh grant (call the application's `getToken`), then report
+    /// [`Input::TokenRefreshed`] or [`Input::TokenFailed`]. Asked for before the first call that
+    /// needs a grant and after a 401 (see [`EngineConfig::renewable_grant`]); at most one is
+    /// outstanding.
+    ///
+    /// [`EngineConfig::renewable_grant`]: super::EngineConfig::renewable_grant
+    NeedToken,
     /// `DELETE /assets/{asset_id}`, best effort: the asset a multipart session reserved, left
     /// behind by an aborted upload (it would otherwise stay `processing` in the user's asset
     /// list forever), or the asset a session creation or direct upload made after its upload

@@ -4,11 +4,14 @@ use super::io::FileId;
 use super::state::{Lane, Upload};
 use super::Engine;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::retry::{backoff_delay_ms, classify, HttpOutcome, Operation, Verdict};
+use crate::core::retry::{
+    backoff_delay_ms, classify, wants_fresh_grant, HttpOutcome, Operation, Verdict,
+};
 
 impl Engine {
     /// Records a failed API request on a lane: backoff, or the upload fails when retries run out
-    /// or the verdict is fatal. Returns whether the upload is still alive.
+    /// or the verdict is fatal. An asset read refused with a 401 first asks for a fresh grant,
+    /// when the grant is renewable ([`wants_fresh_grant`]).
     pub(super) fn lane_failure(
         &mut self,
         now_ms: u64,
@@ -17,6 +20,16 @@ impl Engine {
         operation: Operation,
         outcome: &HttpOutcome,
     ) {
+        let renewable = self.config.renewable_grant && operation == Operation::Asset;
+        if let Some(u) = self.uploads.get_mut(&file) {
+            let lane = lane_of(u);
+            lane.grant_refreshed = renewable && wants_fresh_grant(outcome, lane.grant_refreshed);
+            if lane.grant_refreshed {
+                // Sent again at once, once a fresh grant is at hand.
+                lane.not_before_ms = now_ms;
+                return self.grant_refused();
+            }
+        }
         match classify(operation, outcome) {
             Verdict::Success { .. } => {
                 // A success reported as a failure (a 2xx without a readable body) is classified

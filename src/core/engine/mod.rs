@@ -132,6 +132,7 @@ mod chunks;
 mod completion;
 mod config;
 mod creation;
+mod grant;
 mod io;
 mod lanes;
 mod reports;
@@ -147,7 +148,7 @@ pub use self::state::Phase;
 
 use std::collections::VecDeque;
 
-use self::state::{ChunkState, InFlight, RequestKind, Upload};
+use self::state::{ChunkState, Grant, InFlight, RequestKind, Upload};
 use crate::core::clock::ClockOffset;
 use crate::core::error::Error;
 use crate::core::progress::{Progress, SpeedEstimator};
@@ -170,6 +171,7 @@ pub struct Engine {
     speed: SpeedEstimator,
     puts_in_flight: u32,
     last_now_ms: u64,
+    grant: Grant,
 }
 
 impl Engine {
@@ -177,6 +179,11 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<Engine, Error> {
         config.validate()?;
         Ok(Engine {
+            grant: if config.renewable_grant {
+                Grant::Missing
+            } else {
+                Grant::Held
+            },
             jitter: JitterSource::new(config.jitter_seed),
             speed: SpeedEstimator::new(config.speed_time_constant_ms),
             config,
@@ -237,6 +244,8 @@ impl Engine {
                     self.abort_upload(now_ms, id);
                 }
             }
+            Input::TokenRefreshed => self.on_token_refreshed(),
+            Input::TokenFailed { error } => self.on_token_failed(now_ms, error),
             Input::Offline => self.online = false,
             Input::Online => {
                 self.online = true;

@@ -110,7 +110,14 @@ impl Engine {
             status_lane: Lane::default(),
             asset_lane: Lane::default(),
             create_lane: Lane::default(),
-            creation: OneOffRetry::new(Operation::CreateSession, self.config.create_backoff),
+            creation: {
+                let retry = OneOffRetry::new(Operation::CreateSession, self.config.create_backoff);
+                if self.config.renewable_grant {
+                    retry.with_renewable_grant()
+                } else {
+                    retry
+                }
+            },
             phase,
             paused: false,
             status_page: 1,

@@ -10,6 +10,18 @@ use crate::core::retry::OneOffRetry;
 use crate::core::urls::UrlWindow;
 use crate::core::wire::UploadHeaders;
 
+/// The grant that authorises session creation, direct uploads and asset polls, when the
+/// adapter can renew it ([`EngineConfig::renewable_grant`](super::EngineConfig::renewable_grant)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grant {
+    /// The adapter holds one (or the credential is not renewable: an API key).
+    Held,
+    /// None yet, or the last one was refused: ask for one before the next call.
+    Missing,
+    /// Asked for ([`Action::NeedToken`](super::Action::NeedToken)); calls wait for the answer.
+    Requested,
+}
+
 /// Where an upload stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +88,8 @@ impl Chunk {
 /// One request stream of an upload (URLs, reports, status, asset): one request at a time.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Lane {
+    /// The last failure asked for a fresh grant (a 401 right after it is final).
+    pub(super) grant_refreshed: bool,
     pub(super) in_flight: Option<RequestId>,
     pub(super) failures: u32,
     pub(super) not_before_ms: u64,

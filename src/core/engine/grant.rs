@@ -1,0 +1,59 @@
+//! The renewable grant: asked for before the first call that needs it and after a 401
+//! ([`Action::NeedToken`]), and what happens to the calls waiting for it.
+
+use super::io::{Action, FileId};
+use super::state::{Grant, Phase};
+use super::Engine;
+use crate::core::error::Error;
+
+impl Engine {
+    /// Whether a call that needs the grant may go out now. If the grant is missing, asks for it
+    /// (once): the call waits for [`Input::TokenRefreshed`](super::Input::TokenRefreshed).
+    pub(super) fn grant_ready(&mut self) -> bool {
+        match self.grant {
+            Grant::Held => true,
+            Grant::Requested => false,
+            Grant::Missing => {
+                self.grant = Grant::Requested;
+                self.actions.push_back(Action::NeedToken);
+                false
+            }
+        }
+    }
+
+    /// The grant was refused (a 401): the next call that needs one asks for a fresh one first,
+    /// unless one is already on its way.
+    pub(super) fn grant_refused(&mut self) {
+        if self.grant == Grant::Held {
+            self.grant = Grant::Missing;
+        }
+    }
+
+    pub(super) fn on_token_refreshed(&mut self) {
+        if self.config.renewable_grant {
+            self.grant = Grant::Held;
+        }
+    }
+
+    /// No grant to be had: every upload whose next call waits for one fails with `error`. Those
+    /// still backing off ask again when they are due.
+    pub(super) fn on_token_failed(&mut self, now_ms: u64, error: Error) {
+        if !self.config.renewable_grant {
+            return;
+        }
+        self.grant = Grant::Missing;
+        let waiting: Vec<FileId> = self
+            .uploads
+            .iter()
+            .filter(|(_, u)| match u.phase {
+                Phase::CreatingSession | Phase::DirectUploading => u.create_lane.ready(now_ms),
+                Phase::AwaitingAsset => !u.paused && u.asset_lane.ready(now_ms),
+                Phase::Reconciling | Phase::Uploading | Phase::Confirming => false,
+            })
+            .map(|(&file, _)| file)
+            .collect();
+        for file in waiting {
+            self.finish(now_ms, file, Err(error.clone()));
+        }
+    }
+}
