@@ -70,6 +70,16 @@ impl Driver {
         (id, self.drain())
     }
 
+    /// [`Driver::add_file`], waiting for the asset to be ready.
+    fn add_file_waiting(&mut self, size: u64) -> (FileId, Vec<Action>) {
+        let file = NewFile {
+            file_size: size,
+            wait_for_asset: true,
+        };
+        let id = self.engine.add(self.now, file).unwrap();
+        (id, self.drain())
+    }
+
     fn drain(&mut self) -> Vec<Action> {
         std::iter::from_fn(|| self.engine.poll_action()).collect()
     }
@@ -118,21 +128,20 @@ impl Driver {
 
 /// The session creations among `actions`.
 fn creations(actions: &[Action]) -> Vec<RequestId> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::CreateSession { request, .. } => Some(*request),
-            _ => None,
-        })
-        .collect()
+    start_requests(actions, false)
 }
 
 /// The direct uploads among `actions`.
 fn direct_uploads(actions: &[Action]) -> Vec<RequestId> {
+    start_requests(actions, true)
+}
+
+fn start_requests(actions: &[Action], direct: bool) -> Vec<RequestId> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::DirectUpload { request, .. } => Some(*request),
+            Action::CreateSession { request, .. } if !direct => Some(*request),
+            Action::DirectUpload { request, .. } if direct => Some(*request),
             _ => None,
         })
         .collect()
@@ -1496,17 +1505,8 @@ fn a_direct_upload_finishes_with_the_created_asset_or_waits_until_it_is_ready() 
 
     // Waiting: the asset is polled with the engine's policy until ready.
     let mut d = Driver::new(direct);
-    let file = d
-        .engine
-        .add(
-            d.now,
-            NewFile {
-                file_size: CHUNK,
-                wait_for_asset: true,
-            },
-        )
-        .unwrap();
-    let request = direct_uploads(&d.drain())[0];
+    let (file, actions) = d.add_file_waiting(CHUNK);
+    let request = direct_uploads(&actions)[0];
     d.feed(Input::DirectUploadDone {
         request,
         result: Ok(asset(AssetStatus::Processing)),
@@ -1654,19 +1654,7 @@ fn a_401_asks_for_a_fresh_grant_once_and_resends() {
 #[test]
 fn an_expired_grant_while_polling_the_asset_is_renewed_and_polling_goes_on() {
     let mut d = Driver::new(grant_config());
-    let (file, _) = {
-        let file = d
-            .engine
-            .add(
-                d.now,
-                NewFile {
-                    file_size: CHUNK,
-                    wait_for_asset: true,
-                },
-            )
-            .unwrap();
-        (file, d.drain())
-    };
+    let (file, _) = d.add_file_waiting(CHUNK);
     let request = creations(&d.feed(Input::TokenRefreshed))[0];
     let actions = created(&mut d, request, 1, 1);
     let actions = d.feed(Input::PutDone {

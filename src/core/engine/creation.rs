@@ -81,22 +81,13 @@ impl Engine {
         result: Result<CreateMultipartUploadResponse, HttpOutcome>,
         server_time_ms: Option<u64>,
     ) {
-        let Some(InFlight { file, kind }) = self.take_request(request) else {
+        let created = result.as_ref().ok().map(|session| session.asset_id.clone());
+        let Some(file) = self.creation_ended(request, created) else {
             return;
         };
-        if matches!(kind, RequestKind::Abandoned) {
-            if let Ok(session) = result {
-                // Aborted while it was being created: nothing will be uploaded to it.
-                self.actions.push_back(Action::DeleteAsset {
-                    asset_id: session.asset_id,
-                });
-            }
-            return;
-        }
-        let Some(u) = self.uploads.get_mut(&file) else {
+        let Some(u) = self.uploads.get(&file) else {
             return;
         };
-        u.create_lane.in_flight = None;
         let session = match result {
             Ok(session) => session,
             Err(outcome) => return self.creation_failure(now_ms, file, &outcome),
@@ -149,6 +140,22 @@ impl Engine {
         u.progress.set_retrying(None);
         u.throttle.mark();
         self.session_completed(now_ms, file, Some(asset));
+    }
+
+    /// The upload a creation (or direct upload) that ended belongs to, its lane free again;
+    /// `None` when there is none to go on with. An upload aborted meanwhile leaves no asset
+    /// behind: `created`, the asset the request still made (a session's reserved asset, or a
+    /// direct upload's), is deleted.
+    fn creation_ended(&mut self, request: RequestId, created: Option<String>) -> Option<FileId> {
+        let InFlight { file, kind } = self.take_request(request)?;
+        if matches!(kind, RequestKind::Abandoned) {
+            if let Some(asset_id) = created {
+                self.actions.push_back(Action::DeleteAsset { asset_id });
+            }
+            return None;
+        }
+        self.uploads.get_mut(&file)?.create_lane.in_flight = None;
+        Some(file)
     }
 
     /// A failed creation (or direct upload): retried as [`OneOffRetry`] decides, or the upload
