@@ -158,7 +158,8 @@ pub enum Input {
     Offline,
     /// The network is back (`online` event): waiting retries start now.
     Online,
-    /// A timer armed for [`Engine::next_wakeup`](super::Engine::next_wakeup) fired (or any time passed).
+    /// A timer armed for [`Engine::next_wakeup`](super::Engine::next_wakeup) fired (or any time
+    /// passed).
     Tick,
 }
 

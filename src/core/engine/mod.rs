@@ -20,12 +20,16 @@
 //!   [`Engine::poll_action`] until it returns `None`, then arm one timer for
 //!   [`Engine::next_wakeup`] and call `handle(now, Input::Tick)` when it fires. A returned
 //!   wake-up time is always in the future: the engine never asks for a busy loop.
-//! * Session creation (`POST /assets/multipart-uploads`) is done by the adapter, which then hands
-//!   the response to [`Engine::add_upload`]. Its outcome can be classified with
-//!   [`retry::classify`](crate::core::retry::classify) and [`Operation::CreateSession`](crate::core::retry::Operation::CreateSession).
+//! * Each file is handed over once, with [`Engine::add`]; the engine decides everything after it,
+//!   session creation ([`Action::CreateSession`]) or a direct upload ([`Action::DirectUpload`])
+//!   included. A session created elsewhere can be handed over with [`Engine::add_upload`].
+//! * With a renewable grant ([`EngineConfig::renewable_grant`]), [`Action::NeedToken`] asks for a
+//!   fresh one; answer with [`Input::TokenRefreshed`] or [`Input::TokenFailed`].
 //!
 //! # What it decides (see the modules for each rule)
 //!
+//! * Direct upload or multipart ([`EngineConfig::direct_upload_max_bytes`]); session creation and
+//!   its retries ([`EngineConfig::create_backoff`]); abort while creating.
 //! * [`plan`](crate::core::plan): byte ranges; server values that do not add up are refused.
 //! * Scheduling: at most [`EngineConfig::concurrency`] chunk PUTs in flight across all files,
 //!   lowest file first, lowest chunk first; so bytes in flight ≤ N × chunk size.
@@ -46,8 +50,10 @@
 //! * Completion: once every chunk is reported, the report response's `url` or
 //!   `total_completed == total_chunks` confirms it; otherwise the session status is read (all
 //!   pages): chunks listed `failed` are uploaded again with a fresh URL, chunks listed `pending`
-//!   are reported again. Then, if asked ([`NewUpload::wait_for_asset`]), the asset is polled with
+//!   are reported again. Then, if asked ([`NewFile::wait_for_asset`]), the asset is polled with
 //!   backoff until `ready` or `failed`.
+//! * The grant: asked for before the first call that needs it and after a 401
+//!   ([`retry::wants_fresh_grant`](crate::core::retry::wants_fresh_grant)).
 //! * [`progress`](crate::core::progress): monotonic counters, EMA speed, ETA, throttled events.
 //! * Pause / resume / abort, online / offline: see [`Input`].
 //! * [`resume`](crate::core::resume): the saved-state record and its reconciliation with the
@@ -61,28 +67,13 @@
 //! # The driving loop
 //!
 //! ```
-//! use twelvelabs_edge_upload::core::engine::{Action, Engine, EngineConfig, Input, NewUpload};
+//! use twelvelabs_edge_upload::core::engine::{Action, Engine, EngineConfig, Input, NewFile};
 //! use twelvelabs_edge_upload::core::retry::HttpOutcome;
 //! use twelvelabs_edge_upload::core::wire::{CreateMultipartUploadResponse, PresignedUrl, ReportChunksResponse};
 //!
 //! let mut engine = Engine::new(EngineConfig::default()).unwrap();
 //! let now = 1_764_586_800_000; // local time in ms; from `Date.now()` in a browser
-//! // The adapter created the session (POST /assets/multipart-uploads) and hands over the answer.
-//! let session = CreateMultipartUploadResponse {
-//!     upload_id: "up1".into(),
-//!     asset_id: "as1".into(),
-//!     upload_urls: vec![PresignedUrl {
-//!         chunk_index: 1,
-//!         url: "https://storage.example/up1/1?sig=x".into(),
-//!         expires_at: "2025-12-01T12:00:00Z".into(),
-//!     }],
-//!     upload_headers: Default::default(),
-//!     chunk_size: 5 * 1024 * 1024,
-//!     total_chunks: 1,
-//!     expires_at: "2025-12-02T11:00:00Z".into(),
-//!     upload_token: None,
-//! };
-//! let file = engine.add_upload(now, NewUpload::new(1_000, session)).unwrap();
+//! let file = engine.add(now, NewFile::new(1_000)).unwrap();
 //!
 //! // The adapter's loop: drain actions, execute them, feed the outcomes back.
 //! let mut finished = None;
@@ -90,6 +81,25 @@
 //! loop {
 //!     while let Some(action) = engine.poll_action() {
 //!         match action {
+//!             // POST /assets/multipart-uploads with the file's name, type and size …
+//!             Action::CreateSession { request, .. } => inbox.push(Input::SessionCreated {
+//!                 request,
+//!                 result: Ok(CreateMultipartUploadResponse {
+//!                     upload_id: "up1".into(),
+//!                     asset_id: "as1".into(),
+//!                     upload_urls: vec![PresignedUrl {
+//!                         chunk_index: 1,
+//!                         url: "https://storage.example/up1/1?sig=x".into(),
+//!                         expires_at: "2025-12-01T12:00:00Z".into(),
+//!                     }],
+//!                     upload_headers: Default::default(),
+//!                     chunk_size: 5 * 1024 * 1024,
+//!                     total_chunks: 1,
+//!                     expires_at: "2025-12-02T11:00:00Z".into(),
+//!                     upload_token: None,
+//!                 }),
+//!                 server_time_ms: None,
+//!             }),
 //!             // fetch(url, { method: "PUT", body: blob.slice(range.start, range.end) }) …
 //!             Action::Put { request, .. } => {
 //!                 inbox.push(Input::PutDone { request, outcome: HttpOutcome::stored("\"md5\"") })

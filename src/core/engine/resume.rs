@@ -84,7 +84,8 @@ impl Engine {
         Ok(id)
     }
 
-    /// The record to persist for resuming the upload after a reload (`None` once it finished).
+    /// The record to persist for resuming the upload after a reload (`None` before its session
+    /// exists, for a direct upload, and once it finished).
     pub fn saved_state(&self, file: FileId) -> Option<SavedUpload> {
         let u = self.uploads.get(&file)?;
         if matches!(u.phase, Phase::CreatingSession | Phase::DirectUploading) {
