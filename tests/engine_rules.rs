@@ -1234,6 +1234,31 @@ fn a_new_file_starts_with_a_session_creation_whose_answer_starts_the_chunks() {
     assert!(actions.contains(&Action::SaveState { file }));
     assert_eq!(d.engine.progress(file).unwrap().total_chunks, 3);
     assert_eq!(d.engine.saved_state(file).unwrap().upload_id, "up");
+    // The first progress event is the first acknowledged chunk, at once (not held back by an
+    // event about the session itself).
+    assert!(!actions.iter().any(|a| matches!(a, Action::Progress { .. })));
+    let actions = d.feed(Input::PutDone {
+        request: puts(&actions)[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    let shown = actions.iter().find_map(|a| match a {
+        Action::Progress { progress, .. } => Some(*progress),
+        _ => None,
+    });
+    assert_eq!(shown.map(|p| p.acknowledged_chunks), Some(1), "{actions:?}");
+
+    // A retry shown while creating is cleared as soon as the session exists.
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add_file(CHUNK);
+    creation_failed(&mut d, creations(&actions)[0], HttpOutcome::status(503));
+    assert!(d.engine.progress(file).unwrap().retrying.is_some());
+    let actions = tick_to_next(&mut d);
+    let actions = created(&mut d, creations(&actions)[0], 1, 1);
+    let shown = actions.iter().find_map(|a| match a {
+        Action::Progress { progress, .. } => Some(*progress),
+        _ => None,
+    });
+    assert_eq!(shown.map(|p| p.retrying), Some(None), "{actions:?}");
 }
 
 #[test]

@@ -99,8 +99,11 @@ impl Engine {
                     return;
                 };
                 state.paused = u.paused;
-                state.throttle = u.throttle;
-                state.throttle.mark();
+                // The upload's first event is its first acknowledged chunk, as for a session
+                // created elsewhere; only a retry shown while creating is cleared at once.
+                if u.progress.snapshot().retrying.is_some() {
+                    state.throttle.mark();
+                }
                 *u = state;
             }
             // The session is unusable (a plan that does not add up): its asset is deleted.
