@@ -99,13 +99,23 @@ pub enum EngineCall {
         /// The asset.
         asset_id: String,
     },
+    /// `POST /assets/multipart-uploads`: create the session (read with
+    /// `wire_js::create_response`).
+    CreateSession {
+        /// What to create.
+        request: CreateMultipartUploadRequest,
+    },
+    /// `POST /assets` with a `method=direct` form that carries the file (read with
+    /// `wire_js::asset`).
+    DirectUpload {
+        /// The form.
+        form: FormData,
+    },
 }
 
 /// A one-off call authorised by the grant (or API key) (see [`Api::asset_call`]).
 #[derive(Clone, Copy)]
 pub enum AssetCall<'a> {
-    /// `POST /assets/multipart-uploads`: read with `wire_js::create_response`.
-    CreateSession(&'a CreateMultipartUploadRequest),
     /// `POST /assets` with a `multipart/form-data` body (direct and URL uploads): read with
     /// `wire_js::asset`.
     CreateAsset(&'a FormData),
@@ -227,16 +237,7 @@ impl Api {
         call: &AssetCall<'_>,
         signal: Option<&AbortSignal>,
     ) -> Result<ApiResponse, ApiFailure> {
-        let json;
         let (method, path, body) = match *call {
-            AssetCall::CreateSession(request) => {
-                json = wire_js::stringify(&wire_js::create_request(request));
-                (
-                    "POST",
-                    "/assets/multipart-uploads".to_owned(),
-                    ApiBody::Json(&json),
-                )
-            }
             AssetCall::CreateAsset(form) => ("POST", "/assets".to_owned(), ApiBody::Form(form)),
             AssetCall::Get(asset_id) => (
                 "GET",
@@ -316,6 +317,21 @@ impl Api {
                 "GET",
                 format!("/assets/{}", encode(asset_id)),
                 ApiBody::Empty,
+            ),
+            EngineCall::CreateSession { request } => {
+                body = wire_js::stringify(&wire_js::create_request(request));
+                (
+                    Scope::Authority,
+                    "POST",
+                    "/assets/multipart-uploads".to_owned(),
+                    ApiBody::Json(&body),
+                )
+            }
+            EngineCall::DirectUpload { form } => (
+                Scope::Authority,
+                "POST",
+                "/assets".to_owned(),
+                ApiBody::Form(form),
             ),
         };
         self.send(scope, method, &path, body, signal).await

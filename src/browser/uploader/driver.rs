@@ -18,7 +18,7 @@ use crate::core::engine::{Action, FileId, Input, Phase, RequestId};
 use crate::core::error::ErrorCode;
 use crate::core::progress::Progress;
 use crate::core::retry::HttpOutcome;
-use crate::core::wire::UploadHeaders;
+use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 
 use super::calls::direct_form;
 use super::handle::{changed, emit_progress, settle};
@@ -122,6 +122,7 @@ impl Inner {
                 if let Some(session) = self.session_of(file) {
                     self.spawn_engine_call(
                         request,
+                        file,
                         EngineCall::PresignedUrls {
                             session,
                             start,
@@ -136,7 +137,7 @@ impl Inner {
                 chunks,
             } => {
                 if let Some(session) = self.session_of(file) {
-                    self.spawn_engine_call(request, EngineCall::Report { session, chunks });
+                    self.spawn_engine_call(request, file, EngineCall::Report { session, chunks });
                 }
             }
             Action::FetchStatus {
@@ -148,6 +149,7 @@ impl Inner {
                 if let Some(session) = self.session_of(file) {
                     self.spawn_engine_call(
                         request,
+                        file,
                         EngineCall::Status {
                             session,
                             page,
@@ -157,8 +159,10 @@ impl Inner {
                 }
             }
             Action::FetchAsset {
-                request, asset_id, ..
-            } => self.spawn_engine_call(request, EngineCall::Asset { asset_id }),
+                request,
+                file,
+                asset_id,
+            } => self.spawn_engine_call(request, file, EngineCall::Asset { asset_id }),
             Action::DeleteAsset { asset_id } => {
                 let inner = Rc::clone(self);
                 spawn_local(async move {
@@ -252,87 +256,80 @@ impl Inner {
     }
 
     /// Creates the file's multipart session (reading its resume fingerprint first, once), or
-    /// sends it whole as a direct upload, and feeds the outcome back. A created session is
-    /// recorded before the engine hears of it, so the requests it then asks for can be made.
+    /// sends it whole as a direct upload; the outcome goes back as any engine call's does.
     fn create(self: &Rc<Self>, request: RequestId, file: FileId, direct: bool) {
-        let Some((create, blob, handle)) = self.with_file(file, |f| {
-            (f.create.clone(), f.blob.clone(), Rc::clone(&f.handle))
+        let Some((create, blob, fingerprint)) = self.with_file(file, |f| {
+            (f.create.clone(), f.blob.clone(), f.fingerprint.is_some())
         }) else {
             return;
         };
         let Some(create) = create else {
             return;
         };
-        let form = if direct {
-            match direct_form(&create, &blob) {
-                Ok(form) => Some(form),
+        if direct {
+            return match direct_form(&create, &blob) {
+                Ok(form) => {
+                    self.spawn_engine_call(request, file, EngineCall::DirectUpload { form })
+                }
                 Err(error) => {
                     let outcome = HttpOutcome {
                         message: Some(error.message),
                         ..HttpOutcome::network_error()
                     };
-                    return self.deferred(Input::DirectUploadDone {
+                    self.deferred(Input::DirectUploadDone {
                         request,
                         result: Err(outcome),
-                    });
+                    })
                 }
-            }
-        } else {
-            None
+            };
+        }
+        let call = EngineCall::CreateSession { request: create };
+        let sample = match (fingerprint, self.persist, blob.dyn_into::<File>()) {
+            (false, PersistSetting::Auto, Ok(file)) => file,
+            _ => return self.spawn_engine_call(request, file, call),
         };
-        let signal = self.controller_for(request);
         let inner = Rc::clone(self);
         spawn_local(async move {
-            if let Some(form) = form {
-                let response = inner
-                    .api
-                    .asset_call(&AssetCall::CreateAsset(&form), Some(&signal))
-                    .await;
-                inner.state.borrow_mut().requests.remove(&request);
-                let result = read_engine_response(response, wire_js::asset);
-                return inner.feed(Input::DirectUploadDone { request, result });
-            }
-            let fingerprint = inner.with_file(file, |f| f.fingerprint.clone()).flatten();
-            let fingerprint = match (fingerprint, inner.persist, blob.dyn_ref::<File>()) {
-                (None, PersistSetting::Auto, Some(file)) => {
-                    // Persistence is best effort: an unreadable sample only costs resumability.
-                    persistence::fingerprint(file).await.ok()
-                }
-                (known, _, _) => known,
-            };
-            let response = inner
-                .api
-                .asset_call(&AssetCall::CreateSession(&create), Some(&signal))
-                .await;
-            inner.state.borrow_mut().requests.remove(&request);
-            let result = read_engine_response(response, wire_js::create_response);
+            // Persistence is best effort: an unreadable sample only costs resumability.
+            let fingerprint = persistence::fingerprint(&sample).await.ok();
             if let Some(entry) = inner.state.borrow_mut().files.get_mut(&file) {
                 entry.fingerprint = fingerprint;
-                if let Ok(session) = &result {
-                    entry.session = Some(SessionRef {
-                        upload_id: session.upload_id.clone(),
-                        upload_token: session.upload_token.clone(),
-                    });
-                    entry.upload_headers = headers(&session.upload_headers);
-                    let mut state = handle.borrow_mut();
-                    state.upload_id = Some(session.upload_id.clone());
-                    state.asset_id = Some(session.asset_id.clone());
-                }
             }
-            if result.is_ok() {
-                changed(&handle);
-            }
-            inner.feed(Input::SessionCreated {
-                request,
-                result,
-                server_time_ms: None,
-            });
+            inner.spawn_engine_call(request, file, call);
         });
+    }
+
+    /// Records a session created for `file` before the engine hears of it, so that the
+    /// requests it then asks for can be made.
+    fn record_session(&self, file: FileId, session: &CreateMultipartUploadResponse) {
+        let handle = {
+            let mut state = self.state.borrow_mut();
+            let Some(entry) = state.files.get_mut(&file) else {
+                return;
+            };
+            entry.session = Some(SessionRef {
+                upload_id: session.upload_id.clone(),
+                upload_token: session.upload_token.clone(),
+            });
+            entry.upload_headers = headers(&session.upload_headers);
+            Rc::clone(&entry.handle)
+        };
+        {
+            let mut state = handle.borrow_mut();
+            state.upload_id = Some(session.upload_id.clone());
+            state.asset_id = Some(session.asset_id.clone());
+        }
+        changed(&handle);
     }
 
     /// Sends an API request the engine asked for and feeds its outcome back. One future type
     /// serves all of them, which keeps the wasm small.
-    pub(super) fn spawn_engine_call(self: &Rc<Self>, request: RequestId, call: EngineCall) {
+    pub(super) fn spawn_engine_call(
+        self: &Rc<Self>,
+        request: RequestId,
+        file: FileId,
+        call: EngineCall,
+    ) {
         let signal = self.controller_for(request);
         let inner = Rc::clone(self);
         spawn_local(async move {
@@ -353,6 +350,21 @@ impl Inner {
                     result: read_engine_response(response, wire_js::status_response),
                 },
                 EngineCall::Asset { .. } => Input::AssetDone {
+                    request,
+                    result: read_engine_response(response, wire_js::asset),
+                },
+                EngineCall::CreateSession { .. } => {
+                    let result = read_engine_response(response, wire_js::create_response);
+                    if let Ok(session) = &result {
+                        inner.record_session(file, session);
+                    }
+                    Input::SessionCreated {
+                        request,
+                        result,
+                        server_time_ms: None,
+                    }
+                }
+                EngineCall::DirectUpload { .. } => Input::DirectUploadDone {
                     request,
                     result: read_engine_response(response, wire_js::asset),
                 },
