@@ -189,6 +189,16 @@ fn reports(actions: &[Action]) -> Vec<(RequestId, Vec<u32>)> {
         .collect()
 }
 
+/// The error an upload finished with, among `actions`.
+fn finished_error(actions: &[Action]) -> Option<twelvelabs_edge_upload::core::error::Error> {
+    actions.iter().find_map(|a| match a {
+        Action::Finished {
+            outcome: Err(e), ..
+        } => Some(e.clone()),
+        _ => None,
+    })
+}
+
 fn finished_code(actions: &[Action]) -> Option<Result<(), ErrorCode>> {
     actions.iter().find_map(|a| match a {
         Action::Finished { outcome, .. } => Some(outcome.as_ref().map(|_| ()).map_err(|e| e.code)),
@@ -307,15 +317,7 @@ fn a_missing_etag_fails_at_once_naming_the_cors_fix() {
         request,
         outcome: HttpOutcome::status(200),
     });
-    let message = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Finished {
-                outcome: Err(e), ..
-            } => Some(e.clone()),
-            _ => None,
-        })
-        .expect("finished with an error");
+    let message = finished_error(&actions).expect("finished with an error");
     assert_eq!(message.code, ErrorCode::EtagUnreadable);
     assert!(message
         .message
@@ -1307,15 +1309,7 @@ fn session_creation_retries_with_its_backoff_and_gives_up_exactly_at_the_bound()
     assert_eq!(sent, 3, "exactly max_attempts creation requests");
     let (code, actions) = ending;
     assert_eq!(code, Err(ErrorCode::RetriesExhausted));
-    let error = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Finished {
-                outcome: Err(e), ..
-            } => Some(e.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let error = finished_error(&actions).unwrap();
     assert!(
         error.message.starts_with("gave up after 3 attempts"),
         "{error}"
