@@ -1461,9 +1461,11 @@ fn files_up_to_the_direct_limit_go_directly_and_larger_ones_multipart() {
     let (_, actions) = d.add_file(1);
     assert_eq!(creations(&actions).len(), 1, "{actions:?}");
 
-    // An empty file is refused before anything is sent.
+    // An empty file is refused before anything is sent (and an adapter can ask first).
     let error = d.engine.add(d.now, NewFile::new(0)).unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidInput);
+    assert_eq!(NewFile::new(0).validate(), Err(error));
+    assert_eq!(NewFile::new(1).validate(), Ok(()));
     assert!(d.drain().is_empty());
 }
 

@@ -167,6 +167,24 @@ test('a direct upload with waitUntilReady resolves with the ready asset', async 
   assert.equal(asset.size, bytes.length);
 });
 
+test('an empty file is refused at once with invalid_input, direct or multipart, and nothing is sent', async () => {
+  for (const directUploadMaxBytes of [0, 1024]) {
+    await resetStats();
+    const handle = newUploader({ directUploadMaxBytes }).upload(new Blob([], { type: 'video/mp4' }), {
+      filename: 'empty.mp4',
+    });
+    await assert.rejects(
+      handle.done,
+      (error) => error.code === 'invalid_input' && /empty file/.test(error.message),
+    );
+    assert.equal(handle.progress.phase, 'failed');
+    assert.equal(handle.progress.fraction, 0);
+    const stats = await getJson(`${emulator.url}/_emulator/stats`);
+    assert.equal(requestCount(stats, ROUTE_CREATE_SESSION), 0, JSON.stringify(stats.requests));
+    assert.equal(requestCount(stats, ROUTE_CREATE_ASSET), 0, JSON.stringify(stats.requests));
+  }
+});
+
 test('uploadUrl with waitUntilReady: the emulator fetches a loopback URL', async () => {
   const bytes = seededBytes(700 * 1024 + 3, 10);
   const server = await startStatic({

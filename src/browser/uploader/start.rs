@@ -28,6 +28,11 @@ impl Inner {
     ) -> Result<(), Error> {
         // `Blob.size` is a non-negative integer below 2^53.
         let size = blob.size() as u64;
+        let new_file = NewFile {
+            file_size: size,
+            wait_for_asset: request.wait_until_ready,
+        };
+        new_file.validate()?;
         let media_type = match request.media_type {
             Some(t) => t,
             None => MediaType::from_mime(&blob.type_()).ok_or_else(|| {
@@ -55,10 +60,6 @@ impl Inner {
         };
         // The same fields make a direct upload's form, which the same rules govern.
         validate_create_multipart(&create)?;
-        let new_file = NewFile {
-            file_size: size,
-            wait_for_asset: request.wait_until_ready,
-        };
         let file = self.state.borrow_mut().engine.add(now(), new_file)?;
         let entry = FileEntry {
             blob,

@@ -19,6 +19,7 @@ impl Engine {
     /// [`EngineConfig::direct_upload_max_bytes`]: super::EngineConfig::direct_upload_max_bytes
     /// [`EngineConfig::create_backoff`]: super::EngineConfig::create_backoff
     pub fn add(&mut self, now_ms: u64, file: NewFile) -> Result<FileId, Error> {
+        file.validate()?;
         let size = file.file_size;
         // Until a session says otherwise, the whole file is one chunk: what a direct upload
         // sends.

@@ -38,6 +38,15 @@ impl NewFile {
             wait_for_asset: false,
         }
     }
+
+    /// Checks what [`Engine::add`](super::Engine::add) refuses, for an adapter that wants to
+    /// know before it prepares anything else: an empty file (`invalid_input`).
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.file_size == 0 {
+            return Err(Error::invalid("cannot upload an empty file"));
+        }
+        Ok(())
+    }
 }
 
 /// A session created elsewhere (see [`Engine::add_upload`](super::Engine::add_upload)).
