@@ -262,6 +262,9 @@ pub struct ChunkPutStats {
     pub injected_failures: u64,
     /// PUTs refused (size mismatch, used URL, client gone mid-body, …).
     pub rejected: u64,
+    /// The refused PUTs by the S3 error code they were answered with (`EntityTooSmall`, …), so
+    /// a test that sees a refusal can say which.
+    pub rejections: BTreeMap<&'static str, u64>,
 }
 
 /// Wall clock with an offset that tests can move.

@@ -84,7 +84,10 @@ pub async fn put_chunk(
     }
     state.count_put(&upload_id, index, |stats| stats.attempts += 1);
     let reject = |error: StorageError| {
-        state.count_put(&upload_id, index, |stats| stats.rejected += 1);
+        state.count_put(&upload_id, index, |stats| {
+            stats.rejected += 1;
+            *stats.rejections.entry(error.code).or_default() += 1;
+        });
         error
     };
     let now = state.clock.now();

@@ -204,6 +204,10 @@ async fn bodies_of_the_wrong_length_are_refused_and_not_stored() {
     assert_eq!(report["total_completed"], 0);
     let stats = h.get_debug("/stats").await;
     assert_eq!(stats["chunk_puts"][&upload]["1"]["rejected"], 3);
+    assert_eq!(
+        stats["chunk_puts"][&upload]["1"]["rejections"],
+        json!({"EntityTooSmall": 1, "EntityTooLarge": 2})
+    );
     assert_eq!(stats["chunk_puts"][&upload]["1"]["stored"], 0);
     h.stop().await;
 }

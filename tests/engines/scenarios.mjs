@@ -105,7 +105,7 @@ export async function defineEngineTier(engineName) {
     await openDemo();
     await tab.chooseFiles('#file-input', file.path);
     const row = await waitForPhase(tab, path.basename(file.path), ['ready', 'failed', 'aborted']);
-    assert.equal(row.phase, 'ready', row.text);
+    await assertReady(stack, row);
     for (const counter of ['sentBytes', 'acknowledgedBytes', 'reportedBytes']) {
       assert.equal(Number(row[counter]), file.size, `${counter} = the file's size`);
     }
@@ -133,7 +133,7 @@ export async function defineEngineTier(engineName) {
     await waitForFraction(tab, filename, 'acknowledgedBytes', 0.5);
     await setFaults(stack.emulator, { put_failure_kind: 'stall', put_stall_secs: 1, put_fail_next: 2 });
     const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
-    assert.equal(row.phase, 'ready', row.text);
+    await assertReady(stack, row);
     const chunks = await assertStoredIntact(stack, row, file);
     const injected = Object.values(chunks).reduce((sum, c) => sum + c.injected_failures, 0);
     assert.ok(injected >= 6, `the faults really happened (${injected} injected PUT failures)`);
@@ -176,7 +176,7 @@ export async function defineEngineTier(engineName) {
     assert.ok(Number(during.acknowledgedBytes) < file.size, 'paused before the end');
     await clickRowButton(tab, filename, '.pause-toggle');
     const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
-    assert.equal(row.phase, 'ready', row.text);
+    await assertReady(stack, row);
     await assertStoredIntact(stack, row, file);
     assert.deepEqual(await tab.errors(), []);
   });
@@ -246,7 +246,7 @@ export async function defineEngineTier(engineName) {
     assert.match(listed, new RegExp(`${filename.replace('.', '\\.')}[\\s\\S]*Stopped at \\d+ %`));
     await tab.chooseFiles(`${pendingSelector} input.resume-input`, file.path);
     const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
-    assert.equal(row.phase, 'ready', row.text);
+    await assertReady(stack, row);
     assert.equal(row.uploadId, uploadId, 'the same session was continued');
     const stats = await emulatorStats(stack.emulator);
     assert.deepEqual(Object.keys(stats.chunk_puts), [uploadId], 'no second session was started');
@@ -286,7 +286,7 @@ export async function defineEngineTier(engineName) {
       facts.offlineEmulation = `not available: ${err.why}`;
       t.diagnostic(err.message);
       const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
-      assert.equal(row.phase, 'ready', row.text);
+      await assertReady(stack, row);
       return;
     }
     facts.offlineEmulation = 'available';
@@ -301,7 +301,7 @@ export async function defineEngineTier(engineName) {
     assert.ok(!['failed', 'aborted', 'ready'].includes(during.phase), `still going while offline (${during.phase})`);
     await tab.setOffline(false);
     const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
-    assert.equal(row.phase, 'ready', row.text);
+    await assertReady(stack, row);
     await assertStoredIntact(stack, row, file);
     assert.deepEqual(await tab.errors(), []);
   });
@@ -486,6 +486,18 @@ function rowState(tab, filename) {
     const row = [...document.querySelectorAll('#upload-list li.upload')].find((r) => r.dataset.filename === filename);
     return row ? { ...row.dataset, text: row.innerText } : null;
   }, filename);
+}
+
+/**
+ * The row must show `ready`; when it does not, the message adds what the storage did with each of
+ * the session's chunk PUTs (the emulator's counters, refusals by S3 error code), the page's text
+ * alone seldom says why.
+ */
+async function assertReady(stack, row) {
+  if (row.phase === 'ready') return;
+  const stats = await emulatorStats(stack.emulator).catch((error) => ({ unreadable: String(error) }));
+  const puts = stats.chunk_puts?.[row.uploadId] ?? stats;
+  assert.equal(row.phase, 'ready', `${row.text}\nchunk PUTs of ${row.uploadId}: ${JSON.stringify(puts)}`);
 }
 
 /** Waits until the row of `filename` is in one of `phases`; resolves to its state. */
