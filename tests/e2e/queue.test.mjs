@@ -7,11 +7,10 @@
 // upload.test.mjs: the page runs on UploadQueue.)
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { SEEDED_SAMPLE_JS, launchChromium } from '../support/browser.mjs';
+import { launchChromium, openPackageTab } from '../support/browser.mjs';
 import { startStack } from '../support/stack.mjs';
 import { NO_FAULTS, assetDigest, emulatorStats, resetStats, setFaults } from './helpers.mjs';
 
-const PKG_URL = '/node_modules/twelvelabs-edge-upload/twelvelabs_edge_upload.js';
 const MiB = 1024 * 1024;
 
 let stack;
@@ -39,52 +38,34 @@ afterEach(async () => {
  * subscriber, for which `predicate` holds).
  */
 async function openTab() {
-  const tab = await browser.context.newPage();
-  const problems = [];
-  tab.on('pageerror', (error) => problems.push(error.message));
-  await tab.goto(`${stack.page.url}/demo-config.json`);
-  await tab.evaluate(
-    async ({ pkgUrl, workerUrl, sampleSource }) => {
-      const pkg = await import(pkgUrl);
-      await pkg.default();
-      window.pkg = pkg;
-      const getToken = async () => {
-        const res = await fetch(`${workerUrl}/dev/grant`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ sub: 'queue-test' }),
-        });
-        return (await res.json()).grant;
-      };
-      window.makeQueue = (options) => {
-        const uploader = new pkg.Uploader({ endpoint: workerUrl, getToken, progressIntervalMs: 50, ...options });
-        return new pkg.UploadQueue(uploader);
-      };
-      const seeded = new Function(`${sampleSource}; return seededSample;`)();
-      window.sample = async (mib, seed, name) => {
-        const { blob, sha256 } = await seeded(mib, seed);
-        return { file: new File([blob], name, { type: 'video/mp4', lastModified: 1_700_000_000_000 + seed }), sha256 };
-      };
-      window.until = (queue, predicate, timeoutMs = 120_000) =>
-        new Promise((resolve, reject) => {
-          const check = () => {
-            const snapshot = queue.getSnapshot();
-            if (predicate(snapshot)) {
-              unsubscribe();
-              clearTimeout(timer);
-              resolve(snapshot);
-            }
-          };
-          const unsubscribe = queue.subscribe(check);
-          const timer = setTimeout(() => {
+  const { tab, problems } = await openPackageTab(browser, stack, { sub: 'queue-test' });
+  await tab.evaluate(() => {
+    window.makeQueue = (options) => {
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, progressIntervalMs: 50, ...options });
+      return new window.pkg.UploadQueue(uploader);
+    };
+    window.sample = async (mib, seed, name) => {
+      const { blob, sha256 } = await window.seededSample(mib, seed);
+      return { file: new File([blob], name, { type: 'video/mp4', lastModified: 1_700_000_000_000 + seed }), sha256 };
+    };
+    window.until = (queue, predicate, timeoutMs = 120_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const snapshot = queue.getSnapshot();
+          if (predicate(snapshot)) {
             unsubscribe();
-            reject(new Error(`timed out; last snapshot: ${JSON.stringify(queue.getSnapshot())}`));
-          }, timeoutMs);
-          check();
-        });
-    },
-    { pkgUrl: PKG_URL, workerUrl: stack.worker.url, sampleSource: SEEDED_SAMPLE_JS },
-  );
+            clearTimeout(timer);
+            resolve(snapshot);
+          }
+        };
+        const unsubscribe = queue.subscribe(check);
+        const timer = setTimeout(() => {
+          unsubscribe();
+          reject(new Error(`timed out; last snapshot: ${JSON.stringify(queue.getSnapshot())}`));
+        }, timeoutMs);
+        check();
+      });
+  });
   return { tab, problems };
 }
 

@@ -4,11 +4,10 @@
 // that it is retrying and gives up quickly, and progress never claims bytes it does not have.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { SEEDED_SAMPLE_JS, launchChromium } from '../support/browser.mjs';
+import { launchChromium, openPackageTab } from '../support/browser.mjs';
 import { freePort, getJson } from '../support/harness.mjs';
 import { startStack } from '../support/stack.mjs';
 
-const PKG_URL = '/node_modules/twelvelabs-edge-upload/twelvelabs_edge_upload.js';
 const MiB = 1024 * 1024;
 
 let stack;
@@ -25,20 +24,14 @@ after(async () => {
 });
 
 /**
- * A tab on the stack's page origin with the package loaded as `window.pkg`, a grant source as
- * `window.getToken`, and `window.sample(mib)`: a seeded `video/mp4` Blob and its SHA-256.
+ * A tab with the package loaded as `window.pkg` after the finalizers are wrapped: `window.freed`
+ * counts what the package's finalizers free (wasm-bindgen frees a Rust object when the garbage
+ * collector drops its JS wrapper), by the name of the free function they call.
  */
-async function openTab() {
-  const tab = await browser.context.newPage();
-  const problems = [];
-  tab.on('pageerror', (error) => problems.push(error.message));
-  // A page of the allowed origin that does not load the package itself (the demo page does),
-  // so that the package is first evaluated below, after the finalizers are wrapped.
-  await tab.goto(`${stack.page.url}/demo-config.json`);
-  await tab.evaluate(
-    async ({ pkgUrl, workerUrl, sampleSource }) => {
-      // Counts what the package's finalizers free (wasm-bindgen frees a Rust object when the
-      // garbage collector drops its JS wrapper), by the name of the free function they call.
+function openTab() {
+  return openPackageTab(browser, stack, {
+    sub: 'lifecycle-test',
+    beforeImport: () => {
       window.freed = {};
       const Native = FinalizationRegistry;
       window.FinalizationRegistry = class extends Native {
@@ -50,23 +43,8 @@ async function openTab() {
           });
         }
       };
-      const pkg = await import(pkgUrl);
-      await pkg.default();
-      window.pkg = pkg;
-      window.workerUrl = workerUrl;
-      window.getToken = async () => {
-        const res = await fetch(`${workerUrl}/dev/grant`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ sub: 'lifecycle-test' }),
-        });
-        return (await res.json()).grant;
-      };
-      window.sample = new Function(`${sampleSource}; return seededSample;`)();
     },
-    { pkgUrl: PKG_URL, workerUrl: stack.worker.url, sampleSource: SEEDED_SAMPLE_JS },
-  );
-  return { tab, problems };
+  });
 }
 
 /** Waits until no request reached the emulator for `quietMs` (bounded by a minute). */
@@ -92,7 +70,7 @@ test('an upload whose Uploader the page dropped continues after pause, GC and re
   const { tab } = await openTab();
   try {
     await tab.evaluate(async () => {
-      const { blob, sha256 } = await window.sample(12, 21);
+      const { blob, sha256 } = await window.seededSample(12, 21);
       window.sha256 = sha256;
       window.uploaderCollected = false;
       window.collectedWatch = new FinalizationRegistry(() => (window.uploaderCollected = true));
@@ -153,7 +131,7 @@ test('progress before the session exists reads the file size and no share of it'
   const { tab } = await openTab();
   try {
     const seen = await tab.evaluate(async () => {
-      const { blob } = await window.sample(2, 22);
+      const { blob } = await window.seededSample(2, 22);
       // An endpoint nothing listens on: the upload never gets a session.
       const uploader = new window.pkg.Uploader({
         endpoint: 'http://127.0.0.1:9',
@@ -192,7 +170,7 @@ test('sentBytes counts PUTs in flight; speed and ETA are null while paused', asy
       body: JSON.stringify({ latency_ms: 1500 }),
     });
     const seen = await tab.evaluate(async () => {
-      const { blob } = await window.sample(8, 23);
+      const { blob } = await window.seededSample(8, 23);
       const uploader = new window.pkg.Uploader({
         endpoint: window.workerUrl,
         getToken: window.getToken,
@@ -238,7 +216,7 @@ test('a wrong endpoint path fails at once with not_found naming the path', async
   try {
     const before = await getJson(`${stack.emulator.url}/_emulator/stats`);
     const seen = await tab.evaluate(async () => {
-      const { blob } = await window.sample(1, 24);
+      const { blob } = await window.seededSample(1, 24);
       const uploader = new window.pkg.Uploader({
         endpoint: `${window.workerUrl}/v1.3`,
         getToken: window.getToken,
@@ -274,7 +252,7 @@ test('an unreachable Worker shows that it is retrying, then gives up within seco
   try {
     const port = await freePort(); // nothing listens there
     const seen = await tab.evaluate(async (endpoint) => {
-      const { blob } = await window.sample(1, 25);
+      const { blob } = await window.seededSample(1, 25);
       const uploader = new window.pkg.Uploader({
         endpoint,
         getToken: async () => 'unused-grant',

@@ -54,3 +54,41 @@ async function seededSample(mib, seed) {
   return { blob: new Blob([bytes], { type: 'video/mp4' }), sha256 };
 }
 `;
+
+/** Where the stack's page server serves the built package's glue (from `node_modules`). */
+export const PKG_URL = '/node_modules/twelvelabs-edge-upload/twelvelabs_edge_upload.js';
+
+/**
+ * Opens a tab of `stack`'s page origin (an origin the Worker and the emulator allow) without the
+ * demo page, and loads the package there. The page gets `window.pkg` (the initialised module),
+ * `window.workerUrl`, `window.getToken` (a fresh `/dev/grant` grant for `sub`) and
+ * `window.seededSample` (see `SEEDED_SAMPLE_JS`). `beforeImport`, if given, runs in the page
+ * before the package is first evaluated. Resolves to `{tab, problems}`; `problems` collects the
+ * page's uncaught errors.
+ */
+export async function openPackageTab(browser, stack, { sub, beforeImport } = {}) {
+  const tab = await browser.context.newPage();
+  const problems = [];
+  tab.on('pageerror', (error) => problems.push(error.message));
+  await tab.goto(`${stack.page.url}/demo-config.json`);
+  if (beforeImport) await tab.evaluate(beforeImport);
+  await tab.evaluate(
+    async ({ pkgUrl, workerUrl, sampleSource, sub }) => {
+      const pkg = await import(pkgUrl);
+      await pkg.default();
+      window.pkg = pkg;
+      window.workerUrl = workerUrl;
+      window.getToken = async () => {
+        const res = await fetch(`${workerUrl}/dev/grant`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ sub }),
+        });
+        return (await res.json()).grant;
+      };
+      window.seededSample = new Function(`${sampleSource}; return seededSample;`)();
+    },
+    { pkgUrl: PKG_URL, workerUrl: stack.worker.url, sampleSource: SEEDED_SAMPLE_JS, sub },
+  );
+  return { tab, problems };
+}
