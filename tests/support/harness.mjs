@@ -35,28 +35,26 @@ function killAllNow() {
   for (const service of running) killGroup(service.pid, 'SIGKILL');
   running.clear();
 }
-process.on('exit', killAllNow);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(signal, () => {
-    killAllNow();
-    process.exit(130);
-  });
+function killAllAndExit() {
+  killAllNow();
+  process.exit(130);
 }
+process.on('exit', killAllNow);
+// One listener per signal, replaced by `stopOnSignal`: a second listener would race the first.
+let onSignal = killAllAndExit;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => onSignal());
 
 /**
- * For launchers that run until Ctrl-C (`make demo`, `make worker-dev`): on SIGINT or SIGTERM,
- * runs `stop` once and exits 0.
+ * For launchers that run until Ctrl-C (`make demo`, `make worker-dev`): on SIGINT, SIGTERM or
+ * SIGHUP, runs `stop` once and exits 0. A second signal while `stop` runs kills every service
+ * at once and exits 130.
  */
 export function stopOnSignal(stop) {
-  let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
-    stopping = true;
+  onSignal = async () => {
+    onSignal = killAllAndExit;
     await stop();
     process.exit(0);
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
 }
 
 /** Asks the OS for a free loopback TCP port. */
