@@ -3,12 +3,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
+use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use serde::Deserialize as _;
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
-use worker::{web_sys, Env, Method};
+use worker::{web_sys, Delay, Env, Method};
 
 use crate::core::asset_list::{self, AssetListQuery, OwnerListPlan};
 use crate::core::error::{Error, ErrorCode};
@@ -210,15 +212,20 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
 /// How much of a refused chunked body the Worker still reads (and drops) before answering.
 const DISCARD_LIMIT_BYTES: usize = 1 << 20;
 
+/// How long the Worker waits for more of a refused body before it answers anyway.
+const DISCARD_IDLE_MS: u64 = 250;
+
 /// Reads and drops what is left of a refused body, up to [`DISCARD_LIMIT_BYTES`]: an answer sent
 /// while the client is still sending makes the connection close under it, and the client (or a
-/// proxy in front of workerd) then sees a reset instead of the 413. Past the limit, the answer goes
-/// out anyway: a client cannot make the Worker read an unbounded body.
+/// proxy in front of workerd) then sees a reset instead of the refusal. Past the limit, or once the
+/// client has sent nothing for [`DISCARD_IDLE_MS`], the answer goes out anyway: a client cannot make
+/// the Worker read an unbounded body, nor hold its answer back by stalling.
 async fn discard_rest(stream: &mut worker::ByteStream, already: usize) {
     let mut discarded = already;
     while discarded <= DISCARD_LIMIT_BYTES {
-        match stream.next().await {
-            Some(Ok(chunk)) => discarded += chunk.len(),
+        let idle = Delay::from(Duration::from_millis(DISCARD_IDLE_MS));
+        match select(stream.next(), idle).await {
+            Either::Left((Some(Ok(chunk)), _)) => discarded += chunk.len(),
             _ => return,
         }
     }
@@ -641,85 +648,54 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         ));
     }
 
-    // Dropping `body` on any early return below cancels the rest of the client's upload.
     let mut body = req
         .stream()
         .map_err(|_| Error::invalid("POST /assets needs a body."))?;
-    let mut buffered = Vec::new();
-    let prefix = loop {
-        if let Some(prefix) = form::parse_prefix(&buffered, &boundary)? {
-            break prefix;
-        }
-        match body.next().await {
-            Some(Ok(chunk)) => buffered.extend_from_slice(&chunk),
-            Some(Err(_)) => {
-                return Err(Error::invalid("The request body could not be read.").into())
-            }
-            None => {
-                return Err(Error::invalid("The multipart/form-data body is incomplete.").into())
-            }
+    let mut read = 0;
+    let checked = match check_form(
+        ctx,
+        &grant,
+        &boundary,
+        declared_length,
+        &mut body,
+        &mut read,
+    )
+    .await
+    {
+        Ok(checked) => checked,
+        Err(refusal) => {
+            // Read the rest first: answering while the client still sends closes the
+            // connection under it, and it sees a reset instead of the refusal.
+            discard_rest(&mut body, read).await;
+            return Err(refusal);
         }
     };
-    let mut asset_form = AssetForm::from_prefix(&prefix)?;
-    let mut direct_media = None;
-    if asset_form.method == wire::CreateAssetMethod::Url {
-        ctx.config.policy.check_url_upload(&grant)?;
-        let source = source_url::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
-        // Upstream gets the URL as the parser serialised it: the host it reads is the one checked.
-        asset_form.url = Some(source.into());
-    } else {
-        let checked = asset_form.direct_media()?;
-        ctx.config.policy.check_type(&grant, checked.media)?;
-        // Upstream gets the parsed essence: the type it reads is the one checked.
-        if let Some(file) = asset_form.file.as_mut() {
-            file.content_type = checked.essence;
+    let (new_prefix, prefix_len, upstream_content_type, already_read, tail) = match checked {
+        CheckedForm::Url { form, content_type } => {
+            let reply = ctx
+                .upstream()?
+                .call(
+                    Method::Post,
+                    "/assets",
+                    Body::Form {
+                        bytes: form,
+                        content_type,
+                    },
+                    Idempotency::NotIdempotent,
+                )
+                .await?;
+            index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
+            ctx.completed(|| asset_created(&grant.sub, &reply));
+            return pass_through(reply);
         }
-        direct_media = Some(checked.media);
-    }
-    let metadata = policy::with_owner(asset_form.user_metadata.clone(), &grant.sub);
-    let fields = asset_form.upstream_fields(&metadata);
-    let new_prefix = form::build_prefix(&boundary, &fields, asset_form.file.as_ref())?;
-    let upstream_content_type = format!("multipart/form-data; boundary={boundary}");
-
-    if asset_form.method == wire::CreateAssetMethod::Url {
-        let reply = ctx
-            .upstream()?
-            .call(
-                Method::Post,
-                "/assets",
-                Body::Form {
-                    bytes: new_prefix,
-                    content_type: upstream_content_type,
-                },
-                Idempotency::NotIdempotent,
-            )
-            .await?;
-        index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
-        ctx.completed(|| asset_created(&grant.sub, &reply));
-        return pass_through(reply);
-    }
-
-    let Some(media) = direct_media else {
-        return Err(ApiError::new(
-            ErrorCode::Internal,
-            "A direct upload reached the stream without its checked media type.",
-        ));
+        CheckedForm::Direct {
+            new_prefix,
+            prefix_len,
+            content_type,
+            already_read,
+            tail,
+        } => (new_prefix, prefix_len, content_type, already_read, tail),
     };
-    let limit = max_limit.min(media.direct_max_bytes());
-    let mut tail = FileTail::new(&boundary, limit);
-    let already_read = buffered.split_off(prefix.consumed);
-    tail.push(&already_read)?;
-    if let Some(total) = declared_length {
-        // Content + "\r\n--boundary--" at least: refuse a declared overshoot before upstream.
-        let closing = boundary.len() as u64 + 6;
-        let content = total.saturating_sub(prefix.consumed as u64 + closing);
-        if content > limit {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("The file exceeds the limit of {limit} bytes for this upload."),
-            ));
-        }
-    }
 
     // The stream records why it stopped, so the client gets 413/400 rather than a vague 502,
     // and aborts the upstream call itself: it ends instead of erroring, because an errored
@@ -742,7 +718,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
             // A declared length is kept upstream (no chunked encoding): the body goes through
             // a FixedLengthStream, piped here so that a pipe cut short by a refusal is a
             // handled rejection rather than an uncaught one.
-            let length = total - prefix.consumed as u64 + new_prefix.len() as u64;
+            let length = total - prefix_len as u64 + new_prefix.len() as u64;
             let fixed =
                 worker::worker_sys::FixedLengthStream::new_big_int(js_sys::BigInt::from(length))
                     .map_err(|_| internal_js())?;
@@ -777,6 +753,103 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     pass_through(reply)
 }
 
+/// A `POST /assets` form whose prefix passed every check, ready to go upstream.
+enum CheckedForm {
+    /// `method=url`: the whole form, rebuilt from the checked fields.
+    Url { form: Vec<u8>, content_type: String },
+    /// `method=direct`: the rebuilt prefix, how many bytes the client's prefix took, the file
+    /// bytes already read (checked by `tail`), and `tail` to check the rest as it streams.
+    Direct {
+        new_prefix: Vec<u8>,
+        prefix_len: usize,
+        content_type: String,
+        already_read: Vec<u8>,
+        tail: FileTail,
+    },
+}
+
+/// Reads the form's prefix from `body` (counting what it read in `read`) and checks it against
+/// the grant: the method, the URL or the file part's type, the fields, and the declared size.
+async fn check_form(
+    ctx: &Ctx,
+    grant: &GrantClaims,
+    boundary: &str,
+    declared_length: Option<u64>,
+    body: &mut worker::ByteStream,
+    read: &mut usize,
+) -> Result<CheckedForm, ApiError> {
+    let mut buffered = Vec::new();
+    let prefix = loop {
+        if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
+            break prefix;
+        }
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                *read += chunk.len();
+                buffered.extend_from_slice(&chunk);
+            }
+            Some(Err(_)) => {
+                return Err(Error::invalid("The request body could not be read.").into())
+            }
+            None => {
+                return Err(Error::invalid("The multipart/form-data body is incomplete.").into())
+            }
+        }
+    };
+    let mut asset_form = AssetForm::from_prefix(&prefix)?;
+    let mut direct_media = None;
+    if asset_form.method == wire::CreateAssetMethod::Url {
+        ctx.config.policy.check_url_upload(grant)?;
+        let source = source_url::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
+        // Upstream gets the URL as the parser serialised it: the host it reads is the one checked.
+        asset_form.url = Some(source.into());
+    } else {
+        let checked = asset_form.direct_media()?;
+        ctx.config.policy.check_type(grant, checked.media)?;
+        // Upstream gets the parsed essence: the type it reads is the one checked.
+        if let Some(file) = asset_form.file.as_mut() {
+            file.content_type = checked.essence;
+        }
+        direct_media = Some(checked.media);
+    }
+    let metadata = policy::with_owner(asset_form.user_metadata.clone(), &grant.sub);
+    let fields = asset_form.upstream_fields(&metadata);
+    let new_prefix = form::build_prefix(boundary, &fields, asset_form.file.as_ref())?;
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let Some(media) = direct_media else {
+        return Ok(CheckedForm::Url {
+            form: new_prefix,
+            content_type,
+        });
+    };
+    let limit = ctx
+        .config
+        .policy
+        .byte_limit(grant)
+        .min(media.direct_max_bytes());
+    let mut tail = FileTail::new(boundary, limit);
+    let already_read = buffered.split_off(prefix.consumed);
+    tail.push(&already_read)?;
+    if let Some(total) = declared_length {
+        // Content + "\r\n--boundary--" at least: refuse a declared overshoot before upstream.
+        let closing = boundary.len() as u64 + 6;
+        let content = total.saturating_sub(prefix.consumed as u64 + closing);
+        if content > limit {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("The file exceeds the limit of {limit} bytes for this upload."),
+            ));
+        }
+    }
+    Ok(CheckedForm::Direct {
+        new_prefix,
+        prefix_len: prefix.consumed,
+        content_type,
+        already_read,
+        tail,
+    })
+}
+
 /// The body sent upstream for a direct upload: the rebuilt prefix and the bytes already read,
 /// then the rest of the client's body, each chunk checked by `tail` before it is passed on. On
 /// a refusal it records why, aborts the upstream call with `abort`, and ends.
@@ -808,6 +881,9 @@ fn streamed_body(
                 Ok(None) => None,
                 Err(error) => {
                     *refusal.borrow_mut() = Some(error);
+                    // Read the rest first: answering while the client still sends closes
+                    // the connection under it, and it sees a reset instead of the refusal.
+                    discard_rest(&mut rest, 0).await;
                     abort.abort();
                     None
                 }

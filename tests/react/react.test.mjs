@@ -116,11 +116,12 @@ test('three files through useUploadQueue: pause one, cancel one; the DOM equals 
     assert.equal(cancelled.rows[1].errorCode, 'aborted');
 
     // While the third uploads, the paused row's item is unchanged, so its row does not render.
+    // Settled: the PUTs in flight at the pause have landed, and the paused upload has reported
+    // every stored chunk (it still reports while paused, after the engine's report debounce).
     await page.waitForFunction(() => {
-      const item = window.queue.getSnapshot().items[0];
-      return item.progress.sentBytes === item.progress.acknowledgedBytes;
+      const { progress } = window.queue.getSnapshot().items[0];
+      return progress.sentBytes === progress.acknowledgedBytes && progress.reportedChunks === progress.acknowledgedChunks;
     });
-    await page.waitForTimeout(1000); // in-flight reports settle
     const before = await page.evaluate(() => ({ row: window.renders.rows[window.queue.getSnapshot().items[0].id], app: window.renders.app, item: window.queue.getSnapshot().items[0] }));
     await waitForRowPhase(page, 'react-c.mp4', ['done']);
     const during = await page.evaluate(() => ({ row: window.renders.rows[window.queue.getSnapshot().items[0].id], app: window.renders.app, item: window.queue.getSnapshot().items[0] }));
