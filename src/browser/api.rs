@@ -1,8 +1,9 @@
 //! Calls to the Worker (or, with an API key in a server-side runtime, to TwelveLabs itself): the
 //! five multipart endpoints and the asset routes, all under `/v1.3`.
 //!
-//! Calls are described as data ([`EngineCall`], [`AssetCall`]) and sent by one async path
-//! each, not one async fn per endpoint: every async fn is its own state machine in the wasm.
+//! Calls are described as data ([`EngineCall`], [`AssetCall`]) and prepared by one function
+//! each, not one per endpoint. The upload path starts the engine's calls itself
+//! (`uploader::executor`); the one-off calls are sent by one async path ([`Api::asset_call`]).
 //! A call returns the response, or an [`ApiFailure`] describing what happened as a core
 //! [`HttpOutcome`]; the caller reads a 2xx body with [`parse`] and the matching `wire_js`
 //! reader, and hands failures to the engine (or to `core::retry::OneOffRetry`), which decides
@@ -14,10 +15,10 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, FormData};
+use web_sys::{AbortSignal, FormData, RequestInit};
 
 use super::js_error::from_js;
-use super::transport::{ApiBody, ApiResponse, Credential, SendFailure, Transport};
+use super::transport::{api_init, ApiBody, ApiResponse, Credential, SendFailure, Transport};
 use super::wire_js::{self, Unreadable};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
@@ -158,21 +159,38 @@ impl GrantSource {
 
     /// The cached grant, or a fresh one from `getToken`.
     async fn current(&self) -> Result<String, Error> {
-        if let Some(grant) = self.cached.borrow().clone() {
+        if let Some(grant) = self.cached() {
             return Ok(grant);
         }
-        self.refresh().await
+        self.refresh().await?;
+        self.cached().ok_or_else(no_grant)
+    }
+
+    /// The grant `getToken` last gave, if any.
+    fn cached(&self) -> Option<String> {
+        self.cached.borrow().clone()
     }
 
     /// Calls `getToken` and caches its answer.
-    async fn refresh(&self) -> Result<String, Error> {
-        let returned = self
-            .get_token
-            .call0(&JsValue::UNDEFINED)
-            .map_err(|e| token_error(&e))?;
-        let grant = JsFuture::from(Promise::resolve(&returned))
+    async fn refresh(&self) -> Result<(), Error> {
+        let returned = JsFuture::from(self.ask())
             .await
-            .map_err(|e| token_error(&e))?
+            .map_err(|e| token_error(&e))?;
+        self.accept(&returned)
+    }
+
+    /// Calls `getToken`; its answer (or what it threw) arrives through the promise, for
+    /// [`GrantSource::accept`] (or [`token_error`]).
+    pub fn ask(&self) -> Promise {
+        match self.get_token.call0(&JsValue::UNDEFINED) {
+            Ok(returned) => Promise::resolve(&returned),
+            Err(thrown) => Promise::reject(&thrown),
+        }
+    }
+
+    /// Caches the grant `getToken` resolved to, if it is one.
+    pub fn accept(&self, returned: &JsValue) -> Result<(), Error> {
+        let grant = returned
             .as_string()
             .filter(|grant| !grant.trim().is_empty())
             .ok_or_else(|| {
@@ -181,12 +199,20 @@ impl GrantSource {
                     "getToken must return (or resolve to) a non-empty string grant",
                 )
             })?;
-        *self.cached.borrow_mut() = Some(grant.clone());
-        Ok(grant)
+        *self.cached.borrow_mut() = Some(grant);
+        Ok(())
     }
 }
 
-fn token_error(thrown: &JsValue) -> Error {
+fn no_grant() -> Error {
+    Error::new(
+        ErrorCode::Unauthorized,
+        "no grant yet: getToken has not answered",
+    )
+}
+
+/// What a `getToken` that threw (or rejected) fails with.
+pub fn token_error(thrown: &JsValue) -> Error {
     let cause = from_js(thrown, ErrorCode::Unauthorized);
     Error::new(cause.code, format!("getToken failed: {}", cause.message))
 }
@@ -219,8 +245,16 @@ impl Api {
     /// first call). Nothing to do with an API key.
     pub async fn renew_grant(&self) -> Result<(), Error> {
         match &*self.authority {
-            Authority::Grant(source) => source.refresh().await.map(drop),
+            Authority::Grant(source) => source.refresh().await,
             Authority::ApiKey(_) => Ok(()),
+        }
+    }
+
+    /// The grant source, when calls are authorised by `getToken`'s grants.
+    pub fn grant_source(&self) -> Option<&GrantSource> {
+        match &*self.authority {
+            Authority::Grant(source) => Some(source),
+            Authority::ApiKey(_) => None,
         }
     }
 
@@ -229,14 +263,27 @@ impl Api {
         &self.transport
     }
 
-    /// Sends a one-off call authorised by the grant (or API key). One code path serves them
-    /// all, which keeps the wasm small; the caller reads the body with the matching `wire_js`
-    /// reader.
+    /// Sends a one-off call authorised by the grant (or API key), asking `getToken` first when
+    /// no grant is cached. The caller reads the body with the matching `wire_js` reader.
     pub async fn asset_call(
         &self,
         call: &AssetCall<'_>,
         signal: Option<&AbortSignal>,
     ) -> Result<ApiResponse, ApiFailure> {
+        if let Authority::Grant(source) = &*self.authority {
+            source.current().await.map_err(ApiFailure::Fatal)?;
+        }
+        let (url, init) = self.asset_request(call, signal)?;
+        Ok(self.transport.send(&url, &init, signal).await?)
+    }
+
+    /// The URL and `RequestInit` of a one-off call, authorised by the cached grant (or the API
+    /// key).
+    pub fn asset_request(
+        &self,
+        call: &AssetCall<'_>,
+        signal: Option<&AbortSignal>,
+    ) -> Result<(String, RequestInit), ApiFailure> {
         let (method, path, body) = match *call {
             AssetCall::CreateAsset(form) => ("POST", "/assets".to_owned(), ApiBody::Form(form)),
             AssetCall::Get(asset_id) => (
@@ -253,18 +300,20 @@ impl Api {
                 ("DELETE", path, ApiBody::Empty)
             }
         };
-        self.send(Scope::Authority, method, &path, body, signal)
-            .await
+        let init = self.init(Scope::Authority, method, body, signal)?;
+        Ok((self.url(&path), init))
     }
 
-    /// Sends one of the requests the engine asks for. All of them share this one code path
-    /// (rather than one async fn each), which keeps the wasm small; the caller reads the body
-    /// with [`parse`] and the matching `wire_js` reader.
-    pub async fn engine_call(
+    /// The URL and `RequestInit` of a request the engine asks for. With [`Scope::Authority`] it
+    /// is authorised by the cached grant (the engine asks for one, [`Action::NeedToken`], before
+    /// the first such call), or the API key.
+    ///
+    /// [`Action::NeedToken`]: crate::core::engine::Action::NeedToken
+    pub fn engine_request(
         &self,
         call: &EngineCall,
-        signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, ApiFailure> {
+        signal: &AbortSignal,
+    ) -> Result<(String, RequestInit), ApiFailure> {
         let body;
         let (scope, method, path, body) = match call {
             EngineCall::PresignedUrls {
@@ -334,22 +383,22 @@ impl Api {
                 ApiBody::Form(form),
             ),
         };
-        self.send(scope, method, &path, body, signal).await
+        let init = self.init(scope, method, body, Some(signal))?;
+        Ok((self.url(&path), init))
     }
 
-    /// Sends one call. With [`Scope::Authority`] it is authorised by the grant (asked of
-    /// `getToken` if none is cached yet) or the API key; what a 401 means is decided in the core
+    /// The `RequestInit` of one call. With [`Scope::Authority`] it is authorised by the cached
+    /// grant or the API key; what a 401 means is decided in the core
     /// (`retry::wants_fresh_grant`). With [`Scope::Upload`] it is authorised by the session's
     /// upload token (through the Worker), or by the API key when talking to TwelveLabs directly.
-    async fn send(
+    fn init(
         &self,
         scope: Scope<'_>,
         method: &str,
-        path: &str,
         body: ApiBody<'_>,
         signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, ApiFailure> {
-        let url = self.url(path);
+    ) -> Result<RequestInit, ApiFailure> {
+        let grant;
         let credential = match (scope, &*self.authority) {
             (Scope::Upload(Some(token)), _) => Credential::Bearer(token),
             (_, Authority::ApiKey(key)) => Credential::ApiKey(key),
@@ -360,17 +409,13 @@ impl Api {
                 )))
             }
             (Scope::Authority, Authority::Grant(source)) => {
-                let grant = source.current().await.map_err(ApiFailure::Fatal)?;
-                return Ok(self
-                    .transport
-                    .api(method, &url, Some(Credential::Bearer(&grant)), body, signal)
-                    .await?);
+                grant = source
+                    .cached()
+                    .ok_or_else(|| ApiFailure::Fatal(no_grant()))?;
+                Credential::Bearer(&grant)
             }
         };
-        Ok(self
-            .transport
-            .api(method, &url, Some(credential), body, signal)
-            .await?)
+        Ok(api_init(method, Some(credential), body, signal)?)
     }
 
     fn url(&self, path: &str) -> String {

@@ -24,6 +24,7 @@ use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 
 use super::calls::{asset_form, list_query};
 use super::connectivity::{navigator_offline, Connectivity};
+use super::executor;
 use super::handle::{settle, UploadHandle};
 use super::request::UploadRequest;
 use super::{random_u64, Inner, PersistSetting, Shared};
@@ -183,9 +184,14 @@ impl Uploader {
             state: RefCell::new(Shared {
                 engine,
                 files: SortedMap::new(),
-                requests: SortedMap::new(),
+                ops: SortedMap::new(),
                 timer: None,
+                deferred: Vec::new(),
+                next_local: 0,
+                writes: Vec::new(),
             }),
+            sink: executor::sink(weak.clone()),
+            keepalive: RefCell::new(None),
             api,
             persist,
             store: RefCell::new(None),
