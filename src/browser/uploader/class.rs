@@ -49,6 +49,15 @@ impl Uploader {
     }
 }
 
+impl Uploader {
+    /// Whether the uploader holds itself alive because an operation is in flight (so that a
+    /// page may drop it mid-upload). An idle uploader must not: tests check both.
+    #[doc(hidden)]
+    pub fn holds_itself(&self) -> bool {
+        self.inner.keepalive.borrow().is_some()
+    }
+}
+
 /// How an upload starts: a new session, or a saved one continued after a reload.
 pub(super) enum UploadStart {
     New(Blob),
