@@ -1,20 +1,18 @@
 //! Calls to the Worker (or, with an API key in a server-side runtime, to TwelveLabs itself): the
 //! five multipart endpoints and the asset routes, all under `/v1.3`.
 //!
-//! Calls are described as data ([`EngineCall`], [`AssetCall`]) and prepared by one function
-//! each, not one per endpoint. The upload path starts the engine's calls itself
-//! (`uploader::executor`); the one-off calls are sent by one async path ([`Api::asset_call`]).
-//! A call returns the response, or an [`ApiFailure`] describing what happened as a core
-//! [`HttpOutcome`]; the caller reads a 2xx body with [`parse`] and the matching `wire_js`
-//! reader, and hands failures to the engine (or to `core::retry::OneOffRetry`), which decides
-//! what they mean.
+//! Calls are described as data ([`EngineCall`], [`AssetCall`]) and prepared (URL and
+//! `RequestInit`) by one function each, not one per endpoint; the executor
+//! (`uploader::executor`, `uploader::one_off`) starts them. A failure is an [`ApiFailure`]
+//! describing what happened as a core [`HttpOutcome`]; the caller reads a 2xx body with
+//! [`parse`] and the matching `wire_js` reader, and hands failures to the engine (or to
+//! `core::retry::OneOffRetry`), which decides what they mean.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, FormData, RequestInit};
 
 use super::js_error::from_js;
@@ -141,8 +139,8 @@ pub enum Authority {
     ApiKey(String),
 }
 
-/// Calls `getToken` lazily and caches the grant; a fresh one is fetched when the core decides
-/// ([`Api::renew_grant`]).
+/// Calls `getToken` ([`GrantSource::ask`]) when the core decides, and caches the grant it gives
+/// ([`GrantSource::accept`]).
 pub struct GrantSource {
     get_token: Function,
     cached: RefCell<Option<String>>,
@@ -157,26 +155,14 @@ impl GrantSource {
         }
     }
 
-    /// The cached grant, or a fresh one from `getToken`.
-    async fn current(&self) -> Result<String, Error> {
-        if let Some(grant) = self.cached() {
-            return Ok(grant);
-        }
-        self.refresh().await?;
-        self.cached().ok_or_else(no_grant)
+    /// Whether `getToken` gave a grant already.
+    pub fn has_grant(&self) -> bool {
+        self.cached.borrow().is_some()
     }
 
     /// The grant `getToken` last gave, if any.
     fn cached(&self) -> Option<String> {
         self.cached.borrow().clone()
-    }
-
-    /// Calls `getToken` and caches its answer.
-    async fn refresh(&self) -> Result<(), Error> {
-        let returned = JsFuture::from(self.ask())
-            .await
-            .map_err(|e| token_error(&e))?;
-        self.accept(&returned)
     }
 
     /// Calls `getToken`; its answer (or what it threw) arrives through the promise, for
@@ -235,19 +221,10 @@ impl Api {
         }
     }
 
-    /// Whether calls are authorised by a grant that [`Api::renew_grant`] can renew (from
+    /// Whether calls are authorised by a grant that [`GrantSource::ask`] can renew (from
     /// `getToken`), rather than an API key.
     pub fn renewable_grant(&self) -> bool {
         matches!(*self.authority, Authority::Grant(_))
-    }
-
-    /// Asks `getToken` for a fresh grant (the core decides when: after a 401, or before the
-    /// first call). Nothing to do with an API key.
-    pub async fn renew_grant(&self) -> Result<(), Error> {
-        match &*self.authority {
-            Authority::Grant(source) => source.refresh().await,
-            Authority::ApiKey(_) => Ok(()),
-        }
     }
 
     /// The grant source, when calls are authorised by `getToken`'s grants.
@@ -261,20 +238,6 @@ impl Api {
     /// The transport, for chunk PUTs.
     pub fn transport(&self) -> &Transport {
         &self.transport
-    }
-
-    /// Sends a one-off call authorised by the grant (or API key), asking `getToken` first when
-    /// no grant is cached. The caller reads the body with the matching `wire_js` reader.
-    pub async fn asset_call(
-        &self,
-        call: &AssetCall<'_>,
-        signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, ApiFailure> {
-        if let Authority::Grant(source) = &*self.authority {
-            source.current().await.map_err(ApiFailure::Fatal)?;
-        }
-        let (url, init) = self.asset_request(call, signal)?;
-        Ok(self.transport.send(&url, &init, signal).await?)
     }
 
     /// The URL and `RequestInit` of a one-off call, authorised by the cached grant (or the API

@@ -29,6 +29,7 @@ use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::wire::CreateMultipartUploadRequest;
 
+use super::one_off::OneOff;
 use super::persistence::SampleReader;
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
@@ -77,6 +78,8 @@ pub(super) mod report {
     pub const UPGRADE: u32 = 8;
     /// The microtask that feeds the inputs deferred by [`super::Inner::deferred`].
     pub const SOON: u32 = 9;
+    /// A one-off call's wait before it is sent again (or the asset polled again) is over.
+    pub const RETRY: u32 = 10;
 }
 
 /// Local operation ids start here, above any engine `RequestId` (and exact in an `f64`).
@@ -111,6 +114,8 @@ pub(super) enum Op {
     Token,
     StoreOpen(IdbOpenDbRequest),
     StoreWrite(IdbTransaction),
+    /// A one-off call: sending, renewing its grant, or waiting to resend.
+    OneOff(Box<OneOff>),
     /// Reading the resume fingerprint's samples, then creating the session.
     Sample {
         file: FileId,
@@ -216,12 +221,16 @@ impl Inner {
         }
         if let Some(at) = wakeup {
             let id = self.local_id();
-            let sink: &Function = self.sink.as_ref().unchecked_ref();
-            let delay = at.saturating_sub(now()) as f64;
-            let handle = set_timeout_report(sink, delay, report::TIMER, id as f64);
+            let handle = self.start_timer(report::TIMER, id, at.saturating_sub(now()));
             self.state.borrow_mut().timer = Some((id, handle));
         }
         self.hold();
+    }
+
+    /// Reports `(kind, id)` after `delay_ms`; returns the `setTimeout` handle.
+    pub(super) fn start_timer(&self, kind: u32, id: u64, delay_ms: u64) -> JsValue {
+        let sink: &Function = self.sink.as_ref().unchecked_ref();
+        set_timeout_report(sink, delay_ms as f64, kind, id as f64)
     }
 
     /// Feeds an input on the next microtask (never re-entering the engine from `execute`).
@@ -297,31 +306,37 @@ impl Inner {
     /// A response arrived: its head is kept, and its body read (always, so that the connection
     /// is free for reuse). A stored chunk is reported at once: its status and `ETag` decide it.
     fn on_response(self: &Rc<Self>, id: u64, value: JsValue) -> Option<Input> {
-        let Ok(response) = value.dyn_into::<Response>() else {
-            let op = self.state.borrow_mut().ops.remove(&id)?;
-            return self.fetch_failed(id, op, not_a_response());
+        let response = match value.dyn_into::<Response>() {
+            Ok(response) => response,
+            Err(value) => {
+                let op = self.state.borrow_mut().ops.remove(&id)?;
+                if let Op::OneOff(call) = op {
+                    self.on_one_off(id, report::FETCH_FAILED, call, value);
+                    return None;
+                }
+                return self.fetch_failed(id, op, not_a_response());
+            }
         };
         let head = ResponseHead::read(&response);
         let mut input = None;
-        {
-            let mut state = self.state.borrow_mut();
-            let Some(Op::Fetch {
+        match self.state.borrow_mut().ops.get_mut(&id) {
+            Some(Op::Fetch {
                 call,
                 head: kept,
                 settled,
                 ..
-            }) = state.ops.get_mut(&id)
-            else {
-                return None;
-            };
-            if *call == Call::Put && head.is_success() && !*settled {
-                *settled = true;
-                input = Some(Input::PutDone {
-                    request: RequestId(id),
-                    outcome: put_outcome(head.clone().put_response("")),
-                });
+            }) => {
+                if *call == Call::Put && head.is_success() && !*settled {
+                    *settled = true;
+                    input = Some(Input::PutDone {
+                        request: RequestId(id),
+                        outcome: put_outcome(head.clone().put_response("")),
+                    });
+                }
+                *kept = Some(head);
             }
-            *kept = Some(head);
+            Some(Op::OneOff(call)) => call.keep_head(head),
+            _ => return None,
         }
         let body = response
             .text()
@@ -333,6 +348,10 @@ impl Inner {
     /// An operation ended: the input its outcome becomes, if any.
     fn on_end(self: &Rc<Self>, id: u64, kind: u32, op: Op, value: JsValue) -> Option<Input> {
         match op {
+            Op::OneOff(call) => {
+                self.on_one_off(id, kind, call, value);
+                None
+            }
             Op::Fetch { settled: true, .. } => None,
             Op::Fetch {
                 call,

@@ -18,6 +18,7 @@ mod connectivity;
 mod driver;
 mod executor;
 mod handle;
+mod one_off;
 mod persistence;
 mod request;
 mod start;
