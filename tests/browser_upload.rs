@@ -50,6 +50,31 @@ async fn a_64_mib_upload_completes_intact_with_each_chunk_put_once() {
 }
 
 #[wasm_bindgen_test]
+async fn the_uploader_holds_itself_only_while_work_is_in_flight() {
+    let (url, key) = emulator();
+    let file = make_file(8.0, 81, "held.mp4");
+    // Persisted: the record's save and deletion in IndexedDB are work in flight too.
+    let uploader = direct_uploader(url, key, json!({}), &[]);
+    assert!(!uploader.holds_itself(), "a new uploader holds nothing");
+    let handle = uploader.upload(file.into(), None);
+    assert!(
+        uploader.holds_itself(),
+        "an upload in flight holds its uploader"
+    );
+    asset_id_of(finish(&handle).await);
+    // `done` may settle while the record's deletion is still committing.
+    let mut waited_ms = 0.0;
+    while uploader.holds_itself() && waited_ms < 5_000.0 {
+        sleep(50.0).await;
+        waited_ms += 50.0;
+    }
+    assert!(
+        !uploader.holds_itself(),
+        "an idle uploader must not hold itself (it would never be collected)"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn abort_before_start_rejects_with_aborted() {
     let (url, key) = emulator();
     let file = make_file(12.0, 7, "aborted.mp4");

@@ -1,23 +1,22 @@
 //! Calls to the Worker (or, with an API key in a server-side runtime, to TwelveLabs itself): the
 //! five multipart endpoints and the asset routes, all under `/v1.3`.
 //!
-//! Calls are described as data ([`EngineCall`], [`AssetCall`]) and sent by one async path
-//! each, not one async fn per endpoint: every async fn is its own state machine in the wasm.
-//! A call returns the response, or an [`ApiFailure`] describing what happened as a core
-//! [`HttpOutcome`]; the caller reads a 2xx body with [`parse`] and the matching `wire_js`
-//! reader, and hands failures to the engine (or to `core::retry::OneOffRetry`), which decides
-//! what they mean.
+//! Calls are described as data ([`EngineCall`], [`AssetCall`]) and prepared (URL and
+//! `RequestInit`) by one function each, not one per endpoint; the executor
+//! (`uploader::executor`, `uploader::one_off`) starts them. A failure is an [`ApiFailure`]
+//! describing what happened as a core [`HttpOutcome`]; the caller reads a 2xx body with
+//! [`parse`] and the matching `wire_js` reader, and hands failures to the engine (or to
+//! `core::retry::OneOffRetry`), which decides what they mean.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, FormData};
+use web_sys::{AbortSignal, FormData, RequestInit};
 
 use super::js_error::from_js;
-use super::transport::{ApiBody, ApiResponse, Credential, SendFailure, Transport};
+use super::transport::{api_init, ApiBody, ApiResponse, Credential, SendFailure, Transport};
 use super::wire_js::{self, Unreadable};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
@@ -140,8 +139,8 @@ pub enum Authority {
     ApiKey(String),
 }
 
-/// Calls `getToken` lazily and caches the grant; a fresh one is fetched when the core decides
-/// ([`Api::renew_grant`]).
+/// Calls `getToken` ([`GrantSource::ask`]) when the core decides, and caches the grant it gives
+/// ([`GrantSource::accept`]).
 pub struct GrantSource {
     get_token: Function,
     cached: RefCell<Option<String>>,
@@ -156,23 +155,28 @@ impl GrantSource {
         }
     }
 
-    /// The cached grant, or a fresh one from `getToken`.
-    async fn current(&self) -> Result<String, Error> {
-        if let Some(grant) = self.cached.borrow().clone() {
-            return Ok(grant);
-        }
-        self.refresh().await
+    /// Whether `getToken` gave a grant already.
+    pub fn has_grant(&self) -> bool {
+        self.cached.borrow().is_some()
     }
 
-    /// Calls `getToken` and caches its answer.
-    async fn refresh(&self) -> Result<String, Error> {
-        let returned = self
-            .get_token
-            .call0(&JsValue::UNDEFINED)
-            .map_err(|e| token_error(&e))?;
-        let grant = JsFuture::from(Promise::resolve(&returned))
-            .await
-            .map_err(|e| token_error(&e))?
+    /// The grant `getToken` last gave, if any.
+    fn cached(&self) -> Option<String> {
+        self.cached.borrow().clone()
+    }
+
+    /// Calls `getToken`; its answer (or what it threw) arrives through the promise, for
+    /// [`GrantSource::accept`] (or [`token_error`]).
+    pub fn ask(&self) -> Promise {
+        match self.get_token.call0(&JsValue::UNDEFINED) {
+            Ok(returned) => Promise::resolve(&returned),
+            Err(thrown) => Promise::reject(&thrown),
+        }
+    }
+
+    /// Caches the grant `getToken` resolved to, if it is one.
+    pub fn accept(&self, returned: &JsValue) -> Result<(), Error> {
+        let grant = returned
             .as_string()
             .filter(|grant| !grant.trim().is_empty())
             .ok_or_else(|| {
@@ -181,12 +185,20 @@ impl GrantSource {
                     "getToken must return (or resolve to) a non-empty string grant",
                 )
             })?;
-        *self.cached.borrow_mut() = Some(grant.clone());
-        Ok(grant)
+        *self.cached.borrow_mut() = Some(grant);
+        Ok(())
     }
 }
 
-fn token_error(thrown: &JsValue) -> Error {
+fn no_grant() -> Error {
+    Error::new(
+        ErrorCode::Unauthorized,
+        "no grant yet: getToken has not answered",
+    )
+}
+
+/// What a `getToken` that threw (or rejected) fails with.
+pub fn token_error(thrown: &JsValue) -> Error {
     let cause = from_js(thrown, ErrorCode::Unauthorized);
     Error::new(cause.code, format!("getToken failed: {}", cause.message))
 }
@@ -209,18 +221,17 @@ impl Api {
         }
     }
 
-    /// Whether calls are authorised by a grant that [`Api::renew_grant`] can renew (from
+    /// Whether calls are authorised by a grant that [`GrantSource::ask`] can renew (from
     /// `getToken`), rather than an API key.
     pub fn renewable_grant(&self) -> bool {
         matches!(*self.authority, Authority::Grant(_))
     }
 
-    /// Asks `getToken` for a fresh grant (the core decides when: after a 401, or before the
-    /// first call). Nothing to do with an API key.
-    pub async fn renew_grant(&self) -> Result<(), Error> {
+    /// The grant source, when calls are authorised by `getToken`'s grants.
+    pub fn grant_source(&self) -> Option<&GrantSource> {
         match &*self.authority {
-            Authority::Grant(source) => source.refresh().await.map(drop),
-            Authority::ApiKey(_) => Ok(()),
+            Authority::Grant(source) => Some(source),
+            Authority::ApiKey(_) => None,
         }
     }
 
@@ -229,14 +240,13 @@ impl Api {
         &self.transport
     }
 
-    /// Sends a one-off call authorised by the grant (or API key). One code path serves them
-    /// all, which keeps the wasm small; the caller reads the body with the matching `wire_js`
-    /// reader.
-    pub async fn asset_call(
+    /// The URL and `RequestInit` of a one-off call, authorised by the cached grant (or the API
+    /// key).
+    pub fn asset_request(
         &self,
         call: &AssetCall<'_>,
         signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, ApiFailure> {
+    ) -> Result<(String, RequestInit), ApiFailure> {
         let (method, path, body) = match *call {
             AssetCall::CreateAsset(form) => ("POST", "/assets".to_owned(), ApiBody::Form(form)),
             AssetCall::Get(asset_id) => (
@@ -253,18 +263,20 @@ impl Api {
                 ("DELETE", path, ApiBody::Empty)
             }
         };
-        self.send(Scope::Authority, method, &path, body, signal)
-            .await
+        let init = self.init(Scope::Authority, method, body, signal)?;
+        Ok((self.url(&path), init))
     }
 
-    /// Sends one of the requests the engine asks for. All of them share this one code path
-    /// (rather than one async fn each), which keeps the wasm small; the caller reads the body
-    /// with [`parse`] and the matching `wire_js` reader.
-    pub async fn engine_call(
+    /// The URL and `RequestInit` of a request the engine asks for. With [`Scope::Authority`] it
+    /// is authorised by the cached grant (the engine asks for one, [`Action::NeedToken`], before
+    /// the first such call), or the API key.
+    ///
+    /// [`Action::NeedToken`]: crate::core::engine::Action::NeedToken
+    pub fn engine_request(
         &self,
         call: &EngineCall,
-        signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, ApiFailure> {
+        signal: &AbortSignal,
+    ) -> Result<(String, RequestInit), ApiFailure> {
         let body;
         let (scope, method, path, body) = match call {
             EngineCall::PresignedUrls {
@@ -334,22 +346,22 @@ impl Api {
                 ApiBody::Form(form),
             ),
         };
-        self.send(scope, method, &path, body, signal).await
+        let init = self.init(scope, method, body, Some(signal))?;
+        Ok((self.url(&path), init))
     }
 
-    /// Sends one call. With [`Scope::Authority`] it is authorised by the grant (asked of
-    /// `getToken` if none is cached yet) or the API key; what a 401 means is decided in the core
+    /// The `RequestInit` of one call. With [`Scope::Authority`] it is authorised by the cached
+    /// grant or the API key; what a 401 means is decided in the core
     /// (`retry::wants_fresh_grant`). With [`Scope::Upload`] it is authorised by the session's
     /// upload token (through the Worker), or by the API key when talking to TwelveLabs directly.
-    async fn send(
+    fn init(
         &self,
         scope: Scope<'_>,
         method: &str,
-        path: &str,
         body: ApiBody<'_>,
         signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, ApiFailure> {
-        let url = self.url(path);
+    ) -> Result<RequestInit, ApiFailure> {
+        let grant;
         let credential = match (scope, &*self.authority) {
             (Scope::Upload(Some(token)), _) => Credential::Bearer(token),
             (_, Authority::ApiKey(key)) => Credential::ApiKey(key),
@@ -360,17 +372,13 @@ impl Api {
                 )))
             }
             (Scope::Authority, Authority::Grant(source)) => {
-                let grant = source.current().await.map_err(ApiFailure::Fatal)?;
-                return Ok(self
-                    .transport
-                    .api(method, &url, Some(Credential::Bearer(&grant)), body, signal)
-                    .await?);
+                grant = source
+                    .cached()
+                    .ok_or_else(|| ApiFailure::Fatal(no_grant()))?;
+                Credential::Bearer(&grant)
             }
         };
-        Ok(self
-            .transport
-            .api(method, &url, Some(credential), body, signal)
-            .await?)
+        Ok(api_init(method, Some(credential), body, signal)?)
     }
 
     fn url(&self, path: &str) -> String {

@@ -52,16 +52,6 @@ impl Drop for Timer {
     }
 }
 
-/// Resolves after `delay_ms` milliseconds, via `setTimeout`.
-pub async fn sleep(delay_ms: f64) {
-    let promise = Promise::new(&mut |resolve, _reject| {
-        // The timer is intentionally not cleared: the promise owns the wait.
-        set_timeout(&resolve, delay_ms.max(0.0));
-    });
-    // A promise built from a resolver that is only ever resolved cannot reject.
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
-
 /// The promise of an async method's body. Every body goes through one `future_to_promise` of one
 /// boxed future type: given each body's own type, wasm-bindgen's executor glue was copied once per
 /// method (one copy for all: 1.3 KB less gzipped, BENCHMARKS.md).

@@ -9,7 +9,9 @@ use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
+use web_sys::{
+    IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode,
+};
 
 use super::js_error::describe;
 use crate::core::error::{Error, ErrorCode};
@@ -28,30 +30,46 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating on first use) the database. `Ok(None)` when the runtime has no
-    /// IndexedDB (Node, or a browser that disables it, e.g. some private modes).
-    pub async fn open() -> Result<Option<Store>, Error> {
+    /// Starts opening (creating on first use) the database: `Ok(None)` when the runtime has no
+    /// IndexedDB (Node). The caller runs [`Store::create_schema`] on `upgradeneeded` and reads
+    /// the result with [`Store::opened`] on `success`.
+    pub fn open_request() -> Result<Option<IdbOpenDbRequest>, Error> {
         let Some(factory) = Reflect::get(&js_sys::global(), &"indexedDB".into())
             .ok()
             .and_then(|f| f.dyn_into::<IdbFactory>().ok())
         else {
             return Ok(None);
         };
-        let request: IdbOpenDbRequest = factory
+        factory
             .open_with_u32(DATABASE_NAME, DATABASE_VERSION)
-            .map_err(|e| storage_error("open", &e))?;
+            .map(Some)
+            .map_err(|e| storage_error("open", &e))
+    }
+
+    /// Creates the object store; runs only when the database is new (or older than
+    /// `DATABASE_VERSION`).
+    pub fn create_schema(request: &IdbOpenDbRequest) {
+        if let Ok(db) = request.result().and_then(|db| db.dyn_into::<IdbDatabase>()) {
+            // Version 1 is the first schema, so an upgrade means the database is new.
+            // A failure here aborts the open request, which then fails.
+            let _ = db.create_object_store(UPLOADS_STORE);
+        }
+    }
+
+    /// The database an open request that succeeded opened.
+    pub fn opened(request: &IdbOpenDbRequest) -> Option<Store> {
+        let db = request.result().ok()?.dyn_into::<IdbDatabase>().ok()?;
+        Some(Store { db })
+    }
+
+    /// Opens (creating on first use) the database. `Ok(None)` when the runtime has no
+    /// IndexedDB (Node, or a browser that disables it, e.g. some private modes).
+    pub async fn open() -> Result<Option<Store>, Error> {
+        let Some(request) = Self::open_request()? else {
+            return Ok(None);
+        };
         let upgrade_request = request.clone();
-        // Runs only when the database is new (or older than DATABASE_VERSION).
-        let on_upgrade = Closure::<dyn FnMut()>::new(move || {
-            if let Ok(db) = upgrade_request
-                .result()
-                .and_then(|db| db.dyn_into::<IdbDatabase>())
-            {
-                // Version 1 is the first schema, so an upgrade means the database is new.
-                // A failure here aborts the open request, which then rejects below.
-                let _ = db.create_object_store(UPLOADS_STORE);
-            }
-        });
+        let on_upgrade = Closure::<dyn FnMut()>::new(move || Self::create_schema(&upgrade_request));
         request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
         let opened = settle_request(&request).await;
         request.set_onupgradeneeded(None);
@@ -60,15 +78,12 @@ impl Store {
         if opened.is_err() {
             return Ok(None);
         }
-        let db = request
-            .result()
-            .and_then(|db| db.dyn_into::<IdbDatabase>())
-            .map_err(|e| storage_error("open", &e))?;
-        Ok(Some(Store { db }))
+        Ok(Self::opened(&request))
     }
 
-    /// Writes `value` under `key` and waits until the transaction has committed.
-    pub async fn put(&self, key: &str, value: &JsValue) -> Result<(), Error> {
+    /// Starts writing `value` under `key` (deleting the key when `value` is `None`); the
+    /// transaction's `complete` says it committed.
+    pub fn write(&self, key: &str, value: Option<&JsValue>) -> Result<IdbTransaction, Error> {
         let transaction = self
             .db
             .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
@@ -76,10 +91,13 @@ impl Store {
         let store = transaction
             .object_store(UPLOADS_STORE)
             .map_err(|e| storage_error("write", &e))?;
-        store
-            .put_with_key(value, &JsValue::from_str(key))
-            .map_err(|e| storage_error("write", &e))?;
-        settle_transaction(&transaction).await
+        let key = JsValue::from_str(key);
+        match value {
+            Some(value) => store.put_with_key(value, &key),
+            None => store.delete(&key),
+        }
+        .map_err(|e| storage_error("write", &e))?;
+        Ok(transaction)
     }
 
     /// Reads the value stored under `key`.
@@ -110,17 +128,10 @@ impl Store {
             .collect())
     }
 
-    /// Deletes the value under `key` (no error when there is none).
+    /// Deletes the value under `key` (no error when there is none) and waits until the
+    /// transaction has committed.
     pub async fn delete(&self, key: &str) -> Result<(), Error> {
-        let transaction = self
-            .db
-            .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
-            .map_err(|e| storage_error("delete", &e))?;
-        transaction
-            .object_store(UPLOADS_STORE)
-            .and_then(|store| store.delete(&JsValue::from_str(key)))
-            .map_err(|e| storage_error("delete", &e))?;
-        settle_transaction(&transaction).await
+        settle_transaction(&self.write(key, None)?).await
     }
 
     fn read_store(&self) -> Result<web_sys::IdbObjectStore, Error> {
@@ -155,7 +166,7 @@ async fn settle_request(request: &IdbRequest) -> Result<(), Error> {
 }
 
 /// Waits for a read-write transaction to commit (or to fail or abort).
-async fn settle_transaction(transaction: &web_sys::IdbTransaction) -> Result<(), Error> {
+async fn settle_transaction(transaction: &IdbTransaction) -> Result<(), Error> {
     let promise = Promise::new(&mut |resolve, reject| {
         transaction.set_oncomplete(Some(&resolve));
         transaction.set_onerror(Some(&reject));

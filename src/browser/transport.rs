@@ -116,7 +116,8 @@ impl Transport {
         })
     }
 
-    /// Sends an API call and reads the whole response body.
+    /// Sends an API call and reads the whole response body (the one-off calls; the upload path
+    /// starts its requests with [`Transport::start`]).
     pub async fn api(
         &self,
         method: &str,
@@ -125,111 +126,149 @@ impl Transport {
         body: ApiBody<'_>,
         signal: Option<&AbortSignal>,
     ) -> Result<ApiResponse, SendFailure> {
-        let headers = new_headers()?;
-        append(&headers, "Accept", "application/json")?;
-        match credential {
-            Some(Credential::Bearer(token)) => {
-                append(&headers, "Authorization", &format!("Bearer {token}"))?
-            }
-            Some(Credential::ApiKey(key)) => append(&headers, "x-api-key", key)?,
-            None => {}
-        }
-        let init = RequestInit::new();
-        init.set_method(method);
-        match body {
-            ApiBody::Empty => {}
-            ApiBody::Json(json) => {
-                append(&headers, "Content-Type", "application/json")?;
-                init.set_body(&JsValue::from_str(json));
-            }
-            ApiBody::Form(form) => init.set_body(form),
-        }
-        init.set_headers(&headers);
-        if let Some(signal) = signal {
-            init.set_signal(Some(signal));
-        }
-        let response = self.send(url, &init, signal).await?;
-        let text = read_text(&response, signal).await?;
-        Ok(ApiResponse {
-            status: response.status(),
-            body: js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED),
-            retry_after_ms: retry_after_ms(&response),
-        })
+        let init = api_init(method, credential, body, signal)?;
+        self.send(url, &init, signal).await
     }
 
-    /// PUTs one chunk (`Blob` view of the file) to a presigned URL with the session's
-    /// `upload_headers`.
-    pub async fn put_chunk(
-        &self,
-        url: &str,
-        upload_headers: &[(String, String)],
-        chunk: &Blob,
-        signal: &AbortSignal,
-    ) -> Result<PutResponse, SendFailure> {
-        let headers = new_headers()?;
-        for (name, value) in upload_headers {
-            append(&headers, name, value)?;
-        }
-        let init = RequestInit::new();
-        init.set_method("PUT");
-        init.set_headers(&headers);
-        init.set_body(chunk);
-        init.set_signal(Some(signal));
-        // A presigned storage URL never redirects (S3 signs the exact host and path). Refusing
-        // redirects also spares Node's fetch (undici) from cloning every request to be able to
-        // replay it, which tees and copies the whole body: about a fifth of the uploading
-        // process's CPU per GiB (bench/profile-node.mjs --compare-put-init). A redirect answer
-        // becomes a network error, retried with a fresh URL like any other.
-        init.set_redirect(RequestRedirect::Error);
-        let response = self.send(url, &init, Some(signal)).await?;
-        let etag = response.headers().get("etag").ok().flatten();
-        let retry_after_ms = retry_after_ms(&response);
-        let status = response.status();
-        let body_excerpt = if (200..300).contains(&status) {
-            // A stored chunk's answer is decided by its status and `ETag`: the lane moves on at
-            // once, and the (empty) body is drained on the side so the connection is free for
-            // reuse (undici holds it until the body is consumed). Waiting for the body here
-            // put a promise hop through the network stack on every chunk's critical path.
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = read_text(&response, None).await;
-            });
-            String::new()
-        } else {
-            // A refusal's body names its cause (S3's `<Code>`), which decides the retry.
-            read_text(&response, Some(signal))
-                .await?
-                .chars()
-                .take(BODY_EXCERPT_CHARS)
-                .collect()
-        };
-        Ok(PutResponse {
-            status,
-            etag,
-            retry_after_ms,
-            body_excerpt,
-        })
-    }
-
-    async fn send(
+    /// Sends a request prepared with [`api_init`] and reads the whole response body.
+    pub async fn send(
         &self,
         url: &str,
         init: &RequestInit,
         signal: Option<&AbortSignal>,
-    ) -> Result<Response, SendFailure> {
-        let promise = self
-            .fetch
-            .call2(&self.receiver, &JsValue::from_str(url), init)
-            .map_err(|thrown| classify_rejection(&thrown, signal))?;
-        let promise: Promise = promise
-            .dyn_into()
-            .map_err(|_| SendFailure::Network("fetch did not return a Promise".into()))?;
-        let response = JsFuture::from(promise)
+    ) -> Result<ApiResponse, SendFailure> {
+        let response = JsFuture::from(self.start(url, init))
             .await
             .map_err(|thrown| classify_rejection(&thrown, signal))?;
-        response
+        let response = response
             .dyn_into::<Response>()
-            .map_err(|_| SendFailure::Network("fetch did not resolve to a Response".into()))
+            .map_err(|_| not_a_response())?;
+        let text = read_text(&response, signal).await?;
+        Ok(ResponseHead::read(&response).api_response(&text))
     }
+
+    /// Starts `fetch(url, init)`. A synchronous throw comes back as a rejected promise, so that
+    /// every outcome arrives the same way: later, through the promise.
+    pub fn start(&self, url: &str, init: &RequestInit) -> Promise {
+        match self
+            .fetch
+            .call2(&self.receiver, &JsValue::from_str(url), init)
+        {
+            Ok(returned) => Promise::resolve(&returned),
+            Err(thrown) => Promise::reject(&thrown),
+        }
+    }
+}
+
+/// The `RequestInit` of an API call: `Accept`, the credential, and the body with its type.
+pub fn api_init(
+    method: &str,
+    credential: Option<Credential<'_>>,
+    body: ApiBody<'_>,
+    signal: Option<&AbortSignal>,
+) -> Result<RequestInit, SendFailure> {
+    let headers = new_headers()?;
+    append(&headers, "Accept", "application/json")?;
+    match credential {
+        Some(Credential::Bearer(token)) => {
+            append(&headers, "Authorization", &format!("Bearer {token}"))?
+        }
+        Some(Credential::ApiKey(key)) => append(&headers, "x-api-key", key)?,
+        None => {}
+    }
+    let init = RequestInit::new();
+    init.set_method(method);
+    match body {
+        ApiBody::Empty => {}
+        ApiBody::Json(json) => {
+            append(&headers, "Content-Type", "application/json")?;
+            init.set_body(&JsValue::from_str(json));
+        }
+        ApiBody::Form(form) => init.set_body(form),
+    }
+    init.set_headers(&headers);
+    if let Some(signal) = signal {
+        init.set_signal(Some(signal));
+    }
+    Ok(init)
+}
+
+/// The `RequestInit` of a chunk PUT: one `Blob` view of the file to a presigned URL, with the
+/// session's `upload_headers`.
+pub fn put_init(
+    upload_headers: &[(String, String)],
+    chunk: &Blob,
+    signal: &AbortSignal,
+) -> Result<RequestInit, SendFailure> {
+    let headers = new_headers()?;
+    for (name, value) in upload_headers {
+        append(&headers, name, value)?;
+    }
+    let init = RequestInit::new();
+    init.set_method("PUT");
+    init.set_headers(&headers);
+    init.set_body(chunk);
+    init.set_signal(Some(signal));
+    // A presigned storage URL never redirects (S3 signs the exact host and path). Refusing
+    // redirects also spares Node's fetch (undici) from cloning every request to be able to
+    // replay it, which tees and copies the whole body: about a fifth of the uploading
+    // process's CPU per GiB (bench/profile-node.mjs --compare-put-init). A redirect answer
+    // becomes a network error, retried with a fresh URL like any other.
+    init.set_redirect(RequestRedirect::Error);
+    Ok(init)
+}
+
+/// The status and headers of a response, read as soon as it arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseHead {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `ETag` header as sent (quotes included); `None` when absent or hidden by CORS (the
+    /// storage must send `Access-Control-Expose-Headers: ETag` for a browser to read it).
+    pub etag: Option<String>,
+    /// `Retry-After` converted to milliseconds from now, when present and well-formed.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ResponseHead {
+    /// Reads the status, `ETag` and `Retry-After` of `response`.
+    pub fn read(response: &Response) -> ResponseHead {
+        ResponseHead {
+            status: response.status(),
+            etag: response.headers().get("etag").ok().flatten(),
+            retry_after_ms: retry_after_ms(response),
+        }
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The API response this head and its body `text` make.
+    pub fn api_response(&self, text: &str) -> ApiResponse {
+        ApiResponse {
+            status: self.status,
+            body: js_sys::JSON::parse(text).unwrap_or(JsValue::UNDEFINED),
+            retry_after_ms: self.retry_after_ms,
+        }
+    }
+
+    /// The chunk PUT's answer this head and its body `text` make (only the start of the body is
+    /// kept, for error messages).
+    pub fn put_response(self, text: &str) -> PutResponse {
+        PutResponse {
+            status: self.status,
+            etag: self.etag,
+            retry_after_ms: self.retry_after_ms,
+            body_excerpt: text.chars().take(BODY_EXCERPT_CHARS).collect(),
+        }
+    }
+}
+
+/// What a `fetch` that resolved to something else than a `Response` is reported as.
+pub fn not_a_response() -> SendFailure {
+    SendFailure::Network("fetch did not resolve to a Response".into())
 }
 
 /// Reads a response body as text; an abort while reading is reported as an abort.
@@ -246,7 +285,9 @@ async fn read_text(
     Ok(text.as_string().unwrap_or_default())
 }
 
-fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
+/// Describes a rejected `fetch` or body read: an abort (through `signal`, or an `AbortError`),
+/// else a network failure.
+pub fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
     let aborted_by_us = signal.is_some_and(|s| s.aborted());
     let is_abort_error = Reflect::get(thrown, &"name".into())
         .ok()

@@ -8,14 +8,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Blob, File};
 
-use crate::browser::api::{Api, AssetCall, Authority, GrantSource};
+use crate::browser::api::{Api, Authority, GrantSource};
 use crate::browser::convert;
-use crate::browser::js_error::{js_error, to_js_error};
+use crate::browser::js_error::to_js_error;
 use crate::browser::options::OptionReader;
 use crate::browser::runtime::promise;
 use crate::browser::transport::Transport;
 use crate::browser::types::*;
-use crate::browser::wire_js;
 use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::Operation;
@@ -24,7 +23,9 @@ use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 
 use super::calls::{asset_form, list_query};
 use super::connectivity::{navigator_offline, Connectivity};
+use super::executor;
 use super::handle::{settle, UploadHandle};
+use super::one_off::{Answer, OneOffRequest};
 use super::request::UploadRequest;
 use super::{random_u64, Inner, PersistSetting, Shared};
 
@@ -45,6 +46,15 @@ impl Uploader {
             config.progress_interval_ms,
             self.inner.persist == PersistSetting::Auto,
         )
+    }
+}
+
+impl Uploader {
+    /// Whether the uploader holds itself alive because an operation is in flight (so that a
+    /// page may drop it mid-upload). An idle uploader must not: tests check both.
+    #[doc(hidden)]
+    pub fn holds_itself(&self) -> bool {
+        self.inner.keepalive.borrow().is_some()
     }
 }
 
@@ -183,9 +193,14 @@ impl Uploader {
             state: RefCell::new(Shared {
                 engine,
                 files: SortedMap::new(),
-                requests: SortedMap::new(),
+                ops: SortedMap::new(),
                 timer: None,
+                deferred: Vec::new(),
+                next_local: 0,
+                writes: Vec::new(),
             }),
+            sink: executor::sink(weak.clone()),
+            keepalive: RefCell::new(None),
             api,
             persist,
             store: RefCell::new(None),
@@ -258,15 +273,9 @@ impl Uploader {
     #[wasm_bindgen(js_name = uploadUrl, unchecked_return_type = "Promise<Asset>")]
     pub fn upload_url(&self, url: String, options: Option<JsUrlUploadOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let inner = Rc::clone(&self.inner);
-        promise(async move {
-            let request =
-                UploadRequest::read(&options, "UrlUploadOptions").map_err(|e| to_js_error(&e))?;
+        let started = UploadRequest::read(&options, "UrlUploadOptions").and_then(|request| {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(js_error(
-                    ErrorCode::InvalidInput,
-                    "uploadUrl needs an http(s) URL",
-                ));
+                return Err(Error::invalid("uploadUrl needs an http(s) URL"));
             }
             let fields = CreateAssetFields {
                 method: CreateAssetMethod::Url,
@@ -276,112 +285,78 @@ impl Uploader {
                 enable_thumbnail: request.enable_thumbnail,
                 user_metadata: request.user_metadata.clone(),
             };
-            let form = asset_form(&fields).map_err(|e| to_js_error(&e))?;
-            let asset = inner
-                .call_with_retries(
-                    Operation::CreateSession,
-                    request.signal.as_ref(),
-                    AssetCall::CreateAsset(&form),
-                    wire_js::asset,
-                )
-                .await
-                .map_err(|e| to_js_error(&e))?;
-            let asset = if request.wait_until_ready {
-                inner
-                    .wait_ready(&asset.id, request.signal.as_ref(), None)
-                    .await
+            let answer = if request.wait_until_ready {
+                Answer::AssetWhenReady(None)
             } else {
-                Ok(asset)
+                Answer::Asset
             };
-            asset
-                .map(|a| convert::asset(&a))
-                .map_err(|e| to_js_error(&e))
-        })
+            Ok(self.inner.one_off(
+                Operation::CreateSession,
+                OneOffRequest::CreateAsset(asset_form(&fields)?),
+                answer,
+                request.signal,
+            ))
+        });
+        started_or_rejected(started)
     }
 
     /// Reads one asset.
     #[wasm_bindgen(js_name = getAsset, unchecked_return_type = "Promise<Asset>")]
     pub fn get_asset(&self, asset_id: String) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        promise(async move {
-            inner
-                .call_with_retries(
-                    Operation::Asset,
-                    None,
-                    AssetCall::Get(&asset_id),
-                    wire_js::asset,
-                )
-                .await
-                .map(|a| convert::asset(&a))
-                .map_err(|e| to_js_error(&e))
-        })
+        self.inner.one_off(
+            Operation::Asset,
+            OneOffRequest::Get(asset_id),
+            Answer::Asset,
+            None,
+        )
     }
 
     /// Lists assets, newest first.
     #[wasm_bindgen(js_name = listAssets, unchecked_return_type = "Promise<AssetPage>")]
     pub fn list_assets(&self, options: Option<JsListAssetsOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let inner = Rc::clone(&self.inner);
-        promise(async move {
-            let (query, signal) = list_query(&options).map_err(|e| to_js_error(&e))?;
-            inner
-                .call_with_retries(
-                    Operation::Asset,
-                    signal.as_ref(),
-                    AssetCall::List(&query),
-                    wire_js::asset_page,
-                )
-                .await
-                .map(|page| convert::asset_page(&page))
-                .map_err(|e| to_js_error(&e))
-        })
+        let started = list_query(&options).map(|(query, signal)| {
+            self.inner.one_off(
+                Operation::Asset,
+                OneOffRequest::List(query),
+                Answer::AssetPage,
+                signal,
+            )
+        });
+        started_or_rejected(started)
     }
 
     /// Deletes an asset (`conflict` when indexed assets use it, unless `force`).
     #[wasm_bindgen(js_name = deleteAsset, unchecked_return_type = "Promise<void>")]
     pub fn delete_asset(&self, asset_id: String, options: Option<JsDeleteAssetOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let inner = Rc::clone(&self.inner);
-        promise(async move {
-            let o =
-                OptionReader::new(&options, "DeleteAssetOptions").map_err(|e| to_js_error(&e))?;
-            let force = o
-                .bool("force")
-                .map_err(|e| to_js_error(&e))?
-                .unwrap_or(false);
-            let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
-            inner
-                .call_with_retries(
-                    Operation::Asset,
-                    signal.as_ref(),
-                    AssetCall::Delete {
-                        asset_id: &asset_id,
-                        force,
-                    },
-                    |_| Ok(()),
-                )
-                .await
-                .map(|()| JsValue::UNDEFINED)
-                .map_err(|e| to_js_error(&e))
-        })
+        let started = OptionReader::new(&options, "DeleteAssetOptions").and_then(|o| {
+            let force = o.bool("force")?.unwrap_or(false);
+            let signal = o.signal("signal")?;
+            Ok(self.inner.one_off(
+                Operation::Asset,
+                OneOffRequest::Delete { asset_id, force },
+                Answer::Nothing,
+                signal,
+            ))
+        });
+        started_or_rejected(started)
     }
 
     /// Resolves when the asset is `ready`; rejects with `asset_failed` if processing fails.
     #[wasm_bindgen(js_name = waitUntilReady, unchecked_return_type = "Promise<Asset>")]
     pub fn wait_until_ready(&self, asset_id: String, options: Option<JsWaitOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let inner = Rc::clone(&self.inner);
-        promise(async move {
-            let o = OptionReader::new(&options, "WaitOptions").map_err(|e| to_js_error(&e))?;
-            let signal = o.signal("signal").map_err(|e| to_js_error(&e))?;
-            let timeout = o
-                .integer("timeoutMs", 1, 1 << 40)
-                .map_err(|e| to_js_error(&e))?;
-            inner
-                .wait_ready(&asset_id, signal.as_ref(), timeout)
-                .await
-                .map(|a| convert::asset(&a))
-                .map_err(|e| to_js_error(&e))
-        })
+        let started = OptionReader::new(&options, "WaitOptions").and_then(|o| {
+            let signal = o.signal("signal")?;
+            let timeout = o.integer("timeoutMs", 1, 1 << 40)?;
+            Ok(self.inner.wait_until_ready(asset_id, signal, timeout))
+        });
+        started_or_rejected(started)
     }
+}
+
+/// The promise of a call that started, or one rejected with why it could not.
+fn started_or_rejected(started: Result<Promise, Error>) -> Promise {
+    started.unwrap_or_else(|error| Promise::reject(&to_js_error(&error)))
 }

@@ -1,18 +1,16 @@
-//! Executes the engine's actions: `fetch` per request, the wake-up timer, and every outcome fed
-//! back as an input.
+//! Executes the engine's actions: each becomes a call the executor starts (`fetch`, `getToken`,
+//! IndexedDB, the wake-up timer), whose outcome the executor feeds back as an input.
 
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
-use web_sys::{AbortController, AbortSignal, File};
+use web_sys::{AbortController, File};
 
 use crate::browser::api::{parse, ApiFailure, AssetCall, EngineCall, SessionRef};
 use crate::browser::convert;
 use crate::browser::js_error::to_js_error;
-use crate::browser::runtime::Timer;
-use crate::browser::transport::{ApiResponse, PutResponse, SendFailure};
+use crate::browser::transport::{put_init, ApiResponse, PutResponse, SendFailure};
 use crate::browser::wire_js;
 use crate::core::engine::{Action, FileId, Input, Phase, RequestId};
 use crate::core::error::ErrorCode;
@@ -21,8 +19,9 @@ use crate::core::retry::HttpOutcome;
 use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 
 use super::calls::direct_form;
+use super::executor::Call;
 use super::handle::{changed, emit_progress, settle};
-use super::persistence;
+use super::persistence::SampleReader;
 use super::{now, FileEntry, Inner, PersistSetting};
 
 impl Inner {
@@ -32,7 +31,7 @@ impl Inner {
         self.pump();
     }
 
-    /// Drains the engine's actions, executes them, and arms the wake-up timer.
+    /// Drains the engine's actions, executes them, and re-arms the wake-up timer.
     pub(super) fn pump(self: &Rc<Self>) {
         loop {
             let action = self.state.borrow_mut().engine.poll_action();
@@ -41,34 +40,12 @@ impl Inner {
                 None => break,
             }
         }
-        let wakeup = self.state.borrow().engine.next_wakeup();
-        let timer = wakeup.map(|at| {
-            let weak = Rc::downgrade(self);
-            Timer::new(at.saturating_sub(now()) as f64, move || {
-                // Deferred: the timer being replaced inside `feed` must not drop this running
-                // callback.
-                spawn_local(async move {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.feed(Input::Tick);
-                    }
-                });
-            })
-        });
-        self.state.borrow_mut().timer = timer;
+        self.arm_timer();
     }
 
     pub(super) fn execute(self: &Rc<Self>, action: Action) {
         match action {
-            Action::NeedToken => {
-                let inner = Rc::clone(self);
-                spawn_local(async move {
-                    let input = match inner.api.renew_grant().await {
-                        Ok(()) => Input::TokenRefreshed,
-                        Err(error) => Input::TokenFailed { error },
-                    };
-                    inner.feed(input);
-                });
-            }
+            Action::NeedToken => self.ask_token(),
             Action::CreateSession { request, file } => self.create(request, file, false),
             Action::DirectUpload { request, file } => self.create(request, file, true),
             Action::Put {
@@ -87,31 +64,19 @@ impl Inner {
                 }) else {
                     return;
                 };
-                let chunk = match blob {
-                    Ok(chunk) => chunk,
-                    Err(_) => {
-                        self.deferred(Input::PutDone {
-                            request,
-                            outcome: HttpOutcome::network_error(),
-                        });
-                        return;
+                let controller = new_controller();
+                let init = blob
+                    .map_err(|_| SendFailure::Network("the file could not be sliced".into()))
+                    .and_then(|chunk| put_init(&headers, &chunk, &controller.signal()));
+                match init {
+                    Ok(init) => {
+                        self.start_fetch(request.0, Call::Put, Some(controller), &url, &init)
                     }
-                };
-                let signal = self.controller_for(request);
-                let inner = Rc::clone(self);
-                spawn_local(async move {
-                    let result = inner
-                        .api
-                        .transport()
-                        .put_chunk(&url, &headers, &chunk, &signal)
-                        .await;
-                    inner.state.borrow_mut().requests.remove(&request);
-                    let outcome = match result {
-                        Ok(response) => put_outcome(response),
-                        Err(failure) => failure_outcome(failure),
-                    };
-                    inner.feed(Input::PutDone { request, outcome });
-                });
+                    Err(failure) => self.deferred(Input::PutDone {
+                        request,
+                        outcome: failure_outcome(failure),
+                    }),
+                }
             }
             Action::RequestUrls {
                 request,
@@ -120,7 +85,7 @@ impl Inner {
                 count,
             } => {
                 if let Some(session) = self.session_of(file) {
-                    self.spawn_engine_call(
+                    self.send_engine_call(
                         request,
                         file,
                         EngineCall::PresignedUrls {
@@ -137,7 +102,7 @@ impl Inner {
                 chunks,
             } => {
                 if let Some(session) = self.session_of(file) {
-                    self.spawn_engine_call(request, file, EngineCall::Report { session, chunks });
+                    self.send_engine_call(request, file, EngineCall::Report { session, chunks });
                 }
             }
             Action::FetchStatus {
@@ -147,7 +112,7 @@ impl Inner {
                 page_limit,
             } => {
                 if let Some(session) = self.session_of(file) {
-                    self.spawn_engine_call(
+                    self.send_engine_call(
                         request,
                         file,
                         EngineCall::Status {
@@ -162,25 +127,19 @@ impl Inner {
                 request,
                 file,
                 asset_id,
-            } => self.spawn_engine_call(request, file, EngineCall::Asset { asset_id }),
+            } => self.send_engine_call(request, file, EngineCall::Asset { asset_id }),
             Action::DeleteAsset { asset_id } => {
-                let inner = Rc::clone(self);
-                spawn_local(async move {
-                    // Best effort, one attempt: the upload already ended with `aborted`, and
-                    // a failure here cannot change that.
-                    let call = AssetCall::Delete {
-                        asset_id: &asset_id,
-                        force: false,
-                    };
-                    let _ = inner.api.asset_call(&call, None).await;
-                });
-            }
-            Action::Cancel { request } => {
-                let controller = self.state.borrow_mut().requests.remove(&request);
-                if let Some(controller) = controller {
-                    controller.abort();
+                // Best effort, one attempt: the upload already ended with `aborted`, and a
+                // failure here cannot change that.
+                let call = AssetCall::Delete {
+                    asset_id: &asset_id,
+                    force: false,
+                };
+                if let Ok((url, init)) = self.api.asset_request(&call, None) {
+                    self.start_fetch(self.local_id(), Call::Ignored, None, &url, &init);
                 }
             }
+            Action::Cancel { request } => self.cancel(request),
             Action::Progress { file, progress } => {
                 let phase = self.phase_name(file);
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
@@ -232,21 +191,6 @@ impl Inner {
         }
     }
 
-    /// Feeds an input on the next microtask (never re-entering the engine from `execute`).
-    pub(super) fn deferred(self: &Rc<Self>, input: Input) {
-        let inner = Rc::clone(self);
-        spawn_local(async move { inner.feed(input) });
-    }
-
-    pub(super) fn controller_for(&self, request: RequestId) -> AbortSignal {
-        // `new AbortController()` exists in every supported runtime. `expect_throw`, not
-        // `expect`: the latter's `Debug` of the `JsValue` error costs the package 0.4 KB gzipped.
-        let controller = AbortController::new().expect_throw("AbortController is available");
-        let signal = controller.signal();
-        self.state.borrow_mut().requests.insert(request, controller);
-        signal
-    }
-
     pub(super) fn with_file<T>(&self, file: FileId, f: impl FnOnce(&FileEntry) -> T) -> Option<T> {
         self.state.borrow().files.get(&file).map(f)
     }
@@ -268,9 +212,7 @@ impl Inner {
         };
         if direct {
             return match direct_form(&create, &blob) {
-                Ok(form) => {
-                    self.spawn_engine_call(request, file, EngineCall::DirectUpload { form })
-                }
+                Ok(form) => self.send_engine_call(request, file, EngineCall::DirectUpload { form }),
                 Err(error) => {
                     let outcome = HttpOutcome {
                         message: Some(error.message),
@@ -283,25 +225,23 @@ impl Inner {
                 }
             };
         }
-        let call = EngineCall::CreateSession { request: create };
-        let sample = match (fingerprint, self.persist, blob.dyn_into::<File>()) {
-            (false, PersistSetting::Auto, Ok(file)) => file,
-            _ => return self.spawn_engine_call(request, file, call),
-        };
-        let inner = Rc::clone(self);
-        spawn_local(async move {
-            // Persistence is best effort: an unreadable sample only costs resumability.
-            let fingerprint = persistence::fingerprint(&sample).await.ok();
-            if let Some(entry) = inner.state.borrow_mut().files.get_mut(&file) {
-                entry.fingerprint = fingerprint;
+        match (fingerprint, self.persist, blob.dyn_into::<File>()) {
+            (false, PersistSetting::Auto, Ok(sample)) => self.continue_sampling(
+                self.local_id(),
+                file,
+                request,
+                Box::new(create),
+                SampleReader::new(sample),
+            ),
+            _ => {
+                self.send_engine_call(request, file, EngineCall::CreateSession { request: create })
             }
-            inner.spawn_engine_call(request, file, call);
-        });
+        }
     }
 
     /// Records a session created for `file` before the engine hears of it, so that the
     /// requests it then asks for can be made.
-    fn record_session(&self, file: FileId, session: &CreateMultipartUploadResponse) {
+    pub(super) fn record_session(&self, file: FileId, session: &CreateMultipartUploadResponse) {
         let handle = {
             let mut state = self.state.borrow_mut();
             let Some(entry) = state.files.get_mut(&file) else {
@@ -322,55 +262,30 @@ impl Inner {
         changed(&handle);
     }
 
-    /// Sends an API request the engine asked for and feeds its outcome back. One future type
-    /// serves all of them, which keeps the wasm small.
-    pub(super) fn spawn_engine_call(
+    /// Starts an API request the engine asked for; its outcome goes back as an input.
+    pub(super) fn send_engine_call(
         self: &Rc<Self>,
         request: RequestId,
         file: FileId,
         call: EngineCall,
     ) {
-        let signal = self.controller_for(request);
-        let inner = Rc::clone(self);
-        spawn_local(async move {
-            let response = inner.api.engine_call(&call, Some(&signal)).await;
-            inner.state.borrow_mut().requests.remove(&request);
-            let input = match call {
-                EngineCall::PresignedUrls { .. } => Input::UrlsDone {
-                    request,
-                    result: read_engine_response(response, wire_js::presigned_urls_response),
-                    server_time_ms: None,
-                },
-                EngineCall::Report { .. } => Input::ReportDone {
-                    request,
-                    result: read_engine_response(response, wire_js::report_response),
-                },
-                EngineCall::Status { .. } => Input::StatusDone {
-                    request,
-                    result: read_engine_response(response, wire_js::status_response),
-                },
-                EngineCall::Asset { .. } => Input::AssetDone {
-                    request,
-                    result: read_engine_response(response, wire_js::asset),
-                },
-                EngineCall::CreateSession { .. } => {
-                    let result = read_engine_response(response, wire_js::create_response);
-                    if let Ok(session) = &result {
-                        inner.record_session(file, session);
-                    }
-                    Input::SessionCreated {
-                        request,
-                        result,
-                        server_time_ms: None,
-                    }
+        let kind = match &call {
+            EngineCall::PresignedUrls { .. } => Call::Urls,
+            EngineCall::Report { .. } => Call::Report,
+            EngineCall::Status { .. } => Call::Status,
+            EngineCall::Asset { .. } => Call::Asset,
+            EngineCall::CreateSession { .. } => Call::Create(file),
+            EngineCall::DirectUpload { .. } => Call::Direct,
+        };
+        let controller = new_controller();
+        match self.api.engine_request(&call, &controller.signal()) {
+            Ok((url, init)) => self.start_fetch(request.0, kind, Some(controller), &url, &init),
+            Err(failure) => {
+                if let Some(input) = self.api_input(kind, request, Err(failure)) {
+                    self.deferred(input);
                 }
-                EngineCall::DirectUpload { .. } => Input::DirectUploadDone {
-                    request,
-                    result: read_engine_response(response, wire_js::asset),
-                },
-            };
-            inner.feed(input);
-        });
+            }
+        }
     }
 
     /// The engine's current progress of `file`, while it is in the engine.
@@ -393,6 +308,12 @@ impl Inner {
             None => "done",
         }
     }
+}
+
+fn new_controller() -> AbortController {
+    // `new AbortController()` exists in every supported runtime. `expect_throw`, not
+    // `expect`: the latter's `Debug` of the `JsValue` error costs the package 0.4 KB gzipped.
+    AbortController::new().expect_throw("AbortController is available")
 }
 
 pub(super) fn put_outcome(response: PutResponse) -> HttpOutcome {

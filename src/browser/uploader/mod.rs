@@ -16,7 +16,9 @@ mod calls;
 mod class;
 mod connectivity;
 mod driver;
+mod executor;
 mod handle;
+mod one_off;
 mod persistence;
 mod request;
 mod start;
@@ -29,14 +31,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Function;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
-use web_sys::{AbortController, Blob};
+use web_sys::Blob;
 
 use crate::browser::api::{Api, SessionRef};
-use crate::browser::runtime::{now_ms, Timer};
+use crate::browser::runtime::now_ms;
 use crate::browser::store::Store;
 use crate::browser::subscribe::Subscribers;
-use crate::core::engine::{Engine, EngineConfig, FileId, RequestId};
+use crate::core::engine::{Engine, EngineConfig, FileId, Input};
 use crate::core::error::Error;
 use crate::core::progress::Progress;
 use crate::core::resume::Fingerprint;
@@ -44,6 +47,7 @@ use crate::core::sorted_map::SortedMap;
 use crate::core::wire::CreateMultipartUploadRequest;
 
 use self::connectivity::Connectivity;
+use self::executor::Op;
 
 /// Per-upload bookkeeping on the adapter side.
 struct FileEntry {
@@ -87,12 +91,24 @@ struct Shared {
     engine: Engine,
     // Sorted vectors rather than hash maps: a handful of entries, and far less wasm code.
     files: SortedMap<FileId, FileEntry>,
-    requests: SortedMap<RequestId, AbortController>,
-    timer: Option<Timer>,
+    /// The executor's operations in flight, by id (an engine request's id, or a local one).
+    ops: SortedMap<u64, Op>,
+    /// The armed wake-up timer: its id and `setTimeout` handle.
+    timer: Option<(u64, JsValue)>,
+    /// Inputs waiting for the next microtask.
+    deferred: Vec<Input>,
+    /// The last local operation id handed out.
+    next_local: u64,
+    /// Record writes (`None`: delete) waiting for the database to open, in order.
+    writes: Vec<(String, Option<JsValue>)>,
 }
 
 struct Inner {
     state: RefCell<Shared>,
+    /// The one callback every browser call on the upload path reports to (`executor`).
+    sink: Closure<dyn Fn(u32, f64, JsValue)>,
+    /// The uploader itself, held while an operation is in flight (`executor`).
+    keepalive: RefCell<Option<Rc<Inner>>>,
     api: Api,
     persist: PersistSetting,
     store: RefCell<Option<Option<Store>>>,

@@ -2,18 +2,22 @@
 
 use std::rc::Rc;
 
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
+use crate::browser::api::EngineCall;
 use crate::browser::convert;
 use crate::browser::js_error::from_js;
 use crate::browser::store::Store;
 use crate::browser::wire_js;
-use crate::core::engine::FileId;
+use crate::core::engine::{FileId, RequestId};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::resume::{Fingerprint, SavedUpload};
+use crate::core::wire::CreateMultipartUploadRequest;
 
+use super::executor::{report, Op};
 use super::{now, Inner, PersistSetting};
 
 /// Bytes read from each of a few places of a file to tell it apart from another file with the
@@ -93,26 +97,108 @@ impl Inner {
                 saved,
             }
         };
-        let inner = Rc::clone(self);
-        spawn_local(async move {
-            if let Some(store) = inner.store().await {
-                // Persistence is best effort: a failed write only costs resumability.
-                let _ = store.put(&record.saved.upload_id, &record.to_js()).await;
-            }
-        });
+        self.store_write(record.saved.upload_id.clone(), Some(record.to_js()));
     }
 
     pub(super) fn forget_record(self: &Rc<Self>, file: FileId) {
         // Only a multipart session has a record (a direct upload never had one).
-        let Some(upload_id) = self.session_of(file).map(|session| session.upload_id) else {
+        if let Some(session) = self.session_of(file) {
+            self.store_write(session.upload_id, None);
+        }
+    }
+
+    /// Writes (or, with `None`, deletes) a record, in the order asked, once the database is
+    /// open. Best effort: without a database, or when a write fails, only resumability is lost.
+    fn store_write(self: &Rc<Self>, key: String, value: Option<JsValue>) {
+        if self.persist == PersistSetting::Off {
+            return;
+        }
+        let cached = self.store.borrow().clone();
+        let queued = !self.state.borrow().writes.is_empty();
+        match cached {
+            Some(Some(store)) if !queued => self.start_write(&store, &key, value.as_ref()),
+            Some(None) => {}
+            _ => {
+                self.state.borrow_mut().writes.push((key, value));
+                if !queued {
+                    self.start_open();
+                }
+            }
+        }
+    }
+
+    fn start_open(self: &Rc<Self>) {
+        let Ok(Some(request)) = Store::open_request() else {
+            return self.on_store_opened(None);
+        };
+        let id = self.local_id();
+        request.set_onupgradeneeded(Some(&self.reporter(report::UPGRADE, id)));
+        request.set_onsuccess(Some(&self.reporter(report::DONE, id)));
+        request.set_onerror(Some(&self.reporter(report::FAILED, id)));
+        self.begin(id, Op::StoreOpen(request));
+    }
+
+    /// `upgradeneeded` on the database being opened by operation `id`.
+    pub(super) fn on_upgrade(&self, id: u64) {
+        if let Some(Op::StoreOpen(request)) = self.state.borrow().ops.get(&id) {
+            Store::create_schema(request);
+        }
+    }
+
+    /// The database opened (or could not be: then the uploader runs without persistence); the
+    /// writes waiting for it start.
+    pub(super) fn on_store_opened(self: &Rc<Self>, opened: Option<Store>) {
+        *self.store.borrow_mut() = Some(opened.clone());
+        let writes = std::mem::take(&mut self.state.borrow_mut().writes);
+        if let Some(store) = opened {
+            for (key, value) in writes {
+                self.start_write(&store, &key, value.as_ref());
+            }
+        }
+    }
+
+    fn start_write(self: &Rc<Self>, store: &Store, key: &str, value: Option<&JsValue>) {
+        let Ok(transaction) = store.write(key, value) else {
             return;
         };
-        let inner = Rc::clone(self);
-        spawn_local(async move {
-            if let Some(store) = inner.store().await {
-                let _ = store.delete(&upload_id).await;
-            }
-        });
+        let id = self.local_id();
+        transaction.set_oncomplete(Some(&self.reporter(report::DONE, id)));
+        transaction.set_onerror(Some(&self.reporter(report::FAILED, id)));
+        transaction.set_onabort(Some(&self.reporter(report::FAILED, id)));
+        self.begin(id, Op::StoreWrite(transaction));
+    }
+
+    /// Reads the next sample of the resume fingerprint as operation `id`; once all are read
+    /// (or one is unreadable: persistence is best effort), keeps the fingerprint and creates
+    /// the session.
+    pub(super) fn continue_sampling(
+        self: &Rc<Self>,
+        id: u64,
+        file: FileId,
+        request: RequestId,
+        create: Box<CreateMultipartUploadRequest>,
+        reader: SampleReader,
+    ) {
+        if let Some(buffer) = reader.next_sample() {
+            self.begin(
+                id,
+                Op::Sample {
+                    file,
+                    request,
+                    create,
+                    reader,
+                },
+            );
+            return self.report_promise(&buffer, report::DONE, report::FAILED, id);
+        }
+        if let Some(entry) = self.state.borrow_mut().files.get_mut(&file) {
+            entry.fingerprint = reader.finish();
+        }
+        self.send_engine_call(
+            request,
+            file,
+            EngineCall::CreateSession { request: *create },
+        );
     }
 
     /// Every readable saved record, `(id, record)`; expired and unreadable ones are deleted.
@@ -139,25 +225,80 @@ impl Inner {
 /// Name, size, modification time and a hash of three 64 KiB samples (start, middle, end).
 /// Only these samples are read: the file itself never enters wasm memory.
 pub(super) async fn fingerprint(file: &File) -> Result<Fingerprint, Error> {
-    let size = file.size();
-    let mut hash = Fnv1a::new();
-    let middle = (size / 2.0 - SAMPLE_BYTES / 2.0).max(0.0).floor();
-    for start in [0.0, middle, (size - SAMPLE_BYTES).max(0.0)] {
-        let end = (start + SAMPLE_BYTES).min(size);
-        let slice = file
-            .slice_with_f64_and_f64(start, end)
-            .map_err(|e| from_js(&e, ErrorCode::Internal))?;
-        let buffer = JsFuture::from(slice.array_buffer())
+    let mut reader = SampleReader::new(file.clone());
+    while let Some(buffer) = reader.next_sample() {
+        let buffer = JsFuture::from(buffer)
             .await
             .map_err(|e| from_js(&e, ErrorCode::Internal))?;
-        hash.update(&js_sys::Uint8Array::new(&buffer).to_vec());
+        reader.update(&js_sys::Uint8Array::new(&buffer).to_vec());
     }
-    Ok(Fingerprint {
-        name: file.name(),
-        size: size as u64,
-        last_modified: file.last_modified(),
-        sample_hash: format!("{:016x}", hash.finish()),
-    })
+    reader
+        .finish()
+        .ok_or_else(|| Error::new(ErrorCode::Internal, "the file could not be read"))
+}
+
+/// Reads a file's fingerprint samples one after the other and hashes them.
+pub(super) struct SampleReader {
+    file: File,
+    hash: Fnv1a,
+    /// How many samples were hashed.
+    read: usize,
+    failed: bool,
+}
+
+impl SampleReader {
+    pub(super) fn new(file: File) -> SampleReader {
+        SampleReader {
+            file,
+            hash: Fnv1a::new(),
+            read: 0,
+            failed: false,
+        }
+    }
+
+    /// Starts reading the next sample: its bytes arrive as an `ArrayBuffer` through the
+    /// promise. `None` when every sample is read, or a read failed.
+    pub(super) fn next_sample(&self) -> Option<Promise> {
+        let (start, end) = self.next_range()?;
+        match self.file.slice_with_f64_and_f64(start, end) {
+            Ok(slice) => Some(slice.array_buffer()),
+            Err(thrown) => Some(Promise::reject(&thrown)),
+        }
+    }
+
+    fn next_range(&self) -> Option<(f64, f64)> {
+        let size = self.file.size();
+        let middle = (size / 2.0 - SAMPLE_BYTES / 2.0).max(0.0).floor();
+        let start = [0.0, middle, (size - SAMPLE_BYTES).max(0.0)]
+            .get(self.read)
+            .copied()
+            .filter(|_| !self.failed)?;
+        Some((start, (start + SAMPLE_BYTES).min(size)))
+    }
+
+    /// Hashes the sample just read.
+    pub(super) fn update(&mut self, bytes: &[u8]) {
+        self.hash.update(bytes);
+        self.read += 1;
+    }
+
+    /// A sample could not be read: there is no fingerprint.
+    pub(super) fn fail(&mut self) {
+        self.failed = true;
+    }
+
+    /// The fingerprint, once every sample was read.
+    pub(super) fn finish(&self) -> Option<Fingerprint> {
+        if self.failed || self.next_range().is_some() {
+            return None;
+        }
+        Some(Fingerprint {
+            name: self.file.name(),
+            size: self.file.size() as u64,
+            last_modified: self.file.last_modified(),
+            sample_hash: format!("{:016x}", self.hash.finish()),
+        })
+    }
 }
 
 /// FNV-1a, 64 bit: tells samples apart (not a security property; the server verifies chunks).

@@ -1,0 +1,487 @@
+//! The event-driven executor of the upload path, without futures.
+//!
+//! Every browser call the upload path makes (`fetch` and its body, the wake-up timer,
+//! `getToken`, IndexedDB, the fingerprint's file samples) reports back through one callback, the
+//! *sink*, made once per `Uploader`. The browser calls it with `(kind, id, value)`: what
+//! happened, which operation it was, and the result (a `Response`, a body's text, what was
+//! thrown, an event). [`Inner::dispatch`] turns each report into at most one engine input and
+//! drains the engine's actions. The callbacks handed to the browser are the sink bound to
+//! `(kind, id)` (`Function.prototype.bind`, no Rust closure per request), and nothing is
+//! decided outside Rust: status, `ETag`, `Retry-After` and bodies go to the core as they are.
+//!
+//! While any operation is in flight, the uploader holds itself (`keepalive`): the page may drop
+//! its `Uploader`, and the sink must still find it when the browser reports. The hold ends when
+//! the last operation ends, so an idle uploader is collected as usual.
+
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{AbortController, IdbOpenDbRequest, IdbTransaction, Response};
+
+use crate::browser::api::{token_error, ApiFailure};
+use crate::browser::store::Store;
+use crate::browser::transport::{
+    classify_rejection, not_a_response, ApiResponse, ResponseHead, SendFailure,
+};
+use crate::browser::wire_js;
+use crate::core::engine::{FileId, Input, RequestId};
+use crate::core::wire::CreateMultipartUploadRequest;
+
+use super::one_off::OneOff;
+use super::persistence::SampleReader;
+
+use super::driver::{failure_outcome, put_outcome, read_engine_response};
+use super::{now, Inner};
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise, seen through the one method used here (typed for the reporter callbacks).
+    type Settling;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_report(this: &Settling, on_fulfilled: &Function, on_rejected: &Function);
+
+    /// The sink, seen through `bind`.
+    type Bindable;
+    #[wasm_bindgen(method, js_name = bind)]
+    fn bind_report(this: &Bindable, receiver: &JsValue, kind: u32, id: f64) -> Function;
+
+    /// `setTimeout(handler, delay, kind, id)`: the extra arguments are passed to the handler.
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout_report(handler: &Function, delay_ms: f64, kind: u32, id: f64) -> JsValue;
+
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(handle: &JsValue);
+}
+
+/// What a report says happened (the sink's first argument).
+pub(super) mod report {
+    /// `fetch` resolved: the value is the `Response`.
+    pub const RESPONSE: u32 = 0;
+    /// The response body was read: the value is its text.
+    pub const BODY: u32 = 1;
+    /// `fetch` or the body read rejected: the value is what was thrown.
+    pub const FETCH_FAILED: u32 = 2;
+    /// The wake-up timer fired.
+    pub const TIMER: u32 = 3;
+    /// `getToken` answered: the value is what it returned (or resolved to).
+    pub const TOKEN: u32 = 4;
+    /// `getToken` threw or rejected: the value is what was thrown.
+    pub const TOKEN_FAILED: u32 = 5;
+    /// An IndexedDB request or transaction succeeded, or a file sample was read (the value is
+    /// its `ArrayBuffer`).
+    pub const DONE: u32 = 6;
+    /// An IndexedDB request or transaction failed or aborted, or a file sample was unreadable.
+    pub const FAILED: u32 = 7;
+    /// The database needs its object store created (`upgradeneeded`).
+    pub const UPGRADE: u32 = 8;
+    /// The microtask that feeds the inputs deferred by [`super::Inner::deferred`].
+    pub const SOON: u32 = 9;
+    /// A one-off call's wait before it is sent again (or the asset polled again) is over.
+    pub const RETRY: u32 = 10;
+}
+
+/// Local operation ids start here, above any engine `RequestId` (and exact in an `f64`).
+const LOCAL_IDS: u64 = 1 << 52;
+
+/// Which engine input a fetch's outcome becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Call {
+    Put,
+    Urls,
+    Report,
+    Status,
+    Asset,
+    /// Session creation; the file's entry records the session before the engine hears of it.
+    Create(FileId),
+    Direct,
+    /// A best-effort call whose outcome nobody needs (deleting an aborted upload's asset).
+    Ignored,
+}
+
+/// An operation in flight, by its id.
+pub(super) enum Op {
+    Fetch {
+        call: Call,
+        controller: Option<AbortController>,
+        /// Status and headers, once the response arrived.
+        head: Option<ResponseHead>,
+        /// The outcome was already fed (a stored chunk), or the engine cancelled the request:
+        /// what comes later is only awaited, not reported.
+        settled: bool,
+    },
+    Token,
+    StoreOpen(IdbOpenDbRequest),
+    StoreWrite(IdbTransaction),
+    /// A one-off call: sending, renewing its grant, or waiting to resend.
+    OneOff(Box<OneOff>),
+    /// Reading the resume fingerprint's samples, then creating the session.
+    Sample {
+        file: FileId,
+        request: RequestId,
+        create: Box<CreateMultipartUploadRequest>,
+        reader: SampleReader,
+    },
+}
+
+/// The sink: made once per `Uploader`, it finds the uploader through `inner` and dispatches.
+pub(super) fn sink(inner: Weak<Inner>) -> Closure<dyn Fn(u32, f64, JsValue)> {
+    Closure::new(move |kind: u32, id: f64, value: JsValue| {
+        if let Some(inner) = inner.upgrade() {
+            inner.dispatch(kind, id as u64, value);
+        }
+    })
+}
+
+impl Inner {
+    /// The sink bound to `(kind, id)`: a callback for the browser, made without a Rust closure.
+    pub(super) fn reporter(&self, kind: u32, id: u64) -> Function {
+        let sink: &Bindable = self.sink.as_ref().unchecked_ref();
+        sink.bind_report(&JsValue::NULL, kind, id as f64)
+    }
+
+    /// Reports the settling of `promise` as `ok` or `failed`, with `id`.
+    pub(super) fn report_promise(&self, promise: &Promise, ok: u32, failed: u32, id: u64) {
+        let promise: &Settling = promise.unchecked_ref();
+        promise.then_report(&self.reporter(ok, id), &self.reporter(failed, id));
+    }
+
+    /// A fresh id for an operation the engine did not ask for.
+    pub(super) fn local_id(&self) -> u64 {
+        let mut state = self.state.borrow_mut();
+        state.next_local += 1;
+        LOCAL_IDS + state.next_local
+    }
+
+    /// Records an operation in flight (which holds the uploader until it ends).
+    pub(super) fn begin(self: &Rc<Self>, id: u64, op: Op) {
+        self.state.borrow_mut().ops.insert(id, op);
+        self.hold();
+    }
+
+    /// Starts a fetch whose outcome becomes the input `call` names.
+    pub(super) fn start_fetch(
+        self: &Rc<Self>,
+        id: u64,
+        call: Call,
+        controller: Option<AbortController>,
+        url: &str,
+        init: &web_sys::RequestInit,
+    ) {
+        let promise = self.api.transport().start(url, init);
+        self.begin(
+            id,
+            Op::Fetch {
+                call,
+                controller,
+                head: None,
+                settled: false,
+            },
+        );
+        self.report_promise(&promise, report::RESPONSE, report::FETCH_FAILED, id);
+    }
+
+    /// Aborts a request the engine cancelled; its outcome, when it comes, is ignored.
+    pub(super) fn cancel(&self, request: RequestId) {
+        let controller = match self.state.borrow_mut().ops.get_mut(&request.0) {
+            Some(Op::Fetch {
+                controller,
+                settled,
+                ..
+            }) => {
+                *settled = true;
+                controller.take()
+            }
+            _ => None,
+        };
+        if let Some(controller) = controller {
+            controller.abort();
+        }
+    }
+
+    /// Calls `getToken`; its answer becomes `TokenRefreshed` or `TokenFailed`.
+    pub(super) fn ask_token(self: &Rc<Self>) {
+        let Some(source) = self.api.grant_source() else {
+            // An API key needs no grant (the engine does not ask for one then).
+            return self.deferred(Input::TokenRefreshed);
+        };
+        let promise = source.ask();
+        let id = self.local_id();
+        self.begin(id, Op::Token);
+        self.report_promise(&promise, report::TOKEN, report::TOKEN_FAILED, id);
+    }
+
+    /// Re-arms the one wake-up timer for the engine's next wake-up time.
+    pub(super) fn arm_timer(self: &Rc<Self>) {
+        let wakeup = self.state.borrow().engine.next_wakeup();
+        let old = self.state.borrow_mut().timer.take();
+        if let Some((_, handle)) = old {
+            clear_timeout(&handle);
+        }
+        if let Some(at) = wakeup {
+            let id = self.local_id();
+            let handle = self.start_timer(report::TIMER, id, at.saturating_sub(now()));
+            self.state.borrow_mut().timer = Some((id, handle));
+        }
+        self.hold();
+    }
+
+    /// Reports `(kind, id)` after `delay_ms`; returns the `setTimeout` handle.
+    pub(super) fn start_timer(&self, kind: u32, id: u64, delay_ms: u64) -> JsValue {
+        let sink: &Function = self.sink.as_ref().unchecked_ref();
+        set_timeout_report(sink, delay_ms as f64, kind, id as f64)
+    }
+
+    /// Feeds an input on the next microtask (never re-entering the engine from `execute`).
+    pub(super) fn deferred(self: &Rc<Self>, input: Input) {
+        let first = {
+            let mut state = self.state.borrow_mut();
+            state.deferred.push(input);
+            state.deferred.len() == 1
+        };
+        if first {
+            let promise = Promise::resolve(&JsValue::UNDEFINED);
+            self.report_promise(&promise, report::SOON, report::SOON, 0);
+            self.hold();
+        }
+    }
+
+    /// Holds the uploader while anything is in flight, and lets it go when nothing is.
+    fn hold(self: &Rc<Self>) {
+        let busy = {
+            let state = self.state.borrow();
+            !state.ops.is_empty() || state.timer.is_some() || !state.deferred.is_empty()
+        };
+        let mut keepalive = self.keepalive.borrow_mut();
+        if busy && keepalive.is_none() {
+            *keepalive = Some(Rc::clone(self));
+        } else if !busy {
+            // Dropped after the borrow ends: the caller holds its own `Rc`.
+            let released = keepalive.take();
+            drop(keepalive);
+            drop(released);
+        }
+    }
+
+    /// Handles one report from the browser: at most one input for the engine, then its actions.
+    fn dispatch(self: &Rc<Self>, kind: u32, id: u64, value: JsValue) {
+        let input = match kind {
+            report::TIMER => {
+                let mut state = self.state.borrow_mut();
+                // A cleared timer does not fire; the check guards against one already queued.
+                if state.timer.as_ref().is_some_and(|(armed, _)| *armed == id) {
+                    state.timer = None;
+                    Some(Input::Tick)
+                } else {
+                    None
+                }
+            }
+            report::SOON => {
+                let inputs = std::mem::take(&mut self.state.borrow_mut().deferred);
+                for input in inputs {
+                    self.feed(input);
+                }
+                None
+            }
+            report::RESPONSE => self.on_response(id, value),
+            report::UPGRADE => {
+                self.on_upgrade(id);
+                None
+            }
+            _ => {
+                let op = self.state.borrow_mut().ops.remove(&id);
+                match op {
+                    Some(op) => self.on_end(id, kind, op, value),
+                    None => None,
+                }
+            }
+        };
+        match input {
+            Some(input) => self.feed(input),
+            None => self.hold(),
+        }
+    }
+
+    /// A response arrived: its head is kept, and its body read (always, so that the connection
+    /// is free for reuse). A stored chunk is reported at once: its status and `ETag` decide it.
+    fn on_response(self: &Rc<Self>, id: u64, value: JsValue) -> Option<Input> {
+        let response = match value.dyn_into::<Response>() {
+            Ok(response) => response,
+            Err(value) => {
+                let op = self.state.borrow_mut().ops.remove(&id)?;
+                if let Op::OneOff(call) = op {
+                    self.on_one_off(id, report::FETCH_FAILED, call, value);
+                    return None;
+                }
+                return self.fetch_failed(id, op, not_a_response());
+            }
+        };
+        let head = ResponseHead::read(&response);
+        let mut input = None;
+        match self.state.borrow_mut().ops.get_mut(&id) {
+            Some(Op::Fetch {
+                call,
+                head: kept,
+                settled,
+                ..
+            }) => {
+                if *call == Call::Put && head.is_success() && !*settled {
+                    *settled = true;
+                    input = Some(Input::PutDone {
+                        request: RequestId(id),
+                        outcome: put_outcome(head.clone().put_response("")),
+                    });
+                }
+                *kept = Some(head);
+            }
+            Some(Op::OneOff(call)) => call.keep_head(head),
+            _ => return None,
+        }
+        let body = response
+            .text()
+            .unwrap_or_else(|thrown| Promise::reject(&thrown));
+        self.report_promise(&body, report::BODY, report::FETCH_FAILED, id);
+        input
+    }
+
+    /// An operation ended: the input its outcome becomes, if any.
+    fn on_end(self: &Rc<Self>, id: u64, kind: u32, op: Op, value: JsValue) -> Option<Input> {
+        match op {
+            Op::OneOff(call) => {
+                self.on_one_off(id, kind, call, value);
+                None
+            }
+            Op::Fetch { settled: true, .. } => None,
+            Op::Fetch {
+                call,
+                head: Some(head),
+                ..
+            } if kind == report::BODY => {
+                let text = value.as_string().unwrap_or_default();
+                let request = RequestId(id);
+                Some(match call {
+                    Call::Put => Input::PutDone {
+                        request,
+                        outcome: put_outcome(head.put_response(&text)),
+                    },
+                    _ => return self.api_input(call, request, Ok(head.api_response(&text))),
+                })
+            }
+            op @ Op::Fetch { .. } => {
+                // Our own aborts were marked `settled` by `cancel`; any other `AbortError`
+                // (e.g. from a `fetch` override) is reported like one.
+                self.fetch_failed(id, op, classify_rejection(&value, None))
+            }
+            Op::Token => {
+                let source = self.api.grant_source()?;
+                let accepted = if kind == report::TOKEN {
+                    source.accept(&value)
+                } else {
+                    Err(token_error(&value))
+                };
+                Some(match accepted {
+                    Ok(()) => Input::TokenRefreshed,
+                    Err(error) => Input::TokenFailed { error },
+                })
+            }
+            Op::StoreOpen(request) => {
+                request.set_onupgradeneeded(None);
+                request.set_onsuccess(None);
+                request.set_onerror(None);
+                // A browser that blocks storage (e.g. private mode) fails the open: the
+                // uploader then runs without persistence.
+                let opened = (kind == report::DONE)
+                    .then(|| Store::opened(&request))
+                    .flatten();
+                self.on_store_opened(opened);
+                None
+            }
+            Op::StoreWrite(transaction) => {
+                // Best effort: a failed write only costs resumability.
+                transaction.set_oncomplete(None);
+                transaction.set_onerror(None);
+                transaction.set_onabort(None);
+                None
+            }
+            Op::Sample {
+                file,
+                request,
+                create,
+                mut reader,
+            } => {
+                if kind == report::DONE {
+                    reader.update(&js_sys::Uint8Array::new(&value).to_vec());
+                } else {
+                    reader.fail();
+                }
+                self.continue_sampling(id, file, request, create, reader);
+                None
+            }
+        }
+    }
+
+    /// The input of a fetch that failed before its body was read.
+    fn fetch_failed(self: &Rc<Self>, id: u64, op: Op, failure: SendFailure) -> Option<Input> {
+        let Op::Fetch {
+            call,
+            settled: false,
+            ..
+        } = op
+        else {
+            return None;
+        };
+        let request = RequestId(id);
+        match call {
+            Call::Put => Some(Input::PutDone {
+                request,
+                outcome: failure_outcome(failure),
+            }),
+            _ => self.api_input(call, request, Err(ApiFailure::from(failure))),
+        }
+    }
+
+    /// The input an engine call's response (or failure) becomes.
+    pub(super) fn api_input(
+        self: &Rc<Self>,
+        call: Call,
+        request: RequestId,
+        response: Result<ApiResponse, ApiFailure>,
+    ) -> Option<Input> {
+        Some(match call {
+            Call::Put | Call::Ignored => return None,
+            Call::Urls => Input::UrlsDone {
+                request,
+                result: read_engine_response(response, wire_js::presigned_urls_response),
+                server_time_ms: None,
+            },
+            Call::Report => Input::ReportDone {
+                request,
+                result: read_engine_response(response, wire_js::report_response),
+            },
+            Call::Status => Input::StatusDone {
+                request,
+                result: read_engine_response(response, wire_js::status_response),
+            },
+            Call::Asset => Input::AssetDone {
+                request,
+                result: read_engine_response(response, wire_js::asset),
+            },
+            Call::Create(file) => {
+                let result = read_engine_response(response, wire_js::create_response);
+                if let Ok(session) = &result {
+                    self.record_session(file, session);
+                }
+                Input::SessionCreated {
+                    request,
+                    result,
+                    server_time_ms: None,
+                }
+            }
+            Call::Direct => Input::DirectUploadDone {
+                request,
+                result: read_engine_response(response, wire_js::asset),
+            },
+        })
+    }
+}

@@ -1,0 +1,328 @@
+//! The one-off promise methods (`getAsset`, `listAssets`, `deleteAsset`, `uploadUrl`,
+//! `waitUntilReady`) on the executor: each call is a small state machine whose every step the
+//! core decides ([`OneOffRetry`]: resend, wait, renew the grant, fail; [`AssetWait`]: poll again
+//! or stop), and which settles the method's promise.
+
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortSignal, FormData};
+
+use crate::browser::api::{outcome_of, token_error, unreadable_outcome, ApiFailure, AssetCall};
+use crate::browser::convert;
+use crate::browser::js_error::to_js_error;
+use crate::browser::transport::{classify_rejection, ResponseHead, SendFailure};
+use crate::browser::wire_js;
+use crate::core::engine::AssetWait;
+use crate::core::engine::AssetWaitStep;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
+
+use super::executor::{report, Op};
+use super::{now, random_u64, Inner};
+
+/// The request of a one-off call, owned.
+pub(super) enum OneOffRequest {
+    /// `POST /assets` with this form.
+    CreateAsset(FormData),
+    /// `GET /assets/{id}`.
+    Get(String),
+    /// `GET /assets?{query}`.
+    List(String),
+    /// `DELETE /assets/{id}[?force=true]`.
+    Delete { asset_id: String, force: bool },
+}
+
+impl OneOffRequest {
+    fn call(&self) -> AssetCall<'_> {
+        match self {
+            OneOffRequest::CreateAsset(form) => AssetCall::CreateAsset(form),
+            OneOffRequest::Get(asset_id) => AssetCall::Get(asset_id),
+            OneOffRequest::List(query) => AssetCall::List(query),
+            OneOffRequest::Delete { asset_id, force } => AssetCall::Delete {
+                asset_id,
+                force: *force,
+            },
+        }
+    }
+}
+
+/// What the call's 2xx body becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// The asset (`getAsset`, `uploadUrl`).
+    Asset,
+    /// A page of assets (`listAssets`).
+    AssetPage,
+    /// Nothing (`deleteAsset`).
+    Nothing,
+    /// The asset, then poll it until it is ready, for at most this long (`uploadUrl` with
+    /// `waitUntilReady`).
+    AssetWhenReady(Option<u64>),
+}
+
+/// One call in flight.
+pub(super) struct OneOff {
+    request: OneOffRequest,
+    answer: Answer,
+    signal: Option<AbortSignal>,
+    retry: OneOffRetry,
+    /// While polling an asset until it is ready.
+    waiting: Option<AssetWait>,
+    resolve: Function,
+    reject: Function,
+    head: Option<ResponseHead>,
+}
+
+impl OneOff {
+    pub(super) fn keep_head(&mut self, head: ResponseHead) {
+        self.head = Some(head);
+    }
+
+    fn settle(&self, result: Result<JsValue, Error>) {
+        // Settling a promise calls no user code synchronously.
+        let _ = match result {
+            Ok(value) => self.resolve.call1(&JsValue::UNDEFINED, &value),
+            Err(error) => self.reject.call1(&JsValue::UNDEFINED, &to_js_error(&error)),
+        };
+    }
+}
+
+fn aborted(what: &str) -> Error {
+    Error::new(ErrorCode::Aborted, what)
+}
+
+impl Inner {
+    /// Starts a one-off call; the promise settles with its answer or its error.
+    pub(super) fn one_off(
+        self: &Rc<Self>,
+        operation: Operation,
+        request: OneOffRequest,
+        answer: Answer,
+        signal: Option<AbortSignal>,
+    ) -> Promise {
+        self.start_one_off(operation, request, answer, signal, None)
+    }
+
+    fn start_one_off(
+        self: &Rc<Self>,
+        operation: Operation,
+        request: OneOffRequest,
+        answer: Answer,
+        signal: Option<AbortSignal>,
+        waiting: Option<AssetWait>,
+    ) -> Promise {
+        let mut settle = None;
+        let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+        let Some((resolve, reject)) = settle else {
+            return promise;
+        };
+        let call = Box::new(OneOff {
+            request,
+            answer,
+            signal,
+            retry: self.one_off_retry(operation),
+            waiting,
+            resolve,
+            reject,
+            head: None,
+        });
+        self.send_one_off(self.local_id(), call);
+        promise
+    }
+
+    /// `waitUntilReady`: polls the asset until it is ready (or failed, or the time is up).
+    pub(super) fn wait_until_ready(
+        self: &Rc<Self>,
+        asset_id: String,
+        signal: Option<AbortSignal>,
+        timeout_ms: Option<u64>,
+    ) -> Promise {
+        let wait = AssetWait::new(self.config.asset_poll, now(), timeout_ms);
+        self.start_one_off(
+            Operation::Asset,
+            OneOffRequest::Get(asset_id),
+            Answer::AssetWhenReady(timeout_ms),
+            signal,
+            Some(wait),
+        )
+    }
+
+    fn one_off_retry(&self, operation: Operation) -> OneOffRetry {
+        let retry = OneOffRetry::new(operation, self.config.one_off_backoff(operation));
+        if self.api.renewable_grant() {
+            retry.with_renewable_grant()
+        } else {
+            retry
+        }
+    }
+
+    /// Sends the call, after asking `getToken` when no grant is cached yet.
+    fn send_one_off(self: &Rc<Self>, id: u64, call: Box<OneOff>) {
+        if let Some(source) = self.api.grant_source().filter(|s| !s.has_grant()) {
+            let promise = source.ask();
+            self.begin(id, Op::OneOff(call));
+            return self.report_promise(&promise, report::TOKEN, report::TOKEN_FAILED, id);
+        }
+        match self
+            .api
+            .asset_request(&call.request.call(), call.signal.as_ref())
+        {
+            Ok((url, init)) => {
+                let promise = self.api.transport().start(&url, &init);
+                self.begin(id, Op::OneOff(call));
+                self.report_promise(&promise, report::RESPONSE, report::FETCH_FAILED, id);
+            }
+            Err(ApiFailure::Outcome(outcome)) => self.one_off_failed(id, call, outcome),
+            Err(ApiFailure::Fatal(error)) => call.settle(Err(error)),
+            Err(ApiFailure::Aborted) => call.settle(Err(aborted("the request was aborted"))),
+        }
+    }
+
+    /// A report about a one-off call (its token, its response body or failure, its retry timer).
+    pub(super) fn on_one_off(
+        self: &Rc<Self>,
+        id: u64,
+        kind: u32,
+        call: Box<OneOff>,
+        value: JsValue,
+    ) {
+        match kind {
+            report::TOKEN | report::TOKEN_FAILED => {
+                let accepted = match self.api.grant_source() {
+                    Some(source) if kind == report::TOKEN => source.accept(&value),
+                    Some(_) => Err(token_error(&value)),
+                    None => Ok(()),
+                };
+                match accepted {
+                    Ok(()) => self.send_one_off(id, call),
+                    Err(error) => call.settle(Err(error)),
+                }
+            }
+            report::RETRY => {
+                if call.signal.as_ref().is_some_and(|s| s.aborted()) {
+                    let what = if call.waiting.is_some() {
+                        "waiting was aborted"
+                    } else {
+                        "the request was aborted"
+                    };
+                    return call.settle(Err(aborted(what)));
+                }
+                self.send_one_off(id, call);
+            }
+            report::BODY => {
+                let Some(response) = call
+                    .head
+                    .as_ref()
+                    .map(|head| head.api_response(&value.as_string().unwrap_or_default()))
+                else {
+                    return;
+                };
+                if !response.is_success() {
+                    return self.one_off_failed(id, call, outcome_of(&response));
+                }
+                match self.one_off_answer(&call, &response.body) {
+                    Ok(step) => self.one_off_step(id, call, step),
+                    Err(wire_js::Unreadable(field)) => {
+                        let outcome =
+                            unreadable_outcome(response.status, wire_js::Unreadable(field));
+                        self.one_off_failed(id, call, outcome)
+                    }
+                }
+            }
+            _ => match classify_rejection(&value, call.signal.as_ref()) {
+                SendFailure::Aborted => call.settle(Err(aborted("the request was aborted"))),
+                SendFailure::Network(message) => {
+                    let outcome = HttpOutcome {
+                        message: Some(message),
+                        ..HttpOutcome::network_error()
+                    };
+                    self.one_off_failed(id, call, outcome)
+                }
+            },
+        }
+    }
+
+    /// What a readable 2xx body means for the call.
+    fn one_off_answer(&self, call: &OneOff, body: &JsValue) -> Result<Step, wire_js::Unreadable> {
+        Ok(match call.answer {
+            Answer::Asset => Step::Settle(convert::asset(&wire_js::asset(body)?)),
+            Answer::AssetPage => Step::Settle(convert::asset_page(&wire_js::asset_page(body)?)),
+            Answer::Nothing => Step::Settle(JsValue::UNDEFINED),
+            Answer::AssetWhenReady(timeout_ms) => {
+                let asset = wire_js::asset(body)?;
+                match &call.waiting {
+                    None if matches!(call.request, OneOffRequest::CreateAsset(_)) => {
+                        Step::StartWaiting(asset.id, timeout_ms)
+                    }
+                    _ => Step::Polled(asset),
+                }
+            }
+        })
+    }
+
+    fn one_off_step(self: &Rc<Self>, id: u64, mut call: Box<OneOff>, step: Step) {
+        match step {
+            Step::Settle(value) => call.settle(Ok(value)),
+            Step::StartWaiting(asset_id, timeout_ms) => {
+                call.request = OneOffRequest::Get(asset_id);
+                call.retry = self.one_off_retry(Operation::Asset);
+                call.waiting = Some(AssetWait::new(self.config.asset_poll, now(), timeout_ms));
+                self.send_one_off(id, call);
+            }
+            Step::Polled(asset) => {
+                let Answer::AssetWhenReady(timeout_ms) = call.answer else {
+                    return;
+                };
+                let wait = call.waiting.get_or_insert_with(|| {
+                    AssetWait::new(self.config.asset_poll, now(), timeout_ms)
+                });
+                match wait.after(&asset, now(), random_u64()) {
+                    AssetWaitStep::Ready => call.settle(Ok(convert::asset(&asset))),
+                    AssetWaitStep::Fail(error) => call.settle(Err(error)),
+                    AssetWaitStep::PollAfterMs(delay) => {
+                        call.retry = self.one_off_retry(Operation::Asset);
+                        self.retry_one_off(id, call, delay);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A failed attempt: the core says whether to wait and resend, renew the grant, or fail.
+    fn one_off_failed(self: &Rc<Self>, id: u64, mut call: Box<OneOff>, outcome: HttpOutcome) {
+        match call.retry.after(&outcome, random_u64()) {
+            // Only a storage PUT classifies as success; an API 2xx gets here only unread.
+            NextStep::Done => call.settle(Err(Error::new(
+                ErrorCode::ServerInvalid,
+                "unexpected response",
+            ))),
+            NextStep::Fail(error) => call.settle(Err(error)),
+            NextStep::RefreshGrant => {
+                let Some(source) = self.api.grant_source() else {
+                    return self.send_one_off(id, call);
+                };
+                let promise = source.ask();
+                self.begin(id, Op::OneOff(call));
+                self.report_promise(&promise, report::TOKEN, report::TOKEN_FAILED, id);
+            }
+            NextStep::RetryAfterMs(delay) => self.retry_one_off(id, call, delay),
+        }
+    }
+
+    fn retry_one_off(self: &Rc<Self>, id: u64, call: Box<OneOff>, delay_ms: u64) {
+        self.begin(id, Op::OneOff(call));
+        self.start_timer(report::RETRY, id, delay_ms);
+    }
+}
+
+/// What to do after a readable 2xx body.
+enum Step {
+    /// Settle the promise with this value.
+    Settle(JsValue),
+    /// The asset was created: poll it until it is ready.
+    StartWaiting(String, Option<u64>),
+    /// The asset was read while waiting for it to be ready.
+    Polled(crate::core::wire::Asset),
+}
