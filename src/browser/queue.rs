@@ -289,7 +289,12 @@ impl QueueInner {
     fn item_id(&self, id: &str) -> Result<ItemId, Error> {
         id.strip_prefix(&self.prefix)
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("the queue has no item {id:?}")))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::NotFound,
+                    format!("the queue has no item \"{id}\""),
+                )
+            })
     }
 
     fn apply(
