@@ -12,6 +12,8 @@
 //! the serde type) was measured once: the package grew from 88,822 to 121,661 bytes gzipped
 //! (+32.8 KB, +37 %), so the hand-written readers stay.
 
+use std::cell::Cell;
+
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -35,96 +37,173 @@ const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
 /// Reads the fields of one parsed JSON object. `null` counts as absent, as the API omits
 /// optional fields and may spell an absent one `null`.
-struct Fields<'a>(&'a JsValue);
+///
+/// A field that is missing or malformed is remembered (the first one only) and read as a
+/// placeholder, and [`Fields::finish`] reports it: a reader is then one straight sequence of
+/// reads with one error exit, instead of an early return (and the drops of the fields read so
+/// far) after every field, which was most of the readers' code.
+struct Fields<'a> {
+    value: &'a JsValue,
+    unreadable: Cell<Option<&'static str>>,
+}
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    fn new(value: &'a JsValue) -> Self {
+        Fields {
+            value,
+            unreadable: Cell::new(None),
+        }
+    }
+
+    /// Remembers `key` as the unreadable field, unless an earlier one was.
+    #[inline(never)]
+    fn fail(&self, key: &'static str) {
+        if self.unreadable.get().is_none() {
+            self.unreadable.set(Some(key));
+        }
+    }
+
+    /// `value` when every field read so far was readable; otherwise the first unreadable one.
+    fn finish<T>(&self, value: T) -> Read<T> {
+        match self.unreadable.get() {
+            None => Ok(value),
+            Some(key) => Err(Unreadable(key)),
+        }
+    }
+
+    /// Keeps `read`'s value, or remembers its unreadable field.
+    fn keep<T>(&self, read: Read<T>) -> Option<T> {
+        read.map_err(|Unreadable(key)| self.fail(key)).ok()
+    }
+
+    #[inline(never)]
     fn get(&self, key: &'static str) -> Option<JsValue> {
-        if !self.0.is_object() {
+        if !self.value.is_object() {
             return None;
         }
-        Reflect::get(self.0, &JsValue::from_str(key))
+        Reflect::get(self.value, &JsValue::from_str(key))
             .ok()
             .filter(|v| !v.is_undefined() && !v.is_null())
     }
 
-    fn opt_string(&self, key: &'static str) -> Read<Option<String>> {
-        self.get(key)
-            .map(|v| v.as_string().ok_or(Unreadable(key)))
-            .transpose()
+    #[inline(never)]
+    fn opt_string(&self, key: &'static str) -> Option<String> {
+        let value = self.get(key)?;
+        let text = value.as_string();
+        if text.is_none() {
+            self.fail(key);
+        }
+        text
     }
 
-    fn string(&self, key: &'static str) -> Read<String> {
-        self.opt_string(key)?.ok_or(Unreadable(key))
+    #[inline(never)]
+    fn string(&self, key: &'static str) -> String {
+        self.opt_string(key).unwrap_or_else(|| {
+            self.fail(key);
+            String::new()
+        })
     }
 
-    fn opt_number(&self, key: &'static str) -> Read<Option<f64>> {
-        self.get(key)
-            .map(|v| v.as_f64().ok_or(Unreadable(key)))
-            .transpose()
+    #[inline(never)]
+    fn opt_number(&self, key: &'static str) -> Option<f64> {
+        let value = self.get(key)?;
+        let number = value.as_f64();
+        if number.is_none() {
+            self.fail(key);
+        }
+        number
     }
 
     /// A non-negative integer no larger than `max`.
-    fn opt_whole(&self, key: &'static str, max: f64) -> Read<Option<u64>> {
-        match self.opt_number(key)? {
-            None => Ok(None),
-            Some(n) if n >= 0.0 && n <= max && n.fract() == 0.0 => Ok(Some(n as u64)),
-            Some(_) => Err(Unreadable(key)),
+    #[inline(never)]
+    fn opt_whole(&self, key: &'static str, max: f64) -> Option<u64> {
+        let n = self.opt_number(key)?;
+        if n >= 0.0 && n <= max && n.fract() == 0.0 {
+            Some(n as u64)
+        } else {
+            self.fail(key);
+            None
         }
     }
 
-    fn u64(&self, key: &'static str) -> Read<u64> {
-        self.opt_whole(key, MAX_EXACT)?.ok_or(Unreadable(key))
+    /// A non-negative integer no larger than `max`, required.
+    #[inline(never)]
+    fn whole(&self, key: &'static str, max: f64) -> u64 {
+        self.opt_whole(key, max).unwrap_or_else(|| {
+            self.fail(key);
+            0
+        })
     }
 
-    fn u32(&self, key: &'static str) -> Read<u32> {
-        let n = self.opt_whole(key, f64::from(u32::MAX))?;
-        n.map(|n| n as u32).ok_or(Unreadable(key))
+    fn u64(&self, key: &'static str) -> u64 {
+        self.whole(key, MAX_EXACT)
+    }
+
+    fn u32(&self, key: &'static str) -> u32 {
+        self.whole(key, f64::from(u32::MAX)) as u32
     }
 
     /// A `u32` that defaults to 0 when absent (`#[serde(default)]`).
-    fn u32_or_zero(&self, key: &'static str) -> Read<u32> {
-        Ok(self.opt_whole(key, f64::from(u32::MAX))?.unwrap_or(0) as u32)
+    fn u32_or_zero(&self, key: &'static str) -> u32 {
+        self.opt_whole(key, f64::from(u32::MAX)).unwrap_or(0) as u32
     }
 
     /// The items of an array field; absent reads as empty (`#[serde(default)]`).
-    fn array(&self, key: &'static str) -> Read<Vec<JsValue>> {
+    #[inline(never)]
+    fn array(&self, key: &'static str) -> Vec<JsValue> {
         match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(v) if Array::is_array(&v) => Ok(Array::from(&v).iter().collect()),
-            Some(_) => Err(Unreadable(key)),
+            None => Vec::new(),
+            Some(v) if Array::is_array(&v) => Array::from(&v).iter().collect(),
+            Some(_) => {
+                self.fail(key);
+                Vec::new()
+            }
         }
     }
 
-    fn list<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Read<Vec<T>> {
-        self.array(key)?.iter().map(read).collect()
+    fn list<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Vec<T> {
+        self.array(key)
+            .iter()
+            .filter_map(|item| self.keep(read(item)))
+            .collect()
     }
 
     /// An object field, if present.
-    fn object(&self, key: &'static str) -> Read<Option<JsValue>> {
-        match self.get(key) {
-            Some(v) if v.is_object() && !Array::is_array(&v) => Ok(Some(v)),
-            Some(_) => Err(Unreadable(key)),
-            None => Ok(None),
+    #[inline(never)]
+    fn object(&self, key: &'static str) -> Option<JsValue> {
+        let value = self.get(key)?;
+        if value.is_object() && !Array::is_array(&value) {
+            Some(value)
+        } else {
+            self.fail(key);
+            None
         }
     }
 
-    fn opt<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Read<Option<T>> {
-        self.object(key)?.as_ref().map(read).transpose()
+    fn opt<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Option<T> {
+        self.keep(read(&self.object(key)?))
     }
 
-    fn required<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Read<T> {
-        self.opt(key, read)?.ok_or(Unreadable(key))
+    /// An enum spelled as a string, read with its core spelling table (`parse`: unknown
+    /// spellings are `Unknown`).
+    fn spelled<T>(&self, key: &'static str, parse: fn(&str) -> T) -> T {
+        parse(&self.string(key))
     }
 
     /// A string map (`upload_headers`); absent reads as empty.
-    fn string_map(&self, key: &'static str) -> Read<UploadHeaders> {
+    fn string_map(&self, key: &'static str) -> UploadHeaders {
         let mut map = UploadHeaders::new();
-        if let Some(object) = self.object(key)? {
+        if let Some(object) = self.object(key) {
             for (name, value) in entries(&object) {
-                map.insert(name, value.as_string().ok_or(Unreadable(key))?);
+                match value.as_string() {
+                    Some(value) => {
+                        map.insert(name, value);
+                    }
+                    None => self.fail(key),
+                }
             }
         }
-        Ok(map)
+        map
     }
 }
 
@@ -139,99 +218,93 @@ fn entries(object: &JsValue) -> Vec<(String, JsValue)> {
         .collect()
 }
 
-/// Reads an enum spelled as a string: a known spelling, or `unknown` for one added later.
-/// An enum field read with its core spelling table (`parse`: unknown spellings are `Unknown`).
-fn spelled<T>(fields: &Fields<'_>, key: &'static str, parse: fn(&str) -> T) -> Read<T> {
-    Ok(parse(&fields.string(key)?))
-}
-
 // ───────────────────────────── responses ─────────────────────────────
 
 fn presigned_url(value: &JsValue) -> Read<PresignedUrl> {
-    let f = Fields(value);
-    Ok(PresignedUrl {
-        chunk_index: f.u32("chunk_index")?,
-        url: f.string("url")?,
-        expires_at: f.string("expires_at")?,
+    let f = Fields::new(value);
+    f.finish(PresignedUrl {
+        chunk_index: f.u32("chunk_index"),
+        url: f.string("url"),
+        expires_at: f.string("expires_at"),
     })
 }
 
 /// `POST /assets/multipart-uploads` 201.
 pub fn create_response(value: &JsValue) -> Read<CreateMultipartUploadResponse> {
-    let f = Fields(value);
-    Ok(CreateMultipartUploadResponse {
-        upload_id: f.string("upload_id")?,
-        asset_id: f.string("asset_id")?,
-        upload_urls: f.list("upload_urls", presigned_url)?,
-        upload_headers: f.string_map("upload_headers")?,
-        chunk_size: f.u64("chunk_size")?,
-        total_chunks: f.u32("total_chunks")?,
-        expires_at: f.string("expires_at")?,
-        upload_token: f.opt_string("upload_token")?,
+    let f = Fields::new(value);
+    f.finish(CreateMultipartUploadResponse {
+        upload_id: f.string("upload_id"),
+        asset_id: f.string("asset_id"),
+        upload_urls: f.list("upload_urls", presigned_url),
+        upload_headers: f.string_map("upload_headers"),
+        chunk_size: f.u64("chunk_size"),
+        total_chunks: f.u32("total_chunks"),
+        expires_at: f.string("expires_at"),
+        upload_token: f.opt_string("upload_token"),
     })
 }
 
 /// `POST …/presigned-urls` 200.
 pub fn presigned_urls_response(value: &JsValue) -> Read<PresignedUrlsResponse> {
-    let f = Fields(value);
-    Ok(PresignedUrlsResponse {
-        upload_id: f.string("upload_id")?,
-        start_index: f.u32("start_index")?,
-        count: f.u32("count")?,
-        upload_urls: f.list("upload_urls", presigned_url)?,
-        generated_at: f.opt_string("generated_at")?,
-        expires_at: f.opt_string("expires_at")?,
+    let f = Fields::new(value);
+    f.finish(PresignedUrlsResponse {
+        upload_id: f.string("upload_id"),
+        start_index: f.u32("start_index"),
+        count: f.u32("count"),
+        upload_urls: f.list("upload_urls", presigned_url),
+        generated_at: f.opt_string("generated_at"),
+        expires_at: f.opt_string("expires_at"),
     })
 }
 
 /// `POST …/{upload_id}` 200 (report).
 pub fn report_response(value: &JsValue) -> Read<ReportChunksResponse> {
-    let f = Fields(value);
-    Ok(ReportChunksResponse {
-        url: f.opt_string("url")?,
-        asset_id: f.opt_string("asset_id")?.unwrap_or_default(),
-        processed_chunks: f.u32_or_zero("processed_chunks")?,
-        duplicate_chunks: f.u32_or_zero("duplicate_chunks")?,
-        total_completed: f.u32_or_zero("total_completed")?,
+    let f = Fields::new(value);
+    f.finish(ReportChunksResponse {
+        url: f.opt_string("url"),
+        asset_id: f.opt_string("asset_id").unwrap_or_default(),
+        processed_chunks: f.u32_or_zero("processed_chunks"),
+        duplicate_chunks: f.u32_or_zero("duplicate_chunks"),
+        total_completed: f.u32_or_zero("total_completed"),
     })
 }
 
 fn page_info(value: &JsValue) -> Read<PageInfo> {
-    let f = Fields(value);
-    Ok(PageInfo {
-        limit_per_page: f.u32("limit_per_page")?,
-        page: f.u32("page")?,
-        total_page: f.u32("total_page")?,
-        total_results: f.u64("total_results")?,
+    let f = Fields::new(value);
+    f.finish(PageInfo {
+        limit_per_page: f.u32("limit_per_page"),
+        page: f.u32("page"),
+        total_page: f.u32("total_page"),
+        total_results: f.u64("total_results"),
     })
 }
 
 fn chunk_info(value: &JsValue) -> Read<ChunkInfo> {
-    let f = Fields(value);
-    Ok(ChunkInfo {
-        index: f.u32("index")?,
-        status: spelled(&f, "status", ChunkStatus::parse)?,
-        uploaded_at: f.opt_string("uploaded_at")?,
-        updated_at: f.opt_string("updated_at")?,
-        error: f.opt_string("error")?,
+    let f = Fields::new(value);
+    f.finish(ChunkInfo {
+        index: f.u32("index"),
+        status: f.spelled("status", ChunkStatus::parse),
+        uploaded_at: f.opt_string("uploaded_at"),
+        updated_at: f.opt_string("updated_at"),
+        error: f.opt_string("error"),
     })
 }
 
 /// `GET …/{upload_id}` 200 (status page).
 pub fn status_response(value: &JsValue) -> Read<UploadStatusResponse> {
-    let f = Fields(value);
-    Ok(UploadStatusResponse {
-        upload_id: f.string("upload_id")?,
-        status: spelled(&f, "status", UploadStatus::parse)?,
-        uploaded_chunks: f.list("uploaded_chunks", chunk_info)?,
-        chunks_completed: f.u32_or_zero("chunks_completed")?,
-        chunks_failed: f.u32_or_zero("chunks_failed")?,
-        chunks_pending: f.u32_or_zero("chunks_pending")?,
-        page_info: f.opt("page_info", page_info)?,
-        total_size: f.opt_whole("total_size", MAX_EXACT)?.unwrap_or(0),
-        uploaded_size: f.opt_whole("uploaded_size", MAX_EXACT)?.unwrap_or(0),
-        created_at: f.opt_string("created_at")?,
-        updated_at: f.opt_string("updated_at")?,
+    let f = Fields::new(value);
+    f.finish(UploadStatusResponse {
+        upload_id: f.string("upload_id"),
+        status: f.spelled("status", UploadStatus::parse),
+        uploaded_chunks: f.list("uploaded_chunks", chunk_info),
+        chunks_completed: f.u32_or_zero("chunks_completed"),
+        chunks_failed: f.u32_or_zero("chunks_failed"),
+        chunks_pending: f.u32_or_zero("chunks_pending"),
+        page_info: f.opt("page_info", page_info),
+        total_size: f.opt_whole("total_size", MAX_EXACT).unwrap_or(0),
+        uploaded_size: f.opt_whole("uploaded_size", MAX_EXACT).unwrap_or(0),
+        created_at: f.opt_string("created_at"),
+        updated_at: f.opt_string("updated_at"),
     })
 }
 
@@ -272,10 +345,11 @@ fn derivative(
     value: &JsValue,
     url_field: &'static str,
 ) -> Read<(Option<String>, DerivativeStatus)> {
-    let f = Fields(value);
-    let url = f.opt_string(url_field)?;
-    let status = spelled(&f, "status", DerivativeStatus::parse)?;
-    Ok((url, status))
+    let f = Fields::new(value);
+    f.finish((
+        f.opt_string(url_field),
+        f.spelled("status", DerivativeStatus::parse),
+    ))
 }
 
 fn hls(value: &JsValue) -> Read<Hls> {
@@ -295,28 +369,29 @@ fn thumbnail(value: &JsValue) -> Read<Thumbnail> {
 }
 
 fn asset_error(value: &JsValue) -> Read<AssetError> {
-    Ok(AssetError {
-        message: Fields(value).string("message")?,
+    let f = Fields::new(value);
+    f.finish(AssetError {
+        message: f.string("message"),
     })
 }
 
 /// An asset (`GET /assets/{id}`, `POST /assets`). `technical_metadata` and `source` are not
 /// read: this client never shows them.
 pub fn asset(value: &JsValue) -> Read<Asset> {
-    let f = Fields(value);
-    Ok(Asset {
-        id: f.string("_id")?,
-        method: spelled(&f, "method", AssetMethod::parse)?,
-        status: spelled(&f, "status", AssetStatus::parse)?,
-        filename: f.opt_string("filename")?,
-        file_type: f.opt_string("file_type")?,
-        created_at: f.opt_string("created_at")?,
-        size: f.opt_whole("size", MAX_EXACT)?,
-        duration: f.opt_number("duration")?,
-        user_metadata: f.opt("user_metadata", user_metadata)?,
-        hls: f.opt("hls", hls)?,
-        thumbnail: f.opt("thumbnail", thumbnail)?,
-        error: f.opt("error", asset_error)?,
+    let f = Fields::new(value);
+    f.finish(Asset {
+        id: f.string("_id"),
+        method: f.spelled("method", AssetMethod::parse),
+        status: f.spelled("status", AssetStatus::parse),
+        filename: f.opt_string("filename"),
+        file_type: f.opt_string("file_type"),
+        created_at: f.opt_string("created_at"),
+        size: f.opt_whole("size", MAX_EXACT),
+        duration: f.opt_number("duration"),
+        user_metadata: f.opt("user_metadata", user_metadata),
+        hls: f.opt("hls", hls),
+        thumbnail: f.opt("thumbnail", thumbnail),
+        error: f.opt("error", asset_error),
         technical_metadata: None,
         source: None,
     })
@@ -324,17 +399,21 @@ pub fn asset(value: &JsValue) -> Read<Asset> {
 
 /// `GET /assets` 200.
 pub fn asset_page(value: &JsValue) -> Read<ListAssetsResponse> {
-    let f = Fields(value);
-    Ok(ListAssetsResponse {
-        data: f.list("data", asset)?,
-        page_info: f.required("page_info", page_info)?,
-    })
+    let f = Fields::new(value);
+    let data = f.list("data", asset);
+    let page_info = f.opt("page_info", page_info);
+    if page_info.is_none() {
+        f.fail("page_info");
+    }
+    // With `page_info` absent, `finish` has already answered with the first unreadable field.
+    f.finish(page_info.map(|page_info| ListAssetsResponse { data, page_info }))?
+        .ok_or(Unreadable("page_info"))
 }
 
 /// An error body's `(code, message)`, when it is one (`{code, message[, docs_url]}`).
 pub fn error_body(value: &JsValue) -> Option<(String, String)> {
-    let f = Fields(value);
-    Some((f.string("code").ok()?, f.string("message").ok()?))
+    let f = Fields::new(value);
+    f.finish((f.string("code"), f.string("message"))).ok()
 }
 
 // ───────────────────────────── requests ─────────────────────────────
@@ -440,41 +519,43 @@ fn pair(value: &JsValue, key: &'static str) -> Read<(u32, JsValue)> {
 
 /// Reads a saved upload written by [`saved_upload_object`].
 pub fn saved_upload(value: &JsValue) -> Read<SavedUpload> {
-    let f = Fields(value);
+    let f = Fields::new(value);
     let reported = f
-        .array("reported")?
+        .array("reported")
         .iter()
-        .map(|item| {
-            let (first, last) = pair(item, "reported")?;
-            let last = last.as_f64().ok_or(Unreadable("reported"))?;
-            if !(0.0..=f64::from(u32::MAX)).contains(&last) || last.fract() != 0.0 {
-                return Err(Unreadable("reported"));
-            }
-            Ok([first, last as u32])
+        .filter_map(|item| {
+            f.keep(pair(item, "reported").and_then(|(first, last)| {
+                let last = last.as_f64().ok_or(Unreadable("reported"))?;
+                if !(0.0..=f64::from(u32::MAX)).contains(&last) || last.fract() != 0.0 {
+                    return Err(Unreadable("reported"));
+                }
+                Ok([first, last as u32])
+            }))
         })
-        .collect::<Read<Vec<_>>>()?;
+        .collect();
     let etags = f
-        .array("etags")?
+        .array("etags")
         .iter()
-        .map(|item| {
-            let (index, etag) = pair(item, "etags")?;
-            Ok((index, etag.as_string().ok_or(Unreadable("etags"))?))
+        .filter_map(|item| {
+            f.keep(pair(item, "etags").and_then(|(index, etag)| {
+                Ok((index, etag.as_string().ok_or(Unreadable("etags"))?))
+            }))
         })
-        .collect::<Read<Vec<_>>>()?;
-    let offset = f.opt_number("clock_offset_ms")?.unwrap_or(0.0);
+        .collect();
+    let offset = f.opt_number("clock_offset_ms").unwrap_or(0.0);
     if offset.fract() != 0.0 || offset.abs() > MAX_EXACT {
-        return Err(Unreadable("clock_offset_ms"));
+        f.fail("clock_offset_ms");
     }
-    Ok(SavedUpload {
-        version: f.u32("version")?,
-        upload_id: f.string("upload_id")?,
-        asset_id: f.string("asset_id")?,
-        upload_token: f.opt_string("upload_token")?,
-        upload_headers: f.string_map("upload_headers")?,
-        total_size: f.u64("total_size")?,
-        chunk_size: f.u64("chunk_size")?,
-        total_chunks: f.u32("total_chunks")?,
-        expires_at: f.string("expires_at")?,
+    f.finish(SavedUpload {
+        version: f.u32("version"),
+        upload_id: f.string("upload_id"),
+        asset_id: f.string("asset_id"),
+        upload_token: f.opt_string("upload_token"),
+        upload_headers: f.string_map("upload_headers"),
+        total_size: f.u64("total_size"),
+        chunk_size: f.u64("chunk_size"),
+        total_chunks: f.u32("total_chunks"),
+        expires_at: f.string("expires_at"),
         clock_offset_ms: offset as i64,
         reported,
         etags,
@@ -483,20 +564,22 @@ pub fn saved_upload(value: &JsValue) -> Read<SavedUpload> {
 
 /// A string field of a plain object (for records written by this package).
 pub fn read_string(value: &JsValue, key: &'static str) -> Read<String> {
-    Fields(value).string(key)
+    let f = Fields::new(value);
+    f.finish(f.string(key))
 }
 
 /// A number field of a plain object (for records written by this package).
 pub fn read_number(value: &JsValue, key: &'static str) -> Read<f64> {
-    Fields(value).opt_number(key)?.ok_or(Unreadable(key))
+    Fields::new(value).opt_number(key).ok_or(Unreadable(key))
 }
 
 /// A non-negative integer field of a plain object (for records written by this package).
 pub fn read_u64(value: &JsValue, key: &'static str) -> Read<u64> {
-    Fields(value).u64(key)
+    let f = Fields::new(value);
+    f.finish(f.u64(key))
 }
 
 /// An object field of a plain object (for records written by this package).
 pub fn read_object(value: &JsValue, key: &'static str) -> Read<JsValue> {
-    Fields(value).object(key)?.ok_or(Unreadable(key))
+    Fields::new(value).object(key).ok_or(Unreadable(key))
 }
