@@ -89,3 +89,80 @@ test('bad input is a typed UploadError', async () => {
   );
   await assert.rejects(uploader.getAsset('000000000000000000000000'), (error) => error.code === 'not_found' && error.status === 404);
 });
+
+test('a refused option is named with what it must be; with several, the first one read', async () => {
+  assert.equal((await fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' })).status, 204);
+  const base = { endpoint: emulator.url, apiKey: emulator.apiKey };
+  const refusal = (message) => (error) => {
+    assert.equal(error.name, 'UploadError');
+    assert.equal(error.code, 'invalid_input');
+    if (message instanceof RegExp) assert.match(error.message, message);
+    else assert.equal(error.message, message);
+    return true;
+  };
+  const integerFrom = (option) => new RegExp(`^${option.replaceAll('.', '\\.')} must be an integer from \\d+ to \\d+$`);
+  for (const [options, message] of [
+    [5, 'UploaderOptions must be an object'],
+    [{ endpoint: 5, apiKey: 'k' }, 'UploaderOptions.endpoint must be a string'],
+    [{ endpoint: 'ftp://x', apiKey: 'k' }, 'UploaderOptions.endpoint must be an http(s) URL'],
+    [{ endpoint: emulator.url }, 'UploaderOptions needs exactly one of getToken and apiKey'],
+    [{ endpoint: emulator.url, apiKey: '' }, 'UploaderOptions needs exactly one of getToken and apiKey'],
+    [{ endpoint: emulator.url, getToken: 'x' }, 'UploaderOptions.getToken must be a function'],
+    [{ ...base, concurrency: 0 }, integerFrom('UploaderOptions.concurrency')],
+    [{ ...base, concurrency: 1.5, persist: 'no', fetch: 1 }, integerFrom('UploaderOptions.concurrency')],
+    [{ ...base, progressIntervalMs: -1 }, integerFrom('UploaderOptions.progressIntervalMs')],
+    [{ ...base, retry: 3 }, 'UploaderOptions.retry must be an object'],
+    [{ ...base, retry: { baseDelayMs: 10, maxDelayMs: 'x', maxAttempts: 0 } }, integerFrom('UploaderOptions.retry.maxDelayMs')],
+    [{ ...base, retry: { maxAttempts: 1 }, stallTimeoutMs: 'x' }, integerFrom('UploaderOptions.stallTimeoutMs')],
+    [{ ...base, directUploadMaxBytes: -1 }, integerFrom('UploaderOptions.directUploadMaxBytes')],
+    [{ ...base, persist: 'no' }, 'UploaderOptions.persist must be a boolean'],
+    [{ ...base, fetch: 1 }, 'UploaderOptions.fetch must be a function'],
+  ]) {
+    assert.throws(() => new pkg.Uploader(options), refusal(message), JSON.stringify(options));
+  }
+
+  const uploader = new pkg.Uploader(base);
+  const blob = new Blob(['x'], { type: 'video/mp4' });
+  for (const [options, message] of [
+    [7, 'UploadOptions must be an object'],
+    [{ type: 'doc' }, 'UploadOptions.type must be "video", "audio" or "image"'],
+    [{ type: 3 }, 'UploadOptions.type must be a string'],
+    [{ filename: 1 }, 'UploadOptions.filename must be a string'],
+    [{ enableHls: 'yes', enableThumbnail: 1 }, 'UploadOptions.enableHls must be a boolean'],
+    [{ userMetadata: 'x' }, 'UploadOptions.userMetadata must be an object'],
+    [{ userMetadata: { a: 1, b: {} } }, 'UploadOptions.userMetadata must be an object with string, number or boolean values'],
+    [{ signal: {} }, 'UploadOptions.signal must be an AbortSignal'],
+    [{ onProgress: 'x' }, 'UploadOptions.onProgress must be a function'],
+    [{ waitUntilReady: 1 }, 'UploadOptions.waitUntilReady must be a boolean'],
+  ]) {
+    await assert.rejects(uploader.upload(blob, options).done, refusal(message), JSON.stringify(options));
+  }
+  await assert.rejects(uploader.uploadUrl('https://example.com/a.mp4', { filename: [] }), refusal('UrlUploadOptions.filename must be a string'));
+  for (const [options, message] of [
+    [{ assetTypes: 'video' }, 'ListAssetsOptions.assetTypes must be an array of strings'],
+    [{ assetTypes: ['video', 1] }, 'ListAssetsOptions.assetTypes must be an array of strings'],
+    [{ assetTypes: ['video', 'doc'], page: 0 }, 'ListAssetsOptions.assetTypes must hold "video", "audio" or "image"'],
+    [{ page: 0 }, integerFrom('ListAssetsOptions.page')],
+    [{ pageLimit: 1000 }, integerFrom('ListAssetsOptions.pageLimit')],
+    [{ assetIds: [1] }, 'ListAssetsOptions.assetIds must be an array of strings'],
+    [{ filename: 2 }, 'ListAssetsOptions.filename must be a string'],
+    [{ signal: 1 }, 'ListAssetsOptions.signal must be an AbortSignal'],
+  ]) {
+    await assert.rejects(uploader.listAssets(options), refusal(message), JSON.stringify(options));
+  }
+  await assert.rejects(uploader.deleteAsset('a', { force: 'yes' }), refusal('DeleteAssetOptions.force must be a boolean'));
+  await assert.rejects(uploader.waitUntilReady('a', { timeoutMs: 0 }), refusal(integerFrom('WaitOptions.timeoutMs')));
+  await assert.rejects(uploader.waitUntilReady('a', { signal: 'x', timeoutMs: 0 }), refusal('WaitOptions.signal must be an AbortSignal'));
+
+  const queue = new pkg.UploadQueue(uploader);
+  assert.throws(() => queue.add(blob, { type: 'doc' }), refusal('QueueAddOptions.type must be "video", "audio" or "image"'));
+  assert.throws(
+    () => queue.add(blob, { onProgress() {} }),
+    refusal('QueueAddOptions cannot have `signal` or `onProgress`: use the queue\'s cancel() and subscribe()'),
+  );
+  assert.throws(() => queue.pause('nope'), (error) => error.code === 'not_found' && error.message === 'the queue has no item "nope"');
+  assert.equal(queue.getSnapshot().items.length, 0);
+  // Every refusal came before any request.
+  const stats = await getJson(`${emulator.url}/_emulator/stats`);
+  assert.deepEqual(stats.requests, {});
+});
