@@ -1,6 +1,8 @@
 //! Reading the JS option objects into Rust values, with a clear `invalid_input` error that
 //! names the option whenever a value has the wrong type or range.
 
+use std::cell::Cell;
+
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::AbortSignal;
@@ -9,24 +11,76 @@ use super::wire_js::metadata_value;
 use crate::core::error::Error;
 use crate::core::wire::{MediaType, UserMetadata};
 
+/// What a refused option should have been.
+#[derive(Clone, Copy)]
+enum Expected {
+    /// `"{owner}.{option} must be {0}"`.
+    Kind(&'static str),
+    /// `"{owner}.{option} must be an integer from {0} to {1}"`.
+    Range(u64, u64),
+    /// A message of its own.
+    Message(&'static str),
+}
+
 /// Reads properties of one options object, naming it in errors (`"UploaderOptions.concurrency"`).
+///
+/// The first option found missing or malformed is remembered, and no property is read after it;
+/// the readers answer `None` from then on, and [`OptionReader::finish`] turns it into the
+/// error. A caller reads every option in order and asks once, instead of returning early (with
+/// the drops of what it read so far) after each option.
 pub struct OptionReader<'a> {
     object: &'a JsValue,
     owner: &'static str,
+    refused: Cell<Option<(&'static str, Expected)>>,
 }
 
 impl<'a> OptionReader<'a> {
     /// Wraps `object`; `undefined`/`null` read as an empty object, anything else that is not an
     /// object is refused.
-    pub fn new(object: &'a JsValue, owner: &'static str) -> Result<Self, Error> {
+    pub fn new(object: &'a JsValue, owner: &'static str) -> Self {
+        let reader = OptionReader {
+            object,
+            owner,
+            refused: Cell::new(None),
+        };
         if !object.is_undefined() && !object.is_null() && !object.is_object() {
-            return Err(Error::invalid(format!("{owner} must be an object")));
+            reader.refused.set(Some(("", Expected::Kind("an object"))));
         }
-        Ok(OptionReader { object, owner })
+        reader
     }
 
+    /// `Err` with the first refused option, if any was.
+    #[inline(never)]
+    pub fn finish(&self) -> Result<(), Error> {
+        let Some((name, expected)) = self.refused.get() else {
+            return Ok(());
+        };
+        let owner = self.owner;
+        let dot = if name.is_empty() { "" } else { "." };
+        Err(Error::invalid(match expected {
+            Expected::Kind(kind) => format!("{owner}{dot}{name} must be {kind}"),
+            Expected::Range(min, max) => {
+                format!("{owner}{dot}{name} must be an integer from {min} to {max}")
+            }
+            Expected::Message(message) => message.to_owned(),
+        }))
+    }
+
+    /// Refuses the options with `message` (unless an option was refused before).
+    pub fn refuse(&self, message: &'static str) {
+        self.fail("", Expected::Message(message));
+    }
+
+    #[inline(never)]
+    fn fail(&self, name: &'static str, expected: Expected) {
+        if self.refused.get().is_none() {
+            self.refused.set(Some((name, expected)));
+        }
+    }
+
+    #[inline(never)]
     fn raw(&self, name: &str) -> Option<JsValue> {
-        if self.object.is_undefined() || self.object.is_null() {
+        if self.object.is_undefined() || self.object.is_null() || self.refused.get().is_some() {
             return None;
         }
         Reflect::get(self.object, &JsValue::from_str(name))
@@ -34,118 +88,111 @@ impl<'a> OptionReader<'a> {
             .filter(|v| !v.is_undefined() && !v.is_null())
     }
 
-    fn wrong(&self, name: &str, expected: &str) -> Error {
-        Error::invalid(format!("{}.{name} must be {expected}", self.owner))
+    /// `read`'s answer for the option `name`, if present; refused as not `expected` when `read`
+    /// answers `None`.
+    fn read<T>(
+        &self,
+        name: &'static str,
+        expected: &'static str,
+        read: impl FnOnce(JsValue) -> Option<T>,
+    ) -> Option<T> {
+        let value = read(self.raw(name)?);
+        if value.is_none() {
+            self.fail(name, Expected::Kind(expected));
+        }
+        value
     }
 
     /// An optional string.
-    pub fn string(&self, name: &str) -> Result<Option<String>, Error> {
-        self.raw(name)
-            .map(|v| v.as_string().ok_or_else(|| self.wrong(name, "a string")))
-            .transpose()
+    #[inline(never)]
+    pub fn string(&self, name: &'static str) -> Option<String> {
+        self.read(name, "a string", |v| v.as_string())
     }
 
     /// An optional boolean.
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, Error> {
-        self.raw(name)
-            .map(|v| v.as_bool().ok_or_else(|| self.wrong(name, "a boolean")))
-            .transpose()
+    #[inline(never)]
+    pub fn bool(&self, name: &'static str) -> Option<bool> {
+        self.read(name, "a boolean", |v| v.as_bool())
     }
 
     /// An optional integer within the inclusive range `(min, max)` (one of
     /// `core::engine::option_limits`).
-    pub fn integer_in(&self, name: &str, (min, max): (u64, u64)) -> Result<Option<u64>, Error> {
+    pub fn integer_in(&self, name: &'static str, (min, max): (u64, u64)) -> Option<u64> {
         self.integer(name, min, max)
     }
 
     /// An optional integer within `min..=max`.
-    pub fn integer(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, Error> {
-        let Some(value) = self.raw(name) else {
-            return Ok(None);
-        };
-        let expected = format!("an integer from {min} to {max}");
-        let number = value.as_f64().ok_or_else(|| self.wrong(name, &expected))?;
-        if number.fract() != 0.0 || number < min as f64 || number > max as f64 {
-            return Err(self.wrong(name, &expected));
+    #[inline(never)]
+    pub fn integer(&self, name: &'static str, min: u64, max: u64) -> Option<u64> {
+        let number = self.raw(name)?.as_f64();
+        match number {
+            // In range and integral, so the conversion is exact.
+            Some(n) if n.fract() == 0.0 && n >= min as f64 && n <= max as f64 => Some(n as u64),
+            _ => {
+                self.fail(name, Expected::Range(min, max));
+                None
+            }
         }
-        // In range and integral, so the conversion is exact.
-        Ok(Some(number as u64))
     }
 
     /// An optional function.
-    pub fn function(&self, name: &str) -> Result<Option<Function>, Error> {
-        self.raw(name)
-            .map(|v| {
-                v.dyn_into::<Function>()
-                    .map_err(|_| self.wrong(name, "a function"))
-            })
-            .transpose()
+    #[inline(never)]
+    pub fn function(&self, name: &'static str) -> Option<Function> {
+        self.read(name, "a function", |v| v.dyn_into::<Function>().ok())
     }
 
     /// An optional `AbortSignal`.
-    pub fn signal(&self, name: &str) -> Result<Option<AbortSignal>, Error> {
-        self.raw(name)
-            .map(|v| {
-                v.dyn_into::<AbortSignal>()
-                    .map_err(|_| self.wrong(name, "an AbortSignal"))
-            })
-            .transpose()
+    #[inline(never)]
+    pub fn signal(&self, name: &'static str) -> Option<AbortSignal> {
+        self.read(name, "an AbortSignal", |v| v.dyn_into::<AbortSignal>().ok())
     }
 
     /// An optional nested object (returned as is, for its own reader).
-    pub fn object(&self, name: &str) -> Result<Option<JsValue>, Error> {
-        self.raw(name)
-            .map(|v| {
-                if v.is_object() {
-                    Ok(v)
-                } else {
-                    Err(self.wrong(name, "an object"))
-                }
-            })
-            .transpose()
+    #[inline(never)]
+    pub fn object(&self, name: &'static str) -> Option<JsValue> {
+        self.read(name, "an object", |v| v.is_object().then_some(v))
     }
 
     /// An optional media type (`"video" | "audio" | "image"`).
-    pub fn media_type(&self, name: &str) -> Result<Option<MediaType>, Error> {
-        self.string(name)?
-            .map(|s| {
-                MediaType::parse(&s)
-                    .ok_or_else(|| self.wrong(name, r#""video", "audio" or "image""#))
-            })
-            .transpose()
+    #[inline(never)]
+    pub fn media_type(&self, name: &'static str) -> Option<MediaType> {
+        let text = self.string(name)?;
+        let media_type = MediaType::parse(&text);
+        if media_type.is_none() {
+            self.fail(name, Expected::Kind(r#""video", "audio" or "image""#));
+        }
+        media_type
     }
 
     /// An optional array of strings.
-    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, Error> {
-        let Some(value) = self.raw(name) else {
-            return Ok(None);
-        };
-        if !js_sys::Array::is_array(&value) {
-            return Err(self.wrong(name, "an array of strings"));
-        }
-        js_sys::Array::from(&value)
-            .iter()
-            .map(|item| {
-                item.as_string()
-                    .ok_or_else(|| self.wrong(name, "an array of strings"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+    #[inline(never)]
+    pub fn strings(&self, name: &'static str) -> Option<Vec<String>> {
+        self.read(name, "an array of strings", |value| {
+            if !js_sys::Array::is_array(&value) {
+                return None;
+            }
+            js_sys::Array::from(&value)
+                .iter()
+                .map(|item| item.as_string())
+                .collect()
+        })
     }
 
     /// Optional user metadata: a plain object with string, number or boolean values.
-    pub fn user_metadata(&self, name: &str) -> Result<Option<UserMetadata>, Error> {
-        let Some(value) = self.object(name)? else {
-            return Ok(None);
-        };
-        let expected = "an object with string, number or boolean values";
+    #[inline(never)]
+    pub fn user_metadata(&self, name: &'static str) -> Option<UserMetadata> {
+        let value = self.object(name)?;
         let mut metadata = UserMetadata::new();
         for entry in js_sys::Object::entries(value.unchecked_ref()).iter() {
             let pair = js_sys::Array::from(&entry);
             let key = pair.get(0).as_string().unwrap_or_default();
-            let json = metadata_value(&pair.get(1)).ok_or_else(|| self.wrong(name, expected))?;
+            let Some(json) = metadata_value(&pair.get(1)) else {
+                let expected = "an object with string, number or boolean values";
+                self.fail(name, Expected::Kind(expected));
+                return None;
+            };
             metadata.insert(key, json);
         }
-        Ok(Some(metadata))
+        Some(metadata)
     }
 }

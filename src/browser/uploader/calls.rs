@@ -53,30 +53,34 @@ pub(super) fn direct_form(
 }
 
 pub(super) fn list_query(options: &JsValue) -> Result<(String, Option<AbortSignal>), Error> {
-    let o = OptionReader::new(options, "ListAssetsOptions")?;
+    let o = OptionReader::new(options, "ListAssetsOptions");
     let asset_types = o
-        .strings("assetTypes")?
+        .strings("assetTypes")
         .unwrap_or_default()
         .iter()
-        .map(|kind| {
-            MediaType::parse(kind).ok_or_else(|| {
-                Error::invalid(
+        .filter_map(|kind| {
+            let media_type = MediaType::parse(kind);
+            if media_type.is_none() {
+                o.refuse(
                     "ListAssetsOptions.assetTypes must hold \"video\", \"audio\" or \"image\"",
-                )
-            })
+                );
+            }
+            media_type
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     let query = ListAssetsQuery {
         page: PageQuery {
-            page: Some(o.integer("page", 1, u64::from(u32::MAX))?.unwrap_or(1) as u32),
+            page: Some(o.integer("page", 1, u64::from(u32::MAX)).unwrap_or(1) as u32),
             page_limit: Some(
-                o.integer("pageLimit", 1, u64::from(limits::PAGE_LIMIT_MAX))?
+                o.integer("pageLimit", 1, u64::from(limits::PAGE_LIMIT_MAX))
                     .map_or(limits::PAGE_LIMIT_DEFAULT, |limit| limit as u32),
             ),
         },
-        asset_ids: o.strings("assetIds")?.unwrap_or_default(),
+        asset_ids: o.strings("assetIds").unwrap_or_default(),
         asset_types,
-        filename: o.string("filename")?,
+        filename: o.string("filename"),
     };
-    Ok((encode_query(&query.to_query_pairs()), o.signal("signal")?))
+    let signal = o.signal("signal");
+    o.finish()?;
+    Ok((encode_query(&query.to_query_pairs()), signal))
 }

@@ -128,66 +128,74 @@ impl Uploader {
                 "UploaderOptions are required (at least `endpoint` and `getToken`)",
             ));
         }
-        let o = OptionReader::new(options, "UploaderOptions")?;
+        let o = OptionReader::new(options, "UploaderOptions");
         let endpoint = o
-            .string("endpoint")?
-            .filter(|e| e.starts_with("http://") || e.starts_with("https://"))
-            .ok_or_else(|| Error::invalid("UploaderOptions.endpoint must be an http(s) URL"))?;
-        let authority = match (o.function("getToken")?, o.string("apiKey")?) {
-            (Some(get_token), None) => Authority::Grant(GrantSource::new(get_token)),
-            (None, Some(key)) if !key.is_empty() => Authority::ApiKey(key),
+            .string("endpoint")
+            .filter(|e| e.starts_with("http://") || e.starts_with("https://"));
+        if endpoint.is_none() {
+            o.refuse("UploaderOptions.endpoint must be an http(s) URL");
+        }
+        let authority = match (o.function("getToken"), o.string("apiKey")) {
+            (Some(get_token), None) => Some(Authority::Grant(GrantSource::new(get_token))),
+            (None, Some(key)) if !key.is_empty() => Some(Authority::ApiKey(key)),
             _ => {
-                return Err(Error::invalid(
-                    "UploaderOptions needs exactly one of getToken and apiKey",
-                ))
+                o.refuse("UploaderOptions needs exactly one of getToken and apiKey");
+                None
             }
         };
         let mut config = EngineConfig::default();
-        if let Some(concurrency) = o.integer_in("concurrency", option_limits::CONCURRENCY)? {
+        if let Some(concurrency) = o.integer_in("concurrency", option_limits::CONCURRENCY) {
             config.concurrency = concurrency as u32;
         }
         if let Some(interval) =
-            o.integer_in("progressIntervalMs", option_limits::PROGRESS_INTERVAL_MS)?
+            o.integer_in("progressIntervalMs", option_limits::PROGRESS_INTERVAL_MS)
         {
             config.progress_interval_ms = interval;
         }
-        if let Some(retry) = o.object("retry")? {
-            let r = OptionReader::new(&retry, "UploaderOptions.retry")?;
+        if let Some(retry) = o.object("retry") {
+            let r = OptionReader::new(&retry, "UploaderOptions.retry");
             for policy in [
                 &mut config.put_backoff,
                 &mut config.api_backoff,
                 &mut config.create_backoff,
             ] {
-                if let Some(base) = r.integer_in("baseDelayMs", option_limits::BACKOFF_BASE_MS)? {
+                if let Some(base) = r.integer_in("baseDelayMs", option_limits::BACKOFF_BASE_MS) {
                     policy.base_ms = base;
                 }
-                if let Some(cap) = r.integer_in("maxDelayMs", option_limits::BACKOFF_CAP_MS)? {
+                if let Some(cap) = r.integer_in("maxDelayMs", option_limits::BACKOFF_CAP_MS) {
                     policy.cap_ms = cap;
                 }
                 if let Some(attempts) =
-                    r.integer_in("maxAttempts", option_limits::BACKOFF_MAX_ATTEMPTS)?
+                    r.integer_in("maxAttempts", option_limits::BACKOFF_MAX_ATTEMPTS)
                 {
                     policy.max_attempts = attempts as u32;
                 }
             }
+            r.finish()?;
         }
-        if let Some(bound) = o.integer_in("stallTimeoutMs", option_limits::STALL_TIMEOUT_MS)? {
+        if let Some(bound) = o.integer_in("stallTimeoutMs", option_limits::STALL_TIMEOUT_MS) {
             // The engine may declare a stall sooner when the observed speed says the chunk is
             // long overdue, but never sooner than its own minimum (which the bound caps).
             config.stall.max_ms = bound;
             config.stall.min_ms = config.stall.min_ms.min(bound);
         }
-        if let Some(max) = o.integer("directUploadMaxBytes", 0, 1 << 53)? {
+        if let Some(max) = o.integer("directUploadMaxBytes", 0, 1 << 53) {
             config.direct_upload_max_bytes = max;
         }
-        config.renewable_grant = matches!(authority, Authority::Grant(_));
-        config.jitter_seed = random_u64();
-        let engine = Engine::new(config.clone())?;
-        let persist = match o.bool("persist")? {
+        let persist = match o.bool("persist") {
             Some(false) => PersistSetting::Off,
             _ => PersistSetting::Auto,
         };
-        let transport = Transport::new(o.function("fetch")?)?;
+        let fetch = o.function("fetch");
+        o.finish()?;
+        // Both are present once `finish` found nothing refused.
+        let (Some(endpoint), Some(authority)) = (endpoint, authority) else {
+            return Err(Error::invalid("UploaderOptions are incomplete"));
+        };
+        config.renewable_grant = matches!(authority, Authority::Grant(_));
+        config.jitter_seed = random_u64();
+        let engine = Engine::new(config.clone())?;
+        let transport = Transport::new(fetch)?;
         let api = Api::new(transport, &endpoint, authority);
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| Inner {
             state: RefCell::new(Shared {
@@ -330,15 +338,16 @@ impl Uploader {
     #[wasm_bindgen(js_name = deleteAsset, unchecked_return_type = "Promise<void>")]
     pub fn delete_asset(&self, asset_id: String, options: Option<JsDeleteAssetOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let started = OptionReader::new(&options, "DeleteAssetOptions").and_then(|o| {
-            let force = o.bool("force")?.unwrap_or(false);
-            let signal = o.signal("signal")?;
-            Ok(self.inner.one_off(
+        let o = OptionReader::new(&options, "DeleteAssetOptions");
+        let force = o.bool("force").unwrap_or(false);
+        let signal = o.signal("signal");
+        let started = o.finish().map(|()| {
+            self.inner.one_off(
                 Operation::Asset,
                 OneOffRequest::Delete { asset_id, force },
                 Answer::Nothing,
                 signal,
-            ))
+            )
         });
         started_or_rejected(started)
     }
@@ -347,11 +356,12 @@ impl Uploader {
     #[wasm_bindgen(js_name = waitUntilReady, unchecked_return_type = "Promise<Asset>")]
     pub fn wait_until_ready(&self, asset_id: String, options: Option<JsWaitOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let started = OptionReader::new(&options, "WaitOptions").and_then(|o| {
-            let signal = o.signal("signal")?;
-            let timeout = o.integer("timeoutMs", 1, 1 << 40)?;
-            Ok(self.inner.wait_until_ready(asset_id, signal, timeout))
-        });
+        let o = OptionReader::new(&options, "WaitOptions");
+        let signal = o.signal("signal");
+        let timeout = o.integer("timeoutMs", 1, 1 << 40);
+        let started = o
+            .finish()
+            .map(|()| self.inner.wait_until_ready(asset_id, signal, timeout));
         started_or_rejected(started)
     }
 }

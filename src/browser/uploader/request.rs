@@ -24,18 +24,20 @@ pub(crate) struct UploadRequest {
 
 impl UploadRequest {
     pub(crate) fn read(options: &JsValue, owner: &'static str) -> Result<UploadRequest, Error> {
-        let o = OptionReader::new(options, owner)?;
-        Ok(UploadRequest {
-            media_type: o.media_type("type")?,
-            filename: o.string("filename")?,
-            enable_hls: o.bool("enableHls")?,
-            enable_thumbnail: o.bool("enableThumbnail")?,
-            user_metadata: o.user_metadata("userMetadata")?,
-            signal: o.signal("signal")?,
-            on_progress: o.function("onProgress")?,
-            wait_until_ready: o.bool("waitUntilReady")?.unwrap_or(false),
-            resume_id: o.string("id")?,
-        })
+        let o = OptionReader::new(options, owner);
+        let request = UploadRequest {
+            media_type: o.media_type("type"),
+            filename: o.string("filename"),
+            enable_hls: o.bool("enableHls"),
+            enable_thumbnail: o.bool("enableThumbnail"),
+            user_metadata: o.user_metadata("userMetadata"),
+            signal: o.signal("signal"),
+            on_progress: o.function("onProgress"),
+            wait_until_ready: o.bool("waitUntilReady").unwrap_or(false),
+            resume_id: o.string("id"),
+        };
+        o.finish()?;
+        Ok(request)
     }
 }
 
