@@ -17,7 +17,12 @@ impl JsObject {
 
     /// Sets `key` (skipped when `value` is `undefined`, so optional properties are absent).
     pub fn set(self, key: &str, value: impl Into<JsValue>) -> Self {
-        let value = value.into();
+        self.set_value(key, value.into())
+    }
+
+    /// [`JsObject::set`] after the conversion: one copy, whatever the value's type.
+    #[inline(never)]
+    fn set_value(self, key: &str, value: JsValue) -> Self {
         if !value.is_undefined() {
             // Setting a property on a fresh plain object cannot fail.
             let _ = Reflect::set(&self.0, &JsValue::from_str(key), &value);
