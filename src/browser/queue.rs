@@ -378,10 +378,7 @@ impl QueueInner {
                         .upload(blob.unchecked_into(), Some(options.unchecked_into())),
                 };
                 // The item shows the outcome; the promise's rejection is not left unhandled.
-                let done = JsFuture::from(handle.done());
-                wasm_bindgen_futures::spawn_local(async move {
-                    let _ = done.await;
-                });
+                ignore_outcome(&handle.done());
                 let weak: Weak<QueueInner> = Rc::downgrade(self);
                 handle.watch(Rc::new(move || {
                     if let Some(inner) = weak.upgrade() {
@@ -406,11 +403,8 @@ impl QueueInner {
                 }
             }
             QueueAction::Forget { upload_id } => {
-                let forgotten = JsFuture::from(self.uploader.forget(upload_id));
-                wasm_bindgen_futures::spawn_local(async move {
-                    // Best effort: a record left behind expires with its session.
-                    let _ = forgotten.await;
-                });
+                // Best effort: a record left behind expires with its session.
+                ignore_outcome(&self.uploader.forget(upload_id));
             }
         }
     }
@@ -538,6 +532,12 @@ impl QueueInner {
                 .build(),
         )
     }
+}
+
+/// Marks `promise`'s rejection as handled without a callback: `Promise.allSettled` handles it
+/// (and never rejects itself).
+fn ignore_outcome(promise: &Promise) {
+    let _ = Promise::all_settled(&Array::of1(promise));
 }
 
 /// The files of `add`: one `Blob`/`File`, or an iterable (a `FileList`, an array) of them.
