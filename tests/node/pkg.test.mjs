@@ -160,6 +160,15 @@ test('a refused option is named with what it must be; with several, the first on
     () => queue.add(blob, { onProgress() {} }),
     refusal('QueueAddOptions cannot have `signal` or `onProgress`: use the queue\'s cancel() and subscribe()'),
   );
+  const notFiles = refusal('add() takes a File, a Blob, a FileList or an iterable of them');
+  for (const files of [5, 'abc', null, {}, { length: 1, 0: blob }, [blob, 5], new Set([blob, {}])]) {
+    assert.throws(() => queue.add(files), notFiles, String(files));
+  }
+  const failing = (function* files() {
+    yield blob;
+    throw new Error('no more files');
+  })();
+  assert.throws(() => queue.add(failing), refusal('no more files'));
   assert.throws(() => queue.pause('nope'), (error) => error.code === 'not_found' && error.message === 'the queue has no item "nope"');
   assert.equal(queue.getSnapshot().items.length, 0);
   // Every refusal came before any request.
