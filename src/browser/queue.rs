@@ -547,17 +547,23 @@ fn read_files(files: &JsValue) -> Result<Vec<Blob>, Error> {
     }
     let not_files =
         || Error::invalid("add() takes a File, a Blob, a FileList or an iterable of them");
-    let iterator = js_sys::try_iter(files)
-        .map_err(|_| not_files())?
-        .ok_or_else(not_files)?;
-    iterator
-        .map(|value| {
-            value
-                .map_err(|e| from_js(&e, ErrorCode::InvalidInput))?
-                .dyn_into::<Blob>()
-                .map_err(|_| not_files())
-        })
+    let iterable = files.is_object()
+        && Reflect::get(files, &js_sys::Symbol::iterator()).is_ok_and(|f| f.is_function());
+    if !iterable {
+        return Err(not_files());
+    }
+    array_from(files)
+        .map_err(|e| from_js(&e, ErrorCode::InvalidInput))?
+        .iter()
+        .map(|value| value.dyn_into::<Blob>().map_err(|_| not_files()))
         .collect()
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Array.from(iterable)`: one call instead of the iterator protocol driven from Rust.
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = from)]
+    fn array_from(iterable: &JsValue) -> Result<Array, JsValue>;
 }
 
 /// Checks the options of `add`/`restorePending` as `upload` reads them, refusing the two the
