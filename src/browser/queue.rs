@@ -114,7 +114,7 @@ impl UploadQueue {
     ) -> Result<Array, JsValue> {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let blobs = read_files(&files).map_err(|e| to_js_error(&e))?;
-        let filename = check_options(&options, "QueueAddOptions").map_err(|e| to_js_error(&e))?;
+        let filename = check_options(&options).map_err(|e| to_js_error(&e))?;
         let new_files = blobs
             .iter()
             .map(|blob| {
@@ -205,7 +205,7 @@ impl UploadQueue {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let inner = Rc::clone(&self.inner);
         promise(async move {
-            check_options(&options, "QueueAddOptions").map_err(|e| to_js_error(&e))?;
+            check_options(&options).map_err(|e| to_js_error(&e))?;
             let pending = JsFuture::from(inner.uploader.pending_uploads()).await?;
             let entries = Array::from(&pending)
                 .iter()
@@ -566,14 +566,14 @@ extern "C" {
     fn array_from(iterable: &JsValue) -> Result<Array, JsValue>;
 }
 
-/// Checks the options of `add`/`restorePending` as `upload` reads them, refusing the two the
-/// queue owns. Returns the `filename` option.
-fn check_options(options: &JsValue, owner: &'static str) -> Result<Option<String>, Error> {
-    let request = UploadRequest::read(options, owner)?;
+/// Checks the options of `add`/`restorePending` (`QueueAddOptions`) as `upload` reads them,
+/// refusing the two the queue owns. Returns the `filename` option.
+fn check_options(options: &JsValue) -> Result<Option<String>, Error> {
+    let request = UploadRequest::read(options, "QueueAddOptions")?;
     if request.signal.is_some() || request.on_progress.is_some() {
-        return Err(Error::invalid(format!(
-            "{owner} cannot have `signal` or `onProgress`: use the queue's cancel() and subscribe()"
-        )));
+        return Err(Error::invalid(
+            "QueueAddOptions cannot have `signal` or `onProgress`: use the queue's cancel() and subscribe()",
+        ));
     }
     Ok(request.filename)
 }
