@@ -23,9 +23,7 @@ use super::types::{JsQueueAddOptions, JsQueueSnapshot};
 use super::uploader::{UploadHandle, UploadRequest, Uploader};
 use super::wire_js;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::queue::{
-    ItemId, NewFile, Queue, QueueAction, QueueItem, QueuePhase, SavedEntry, UploadView,
-};
+use crate::core::queue::{ItemId, NewFile, Queue, QueueAction, QueueItem, QueuePhase, UploadView};
 use crate::core::sorted_map::SortedMap;
 
 /// The adapter's part of one item: its file, its options and its current upload.
@@ -209,7 +207,7 @@ impl UploadQueue {
             let pending = JsFuture::from(inner.uploader.pending_uploads()).await?;
             let entries = Array::from(&pending)
                 .iter()
-                .filter_map(|p| saved_entry(&p).ok())
+                .filter_map(|p| wire_js::pending_upload(&p).ok())
                 .collect();
             {
                 let mut state = inner.state.borrow_mut();
@@ -576,14 +574,4 @@ fn check_options(options: &JsValue) -> Result<Option<String>, Error> {
         ));
     }
     Ok(request.filename)
-}
-
-fn saved_entry(pending: &JsValue) -> Result<SavedEntry, wire_js::Unreadable> {
-    Ok(SavedEntry {
-        upload_id: wire_js::read_string(pending, "id")?,
-        filename: wire_js::read_string(pending, "filename")?,
-        size: wire_js::read_u64(pending, "size")?,
-        last_modified: wire_js::read_number(pending, "lastModified")?,
-        uploaded_bytes: wire_js::read_u64(pending, "uploadedBytes")?,
-    })
 }

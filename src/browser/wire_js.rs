@@ -18,6 +18,7 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::convert::{number, user_metadata as user_metadata_object, JsObject};
+use crate::core::queue::SavedEntry;
 use crate::core::resume::SavedUpload;
 use crate::core::wire::{
     Asset, AssetError, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus, CompletedChunk,
@@ -112,6 +113,13 @@ impl<'a> Fields<'a> {
             self.fail(key);
         }
         number
+    }
+
+    fn number(&self, key: &'static str) -> f64 {
+        self.opt_number(key).unwrap_or_else(|| {
+            self.fail(key);
+            0.0
+        })
     }
 
     /// A non-negative integer no larger than `max`.
@@ -562,6 +570,18 @@ pub fn saved_upload(value: &JsValue) -> Read<SavedUpload> {
     })
 }
 
+/// A saved upload as `Uploader.pendingUploads()` lists it (`PendingUpload`), for a queue.
+pub fn pending_upload(value: &JsValue) -> Read<SavedEntry> {
+    let f = Fields::new(value);
+    f.finish(SavedEntry {
+        upload_id: f.string("id"),
+        filename: f.string("filename"),
+        size: f.u64("size"),
+        last_modified: f.number("lastModified"),
+        uploaded_bytes: f.u64("uploadedBytes"),
+    })
+}
+
 /// A string field of a plain object (for records written by this package).
 pub fn read_string(value: &JsValue, key: &'static str) -> Read<String> {
     let f = Fields::new(value);
@@ -570,7 +590,8 @@ pub fn read_string(value: &JsValue, key: &'static str) -> Read<String> {
 
 /// A number field of a plain object (for records written by this package).
 pub fn read_number(value: &JsValue, key: &'static str) -> Read<f64> {
-    Fields::new(value).opt_number(key).ok_or(Unreadable(key))
+    let f = Fields::new(value);
+    f.finish(f.number(key))
 }
 
 /// A non-negative integer field of a plain object (for records written by this package).
