@@ -33,7 +33,7 @@ version=$(awk -F'"' '/^\[package\]/{p=1} p && /^version *=/{print $2; exit}' Car
 
 step "cargo build (wasm32, release, --features browser)"
 # Keep the `target_features` section wasm-bindgen reads (the profile strips symbols; wasm-opt
-# strips the rest below).
+# strips the rest below, target_features included, once wasm-bindgen has read it).
 CARGO_PROFILE_RELEASE_STRIP=debuginfo \
   cargo build --release --target wasm32-unknown-unknown --features browser --lib
 
@@ -50,7 +50,7 @@ step "wasm-opt --flatten --rereloop -Oz -Oz"
 # --gufa, --merge-similar-functions, --inlining-optimizing or a third -Oz moved it by < 40 bytes).
 # The features rustc enables by default for wasm32-unknown-unknown; binaryen must accept them
 # and must not introduce any others (the module has to load in every current browser).
-wasm_opt_args=(--flatten --rereloop -Oz -Oz --strip-debug --strip-producers
+wasm_opt_args=(--flatten --rereloop -Oz -Oz --strip-debug --strip-producers --strip-target-features
   --enable-bulk-memory --enable-mutable-globals --enable-nontrapping-float-to-int
   --enable-sign-ext --enable-reference-types --enable-multivalue)
 # The size breakdown (scripts/wasm-size.mjs --breakdown, `make bench`) re-runs these passes with
