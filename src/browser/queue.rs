@@ -6,7 +6,7 @@
 //! gets, feeds their state back, and turns each published state into JS objects (an item that
 //! did not change keeps its object).
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -130,7 +130,7 @@ impl UploadQueue {
             })
             .collect();
         let ids = {
-            let mut state = self.inner.state.borrow_mut();
+            let mut state = self.inner.state();
             let ids = state.core.add(new_files);
             for (id, blob) in ids.iter().zip(blobs) {
                 state.slots.insert(
@@ -184,14 +184,14 @@ impl UploadQueue {
     /// Pauses every item that can be paused.
     #[wasm_bindgen(js_name = pauseAll)]
     pub fn pause_all(&self) {
-        self.inner.state.borrow_mut().core.pause_all();
+        self.inner.state().core.pause_all();
         self.inner.run();
     }
 
     /// Resumes every paused item (in the order they were added, as places free up).
     #[wasm_bindgen(js_name = resumeAll)]
     pub fn resume_all(&self) {
-        self.inner.state.borrow_mut().core.resume_all();
+        self.inner.state().core.resume_all();
         self.inner.run();
     }
 
@@ -210,7 +210,7 @@ impl UploadQueue {
                 .filter_map(|p| wire_js::pending_upload(&p).ok())
                 .collect();
             {
-                let mut state = inner.state.borrow_mut();
+                let mut state = inner.state();
                 state.restore_options = options.clone();
                 for id in state.core.restore(entries) {
                     state.slots.insert(
@@ -236,7 +236,7 @@ impl UploadQueue {
     pub fn attach_file(&self, id: &str, file: File) -> Result<(), JsValue> {
         let item = self.inner.item_id(id).map_err(|e| to_js_error(&e))?;
         {
-            let mut state = self.inner.state.borrow_mut();
+            let mut state = self.inner.state();
             state
                 .core
                 .attach_file(item, &file.name(), file.size() as u64)
@@ -275,11 +275,24 @@ impl UploadQueue {
     /// not change keeps its object.
     #[wasm_bindgen(js_name = getSnapshot)]
     pub fn get_snapshot(&self) -> JsQueueSnapshot {
-        self.inner.state.borrow().snapshot.clone().unchecked_into()
+        self.inner.state_ref().snapshot.clone().unchecked_into()
     }
 }
 
 impl QueueInner {
+    /// The state, to change it. Every borrow goes through here or [`QueueInner::state_ref`]:
+    /// each `RefCell` borrow site costs the package a panic location and its call.
+    #[inline(never)]
+    fn state(&self) -> RefMut<'_, State> {
+        self.state.borrow_mut()
+    }
+
+    /// The state, to read it.
+    #[inline(never)]
+    fn state_ref(&self) -> Ref<'_, State> {
+        self.state.borrow()
+    }
+
     fn id_string(&self, id: ItemId) -> String {
         format!("{}{id}", self.prefix)
     }
@@ -301,7 +314,7 @@ impl QueueInner {
         operation: fn(&mut Queue, ItemId) -> Result<(), Error>,
     ) -> Result<(), JsValue> {
         let item = self.item_id(id).map_err(|e| to_js_error(&e))?;
-        operation(&mut self.state.borrow_mut().core, item).map_err(|e| to_js_error(&e))?;
+        operation(&mut self.state().core, item).map_err(|e| to_js_error(&e))?;
         self.run();
         Ok(())
     }
@@ -310,7 +323,7 @@ impl QueueInner {
     /// held-back progress. No borrow is held while the uploader runs.
     fn run(self: &Rc<Self>) {
         loop {
-            let actions = self.state.borrow_mut().core.take_actions();
+            let actions = self.state().core.take_actions();
             if actions.is_empty() {
                 break;
             }
@@ -319,12 +332,12 @@ impl QueueInner {
             }
         }
         let now = now_ms() as u64;
-        let published = self.state.borrow_mut().core.publish(now);
+        let published = self.state().core.publish(now);
         if published {
             self.build_snapshot();
             self.subscribers.notify();
         }
-        let deadline = self.state.borrow().core.publish_deadline();
+        let deadline = self.state_ref().core.publish_deadline();
         let timer = deadline.map(|at| {
             let weak = Rc::downgrade(self);
             Timer::new(at.saturating_sub(now) as f64, move || {
@@ -333,10 +346,9 @@ impl QueueInner {
                 }
             })
         });
-        self.state.borrow_mut().timer = timer;
+        self.state().timer = timer;
         let has_work = self
-            .state
-            .borrow()
+            .state_ref()
             .core
             .items()
             .any(|item| !item.phase.is_final() && item.phase != QueuePhase::AwaitingFile);
@@ -349,7 +361,7 @@ impl QueueInner {
         match action {
             QueueAction::Start { item, resume } => {
                 let started = {
-                    let state = self.state.borrow();
+                    let state = self.state_ref();
                     state
                         .slots
                         .get(&item)
@@ -383,7 +395,7 @@ impl QueueInner {
                         inner.upload_changed(item);
                     }
                 }));
-                if let Some(slot) = self.state.borrow_mut().slots.get_mut(&item) {
+                if let Some(slot) = self.state().slots.get_mut(&item) {
                     slot.handle = Some(handle);
                 }
             }
@@ -391,7 +403,7 @@ impl QueueInner {
             QueueAction::Resume { item } => self.with_handle(item, UploadHandle::resume),
             QueueAction::Abort { item } => self.with_handle(item, UploadHandle::abort),
             QueueAction::Drop { item } => {
-                let mut state = self.state.borrow_mut();
+                let mut state = self.state();
                 if state.core.contains(item) {
                     if let Some(slot) = state.slots.get_mut(&item) {
                         slot.handle = None;
@@ -409,8 +421,7 @@ impl QueueInner {
 
     fn with_handle(&self, item: ItemId, act: fn(&UploadHandle)) {
         let handle = self
-            .state
-            .borrow()
+            .state_ref()
             .slots
             .get(&item)
             .and_then(|slot| slot.handle.clone());
@@ -422,7 +433,7 @@ impl QueueInner {
     /// An item's upload announced a change: feed its current state to the core.
     fn upload_changed(self: &Rc<Self>, item: ItemId) {
         let view = {
-            let state = self.state.borrow();
+            let state = self.state_ref();
             let Some(handle) = state.slots.get(&item).and_then(|s| s.handle.as_ref()) else {
                 return;
             };
@@ -438,13 +449,13 @@ impl QueueInner {
                 error: view.error,
             }
         };
-        self.state.borrow_mut().core.upload_changed(item, view);
+        self.state().core.upload_changed(item, view);
         self.run();
     }
 
     /// Turns the core's published state into the frozen snapshot.
     fn build_snapshot(&self) {
-        let mut state = self.state.borrow_mut();
+        let mut state = self.state();
         let state = &mut *state;
         let items = Array::new();
         let mut objects = SortedMap::new();
