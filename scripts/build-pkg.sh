@@ -59,6 +59,8 @@ named_dir=$TARGET_DIR/pkg-names
 rm -rf "$named_dir" && mkdir -p "$named_dir"
 cp "$staging/${NAME}_bg.wasm" "$named_dir/"
 printf '%s\n' "${wasm_opt_args[@]}" >"$named_dir/wasm-opt-args"
+# Fails the build if a function that costs kilobytes for nothing slipped in (e.g. `{:?}` of a str).
+node scripts/wasm-size.mjs --check
 "$WASM_OPT" "${wasm_opt_args[@]}" -o "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
 mv "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
 

@@ -2,7 +2,10 @@
 // every other shipped JS entry, and where the wasm's bytes go (a twiggy-style breakdown by owner).
 // `make pkg` prints the first two (scripts/build-pkg.sh); `make bench`'s size section all three.
 //
-//   node scripts/wasm-size.mjs [pkg-dir] [--breakdown]
+//   node scripts/wasm-size.mjs [pkg-dir] [--breakdown] [--check]
+//
+// `--check` fails (exit 1) when a function that must not be in the package is there (FORBIDDEN);
+// alone, it prints nothing else.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -194,6 +197,29 @@ function breakdownOf(bytes, shippedBytes, largest) {
   };
 }
 
+/**
+ * Functions that must not be in the package, each with the reason: one stray use costs kilobytes.
+ * `make pkg` fails when one is there (`--check`).
+ */
+const FORBIDDEN = [
+  [/escape_debug/, '`{:?}` of a string or a char on the wasm path (char::escape_debug and its Unicode tables: 4.3 KB gzipped when the queue had one); format with `{}`'],
+];
+
+/**
+ * The forbidden functions (FORBIDDEN) in the named wasm-bindgen output `make pkg` keeps in `dir`,
+ * each `{name, why}`.
+ */
+export function forbiddenFunctions(dir = NAMED_BUILD_DIR) {
+  const input = path.join(dir, `${NAME}_bg.wasm`);
+  if (!existsSync(input)) throw new Error(`${input} not found: run \`make pkg\` first`);
+  const found = [];
+  for (const f of functionsOf(readFileSync(input)).functions) {
+    const rule = f.name && FORBIDDEN.find(([pattern]) => pattern.test(f.name));
+    if (rule) found.push({ name: readable(f.name), why: rule[1] });
+  }
+  return found;
+}
+
 /** The breakdown as aligned text lines. */
 export function formatBreakdown(b) {
   const pct = (n) => `${((n / b.rawBytes) * 100).toFixed(1)} %`.padStart(7);
@@ -209,6 +235,12 @@ export function formatBreakdown(b) {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const pkgDir = args.find((a) => !a.startsWith('--')) ?? path.join(ROOT, 'pkg');
-  console.log(formatPackageSizes(packageSizes(pkgDir)).join('\n'));
+  // `--check` alone checks the named build only (build-pkg.sh runs it before pkg/ exists).
+  if (!(args.length === 1 && args[0] === '--check')) console.log(formatPackageSizes(packageSizes(pkgDir)).join('\n'));
   if (args.includes('--breakdown')) console.log(formatBreakdown(wasmBreakdown()).join('\n'));
+  if (args.includes('--check')) {
+    const found = forbiddenFunctions();
+    for (const f of found) console.error(`wasm-size: ${f.name} is in the package: ${f.why}`);
+    if (found.length) process.exit(1);
+  }
 }
