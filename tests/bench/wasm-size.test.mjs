@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { formatPackageSizes, packageSizes, PACKAGE_GZIP_TARGET_BYTES, wasmBreakdown } from '../../scripts/wasm-size.mjs';
+import { forbiddenFunctions, formatPackageSizes, packageSizes, PACKAGE_GZIP_TARGET_BYTES, wasmBreakdown } from '../../scripts/wasm-size.mjs';
 import { ROOT } from '../support/harness.mjs';
 
 const work = mkdtempSync(path.join(tmpdir(), 'wasm-size-test-'));
@@ -94,4 +94,22 @@ test('the breakdown puts each function with its owner and adds up to the shipped
   assert.equal(b.rawBytes, readFileSync(shipped).length);
   assert.equal(b.largest.length, 3);
   assert.equal(b.largest[0].name.includes('::h0123456789abcdef'), false);
+});
+
+test('the check names a forbidden function in the named build, and passes one without', () => {
+  const wasmAs = path.join(ROOT, 'node_modules/.bin/wasm-as');
+  const build = (dirName, names) => {
+    const dir = path.join(work, dirName);
+    mkdirSync(dir, { recursive: true });
+    const wat = `(module ${names.map((name, i) => `(func $"${name}" (result i32) (i32.const ${i})) (export "f${i}" (func ${i}))`).join(' ')})`;
+    writeFileSync(path.join(work, `${dirName}.wat`), wat);
+    execFileSync(wasmAs, ['-g', path.join(work, `${dirName}.wat`), '-o', path.join(dir, `${NAME}_bg.wasm`)]);
+    return dir;
+  };
+  const clean = build('clean', ['<&str as core[c5930c85a12de822]::fmt::Display>::fmt', 'twelvelabs_edge_upload::browser::queue::QueueInner::item_id::h0123456789abcdef']);
+  assert.deepEqual(forbiddenFunctions(clean), []);
+  const debug = build('debug', ['<char>::escape_debug_ext::h0123456789abcdef', 'twelvelabs_edge_upload::browser::queue::QueueInner::item_id::h0123456789abcdef']);
+  const found = forbiddenFunctions(debug);
+  assert.deepEqual(found.map((f) => f.name), ['<char>::escape_debug_ext']);
+  assert.match(found[0].why, /\{:\?\}/);
 });
