@@ -51,7 +51,8 @@ step "wasm-opt --flatten --rereloop -Oz -Oz"
 # --low-memory-unused lets -Oz fold `load(p + C)` (C < 1024) into `load offset=C (p)`: 0.6 KB
 # smaller gzipped. The two differ only when `p + C` wraps past 2^32 into the first KiB, which no
 # pointer of this module does: rustc links the 1 MiB stack first (it starts at 1 MiB and grows
-# down to 0) and the data and heap above it, all far below 4 GiB.
+# down to 0) and the data and heap above it, all far below 4 GiB (`wasm-size.mjs --check` below
+# fails the build if data is ever placed in the first KiB).
 # The features rustc enables by default for wasm32-unknown-unknown; binaryen must accept them
 # and must not introduce any others (the module has to load in every current browser).
 wasm_opt_args=(--flatten --rereloop -Oz -Oz --low-memory-unused
@@ -64,7 +65,8 @@ named_dir=$TARGET_DIR/pkg-names
 rm -rf "$named_dir" && mkdir -p "$named_dir"
 cp "$staging/${NAME}_bg.wasm" "$named_dir/"
 printf '%s\n' "${wasm_opt_args[@]}" >"$named_dir/wasm-opt-args"
-# Fails the build if a function that costs kilobytes for nothing slipped in (e.g. `{:?}` of a str).
+# Fails the build if a function that costs kilobytes for nothing slipped in (e.g. `{:?}` of a str),
+# or if data lies where --low-memory-unused assumes nothing is.
 node scripts/wasm-size.mjs --check
 "$WASM_OPT" "${wasm_opt_args[@]}" -o "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
 mv "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"

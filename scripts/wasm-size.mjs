@@ -4,8 +4,9 @@
 //
 //   node scripts/wasm-size.mjs [pkg-dir] [--breakdown] [--check]
 //
-// `--check` fails (exit 1) when a function that must not be in the package is there (FORBIDDEN);
-// alone, it prints nothing else.
+// `--check` fails (exit 1) when a function that must not be in the package is there (FORBIDDEN),
+// or when data lies in the first KiB `wasm-opt --low-memory-unused` assumes unused; alone, it
+// prints nothing else.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -210,14 +211,60 @@ const FORBIDDEN = [
  * each `{name, why}`.
  */
 export function forbiddenFunctions(dir = NAMED_BUILD_DIR) {
-  const input = path.join(dir, `${NAME}_bg.wasm`);
-  if (!existsSync(input)) throw new Error(`${input} not found: run \`make pkg\` first`);
   const found = [];
-  for (const f of functionsOf(readFileSync(input)).functions) {
+  for (const f of functionsOf(readFileSync(namedWasm(dir))).functions) {
     const rule = f.name && FORBIDDEN.find(([pattern]) => pattern.test(f.name));
     if (rule) found.push({ name: readable(f.name), why: rule[1] });
   }
   return found;
+}
+
+/** The first KiB of memory, which `wasm-opt --low-memory-unused` (build-pkg.sh) assumes unused. */
+export const LOW_MEMORY_BYTES = 1024;
+
+/**
+ * The lowest address a data segment of the named build in `dir` is placed at (`Infinity` without
+ * active segments). `wasm-opt --low-memory-unused` needs it at or above LOW_MEMORY_BYTES; an
+ * offset that is not a constant counts as 0.
+ */
+export function lowestDataAddress(dir = NAMED_BUILD_DIR) {
+  const bytes = readFileSync(namedWasm(dir));
+  const data = sections(bytes).find((s) => s.id === 11);
+  let lowest = Infinity;
+  if (!data) return lowest;
+  const reader = new Reader(bytes, data.bodyStart);
+  for (let count = reader.u32(); count > 0; count--) {
+    const flags = reader.u32();
+    if (flags !== 1) {
+      if (flags === 2) reader.u32(); // memory index
+      const opcode = reader.byte();
+      let offset = 0;
+      if (opcode === 0x41) {
+        // i32.const: a signed LEB128; addresses are its unsigned value.
+        let shift = 0;
+        let b;
+        do {
+          b = reader.byte();
+          offset |= (b & 0x7f) << shift;
+          shift += 7;
+        } while (b & 0x80);
+        offset >>>= 0;
+        if (reader.byte() !== 0x0b) throw new Error('a data segment offset longer than one i32.const');
+      } else {
+        throw new Error(`a data segment offset starts with opcode 0x${opcode.toString(16)}, not i32.const`);
+      }
+      lowest = Math.min(lowest, offset);
+    }
+    const size = reader.u32();
+    reader.offset += size;
+  }
+  return lowest;
+}
+
+function namedWasm(dir) {
+  const input = path.join(dir, `${NAME}_bg.wasm`);
+  if (!existsSync(input)) throw new Error(`${input} not found: run \`make pkg\` first`);
+  return input;
 }
 
 /** The breakdown as aligned text lines. */
@@ -241,6 +288,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   if (args.includes('--check')) {
     const found = forbiddenFunctions();
     for (const f of found) console.error(`wasm-size: ${f.name} is in the package: ${f.why}`);
-    if (found.length) process.exit(1);
+    const lowest = lowestDataAddress();
+    if (lowest < LOW_MEMORY_BYTES) {
+      console.error(`wasm-size: a data segment starts at ${lowest}, inside the first ${LOW_MEMORY_BYTES} bytes that \`wasm-opt --low-memory-unused\` (build-pkg.sh) assumes unused`);
+    }
+    if (found.length || lowest < LOW_MEMORY_BYTES) process.exit(1);
   }
 }

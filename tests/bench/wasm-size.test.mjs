@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { forbiddenFunctions, formatPackageSizes, packageSizes, PACKAGE_GZIP_TARGET_BYTES, wasmBreakdown } from '../../scripts/wasm-size.mjs';
+import {
+  forbiddenFunctions,
+  formatPackageSizes,
+  LOW_MEMORY_BYTES,
+  lowestDataAddress,
+  packageSizes,
+  PACKAGE_GZIP_TARGET_BYTES,
+  wasmBreakdown,
+} from '../../scripts/wasm-size.mjs';
 import { ROOT } from '../support/harness.mjs';
 
 const work = mkdtempSync(path.join(tmpdir(), 'wasm-size-test-'));
@@ -112,4 +120,19 @@ test('the check names a forbidden function in the named build, and passes one wi
   const found = forbiddenFunctions(debug);
   assert.deepEqual(found.map((f) => f.name), ['<char>::escape_debug_ext']);
   assert.match(found[0].why, /\{:\?\}/);
+});
+
+test('the lowest data address is read from the named build, passive segments aside', () => {
+  const wasmAs = path.join(ROOT, 'node_modules/.bin/wasm-as');
+  const build = (dirName, segments) => {
+    const dir = path.join(work, dirName);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(work, `${dirName}.wat`), `(module (memory 20) ${segments})`);
+    execFileSync(wasmAs, ['--enable-bulk-memory', path.join(work, `${dirName}.wat`), '-o', path.join(dir, `${NAME}_bg.wasm`)]);
+    return dir;
+  };
+  assert.equal(lowestDataAddress(build('stack-first', '(data (i32.const 1048592) "abc") (data (i32.const 1048576) "d") (data "passive")')), 1048576);
+  assert.equal(lowestDataAddress(build('low', '(data (i32.const 1048576) "a") (data (i32.const 1000) "b")')), 1000);
+  assert.ok(lowestDataAddress(build('low', '(data (i32.const 1000) "b")')) < LOW_MEMORY_BYTES);
+  assert.equal(lowestDataAddress(build('none', '')), Infinity);
 });
