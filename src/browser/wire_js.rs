@@ -170,10 +170,14 @@ impl<'a> Fields<'a> {
     }
 
     fn list<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Vec<T> {
-        self.array(key)
-            .iter()
-            .filter_map(|item| self.keep(read(item)))
-            .collect()
+        let items = self.array(key);
+        let mut list = Vec::with_capacity(items.len());
+        for item in &items {
+            if let Some(value) = self.keep(read(item)) {
+                list.push(value);
+            }
+        }
+        list
     }
 
     /// An object field, if present.
