@@ -205,10 +205,12 @@ impl UploadQueue {
         promise(async move {
             check_options(&options).map_err(|e| to_js_error(&e))?;
             let pending = JsFuture::from(inner.uploader.pending_uploads()).await?;
-            let entries = Array::from(&pending)
-                .iter()
-                .filter_map(|p| wire_js::pending_upload(&p).ok())
-                .collect();
+            let mut entries = Vec::new();
+            for pending in Array::from(&pending).iter() {
+                if let Ok(entry) = wire_js::pending_upload(&pending) {
+                    entries.push(entry);
+                }
+            }
             {
                 let mut state = inner.state();
                 state.restore_options = options.clone();
