@@ -529,31 +529,27 @@ fn pair(value: &JsValue, key: &'static str) -> Read<(u32, JsValue)> {
     Ok((first as u32, items.get(1)))
 }
 
+/// A `[first, last]` range of reported chunks in a saved upload.
+fn reported_range(item: &JsValue) -> Read<[u32; 2]> {
+    let (first, last) = pair(item, "reported")?;
+    let last = last.as_f64().ok_or(Unreadable("reported"))?;
+    if !(0.0..=f64::from(u32::MAX)).contains(&last) || last.fract() != 0.0 {
+        return Err(Unreadable("reported"));
+    }
+    Ok([first, last as u32])
+}
+
+/// A `[chunk index, ETag]` entry of a saved upload.
+fn etag_entry(item: &JsValue) -> Read<(u32, String)> {
+    let (index, etag) = pair(item, "etags")?;
+    Ok((index, etag.as_string().ok_or(Unreadable("etags"))?))
+}
+
 /// Reads a saved upload written by [`saved_upload_object`].
 pub fn saved_upload(value: &JsValue) -> Read<SavedUpload> {
     let f = Fields::new(value);
-    let reported = f
-        .array("reported")
-        .iter()
-        .filter_map(|item| {
-            f.keep(pair(item, "reported").and_then(|(first, last)| {
-                let last = last.as_f64().ok_or(Unreadable("reported"))?;
-                if !(0.0..=f64::from(u32::MAX)).contains(&last) || last.fract() != 0.0 {
-                    return Err(Unreadable("reported"));
-                }
-                Ok([first, last as u32])
-            }))
-        })
-        .collect();
-    let etags = f
-        .array("etags")
-        .iter()
-        .filter_map(|item| {
-            f.keep(pair(item, "etags").and_then(|(index, etag)| {
-                Ok((index, etag.as_string().ok_or(Unreadable("etags"))?))
-            }))
-        })
-        .collect();
+    let reported = f.list("reported", reported_range);
+    let etags = f.list("etags", etag_entry);
     let offset = f.opt_number("clock_offset_ms").unwrap_or(0.0);
     if offset.fract() != 0.0 || offset.abs() > MAX_EXACT {
         f.fail("clock_offset_ms");
