@@ -158,22 +158,22 @@ impl<'a> Fields<'a> {
 
     /// The items of an array field; absent reads as empty (`#[serde(default)]`).
     #[inline(never)]
-    fn array(&self, key: &'static str) -> Vec<JsValue> {
+    fn array(&self, key: &'static str) -> Array {
         match self.get(key) {
-            None => Vec::new(),
-            Some(v) if Array::is_array(&v) => Array::from(&v).iter().collect(),
+            Some(v) if Array::is_array(&v) => v.unchecked_into(),
             Some(_) => {
                 self.fail(key);
-                Vec::new()
+                Array::new()
             }
+            None => Array::new(),
         }
     }
 
     fn list<T>(&self, key: &'static str, read: fn(&JsValue) -> Read<T>) -> Vec<T> {
         let items = self.array(key);
-        let mut list = Vec::with_capacity(items.len());
-        for item in &items {
-            if let Some(value) = self.keep(read(item)) {
+        let mut list = Vec::with_capacity(items.length() as usize);
+        for item in items.iter() {
+            if let Some(value) = self.keep(read(&item)) {
                 list.push(value);
             }
         }
