@@ -220,14 +220,13 @@ impl<'a> Fields<'a> {
 }
 
 /// The own enumerable `(key, value)` pairs of an object.
-fn entries(object: &JsValue) -> Vec<(String, JsValue)> {
+fn entries(object: &JsValue) -> impl Iterator<Item = (String, JsValue)> {
     Object::entries(object.unchecked_ref())
-        .iter()
+        .into_iter()
         .map(|pair| {
             let pair: Array = pair.unchecked_into();
             (pair.get(0).as_string().unwrap_or_default(), pair.get(1))
         })
-        .collect()
 }
 
 // ───────────────────────────── responses ─────────────────────────────
