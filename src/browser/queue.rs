@@ -563,11 +563,12 @@ fn read_files(files: &JsValue) -> Result<Vec<Blob>, Error> {
     if !iterable {
         return Err(not_files());
     }
-    array_from(files)
-        .map_err(|e| from_js(&e, ErrorCode::InvalidInput))?
-        .iter()
-        .map(|value| value.dyn_into::<Blob>().map_err(|_| not_files()))
-        .collect()
+    let items = array_from(files).map_err(|e| from_js(&e, ErrorCode::InvalidInput))?;
+    let mut blobs = Vec::with_capacity(items.length() as usize);
+    for item in items.iter() {
+        blobs.push(item.dyn_into::<Blob>().map_err(|_| not_files())?);
+    }
+    Ok(blobs)
 }
 
 #[wasm_bindgen]
