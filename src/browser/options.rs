@@ -171,10 +171,12 @@ impl<'a> OptionReader<'a> {
             if !js_sys::Array::is_array(&value) {
                 return None;
             }
-            js_sys::Array::from(&value)
-                .iter()
-                .map(|item| item.as_string())
-                .collect()
+            let items: js_sys::Array = value.unchecked_into();
+            let mut strings = Vec::with_capacity(items.length() as usize);
+            for item in items.iter() {
+                strings.push(item.as_string()?);
+            }
+            Some(strings)
         })
     }
 
