@@ -113,22 +113,20 @@ impl UploadQueue {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let blobs = read_files(&files).map_err(|e| to_js_error(&e))?;
         let filename = check_options(&options).map_err(|e| to_js_error(&e))?;
-        let new_files = blobs
-            .iter()
-            .map(|blob| {
-                let file = blob.dyn_ref::<File>();
-                NewFile {
-                    filename: filename
-                        .clone()
-                        .or_else(|| file.map(File::name).filter(|n| !n.is_empty()))
-                        .unwrap_or_else(|| "upload".to_owned()),
-                    file_name: file.map(File::name),
-                    // `Blob.size` is a non-negative integer below 2^53.
-                    size: blob.size() as u64,
-                    last_modified: file.map(File::last_modified),
-                }
-            })
-            .collect();
+        let mut new_files = Vec::with_capacity(blobs.len());
+        for blob in &blobs {
+            let file = blob.dyn_ref::<File>();
+            new_files.push(NewFile {
+                filename: filename
+                    .clone()
+                    .or_else(|| file.map(File::name).filter(|n| !n.is_empty()))
+                    .unwrap_or_else(|| "upload".to_owned()),
+                file_name: file.map(File::name),
+                // `Blob.size` is a non-negative integer below 2^53.
+                size: blob.size() as u64,
+                last_modified: file.map(File::last_modified),
+            });
+        }
         let ids = {
             let mut state = self.inner.state();
             let ids = state.core.add(new_files);
