@@ -12,6 +12,9 @@
 // `--worker reference` serves bench/reference-worker/ (the plain JS peer) instead of ours;
 // `--worker both` (implies --no-profile) runs ours and the reference in turn for `--rounds`
 // rounds and prints worker_cpu_ratio_vs_js (ours ÷ reference CPU per request, median of rounds).
+// `--alt DIR` (with `--worker both`) also serves another build of ours (DIR/index.js and
+// DIR/index_bg.wasm, e.g. a copy of build/ from before a change) in the same rounds, and prints
+// its ratio too and ours ÷ alt: a paired A/B of one change on the same machine load.
 // (Node 20 needs the flag for its WebSocket client; Node ≥ 22 has it built in.) Writes
 // target/bench/profile/worker-<route>.cpuprofile and -summary.json, prints the summary. Not
 // part of `make bench`. The inspector itself costs some CPU: compare the CPU per request printed
@@ -25,7 +28,7 @@ import { groupCpuMs } from './lib/cpu.mjs';
 import { formatProfile, isWasm, pseudoCategory, summarizeProfile } from './lib/cpuprofile.mjs';
 import { benchWorkerEnv, OUT_DIR, startBenchEmulator } from './lib/services.mjs';
 import { median } from './lib/stats.mjs';
-import { REFERENCE_WORKER_MODULES, startWorkerd } from './lib/workerd.mjs';
+import { builtWorkerModules, REFERENCE_WORKER_MODULES, startWorkerd } from './lib/workerd.mjs';
 import { credentials, LISTED_ASSETS, ROUTES, seedAssets, workerRequests } from './worker-load.mjs';
 
 const { values } = parseArgs({
@@ -37,9 +40,11 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     top: { type: 'string', default: '25' },
     'no-profile': { type: 'boolean', default: false },
+    alt: { type: 'string' },
   },
 });
 if (!['ours', 'reference', 'both'].includes(values.worker)) throw new Error('--worker: ours, reference or both');
+if (values.alt && values.worker !== 'both') throw new Error('--alt needs --worker both');
 if (!ROUTES.includes(values.route)) throw new Error(`--route: one of ${ROUTES.join(', ')}`);
 const profiling = !values['no-profile'] && values.worker !== 'both';
 if (profiling && typeof WebSocket !== 'function') {
@@ -96,8 +101,10 @@ try {
   const inspectorPort = profiling ? await freePort() : undefined;
   const env = benchWorkerEnv(emulator);
   const servers = {};
-  for (const name of values.worker === 'both' ? ['ours', 'reference'] : [values.worker]) {
-    const modules = name === 'reference' ? { modules: REFERENCE_WORKER_MODULES } : {};
+  const names = values.worker === 'both' ? ['ours', ...(values.alt ? ['alt'] : []), 'reference'] : [values.worker];
+  for (const name of names) {
+    const modules =
+      name === 'reference' ? { modules: REFERENCE_WORKER_MODULES } : name === 'alt' ? { modules: builtWorkerModules(values.alt) } : {};
     const server = await startWorkerd({ ...env, ...modules, inspectorPort });
     started.push(server);
     await seedAssets(server.url, env.secrets.GRANT_SECRET, LISTED_ASSETS);
@@ -131,6 +138,14 @@ try {
       process.stdout.write(
         `${values.route}: ours ${median(perRequest.ours).toFixed(3)} ms, reference ${median(perRequest.reference).toFixed(3)} ms CPU per request ` +
           `(medians of ${rounds} rounds); worker_cpu_ratio_vs_js ${ratio.toFixed(3)}\n`,
+      );
+    }
+    if (values.alt) {
+      const altRatio = median(perRequest.alt.map((alt, i) => alt / perRequest.reference[i]));
+      const oursVsAlt = median(perRequest.ours.map((ours, i) => ours / perRequest.alt[i]));
+      process.stdout.write(
+        `${values.route}: alt (${values.alt}) ${median(perRequest.alt).toFixed(3)} ms, worker_cpu_ratio_vs_js ${altRatio.toFixed(3)}; ` +
+          `ours ÷ alt ${oursVsAlt.toFixed(3)} (median of paired rounds)\n`,
       );
     }
     process.exit(0);

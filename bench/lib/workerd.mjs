@@ -23,11 +23,14 @@ export const ASSET_INDEX_BINDING = 'ASSET_INDEX';
 /** The workerd binary wrangler itself runs (the npm `workerd` package). */
 export const WORKERD_BIN = path.join(ROOT, 'node_modules/workerd/bin/workerd');
 
-/** The built Worker's modules: the worker-build bundle and its wasm, as wrangler uploads them. */
-export const BUILT_WORKER_MODULES = [
-  { name: 'index.js', kind: 'esModule', file: WORKER_MAIN },
-  { name: 'index_bg.wasm', kind: 'wasm', file: path.join(path.dirname(WORKER_MAIN), 'index_bg.wasm') },
+/** A built Worker's modules in `dir`: the bundle and its wasm, as wrangler uploads them. */
+export const builtWorkerModules = (dir) => [
+  { name: 'index.js', kind: 'esModule', file: path.join(dir, 'index.js') },
+  { name: 'index_bg.wasm', kind: 'wasm', file: path.join(dir, 'index_bg.wasm') },
 ];
+
+/** The built Worker's modules (build/). */
+export const BUILT_WORKER_MODULES = builtWorkerModules(path.dirname(WORKER_MAIN));
 
 /** The reference Worker's one module: what a user would write by hand (bench-only). */
 export const REFERENCE_WORKER_MODULES = [
