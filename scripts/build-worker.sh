@@ -2,7 +2,9 @@
 # Builds the Cloudflare Worker bundle (what `make worker` runs): worker-build in release mode
 # with the crate's `worker` feature, using local binaries only (worker-build would otherwise
 # download wasm-bindgen, esbuild and wasm-opt from GitHub), then a size-focused wasm-opt pass,
-# then prints the raw and gzipped sizes. Output: build/worker/shim.mjs + build/index_bg.wasm.
+# then prints the raw and gzipped sizes. The bundle's entry is ours (src/worker/entry.js, put in
+# place of worker-build's generated shim by scripts/lib/worker-esbuild.sh; see there and the entry
+# for why). Output: build/index.js + build/index_bg.wasm (build/worker/shim.mjs re-exports them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -15,6 +17,9 @@ WASM_OPT_BIN=${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}
 for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
   [ -x "$bin" ] || fail "$bin is missing (run scripts/bootstrap.sh)"
 done
+# worker-build runs esbuild through our wrapper, which bundles src/worker/entry.js as the entry.
+export WORKER_ESBUILD_REAL="$ESBUILD_BIN" WORKER_ENTRY="$PWD/src/worker/entry.js"
+ESBUILD_BIN="$PWD/scripts/lib/worker-esbuild.sh"
 export WASM_BINDGEN_BIN ESBUILD_BIN WASM_OPT_BIN
 
 # The wasm32 toolchain chosen by the bootstrap (empty = the default toolchain).
@@ -42,6 +47,8 @@ worker-build --release --features worker
 WASM=build/index_bg.wasm
 [ -f "$WASM" ] || fail "worker-build did not produce $WASM"
 [ -f build/worker/shim.mjs ] || fail "worker-build did not produce build/worker/shim.mjs"
+# worker-build's own shim sets this; ours does not (a sign the bundle's entry is ours).
+! grep -q 'stackTraceLimit' build/index.js || fail "build/index.js holds worker-build's shim, not src/worker/entry.js"
 
 # worker-build's own pass is `-O --debuginfo` (it keeps the names section). Optimise (for size by
 # default, see above) and drop debug sections (names included: a profile with Rust function names
