@@ -622,14 +622,9 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
             Idempotency::Idempotent,
         )
         .await?;
-    let mut body = parse_upstream_json(&reply)?;
     // Every id asked for is the caller's; the owner tag is checked all the same.
-    if let Some(items) = body.get_mut("data").and_then(Value::as_array_mut) {
-        items.retain(|asset| policy::is_owned_by(asset, &grant.sub));
-    }
-    if let Some(page_info) = page_info {
-        body["page_info"] = serde_json::to_value(page_info).unwrap_or_default();
-    }
+    let page_info = page_info.and_then(|p| serde_json::to_value(p).ok());
+    let body = policy::owner_list_page(parse_upstream_json(&reply)?, &grant.sub, page_info)?;
     json_response(reply.status, &body)
 }
 

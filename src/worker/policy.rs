@@ -120,6 +120,29 @@ pub fn is_owned_by(asset: &Value, sub: &str) -> bool {
     owner_of(asset) == Some(sub)
 }
 
+/// The caller's page of a list answer from TwelveLabs: `data` keeps only `sub`'s assets, and
+/// `page_info`, when the Worker computed it from the owner's index, replaces upstream's. An answer
+/// that is not an object with a `data` array cannot be checked, so it is refused.
+pub fn owner_list_page(body: Value, sub: &str, page_info: Option<Value>) -> Result<Value, Error> {
+    let unchecked = || {
+        Error::new(
+            ErrorCode::UpstreamUnavailable,
+            "TwelveLabs answered the asset list without a `data` array.",
+        )
+    };
+    let Value::Object(mut object) = body else {
+        return Err(unchecked());
+    };
+    let Some(Value::Array(items)) = object.get_mut("data") else {
+        return Err(unchecked());
+    };
+    items.retain(|asset| is_owned_by(asset, sub));
+    if let Some(page_info) = page_info {
+        object.insert("page_info".into(), page_info);
+    }
+    Ok(Value::Object(object))
+}
+
 /// Parses a JSON object strictly: only `allowed` keys, every `required` key present, then the
 /// typed value. Unknown keys are refused (a typo must not silently drop a limit).
 pub fn strict_json<T: DeserializeOwned>(
@@ -286,6 +309,33 @@ mod tests {
             let err =
                 strict_json::<CreateMultipartUploadRequest>(bad, &allowed, &required).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidInput);
+        }
+    }
+
+    #[test]
+    fn an_owner_list_page_keeps_only_the_owners_assets_and_the_computed_page_info() {
+        let tagged = |id: &str, owner: &str| json!({ "_id": id, "user_metadata": { OWNER_METADATA_KEY: owner } });
+        let body = json!({
+            "data": [tagged("a", "user-1"), tagged("b", "user-2"), json!({ "_id": "c" })],
+            "page_info": { "total_results": 3 },
+        });
+        let page = owner_list_page(body, "user-1", Some(json!({ "total_results": 1 }))).unwrap();
+        assert_eq!(page["data"], json!([tagged("a", "user-1")]));
+        assert_eq!(page["page_info"], json!({ "total_results": 1 }));
+    }
+
+    #[test]
+    fn an_owner_list_page_refuses_an_answer_it_cannot_check() {
+        for body in [
+            json!([]),
+            json!("data"),
+            json!(null),
+            json!({}),
+            json!({ "data": {} }),
+            json!({ "data": null }),
+        ] {
+            let error = owner_list_page(body.clone(), "user-1", Some(json!({}))).unwrap_err();
+            assert_eq!(error.code, ErrorCode::UpstreamUnavailable, "{body}");
         }
     }
 }
