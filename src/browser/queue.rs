@@ -12,16 +12,14 @@ use std::rc::{Rc, Weak};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, File};
 
 use super::convert::{self, JsObject};
 use super::js_error::{from_js, to_js_error};
-use super::runtime::{now_ms, promise, Timer};
+use super::runtime::{now_ms, Timer};
 use super::subscribe::{frozen, Subscribers};
 use super::types::{JsQueueAddOptions, JsQueueSnapshot};
 use super::uploader::{UploadHandle, UploadRequest, Uploader};
-use super::wire_js;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::{ItemId, NewFile, Queue, QueueAction, QueueItem, QueuePhase, UploadView};
 use crate::core::sorted_map::SortedMap;
@@ -199,16 +197,11 @@ impl UploadQueue {
     #[wasm_bindgen(js_name = restorePending, unchecked_return_type = "Promise<void>")]
     pub fn restore_pending(&self, options: Option<JsQueueAddOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        if let Err(error) = check_options(&options) {
+            return Promise::reject(&to_js_error(&error));
+        }
         let inner = Rc::clone(&self.inner);
-        promise(async move {
-            check_options(&options).map_err(|e| to_js_error(&e))?;
-            let pending = JsFuture::from(inner.uploader.pending_uploads()).await?;
-            let mut entries = Vec::new();
-            for pending in Array::from(&pending).iter() {
-                if let Ok(entry) = wire_js::pending_upload(&pending) {
-                    entries.push(entry);
-                }
-            }
+        self.inner.uploader.restore_saved(move |entries| {
             {
                 let mut state = inner.state();
                 state.restore_options = options.clone();
@@ -224,7 +217,6 @@ impl UploadQueue {
                 }
             }
             inner.run();
-            Ok(JsValue::UNDEFINED)
         })
     }
 

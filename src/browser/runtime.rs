@@ -1,13 +1,9 @@
-//! The runtime pieces every JS environment has: the clock, `setTimeout`, and promises of async
-//! Rust code.
+//! The runtime pieces every JS environment has: the clock and `setTimeout`.
 //!
 //! Only globals present in browsers, dedicated Web Workers and Node ≥ 20 are used (no `window`),
 //! so the same code runs in all three.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use js_sys::{Function, Promise};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -50,15 +46,4 @@ impl Drop for Timer {
     fn drop(&mut self) {
         clear_timeout(&self.handle);
     }
-}
-
-/// The promise of an async method's body. Every body goes through one `future_to_promise` of one
-/// boxed future type: given each body's own type, wasm-bindgen's executor glue was copied once per
-/// method (one copy for all: 1.3 KB less gzipped, BENCHMARKS.md).
-pub fn promise(body: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
-    boxed_promise(Box::pin(body))
-}
-
-fn boxed_promise(body: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
-    wasm_bindgen_futures::future_to_promise(body)
 }

@@ -3,12 +3,11 @@
 //!
 //! IndexedDB rather than `localStorage`: it exists in dedicated Web Workers too, it is not
 //! limited to ~5 MB per origin, and writes do not block the main thread. Runtimes without
-//! IndexedDB (Node) get `None` from [`Store::open`] and simply do not persist.
+//! IndexedDB (Node) get `None` from [`Store::open_request`] and simply do not persist.
 
-use js_sys::{Promise, Reflect};
+use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode,
 };
@@ -32,7 +31,8 @@ pub struct Store {
 impl Store {
     /// Starts opening (creating on first use) the database: `Ok(None)` when the runtime has no
     /// IndexedDB (Node). The caller runs [`Store::create_schema`] on `upgradeneeded` and reads
-    /// the result with [`Store::opened`] on `success`.
+    /// the result with [`Store::opened`] on `success` (`None` after `error`: a browser that blocks
+    /// storage, e.g. in private mode).
     pub fn open_request() -> Result<Option<IdbOpenDbRequest>, Error> {
         let Some(factory) = Reflect::get(&js_sys::global(), &"indexedDB".into())
             .ok()
@@ -62,25 +62,6 @@ impl Store {
         Some(Store { db })
     }
 
-    /// Opens (creating on first use) the database. `Ok(None)` when the runtime has no
-    /// IndexedDB (Node, or a browser that disables it, e.g. some private modes).
-    pub async fn open() -> Result<Option<Store>, Error> {
-        let Some(request) = Self::open_request()? else {
-            return Ok(None);
-        };
-        let upgrade_request = request.clone();
-        let on_upgrade = Closure::<dyn FnMut()>::new(move || Self::create_schema(&upgrade_request));
-        request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
-        let opened = settle_request(&request).await;
-        request.set_onupgradeneeded(None);
-        drop(on_upgrade);
-        // A browser that blocks storage (e.g. private mode) fails the open: run without it.
-        if opened.is_err() {
-            return Ok(None);
-        }
-        Ok(Self::opened(&request))
-    }
-
     /// Starts writing `value` under `key` (deleting the key when `value` is `None`); the
     /// transaction's `complete` says it committed.
     pub fn write(&self, key: &str, value: Option<&JsValue>) -> Result<IdbTransaction, Error> {
@@ -100,93 +81,44 @@ impl Store {
         Ok(transaction)
     }
 
-    /// Reads the value stored under `key`.
-    pub async fn get(&self, key: &str) -> Result<Option<JsValue>, Error> {
-        let store = self.read_store()?;
-        let request = store
-            .get(&JsValue::from_str(key))
+    /// Starts reading every record: once the returned transaction completes, the two requests
+    /// hold the keys and the values ([`Store::entries`]).
+    pub fn read_all(&self) -> Result<(IdbTransaction, IdbRequest, IdbRequest), Error> {
+        let transaction = self
+            .db
+            .transaction_with_str(UPLOADS_STORE)
             .map_err(|e| storage_error("read", &e))?;
-        settle_request(&request).await?;
-        Ok(request.result().ok().filter(|v| !v.is_undefined()))
-    }
-
-    /// Every `(key, value)` pair in the store.
-    pub async fn entries(&self) -> Result<Vec<(String, JsValue)>, Error> {
-        let store = self.read_store()?;
+        let store = transaction
+            .object_store(UPLOADS_STORE)
+            .map_err(|e| storage_error("read", &e))?;
         let keys = store
             .get_all_keys()
             .map_err(|e| storage_error("read", &e))?;
         let values = store.get_all().map_err(|e| storage_error("read", &e))?;
-        settle_request(&keys).await?;
-        settle_request(&values).await?;
+        Ok((transaction, keys, values))
+    }
+
+    /// The `(key, value)` pairs a completed [`Store::read_all`] read.
+    pub fn entries(keys: &IdbRequest, values: &IdbRequest) -> Vec<(String, JsValue)> {
         let keys = js_sys::Array::from(&keys.result().unwrap_or_default());
         let values = js_sys::Array::from(&values.result().unwrap_or_default());
-        Ok(keys
-            .iter()
+        keys.iter()
             .zip(values.iter())
             .filter_map(|(k, v)| Some((k.as_string()?, v)))
-            .collect())
-    }
-
-    /// Deletes the value under `key` (no error when there is none) and waits until the
-    /// transaction has committed.
-    pub async fn delete(&self, key: &str) -> Result<(), Error> {
-        settle_transaction(&self.write(key, None)?).await
-    }
-
-    fn read_store(&self) -> Result<web_sys::IdbObjectStore, Error> {
-        self.db
-            .transaction_with_str(UPLOADS_STORE)
-            .and_then(|t| t.object_store(UPLOADS_STORE))
-            .map_err(|e| storage_error("read", &e))
+            .collect()
     }
 }
 
-/// Waits for an IndexedDB request to succeed or fail. The promise's own resolve/reject
-/// functions are installed as the event handlers, so no Rust closure outlives the wait.
-async fn settle_request(request: &IdbRequest) -> Result<(), Error> {
-    let promise = Promise::new(&mut |resolve, reject| {
-        request.set_onsuccess(Some(&resolve));
-        request.set_onerror(Some(&reject));
-    });
-    let outcome = JsFuture::from(promise).await;
-    request.set_onsuccess(None);
-    request.set_onerror(None);
-    outcome.map(|_| ()).map_err(|_| {
-        let cause = request
-            .error()
-            .ok()
-            .flatten()
-            .map_or_else(|| "unknown".to_owned(), |e| e.message());
-        Error::new(
-            ErrorCode::Internal,
-            format!("IndexedDB request failed: {cause}"),
-        )
-    })
+/// Why a read-write transaction failed or aborted.
+pub fn transaction_error(transaction: &IdbTransaction) -> Error {
+    let cause = transaction
+        .error()
+        .map_or_else(|| "aborted".to_owned(), |e| e.message());
+    Error::new(
+        ErrorCode::Internal,
+        format!("IndexedDB transaction failed: {cause}"),
+    )
 }
-
-/// Waits for a read-write transaction to commit (or to fail or abort).
-async fn settle_transaction(transaction: &IdbTransaction) -> Result<(), Error> {
-    let promise = Promise::new(&mut |resolve, reject| {
-        transaction.set_oncomplete(Some(&resolve));
-        transaction.set_onerror(Some(&reject));
-        transaction.set_onabort(Some(&reject));
-    });
-    let outcome = JsFuture::from(promise).await;
-    transaction.set_oncomplete(None);
-    transaction.set_onerror(None);
-    transaction.set_onabort(None);
-    outcome.map(|_| ()).map_err(|_| {
-        let cause = transaction
-            .error()
-            .map_or_else(|| "aborted".to_owned(), |e| e.message());
-        Error::new(
-            ErrorCode::Internal,
-            format!("IndexedDB transaction failed: {cause}"),
-        )
-    })
-}
-
 fn storage_error(what: &str, thrown: &JsValue) -> Error {
     Error::new(
         ErrorCode::Internal,

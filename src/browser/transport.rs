@@ -9,7 +9,6 @@
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, RequestRedirect, Response};
 
 use super::js_error::describe;
@@ -114,37 +113,6 @@ impl Transport {
             fetch,
             receiver: global.into(),
         })
-    }
-
-    /// Sends an API call and reads the whole response body (the one-off calls; the upload path
-    /// starts its requests with [`Transport::start`]).
-    pub async fn api(
-        &self,
-        method: &str,
-        url: &str,
-        credential: Option<Credential<'_>>,
-        body: ApiBody<'_>,
-        signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, SendFailure> {
-        let init = api_init(method, credential, body, signal)?;
-        self.send(url, &init, signal).await
-    }
-
-    /// Sends a request prepared with [`api_init`] and reads the whole response body.
-    pub async fn send(
-        &self,
-        url: &str,
-        init: &RequestInit,
-        signal: Option<&AbortSignal>,
-    ) -> Result<ApiResponse, SendFailure> {
-        let response = JsFuture::from(self.start(url, init))
-            .await
-            .map_err(|thrown| classify_rejection(&thrown, signal))?;
-        let response = response
-            .dyn_into::<Response>()
-            .map_err(|_| not_a_response())?;
-        let text = read_text(&response, signal).await?;
-        Ok(ResponseHead::read(&response).api_response(&text))
     }
 
     /// Starts `fetch(url, init)`. A synchronous throw comes back as a rejected promise, so that
@@ -269,20 +237,6 @@ impl ResponseHead {
 /// What a `fetch` that resolved to something else than a `Response` is reported as.
 pub fn not_a_response() -> SendFailure {
     SendFailure::Network("fetch did not resolve to a Response".into())
-}
-
-/// Reads a response body as text; an abort while reading is reported as an abort.
-async fn read_text(
-    response: &Response,
-    signal: Option<&AbortSignal>,
-) -> Result<String, SendFailure> {
-    let promise = response
-        .text()
-        .map_err(|thrown| classify_rejection(&thrown, signal))?;
-    let text = JsFuture::from(promise)
-        .await
-        .map_err(|thrown| classify_rejection(&thrown, signal))?;
-    Ok(text.as_string().unwrap_or_default())
 }
 
 /// Describes a rejected `fetch` or body read: an abort (through `signal`, or an `AbortError`),

@@ -5,26 +5,25 @@ use std::rc::{Rc, Weak};
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{Blob, File};
 
 use crate::browser::api::{Api, Authority, GrantSource};
-use crate::browser::convert;
 use crate::browser::js_error::to_js_error;
 use crate::browser::options::OptionReader;
-use crate::browser::runtime::promise;
 use crate::browser::transport::Transport;
 use crate::browser::types::*;
 use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
-use crate::core::error::{Error, ErrorCode};
+use crate::core::error::Error;
+use crate::core::queue::SavedEntry;
 use crate::core::retry::Operation;
 use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 
 use super::calls::{asset_form, list_query};
 use super::connectivity::{navigator_offline, Connectivity};
-use super::executor;
+use super::executor::{self, Settler};
 use super::handle::{settle, UploadHandle};
+use super::lookup::{pending_list, saved_entry, StoreTask};
 use super::one_off::{Answer, OneOffRequest};
 use super::request::UploadRequest;
 use super::{random_u64, Inner, PersistSetting, Shared};
@@ -50,6 +49,15 @@ impl Uploader {
 }
 
 impl Uploader {
+    /// Calls `restore` with the usable saved uploads (as `pendingUploads` lists them); the
+    /// promise resolves after it (unreadable records are not listed).
+    pub(crate) fn restore_saved(&self, restore: impl FnOnce(Vec<SavedEntry>) + 'static) -> Promise {
+        self.inner.read_records(Box::new(move |records| {
+            restore(records.into_iter().map(saved_entry).collect());
+            JsValue::UNDEFINED
+        }))
+    }
+
     /// Whether the uploader holds itself alive because an operation is in flight (so that a
     /// page may drop it mid-upload). An idle uploader must not: tests check both.
     #[doc(hidden)]
@@ -93,19 +101,7 @@ impl Uploader {
                         }
                     }
                     UploadStart::Resume(file) => {
-                        let inner = Rc::clone(&self.inner);
-                        spawn_local(async move {
-                            if let Err(error) =
-                                inner.start_resume(file, request, Rc::clone(&state)).await
-                            {
-                                let phase = if error.code == ErrorCode::Aborted {
-                                    "aborted"
-                                } else {
-                                    "failed"
-                                };
-                                settle(&state, phase, Err(to_js_error(&error)));
-                            }
-                        });
+                        self.inner.start_resume(file, request, Rc::clone(&state));
                     }
                 }
             }
@@ -205,7 +201,7 @@ impl Uploader {
                 timer: None,
                 deferred: Vec::new(),
                 next_local: 0,
-                writes: Vec::new(),
+                store_tasks: Vec::new(),
             }),
             sink: executor::sink(weak.clone()),
             keepalive: RefCell::new(None),
@@ -238,43 +234,13 @@ impl Uploader {
     /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed).
     #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<PendingUpload[]>")]
     pub fn pending_uploads(&self) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        promise(async move {
-            let list = js_sys::Array::new();
-            for (id, record) in inner.saved_records().await {
-                let saved = &record.saved;
-                let uploaded = saved.reported_bytes();
-                let fraction = if saved.total_size == 0 {
-                    0.0
-                } else {
-                    uploaded as f64 / saved.total_size as f64
-                };
-                list.push(
-                    &convert::JsObject::new()
-                        .set("id", id.as_str())
-                        .set("filename", record.filename.as_str())
-                        .set("size", saved.total_size as f64)
-                        .set("lastModified", record.fingerprint.last_modified)
-                        .set("uploadedBytes", uploaded as f64)
-                        .set("fraction", fraction)
-                        .set("expiresAt", saved.expires_at.as_str())
-                        .build(),
-                );
-            }
-            Ok(list.into())
-        })
+        self.inner.read_records(Box::new(pending_list))
     }
 
     /// Deletes a saved upload record (the server session simply expires).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn forget(&self, id: String) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        promise(async move {
-            if let Some(store) = inner.store().await {
-                store.delete(&id).await.map_err(|e| to_js_error(&e))?;
-            }
-            Ok(JsValue::UNDEFINED)
-        })
+        Settler::promise(|settler| self.inner.with_store(StoreTask::Forget(id, settler)))
     }
 
     /// Creates an asset from a public URL (TwelveLabs fetches it).

@@ -18,17 +18,20 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortController, IdbOpenDbRequest, IdbTransaction, Response};
+use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction, Response};
 
 use crate::browser::api::{token_error, ApiFailure};
-use crate::browser::store::Store;
+use crate::browser::js_error::{from_js, to_js_error};
+use crate::browser::store::{transaction_error, Store};
 use crate::browser::transport::{
     classify_rejection, not_a_response, ApiResponse, ResponseHead, SendFailure,
 };
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
+use crate::core::error::{Error, ErrorCode};
 use crate::core::wire::CreateMultipartUploadRequest;
 
+use super::lookup::{Lookup, Resume};
 use super::one_off::OneOff;
 use super::persistence::SampleReader;
 
@@ -82,6 +85,13 @@ pub(super) mod report {
     pub const RETRY: u32 = 10;
 }
 
+/// Removes the reporters from a transaction that ended.
+pub(super) fn release_transaction(transaction: &IdbTransaction) {
+    transaction.set_oncomplete(None);
+    transaction.set_onerror(None);
+    transaction.set_onabort(None);
+}
+
 /// Local operation ids start here, above any engine `RequestId` (and exact in an `f64`).
 const LOCAL_IDS: u64 = 1 << 52;
 
@@ -114,6 +124,23 @@ pub(super) enum Op {
     Token,
     StoreOpen(IdbOpenDbRequest),
     StoreWrite(IdbTransaction),
+    /// Reading every saved record, for `lookup`.
+    StoreRead {
+        transaction: IdbTransaction,
+        keys: IdbRequest,
+        values: IdbRequest,
+        lookup: Lookup,
+    },
+    /// `forget`: deleting a record; the promise settles once the deletion committed.
+    StoreForget {
+        transaction: IdbTransaction,
+        settler: Settler,
+    },
+    /// Reading the chosen file's fingerprint samples, to continue a saved upload.
+    Fingerprint {
+        resume: Box<Resume>,
+        reader: SampleReader,
+    },
     /// A one-off call: sending, renewing its grant, or waiting to resend.
     OneOff(Box<OneOff>),
     /// Reading the resume fingerprint's samples, then creating the session.
@@ -123,6 +150,34 @@ pub(super) enum Op {
         create: Box<CreateMultipartUploadRequest>,
         reader: SampleReader,
     },
+}
+
+/// The resolve and reject functions of a promise this package returns.
+pub(super) struct Settler {
+    resolve: Function,
+    reject: Function,
+}
+
+impl Settler {
+    /// A new promise, handed to `start` as its settler.
+    pub(super) fn promise(start: impl FnOnce(Settler)) -> Promise {
+        let mut settler = None;
+        let promise =
+            Promise::new(&mut |resolve, reject| settler = Some(Settler { resolve, reject }));
+        if let Some(settler) = settler {
+            start(settler);
+        }
+        promise
+    }
+
+    /// Resolves with the value, or rejects with the error as an `UploadError`.
+    pub(super) fn settle(&self, result: Result<JsValue, Error>) {
+        // Settling a promise calls no user code synchronously.
+        let _ = match result {
+            Ok(value) => self.resolve.call1(&JsValue::UNDEFINED, &value),
+            Err(error) => self.reject.call1(&JsValue::UNDEFINED, &to_js_error(&error)),
+        };
+    }
 }
 
 /// The sink: made once per `Uploader`, it finds the uploader through `inner` and dispatches.
@@ -399,9 +454,44 @@ impl Inner {
             }
             Op::StoreWrite(transaction) => {
                 // Best effort: a failed write only costs resumability.
-                transaction.set_oncomplete(None);
-                transaction.set_onerror(None);
-                transaction.set_onabort(None);
+                release_transaction(&transaction);
+                None
+            }
+            Op::StoreRead {
+                transaction,
+                keys,
+                values,
+                lookup,
+            } => {
+                release_transaction(&transaction);
+                // An unreadable store lists nothing, like an empty one.
+                let entries = if kind == report::DONE {
+                    Store::entries(&keys, &values)
+                } else {
+                    Vec::new()
+                };
+                self.looked_up(lookup, entries);
+                None
+            }
+            Op::StoreForget {
+                transaction,
+                settler,
+            } => {
+                release_transaction(&transaction);
+                settler.settle(if kind == report::DONE {
+                    Ok(JsValue::UNDEFINED)
+                } else {
+                    Err(transaction_error(&transaction))
+                });
+                None
+            }
+            Op::Fingerprint { resume, mut reader } => {
+                if kind == report::DONE {
+                    reader.update(&js_sys::Uint8Array::new(&value).to_vec());
+                    self.continue_fingerprint(id, resume, reader);
+                } else {
+                    resume.fail(from_js(&value, ErrorCode::Internal));
+                }
                 None
             }
             Op::Sample {

@@ -4,12 +4,12 @@
 //! [`Action`](crate::core::engine::Action) into a `fetch` (with its own `AbortController`), feeds
 //! the outcome back as an [`Input`](crate::core::engine::Input), arms one `setTimeout` for
 //! [`Engine::next_wakeup`], persists the saved state in IndexedDB and forwards progress and
-//! completion to JS. State lives in `Rc<RefCell<…>>` and no borrow is held across an `.await` or
-//! a call into user code.
+//! completion to JS. State lives in `Rc<RefCell<…>>` and no borrow is held across a call into user
+//! code.
 //!
 //! `class` is the `Uploader`, `handle` the `UploadHandle`, `driver` executes the engine's
 //! actions, `start` begins new and resumed uploads, `calls` makes the one-off API calls,
-//! `persistence` keeps the saved records in IndexedDB, `connectivity` feeds `online`/`offline`
+//! `persistence` keeps the saved records in IndexedDB, `lookup` reads them back, `connectivity` feeds `online`/`offline`
 //! and `request` reads the per-upload options.
 
 mod calls;
@@ -18,6 +18,7 @@ mod connectivity;
 mod driver;
 mod executor;
 mod handle;
+mod lookup;
 mod one_off;
 mod persistence;
 mod request;
@@ -48,6 +49,7 @@ use crate::core::wire::CreateMultipartUploadRequest;
 
 use self::connectivity::Connectivity;
 use self::executor::Op;
+use self::lookup::StoreTask;
 
 /// Per-upload bookkeeping on the adapter side.
 struct FileEntry {
@@ -99,8 +101,8 @@ struct Shared {
     deferred: Vec<Input>,
     /// The last local operation id handed out.
     next_local: u64,
-    /// Record writes (`None`: delete) waiting for the database to open, in order.
-    writes: Vec<(String, Option<JsValue>)>,
+    /// What waits for the database to open, in order.
+    store_tasks: Vec<StoreTask>,
 }
 
 struct Inner {

@@ -5,13 +5,12 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Promise};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, FormData};
 
 use crate::browser::api::{outcome_of, token_error, unreadable_outcome, ApiFailure, AssetCall};
 use crate::browser::convert;
-use crate::browser::js_error::to_js_error;
 use crate::browser::transport::{classify_rejection, ResponseHead, SendFailure};
 use crate::browser::wire_js;
 use crate::core::engine::AssetWait;
@@ -19,7 +18,7 @@ use crate::core::engine::AssetWaitStep;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 
-use super::executor::{report, Op};
+use super::executor::{report, Op, Settler};
 use super::{now, random_u64, Inner};
 
 /// The request of a one-off call, owned.
@@ -70,8 +69,7 @@ pub(super) struct OneOff {
     retry: OneOffRetry,
     /// While polling an asset until it is ready.
     waiting: Option<AssetWait>,
-    resolve: Function,
-    reject: Function,
+    settler: Settler,
     head: Option<ResponseHead>,
 }
 
@@ -81,11 +79,7 @@ impl OneOff {
     }
 
     fn settle(&self, result: Result<JsValue, Error>) {
-        // Settling a promise calls no user code synchronously.
-        let _ = match result {
-            Ok(value) => self.resolve.call1(&JsValue::UNDEFINED, &value),
-            Err(error) => self.reject.call1(&JsValue::UNDEFINED, &to_js_error(&error)),
-        };
+        self.settler.settle(result);
     }
 }
 
@@ -113,23 +107,18 @@ impl Inner {
         signal: Option<AbortSignal>,
         waiting: Option<AssetWait>,
     ) -> Promise {
-        let mut settle = None;
-        let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-        let Some((resolve, reject)) = settle else {
-            return promise;
-        };
-        let call = Box::new(OneOff {
-            request,
-            answer,
-            signal,
-            retry: self.one_off_retry(operation),
-            waiting,
-            resolve,
-            reject,
-            head: None,
-        });
-        self.send_one_off(self.local_id(), call);
-        promise
+        Settler::promise(|settler| {
+            let call = Box::new(OneOff {
+                request,
+                answer,
+                signal,
+                retry: self.one_off_retry(operation),
+                waiting,
+                settler,
+                head: None,
+            });
+            self.send_one_off(self.local_id(), call);
+        })
     }
 
     /// `waitUntilReady`: polls the asset until it is ready (or failed, or the time is up).

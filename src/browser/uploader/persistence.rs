@@ -4,21 +4,19 @@ use std::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 use crate::browser::api::EngineCall;
 use crate::browser::convert;
-use crate::browser::js_error::from_js;
 use crate::browser::store::Store;
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, RequestId};
-use crate::core::error::{Error, ErrorCode};
 use crate::core::resume::{Fingerprint, SavedUpload};
 use crate::core::wire::CreateMultipartUploadRequest;
 
 use super::executor::{report, Op};
-use super::{now, Inner, PersistSetting};
+use super::lookup::StoreTask;
+use super::{Inner, PersistSetting};
 
 /// Bytes read from each of a few places of a file to tell it apart from another file with the
 /// same name and size (the content sample of the resume fingerprint).
@@ -64,19 +62,6 @@ impl PersistedUpload {
 }
 
 impl Inner {
-    pub(super) async fn store(&self) -> Option<Store> {
-        if self.persist == PersistSetting::Off {
-            return None;
-        }
-        if let Some(opened) = self.store.borrow().clone() {
-            return opened;
-        }
-        // A storage failure must not fail uploads: run without persistence then.
-        let opened = Store::open().await.ok().flatten();
-        *self.store.borrow_mut() = Some(opened.clone());
-        opened
-    }
-
     pub(super) fn save_state(self: &Rc<Self>, file: FileId) {
         if self.persist == PersistSetting::Off {
             return;
@@ -109,18 +94,31 @@ impl Inner {
 
     /// Writes (or, with `None`, deletes) a record, in the order asked, once the database is
     /// open. Best effort: without a database, or when a write fails, only resumability is lost.
-    fn store_write(self: &Rc<Self>, key: String, value: Option<JsValue>) {
+    pub(super) fn store_write(self: &Rc<Self>, key: String, value: Option<JsValue>) {
         if self.persist == PersistSetting::Off {
             return;
         }
+        self.with_store(StoreTask::Write(key, value));
+    }
+
+    /// Runs `task` once the database is open (or known to be unavailable), after the tasks
+    /// asked for before it.
+    pub(super) fn with_store(self: &Rc<Self>, task: StoreTask) {
+        if self.persist == PersistSetting::Off {
+            return self.run_store_task(None, task);
+        }
         let cached = self.store.borrow().clone();
-        let queued = !self.state.borrow().writes.is_empty();
         match cached {
-            Some(Some(store)) if !queued => self.start_write(&store, &key, value.as_ref()),
-            Some(None) => {}
+            Some(opened) if self.state.borrow().store_tasks.is_empty() => {
+                self.run_store_task(opened, task)
+            }
             _ => {
-                self.state.borrow_mut().writes.push((key, value));
-                if !queued {
+                let first = {
+                    let mut state = self.state.borrow_mut();
+                    state.store_tasks.push(task);
+                    state.store_tasks.len() == 1
+                };
+                if first && cached.is_none() {
                     self.start_open();
                 }
             }
@@ -146,18 +144,16 @@ impl Inner {
     }
 
     /// The database opened (or could not be: then the uploader runs without persistence); the
-    /// writes waiting for it start.
+    /// tasks waiting for it run, in order.
     pub(super) fn on_store_opened(self: &Rc<Self>, opened: Option<Store>) {
         *self.store.borrow_mut() = Some(opened.clone());
-        let writes = std::mem::take(&mut self.state.borrow_mut().writes);
-        if let Some(store) = opened {
-            for (key, value) in writes {
-                self.start_write(&store, &key, value.as_ref());
-            }
+        let tasks = std::mem::take(&mut self.state.borrow_mut().store_tasks);
+        for task in tasks {
+            self.run_store_task(opened.clone(), task);
         }
     }
 
-    fn start_write(self: &Rc<Self>, store: &Store, key: &str, value: Option<&JsValue>) {
+    pub(super) fn start_write(self: &Rc<Self>, store: &Store, key: &str, value: Option<&JsValue>) {
         let Ok(transaction) = store.write(key, value) else {
             return;
         };
@@ -200,41 +196,6 @@ impl Inner {
             EngineCall::CreateSession { request: *create },
         );
     }
-
-    /// Every readable saved record, `(id, record)`; expired and unreadable ones are deleted.
-    pub(super) async fn saved_records(&self) -> Vec<(String, PersistedUpload)> {
-        let Some(store) = self.store().await else {
-            return Vec::new();
-        };
-        let mut records = Vec::new();
-        for (id, value) in store.entries().await.unwrap_or_default() {
-            let record = PersistedUpload::from_js(&value).ok();
-            let usable =
-                record.filter(|r| r.saved.validate().is_ok() && !r.saved.is_expired(now()));
-            match usable {
-                Some(record) => records.push((id, record)),
-                None => {
-                    let _ = store.delete(&id).await;
-                }
-            }
-        }
-        records
-    }
-}
-
-/// Name, size, modification time and a hash of three 64 KiB samples (start, middle, end).
-/// Only these samples are read: the file itself never enters wasm memory.
-pub(super) async fn fingerprint(file: &File) -> Result<Fingerprint, Error> {
-    let mut reader = SampleReader::new(file.clone());
-    while let Some(buffer) = reader.next_sample() {
-        let buffer = JsFuture::from(buffer)
-            .await
-            .map_err(|e| from_js(&e, ErrorCode::Internal))?;
-        reader.update(&js_sys::Uint8Array::new(&buffer).to_vec());
-    }
-    reader
-        .finish()
-        .ok_or_else(|| Error::new(ErrorCode::Internal, "the file could not be read"))
 }
 
 /// Reads a file's fingerprint samples one after the other and hashes them.

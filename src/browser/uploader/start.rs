@@ -1,19 +1,16 @@
-//! Starting an upload: a new file handed to the engine, or a saved one after a reload.
+//! Starting a new upload: the file handed to the engine (a saved one continues through
+//! `lookup`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use web_sys::{Blob, File};
+use web_sys::Blob;
 
-use crate::browser::api::SessionRef;
 use crate::core::engine::{FileId, Input, NewFile};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::resume::find_resumable;
 use crate::core::wire::{validate_create_multipart, CreateMultipartUploadRequest, MediaType};
 
-use super::driver::headers;
 use super::handle::changed;
-use super::persistence::fingerprint;
 use super::request::{file_name, UploadRequest};
 use super::{now, FileEntry, HandleState, Inner};
 
@@ -70,85 +67,6 @@ impl Inner {
             fingerprint: None,
         };
         self.register(file, entry, handle);
-        Ok(())
-    }
-
-    pub(super) async fn start_resume(
-        self: &Rc<Self>,
-        file: File,
-        request: UploadRequest,
-        handle: Rc<RefCell<HandleState>>,
-    ) -> Result<(), Error> {
-        if self.store().await.is_none() {
-            return Err(Error::invalid(
-                "resume needs persistence: IndexedDB is unavailable or `persist` is false",
-            ));
-        }
-        let records = self.saved_records().await;
-        let size = file.size() as u64;
-        let found = find_resumable(
-            records
-                .iter()
-                .map(|(id, record)| (id.as_str(), &record.fingerprint, (id, record))),
-            request.resume_id.as_deref(),
-            &file.name(),
-            size,
-        )
-        .map(|(id, record)| (id.clone(), record.clone()));
-        let Some((id, record)) = found else {
-            return Err(Error::new(
-                ErrorCode::NotFound,
-                "no saved upload matches this file (see pendingUploads())",
-            ));
-        };
-        let actual = fingerprint(&file).await?;
-        if actual != record.fingerprint {
-            return Err(Error::new(
-                ErrorCode::FileMismatch,
-                format!(
-                    "the chosen file is not the one that was being uploaded as \"{}\"",
-                    record.filename
-                ),
-            ));
-        }
-        if handle.borrow().settled {
-            return Ok(());
-        }
-        let saved = record.saved;
-        let restored = self.state.borrow_mut().engine.restore_upload(
-            now(),
-            saved.clone(),
-            size,
-            request.wait_until_ready,
-        );
-        let file_id = match restored {
-            Ok(id) => id,
-            Err(error) => {
-                if error.code == ErrorCode::SessionExpired {
-                    if let Some(store) = self.store().await {
-                        let _ = store.delete(&id).await;
-                    }
-                }
-                return Err(error);
-            }
-        };
-        let entry = FileEntry {
-            blob: file.into(),
-            create: None,
-            session: Some(SessionRef {
-                upload_id: saved.upload_id.clone(),
-                upload_token: saved.upload_token.clone(),
-            }),
-            upload_headers: headers(&saved.upload_headers),
-            handle: Rc::clone(&handle),
-            fingerprint: Some(actual),
-        };
-        {
-            let mut state = handle.borrow_mut();
-            state.upload_id = Some(saved.upload_id.clone());
-            state.asset_id = Some(saved.asset_id.clone());
-        }
-        self.register(file_id, entry, &handle);
         Ok(())
     }
 

@@ -1,0 +1,304 @@
+//! Reading the saved records on the executor: `pendingUploads`, `forget`, the queue's
+//! `restorePending`, and `resume()`'s lookup (the record for the chosen file, then the file's
+//! fingerprint). Each is a task on the database ([`StoreTask`]), then a few operations whose
+//! reports continue it; which record matches and whether it expired is decided in
+//! [`crate::core::resume`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use web_sys::File;
+
+use crate::browser::api::SessionRef;
+use crate::browser::js_error::to_js_error;
+use crate::browser::store::Store;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::queue::SavedEntry;
+use crate::core::resume::{find_resumable, Fingerprint};
+
+use super::driver::headers;
+use super::executor::{report, Op, Settler};
+use super::handle::settle;
+use super::persistence::{PersistedUpload, SampleReader};
+use super::request::UploadRequest;
+use super::{now, FileEntry, HandleState, Inner};
+
+/// What waits for the database to open.
+pub(super) enum StoreTask {
+    /// Write a record (`None`: delete it), best effort.
+    Write(String, Option<JsValue>),
+    /// `forget`: delete a record and settle once that committed.
+    Forget(String, Settler),
+    /// Read every usable record.
+    Read(Lookup),
+}
+
+/// The usable saved records, `(id, record)`.
+pub(super) type Records = Vec<(String, PersistedUpload)>;
+
+/// Makes a promise's value of the usable saved records.
+pub(super) type ListRecords = Box<dyn FnOnce(Records) -> JsValue>;
+
+/// What the usable records are read for.
+pub(super) enum Lookup {
+    /// Settle the promise with what the function makes of them.
+    Records(Settler, ListRecords),
+    /// Continue the saved upload of a chosen file.
+    Resume(Box<Resume>),
+}
+
+/// A `resume()` under way: the chosen file, its options and handle, and the record found.
+pub(super) struct Resume {
+    file: File,
+    request: UploadRequest,
+    handle: Rc<RefCell<HandleState>>,
+    record: Option<(String, PersistedUpload)>,
+}
+
+impl Resume {
+    /// Settles the handle with the error (`aborted` for an abort).
+    pub(super) fn fail(&self, error: Error) {
+        let phase = if error.code == ErrorCode::Aborted {
+            "aborted"
+        } else {
+            "failed"
+        };
+        settle(&self.handle, phase, Err(to_js_error(&error)));
+    }
+}
+
+impl Inner {
+    /// Starts continuing the saved upload of `file`; the handle settles if that cannot be done.
+    pub(super) fn start_resume(
+        self: &Rc<Self>,
+        file: File,
+        request: UploadRequest,
+        handle: Rc<RefCell<HandleState>>,
+    ) {
+        let resume = Box::new(Resume {
+            file,
+            request,
+            handle,
+            record: None,
+        });
+        self.with_store(StoreTask::Read(Lookup::Resume(resume)));
+    }
+
+    /// A promise of what `list` makes of the usable saved records.
+    pub(super) fn read_records(self: &Rc<Self>, list: ListRecords) -> js_sys::Promise {
+        Settler::promise(|settler| {
+            self.with_store(StoreTask::Read(Lookup::Records(settler, list)));
+        })
+    }
+
+    /// Runs a task on the open database (`None`: there is none, or persistence is off).
+    pub(super) fn run_store_task(self: &Rc<Self>, opened: Option<Store>, task: StoreTask) {
+        match (task, opened) {
+            (StoreTask::Write(key, value), Some(store)) => {
+                self.start_write(&store, &key, value.as_ref())
+            }
+            (StoreTask::Write(..), None) => {}
+            (StoreTask::Forget(key, settler), Some(store)) => match store.write(&key, None) {
+                Ok(transaction) => {
+                    let id = self.local_id();
+                    self.report_transaction(&transaction, id);
+                    self.begin(
+                        id,
+                        Op::StoreForget {
+                            transaction,
+                            settler,
+                        },
+                    );
+                }
+                Err(error) => settler.settle(Err(error)),
+            },
+            // Without a database there is nothing to forget.
+            (StoreTask::Forget(_, settler), None) => settler.settle(Ok(JsValue::UNDEFINED)),
+            (StoreTask::Read(lookup), Some(store)) => match store.read_all() {
+                Ok((transaction, keys, values)) => {
+                    let id = self.local_id();
+                    self.report_transaction(&transaction, id);
+                    self.begin(
+                        id,
+                        Op::StoreRead {
+                            transaction,
+                            keys,
+                            values,
+                            lookup,
+                        },
+                    );
+                }
+                // An unreadable store lists nothing, like an empty one.
+                Err(_) => self.looked_up(lookup, Vec::new()),
+            },
+            (StoreTask::Read(Lookup::Records(settler, list)), None) => {
+                settler.settle(Ok(list(Vec::new())))
+            }
+            (StoreTask::Read(Lookup::Resume(resume)), None) => resume.fail(Error::invalid(
+                "resume needs persistence: IndexedDB is unavailable or `persist` is false",
+            )),
+        }
+    }
+
+    /// Reports the end of a transaction (`complete`, or `error`/`abort`) as operation `id`.
+    pub(super) fn report_transaction(&self, transaction: &web_sys::IdbTransaction, id: u64) {
+        transaction.set_oncomplete(Some(&self.reporter(report::DONE, id)));
+        transaction.set_onerror(Some(&self.reporter(report::FAILED, id)));
+        transaction.set_onabort(Some(&self.reporter(report::FAILED, id)));
+    }
+
+    /// The records were read: expired and unreadable ones are deleted, the others used.
+    pub(super) fn looked_up(self: &Rc<Self>, lookup: Lookup, entries: Vec<(String, JsValue)>) {
+        let mut records = Vec::new();
+        for (id, value) in entries {
+            let record = PersistedUpload::from_js(&value).ok();
+            let usable =
+                record.filter(|r| r.saved.validate().is_ok() && !r.saved.is_expired(now()));
+            match usable {
+                Some(record) => records.push((id, record)),
+                None => self.store_write(id, None),
+            }
+        }
+        match lookup {
+            Lookup::Records(settler, list) => settler.settle(Ok(list(records))),
+            Lookup::Resume(resume) => self.resume_matched(resume, records),
+        }
+    }
+
+    fn resume_matched(self: &Rc<Self>, mut resume: Box<Resume>, records: Records) {
+        let found = find_resumable(
+            records
+                .iter()
+                .map(|(id, record)| (id.as_str(), &record.fingerprint, (id, record))),
+            resume.request.resume_id.as_deref(),
+            &resume.file.name(),
+            resume.file.size() as u64,
+        )
+        .map(|(id, record)| (id.clone(), record.clone()));
+        let Some(record) = found else {
+            return resume.fail(Error::new(
+                ErrorCode::NotFound,
+                "no saved upload matches this file (see pendingUploads())",
+            ));
+        };
+        resume.record = Some(record);
+        let reader = SampleReader::new(resume.file.clone());
+        self.continue_fingerprint(self.local_id(), resume, reader);
+    }
+
+    /// Reads the next fingerprint sample of the chosen file as operation `id`; once all are
+    /// read, compares the fingerprint with the record's and continues the upload.
+    pub(super) fn continue_fingerprint(
+        self: &Rc<Self>,
+        id: u64,
+        resume: Box<Resume>,
+        reader: SampleReader,
+    ) {
+        if let Some(buffer) = reader.next_sample() {
+            self.begin(id, Op::Fingerprint { resume, reader });
+            return self.report_promise(&buffer, report::DONE, report::FAILED, id);
+        }
+        match reader.finish() {
+            Some(actual) => {
+                if let Err(error) = self.resume_checked(&resume, actual) {
+                    resume.fail(error);
+                }
+            }
+            None => resume.fail(Error::new(
+                ErrorCode::Internal,
+                "the file could not be read",
+            )),
+        }
+    }
+
+    fn resume_checked(self: &Rc<Self>, resume: &Resume, actual: Fingerprint) -> Result<(), Error> {
+        let Some((id, record)) = &resume.record else {
+            return Ok(());
+        };
+        if actual != record.fingerprint {
+            return Err(Error::new(
+                ErrorCode::FileMismatch,
+                format!(
+                    "the chosen file is not the one that was being uploaded as \"{}\"",
+                    record.filename
+                ),
+            ));
+        }
+        let handle = &resume.handle;
+        if handle.borrow().settled {
+            return Ok(());
+        }
+        let saved = &record.saved;
+        let restored = self.state.borrow_mut().engine.restore_upload(
+            now(),
+            saved.clone(),
+            resume.file.size() as u64,
+            resume.request.wait_until_ready,
+        );
+        let file_id = match restored {
+            Ok(file_id) => file_id,
+            Err(error) => {
+                if error.code == ErrorCode::SessionExpired {
+                    self.store_write(id.clone(), None);
+                }
+                return Err(error);
+            }
+        };
+        let entry = FileEntry {
+            blob: resume.file.clone().into(),
+            create: None,
+            session: Some(SessionRef {
+                upload_id: saved.upload_id.clone(),
+                upload_token: saved.upload_token.clone(),
+            }),
+            upload_headers: headers(&saved.upload_headers),
+            handle: Rc::clone(handle),
+            fingerprint: Some(actual),
+        };
+        {
+            let mut state = handle.borrow_mut();
+            state.upload_id = Some(saved.upload_id.clone());
+            state.asset_id = Some(saved.asset_id.clone());
+        }
+        self.register(file_id, entry, handle);
+        Ok(())
+    }
+}
+
+/// `pendingUploads()`'s list: one `PendingUpload` per usable record.
+pub(super) fn pending_list(records: Records) -> JsValue {
+    let list = js_sys::Array::new();
+    for (id, record) in records {
+        let saved = &record.saved;
+        let uploaded = saved.reported_bytes();
+        let fraction = if saved.total_size == 0 {
+            0.0
+        } else {
+            uploaded as f64 / saved.total_size as f64
+        };
+        list.push(
+            &crate::browser::convert::JsObject::new()
+                .set("id", id.as_str())
+                .set("filename", record.filename.as_str())
+                .set("size", saved.total_size as f64)
+                .set("lastModified", record.fingerprint.last_modified)
+                .set("uploadedBytes", uploaded as f64)
+                .set("fraction", fraction)
+                .set("expiresAt", saved.expires_at.as_str())
+                .build(),
+        );
+    }
+    list.into()
+}
+
+/// A usable record as an upload queue restores it.
+pub(super) fn saved_entry((id, record): (String, PersistedUpload)) -> SavedEntry {
+    SavedEntry {
+        uploaded_bytes: record.saved.reported_bytes(),
+        size: record.saved.total_size,
+        last_modified: record.fingerprint.last_modified,
+        filename: record.filename,
+        upload_id: id,
+    }
+}
