@@ -11,7 +11,6 @@ use std::rc::{Rc, Weak};
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 
 /// Called with no arguments after a change.
 #[derive(Clone)]
@@ -74,25 +73,50 @@ impl Subscribers {
             }
             state.scheduled = true;
         }
-        let state = Rc::clone(&self.state);
-        spawn_local(async move {
-            let listeners: Vec<(u32, Listener)> = {
-                let mut state = state.borrow_mut();
-                state.scheduled = false;
-                state.listeners.clone()
-            };
-            for (id, listener) in listeners {
-                // One unsubscribed by an earlier listener of this round is not called.
-                if !state.borrow().listeners.iter().any(|(i, _)| *i == id) {
-                    continue;
-                }
-                match listener {
-                    // A listener's exception is the application's: it must not stop the others.
-                    Listener::Js(function) => drop(function.call0(&JsValue::UNDEFINED)),
-                    Listener::Rust(observer) => observer(),
-                }
-            }
+        let first = DUE.with(|due| {
+            let mut due = due.borrow_mut();
+            due.push(Rc::clone(&self.state));
+            due.len() == 1
         });
+        if first {
+            ANNOUNCE.with(|announce| queue_microtask(announce.as_ref().unchecked_ref()));
+        }
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    fn queue_microtask(callback: &Function);
+}
+
+thread_local! {
+    /// The stores whose listeners are due, in the order they changed (held until announced).
+    static DUE: RefCell<Vec<Rc<RefCell<State>>>> = const { RefCell::new(Vec::new()) };
+    /// The one microtask callback that announces them: made once, not once per change.
+    static ANNOUNCE: Closure<dyn Fn()> = Closure::new(announce);
+}
+
+/// Calls the listeners of every store that changed since the last announcement.
+fn announce() {
+    let due = DUE.with(|due| std::mem::take(&mut *due.borrow_mut()));
+    for state in due {
+        let listeners: Vec<(u32, Listener)> = {
+            let mut state = state.borrow_mut();
+            state.scheduled = false;
+            state.listeners.clone()
+        };
+        for (id, listener) in listeners {
+            // One unsubscribed by an earlier listener of this round is not called.
+            if !state.borrow().listeners.iter().any(|(i, _)| *i == id) {
+                continue;
+            }
+            match listener {
+                // A listener's exception is the application's: it must not stop the others.
+                Listener::Js(function) => drop(function.call0(&JsValue::UNDEFINED)),
+                Listener::Rust(observer) => observer(),
+            }
+        }
     }
 }
 

@@ -200,6 +200,8 @@ impl Uploader {
                 ops: SortedMap::new(),
                 timer: None,
                 deferred: Vec::new(),
+                aborting: Vec::new(),
+                abort_listeners: SortedMap::new(),
                 next_local: 0,
                 store_tasks: Vec::new(),
             }),

@@ -13,12 +13,15 @@
 //! its `Uploader`, and the sink must still find it when the browser reports. The hold ends when
 //! the last operation ends, so an idle uploader is collected as usual.
 
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction, Response};
+use web_sys::{
+    AbortController, AbortSignal, IdbOpenDbRequest, IdbRequest, IdbTransaction, Response,
+};
 
 use crate::browser::api::{token_error, ApiFailure};
 use crate::browser::js_error::{from_js, to_js_error};
@@ -36,7 +39,8 @@ use super::one_off::OneOff;
 use super::persistence::SampleReader;
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
-use super::{now, Inner};
+use super::handle::abort_state;
+use super::{now, HandleState, Inner};
 
 #[wasm_bindgen]
 extern "C" {
@@ -83,6 +87,8 @@ pub(super) mod report {
     pub const SOON: u32 = 9;
     /// A one-off call's wait before it is sent again (or the asset polled again) is over.
     pub const RETRY: u32 = 10;
+    /// An upload's `signal` aborted.
+    pub const ABORT: u32 = 11;
 }
 
 /// Removes the reporters from a transaction that ended.
@@ -293,20 +299,51 @@ impl Inner {
         let first = {
             let mut state = self.state.borrow_mut();
             state.deferred.push(input);
-            state.deferred.len() == 1
+            state.deferred.len() == 1 && state.aborting.is_empty()
         };
         if first {
-            let promise = Promise::resolve(&JsValue::UNDEFINED);
-            self.report_promise(&promise, report::SOON, report::SOON, 0);
-            self.hold();
+            self.soon();
         }
+    }
+
+    /// Listens to an upload's `signal` with the sink: no closure per upload, and the listener
+    /// is removed when the upload settles.
+    pub(super) fn listen_abort(
+        self: &Rc<Self>,
+        signal: &AbortSignal,
+        handle: &Rc<RefCell<HandleState>>,
+    ) {
+        let id = self.local_id();
+        let listener = self.reporter(report::ABORT, id);
+        let _ = signal.add_event_listener_with_callback("abort", &listener);
+        {
+            let mut state = self.state.borrow_mut();
+            // Uploads that settled no longer listen.
+            state.abort_listeners.retain(|_, listening| {
+                listening
+                    .upgrade()
+                    .is_some_and(|h| h.try_borrow().map_or(true, |h| !h.settled))
+            });
+            state.abort_listeners.insert(id, Rc::downgrade(handle));
+        }
+        handle.borrow_mut().abort_listener = Some((signal.clone(), listener));
+    }
+
+    /// Reports [`report::SOON`] on the next microtask.
+    fn soon(self: &Rc<Self>) {
+        let promise = Promise::resolve(&JsValue::UNDEFINED);
+        self.report_promise(&promise, report::SOON, report::SOON, 0);
+        self.hold();
     }
 
     /// Holds the uploader while anything is in flight, and lets it go when nothing is.
     fn hold(self: &Rc<Self>) {
         let busy = {
             let state = self.state.borrow();
-            !state.ops.is_empty() || state.timer.is_some() || !state.deferred.is_empty()
+            !state.ops.is_empty()
+                || state.timer.is_some()
+                || !state.deferred.is_empty()
+                || !state.aborting.is_empty()
         };
         let mut keepalive = self.keepalive.borrow_mut();
         if busy && keepalive.is_none() {
@@ -333,9 +370,34 @@ impl Inner {
                 }
             }
             report::SOON => {
-                let inputs = std::mem::take(&mut self.state.borrow_mut().deferred);
+                let (inputs, aborting) = {
+                    let mut state = self.state.borrow_mut();
+                    (
+                        std::mem::take(&mut state.deferred),
+                        std::mem::take(&mut state.aborting),
+                    )
+                };
                 for input in inputs {
                     self.feed(input);
+                }
+                for handle in aborting {
+                    abort_state(&handle);
+                }
+                None
+            }
+            report::ABORT => {
+                // On the next microtask: the signal may be aborted from inside a callback of
+                // this uploader's own bookkeeping.
+                let first = {
+                    let mut state = self.state.borrow_mut();
+                    let handle = state.abort_listeners.remove(&id).and_then(|h| h.upgrade());
+                    handle.is_some_and(|handle| {
+                        state.aborting.push(handle);
+                        state.aborting.len() == 1 && state.deferred.is_empty()
+                    })
+                };
+                if first {
+                    self.soon();
                 }
                 None
             }

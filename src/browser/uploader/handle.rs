@@ -6,7 +6,6 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::spawn_local;
 
 use crate::browser::convert;
 use crate::browser::js_error::{from_js, js_error};
@@ -45,7 +44,7 @@ pub(super) fn settle(
     phase: &'static str,
     result: Result<JsValue, JsValue>,
 ) {
-    let (resolve, reject, driver) = {
+    let (resolve, reject, driver, abort_listener) = {
         let mut state = handle.borrow_mut();
         if state.settled {
             return;
@@ -64,8 +63,12 @@ pub(super) fn settle(
             state.resolve.clone(),
             state.reject.clone(),
             state.driver.take(),
+            state.abort_listener.take(),
         )
     };
+    if let Some((signal, listener)) = abort_listener {
+        let _ = signal.remove_event_listener_with_callback("abort", &listener);
+    }
     // Released outside the borrow: this may be the last reference to the uploader.
     drop(driver);
     let progress = handle.borrow().progress;
@@ -122,6 +125,7 @@ impl UploadHandle {
             upload_id: None,
             asset_id: None,
             driver: None,
+            abort_listener: None,
             error: None,
             subscribers: Subscribers::new(),
             snapshot: None,
@@ -158,20 +162,9 @@ impl UploadHandle {
                 self.abort();
                 return;
             }
-            let weak = Rc::downgrade(&self.state);
-            let on_abort = Closure::<dyn FnMut()>::new(move || {
-                let weak = weak.clone();
-                // Deferred so that the listener is not dropped while it runs.
-                spawn_local(async move {
-                    if let Some(state) = weak.upgrade() {
-                        abort_state(&state);
-                    }
-                });
-            });
-            let _ =
-                signal.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
-            // Kept alive by the signal's listener list for the signal's lifetime.
-            on_abort.forget();
+            if let Some(inner) = self.inner() {
+                inner.listen_abort(signal, &self.state);
+            }
         }
     }
 

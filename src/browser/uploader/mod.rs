@@ -29,12 +29,12 @@ pub use self::handle::UploadHandle;
 pub(crate) use self::request::UploadRequest;
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::Function;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
-use web_sys::Blob;
+use web_sys::{AbortSignal, Blob};
 
 use crate::browser::api::{Api, SessionRef};
 use crate::browser::runtime::now_ms;
@@ -81,6 +81,9 @@ struct HandleState {
     /// flight keeps alive everything it needs, even when the page drops its `Uploader`. The
     /// cycle this makes (the uploader's file entry holds this state) ends when `settle` clears it.
     driver: Option<Rc<Inner>>,
+    /// The signal's `abort` listener (the uploader's sink, bound), removed when the upload
+    /// settles.
+    abort_listener: Option<(AbortSignal, Function)>,
     /// Why the upload failed, once settled with an error (for the queue's items).
     error: Option<Error>,
     /// `subscribe` listeners.
@@ -99,6 +102,10 @@ struct Shared {
     timer: Option<(u64, JsValue)>,
     /// Inputs waiting for the next microtask.
     deferred: Vec<Input>,
+    /// Uploads whose signal aborted, to abort on the next microtask.
+    aborting: Vec<Rc<RefCell<HandleState>>>,
+    /// The uploads listening to their signal's `abort`, by the listener's id.
+    abort_listeners: SortedMap<u64, Weak<RefCell<HandleState>>>,
     /// The last local operation id handed out.
     next_local: u64,
     /// What waits for the database to open, in order.

@@ -1,0 +1,244 @@
+// The saved-upload calls and an upload's `signal`, as a page sees them, in headless Chromium
+// against the emulator and the Worker in workerd: `pendingUploads` drops records that expired or
+// cannot be read, `forget` deletes one, `resume` refuses what it cannot continue, and an upload
+// stops listening to its signal once it settles (no listener left behind per upload).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchChromium, openPackageTab } from '../support/browser.mjs';
+import { getJson } from '../support/harness.mjs';
+import { startStack } from '../support/stack.mjs';
+
+const MiB = 1024 * 1024;
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** A tab with the package, an empty uploads database, and helpers that read it directly. */
+async function openTab() {
+  const { tab } = await openPackageTab(browser, stack, { sub: 'saved-test' });
+  await tab.evaluate(async () => {
+    await new Promise((resolve, reject) => {
+      const request = indexedDB.deleteDatabase('twelvelabs-edge-upload');
+      request.onsuccess = resolve;
+      request.onerror = () => reject(request.error);
+    });
+    // One transaction on the package's database; resolves with `run(store)`'s request result.
+    window.onUploads = (mode, run) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twelvelabs-edge-upload');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const transaction = db.transaction('uploads', mode);
+          const request = run(transaction.objectStore('uploads'));
+          transaction.oncomplete = () => {
+            db.close();
+            resolve(request.result);
+          };
+          transaction.onerror = () => reject(transaction.error);
+        };
+      });
+    window.errors = [];
+    window.addEventListener('error', (event) => window.errors.push(String(event.message)));
+    window.addEventListener('unhandledrejection', (event) => window.errors.push(String(event.reason)));
+  });
+  return tab;
+}
+
+/** Makes storage answer each request after `ms` (0: at once). */
+async function storageLatency(ms) {
+  await getJson(`${stack.emulator.url}/_emulator/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ latency_ms: ms }),
+  });
+}
+
+test('pendingUploads drops expired and unreadable records; forget deletes one; resume finds no other', async () => {
+  const tab = await openTab();
+  try {
+    // Storage answers slowly, so the upload can be paused half-way.
+    await storageLatency(200);
+    const seen = await tab.evaluate(async () => {
+      const { blob } = await window.seededSample(6, 31);
+      const file = new File([blob], 'saved.mp4', { type: 'video/mp4' });
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const handle = uploader.upload(file);
+      for (let i = 0; i < 400 && handle.progress.acknowledgedBytes < 2 * 1024 * 1024; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      handle.pause();
+      const id = handle.uploadId;
+      // The record is written after the session is created; wait until it is listed.
+      let listed = [];
+      for (let i = 0; i < 400 && !listed.some((p) => p.id === id); i++) {
+        listed = await uploader.pendingUploads();
+        if (!listed.some((p) => p.id === id)) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // Beside it: the same record expired, and something that is no record at all.
+      const record = await window.onUploads('readonly', (store) => store.get(id));
+      const expired = structuredClone(record);
+      expired.saved.expires_at = '2000-01-01T00:00:00Z';
+      await window.onUploads('readwrite', (store) => store.put(expired, 'expired-copy'));
+      await window.onUploads('readwrite', (store) => store.put({ garbage: true }, 'unreadable'));
+      const keysBefore = await window.onUploads('readonly', (store) => store.getAllKeys());
+      const pending = await uploader.pendingUploads();
+      const keysAfterListing = await window.onUploads('readonly', (store) => store.getAllKeys());
+      const forgotten = await uploader.forget(id);
+      const forgottenUnknown = await uploader.forget('no-such-upload');
+      const pendingAfterForget = await uploader.pendingUploads();
+      const keysAfterForget = await window.onUploads('readonly', (store) => store.getAllKeys());
+      const resumed = await uploader
+        .resume(file)
+        .done.then(
+          () => null,
+          (e) => e.code,
+        );
+      handle.abort();
+      await handle.done.catch(() => {});
+      return {
+        id,
+        listed: listed.map((p) => p.id),
+        keysBefore: keysBefore.sort(),
+        pending,
+        keysAfterListing,
+        forgotten: forgotten === undefined,
+        forgottenUnknown: forgottenUnknown === undefined,
+        pendingAfterForget,
+        keysAfterForget,
+        resumed,
+        errors: window.errors,
+      };
+    });
+    assert.ok(seen.id, 'the upload has a session');
+    assert.deepEqual(seen.listed, [seen.id], 'the paused upload was listed');
+    assert.deepEqual(seen.keysBefore, ['expired-copy', seen.id, 'unreadable'].sort());
+    assert.deepEqual(
+      seen.pending.map((p) => p.id),
+      [seen.id],
+      'only the usable record is listed',
+    );
+    assert.equal(seen.pending[0].filename, 'saved.mp4');
+    assert.equal(seen.pending[0].size, 6 * MiB);
+    assert.deepEqual(seen.keysAfterListing, [seen.id], 'the expired and unreadable records were deleted');
+    assert.ok(seen.forgotten, 'forget resolves with undefined');
+    assert.ok(seen.forgottenUnknown, 'forgetting an unknown id resolves too');
+    assert.deepEqual(seen.pendingAfterForget, []);
+    assert.deepEqual(seen.keysAfterForget, []);
+    assert.equal(seen.resumed, 'not_found', 'no saved upload is left to continue');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
+test('resume without persistence rejects with invalid_input', async () => {
+  const tab = await openTab();
+  try {
+    const seen = await tab.evaluate(async () => {
+      const file = new File([new Uint8Array(1024)], 'x.mp4', { type: 'video/mp4' });
+      const uploader = new window.pkg.Uploader({
+        endpoint: window.workerUrl,
+        getToken: window.getToken,
+        persist: false,
+      });
+      const handle = uploader.resume(file);
+      const error = await handle.done.then(
+        () => null,
+        (e) => ({ code: e.code, message: e.message }),
+      );
+      return { error, phase: handle.progress.phase, pending: await uploader.pendingUploads() };
+    });
+    assert.equal(seen.error?.code, 'invalid_input', JSON.stringify(seen.error));
+    assert.match(seen.error.message, /resume needs persistence/);
+    assert.equal(seen.phase, 'failed');
+    assert.deepEqual(seen.pending, [], 'without persistence nothing is listed');
+  } finally {
+    await tab.close();
+  }
+});
+
+test("an upload's signal aborts it mid-way, and no upload listens to its signal once settled", async () => {
+  const tab = await openTab();
+  try {
+    // Storage answers slowly, so the upload is still running when its signal aborts.
+    await storageLatency(300);
+    const seen = await tab.evaluate(async () => {
+      // Counts the `abort` listeners each signal holds.
+      const watched = (controller) => {
+        const signal = controller.signal;
+        signal.listening = 0;
+        const add = signal.addEventListener.bind(signal);
+        const remove = signal.removeEventListener.bind(signal);
+        signal.addEventListener = (type, listener, options) => {
+          if (type === 'abort') signal.listening += 1;
+          add(type, listener, options);
+        };
+        signal.removeEventListener = (type, listener, options) => {
+          if (type === 'abort') signal.listening -= 1;
+          remove(type, listener, options);
+        };
+        return controller;
+      };
+      const uploader = new window.pkg.Uploader({
+        endpoint: window.workerUrl,
+        getToken: window.getToken,
+        persist: false,
+      });
+      // One that finishes: its listener goes when it settles; a later abort changes nothing.
+      const finishing = watched(new AbortController());
+      const small = await window.seededSample(1, 32);
+      const finished = uploader.upload(small.blob, { filename: 'finishes.mp4', signal: finishing.signal });
+      const whileRunning = finishing.signal.listening;
+      await finished.done;
+      const afterDone = finishing.signal.listening;
+      finishing.abort();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // One aborted through its signal while chunks are in flight.
+      const aborting = watched(new AbortController());
+      const large = await window.seededSample(6, 33);
+      const aborted = uploader.upload(large.blob, { filename: 'aborted.mp4', signal: aborting.signal });
+      for (let i = 0; i < 400 && aborted.progress.acknowledgedBytes < 1024 * 1024; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const acknowledged = aborted.progress.acknowledgedBytes;
+      aborting.abort();
+      const error = await aborted.done.then(
+        () => null,
+        (e) => e.code,
+      );
+      return {
+        whileRunning,
+        afterDone,
+        finishedPhase: finished.progress.phase,
+        acknowledged,
+        error,
+        abortedPhase: aborted.progress.phase,
+        afterAbort: aborting.signal.listening,
+        errors: window.errors,
+      };
+    });
+    assert.equal(seen.whileRunning, 1, 'a running upload listens to its signal');
+    assert.equal(seen.afterDone, 0, 'a finished upload no longer listens');
+    assert.equal(seen.finishedPhase, 'done', 'an abort after the upload finished changes nothing');
+    assert.ok(seen.acknowledged >= MiB, 'the second upload was under way when aborted');
+    assert.equal(seen.error, 'aborted');
+    assert.equal(seen.abortedPhase, 'aborted');
+    assert.equal(seen.afterAbort, 0, 'an aborted upload no longer listens');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
