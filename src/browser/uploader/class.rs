@@ -21,10 +21,10 @@ use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 
 use super::calls::{asset_form, list_query};
 use super::connectivity::{navigator_offline, Connectivity};
-use super::executor::{self, Settler};
+use super::executor;
 use super::handle::{settle, UploadHandle};
 use super::lookup::{pending_list, saved_entry, StoreTask};
-use super::one_off::{Answer, OneOffRequest};
+use super::one_off::{Answer, OneOffRequest, Settler};
 use super::request::UploadRequest;
 use super::{random_u64, Inner, PersistSetting, Shared};
 

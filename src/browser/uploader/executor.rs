@@ -13,34 +13,31 @@
 //! its `Uploader`, and the sink must still find it when the browser reports. The hold ends when
 //! the last operation ends, so an idle uploader is collected as usual.
 
-use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{
-    AbortController, AbortSignal, IdbOpenDbRequest, IdbRequest, IdbTransaction, Response,
-};
+use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction, Response};
 
 use crate::browser::api::{token_error, ApiFailure};
-use crate::browser::js_error::{from_js, to_js_error};
+use crate::browser::js_error::from_js;
 use crate::browser::store::{transaction_error, Store};
 use crate::browser::transport::{
     classify_rejection, not_a_response, ApiResponse, ResponseHead, SendFailure,
 };
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
-use crate::core::error::{Error, ErrorCode};
+use crate::core::error::ErrorCode;
 use crate::core::wire::CreateMultipartUploadRequest;
 
 use super::lookup::{Lookup, Resume};
-use super::one_off::OneOff;
+use super::one_off::{OneOff, Settler};
 use super::persistence::SampleReader;
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
 use super::handle::abort_state;
-use super::{now, HandleState, Inner};
+use super::{now, Inner};
 
 #[wasm_bindgen]
 extern "C" {
@@ -156,34 +153,6 @@ pub(super) enum Op {
         create: Box<CreateMultipartUploadRequest>,
         reader: SampleReader,
     },
-}
-
-/// The resolve and reject functions of a promise this package returns.
-pub(super) struct Settler {
-    resolve: Function,
-    reject: Function,
-}
-
-impl Settler {
-    /// A new promise, handed to `start` as its settler.
-    pub(super) fn promise(start: impl FnOnce(Settler)) -> Promise {
-        let mut settler = None;
-        let promise =
-            Promise::new(&mut |resolve, reject| settler = Some(Settler { resolve, reject }));
-        if let Some(settler) = settler {
-            start(settler);
-        }
-        promise
-    }
-
-    /// Resolves with the value, or rejects with the error as an `UploadError`.
-    pub(super) fn settle(&self, result: Result<JsValue, Error>) {
-        // Settling a promise calls no user code synchronously.
-        let _ = match result {
-            Ok(value) => self.resolve.call1(&JsValue::UNDEFINED, &value),
-            Err(error) => self.reject.call1(&JsValue::UNDEFINED, &to_js_error(&error)),
-        };
-    }
 }
 
 /// The sink: made once per `Uploader`, it finds the uploader through `inner` and dispatches.
@@ -304,29 +273,6 @@ impl Inner {
         if first {
             self.soon();
         }
-    }
-
-    /// Listens to an upload's `signal` with the sink: no closure per upload, and the listener
-    /// is removed when the upload settles.
-    pub(super) fn listen_abort(
-        self: &Rc<Self>,
-        signal: &AbortSignal,
-        handle: &Rc<RefCell<HandleState>>,
-    ) {
-        let id = self.local_id();
-        let listener = self.reporter(report::ABORT, id);
-        let _ = signal.add_event_listener_with_callback("abort", &listener);
-        {
-            let mut state = self.state.borrow_mut();
-            // Uploads that settled no longer listen.
-            state.abort_listeners.retain(|_, listening| {
-                listening
-                    .upgrade()
-                    .is_some_and(|h| h.try_borrow().map_or(true, |h| !h.settled))
-            });
-            state.abort_listeners.insert(id, Rc::downgrade(handle));
-        }
-        handle.borrow_mut().abort_listener = Some((signal.clone(), listener));
     }
 
     /// Reports [`report::SOON`] on the next microtask.

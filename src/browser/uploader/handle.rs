@@ -6,6 +6,7 @@ use std::rc::Rc;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use web_sys::AbortSignal;
 
 use crate::browser::convert;
 use crate::browser::js_error::{from_js, js_error};
@@ -15,6 +16,7 @@ use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::Progress;
 
+use super::executor::report;
 use super::request::UploadRequest;
 use super::{HandleState, Inner};
 
@@ -170,6 +172,31 @@ impl UploadHandle {
 
     pub(super) fn inner(&self) -> Option<Rc<Inner>> {
         self.state.borrow().driver.clone()
+    }
+}
+
+impl Inner {
+    /// Listens to an upload's `signal` with the sink: no closure per upload, and the listener
+    /// is removed when the upload settles.
+    pub(super) fn listen_abort(
+        self: &Rc<Self>,
+        signal: &AbortSignal,
+        handle: &Rc<RefCell<HandleState>>,
+    ) {
+        let id = self.local_id();
+        let listener = self.reporter(report::ABORT, id);
+        let _ = signal.add_event_listener_with_callback("abort", &listener);
+        {
+            let mut state = self.state.borrow_mut();
+            // Uploads that settled no longer listen.
+            state.abort_listeners.retain(|_, listening| {
+                listening
+                    .upgrade()
+                    .is_some_and(|h| h.try_borrow().map_or(true, |h| !h.settled))
+            });
+            state.abort_listeners.insert(id, Rc::downgrade(handle));
+        }
+        handle.borrow_mut().abort_listener = Some((signal.clone(), listener));
     }
 }
 

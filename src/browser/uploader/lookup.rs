@@ -18,8 +18,9 @@ use crate::core::queue::SavedEntry;
 use crate::core::resume::{find_resumable, Fingerprint};
 
 use super::driver::headers;
-use super::executor::{report, Op, Settler};
+use super::executor::{report, Op};
 use super::handle::settle;
+use super::one_off::Settler;
 use super::persistence::{PersistedUpload, SampleReader};
 use super::request::UploadRequest;
 use super::{now, FileEntry, HandleState, Inner};

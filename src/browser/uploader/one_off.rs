@@ -5,12 +5,13 @@
 
 use std::rc::Rc;
 
-use js_sys::Promise;
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, FormData};
 
 use crate::browser::api::{outcome_of, token_error, unreadable_outcome, ApiFailure, AssetCall};
 use crate::browser::convert;
+use crate::browser::js_error::to_js_error;
 use crate::browser::transport::{classify_rejection, ResponseHead, SendFailure};
 use crate::browser::wire_js;
 use crate::core::engine::AssetWait;
@@ -18,7 +19,7 @@ use crate::core::engine::AssetWaitStep;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 
-use super::executor::{report, Op, Settler};
+use super::executor::{report, Op};
 use super::{now, random_u64, Inner};
 
 /// The request of a one-off call, owned.
@@ -80,6 +81,34 @@ impl OneOff {
 
     fn settle(&self, result: Result<JsValue, Error>) {
         self.settler.settle(result);
+    }
+}
+
+/// The resolve and reject functions of a promise this package returns.
+pub(super) struct Settler {
+    resolve: Function,
+    reject: Function,
+}
+
+impl Settler {
+    /// A new promise, handed to `start` as its settler.
+    pub(super) fn promise(start: impl FnOnce(Settler)) -> Promise {
+        let mut settler = None;
+        let promise =
+            Promise::new(&mut |resolve, reject| settler = Some(Settler { resolve, reject }));
+        if let Some(settler) = settler {
+            start(settler);
+        }
+        promise
+    }
+
+    /// Resolves with the value, or rejects with the error as an `UploadError`.
+    pub(super) fn settle(&self, result: Result<JsValue, Error>) {
+        // Settling a promise calls no user code synchronously.
+        let _ = match result {
+            Ok(value) => self.resolve.call1(&JsValue::UNDEFINED, &value),
+            Err(error) => self.reject.call1(&JsValue::UNDEFINED, &to_js_error(&error)),
+        };
     }
 }
 
