@@ -8,18 +8,28 @@
 //! Works wherever `fetch`, `Blob` and `setTimeout` exist: browser windows, dedicated Web
 //! Workers and Node ≥ 20.
 
-pub mod api;
+mod api;
+mod js_error;
+mod options;
+mod queue;
+mod runtime;
+mod store;
+mod subscribe;
+mod types;
+
+// Public only for the wasm-bindgen tests in `tests/`, which check them directly; the package's
+// API is the `#[wasm_bindgen]` exports, re-exported below.
+#[doc(hidden)]
 pub mod convert;
-pub mod js_error;
-pub mod options;
-pub mod queue;
-pub mod runtime;
-pub mod store;
-pub mod subscribe;
+#[doc(hidden)]
 pub mod transport;
-pub mod types;
+#[doc(hidden)]
 pub mod uploader;
+#[doc(hidden)]
 pub mod wire_js;
+
+pub use queue::UploadQueue;
+pub use uploader::{UploadHandle, Uploader};
 
 use wasm_bindgen::prelude::*;
 

@@ -18,7 +18,6 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::convert::{number, user_metadata as user_metadata_object, JsObject};
-use crate::core::queue::SavedEntry;
 use crate::core::resume::SavedUpload;
 use crate::core::wire::{
     Asset, AssetError, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus, CompletedChunk,
@@ -566,18 +565,6 @@ pub fn saved_upload(value: &JsValue) -> Read<SavedUpload> {
         clock_offset_ms: offset as i64,
         reported,
         etags,
-    })
-}
-
-/// A saved upload as `Uploader.pendingUploads()` lists it (`PendingUpload`), for a queue.
-pub fn pending_upload(value: &JsValue) -> Read<SavedEntry> {
-    let f = Fields::new(value);
-    f.finish(SavedEntry {
-        upload_id: f.string("id"),
-        filename: f.string("filename"),
-        size: f.u64("size"),
-        last_modified: f.number("lastModified"),
-        uploaded_bytes: f.u64("uploadedBytes"),
     })
 }
 
