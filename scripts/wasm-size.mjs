@@ -76,7 +76,7 @@ export function formatPackageSizes(sizes) {
  * Order matters: a closure of the upload driver counts as the driver, not as "closures".
  */
 const GROUPS = [
-  ['async upload driver (browser::uploader)', /twelvelabs_edge_upload::browser::uploader::/],
+  ['upload executor (browser::uploader)', /twelvelabs_edge_upload::browser::uploader::/],
   ['browser adapter (api, transport, store, options, wire_js, convert)', /twelvelabs_edge_upload::browser::/],
   ['async runtime (wasm-bindgen-futures, js_sys::futures)', /wasm_bindgen_futures|js_sys::futures/],
   ['wasm-bindgen, js-sys, web-sys bindings and export shims', /wasm_bindgen|js_sys|web_sys|shim|__wbg|__wbindgen|__externref|^[a-z]+_[A-Za-z]+$|^version$/],

@@ -91,7 +91,7 @@ test('the breakdown puts each function with its owner and adds up to the shipped
 
   const b = wasmBreakdown({ dir, shipped, largest: 3 });
   const group = (prefix) => b.groups.find((g) => g.name.startsWith(prefix));
-  assert.equal(group('async upload driver').functions, 1);
+  assert.equal(group('upload executor').functions, 1);
   assert.equal(group('browser adapter').functions, 1);
   assert.equal(group('IO-free core').functions, 1);
   assert.equal(group('allocator').functions, 1);
