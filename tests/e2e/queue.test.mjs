@@ -6,29 +6,18 @@
 // (Reload → restorePending → awaiting_file → attachFile is the demo page's reload test in
 // upload.test.mjs: the page runs on UploadQueue.)
 import assert from 'node:assert/strict';
-import { after, afterEach, before, test } from 'node:test';
-import { launchChromium, openPackageTab } from '../support/browser.mjs';
-import { startStack } from '../support/stack.mjs';
+import { afterEach, test } from 'node:test';
+import { openPackageTab } from '../support/browser.mjs';
+import { chromiumStack } from '../support/chromium-stack.mjs';
 import { NO_FAULTS, assetDigest, emulatorStats, resetStats, setFaults } from './helpers.mjs';
 
 const MiB = 1024 * 1024;
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = chromiumStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
 
 afterEach(async () => {
-  await setFaults(stack.emulator, NO_FAULTS);
-  await resetStats(stack.emulator);
+  await setFaults(env.stack.emulator, NO_FAULTS);
+  await resetStats(env.stack.emulator);
 });
 
 /**
@@ -38,7 +27,7 @@ afterEach(async () => {
  * subscriber, for which `predicate` holds).
  */
 async function openTab() {
-  const { tab, problems } = await openPackageTab(browser, stack, { sub: 'queue-test' });
+  const { tab, problems } = await openPackageTab(env.browser, env.stack, { sub: 'queue-test' });
   await tab.evaluate(() => {
     window.makeQueue = (options) => {
       const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, progressIntervalMs: 50, ...options });
@@ -70,7 +59,7 @@ async function openTab() {
 }
 
 test('three files: one paused, one cancelled, the third completes; the paused one then completes too', async () => {
-  await setFaults(stack.emulator, { latency_ms: 200 });
+  await setFaults(env.stack.emulator, { latency_ms: 200 });
   const { tab, problems } = await openTab();
   const result = await tab.evaluate(async () => {
     const queue = window.makeQueue({ concurrency: 6, persist: false });
@@ -131,7 +120,7 @@ test('three files: one paused, one cancelled, the third completes; the paused on
   assert.equal(result.resumed.phase, 'done', JSON.stringify(result.resumed));
   assert.equal(result.resumed.uploadId, result.paused.uploadId, 'the paused upload continued its session');
   for (const [item, sha256] of [[result.finished, result.sha256[2]], [result.resumed, result.sha256[0]]]) {
-    const digest = await assetDigest(stack.emulator, item.assetId);
+    const digest = await assetDigest(env.stack.emulator, item.assetId);
     assert.equal(digest.sha256, sha256, `${item.filename} arrived intact`);
   }
   // Totals leave the cancelled file out: two files of 24 MiB, all stored.
@@ -142,7 +131,7 @@ test('three files: one paused, one cancelled, the third completes; the paused on
 });
 
 test('retry after the upload gave up on injected PUT failures continues the same session', async () => {
-  await setFaults(stack.emulator, { latency_ms: 60 });
+  await setFaults(env.stack.emulator, { latency_ms: 60 });
   const { tab, problems } = await openTab();
   const first = await tab.evaluate(async () => {
     window.queue = window.makeQueue({ concurrency: 1, retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 20 } });
@@ -152,13 +141,13 @@ test('retry after the upload gave up on injected PUT failures continues the same
     const s = await window.until(window.queue, (s) => s.items[0].progress.acknowledgedBytes >= 3 * (1 << 20));
     return s.items[0];
   });
-  await setFaults(stack.emulator, { put_failure_rate: 1, put_failure_kind: '500' });
+  await setFaults(env.stack.emulator, { put_failure_rate: 1, put_failure_kind: '500' });
   const failed = await tab.evaluate(async () => (await window.until(window.queue, (s) => s.items[0].phase === 'failed')).items[0]);
   assert.equal(failed.error.code, 'retries_exhausted', JSON.stringify(failed));
   assert.equal(failed.uploadId, first.uploadId);
   const storedBefore = failed.progress.acknowledgedBytes;
-  await setFaults(stack.emulator, NO_FAULTS);
-  const statsBefore = await emulatorStats(stack.emulator);
+  await setFaults(env.stack.emulator, NO_FAULTS);
+  const statsBefore = await emulatorStats(env.stack.emulator);
   const done = await tab.evaluate(async () => {
     window.queue.retry(window.retryId);
     const retried = window.queue.getSnapshot().items[0];
@@ -169,9 +158,9 @@ test('retry after the upload gave up on injected PUT failures continues the same
   assert.ok(done.retried.progress.acknowledgedBytes >= storedBefore, 'the bytes already stored still count');
   assert.equal(done.end.phase, 'done', JSON.stringify(done.end));
   assert.equal(done.end.uploadId, first.uploadId, 'the same session was continued');
-  const digest = await assetDigest(stack.emulator, done.end.assetId);
+  const digest = await assetDigest(env.stack.emulator, done.end.assetId);
   assert.equal(digest.sha256, await tab.evaluate(() => window.retrySha));
-  const stats = await emulatorStats(stack.emulator);
+  const stats = await emulatorStats(env.stack.emulator);
   assert.deepEqual(Object.keys(stats.chunk_puts), [first.uploadId], 'no second session was started');
   // Chunks stored before the failure were not sent again.
   for (const [index, counts] of Object.entries(statsBefore.chunk_puts[first.uploadId])) {
@@ -183,7 +172,7 @@ test('retry after the upload gave up on injected PUT failures continues the same
 });
 
 test('snapshots: same object until a change, unchanged items keep theirs, frozen; throwing listeners; pauseAll, resumeAll, remove', async () => {
-  await setFaults(stack.emulator, { latency_ms: 60 });
+  await setFaults(env.stack.emulator, { latency_ms: 60 });
   const { tab, problems } = await openTab();
   const result = await tab.evaluate(async () => {
     const out = {};
@@ -309,7 +298,7 @@ test('UploadHandle.subscribe/getSnapshot: the same frozen object until the uploa
 });
 
 test('a queue the page dropped (garbage-collected) still starts its waiting files', async () => {
-  await setFaults(stack.emulator, { latency_ms: 300 });
+  await setFaults(env.stack.emulator, { latency_ms: 300 });
   const { tab, problems } = await openTab();
   await tab.evaluate(async () => {
     window.queueCollected = false;
@@ -328,7 +317,7 @@ test('a queue the page dropped (garbage-collected) still starts its waiting file
   }
   assert.equal(await tab.evaluate(() => window.queueCollected), true, 'the queue object was collected');
   const firstDone = async () => {
-    const stats = await emulatorStats(stack.emulator);
+    const stats = await emulatorStats(env.stack.emulator);
     return Object.values(stats.chunk_puts).filter((chunks) => Object.values(chunks).filter((c) => c.stored === 1).length === 4).length;
   };
   assert.ok((await firstDone()) < 2, 'collected before both files were stored');

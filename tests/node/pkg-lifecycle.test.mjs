@@ -3,25 +3,14 @@
 // collection), a wrong endpoint path fails at once with `not_found`, an unreachable Worker shows
 // that it is retrying and gives up quickly, and progress never claims bytes it does not have.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchChromium, openPackageTab } from '../support/browser.mjs';
+import { test } from 'node:test';
+import { openPackageTab } from '../support/browser.mjs';
+import { chromiumStack } from '../support/chromium-stack.mjs';
 import { freePort, getJson } from '../support/harness.mjs';
-import { startStack } from '../support/stack.mjs';
 
 const MiB = 1024 * 1024;
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = chromiumStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
 
 /**
  * A tab with the package loaded as `window.pkg` after the finalizers are wrapped: `window.freed`
@@ -29,7 +18,7 @@ after(async () => {
  * collector drops its JS wrapper), by the name of the free function they call.
  */
 function openTab() {
-  return openPackageTab(browser, stack, {
+  return openPackageTab(env.browser, env.stack, {
     sub: 'lifecycle-test',
     beforeImport: () => {
       window.freed = {};
@@ -50,7 +39,7 @@ function openTab() {
 /** Waits until no request reached the emulator for `quietMs` (bounded by a minute). */
 async function waitForQuiet(quietMs) {
   const total = async () => {
-    const stats = await getJson(`${stack.emulator.url}/_emulator/stats`);
+    const stats = await getJson(`${env.stack.emulator.url}/_emulator/stats`);
     return Object.entries(stats.requests)
       .filter(([route]) => !route.includes('/_emulator'))
       .reduce((sum, [, count]) => sum + count, 0);
@@ -119,7 +108,7 @@ test('an upload whose Uploader the page dropped continues after pause, GC and re
     await tab.waitForFunction(() => window.outcome !== undefined, null, { timeout: 60_000 });
     const outcome = await tab.evaluate(() => window.outcome);
     assert.equal(outcome.error, undefined, outcome.error);
-    const stored = await getJson(`${stack.emulator.url}/_emulator/assets/${outcome.assetId}/sha256`);
+    const stored = await getJson(`${env.stack.emulator.url}/_emulator/assets/${outcome.assetId}/sha256`);
     assert.equal(stored.sha256, await tab.evaluate(() => window.sha256));
     assert.equal(await tab.evaluate(() => window.handle.progress.phase), 'done');
   } finally {
@@ -164,7 +153,7 @@ test('sentBytes counts PUTs in flight; speed and ETA are null while paused', asy
   const { tab } = await openTab();
   try {
     // Storage answers slowly, so PUTs are in flight long enough to be seen.
-    await getJson(`${stack.emulator.url}/_emulator/faults`, {
+    await getJson(`${env.stack.emulator.url}/_emulator/faults`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ latency_ms: 1500 }),
@@ -202,7 +191,7 @@ test('sentBytes counts PUTs in flight; speed and ETA are null while paused', asy
     assert.equal(seen.paused.bytesPerSecond, null, 'no speed while paused');
     assert.equal(seen.paused.etaMs, null, 'no ETA while paused');
   } finally {
-    await getJson(`${stack.emulator.url}/_emulator/faults`, {
+    await getJson(`${env.stack.emulator.url}/_emulator/faults`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ latency_ms: 0 }),
@@ -214,7 +203,7 @@ test('sentBytes counts PUTs in flight; speed and ETA are null while paused', asy
 test('a wrong endpoint path fails at once with not_found naming the path', async () => {
   const { tab } = await openTab();
   try {
-    const before = await getJson(`${stack.emulator.url}/_emulator/stats`);
+    const before = await getJson(`${env.stack.emulator.url}/_emulator/stats`);
     const seen = await tab.evaluate(async () => {
       const { blob } = await window.seededSample(1, 24);
       const uploader = new window.pkg.Uploader({
@@ -236,7 +225,7 @@ test('a wrong endpoint path fails at once with not_found naming the path', async
     );
     // One attempt: no backoff at all (a generous bound for a loaded machine, not a timing test).
     assert.ok(seen.elapsedMs < 10_000, `failed after ${seen.elapsedMs} ms`);
-    const after = await getJson(`${stack.emulator.url}/_emulator/stats`);
+    const after = await getJson(`${env.stack.emulator.url}/_emulator/stats`);
     assert.equal(
       after.requests['POST /v1.3/assets/multipart-uploads'] ?? 0,
       before.requests['POST /v1.3/assets/multipart-uploads'] ?? 0,

@@ -3,29 +3,18 @@
 // cannot be read, `forget` deletes one, `resume` refuses what it cannot continue, and an upload
 // stops listening to its signal once it settles (no listener left behind per upload).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchChromium, openPackageTab } from '../support/browser.mjs';
+import { test } from 'node:test';
+import { openPackageTab } from '../support/browser.mjs';
+import { chromiumStack } from '../support/chromium-stack.mjs';
 import { getJson } from '../support/harness.mjs';
-import { startStack } from '../support/stack.mjs';
 
 const MiB = 1024 * 1024;
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const env = chromiumStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
 
 /** A tab with the package, an empty uploads database, and helpers that read it directly. */
 async function openTab() {
-  const { tab } = await openPackageTab(browser, stack, { sub: 'saved-test' });
+  const { tab } = await openPackageTab(env.browser, env.stack, { sub: 'saved-test' });
   await tab.evaluate(async () => {
     await new Promise((resolve, reject) => {
       const request = indexedDB.deleteDatabase('twelvelabs-edge-upload');
@@ -57,7 +46,7 @@ async function openTab() {
 
 /** Makes storage answer each request after `ms` (0: at once). */
 async function storageLatency(ms) {
-  await getJson(`${stack.emulator.url}/_emulator/faults`, {
+  await getJson(`${env.stack.emulator.url}/_emulator/faults`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ latency_ms: ms }),
