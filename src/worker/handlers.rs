@@ -647,20 +647,13 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         .stream()
         .map_err(|_| Error::invalid("POST /assets needs a body."))?;
     let mut read = 0;
-    let checked = match check_form(
-        ctx,
-        &grant,
-        &boundary,
+    let limits = FormLimits {
         declared_length,
-        &mut body,
-        &mut read,
-    )
-    .await
-    {
+        max_limit,
+    };
+    let checked = match check_form(ctx, &grant, &boundary, limits, &mut body, &mut read).await {
         Ok(checked) => checked,
         Err(refusal) => {
-            // Read the rest first: answering while the client still sends closes the
-            // connection under it, and it sees a reset instead of the refusal.
             discard_rest(&mut body, read).await;
             return Err(refusal);
         }
@@ -763,13 +756,25 @@ enum CheckedForm {
     },
 }
 
+/// The sizes a `POST /assets` form is checked against.
+#[derive(Clone, Copy)]
+struct FormLimits {
+    /// The request's `Content-Length`, if it declared one.
+    declared_length: Option<u64>,
+    /// The grant's byte limit for any file.
+    max_limit: u64,
+}
+
 /// Reads the form's prefix from `body` (counting what it read in `read`) and checks it against
 /// the grant: the method, the URL or the file part's type, the fields, and the declared size.
 async fn check_form(
     ctx: &Ctx,
     grant: &GrantClaims,
     boundary: &str,
-    declared_length: Option<u64>,
+    FormLimits {
+        declared_length,
+        max_limit,
+    }: FormLimits,
     body: &mut worker::ByteStream,
     read: &mut usize,
 ) -> Result<CheckedForm, ApiError> {
@@ -817,11 +822,7 @@ async fn check_form(
             content_type,
         });
     };
-    let limit = ctx
-        .config
-        .policy
-        .byte_limit(grant)
-        .min(media.direct_max_bytes());
+    let limit = max_limit.min(media.direct_max_bytes());
     let mut tail = FileTail::new(boundary, limit);
     let already_read = buffered.split_off(prefix.consumed);
     tail.push(&already_read)?;
@@ -876,8 +877,6 @@ fn streamed_body(
                 Ok(None) => None,
                 Err(error) => {
                     *refusal.borrow_mut() = Some(error);
-                    // Read the rest first: answering while the client still sends closes
-                    // the connection under it, and it sees a reset instead of the refusal.
                     discard_rest(&mut rest, 0).await;
                     abort.abort();
                     None
