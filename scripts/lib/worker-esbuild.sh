@@ -12,8 +12,10 @@ fail() { echo "worker-esbuild: $*" >&2; exit 1; }
 for arg in "$@"; do
   if [ "$arg" = "./shim.js" ]; then
     [ -f shim.js ] && [ -f index.js ] || fail "expected worker-build's shim.js and index.js in $PWD"
-    # The entry calls the glue's `fetch` export: fail the build if the glue no longer has one.
-    grep -Eq '^export (async )?function fetch\(' index.js || fail "the wasm-bindgen glue in $PWD exports no fetch function"
+    # The entry calls the glue's `start` and `step` exports: fail the build if either is gone.
+    for export in start step; do
+      grep -Eq "^export function $export\\(" index.js || fail "the wasm-bindgen glue in $PWD exports no $export function"
+    done
     cp "$WORKER_ENTRY" shim.js
   fi
 done

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, Env};
 
 use crate::core::asset_list::{asset_id_of_key, index_key, index_prefix, newest_first};
@@ -79,7 +78,7 @@ fn js_object(value: &Value) -> Result<JsValue, JsValue> {
 
 /// Awaits a KV call's promise.
 async fn settled(call: Result<js_sys::Promise, JsValue>) -> Result<JsValue, JsValue> {
-    JsFuture::from(call?).await
+    crate::worker::task::promise(call?).await
 }
 
 impl AssetIndex {

@@ -5,13 +5,30 @@
 // per-request `WorkerEntrypoint` instance and another around its `fetch`, there to reset the wasm
 // instance after a trap. The wasm-bindgen glue that worker-build builds (`./index.js`, with its
 // abort handler) already does that reset on its own: a trap marks the instance terminated, and
-// the next call into the wasm instantiates a fresh one before it runs. Measured in BENCHMARKS.md
-// ("The Worker's CPU per request against a hand-written JS Worker").
-import { fetch as handle } from './index.js';
+// the next call into the wasm instantiates a fresh one before it runs.
+//
+// The request itself runs as a task in the wasm (src/worker/task.rs): `start` makes it, and each
+// `step` polls it with how the promise it last returned settled, until it returns the Response.
+// This loop only awaits what it is given; the wasm decides everything. Measured in
+// BENCHMARKS.md ("The Worker's CPU per request against a hand-written JS Worker").
+import { start, step } from './index.js';
 
 export default {
-  /** workerd's module-syntax handler; `handle` is the Rust `#[event(fetch)]` function. */
-  fetch(request, env, ctx) {
-    return handle(request, env, ctx);
+  /** workerd's module-syntax handler. */
+  async fetch(request, env, ctx) {
+    const task = start(request, env, ctx);
+    let fulfilled = true;
+    let value;
+    for (;;) {
+      const next = step(task, fulfilled, value);
+      if (next instanceof Response) return next;
+      try {
+        value = await next;
+        fulfilled = true;
+      } catch (reason) {
+        value = reason;
+        fulfilled = false;
+      }
+    }
   },
 };

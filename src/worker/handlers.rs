@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use serde::Deserialize as _;
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Delay, Env, Method};
@@ -385,15 +384,16 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
             Idempotency::NotIdempotent,
         )
         .await?;
-    let mut body = parse_upstream_json(&reply)?;
-    // Read the typed fields straight from the tree (no copy of it): the tree itself is what the
-    // client gets back, with every upstream field kept, plus the token.
-    let session = CreateMultipartUploadResponse::deserialize(&body).map_err(|_| {
-        ApiError::new(
-            ErrorCode::UpstreamUnavailable,
-            "TwelveLabs' create-session answer lacks upload_id, asset_id or chunk fields.",
-        )
-    })?;
+    // The typed fields are read from the text; the client gets the text back as it came, with
+    // every upstream field kept, plus the token (`wire::with_upload_token`).
+    let session: CreateMultipartUploadResponse =
+        serde_json::from_slice(&reply.body).map_err(|_| {
+            ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                "TwelveLabs' create-session answer is not JSON, or lacks upload_id, asset_id or \
+                 chunk fields.",
+            )
+        })?;
     let session_limit = ctx.now_secs + limits::SESSION_TTL_SECS as i64;
     let exp = timestamp::parse(&session.expires_at)
         .map_or(session_limit, |ms| (ms / 1000).min(session_limit));
@@ -411,9 +411,15 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
             "The Worker is not configured: the TOKEN_SECRET secret is missing.",
         )
     })?;
-    body["upload_token"] = Value::String(token::encode(&claims, &hmac_sha256(secret)));
+    let upload_token = token::encode(&claims, &hmac_sha256(secret));
+    let body = wire::with_upload_token(&reply.body, &upload_token).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UpstreamUnavailable,
+            "TwelveLabs' create-session answer is not a JSON object.",
+        )
+    })?;
     index_new_asset(ctx, &grant.sub, &session.asset_id).await?;
-    json_response(reply.status, &body)
+    bytes_response(reply.status, body)
 }
 
 /// `POST /v1.3/assets/multipart-uploads/{id}/presigned-urls`.

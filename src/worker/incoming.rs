@@ -9,7 +9,6 @@
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, ByteStream, Method, Url};
 
 /// The headers [`request_facts`] reads with the method and URL, in its order.
@@ -154,7 +153,7 @@ impl Request {
 /// rather than through a stream reader (a promise per chunk and a lock release, which showed up
 /// as a large share of the Worker's CPU per request).
 async fn whole_body(array_buffer: js_sys::Promise) -> Result<Vec<u8>, JsValue> {
-    let buffer = JsFuture::from(array_buffer).await?;
+    let buffer = crate::worker::task::promise(array_buffer).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 

@@ -17,6 +17,7 @@ pub mod incoming;
 pub mod policy;
 pub mod reply;
 pub mod routes;
+pub mod task;
 pub mod upstream;
 pub mod webhook;
 
@@ -24,7 +25,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use worker::{event, js_sys, web_sys, Context, Env, Method};
+use worker::{js_sys, web_sys, Context, Env, Method};
 
 use crate::core::error::ErrorCode;
 use crate::worker::config::{Config, ConfigError};
@@ -91,9 +92,8 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-// The runtime's request is taken as it is (see `incoming`): `worker::Request` would read its
-// `cf` object eagerly, which the Worker never uses.
-#[event(fetch)]
+/// Answers one request (run as a task: see `task`). The runtime's request is taken as it is (see
+/// `incoming`): `worker::Request` would read its `cf` object eagerly, which the Worker never uses.
 async fn fetch(
     req: web_sys::Request,
     env: Env,

@@ -7,7 +7,6 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Delay, Method};
 
 use crate::core::error::ErrorCode;
@@ -154,7 +153,7 @@ impl Upstream<'_> {
             } => (Some(content_type), stream, Some(abort)),
         };
         let signal = stream_abort.as_ref().map(web_sys::AbortController::signal);
-        let sending = JsFuture::from(call_upstream(
+        let sending = crate::worker::task::promise(call_upstream(
             url,
             method.as_ref(),
             self.api_key.expose(),
