@@ -22,44 +22,47 @@ pub const BINDING: &str = "ASSET_INDEX";
 /// Most index keys read for one list (KV lists a thousand per call).
 const MAX_INDEX_KEYS: usize = 5_000;
 
-// The namespace's own methods, called directly: `worker::kv::KvStore` looks up five methods of
-// the binding per request, builds each options object field by field, and reads a list's
-// answer back key by key through serde_wasm_bindgen (crossings per key); here options go over
-// as one JSON text and a list's answer comes back as one.
-#[wasm_bindgen]
+// The namespace's calls, each one JS step: `worker::kv::KvStore` looks up five methods of the
+// binding per request, builds each options object field by field, and reads a list's answer back
+// key by key through serde_wasm_bindgen (crossings per key). Here a call is one crossing, and a
+// list page comes back as one compact JSON text (`[list_complete, cursor, [[name, t], …]]`: only
+// what the index reads, so the runtime prints and the wasm parses no metadata objects).
+#[wasm_bindgen(inline_js = r#"
+export function kv_put_created(namespace, key, createdMs) {
+  return namespace.put(key, '', { metadata: { t: createdMs } });
+}
+export async function kv_list_page(namespace, prefix, limit, cursor) {
+  const page = await namespace.list(cursor === undefined ? { prefix, limit } : { prefix, limit, cursor });
+  return JSON.stringify([page.list_complete, page.cursor ?? null, page.keys.map((key) => [key.name, key.metadata?.t ?? null])]);
+}
+"#)]
 extern "C" {
     /// A Workers KV namespace binding.
     type KvNamespace;
 
-    #[wasm_bindgen(method, catch)]
-    fn put(
-        this: &KvNamespace,
+    #[wasm_bindgen(catch)]
+    fn kv_put_created(
+        namespace: &KvNamespace,
         key: &str,
-        value: &str,
-        options: &JsValue,
+        created_ms: f64,
     ) -> Result<js_sys::Promise, JsValue>;
 
-    #[wasm_bindgen(method, catch)]
-    fn list(this: &KvNamespace, options: &JsValue) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn kv_list_page(
+        namespace: &KvNamespace,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<js_sys::Promise, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = delete)]
     fn delete_key(this: &KvNamespace, key: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// One page of a KV `list` answer (the fields the index reads).
+/// One page of a KV `list` answer, as `kv_list_page` prints it: whether the list is complete,
+/// the cursor of the next page, and each key's name with its `t` metadata (the creation time).
 #[derive(Deserialize)]
-struct ListPage {
-    keys: Vec<ListedKey>,
-    list_complete: bool,
-    cursor: Option<String>,
-}
-
-/// A key of a KV `list` answer.
-#[derive(Deserialize)]
-struct ListedKey {
-    name: String,
-    metadata: Option<Value>,
-}
+struct ListPage(bool, Option<String>, Vec<(String, Option<Value>)>);
 
 /// The index, when the deployment binds it.
 pub struct AssetIndex(KvNamespace);
@@ -69,11 +72,6 @@ fn failed(what: &str) -> ApiError {
         ErrorCode::Internal,
         format!("The asset index ({BINDING}) could not be {what}."),
     )
-}
-
-/// `value` as a JS object, through one JSON text.
-fn js_object(value: &Value) -> Result<JsValue, JsValue> {
-    js_sys::JSON::parse(&value.to_string())
 }
 
 /// Awaits a KV call's promise.
@@ -103,12 +101,14 @@ impl AssetIndex {
 
     /// Records that `sub` created `asset_id` at `now_ms`.
     pub async fn add(&self, sub: &str, asset_id: &str, now_ms: u64) -> Result<(), ApiError> {
-        let options = js_object(&serde_json::json!({ "metadata": { "t": now_ms } }))
-            .map_err(|_| failed("written"))?;
-        settled(self.0.put(&index_key(sub, asset_id), "", &options))
-            .await
-            .map(drop)
-            .map_err(|_| failed("written"))
+        settled(kv_put_created(
+            &self.0,
+            &index_key(sub, asset_id),
+            now_ms as f64,
+        ))
+        .await
+        .map(drop)
+        .map_err(|_| failed("written"))
     }
 
     /// Forgets `asset_id` of `sub` (after it was deleted).
@@ -125,32 +125,21 @@ impl AssetIndex {
         let mut entries = Vec::new();
         let mut cursor = None;
         loop {
-            let mut options = serde_json::json!({ "prefix": prefix, "limit": 1000 });
-            if let Some(cursor) = cursor.take() {
-                options["cursor"] = Value::String(cursor);
-            }
-            let options = js_object(&options).map_err(|_| failed("read"))?;
-            let answer = settled(self.0.list(&options))
+            let answer = settled(kv_list_page(&self.0, &prefix, 1000, cursor.as_deref()))
                 .await
                 .map_err(|_| failed("read"))?;
-            let page: ListPage = js_sys::JSON::stringify(&answer)
-                .ok()
-                .and_then(|text| text.as_string())
+            let ListPage(list_complete, next, keys) = answer
+                .as_string()
                 .and_then(|text| serde_json::from_str(&text).ok())
                 .ok_or_else(|| failed("read"))?;
-            for key in &page.keys {
-                if let Some(id) = asset_id_of_key(&key.name, &prefix) {
-                    let created = key
-                        .metadata
-                        .as_ref()
-                        .and_then(|m| m.get("t"))
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0);
+            for (name, created) in &keys {
+                if let Some(id) = asset_id_of_key(name, &prefix) {
+                    let created = created.as_ref().and_then(Value::as_u64).unwrap_or(0);
                     entries.push((id.to_owned(), created));
                 }
             }
-            match page.cursor {
-                Some(next) if !page.list_complete && entries.len() < MAX_INDEX_KEYS => {
+            match next {
+                Some(next) if !list_complete && entries.len() < MAX_INDEX_KEYS => {
                     cursor = Some(next)
                 }
                 _ => break,
