@@ -16,8 +16,8 @@ use crate::core::error::{Error, ErrorCode};
 use crate::core::source_url;
 use crate::core::token::{self, GrantClaims, UploadClaims};
 use crate::core::wire::{
-    self, limits, timestamp, CreateMultipartUploadRequest, CreateMultipartUploadResponse,
-    PresignedUrlsRequest, ReportChunksRequest,
+    self, limits, timestamp, CreateMultipartUploadRequest, PresignedUrlsRequest,
+    ReportChunksRequest,
 };
 use crate::worker::asset_index::AssetIndex;
 use crate::worker::auth::{self, hmac_sha256};
@@ -386,14 +386,13 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
         .await?;
     // The typed fields are read from the text; the client gets the text back as it came, with
     // every upstream field kept, plus the token (`wire::with_upload_token`).
-    let session: CreateMultipartUploadResponse =
-        serde_json::from_slice(&reply.body).map_err(|_| {
-            ApiError::new(
-                ErrorCode::UpstreamUnavailable,
-                "TwelveLabs' create-session answer is not JSON, or lacks upload_id, asset_id or \
+    let session: CreatedSession = serde_json::from_slice(&reply.body).map_err(|_| {
+        ApiError::new(
+            ErrorCode::UpstreamUnavailable,
+            "TwelveLabs' create-session answer is not JSON, or lacks upload_id, asset_id or \
                  chunk fields.",
-            )
-        })?;
+        )
+    })?;
     let session_limit = ctx.now_secs + limits::SESSION_TTL_SECS as i64;
     let exp = timestamp::parse(&session.expires_at)
         .map_or(session_limit, |ms| (ms / 1000).min(session_limit));
@@ -420,6 +419,20 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
     })?;
     index_new_asset(ctx, &grant.sub, &session.asset_id).await?;
     bytes_response(reply.status, body)
+}
+
+/// The fields of TwelveLabs' create-session answer ([`wire::CreateMultipartUploadResponse`]) that the
+/// Worker reads. The rest, the first batch of presigned URLs among them, is skipped unread: the
+/// client gets it as TwelveLabs sent it, and checks it itself.
+#[derive(serde::Deserialize)]
+struct CreatedSession {
+    upload_id: String,
+    asset_id: String,
+    /// Not used, but required: an answer without it is refused.
+    #[serde(rename = "chunk_size")]
+    _chunk_size: u64,
+    total_chunks: u32,
+    expires_at: String,
 }
 
 /// `POST /v1.3/assets/multipart-uploads/{id}/presigned-urls`.
