@@ -1,11 +1,12 @@
 // Hardening of the Worker (issue 14): upstream redirects are never followed, unknown methods
 // are never served as another, unknown routes answer an allowed origin so its client sees the
-// 404, a configuration that cannot be trusted refuses to serve, and grants live at most
-// MAX_GRANT_TTL_S. Refusals are proved through the emulator's `/_emulator/stats` to have
+// 404, a configuration that cannot be trusted refuses to serve, grants live at most
+// MAX_GRANT_TTL_S, and a client that leaves mid-body is refused without harm to the next. Refusals are proved through the emulator's `/_emulator/stats` to have
 // reached upstream zero times.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { startEmulator } from '../support/harness.mjs';
 import { resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
@@ -102,6 +103,40 @@ test('an unknown route answers an allowed origin\'s preflight, then a 404 not_fo
   });
   assert.equal(foreign.headers.get('access-control-allow-origin'), null);
   assert.deepEqual(await upstreamCalls(emulator), {});
+});
+
+test('a client that leaves mid-body: its request ends as a logged 400 with no upstream call, and the next is served', async () => {
+  // The body's `arrayBuffer()` rejects: the request task (src/worker/task.rs) is stepped with a
+  // rejected promise, which must end the request as a handled refusal and leave the Worker whole.
+  const token = grant();
+  const logLines = () => worker.output().split('\n').filter((line) => line.includes('"route":"create_upload"'));
+  const linesBefore = logLines().length;
+  await resetStats();
+  const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.write(
+    'POST /v1.3/assets/multipart-uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+      `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"filename":`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  socket.destroy();
+  let lines = [];
+  for (let i = 0; i < 100 && lines.length === 0; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    lines = logLines().slice(linesBefore);
+  }
+  assert.equal(lines.length, 1, 'one log line for the abandoned request');
+  const entry = JSON.parse(lines[0].slice(lines[0].indexOf('{')));
+  assert.deepEqual([entry.status, entry.code, entry.upstream_status], [400, 'invalid_input', null]);
+  assert.deepEqual(await upstreamCalls(emulator), {});
+
+  const next = await fetch(`${worker.url}/v1.3/assets/multipart-uploads`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ filename: 'next.mp4', type: 'video', total_size: 1000 }),
+  });
+  assert.equal(next.status, 201, await next.text());
+  assert.deepEqual(await upstreamCalls(emulator), { 'POST /v1.3/assets/multipart-uploads': 1 });
 });
 
 test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
