@@ -261,11 +261,17 @@ pub fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Next {
     if let Poll::Ready(answered) = polled {
         return Next::Done(answered);
     }
+    // The fast path needs the slot's promise to be the only way the task can move on: no waker
+    // held elsewhere, and no wake-up already asked for during this poll.
+    let alone = task.shared.outstanding_wakers.get() == 0 && !task.shared.woken.get();
     let next = match task.shared.pending() {
-        Some((id, promise)) if task.shared.outstanding_wakers.get() == 0 => {
+        Some((id, promise)) if alone => {
             task.handed = Some(id);
             promise
         }
+        // Woken already, with nothing else holding the waker: poll again at once; the slot's
+        // promise is handed over then if it is still the only thing pending.
+        Some(_) if task.shared.outstanding_wakers.get() == 0 => task.shared.next_wake(),
         other => {
             if let Some((id, promise)) = other {
                 watch(&task.shared, id, promise);
