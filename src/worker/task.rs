@@ -31,10 +31,10 @@ use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
 use worker::{js_sys, web_sys};
 
 /// How an awaited promise settled: fulfilled with a value, or rejected with a reason.
-pub type Settled = Result<JsValue, JsValue>;
+pub(crate) type Settled = Result<JsValue, JsValue>;
 
 /// What a request's future gives back: the runtime's `Response`, or an error the runtime gets.
-pub type Answered = worker::Result<web_sys::Response>;
+pub(crate) type Answered = worker::Result<web_sys::Response>;
 
 /// The one promise a task's future awaits on the fast path, in the task's slot.
 enum Slot {
@@ -201,7 +201,7 @@ thread_local! {
 }
 
 /// Makes a task of `future` and returns its id, for [`step`].
-pub fn spawn(future: impl Future<Output = Answered> + 'static) -> u32 {
+fn spawn(future: impl Future<Output = Answered> + 'static) -> u32 {
     let task = Task {
         future: Box::pin(future),
         shared: Shared::new(),
@@ -224,7 +224,7 @@ pub fn spawn(future: impl Future<Output = Answered> + 'static) -> u32 {
 
 /// What the entry does next for a task: return the `Response`, or await the promise and call
 /// [`step`] again with how it settled.
-pub enum Next {
+enum Next {
     /// The request is answered (or failed); the task is gone.
     Done(Answered),
     /// Await this.
@@ -232,7 +232,7 @@ pub enum Next {
 }
 
 /// Polls task `id`, after the promise it last returned settled (`fulfilled`, `value`).
-pub fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Next {
+fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Next {
     let Some(mut task) = TASKS.with(|tasks| {
         tasks
             .borrow_mut()
@@ -300,12 +300,12 @@ fn watch(shared: &Rc<Shared>, id: u32, promise: js_sys::Promise) {
 }
 
 /// Awaits a JS promise: through the task's slot when polled by a task, else as a `JsFuture`.
-pub fn promise(promise: js_sys::Promise) -> Awaited {
+pub(crate) fn promise(promise: js_sys::Promise) -> Awaited {
     Awaited(State::Unpolled(promise))
 }
 
 /// The future of [`promise`].
-pub struct Awaited(State);
+pub(crate) struct Awaited(State);
 
 enum State {
     Unpolled(js_sys::Promise),
