@@ -231,16 +231,15 @@ enum Next {
     Await(js_sys::Promise),
 }
 
-/// Polls task `id`, after the promise it last returned settled (`fulfilled`, `value`).
-fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Next {
-    let Some(mut task) = TASKS.with(|tasks| {
+/// Polls task `id`, after the promise it last returned settled (`fulfilled`, `value`);
+/// `None` if there is no such task.
+fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Option<Next> {
+    let mut task = TASKS.with(|tasks| {
         tasks
             .borrow_mut()
             .get_mut(id as usize)
             .and_then(Option::take)
-    }) else {
-        return Next::Done(Err(worker::Error::RustError("no such request task".into())));
-    };
+    })?;
     if let Some(handed) = task.handed.take() {
         task.shared
             .settle(handed, if fulfilled { Ok(value) } else { Err(value) });
@@ -259,7 +258,7 @@ fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Next {
     let polled = task.future.as_mut().poll(&mut cx);
     CURRENT.with(|current| *current.borrow_mut() = outer);
     if let Poll::Ready(answered) = polled {
-        return Next::Done(answered);
+        return Some(Next::Done(answered));
     }
     // The fast path needs the slot's promise to be the only way the task can move on: no waker
     // held elsewhere, and no wake-up already asked for during this poll.
@@ -284,7 +283,7 @@ fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Next {
             *entry = Some(task);
         }
     });
-    Next::Await(next)
+    Some(Next::Await(next))
 }
 
 /// Moves the slot's promise to a watcher on wasm-bindgen-futures' executor, which records how it
@@ -361,19 +360,21 @@ pub fn start(request: web_sys::Request, env: worker::Env, ctx: worker::worker_sy
 }
 
 /// Steps task `id` (see the module's doc): returns the `Response`, or a promise to await before
-/// calling again with how it settled.
+/// calling again with how it settled. Throws for an id that is not a request in flight (the entry
+/// never sends one), so a confused entry cannot loop.
 #[wasm_bindgen]
-pub fn step(id: u32, fulfilled: bool, value: JsValue) -> JsValue {
+pub fn step(id: u32, fulfilled: bool, value: JsValue) -> Result<JsValue, JsValue> {
     match poll_task(id, fulfilled, value) {
-        Next::Await(promise) => promise.into(),
-        Next::Done(Ok(response)) => response.into(),
+        None => Err(JsValue::from_str("no such request task")),
+        Some(Next::Await(promise)) => Ok(promise.into()),
+        Some(Next::Done(Ok(response))) => Ok(response.into()),
         // What `#[event(fetch)]` does with an error: log it and answer a bare 500.
-        Next::Done(Err(error)) => {
+        Some(Next::Done(Err(error))) => {
             worker::console_error!("{error}");
             let init = web_sys::ResponseInit::new();
             init.set_status(500);
             web_sys::Response::new_with_opt_str_and_init(Some("INTERNAL SERVER ERROR"), &init)
-                .map_or(JsValue::UNDEFINED, Into::into)
+                .map(Into::into)
         }
     }
 }
