@@ -1107,7 +1107,7 @@ pub mod timestamp {
     }
 
     /// The proleptic Gregorian `(year, month 1–12, day 1–31)` of `z` days since 1970-01-01.
-    pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    fn civil_from_days(z: i64) -> (i64, i64, i64) {
         let z = z + 719_468;
         let era = z.div_euclid(146_097);
         let doe = z - era * 146_097;

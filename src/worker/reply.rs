@@ -177,25 +177,11 @@ impl Answer {
 }
 
 /// `secs` since the Unix epoch as an HTTP date (IMF-fixdate, RFC 9110 §5.6.7), e.g.
-/// `Sun, 06 Nov 1994 08:49:37 GMT`: the `Date` header, formatted here rather than through a JS
-/// `Date` object and `toUTCString()` on every request (same text: JS prints this format too).
+/// `Sun, 06 Nov 1994 08:49:37 GMT`: the `Date` header, formatted by `httpdate` rather than through
+/// a JS `Date` object and `toUTCString()` on every request (same text: JS prints this format too).
+/// Only the epoch is read from `SystemTime`, never the clock (wasm32 has none).
 pub fn http_date(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // `u64` seconds never reach `i64`'s limits in days.
-    let (year, month, day) = crate::core::wire::timestamp::civil_from_days(days as i64);
-    format!(
-        "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 #[cfg(test)]
