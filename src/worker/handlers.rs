@@ -421,9 +421,9 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
     bytes_response(reply.status, body)
 }
 
-/// The fields of TwelveLabs' create-session answer ([`wire::CreateMultipartUploadResponse`]) that the
-/// Worker reads. The rest, the first batch of presigned URLs among them, is skipped unread: the
-/// client gets it as TwelveLabs sent it, and checks it itself.
+/// The fields of TwelveLabs' create-session answer ([`wire::CreateMultipartUploadResponse`])
+/// that the Worker reads. The rest, the first batch of presigned URLs among them, is skipped
+/// unread: the client gets it as TwelveLabs sent it, and checks it itself.
 #[derive(serde::Deserialize)]
 struct CreatedSession {
     upload_id: String,

@@ -102,15 +102,10 @@ impl Inner {
             (StoreTask::Write(..), None) => {}
             (StoreTask::Forget(key, settler), Some(store)) => match store.write(&key, None) {
                 Ok(transaction) => {
-                    let id = self.local_id();
-                    self.report_transaction(&transaction, id);
-                    self.begin(
-                        id,
-                        Op::StoreForget {
-                            transaction,
-                            settler,
-                        },
-                    );
+                    self.begin_transaction(transaction, |transaction| Op::StoreForget {
+                        transaction,
+                        settler,
+                    })
                 }
                 Err(error) => settler.settle(Err(error)),
             },
@@ -118,17 +113,12 @@ impl Inner {
             (StoreTask::Forget(_, settler), None) => settler.settle(Ok(JsValue::UNDEFINED)),
             (StoreTask::Read(lookup), Some(store)) => match store.read_all() {
                 Ok((transaction, keys, values)) => {
-                    let id = self.local_id();
-                    self.report_transaction(&transaction, id);
-                    self.begin(
-                        id,
-                        Op::StoreRead {
-                            transaction,
-                            keys,
-                            values,
-                            lookup,
-                        },
-                    );
+                    self.begin_transaction(transaction, |transaction| Op::StoreRead {
+                        transaction,
+                        keys,
+                        values,
+                        lookup,
+                    })
                 }
                 // An unreadable store lists nothing, like an empty one.
                 Err(_) => self.looked_up(lookup, Vec::new()),
@@ -142,11 +132,18 @@ impl Inner {
         }
     }
 
-    /// Reports the end of a transaction (`complete`, or `error`/`abort`) as operation `id`.
-    pub(super) fn report_transaction(&self, transaction: &web_sys::IdbTransaction, id: u64) {
+    /// Begins the operation `op` makes of `transaction`, whose end (`complete`, or
+    /// `error`/`abort`) is reported as that operation's.
+    pub(super) fn begin_transaction(
+        self: &Rc<Self>,
+        transaction: web_sys::IdbTransaction,
+        op: impl FnOnce(web_sys::IdbTransaction) -> Op,
+    ) {
+        let id = self.local_id();
         transaction.set_oncomplete(Some(&self.reporter(report::DONE, id)));
         transaction.set_onerror(Some(&self.reporter(report::FAILED, id)));
         transaction.set_onabort(Some(&self.reporter(report::FAILED, id)));
+        self.begin(id, op(transaction));
     }
 
     /// The records were read: expired and unreadable ones are deleted, the others used.

@@ -157,11 +157,7 @@ impl Inner {
         let Ok(transaction) = store.write(key, value) else {
             return;
         };
-        let id = self.local_id();
-        transaction.set_oncomplete(Some(&self.reporter(report::DONE, id)));
-        transaction.set_onerror(Some(&self.reporter(report::FAILED, id)));
-        transaction.set_onabort(Some(&self.reporter(report::FAILED, id)));
-        self.begin(id, Op::StoreWrite(transaction));
+        self.begin_transaction(transaction, Op::StoreWrite);
     }
 
     /// Reads the next sample of the resume fingerprint as operation `id`; once all are read
