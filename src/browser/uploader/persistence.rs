@@ -153,6 +153,8 @@ impl Inner {
         }
     }
 
+    /// Saves (`Some`) or deletes (`None`) the record under `key` as an operation of its own; a
+    /// write the store refuses is skipped (persistence is best effort).
     pub(super) fn start_write(self: &Rc<Self>, store: &Store, key: &str, value: Option<&JsValue>) {
         let Ok(transaction) = store.write(key, value) else {
             return;
