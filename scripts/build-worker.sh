@@ -28,19 +28,16 @@ if [ -s target/bootstrap/wasm-toolchain ]; then
 fi
 
 # Optimisation levels for the Worker: rustc's opt-level through Cargo's profile env var (Cargo.toml's
-# release profile is the browser package's, size-tuned) and the wasm-opt pass below. Size (`z`,
-# `-Oz`) is kept on purpose. Measured with bench/profile-worker.mjs (5000 requests, 16 clients,
-# median of 6 interleaved runs), after the Worker's per-request JS and runtime work was cut:
-#   z/-Oz  create_session 0.536 ms CPU, presigned_batch_50 0.514 ms; wasm 211 KB gzipped
-#   s/-Os                  0.512 ms,                        0.506 ms;      222 KB (+5 %)
-#   3/-O3                  0.505 ms,                        0.500 ms;      252 KB (+19 %)
-# (before that cut, 3/-O3 saved ~7-12 %; now the wasm is a small share of the CPU per request).
-# Again on 2026-12-05, with requests run as tasks (src/worker/task.rs): 3/-O3 saved 1-5 %, for a
-# wasm of 277 KB gzipped against 229 KB.
-# A few % of CPU does not pay for a fifth more bundle to fetch and compile on every cold start.
-# A deployment that prefers CPU can build with WORKER_OPT_LEVEL=3 WORKER_WASM_OPT=-O3.
-WORKER_OPT_LEVEL=${WORKER_OPT_LEVEL:-z}
-WORKER_WASM_OPT=${WORKER_WASM_OPT:--Oz}
+# release profile is the browser package's, size-tuned) and the wasm-opt pass below. The Worker is
+# built for speed (`3`, `-O3`): its target is CPU per request against a hand-written JS Worker
+# (`worker_cpu_ratio_vs_js` <= 1.0, BENCHMARKS.md), and its size only has to stay far below
+# Cloudflare's script limit (3 MB gzipped on the free plan). Measured 2026-12-05 with
+# bench/profile-worker.mjs (paired rounds, 16 clients, ours ÷ the size build): create session
+# -6 %, presigned URLs -2 to -5 %, list -10 %, healthz -12 %; wasm 277 KB gzipped against 231 KB.
+# `s`/`-Os` saved 3-5 % for 246 KB; `+simd128` on top of `3` measured no gain.
+# A deployment that prefers a smaller bundle can build with WORKER_OPT_LEVEL=z WORKER_WASM_OPT=-Oz.
+WORKER_OPT_LEVEL=${WORKER_OPT_LEVEL:-3}
+WORKER_WASM_OPT=${WORKER_WASM_OPT:--O3}
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="$WORKER_OPT_LEVEL"
 
 # worker-build passes arguments it does not know on to `cargo build`.
@@ -52,7 +49,7 @@ WASM=build/index_bg.wasm
 # worker-build's own shim sets this; ours does not (a sign the bundle's entry is ours).
 ! grep -q 'stackTraceLimit' build/index.js || fail "build/index.js holds worker-build's shim, not src/worker/entry.js"
 
-# worker-build's own pass is `-O --debuginfo` (it keeps the names section). Optimise (for size by
+# worker-build's own pass is `-O --debuginfo` (it keeps the names section). Optimise (for speed by
 # default, see above) and drop debug sections (names included: a profile with Rust function names
 # needs CARGO_PROFILE_RELEASE_STRIP=none and this pass skipped), with the same wasm features worker-build enables (workerd supports
 # exactly these; a newer encoding would not load).

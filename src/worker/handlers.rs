@@ -141,14 +141,23 @@ fn content_length(req: &Request) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Cancels a request body the Worker has not started to read (a body being read is cancelled
-/// by dropping its stream). Without this, workerd drains an unread body before it sends the
-/// answer, so a client refused on its headers alone (a token, a declared size) would still
-/// upload everything before seeing the refusal.
-pub fn discard_unread_body(req: &Request) {
-    if let Some(body) = req.inner().body().filter(|b| !b.locked()) {
+/// Reads and drops a refused request's unread body before the answer goes out, as
+/// [`discard_rest`] does for a body refused part-way: a client refused on its headers alone (a
+/// token, a route, a declared size) is often still sending, and an answer sent under its writes
+/// makes the connection close, so the client sees a reset (and would retry it) instead of the
+/// refusal. A body declared larger than [`DISCARD_LIMIT_BYTES`] is cancelled unread instead: the
+/// Worker never reads that much of a body it refused.
+pub async fn drain_unread_body(req: &mut Request) {
+    let Some(body) = req.inner().body().filter(|b| !b.locked()) else {
+        return;
+    };
+    if content_length(req).is_some_and(|n| n > DISCARD_LIMIT_BYTES as u64) {
         // The promise only reports when cancellation is done; nothing needs to wait for it.
         let _ = body.cancel();
+        return;
+    }
+    if let Ok(mut stream) = req.stream() {
+        discard_rest(&mut stream, 0).await;
     }
 }
 

@@ -150,7 +150,7 @@ async fn fetch(
         }
     };
     if error_code.is_some() {
-        handlers::discard_unread_body(&req);
+        handlers::drain_unread_body(&mut req).await;
     }
     // workerd (unlike Cloudflare's edge) adds no `Date`; clients use it to measure their clock
     // skew against the server's, so every answer carries one.

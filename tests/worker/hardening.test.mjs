@@ -139,6 +139,58 @@ test('a client that leaves mid-body: its request ends as a logged 400 with no up
   assert.deepEqual(await upstreamCalls(emulator), { 'POST /v1.3/assets/multipart-uploads': 1 });
 });
 
+test('a request refused on its headers while its body is still arriving gets the refusal, never a closed connection', async () => {
+  // The refusal (a bad token, a declared size over a limit) is decided before the body is read.
+  // Answering while the client still writes lets the connection close under it, and the client
+  // sees EPIPE or a reset instead of the answer: a browser client would then retry a network
+  // error instead of reading its 401. Bodies a client sends at its own pace, 30 times each.
+  const forged = grant({}, 'x'.repeat(64));
+  const slowBody = (bytes) => {
+    let at = 0;
+    return new ReadableStream({
+      async pull(controller) {
+        if (at >= bytes.length) return controller.close();
+        await new Promise((r) => setTimeout(r, 1));
+        controller.enqueue(bytes.subarray(at, at + 8 * 1024));
+        at += 8 * 1024;
+      },
+    });
+  };
+  const json = new TextEncoder().encode(JSON.stringify({ filename: 'a'.repeat(40_000), type: 'video', total_size: 1000 }));
+  const form = () => {
+    const body = new FormData();
+    body.append('method', 'url');
+    body.append('url', 'https://media.example.com/clip.mp4');
+    body.append('filename', 'b'.repeat(30_000));
+    return body;
+  };
+  const cases = [
+    ['a forged grant, a JSON body', () => ({ method: 'POST', path: '/v1.3/assets/multipart-uploads', token: forged, type: 'application/json', body: json }), 401],
+    ['a forged grant, a JSON body sent in pieces', () => ({ method: 'POST', path: '/v1.3/assets/multipart-uploads', token: forged, type: 'application/json', body: slowBody(json) }), 401],
+    ['a forged grant, a form', () => ({ method: 'POST', path: '/v1.3/assets', token: forged, body: form() }), 401],
+    ['no token, a form', () => ({ method: 'POST', path: '/v1.3/assets', body: form() }), 401],
+  ];
+  await resetStats();
+  for (const [label, make, status] of cases) {
+    for (let round = 0; round < 30; round++) {
+      const { method, path, token, type, body } = make();
+      const headers = { origin: ORIGIN };
+      if (token) headers.authorization = `Bearer ${token}`;
+      if (type) headers['content-type'] = type;
+      let res;
+      try {
+        res = await fetch(`${worker.url}${path}`, { method, headers, body, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) });
+      } catch (err) {
+        assert.fail(`${label}, round ${round}: the connection failed (${err.cause?.code || err.message})`);
+      }
+      const text = await res.text();
+      assert.equal(res.status, status, `${label}, round ${round}: ${text}`);
+      assert.equal(JSON.parse(text).code, 'unauthorized', label);
+    }
+  }
+  assert.deepEqual(await upstreamCalls(emulator), {});
+});
+
 test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
   await resetStats();
   for (const exp of [now() + 600 + 120, now() + 86_400, now() + 10 * 365 * 86_400]) {
