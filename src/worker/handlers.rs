@@ -103,13 +103,6 @@ fn internal_js() -> ApiError {
     )
 }
 
-fn internal(_: worker::Error) -> ApiError {
-    ApiError::new(
-        ErrorCode::Internal,
-        "The Worker failed to build a response.",
-    )
-}
-
 /// A JSON response with `status`.
 pub fn json_response(status: u16, body: &Value) -> Handled {
     bytes_response(status, serde_json::to_vec(body).unwrap_or_default())
@@ -241,11 +234,7 @@ async fn discard_rest(stream: &mut worker::ByteStream, already: usize) {
 
 /// The query string's pairs (decoded), refusing keys outside `allowed`.
 fn query(req: &Request, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
-    let url = req.url().map_err(internal)?;
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let pairs = req.query_pairs();
     asset_list::known_keys(&pairs, allowed)?;
     Ok(pairs)
 }
@@ -651,9 +640,8 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
         )
         .await?;
     // Every id asked for is the caller's; the owner tag is checked all the same.
-    let page_info = page_info.and_then(|p| serde_json::to_value(p).ok());
-    let body = policy::owner_list_page(parse_upstream_json(&reply)?, &grant.sub, page_info)?;
-    json_response(reply.status, &body)
+    let body = policy::owner_list_page(&reply.body, &grant.sub, page_info.as_ref())?;
+    bytes_response(reply.status, body)
 }
 
 /// `POST /v1.3/assets`: `method=url` is validated and forwarded whole; `method=direct` is

@@ -1,6 +1,11 @@
 //! Upload policy and ownership rules. Pure, so each rule is unit-tested natively.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::core::error::{Error, ErrorCode};
@@ -120,27 +125,155 @@ pub fn is_owned_by(asset: &Value, sub: &str) -> bool {
     owner_of(asset) == Some(sub)
 }
 
-/// The caller's page of a list answer from TwelveLabs: `data` keeps only `sub`'s assets, and
-/// `page_info`, when the Worker computed it from the owner's index, replaces upstream's. An answer
-/// that is not an object with a `data` array cannot be checked, so it is refused.
-pub fn owner_list_page(body: Value, sub: &str, page_info: Option<Value>) -> Result<Value, Error> {
+/// The caller's page of a list answer from TwelveLabs, as JSON text: `data` keeps only `sub`'s
+/// assets, and `page_info`, when the Worker computed it from the owner's index, replaces
+/// upstream's. An answer that is not an object with a `data` array cannot be checked, so it is
+/// refused.
+///
+/// Read on the text, not as a `Value` tree: each asset is kept as upstream's own bytes
+/// (`RawValue`) and only its owner tag is read (an asset whose tag cannot be read is not the
+/// caller's, as with [`is_owned_by`]); the top-level keys come out sorted, as a tree printed them.
+/// Parsing the page into a tree and printing it again was the list route's largest cost in the
+/// Worker's profile.
+pub fn owner_list_page(
+    body: &[u8],
+    sub: &str,
+    page_info: Option<&impl serde::Serialize>,
+) -> Result<Vec<u8>, Error> {
     let unchecked = || {
         Error::new(
             ErrorCode::UpstreamUnavailable,
             "TwelveLabs answered the asset list without a `data` array.",
         )
     };
-    let Value::Object(mut object) = body else {
-        return Err(unchecked());
-    };
-    let Some(Value::Array(items)) = object.get_mut("data") else {
-        return Err(unchecked());
-    };
-    items.retain(|asset| is_owned_by(asset, sub));
-    if let Some(page_info) = page_info {
-        object.insert("page_info".into(), page_info);
+    let ListPage { data, mut fields } = serde_json::from_slice(body).map_err(|_| unchecked())?;
+    let items = data.ok_or_else(unchecked)?;
+    let mut kept = String::with_capacity(body.len());
+    kept.push('[');
+    for item in items
+        .into_iter()
+        .filter(|item| raw_owner(item).as_deref() == Some(sub))
+    {
+        if kept.len() > 1 {
+            kept.push(',');
+        }
+        kept.push_str(item.get());
     }
-    Ok(Value::Object(object))
+    kept.push(']');
+    let kept = RawValue::from_string(kept).map_err(|_| unchecked())?;
+    let page_info = page_info
+        .map(serde_json::value::to_raw_value)
+        .transpose()
+        .map_err(|_| unchecked())?;
+    fields.insert("data".to_owned(), &kept);
+    if let Some(page_info) = &page_info {
+        fields.insert("page_info".to_owned(), page_info);
+    }
+    serde_json::to_vec(&fields).map_err(|_| unchecked())
+}
+
+/// A JSON value read in one pass: an array's items as upstream's own text, `None` for any other
+/// value (which makes the answer one that cannot be checked).
+struct Items<'a>(Option<Vec<&'a RawValue>>);
+
+impl<'de> Deserialize<'de> for Items<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct AnyValue;
+        impl<'de> Visitor<'de> for AnyValue {
+            type Value = Items<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Items(Some(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Items<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Items(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Items<'de>, E> {
+                Ok(Items(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Items<'de>, E> {
+                Ok(Items(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Items<'de>, E> {
+                Ok(Items(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Items<'de>, E> {
+                Ok(Items(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Items<'de>, E> {
+                Ok(Items(None))
+            }
+            fn visit_unit<E>(self) -> Result<Items<'de>, E> {
+                Ok(Items(None))
+            }
+        }
+        deserializer.deserialize_any(AnyValue)
+    }
+}
+
+/// A list answer's top level read in one pass: `data`'s items (when it is an array) and every
+/// other field as upstream's own text.
+struct ListPage<'a> {
+    data: Option<Vec<&'a RawValue>>,
+    fields: BTreeMap<String, &'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for ListPage<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = ListPage<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ListPage<'de>, A::Error> {
+                let mut page = ListPage {
+                    data: None,
+                    fields: BTreeMap::new(),
+                };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "data" {
+                        // A later `data` wins, as in a parsed tree.
+                        page.data = map.next_value::<Items<'de>>()?.0;
+                    } else {
+                        page.fields.insert(key.into_owned(), map.next_value()?);
+                    }
+                }
+                Ok(page)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// The owner tag of one asset's JSON text, read without building a tree; `None` when the asset,
+/// its `user_metadata` or the tag is not of the expected shape.
+fn raw_owner(asset: &RawValue) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Asset<'a> {
+        #[serde(default, borrow)]
+        user_metadata: Option<Metadata<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Metadata<'a> {
+        #[serde(default, borrow, rename = "edge_upload_owner")]
+        owner: Option<Cow<'a, str>>,
+    }
+    serde_json::from_str::<Asset<'_>>(asset.get())
+        .ok()?
+        .user_metadata?
+        .owner
 }
 
 /// Parses a JSON object strictly: only `allowed` keys, every `required` key present, then the
@@ -312,16 +445,52 @@ mod tests {
         }
     }
 
+    /// The page as a tree, for comparing.
+    fn page(body: &Value, sub: &str, page_info: Option<&Value>) -> Result<Value, Error> {
+        let text = owner_list_page(&serde_json::to_vec(body).unwrap(), sub, page_info)?;
+        Ok(serde_json::from_slice(&text).unwrap())
+    }
+
     #[test]
     fn an_owner_list_page_keeps_only_the_owners_assets_and_the_computed_page_info() {
         let tagged = |id: &str, owner: &str| json!({ "_id": id, "user_metadata": { OWNER_METADATA_KEY: owner } });
         let body = json!({
-            "data": [tagged("a", "user-1"), tagged("b", "user-2"), json!({ "_id": "c" })],
+            "data": [
+                tagged("a", "user-1"),
+                tagged("b", "user-2"),
+                json!({ "_id": "c" }),
+                tagged("d", "user-1"),
+                json!({ "_id": "e", "user_metadata": null }),
+                json!({ "_id": "f", "user_metadata": "user-1" }),
+                json!({ "_id": "g", "user_metadata": { OWNER_METADATA_KEY: 1 } }),
+                json!({ "_id": "h", "user_metadata": { OWNER_METADATA_KEY: "user-1 " } }),
+                json!("user-1"),
+                json!(null),
+            ],
             "page_info": { "total_results": 3 },
+            "other": [1, { "x": "y" }],
         });
-        let page = owner_list_page(body, "user-1", Some(json!({ "total_results": 1 }))).unwrap();
-        assert_eq!(page["data"], json!([tagged("a", "user-1")]));
-        assert_eq!(page["page_info"], json!({ "total_results": 1 }));
+        let computed = json!({ "total_results": 1 });
+        let mine = page(&body, "user-1", Some(&computed)).unwrap();
+        assert_eq!(
+            mine["data"],
+            json!([tagged("a", "user-1"), tagged("d", "user-1")])
+        );
+        assert_eq!(mine["page_info"], computed);
+        assert_eq!(mine["other"], body["other"], "other fields pass through");
+        // Without a computed page_info, upstream's stays; another user gets only their own.
+        let theirs = page(&body, "user-2", None).unwrap();
+        assert_eq!(theirs["data"], json!([tagged("b", "user-2")]));
+        assert_eq!(theirs["page_info"], body["page_info"]);
+        assert_eq!(page(&body, "nobody", None).unwrap()["data"], json!([]));
+        // An escaped tag is read as its text; the kept assets are upstream's own bytes.
+        let escaped =
+            br#"{"data":[{"_id":"x", "user_metadata":{"edge_upload_owner":"user\u002d1"}}]}"#;
+        let text = owner_list_page(escaped, "user-1", None::<&Value>).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            r#"{"data":[{"_id":"x", "user_metadata":{"edge_upload_owner":"user\u002d1"}}]}"#
+        );
     }
 
     #[test]
@@ -333,9 +502,33 @@ mod tests {
             json!({}),
             json!({ "data": {} }),
             json!({ "data": null }),
+            json!({ "data": "[]" }),
+            json!({ "data": 1 }),
+            json!({ "data": -1 }),
+            json!({ "data": 1.5 }),
+            json!({ "data": true }),
+            json!({ "data": { "items": [] } }),
+            json!({ "data": [], "page_info": {}, "data ": [] })
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o.remove("data");
+                    Value::Object(o)
+                })
+                .unwrap(),
         ] {
-            let error = owner_list_page(body.clone(), "user-1", Some(json!({}))).unwrap_err();
+            let error = page(&body, "user-1", Some(&json!({}))).unwrap_err();
             assert_eq!(error.code, ErrorCode::UpstreamUnavailable, "{body}");
+        }
+        for text in [
+            &b"{\"data\":["[..],
+            b"",
+            b"{\"data\":[1,]}",
+            b"{\"data\":[1]} x",
+            b"{\"data\":[],\"data\":{}}",
+        ] {
+            let error = owner_list_page(text, "user-1", None::<&Value>).unwrap_err();
+            assert_eq!(error.code, ErrorCode::UpstreamUnavailable);
         }
     }
 }
