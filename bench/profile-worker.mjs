@@ -15,6 +15,10 @@
 // `--alt DIR` (with `--worker both`) also serves another build of ours (DIR/index.js and
 // DIR/index_bg.wasm, e.g. a copy of build/ from before a change) in the same rounds, and prints
 // its ratio too and ours ÷ alt: a paired A/B of one change on the same machine load.
+// `--alt-v8-flags="FLAGS"` starts the alt side's workerd with these V8 flags (space-separated;
+// `--alt build` serves the same build), e.g. `--no-liftoff` to price V8's baseline tier:
+// investigation only, Cloudflare sets its own flags in production. `--warmup N`: requests to
+// each side before anything is measured (default 1000).
 // (Node 20 needs the flag for its WebSocket client; Node ≥ 22 has it built in.) Writes
 // target/bench/profile/worker-<route>.cpuprofile and -summary.json, prints the summary. Not
 // part of `make bench`. The inspector itself costs some CPU: compare the CPU per request printed
@@ -41,10 +45,13 @@ const { values } = parseArgs({
     top: { type: 'string', default: '25' },
     'no-profile': { type: 'boolean', default: false },
     alt: { type: 'string' },
+    'alt-v8-flags': { type: 'string' },
+    warmup: { type: 'string', default: '1000' },
   },
 });
 if (!['ours', 'reference', 'both'].includes(values.worker)) throw new Error('--worker: ours, reference or both');
 if (values.alt && values.worker !== 'both') throw new Error('--alt needs --worker both');
+if (values['alt-v8-flags'] && !values.alt) throw new Error('--alt-v8-flags needs --alt');
 if (!ROUTES.includes(values.route)) throw new Error(`--route: one of ${ROUTES.join(', ')}`);
 const profiling = !values['no-profile'] && values.worker !== 'both';
 if (profiling && typeof WebSocket !== 'function') {
@@ -105,7 +112,8 @@ try {
   for (const name of names) {
     const modules =
       name === 'reference' ? { modules: REFERENCE_WORKER_MODULES } : name === 'alt' ? { modules: builtWorkerModules(values.alt) } : {};
-    const server = await startWorkerd({ ...env, ...modules, inspectorPort });
+    const v8Flags = name === 'alt' && values['alt-v8-flags'] ? values['alt-v8-flags'].split(/\s+/) : undefined;
+    const server = await startWorkerd({ ...env, ...modules, inspectorPort, v8Flags });
     started.push(server);
     await seedAssets(server.url, env.secrets.GRANT_SECRET, LISTED_ASSETS);
     const request = workerRequests(server.url, await credentials(server.url, env.secrets.GRANT_SECRET))[values.route];
@@ -114,7 +122,7 @@ try {
   const connections = Number(values.clients);
   const amount = Number(values.requests);
   // Warm-up: the wasm is compiled and tiered up before anything is measured.
-  for (const { request } of Object.values(servers)) await load({ ...request, connections, amount: 1000 });
+  for (const { request } of Object.values(servers)) await load({ ...request, connections, amount: Number(values.warmup) });
 
   if (!profiling) {
     const perRequest = Object.fromEntries(Object.keys(servers).map((name) => [name, []]));

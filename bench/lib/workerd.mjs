@@ -48,8 +48,9 @@ const capnpString = (value) => JSON.stringify(String(value));
  * from a file of that name next to the config), every var and secret as a text binding, the
  * ASSET_INDEX KV namespace served over HTTP at `kvAddress` (bench/lib/kv.mjs), its global
  * outbound network allowed to reach loopback, and one HTTP socket on 127.0.0.1:`port`.
+ * `v8Flags`: V8 flags for the process (investigation only: Cloudflare sets its own in production).
  */
-export function workerdConfig({ port, bindings, kvAddress, modules = BUILT_WORKER_MODULES }) {
+export function workerdConfig({ port, bindings, kvAddress, modules = BUILT_WORKER_MODULES, v8Flags = [] }) {
   const lines = [
     'using Workerd = import "/workerd/workerd.capnp";',
     '',
@@ -62,6 +63,7 @@ export function workerdConfig({ port, bindings, kvAddress, modules = BUILT_WORKE
     `    (name = "asset-index", external = (address = ${capnpString(kvAddress)}, http = ())),`,
     '  ],',
     `  sockets = [ (name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main") ],`,
+    ...(v8Flags.length ? [`  v8Flags = [${v8Flags.map(capnpString).join(', ')}],`] : []),
     ');',
     '',
     'const worker :Workerd.Worker = (',
@@ -89,7 +91,7 @@ export function workerdConfig({ port, bindings, kvAddress, modules = BUILT_WORKE
  * workerd gets its own, stopped with it. Resolves to `{url, pid, kv, stop(), output()}` once
  * `/healthz` answers.
  */
-export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspectorPort, modules = BUILT_WORKER_MODULES, kv } = {}) {
+export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspectorPort, modules = BUILT_WORKER_MODULES, kv, v8Flags } = {}) {
   const missing = modules.find(({ file }) => !existsSync(file));
   if (missing) throw new Error(`${missing.file} not found${modules === BUILT_WORKER_MODULES ? ': run `make worker` first' : ''}`);
   const bindings = { ...vars };
@@ -110,7 +112,7 @@ export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspe
     for (const { name, file } of modules) copyFileSync(file, path.join(dir, name));
     const port = await freePort();
     // Holds the secrets: readable by this user only, removed on stop.
-    writeFileSync(path.join(dir, 'config.capnp'), workerdConfig({ port, bindings, kvAddress: index.address, modules }), { mode: 0o600 });
+    writeFileSync(path.join(dir, 'config.capnp'), workerdConfig({ port, bindings, kvAddress: index.address, modules, v8Flags }), { mode: 0o600 });
     // workerd prints nothing when its socket listens. The shell prints a marker and then
     // becomes workerd (exec: same PID, same process group), and readiness is /healthz below.
     service = await spawnService({

@@ -56,7 +56,7 @@ async fn direct_upload_creates_a_processing_asset_that_becomes_ready() {
     assert_eq!(asset.status, wire::AssetStatus::Processing);
     assert_eq!(asset.filename.as_deref(), Some("renamed.mp4"));
     assert_eq!(asset.file_type.as_deref(), Some("video/mp4"));
-    assert_eq!(asset.user_metadata.unwrap()["owner"], "u1");
+    assert_eq!(asset.user_metadata.unwrap()["owner"], "u1".into());
     assert!(
         body.get("size").is_none(),
         "size is absent while processing: {body}"
@@ -437,7 +437,7 @@ async fn multipart_assets_are_processing_until_the_session_completes_and_can_fai
         (wire::AssetMethod::Multipart, wire::AssetStatus::Processing)
     );
     assert_eq!(pending.hls.unwrap().status, wire::DerivativeStatus::Pending);
-    assert_eq!(pending.user_metadata.unwrap()["k"], "v");
+    assert_eq!(pending.user_metadata.unwrap()["k"], "v".into());
     let etag = h
         .put_ok(
             session["upload_urls"][0]["url"].as_str().unwrap(),
@@ -457,7 +457,7 @@ async fn multipart_assets_are_processing_until_the_session_completes_and_can_fai
         wire::DerivativeStatus::Processing
     );
     // The session's metadata is the asset's (the Worker's owner check relies on it).
-    assert_eq!(processing.user_metadata.unwrap()["k"], "v");
+    assert_eq!(processing.user_metadata.unwrap()["k"], "v".into());
 
     h.post_debug(
         &format!("/assets/{asset_id}/fail"),

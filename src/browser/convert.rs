@@ -4,7 +4,7 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 
 use crate::core::progress::Progress;
-use crate::core::wire::{Asset, ListAssetsResponse, UserMetadata};
+use crate::core::wire::{Asset, ListAssetsResponse, MetadataValue, UserMetadata};
 
 /// Builds a plain object property by property.
 pub struct JsObject(Object);
@@ -60,11 +60,9 @@ pub fn user_metadata(metadata: &UserMetadata) -> JsValue {
     let object = Object::new();
     for (key, value) in metadata {
         let js = match value {
-            serde_json::Value::String(s) => JsValue::from_str(s),
-            serde_json::Value::Bool(b) => JsValue::from_bool(*b),
-            serde_json::Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or_default()),
-            // Options and responses are read into scalars only (see `options` and `wire_js`).
-            _ => JsValue::NULL,
+            MetadataValue::String(s) => JsValue::from_str(s),
+            MetadataValue::Bool(b) => JsValue::from_bool(*b),
+            MetadataValue::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or_default()),
         };
         let _ = Reflect::set(&object, &JsValue::from_str(key), &js);
     }

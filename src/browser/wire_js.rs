@@ -22,8 +22,9 @@ use crate::core::resume::SavedUpload;
 use crate::core::wire::{
     Asset, AssetError, AssetMethod, AssetStatus, ChunkInfo, ChunkStatus, CompletedChunk,
     CreateMultipartUploadRequest, CreateMultipartUploadResponse, DerivativeStatus, Hls,
-    ListAssetsResponse, PageInfo, PresignedUrl, PresignedUrlsResponse, ReportChunksResponse,
-    Thumbnail, UploadHeaders, UploadStatus, UploadStatusResponse, UserMetadata,
+    ListAssetsResponse, MetadataValue, PageInfo, PresignedUrl, PresignedUrlsResponse,
+    ReportChunksResponse, Thumbnail, UploadHeaders, UploadStatus, UploadStatusResponse,
+    UserMetadata,
 };
 
 /// Why a value could not be read: the name of the first missing or malformed field.
@@ -318,21 +319,23 @@ pub fn status_response(value: &JsValue) -> Read<UploadStatusResponse> {
     })
 }
 
-/// A user-metadata value (string, number or boolean) as JSON; `None` for anything else.
-/// Integral numbers become JSON integers, as the official SDKs send them.
-pub fn metadata_value(item: &JsValue) -> Option<serde_json::Value> {
+/// A user-metadata value (string, number or boolean); `None` for anything else. Integral
+/// numbers become JSON integers, as the official SDKs send them.
+pub fn metadata_value(item: &JsValue) -> Option<MetadataValue> {
     if let Some(text) = item.as_string() {
-        return Some(serde_json::Value::String(text));
+        return Some(MetadataValue::String(text));
     }
     if let Some(flag) = item.as_bool() {
-        return Some(serde_json::Value::Bool(flag));
+        return Some(MetadataValue::Bool(flag));
     }
     let number = item.as_f64().filter(|n| n.is_finite())?;
-    Some(if number.fract() == 0.0 && number.abs() < 9.0e15 {
-        serde_json::Value::from(number as i64)
-    } else {
-        serde_json::Value::from(number)
-    })
+    Some(MetadataValue::Number(
+        if number.fract() == 0.0 && number.abs() < 9.0e15 {
+            serde_json::Number::from(number as i64)
+        } else {
+            serde_json::Number::from_f64(number)?
+        },
+    ))
 }
 
 /// User metadata as the API returns it: scalars are kept; anything else (the API stores only
@@ -341,7 +344,7 @@ fn user_metadata(value: &JsValue) -> Read<UserMetadata> {
     let mut metadata = UserMetadata::new();
     for (key, item) in entries(value) {
         let json = metadata_value(&item).unwrap_or_else(|| {
-            serde_json::Value::String(
+            MetadataValue::String(
                 js_sys::JSON::stringify(&item).map_or_else(|_| String::new(), String::from),
             )
         });

@@ -147,7 +147,48 @@ impl MediaType {
 }
 
 /// User metadata: string keys, scalar values (string, number, bool).
-pub type UserMetadata = SortedMap<String, serde_json::Value>;
+pub type UserMetadata = SortedMap<String, MetadataValue>;
+
+/// One user-metadata value. The API stores only strings, numbers (integer or float) and
+/// booleans, so only those are representable: a nested value is refused when it is read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetadataValue {
+    /// A string.
+    String(String),
+    /// A number, as JSON holds it (exact for every integer JSON can carry).
+    Number(serde_json::Number),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl From<&str> for MetadataValue {
+    fn from(text: &str) -> MetadataValue {
+        MetadataValue::String(text.to_owned())
+    }
+}
+
+impl Serialize for MetadataValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MetadataValue::String(text) => serializer.serialize_str(text),
+            MetadataValue::Number(number) => number.serialize(serializer),
+            MetadataValue::Bool(flag) => serializer.serialize_bool(*flag),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetadataValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(text) => Ok(MetadataValue::String(text)),
+            serde_json::Value::Number(number) => Ok(MetadataValue::Number(number)),
+            serde_json::Value::Bool(flag) => Ok(MetadataValue::Bool(flag)),
+            _ => Err(serde::de::Error::custom(
+                "`user_metadata` values must be strings, numbers or booleans",
+            )),
+        }
+    }
+}
 
 /// Headers to send on every chunk PUT, as returned at session creation.
 pub type UploadHeaders = SortedMap<String, String>;
@@ -802,17 +843,10 @@ pub fn validate_filename(filename: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks `user_metadata`: string keys, scalar values only.
+/// Checks `user_metadata`: no empty key (its values are scalars by type).
 pub fn validate_user_metadata(metadata: &UserMetadata) -> Result<(), Error> {
-    for (key, value) in metadata {
-        if key.is_empty() {
-            return Err(Error::invalid("`user_metadata` keys must not be empty."));
-        }
-        if !(value.is_string() || value.is_number() || value.is_boolean()) {
-            return Err(Error::invalid(format!(
-                "`user_metadata.{key}` must be a string, number or boolean."
-            )));
-        }
+    if metadata.iter().any(|(key, _)| key.is_empty()) {
+        return Err(Error::invalid("`user_metadata` keys must not be empty."));
     }
     Ok(())
 }
@@ -1348,8 +1382,24 @@ mod tests {
         assert!(validate_page(0, 10).is_err());
         assert!(validate_page(1, 51).is_err());
         let mut md = UserMetadata::new();
-        md.insert("k".into(), json!([1]));
+        md.insert(String::new(), "v".into());
         assert!(validate_user_metadata(&md).is_err());
+    }
+
+    #[test]
+    fn user_metadata_holds_scalars_exactly_and_refuses_the_rest() {
+        for nested in [r#"{"k":[1]}"#, r#"{"k":{"a":1}}"#, r#"{"k":null}"#] {
+            assert!(
+                serde_json::from_str::<UserMetadata>(nested).is_err(),
+                "{nested}"
+            );
+        }
+        let scalars =
+            r#"{"big":18446744073709551615,"f":1.5,"flag":true,"i":-3,"one":1.0,"s":"x\"y"}"#;
+        let parsed: UserMetadata = serde_json::from_str(scalars).unwrap();
+        assert_eq!(parsed["flag"], MetadataValue::Bool(true));
+        assert_eq!(parsed["s"], "x\"y".into());
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), scalars);
     }
 
     #[test]
@@ -1592,7 +1642,7 @@ mod tests {
     #[test]
     fn create_asset_form_encodes_booleans_and_metadata_as_text() {
         let mut metadata = UserMetadata::new();
-        metadata.insert("owner".into(), json!("u1"));
+        metadata.insert("owner".into(), "u1".into());
         let fields = CreateAssetFields {
             method: CreateAssetMethod::Direct,
             url: None,

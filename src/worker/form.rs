@@ -535,7 +535,7 @@ mod tests {
         let form = AssetForm::from_prefix(&prefix).unwrap();
         assert_eq!(form.method, CreateAssetMethod::Direct);
         assert_eq!(form.direct_media().unwrap().media, MediaType::Video);
-        assert_eq!(form.user_metadata.unwrap()["k"], "v");
+        assert_eq!(form.user_metadata.unwrap()["k"], "v".into());
     }
 
     #[test]
@@ -641,7 +641,7 @@ mod tests {
         let form_again = AssetForm::from_prefix(&again).unwrap();
         assert_eq!(
             form_again.user_metadata.unwrap()[crate::worker::policy::OWNER_METADATA_KEY],
-            "user-1"
+            "user-1".into()
         );
         assert_eq!(&whole[again.consumed..again.consumed + 3], b"abc");
         assert!(build_prefix(B, &[("filename", format!("x{B}"))], None).is_err());

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::core::error::{Error, ErrorCode};
 use crate::core::token::GrantClaims;
-use crate::core::wire::{MediaType, UserMetadata};
+use crate::core::wire::{MediaType, MetadataValue, UserMetadata};
 
 /// The `user_metadata` key under which the Worker records who created an asset. Set by the
 /// Worker from the grant's `sub`; whatever a client sends under this key is replaced.
@@ -108,7 +108,7 @@ pub fn parse_types(list: &str) -> Result<Vec<MediaType>, String> {
 /// The client's metadata with the owner tag set to `sub` (client keys kept, owner key replaced).
 pub fn with_owner(metadata: Option<UserMetadata>, sub: &str) -> UserMetadata {
     let mut metadata = metadata.unwrap_or_default();
-    metadata.insert(OWNER_METADATA_KEY.to_owned(), Value::String(sub.to_owned()));
+    metadata.insert(OWNER_METADATA_KEY.to_owned(), MetadataValue::from(sub));
     metadata
 }
 
@@ -376,8 +376,8 @@ mod tests {
         }))
         .unwrap();
         let tagged = with_owner(Some(client), "user-1");
-        assert_eq!(tagged["project"], "p1");
-        assert_eq!(tagged[OWNER_METADATA_KEY], "user-1");
+        assert_eq!(tagged["project"], "p1".into());
+        assert_eq!(tagged[OWNER_METADATA_KEY], "user-1".into());
         assert!(is_owned_by(&json!({ "user_metadata": tagged }), "user-1"));
         assert!(!is_owned_by(
             &json!({ "user_metadata": { OWNER_METADATA_KEY: "user-2" } }),
