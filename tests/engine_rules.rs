@@ -277,8 +277,6 @@ fn asset(status: AssetStatus) -> Asset {
         error: (status == AssetStatus::Failed).then(|| AssetError {
             message: "codec not supported".into(),
         }),
-        technical_metadata: None,
-        source: None,
     }
 }
 

@@ -405,8 +405,6 @@ pub fn asset(value: &JsValue) -> Read<Asset> {
         hls: f.opt("hls", hls),
         thumbnail: f.opt("thumbnail", thumbnail),
         error: f.opt("error", asset_error),
-        technical_metadata: None,
-        source: None,
     })
 }
 

@@ -1209,8 +1209,6 @@ pub fn asset(id: &str, status: AssetStatus) -> Asset {
         hls: None,
         thumbnail: None,
         error: None,
-        technical_metadata: None,
-        source: None,
     }
 }
 
