@@ -88,6 +88,62 @@ async fn abort_before_start_rejects_with_aborted() {
     assert!(error.is_instance_of::<js_sys::Error>());
 }
 
+/// Holds the next `Blob.arrayBuffer()` call (the first read of a resume fingerprint's samples)
+/// until `release` is called: `{ started, release }`, `started` resolving once a read waits (or
+/// rejecting after 5 s). The patch is removed at the first call or the timeout, whichever comes
+/// first, so no other read is held.
+fn hold_next_blob_read() -> JsValue {
+    js_sys::Function::new_no_args(
+        r#"
+        const original = Blob.prototype.arrayBuffer;
+        let release;
+        const released = new Promise((resolve) => { release = resolve; });
+        let started;
+        const timer = setTimeout(() => { Blob.prototype.arrayBuffer = original; }, 5000);
+        const waiting = new Promise((resolve, reject) => {
+          started = resolve;
+          setTimeout(() => reject(new Error('no Blob read within 5 s')), 5000);
+        });
+        Blob.prototype.arrayBuffer = function () {
+          Blob.prototype.arrayBuffer = original;
+          clearTimeout(timer);
+          started();
+          return released.then(() => original.call(this));
+        };
+        return { started: waiting, release };
+        "#,
+    )
+    .call0(&JsValue::NULL)
+    .expect("the Blob read gate")
+}
+
+/// An upload aborted while its resume fingerprint is being read (before its session is asked
+/// for) never creates the session: the abort cancels the create that waits on the samples.
+#[wasm_bindgen_test]
+async fn abort_while_the_fingerprint_is_read_creates_no_session() {
+    let (url, key) = emulator();
+    let file = make_file(12.0, 8, "aborted-while-sampling.mp4");
+    let server_before = api_and_storage_requests(url).await;
+    let gate = hold_next_blob_read();
+    let handle =
+        direct_uploader(url, key, json!({ "persist": true }), &[]).upload(file.into(), None);
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(prop(&gate, "started")))
+        .await
+        .expect("the create reads the fingerprint's samples first");
+    handle.abort();
+    let release: js_sys::Function = prop(&gate, "release").unchecked_into();
+    release.call0(&JsValue::NULL).expect("release the read");
+    let error = finish(&handle).await.expect_err("aborted upload rejects");
+    assert_eq!(prop(&error, "code"), "aborted");
+    // Every sample is read and any create would be answered well within this.
+    sleep(500.0).await;
+    assert_eq!(
+        api_and_storage_requests(url).await,
+        server_before,
+        "an upload aborted before its session was asked for sent nothing"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn bad_options_throw_invalid_input() {
     let (url, key) = emulator();

@@ -1440,6 +1440,26 @@ fn abort_while_creating_sends_nothing_more_and_deletes_only_what_was_created() {
 }
 
 #[test]
+fn a_creation_abandoned_before_it_was_sent_is_reported_unsent_and_forgotten() {
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add_file(2 * CHUNK);
+    let create = creations(&actions)[0];
+    assert!(!d.engine.is_abandoned(create), "a live creation is wanted");
+    d.feed(Input::Abort { file: Some(file) });
+    assert!(d.engine.is_abandoned(create));
+    // The adapter had not sent it (it was reading the resume fingerprint): it reports it unsent.
+    let actions = creation_failed(&mut d, create, HttpOutcome::network_error());
+    assert!(
+        actions.is_empty(),
+        "nothing to delete, nothing to send: {actions:?}"
+    );
+    assert!(!d.engine.is_abandoned(create), "the request is forgotten");
+    assert_eq!(d.engine.next_wakeup(), None);
+    // A request id the engine never made, or one of a finished upload, is not abandoned.
+    assert!(!d.engine.is_abandoned(RequestId(create.0 + 1000)));
+}
+
+#[test]
 fn files_up_to_the_direct_limit_go_directly_and_larger_ones_multipart() {
     let mut d = Driver::new(EngineConfig {
         direct_upload_max_bytes: 5 * CHUNK,

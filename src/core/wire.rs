@@ -1344,7 +1344,10 @@ mod tests {
         for one in ["é", "界", "🎬"] {
             assert!(validate_filename(&one.repeat(255)).is_ok(), "{one}");
             assert!(validate_filename(&one.repeat(256)).is_err(), "{one}");
-            assert!(validate_filename(&format!("{}x", one.repeat(254))).is_ok(), "{one}");
+            assert!(
+                validate_filename(&format!("{}x", one.repeat(254))).is_ok(),
+                "{one}"
+            );
         }
         let ok = PresignedUrlsRequest {
             start: 1,

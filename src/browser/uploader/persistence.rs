@@ -10,8 +10,9 @@ use crate::browser::api::EngineCall;
 use crate::browser::convert;
 use crate::browser::store::Store;
 use crate::browser::wire_js;
-use crate::core::engine::{FileId, RequestId};
+use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::resume::{Fingerprint, SavedUpload};
+use crate::core::retry::HttpOutcome;
 use crate::core::wire::CreateMultipartUploadRequest;
 
 use super::executor::{report, Op};
@@ -184,6 +185,14 @@ impl Inner {
                 },
             );
             return self.report_promise(&buffer, report::DONE, report::FAILED, id);
+        }
+        if self.state.borrow().engine.is_abandoned(request) {
+            // Aborted while the samples were read: the session is not asked for at all.
+            return self.deferred(Input::SessionCreated {
+                request,
+                result: Err(HttpOutcome::network_error()),
+                server_time_ms: None,
+            });
         }
         if let Some(entry) = self.state.borrow_mut().files.get_mut(&file) {
             entry.fingerprint = reader.finish();

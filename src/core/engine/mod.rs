@@ -360,6 +360,16 @@ impl Engine {
         self.uploads.get(&file).map(|u| u.phase)
     }
 
+    /// Whether `request`, a session creation or a direct upload, was abandoned by an abort.
+    /// An adapter that has not sent it yet (it still waits on work of its own, such as reading
+    /// a resume fingerprint) sends nothing and reports it as a network error: nothing was
+    /// created, so nothing is deleted.
+    pub fn is_abandoned(&self, request: RequestId) -> bool {
+        self.requests
+            .get(&request)
+            .is_some_and(|r| matches!(r.kind, RequestKind::Abandoned))
+    }
+
     /// Whether an upload is paused.
     pub fn is_paused(&self, file: FileId) -> bool {
         self.uploads.get(&file).is_some_and(|u| u.paused)
