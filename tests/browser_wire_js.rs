@@ -39,6 +39,11 @@ fn url(index: u32) -> PresignedUrl {
     }
 }
 
+/// A user-metadata value, read as the Worker reads it.
+fn meta(value: serde_json::Value) -> MetadataValue {
+    serde_json::from_value(value).expect("a scalar")
+}
+
 #[wasm_bindgen_test]
 fn responses_read_back_to_what_serde_wrote() {
     let create = CreateMultipartUploadResponse {
@@ -121,10 +126,10 @@ fn responses_read_back_to_what_serde_wrote() {
     }
 
     let mut metadata = UserMetadata::new();
-    metadata.insert("project".into(), json!("x"));
-    metadata.insert("take".into(), json!(3));
-    metadata.insert("ratio".into(), json!(1.5));
-    metadata.insert("approved".into(), json!(true));
+    metadata.insert("project".into(), meta(json!("x")));
+    metadata.insert("take".into(), meta(json!(3)));
+    metadata.insert("ratio".into(), meta(json!(1.5)));
+    metadata.insert("approved".into(), meta(json!(true)));
     for (method, status, hls) in [
         (
             AssetMethod::Multipart,
@@ -244,9 +249,9 @@ fn values_added_later_read_as_unknown_and_bad_fields_are_named() {
 #[wasm_bindgen_test]
 fn request_bodies_are_what_serde_reads() {
     let mut metadata = UserMetadata::new();
-    metadata.insert("take".into(), json!(3));
-    metadata.insert("ratio".into(), json!(0.25));
-    metadata.insert("note".into(), json!("a \"quoted\" ünïcode"));
+    metadata.insert("take".into(), meta(json!(3)));
+    metadata.insert("ratio".into(), meta(json!(0.25)));
+    metadata.insert("note".into(), meta(json!("a \"quoted\" ünïcode")));
     let create = CreateMultipartUploadRequest {
         filename: "clip.mp4".into(),
         media_type: MediaType::Audio,
