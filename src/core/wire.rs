@@ -177,6 +177,42 @@ impl Serialize for MetadataValue {
     }
 }
 
+/// Reads user metadata from parsed JSON: an object whose values are strings, numbers or
+/// booleans, with no empty key. The error names the first key at fault.
+pub fn user_metadata_from_json(value: serde_json::Value) -> Result<UserMetadata, Error> {
+    let serde_json::Value::Object(object) = value else {
+        return Err(Error::invalid("`user_metadata` must be a JSON object."));
+    };
+    let mut metadata = UserMetadata::new();
+    for (key, item) in object {
+        let item = match item {
+            serde_json::Value::String(text) => MetadataValue::String(text),
+            serde_json::Value::Number(number) => MetadataValue::Number(number),
+            serde_json::Value::Bool(flag) => MetadataValue::Bool(flag),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "`user_metadata.{key}` must be a string, number or boolean."
+                )))
+            }
+        };
+        metadata.insert(key, item);
+    }
+    validate_user_metadata(&metadata)?;
+    Ok(metadata)
+}
+
+/// `user_metadata` in a request body, read by [`user_metadata_from_json`] (`null` is absent).
+fn deserialize_user_metadata<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<UserMetadata>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        value => user_metadata_from_json(value)
+            .map(Some)
+            .map_err(|error| serde::de::Error::custom(error.message)),
+    }
+}
+
 impl<'de> Deserialize<'de> for MetadataValue {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match serde_json::Value::deserialize(deserializer)? {
@@ -212,7 +248,11 @@ pub struct CreateMultipartUploadRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_thumbnail: Option<bool>,
     /// User metadata stored with the asset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_user_metadata"
+    )]
     pub user_metadata: Option<UserMetadata>,
 }
 
@@ -1407,6 +1447,41 @@ mod tests {
         assert_eq!(parsed["flag"], MetadataValue::Bool(true));
         assert_eq!(parsed["s"], "x\"y".into());
         assert_eq!(serde_json::to_string(&parsed).unwrap(), scalars);
+
+        // A request body's metadata: the error names the key at fault; `null` is absent.
+        let create = |metadata: serde_json::Value| {
+            serde_json::from_value::<CreateMultipartUploadRequest>(json!({
+                "filename": "a.mp4", "type": "video", "total_size": 1, "user_metadata": metadata
+            }))
+        };
+        for (metadata, message) in [
+            (
+                json!({"ok": 1, "k": [1]}),
+                "`user_metadata.k` must be a string, number or boolean.",
+            ),
+            (
+                json!({"k": {"a": 1}}),
+                "`user_metadata.k` must be a string, number or boolean.",
+            ),
+            (json!({"": "v"}), "`user_metadata` keys must not be empty."),
+            (json!([1]), "`user_metadata` must be a JSON object."),
+            (json!("text"), "`user_metadata` must be a JSON object."),
+        ] {
+            let error = create(metadata.clone()).unwrap_err().to_string();
+            assert!(error.starts_with(message), "{metadata}: {error}");
+        }
+        assert_eq!(create(json!(null)).unwrap().user_metadata, None);
+        let read = create(json!({"n": 2, "s": "x"}))
+            .unwrap()
+            .user_metadata
+            .unwrap();
+        assert_eq!(read["n"], MetadataValue::Number(2.into()));
+        assert_eq!(
+            user_metadata_from_json(json!({"k": null}))
+                .unwrap_err()
+                .message,
+            "`user_metadata.k` must be a string, number or boolean."
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use crate::core::error::{Error, ErrorCode};
 use crate::core::media::{self, FileMedia};
 use crate::core::wire::{
-    validate_filename, validate_user_metadata, CreateAssetFields, CreateAssetMethod, UserMetadata,
+    user_metadata_from_json, validate_filename, CreateAssetFields, CreateAssetMethod, UserMetadata,
 };
 
 /// The text fields and file-part headers must fit in this many bytes.
@@ -292,11 +292,10 @@ impl AssetForm {
         let user_metadata = match field("user_metadata") {
             None => None,
             Some(text) => {
-                let metadata: UserMetadata = serde_json::from_str(&text).map_err(|_| {
+                let value = serde_json::from_str(&text).map_err(|_| {
                     Error::invalid("The `user_metadata` parameter must be a JSON object.")
                 })?;
-                validate_user_metadata(&metadata)?;
-                Some(metadata)
+                Some(user_metadata_from_json(value)?)
             }
         };
         Ok(AssetForm {
@@ -615,6 +614,24 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(&data)
             );
+        }
+        for (metadata, message) in [
+            (
+                r#"{"k":{"a":1}}"#,
+                "`user_metadata.k` must be a string, number or boolean.",
+            ),
+            ("{", "The `user_metadata` parameter must be a JSON object."),
+        ] {
+            let data = body(
+                &[
+                    ("method", "url"),
+                    ("url", "https://e.com/v"),
+                    ("user_metadata", metadata),
+                ],
+                None,
+            );
+            let result = parse_prefix(&data, B).and_then(|p| AssetForm::from_prefix(&p.unwrap()));
+            assert_eq!(result.unwrap_err().message, message, "{metadata}");
         }
         assert!(parse_prefix(b"garbage that is long enough", B).is_err());
         let endless = format!(
