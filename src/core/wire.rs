@@ -161,6 +161,18 @@ pub enum MetadataValue {
     Bool(bool),
 }
 
+impl MetadataValue {
+    /// The value `json` holds, if it is a string, a number or a boolean.
+    pub fn from_json(json: serde_json::Value) -> Option<MetadataValue> {
+        match json {
+            serde_json::Value::String(text) => Some(MetadataValue::String(text)),
+            serde_json::Value::Number(number) => Some(MetadataValue::Number(number)),
+            serde_json::Value::Bool(flag) => Some(MetadataValue::Bool(flag)),
+            _ => None,
+        }
+    }
+}
+
 impl From<&str> for MetadataValue {
     fn from(text: &str) -> MetadataValue {
         MetadataValue::String(text.to_owned())
@@ -185,15 +197,10 @@ pub fn user_metadata_from_json(value: serde_json::Value) -> Result<UserMetadata,
     };
     let mut metadata = UserMetadata::new();
     for (key, item) in object {
-        let item = match item {
-            serde_json::Value::String(text) => MetadataValue::String(text),
-            serde_json::Value::Number(number) => MetadataValue::Number(number),
-            serde_json::Value::Bool(flag) => MetadataValue::Bool(flag),
-            _ => {
-                return Err(Error::invalid(format!(
-                    "`user_metadata.{key}` must be a string, number or boolean."
-                )))
-            }
+        let Some(item) = MetadataValue::from_json(item) else {
+            return Err(Error::invalid(format!(
+                "`user_metadata.{key}` must be a string, number or boolean."
+            )));
         };
         metadata.insert(key, item);
     }
@@ -215,14 +222,9 @@ fn deserialize_user_metadata<'de, D: serde::Deserializer<'de>>(
 
 impl<'de> Deserialize<'de> for MetadataValue {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(deserializer)? {
-            serde_json::Value::String(text) => Ok(MetadataValue::String(text)),
-            serde_json::Value::Number(number) => Ok(MetadataValue::Number(number)),
-            serde_json::Value::Bool(flag) => Ok(MetadataValue::Bool(flag)),
-            _ => Err(serde::de::Error::custom(
-                "`user_metadata` values must be strings, numbers or booleans",
-            )),
-        }
+        MetadataValue::from_json(serde_json::Value::deserialize(deserializer)?).ok_or_else(|| {
+            serde::de::Error::custom("`user_metadata` values must be strings, numbers or booleans")
+        })
     }
 }
 
