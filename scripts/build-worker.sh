@@ -33,7 +33,7 @@ fi
 # (`worker_cpu_ratio_vs_js` <= 1.0, BENCHMARKS.md), and its size only has to stay far below
 # Cloudflare's script limit (3 MB gzipped on the free plan). Measured 2026-12-05 with
 # bench/profile-worker.mjs (paired rounds, 16 clients, ours ÷ the size build): create session
-# -6 %, presigned URLs -2 to -5 %, list -10 %, healthz -12 %; wasm 277 KB gzipped against 231 KB.
+# -6 %, presigned URLs -2 to -5 %, list -10 %, healthz -12 %; wasm 277 KB gzipped then (284 KB with today's code) against 231 KB.
 # `s`/`-Os` saved 3-5 % for 246 KB; `+simd128` on top of `3` measured no gain.
 # A deployment that prefers a smaller bundle can build with WORKER_OPT_LEVEL=z WORKER_WASM_OPT=-Oz.
 WORKER_OPT_LEVEL=${WORKER_OPT_LEVEL:-3}
