@@ -99,10 +99,13 @@ fn hold_next_blob_read() -> JsValue {
         let release;
         const released = new Promise((resolve) => { release = resolve; });
         let started;
-        const timer = setTimeout(() => { Blob.prototype.arrayBuffer = original; }, 5000);
+        let timer;
         const waiting = new Promise((resolve, reject) => {
           started = resolve;
-          setTimeout(() => reject(new Error('no Blob read within 5 s')), 5000);
+          timer = setTimeout(() => {
+            Blob.prototype.arrayBuffer = original;
+            reject(new Error('no Blob read within 5 s'));
+          }, 5000);
         });
         Blob.prototype.arrayBuffer = function () {
           Blob.prototype.arrayBuffer = original;
@@ -118,7 +121,7 @@ fn hold_next_blob_read() -> JsValue {
 }
 
 /// An upload aborted while its resume fingerprint is being read (before its session is asked
-/// for) never creates the session: the abort cancels the create that waits on the samples.
+/// for) never creates the session: the create waiting on the samples is not sent at all.
 #[wasm_bindgen_test]
 async fn abort_while_the_fingerprint_is_read_creates_no_session() {
     let (url, key) = emulator();

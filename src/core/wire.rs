@@ -189,6 +189,14 @@ impl Serialize for MetadataValue {
     }
 }
 
+impl<'de> Deserialize<'de> for MetadataValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        MetadataValue::from_json(serde_json::Value::deserialize(deserializer)?).ok_or_else(|| {
+            serde::de::Error::custom("`user_metadata` values must be strings, numbers or booleans")
+        })
+    }
+}
+
 /// Reads user metadata from parsed JSON: an object whose values are strings, numbers or
 /// booleans, with no empty key. The error names the first key at fault.
 pub fn user_metadata_from_json(value: serde_json::Value) -> Result<UserMetadata, Error> {
@@ -217,14 +225,6 @@ fn deserialize_user_metadata<'de, D: serde::Deserializer<'de>>(
         value => user_metadata_from_json(value)
             .map(Some)
             .map_err(|error| serde::de::Error::custom(error.message)),
-    }
-}
-
-impl<'de> Deserialize<'de> for MetadataValue {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        MetadataValue::from_json(serde_json::Value::deserialize(deserializer)?).ok_or_else(|| {
-            serde::de::Error::custom("`user_metadata` values must be strings, numbers or booleans")
-        })
     }
 }
 
