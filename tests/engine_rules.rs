@@ -75,6 +75,7 @@ impl Driver {
         let file = NewFile {
             file_size: size,
             wait_for_asset: true,
+            fingerprint: false,
         };
         let id = self.engine.add(self.now, file).unwrap();
         (id, self.drain())
@@ -1439,24 +1440,88 @@ fn abort_while_creating_sends_nothing_more_and_deletes_only_what_was_created() {
     );
 }
 
+/// Hands a file of `size` bytes that wants its resume fingerprint read first.
+fn add_fingerprinted(d: &mut Driver, size: u64) -> (FileId, Vec<Action>) {
+    let file = NewFile {
+        fingerprint: true,
+        ..NewFile::new(size)
+    };
+    let id = d.engine.add(d.now, file).unwrap();
+    (id, d.drain())
+}
+
+/// The fingerprint reads among `actions`.
+fn fingerprint_reads(actions: &[Action]) -> Vec<RequestId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ReadFingerprint { request, .. } => Some(*request),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn a_creation_abandoned_before_it_was_sent_is_reported_unsent_and_forgotten() {
+fn the_fingerprint_is_read_once_before_the_session_is_created() {
     let mut d = Driver::new(config());
-    let (file, actions) = d.add_file(2 * CHUNK);
-    let create = creations(&actions)[0];
-    assert!(!d.engine.is_abandoned(create), "a live creation is wanted");
-    d.feed(Input::Abort { file: Some(file) });
-    assert!(d.engine.is_abandoned(create));
-    // The adapter had not sent it (it was reading the resume fingerprint): it reports it unsent.
-    let actions = creation_failed(&mut d, create, HttpOutcome::network_error());
+    let (file, actions) = add_fingerprinted(&mut d, 2 * CHUNK);
+    let read = fingerprint_reads(&actions);
+    assert_eq!(read.len(), 1, "{actions:?}");
     assert!(
-        actions.is_empty(),
-        "nothing to delete, nothing to send: {actions:?}"
+        creations(&actions).is_empty(),
+        "no session before it: {actions:?}"
     );
-    assert!(!d.engine.is_abandoned(create), "the request is forgotten");
+    assert_eq!(d.engine.phase(file), Some(Phase::CreatingSession));
+    // Local work: it is read offline too, and the session waits for the network.
+    d.feed(Input::Offline);
+    let actions = d.feed(Input::FingerprintRead { request: read[0] });
+    assert!(creations(&actions).is_empty(), "offline: {actions:?}");
+    let actions = d.feed(Input::Online);
+    let create = creations(&actions);
+    assert_eq!(create.len(), 1, "{actions:?}");
+    // A failed creation is retried without reading the fingerprint again.
+    creation_failed(&mut d, create[0], HttpOutcome::status(503));
+    let actions = tick_to_next(&mut d);
+    assert_eq!(creations(&actions).len(), 1, "{actions:?}");
+    assert!(fingerprint_reads(&actions).is_empty(), "{actions:?}");
+    // A repeated or unknown report changes nothing.
+    assert!(d
+        .feed(Input::FingerprintRead { request: read[0] })
+        .is_empty());
+}
+
+#[test]
+fn a_direct_upload_reads_no_fingerprint() {
+    let mut d = Driver::new(EngineConfig {
+        direct_upload_max_bytes: CHUNK,
+        ..config()
+    });
+    let (_, actions) = add_fingerprinted(&mut d, CHUNK);
+    assert!(fingerprint_reads(&actions).is_empty(), "{actions:?}");
+    assert_eq!(direct_uploads(&actions).len(), 1, "{actions:?}");
+}
+
+#[test]
+fn abort_while_the_fingerprint_is_read_creates_nothing_and_deletes_nothing() {
+    let mut d = Driver::new(config());
+    let (file, actions) = add_fingerprinted(&mut d, 2 * CHUNK);
+    let read = fingerprint_reads(&actions)[0];
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Aborted)));
+    assert!(
+        actions.contains(&Action::Cancel { request: read }),
+        "the read is cancelled: {actions:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateSession { .. } | Action::DeleteAsset { .. })),
+        "{actions:?}"
+    );
+    // The read still ends in the adapter: nothing follows, no session is ever asked for.
+    let actions = d.feed(Input::FingerprintRead { request: read });
+    assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(d.engine.next_wakeup(), None);
-    // A request id the engine never made, or one of a finished upload, is not abandoned.
-    assert!(!d.engine.is_abandoned(RequestId(create.0 + 1000)));
 }
 
 #[test]

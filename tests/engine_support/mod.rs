@@ -244,6 +244,8 @@ struct Session {
 /// most one request at a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Lane {
+    /// Reading the resume fingerprint, before session creation.
+    Fingerprint,
     /// Session creation or the direct upload.
     Create,
     Put(u32),
@@ -256,7 +258,8 @@ enum Lane {
 impl Pending {
     fn request(&self) -> Option<RequestId> {
         match self {
-            Pending::Create { request, .. }
+            Pending::Fingerprint { request, .. }
+            | Pending::Create { request, .. }
             | Pending::Direct { request, .. }
             | Pending::Put { request, .. }
             | Pending::Urls { request, .. }
@@ -270,6 +273,10 @@ impl Pending {
 
 #[derive(Debug)]
 enum Pending {
+    Fingerprint {
+        request: RequestId,
+        file: FileId,
+    },
     Create {
         request: RequestId,
         result: Result<CreateMultipartUploadResponse, HttpOutcome>,
@@ -363,6 +370,11 @@ pub struct Sim {
     max_chunk_size: u64,
     concurrency: u32,
     wait_for_asset: bool,
+    /// Files are added with [`NewFile::fingerprint`] set.
+    fingerprint: bool,
+    /// Files whose fingerprint the engine asked for, and those whose fingerprint was read.
+    fingerprints_asked: HashSet<FileId>,
+    fingerprints_read: HashSet<FileId>,
 }
 
 pub const T0: u64 = 1_764_586_800_000;
@@ -399,6 +411,9 @@ impl Sim {
             grant_valid: false,
             grant_issued_at: 0,
             grant_requested: false,
+            fingerprint: false,
+            fingerprints_asked: HashSet::new(),
+            fingerprints_read: HashSet::new(),
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
@@ -454,6 +469,11 @@ impl Sim {
         self.wait_for_asset = wait;
     }
 
+    /// Files added from now on ask the engine to read their resume fingerprint first.
+    pub fn set_fingerprint(&mut self, fingerprint: bool) {
+        self.fingerprint = fingerprint;
+    }
+
     fn server_now(&self) -> u64 {
         (self.now as i64 + self.faults.skew_ms) as u64
     }
@@ -479,6 +499,7 @@ impl Sim {
         let new_file = NewFile {
             file_size: spec.size,
             wait_for_asset: self.wait_for_asset,
+            fingerprint: self.fingerprint,
         };
         let id = self.engine.add(self.now, new_file).expect("a valid file");
         self.files.insert(id, spec.clone());
@@ -598,7 +619,7 @@ impl Sim {
         if !self.seen_requests.insert(request) {
             self.fail(format!("request id {request:?} used twice"));
         }
-        let known = if lane == Lane::Create {
+        let known = if matches!(lane, Lane::Create | Lane::Fingerprint) {
             self.files.contains_key(&file) && !self.sessions.contains_key(&file)
         } else {
             self.sessions.contains_key(&file)
@@ -630,8 +651,24 @@ impl Sim {
 
     fn execute(&mut self, action: Action) {
         match action {
+            Action::ReadFingerprint { request, file } => {
+                let size = self.files[&file].size;
+                if !self.fingerprint || size <= self.engine.config().direct_upload_max_bytes {
+                    self.fail(format!("a fingerprint of {file:?}, which wants none"));
+                }
+                if !self.fingerprints_asked.insert(file) {
+                    self.fail(format!("a second fingerprint of {file:?}"));
+                }
+                self.open_request(request, file, Lane::Fingerprint);
+                self.schedule_answer(request, Pending::Fingerprint { request, file });
+            }
             Action::CreateSession { request, file } => {
                 self.report.creations += 1;
+                if self.fingerprint && !self.fingerprints_read.contains(&file) {
+                    self.fail(format!(
+                        "a session for {file:?} before its fingerprint was read"
+                    ));
+                }
                 self.open_request(request, file, Lane::Create);
                 let size = self.files[&file].size;
                 if size <= self.engine.config().direct_upload_max_bytes {
@@ -1028,6 +1065,11 @@ impl Sim {
             }
         }
         let input = match event {
+            Pending::Fingerprint { request, file } => {
+                self.request_events.remove(&request);
+                self.fingerprints_read.insert(file);
+                Input::FingerprintRead { request }
+            }
             Pending::Create { request, result } => {
                 self.request_events.remove(&request);
                 let server_time_ms = self.rng.chance(500).then(|| self.server_now());

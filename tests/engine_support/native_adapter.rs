@@ -326,6 +326,8 @@ impl Adapter {
             NewFile {
                 file_size: bytes.len() as u64,
                 wait_for_asset,
+                // This adapter saves no record to resume from.
+                fingerprint: false,
             },
         )?;
         let source = Source {
@@ -434,6 +436,11 @@ impl Adapter {
 
     fn execute(&mut self, action: &Action) {
         match action {
+            // Never asked for (no file is added with `fingerprint`): answered as unreadable.
+            Action::ReadFingerprint { request, .. } => {
+                let request = *request;
+                self.spawn(request, async move { Input::FingerprintRead { request } });
+            }
             Action::CreateSession { request, file } => {
                 let api = self.api.clone();
                 let body = self.sources[file].create.clone();

@@ -24,6 +24,11 @@ pub(super) fn asset_form(fields: &CreateAssetFields) -> Result<FormData, Error> 
     if let Some(metadata) = &fields.user_metadata {
         validate_user_metadata(metadata)?;
     }
+    form_of(fields)
+}
+
+/// The form of `fields`, already checked.
+fn form_of(fields: &CreateAssetFields) -> Result<FormData, Error> {
     let form = FormData::new().map_err(|e| from_js(&e, ErrorCode::Internal))?;
     let encode_metadata =
         |metadata: &UserMetadata| wire_js::stringify(&convert::user_metadata(metadata));
@@ -34,12 +39,13 @@ pub(super) fn asset_form(fields: &CreateAssetFields) -> Result<FormData, Error> 
     Ok(form)
 }
 
-/// The form of a direct upload of `blob`: the fields of its session request, and the file.
+/// The form of a direct upload of `blob`: the fields of its session request (checked when the
+/// upload started, by `validate_create_multipart`), and the file.
 pub(super) fn direct_form(
     create: &CreateMultipartUploadRequest,
     blob: &Blob,
 ) -> Result<FormData, Error> {
-    let form = asset_form(&CreateAssetFields {
+    let form = form_of(&CreateAssetFields {
         method: CreateAssetMethod::Direct,
         url: None,
         filename: Some(create.filename.clone()),

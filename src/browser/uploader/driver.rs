@@ -22,7 +22,7 @@ use super::calls::direct_form;
 use super::executor::Call;
 use super::handle::{changed, emit_progress, settle};
 use super::persistence::SampleReader;
-use super::{now, FileEntry, Inner, PersistSetting};
+use super::{now, FileEntry, Inner};
 
 impl Inner {
     /// Feeds one input to the engine and executes what it decides.
@@ -46,6 +46,20 @@ impl Inner {
     pub(super) fn execute(self: &Rc<Self>, action: Action) {
         match action {
             Action::NeedToken => self.ask_token(),
+            Action::ReadFingerprint { request, file } => {
+                let file_object = self.with_file(file, |f| f.blob.clone().dyn_into::<File>());
+                // The engine asks only for a `File` (see `start_new`): anything else reads as
+                // an unreadable fingerprint.
+                let input = match file_object {
+                    Some(Ok(file_object)) => {
+                        self.continue_sampling(file, request, SampleReader::new(file_object))
+                    }
+                    _ => Some(Input::FingerprintRead { request }),
+                };
+                if let Some(input) = input {
+                    self.deferred(input);
+                }
+            }
             Action::CreateSession { request, file } => self.create(request, file, false),
             Action::DirectUpload { request, file } => self.create(request, file, true),
             Action::Put {
@@ -199,12 +213,11 @@ impl Inner {
         self.with_file(file, |f| f.session.clone()).flatten()
     }
 
-    /// Creates the file's multipart session (reading its resume fingerprint first, once), or
-    /// sends it whole as a direct upload; the outcome goes back as any engine call's does.
+    /// Creates the file's multipart session, or sends it whole as a direct upload; the outcome
+    /// goes back as any engine call's does.
     fn create(self: &Rc<Self>, request: RequestId, file: FileId, direct: bool) {
-        let Some((create, blob, fingerprint)) = self.with_file(file, |f| {
-            (f.create.clone(), f.blob.clone(), f.fingerprint.is_some())
-        }) else {
+        let Some((create, blob)) = self.with_file(file, |f| (f.create.clone(), f.blob.clone()))
+        else {
             return;
         };
         let Some(create) = create else {
@@ -225,18 +238,7 @@ impl Inner {
                 }
             };
         }
-        match (fingerprint, self.persist, blob.dyn_into::<File>()) {
-            (false, PersistSetting::Auto, Ok(sample)) => self.continue_sampling(
-                self.local_id(),
-                file,
-                request,
-                Box::new(create),
-                SampleReader::new(sample),
-            ),
-            _ => {
-                self.send_engine_call(request, file, EngineCall::CreateSession { request: create })
-            }
-        }
+        self.send_engine_call(request, file, EngineCall::CreateSession { request: create });
     }
 
     /// Records a session created for `file` before the engine hears of it, so that the

@@ -29,7 +29,6 @@ use crate::browser::transport::{
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::error::ErrorCode;
-use crate::core::wire::CreateMultipartUploadRequest;
 
 use super::lookup::{Lookup, Resume};
 use super::one_off::{OneOff, Settler};
@@ -146,11 +145,10 @@ pub(super) enum Op {
     },
     /// A one-off call: sending, renewing its grant, or waiting to resend.
     OneOff(Box<OneOff>),
-    /// Reading the resume fingerprint's samples, then creating the session.
+    /// Reading the resume fingerprint's samples the engine asked for with `request`.
     Sample {
         file: FileId,
         request: RequestId,
-        create: Box<CreateMultipartUploadRequest>,
         reader: SampleReader,
     },
 }
@@ -505,7 +503,6 @@ impl Inner {
             Op::Sample {
                 file,
                 request,
-                create,
                 mut reader,
             } => {
                 if kind == report::DONE {
@@ -513,8 +510,7 @@ impl Inner {
                 } else {
                     reader.fail();
                 }
-                self.continue_sampling(id, file, request, create, reader);
-                None
+                self.continue_sampling(file, request, reader)
             }
         }
     }

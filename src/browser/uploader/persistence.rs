@@ -6,22 +6,15 @@ use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use web_sys::File;
 
-use crate::browser::api::EngineCall;
 use crate::browser::convert;
 use crate::browser::store::Store;
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
-use crate::core::resume::{Fingerprint, SavedUpload};
-use crate::core::retry::HttpOutcome;
-use crate::core::wire::CreateMultipartUploadRequest;
+use crate::core::resume::{sample_starts, Fingerprint, SampleHash, SavedUpload, SAMPLE_BYTES};
 
 use super::executor::{report, Op};
 use super::lookup::StoreTask;
 use super::{Inner, PersistSetting};
-
-/// Bytes read from each of a few places of a file to tell it apart from another file with the
-/// same name and size (the content sample of the resume fingerprint).
-pub(super) const SAMPLE_BYTES: f64 = 64.0 * 1024.0;
 
 /// The record saved in IndexedDB for one resumable upload (stored as a plain object:
 /// `{filename, fingerprint: {name, size, last_modified, sample_hash}, saved}`).
@@ -163,52 +156,39 @@ impl Inner {
         self.begin_transaction(transaction, Op::StoreWrite);
     }
 
-    /// Reads the next sample of the resume fingerprint as operation `id`; once all are read
-    /// (or one is unreadable: persistence is best effort), keeps the fingerprint and creates
-    /// the session.
+    /// Reads the next sample of the resume fingerprint the engine asked for with `request`;
+    /// once all are read (or one is unreadable: persistence is best effort), keeps the
+    /// fingerprint for the saved-state record and answers the input that tells the engine.
     pub(super) fn continue_sampling(
         self: &Rc<Self>,
-        id: u64,
         file: FileId,
         request: RequestId,
-        create: Box<CreateMultipartUploadRequest>,
         reader: SampleReader,
-    ) {
+    ) -> Option<Input> {
         if let Some(buffer) = reader.next_sample() {
             self.begin(
-                id,
+                request.0,
                 Op::Sample {
                     file,
                     request,
-                    create,
                     reader,
                 },
             );
-            return self.report_promise(&buffer, report::DONE, report::FAILED, id);
+            self.report_promise(&buffer, report::DONE, report::FAILED, request.0);
+            return None;
         }
-        if self.state.borrow().engine.is_abandoned(request) {
-            // Aborted while the samples were read: the session is not asked for at all.
-            return self.deferred(Input::SessionCreated {
-                request,
-                result: Err(HttpOutcome::network_error()),
-                server_time_ms: None,
-            });
-        }
+        // Gone when the upload was aborted meanwhile: the engine then ignores the input.
         if let Some(entry) = self.state.borrow_mut().files.get_mut(&file) {
             entry.fingerprint = reader.finish();
         }
-        self.send_engine_call(
-            request,
-            file,
-            EngineCall::CreateSession { request: *create },
-        );
+        Some(Input::FingerprintRead { request })
     }
 }
 
 /// Reads a file's fingerprint samples one after the other and hashes them.
 pub(super) struct SampleReader {
     file: File,
-    hash: Fnv1a,
+    hash: SampleHash,
     /// How many samples were hashed.
     read: usize,
     failed: bool,
@@ -218,7 +198,7 @@ impl SampleReader {
     pub(super) fn new(file: File) -> SampleReader {
         SampleReader {
             file,
-            hash: Fnv1a::new(),
+            hash: SampleHash::new(),
             read: 0,
             failed: false,
         }
@@ -228,19 +208,19 @@ impl SampleReader {
     /// promise. `None` when every sample is read, or a read failed.
     pub(super) fn next_sample(&self) -> Option<Promise> {
         let (start, end) = self.next_range()?;
-        match self.file.slice_with_f64_and_f64(start, end) {
+        match self.file.slice_with_f64_and_f64(start as f64, end as f64) {
             Ok(slice) => Some(slice.array_buffer()),
             Err(thrown) => Some(Promise::reject(&thrown)),
         }
     }
 
-    fn next_range(&self) -> Option<(f64, f64)> {
-        let size = self.file.size();
-        let middle = (size / 2.0 - SAMPLE_BYTES / 2.0).max(0.0).floor();
-        let start = [0.0, middle, (size - SAMPLE_BYTES).max(0.0)]
-            .get(self.read)
-            .copied()
-            .filter(|_| !self.failed)?;
+    fn next_range(&self) -> Option<(u64, u64)> {
+        if self.failed {
+            return None;
+        }
+        // `File.size` is a non-negative integer below 2^53.
+        let size = self.file.size() as u64;
+        let start = *sample_starts(size).get(self.read)?;
         Some((start, (start + SAMPLE_BYTES).min(size)))
     }
 
@@ -264,24 +244,7 @@ impl SampleReader {
             name: self.file.name(),
             size: self.file.size() as u64,
             last_modified: self.file.last_modified(),
-            sample_hash: format!("{:016x}", self.hash.finish()),
+            sample_hash: self.hash.to_hex(),
         })
-    }
-}
-
-/// FNV-1a, 64 bit: tells samples apart (not a security property; the server verifies chunks).
-pub(super) struct Fnv1a(u64);
-
-impl Fnv1a {
-    pub(super) fn new() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-    pub(super) fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    pub(super) fn finish(&self) -> u64 {
-        self.0
     }
 }

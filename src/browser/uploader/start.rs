@@ -4,7 +4,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use web_sys::Blob;
+use wasm_bindgen::JsCast;
+use web_sys::{Blob, File};
 
 use crate::core::engine::{FileId, Input, NewFile};
 use crate::core::error::{Error, ErrorCode};
@@ -12,7 +13,7 @@ use crate::core::wire::{validate_create_multipart, CreateMultipartUploadRequest,
 
 use super::handle::changed;
 use super::request::{file_name, UploadRequest};
-use super::{now, FileEntry, HandleState, Inner};
+use super::{now, FileEntry, HandleState, Inner, PersistSetting};
 
 impl Inner {
     /// Checks a new upload's options and hands the file to the engine, which decides the rest:
@@ -28,6 +29,9 @@ impl Inner {
         let new_file = NewFile {
             file_size: size,
             wait_for_asset: request.wait_until_ready,
+            // A saved-state record needs a `File` (its name and modification time) to be
+            // found again after a reload.
+            fingerprint: self.persist == PersistSetting::Auto && blob.is_instance_of::<File>(),
         };
         new_file.validate()?;
         let media_type = match request.media_type {

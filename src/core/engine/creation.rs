@@ -31,6 +31,7 @@ impl Engine {
             Phase::CreatingSession
         };
         let mut state = self.new_upload_state(plan, None, None, file.wait_for_asset, phase);
+        state.fingerprint_pending = file.fingerprint && !direct;
         if !direct {
             // The chunk count is unknown until the session exists.
             state.progress = ProgressTracker::new(size, 0, self.config.speed_time_constant_ms);
@@ -40,15 +41,27 @@ impl Engine {
         Ok(id)
     }
 
-    /// Sends the session creation or direct upload when it is due. Pausing does not hold it: a
-    /// paused upload starts paused once its session exists.
+    /// Sends the session creation or direct upload when it is due, after the resume fingerprint
+    /// when one is wanted (local work: it needs neither the network nor a grant). Pausing does
+    /// not hold either: a paused upload starts paused once its session exists.
     pub(super) fn drive_creation(&mut self, now_ms: u64, file: FileId) {
-        if !self.online {
-            return;
-        }
         let Some(u) = self.uploads.get(&file) else {
             return;
         };
+        if u.fingerprint_pending {
+            if u.create_lane.in_flight.is_none() {
+                let request = self.new_request(file, RequestKind::Fingerprint);
+                if let Some(u) = self.uploads.get_mut(&file) {
+                    u.create_lane.in_flight = Some(request);
+                }
+                self.actions
+                    .push_back(Action::ReadFingerprint { request, file });
+            }
+            return;
+        }
+        if !self.online {
+            return;
+        }
         let kind = match u.phase {
             Phase::CreatingSession => RequestKind::Create,
             Phase::DirectUploading => RequestKind::Direct {
@@ -73,6 +86,17 @@ impl Engine {
         } else {
             Action::CreateSession { request, file }
         });
+    }
+
+    /// The fingerprint was read (or could not be): the session is created next.
+    pub(super) fn on_fingerprint_read(&mut self, request: RequestId) {
+        let Some(InFlight { file, .. }) = self.take_request(request) else {
+            return;
+        };
+        if let Some(u) = self.uploads.get_mut(&file) {
+            u.create_lane.in_flight = None;
+            u.fingerprint_pending = false;
+        }
     }
 
     pub(super) fn on_session_created(

@@ -28,14 +28,19 @@ pub struct NewFile {
     pub file_size: u64,
     /// Poll the asset after the upload until it is `ready` or `failed`.
     pub wait_for_asset: bool,
+    /// Read the file's resume fingerprint ([`Action::ReadFingerprint`]) once, before its
+    /// multipart session is created, so that the saved-state record can find the file again
+    /// after a reload. A direct upload leaves no record, so it reads none.
+    pub fingerprint: bool,
 }
 
 impl NewFile {
-    /// A file of `file_size` bytes, without waiting for the asset.
+    /// A file of `file_size` bytes, without waiting for the asset or reading a fingerprint.
     pub fn new(file_size: u64) -> Self {
         NewFile {
             file_size,
             wait_for_asset: false,
+            fingerprint: false,
         }
     }
 
@@ -93,6 +98,12 @@ pub enum Input {
         request: RequestId,
         /// The created asset on 2xx, or what went wrong.
         result: Result<Asset, HttpOutcome>,
+    },
+    /// The resume fingerprint asked for with [`Action::ReadFingerprint`] was read, or could not
+    /// be (the upload then goes on without a saved-state record): the session is created next.
+    FingerprintRead {
+        /// The request.
+        request: RequestId,
     },
     /// Upload progress of a PUT in flight (bytes of its body sent so far), if the transport can
     /// observe it. Optional: without it "sent" advances when chunks are acknowledged.
@@ -176,6 +187,21 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub enum Action {
+    /// Read the file's resume fingerprint (its name, size, modification time and content samples,
+    /// [`resume::SAMPLE_BYTES`] from each of [`resume::sample_starts`]), keep it for the
+    /// saved-state record, then report [`Input::FingerprintRead`]. Local work, asked for once
+    /// before [`Action::CreateSession`] when [`NewFile::fingerprint`] is set. Cancelled
+    /// ([`Action::Cancel`]) when the upload is aborted meanwhile: the session is then never
+    /// asked for, so nothing is created.
+    ///
+    /// [`resume::SAMPLE_BYTES`]: crate::core::resume::SAMPLE_BYTES
+    /// [`resume::sample_starts`]: crate::core::resume::sample_starts
+    ReadFingerprint {
+        /// Report the outcome with this id.
+        request: RequestId,
+        /// The upload.
+        file: FileId,
+    },
     /// `POST /assets/multipart-uploads` for the file (its name, media type and size, which the
     /// adapter knows), then report [`Input::SessionCreated`]. Never cancelled: after an abort the
     /// engine still takes the outcome, to delete the asset a created session reserved.

@@ -228,6 +228,7 @@ impl Engine {
             Input::DirectUploadDone { request, result } => {
                 self.on_direct_done(now_ms, request, result)
             }
+            Input::FingerprintRead { request } => self.on_fingerprint_read(request),
             Input::PutProgress {
                 request,
                 bytes_sent,
@@ -358,16 +359,6 @@ impl Engine {
     /// Where an upload stands (`None` once it finished or for an unknown id).
     pub fn phase(&self, file: FileId) -> Option<Phase> {
         self.uploads.get(&file).map(|u| u.phase)
-    }
-
-    /// Whether `request`, a session creation or a direct upload, was abandoned by an abort.
-    /// An adapter that has not sent it yet (it still waits on work of its own, such as reading
-    /// a resume fingerprint) sends nothing and reports it as a network error: nothing was
-    /// created, so nothing is deleted.
-    pub fn is_abandoned(&self, request: RequestId) -> bool {
-        self.requests
-            .get(&request)
-            .is_some_and(|r| matches!(r.kind, RequestKind::Abandoned))
     }
 
     /// Whether an upload is paused.

@@ -118,6 +118,7 @@ impl Engine {
                     retry
                 }
             },
+            fingerprint_pending: false,
             phase,
             paused: false,
             status_page: 1,

@@ -123,6 +123,8 @@ pub(super) struct Upload {
     pub(super) create_lane: Lane,
     /// The retry decisions of session creation (or the direct upload).
     pub(super) creation: OneOffRetry,
+    /// The resume fingerprint is still to be read before the session is created.
+    pub(super) fingerprint_pending: bool,
     pub(super) phase: Phase,
     pub(super) paused: bool,
     /// Next status page to read while reconciling or confirming.
@@ -222,6 +224,8 @@ pub(super) enum RequestKind {
     },
     Status,
     Asset,
+    /// Reading the resume fingerprint (local work, before session creation).
+    Fingerprint,
     /// Session creation.
     Create,
     /// A direct upload of `bytes`.
