@@ -260,23 +260,24 @@ fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Option<Next> {
     if let Poll::Ready(answered) = polled {
         return Some(Next::Done(answered));
     }
-    // The fast path needs the slot's promise to be the only way the task can move on: no waker
-    // held elsewhere, and no wake-up already asked for during this poll.
-    let alone = task.shared.outstanding_wakers.get() == 0 && !task.shared.woken.get();
-    let next = match task.shared.pending() {
-        Some((id, promise)) if alone => {
+    let pending = task.shared.pending();
+    let next = match (
+        handoff(
+            pending.is_some(),
+            task.shared.outstanding_wakers.get(),
+            task.shared.woken.get(),
+        ),
+        pending,
+    ) {
+        (Handoff::SlotPromise, Some((id, promise))) => {
             task.handed = Some(id);
             promise
         }
-        // Woken already, with nothing else holding the waker: poll again at once; the slot's
-        // promise is handed over then if it is still the only thing pending.
-        Some(_) if task.shared.outstanding_wakers.get() == 0 => task.shared.next_wake(),
-        other => {
-            if let Some((id, promise)) = other {
-                watch(&task.shared, id, promise);
-            }
+        (Handoff::WatchSlotAndWake, Some((id, promise))) => {
+            watch(&task.shared, id, promise);
             task.shared.next_wake()
         }
+        _ => task.shared.next_wake(),
     };
     TASKS.with(|tasks| {
         if let Some(entry) = tasks.borrow_mut().get_mut(id as usize) {
@@ -284,6 +285,35 @@ fn poll_task(id: u32, fulfilled: bool, value: JsValue) -> Option<Next> {
         }
     });
     Some(Next::Await(next))
+}
+
+/// What the entry awaits after a poll that left the task pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handoff {
+    /// The slot's promise itself (the fast path).
+    SlotPromise,
+    /// The task's next wake-up; the slot's promise, if any, stays in the slot (no watcher).
+    Wake,
+    /// The task's next wake-up, with the slot's promise moved to a watcher that wakes it.
+    WatchSlotAndWake,
+}
+
+/// Decides the [`Handoff`] from the task's state after a poll: whether a promise waits in the
+/// slot, how many wakers are held outside the task, and whether it was woken during the poll.
+fn handoff(slot_pending: bool, outstanding_wakers: u32, woken: bool) -> Handoff {
+    match (slot_pending, outstanding_wakers, woken) {
+        // The slot's promise is the only way the task can move on: the entry awaits it.
+        (true, 0, false) => Handoff::SlotPromise,
+        // Woken already, with nothing else holding the waker: poll again at once (the wake-up
+        // promise is already resolved); the slot's promise is handed over then if it is still
+        // the only thing pending.
+        (true, 0, true) => Handoff::Wake,
+        // Something else may wake the task first: it must not wait on the slot's promise
+        // alone, so a watcher records it and wakes the task.
+        (true, _, _) => Handoff::WatchSlotAndWake,
+        // Nothing in the slot: whatever holds the waker moves the task on.
+        (false, _, _) => Handoff::Wake,
+    }
 }
 
 /// Moves the slot's promise to a watcher on wasm-bindgen-futures' executor, which records how it
@@ -376,5 +406,25 @@ pub fn step(id: u32, fulfilled: bool, value: JsValue) -> Result<JsValue, JsValue
             web_sys::Response::new_with_opt_str_and_init(Some("INTERNAL SERVER ERROR"), &init)
                 .map(Into::into)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{handoff, Handoff};
+
+    #[test]
+    fn the_slot_promise_is_handed_over_only_when_nothing_else_can_wake_the_task() {
+        assert_eq!(handoff(true, 0, false), Handoff::SlotPromise);
+        // Woken during the poll (a future woke itself): poll again, the promise stays in the
+        // slot and is handed over on the next poll if it is still pending.
+        assert_eq!(handoff(true, 0, true), Handoff::Wake);
+        // A timer or a stream read holds a waker: the promise is watched, the entry awaits the
+        // next wake-up, whichever moves first.
+        assert_eq!(handoff(true, 1, false), Handoff::WatchSlotAndWake);
+        assert_eq!(handoff(true, 2, true), Handoff::WatchSlotAndWake);
+        // No promise in the slot: only a wake-up can move the task.
+        assert_eq!(handoff(false, 0, false), Handoff::Wake);
+        assert_eq!(handoff(false, 1, true), Handoff::Wake);
     }
 }
