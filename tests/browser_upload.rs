@@ -488,3 +488,43 @@ async fn a_reloaded_page_resumes_with_only_the_missing_chunks() {
         "a finished upload keeps no record: {pending}"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_completed_upload_keeps_no_record_while_its_asset_is_processed() {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    // The asset stays `processing` long enough to look at the saved records meanwhile.
+    set_faults(url, json!({ "processing_ms": 4_000 })).await;
+    let file = make_file(12.0, 72, "processed.mp4");
+    let uploader = direct_uploader(url, key, json!({ "persist": true }), &[]);
+    let options = js_options(json!({ "waitUntilReady": true }), &[]);
+    let handle = uploader.upload(file.into(), Some(options.unchecked_into()));
+    let mut phase = JsValue::UNDEFINED;
+    for _ in 0..600 {
+        phase = prop(&handle.progress(), "phase");
+        if phase == "processing" {
+            break;
+        }
+        sleep(20.0).await;
+    }
+    assert_eq!(phase, "processing");
+    let upload_id = handle.upload_id().expect("upload id");
+    // Let the IndexedDB writes asked for so far land.
+    sleep(300.0).await;
+    let pending = to_json(
+        &wasm_bindgen_futures::JsFuture::from(uploader.pending_uploads())
+            .await
+            .unwrap(),
+    );
+    let outcome = finish(&handle).await;
+    set_faults(url, json!({ "processing_ms": 200 })).await;
+    outcome.expect("the asset becomes ready");
+    assert!(
+        pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["id"] != upload_id.as_str()),
+        "every byte is with the server, yet a record to resume it was kept: {pending}"
+    );
+}

@@ -1816,3 +1816,119 @@ fn a_failed_grant_request_fails_the_uploads_waiting_for_it_with_its_error() {
     let (_, actions) = d.add_file(CHUNK);
     assert_eq!(actions, vec![Action::NeedToken]);
 }
+
+/// Feeds `result` to every report of a one-chunk upload (after its PUT succeeds) until it
+/// finishes; answers everything the engine did on the way.
+fn reports_answered(
+    d: &mut Driver,
+    result: Result<ReportChunksResponse, HttpOutcome>,
+) -> Vec<Action> {
+    let (_, actions) = d.add(1, 1, false);
+    let (put, _, _) = puts(&actions)[0].clone();
+    let mut actions = d.feed(Input::PutDone {
+        request: put,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.extend(actions.iter().cloned());
+        if finished_code(&actions).is_some() {
+            return seen;
+        }
+        actions = match reports(&actions).first() {
+            Some((report, _)) => d.feed(Input::ReportDone {
+                request: *report,
+                result: result.clone(),
+            }),
+            None => d.tick_until(|a| matches!(a, Action::Report { .. } | Action::Finished { .. })),
+        };
+    }
+    panic!("not finished: {seen:?}");
+}
+
+#[test]
+fn a_completed_session_forgets_its_record_and_never_saves_it_again() {
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add(1, 1, true);
+    let actions = d.feed(Input::PutDone {
+        request: puts(&actions)[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    let (report, _) = reports(&actions)[0].clone();
+    let actions = d.feed(Input::ReportDone {
+        request: report,
+        result: report_ok(1, Some("u")),
+    });
+    let uploaded = actions
+        .iter()
+        .position(|a| matches!(a, Action::Uploaded { .. }))
+        .expect("uploaded");
+    assert_eq!(
+        actions[uploaded + 1],
+        Action::ForgetState { file },
+        "{actions:?}"
+    );
+    assert_eq!(
+        d.engine.saved_state(file),
+        None,
+        "nothing is left to resume"
+    );
+    // While the asset is processed, and when it is ready, the record is never written again.
+    let mut after = actions[uploaded + 2..].to_vec();
+    let actions = d.tick_until(|a| matches!(a, Action::FetchAsset { .. }));
+    after.extend(actions.iter().cloned());
+    let request = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::FetchAsset { request, .. } => Some(*request),
+            _ => None,
+        })
+        .unwrap();
+    after.extend(d.feed(Input::AssetDone {
+        request,
+        result: Ok(asset(AssetStatus::Ready)),
+    }));
+    assert_eq!(finished_code(&after), Some(Ok(())));
+    assert!(
+        !after
+            .iter()
+            .any(|a| matches!(a, Action::SaveState { .. } | Action::ForgetState { .. })),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_record_is_forgotten_when_no_resume_can_finish_the_upload_and_kept_when_one_may() {
+    let forgets = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::ForgetState { .. }))
+            .count()
+    };
+    // Aborted: a resume cannot bring it back.
+    let mut d = Driver::new(config());
+    let (file, _) = d.add(2, 2, false);
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(forgets(&actions), 1, "{actions:?}");
+    // A fatal answer: the same.
+    let mut d = Driver::new(config());
+    let actions = reports_answered(&mut d, Err(HttpOutcome::status(400)));
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::InvalidInput)));
+    assert_eq!(forgets(&actions), 1, "{actions:?}");
+    // Retries that ran out: a later resume may still finish it, so the record stays.
+    let mut d = Driver::new(config());
+    let actions = reports_answered(&mut d, Err(HttpOutcome::status(503)));
+    assert_eq!(
+        finished_code(&actions),
+        Some(Err(ErrorCode::RetriesExhausted))
+    );
+    assert_eq!(forgets(&actions), 0, "{actions:?}");
+    // A direct upload never had a record.
+    let mut d = Driver::new(EngineConfig {
+        direct_upload_max_bytes: CHUNK,
+        ..config()
+    });
+    let (file, _) = d.add_file(CHUNK);
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(forgets(&actions), 0, "{actions:?}");
+}

@@ -375,6 +375,10 @@ pub struct Sim {
     /// Files whose fingerprint the engine asked for, and those whose fingerprint was read.
     fingerprints_asked: HashSet<FileId>,
     fingerprints_read: HashSet<FileId>,
+    /// Files whose saved-state record the engine said to delete (`ForgetState`).
+    forgotten: HashSet<FileId>,
+    /// Files the engine said were uploaded (`Uploaded`: every byte with the server).
+    uploaded: HashSet<FileId>,
 }
 
 pub const T0: u64 = 1_764_586_800_000;
@@ -414,6 +418,8 @@ impl Sim {
             fingerprint: false,
             fingerprints_asked: HashSet::new(),
             fingerprints_read: HashSet::new(),
+            forgotten: HashSet::new(),
+            uploaded: HashSet::new(),
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
@@ -1014,6 +1020,9 @@ impl Sim {
                 self.last_progress.insert(file, progress);
             }
             Action::SaveState { file } => {
+                if self.forgotten.contains(&file) {
+                    self.fail(format!("SaveState of {file:?} after its ForgetState"));
+                }
                 let saved = self
                     .engine
                     .saved_state(file)
@@ -1023,12 +1032,31 @@ impl Sim {
                     serde_json::from_str(&json).unwrap();
                 assert_eq!(back, saved);
             }
+            Action::ForgetState { file } => {
+                if self.sessions.get(&file).is_none_or(|s| s.direct) {
+                    self.fail(format!("ForgetState of {file:?}, which has no session"));
+                }
+                if !self.forgotten.insert(file) {
+                    self.fail(format!("a second ForgetState of {file:?}"));
+                }
+            }
             Action::Uploaded { file, .. } => {
                 if !self.sessions[&file].status_completed {
                     self.fail("Uploaded before the server completed the session");
                 }
+                self.uploaded.insert(file);
             }
             Action::Finished { file, outcome } => {
+                // A multipart upload's record goes unless a later resume may still finish it.
+                let multipart = self.sessions.get(&file).is_some_and(|s| !s.direct);
+                let keeps_record = matches!(&outcome, Err(e) if e.is_retryable())
+                    && !self.uploaded.contains(&file);
+                if multipart && self.forgotten.contains(&file) == keeps_record {
+                    self.fail(format!(
+                        "{file:?} finished with {outcome:?}, its record forgotten: {}",
+                        self.forgotten.contains(&file)
+                    ));
+                }
                 if let Err(error) = &outcome {
                     if error.code == ErrorCode::Internal || error.message.is_empty() {
                         self.fail(format!("{file:?} failed with an untyped error: {error:?}"));

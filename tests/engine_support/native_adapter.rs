@@ -586,6 +586,7 @@ impl Adapter {
             // stays, so the caller can still read the session of a finished upload).
             Action::Progress { .. }
             | Action::SaveState { .. }
+            | Action::ForgetState { .. }
             | Action::Uploaded { .. }
             | Action::Finished { .. } => {}
         }

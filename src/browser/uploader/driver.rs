@@ -161,6 +161,7 @@ impl Inner {
                 }
             }
             Action::SaveState { file } => self.save_state(file),
+            Action::ForgetState { file } => self.forget_record(file),
             Action::Uploaded { file, asset_id, .. } => {
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
                     {
@@ -170,13 +171,8 @@ impl Inner {
                     }
                     changed(&handle);
                 }
-                self.forget_record(file);
             }
             Action::Finished { file, outcome } => {
-                let keep_record = matches!(&outcome, Err(e) if e.is_retryable());
-                if !keep_record {
-                    self.forget_record(file);
-                }
                 let entry = self.state.borrow_mut().files.remove(&file);
                 if let Some(entry) = entry {
                     match outcome {

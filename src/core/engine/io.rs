@@ -308,8 +308,18 @@ pub enum Action {
         /// The upload.
         file: FileId,
     },
-    /// The session completed: every byte is with the server. Delete the saved record now (there
-    /// is nothing left to resume). The asset may still be processing.
+    /// The saved-state record is no longer needed: delete it. Emitted once the session
+    /// completed (every byte is with the server: nothing is left to resume), and when an upload
+    /// with a session ends in a way a later resume cannot finish (aborted, or an error that is
+    /// not retryable-later). Never followed by a [`Action::SaveState`] of the same upload; an
+    /// upload that ends with a retryable-later code (`network`, `upstream_unavailable`,
+    /// `rate_limited`, `retries_exhausted`) keeps its record, which a later resume may finish.
+    ForgetState {
+        /// The upload.
+        file: FileId,
+    },
+    /// The session completed: every byte is with the server ([`Action::ForgetState`] follows).
+    /// The asset may still be processing.
     Uploaded {
         /// The upload.
         file: FileId,
@@ -319,9 +329,8 @@ pub enum Action {
         url: Option<String>,
     },
     /// The upload is over; the engine forgets it (a session creation or direct upload still in
-    /// flight is left to end: see [`Action::CreateSession`]). On error, delete the saved record unless the
-    /// code is retryable-later (`network`, `upstream_unavailable`, `rate_limited`,
-    /// `retries_exhausted`), which a later resume may still finish.
+    /// flight is left to end: see [`Action::CreateSession`]). What happens to its saved record
+    /// was said before, with [`Action::ForgetState`] or by its absence.
     Finished {
         /// The upload.
         file: FileId,

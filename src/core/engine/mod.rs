@@ -446,7 +446,9 @@ impl Engine {
             }
             if u.dirty {
                 u.dirty = false;
-                self.actions.push_back(Action::SaveState { file });
+                if !u.record_forgotten {
+                    self.actions.push_back(Action::SaveState { file });
+                }
             }
             u.progress.update(now_ms, u.counts(in_flight_sent));
             if u.throttle.poll(now_ms) {

@@ -88,7 +88,12 @@ impl Engine {
     /// exists, for a direct upload, and once it finished).
     pub fn saved_state(&self, file: FileId) -> Option<SavedUpload> {
         let u = self.uploads.get(&file)?;
-        if matches!(u.phase, Phase::CreatingSession | Phase::DirectUploading) {
+        // Before the session exists there is nothing to resume, and once it completed nothing
+        // is left to.
+        if matches!(
+            u.phase,
+            Phase::CreatingSession | Phase::DirectUploading | Phase::AwaitingAsset
+        ) {
             return None;
         }
         let reported = to_ranges(

@@ -119,6 +119,7 @@ impl Engine {
                 }
             },
             fingerprint_pending: false,
+            record_forgotten: false,
             phase,
             paused: false,
             status_page: 1,

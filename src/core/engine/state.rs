@@ -125,6 +125,8 @@ pub(super) struct Upload {
     pub(super) creation: OneOffRetry,
     /// The resume fingerprint is still to be read before the session is created.
     pub(super) fingerprint_pending: bool,
+    /// `ForgetState` was emitted: the saved-state record is gone and is never written again.
+    pub(super) record_forgotten: bool,
     pub(super) phase: Phase,
     pub(super) paused: bool,
     /// Next status page to read while reconciling or confirming.
@@ -141,6 +143,12 @@ pub(super) struct Upload {
 }
 
 impl Upload {
+    /// Whether a multipart session exists (so a saved-state record may): a direct upload, or
+    /// one whose session is still being created, has none.
+    pub(super) fn has_session(&self) -> bool {
+        !self.upload_id.is_empty()
+    }
+
     pub(super) fn chunk(&self, index: u32) -> &Chunk {
         &self.chunks[(index - 1) as usize]
     }
