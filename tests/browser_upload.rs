@@ -354,19 +354,8 @@ async fn abort_mid_upload_rejects_and_stops_every_request() {
     assert_eq!(api_and_storage_requests(url).await, server_before);
     // An aborted upload leaves no resumable record behind.
     let upload_id = handle.upload_id().expect("upload id");
-    let pending = to_json(
-        &wasm_bindgen_futures::JsFuture::from(uploader.pending_uploads())
-            .await
-            .unwrap(),
-    );
-    assert!(
-        pending
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["id"] != upload_id.as_str()),
-        "{pending}"
-    );
+    let pending = pending_records(&uploader).await;
+    assert!(record_of(&pending, &upload_id).is_none(), "{pending:?}");
 }
 
 #[wasm_bindgen_test]
@@ -421,16 +410,7 @@ async fn a_reloaded_page_resumes_with_only_the_missing_chunks() {
     // write are asynchronous).
     let mut saved = serde_json::Value::Null;
     for _ in 0..200 {
-        let pending = to_json(
-            &wasm_bindgen_futures::JsFuture::from(first.pending_uploads())
-                .await
-                .unwrap(),
-        );
-        saved = pending
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == upload_id.as_str())
+        saved = record_of(&pending_records(&first).await, &upload_id)
             .cloned()
             .unwrap_or_default();
         if saved["uploadedBytes"].as_f64() == Some(acknowledged) {
@@ -474,18 +454,10 @@ async fn a_reloaded_page_resumes_with_only_the_missing_chunks() {
             "chunk {index} was sent again: {chunk}"
         );
     }
-    let pending = to_json(
-        &wasm_bindgen_futures::JsFuture::from(second.pending_uploads())
-            .await
-            .unwrap(),
-    );
+    let pending = pending_records(&second).await;
     assert!(
-        pending
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["id"] != upload_id.as_str()),
-        "a finished upload keeps no record: {pending}"
+        record_of(&pending, &upload_id).is_none(),
+        "a finished upload keeps no record: {pending:?}"
     );
 }
 
@@ -511,20 +483,12 @@ async fn a_completed_upload_keeps_no_record_while_its_asset_is_processed() {
     let upload_id = handle.upload_id().expect("upload id");
     // Let the IndexedDB writes asked for so far land.
     sleep(300.0).await;
-    let pending = to_json(
-        &wasm_bindgen_futures::JsFuture::from(uploader.pending_uploads())
-            .await
-            .unwrap(),
-    );
+    let pending = pending_records(&uploader).await;
     let outcome = finish(&handle).await;
     set_faults(url, json!({ "processing_ms": 200 })).await;
     outcome.expect("the asset becomes ready");
     assert!(
-        pending
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["id"] != upload_id.as_str()),
-        "every byte is with the server, yet a record to resume it was kept: {pending}"
+        record_of(&pending, &upload_id).is_none(),
+        "every byte is with the server, yet a record to resume it was kept: {pending:?}"
     );
 }

@@ -64,6 +64,22 @@ impl Driver {
         (id, self.drain())
     }
 
+    /// A one-chunk upload that waits for its asset, stored and reported: its session completed.
+    /// Answers the upload's id and what the final report's answer made the engine do.
+    fn completed_awaiting_asset(&mut self) -> (FileId, Vec<Action>) {
+        let (file, actions) = self.add(1, 1, true);
+        let actions = self.feed(Input::PutDone {
+            request: puts(&actions)[0].0,
+            outcome: HttpOutcome::stored("e1"),
+        });
+        let (report, _) = reports(&actions)[0].clone();
+        let actions = self.feed(Input::ReportDone {
+            request: report,
+            result: report_ok(1, Some("u")),
+        });
+        (file, actions)
+    }
+
     /// Hands a file of `size` bytes to the engine, which decides how to send it.
     fn add_file(&mut self, size: u64) -> (FileId, Vec<Action>) {
         let id = self.engine.add(self.now, NewFile::new(size)).unwrap();
@@ -130,6 +146,17 @@ impl Driver {
 /// The session creations among `actions`.
 fn creations(actions: &[Action]) -> Vec<RequestId> {
     start_requests(actions, false)
+}
+
+/// The asset polls among `actions`.
+fn asset_polls(actions: &[Action]) -> Vec<RequestId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::FetchAsset { request, .. } => Some(*request),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The direct uploads among `actions`.
@@ -576,16 +603,7 @@ fn only_an_abort_deletes_the_reserved_asset_and_never_a_completed_one() {
 
     // Aborting while waiting for processing: the session completed, the asset is whole.
     let mut d = Driver::new(config());
-    let (file, actions) = d.add(1, 1, true);
-    let actions = d.feed(Input::PutDone {
-        request: puts(&actions)[0].0,
-        outcome: HttpOutcome::stored("e1"),
-    });
-    let (report, _) = reports(&actions)[0].clone();
-    d.feed(Input::ReportDone {
-        request: report,
-        result: report_ok(1, Some("u")),
-    });
+    let (file, _) = d.completed_awaiting_asset();
     assert_eq!(d.engine.phase(file), Some(Phase::AwaitingAsset));
     let actions = d.feed(Input::Abort { file: None });
     assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Aborted)));
@@ -737,17 +755,7 @@ fn completion_is_confirmed_and_server_failed_chunks_are_uploaded_again() {
 fn the_asset_is_polled_with_backoff_until_ready_or_failed() {
     for final_status in [AssetStatus::Ready, AssetStatus::Failed] {
         let mut d = Driver::new(config());
-        let (_, actions) = d.add(1, 1, true);
-        let p = puts(&actions);
-        let actions = d.feed(Input::PutDone {
-            request: p[0].0,
-            outcome: HttpOutcome::stored("e1"),
-        });
-        let (report, _) = reports(&actions)[0].clone();
-        let actions = d.feed(Input::ReportDone {
-            request: report,
-            result: report_ok(1, Some("u")),
-        });
+        let (_, actions) = d.completed_awaiting_asset();
         assert!(actions.iter().any(|a| matches!(a, Action::Uploaded { .. })));
         assert!(finished_code(&actions).is_none());
         let mut gaps = Vec::new();
@@ -756,13 +764,7 @@ fn the_asset_is_polled_with_backoff_until_ready_or_failed() {
             let actions = d.tick_until(|a| matches!(a, Action::FetchAsset { .. }));
             gaps.push(d.now - last);
             last = d.now;
-            let request = actions
-                .iter()
-                .find_map(|a| match a {
-                    Action::FetchAsset { request, .. } => Some(*request),
-                    _ => None,
-                })
-                .unwrap();
+            let request = asset_polls(&actions)[0];
             let status = if poll == 3 {
                 final_status
             } else {
@@ -1849,16 +1851,7 @@ fn reports_answered(
 #[test]
 fn a_completed_session_forgets_its_record_and_never_saves_it_again() {
     let mut d = Driver::new(config());
-    let (file, actions) = d.add(1, 1, true);
-    let actions = d.feed(Input::PutDone {
-        request: puts(&actions)[0].0,
-        outcome: HttpOutcome::stored("e1"),
-    });
-    let (report, _) = reports(&actions)[0].clone();
-    let actions = d.feed(Input::ReportDone {
-        request: report,
-        result: report_ok(1, Some("u")),
-    });
+    let (file, actions) = d.completed_awaiting_asset();
     let uploaded = actions
         .iter()
         .position(|a| matches!(a, Action::Uploaded { .. }))
@@ -1877,13 +1870,7 @@ fn a_completed_session_forgets_its_record_and_never_saves_it_again() {
     let mut after = actions[uploaded + 2..].to_vec();
     let actions = d.tick_until(|a| matches!(a, Action::FetchAsset { .. }));
     after.extend(actions.iter().cloned());
-    let request = actions
-        .iter()
-        .find_map(|a| match a {
-            Action::FetchAsset { request, .. } => Some(*request),
-            _ => None,
-        })
-        .unwrap();
+    let request = asset_polls(&actions)[0];
     after.extend(d.feed(Input::AssetDone {
         request,
         result: Ok(asset(AssetStatus::Ready)),

@@ -406,6 +406,22 @@ pub async fn until_settled(handle: &UploadHandle, fetch: &CountingFetch) {
     panic!("not settled after 30 s: {:?}", to_json(&handle.progress()));
 }
 
+/// The saved records `uploader.pendingUploads()` lists.
+pub async fn pending_records(uploader: &Uploader) -> Vec<serde_json::Value> {
+    let listed = JsFuture::from(uploader.pending_uploads())
+        .await
+        .expect("pendingUploads resolves");
+    match to_json(&listed) {
+        serde_json::Value::Array(records) => records,
+        other => panic!("pendingUploads is not an array: {other}"),
+    }
+}
+
+/// The record of upload `id` among `records`, if listed.
+pub fn record_of<'a>(records: &'a [serde_json::Value], id: &str) -> Option<&'a serde_json::Value> {
+    records.iter().find(|r| r["id"] == id)
+}
+
 /// Awaits `handle.done`: the asset, or the rejection.
 pub async fn finish(handle: &UploadHandle) -> Result<JsValue, JsValue> {
     JsFuture::from(handle.done()).await
