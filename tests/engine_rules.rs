@@ -872,6 +872,33 @@ fn a_restored_session_past_its_expiry_is_session_expired() {
 }
 
 #[test]
+fn a_record_the_engines_fresher_clock_finds_expired_ends_with_its_record_forgotten() {
+    let mut d = Driver::new(config());
+    // Another upload measured the server's clock two minutes ahead of the local one.
+    let mut upload = NewUpload::new(2 * CHUNK, d.session(2, 2));
+    upload.server_time_ms = Some(T0 + 120_000);
+    d.engine.add_upload(d.now, upload).unwrap();
+    d.drain();
+    // A record that, on its own (older) offset, expires in a minute: it is restored …
+    let record = saved(timestamp::format((T0 + 60_000) as i64));
+    assert!(record.is_usable(T0));
+    let file = d
+        .engine
+        .restore_upload(T0, record, 4 * CHUNK, false)
+        .unwrap();
+    // … and ends at once on the engine's clock, its record forgotten.
+    let actions = d.drain();
+    assert_eq!(
+        finished_code(&actions),
+        Some(Err(ErrorCode::SessionExpired))
+    );
+    assert!(
+        actions.contains(&Action::ForgetState { file }),
+        "{actions:?}"
+    );
+}
+
+#[test]
 fn a_session_the_server_reports_expired_ends_the_upload() {
     let mut d = Driver::new(config());
     let record = saved(timestamp::format((T0 + HOUR) as i64));

@@ -100,6 +100,13 @@ impl SavedUpload {
         }
     }
 
+    /// Whether the record can still resume its upload at local time `now_ms`: it reads (see
+    /// [`SavedUpload::validate`]) and its session has not expired. A record that cannot is
+    /// deleted wherever it is met: listing the records, or restoring one that expired since.
+    pub fn is_usable(&self, now_ms: u64) -> bool {
+        self.validate().is_ok() && !self.is_expired(now_ms)
+    }
+
     /// Bytes of chunk `index` (1-based; the last one may be shorter; 0 outside the plan).
     pub fn chunk_len(&self, index: u32) -> u64 {
         if index == 0 || index > self.total_chunks {
@@ -207,6 +214,22 @@ pub fn find_resumable<'a, T>(
             None => fingerprint.name == name && fingerprint.size == size,
         })
         .map(|(_, _, record)| record)
+}
+
+/// Checks that the re-selected file's fingerprint (`actual`) is the record's (`saved`, of the
+/// upload of `filename`): `file_mismatch` otherwise, naming the upload.
+pub fn check_same_file(
+    saved: &Fingerprint,
+    actual: &Fingerprint,
+    filename: &str,
+) -> Result<(), Error> {
+    if actual == saved {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::FileMismatch,
+        format!("the chosen file is not the one that was being uploaded as \"{filename}\""),
+    ))
 }
 
 /// Compresses ascending indices into inclusive ranges (`1,2,3,7` → `[1,3],[7,7]`).
@@ -347,5 +370,51 @@ mod tests {
         ba.update(b"b");
         ba.update(b"a");
         assert_ne!(ab, ba);
+    }
+
+    #[test]
+    fn a_record_is_usable_while_it_reads_and_its_session_lasts() {
+        let mut saved = SavedUpload {
+            clock_offset_ms: 0,
+            ..record()
+        };
+        let expires = timestamp::parse(&saved.expires_at).unwrap() as u64;
+        assert!(saved.is_usable(expires - 1));
+        // Expired on the server's clock: the offset counts.
+        assert!(!saved.is_usable(expires));
+        saved.clock_offset_ms = -10;
+        assert!(saved.is_usable(expires));
+        // A record that does not read is not usable, whatever the time.
+        saved.version += 1;
+        assert!(!saved.is_usable(0));
+    }
+
+    #[test]
+    fn only_the_same_file_resumes_a_record() {
+        let saved = Fingerprint {
+            name: "a.mp4".into(),
+            size: 10,
+            last_modified: 1.5,
+            sample_hash: "00ff".into(),
+        };
+        assert_eq!(check_same_file(&saved, &saved.clone(), "a.mp4"), Ok(()));
+        for other in [
+            Fingerprint {
+                sample_hash: "00fe".into(),
+                ..saved.clone()
+            },
+            Fingerprint {
+                last_modified: 2.5,
+                ..saved.clone()
+            },
+            Fingerprint {
+                size: 11,
+                ..saved.clone()
+            },
+        ] {
+            let error = check_same_file(&saved, &other, "a.mp4").unwrap_err();
+            assert_eq!(error.code, ErrorCode::FileMismatch);
+            assert!(error.message.contains("\"a.mp4\""), "{}", error.message);
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::browser::js_error::to_js_error;
 use crate::browser::store::Store;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::SavedEntry;
-use crate::core::resume::{find_resumable, Fingerprint};
+use crate::core::resume::{check_same_file, find_resumable, Fingerprint};
 
 use super::driver::headers;
 use super::executor::{report, Op};
@@ -151,8 +151,7 @@ impl Inner {
         let mut records = Vec::new();
         for (id, value) in entries {
             let record = PersistedUpload::from_js(&value).ok();
-            let usable =
-                record.filter(|r| r.saved.validate().is_ok() && !r.saved.is_expired(now()));
+            let usable = record.filter(|r| r.saved.is_usable(now()));
             match usable {
                 Some(record) => records.push((id, record)),
                 None => self.store_write(id, None),
@@ -214,15 +213,7 @@ impl Inner {
         let Some((id, record)) = &resume.record else {
             return Ok(());
         };
-        if actual != record.fingerprint {
-            return Err(Error::new(
-                ErrorCode::FileMismatch,
-                format!(
-                    "the chosen file is not the one that was being uploaded as \"{}\"",
-                    record.filename
-                ),
-            ));
-        }
+        check_same_file(&record.fingerprint, &actual, &record.filename)?;
         let handle = &resume.handle;
         if handle.borrow().settled {
             return Ok(());
@@ -237,7 +228,9 @@ impl Inner {
         let file_id = match restored {
             Ok(file_id) => file_id,
             Err(error) => {
-                if error.code == ErrorCode::SessionExpired {
+                // Expired since the records were listed: it is deleted, as it would have been
+                // then.
+                if !saved.is_usable(now()) {
                     self.store_write(id.clone(), None);
                 }
                 return Err(error);

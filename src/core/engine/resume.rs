@@ -14,7 +14,13 @@ impl Engine {
     /// `file_size` bytes). The server's status is read first; then only what is missing is sent.
     ///
     /// Fails with `invalid_input` for a malformed record, `file_mismatch` when the file's size
-    /// differs, `session_expired` when the session is past its expiry.
+    /// differs, `session_expired` when the record is expired ([`SavedUpload::is_expired`], on
+    /// its own clock offset: the one expiry rule for records, so a refused record is exactly one
+    /// that [`SavedUpload::is_usable`] says to delete). A session that the engine's own, fresher
+    /// clock finds expired is restored and then ends with `session_expired` like any other, its
+    /// record forgotten ([`Action::ForgetState`]).
+    ///
+    /// [`Action::ForgetState`]: super::Action::ForgetState
     pub fn restore_upload(
         &mut self,
         now_ms: u64,
@@ -29,6 +35,15 @@ impl Engine {
                 format!(
                     "the saved upload is for a file of {} bytes, the chosen file has {file_size}",
                     saved.total_size
+                ),
+            ));
+        }
+        if saved.is_expired(now_ms) {
+            return Err(Error::new(
+                ErrorCode::SessionExpired,
+                format!(
+                    "upload session {} expired at {}; start a new upload",
+                    saved.upload_id, saved.expires_at
                 ),
             ));
         }
@@ -62,9 +77,6 @@ impl Engine {
             wait_for_asset,
             Phase::Reconciling,
         );
-        if let Some(expired) = self.check_expiry(&state, now_ms) {
-            return Err(expired);
-        }
         for index in 1..=plan.total_chunks() {
             if saved.is_reported(index) {
                 state.chunk_mut(index).state = ChunkState::Reported;
