@@ -462,7 +462,7 @@ async fn a_reloaded_page_resumes_with_only_the_missing_chunks() {
 }
 
 #[wasm_bindgen_test]
-async fn a_completed_upload_keeps_no_record_while_its_asset_is_processed() {
+async fn a_record_lives_until_the_upload_is_done_and_no_longer() {
     let url = fault_emulator();
     let (_, key) = emulator();
     // The asset stays `processing` long enough to look at the saved records meanwhile.
@@ -470,7 +470,7 @@ async fn a_completed_upload_keeps_no_record_while_its_asset_is_processed() {
     let file = make_file(12.0, 72, "processed.mp4");
     let uploader = direct_uploader(url, key, json!({ "persist": true }), &[]);
     let options = js_options(json!({ "waitUntilReady": true }), &[]);
-    let handle = uploader.upload(file.into(), Some(options.unchecked_into()));
+    let handle = uploader.upload(file.clone().into(), Some(options.unchecked_into()));
     let mut phase = JsValue::UNDEFINED;
     for _ in 0..600 {
         phase = prop(&handle.progress(), "phase");
@@ -481,14 +481,37 @@ async fn a_completed_upload_keeps_no_record_while_its_asset_is_processed() {
     }
     assert_eq!(phase, "processing");
     let upload_id = handle.upload_id().expect("upload id");
-    // Let the IndexedDB writes asked for so far land.
-    sleep(300.0).await;
-    let pending = pending_records(&uploader).await;
+    // While the asset is processed the record stays, every byte counted: a reload now can
+    // resume the wait.
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..100 {
+        listed = record_of(&pending_records(&uploader).await, &upload_id)
+            .cloned()
+            .unwrap_or_default();
+        if listed["uploadedBytes"].as_f64() == Some(file.size()) {
+            break;
+        }
+        sleep(20.0).await;
+    }
     let outcome = finish(&handle).await;
     set_faults(url, json!({ "processing_ms": 200 })).await;
     outcome.expect("the asset becomes ready");
+    assert_eq!(
+        listed["uploadedBytes"].as_f64(),
+        Some(file.size()),
+        "{listed}"
+    );
+    // Done: the record is gone once its delete lands.
+    let mut pending = pending_records(&uploader).await;
+    for _ in 0..50 {
+        if record_of(&pending, &upload_id).is_none() {
+            break;
+        }
+        sleep(20.0).await;
+        pending = pending_records(&uploader).await;
+    }
     assert!(
         record_of(&pending, &upload_id).is_none(),
-        "every byte is with the server, yet a record to resume it was kept: {pending:?}"
+        "a finished upload keeps no record: {pending:?}"
     );
 }

@@ -1876,39 +1876,65 @@ fn reports_answered(
 }
 
 #[test]
-fn a_completed_session_forgets_its_record_and_never_saves_it_again() {
+fn the_record_lives_until_the_upload_is_over_while_the_asset_is_processed_too() {
+    let forgets = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::ForgetState { .. }))
+            .count()
+    };
+    // Ready: the record goes with the upload's end, not before.
     let mut d = Driver::new(config());
     let (file, actions) = d.completed_awaiting_asset();
-    let uploaded = actions
-        .iter()
-        .position(|a| matches!(a, Action::Uploaded { .. }))
-        .expect("uploaded");
+    assert_eq!(forgets(&actions), 0, "{actions:?}");
+    let saved = d
+        .engine
+        .saved_state(file)
+        .expect("a record while the asset is processed");
     assert_eq!(
-        actions[uploaded + 1],
-        Action::ForgetState { file },
-        "{actions:?}"
+        saved.reported,
+        vec![[1, 1]],
+        "every chunk is with the server"
     );
-    assert_eq!(
-        d.engine.saved_state(file),
-        None,
-        "nothing is left to resume"
-    );
-    // While the asset is processed, and when it is ready, the record is never written again.
-    let mut after = actions[uploaded + 2..].to_vec();
     let actions = d.tick_until(|a| matches!(a, Action::FetchAsset { .. }));
-    after.extend(actions.iter().cloned());
-    let request = asset_polls(&actions)[0];
-    after.extend(d.feed(Input::AssetDone {
-        request,
+    let actions = d.feed(Input::AssetDone {
+        request: asset_polls(&actions)[0],
         result: Ok(asset(AssetStatus::Ready)),
-    }));
-    assert_eq!(finished_code(&after), Some(Ok(())));
+    });
+    assert_eq!(finished_code(&actions), Some(Ok(())));
+    let forget = actions
+        .iter()
+        .position(|a| *a == Action::ForgetState { file })
+        .expect("the record goes");
     assert!(
-        !after
-            .iter()
-            .any(|a| matches!(a, Action::SaveState { .. } | Action::ForgetState { .. })),
-        "{after:?}"
+        matches!(actions.last(), Some(Action::Finished { .. }))
+            && !actions[forget..]
+                .iter()
+                .any(|a| matches!(a, Action::SaveState { .. })),
+        "forgotten before it finishes, never saved again: {actions:?}"
     );
+    // Polls that keep failing: retryable later, so the record stays for a resume, which will
+    // find every chunk with the server and wait for the asset again.
+    let mut d = Driver::new(config());
+    let (_, mut actions) = d.completed_awaiting_asset();
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.extend(actions.iter().cloned());
+        if finished_code(&actions).is_some() {
+            break;
+        }
+        actions = match asset_polls(&actions).first() {
+            Some(&request) => d.feed(Input::AssetDone {
+                request,
+                result: Err(HttpOutcome::status(503)),
+            }),
+            None => {
+                d.tick_until(|a| matches!(a, Action::FetchAsset { .. } | Action::Finished { .. }))
+            }
+        };
+    }
+    assert_eq!(finished_code(&seen), Some(Err(ErrorCode::RetriesExhausted)));
+    assert_eq!(forgets(&seen), 0, "{seen:?}");
 }
 
 #[test]
@@ -1945,4 +1971,37 @@ fn a_record_is_forgotten_when_no_resume_can_finish_the_upload_and_kept_when_one_
     let (file, _) = d.add_file(CHUNK);
     let actions = d.feed(Input::Abort { file: Some(file) });
     assert_eq!(forgets(&actions), 0, "{actions:?}");
+}
+
+#[test]
+fn a_session_without_its_ids_is_refused_and_nothing_is_deleted_by_an_empty_id() {
+    for (upload_id, asset_id) in [("", "as"), ("up", "")] {
+        let mut d = Driver::new(config());
+        let (_, actions) = d.add_file(2 * CHUNK);
+        let create = creations(&actions)[0];
+        let mut session = d.session(2, 2);
+        session.upload_id = upload_id.into();
+        session.asset_id = asset_id.into();
+        let actions = d.feed(Input::SessionCreated {
+            request: create,
+            result: Ok(session),
+            server_time_ms: None,
+        });
+        assert_eq!(finished_code(&actions), Some(Err(ErrorCode::ServerInvalid)));
+        let deleted: Vec<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeleteAsset { asset_id } => Some(asset_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<&str> = [asset_id].into_iter().filter(|id| !id.is_empty()).collect();
+        assert_eq!(deleted, expected);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::SaveState { .. })),
+            "{actions:?}"
+        );
+    }
 }

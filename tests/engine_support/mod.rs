@@ -377,8 +377,6 @@ pub struct Sim {
     fingerprints_read: HashSet<FileId>,
     /// Files whose saved-state record the engine said to delete (`ForgetState`).
     forgotten: HashSet<FileId>,
-    /// Files the engine said were uploaded (`Uploaded`: every byte with the server).
-    uploaded: HashSet<FileId>,
 }
 
 pub const T0: u64 = 1_764_586_800_000;
@@ -419,7 +417,6 @@ impl Sim {
             fingerprints_asked: HashSet::new(),
             fingerprints_read: HashSet::new(),
             forgotten: HashSet::new(),
-            uploaded: HashSet::new(),
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
@@ -1044,13 +1041,11 @@ impl Sim {
                 if !self.sessions[&file].status_completed {
                     self.fail("Uploaded before the server completed the session");
                 }
-                self.uploaded.insert(file);
             }
             Action::Finished { file, outcome } => {
                 // A multipart upload's record goes unless a later resume may still finish it.
                 let multipart = self.sessions.get(&file).is_some_and(|s| !s.direct);
-                let keeps_record = matches!(&outcome, Err(e) if e.is_retryable())
-                    && !self.uploaded.contains(&file);
+                let keeps_record = matches!(&outcome, Err(e) if e.is_retryable());
                 if multipart && self.forgotten.contains(&file) == keeps_record {
                     self.fail(format!(
                         "{file:?} finished with {outcome:?}, its record forgotten: {}",

@@ -211,21 +211,30 @@ impl Inner {
     }
 
     /// Aborts a request the engine cancelled; its outcome, when it comes, is ignored.
-    pub(super) fn cancel(&self, request: RequestId) {
-        let controller = match self.state.borrow_mut().ops.get_mut(&request.0) {
-            Some(Op::Fetch {
-                controller,
-                settled,
-                ..
-            }) => {
-                *settled = true;
-                controller.take()
+    pub(super) fn cancel(self: &Rc<Self>, request: RequestId) {
+        let controller = {
+            let mut state = self.state.borrow_mut();
+            if matches!(state.ops.get(&request.0), Some(Op::Sample { .. })) {
+                // A file read cannot be aborted: the operation goes, so no further sample is
+                // read and the read in progress, when it ends, finds nothing to continue.
+                state.ops.remove(&request.0);
             }
-            _ => None,
+            match state.ops.get_mut(&request.0) {
+                Some(Op::Fetch {
+                    controller,
+                    settled,
+                    ..
+                }) => {
+                    *settled = true;
+                    controller.take()
+                }
+                _ => None,
+            }
         };
         if let Some(controller) = controller {
             controller.abort();
         }
+        self.hold();
     }
 
     /// Calls `getToken`; its answer becomes `TokenRefreshed` or `TokenFailed`.

@@ -228,11 +228,6 @@ impl Engine {
             asset_id: asset_id.clone(),
             url: url.clone(),
         });
-        if u.has_session() {
-            // Nothing is left to resume, whatever the asset's processing does next.
-            u.record_forgotten = true;
-            self.actions.push_back(Action::ForgetState { file });
-        }
         if u.wait_for_asset {
             u.phase = Phase::AwaitingAsset;
             u.asset_lane = Lane {
@@ -287,10 +282,11 @@ impl Engine {
         let Some(mut u) = self.uploads.remove(&file) else {
             return;
         };
-        // A record the session's completion has not already forgotten goes unless a later
-        // resume may still finish the upload.
+        // The saved record lives until the upload is over for good: it stays for an error a
+        // later resume may still get past (while the asset is processed too: the resume then
+        // finds the session complete and waits for the asset again).
         let resumable_later = matches!(&outcome, Err(e) if e.is_retryable());
-        if u.has_session() && !u.record_forgotten && !resumable_later {
+        if u.has_session() && !resumable_later {
             self.actions.push_back(Action::ForgetState { file });
         }
         // Oldest first (the map iterates in id order).

@@ -131,8 +131,12 @@ impl Engine {
                 }
                 *u = state;
             }
-            // The session is unusable (a plan that does not add up): its asset is deleted.
-            Err(error) => self.finish_and_delete(now_ms, file, Err(error), Some(session.asset_id)),
+            // The session is unusable (a plan that does not add up): its asset, if it names
+            // one, is deleted.
+            Err(error) => {
+                let asset = Some(session.asset_id).filter(|id| !id.is_empty());
+                self.finish_and_delete(now_ms, file, Err(error), asset)
+            }
         }
     }
 

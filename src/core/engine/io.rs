@@ -191,8 +191,8 @@ pub enum Action {
     /// [`resume::SAMPLE_BYTES`] from each of [`resume::sample_starts`]), keep it for the
     /// saved-state record, then report [`Input::FingerprintRead`]. Local work, asked for once
     /// before [`Action::CreateSession`] when [`NewFile::fingerprint`] is set. Cancelled
-    /// ([`Action::Cancel`]) when the upload is aborted meanwhile: the session is then never
-    /// asked for, so nothing is created.
+    /// ([`Action::Cancel`]: stop reading, or read on and drop the outcome) when the upload is
+    /// aborted meanwhile: the session is then never asked for, so nothing is created.
     ///
     /// [`resume::SAMPLE_BYTES`]: crate::core::resume::SAMPLE_BYTES
     /// [`resume::sample_starts`]: crate::core::resume::sample_starts
@@ -308,18 +308,18 @@ pub enum Action {
         /// The upload.
         file: FileId,
     },
-    /// The saved-state record is no longer needed: delete it. Emitted once the session
-    /// completed (every byte is with the server: nothing is left to resume), and when an upload
-    /// with a session ends in a way a later resume cannot finish (aborted, or an error that is
-    /// not retryable-later). Never followed by a [`Action::SaveState`] of the same upload; an
-    /// upload that ends with a retryable-later code (`network`, `upstream_unavailable`,
-    /// `rate_limited`, `retries_exhausted`) keeps its record, which a later resume may finish.
+    /// The upload is over for good: delete its saved-state record. Emitted before
+    /// [`Action::Finished`] (and never followed by a [`Action::SaveState`] of it), for an upload with a session that ended done, aborted, or with an
+    /// error that is not retryable-later. One that ends with a retryable-later code (`network`,
+    /// `upstream_unavailable`, `rate_limited`, `retries_exhausted`) keeps its record, which a
+    /// later resume may finish, even once its session completed (while its asset was waited for:
+    /// the resume then finds every chunk with the server and waits for the asset again).
     ForgetState {
         /// The upload.
         file: FileId,
     },
-    /// The session completed: every byte is with the server ([`Action::ForgetState`] follows).
-    /// The asset may still be processing.
+    /// The session completed: every byte is with the server. The asset may still be
+    /// processing; the saved record stays until the upload is over ([`Action::ForgetState`]).
     Uploaded {
         /// The upload.
         file: FileId,

@@ -446,9 +446,7 @@ impl Engine {
             }
             if u.dirty {
                 u.dirty = false;
-                if !u.record_forgotten {
-                    self.actions.push_back(Action::SaveState { file });
-                }
+                self.actions.push_back(Action::SaveState { file });
             }
             u.progress.update(now_ms, u.counts(in_flight_sent));
             if u.throttle.poll(now_ms) {

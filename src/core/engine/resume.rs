@@ -100,12 +100,7 @@ impl Engine {
     /// exists, for a direct upload, and once it finished).
     pub fn saved_state(&self, file: FileId) -> Option<SavedUpload> {
         let u = self.uploads.get(&file)?;
-        // Before the session exists there is nothing to resume, and once it completed nothing
-        // is left to.
-        if matches!(
-            u.phase,
-            Phase::CreatingSession | Phase::DirectUploading | Phase::AwaitingAsset
-        ) {
+        if matches!(u.phase, Phase::CreatingSession | Phase::DirectUploading) {
             return None;
         }
         let reported = to_ranges(

@@ -38,6 +38,13 @@ impl Engine {
         server_time_ms: Option<u64>,
         wait_for_asset: bool,
     ) -> Result<Upload, Error> {
+        // The ids name the session in every later call and key its saved record.
+        if session.upload_id.is_empty() || session.asset_id.is_empty() {
+            return Err(Error::new(
+                ErrorCode::ServerInvalid,
+                "the server created a session without an upload_id or asset_id",
+            ));
+        }
         let plan = ChunkPlan::new(
             file_size,
             file_size,
@@ -119,7 +126,6 @@ impl Engine {
                 }
             },
             fingerprint_pending: false,
-            record_forgotten: false,
             phase,
             paused: false,
             status_page: 1,

@@ -125,8 +125,6 @@ pub(super) struct Upload {
     pub(super) creation: OneOffRetry,
     /// The resume fingerprint is still to be read before the session is created.
     pub(super) fingerprint_pending: bool,
-    /// `ForgetState` was emitted: the saved-state record is gone and is never written again.
-    pub(super) record_forgotten: bool,
     pub(super) phase: Phase,
     pub(super) paused: bool,
     /// Next status page to read while reconciling or confirming.
