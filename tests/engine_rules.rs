@@ -148,6 +148,14 @@ fn creations(actions: &[Action]) -> Vec<RequestId> {
     start_requests(actions, false)
 }
 
+/// How many `ForgetState` are among `actions`.
+fn forgets(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::ForgetState { .. }))
+        .count()
+}
+
 /// The asset polls among `actions`.
 fn asset_polls(actions: &[Action]) -> Vec<RequestId> {
     actions
@@ -1877,12 +1885,6 @@ fn reports_answered(
 
 #[test]
 fn the_record_lives_until_the_upload_is_over_while_the_asset_is_processed_too() {
-    let forgets = |actions: &[Action]| {
-        actions
-            .iter()
-            .filter(|a| matches!(a, Action::ForgetState { .. }))
-            .count()
-    };
     // Ready: the record goes with the upload's end, not before.
     let mut d = Driver::new(config());
     let (file, actions) = d.completed_awaiting_asset();
@@ -1939,12 +1941,6 @@ fn the_record_lives_until_the_upload_is_over_while_the_asset_is_processed_too() 
 
 #[test]
 fn a_record_is_forgotten_when_no_resume_can_finish_the_upload_and_kept_when_one_may() {
-    let forgets = |actions: &[Action]| {
-        actions
-            .iter()
-            .filter(|a| matches!(a, Action::ForgetState { .. }))
-            .count()
-    };
     // Aborted: a resume cannot bring it back.
     let mut d = Driver::new(config());
     let (file, _) = d.add(2, 2, false);
