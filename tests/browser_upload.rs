@@ -515,3 +515,39 @@ async fn a_record_lives_until_the_upload_is_done_and_no_longer() {
         "a finished upload keeps no record: {pending:?}"
     );
 }
+
+#[wasm_bindgen_test]
+async fn an_upload_whose_asset_polls_failed_resumes_by_waiting_without_sending_a_byte() {
+    let url = fault_emulator();
+    let (_, key) = emulator();
+    set_faults(url, json!({ "processing_ms": 1_500 })).await;
+    let file = make_file(6.0, 73, "polled.mp4");
+    let fetch = CountingFetch::new();
+    // Few, short retries: the asset polls give up quickly.
+    let options = json!({
+        "persist": true,
+        "retry": { "baseDelayMs": 10, "maxDelayMs": 20, "maxAttempts": 2 },
+    });
+    let uploader = direct_uploader(url, key, options, &[("fetch", &fetch.function())]);
+    fetch.fail_asset_reads(true);
+    let wait = js_options(json!({ "waitUntilReady": true }), &[]);
+    let handle = uploader.upload(file.clone().into(), Some(wait.unchecked_into()));
+    let error = finish(&handle).await.expect_err("the asset polls fail");
+    assert_eq!(prop(&error, "code"), "retries_exhausted");
+    assert_eq!(prop(&error, "retryable"), true);
+    assert!(fetch.count("assetReads") >= 2, "the asset was polled");
+    let upload_id = handle.upload_id().expect("upload id");
+    let asset_id = handle.asset_id().expect("asset id");
+    let puts = fetch.count("puts");
+    // The failure may pass, so the record stays; resuming it sends nothing again and waits for
+    // the asset.
+    fetch.fail_asset_reads(false);
+    let options = js_options(json!({ "id": upload_id, "waitUntilReady": true }), &[]);
+    let resumed = uploader.resume(file, Some(options.unchecked_into()));
+    let outcome = finish(&resumed).await;
+    set_faults(url, json!({ "processing_ms": 200 })).await;
+    let asset = outcome.expect("the resumed upload waits for the asset");
+    assert_eq!(prop(&asset, "id"), asset_id.as_str());
+    assert_eq!(prop(&asset, "status"), "ready");
+    assert_eq!(fetch.count("puts"), puts, "no chunk was sent again");
+}

@@ -64,11 +64,19 @@ export async function mintGrant(secret, sub, expSecs) {
   return `${input}.${b64(new Uint8Array(mac))}`;
 }
 // A `fetch` that counts what the uploader asks for: every call, the calls still pending, PUTs,
-// PUTs whose AbortSignal fired (cancelled by the uploader), and presigned-URL requests.
+// PUTs whose AbortSignal fired (cancelled by the uploader), presigned-URL requests and asset
+// reads (`GET /assets/{id}`). While `counts.failAssetReads` is set, asset reads answer 503.
 export function countingFetch() {
-  const counts = { calls: 0, pending: 0, puts: 0, abortedPuts: 0, urlRequests: 0 };
+  const counts = { calls: 0, pending: 0, puts: 0, abortedPuts: 0, urlRequests: 0, assetReads: 0, failAssetReads: false };
   const fetchFn = (input, init) => {
     counts.calls++;
+    if ((init?.method ?? 'GET') === 'GET' && /\/assets\/[^/?]+$/.test(new URL(String(input)).pathname)) {
+      counts.assetReads++;
+      if (counts.failAssetReads) {
+        const body = JSON.stringify({ code: 'upstream_unavailable', message: 'injected' });
+        return Promise.resolve(new Response(body, { status: 503, headers: { 'content-type': 'application/json' } }));
+      }
+    }
     counts.pending++;
     if (init && init.method === 'PUT') {
       counts.puts++;
@@ -354,9 +362,19 @@ impl CountingFetch {
         function.into()
     }
 
-    /// One counter: `calls`, `pending`, `puts`, `abortedPuts`, `urlRequests`.
+    /// One counter: `calls`, `pending`, `puts`, `abortedPuts`, `urlRequests`, `assetReads`.
     pub fn count(&self, name: &str) -> u64 {
         number(&prop(&self.pair, "counts"), name) as u64
+    }
+
+    /// While `fail` holds, every asset read (`GET /assets/{id}`) answers 503.
+    pub fn fail_asset_reads(&self, fail: bool) {
+        Reflect::set(
+            &prop(&self.pair, "counts"),
+            &"failAssetReads".into(),
+            &fail.into(),
+        )
+        .expect("set failAssetReads");
     }
 
     /// Waits until no request of the uploader is pending (bounded: panics after ~30 s).
