@@ -494,7 +494,7 @@ async fn a_record_lives_until_the_upload_is_done_and_no_longer() {
         sleep(20.0).await;
     }
     let outcome = finish(&handle).await;
-    set_faults(url, json!({ "processing_ms": 200 })).await;
+    set_faults(url, json!({})).await;
     outcome.expect("the asset becomes ready");
     assert_eq!(
         listed["uploadedBytes"].as_f64(),
@@ -545,7 +545,7 @@ async fn an_upload_whose_asset_polls_failed_resumes_by_waiting_without_sending_a
     let options = js_options(json!({ "id": upload_id, "waitUntilReady": true }), &[]);
     let resumed = uploader.resume(file, Some(options.unchecked_into()));
     let outcome = finish(&resumed).await;
-    set_faults(url, json!({ "processing_ms": 200 })).await;
+    set_faults(url, json!({})).await;
     let asset = outcome.expect("the resumed upload waits for the asset");
     assert_eq!(prop(&asset, "id"), asset_id.as_str());
     assert_eq!(prop(&asset, "status"), "ready");

@@ -235,6 +235,9 @@ pub async fn set_faults(emulator_url: &str, overrides: serde_json::Value) {
         "single_use_urls": false,
         "hide_etag": false,
         "latency_ms": 0,
+        // The emulator's default (`DEFAULT_PROCESSING_MS`): how long a new asset stays
+        // `processing`.
+        "processing_ms": 200,
     });
     if let (Some(all), Some(extra)) = (faults.as_object_mut(), overrides.as_object()) {
         for (key, value) in extra {
