@@ -2001,3 +2001,220 @@ fn a_session_without_its_ids_is_refused_and_nothing_is_deleted_by_an_empty_id() 
         );
     }
 }
+
+/// The API requests an answer may never come back for (a connection that hangs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ApiRequest {
+    Creation,
+    Urls,
+    Report,
+    Status,
+    Asset,
+}
+
+impl ApiRequest {
+    const ALL: [ApiRequest; 5] = [
+        ApiRequest::Creation,
+        ApiRequest::Urls,
+        ApiRequest::Report,
+        ApiRequest::Status,
+        ApiRequest::Asset,
+    ];
+
+    /// The request of this kind among `actions`, if any.
+    fn find(self, actions: &[Action]) -> Option<RequestId> {
+        actions.iter().find_map(|a| match (self, a) {
+            (ApiRequest::Creation, Action::CreateSession { request, .. })
+            | (ApiRequest::Urls, Action::RequestUrls { request, .. })
+            | (ApiRequest::Report, Action::Report { request, .. })
+            | (ApiRequest::Status, Action::FetchStatus { request, .. })
+            | (ApiRequest::Asset, Action::FetchAsset { request, .. }) => Some(*request),
+            _ => None,
+        })
+    }
+
+    /// Drives a fresh upload until a request of this kind is in flight, and leaves it unanswered.
+    fn in_flight(self, d: &mut Driver) -> RequestId {
+        let actions = match self {
+            ApiRequest::Creation => d.add_file(10 * CHUNK).1,
+            // One URL of three: the window asks for the others at once.
+            ApiRequest::Urls => d.add(3, 1, false).1,
+            ApiRequest::Report | ApiRequest::Status => {
+                let (_, actions) = d.add(1, 1, false);
+                let mut actions = d.feed(Input::PutDone {
+                    request: puts(&actions)[0].0,
+                    outcome: HttpOutcome::stored("e1"),
+                });
+                if reports(&actions).is_empty() {
+                    actions = d.tick_until(|a| matches!(a, Action::Report { .. }));
+                }
+                if self == ApiRequest::Report {
+                    actions
+                } else {
+                    // Reported, but the answer confirms nothing: the status is read.
+                    d.feed(Input::ReportDone {
+                        request: reports(&actions)[0].0,
+                        result: report_ok(0, None),
+                    })
+                }
+            }
+            ApiRequest::Asset => {
+                d.completed_awaiting_asset();
+                d.tick_until(|a| matches!(a, Action::FetchAsset { .. }))
+            }
+        };
+        self.find(&actions)
+            .unwrap_or_else(|| panic!("{self:?}: no request in {actions:?}"))
+    }
+}
+
+#[test]
+fn an_api_request_without_an_answer_is_given_up_after_the_stall_bound_and_sent_again() {
+    for kind in ApiRequest::ALL {
+        let mut d = Driver::new(config());
+        let request = kind.in_flight(&mut d);
+        let sent_at = d.now;
+        let actions = d.tick_until(|a| a == &Action::Cancel { request });
+        let waited = d.now - sent_at;
+        assert!(
+            waited >= config().stall.min_ms && waited <= config().stall.min_ms + 1_000,
+            "{kind:?}: given up after {waited} ms"
+        );
+        assert!(
+            finished_code(&actions).is_none(),
+            "{kind:?}: the upload goes on"
+        );
+        let again = match kind.find(&actions) {
+            Some(again) => again,
+            None => kind
+                .find(&d.tick_until(|a| kind.find(std::slice::from_ref(a)).is_some()))
+                .unwrap(),
+        };
+        assert_ne!(again, request, "{kind:?}: sent again as a new request");
+        let progress = d.engine.progress(FileId(1)).unwrap();
+        let retrying = progress.retrying.expect("the retry is shown");
+        assert_eq!(
+            retrying.attempt, 1,
+            "{kind:?}: counted as one failed attempt"
+        );
+        // The answer to the request given up on, arriving late, is ignored.
+        let late = d.feed(Input::ReportDone {
+            request,
+            result: report_ok(1, Some("u")),
+        });
+        assert!(finished_code(&late).is_none(), "{kind:?}");
+    }
+}
+
+#[test]
+fn idempotent_requests_sent_before_the_network_went_away_are_sent_again_as_it_comes_back() {
+    for kind in ApiRequest::ALL {
+        let mut d = Driver::new(config());
+        let request = kind.in_flight(&mut d);
+        d.feed(Input::Offline);
+        d.now += 5_000;
+        let actions = d.feed(Input::Online);
+        if kind == ApiRequest::Creation {
+            // A second creation could make a second session: creation waits for its answer (or
+            // for the stall bound).
+            assert!(
+                !actions.contains(&Action::Cancel { request }) && kind.find(&actions).is_none(),
+                "a creation is never sent twice at once: {actions:?}"
+            );
+            continue;
+        }
+        assert!(
+            actions.contains(&Action::Cancel { request }),
+            "{kind:?}: the old request is cancelled: {actions:?}"
+        );
+        let again = kind.find(&actions).expect("sent again at once");
+        assert_ne!(again, request);
+        let progress = d.engine.progress(FileId(1)).unwrap();
+        assert!(
+            progress.retrying.is_none(),
+            "{kind:?}: a request the network took away is no failed attempt: {progress:?} {actions:?}"
+        );
+    }
+}
+
+/// What the storage answers a PUT for an upload it no longer knows (S3's `NoSuchUpload`: aborted
+/// or completed).
+fn upload_gone() -> HttpOutcome {
+    HttpOutcome::storage_response(
+        404,
+        None,
+        None,
+        "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>",
+    )
+}
+
+/// A two-chunk upload whose first PUT the storage refused with `NoSuchUpload` while the second
+/// is in flight; answers the second PUT's request and the engine's next actions.
+fn upload_gone_mid_upload(d: &mut Driver) -> (RequestId, Vec<Action>) {
+    let (_, actions) = d.add(2, 2, false);
+    let p = puts(&actions);
+    assert_eq!(p.len(), 2);
+    let actions = d.feed(Input::PutDone {
+        request: p[0].0,
+        outcome: upload_gone(),
+    });
+    (p[1].0, actions)
+}
+
+#[test]
+fn a_put_refused_as_upload_gone_asks_the_server_and_a_session_completed_elsewhere_succeeds() {
+    let mut d = Driver::new(config());
+    let (second, actions) = upload_gone_mid_upload(&mut d);
+    assert!(
+        finished_code(&actions).is_none(),
+        "not fatal at once: {actions:?}"
+    );
+    assert!(
+        puts(&actions).is_empty(),
+        "no chunk is sent again meanwhile"
+    );
+    let read = ApiRequest::Status
+        .find(&actions)
+        .expect("the session's status is read at once");
+    // Another page (a second tab, or the page a reload left running) completed the session.
+    let actions = d.feed(Input::StatusDone {
+        request: read,
+        result: status(
+            UploadStatus::Completed,
+            &[(1, ChunkStatus::Completed), (2, ChunkStatus::Completed)],
+        ),
+    });
+    assert!(
+        actions.contains(&Action::Cancel { request: second }),
+        "the PUT still in flight is moot: {actions:?}"
+    );
+    assert_eq!(finished_code(&actions), Some(Ok(())), "{actions:?}");
+}
+
+#[test]
+fn a_put_refused_as_upload_gone_fails_with_the_reason_the_server_gives() {
+    // (status the server gives, the error the upload ends with)
+    let cases = [
+        (UploadStatus::Active, ErrorCode::StorageRejected),
+        (UploadStatus::Expired, ErrorCode::SessionExpired),
+        (UploadStatus::Failed, ErrorCode::SessionFailed),
+    ];
+    for (server_says, expected) in cases {
+        let mut d = Driver::new(config());
+        let (_, actions) = upload_gone_mid_upload(&mut d);
+        let read = ApiRequest::Status.find(&actions).expect("a status read");
+        let actions = d.feed(Input::StatusDone {
+            request: read,
+            result: status(server_says, &[(1, ChunkStatus::Pending)]),
+        });
+        assert_eq!(
+            finished_code(&actions),
+            Some(Err(expected)),
+            "{server_says:?}: {actions:?}"
+        );
+        if expected == ErrorCode::StorageRejected {
+            let error = finished_error(&actions).unwrap();
+            assert!(error.message.contains("NoSuchUpload"), "{error:?}");
+        }
+    }
+}

@@ -42,6 +42,13 @@ pub enum Operation {
     CreateSession,
 }
 
+/// Whether a storage PUT was refused because the storage no longer knows the multipart upload
+/// (S3's 404 `NoSuchUpload`: it was completed, aborted or has expired). Only the session's status
+/// can tell which, so this is no verdict on its own.
+pub fn storage_upload_gone(outcome: &HttpOutcome) -> bool {
+    outcome.status == Some(404) && outcome.error_code.as_deref() == Some("NoSuchUpload")
+}
+
 /// What the transport observed, with nothing decided yet. Built by adapters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpOutcome {
@@ -176,13 +183,11 @@ pub enum Verdict {
 pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
     let is_put = operation == Operation::StoragePut;
     let Some(status) = outcome.status else {
+        let why = outcome.message.as_deref().unwrap_or("network error");
         return retry(
             Error::new(
                 ErrorCode::Network,
-                format!(
-                    "{} failed: no response (network error)",
-                    describe(operation)
-                ),
+                format!("{} failed: no response ({why})", describe(operation)),
             ),
             None,
             is_put,

@@ -73,6 +73,9 @@ pub struct Faults {
     pub api_5xx: u64,
     pub api_429: u64,
     pub api_network_error: u64,
+    /// An API call (creation included) is lost before it reaches the server and never
+    /// answered: only the engine's deadline ends it.
+    pub api_hang: u64,
     /// The server marks a reported chunk `failed` (as if the proof did not check out).
     pub chunk_marked_failed: u64,
     /// Server clock minus client clock, ms.
@@ -109,6 +112,7 @@ impl Faults {
             api_5xx: 0,
             api_429: 0,
             api_network_error: 0,
+            api_hang: 0,
             chunk_marked_failed: 0,
             skew_ms: 0,
             url_ttl_ms: 3_600_000,
@@ -133,6 +137,7 @@ impl Faults {
             api_5xx: rng.range(0, 80),
             api_429: rng.range(0, 40),
             api_network_error: rng.range(0, 40),
+            api_hang: rng.range(0, 20),
             chunk_marked_failed: rng.range(0, 30),
             skew_ms: rng.range(0, 4 * 3_600_000) as i64 - 2 * 3_600_000,
             url_ttl_ms: [20_000, 90_000, 600_000, 3_600_000][rng.range(0, 3) as usize],
@@ -590,6 +595,11 @@ impl Sim {
         self.request_events.insert(request, key);
     }
 
+    /// Whether this API call is lost on its way and never answered (`api_hang`).
+    fn hangs(&mut self) -> bool {
+        self.rng.chance(self.faults.api_hang)
+    }
+
     fn api_fault(&mut self, file: FileId) -> Option<HttpOutcome> {
         if self.offline || self.rng.chance(self.faults.api_network_error) {
             return Some(HttpOutcome::network_error());
@@ -677,6 +687,9 @@ impl Sim {
                 if size <= self.engine.config().direct_upload_max_bytes {
                     self.fail(format!("{file:?} of {size} bytes was not sent directly"));
                 }
+                if self.hangs() {
+                    return;
+                }
                 let result = match self.grant_fault().or_else(|| self.api_fault(file)) {
                     Some(fault) => Err(fault),
                     None => Ok(self.create_session(file)),
@@ -689,6 +702,9 @@ impl Sim {
                 let size = self.files[&file].size;
                 if size > self.engine.config().direct_upload_max_bytes {
                     self.fail(format!("{file:?} of {size} bytes was sent directly"));
+                }
+                if self.hangs() {
+                    return;
                 }
                 let result = match self.grant_fault().or_else(|| self.api_fault(file)) {
                     Some(fault) => Err(fault),
@@ -787,6 +803,9 @@ impl Sim {
                         "bad URL request start={start} count={count} (total {total})"
                     ));
                 }
+                if self.hangs() {
+                    return;
+                }
                 let result = match self.api_fault(file) {
                     Some(fault) => Err(fault),
                     None => {
@@ -818,6 +837,9 @@ impl Sim {
                 self.open_request(request, file, Lane::Report);
                 if chunks.is_empty() || chunks.len() > 50 {
                     self.fail(format!("report of {} chunks", chunks.len()));
+                }
+                if self.hangs() {
+                    return;
                 }
                 let result = match self.api_fault(file) {
                     Some(fault) => Err(fault),
@@ -882,6 +904,9 @@ impl Sim {
                 page_limit,
             } => {
                 self.open_request(request, file, Lane::Status);
+                if self.hangs() {
+                    return;
+                }
                 let result = match self.api_fault(file) {
                     Some(fault) => Err(fault),
                     None => {
@@ -942,6 +967,9 @@ impl Sim {
             } => {
                 self.open_request(request, file, Lane::Asset);
                 let processing_fails = self.fatal_for(file) == Some(FatalFault::AssetFailed);
+                if self.hangs() {
+                    return;
+                }
                 let result = match self.grant_fault().or_else(|| self.api_fault(file)) {
                     Some(fault) => Err(fault),
                     None => {

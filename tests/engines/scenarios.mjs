@@ -104,7 +104,7 @@ export async function defineEngineTier(engineName) {
     const file = await writeTestFile(files.dir, name('main'), 24 * MiB + 12345);
     await openDemo();
     await tab.chooseFiles('#file-input', file.path);
-    const row = await waitForPhase(tab, path.basename(file.path), ['ready', 'failed', 'aborted']);
+    const row = await waitForPhase(tab, path.basename(file.path), ['ready', 'failed', 'aborted'], { stack });
     await assertReady(stack, row);
     for (const counter of ['sentBytes', 'acknowledgedBytes', 'reportedBytes']) {
       assert.equal(Number(row[counter]), file.size, `${counter} = the file's size`);
@@ -132,7 +132,7 @@ export async function defineEngineTier(engineName) {
     await setFaults(stack.emulator, { put_failure_kind: 'reset', put_fail_next: 2 });
     await waitForFraction(tab, filename, 'acknowledgedBytes', 0.5);
     await setFaults(stack.emulator, { put_failure_kind: 'stall', put_stall_secs: 1, put_fail_next: 2 });
-    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
+    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted'], { stack });
     await assertReady(stack, row);
     const chunks = await assertStoredIntact(stack, row, file);
     const injected = Object.values(chunks).reduce((sum, c) => sum + c.injected_failures, 0);
@@ -146,7 +146,7 @@ export async function defineEngineTier(engineName) {
     await openDemo();
     await tab.chooseFiles('#file-input', file.path);
     // Far below the retry budget: the first chunk's answer decides.
-    const row = await waitForPhase(tab, path.basename(file.path), ['ready', 'failed', 'aborted'], 30_000);
+    const row = await waitForPhase(tab, path.basename(file.path), ['ready', 'failed', 'aborted'], { timeout: 30_000, stack });
     assert.equal(row.phase, 'failed', row.text);
     assert.equal(row.errorCode, 'etag_unreadable');
     assert.match(row.text, /expose the ETag header/);
@@ -165,7 +165,7 @@ export async function defineEngineTier(engineName) {
     await tab.chooseFiles('#file-input', file.path);
     await waitForFraction(tab, filename, 'acknowledgedBytes', 0.2);
     await clickRowButton(tab, filename, '.pause-toggle');
-    await waitForPhase(tab, filename, ['paused']);
+    await waitForPhase(tab, filename, ['paused'], { stack });
     const settled = await waitUntilStoragePutsSettle(stack);
     const before = await rowState(tab, filename);
     await sleep(1500);
@@ -175,7 +175,7 @@ export async function defineEngineTier(engineName) {
     assert.equal(during.acknowledgedBytes, before.acknowledgedBytes);
     assert.ok(Number(during.acknowledgedBytes) < file.size, 'paused before the end');
     await clickRowButton(tab, filename, '.pause-toggle');
-    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
+    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted'], { stack });
     await assertReady(stack, row);
     await assertStoredIntact(stack, row, file);
     assert.deepEqual(await tab.errors(), []);
@@ -199,7 +199,7 @@ export async function defineEngineTier(engineName) {
       ).data;
     assert.equal((await assetsNamed()).length, 1, 'the session reserved an asset');
     await clickRowButton(tab, filename, '.cancel');
-    const row = await waitForPhase(tab, filename, ['aborted', 'failed', 'ready']);
+    const row = await waitForPhase(tab, filename, ['aborted', 'failed', 'ready'], { stack });
     assert.equal(row.phase, 'aborted');
     assert.equal(row.errorCode, 'aborted');
     const settled = await waitUntilStoragePutsSettle(stack);
@@ -245,7 +245,7 @@ export async function defineEngineTier(engineName) {
     });
     assert.match(listed, new RegExp(`${filename.replace('.', '\\.')}[\\s\\S]*Stopped at \\d+ %`));
     await tab.chooseFiles(`${pendingSelector} input.resume-input`, file.path);
-    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
+    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted'], { stack });
     await assertReady(stack, row);
     assert.equal(row.uploadId, uploadId, 'the same session was continued');
     const stats = await emulatorStats(stack.emulator);
@@ -285,7 +285,7 @@ export async function defineEngineTier(engineName) {
       // this test started still finishes.
       facts.offlineEmulation = `not available: ${err.why}`;
       t.diagnostic(err.message);
-      const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
+      const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted'], { stack });
       await assertReady(stack, row);
       return;
     }
@@ -300,7 +300,7 @@ export async function defineEngineTier(engineName) {
     const during = await rowState(tab, filename);
     assert.ok(!['failed', 'aborted', 'ready'].includes(during.phase), `still going while offline (${during.phase})`);
     await tab.setOffline(false);
-    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted']);
+    const row = await waitForPhase(tab, filename, ['ready', 'failed', 'aborted'], { stack });
     await assertReady(stack, row);
     await assertStoredIntact(stack, row, file);
     assert.deepEqual(await tab.errors(), []);
@@ -500,16 +500,29 @@ async function assertReady(stack, row) {
   assert.equal(row.phase, 'ready', `${row.text}\nchunk PUTs of ${row.uploadId}: ${JSON.stringify(puts)}`);
 }
 
-/** Waits until the row of `filename` is in one of `phases`; resolves to its state. */
-async function waitForPhase(tab, filename, phases, timeout = SETTLE_MS) {
-  await tab.waitFor(
-    ({ filename, phases }) => {
-      const row = [...document.querySelectorAll('#upload-list li.upload')].find((r) => r.dataset.filename === filename);
-      return row && phases.includes(row.dataset.phase);
-    },
-    { filename, phases },
-    { timeout, what: `${filename} to reach ${phases.join(' or ')}` },
-  );
+/**
+ * Waits until the row of `filename` is in one of `phases`; resolves to its state. On a timeout the
+ * error adds where the row stood, whether the page thought it was online, and what the emulator
+ * counted: a hang in CI must say where it hung.
+ */
+async function waitForPhase(tab, filename, phases, { timeout = SETTLE_MS, stack = null } = {}) {
+  try {
+    await tab.waitFor(
+      ({ filename, phases }) => {
+        const row = [...document.querySelectorAll('#upload-list li.upload')].find((r) => r.dataset.filename === filename);
+        return row && phases.includes(row.dataset.phase);
+      },
+      { filename, phases },
+      { timeout, what: `${filename} to reach ${phases.join(' or ')}` },
+    );
+  } catch (err) {
+    const row = await rowState(tab, filename).catch((error) => ({ unreadable: String(error) }));
+    const online = await tab.evaluate(() => navigator.onLine).catch(() => 'unknown');
+    const stats = stack && (await emulatorStats(stack.emulator).catch((error) => ({ unreadable: String(error) })));
+    const puts = stats && (row?.uploadId ? stats.chunk_puts?.[row.uploadId] : stats);
+    err.message += `\nrow: ${JSON.stringify(row)}\nnavigator.onLine: ${online}` + (puts ? `\nchunk PUTs: ${JSON.stringify(puts)}` : '');
+    throw err;
+  }
   return rowState(tab, filename);
 }
 

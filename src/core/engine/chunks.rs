@@ -6,39 +6,39 @@ use super::io::{Action, FileId, RequestId};
 use super::state::{ChunkState, InFlight, Phase, RequestKind};
 use super::Engine;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::retry::{backoff_delay_ms, classify, HttpOutcome, Operation, Verdict};
+use crate::core::retry::{
+    backoff_delay_ms, classify, storage_upload_gone, HttpOutcome, Operation, Verdict,
+};
 
 impl Engine {
     pub(super) fn on_put_progress(&mut self, now_ms: u64, request: RequestId, bytes_sent: u64) {
-        let in_flight = self.puts_in_flight;
-        let bound = |bytes: u64, this: &Engine| this.stall_bound_ms(bytes, in_flight);
-        let Some(InFlight {
+        let Some(&InFlight {
             kind: RequestKind::Put { bytes, sent, .. },
             ..
-        }) = self.requests.get(&request).cloned()
+        }) = self.requests.get(&request)
         else {
             return;
         };
         let new_sent = bytes_sent.min(bytes);
-        let remaining_bound = bound(bytes - new_sent, self);
+        if new_sent <= sent {
+            return;
+        }
+        // Bytes are moving: the watchdog measures from this sign of life.
+        let deadline_ms =
+            now_ms.saturating_add(self.stall_bound_ms(bytes - new_sent, self.puts_in_flight));
         if let Some(InFlight {
-            kind: RequestKind::Put {
-                sent, deadline_ms, ..
-            },
+            kind: RequestKind::Put { sent, .. },
             file,
+            deadline_ms: deadline,
         }) = self.requests.get_mut(&request)
         {
-            if new_sent > *sent {
-                *sent = new_sent;
-                // Bytes are moving: the watchdog measures from this sign of life.
-                *deadline_ms = now_ms.saturating_add(remaining_bound);
-                let file = *file;
-                if let Some(u) = self.uploads.get_mut(&file) {
-                    u.throttle.mark();
-                }
+            *sent = new_sent;
+            *deadline = Some(deadline_ms);
+            let file = *file;
+            if let Some(u) = self.uploads.get_mut(&file) {
+                u.throttle.mark();
             }
         }
-        let _ = sent;
     }
 
     pub(super) fn on_put_done(&mut self, now_ms: u64, request: RequestId, outcome: HttpOutcome) {
@@ -47,12 +47,16 @@ impl Engine {
             kind: RequestKind::Put {
                 chunk_index, bytes, ..
             },
+            ..
         }) = self.take_request(request)
         else {
             return;
         };
         if !self.uploads.contains_key(&file) {
             return;
+        }
+        if storage_upload_gone(&outcome) {
+            return self.on_storage_gone(file, chunk_index, &outcome);
         }
         match classify(Operation::StoragePut, &outcome) {
             Verdict::Success { etag } => {
@@ -77,6 +81,36 @@ impl Engine {
                 ..
             } => self.retry_chunk(now_ms, file, chunk_index, not_before_ms, cause),
             Verdict::Fatal(error) => self.finish(now_ms, file, Err(error)),
+        }
+    }
+
+    /// The storage no longer knows the upload: no chunk is sent until the session's status says
+    /// why (see `Upload::storage_gone`). The chunk waits, uncounted.
+    fn on_storage_gone(&mut self, file: FileId, index: u32, outcome: &HttpOutcome) {
+        let Some(u) = self.uploads.get_mut(&file) else {
+            return;
+        };
+        u.urls.discard(index);
+        let chunk = u.chunk_mut(index);
+        chunk.state = ChunkState::Pending;
+        chunk.etag = None;
+        if u.storage_gone.is_none() {
+            let detail = outcome.message.as_deref().unwrap_or_default();
+            let error = Error::new(
+                ErrorCode::StorageRejected,
+                format!(
+                    "the storage no longer knows upload {} (NoSuchUpload: {detail}) while the \
+                     server lists the session as active",
+                    u.upload_id
+                ),
+            )
+            .with_status(404);
+            u.storage_gone = Some(error);
+        }
+        if u.phase == Phase::Uploading {
+            u.phase = Phase::Confirming;
+            u.status_page = 1;
+            u.status_reverted = false;
         }
     }
 
@@ -154,45 +188,6 @@ impl Engine {
         }
     }
 
-    pub(super) fn stall_bound_ms(&self, bytes: u64, puts_in_flight: u32) -> u64 {
-        let policy = &self.config.stall;
-        let speed = match self.speed.bytes_per_second() {
-            0 => policy.fallback_bytes_per_second,
-            measured => measured,
-        };
-        let expected = bytes
-            .saturating_mul(u64::from(puts_in_flight.max(1)))
-            .saturating_mul(1_000)
-            / speed;
-        expected
-            .saturating_mul(policy.factor)
-            .clamp(policy.min_ms, policy.max_ms)
-    }
-
-    pub(super) fn check_stalls(&mut self, now_ms: u64) {
-        // Oldest first (the map iterates in id order).
-        let stalled: Vec<(RequestId, FileId, u32)> = self
-            .requests
-            .iter()
-            .filter_map(|(&id, r)| match r.kind {
-                RequestKind::Put {
-                    chunk_index,
-                    deadline_ms,
-                    ..
-                } if deadline_ms <= now_ms => Some((id, r.file, chunk_index)),
-                _ => None,
-            })
-            .collect();
-        for (request, file, index) in stalled {
-            self.cancel(request);
-            let cause = Error::new(
-                ErrorCode::UpstreamUnavailable,
-                format!("chunk {index} stalled: no completion within the watchdog's bound"),
-            );
-            self.retry_chunk(now_ms, file, index, None, cause);
-        }
-    }
-
     /// Fills the global budget: lowest file first, lowest chunk first, among chunks that are
     /// due and hold a usable URL.
     pub(super) fn schedule_puts(&mut self, now_ms: u64) {
@@ -224,14 +219,13 @@ impl Engine {
                 else {
                     break;
                 };
-                let bound = self.stall_bound_ms(range.len(), self.puts_in_flight + 1);
                 let request = self.new_request(
+                    now_ms,
                     file,
                     RequestKind::Put {
                         chunk_index: index,
                         bytes: range.len(),
                         sent: 0,
-                        deadline_ms: now_ms.saturating_add(bound),
                     },
                 );
                 if let Some(u) = self.uploads.get_mut(&file) {

@@ -54,23 +54,7 @@ impl Engine {
                 );
                 return self.finish(now_ms, file, Err(error));
             }
-            UploadStatus::Completed => {
-                for chunk in &mut u.chunks {
-                    if !matches!(
-                        chunk.state,
-                        ChunkState::Uploading(_) | ChunkState::Reporting(_)
-                    ) {
-                        chunk.state = ChunkState::Reported;
-                    }
-                }
-                u.advance_frontier();
-                u.server_confirmed = true;
-                u.status_page = 1;
-                if u.all_reported() {
-                    return self.session_completed(now_ms, file, None);
-                }
-                return;
-            }
+            UploadStatus::Completed => return self.completed_on_the_server(now_ms, file),
             UploadStatus::Active | UploadStatus::Unknown => {}
         }
         u.status_lane.failures = 0;
@@ -123,6 +107,11 @@ impl Engine {
             return;
         }
         u.status_page = 1;
+        if let Some(error) = u.storage_gone.take() {
+            // The storage said the upload is gone, the server says it is active: neither a
+            // resend nor a wait can mend that.
+            return self.finish(now_ms, file, Err(error));
+        }
         let reverted = std::mem::take(&mut u.status_reverted);
         match u.phase {
             Phase::Reconciling => u.phase = Phase::Uploading,
@@ -144,6 +133,36 @@ impl Engine {
             | Phase::CreatingSession
             | Phase::DirectUploading => {}
         }
+    }
+
+    /// The server lists the session as completed, so it holds every chunk (whoever sent them:
+    /// this page, another tab, or the page a reload left running). PUTs and reports still in
+    /// flight are moot and cancelled; the upload is done.
+    fn completed_on_the_server(&mut self, now_ms: u64, file: FileId) {
+        let moot: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| {
+                r.file == file
+                    && matches!(r.kind, RequestKind::Put { .. } | RequestKind::Report { .. })
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for request in moot {
+            self.cancel(request);
+        }
+        let Some(u) = self.uploads.get_mut(&file) else {
+            return;
+        };
+        u.report_lane.in_flight = None;
+        for chunk in &mut u.chunks {
+            chunk.state = ChunkState::Reported;
+        }
+        u.advance_frontier();
+        u.server_confirmed = true;
+        u.status_page = 1;
+        u.storage_gone = None;
+        self.session_completed(now_ms, file, None);
     }
 
     pub(super) fn drive_completion(&mut self, now_ms: u64, file: FileId) {
@@ -180,7 +199,7 @@ impl Engine {
                     return;
                 }
                 let page = u.status_page;
-                let request = self.new_request(file, RequestKind::Status);
+                let request = self.new_request(now_ms, file, RequestKind::Status);
                 if let Some(u) = self.uploads.get_mut(&file) {
                     u.status_lane.in_flight = Some(request);
                 }
@@ -199,7 +218,7 @@ impl Engine {
                     return;
                 };
                 let asset_id = u.asset_id.clone();
-                let request = self.new_request(file, RequestKind::Asset);
+                let request = self.new_request(now_ms, file, RequestKind::Asset);
                 if let Some(u) = self.uploads.get_mut(&file) {
                     u.asset_lane.in_flight = Some(request);
                 }
@@ -299,7 +318,9 @@ impl Engine {
         for request in owned {
             match self.requests.get_mut(&request) {
                 Some(r) if matches!(r.kind, RequestKind::Create | RequestKind::Direct { .. }) => {
+                    // Waited for without a bound: an asset it still creates must be deleted.
                     r.kind = RequestKind::Abandoned;
+                    r.deadline_ms = None;
                 }
                 _ => self.cancel(request),
             }

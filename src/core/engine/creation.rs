@@ -50,7 +50,7 @@ impl Engine {
         };
         if u.fingerprint_pending {
             if u.create_lane.in_flight.is_none() {
-                let request = self.new_request(file, RequestKind::Fingerprint);
+                let request = self.new_request(now_ms, file, RequestKind::Fingerprint);
                 if let Some(u) = self.uploads.get_mut(&file) {
                     u.create_lane.in_flight = Some(request);
                 }
@@ -73,7 +73,7 @@ impl Engine {
             return;
         }
         let direct = matches!(kind, RequestKind::Direct { .. });
-        let request = self.new_request(file, kind);
+        let request = self.new_request(now_ms, file, kind);
         if let Some(u) = self.uploads.get_mut(&file) {
             u.create_lane.in_flight = Some(request);
             if direct {
@@ -146,7 +146,7 @@ impl Engine {
         request: RequestId,
         result: Result<Asset, HttpOutcome>,
     ) {
-        let Some(InFlight { file, kind }) = self.take_request(request) else {
+        let Some(InFlight { file, kind, .. }) = self.take_request(request) else {
             return;
         };
         if matches!(kind, RequestKind::Abandoned) {
@@ -179,7 +179,7 @@ impl Engine {
     /// behind: `created`, the asset the request still made (a session's reserved asset, or a
     /// direct upload's), is deleted.
     fn creation_ended(&mut self, request: RequestId, created: Option<String>) -> Option<FileId> {
-        let InFlight { file, kind } = self.take_request(request)?;
+        let InFlight { file, kind, .. } = self.take_request(request)?;
         if matches!(kind, RequestKind::Abandoned) {
             if let Some(asset_id) = created {
                 self.actions.push_back(Action::DeleteAsset { asset_id });

@@ -41,8 +41,11 @@
 //!   (progress), and a chunk that fails more than `put_backoff.max_attempts` times in a row
 //!   without any progress fails the upload with `retries_exhausted`. Failures while offline do not
 //!   count.
-//! * Stall watchdog: a PUT with no completion (and no reported upload progress) within a bound
-//!   derived from its size and the observed speed is cancelled and retried with a fresh URL.
+//! * Stall watchdog (`deadlines.rs`): a PUT with no completion (and no reported upload progress)
+//!   within a bound derived from its size and the observed speed is cancelled and retried with a
+//!   fresh URL; an API call with no answer within the watchdog's minimum is cancelled and
+//!   retried by its own rules. Reads and reports in flight when the network went away are sent
+//!   again as soon as it is back.
 //! * Reports: acknowledged chunks are reported in batches ≤ 50, debounced by
 //!   [`EngineConfig::report_debounce_ms`] (immediately when 50 are waiting or nothing else is
 //!   left to upload); one report per file in flight; never blocking PUTs; retried; duplicates are
@@ -142,6 +145,7 @@ mod chunks;
 mod completion;
 mod config;
 mod creation;
+mod deadlines;
 mod grant;
 mod io;
 mod lanes;
@@ -259,6 +263,10 @@ impl Engine {
             Input::TokenFailed { error } => self.on_token_failed(now_ms, error),
             Input::Offline => self.online = false,
             Input::Online => {
+                if !self.online {
+                    // Before the flag flips: what the network took away is no failed attempt.
+                    self.give_up_on_requests_cut_off(now_ms);
+                }
                 self.online = true;
                 for u in self.uploads.values_mut() {
                     for chunk in &mut u.chunks {
@@ -299,10 +307,8 @@ impl Engine {
                 best = Some(best.map_or(t, |b| b.min(t)));
             }
         };
-        for request in self.requests.values() {
-            if let RequestKind::Put { deadline_ms, .. } = request.kind {
-                consider(deadline_ms);
-            }
+        for deadline in self.requests.values().filter_map(|r| r.deadline_ms) {
+            consider(deadline);
         }
         for u in self.uploads.values() {
             if let Some(t) = u.throttle.deadline() {
@@ -383,13 +389,23 @@ impl Engine {
         }
     }
 
-    fn new_request(&mut self, file: FileId, kind: RequestKind) -> RequestId {
+    fn new_request(&mut self, now_ms: u64, file: FileId, kind: RequestKind) -> RequestId {
         let id = RequestId(self.next_request);
         self.next_request += 1;
+        let deadline_ms = self
+            .request_bound_ms(&kind)
+            .map(|bound| now_ms.saturating_add(bound));
         if matches!(kind, RequestKind::Put { .. }) {
             self.puts_in_flight += 1;
         }
-        self.requests.insert(id, InFlight { file, kind });
+        self.requests.insert(
+            id,
+            InFlight {
+                file,
+                kind,
+                deadline_ms,
+            },
+        );
         id
     }
 
@@ -411,7 +427,7 @@ impl Engine {
     fn drive(&mut self, now_ms: u64) {
         self.last_now_ms = now_ms;
         self.speed.record(now_ms, 0);
-        self.check_stalls(now_ms);
+        self.check_deadlines(now_ms);
         let files: Vec<FileId> = self.uploads.keys().copied().collect();
         for &file in &files {
             self.check_session_expiry(now_ms, file);

@@ -16,6 +16,7 @@ impl Engine {
         let Some(InFlight {
             file,
             kind: RequestKind::Report { indices },
+            ..
         }) = self.take_request(request)
         else {
             return;
@@ -101,6 +102,7 @@ impl Engine {
             })
             .collect();
         let request = self.new_request(
+            now_ms,
             file,
             RequestKind::Report {
                 indices: batch.clone(),

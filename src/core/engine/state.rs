@@ -131,6 +131,10 @@ pub(super) struct Upload {
     pub(super) status_page: u32,
     /// A status walk found chunks to send again.
     pub(super) status_reverted: bool,
+    /// The storage refused a PUT as `NoSuchUpload`: the next status read decides. Completed
+    /// (elsewhere: another tab, or the page a reload left running) ends the upload well;
+    /// active fails it with this error.
+    pub(super) storage_gone: Option<Error>,
     /// The server confirmed completion (report `url` or `total_completed`).
     pub(super) server_confirmed: bool,
     pub(super) completion_url: Option<String>,
@@ -222,7 +226,6 @@ pub(super) enum RequestKind {
         chunk_index: u32,
         bytes: u64,
         sent: u64,
-        deadline_ms: u64,
     },
     Urls,
     Report {
@@ -247,4 +250,6 @@ pub(super) enum RequestKind {
 pub(super) struct InFlight {
     pub(super) file: FileId,
     pub(super) kind: RequestKind,
+    /// When the engine stops waiting for the answer (`None`: local work, which cannot hang).
+    pub(super) deadline_ms: Option<u64>,
 }

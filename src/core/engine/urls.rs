@@ -121,7 +121,7 @@ impl Engine {
         else {
             return;
         };
-        let request = self.new_request(file, RequestKind::Urls);
+        let request = self.new_request(now_ms, file, RequestKind::Urls);
         if let Some(u) = self.uploads.get_mut(&file) {
             u.url_lane.in_flight = Some(request);
         }
