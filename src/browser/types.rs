@@ -61,7 +61,8 @@ export interface UploaderOptions {
    * Longest a chunk PUT may run without completing before the stall watchdog cancels it and
    * retries the chunk with a fresh URL, ms (default 300000, 1000–3600000). The watchdog acts
    * sooner when the measured speed says the chunk is long overdue (never before 30 s, or this
-   * bound if it is lower).
+   * bound if it is lower). An API call (session creation, URLs, report, status, asset) left
+   * without an answer for 30 s (or this bound, if lower) is cancelled and retried.
    */
   stallTimeoutMs?: number;
   /** Save resumable state in IndexedDB (default true where IndexedDB exists). */
