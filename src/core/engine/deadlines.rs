@@ -5,7 +5,7 @@
 //! own handler: the same retry rules then apply as to any failure, and the late answer, if one
 //! still comes, is ignored.
 
-use super::io::{Action, RequestId};
+use super::io::{Action, Input, RequestId};
 use super::state::RequestKind;
 use super::Engine;
 use crate::core::error::{Error, ErrorCode};
@@ -97,24 +97,43 @@ impl Engine {
             message: Some(why.to_string()),
             ..HttpOutcome::network_error()
         };
-        match kind {
+        let input = match kind {
             RequestKind::Put { chunk_index, .. } => {
                 self.take_request(request);
                 let cause = Error::new(
                     ErrorCode::UpstreamUnavailable,
                     format!("chunk {chunk_index} stalled: {why}"),
                 );
-                self.retry_chunk(now_ms, file, chunk_index, None, cause);
+                return self.retry_chunk(now_ms, file, chunk_index, None, cause);
             }
-            RequestKind::Urls => self.on_urls_done(now_ms, request, Err(lost), None),
-            RequestKind::Report { .. } => self.on_report_done(now_ms, request, Err(lost)),
-            RequestKind::Status => self.on_status_done(now_ms, request, Err(lost)),
-            RequestKind::Asset => self.on_asset_done(now_ms, request, Err(lost)),
-            RequestKind::Create | RequestKind::Abandoned => {
-                self.on_session_created(now_ms, request, Err(lost), None)
-            }
-            RequestKind::Direct { .. } => self.on_direct_done(now_ms, request, Err(lost)),
-            RequestKind::Fingerprint => self.on_fingerprint_read(request),
-        }
+            RequestKind::Urls => Input::UrlsDone {
+                request,
+                result: Err(lost),
+                server_time_ms: None,
+            },
+            RequestKind::Report { .. } => Input::ReportDone {
+                request,
+                result: Err(lost),
+            },
+            RequestKind::Status => Input::StatusDone {
+                request,
+                result: Err(lost),
+            },
+            RequestKind::Asset => Input::AssetDone {
+                request,
+                result: Err(lost),
+            },
+            RequestKind::Create | RequestKind::Abandoned => Input::SessionCreated {
+                request,
+                result: Err(lost),
+                server_time_ms: None,
+            },
+            RequestKind::Direct { .. } => Input::DirectUploadDone {
+                request,
+                result: Err(lost),
+            },
+            RequestKind::Fingerprint => Input::FingerprintRead { request },
+        };
+        self.apply(now_ms, input);
     }
 }

@@ -223,6 +223,12 @@ impl Engine {
     pub fn handle(&mut self, now_ms: u64, input: Input) {
         // Time never runs backwards inside the engine, whatever the caller's clock does.
         let now_ms = now_ms.max(self.last_now_ms);
+        self.apply(now_ms, input);
+        self.drive(now_ms);
+    }
+
+    /// What one input changes, before `drive` decides what follows.
+    fn apply(&mut self, now_ms: u64, input: Input) {
         match input {
             Input::SessionCreated {
                 request,
@@ -285,7 +291,6 @@ impl Engine {
             }
             Input::Tick => {}
         }
-        self.drive(now_ms);
     }
 
     /// The next action for the adapter, if any. Drain until `None` after every call that feeds
