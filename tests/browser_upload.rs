@@ -551,3 +551,61 @@ async fn an_upload_whose_asset_polls_failed_resumes_by_waiting_without_sending_a
     assert_eq!(prop(&asset, "status"), "ready");
     assert_eq!(fetch.count("puts"), puts, "no chunk was sent again");
 }
+
+#[wasm_bindgen_test]
+async fn a_report_that_never_answers_is_given_up_and_sent_again() {
+    let (url, key) = emulator();
+    let file = make_file(12.0, 91, "hung-report.mp4");
+    let fetch = CountingFetch::new();
+    // The watchdog's bound, lowered so that the test waits 3 s rather than 30 s for the
+    // unanswered report (API calls get the lower of 30 s and this bound).
+    let options = json!({ "persist": false, "stallTimeoutMs": 3_000 });
+    let uploader = direct_uploader(url, key, options, &[("fetch", &fetch.function())]);
+    fetch.hang_reports(1);
+    let handle = uploader.upload(file.clone().into(), None);
+    let asset_id = asset_id_of(finish(&handle).await);
+    assert_eq!(fetch.count("hungReports"), 1, "the first report was held");
+    assert_eq!(
+        fetch.count("abortedHungReports"),
+        1,
+        "the held report was given up (its request aborted)"
+    );
+    assert!(fetch.count("reports") >= 2, "and sent again");
+    assert_stored_intact(url, &asset_id, &file).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_report_cut_off_by_an_outage_is_sent_again_as_soon_as_the_network_is_back() {
+    let (url, key) = emulator();
+    let file = make_file(12.0, 92, "cut-off-report.mp4");
+    let fetch = CountingFetch::new();
+    let uploader = direct_uploader(
+        url,
+        key,
+        json!({ "persist": false }),
+        &[("fetch", &fetch.function())],
+    );
+    fetch.hang_reports(1);
+    let handle = uploader.upload(file.clone().into(), None);
+    for _ in 0..600 {
+        if fetch.count("hungReports") == 1 {
+            break;
+        }
+        sleep(50.0).await;
+    }
+    assert_eq!(fetch.count("hungReports"), 1, "a report is held");
+    dispatch_global_event("offline");
+    assert_eq!(
+        fetch.count("abortedHungReports"),
+        0,
+        "going offline alone cancels nothing"
+    );
+    dispatch_global_event("online");
+    // At once, well within the 30 s bound: the report sent before the outage is given up as the
+    // network comes back.
+    assert_eq!(fetch.count("abortedHungReports"), 1);
+    let asset_id = asset_id_of(finish(&handle).await);
+    assert_stored_intact(url, &asset_id, &file).await;
+    let progress = handle.progress();
+    assert_eq!(prop(&progress, "phase"), "done");
+}

@@ -66,10 +66,27 @@ export async function mintGrant(secret, sub, expSecs) {
 // A `fetch` that counts what the uploader asks for: every call, the calls still pending, PUTs,
 // PUTs whose AbortSignal fired (cancelled by the uploader), presigned-URL requests and asset
 // reads (`GET /assets/{id}`). While `counts.failAssetReads` is set, asset reads answer 503.
+// While `counts.hangReports` is above 0, a report (`POST …/multipart-uploads/{id}`) is held
+// forever, as over a connection that hangs (it counts down); a held report settles only when
+// its AbortSignal fires (`abortedHungReports`).
 export function countingFetch() {
-  const counts = { calls: 0, pending: 0, puts: 0, abortedPuts: 0, urlRequests: 0, assetReads: 0, failAssetReads: false };
+  const counts = { calls: 0, pending: 0, puts: 0, abortedPuts: 0, urlRequests: 0, assetReads: 0, failAssetReads: false,
+    reports: 0, hangReports: 0, hungReports: 0, abortedHungReports: 0 };
   const fetchFn = (input, init) => {
     counts.calls++;
+    if (init?.method === 'POST' && /\/multipart-uploads\/[^/]+$/.test(new URL(String(input)).pathname)) {
+      counts.reports++;
+      if (counts.hangReports > 0) {
+        counts.hangReports--;
+        counts.hungReports++;
+        return new Promise((_, reject) => {
+          init.signal?.addEventListener('abort', () => {
+            counts.abortedHungReports++;
+            reject(new DOMException('The operation was aborted.', 'AbortError'));
+          }, { once: true });
+        });
+      }
+    }
     if ((init?.method ?? 'GET') === 'GET' && /\/assets\/[^/?]+$/.test(new URL(String(input)).pathname)) {
       counts.assetReads++;
       if (counts.failAssetReads) {
@@ -365,7 +382,8 @@ impl CountingFetch {
         function.into()
     }
 
-    /// One counter: `calls`, `pending`, `puts`, `abortedPuts`, `urlRequests`, `assetReads`.
+    /// One counter: `calls`, `pending`, `puts`, `abortedPuts`, `urlRequests`, `assetReads`,
+    /// `reports`, `hungReports`, `abortedHungReports`.
     pub fn count(&self, name: &str) -> u64 {
         number(&prop(&self.pair, "counts"), name) as u64
     }
@@ -378,6 +396,16 @@ impl CountingFetch {
             &fail.into(),
         )
         .expect("set failAssetReads");
+    }
+
+    /// Holds the next `count` reports forever (until the uploader aborts them).
+    pub fn hang_reports(&self, count: u32) {
+        Reflect::set(
+            &prop(&self.pair, "counts"),
+            &"hangReports".into(),
+            &count.into(),
+        )
+        .expect("set hangReports");
     }
 
     /// Waits until no request of the uploader is pending (bounded: panics after ~30 s).
