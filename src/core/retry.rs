@@ -183,11 +183,15 @@ pub enum Verdict {
 pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
     let is_put = operation == Operation::StoragePut;
     let Some(status) = outcome.status else {
-        let why = outcome.message.as_deref().unwrap_or("network error");
+        // The transport's own words differ by browser ("Failed to fetch", "Load failed", …):
+        // the message stays one stable text.
         return retry(
             Error::new(
                 ErrorCode::Network,
-                format!("{} failed: no response ({why})", describe(operation)),
+                format!(
+                    "{} failed: no response (network error)",
+                    describe(operation)
+                ),
             ),
             None,
             is_put,

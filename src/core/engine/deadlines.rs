@@ -85,7 +85,8 @@ impl Engine {
         }
     }
 
-    /// Cancels `request` and feeds its handler a network error saying `why`.
+    /// Cancels `request` and feeds the engine a network error as its outcome (`why` names the
+    /// cause in a stalled chunk's retry).
     fn give_up(&mut self, now_ms: u64, request: RequestId, why: &str) {
         let Some(in_flight) = self.requests.get(&request) else {
             return;
@@ -93,10 +94,7 @@ impl Engine {
         let kind = in_flight.kind.clone();
         let file = in_flight.file;
         self.actions.push_back(Action::Cancel { request });
-        let lost = HttpOutcome {
-            message: Some(why.to_string()),
-            ..HttpOutcome::network_error()
-        };
+        let lost = HttpOutcome::network_error();
         let input = match kind {
             RequestKind::Put { chunk_index, .. } => {
                 self.take_request(request);
