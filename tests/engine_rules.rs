@@ -2218,3 +2218,45 @@ fn a_put_refused_as_upload_gone_fails_with_the_reason_the_server_gives() {
         }
     }
 }
+
+#[test]
+fn a_report_or_url_request_refused_as_upload_completed_asks_the_server_first() {
+    let completed_elsewhere = || HttpOutcome::status(400).with_error_code("upload_completed");
+    for kind in [ApiRequest::Report, ApiRequest::Urls] {
+        for server_says in [UploadStatus::Completed, UploadStatus::Active] {
+            let mut d = Driver::new(config());
+            let request = kind.in_flight(&mut d);
+            let actions = match kind {
+                ApiRequest::Report => d.feed(Input::ReportDone {
+                    request,
+                    result: Err(completed_elsewhere()),
+                }),
+                _ => d.feed(Input::UrlsDone {
+                    request,
+                    result: Err(completed_elsewhere()),
+                    server_time_ms: None,
+                }),
+            };
+            assert!(finished_code(&actions).is_none(), "{kind:?}: {actions:?}");
+            let read = ApiRequest::Status
+                .find(&actions)
+                .unwrap_or_else(|| panic!("{kind:?}: the status is read at once: {actions:?}"));
+            let actions = d.feed(Input::StatusDone {
+                request: read,
+                result: status(server_says, &[(1, ChunkStatus::Completed)]),
+            });
+            match server_says {
+                UploadStatus::Completed => {
+                    assert_eq!(finished_code(&actions), Some(Ok(())), "{kind:?}")
+                }
+                _ => {
+                    let error = finished_error(&actions).expect("the upload fails");
+                    assert!(
+                        error.message.contains("upload_completed"),
+                        "{kind:?}: the answer's own error: {error:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -42,11 +42,21 @@ pub enum Operation {
     CreateSession,
 }
 
-/// Whether a storage PUT was refused because the storage no longer knows the multipart upload
-/// (S3's 404 `NoSuchUpload`: it was completed, aborted or has expired). Only the session's status
-/// can tell which, so this is no verdict on its own.
-pub fn storage_upload_gone(outcome: &HttpOutcome) -> bool {
-    outcome.status == Some(404) && outcome.error_code.as_deref() == Some("NoSuchUpload")
+/// Whether an answer says the multipart session is no longer active: a storage PUT refused
+/// because the storage no longer knows the upload (S3's 404 `NoSuchUpload`: completed, aborted
+/// or expired), or a URL request or report refused as `upload_completed` or `upload_expired`.
+/// Only the session's status can tell which (another tab may have completed it), so this is no
+/// verdict on its own.
+pub fn session_no_longer_active(operation: Operation, outcome: &HttpOutcome) -> bool {
+    let code = outcome.error_code.as_deref().unwrap_or_default();
+    match operation {
+        Operation::StoragePut => outcome.status == Some(404) && code == "NoSuchUpload",
+        Operation::RequestUrls | Operation::Report => {
+            outcome.status.is_some_and(|s| (400..500).contains(&s))
+                && matches!(code, "upload_completed" | "upload_expired")
+        }
+        _ => false,
+    }
 }
 
 /// What the transport observed, with nothing decided yet. Built by adapters.

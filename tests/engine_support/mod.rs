@@ -5,8 +5,10 @@
 //! expiry on the *server's* clock (which may be skewed from the client's), PUTs that return an
 //! ETag, reports checked against the stored ETags, paginated status, an asset that becomes ready.
 //! Faults are drawn from a seeded generator: lost requests (network errors), 5xx, 429 with
-//! `Retry-After`, stalls (a PUT that never answers), random latency (so outcomes are reordered),
-//! short URL lifetimes, chunks the server marks `failed`, pause/resume and offline/online.
+//! `Retry-After`, stalls (a PUT that never answers), API calls lost on their way (never
+//! answered), random latency (so outcomes are reordered), short URL lifetimes, chunks the server
+//! marks `failed`, pause/resume, offline/online, and another page completing the session (then
+//! PUTs meet `NoSuchUpload`, reports and URL requests `upload_completed`).
 //!
 //! A fatal fault ([`FatalFault`]) can be switched on for the first file, to check that the upload
 //! ends with the right typed error while the other files complete.
@@ -17,7 +19,7 @@
 //! flight, nothing left in flight when an upload finishes, progress monotonic and never above
 //! the total, no busy loop (every wake-up lies in the future, and with uploads left the engine
 //! always waits on an outcome or a deadline), no chunk uploaded again once the server completed
-//! it, every error typed (never `internal`, always with a message); and at the end, for every
+//! it (unless another page completed it, which this engine learns from the answers), every error typed (never `internal`, always with a message); and at the end, for every
 //! successful file: the server completed the session with every chunk reported, and the last
 //! progress event says so.
 
@@ -76,6 +78,10 @@ pub struct Faults {
     /// An API call (creation included) is lost before it reaches the server and never
     /// answered: only the engine's deadline ends it.
     pub api_hang: u64,
+    /// Per PUT: another page (a second tab, or the page a reload left running) uploads and
+    /// reports every chunk of the session and so completes it. From then on the storage refuses
+    /// PUTs with `NoSuchUpload`, and URL requests and reports are refused as `upload_completed`.
+    pub completed_elsewhere: u64,
     /// The server marks a reported chunk `failed` (as if the proof did not check out).
     pub chunk_marked_failed: u64,
     /// Server clock minus client clock, ms.
@@ -113,6 +119,7 @@ impl Faults {
             api_429: 0,
             api_network_error: 0,
             api_hang: 0,
+            completed_elsewhere: 0,
             chunk_marked_failed: 0,
             skew_ms: 0,
             url_ttl_ms: 3_600_000,
@@ -138,6 +145,7 @@ impl Faults {
             api_429: rng.range(0, 40),
             api_network_error: rng.range(0, 40),
             api_hang: rng.range(0, 20),
+            completed_elsewhere: if rng.chance(300) { rng.range(1, 30) } else { 0 },
             chunk_marked_failed: rng.range(0, 30),
             skew_ms: rng.range(0, 4 * 3_600_000) as i64 - 2 * 3_600_000,
             url_ttl_ms: [20_000, 90_000, 600_000, 3_600_000][rng.range(0, 3) as usize],
@@ -242,6 +250,8 @@ struct Session {
     failed: HashSet<u32>,
     reports_per_chunk: HashMap<u32, u32>,
     status_completed: bool,
+    /// Another page completed the session (`completed_elsewhere`).
+    completed_elsewhere: bool,
     asset_polls: u32,
 }
 
@@ -536,6 +546,7 @@ impl Sim {
                 failed: HashSet::new(),
                 reports_per_chunk: HashMap::new(),
                 status_completed: false,
+                completed_elsewhere: false,
                 asset_polls: 0,
             },
         );
@@ -568,6 +579,7 @@ impl Sim {
                 failed: HashSet::new(),
                 reports_per_chunk: HashMap::new(),
                 status_completed: true,
+                completed_elsewhere: false,
                 asset_polls: 0,
             },
         );
@@ -593,6 +605,33 @@ impl Sim {
         let at = self.now + self.latency();
         let key = self.schedule(at, event);
         self.request_events.insert(request, key);
+    }
+
+    /// Another page uploads and reports every chunk of `file`'s session: it completes.
+    fn complete_elsewhere(&mut self, file: FileId) {
+        let session = self.sessions.get_mut(&file).unwrap();
+        if session.status_completed {
+            return;
+        }
+        for index in 1..=session.total_chunks {
+            let len =
+                (session.size - u64::from(index - 1) * session.chunk_size).min(session.chunk_size);
+            session
+                .stored
+                .insert(index, format!("etag-{}-{index}-{len}", file.0));
+            session.completed.insert(index);
+            session.failed.remove(&index);
+            *session.reports_per_chunk.entry(index).or_default() += 1;
+        }
+        session.status_completed = true;
+        session.completed_elsewhere = true;
+    }
+
+    /// A URL request or report for a session another page completed.
+    fn completed_fault(&self, file: FileId) -> Option<HttpOutcome> {
+        self.sessions[&file]
+            .completed_elsewhere
+            .then(|| HttpOutcome::status(400).with_error_code("upload_completed"))
     }
 
     /// Whether this API call is lost on its way and never answered (`api_hang`).
@@ -721,7 +760,9 @@ impl Sim {
             } => {
                 self.report.puts += 1;
                 self.open_request(request, file, Lane::Put(chunk_index));
-                if self.sessions[&file].completed.contains(&chunk_index) {
+                // (A session completed by another page: this engine learns it from the answer.)
+                let session = &self.sessions[&file];
+                if session.completed.contains(&chunk_index) && !session.completed_elsewhere {
                     self.fail(format!(
                         "chunk {chunk_index} of {file:?} uploaded again after the server \
                          completed it"
@@ -759,8 +800,18 @@ impl Sim {
                 let fatal = self.fatal_for(file).and_then(FatalFault::put_outcome);
                 // The fatal fault comes before random failures, so the last failure before
                 // retries run out is the fatal one (offline failures do not count).
+                // The file a fatal fault is meant for must meet it.
+                let meant_to_fail = self.faults.fatal.is_some() && file == FileId(1);
+                if !meant_to_fail
+                    && !self.offline
+                    && self.rng.chance(self.faults.completed_elsewhere)
+                {
+                    self.complete_elsewhere(file);
+                }
                 let outcome = if self.offline {
                     HttpOutcome::network_error()
+                } else if self.sessions[&file].completed_elsewhere {
+                    HttpOutcome::status(404).with_error_code("NoSuchUpload")
                 } else if let Some(fatal) = fatal {
                     fatal
                 } else if self.rng.chance(self.faults.put_network_error) {
@@ -806,7 +857,7 @@ impl Sim {
                 if self.hangs() {
                     return;
                 }
-                let result = match self.api_fault(file) {
+                let result = match self.api_fault(file).or_else(|| self.completed_fault(file)) {
                     Some(fault) => Err(fault),
                     None => {
                         let last = (start + count - 1).min(total);
@@ -841,7 +892,7 @@ impl Sim {
                 if self.hangs() {
                     return;
                 }
-                let result = match self.api_fault(file) {
+                let result = match self.api_fault(file).or_else(|| self.completed_fault(file)) {
                     Some(fault) => Err(fault),
                     None => {
                         let mark_failed = self.faults.chunk_marked_failed;

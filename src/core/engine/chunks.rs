@@ -7,7 +7,7 @@ use super::state::{ChunkState, InFlight, Phase, RequestKind};
 use super::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{
-    backoff_delay_ms, classify, storage_upload_gone, HttpOutcome, Operation, Verdict,
+    backoff_delay_ms, classify, session_no_longer_active, HttpOutcome, Operation, Verdict,
 };
 
 impl Engine {
@@ -55,7 +55,7 @@ impl Engine {
         if !self.uploads.contains_key(&file) {
             return;
         }
-        if storage_upload_gone(&outcome) {
+        if session_no_longer_active(Operation::StoragePut, &outcome) {
             return self.on_storage_gone(file, chunk_index, &outcome);
         }
         match classify(Operation::StoragePut, &outcome) {
@@ -84,8 +84,8 @@ impl Engine {
         }
     }
 
-    /// The storage no longer knows the upload: no chunk is sent until the session's status says
-    /// why (see `Upload::storage_gone`). The chunk waits, uncounted.
+    /// The storage no longer knows the upload: the chunk waits, uncounted, until the session's
+    /// status says why.
     fn on_storage_gone(&mut self, file: FileId, index: u32, outcome: &HttpOutcome) {
         let Some(u) = self.uploads.get_mut(&file) else {
             return;
@@ -94,24 +94,17 @@ impl Engine {
         let chunk = u.chunk_mut(index);
         chunk.state = ChunkState::Pending;
         chunk.etag = None;
-        if u.storage_gone.is_none() {
-            let detail = outcome.message.as_deref().unwrap_or_default();
-            let error = Error::new(
-                ErrorCode::StorageRejected,
-                format!(
-                    "the storage no longer knows upload {} (NoSuchUpload: {detail}) while the \
-                     server lists the session as active",
-                    u.upload_id
-                ),
-            )
-            .with_status(404);
-            u.storage_gone = Some(error);
-        }
-        if u.phase == Phase::Uploading {
-            u.phase = Phase::Confirming;
-            u.status_page = 1;
-            u.status_reverted = false;
-        }
+        let detail = outcome.message.as_deref().unwrap_or_default();
+        let error = Error::new(
+            ErrorCode::StorageRejected,
+            format!(
+                "the storage no longer knows upload {} (NoSuchUpload: {detail}) while the server \
+                 lists the session as active",
+                u.upload_id
+            ),
+        )
+        .with_status(404);
+        self.ask_whether_the_session_is_over(file, error);
     }
 
     /// Puts a chunk back in the queue after a failed or stalled PUT. Its URL is gone (used once);

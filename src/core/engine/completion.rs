@@ -107,8 +107,8 @@ impl Engine {
             return;
         }
         u.status_page = 1;
-        if let Some(error) = u.storage_gone.take() {
-            // The storage said the upload is gone, the server says it is active: neither a
+        if let Some(error) = u.session_over.take() {
+            // An answer said the session is over, the server says it is active: neither a
             // resend nor a wait can mend that.
             return self.finish(now_ms, file, Err(error));
         }
@@ -132,6 +132,22 @@ impl Engine {
             | Phase::AwaitingAsset
             | Phase::CreatingSession
             | Phase::DirectUploading => {}
+        }
+    }
+
+    /// An answer said the session is no longer active (see
+    /// [`session_no_longer_active`](crate::core::retry::session_no_longer_active)): no chunk is
+    /// sent until its status is read. Completed ends the upload well, expired or failed with
+    /// their codes, active with `error` (the first such answer's).
+    pub(super) fn ask_whether_the_session_is_over(&mut self, file: FileId, error: Error) {
+        let Some(u) = self.uploads.get_mut(&file) else {
+            return;
+        };
+        u.session_over.get_or_insert(error);
+        if u.phase == Phase::Uploading {
+            u.phase = Phase::Confirming;
+            u.status_page = 1;
+            u.status_reverted = false;
         }
     }
 
@@ -161,7 +177,7 @@ impl Engine {
         u.advance_frontier();
         u.server_confirmed = true;
         u.status_page = 1;
-        u.storage_gone = None;
+        u.session_over = None;
         self.session_completed(now_ms, file, None);
     }
 

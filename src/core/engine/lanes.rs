@@ -5,7 +5,8 @@ use super::state::{Lane, Upload};
 use super::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{
-    backoff_delay_ms, classify, wants_fresh_grant, HttpOutcome, Operation, Verdict,
+    backoff_delay_ms, classify, session_no_longer_active, wants_fresh_grant, HttpOutcome,
+    Operation, Verdict,
 };
 
 impl Engine {
@@ -30,7 +31,13 @@ impl Engine {
                 return self.grant_refused();
             }
         }
-        match classify(operation, outcome) {
+        let verdict = classify(operation, outcome);
+        if let Verdict::Fatal(error) = &verdict {
+            if session_no_longer_active(operation, outcome) {
+                return self.ask_whether_the_session_is_over(file, error.clone());
+            }
+        }
+        match verdict {
             Verdict::Success { .. } => {
                 // A success reported as a failure (a 2xx without a readable body) is classified
                 // as a retry by `classify`; nothing else reaches here.

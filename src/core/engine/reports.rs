@@ -70,8 +70,10 @@ impl Engine {
         let Some(u) = self.uploads.get_mut(&file) else {
             return;
         };
-        // After a restore, the server's status decides first what still needs reporting.
-        if u.phase == Phase::Reconciling || !u.report_lane.ready(now_ms) {
+        // After a restore, or an answer saying the session is over, the server's status
+        // decides first what still needs reporting.
+        if u.phase == Phase::Reconciling || u.session_over.is_some() || !u.report_lane.ready(now_ms)
+        {
             return;
         }
         let waiting: Vec<u32> = u

@@ -130,7 +130,7 @@ impl Engine {
             paused: false,
             status_page: 1,
             status_reverted: false,
-            storage_gone: None,
+            session_over: None,
             server_confirmed: false,
             completion_url: None,
             asset_polls: 0,

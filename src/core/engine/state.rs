@@ -131,10 +131,11 @@ pub(super) struct Upload {
     pub(super) status_page: u32,
     /// A status walk found chunks to send again.
     pub(super) status_reverted: bool,
-    /// The storage refused a PUT as `NoSuchUpload`: the next status read decides. Completed
-    /// (elsewhere: another tab, or the page a reload left running) ends the upload well;
-    /// active fails it with this error.
-    pub(super) storage_gone: Option<Error>,
+    /// An answer said the session is no longer active (a PUT refused as `NoSuchUpload`, a
+    /// report or URL request refused as `upload_completed`): the next status read decides.
+    /// Completed (elsewhere: another tab, or the page a reload left running) ends the upload
+    /// well; active fails it with this error.
+    pub(super) session_over: Option<Error>,
     /// The server confirmed completion (report `url` or `total_completed`).
     pub(super) server_confirmed: bool,
     pub(super) completion_url: Option<String>,
