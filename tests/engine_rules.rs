@@ -2192,6 +2192,45 @@ fn a_put_refused_as_upload_gone_asks_the_server_and_a_session_completed_elsewher
 }
 
 #[test]
+fn a_session_completed_elsewhere_cancels_the_url_request_still_in_flight() {
+    let mut d = Driver::new(config());
+    // One URL of three: chunk 1's PUT and a request for the other two URLs are in flight. The
+    // upload waits for its asset, so it goes on after the session is done.
+    let (_, actions) = d.add(3, 1, true);
+    let urls = ApiRequest::Urls
+        .find(&actions)
+        .expect("the other URLs are asked for");
+    let actions = d.feed(Input::PutDone {
+        request: puts(&actions)[0].0,
+        outcome: upload_gone(),
+    });
+    let read = ApiRequest::Status.find(&actions).expect("a status read");
+    let actions = d.feed(Input::StatusDone {
+        request: read,
+        result: status(
+            UploadStatus::Completed,
+            &[
+                (1, ChunkStatus::Completed),
+                (2, ChunkStatus::Completed),
+                (3, ChunkStatus::Completed),
+            ],
+        ),
+    });
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Uploaded { .. })),
+        "the session is done: {actions:?}"
+    );
+    assert!(
+        finished_code(&actions).is_none(),
+        "the upload waits for its asset: {actions:?}"
+    );
+    assert!(
+        actions.contains(&Action::Cancel { request: urls }),
+        "URLs for a completed session are moot: {actions:?}"
+    );
+}
+
+#[test]
 fn a_put_refused_as_upload_gone_fails_with_the_reason_the_server_gives() {
     // (status the server gives, the error the upload ends with)
     let cases = [

@@ -152,15 +152,18 @@ impl Engine {
     }
 
     /// The server lists the session as completed, so it holds every chunk (whoever sent them:
-    /// this page, another tab, or the page a reload left running). PUTs and reports still in
-    /// flight are moot and cancelled; the upload is done.
+    /// this page, another tab, or the page a reload left running). PUTs, reports and URL
+    /// requests still in flight are moot and cancelled; the upload is done.
     fn completed_on_the_server(&mut self, now_ms: u64, file: FileId) {
         let moot: Vec<RequestId> = self
             .requests
             .iter()
             .filter(|(_, r)| {
                 r.file == file
-                    && matches!(r.kind, RequestKind::Put { .. } | RequestKind::Report { .. })
+                    && matches!(
+                        r.kind,
+                        RequestKind::Put { .. } | RequestKind::Report { .. } | RequestKind::Urls
+                    )
             })
             .map(|(&id, _)| id)
             .collect();

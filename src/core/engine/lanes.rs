@@ -31,13 +31,10 @@ impl Engine {
                 return self.grant_refused();
             }
         }
-        let verdict = classify(operation, outcome);
-        if let Verdict::Fatal(error) = &verdict {
-            if session_no_longer_active(operation, outcome) {
-                return self.ask_whether_the_session_is_over(file, error.clone());
+        match classify(operation, outcome) {
+            Verdict::Fatal(error) if session_no_longer_active(operation, outcome) => {
+                self.ask_whether_the_session_is_over(file, error)
             }
-        }
-        match verdict {
             Verdict::Success { .. } => {
                 // A success reported as a failure (a 2xx without a readable body) is classified
                 // as a retry by `classify`; nothing else reaches here.
