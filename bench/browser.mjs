@@ -3,7 +3,7 @@
 // fixed points of the upload) while it uploads. Each run gets a
 // fresh page in headless Chromium, so no run inherits another's heap, wasm memory or sockets.
 import { launchChromium } from '../tests/support/browser.mjs';
-import { apiRequestCount, assertAssembled, CHUNK_SIZE, deleteAsset, resetStats } from './lib/services.mjs';
+import { apiRequestCount, assertAssembled, CHUNK_SIZE, deleteAsset, flushDirtyPages, resetStats } from './lib/services.mjs';
 import { median, mibPerSec } from './lib/stats.mjs';
 
 /** How often the JS heap is read over CDP while our package uploads. */
@@ -105,6 +105,9 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
     await page.setInputFiles('#file', file);
     await resetStats(stack.emulator);
+    // As before each timed Node upload: no run starts while an earlier one's disk writes (the
+    // emulator's parts and assembled assets) are still being written back.
+    flushDirtyPages();
     // Only the memory runs sample the heap: CDP polling every 100 ms would tax ours alone in the
     // throughput runs, where the ceiling and Uppy are not sampled.
     const stopHeap = kind === 'ours' && heapCheckpoints ? await sampleHeap(chromium.context, page, { checkpoints: true }) : null;
