@@ -392,6 +392,8 @@ pub struct Sim {
     fingerprints_read: HashSet<FileId>,
     /// Files whose saved-state record the engine said to delete (`ForgetState`).
     forgotten: HashSet<FileId>,
+    /// Files whose session the engine reported done (`Uploaded`).
+    uploaded: HashSet<FileId>,
 }
 
 pub const T0: u64 = 1_764_586_800_000;
@@ -432,6 +434,7 @@ impl Sim {
             fingerprints_asked: HashSet::new(),
             fingerprints_read: HashSet::new(),
             forgotten: HashSet::new(),
+            uploaded: HashSet::new(),
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
@@ -1120,6 +1123,7 @@ impl Sim {
                 if !self.sessions[&file].status_completed {
                     self.fail("Uploaded before the server completed the session");
                 }
+                self.uploaded.insert(file);
             }
             Action::Finished { file, outcome } => {
                 // A multipart upload's record goes unless a later resume may still finish it.
@@ -1150,6 +1154,16 @@ impl Sim {
     fn drain(&mut self) {
         while let Some(action) = self.engine.poll_action() {
             self.execute(action);
+        }
+        // Once the session is done, only the asset is still worth asking about.
+        if let Some((request, (file, lane))) = self
+            .outstanding
+            .iter()
+            .find(|(_, (file, lane))| self.uploaded.contains(file) && !matches!(lane, Lane::Asset))
+        {
+            self.fail(format!(
+                "{request:?} ({lane:?}) of {file:?} still in flight after its session was done"
+            ));
         }
         if self.engine.puts_in_flight() as usize != self.puts_in_flight.len() {
             self.fail(format!(
