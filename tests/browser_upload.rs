@@ -575,6 +575,42 @@ async fn a_report_that_never_answers_is_given_up_and_sent_again() {
 }
 
 #[wasm_bindgen_test]
+async fn a_session_creation_answered_late_is_replaced_and_its_session_deleted() {
+    let (url, key) = emulator();
+    let file = make_file(30.0, 93, "late-creation.mp4");
+    let fetch = CountingFetch::new();
+    // API calls get the lower of 30 s and this bound: the held creation is given up after 3 s.
+    let options = json!({ "persist": false, "stallTimeoutMs": 3_000 });
+    let uploader = direct_uploader(url, key, options, &[("fetch", &fetch.function())]);
+    fetch.hold_creations(1);
+    let handle = uploader.upload(file.clone().into(), None);
+    // The creation sent in its place made the session the chunks go to.
+    until_acknowledged(&handle, 1.0).await;
+    handle.pause();
+    // The first creation's answer comes now, late: its session is not this upload's.
+    fetch.release_creations();
+    for _ in 0..100 {
+        if !fetch.late_asset_id().is_empty() {
+            break;
+        }
+        sleep(50.0).await;
+    }
+    let late_asset = fetch.late_asset_id();
+    assert!(!late_asset.is_empty(), "the held creation made a session");
+    handle.resume();
+    let asset_id = asset_id_of(finish(&handle).await);
+    assert_ne!(asset_id, late_asset);
+    assert_stored_intact(url, &asset_id, &file).await;
+    assert_eq!(fetch.count("heldCreations"), 1);
+    assert_eq!(
+        fetch.count("abortedHeldCreations"),
+        0,
+        "the creation given up on was waited for, not aborted"
+    );
+    assert_asset_deleted(url, &late_asset).await;
+}
+
+#[wasm_bindgen_test]
 async fn a_report_cut_off_by_an_outage_is_sent_again_as_soon_as_the_network_is_back() {
     let (url, key) = emulator();
     let file = make_file(12.0, 92, "cut-off-report.mp4");

@@ -2070,7 +2070,8 @@ impl ApiRequest {
 
 #[test]
 fn an_api_request_without_an_answer_is_given_up_after_the_stall_bound_and_sent_again() {
-    for kind in ApiRequest::ALL {
+    // A creation is retried too, but never cancelled (the test after this one).
+    for kind in ApiRequest::ALL.into_iter().skip(1) {
         let mut d = Driver::new(config());
         let request = kind.in_flight(&mut d);
         let sent_at = d.now;
@@ -2103,6 +2104,118 @@ fn an_api_request_without_an_answer_is_given_up_after_the_stall_bound_and_sent_a
             result: report_ok(1, Some("u")),
         });
         assert!(finished_code(&late).is_none(), "{kind:?}");
+    }
+}
+
+/// A session creation left unanswered past the stall bound; answers it and the creation sent
+/// in its place.
+fn creation_past_its_deadline(d: &mut Driver) -> (RequestId, RequestId) {
+    let first = ApiRequest::Creation.in_flight(d);
+    assert!(d.engine.awaits_session(first));
+    let sent_at = d.now;
+    let mut cancelled = false;
+    let second = loop {
+        let actions =
+            d.tick_until(|a| matches!(a, Action::CreateSession { .. } | Action::Cancel { .. }));
+        cancelled |= actions.contains(&Action::Cancel { request: first });
+        if let Some(second) = ApiRequest::Creation.find(&actions) {
+            break second;
+        }
+    };
+    assert!(!cancelled, "the first creation is not cancelled");
+    assert_ne!(second, first);
+    assert!(
+        d.now - sent_at >= config().stall.min_ms,
+        "not sent again before the stall bound: {} ms",
+        d.now - sent_at
+    );
+    (first, second)
+}
+
+#[test]
+fn a_creation_without_an_answer_is_sent_again_and_a_session_it_still_makes_is_deleted() {
+    let mut d = Driver::new(config());
+    let (first, second) = creation_past_its_deadline(&mut d);
+    assert!(
+        !d.engine.awaits_session(first) && d.engine.awaits_session(second),
+        "an adapter keeps only the session of the creation sent in its place"
+    );
+    let retrying = d.engine.progress(FileId(1)).unwrap().retrying;
+    assert_eq!(
+        retrying.map(|r| r.attempt),
+        Some(1),
+        "counted as one failed attempt"
+    );
+    // The first creation did reach the server: its answer comes late.
+    let mut late = d.session(10, 10);
+    late.asset_id = "late-asset".into();
+    late.upload_id = "late-upload".into();
+    let actions = d.feed(Input::SessionCreated {
+        request: first,
+        result: Ok(late),
+        server_time_ms: None,
+    });
+    assert_eq!(
+        actions,
+        vec![Action::DeleteAsset {
+            asset_id: "late-asset".into()
+        }],
+        "only its asset is deleted; the upload waits for the creation sent in its place"
+    );
+    let session = d.session(10, 10);
+    let actions = d.feed(Input::SessionCreated {
+        request: second,
+        result: Ok(session),
+        server_time_ms: None,
+    });
+    assert!(
+        !puts(&actions).is_empty(),
+        "the upload goes on: {actions:?}"
+    );
+    assert!(finished_code(&actions).is_none(), "{actions:?}");
+}
+
+#[test]
+fn a_creation_given_up_on_is_still_waited_for_when_the_upload_ends() {
+    // (how the creation sent in its place ends, how the given-up one's late answer ends)
+    for (second_fails, first_succeeds) in [(false, false), (true, true), (true, false)] {
+        let mut d = Driver::new(config());
+        let (first, second) = creation_past_its_deadline(&mut d);
+        let actions = if second_fails {
+            d.feed(Input::SessionCreated {
+                request: second,
+                result: Err(HttpOutcome::status(403)),
+                server_time_ms: None,
+            })
+        } else {
+            d.feed(Input::Abort {
+                file: Some(FileId(1)),
+            })
+        };
+        assert!(finished_code(&actions).is_some(), "{actions:?}");
+        assert!(
+            !actions.contains(&Action::Cancel { request: first }),
+            "still waited for: {actions:?}"
+        );
+        let mut late = d.session(10, 10);
+        late.asset_id = "late-asset".into();
+        let actions = d.feed(Input::SessionCreated {
+            request: first,
+            result: if first_succeeds {
+                Ok(late)
+            } else {
+                Err(HttpOutcome::network_error())
+            },
+            server_time_ms: None,
+        });
+        let deleted = actions.contains(&Action::DeleteAsset {
+            asset_id: "late-asset".into(),
+        });
+        assert_eq!(deleted, first_succeeds, "{actions:?}");
+        assert!(
+            finished_code(&actions).is_none(),
+            "finished once: {actions:?}"
+        );
     }
 }
 

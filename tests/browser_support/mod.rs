@@ -68,12 +68,28 @@ export async function mintGrant(secret, sub, expSecs) {
 // reads (`GET /assets/{id}`). While `counts.failAssetReads` is set, asset reads answer 503.
 // While `counts.hangReports` is above 0, a report (`POST …/multipart-uploads/{id}`) is held
 // forever, as over a connection that hangs (it counts down); a held report settles only when
-// its AbortSignal fires (`abortedHungReports`).
+// its AbortSignal fires (`abortedHungReports`). While `counts.holdCreations` is above 0, a
+// session creation is sent, but its answer is handed over only at `releaseCreations()`, as one
+// that comes late (`heldCreations`; `abortedHeldCreations` if its AbortSignal fires first;
+// `lateAssetId` is the asset its session reserved).
 export function countingFetch() {
   const counts = { calls: 0, pending: 0, puts: 0, abortedPuts: 0, urlRequests: 0, assetReads: 0, failAssetReads: false,
-    reports: 0, hangReports: 0, hungReports: 0, abortedHungReports: 0 };
+    reports: 0, hangReports: 0, hungReports: 0, abortedHungReports: 0,
+    holdCreations: 0, heldCreations: 0, abortedHeldCreations: 0, lateAssetId: '' };
+  const held = [];
+  counts.releaseCreations = () => { for (const release of held.splice(0)) release(); };
   const fetchFn = (input, init) => {
     counts.calls++;
+    if (init?.method === 'POST' && /\/multipart-uploads$/.test(new URL(String(input)).pathname) && counts.holdCreations > 0) {
+      counts.holdCreations--;
+      counts.heldCreations++;
+      init.signal?.addEventListener('abort', () => counts.abortedHeldCreations++, { once: true });
+      const answer = fetch(input, init).then(async (response) => {
+        counts.lateAssetId = (await response.clone().json()).asset_id ?? '';
+        return response;
+      });
+      return new Promise((resolve, reject) => held.push(() => answer.then(resolve, reject)));
+    }
     if (init?.method === 'POST' && /\/multipart-uploads\/[^/]+$/.test(new URL(String(input)).pathname)) {
       counts.reports++;
       if (counts.hangReports > 0) {
@@ -383,7 +399,7 @@ impl CountingFetch {
     }
 
     /// One counter: `calls`, `pending`, `puts`, `abortedPuts`, `urlRequests`, `assetReads`,
-    /// `reports`, `hungReports`, `abortedHungReports`.
+    /// `reports`, `hungReports`, `abortedHungReports`, `heldCreations`, `abortedHeldCreations`.
     pub fn count(&self, name: &str) -> u64 {
         number(&prop(&self.pair, "counts"), name) as u64
     }
@@ -406,6 +422,33 @@ impl CountingFetch {
             &count.into(),
         )
         .expect("set hangReports");
+    }
+
+    /// Sends the next `count` session creations but holds their answers until
+    /// [`CountingFetch::release_creations`].
+    pub fn hold_creations(&self, count: u32) {
+        Reflect::set(
+            &prop(&self.pair, "counts"),
+            &"holdCreations".into(),
+            &count.into(),
+        )
+        .expect("set holdCreations");
+    }
+
+    /// Hands over the answers of the held session creations.
+    pub fn release_creations(&self) {
+        let release: Function =
+            prop(&prop(&self.pair, "counts"), "releaseCreations").unchecked_into();
+        release
+            .call0(&JsValue::UNDEFINED)
+            .expect("releaseCreations");
+    }
+
+    /// The asset the session of the held creation reserved (empty until its answer came).
+    pub fn late_asset_id(&self) -> String {
+        prop(&prop(&self.pair, "counts"), "lateAssetId")
+            .as_string()
+            .unwrap_or_default()
     }
 
     /// Waits until no request of the uploader is pending (bounded: panics after ~30 s).

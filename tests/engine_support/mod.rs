@@ -394,6 +394,10 @@ pub struct Sim {
     forgotten: HashSet<FileId>,
     /// Files whose session the engine reported done (`Uploaded`).
     uploaded: HashSet<FileId>,
+    /// When each session creation in flight was sent, and the creations the engine stopped
+    /// waiting for (past their deadline it sends another without cancelling them).
+    creations_sent_at: HashMap<RequestId, u64>,
+    abandoned_creations: HashSet<RequestId>,
 }
 
 pub const T0: u64 = 1_764_586_800_000;
@@ -435,6 +439,8 @@ impl Sim {
             fingerprints_read: HashSet::new(),
             forgotten: HashSet::new(),
             uploaded: HashSet::new(),
+            creations_sent_at: HashMap::new(),
+            abandoned_creations: HashSet::new(),
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
@@ -684,14 +690,25 @@ impl Sim {
                 "{lane:?} for {file:?}, which is unknown or finished"
             ));
         }
-        if self
+        let earlier = self
             .outstanding
-            .values()
-            .any(|&(f, l)| f == file && l == lane)
-        {
-            self.fail(format!(
-                "a second {lane:?} request for {file:?} while one is in flight"
-            ));
+            .iter()
+            .find(|(_, &(f, l))| f == file && l == lane)
+            .map(|(&id, _)| id);
+        if let Some(earlier) = earlier {
+            // A session creation past its deadline is not cancelled but abandoned: another may
+            // be sent, never sooner.
+            let deadline = self
+                .creations_sent_at
+                .get(&earlier)
+                .map(|sent| sent + self.engine.config().stall.min_ms);
+            if deadline.is_none_or(|deadline| self.now < deadline) {
+                self.fail(format!(
+                    "a second {lane:?} request for {file:?} while one is in flight"
+                ));
+            }
+            self.outstanding.remove(&earlier);
+            self.abandoned_creations.insert(earlier);
         }
         self.outstanding.insert(request, (file, lane));
     }
@@ -725,6 +742,7 @@ impl Sim {
                     ));
                 }
                 self.open_request(request, file, Lane::Create);
+                self.creations_sent_at.insert(request, self.now);
                 let size = self.files[&file].size;
                 if size <= self.engine.config().direct_upload_max_bytes {
                     self.fail(format!("{file:?} of {size} bytes was not sent directly"));
@@ -1176,7 +1194,9 @@ impl Sim {
 
     fn deliver(&mut self, event: Pending) {
         if let Some(request) = event.request() {
-            if self.outstanding.remove(&request).is_none() {
+            if self.outstanding.remove(&request).is_none()
+                && !self.abandoned_creations.remove(&request)
+            {
                 self.fail(format!("an answer to {request:?}, which is not in flight"));
             }
         }

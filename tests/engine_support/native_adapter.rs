@@ -388,8 +388,10 @@ impl Adapter {
         } = &input
         {
             // Recorded before the engine hears of it: the requests it then asks for need it.
+            // Not a session the engine gave up on (it deletes that one).
             if let Some(file) = self.creating.remove(request) {
-                if let Some(source) = self.sources.get_mut(&file) {
+                let awaited = self.engine.awaits_session(*request);
+                if let Some(source) = self.sources.get_mut(&file).filter(|_| awaited) {
                     source.session = Some(session.clone());
                 }
             }

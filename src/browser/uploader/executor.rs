@@ -572,7 +572,8 @@ impl Inner {
             },
             Call::Create(file) => {
                 let result = read_engine_response(response, wire_js::create_response);
-                if let Ok(session) = &result {
+                let awaited = self.state.borrow().engine.awaits_session(request);
+                if let (true, Ok(session)) = (awaited, &result) {
                     self.record_session(file, session);
                 }
                 Input::SessionCreated {

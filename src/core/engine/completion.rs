@@ -336,7 +336,12 @@ impl Engine {
             .collect();
         for request in owned {
             match self.requests.get_mut(&request) {
-                Some(r) if matches!(r.kind, RequestKind::Create | RequestKind::Direct { .. }) => {
+                Some(r)
+                    if matches!(
+                        r.kind,
+                        RequestKind::Create | RequestKind::Direct { .. } | RequestKind::Abandoned
+                    ) =>
+                {
                     // Waited for without a bound: an asset it still creates must be deleted.
                     r.kind = RequestKind::Abandoned;
                     r.deadline_ms = None;

@@ -174,6 +174,23 @@ impl Engine {
         self.session_completed(now_ms, file, Some(asset));
     }
 
+    /// A session creation with no answer within its deadline. It is not cancelled: if it did
+    /// reach the server (only its answer is late or lost), the session it made would leave its
+    /// reserved asset behind. So it is waited for as one an abort left (an asset it still makes
+    /// is deleted), and the creation is retried as after a network error.
+    pub(super) fn creation_timed_out(&mut self, now_ms: u64, request: RequestId) {
+        let Some(in_flight) = self.requests.get_mut(&request) else {
+            return;
+        };
+        in_flight.kind = RequestKind::Abandoned;
+        in_flight.deadline_ms = None;
+        let file = in_flight.file;
+        if let Some(u) = self.uploads.get_mut(&file) {
+            u.create_lane.in_flight = None;
+        }
+        self.creation_failure(now_ms, file, &HttpOutcome::network_error());
+    }
+
     /// The upload a creation (or direct upload) that ended belongs to, its lane free again;
     /// `None` when there is none to go on with. An upload aborted meanwhile leaves no asset
     /// behind: `created`, the asset the request still made (a session's reserved asset, or a

@@ -3,7 +3,8 @@
 //!
 //! A request given up on is cancelled and its outcome is a network error, fed to the request's
 //! own handler: the same retry rules then apply as to any failure, and the late answer, if one
-//! still comes, is ignored.
+//! still comes, is ignored. A session creation is the exception: it is abandoned, not cancelled,
+//! so that a session it still makes has its asset deleted.
 
 use super::io::{Action, Input, RequestId};
 use super::state::RequestKind;
@@ -86,13 +87,17 @@ impl Engine {
     }
 
     /// Cancels `request` and feeds the engine a network error as its outcome (`why` names the
-    /// cause in a stalled chunk's retry).
+    /// cause in a stalled chunk's retry). A session creation is not cancelled but abandoned
+    /// ([`Engine::creation_timed_out`]).
     fn give_up(&mut self, now_ms: u64, request: RequestId, why: &str) {
         let Some(in_flight) = self.requests.get(&request) else {
             return;
         };
         let kind = in_flight.kind.clone();
         let file = in_flight.file;
+        if matches!(kind, RequestKind::Create) {
+            return self.creation_timed_out(now_ms, request);
+        }
         self.actions.push_back(Action::Cancel { request });
         let lost = HttpOutcome::network_error();
         let input = match kind {

@@ -387,6 +387,16 @@ impl Engine {
         self.puts_in_flight
     }
 
+    /// Whether the answer to `request` would become its upload's session: a session creation
+    /// the engine still waits on as such. False for one it gave up on or whose upload ended (a
+    /// session that still makes is deleted), and for any other request. An adapter that keeps
+    /// the session's URLs and token for the requests to come records them only then.
+    pub fn awaits_session(&self, request: RequestId) -> bool {
+        self.requests
+            .get(&request)
+            .is_some_and(|r| matches!(r.kind, RequestKind::Create))
+    }
+
     fn targets(&self, file: Option<FileId>) -> Vec<FileId> {
         match file {
             Some(id) => vec![id],
