@@ -62,7 +62,8 @@ export interface UploaderOptions {
    * retries the chunk with a fresh URL, ms (default 300000, 1000–3600000). The watchdog acts
    * sooner when the measured speed says the chunk is long overdue (never before 30 s, or this
    * bound if it is lower). An API call (session creation, URLs, report, status, asset) left
-   * without an answer for 30 s (or this bound, if lower) is cancelled and retried.
+   * without an answer for 30 s (or this bound, if lower) is cancelled and retried; a session
+   * creation is retried without being cancelled, and a session it still makes is deleted.
    */
   stallTimeoutMs?: number;
   /** Save resumable state in IndexedDB (default true where IndexedDB exists). */
