@@ -40,10 +40,7 @@ impl From<SendFailure> for ApiFailure {
     fn from(failure: SendFailure) -> Self {
         match failure {
             SendFailure::Aborted => ApiFailure::Aborted,
-            SendFailure::Network(message) => ApiFailure::Outcome(HttpOutcome {
-                message: Some(message),
-                ..HttpOutcome::network_error()
-            }),
+            SendFailure::Network => ApiFailure::Outcome(HttpOutcome::network_error()),
         }
     }
 }

@@ -11,7 +11,6 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, RequestRedirect, Response};
 
-use super::js_error::describe;
 use super::runtime::now_ms;
 use crate::core::error::Error;
 use crate::core::retry::parse_retry_after_ms;
@@ -21,9 +20,10 @@ use crate::core::retry::parse_retry_after_ms;
 pub enum SendFailure {
     /// The request's `AbortSignal` fired (pause, abort, stall watchdog, or the caller's signal).
     Aborted,
-    /// `fetch` rejected: offline, connection reset, DNS, or a CORS refusal. The text is the
-    /// runtime's message, for diagnostics only.
-    Network(String),
+    /// `fetch` rejected (offline, connection reset, DNS, a CORS refusal), or the request could
+    /// not be built. The runtime's words differ by browser, so none are kept: the core reports
+    /// every network error with one stable message.
+    Network,
 }
 
 /// A credential sent with API calls.
@@ -234,11 +234,6 @@ impl ResponseHead {
     }
 }
 
-/// What a `fetch` that resolved to something else than a `Response` is reported as.
-pub fn not_a_response() -> SendFailure {
-    SendFailure::Network("fetch did not resolve to a Response".into())
-}
-
 /// Describes a rejected `fetch` or body read: an abort (through `signal`, or an `AbortError`),
 /// else a network failure.
 pub fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
@@ -250,18 +245,18 @@ pub fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> Sen
     if aborted_by_us || is_abort_error {
         SendFailure::Aborted
     } else {
-        SendFailure::Network(describe(thrown))
+        SendFailure::Network
     }
 }
 
 fn new_headers() -> Result<Headers, SendFailure> {
-    Headers::new().map_err(|e| SendFailure::Network(describe(&e)))
+    Headers::new().map_err(|_| SendFailure::Network)
 }
 
 fn append(headers: &Headers, name: &str, value: &str) -> Result<(), SendFailure> {
     headers
         .append(name, value)
-        .map_err(|e| SendFailure::Network(format!("invalid header {name}: {}", describe(&e))))
+        .map_err(|_| SendFailure::Network)
 }
 
 /// `Retry-After` as milliseconds from now (read by the core's one parser).

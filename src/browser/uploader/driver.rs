@@ -80,7 +80,7 @@ impl Inner {
                 };
                 let controller = new_controller();
                 let init = blob
-                    .map_err(|_| SendFailure::Network("the file could not be sliced".into()))
+                    .map_err(|_| SendFailure::Network)
                     .and_then(|chunk| put_init(&headers, &chunk, &controller.signal()));
                 match init {
                     Ok(init) => {
@@ -222,16 +222,10 @@ impl Inner {
         if direct {
             return match direct_form(&create, &blob) {
                 Ok(form) => self.send_engine_call(request, file, EngineCall::DirectUpload { form }),
-                Err(error) => {
-                    let outcome = HttpOutcome {
-                        message: Some(error.message),
-                        ..HttpOutcome::network_error()
-                    };
-                    self.deferred(Input::DirectUploadDone {
-                        request,
-                        result: Err(outcome),
-                    })
-                }
+                Err(_) => self.deferred(Input::DirectUploadDone {
+                    request,
+                    result: Err(HttpOutcome::network_error()),
+                }),
             };
         }
         self.send_engine_call(request, file, EngineCall::CreateSession { request: create });
@@ -326,11 +320,7 @@ pub(super) fn put_outcome(response: PutResponse) -> HttpOutcome {
 pub(super) fn failure_outcome(failure: SendFailure) -> HttpOutcome {
     match failure {
         // Aborted requests were cancelled by the engine, which ignores their outcome.
-        SendFailure::Aborted => HttpOutcome::network_error(),
-        SendFailure::Network(message) => HttpOutcome {
-            message: Some(message),
-            ..HttpOutcome::network_error()
-        },
+        SendFailure::Aborted | SendFailure::Network => HttpOutcome::network_error(),
     }
 }
 

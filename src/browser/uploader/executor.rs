@@ -23,9 +23,7 @@ use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction, Res
 use crate::browser::api::{token_error, ApiFailure};
 use crate::browser::js_error::from_js;
 use crate::browser::store::{transaction_error, Store};
-use crate::browser::transport::{
-    classify_rejection, not_a_response, ApiResponse, ResponseHead, SendFailure,
-};
+use crate::browser::transport::{classify_rejection, ApiResponse, ResponseHead, SendFailure};
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::error::ErrorCode;
@@ -384,7 +382,7 @@ impl Inner {
                     self.on_one_off(id, report::FETCH_FAILED, call, value);
                     return None;
                 }
-                return self.fetch_failed(id, op, not_a_response());
+                return self.fetch_failed(id, op, SendFailure::Network);
             }
         };
         let head = ResponseHead::read(&response);

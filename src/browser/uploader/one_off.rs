@@ -251,13 +251,7 @@ impl Inner {
             }
             _ => match classify_rejection(&value, call.signal.as_ref()) {
                 SendFailure::Aborted => call.settle(Err(aborted("the request was aborted"))),
-                SendFailure::Network(message) => {
-                    let outcome = HttpOutcome {
-                        message: Some(message),
-                        ..HttpOutcome::network_error()
-                    };
-                    self.one_off_failed(id, call, outcome)
-                }
+                SendFailure::Network => self.one_off_failed(id, call, HttpOutcome::network_error()),
             },
         }
     }
