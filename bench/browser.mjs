@@ -96,7 +96,11 @@ async function pageCpu(context, page) {
  * result plus the upstream API requests the emulator counted, the page's main-thread CPU time
  * (`pageCpuMs`) and, for `ours` in memory runs, the heap samples.
  */
-async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCheckpoints = false }) {
+/**
+ * A fresh bench page with `file` set on #file, ready to run one upload, and nothing of an
+ * earlier run's still being written to disk. Answers `{page, pageErrors}`; the caller closes it.
+ */
+export async function openBenchPage(chromium, stack, file) {
   const page = await chromium.context.newPage();
   const pageErrors = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -104,10 +108,27 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
     await page.goto(`${stack.page.url}/index.html`);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
     await page.setInputFiles('#file', file);
+  } catch (err) {
+    await page.close().catch(() => {});
+    throw err;
+  }
+  // As before each timed Node upload: no run starts while an earlier one's disk writes (the
+  // emulator's parts and assembled assets) are still being written back.
+  flushDirtyPages();
+  return { page, pageErrors };
+}
+
+/** Checks that the asset a run made holds all of its bytes, then deletes it (if it made one). */
+export async function checkAndDeleteAsset(stack, result) {
+  if (!result.assetId) return;
+  await assertAssembled(stack.emulator, result.assetId, result.bytes);
+  await deleteAsset(stack.emulator, result.assetId);
+}
+
+async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCheckpoints = false }) {
+  const { page, pageErrors } = await openBenchPage(chromium, stack, file);
+  try {
     await resetStats(stack.emulator);
-    // As before each timed Node upload: no run starts while an earlier one's disk writes (the
-    // emulator's parts and assembled assets) are still being written back.
-    flushDirtyPages();
     // Only the memory runs sample the heap: CDP polling every 100 ms would tax ours alone in the
     // throughput runs, where the ceiling and Uppy are not sampled.
     const stopHeap = kind === 'ours' && heapCheckpoints ? await sampleHeap(chromium.context, page, { checkpoints: true }) : null;
@@ -124,10 +145,7 @@ async function runInPage({ chromium, stack, file, kind, concurrency, log, heapCh
     result.pageCpuMs = await cpu.stop();
     if (stopHeap) result.heap = await stopHeap();
     result.upstream = await apiRequestCount(stack.emulator);
-    if (result.assetId) {
-      await assertAssembled(stack.emulator, result.assetId, result.bytes);
-      await deleteAsset(stack.emulator, result.assetId);
-    }
+    await checkAndDeleteAsset(stack, result);
     const lanes = result.lanes
       ? `  first PUT at ${result.lanes.firstPutStartMs} ms, lanes underfilled ${result.lanes.underfilledMs} ms` +
         ` (${result.lanes.underfilledDuringUrlCallsMs ?? 0} ms of it during URL requests)` +

@@ -16,16 +16,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { launchChromium } from '../tests/support/browser.mjs';
 import { formatProfile, isWasm, pseudoCategory, summarizeProfile } from './lib/cpuprofile.mjs';
-import {
-  assertAssembled,
-  CHUNK_SIZE,
-  deleteAsset,
-  flushDirtyPages,
-  makeFile,
-  OUT_DIR,
-  removeFiles,
-  startBenchStack,
-} from './lib/services.mjs';
+import { checkAndDeleteAsset, openBenchPage } from './browser.mjs';
+import { CHUNK_SIZE, makeFile, OUT_DIR, removeFiles, startBenchStack } from './lib/services.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -56,12 +48,8 @@ function category(frame) {
 
 /** One profiled upload of `kind` in a fresh page; answers `{profile, taskMs, ms}`. */
 async function profiledRun(chromium, stack, file, kind) {
-  const page = await chromium.context.newPage();
+  const { page } = await openBenchPage(chromium, stack, file);
   try {
-    await page.goto(`${stack.page.url}/index.html`);
-    await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
-    await page.setInputFiles('#file', file);
-    flushDirtyPages();
     const cdp = await chromium.context.newCDPSession(page);
     await cdp.send('Performance.enable');
     const taskSeconds = async () =>
@@ -77,10 +65,7 @@ async function profiledRun(chromium, stack, file, kind) {
     const { profile } = await cdp.send('Profiler.stop');
     const taskMs = ((await taskSeconds()) - before) * 1000;
     await cdp.detach().catch(() => {});
-    if (result.assetId) {
-      await assertAssembled(stack.emulator, result.assetId, result.bytes);
-      await deleteAsset(stack.emulator, result.assetId);
-    }
+    await checkAndDeleteAsset(stack, result);
     return { profile, taskMs, ms: result.ms };
   } finally {
     await page.close().catch(() => {});
