@@ -127,6 +127,19 @@ impl Config {
             ));
         }
 
+        // The key goes out as the `x-api-key` header on every upstream call: a value no header
+        // can carry would fail each call as if TwelveLabs were unreachable. Surrounding whitespace
+        // (a secret pasted with its line break) is dropped, as a header value's would be.
+        let api_key = get("TWELVELABS_API_KEY").map(|key| key.trim().to_owned());
+        if let Some(key) = &api_key {
+            if !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ConfigError::new(
+                    "TWELVELABS_API_KEY",
+                    "must be printable ASCII without spaces",
+                ));
+            }
+        }
+
         let base_url = get("TWELVELABS_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let base_url = base_url.trim().trim_end_matches('/').to_owned();
         check_base_url(&base_url)?;
@@ -186,7 +199,7 @@ impl Config {
         let webhook = webhook_target(get("COMPLETION_WEBHOOK_URL"), get("WEBHOOK_SECRET"))?;
 
         Ok(Config {
-            api_key: get("TWELVELABS_API_KEY").map(Secret),
+            api_key: api_key.map(Secret),
             grant_secret,
             token_secret,
             base_url,
@@ -304,6 +317,8 @@ mod tests {
         assert_eq!(c.policy.allowed_types, vec![MediaType::Video]);
         assert!(c.dev_grants);
         assert!(!format!("{c:?}").contains("tlk_secret_value"));
+        let pasted = config(&[("TWELVELABS_API_KEY", " tlk_pasted_key\n")]).unwrap();
+        assert_eq!(pasted.api_key.unwrap().expose(), "tlk_pasted_key");
 
         for (name, value) in [
             ("MAX_UPLOAD_BYTES", "10GB"),
@@ -345,6 +360,10 @@ mod tests {
                 vec![("TWELVELABS_BASE_URL", "https://u:p@api.twelvelabs.io/v1.3")],
                 "TWELVELABS_BASE_URL",
             ),
+            (vec![("TWELVELABS_API_KEY", "tlk_line\nbreak")], "TWELVELABS_API_KEY"),
+            (vec![("TWELVELABS_API_KEY", "tlk_bell\u{7}key")], "TWELVELABS_API_KEY"),
+            (vec![("TWELVELABS_API_KEY", "tlk_inner space")], "TWELVELABS_API_KEY"),
+            (vec![("TWELVELABS_API_KEY", "tlk_n\u{f6}n_ascii")], "TWELVELABS_API_KEY"),
             (vec![("MAX_GRANT_TTL_S", "0")], "MAX_GRANT_TTL_S"),
             (vec![("MAX_GRANT_TTL_S", "86401")], "MAX_GRANT_TTL_S"),
         ] {

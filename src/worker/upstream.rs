@@ -183,12 +183,6 @@ impl Upstream<'_> {
         }
         match answer.failure() {
             0 => {}
-            NO_URL => {
-                return Err(no_answer(ApiError::new(
-                    ErrorCode::Internal,
-                    "TWELVELABS_BASE_URL is not a URL",
-                )))
-            }
             TIMED_OUT => return Err(timed_out(timeout_ms)),
             CUT_OFF => return Err(no_answer(unavailable("TwelveLabs' answer was cut off."))),
             // The JS error text is not forwarded: it could name the request.
@@ -212,8 +206,6 @@ impl Upstream<'_> {
 }
 
 // `failure` codes of an [`UpstreamAnswer`] (0: none), as `call_upstream` sets them.
-/// `new Request` refused the URL.
-const NO_URL: u8 = 1;
 /// No answer: a network error, or a call aborted by its producer.
 const UNREACHABLE: u8 = 2;
 /// The call's own timeout signal fired before the answer was read.
@@ -225,21 +217,17 @@ const CUT_OFF: u8 = 4;
 // host it names; a 3xx is answered as an unavailable upstream), bounded by `signal` or else by
 // the runtime's `AbortSignal.timeout`, the answer read whole with one `arrayBuffer()` (small
 // JSON; a stream reader costs a promise per chunk). It never rejects. The failure codes are the
-// constants above.
+// constants above. `fetch` is given the URL and init itself, not a `Request` built first (a
+// second object per call, measured in BENCHMARKS.md): what the constructor could refuse is
+// checked once, in the configuration (the base URL parses, the API key is a valid header value).
 #[wasm_bindgen(inline_js = r#"
 export async function call_upstream(url, method, apiKey, contentType, body, signal, timeoutMs) {
   signal ??= AbortSignal.timeout(timeoutMs);
   const headers = { 'x-api-key': apiKey, accept: 'application/json' };
   if (contentType !== undefined) headers['content-type'] = contentType;
-  let request;
-  try {
-    request = new Request(url, { method, headers, body, redirect: 'manual', signal });
-  } catch {
-    return { status: 0, failure: 1 };
-  }
   let response;
   try {
-    response = await fetch(request);
+    response = await fetch(url, { method, headers, body, redirect: 'manual', signal });
   } catch {
     return { status: 0, failure: signal.aborted ? 3 : 2 };
   }

@@ -256,6 +256,10 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
     ['GRANT_SECRET', { GRANT_SECRET: 'short-grant-secret', TOKEN_SECRET: strong }, {}],
     ['TOKEN_SECRET', { GRANT_SECRET: strong, TOKEN_SECRET: strong }, {}],
     ['TWELVELABS_BASE_URL', { GRANT_SECRET: strong, TOKEN_SECRET: TOKEN_SECRET }, { TWELVELABS_BASE_URL: 'http://api.twelvelabs.example/v1.3' }],
+    // An API key no header can carry: every upstream call would fail as if TwelveLabs were down.
+    ['TWELVELABS_API_KEY', { GRANT_SECRET: strong, TOKEN_SECRET, TWELVELABS_API_KEY: 'tlk_line\nbreak_canary' }, {}],
+    ['TWELVELABS_API_KEY', { GRANT_SECRET: strong, TOKEN_SECRET, TWELVELABS_API_KEY: 'tlk_inner space_canary' }, {}],
+    ['TWELVELABS_API_KEY', { GRANT_SECRET: strong, TOKEN_SECRET, TWELVELABS_API_KEY: 'tlk_n\u00f6n_ascii_canary' }, {}],
   ];
   for (const [setting, secrets, vars] of cases) {
     const bad = await startWorker({
