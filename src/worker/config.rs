@@ -360,10 +360,22 @@ mod tests {
                 vec![("TWELVELABS_BASE_URL", "https://u:p@api.twelvelabs.io/v1.3")],
                 "TWELVELABS_BASE_URL",
             ),
-            (vec![("TWELVELABS_API_KEY", "tlk_line\nbreak")], "TWELVELABS_API_KEY"),
-            (vec![("TWELVELABS_API_KEY", "tlk_bell\u{7}key")], "TWELVELABS_API_KEY"),
-            (vec![("TWELVELABS_API_KEY", "tlk_inner space")], "TWELVELABS_API_KEY"),
-            (vec![("TWELVELABS_API_KEY", "tlk_n\u{f6}n_ascii")], "TWELVELABS_API_KEY"),
+            (
+                vec![("TWELVELABS_API_KEY", "tlk_line\nbreak")],
+                "TWELVELABS_API_KEY",
+            ),
+            (
+                vec![("TWELVELABS_API_KEY", "tlk_bell\u{7}key")],
+                "TWELVELABS_API_KEY",
+            ),
+            (
+                vec![("TWELVELABS_API_KEY", "tlk_inner space")],
+                "TWELVELABS_API_KEY",
+            ),
+            (
+                vec![("TWELVELABS_API_KEY", "tlk_n\u{f6}n_ascii")],
+                "TWELVELABS_API_KEY",
+            ),
             (vec![("MAX_GRANT_TTL_S", "0")], "MAX_GRANT_TTL_S"),
             (vec![("MAX_GRANT_TTL_S", "86401")], "MAX_GRANT_TTL_S"),
         ] {

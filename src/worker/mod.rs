@@ -175,7 +175,8 @@ async fn fetch(
 // The request's last step: its log line, and the runtime's `Response` made from an [`Answer`]
 // (`headers`: its `header_lines`), in one crossing. The body is copied out of wasm memory. The
 // headers go in as a plain object (an `Answer` names each header once), not a `Headers` filled
-// with a `set` per header: measured 1-2 % less CPU per request (BENCHMARKS.md).
+// with a `set` per header (with `call_upstream` handing `fetch` its URL and init: 2-3 % less CPU
+// per list request, BENCHMARKS.md).
 #[wasm_bindgen(inline_js = r#"
 export function respond(status, body, headerLines, logLine) {
   console.log(logLine);
