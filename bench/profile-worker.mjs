@@ -11,7 +11,9 @@
 // for quick A/B checks of a change (the load section of `make bench` is the reference).
 // `--worker reference` serves bench/reference-worker/ (the plain JS peer) instead of ours;
 // `--worker both` (implies --no-profile) runs ours and the reference in turn for `--rounds`
-// rounds and prints worker_cpu_ratio_vs_js (ours ÷ reference CPU per request, median of rounds).
+// rounds (the order rotated every round, each run started once every workerd is idle, as in the
+// load section) and prints worker_cpu_ratio_vs_js (ours ÷ reference CPU per request, median of
+// rounds).
 // `--alt DIR` (with `--worker both`) also serves another build of ours (DIR/index.js and
 // DIR/index_bg.wasm, e.g. a copy of build/ from before a change) in the same rounds, and prints
 // its ratio too and ours ÷ alt: a paired A/B of one change on the same machine load.
@@ -33,7 +35,7 @@ import { formatProfile, isWasm, pseudoCategory, summarizeProfile } from './lib/c
 import { benchWorkerEnv, OUT_DIR, startBenchEmulator } from './lib/services.mjs';
 import { median } from './lib/stats.mjs';
 import { builtWorkerModules, REFERENCE_WORKER_MODULES, startWorkerd } from './lib/workerd.mjs';
-import { credentials, LISTED_ASSETS, ROUTES, seedAssets, workerRequests } from './worker-load.mjs';
+import { credentials, LISTED_ASSETS, ROUTES, seedAssets, settle, workerRequests } from './worker-load.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -128,7 +130,12 @@ try {
     const perRequest = Object.fromEntries(Object.keys(servers).map((name) => [name, []]));
     const rounds = values.worker === 'both' ? Number(values.rounds) : 1;
     for (let round = 0; round < rounds; round++) {
-      for (const [name, { server, request }] of Object.entries(servers)) {
+      // As the load section does: the order rotates every round, and each side starts once the
+      // emulator and every workerd are idle, so no side always runs right after the same other one.
+      const order = Object.keys(servers).map((_, i, all) => all[(i + round) % all.length]);
+      for (const name of order) {
+        const { server, request } = servers[name];
+        await settle({ emulator: emulator.pid, ...Object.fromEntries(Object.entries(servers).map(([n, s]) => [n, s.server.pid])) });
         const cpuBefore = groupCpuMs(server.pid);
         const result = await load({ ...request, connections, amount });
         const cpuMs = groupCpuMs(server.pid) - cpuBefore;

@@ -94,7 +94,7 @@ function load({ url, method, headers, body, connections, amount }) {
  * dev streams the Worker's log lines to its Node process after the answers went out) would
  * otherwise take CPU from the next run. Answers how long it waited.
  */
-async function settle(groups, { threshold = 0.15, windowMs = 250, maxMs = 5000 } = {}) {
+export async function settle(groups, { threshold = 0.15, windowMs = 250, maxMs = 5000 } = {}) {
   const started = performance.now();
   for (;;) {
     const stop = cpuMeter(groups);

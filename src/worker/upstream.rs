@@ -217,9 +217,10 @@ const CUT_OFF: u8 = 4;
 // host it names; a 3xx is answered as an unavailable upstream), bounded by `signal` or else by
 // the runtime's `AbortSignal.timeout`, the answer read whole with one `arrayBuffer()` (small
 // JSON; a stream reader costs a promise per chunk). It never rejects. The failure codes are the
-// constants above. `fetch` is given the URL and init itself, not a `Request` built first (a
-// second object per call, measured in BENCHMARKS.md): what the constructor could refuse is
-// checked once, in the configuration (the base URL parses, the API key is a valid header value).
+// constants above. `fetch` is given the URL and init itself, not a `Request` built first (one
+// object fewer per call; measured with `respond`'s plain headers in BENCHMARKS.md): what the
+// constructor could refuse is checked once, in the configuration (the base URL parses, the API
+// key is a valid header value).
 #[wasm_bindgen(inline_js = r#"
 export async function call_upstream(url, method, apiKey, contentType, body, signal, timeoutMs) {
   signal ??= AbortSignal.timeout(timeoutMs);
