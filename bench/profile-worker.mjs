@@ -163,46 +163,47 @@ try {
           `ours ÷ alt ${oursVsAlt.toFixed(3)} (median of paired rounds)\n`,
       );
     }
-    process.exit(0);
+  } else {
+    // One profiled run of one Worker.
+    const [[workerName, { server: worker, request }]] = Object.entries(servers);
+    const cdp = await connect(`ws://127.0.0.1:${inspectorPort}/main`);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+    await cdp.send('Profiler.start');
+    const cpuBefore = groupCpuMs(worker.pid);
+    const t0 = performance.now();
+    const result = await load({ ...request, connections, amount });
+    const wallMs = performance.now() - t0;
+    const cpuMs = groupCpuMs(worker.pid) - cpuBefore;
+    const { profile } = await cdp.send('Profiler.stop');
+    cdp.close();
+    const file = path.join(PROFILE_DIR, `worker-${workerName}-${values.route}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    const answered = result.requests.total;
+    const summary = {
+      worker: workerName,
+      route: values.route,
+      clients: connections,
+      requests: answered,
+      non_2xx: result.non2xx,
+      workerd_cpu_ms: Math.round(cpuMs),
+      workerd_cpu_ms_per_request: cpuMs / answered,
+      // Includes autocannon's idle tail (it ends on a one-second tick).
+      wall_ms: Math.round(wallMs),
+      profile: summarizeProfile(profile, { category, top: Number(values.top) }),
+    };
+    writeFileSync(path.join(PROFILE_DIR, `worker-${workerName}-${values.route}-summary.json`), `${JSON.stringify(summary, null, 2)}\n`);
+    process.stdout.write(
+      [
+        `${values.route}, ${workerName}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ${(cpuMs / 1000).toFixed(2)} s CPU, ` +
+          `${summary.workerd_cpu_ms_per_request.toFixed(3)} ms per request (inspector attached)`,
+        `JS-thread profile, ${(summary.profile.totalMs / 1000).toFixed(2)} s sampled:`,
+        ...formatProfile(summary.profile),
+        `profile: ${path.relative(process.cwd(), file)}`,
+        '',
+      ].join('\n'),
+    );
   }
-  const [[workerName, { server: worker, request }]] = Object.entries(servers);
-  const cdp = await connect(`ws://127.0.0.1:${inspectorPort}/main`);
-  await cdp.send('Profiler.enable');
-  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
-  await cdp.send('Profiler.start');
-  const cpuBefore = groupCpuMs(worker.pid);
-  const t0 = performance.now();
-  const result = await load({ ...request, connections, amount });
-  const wallMs = performance.now() - t0;
-  const cpuMs = groupCpuMs(worker.pid) - cpuBefore;
-  const { profile } = await cdp.send('Profiler.stop');
-  cdp.close();
-  const file = path.join(PROFILE_DIR, `worker-${workerName}-${values.route}.cpuprofile`);
-  writeFileSync(file, JSON.stringify(profile));
-  const answered = result.requests.total;
-  const summary = {
-    worker: workerName,
-    route: values.route,
-    clients: connections,
-    requests: answered,
-    non_2xx: result.non2xx,
-    workerd_cpu_ms: Math.round(cpuMs),
-    workerd_cpu_ms_per_request: cpuMs / answered,
-    // Includes autocannon's idle tail (it ends on a one-second tick).
-    wall_ms: Math.round(wallMs),
-    profile: summarizeProfile(profile, { category, top: Number(values.top) }),
-  };
-  writeFileSync(path.join(PROFILE_DIR, `worker-${workerName}-${values.route}-summary.json`), `${JSON.stringify(summary, null, 2)}\n`);
-  process.stdout.write(
-    [
-      `${values.route}, ${workerName}, ${connections} clients: ${answered} requests (${result.non2xx} not 2xx); workerd used ${(cpuMs / 1000).toFixed(2)} s CPU, ` +
-        `${summary.workerd_cpu_ms_per_request.toFixed(3)} ms per request (inspector attached)`,
-      `JS-thread profile, ${(summary.profile.totalMs / 1000).toFixed(2)} s sampled:`,
-      ...formatProfile(summary.profile),
-      `profile: ${path.relative(process.cwd(), file)}`,
-      '',
-    ].join('\n'),
-  );
 } finally {
   await Promise.allSettled(started.reverse().map((s) => s.stop()));
 }

@@ -4,11 +4,22 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-/// Kills the child by PID when dropped, so a failing assertion never leaks a process.
+/// Stops the child by PID when dropped, so a failing assertion never leaks a process: SIGTERM
+/// first, so that it removes its temporary data directory as it does for a harness, and SIGKILL
+/// if it is still running after two seconds.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..40 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -138,10 +149,14 @@ fn bad_flags_fail_with_a_clear_message() {
     assert!(!output.status.success());
 }
 
-#[test]
-fn sigterm_stops_the_emulator_and_removes_its_temporary_directory() {
+/// Starts the binary with a temporary data directory, opens `connections` (each given the
+/// emulator's address), sends SIGTERM, and checks that it exits cleanly with the directory gone.
+fn sigterm_removes_the_temporary_directory(connections: fn(&str) -> Vec<std::net::TcpStream>) {
     let (mut running, line) = start(&mut emulator());
-    assert!(line.starts_with("listening on http://127.0.0.1:"));
+    let address = line
+        .strip_prefix("listening on http://")
+        .expect("the first line names the URL")
+        .to_owned();
     let mut stderr = BufReader::new(running.0.stderr.take().unwrap());
     let mut banner = String::new();
     stderr.read_line(&mut banner).unwrap();
@@ -151,6 +166,7 @@ fn sigterm_stops_the_emulator_and_removes_its_temporary_directory() {
         .map(|(_, dir)| std::path::PathBuf::from(dir))
         .unwrap();
     assert!(data_dir.is_dir(), "{banner}");
+    let _open = connections(&address);
     let status = Command::new("kill")
         .args(["-TERM", &running.0.id().to_string()])
         .status()
@@ -162,6 +178,36 @@ fn sigterm_stops_the_emulator_and_removes_its_temporary_directory() {
         "{} should be removed",
         data_dir.display()
     );
+}
+
+#[test]
+fn sigterm_stops_the_emulator_and_removes_its_temporary_directory() {
+    sigterm_removes_the_temporary_directory(|_| Vec::new());
+}
+
+#[test]
+fn sigterm_removes_the_temporary_directory_while_clients_hold_connections_open() {
+    use std::io::{Read, Write};
+    sigterm_removes_the_temporary_directory(|address| {
+        // A browser's or workerd's idle keep-alive connection, after a whole exchange.
+        let mut idle = std::net::TcpStream::connect(address).unwrap();
+        idle.write_all(b"GET /_emulator/health HTTP/1.1\r\nHost: emulator\r\n\r\n")
+            .unwrap();
+        let mut answer = [0u8; 12];
+        idle.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        // A storage PUT cut short: headers sent, most of the body not.
+        let mut partway = std::net::TcpStream::connect(address).unwrap();
+        partway
+            .write_all(
+                b"PUT /_storage/nothing/1 HTTP/1.1\r\nHost: emulator\r\n\
+                  Content-Length: 1000\r\n\r\npartial",
+            )
+            .unwrap();
+        // Let the emulator take both connections in before the signal.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        vec![idle, partway]
+    });
 }
 
 #[test]

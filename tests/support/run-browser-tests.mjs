@@ -6,11 +6,15 @@
 // The tests learn the URLs at compile time through TLEU_TEST_* environment variables (read with
 // `option_env!`). Everything started here is stopped by PID, also when cargo fails or this
 // process is interrupted (the harness kills registered services at exit). Exits with cargo's
-// status. Extra arguments are passed to `cargo test` (e.g. `--test browser_fetch`).
+// status. Extra arguments are passed to `cargo test` (e.g. `--test browser_fetch`). The test
+// runner, chromedriver and Chromium get a temporary directory of their own (TMPDIR), removed at
+// the end: chromedriver's profiles and Chromium's scoped directories (about 120 MB a run) would
+// otherwise stay behind in /tmp, since the runner ends the browser without its clean-up.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, freePort, startEmulator } from './harness.mjs';
 import { startWorker } from './worker.mjs';
@@ -109,6 +113,9 @@ async function main() {
   const started = [];
   const measurements = [];
   let status = 1;
+  const browserTmp = mkdtempSync(path.join(tmpdir(), 'tleu-browser-tests-'));
+  const removeBrowserTmp = () => rmSync(browserTmp, { recursive: true, force: true });
+  process.on('exit', removeBrowserTmp);
   try {
     const emulator = await startEmulator({ args: ['--allowed-origins', origin] });
     started.push(emulator);
@@ -124,6 +131,7 @@ async function main() {
     started.push(recorder);
     const env = {
       ...process.env,
+      TMPDIR: browserTmp,
       CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test-runner',
       CHROMEDRIVER: process.env.CHROMEDRIVER || '/usr/bin/chromedriver',
       WASM_BINDGEN_TEST_ADDRESS: `127.0.0.1:${testPort}`,
@@ -145,6 +153,7 @@ async function main() {
     status = 1;
   } finally {
     await Promise.allSettled(started.reverse().map((service) => service.stop()));
+    removeBrowserTmp();
   }
   process.exit(status);
 }
