@@ -38,8 +38,9 @@ pub const EMULATOR_BINARY: &str = concat!(
 /// The emulator's development API key (its default).
 pub const EMULATOR_API_KEY: &str = "emulator-dev-key";
 
-/// A running emulator process, killed (by its PID) and reaped when dropped — also when the test
-/// panics, since the guard is dropped while unwinding.
+/// A running emulator process, stopped (by its PID) and reaped when dropped — also when the test
+/// panics, since the guard is dropped while unwinding. SIGTERM first, so that it removes its
+/// temporary data directory; SIGKILL if it still runs two seconds later.
 pub struct EmulatorProcess {
     child: Child,
     /// The base URL, e.g. `http://127.0.0.1:40123`.
@@ -97,6 +98,15 @@ impl EmulatorProcess {
 
 impl Drop for EmulatorProcess {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..40 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
