@@ -4,24 +4,15 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-/// Stops the child by PID when dropped, so a failing assertion never leaks a process: SIGTERM
-/// first, so that it removes its temporary data directory as it does for a harness, and SIGKILL
-/// if it is still running after two seconds.
+#[path = "common/stop.rs"]
+mod stop;
+
+/// Stops the child by PID when dropped, so a failing assertion never leaks a process.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..40 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        stop::stop(&mut self.0);
     }
 }
 

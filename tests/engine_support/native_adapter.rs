@@ -21,6 +21,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+
+// The emulator crate's test helper for stopping a spawned emulator (SIGTERM, then SIGKILL).
+#[path = "../../emulator/tests/common/stop.rs"]
+mod stop;
 use twelvelabs_edge_upload::core::engine::{Action, Engine, FileId, Input, NewFile, RequestId};
 use twelvelabs_edge_upload::core::error::Error;
 use twelvelabs_edge_upload::core::retry::{parse_retry_after_ms, HttpOutcome};
@@ -39,8 +43,8 @@ pub const EMULATOR_BINARY: &str = concat!(
 pub const EMULATOR_API_KEY: &str = "emulator-dev-key";
 
 /// A running emulator process, stopped (by its PID) and reaped when dropped — also when the test
-/// panics, since the guard is dropped while unwinding. SIGTERM first, so that it removes its
-/// temporary data directory; SIGKILL if it still runs two seconds later.
+/// panics, since the guard is dropped while unwinding (SIGTERM first, so that it removes its
+/// temporary data directory: see `stop`).
 pub struct EmulatorProcess {
     child: Child,
     /// The base URL, e.g. `http://127.0.0.1:40123`.
@@ -98,17 +102,7 @@ impl EmulatorProcess {
 
 impl Drop for EmulatorProcess {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..40 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop::stop(&mut self.child);
     }
 }
 
