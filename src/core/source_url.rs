@@ -20,8 +20,11 @@ use crate::core::error::Error;
 /// Longest source URL accepted, in bytes.
 pub const MAX_SOURCE_URL_BYTES: usize = 2048;
 
-/// Name suffixes that never name a public host (RFC 6761, RFC 6762, RFC 8375, ICANN's
-/// `.internal`), besides single-label names.
+/// Name suffixes that never name a public host, besides single-label names: the special-use
+/// names (RFC 6761, RFC 6762, RFC 8375, RFC 7686, RFC 9476 `.alt`, ICANN's `.internal`), the
+/// top-level names RFC 6762 (Appendix G) lists as used on private networks, and Kubernetes'
+/// cluster-internal `.svc`. None of them is delegated in the public DNS root, so a name under one
+/// can only resolve inside someone's network.
 const NON_PUBLIC_SUFFIXES: &[&str] = &[
     "localhost",
     "local",
@@ -33,6 +36,13 @@ const NON_PUBLIC_SUFFIXES: &[&str] = &[
     "test",
     "example",
     "onion",
+    "alt",
+    "intranet",
+    "private",
+    "corp",
+    "home",
+    "lan",
+    "svc",
 ];
 
 /// Checks a `method=url` source and returns it as the URL parser serialises it (the form to
@@ -139,6 +149,11 @@ mod tests {
                 "https://[2606:4700::1111]/v.mp4",
             ),
             ("https://example.com./v.mp4", "https://example.com./v.mp4"),
+            // Those private suffixes are labels like any other below a public one.
+            (
+                "https://lan.svc.home.example.com/v.mp4",
+                "https://lan.svc.home.example.com/v.mp4",
+            ),
         ] {
             assert_eq!(check_source_url(raw).unwrap().as_str(), sent, "{raw}");
         }
@@ -204,6 +219,15 @@ mod tests {
             "https://metadata.google.internal/v.mp4",
             "https://printer.local/v.mp4",
             "https://%6c%6f%63%61%6c%68%6f%73%74/v.mp4",
+            // Names only a private network resolves (RFC 6762 Appendix G, RFC 9476, Kubernetes).
+            "https://kubernetes.default.svc/v.mp4",
+            "https://nas.lan/v.mp4",
+            "https://NAS.LAN./v.mp4",
+            "https://intranet.corp/v.mp4",
+            "https://router.home/v.mp4",
+            "https://db.private/v.mp4",
+            "https://files.intranet/v.mp4",
+            "https://x.alt/v.mp4",
             // Scheme, credentials, shape.
             "http://example.com/v.mp4",
             "ftp://example.com/v.mp4",

@@ -18,9 +18,6 @@ use crate::core::wire::{
 /// The text fields and file-part headers must fit in this many bytes.
 pub const MAX_PREFIX_BYTES: usize = 64 * 1024;
 
-/// Bytes tolerated after the closing boundary (an epilogue is legal but useless).
-const MAX_EPILOGUE_BYTES: u64 = 1024;
-
 /// The form fields `POST /assets` accepts.
 const KNOWN_FIELDS: &[&str] = &[
     "method",
@@ -58,6 +55,18 @@ pub fn boundary(content_type: &str) -> Result<String, Error> {
         ));
     }
     Ok(boundary)
+}
+
+/// The `Content-Type` of a form delimited by `boundary` (one [`boundary`] accepted): the boundary
+/// quoted when it holds a character a header token cannot (a space, `(`, `)`, `,`, `/`, `:`, `=`
+/// or `?`), as RFC 2046 requires, so that upstream reads the boundary the body uses.
+pub fn content_type(boundary: &str) -> String {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if boundary.chars().all(token_char) {
+        format!("multipart/form-data; boundary={boundary}")
+    } else {
+        format!("multipart/form-data; boundary=\"{boundary}\"")
+    }
 }
 
 /// The headers of the `file` part.
@@ -207,21 +216,12 @@ fn part_headers(block: &[u8]) -> Result<(String, Option<String>, Option<String>)
     Ok((name, filename, content_type))
 }
 
-/// A validated `POST /assets` form (without the file bytes).
+/// A validated `POST /assets` form (without the file bytes): the text fields as the wire
+/// types them (the same struct the browser builds its form from), and the file part's headers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssetForm {
-    /// `method`.
-    pub method: CreateAssetMethod,
-    /// `url` (method `url`).
-    pub url: Option<String>,
-    /// `filename`.
-    pub filename: Option<String>,
-    /// `enable_hls`.
-    pub enable_hls: Option<bool>,
-    /// `enable_thumbnail`.
-    pub enable_thumbnail: Option<bool>,
-    /// `user_metadata`, decoded.
-    pub user_metadata: Option<UserMetadata>,
+    /// The text fields.
+    pub fields: CreateAssetFields,
     /// The file part (method `direct`).
     pub file: Option<FileHeader>,
 }
@@ -299,12 +299,14 @@ impl AssetForm {
             }
         };
         Ok(AssetForm {
-            method,
-            url,
-            filename,
-            enable_hls: boolean("enable_hls")?,
-            enable_thumbnail: boolean("enable_thumbnail")?,
-            user_metadata,
+            fields: CreateAssetFields {
+                method,
+                url,
+                filename,
+                enable_hls: boolean("enable_hls")?,
+                enable_thumbnail: boolean("enable_thumbnail")?,
+                user_metadata,
+            },
             file: prefix.file.clone(),
         })
     }
@@ -314,7 +316,7 @@ impl AssetForm {
     pub fn direct_media(&self) -> Result<FileMedia, Error> {
         let file = self.file.as_ref();
         let names: Vec<&str> = [
-            self.filename.as_deref(),
+            self.fields.filename.as_deref(),
             file.and_then(|f| f.filename.as_deref()),
         ]
         .into_iter()
@@ -325,14 +327,10 @@ impl AssetForm {
 
     /// The text fields to send upstream, `user_metadata` replaced by `metadata` (the owner-tagged
     /// version), in the wire encoding and order of [`CreateAssetFields::form_fields`].
-    pub fn upstream_fields(&self, metadata: &UserMetadata) -> Vec<(&'static str, String)> {
+    pub fn upstream_fields(&self, metadata: UserMetadata) -> Vec<(&'static str, String)> {
         CreateAssetFields {
-            method: self.method,
-            url: self.url.clone(),
-            filename: self.filename.clone(),
-            enable_hls: self.enable_hls,
-            enable_thumbnail: self.enable_thumbnail,
-            user_metadata: Some(metadata.clone()),
+            user_metadata: Some(metadata),
+            ..self.fields.clone()
         }
         .form_fields()
     }
@@ -446,8 +444,12 @@ impl FileTail {
                 "The `file` part must be the last part of the form.",
             ));
         }
-        if self.after_delimiter.len() as u64 > 2 + MAX_EPILOGUE_BYTES {
-            return Err(malformed("too many bytes after the closing boundary"));
+        // Only the line break that ends the closing boundary may follow it. An epilogue is legal
+        // in MIME but no client sends one, and it would travel upstream unread: a lenient parser
+        // there could take a part smuggled in it (an owner tag) as part of the form.
+        let epilogue = &self.after_delimiter[2..];
+        if !b"\r\n".starts_with(&epilogue[..epilogue.len().min(2)]) || epilogue.len() > 2 {
+            return Err(malformed("nothing may follow the closing boundary"));
         }
         Ok(())
     }
@@ -532,9 +534,9 @@ mod tests {
         assert_eq!(&data[prefix.consumed..prefix.consumed + 10], b"0123456789");
         assert_eq!(end, prefix.consumed);
         let form = AssetForm::from_prefix(&prefix).unwrap();
-        assert_eq!(form.method, CreateAssetMethod::Direct);
+        assert_eq!(form.fields.method, CreateAssetMethod::Direct);
         assert_eq!(form.direct_media().unwrap().media, MediaType::Video);
-        assert_eq!(form.user_metadata.unwrap()["k"], "v".into());
+        assert_eq!(form.fields.user_metadata.unwrap()["k"], "v".into());
     }
 
     #[test]
@@ -550,8 +552,11 @@ mod tests {
         let prefix = parse_prefix(&data, B).unwrap().unwrap();
         assert_eq!(prefix.file, None);
         let form = AssetForm::from_prefix(&prefix).unwrap();
-        assert_eq!(form.url.as_deref(), Some("https://example.com/v.mp4"));
-        assert_eq!(form.enable_hls, Some(true));
+        assert_eq!(
+            form.fields.url.as_deref(),
+            Some("https://example.com/v.mp4")
+        );
+        assert_eq!(form.fields.enable_hls, Some(true));
         assert!(parse_prefix(&data[..data.len() - 4], B).unwrap().is_none());
     }
 
@@ -650,14 +655,13 @@ mod tests {
         let prefix = parse_prefix(&data, B).unwrap().unwrap();
         let form = AssetForm::from_prefix(&prefix).unwrap();
         let metadata = crate::worker::policy::with_owner(None, "user-1");
-        let rebuilt =
-            build_prefix(B, &form.upstream_fields(&metadata), form.file.as_ref()).unwrap();
+        let rebuilt = build_prefix(B, &form.upstream_fields(metadata), form.file.as_ref()).unwrap();
         let mut whole = rebuilt.clone();
         whole.extend_from_slice(&data[prefix.consumed..]);
         let again = parse_prefix(&whole, B).unwrap().unwrap();
         let form_again = AssetForm::from_prefix(&again).unwrap();
         assert_eq!(
-            form_again.user_metadata.unwrap()[crate::worker::policy::OWNER_METADATA_KEY],
+            form_again.fields.user_metadata.unwrap()[crate::worker::policy::OWNER_METADATA_KEY],
             "user-1".into()
         );
         assert_eq!(&whole[again.consumed..again.consumed + 3], b"abc");
@@ -701,5 +705,46 @@ mod tests {
         let mut long_epilogue = format!("x\r\n--{B}--").into_bytes();
         long_epilogue.extend(std::iter::repeat_n(b'e', 2000));
         assert!(run_tail(&long_epilogue, 100, 64).is_err());
+    }
+
+    #[test]
+    fn only_a_line_break_may_follow_the_closing_boundary() {
+        for ending in ["--", "--\r\n"] {
+            let tail_bytes = format!("data\r\n--{B}{ending}");
+            for chunk in [1, 3, 1000] {
+                assert_eq!(run_tail(tail_bytes.as_bytes(), 100, chunk).unwrap(), 4);
+            }
+        }
+        let smuggled_part = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=\"user_metadata\"\r\n\r\n{{\"edge_upload_owner\":\"victim\"}}\r\n--{B}--\r\n"
+        );
+        for epilogue in ["x", "\n", "\r\r", "\r\n\r\n", " ", smuggled_part.as_str()] {
+            let tail_bytes = format!("data\r\n--{B}--{epilogue}");
+            for chunk in [1, 3, 1000] {
+                assert_eq!(
+                    run_tail(tail_bytes.as_bytes(), 100, chunk)
+                        .unwrap_err()
+                        .code,
+                    ErrorCode::InvalidInput,
+                    "{epilogue:?} in chunks of {chunk}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_boundary_a_token_cannot_hold_is_quoted_in_the_content_type() {
+        assert_eq!(
+            content_type(B),
+            format!("multipart/form-data; boundary={B}")
+        );
+        for boundary in ["a b", "x=y", "a:b/c?d", "(p),q"] {
+            let rebuilt = content_type(boundary);
+            assert_eq!(
+                rebuilt,
+                format!("multipart/form-data; boundary=\"{boundary}\"")
+            );
+            assert_eq!(self::boundary(&rebuilt).unwrap(), boundary);
+        }
     }
 }

@@ -554,8 +554,16 @@ pub async fn list_uploads(ctx: &Ctx, req: &Request) -> Handled {
     pass_through(reply)
 }
 
-/// Fetches an asset and checks the caller may see it (owner tag or admin).
+/// Fetches an asset and checks the caller may see it (owner tag or admin). To a non-admin,
+/// another user's asset is answered exactly as an asset that does not exist: one upstream call
+/// and the same 404 either way, so that an id cannot be probed for existence or ownership.
 async fn owned_asset(ctx: &Ctx, grant: &GrantClaims, asset_id: &str) -> Result<Reply, ApiError> {
+    let not_yours = || {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("There is no asset `{asset_id}` among your assets."),
+        )
+    };
     let reply = ctx
         .upstream()?
         .call(
@@ -564,12 +572,16 @@ async fn owned_asset(ctx: &Ctx, grant: &GrantClaims, asset_id: &str) -> Result<R
             Body::Empty,
             Idempotency::Idempotent,
         )
-        .await?;
-    if !grant.is_admin() && !policy::is_owned_by(&parse_upstream_json(&reply)?, &grant.sub) {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "This asset belongs to another user.",
-        ));
+        .await;
+    if grant.is_admin() {
+        return reply;
+    }
+    let reply = match reply {
+        Err(error) if error.error.code == ErrorCode::NotFound => return Err(not_yours()),
+        other => other?,
+    };
+    if !policy::is_owned_by(&parse_upstream_json(&reply)?, &grant.sub) {
+        return Err(not_yours());
     }
     Ok(reply)
 }
@@ -814,11 +826,12 @@ async fn check_form(
     };
     let mut asset_form = AssetForm::from_prefix(&prefix)?;
     let mut direct_media = None;
-    if asset_form.method == wire::CreateAssetMethod::Url {
+    if asset_form.fields.method == wire::CreateAssetMethod::Url {
         ctx.config.policy.check_url_upload(grant)?;
-        let source = source_url::check_source_url(asset_form.url.as_deref().unwrap_or_default())?;
+        let source =
+            source_url::check_source_url(asset_form.fields.url.as_deref().unwrap_or_default())?;
         // Upstream gets the URL as the parser serialised it: the host it reads is the one checked.
-        asset_form.url = Some(source.into());
+        asset_form.fields.url = Some(source.into());
     } else {
         let checked = asset_form.direct_media()?;
         ctx.config.policy.check_type(grant, checked.media)?;
@@ -828,10 +841,10 @@ async fn check_form(
         }
         direct_media = Some(checked.media);
     }
-    let metadata = policy::with_owner(asset_form.user_metadata.clone(), &grant.sub);
-    let fields = asset_form.upstream_fields(&metadata);
+    let metadata = policy::with_owner(asset_form.fields.user_metadata.take(), &grant.sub);
+    let fields = asset_form.upstream_fields(metadata);
     let new_prefix = form::build_prefix(boundary, &fields, asset_form.file.as_ref())?;
-    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let content_type = form::content_type(boundary);
     let Some(media) = direct_media else {
         return Ok(CheckedForm::Url {
             form: new_prefix,

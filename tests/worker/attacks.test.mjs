@@ -448,3 +448,125 @@ test('7. a client still sending when its streamed upload is refused gets the ref
   }
   assert.equal(await upstreamAssetTotal(), assetsBefore, 'nothing stored upstream');
 });
+
+// ── Found by a second review (2026-12-06): an ownership oracle, quoted boundaries, epilogues,
+// names only a private network resolves ──
+
+test('8. another user\'s asset answers exactly as a missing one: same 404, same body, one upstream GET, no DELETE', async () => {
+  const victim = await call('/v1.3/assets/multipart-uploads', {
+    method: 'POST', token: grant({ sub: 'victim' }), json: { filename: 'victim-secret.mp4', type: 'video', total_size: 10 },
+  });
+  assert.equal(victim.status, 201, victim.text);
+  const foreignId = victim.json.asset_id;
+  const missingId = 'f'.repeat(foreignId.length);
+  const attacker = grant({ sub: 'attacker' });
+  const variants = [
+    ['GET', ''],
+    ['DELETE', ''],
+    ['DELETE', '?force=true'],
+    ['DELETE', '?force=false'],
+  ];
+  for (const [method, query] of variants) {
+    const seen = {};
+    for (const [label, id] of [['foreign', foreignId], ['missing', missingId]]) {
+      await resetStats();
+      const res = await call(`/v1.3/assets/${id}${query}`, { method, token: attacker });
+      seen[label] = {
+        status: res.status,
+        body: res.text.replaceAll(id, '{id}'),
+        upstream: await upstreamCalls(emulator),
+      };
+      assert.equal(res.status, 404, `${method} ${label}${query}: ${res.text}`);
+      assert.equal(res.json.code, 'not_found');
+      assert.deepEqual(seen[label].upstream, { 'GET /v1.3/assets/{asset_id}': 1 }, `${method} ${label}${query}: only the ownership GET reaches upstream`);
+    }
+    assert.equal(seen.foreign.body, seen.missing.body, `${method}${query}: the answers must not tell the two apart`);
+  }
+  // The victim's asset is untouched, and the victim and an admin still see it.
+  assert.equal((await call(`/v1.3/assets/${foreignId}`, { token: grant({ sub: 'victim' }) })).status, 200);
+  assert.equal((await call(`/v1.3/assets/${foreignId}`, { token: grant({ sub: 'admin-1', scope: 'admin' }) })).status, 200);
+  // An admin asking for a missing asset still gets TwelveLabs' own answer.
+  const adminMissing = await call(`/v1.3/assets/${missingId}`, { token: grant({ sub: 'admin-1', scope: 'admin' }) });
+  assert.equal(adminMissing.status, 404);
+  assert.doesNotMatch(adminMissing.json.message, /among your assets/);
+});
+
+test('8. a boundary quoted because it holds a space or a separator reaches TwelveLabs quoted, and the upload succeeds', async () => {
+  for (const boundary of ['a b', 'x=y', 'a:b/c?d', '(p),q', 'one two three']) {
+    const body = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.mp4"\r\nContent-Type: video/mp4\r\n\r\n` +
+      `hello\r\n--${boundary}--\r\n`,
+      'latin1',
+    );
+    await resetStats();
+    const res = await call('/v1.3/assets', {
+      method: 'POST', token: grant(), body,
+      headers: { 'content-type': `multipart/form-data; boundary="${boundary}"` },
+    });
+    assert.equal(res.status, 201, `${boundary}: ${res.text}`);
+    assert.deepEqual(await upstreamCalls(emulator), { 'POST /v1.3/assets': 1 }, boundary);
+    const stored = await getJson(`${emulator.apiUrl}/assets/${res.json._id}`, { headers: { 'x-api-key': emulator.apiKey } });
+    assert.equal(stored.filename, 'clip.mp4', boundary);
+    assert.equal(stored.file_type, 'video/mp4', boundary);
+  }
+});
+
+test('8. nothing but a line break may follow the closing boundary: an epilogue is refused, whole or streamed', async () => {
+  const smuggledPart = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"edge_upload_owner":"victim"}\r\n--${BOUNDARY}--\r\n`;
+  const epilogues = ['x', '\r\n\r\n', ' ', '\n', smuggledPart];
+  for (const epilogue of epilogues) {
+    // Small enough to be read whole before the Worker calls upstream.
+    const body = Buffer.concat([directBody({}), Buffer.from(epilogue, 'latin1')]);
+    await refusedBeforeUpstream(`epilogue ${JSON.stringify(epilogue.slice(0, 12))}`, () => call('/v1.3/assets', {
+      method: 'POST', token: grant(), body,
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    }), (res) => {
+      assert.equal(res.status, 400, res.text);
+      assert.equal(res.json.code, 'invalid_input');
+      assert.match(res.json.message, /closing boundary/);
+    });
+  }
+  // Behind a large file, the epilogue arrives after the body has started upstream: still refused,
+  // and upstream keeps nothing.
+  const assetsBefore = await upstreamAssetTotal();
+  for (const epilogue of epilogues) {
+    const res = await call('/v1.3/assets', {
+      method: 'POST', token: grant(),
+      body: chunked(Buffer.concat([directBody({ content: Buffer.alloc(64 * 1024, 9) }), Buffer.from(epilogue, 'latin1')])),
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    });
+    assert.equal(res.status, 400, `streamed ${JSON.stringify(epilogue.slice(0, 12))}: ${res.text}`);
+  }
+  assert.equal(await upstreamAssetTotal(), assetsBefore, 'nothing stored upstream');
+  // The closing boundary with or without its line break is a whole form.
+  for (const ending of ['', '\r\n']) {
+    const body = Buffer.concat([directBody({}).subarray(0, -2), Buffer.from(ending)]);
+    const res = await call('/v1.3/assets', {
+      method: 'POST', token: grant(), body,
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    });
+    assert.equal(res.status, 201, `ending ${JSON.stringify(ending)}: ${res.text}`);
+  }
+});
+
+test('8. SSRF: names only a private network resolves are refused before upstream', async () => {
+  const token = grant();
+  for (const url of [
+    'https://kubernetes.default.svc/a.mp4',
+    'https://kubernetes.default.svc.cluster.local/a.mp4',
+    'https://nas.lan/a.mp4',
+    'https://NAS.LAN./a.mp4',
+    'https://intranet.corp/a.mp4',
+    'https://router.home/a.mp4',
+    'https://db.private/a.mp4',
+    'https://files.intranet/a.mp4',
+    'https://x.alt/a.mp4',
+  ]) {
+    await refusedBeforeUpstream(url, () => call('/v1.3/assets', { method: 'POST', token, body: urlForm(url) }), (res) => {
+      assert.equal(res.status, 400, `${url}: ${res.text}`);
+      assert.equal(res.json.code, 'invalid_input', url);
+      assert.match(res.json.message, /`url`/, url);
+    });
+  }
+});

@@ -202,11 +202,12 @@ test('a multipart asset belongs to its creator: owner and admin may read and del
   assert.equal(own.status, 200);
   assert.deepEqual(own.json.user_metadata, { project: 'p1', edge_upload_owner: 'user-1' });
 
+  // Answered as a missing asset is, so that a stranger cannot tell the id exists.
   const foreign = await call('get_asset', assetPath, { token: grants.stranger });
-  assert.equal(foreign.status, 403, foreign.text);
-  assert.equal(foreign.json.code, 'forbidden');
+  assert.equal(foreign.status, 404, foreign.text);
+  assert.equal(foreign.json.code, 'not_found');
   const foreignDelete = await call('delete_asset', assetPath, { method: 'DELETE', token: grants.stranger });
-  assert.equal(foreignDelete.status, 403);
+  assert.equal(foreignDelete.status, 404);
   assert.equal((await upstreamAsset(multipartAssetId)).status, 200, 'a refused delete deletes nothing');
 
   assert.equal((await call('get_asset', assetPath, { token: grants.admin })).status, 200);
