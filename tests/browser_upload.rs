@@ -437,12 +437,15 @@ async fn a_reloaded_page_resumes_with_only_the_missing_chunks() {
     let second = direct_uploader(url, key, options, &[]);
     let impostor = make_file(12.0, 71, "resumable.mp4");
     let resume_options = js_options(json!({ "id": upload_id }), &[]);
-    let refused = second.resume(impostor, Some(resume_options.clone().unchecked_into()));
+    let refused = second.resume(
+        impostor.into(),
+        Some(resume_options.clone().unchecked_into()),
+    );
     let error = finish(&refused).await.expect_err("another file is refused");
     assert_eq!(prop(&error, "code"), "file_mismatch");
 
     // …and the same file continues where the first page stopped.
-    let resumed = second.resume(file.clone(), Some(resume_options.unchecked_into()));
+    let resumed = second.resume(file.clone().into(), Some(resume_options.unchecked_into()));
     let outcome = finish(&resumed).await;
     set_faults(url, json!({})).await;
     let asset_id = asset_id_of(outcome);
@@ -543,7 +546,7 @@ async fn an_upload_whose_asset_polls_failed_resumes_by_waiting_without_sending_a
     // the asset.
     fetch.fail_asset_reads(false);
     let options = js_options(json!({ "id": upload_id, "waitUntilReady": true }), &[]);
-    let resumed = uploader.resume(file, Some(options.unchecked_into()));
+    let resumed = uploader.resume(file.into(), Some(options.unchecked_into()));
     let outcome = finish(&resumed).await;
     set_faults(url, json!({})).await;
     let asset = outcome.expect("the resumed upload waits for the asset");

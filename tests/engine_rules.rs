@@ -471,8 +471,37 @@ fn retries_run_out_without_progress_but_progress_resets_the_count() {
         actions = d.tick_until(|a| matches!(a, Action::Put { .. } | Action::RequestUrls { .. }));
     }
     // Chunk 1 failed once, then chunk 2 succeeded (progress: the count restarts), then with
-    // max_attempts = 3 the fourth failure in a row ended the upload: 1 + 4.
-    assert_eq!(failures, 5);
+    // max_attempts = 3 the third failure in a row ended the upload: 1 + 3.
+    assert_eq!(failures, 4);
+}
+
+#[test]
+fn every_kind_of_request_gives_up_after_exactly_max_attempts() {
+    // `retry.maxAttempts` means the same for a chunk PUT (above), a report, and the calls made
+    // outside the loop (session creation below, `OneOffRetry` in core::retry): attempts in all.
+    for max_attempts in [1, 2, 3] {
+        let mut d = Driver::new(EngineConfig {
+            api_backoff: BackoffPolicy {
+                base_ms: 100,
+                cap_ms: 800,
+                max_attempts,
+            },
+            ..config()
+        });
+        let seen = reports_answered(&mut d, Err(HttpOutcome::status(500)));
+        let sent = seen
+            .iter()
+            .filter(|a| matches!(a, Action::Report { .. }))
+            .count() as u32;
+        assert_eq!(
+            sent, max_attempts,
+            "reports sent with max_attempts {max_attempts}"
+        );
+        assert_eq!(finished_code(&seen), Some(Err(ErrorCode::RetriesExhausted)));
+        let error = finished_error(&seen).unwrap();
+        let expected = format!("gave up after {max_attempts} attempts");
+        assert!(error.message.starts_with(&expected), "{error}");
+    }
 }
 
 #[test]

@@ -370,14 +370,15 @@ impl QueueInner {
                         )
                         .into();
                         let _ = Reflect::set(&options, &"id".into(), &upload_id.into());
-                        self.uploader.resume(file, Some(options.unchecked_into()))
+                        self.uploader
+                            .resume(file.into(), Some(options.unchecked_into()))
                     }
                     (_, Ok(file)) => self
                         .uploader
                         .upload(file.into(), Some(options.unchecked_into())),
                     (_, Err(blob)) => self
                         .uploader
-                        .upload(blob.unchecked_into(), Some(options.unchecked_into())),
+                        .upload(blob.into(), Some(options.unchecked_into())),
                 };
                 // The item shows the outcome; the promise's rejection is not left unhandled.
                 ignore_outcome(&handle.done());

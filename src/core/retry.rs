@@ -36,10 +36,16 @@ pub enum Operation {
     Report,
     /// `GET …/{upload_id}` (session status).
     Status,
-    /// `GET /assets/{asset_id}`.
+    /// `GET /assets/{asset_id}` while waiting for the asset to be ready.
     Asset,
     /// `POST /assets/multipart-uploads` (session creation; done by the adapter, classified here).
     CreateSession,
+    /// `GET /assets/{asset_id}` asked for once by the application (`getAsset`).
+    GetAsset,
+    /// `GET /assets` (`listAssets`).
+    ListAssets,
+    /// `DELETE /assets/{asset_id}` (`deleteAsset`).
+    DeleteAsset,
 }
 
 /// Whether an answer says the multipart session is no longer active: a storage PUT refused
@@ -239,6 +245,11 @@ pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
             None,
             false,
         ),
+        // The Worker refuses to serve with a configuration it cannot trust, and answers every
+        // request alike until its deployer fixes the setting it names: retrying cannot help.
+        500 if !is_put && body_code == ErrorCode::ConfigInvalid.as_str() => Verdict::Fatal(
+            api_error(operation, status, body_code, outcome.message.as_deref()),
+        ),
         408 | 500..=599 => retry(
             Error::new(
                 ErrorCode::UpstreamUnavailable,
@@ -328,8 +339,10 @@ fn describe(operation: Operation) -> &'static str {
         Operation::RequestUrls => "requesting presigned URLs",
         Operation::Report => "reporting chunks",
         Operation::Status => "reading the upload status",
-        Operation::Asset => "reading the asset",
+        Operation::Asset | Operation::GetAsset => "reading the asset",
         Operation::CreateSession => "creating the upload session",
+        Operation::ListAssets => "listing the assets",
+        Operation::DeleteAsset => "deleting the asset",
     }
 }
 
@@ -673,6 +686,64 @@ mod tests {
             code_of(classify(Operation::Report, &odd)),
             ErrorCode::InvalidInput
         );
+    }
+
+    #[test]
+    fn a_worker_that_refuses_its_own_configuration_fails_at_once() {
+        let misconfigured = HttpOutcome {
+            message: Some("The Worker is misconfigured: GRANT_SECRET is too short.".into()),
+            ..HttpOutcome::status(500).with_error_code("config_invalid")
+        };
+        for operation in [
+            Operation::CreateSession,
+            Operation::GetAsset,
+            Operation::ListAssets,
+            Operation::DeleteAsset,
+            Operation::RequestUrls,
+            Operation::Report,
+            Operation::Status,
+            Operation::Asset,
+        ] {
+            match classify(operation, &misconfigured) {
+                Verdict::Fatal(error) => {
+                    assert_eq!(error.code, ErrorCode::ConfigInvalid, "{operation:?}");
+                    assert!(error.message.contains("GRANT_SECRET"), "{error}");
+                }
+                other => panic!("{operation:?}: {other:?}"),
+            }
+        }
+        // Any other 5xx, and a storage PUT, are still retried.
+        for (operation, outcome) in [
+            (
+                Operation::CreateSession,
+                HttpOutcome::status(500).with_error_code("internal"),
+            ),
+            (Operation::CreateSession, HttpOutcome::status(500)),
+            (
+                Operation::StoragePut,
+                HttpOutcome::status(500).with_error_code("config_invalid"),
+            ),
+        ] {
+            assert!(
+                matches!(classify(operation, &outcome), Verdict::Retry { .. }),
+                "{operation:?} {outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_asset_call_is_described_by_what_it_does() {
+        for (operation, words) in [
+            (Operation::GetAsset, "reading the asset"),
+            (Operation::ListAssets, "listing the assets"),
+            (Operation::DeleteAsset, "deleting the asset"),
+        ] {
+            let Verdict::Retry { cause, .. } = classify(operation, &HttpOutcome::network_error())
+            else {
+                panic!("a network error is retried");
+            };
+            assert!(cause.message.starts_with(words), "{cause}");
+        }
     }
 
     #[test]

@@ -150,24 +150,11 @@ impl Uploader {
         }
         if let Some(retry) = o.object("retry") {
             let r = OptionReader::new(&retry, "UploaderOptions.retry");
-            for policy in [
-                &mut config.put_backoff,
-                &mut config.api_backoff,
-                &mut config.create_backoff,
-            ] {
-                if let Some(base) = r.integer_in("baseDelayMs", option_limits::BACKOFF_BASE_MS) {
-                    policy.base_ms = base;
-                }
-                if let Some(cap) = r.integer_in("maxDelayMs", option_limits::BACKOFF_CAP_MS) {
-                    policy.cap_ms = cap;
-                }
-                if let Some(attempts) =
-                    r.integer_in("maxAttempts", option_limits::BACKOFF_MAX_ATTEMPTS)
-                {
-                    policy.max_attempts = attempts as u32;
-                }
-            }
+            let base = r.integer_in("baseDelayMs", option_limits::BACKOFF_BASE_MS);
+            let cap = r.integer_in("maxDelayMs", option_limits::BACKOFF_CAP_MS);
+            let attempts = r.integer_in("maxAttempts", option_limits::BACKOFF_MAX_ATTEMPTS);
             r.finish()?;
+            config.apply_retry_option(base, cap, attempts.map(|a| a as u32))?;
         }
         if let Some(bound) = o.integer_in("stallTimeoutMs", option_limits::STALL_TIMEOUT_MS) {
             // The engine may declare a stall sooner when the observed speed says the chunk is
@@ -219,18 +206,34 @@ impl Uploader {
         Ok(Uploader { inner })
     }
 
-    /// Starts uploading `file` (a `File` or `Blob`). Returns at once; await `handle.done`.
-    pub fn upload(&self, file: Blob, options: Option<JsUploadOptions>) -> UploadHandle {
+    /// Starts uploading `file` (a `File` or `Blob`). Returns at once; await `handle.done`
+    /// (it rejects with `invalid_input` for anything but a `Blob`).
+    pub fn upload(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Blob")] file: JsValue,
+        options: Option<JsUploadOptions>,
+    ) -> UploadHandle {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        self.begin(UploadStart::New(file), &options, "UploadOptions")
+        match file.dyn_into::<Blob>() {
+            Ok(blob) => self.begin(UploadStart::New(blob), &options, "UploadOptions"),
+            Err(_) => failed_handle(Error::invalid("upload() takes a File or a Blob")),
+        }
     }
 
     /// Continues a saved upload after a reload, once the user re-selected the same file. Only
     /// the chunks the server does not have are sent. `done` rejects with `file_mismatch` when
-    /// the file is not the one that was being uploaded.
-    pub fn resume(&self, file: File, options: Option<JsResumeOptions>) -> UploadHandle {
+    /// the file is not the one that was being uploaded (and with `invalid_input` when it is
+    /// not a `File`).
+    pub fn resume(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
+        options: Option<JsResumeOptions>,
+    ) -> UploadHandle {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        self.begin(UploadStart::Resume(file), &options, "ResumeOptions")
+        match file.dyn_into::<File>() {
+            Ok(file) => self.begin(UploadStart::Resume(file), &options, "ResumeOptions"),
+            Err(_) => failed_handle(Error::invalid("resume() takes the File chosen again")),
+        }
     }
 
     /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed).
@@ -280,7 +283,7 @@ impl Uploader {
     #[wasm_bindgen(js_name = getAsset, unchecked_return_type = "Promise<Asset>")]
     pub fn get_asset(&self, asset_id: String) -> Promise {
         self.inner.one_off(
-            Operation::Asset,
+            Operation::GetAsset,
             OneOffRequest::Get(asset_id),
             Answer::Asset,
             None,
@@ -293,7 +296,7 @@ impl Uploader {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let started = list_query(&options).map(|(query, signal)| {
             self.inner.one_off(
-                Operation::Asset,
+                Operation::ListAssets,
                 OneOffRequest::List(query),
                 Answer::AssetPage,
                 signal,
@@ -311,7 +314,7 @@ impl Uploader {
         let signal = o.signal("signal");
         let started = o.finish().map(|()| {
             self.inner.one_off(
-                Operation::Asset,
+                Operation::DeleteAsset,
                 OneOffRequest::Delete { asset_id, force },
                 Answer::Nothing,
                 signal,
@@ -332,6 +335,13 @@ impl Uploader {
             .map(|()| self.inner.wait_until_ready(asset_id, signal, timeout));
         started_or_rejected(started)
     }
+}
+
+/// The handle of an upload that could not start: `done` rejects with `error`.
+fn failed_handle(error: Error) -> UploadHandle {
+    let (handle, state) = UploadHandle::create(0);
+    settle(&state, "failed", Err(to_js_error(&error)));
+    handle
 }
 
 /// The promise of a call that started, or one rejected with why it could not.

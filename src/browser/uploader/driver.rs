@@ -155,9 +155,15 @@ impl Inner {
             }
             Action::Cancel { request } => self.cancel(request),
             Action::Progress { file, progress } => {
-                let phase = self.phase_name(file);
+                let finished = self.state.borrow().engine.phase(file).is_none();
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
-                    emit_progress(&handle, phase, progress);
+                    if finished {
+                        // The engine's last count of an upload it has finished, done or not:
+                        // `Finished` settles the handle and reports its phase once, with it.
+                        handle.borrow_mut().progress = progress;
+                    } else {
+                        emit_progress(&handle, self.phase_name(file), progress);
+                    }
                 }
             }
             Action::SaveState { file } => self.save_state(file),

@@ -134,7 +134,7 @@ impl Engine {
             return;
         }
         chunk.attempts += 1;
-        if chunk.attempts > policy.max_attempts {
+        if chunk.attempts >= policy.max_attempts {
             let error = Error {
                 code: ErrorCode::RetriesExhausted,
                 message: format!(

@@ -137,17 +137,63 @@ pub mod option_limits {
 }
 
 impl EngineConfig {
-    /// The backoff of a request made outside the upload loop (with [`OneOffRetry`]): session
-    /// creation and direct uploads get [`EngineConfig::create_backoff`], asset calls
-    /// [`EngineConfig::api_backoff`].
+    /// The backoff of a request made outside the upload loop (with [`OneOffRetry`]). A single
+    /// call the application waits on (session creation, a direct or URL upload, `getAsset`,
+    /// `listAssets`, `deleteAsset`) gets [`EngineConfig::create_backoff`], so an endpoint that
+    /// cannot be reached is reported within seconds; waiting for an asset to be ready, which may
+    /// ride out a network blip over minutes, gets [`EngineConfig::api_backoff`].
     ///
     /// [`OneOffRetry`]: crate::core::retry::OneOffRetry
     pub fn one_off_backoff(&self, operation: Operation) -> BackoffPolicy {
         match operation {
-            Operation::CreateSession => self.create_backoff,
+            Operation::CreateSession
+            | Operation::GetAsset
+            | Operation::ListAssets
+            | Operation::DeleteAsset => self.create_backoff,
             Operation::StoragePut => self.put_backoff,
-            _ => self.api_backoff,
+            Operation::RequestUrls | Operation::Report | Operation::Status | Operation::Asset => {
+                self.api_backoff
+            }
         }
+    }
+
+    /// Applies the application's `retry` option to every backoff (chunk PUTs, API calls, and
+    /// the tighter creation default): each field given replaces that field of each policy.
+    /// Giving only a first delay above a policy's largest delay raises that largest delay to
+    /// it, and giving only a largest delay below a policy's first delay lowers the first delay
+    /// to it, so that any value in range is usable alone; both given with the first above the
+    /// largest is an `invalid_input` naming the two options.
+    pub fn apply_retry_option(
+        &mut self,
+        base_delay_ms: Option<u64>,
+        max_delay_ms: Option<u64>,
+        max_attempts: Option<u32>,
+    ) -> Result<(), Error> {
+        if let (Some(base), Some(cap)) = (base_delay_ms, max_delay_ms) {
+            if base > cap {
+                return Err(Error::invalid(
+                    "UploaderOptions.retry.baseDelayMs must not exceed retry.maxDelayMs",
+                ));
+            }
+        }
+        for policy in [
+            &mut self.put_backoff,
+            &mut self.api_backoff,
+            &mut self.create_backoff,
+        ] {
+            if let Some(base) = base_delay_ms {
+                policy.base_ms = base;
+                policy.cap_ms = policy.cap_ms.max(base);
+            }
+            if let Some(cap) = max_delay_ms {
+                policy.cap_ms = cap;
+                policy.base_ms = policy.base_ms.min(cap);
+            }
+            if let Some(attempts) = max_attempts {
+                policy.max_attempts = attempts;
+            }
+        }
+        Ok(())
     }
 
     /// Checks the settings; errors are `invalid_input` naming the field.
@@ -200,5 +246,73 @@ impl EngineConfig {
                 .saturating_mul(4)
                 .clamp(16, limits::MAX_BATCH)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_asset_call_fails_as_fast_as_session_creation_and_waiting_rides_out_blips() {
+        let config = EngineConfig::default();
+        for operation in [
+            Operation::CreateSession,
+            Operation::GetAsset,
+            Operation::ListAssets,
+            Operation::DeleteAsset,
+        ] {
+            assert_eq!(
+                config.one_off_backoff(operation),
+                BackoffPolicy::SESSION_CREATION,
+                "{operation:?}"
+            );
+        }
+        assert!(BackoffPolicy::SESSION_CREATION.worst_case_wait_ms() < 15_000);
+        assert_eq!(config.one_off_backoff(Operation::Asset), config.api_backoff);
+    }
+
+    #[test]
+    fn any_retry_value_in_range_is_usable_alone() {
+        let (_, max_base) = option_limits::BACKOFF_BASE_MS;
+        let (min_cap, _) = option_limits::BACKOFF_CAP_MS;
+        for (base, cap) in [
+            (Some(5_000), None),
+            (Some(max_base), None),
+            (None, Some(100)),
+            (None, Some(min_cap)),
+            (Some(2_000), Some(2_000)),
+        ] {
+            let mut config = EngineConfig::default();
+            config.apply_retry_option(base, cap, None).unwrap();
+            config.validate().unwrap();
+            for policy in [
+                config.put_backoff,
+                config.api_backoff,
+                config.create_backoff,
+            ] {
+                if let Some(base) = base {
+                    assert_eq!(policy.base_ms, base);
+                }
+                if let Some(cap) = cap {
+                    assert_eq!(policy.cap_ms, cap);
+                }
+                assert!(policy.base_ms <= policy.cap_ms);
+            }
+        }
+        // Both given, the first delay above the largest: refused, naming the two options.
+        let mut config = EngineConfig::default();
+        let error = config
+            .apply_retry_option(Some(5_000), Some(1_000), None)
+            .unwrap_err();
+        assert_eq!(error.code, crate::core::error::ErrorCode::InvalidInput);
+        assert!(error.message.contains("retry.baseDelayMs"), "{error}");
+        assert!(error.message.contains("retry.maxDelayMs"), "{error}");
+        assert_eq!(config, EngineConfig::default(), "nothing applied");
+        // Attempts apply to every policy, creation's tighter default included.
+        config.apply_retry_option(None, None, Some(2)).unwrap();
+        assert_eq!(config.create_backoff.max_attempts, 2);
+        assert_eq!(config.put_backoff.max_attempts, 2);
+        assert_eq!(config.api_backoff.max_attempts, 2);
     }
 }

@@ -73,7 +73,7 @@ impl Engine {
             return;
         }
         lane.failures += 1;
-        if lane.failures > policy.max_attempts {
+        if lane.failures >= policy.max_attempts {
             let error = Error {
                 code: ErrorCode::RetriesExhausted,
                 message: format!(

@@ -1,0 +1,145 @@
+// Failures a new user meets, found by a review of the packed package (2026-12-06), in Node against
+// the emulator and loopback servers that stand in for a broken deployment: each fails fast with a
+// code that says what to fix, `onProgress` reports an upload's end once and never as `done` when
+// it failed, and every documented `retry` value is usable alone.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { ROOT, freePort, seededBytes, startEmulator } from '../support/harness.mjs';
+
+const PKG_DIR = process.env.PKG_DIR || path.join(ROOT, 'pkg');
+const MiB = 1024 * 1024;
+let emulator;
+let pkg;
+
+before(async () => {
+  emulator = await startEmulator({ args: ['--chunk-size', String(MiB)] });
+  pkg = await import(pathToFileURL(path.join(PKG_DIR, 'node.js')).href);
+});
+after(async () => emulator?.stop());
+
+/** A loopback server answering every request with `answer(req)` ({status, body}); counts them. */
+async function fakeEndpoint(answer) {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url.split('?')[0]}`);
+    req.resume();
+    const { status, body } = answer(req);
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    seen,
+    stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}
+
+const rejection = (promise) => promise.then(() => null, (error) => error);
+
+test('a Worker that refuses its own configuration fails every call at once with config_invalid, naming the setting', async () => {
+  const worker = await fakeEndpoint(() => ({
+    status: 500,
+    body: { code: 'config_invalid', message: 'The Worker is misconfigured: GRANT_SECRET must be at least 32 bytes.' },
+  }));
+  try {
+    const uploader = new pkg.Uploader({ endpoint: worker.url, getToken: async () => 'a-grant', persist: false });
+    const calls = [
+      ['upload', () => uploader.upload(new Blob([seededBytes(3 * MiB, 1)], { type: 'video/mp4' }), { filename: 'c.mp4' }).done],
+      ['direct upload', () => uploader.upload(new Blob([seededBytes(1000, 2)], { type: 'video/mp4' }), { filename: 'd.mp4' }).done],
+      ['getAsset', () => uploader.getAsset('a1')],
+      ['listAssets', () => uploader.listAssets()],
+      ['deleteAsset', () => uploader.deleteAsset('a1')],
+      ['uploadUrl', () => uploader.uploadUrl('https://media.example.com/a.mp4')],
+    ];
+    for (const [name, call] of calls) {
+      const before = worker.seen.length;
+      const error = await rejection(call());
+      assert.equal(error?.code, 'config_invalid', `${name}: ${error?.code} ${error?.message}`);
+      assert.equal(error.retryable, false, name);
+      assert.match(error.message, /GRANT_SECRET/, name);
+      assert.equal(worker.seen.length - before, 1, `${name}: asked once, never retried`);
+    }
+  } finally {
+    await worker.stop();
+  }
+});
+
+test('getAsset, listAssets and deleteAsset give up on an unreachable endpoint within seconds, saying what failed', async () => {
+  const port = await freePort(); // nothing listens there
+  const uploader = new pkg.Uploader({ endpoint: `http://127.0.0.1:${port}`, getToken: async () => 'a-grant', persist: false });
+  const started = Date.now();
+  const errors = await Promise.all([
+    rejection(uploader.getAsset('a1')),
+    rejection(uploader.listAssets()),
+    rejection(uploader.deleteAsset('a1')),
+  ]);
+  const elapsedMs = Date.now() - started;
+  for (const [error, words] of [[errors[0], 'reading the asset'], [errors[1], 'listing the assets'], [errors[2], 'deleting the asset']]) {
+    assert.equal(error?.code, 'retries_exhausted', `${words}: ${error?.message}`);
+    assert.match(error.message, new RegExp(`gave up after 5 attempts: ${words} failed: no response`));
+  }
+  // The creation default: at most 7.5 s of backoff (15 s is the promise; a loaded machine adds).
+  assert.ok(elapsedMs < 15_000, `gave up after ${elapsedMs} ms`);
+});
+
+test('onProgress reports an upload\'s end once, and a failed upload never as done', async () => {
+  const phasesOf = async (uploader, bytes) => {
+    const phases = [];
+    const handle = uploader.upload(new Blob([bytes], { type: 'video/mp4' }), {
+      filename: 'phases.mp4',
+      onProgress: (p) => phases.push(p.phase),
+    });
+    const error = await rejection(handle.done);
+    return { phases, error, last: handle.progress };
+  };
+  const ok = await phasesOf(new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false }), seededBytes(3 * MiB, 3));
+  assert.equal(ok.error, null);
+  assert.equal(ok.phases.at(-1), 'done', ok.phases.join());
+  assert.equal(ok.phases.filter((p) => p === 'done').length, 1, ok.phases.join());
+
+  // Every chunk is stored, then reporting them is refused for good: the upload fails.
+  const refusingReports = (url, init) => (init?.method === 'POST' && /multipart-uploads\/[^/]+$/.test(String(url))
+    ? Promise.resolve(new Response(JSON.stringify({ code: 'parameter_invalid', message: 'no' }), { status: 400 }))
+    : fetch(url, init));
+  const failed = await phasesOf(
+    new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: refusingReports }),
+    seededBytes(3 * MiB, 4),
+  );
+  assert.equal(failed.error?.code, 'invalid_input', failed.error?.message);
+  assert.ok(!failed.phases.includes('done'), `a failed upload showed done: ${failed.phases.join()}`);
+  assert.equal(failed.phases.at(-1), 'failed', failed.phases.join());
+  assert.equal(failed.phases.filter((p) => p === 'failed').length, 1, failed.phases.join());
+  assert.equal(failed.last.phase, 'failed');
+});
+
+test('every retry value in its documented range is usable alone; a first delay above the largest is refused by name', async () => {
+  const base = { endpoint: emulator.url, apiKey: emulator.apiKey, persist: false };
+  for (const retry of [{ baseDelayMs: 5000 }, { baseDelayMs: 600000 }, { maxDelayMs: 100 }, { maxDelayMs: 1 }, { maxAttempts: 1 }]) {
+    const uploader = new pkg.Uploader({ ...base, retry });
+    const asset = await uploader.upload(new Blob([seededBytes(2 * MiB, 5)], { type: 'video/mp4' }), { filename: 'r.mp4' }).done;
+    assert.ok(asset.id, JSON.stringify(retry));
+  }
+  assert.throws(
+    () => new pkg.Uploader({ ...base, retry: { baseDelayMs: 5000, maxDelayMs: 1000 } }),
+    (error) => error.code === 'invalid_input' && /retry\.baseDelayMs/.test(error.message) && /retry\.maxDelayMs/.test(error.message),
+  );
+});
+
+test('upload() and resume() of something that is not a File or Blob reject done with invalid_input', async () => {
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false });
+  for (const value of [null, undefined, { size: 5 }, 'text', new Uint8Array(4)]) {
+    const handle = uploader.upload(value);
+    const error = await rejection(handle.done);
+    assert.equal(error?.name, 'UploadError', String(value));
+    assert.equal(error.code, 'invalid_input', String(value));
+    assert.match(error.message, /File or a Blob/);
+    assert.equal(handle.progress.phase, 'failed');
+    assert.equal(handle.progress.fraction, 0);
+  }
+  const resumed = uploader.resume({ name: 'x' });
+  assert.equal((await rejection(resumed.done))?.code, 'invalid_input');
+});
