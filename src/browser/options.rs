@@ -1,7 +1,7 @@
 //! Reading the JS option objects into Rust values, with a clear `invalid_input` error that
 //! names the option whenever a value has the wrong type or range.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -20,6 +20,8 @@ enum Expected {
     Range(u64, u64),
     /// A message of its own.
     Message(&'static str),
+    /// `"{owner} has no option `{0}`"`: a name no reader asked for (a misspelt option).
+    Unknown,
 }
 
 /// Reads properties of one options object, naming it in errors (`"UploaderOptions.concurrency"`).
@@ -27,11 +29,17 @@ enum Expected {
 /// The first option found missing or malformed is remembered, and no property is read after it;
 /// the readers answer `None` from then on, and [`OptionReader::finish`] turns it into the
 /// error. A caller reads every option in order and asks once, instead of returning early (with
-/// the drops of what it read so far) after each option.
+/// the drops of what it read so far) after each option. `finish` also refuses a property no
+/// reader asked for, so that a misspelt option (`concurrencyy`) fails at once instead of being
+/// ignored; one whose value is `undefined` says nothing and passes.
 pub struct OptionReader<'a> {
     object: &'a JsValue,
     owner: &'static str,
     refused: Cell<Option<(&'static str, Expected)>>,
+    /// The option names read so far.
+    known: RefCell<Vec<&'static str>>,
+    /// The first property no reader asked for, once `finish` looked.
+    unknown: RefCell<Option<String>>,
 }
 
 impl<'a> OptionReader<'a> {
@@ -42,6 +50,8 @@ impl<'a> OptionReader<'a> {
             object,
             owner,
             refused: Cell::new(None),
+            known: RefCell::new(Vec::new()),
+            unknown: RefCell::new(None),
         };
         if !object.is_undefined() && !object.is_null() && !object.is_object() {
             reader.refused.set(Some(("", Expected::Kind("an object"))));
@@ -49,9 +59,25 @@ impl<'a> OptionReader<'a> {
         reader
     }
 
-    /// `Err` with the first refused option, if any was.
+    /// `Err` with the first refused option, if any was, else with the first property no reader
+    /// asked for.
     #[inline(never)]
     pub fn finish(&self) -> Result<(), Error> {
+        if self.refused.get().is_none() && self.object.is_object() {
+            let known = self.known.borrow();
+            let object: &js_sys::Object = self.object.unchecked_ref();
+            for key in js_sys::Object::keys(object).iter() {
+                let Some(key) = key.as_string() else { continue };
+                if !known.contains(&key.as_str())
+                    && Reflect::get(self.object, &JsValue::from_str(&key))
+                        .is_ok_and(|v| !v.is_undefined())
+                {
+                    *self.unknown.borrow_mut() = Some(key);
+                    self.refused.set(Some(("", Expected::Unknown)));
+                    break;
+                }
+            }
+        }
         let Some((name, expected)) = self.refused.get() else {
             return Ok(());
         };
@@ -63,6 +89,13 @@ impl<'a> OptionReader<'a> {
                 format!("{owner}{dot}{name} must be an integer from {min} to {max}")
             }
             Expected::Message(message) => message.to_owned(),
+            Expected::Unknown => {
+                let key = self.unknown.borrow();
+                format!(
+                    "{owner} has no option `{}`",
+                    key.as_deref().unwrap_or_default()
+                )
+            }
         }))
     }
 
@@ -79,7 +112,8 @@ impl<'a> OptionReader<'a> {
     }
 
     #[inline(never)]
-    fn raw(&self, name: &str) -> Option<JsValue> {
+    fn raw(&self, name: &'static str) -> Option<JsValue> {
+        self.known.borrow_mut().push(name);
         if self.object.is_undefined() || self.object.is_null() || self.refused.get().is_some() {
             return None;
         }

@@ -143,3 +143,34 @@ test('upload() and resume() of something that is not a File or Blob reject done 
   const resumed = uploader.resume({ name: 'x' });
   assert.equal((await rejection(resumed.done))?.code, 'invalid_input');
 });
+
+test('a misspelt option is refused by name in every options object, not ignored', async () => {
+  const base = { endpoint: emulator.url, apiKey: emulator.apiKey, persist: false };
+  const named = (owner, key) => (error) => {
+    assert.equal(error?.name, 'UploadError');
+    assert.equal(error.code, 'invalid_input');
+    assert.equal(error.message, `${owner} has no option \`${key}\``);
+    return true;
+  };
+  assert.throws(() => new pkg.Uploader({ ...base, concurrencyy: 8 }), named('UploaderOptions', 'concurrencyy'));
+  assert.throws(() => new pkg.Uploader({ ...base, retry: { maxAtempts: 2 } }), named('UploaderOptions.retry', 'maxAtempts'));
+  // A wrong value is still named first, as before.
+  assert.throws(() => new pkg.Uploader({ ...base, concurrency: 0, concurrencyy: 8 }), /UploaderOptions\.concurrency must be/);
+  // An unknown name whose value is undefined says nothing (spread props, optional fields).
+  const uploader = new pkg.Uploader({ ...base, notAnOption: undefined });
+  const blob = new Blob([seededBytes(1000, 6)], { type: 'video/mp4' });
+  await assert.rejects(uploader.upload(blob, { filename: 'a.mp4', waitUntilRedy: true }).done, named('UploadOptions', 'waitUntilRedy'));
+  await assert.rejects(uploader.listAssets({ pagelimit: 5 }), named('ListAssetsOptions', 'pagelimit'));
+  await assert.rejects(uploader.deleteAsset('a1', { forse: true }), named('DeleteAssetOptions', 'forse'));
+  await assert.rejects(uploader.waitUntilReady('a1', { timeout: 5 }), named('WaitOptions', 'timeout'));
+  await assert.rejects(uploader.uploadUrl('https://media.example.com/a.mp4', { fileName: 'a.mp4' }), named('UrlUploadOptions', 'fileName'));
+  const queue = new pkg.UploadQueue(uploader);
+  assert.throws(() => queue.add(blob, { fileName: 'a.mp4' }), named('QueueAddOptions', 'fileName'));
+  // Every documented option is still accepted.
+  const asset = await uploader.upload(blob, {
+    filename: 'all.mp4', type: 'video', enableHls: false, enableThumbnail: false,
+    userMetadata: { project: 'p' }, onProgress: () => {}, waitUntilReady: false, signal: new AbortController().signal,
+  }).done;
+  assert.ok(asset.id);
+  await uploader.listAssets({ page: 1, pageLimit: 5, assetTypes: ['video'], assetIds: [asset.id], filename: 'all.mp4', signal: new AbortController().signal });
+});
