@@ -203,6 +203,21 @@ struct Header {
     alg: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     typ: Option<String>,
+    /// Whether the header has `crit`: extensions the signer says a verifier must understand
+    /// (RFC 7515 §4.1.11). This verifier understands none, so a token with `crit` is refused,
+    /// whatever its value.
+    #[serde(
+        default,
+        skip_serializing,
+        rename = "crit",
+        deserialize_with = "present"
+    )]
+    has_crit: bool,
+}
+
+/// `true` for a field that is there, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(field: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(field).map(|_| true)
 }
 
 /// Signs `claims` as a compact HS256 JWS with the injected `mac`.
@@ -210,6 +225,7 @@ pub fn encode<C: Serialize>(claims: &C, mac: Mac<'_>) -> String {
     let header = Header {
         alg: ALGORITHM.to_owned(),
         typ: Some("JWT".to_owned()),
+        has_crit: false,
     };
     // Serializing these plain structs cannot fail (string keys, no maps with non-string keys).
     let header_json = serde_json::to_vec(&header).unwrap_or_default();
@@ -331,6 +347,11 @@ fn split(token: &str) -> Result<Parts<'_>, TokenError> {
         .map_err(|e| TokenError::Malformed(format!("header: {e}")))?;
     if header.alg != ALGORITHM {
         return Err(TokenError::UnsupportedAlgorithm(header.alg));
+    }
+    if header.has_crit {
+        return Err(TokenError::Malformed(
+            "header: `crit` names extensions this verifier does not understand".into(),
+        ));
     }
     Ok(parts)
 }
@@ -599,6 +620,26 @@ mod tests {
         );
         early.nbf = Some(NOW + CLOCK_SKEW_LEEWAY_SECS);
         assert!(verify_grant(&encode(&early, &mac), &mac, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_header_naming_critical_extensions_is_refused_even_when_signed() {
+        let mac = hmac_with(b"grant-secret");
+        let claims = r#"{"sub":"u","exp":1800000600}"#;
+        for header in [
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","crit":[]}"#,
+            r#"{"alg":"HS256","crit":"b64","b64":false}"#,
+            r#"{"typ":"JWT","crit":null,"alg":"HS256"}"#,
+        ] {
+            let token = raw_token(header, claims, &mac);
+            assert!(
+                matches!(verify_grant(&token, &mac, NOW), Err(TokenError::Malformed(m)) if m.contains("crit")),
+                "{header}"
+            );
+        }
+        let plain = raw_token(r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#, claims, &mac);
+        assert!(verify_grant(&plain, &mac, NOW).is_ok());
     }
 
     #[test]

@@ -81,6 +81,9 @@ test('token refusals happen before any upstream call', async () => {
     [sign({ sub: 'user-1', exp: now() + 600 }, GRANT_SECRET, { alg: 'none' }), 'token_algorithm_unsupported'],
     [sign({ sub: 'user-1', exp: now() + 600 }, GRANT_SECRET, { alg: 'HS512' }), 'token_algorithm_unsupported'],
     [sign({ kind: 'upload', sub: 'u', upload_id: 'a', asset_id: 'b', total_size: 1, total_chunks: 1, exp: now() + 600 }, TOKEN_SECRET), 'token_wrong_kind'],
+    // Validly signed, but naming extensions the verifier must understand (RFC 7515 §4.1.11).
+    [sign({ sub: 'user-1', exp: now() + 600 }, GRANT_SECRET, { alg: 'HS256', crit: ['exp'] }), 'token_malformed'],
+    [sign({ sub: 'user-1', exp: now() + 600 }, GRANT_SECRET, { alg: 'HS256', crit: [] }), 'token_malformed'],
   ];
   for (const [token, reason] of cases) {
     const res = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token, json: create });
