@@ -89,6 +89,10 @@ export async function verifyWebhook(secret, headers, rawBody, { toleranceS = DEF
   if (!Number.isFinite(toleranceS) || toleranceS < 0) {
     throw new TypeError('toleranceS must be a non-negative number of seconds.');
   }
+  // `undefined` means "the clock"; anything else must be a time, or no delivery would be stale.
+  if (nowS !== undefined && (typeof nowS !== 'number' || !Number.isFinite(nowS) || nowS < 0)) {
+    throw new TypeError('nowS must be a non-negative number of seconds since the epoch (or left out).');
+  }
   const body = bodyBytes(rawBody);
   const header = headerValue(headers);
   if (header === null || header === undefined) {

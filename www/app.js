@@ -34,12 +34,13 @@ const ERROR_WORDS = {
   not_found: 'The upload service does not know this upload or asset (any more).',
   method_not_allowed: 'The upload service does not support this request. The page and the service may be out of date with each other.',
   payload_too_large: 'The file is larger than the upload service allows.',
-  unsupported_type: 'This kind of file is not accepted. Choose a video, an audio file or an image.',
+  unsupported_type: 'This kind of file is not accepted here: this upload may be limited to some kinds of media, or the file\'s type could not be told from it.',
   rate_limited: 'The upload service is busy. It kept asking to slow down; please try again in a moment.',
   upstream_unavailable: 'TwelveLabs cannot be reached right now. Please try again in a moment.',
   network: 'The network connection failed.',
   etag_unreadable: 'The storage accepted the data but the browser was not allowed to read its receipt. The storage must expose the ETag header to this site (a CORS setting).',
   session_expired: 'This upload waited too long: uploads must finish within 24 hours of starting. Please start it again.',
+  session_failed: 'TwelveLabs gave up on this upload. Please start it again.',
   file_mismatch: 'That is not the file that was being uploaded. Choose the original file to continue.',
   aborted: 'Cancelled. Nothing more is sent for this file.',
   server_invalid: 'The upload service sent an answer the page could not understand.',
@@ -47,6 +48,7 @@ const ERROR_WORDS = {
   retries_exhausted: 'The upload kept failing and has stopped. Check your connection and try again.',
   asset_failed: 'The file arrived, but TwelveLabs could not process it.',
   conflict: 'This asset is still used by an index, so it cannot be deleted.',
+  config_invalid: 'The upload service is not set up correctly, so it refuses every upload. Its operator must fix its settings (see Technical details).',
   internal: 'Something went wrong inside the page.',
 };
 

@@ -269,10 +269,11 @@ fn asset_id_of(reply: &Reply) -> Result<String, ApiError> {
 }
 
 /// The completion of a direct or URL upload whose create answer is `reply`.
-fn asset_created(sub: &str, reply: &Reply) -> Option<Completion> {
+fn asset_created(sub: &str, reply: &Reply, size: Option<u64>) -> Option<Completion> {
     Some(Completion::Asset {
         sub: sub.to_owned(),
         asset: serde_json::from_slice(&reply.body).ok()?,
+        size,
     })
 }
 
@@ -701,7 +702,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
                 )
                 .await?;
             index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
-            ctx.completed(|| asset_created(&grant.sub, &reply));
+            ctx.completed(|| asset_created(&grant.sub, &reply, None));
             return pass_through(reply);
         }
         CheckedForm::Direct {
@@ -717,14 +718,14 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     // and aborts the upstream call itself: it ends instead of erroring, because an errored
     // request body is logged by workerd as an uncaught exception, which a client could then
     // cause at will.
-    let refusal: Rc<RefCell<Option<Error>>> = Rc::default();
+    let outcome: Rc<StreamOutcome> = Rc::default();
     let abort = web_sys::AbortController::new().map_err(|_| internal_js())?;
     let upstream_stream = streamed_body(
         new_prefix.clone(),
         already_read,
         body,
         tail,
-        Rc::clone(&refusal),
+        Rc::clone(&outcome),
         abort.clone(),
     )
     .map(|bytes| Ok::<JsValue, JsValue>(js_sys::Uint8Array::from(bytes.as_slice()).into()));
@@ -760,12 +761,12 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
             Idempotency::NotIdempotent,
         )
         .await;
-    if let Some(error) = refusal.borrow_mut().take() {
+    if let Some(error) = outcome.refusal.borrow_mut().take() {
         return Err(error.into());
     }
     let reply = result?;
     index_new_asset(ctx, &grant.sub, &asset_id_of(&reply)?).await?;
-    ctx.completed(|| asset_created(&grant.sub, &reply));
+    ctx.completed(|| asset_created(&grant.sub, &reply, outcome.file_size.get()));
     pass_through(reply)
 }
 
@@ -875,22 +876,32 @@ async fn check_form(
     })
 }
 
+/// How a direct upload's body stream ended, as [`streamed_body`] records it.
+#[derive(Default)]
+struct StreamOutcome {
+    /// Why the body was refused (the stream then aborted the upstream call and ended).
+    refusal: RefCell<Option<Error>>,
+    /// The file's size, once the closing boundary was read.
+    file_size: Cell<Option<u64>>,
+}
+
 /// The body sent upstream for a direct upload: the rebuilt prefix and the bytes already read,
 /// then the rest of the client's body, each chunk checked by `tail` before it is passed on. On
-/// a refusal it records why, aborts the upstream call with `abort`, and ends.
+/// a refusal it records why, aborts the upstream call with `abort`, and ends; at the closing
+/// boundary it records the file's size.
 fn streamed_body(
     new_prefix: Vec<u8>,
     already_read: Vec<u8>,
     rest: worker::ByteStream,
     tail: FileTail,
-    refusal: Rc<RefCell<Option<Error>>>,
+    outcome: Rc<StreamOutcome>,
     abort: web_sys::AbortController,
 ) -> impl futures_util::Stream<Item = Vec<u8>> + 'static {
     let mut first = new_prefix;
     first.extend_from_slice(&already_read);
     let state = (Some(first), rest, tail);
     futures_util::stream::unfold(state, move |(first, mut rest, mut tail)| {
-        let refusal = Rc::clone(&refusal);
+        let outcome = Rc::clone(&outcome);
         let abort = abort.clone();
         async move {
             if let Some(first) = first {
@@ -899,13 +910,16 @@ fn streamed_body(
             let verdict = match rest.next().await {
                 Some(Ok(chunk)) => tail.push(&chunk).map(|()| Some(chunk)),
                 Some(Err(_)) => Err(Error::invalid("The request body could not be read.")),
-                None => tail.finish().map(|_| None),
+                None => tail.finish().map(|size| {
+                    outcome.file_size.set(Some(size));
+                    None
+                }),
             };
             match verdict {
                 Ok(Some(chunk)) => Some((chunk, (None, rest, tail))),
                 Ok(None) => None,
                 Err(error) => {
-                    *refusal.borrow_mut() = Some(error);
+                    *outcome.refusal.borrow_mut() = Some(error);
                     discard_rest(&mut rest, 0).await;
                     abort.abort();
                     None

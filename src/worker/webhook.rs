@@ -47,6 +47,9 @@ pub enum Completion {
         sub: String,
         /// The created `Asset` JSON.
         asset: Value,
+        /// The file's size as the Worker counted it streaming through (a direct upload); `None`
+        /// for a URL upload, which TwelveLabs has not fetched yet.
+        size: Option<u64>,
     },
 }
 
@@ -70,12 +73,12 @@ async fn payload_for(
     occurred_at_ms: u64,
 ) -> Option<WebhookPayload> {
     match completion {
-        Completion::Asset { sub, asset } => WebhookPayload::from_asset(
+        Completion::Asset { sub, asset, size } => WebhookPayload::from_asset(
             WebhookEvent::AssetCreated,
             asset,
             sub,
             None,
-            None,
+            *size,
             occurred_at_ms,
         ),
         Completion::Session {

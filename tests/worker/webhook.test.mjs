@@ -187,6 +187,8 @@ test('a direct upload and a URL upload are delivered as asset.created', async ()
   assert.equal(event.sub, 'user-2');
   assert.equal(event.filename, 'song.mp3');
   assert.equal(event.type, 'audio');
+  // The Worker counted every byte of the file as it streamed through.
+  assert.equal(event.size, bytes.length);
   assert.deepEqual(event.user_metadata, { k: 'v', edge_upload_owner: 'user-2' });
 
   const form = new FormData();
@@ -198,6 +200,7 @@ test('a direct upload and a URL upload are delivered as asset.created', async ()
   assert.equal(urlEvent.event, 'asset.created');
   assert.equal(urlEvent.filename, 'talk.mp4');
   assert.equal(urlEvent.type, 'video');
+  assert.equal(urlEvent.size, null, 'a URL source is not fetched yet: its size is unknown');
   assert.equal(urlEvent.sub, 'user-1');
 });
 
@@ -342,6 +345,14 @@ test('verifyWebhook refuses a tampered body, a wrong secret, stale or future tim
       await refused('signature_malformed', WEBHOOK_SECRET, { 'Webhook-Signature': bad }, delivery.body, { nowS: t });
     }
     await refused('signature_malformed', WEBHOOK_SECRET, { 'webhook-signature': [header, header] }, delivery.body, { nowS: t });
+    // A clock that is not a number of seconds would turn replay protection off: refused.
+    for (const nowS of [Number.NaN, 'now', Infinity, -1, null, `${t}`]) {
+      await assert.rejects(
+        verifyWebhook(WEBHOOK_SECRET, delivery.headers, delivery.body, { nowS }),
+        (error) => error instanceof TypeError && /nowS/.test(error.message),
+        String(nowS),
+      );
+    }
   }
 });
 
