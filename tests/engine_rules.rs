@@ -1883,6 +1883,68 @@ fn a_failed_grant_request_fails_the_uploads_waiting_for_it_with_its_error() {
     assert_eq!(actions, vec![Action::NeedToken]);
 }
 
+fn network_token_failure() -> twelvelabs_edge_upload::core::error::Error {
+    twelvelabs_edge_upload::core::error::Error::new(
+        ErrorCode::Network,
+        "getToken failed: no response (network error)",
+    )
+}
+
+#[test]
+fn a_grant_request_lost_to_the_network_is_asked_again_after_the_creation_backoff() {
+    let mut d = Driver::new(grant_config());
+    let (file, actions) = d.add_file(CHUNK);
+    assert_eq!(need_tokens(&actions), 1);
+    // Two blips: each counts as a failed creation attempt, shown as a retry, and the grant is
+    // asked for again once the backoff is over.
+    for attempt in 1..=2 {
+        let actions = d.feed(Input::TokenFailed {
+            error: network_token_failure(),
+        });
+        assert_eq!(finished_code(&actions), None, "{actions:?}");
+        let retrying = d
+            .engine
+            .progress(file)
+            .unwrap()
+            .retrying
+            .expect("a retry shown");
+        assert_eq!(retrying.attempt, attempt);
+        assert_eq!(retrying.error_code, ErrorCode::Network);
+        let ceiling = (d.engine.config().create_backoff.base_ms << (attempt - 1))
+            .min(d.engine.config().create_backoff.cap_ms);
+        assert!(retrying.delay_ms <= ceiling, "{retrying:?}");
+        let actions = tick_to_next(&mut d);
+        assert_eq!(need_tokens(&actions), 1, "asked again: {actions:?}");
+    }
+    // The network is back: the session is created.
+    let actions = d.feed(Input::TokenRefreshed);
+    assert_eq!(creations(&actions).len(), 1, "{actions:?}");
+}
+
+#[test]
+fn a_grant_request_that_keeps_failing_on_the_network_gives_up_after_max_attempts() {
+    let mut d = Driver::new(grant_config());
+    let (_, mut actions) = d.add_file(CHUNK);
+    let max = d.engine.config().create_backoff.max_attempts;
+    let mut asked = 0;
+    let error = loop {
+        asked += need_tokens(&actions) as u32;
+        actions = d.feed(Input::TokenFailed {
+            error: network_token_failure(),
+        });
+        if let Some(error) = finished_error(&actions) {
+            break error;
+        }
+        actions = tick_to_next(&mut d);
+    };
+    assert_eq!(asked, max, "getToken asked max_attempts times");
+    assert_eq!(error.code, ErrorCode::RetriesExhausted);
+    assert_eq!(
+        error.message,
+        format!("gave up after {max} attempts: getToken failed: no response (network error)")
+    );
+}
+
 /// Feeds `result` to every report of a one-chunk upload (after its PUT succeeds) until it
 /// finishes; answers everything the engine did on the way.
 fn reports_answered(

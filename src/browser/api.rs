@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{AbortSignal, FormData, RequestInit};
 
 use super::js_error::from_js;
@@ -194,8 +194,17 @@ fn no_grant() -> Error {
     )
 }
 
-/// What a `getToken` that threw (or rejected) fails with.
+/// What a `getToken` that threw (or rejected) fails with. A `TypeError` is what `fetch` throws
+/// when the network fails, in every engine and in Node, each in words of its own: it is
+/// described as a network failure, with one stable message (the core retries it, see
+/// `OneOffRetry::after_token_failure`). Anything else is the application's refusal.
 pub fn token_error(thrown: &JsValue) -> Error {
+    if thrown.is_instance_of::<js_sys::TypeError>() {
+        return Error::new(
+            ErrorCode::Network,
+            "getToken failed: no response (network error)",
+        );
+    }
     let cause = from_js(thrown, ErrorCode::Unauthorized);
     Error::new(cause.code, format!("getToken failed: {}", cause.message))
 }

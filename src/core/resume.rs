@@ -13,6 +13,12 @@ use crate::core::wire::{timestamp, UploadHeaders};
 /// The current record format. Records of another version are refused with `invalid_input`.
 pub const SAVED_UPLOAD_VERSION: u32 = 1;
 
+/// How long the store that keeps the records (IndexedDB) may take to open before the uploader
+/// goes on without it, as when a browser refuses storage: its uploads then cannot be resumed
+/// after a reload, and the calls that read the records (`pendingUploads`, a queue's
+/// `restorePending`) answer with none, instead of waiting for an open that may never answer.
+pub const STORE_OPEN_TIMEOUT_MS: u64 = 5_000;
+
 /// Everything needed to resume an upload after a reload. Produced by
 /// [`Engine::saved_state`](crate::core::engine::Engine::saved_state), consumed by
 /// [`Engine::restore_upload`](crate::core::engine::Engine::restore_upload).

@@ -485,26 +485,43 @@ impl OneOffRetry {
                 not_before_ms,
                 cause,
                 ..
-            } => {
-                self.failures += 1;
-                if self.failures >= self.policy.max_attempts {
-                    return NextStep::Fail(Error::new(
-                        ErrorCode::RetriesExhausted,
-                        format!(
-                            "gave up after {} attempts: {}",
-                            self.failures, cause.message
-                        ),
-                    ));
-                }
-                let delay_ms = backoff_delay_ms(&self.policy, self.failures, random, not_before_ms);
-                self.retrying = Some(Retrying {
-                    attempt: self.failures,
-                    delay_ms,
-                    error_code: cause.code,
-                });
-                NextStep::RetryAfterMs(delay_ms)
-            }
+            } => self.retry_after(cause, not_before_ms, random),
         }
+    }
+
+    /// Decides after the grant this request waits for could not be had: `getToken` failed with
+    /// `error`. A retryable failure (the network, as `getToken`'s own `fetch` saw it) counts as
+    /// a failed attempt of this request and is tried again after the same backoff; any other
+    /// is final.
+    pub fn after_token_failure(&mut self, error: Error, random: u64) -> NextStep {
+        self.retrying = None;
+        if error.code.is_retryable() {
+            self.retry_after(error, None, random)
+        } else {
+            NextStep::Fail(error)
+        }
+    }
+
+    /// Counts a failed attempt that ended with `cause`: gives up after `max_attempts`, else
+    /// waits the jittered backoff (at least `not_before_ms`).
+    fn retry_after(&mut self, cause: Error, not_before_ms: Option<u64>, random: u64) -> NextStep {
+        self.failures += 1;
+        if self.failures >= self.policy.max_attempts {
+            return NextStep::Fail(Error::new(
+                ErrorCode::RetriesExhausted,
+                format!(
+                    "gave up after {} attempts: {}",
+                    self.failures, cause.message
+                ),
+            ));
+        }
+        let delay_ms = backoff_delay_ms(&self.policy, self.failures, random, not_before_ms);
+        self.retrying = Some(Retrying {
+            attempt: self.failures,
+            delay_ms,
+            error_code: cause.code,
+        });
+        NextStep::RetryAfterMs(delay_ms)
     }
 }
 

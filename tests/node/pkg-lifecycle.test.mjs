@@ -275,3 +275,36 @@ test('an unreachable Worker shows that it is retrying, then gives up within seco
     await tab.close();
   }
 });
+
+test('pendingUploads and restorePending settle, and uploads still complete, when IndexedDB never answers its open', async () => {
+  const { tab } = await openPackageTab(env.browser, env.stack, {
+    sub: 'idb-hang',
+    // A browser whose storage open hangs: the request never fires success, error or blocked.
+    beforeImport: () => {
+      indexedDB.open = () => {
+        window.idbOpens = (window.idbOpens ?? 0) + 1;
+        return {};
+      };
+    },
+  });
+  try {
+    const seen = await tab.evaluate(async () => {
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const started = performance.now();
+      const pending = await uploader.pendingUploads();
+      const pendingMs = performance.now() - started;
+      const queue = new window.pkg.UploadQueue(uploader);
+      await queue.restorePending();
+      const { blob } = await window.seededSample(2, 31);
+      const asset = await uploader.upload(blob, { filename: 'no-storage.mp4' }).done;
+      return { pending, pendingMs, opens: window.idbOpens, assetId: asset.id };
+    });
+    assert.deepEqual(seen.pending, []);
+    assert.equal(seen.opens, 1, 'the store is opened once per uploader');
+    // The bound is STORE_OPEN_TIMEOUT_MS (5 s); a loaded machine adds to it.
+    assert.ok(seen.pendingMs >= 4_500 && seen.pendingMs < 20_000, `pendingUploads settled after ${seen.pendingMs} ms`);
+    assert.ok(seen.assetId);
+  } finally {
+    await tab.close();
+  }
+});

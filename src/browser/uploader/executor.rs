@@ -122,7 +122,11 @@ pub(super) enum Op {
         settled: bool,
     },
     Token,
-    StoreOpen(IdbOpenDbRequest),
+    /// Opening the database, given up on at `deadline` (a timer).
+    StoreOpen {
+        request: IdbOpenDbRequest,
+        deadline: JsValue,
+    },
     StoreWrite(IdbTransaction),
     /// Reading every saved record, for `lookup`.
     StoreRead {
@@ -453,7 +457,8 @@ impl Inner {
                     Err(error) => Input::TokenFailed { error },
                 })
             }
-            Op::StoreOpen(request) => {
+            Op::StoreOpen { request, deadline } => {
+                clear_timeout(&deadline);
                 request.set_onupgradeneeded(None);
                 request.set_onsuccess(None);
                 request.set_onerror(None);

@@ -203,7 +203,7 @@ impl Inner {
         self: &Rc<Self>,
         id: u64,
         kind: u32,
-        call: Box<OneOff>,
+        mut call: Box<OneOff>,
         value: JsValue,
     ) {
         match kind {
@@ -215,7 +215,10 @@ impl Inner {
                 };
                 match accepted {
                     Ok(()) => self.send_one_off(id, call),
-                    Err(error) => call.settle(Err(error)),
+                    Err(error) => {
+                        let next = call.retry.after_token_failure(error, random_u64());
+                        self.one_off_next(id, call, next);
+                    }
                 }
             }
             report::RETRY => {
@@ -304,7 +307,13 @@ impl Inner {
 
     /// A failed attempt: the core says whether to wait and resend, renew the grant, or fail.
     fn one_off_failed(self: &Rc<Self>, id: u64, mut call: Box<OneOff>, outcome: HttpOutcome) {
-        match call.retry.after(&outcome, random_u64()) {
+        let next = call.retry.after(&outcome, random_u64());
+        self.one_off_next(id, call, next);
+    }
+
+    /// Does what the call's retry decisions said after a failed attempt.
+    fn one_off_next(self: &Rc<Self>, id: u64, call: Box<OneOff>, next: NextStep) {
+        match next {
             // Only a storage PUT classifies as success; an API 2xx gets here only unread.
             NextStep::Done => call.settle(Err(Error::new(
                 ErrorCode::ServerInvalid,

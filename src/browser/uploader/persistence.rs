@@ -10,7 +10,9 @@ use crate::browser::convert;
 use crate::browser::store::Store;
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
-use crate::core::resume::{sample_starts, Fingerprint, SampleHash, SavedUpload, SAMPLE_BYTES};
+use crate::core::resume::{
+    sample_starts, Fingerprint, SampleHash, SavedUpload, SAMPLE_BYTES, STORE_OPEN_TIMEOUT_MS,
+};
 
 use super::executor::{report, Op};
 use super::lookup::StoreTask;
@@ -127,12 +129,15 @@ impl Inner {
         request.set_onupgradeneeded(Some(&self.reporter(report::UPGRADE, id)));
         request.set_onsuccess(Some(&self.reporter(report::DONE, id)));
         request.set_onerror(Some(&self.reporter(report::FAILED, id)));
-        self.begin(id, Op::StoreOpen(request));
+        // An open that has not answered by then is reported as failed (the timer is cleared when
+        // it answers first).
+        let deadline = self.start_timer(report::FAILED, id, STORE_OPEN_TIMEOUT_MS);
+        self.begin(id, Op::StoreOpen { request, deadline });
     }
 
     /// `upgradeneeded` on the database being opened by operation `id`.
     pub(super) fn on_upgrade(&self, id: u64) {
-        if let Some(Op::StoreOpen(request)) = self.state.borrow().ops.get(&id) {
+        if let Some(Op::StoreOpen { request, .. }) = self.state.borrow().ops.get(&id) {
             Store::create_schema(request);
         }
     }

@@ -7,7 +7,7 @@ use super::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::plan::ChunkPlan;
 use crate::core::progress::ProgressTracker;
-use crate::core::retry::{HttpOutcome, NextStep};
+use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry};
 use crate::core::wire::{Asset, CreateMultipartUploadResponse};
 
 impl Engine {
@@ -212,6 +212,28 @@ impl Engine {
     ///
     /// [`OneOffRetry`]: crate::core::retry::OneOffRetry
     fn creation_failure(&mut self, now_ms: u64, file: FileId, outcome: &HttpOutcome) {
+        self.creation_step(now_ms, file, |creation, random| {
+            creation.after(outcome, random)
+        });
+    }
+
+    /// The grant a creation waits for could not be had: a failed attempt of the creation (see
+    /// [`OneOffRetry::after_token_failure`]).
+    ///
+    /// [`OneOffRetry::after_token_failure`]: crate::core::retry::OneOffRetry::after_token_failure
+    pub(super) fn creation_token_failure(&mut self, now_ms: u64, file: FileId, error: Error) {
+        self.creation_step(now_ms, file, |creation, random| {
+            creation.after_token_failure(error, random)
+        });
+    }
+
+    /// Applies what the creation's retry decisions say after a failed attempt.
+    fn creation_step(
+        &mut self,
+        now_ms: u64,
+        file: FileId,
+        decide: impl FnOnce(&mut OneOffRetry, u64) -> NextStep,
+    ) {
         let online = self.online;
         let random = self.jitter.next_u64();
         let Some(u) = self.uploads.get_mut(&file) else {
@@ -221,7 +243,7 @@ impl Engine {
             u.create_lane.not_before_ms = now_ms;
             return;
         }
-        match u.creation.after(outcome, random) {
+        match decide(&mut u.creation, random) {
             NextStep::RetryAfterMs(delay_ms) => {
                 u.create_lane.not_before_ms = now_ms.saturating_add(delay_ms);
                 if u.progress.set_retrying(u.creation.retrying()) {

@@ -35,14 +35,17 @@ impl Engine {
         }
     }
 
-    /// No grant to be had: every upload whose next call waits for one fails with `error`. Those
-    /// still backing off ask again when they are due.
+    /// No grant to be had (`getToken` failed with `error`). Every upload whose next call waits
+    /// for one counts it as a failure of that call: a retryable `error` (the network, as
+    /// `getToken`'s own `fetch` saw it) is tried again after the call's backoff, when a grant is
+    /// asked for again; any other ends the upload with it. Uploads still backing off ask again
+    /// when they are due.
     pub(super) fn on_token_failed(&mut self, now_ms: u64, error: Error) {
         if !self.config.renewable_grant {
             return;
         }
         self.grant = Grant::Missing;
-        let waiting: Vec<FileId> = self
+        let waiting: Vec<(FileId, Phase)> = self
             .uploads
             .iter()
             .filter(|(_, u)| match u.phase {
@@ -50,10 +53,16 @@ impl Engine {
                 Phase::AwaitingAsset => !u.paused && u.asset_lane.ready(now_ms),
                 Phase::Reconciling | Phase::Uploading | Phase::Confirming => false,
             })
-            .map(|(&file, _)| file)
+            .map(|(&file, u)| (file, u.phase))
             .collect();
-        for file in waiting {
-            self.finish(now_ms, file, Err(error.clone()));
+        for (file, phase) in waiting {
+            if !error.code.is_retryable() {
+                self.finish(now_ms, file, Err(error.clone()));
+            } else if phase == Phase::AwaitingAsset {
+                self.lane_retry(now_ms, file, |u| &mut u.asset_lane, None, error.clone());
+            } else {
+                self.creation_token_failure(now_ms, file, error.clone());
+            }
         }
     }
 }
