@@ -17,8 +17,8 @@ use crate::worker::reply::ApiError;
 /// The KV namespace binding that holds the index.
 pub const BINDING: &str = "ASSET_INDEX";
 
-/// Most index keys read for one list (KV lists a thousand per call).
-const MAX_INDEX_KEYS: usize = 5_000;
+/// Keys per KV `list` call (KV's most).
+const KEYS_PER_PAGE: usize = 1000;
 
 // The namespace's calls, each one JS step: `worker::kv::KvStore` looks up five methods of the
 // binding per request, builds each options object field by field, and reads a list's answer back
@@ -83,7 +83,7 @@ impl<'a> ListPage<'a> {
         };
         let count: usize = head.next()?.parse().ok()?;
         let cursor = head.next()?;
-        let mut keys = Vec::with_capacity(count.min(MAX_INDEX_KEYS));
+        let mut keys = Vec::with_capacity(count.min(KEYS_PER_PAGE));
         for line in lines {
             let (created, name) = line.split_once('\t')?;
             // Only this Worker writes `t` (an integer); anything else orders as the oldest.
@@ -154,15 +154,22 @@ impl AssetIndex {
             .map_err(|_| failed("updated"))
     }
 
-    /// The ids of `sub`'s assets, newest first.
-    pub async fn owned(&self, sub: &str) -> Result<Vec<String>, ApiError> {
+    /// The ids of `sub`'s assets, newest first; refused (`payload_too_large`, naming the
+    /// setting) when `sub` has more than `max` (`MAX_LISTED_ASSETS`): KV lists keys by name, not
+    /// by time, so a list cut short would silently drop assets, the newest among them.
+    pub async fn owned(&self, sub: &str, max: usize) -> Result<Vec<String>, ApiError> {
         let prefix = index_prefix(sub);
         let mut entries = Vec::new();
         let mut cursor = None;
         loop {
-            let answer = settled(kv_list_page(&self.0, &prefix, 1000, cursor.as_deref()))
-                .await
-                .map_err(|_| failed("read"))?;
+            let answer = settled(kv_list_page(
+                &self.0,
+                &prefix,
+                KEYS_PER_PAGE as u32,
+                cursor.as_deref(),
+            ))
+            .await
+            .map_err(|_| failed("read"))?;
             let text = answer.as_string().ok_or_else(|| failed("read"))?;
             let page = ListPage::parse(&text).ok_or_else(|| failed("read"))?;
             for (name, created) in page.keys {
@@ -170,9 +177,19 @@ impl AssetIndex {
                     entries.push((id.to_owned(), created));
                 }
             }
+            if entries.len() > max {
+                return Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "This user has more than {max} assets, more than the Worker lists \
+                         (MAX_LISTED_ASSETS): read them by id, or list the account with an admin \
+                         grant."
+                    ),
+                ));
+            }
             match page.next {
-                Some(next) if entries.len() < MAX_INDEX_KEYS => cursor = Some(next.to_owned()),
-                _ => break,
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
             }
         }
         Ok(newest_first(entries))

@@ -23,6 +23,13 @@ pub const DEFAULT_MAX_GRANT_TTL_SECS: i64 = 3600;
 /// The largest `MAX_GRANT_TTL_S` accepted (a day).
 pub const MAX_GRANT_TTL_LIMIT_SECS: i64 = 24 * 60 * 60;
 
+/// `MAX_LISTED_ASSETS` when unset: the most assets of one user a list reads from the index
+/// (KV lists a thousand keys per call; a user with more is refused rather than cut short).
+pub const DEFAULT_MAX_LISTED_ASSETS: usize = 5_000;
+
+/// The largest `MAX_LISTED_ASSETS` accepted.
+pub const MAX_LISTED_ASSETS_LIMIT: usize = 100_000;
+
 /// The shortest `GRANT_SECRET` and `TOKEN_SECRET` accepted, in bytes (HS256's key size).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -97,6 +104,8 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     /// `MAX_GRANT_TTL_S`: the longest `exp - now` a grant may claim.
     pub max_grant_ttl_secs: i64,
+    /// `MAX_LISTED_ASSETS`: the most assets of one user a list reads from the index.
+    pub max_listed_assets: usize,
     /// `COMPLETION_WEBHOOK_URL` and `WEBHOOK_SECRET`: completion webhooks are sent when set.
     pub webhook: Option<WebhookTarget>,
 }
@@ -195,6 +204,18 @@ impl Config {
                 }
             },
         };
+        let max_listed_assets = match get("MAX_LISTED_ASSETS") {
+            None => DEFAULT_MAX_LISTED_ASSETS,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_LISTED_ASSETS_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "MAX_LISTED_ASSETS",
+                        format!("must be an integer in 1..={MAX_LISTED_ASSETS_LIMIT}"),
+                    ))
+                }
+            },
+        };
 
         let webhook = webhook_target(get("COMPLETION_WEBHOOK_URL"), get("WEBHOOK_SECRET"))?;
 
@@ -211,6 +232,7 @@ impl Config {
             dev_grants,
             upstream_timeout_ms,
             max_grant_ttl_secs,
+            max_listed_assets,
             webhook,
         })
     }
@@ -378,6 +400,9 @@ mod tests {
             ),
             (vec![("MAX_GRANT_TTL_S", "0")], "MAX_GRANT_TTL_S"),
             (vec![("MAX_GRANT_TTL_S", "86401")], "MAX_GRANT_TTL_S"),
+            (vec![("MAX_LISTED_ASSETS", "0")], "MAX_LISTED_ASSETS"),
+            (vec![("MAX_LISTED_ASSETS", "100001")], "MAX_LISTED_ASSETS"),
+            (vec![("MAX_LISTED_ASSETS", "many")], "MAX_LISTED_ASSETS"),
         ] {
             let err = config(&pairs).unwrap_err();
             assert_eq!(err.setting, setting, "{pairs:?}");
@@ -398,6 +423,7 @@ mod tests {
             ])
             .unwrap();
             assert_eq!(c.max_grant_ttl_secs, DEFAULT_MAX_GRANT_TTL_SECS);
+            assert_eq!(c.max_listed_assets, DEFAULT_MAX_LISTED_ASSETS);
         }
     }
 

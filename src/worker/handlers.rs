@@ -602,7 +602,19 @@ pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
     if force.is_some_and(|f| f != "true" && f != "false") {
         return Err(Error::invalid("The `force` parameter must be true or false.").into());
     }
-    let asset = parse_upstream_json(&owned_asset(ctx, &grant, asset_id).await?)?;
+    let owned = owned_asset(ctx, &grant, asset_id).await;
+    if let Err(error) = &owned {
+        // Gone upstream (deleted another way): the caller's own index key for this id, if there
+        // is one, goes too, so it stops being counted in their lists. The same delete is made
+        // for an id that was never theirs (a key that does not exist), so the answer and its
+        // cost say nothing about other users.
+        if error.error.code == ErrorCode::NotFound && !grant.is_admin() {
+            if let Some(index) = AssetIndex::open(&ctx.env) {
+                index.remove(&grant.sub, asset_id).await?;
+            }
+        }
+    }
+    let asset = parse_upstream_json(&owned?)?;
     let query = force.map_or_else(String::new, |f| format!("?force={f}"));
     let reply = ctx
         .upstream()?
@@ -636,7 +648,9 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
             .await?;
         return pass_through(reply);
     }
-    let owned = AssetIndex::required(&ctx.env)?.owned(&grant.sub).await?;
+    let owned = AssetIndex::required(&ctx.env)?
+        .owned(&grant.sub, ctx.config.max_listed_assets)
+        .await?;
     let (query, page_info) = match list.plan_for_owner(&owned) {
         OwnerListPlan::Answer(page_info) => {
             return json_response(200, &json!({ "data": [], "page_info": page_info }))

@@ -47,6 +47,7 @@ const CONFIG_NAMES: &[&str] = &[
     "DEV_GRANTS",
     "UPSTREAM_TIMEOUT_MS",
     "MAX_GRANT_TTL_S",
+    "MAX_LISTED_ASSETS",
     "COMPLETION_WEBHOOK_URL",
     "WEBHOOK_SECRET",
 ];

@@ -17,6 +17,7 @@ use wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Delay, Method};
 
+use crate::core::error::ErrorCode;
 use crate::core::retry::JitterSource;
 use crate::core::webhook::{
     after_delivery_attempt, signature_header, DeliveryStep, WebhookEvent, WebhookPayload,
@@ -59,19 +60,25 @@ pub async fn deliver(config: Rc<Config>, completion: Completion, occurred_at_ms:
     let Some(target) = config.webhook.as_ref() else {
         return;
     };
-    let Some(payload) = payload_for(&config, &completion, occurred_at_ms).await else {
-        // TwelveLabs' create answer had no `_id` (the client was already told so).
-        log(WebhookEvent::AssetCreated, 0, None, "no_asset_id");
-        return;
+    let payload = match payload_for(&config, &completion, occurred_at_ms).await {
+        Ok(payload) => payload,
+        Err(skipped) => return log(skipped.event, 0, None, skipped.outcome),
     };
     send(target, &payload).await;
+}
+
+/// Why no webhook is sent for a completion: the event it would have been, and the outcome its
+/// log line names.
+struct Skipped {
+    event: WebhookEvent,
+    outcome: &'static str,
 }
 
 async fn payload_for(
     config: &Config,
     completion: &Completion,
     occurred_at_ms: u64,
-) -> Option<WebhookPayload> {
+) -> Result<WebhookPayload, Skipped> {
     match completion {
         Completion::Asset { sub, asset, size } => WebhookPayload::from_asset(
             WebhookEvent::AssetCreated,
@@ -80,22 +87,34 @@ async fn payload_for(
             None,
             *size,
             occurred_at_ms,
-        ),
+        )
+        // TwelveLabs' create answer had no `_id` (the client was already told so).
+        .ok_or(Skipped {
+            event: WebhookEvent::AssetCreated,
+            outcome: "no_asset_id",
+        }),
         Completion::Session {
             sub,
             upload_id,
             asset_id,
             size,
         } => {
-            // Without the asset's details the event is still worth sending: its id is what
-            // the receiver needs, and it can read the rest from TwelveLabs itself.
-            let asset = read_asset(config, asset_id)
-                .await
-                .unwrap_or_else(|| json!({ "_id": asset_id }));
-            let asset = if asset.get("_id").and_then(Value::as_str) == Some(asset_id) {
-                asset
-            } else {
-                json!({ "_id": asset_id })
+            let asset = match read_asset(config, asset_id).await {
+                // Deleted before (or as) its upload completed: no asset was produced.
+                AssetRead::Gone => {
+                    return Err(Skipped {
+                        event: WebhookEvent::UploadCompleted,
+                        outcome: "asset_gone",
+                    })
+                }
+                AssetRead::Found(asset)
+                    if asset.get("_id").and_then(Value::as_str) == Some(asset_id) =>
+                {
+                    asset
+                }
+                // Without the asset's details the event is still worth sending: its id is what
+                // the receiver needs, and it can read the rest from TwelveLabs itself.
+                AssetRead::Found(_) | AssetRead::Unknown => json!({ "_id": asset_id }),
             };
             WebhookPayload::from_asset(
                 WebhookEvent::UploadCompleted,
@@ -105,29 +124,50 @@ async fn payload_for(
                 Some(*size),
                 occurred_at_ms,
             )
+            .ok_or(Skipped {
+                event: WebhookEvent::UploadCompleted,
+                outcome: "no_asset_id",
+            })
         }
     }
 }
 
-/// `GET /assets/{asset_id}` from TwelveLabs, or `None` when it fails.
-async fn read_asset(config: &Config, asset_id: &str) -> Option<Value> {
+/// What reading the completed upload's asset from TwelveLabs told.
+enum AssetRead {
+    Found(Value),
+    /// TwelveLabs answered 404: the asset does not exist (any more).
+    Gone,
+    /// No usable answer (no API key, a timeout, a 5xx, a body that does not parse).
+    Unknown,
+}
+
+/// `GET /assets/{asset_id}` from TwelveLabs.
+async fn read_asset(config: &Config, asset_id: &str) -> AssetRead {
+    let Some(api_key) = config.api_key.as_ref() else {
+        return AssetRead::Unknown;
+    };
     let status = Cell::new(None);
     let upstream = Upstream {
         base_url: &config.base_url,
-        api_key: config.api_key.as_ref()?,
+        api_key,
         timeout_ms: DELIVERY_ATTEMPT_TIMEOUT_MS,
         last_status: &status,
     };
-    let reply = upstream
+    let answer = upstream
         .call(
             Method::Get,
             &format!("/assets/{asset_id}"),
             Body::Empty,
             Idempotency::Idempotent,
         )
-        .await
-        .ok()?;
-    serde_json::from_slice(&reply.body).ok()
+        .await;
+    match answer {
+        Ok(reply) => {
+            serde_json::from_slice(&reply.body).map_or(AssetRead::Unknown, AssetRead::Found)
+        }
+        Err(error) if error.error.code == ErrorCode::NotFound => AssetRead::Gone,
+        Err(_) => AssetRead::Unknown,
+    }
 }
 
 /// Signs and POSTs `payload` until the receiver takes it or the core says to stop. Each attempt

@@ -204,6 +204,39 @@ test('a direct upload and a URL upload are delivered as asset.created', async ()
   assert.equal(urlEvent.sub, 'user-1');
 });
 
+test('an upload whose asset was deleted before its last report sends no upload.completed', async () => {
+  const bytes = randomBytes(2 * CHUNK_SIZE);
+  const created = await call('/v1.3/assets/multipart-uploads', {
+    method: 'POST', token: grant({ sub: 'deleter' }), json: { filename: 'gone.mp4', type: 'video', total_size: bytes.length },
+  });
+  assert.equal(created.status, 201, created.text);
+  const session = created.json;
+  const items = [];
+  for (const { chunk_index: index, url } of session.upload_urls) {
+    const chunk = bytes.subarray((index - 1) * CHUNK_SIZE, index * CHUNK_SIZE);
+    const put = await fetch(url, { method: 'PUT', headers: session.upload_headers, body: chunk });
+    assert.equal(put.status, 200, await put.text());
+    items.push({ chunk_index: index, proof: put.headers.get('etag'), proof_type: 'etag', chunk_size: chunk.length });
+  }
+  const report = (item) => call(`/v1.3/assets/multipart-uploads/${session.upload_id}`, {
+    method: 'POST', token: session.upload_token, json: { completed_chunks: [item] },
+  });
+  assert.equal((await report(items[0])).status, 200);
+  const deleted = await call(`/v1.3/assets/${session.asset_id}`, { method: 'DELETE', token: grant({ sub: 'deleter' }) });
+  assert.equal(deleted.status, 204, deleted.text);
+  const logFrom = worker.output().length;
+  const last = await report(items[1]);
+  assert.equal(last.status, 200, last.text);
+  // The Worker reads the asset before sending; it is gone, so nothing is sent, and it says so.
+  const start = Date.now();
+  while (!worker.output().slice(logFrom).includes('"outcome":"asset_gone"')) {
+    assert.ok(Date.now() - start < 10_000, `no asset_gone log line:\n${worker.output().slice(logFrom)}`);
+    await sleep(50);
+  }
+  await sleep(300);
+  assert.deepEqual(deliveries.filter((d) => JSON.parse(d.body).asset_id === session.asset_id), []);
+});
+
 test('refused and aborted uploads send nothing', { timeout: 60_000 }, async () => {
   const before = deliveries.length;
   await fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });
