@@ -424,7 +424,11 @@ pub fn asset_page(value: &JsValue) -> Read<ListAssetsResponse> {
 /// An error body's `(code, message)`, when it is one (`{code, message[, docs_url]}`).
 pub fn error_body(value: &JsValue) -> Option<(String, String)> {
     let f = Fields::new(value);
-    f.finish((f.string("code"), f.string("message"))).ok()
+    let upstream_code = f.opt_string("upstream_code");
+    let (code, message) = f.finish((f.string("code"), f.string("message"))).ok()?;
+    // Through the Worker, TwelveLabs' own code of a 4xx (see `wire::ErrorBody::upstream_code`):
+    // the core's rules read TwelveLabs' codes, as they do against the API.
+    Some((upstream_code.unwrap_or(code), message))
 }
 
 // ───────────────────────────── requests ─────────────────────────────

@@ -507,13 +507,15 @@ impl OneOffRetry {
     fn retry_after(&mut self, cause: Error, not_before_ms: Option<u64>, random: u64) -> NextStep {
         self.failures += 1;
         if self.failures >= self.policy.max_attempts {
-            return NextStep::Fail(Error::new(
-                ErrorCode::RetriesExhausted,
-                format!(
+            // The status of the last answer stays with the error, as on the upload's lanes.
+            return NextStep::Fail(Error {
+                code: ErrorCode::RetriesExhausted,
+                message: format!(
                     "gave up after {} attempts: {}",
                     self.failures, cause.message
                 ),
-            ));
+                status: cause.status,
+            });
         }
         let delay_ms = backoff_delay_ms(&self.policy, self.failures, random, not_before_ms);
         self.retrying = Some(Retrying {
@@ -746,6 +748,36 @@ mod tests {
                 "{operation:?} {outcome:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_request_that_runs_out_of_retries_keeps_the_status_of_its_last_answer() {
+        let policy = BackoffPolicy {
+            base_ms: 1,
+            cap_ms: 1,
+            max_attempts: 2,
+        };
+        for (operation, status) in [(Operation::CreateSession, 429), (Operation::GetAsset, 500)] {
+            let mut retry = OneOffRetry::new(operation, policy);
+            assert!(matches!(
+                retry.after(&HttpOutcome::status(status), 0),
+                NextStep::RetryAfterMs(_)
+            ));
+            match retry.after(&HttpOutcome::status(status), 0) {
+                NextStep::Fail(error) => {
+                    assert_eq!(error.code, ErrorCode::RetriesExhausted);
+                    assert_eq!(error.status, Some(status), "{operation:?}");
+                }
+                other => panic!("{operation:?}: {other:?}"),
+            }
+        }
+        // With no answer at all, there is no status to keep.
+        let mut retry = OneOffRetry::new(Operation::ListAssets, policy);
+        let _ = retry.after(&HttpOutcome::network_error(), 0);
+        let NextStep::Fail(error) = retry.after(&HttpOutcome::network_error(), 0) else {
+            panic!("gives up");
+        };
+        assert_eq!(error.status, None);
     }
 
     #[test]

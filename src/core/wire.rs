@@ -52,6 +52,12 @@ pub struct ErrorBody {
     /// A link to the documentation of the code (present in most upstream snapshots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docs_url: Option<String>,
+    /// The Worker's answer to a 4xx from TwelveLabs: TwelveLabs' own `code` (`upload_expired`,
+    /// `upload_completed`, …), beside ours in `code`. A client reads it where TwelveLabs' code
+    /// decides (see `core::retry::session_no_longer_active`), so that it behaves the same
+    /// through the Worker as against the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_code: Option<String>,
 }
 
 impl ErrorBody {
@@ -61,6 +67,7 @@ impl ErrorBody {
             code: error.code.as_str().to_owned(),
             message: error.message.clone(),
             docs_url: None,
+            upstream_code: None,
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub retry_after: Option<String>,
     /// Methods for the `Allow` header, for 405.
     pub allow: Option<String>,
+    /// TwelveLabs' own `code`, for an error that maps a 4xx of its (see [`ErrorBody`]).
+    pub upstream_code: Option<String>,
 }
 
 impl ApiError {
@@ -30,9 +32,13 @@ impl ApiError {
             .unwrap_or_else(|| self.error.code.http_status())
     }
 
-    /// The JSON body `{code, message}`.
+    /// The JSON body `{code, message[, upstream_code]}`.
     pub fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&ErrorBody::from_error(&self.error)).unwrap_or_default()
+        let body = ErrorBody {
+            upstream_code: self.upstream_code.clone(),
+            ..ErrorBody::from_error(&self.error)
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 
     /// The answer (headers other than CORS).
@@ -54,6 +60,7 @@ impl From<Error> for ApiError {
             error,
             retry_after: None,
             allow: None,
+            upstream_code: None,
         }
     }
 }
@@ -89,9 +96,12 @@ pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>)
             ErrorCode::UpstreamUnavailable,
             format!("TwelveLabs is unavailable (HTTP {status})."),
         ),
-        400..=499 => Error::new(ErrorCode::from_status(status), detail)
-            .with_status(status)
-            .into(),
+        400..=499 => ApiError {
+            upstream_code: upstream.map(|b| b.code),
+            ..Error::new(ErrorCode::from_status(status), detail)
+                .with_status(status)
+                .into()
+        },
         _ => ApiError::new(
             ErrorCode::UpstreamUnavailable,
             format!("TwelveLabs answered with an unexpected HTTP {status}."),

@@ -308,3 +308,42 @@ test('pendingUploads and restorePending settle, and uploads still complete, when
     await tab.close();
   }
 });
+
+test('a tab resuming an upload that another tab completed resolves with its asset, through the Worker', async () => {
+  const { tab } = await openTab();
+  const setFaults = (patch) => fetch(`${env.stack.emulator.url}/_emulator/faults`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch),
+  });
+  try {
+    // Slower requests, so that the second tab is still waiting when the first completes.
+    assert.equal((await setFaults({ latency_ms: 40 })).status, 200);
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const { blob } = await window.seededSample(12, 33);
+      const file = () => new File([blob], 'twice.mp4', { type: 'video/mp4', lastModified: 1 });
+      const uploader = () => new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      // The first page: a few chunks, then it goes away (paused, its record saved).
+      const first = uploader();
+      const h0 = first.upload(file());
+      while (h0.progress.acknowledgedChunks < 3) await sleep(5);
+      h0.pause();
+      let id;
+      for (let i = 0; i < 100 && !id; i++) {
+        id = (await first.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
+        await sleep(50);
+      }
+      // Two tabs resume it; the second waits, paused, while the first finishes.
+      const second = uploader().resume(file(), { id });
+      second.pause();
+      const outcome = second.done.then((a) => ({ ok: true, id: a.id }), (e) => ({ ok: false, code: e.code, message: e.message }));
+      const completed = await uploader().resume(file(), { id }).done;
+      second.resume();
+      return { completed: completed.id, second: await Promise.race([outcome, sleep(30_000).then(() => ({ timeout: true }))]) };
+    });
+    // The second tab learns from the session's status that the upload is complete.
+    assert.deepEqual(seen.second, { ok: true, id: seen.completed }, JSON.stringify(seen));
+  } finally {
+    await setFaults({ latency_ms: 0 });
+    await tab.close();
+  }
+});
