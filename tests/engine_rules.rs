@@ -1349,16 +1349,7 @@ fn session_creation_retries_with_its_backoff_and_gives_up_exactly_at_the_bound()
             break (code, actions);
         }
         // Waiting for the retry shows in the progress, and the delay is the policy's.
-        let retrying = d
-            .engine
-            .progress(file)
-            .unwrap()
-            .retrying
-            .expect("a retry shown");
-        assert_eq!(retrying.attempt, sent);
-        assert_eq!(retrying.error_code, ErrorCode::UpstreamUnavailable);
-        let ceiling = (create_backoff.base_ms << (sent - 1)).min(create_backoff.cap_ms);
-        assert!(retrying.delay_ms <= ceiling, "{retrying:?}");
+        let retrying = creation_retry_shown(&d, file, sent, ErrorCode::UpstreamUnavailable);
         let at = d.engine.next_wakeup().unwrap();
         assert_eq!(at, failed_at + retrying.delay_ms.max(1));
         if retrying.delay_ms > 1 {
@@ -1883,6 +1874,28 @@ fn a_failed_grant_request_fails_the_uploads_waiting_for_it_with_its_error() {
     assert_eq!(actions, vec![Action::NeedToken]);
 }
 
+/// The retry `file`'s creation waits for, as its progress shows it: attempt `attempt`, after an
+/// error `code`, with a delay within the creation backoff's bound for that attempt.
+fn creation_retry_shown(
+    d: &Driver,
+    file: FileId,
+    attempt: u32,
+    code: ErrorCode,
+) -> twelvelabs_edge_upload::core::progress::Retrying {
+    let retrying = d
+        .engine
+        .progress(file)
+        .unwrap()
+        .retrying
+        .expect("a retry shown");
+    assert_eq!(retrying.attempt, attempt);
+    assert_eq!(retrying.error_code, code);
+    let backoff = d.engine.config().create_backoff;
+    let ceiling = (backoff.base_ms << (attempt - 1)).min(backoff.cap_ms);
+    assert!(retrying.delay_ms <= ceiling, "{retrying:?}");
+    retrying
+}
+
 fn network_token_failure() -> twelvelabs_edge_upload::core::error::Error {
     twelvelabs_edge_upload::core::error::Error::new(
         ErrorCode::Network,
@@ -1902,17 +1915,7 @@ fn a_grant_request_lost_to_the_network_is_asked_again_after_the_creation_backoff
             error: network_token_failure(),
         });
         assert_eq!(finished_code(&actions), None, "{actions:?}");
-        let retrying = d
-            .engine
-            .progress(file)
-            .unwrap()
-            .retrying
-            .expect("a retry shown");
-        assert_eq!(retrying.attempt, attempt);
-        assert_eq!(retrying.error_code, ErrorCode::Network);
-        let ceiling = (d.engine.config().create_backoff.base_ms << (attempt - 1))
-            .min(d.engine.config().create_backoff.cap_ms);
-        assert!(retrying.delay_ms <= ceiling, "{retrying:?}");
+        creation_retry_shown(&d, file, attempt, ErrorCode::Network);
         let actions = tick_to_next(&mut d);
         assert_eq!(need_tokens(&actions), 1, "asked again: {actions:?}");
     }

@@ -180,42 +180,24 @@ impl Config {
             Some(_) => return Err(ConfigError::new("DEV_GRANTS", "must be `true` or `false`")),
         };
 
-        let upstream_timeout_ms = match get("UPSTREAM_TIMEOUT_MS") {
-            None => DEFAULT_UPSTREAM_TIMEOUT_MS,
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if (1..=600_000).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "UPSTREAM_TIMEOUT_MS",
-                        "must be an integer in 1..=600000",
-                    ))
-                }
-            },
-        };
-        let max_grant_ttl_secs = match get("MAX_GRANT_TTL_S") {
-            None => DEFAULT_MAX_GRANT_TTL_SECS,
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if (1..=MAX_GRANT_TTL_LIMIT_SECS).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "MAX_GRANT_TTL_S",
-                        format!("must be an integer in 1..={MAX_GRANT_TTL_LIMIT_SECS}"),
-                    ))
-                }
-            },
-        };
-        let max_listed_assets = match get("MAX_LISTED_ASSETS") {
-            None => DEFAULT_MAX_LISTED_ASSETS,
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if (1..=MAX_LISTED_ASSETS_LIMIT).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "MAX_LISTED_ASSETS",
-                        format!("must be an integer in 1..={MAX_LISTED_ASSETS_LIMIT}"),
-                    ))
-                }
-            },
-        };
+        let upstream_timeout_ms = bounded_integer(
+            get("UPSTREAM_TIMEOUT_MS"),
+            "UPSTREAM_TIMEOUT_MS",
+            DEFAULT_UPSTREAM_TIMEOUT_MS,
+            600_000,
+        )?;
+        let max_grant_ttl_secs = bounded_integer(
+            get("MAX_GRANT_TTL_S"),
+            "MAX_GRANT_TTL_S",
+            DEFAULT_MAX_GRANT_TTL_SECS as u64,
+            MAX_GRANT_TTL_LIMIT_SECS as u64,
+        )? as i64;
+        let max_listed_assets = bounded_integer(
+            get("MAX_LISTED_ASSETS"),
+            "MAX_LISTED_ASSETS",
+            DEFAULT_MAX_LISTED_ASSETS as u64,
+            MAX_LISTED_ASSETS_LIMIT as u64,
+        )? as usize;
 
         let webhook = webhook_target(get("COMPLETION_WEBHOOK_URL"), get("WEBHOOK_SECRET"))?;
 
@@ -235,6 +217,26 @@ impl Config {
             max_listed_assets,
             webhook,
         })
+    }
+}
+
+/// The integer setting `name` (its `value`, if set): `default` when unset, else an integer in
+/// `1..=max`.
+fn bounded_integer(
+    value: Option<String>,
+    name: &'static str,
+    default: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            name,
+            format!("must be an integer in 1..={max}"),
+        )),
     }
 }
 
