@@ -192,6 +192,24 @@ export async function callWorker(baseUrl, urlPath, { method = 'GET', token, json
   return { status: res.status, headers: res.headers, text, json: parsed };
 }
 
+/**
+ * Where a Worker's output ends once it has gone quiet (no new output for `quietMs`, waiting at most
+ * `maxMs`): a window of its log taken from there holds only the lines of what is sent next. A
+ * request's log line is printed after its answer, and under load it can arrive after the client
+ * has moved on to the next request.
+ */
+export async function quietOutputEnd(worker, { quietMs = 150, maxMs = 3000 } = {}) {
+  const started = Date.now();
+  let length = worker.output().length;
+  let since = Date.now();
+  while (Date.now() - since < quietMs && Date.now() - started < maxMs) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const now = worker.output().length;
+    if (now !== length) [length, since] = [now, Date.now()];
+  }
+  return length;
+}
+
 /** Clears the emulator's request counters (`DELETE /_emulator/stats`). */
 export async function resetEmulatorStats(emulator) {
   const res = await fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });

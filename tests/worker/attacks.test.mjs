@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { getJson, startEmulator } from '../support/harness.mjs';
-import { callWorker, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+import { callWorker, quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -48,7 +48,7 @@ const resetStats = () => resetEmulatorStats(emulator);
  */
 async function refusedBeforeUpstream(label, attempt, check) {
   await resetStats();
-  const logFrom = worker.output().length;
+  const logFrom = await quietOutputEnd(worker);
   const res = await attempt();
   check(res);
   assert.deepEqual(await upstreamCalls(emulator), {}, `${label}: nothing may reach upstream`);
@@ -398,7 +398,7 @@ test('7. malformed or over-limit streamed direct uploads are answered with one l
   for (const [label, token, body, status, code] of cases) {
     const assetsBefore = await upstreamAssetTotal();
     await resetStats();
-    const logFrom = worker.output().length;
+    const logFrom = await quietOutputEnd(worker);
     const res = await call('/v1.3/assets', {
       method: 'POST', token, body: chunked(body),
       headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },

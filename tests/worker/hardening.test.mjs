@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { startEmulator } from '../support/harness.mjs';
-import { resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+import { quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -270,7 +270,7 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
     });
     try {
       await resetStats();
-      const logFrom = bad.output().length;
+      const logFrom = await quietOutputEnd(bad);
       const token = grant({ scope: 'admin' }, secrets.GRANT_SECRET);
       for (const path of ['/healthz', '/v1.3/assets', '/v1.3/assets/abc123']) {
         const res = await fetch(`${bad.url}${path}`, { headers: { authorization: `Bearer ${token}` } });

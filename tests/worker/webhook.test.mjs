@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { getJson, ROOT, startEmulator } from '../support/harness.mjs';
-import { callWorker, signToken, startWorker } from '../support/worker.mjs';
+import { callWorker, quietOutputEnd, signToken, startWorker } from '../support/worker.mjs';
 
 const { verifyWebhook, WebhookVerificationError } = await import(
   pathToFileURL(path.join(ROOT, 'pkg/server.js')).href
@@ -224,7 +224,7 @@ test('an upload whose asset was deleted before its last report sends no upload.c
   assert.equal((await report(items[0])).status, 200);
   const deleted = await call(`/v1.3/assets/${session.asset_id}`, { method: 'DELETE', token: grant({ sub: 'deleter' }) });
   assert.equal(deleted.status, 204, deleted.text);
-  const logFrom = worker.output().length;
+  const logFrom = await quietOutputEnd(worker);
   const last = await report(items[1]);
   assert.equal(last.status, 200, last.text);
   // The Worker reads the asset before sending; it is gone, so nothing is sent, and it says so.
@@ -321,7 +321,7 @@ test('refused and aborted uploads send nothing', { timeout: 60_000 }, async () =
 
 test('a receiver that fails twice gets the same event a third time, each attempt signed afresh', async () => {
   failures = 2;
-  const logBefore = worker.output().length;
+  const logBefore = await quietOutputEnd(worker);
   const res = await call('/v1.3/assets', { method: 'POST', token: grant(), body: directForm(randomBytes(500)) });
   assert.equal(res.status, 201, res.text);
   const attempts = await deliveriesFor(res.json._id, 3);
