@@ -35,16 +35,21 @@ const grant = () => signToken({ sub: 'grant-test', exp: Math.floor(Date.now() / 
 const networkFailure = () => fetch('http://127.0.0.1:1/grant').then(() => assert.fail('port 1 answered'));
 const rejection = (promise) => promise.then(() => null, (error) => error);
 
-test('a grant lost to the network is asked for again, visibly, and the upload completes', async () => {
+/** An uploader whose `getToken` runs `answer(n)` on its n-th call; `calls()` counts them. */
+function uploaderWith(answer) {
   let asked = 0;
   const uploader = new pkg.Uploader({
     endpoint: worker.url,
     persist: false,
-    getToken: async () => {
-      asked += 1;
-      if (asked <= 2) await networkFailure();
-      return grant();
-    },
+    getToken: async () => answer(++asked),
+  });
+  return { uploader, calls: () => asked };
+}
+
+test('a grant lost to the network is asked for again, visibly, and the upload completes', async () => {
+  const { uploader, calls } = uploaderWith(async (n) => {
+    if (n <= 2) await networkFailure();
+    return grant();
   });
   const retrying = [];
   const handle = uploader.upload(new Blob([seededBytes(3 * 1024 * 1024, 7)], { type: 'video/mp4' }), {
@@ -53,49 +58,29 @@ test('a grant lost to the network is asked for again, visibly, and the upload co
   });
   const asset = await handle.done;
   assert.ok(asset.id);
-  assert.equal(asked, 3, 'getToken asked again after each blip');
+  assert.equal(calls(), 3, 'getToken asked again after each blip');
   assert.deepEqual(retrying.map((r) => [r.attempt, r.errorCode]).slice(0, 2), [[1, 'network'], [2, 'network']]);
   // The one-off calls ride out a blip the same way.
-  asked = 0;
-  const fresh = new pkg.Uploader({
-    endpoint: worker.url,
-    persist: false,
-    getToken: async () => {
-      asked += 1;
-      if (asked === 1) await networkFailure();
-      return grant();
-    },
+  const fresh = uploaderWith(async (n) => {
+    if (n === 1) await networkFailure();
+    return grant();
   });
-  assert.equal((await fresh.getAsset(asset.id)).id, asset.id);
-  assert.equal(asked, 2);
+  assert.equal((await fresh.uploader.getAsset(asset.id)).id, asset.id);
+  assert.equal(fresh.calls(), 2);
 });
 
 test('a grant that keeps failing on the network gives up with one stable message; a refusal fails at once', async () => {
-  let asked = 0;
-  const offline = new pkg.Uploader({
-    endpoint: worker.url,
-    persist: false,
-    getToken: async () => {
-      asked += 1;
-      await networkFailure();
-    },
-  });
-  const error = await rejection(offline.upload(new Blob([seededBytes(2 * 1024 * 1024, 8)], { type: 'video/mp4' }), { filename: 'off.mp4' }).done);
+  const offline = uploaderWith(() => networkFailure());
+  const error = await rejection(offline.uploader.upload(new Blob([seededBytes(2 * 1024 * 1024, 8)], { type: 'video/mp4' }), { filename: 'off.mp4' }).done);
   assert.equal(error?.code, 'retries_exhausted', error?.message);
   assert.equal(error.message, 'gave up after 5 attempts: getToken failed: no response (network error)');
-  assert.equal(asked, 5);
+  assert.equal(offline.calls(), 5);
 
-  asked = 0;
-  const refusing = new pkg.Uploader({
-    endpoint: worker.url,
-    persist: false,
-    getToken: async () => {
-      asked += 1;
-      throw new Error('not signed in');
-    },
+  const refusing = uploaderWith(() => {
+    throw new Error('not signed in');
   });
-  const refused = await rejection(refusing.upload(new Blob([seededBytes(2 * 1024 * 1024, 9)], { type: 'video/mp4' }), { filename: 'no.mp4' }).done);
+  const refused = await rejection(refusing.uploader.upload(new Blob([seededBytes(2 * 1024 * 1024, 9)], { type: 'video/mp4' }), { filename: 'no.mp4' }).done);
   assert.equal(refused?.code, 'unauthorized', refused?.message);
   assert.equal(refused.message, 'getToken failed: not signed in');
-  assert.equal(asked, 1, 'a refusal is not asked again');
+  assert.equal(refusing.calls(), 1, 'a refusal is not asked again');
 });

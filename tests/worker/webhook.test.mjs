@@ -108,25 +108,41 @@ async function verified(delivery) {
   return verifyWebhook(WEBHOOK_SECRET, delivery.headers, delivery.body, { toleranceS: 300 });
 }
 
-/** Uploads `bytes` as a multipart session through the Worker; the last report completes it. */
-async function multipartUpload(bytes, { filename = 'flow.mp4', metadata, complete = true } = {}) {
+/** Creates a multipart session for `bytes` through the Worker as `sub`. */
+async function createSession(bytes, { filename = 'flow.mp4', metadata, sub } = {}) {
   const created = await call('/v1.3/assets/multipart-uploads', {
     method: 'POST',
-    token: grant(),
+    token: grant(sub ? { sub } : {}),
     json: { filename, type: 'video', total_size: bytes.length, user_metadata: metadata },
   });
   assert.equal(created.status, 201, created.text);
-  const session = created.json;
-  const reports = [];
+  return created.json;
+}
+
+/** PUTs every chunk of `bytes` to the session's presigned URLs; answers the report items. */
+async function putChunks(session, bytes) {
+  const items = [];
   for (const { chunk_index: index, url } of session.upload_urls) {
     const chunk = bytes.subarray((index - 1) * CHUNK_SIZE, index * CHUNK_SIZE);
     const put = await fetch(url, { method: 'PUT', headers: session.upload_headers, body: chunk });
     assert.equal(put.status, 200, await put.text());
-    const item = { chunk_index: index, proof: put.headers.get('etag'), proof_type: 'etag', chunk_size: chunk.length };
-    if (!complete && index === session.total_chunks) break;
-    const report = await call(`/v1.3/assets/multipart-uploads/${session.upload_id}`, {
-      method: 'POST', token: session.upload_token, json: { completed_chunks: [item] },
-    });
+    items.push({ chunk_index: index, proof: put.headers.get('etag'), proof_type: 'etag', chunk_size: chunk.length });
+  }
+  return items;
+}
+
+/** Reports one chunk of `session` through the Worker. */
+const reportChunk = (session, item) => call(`/v1.3/assets/multipart-uploads/${session.upload_id}`, {
+  method: 'POST', token: session.upload_token, json: { completed_chunks: [item] },
+});
+
+/** Uploads `bytes` as a multipart session through the Worker; the last report completes it. */
+async function multipartUpload(bytes, { filename, metadata, complete = true } = {}) {
+  const session = await createSession(bytes, { filename, metadata });
+  const items = await putChunks(session, bytes);
+  const reports = [];
+  for (const item of complete ? items : items.slice(0, -1)) {
+    const report = await reportChunk(session, item);
     assert.equal(report.status, 200, report.text);
     reports.push(report.json);
   }
@@ -206,21 +222,9 @@ test('a direct upload and a URL upload are delivered as asset.created', async ()
 
 test('an upload whose asset was deleted before its last report sends no upload.completed', async () => {
   const bytes = randomBytes(2 * CHUNK_SIZE);
-  const created = await call('/v1.3/assets/multipart-uploads', {
-    method: 'POST', token: grant({ sub: 'deleter' }), json: { filename: 'gone.mp4', type: 'video', total_size: bytes.length },
-  });
-  assert.equal(created.status, 201, created.text);
-  const session = created.json;
-  const items = [];
-  for (const { chunk_index: index, url } of session.upload_urls) {
-    const chunk = bytes.subarray((index - 1) * CHUNK_SIZE, index * CHUNK_SIZE);
-    const put = await fetch(url, { method: 'PUT', headers: session.upload_headers, body: chunk });
-    assert.equal(put.status, 200, await put.text());
-    items.push({ chunk_index: index, proof: put.headers.get('etag'), proof_type: 'etag', chunk_size: chunk.length });
-  }
-  const report = (item) => call(`/v1.3/assets/multipart-uploads/${session.upload_id}`, {
-    method: 'POST', token: session.upload_token, json: { completed_chunks: [item] },
-  });
+  const session = await createSession(bytes, { filename: 'gone.mp4', sub: 'deleter' });
+  const items = await putChunks(session, bytes);
+  const report = (item) => reportChunk(session, item);
   assert.equal((await report(items[0])).status, 200);
   const deleted = await call(`/v1.3/assets/${session.asset_id}`, { method: 'DELETE', token: grant({ sub: 'deleter' }) });
   assert.equal(deleted.status, 204, deleted.text);
