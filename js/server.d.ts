@@ -59,11 +59,12 @@ export interface VerifyWebhookOptions {
 
 /**
  * Verifies a webhook from the Worker (constant-time HMAC-SHA-256 check, timestamp within the
- * tolerance) and returns its event. `rawBody` must be the body exactly as received. Rejects
- * with a {@link WebhookVerificationError}.
+ * tolerance) and returns its event. `secret` is the `WEBHOOK_SECRET`, or while you rotate it, the
+ * secrets you accept (a delivery verifies if any of them signed it). `rawBody` must be the body
+ * exactly as received. Rejects with a {@link WebhookVerificationError}.
  */
 export declare function verifyWebhook(
-  secret: string,
+  secret: string | readonly [string, ...string[]],
   headers: WebhookHeaders,
   rawBody: string | ArrayBuffer | ArrayBufferView,
   options?: VerifyWebhookOptions,

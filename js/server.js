@@ -78,13 +78,15 @@ function bodyBytes(rawBody) {
 }
 
 /**
- * Verifies a webhook from the Worker and returns its event. Throws `WebhookVerificationError`
- * (codes: signature_missing, signature_malformed, timestamp_expired, timestamp_in_future,
- * signature_mismatch).
+ * Verifies a webhook from the Worker and returns its event. `secret` is the WEBHOOK_SECRET, or
+ * while the receiver rotates it, an array of the secrets it accepts (the new and the old).
+ * Throws `WebhookVerificationError` (codes: signature_missing, signature_malformed,
+ * timestamp_expired, timestamp_in_future, signature_mismatch).
  */
 export async function verifyWebhook(secret, headers, rawBody, { toleranceS = DEFAULT_TOLERANCE_S, nowS } = {}) {
-  if (typeof secret !== 'string' || secret.length === 0) {
-    throw new TypeError('secret must be the WEBHOOK_SECRET string.');
+  const secrets = Array.isArray(secret) ? secret : [secret];
+  if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new TypeError('secret must be the WEBHOOK_SECRET string, or a non-empty array of them while rotating.');
   }
   if (!Number.isFinite(toleranceS) || toleranceS < 0) {
     throw new TypeError('toleranceS must be a non-negative number of seconds.');
@@ -107,21 +109,21 @@ export async function verifyWebhook(secret, headers, rawBody, { toleranceS = DEF
     refuse('timestamp_in_future', 'The webhook is dated further in the future than the tolerance.');
   }
   const encoder = new TextEncoder();
-  const key = await crypto.subtle.importKey(
-    'raw',
-    encoder.encode(secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['verify'],
+  const keys = await Promise.all(
+    secrets.map((s) =>
+      crypto.subtle.importKey('raw', encoder.encode(s), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']),
+    ),
   );
   const prefix = encoder.encode(`${timestamp}.`);
   const message = new Uint8Array(prefix.length + body.length);
   message.set(prefix);
   message.set(body, prefix.length);
-  // WebCrypto's HMAC verify compares in constant time; every candidate is checked.
+  // WebCrypto's HMAC verify compares in constant time; every key and candidate is checked.
   let matched = false;
-  for (const signature of signatures) {
-    matched = (await crypto.subtle.verify('HMAC', key, signature, message)) || matched;
+  for (const key of keys) {
+    for (const signature of signatures) {
+      matched = (await crypto.subtle.verify('HMAC', key, signature, message)) || matched;
+    }
   }
   if (!matched) refuse('signature_mismatch', 'The signature does not match this body and secret.');
   let event;

@@ -239,9 +239,15 @@ pub fn encode<C: Serialize>(claims: &C, mac: Mac<'_>) -> String {
     token
 }
 
-/// Verifies a grant: structure, algorithm, kind, signature (constant time), then `exp`/`nbf`
-/// with [`CLOCK_SKEW_LEEWAY_SECS`], and the claim rules (`sub` non-empty, limits sane).
-pub fn verify_grant(token: &str, mac: Mac<'_>, now_secs: i64) -> Result<GrantClaims, TokenError> {
+/// Verifies a grant: structure, algorithm, kind, signature (constant time, against each of
+/// `keys`: the current secret, and the one being retired while a rotation lasts), then
+/// `exp`/`nbf` with [`CLOCK_SKEW_LEEWAY_SECS`], and the claim rules (`sub` non-empty, limits
+/// sane).
+pub fn verify_grant(
+    token: &str,
+    keys: &[Mac<'_>],
+    now_secs: i64,
+) -> Result<GrantClaims, TokenError> {
     let parts = split(token)?;
     let claims: GrantClaims = parse_claims(&parts)?;
     if claims.kind.as_deref().is_some_and(|k| k != GRANT_KIND) {
@@ -249,7 +255,7 @@ pub fn verify_grant(token: &str, mac: Mac<'_>, now_secs: i64) -> Result<GrantCla
             expected: "a grant",
         });
     }
-    check_signature(&parts, mac)?;
+    check_signature(&parts, keys)?;
     check_subject(&claims.sub)?;
     check_times(claims.exp, claims.nbf, now_secs)?;
     if claims.max_bytes == Some(0) {
@@ -280,10 +286,11 @@ pub fn check_grant_lifetime(
     Ok(())
 }
 
-/// Verifies an upload token minted by [`encode`] with [`UploadClaims`].
+/// Verifies an upload token minted by [`encode`] with [`UploadClaims`], against each of `keys`
+/// (as [`verify_grant`]).
 pub fn verify_upload_token(
     token: &str,
-    mac: Mac<'_>,
+    keys: &[Mac<'_>],
     now_secs: i64,
 ) -> Result<UploadClaims, TokenError> {
     let parts = split(token)?;
@@ -295,7 +302,7 @@ pub fn verify_upload_token(
             expected: "an upload token",
         });
     }
-    check_signature(&parts, mac)?;
+    check_signature(&parts, keys)?;
     let claims: UploadClaims = serde_json::from_value(loose)
         .map_err(|e| TokenError::Malformed(format!("upload token claims: {e}")))?;
     check_subject(&claims.sub)?;
@@ -360,9 +367,13 @@ fn parse_claims<C: DeserializeOwned>(parts: &Parts<'_>) -> Result<C, TokenError>
     serde_json::from_slice(&parts.claims).map_err(|e| TokenError::Malformed(format!("claims: {e}")))
 }
 
-fn check_signature(parts: &Parts<'_>, mac: Mac<'_>) -> Result<(), TokenError> {
-    let expected = mac(parts.signing_input.as_bytes());
-    if constant_time_eq(&expected, &parts.signature) {
+/// The signature must be the MAC of one of `keys`. Every key is tried, so the time taken does
+/// not tell which one matched; no key at all matches nothing.
+fn check_signature(parts: &Parts<'_>, keys: &[Mac<'_>]) -> Result<(), TokenError> {
+    let matched = keys.iter().fold(false, |found, mac| {
+        constant_time_eq(&mac(parts.signing_input.as_bytes()), &parts.signature) | found
+    });
+    if matched {
         Ok(())
     } else {
         Err(TokenError::BadSignature)
@@ -568,7 +579,7 @@ mod tests {
         claims.types = Some(vec!["video".into()]);
         claims.scope = Some("admin".into());
         let token = encode(&claims, &mac);
-        let verified = verify_grant(&token, &mac, NOW).unwrap();
+        let verified = verify_grant(&token, &[&mac], NOW).unwrap();
         assert_eq!(verified, claims);
         assert!(verified.is_admin());
     }
@@ -579,7 +590,7 @@ mod tests {
         let other = hmac_with(b"other-secret");
         let token = encode(&grant("user-1", NOW + 600), &other);
         assert_eq!(
-            verify_grant(&token, &mac, NOW),
+            verify_grant(&token, &[&mac], NOW),
             Err(TokenError::BadSignature)
         );
 
@@ -588,38 +599,71 @@ mod tests {
         let mut segments: Vec<&str> = token.split('.').collect();
         segments[1] = &forged_claims;
         assert_eq!(
-            verify_grant(&segments.join("."), &mac, NOW),
+            verify_grant(&segments.join("."), &[&mac], NOW),
             Err(TokenError::BadSignature)
         );
         let (signed, _) = token.rsplit_once('.').unwrap();
         for wrong_signature in [[0u8; 32].as_slice(), &[0u8; 31], &[]] {
             let forged = format!("{signed}.{}", base64url_encode(wrong_signature));
             assert_eq!(
-                verify_grant(&forged, &mac, NOW),
+                verify_grant(&forged, &[&mac], NOW),
                 Err(TokenError::BadSignature)
             );
         }
     }
 
     #[test]
+    fn while_a_secret_is_rotated_either_key_verifies_and_no_other_does() {
+        let current = hmac_with(b"grant-secret-current");
+        let retiring = hmac_with(b"grant-secret-retiring");
+        let stranger = hmac_with(b"grant-secret-stranger");
+        let rotating: [Mac<'_>; 2] = [&current, &retiring];
+        for signer in [&current, &retiring] {
+            let token = encode(&grant("user-1", NOW + 600), signer);
+            assert!(verify_grant(&token, &rotating, NOW).is_ok());
+            assert!(verify_grant(&token, &[&retiring, &current], NOW).is_ok());
+        }
+        let token = encode(&grant("user-1", NOW + 600), &stranger);
+        assert_eq!(
+            verify_grant(&token, &rotating, NOW),
+            Err(TokenError::BadSignature)
+        );
+        // Once the retired key is dropped, its tokens stop verifying.
+        let old = encode(&grant("user-1", NOW + 600), &retiring);
+        assert_eq!(
+            verify_grant(&old, &[&current], NOW),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(verify_grant(&old, &[], NOW), Err(TokenError::BadSignature));
+
+        let upload = UploadClaims::new("user-1", "upload-1", "asset-1", 10, 1, NOW + 600);
+        let minted_before = encode(&upload, &retiring);
+        assert!(verify_upload_token(&minted_before, &rotating, NOW).is_ok());
+        assert_eq!(
+            verify_upload_token(&minted_before, &[&current], NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
     fn expiry_and_not_before_use_the_explicit_leeway() {
         let mac = hmac_with(b"grant-secret");
         let at_edge = encode(&grant("u", NOW - CLOCK_SKEW_LEEWAY_SECS), &mac);
-        assert!(verify_grant(&at_edge, &mac, NOW).is_ok());
+        assert!(verify_grant(&at_edge, &[&mac], NOW).is_ok());
         let past_edge = encode(&grant("u", NOW - CLOCK_SKEW_LEEWAY_SECS - 1), &mac);
         assert_eq!(
-            verify_grant(&past_edge, &mac, NOW),
+            verify_grant(&past_edge, &[&mac], NOW),
             Err(TokenError::Expired)
         );
 
         let mut early = grant("u", NOW + 600);
         early.nbf = Some(NOW + CLOCK_SKEW_LEEWAY_SECS + 1);
         assert_eq!(
-            verify_grant(&encode(&early, &mac), &mac, NOW),
+            verify_grant(&encode(&early, &mac), &[&mac], NOW),
             Err(TokenError::NotYetValid)
         );
         early.nbf = Some(NOW + CLOCK_SKEW_LEEWAY_SECS);
-        assert!(verify_grant(&encode(&early, &mac), &mac, NOW).is_ok());
+        assert!(verify_grant(&encode(&early, &mac), &[&mac], NOW).is_ok());
     }
 
     #[test]
@@ -634,12 +678,12 @@ mod tests {
         ] {
             let token = raw_token(header, claims, &mac);
             assert!(
-                matches!(verify_grant(&token, &mac, NOW), Err(TokenError::Malformed(m)) if m.contains("crit")),
+                matches!(verify_grant(&token, &[&mac], NOW), Err(TokenError::Malformed(m)) if m.contains("crit")),
                 "{header}"
             );
         }
         let plain = raw_token(r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#, claims, &mac);
-        assert!(verify_grant(&plain, &mac, NOW).is_ok());
+        assert!(verify_grant(&plain, &[&mac], NOW).is_ok());
     }
 
     #[test]
@@ -649,7 +693,7 @@ mod tests {
         for alg in ["none", "HS384", "RS256", "hs256"] {
             let token = raw_token(&format!(r#"{{"alg":"{alg}"}}"#), claims, &mac);
             assert_eq!(
-                verify_grant(&token, &mac, NOW),
+                verify_grant(&token, &[&mac], NOW),
                 Err(TokenError::UnsupportedAlgorithm(alg.into()))
             );
         }
@@ -660,7 +704,7 @@ mod tests {
             base64url_encode(claims.as_bytes())
         );
         assert_eq!(
-            verify_grant(&unsigned, &mac, NOW),
+            verify_grant(&unsigned, &[&mac], NOW),
             Err(TokenError::UnsupportedAlgorithm("none".into()))
         );
     }
@@ -699,7 +743,7 @@ mod tests {
             ),
         ];
         for token in cases {
-            let err = verify_grant(&token, &mac, NOW).unwrap_err();
+            let err = verify_grant(&token, &[&mac], NOW).unwrap_err();
             assert_eq!(err.reason(), "token_malformed", "{token:?} gave {err:?}");
         }
     }
@@ -711,20 +755,20 @@ mod tests {
         let claims = UploadClaims::new("user-1", "up-1", "asset-1", 12_345, 3, NOW + 86_400);
         let token = encode(&claims, &token_mac);
         assert_eq!(
-            verify_upload_token(&token, &token_mac, NOW).unwrap(),
+            verify_upload_token(&token, &[&token_mac], NOW).unwrap(),
             claims
         );
 
         let a_grant = encode(&grant("user-1", NOW + 600), &grant_mac);
         assert_eq!(
-            verify_upload_token(&a_grant, &token_mac, NOW),
+            verify_upload_token(&a_grant, &[&token_mac], NOW),
             Err(TokenError::WrongKind {
                 expected: "an upload token"
             })
         );
         // The reverse: an upload token presented as a grant.
         assert_eq!(
-            verify_grant(&token, &grant_mac, NOW),
+            verify_grant(&token, &[&grant_mac], NOW),
             Err(TokenError::WrongKind {
                 expected: "a grant"
             })
@@ -732,7 +776,7 @@ mod tests {
         // An upload token forged with the grant secret is not one of ours.
         let forged = encode(&claims, &grant_mac);
         assert_eq!(
-            verify_upload_token(&forged, &token_mac, NOW),
+            verify_upload_token(&forged, &[&token_mac], NOW),
             Err(TokenError::BadSignature)
         );
         let expired = encode(
@@ -740,7 +784,7 @@ mod tests {
             &token_mac,
         );
         assert_eq!(
-            verify_upload_token(&expired, &token_mac, NOW),
+            verify_upload_token(&expired, &[&token_mac], NOW),
             Err(TokenError::Expired)
         );
     }

@@ -140,10 +140,19 @@ pub fn signed_message(timestamp_secs: i64, body: &[u8]) -> Vec<u8> {
     message
 }
 
-/// The `Webhook-Signature` header value for `body` signed at `timestamp_secs`.
-pub fn signature_header(timestamp_secs: i64, body: &[u8], mac: Mac<'_>) -> String {
-    let digest = mac(&signed_message(timestamp_secs, body));
-    format!("t={timestamp_secs},{SIGNATURE_SCHEME}={}", hex(&digest))
+/// The `Webhook-Signature` header value for `body` signed at `timestamp_secs`: one `v1` per key.
+/// While a secret is rotated, `keys` holds the new one and the one being retired, so a receiver
+/// that still verifies with either accepts the delivery.
+pub fn signature_header(timestamp_secs: i64, body: &[u8], keys: &[Mac<'_>]) -> String {
+    let message = signed_message(timestamp_secs, body);
+    let mut header = format!("t={timestamp_secs}");
+    for mac in keys {
+        header.push(',');
+        header.push_str(SIGNATURE_SCHEME);
+        header.push('=');
+        header.push_str(&hex(&mac(&message)));
+    }
+    header
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -248,13 +257,14 @@ pub fn parse_signature_header(header: &str) -> Result<SignatureHeader, VerifyErr
 
 /// Verifies a received webhook: the header parses, its timestamp is within `tolerance_secs` of
 /// `now_secs` either way, and one of its signatures is the MAC of `"<t>.<body>"` (compared in
-/// constant time). Returns the payload.
+/// constant time) with one of `keys` (a receiver rotating its secret passes the new and the old).
+/// Returns the payload.
 pub fn verify(
     header: Option<&str>,
     body: &[u8],
     now_secs: i64,
     tolerance_secs: i64,
-    mac: Mac<'_>,
+    keys: &[Mac<'_>],
 ) -> Result<WebhookPayload, VerifyError> {
     let header = parse_signature_header(header.ok_or(VerifyError::SignatureMissing)?)?;
     if now_secs - header.timestamp_secs > tolerance_secs {
@@ -263,12 +273,15 @@ pub fn verify(
     if header.timestamp_secs - now_secs > tolerance_secs {
         return Err(VerifyError::TimestampInFuture);
     }
-    let expected = mac(&signed_message(header.timestamp_secs, body));
+    let message = signed_message(header.timestamp_secs, body);
     // Every candidate is compared, so the time taken does not say which one matched.
-    let matched = header
-        .signatures
-        .iter()
-        .fold(false, |found, mac| constant_time_eq(mac, &expected) | found);
+    let matched = keys.iter().fold(false, |found, key| {
+        let expected = key(&message);
+        header
+            .signatures
+            .iter()
+            .fold(found, |found, mac| constant_time_eq(mac, &expected) | found)
+    });
     if !matched {
         return Err(VerifyError::SignatureMismatch);
     }
@@ -401,7 +414,7 @@ mod tests {
         let mac = mac_with(SECRET);
         // Computed independently: printf '1700000000.{}' | openssl dgst -sha256 -hmac "$SECRET"
         assert_eq!(
-            signature_header(1_700_000_000, b"{}", &mac),
+            signature_header(1_700_000_000, b"{}", &[&mac]),
             "t=1700000000,v1=238c2046bf36b61583023ce946e9293f9aad48f085a2953d70bb80f79d11a1e5"
         );
         assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
@@ -412,17 +425,43 @@ mod tests {
     fn a_signed_payload_verifies_and_round_trips() {
         let mac = mac_with(SECRET);
         let body = payload().to_body();
-        let header = signature_header(1_700_000_000, &body, &mac);
-        let verified = verify(Some(&header), &body, 1_700_000_010, 300, &mac).unwrap();
+        let header = signature_header(1_700_000_000, &body, &[&mac]);
+        let verified = verify(Some(&header), &body, 1_700_000_010, 300, &[&mac]).unwrap();
         assert_eq!(verified, payload());
         // A second signature (secret rotation) beside the right one still verifies.
         let other = mac_with("another-secret-another-secret-xx");
         let rotated = format!(
             "{},v1={},v0=ignored",
-            signature_header(1_700_000_000, &body, &other),
+            signature_header(1_700_000_000, &body, &[&other]),
             hex(&mac(&signed_message(1_700_000_000, &body)))
         );
-        assert!(verify(Some(&rotated), &body, 1_700_000_000, 300, &mac).is_ok());
+        assert!(verify(Some(&rotated), &body, 1_700_000_000, 300, &[&mac]).is_ok());
+    }
+
+    #[test]
+    fn a_sender_rotating_its_secret_signs_with_both_and_either_receiver_accepts() {
+        let new = mac_with(SECRET);
+        let old = mac_with("the-secret-being-retired-0123456");
+        let stranger = mac_with("a-secret-nobody-configured-01234");
+        let body = payload().to_body();
+        let now = 1_700_000_000;
+        let header = signature_header(now, &body, &[&new, &old]);
+        assert_eq!(header.matches(",v1=").count(), 2, "{header}");
+        assert!(header.starts_with(&signature_header(now, &body, &[&new])));
+        for receiver in [&new, &old] {
+            assert!(verify(Some(&header), &body, now, 300, &[receiver]).is_ok());
+        }
+        // A receiver rotating its own secret passes both.
+        let from_new_only = signature_header(now, &body, &[&new]);
+        assert!(verify(Some(&from_new_only), &body, now, 300, &[&old, &new]).is_ok());
+        assert_eq!(
+            verify(Some(&header), &body, now, 300, &[&stranger]),
+            Err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            verify(Some(&header), &body, now, 300, &[]),
+            Err(VerifyError::SignatureMismatch)
+        );
     }
 
     #[test]
@@ -430,36 +469,36 @@ mod tests {
         let mac = mac_with(SECRET);
         let body = payload().to_body();
         let now = 1_700_000_000;
-        let header = signature_header(now, &body, &mac);
+        let header = signature_header(now, &body, &[&mac]);
         let mut tampered = body.clone();
         let at = tampered.len() - 3;
         tampered[at] ^= 1;
         assert_eq!(
-            verify(Some(&header), &tampered, now, 300, &mac),
+            verify(Some(&header), &tampered, now, 300, &[&mac]),
             Err(VerifyError::SignatureMismatch)
         );
         let wrong = mac_with("not-the-secret-not-the-secret-xx");
         assert_eq!(
-            verify(Some(&header), &body, now, 300, &wrong),
+            verify(Some(&header), &body, now, 300, &[&wrong]),
             Err(VerifyError::SignatureMismatch)
         );
         // The timestamp is covered by the MAC: moving it forward breaks the signature.
         let moved = header.replacen(&format!("t={now}"), &format!("t={}", now + 1), 1);
         assert_eq!(
-            verify(Some(&moved), &body, now, 300, &mac),
+            verify(Some(&moved), &body, now, 300, &[&mac]),
             Err(VerifyError::SignatureMismatch)
         );
         assert_eq!(
-            verify(Some(&header), &body, now + 301, 300, &mac),
+            verify(Some(&header), &body, now + 301, 300, &[&mac]),
             Err(VerifyError::TimestampExpired)
         );
-        assert!(verify(Some(&header), &body, now + 300, 300, &mac).is_ok());
+        assert!(verify(Some(&header), &body, now + 300, 300, &[&mac]).is_ok());
         assert_eq!(
-            verify(Some(&header), &body, now - 301, 300, &mac),
+            verify(Some(&header), &body, now - 301, 300, &[&mac]),
             Err(VerifyError::TimestampInFuture)
         );
         assert_eq!(
-            verify(None, &body, now, 300, &mac),
+            verify(None, &body, now, 300, &[&mac]),
             Err(VerifyError::SignatureMissing)
         );
     }
@@ -483,7 +522,7 @@ mod tests {
         ] {
             let never = |_: &[u8]| -> [u8; 32] { panic!("no MAC for a malformed header") };
             assert_eq!(
-                verify(Some(&header), b"{}", 1, 300, &never),
+                verify(Some(&header), b"{}", 1, 300, &[&never]),
                 Err(VerifyError::SignatureMalformed),
                 "{header}"
             );

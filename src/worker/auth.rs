@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
 use crate::core::error::ErrorCode;
-use crate::core::token::{self, GrantClaims, UploadClaims};
-use crate::worker::config::Secret;
+use crate::core::token::{self, GrantClaims, Mac, UploadClaims};
+use crate::worker::config::{Secret, SigningKeys};
 use crate::worker::reply::ApiError;
 
 /// HMAC-SHA-256 keyed with `secret`, in the shape the core's token functions take.
@@ -21,9 +21,18 @@ pub fn hmac_sha256(secret: &Secret) -> impl Fn(&[u8]) -> [u8; 32] + '_ {
     }
 }
 
+/// Calls `verify` with the MACs of `keys`: the current secret's, then the retiring one's.
+pub fn with_macs<R>(keys: &SigningKeys, verify: impl FnOnce(&[Mac<'_>]) -> R) -> R {
+    let current = hmac_sha256(&keys.current);
+    match &keys.previous {
+        None => verify(&[&current]),
+        Some(previous) => verify(&[&current, &hmac_sha256(previous)]),
+    }
+}
+
 /// How many keyed states [`keyed`] keeps (the Worker has three secrets that sign: grants,
-/// upload tokens, webhooks).
-const KEYED_CACHE_LEN: usize = 4;
+/// upload tokens, webhooks; each may have a previous one while it is rotated).
+const KEYED_CACHE_LEN: usize = 6;
 
 thread_local! {
     /// HMAC states already keyed, per key. Keying hashes the padded key twice, as much work as
@@ -73,40 +82,43 @@ pub fn bearer(authorization: Option<&str>) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-fn secret_missing(name: &str) -> ApiError {
+/// The refusal when the signing secret `name` is not configured.
+pub fn secret_missing(name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Internal,
         format!("The Worker is not configured: the {name} secret is missing."),
     )
 }
 
-/// Verifies a grant with `GRANT_SECRET`, and that it claims no longer a life than
-/// `max_ttl_secs` (`MAX_GRANT_TTL_S`).
+/// Verifies a grant with `GRANT_SECRET` (or `GRANT_SECRET_PREVIOUS`), and that it claims no
+/// longer a life than `max_ttl_secs` (`MAX_GRANT_TTL_S`).
 pub fn grant(
-    secret: Option<&Secret>,
+    keys: Option<&SigningKeys>,
     token: &str,
     now_secs: i64,
     max_ttl_secs: i64,
 ) -> Result<GrantClaims, ApiError> {
-    let secret = secret.ok_or_else(|| secret_missing("GRANT_SECRET"))?;
-    let mac = hmac_sha256(secret);
+    let keys = keys.ok_or_else(|| secret_missing("GRANT_SECRET"))?;
     let refused = |e| ApiError::from(crate::core::error::Error::from(e));
-    let claims = token::verify_grant(token, &mac, now_secs).map_err(refused)?;
+    let claims =
+        with_macs(keys, |macs| token::verify_grant(token, macs, now_secs)).map_err(refused)?;
     token::check_grant_lifetime(&claims, now_secs, max_ttl_secs).map_err(refused)?;
     Ok(claims)
 }
 
-/// Verifies an upload token with `TOKEN_SECRET` and checks it is for `upload_id`.
+/// Verifies an upload token with `TOKEN_SECRET` (or `TOKEN_SECRET_PREVIOUS`: a token minted
+/// before a rotation lives as long as its session) and checks it is for `upload_id`.
 pub fn upload_token(
-    secret: Option<&Secret>,
+    keys: Option<&SigningKeys>,
     token: &str,
     now_secs: i64,
     upload_id: &str,
 ) -> Result<UploadClaims, ApiError> {
-    let secret = secret.ok_or_else(|| secret_missing("TOKEN_SECRET"))?;
-    let mac = hmac_sha256(secret);
-    let claims = token::verify_upload_token(token, &mac, now_secs)
-        .map_err(|e| ApiError::from(crate::core::error::Error::from(e)))?;
+    let keys = keys.ok_or_else(|| secret_missing("TOKEN_SECRET"))?;
+    let claims = with_macs(keys, |macs| {
+        token::verify_upload_token(token, macs, now_secs)
+    })
+    .map_err(|e| ApiError::from(crate::core::error::Error::from(e)))?;
     if claims.upload_id != upload_id {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -144,8 +156,9 @@ mod tests {
                 (n == "GRANT_SECRET").then(|| key.clone())
             })
             .unwrap()
-            .grant_secret
-            .unwrap();
+            .grant_keys
+            .unwrap()
+            .current;
             for message in [&b""[..], b"header.payload", &[7u8; 200]] {
                 let mut fresh = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
                 fresh.update(message);
@@ -161,10 +174,10 @@ mod tests {
             (n == "TOKEN_SECRET").then(|| "s3cret-s3cret-s3cret-s3cret-s3cret".to_owned())
         })
         .unwrap()
-        .token_secret
+        .token_keys
         .unwrap();
         let claims = UploadClaims::new("u", "upload-a", "asset-a", 10, 1, 2_000_000_000);
-        let minted = token::encode(&claims, &hmac_sha256(&secret));
+        let minted = token::encode(&claims, &hmac_sha256(&secret.current));
         assert!(upload_token(Some(&secret), &minted, 1_000, "upload-a").is_ok());
         let e = upload_token(Some(&secret), &minted, 1_000, "upload-b").unwrap_err();
         assert_eq!((e.status(), e.error.code), (403, ErrorCode::Forbidden));

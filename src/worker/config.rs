@@ -74,13 +74,30 @@ impl core::fmt::Debug for Secret {
     }
 }
 
-/// Where completion webhooks go and the key that signs them.
+/// A signing secret and, while a rotation lasts, the secret it replaces (`<NAME>_PREVIOUS`).
+/// The current one signs what the Worker mints; both verify, so grants, upload tokens and
+/// webhook receivers keyed with the old secret keep working until it is removed.
+#[derive(Debug, Clone)]
+pub struct SigningKeys {
+    /// `<NAME>`: signs and verifies.
+    pub current: Secret,
+    /// `<NAME>_PREVIOUS`: the secret being retired.
+    pub previous: Option<Secret>,
+}
+
+impl SigningKeys {
+    fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        core::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+}
+
+/// Where completion webhooks go and the keys that sign them.
 #[derive(Debug, Clone)]
 pub struct WebhookTarget {
     /// `COMPLETION_WEBHOOK_URL`, as the URL parser serialised it.
     pub url: String,
-    /// `WEBHOOK_SECRET`.
-    pub secret: Secret,
+    /// `WEBHOOK_SECRET` and `WEBHOOK_SECRET_PREVIOUS`: a delivery carries one signature each.
+    pub keys: SigningKeys,
 }
 
 /// Everything the Worker reads from its environment.
@@ -88,10 +105,10 @@ pub struct WebhookTarget {
 pub struct Config {
     /// `TWELVELABS_API_KEY` (secret).
     pub api_key: Option<Secret>,
-    /// `GRANT_SECRET` (secret shared with the application's backend).
-    pub grant_secret: Option<Secret>,
-    /// `TOKEN_SECRET` (the Worker's own secret for upload tokens).
-    pub token_secret: Option<Secret>,
+    /// `GRANT_SECRET` (shared with the application's backend) and `GRANT_SECRET_PREVIOUS`.
+    pub grant_keys: Option<SigningKeys>,
+    /// `TOKEN_SECRET` (the Worker's own, for upload tokens) and `TOKEN_SECRET_PREVIOUS`.
+    pub token_keys: Option<SigningKeys>,
     /// `TWELVELABS_BASE_URL` without a trailing slash.
     pub base_url: String,
     /// `ALLOWED_ORIGINS`.
@@ -106,7 +123,7 @@ pub struct Config {
     pub max_grant_ttl_secs: i64,
     /// `MAX_LISTED_ASSETS`: the most assets of one user a list reads from the index.
     pub max_listed_assets: usize,
-    /// `COMPLETION_WEBHOOK_URL` and `WEBHOOK_SECRET`: completion webhooks are sent when set.
+    /// `COMPLETION_WEBHOOK_URL` and the `WEBHOOK_SECRET` keys: completion webhooks are sent when set.
     pub webhook: Option<WebhookTarget>,
 }
 
@@ -114,8 +131,9 @@ impl Config {
     /// Reads the configuration through `lookup` (name → value). Empty values count as unset.
     /// A malformed var is an error naming it: better a clear 500 than a silently wrong policy.
     /// Secrets may be absent (the routes that need one say so), but one that is present must be
-    /// at least [`MIN_SECRET_BYTES`] long, and the two signing secrets must differ (else an
-    /// upload token would verify as a grant's signature and the reverse).
+    /// at least [`MIN_SECRET_BYTES`] long. A `_PREVIOUS` secret needs its current one and must
+    /// differ from it, and no grant secret may be a token secret (else an upload token would
+    /// verify as a grant's signature and the reverse).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let secret = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
@@ -127,13 +145,24 @@ impl Config {
                 value => Ok(value.map(Secret)),
             }
         };
-        let grant_secret = secret("GRANT_SECRET")?;
-        let token_secret = secret("TOKEN_SECRET")?;
-        if grant_secret.is_some() && grant_secret == token_secret {
-            return Err(ConfigError::new(
-                "TOKEN_SECRET",
-                "must differ from GRANT_SECRET",
-            ));
+        let signing_keys = |name: &'static str, previous_name: &'static str| {
+            signing_keys(name, secret(name)?, previous_name, secret(previous_name)?)
+        };
+        let grant_keys = signing_keys("GRANT_SECRET", "GRANT_SECRET_PREVIOUS")?;
+        let token_keys = signing_keys("TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS")?;
+        if let (Some(grant), Some(token)) = (&grant_keys, &token_keys) {
+            let names = ["TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS"];
+            for (name, token_secret) in names.into_iter().zip(token.secrets()) {
+                if grant
+                    .secrets()
+                    .any(|grant_secret| grant_secret == token_secret)
+                {
+                    return Err(ConfigError::new(
+                        name,
+                        "must differ from GRANT_SECRET and GRANT_SECRET_PREVIOUS",
+                    ));
+                }
+            }
         }
 
         // The key goes out as the `x-api-key` header on every upstream call: a value no header
@@ -199,12 +228,15 @@ impl Config {
             MAX_LISTED_ASSETS_LIMIT as u64,
         )? as usize;
 
-        let webhook = webhook_target(get("COMPLETION_WEBHOOK_URL"), get("WEBHOOK_SECRET"))?;
+        let webhook = webhook_target(
+            get("COMPLETION_WEBHOOK_URL"),
+            signing_keys("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS")?,
+        )?;
 
         Ok(Config {
             api_key: api_key.map(Secret),
-            grant_secret,
-            token_secret,
+            grant_keys,
+            token_keys,
             base_url,
             allowed_origins: AllowedOrigins::parse(&get("ALLOWED_ORIGINS").unwrap_or_default()),
             policy: Policy {
@@ -217,6 +249,28 @@ impl Config {
             max_listed_assets,
             webhook,
         })
+    }
+}
+
+/// The keys of the signing secret `name` and of `previous_name`, the one it replaces while a
+/// rotation lasts: none, or a current one with at most one previous that differs from it.
+fn signing_keys(
+    name: &'static str,
+    current: Option<Secret>,
+    previous_name: &'static str,
+    previous: Option<Secret>,
+) -> Result<Option<SigningKeys>, ConfigError> {
+    match (current, previous) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ConfigError::new(
+            previous_name,
+            format!("is set but {name} is not (set the new secret as {name})"),
+        )),
+        (Some(current), Some(previous)) if current == previous => Err(ConfigError::new(
+            previous_name,
+            format!("must differ from {name} (it is the secret being retired)"),
+        )),
+        (Some(current), previous) => Ok(Some(SigningKeys { current, previous })),
     }
 }
 
@@ -273,33 +327,24 @@ fn https_or_loopback_http(setting: &'static str, value: &str) -> Result<String, 
     }
 }
 
-/// The webhook target from `COMPLETION_WEBHOOK_URL` and `WEBHOOK_SECRET`. A URL needs a secret
-/// of at least [`MIN_SECRET_BYTES`]; a secret alone sends nothing (it may be put before the URL
-/// is deployed). Errors name the setting, never its value.
+/// The webhook target from `COMPLETION_WEBHOOK_URL` and the `WEBHOOK_SECRET` keys (already
+/// checked for length). A URL needs a secret; a secret alone sends nothing (it may be put before
+/// the URL is deployed). Errors name the setting, never its value.
 fn webhook_target(
     url: Option<String>,
-    secret: Option<String>,
+    keys: Option<SigningKeys>,
 ) -> Result<Option<WebhookTarget>, ConfigError> {
-    if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
-        return Err(ConfigError::new(
-            "WEBHOOK_SECRET",
-            format!("must be at least {MIN_SECRET_BYTES} bytes"),
-        ));
-    }
     let Some(url) = url else {
         return Ok(None);
     };
     let url = https_or_loopback_http("COMPLETION_WEBHOOK_URL", url.trim())?;
-    let Some(secret) = secret else {
+    let Some(keys) = keys else {
         return Err(ConfigError::new(
             "WEBHOOK_SECRET",
             "must be set when COMPLETION_WEBHOOK_URL is",
         ));
     };
-    Ok(Some(WebhookTarget {
-        url,
-        secret: Secret(secret),
-    }))
+    Ok(Some(WebhookTarget { url, keys }))
 }
 
 #[cfg(test)]
@@ -448,7 +493,8 @@ mod tests {
                 config(&[("COMPLETION_WEBHOOK_URL", url), ("WEBHOOK_SECRET", &strong)]).unwrap();
             let target = c.webhook.unwrap();
             assert!(target.url.starts_with(&url[..12]), "{}", target.url);
-            assert_eq!(target.secret.expose(), strong);
+            assert_eq!(target.keys.current.expose(), strong);
+            assert!(target.keys.previous.is_none());
         }
         let short_secret = "a-secret-that-is-too-short";
         for (pairs, setting) in [
@@ -497,6 +543,90 @@ mod tests {
                 "{text}"
             );
             assert!(!text.contains("pw@"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_previous_secret_for_verifying_and_refuses_what_would_weaken_it() {
+        let [g, g0, t, t0, w, w0] =
+            ["g", "h", "t", "u", "w", "x"].map(|c| c.repeat(MIN_SECRET_BYTES));
+        let c = config(&[
+            ("GRANT_SECRET", &g),
+            ("GRANT_SECRET_PREVIOUS", &g0),
+            ("TOKEN_SECRET", &t),
+            ("TOKEN_SECRET_PREVIOUS", &t0),
+            ("WEBHOOK_SECRET", &w),
+            ("WEBHOOK_SECRET_PREVIOUS", &w0),
+            ("COMPLETION_WEBHOOK_URL", "https://hooks.example.com/edge"),
+        ])
+        .unwrap();
+        let grant = c.grant_keys.unwrap();
+        assert_eq!(grant.current.expose(), g);
+        assert_eq!(grant.previous.unwrap().expose(), g0);
+        assert_eq!(c.token_keys.unwrap().previous.unwrap().expose(), t0);
+        assert_eq!(c.webhook.unwrap().keys.previous.unwrap().expose(), w0);
+
+        for (pairs, setting) in [
+            (
+                vec![("GRANT_SECRET_PREVIOUS", g0.as_str())],
+                "GRANT_SECRET_PREVIOUS",
+            ),
+            (
+                vec![("TOKEN_SECRET_PREVIOUS", t0.as_str())],
+                "TOKEN_SECRET_PREVIOUS",
+            ),
+            (
+                vec![("WEBHOOK_SECRET_PREVIOUS", w0.as_str())],
+                "WEBHOOK_SECRET_PREVIOUS",
+            ),
+            (
+                vec![("GRANT_SECRET", &g), ("GRANT_SECRET_PREVIOUS", &g)],
+                "GRANT_SECRET_PREVIOUS",
+            ),
+            (
+                vec![("TOKEN_SECRET", &t), ("TOKEN_SECRET_PREVIOUS", &t)],
+                "TOKEN_SECRET_PREVIOUS",
+            ),
+            (
+                vec![("WEBHOOK_SECRET", &w), ("WEBHOOK_SECRET_PREVIOUS", &w)],
+                "WEBHOOK_SECRET_PREVIOUS",
+            ),
+            (
+                vec![("GRANT_SECRET", &g), ("GRANT_SECRET_PREVIOUS", &g0[1..])],
+                "GRANT_SECRET_PREVIOUS",
+            ),
+            // No grant secret, current or retiring, may be a token secret, either way round.
+            (
+                vec![
+                    ("GRANT_SECRET", &g),
+                    ("GRANT_SECRET_PREVIOUS", &g0),
+                    ("TOKEN_SECRET", &g0),
+                ],
+                "TOKEN_SECRET",
+            ),
+            (
+                vec![
+                    ("GRANT_SECRET", &g),
+                    ("TOKEN_SECRET", &t),
+                    ("TOKEN_SECRET_PREVIOUS", &g),
+                ],
+                "TOKEN_SECRET_PREVIOUS",
+            ),
+            (
+                vec![
+                    ("GRANT_SECRET", &g),
+                    ("GRANT_SECRET_PREVIOUS", &t0),
+                    ("TOKEN_SECRET", &t),
+                    ("TOKEN_SECRET_PREVIOUS", &t0),
+                ],
+                "TOKEN_SECRET_PREVIOUS",
+            ),
+        ] {
+            let err = config(&pairs).unwrap_err();
+            assert_eq!(err.setting, setting, "{pairs:?}: {err}");
+            for (_, value) in &pairs {
+                assert!(!err.to_string().contains(value), "the value leaked: {err}");
+            }
         }
     }
 }

@@ -75,7 +75,7 @@ impl Ctx {
         let header = req.header("Authorization");
         let token = auth::bearer(header.as_deref())?;
         auth::grant(
-            self.config.grant_secret.as_ref(),
+            self.config.grant_keys.as_ref(),
             token,
             self.now_secs,
             self.config.max_grant_ttl_secs,
@@ -86,7 +86,7 @@ impl Ctx {
         let header = req.header("Authorization");
         let token = auth::bearer(header.as_deref())?;
         auth::upload_token(
-            self.config.token_secret.as_ref(),
+            self.config.token_keys.as_ref(),
             token,
             self.now_secs,
             upload_id,
@@ -323,12 +323,11 @@ pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
         ))
         .into());
     }
-    let secret = ctx.config.grant_secret.as_ref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::Internal,
-            "The Worker is not configured: the GRANT_SECRET secret is missing.",
-        )
-    })?;
+    let keys = ctx
+        .config
+        .grant_keys
+        .as_ref()
+        .ok_or_else(|| auth::secret_missing("GRANT_SECRET"))?;
     let claims = GrantClaims {
         sub: request.sub,
         exp: ctx.now_secs + ttl,
@@ -340,10 +339,10 @@ pub async fn dev_grant(ctx: &Ctx, req: &mut Request) -> Handled {
         url_uploads: request.url_uploads,
         kind: None,
     };
-    let grant = token::encode(&claims, &hmac_sha256(secret));
+    let grant = token::encode(&claims, &hmac_sha256(&keys.current));
     // Round-trip through the verifier so the demo never receives a grant the Worker would refuse.
     auth::grant(
-        Some(secret),
+        Some(keys),
         &grant,
         ctx.now_secs,
         ctx.config.max_grant_ttl_secs,
@@ -403,13 +402,12 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
         session.total_chunks,
         exp,
     );
-    let secret = ctx.config.token_secret.as_ref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::Internal,
-            "The Worker is not configured: the TOKEN_SECRET secret is missing.",
-        )
-    })?;
-    let upload_token = token::encode(&claims, &hmac_sha256(secret));
+    let keys = ctx
+        .config
+        .token_keys
+        .as_ref()
+        .ok_or_else(|| auth::secret_missing("TOKEN_SECRET"))?;
+    let upload_token = token::encode(&claims, &hmac_sha256(&keys.current));
     let body = wire::with_upload_token(&reply.body, &upload_token).ok_or_else(|| {
         ApiError::new(
             ErrorCode::UpstreamUnavailable,

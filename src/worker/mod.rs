@@ -39,7 +39,9 @@ use crate::worker::routes::Resource;
 const CONFIG_NAMES: &[&str] = &[
     "TWELVELABS_API_KEY",
     "GRANT_SECRET",
+    "GRANT_SECRET_PREVIOUS",
     "TOKEN_SECRET",
+    "TOKEN_SECRET_PREVIOUS",
     "TWELVELABS_BASE_URL",
     "ALLOWED_ORIGINS",
     "MAX_UPLOAD_BYTES",
@@ -50,6 +52,7 @@ const CONFIG_NAMES: &[&str] = &[
     "MAX_LISTED_ASSETS",
     "COMPLETION_WEBHOOK_URL",
     "WEBHOOK_SECRET",
+    "WEBHOOK_SECRET_PREVIOUS",
 ];
 
 fn read_config(env: &Env) -> Result<Config, ConfigError> {

@@ -23,7 +23,7 @@ use crate::core::webhook::{
     after_delivery_attempt, signature_header, DeliveryStep, WebhookEvent, WebhookPayload,
     DELIVERY_ATTEMPT_TIMEOUT_MS, DELIVERY_POLICY, SIGNATURE_HEADER,
 };
-use crate::worker::auth::hmac_sha256;
+use crate::worker::auth::with_macs;
 use crate::worker::config::{Config, WebhookTarget};
 use crate::worker::upstream::{Body, Idempotency, Upstream};
 
@@ -174,13 +174,12 @@ async fn read_asset(config: &Config, asset_id: &str) -> AssetRead {
 /// is signed afresh, so a late retry still carries a timestamp within the receiver's tolerance.
 async fn send(target: &WebhookTarget, payload: &WebhookPayload) {
     let body = payload.to_body();
-    let mac = hmac_sha256(&target.secret);
     let mut jitter = JitterSource::new((js_sys::Math::random() * (u64::MAX as f64)) as u64);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let now_secs = (js_sys::Date::now() / 1000.0) as i64;
-        let signature = signature_header(now_secs, &body, &mac);
+        let signature = with_macs(&target.keys, |keys| signature_header(now_secs, &body, keys));
         let (status, retry_after_ms) = post(&target.url, &body, &signature).await;
         let step = after_delivery_attempt(
             &DELIVERY_POLICY,

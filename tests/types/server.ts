@@ -29,6 +29,12 @@ export async function receive(request: Request, secret: string): Promise<Respons
 
 // Node's IncomingMessage.headers shape and a Uint8Array body are accepted.
 void verifyWebhook('s', { 'webhook-signature': 't=1,v1=00' }, new Uint8Array(0));
+// While a receiver rotates its secret, it passes the secrets it accepts.
+void verifyWebhook(['new-secret', 'old-secret'], new Headers(), '');
+const rotating: readonly [string, ...string[]] = ['new-secret', 'old-secret'];
+void verifyWebhook(rotating, new Headers(), '');
+// @ts-expect-error an empty list of secrets accepts nothing
+void verifyWebhook([], new Headers(), '');
 const header: 'Webhook-Signature' = WEBHOOK_SIGNATURE_HEADER;
 void header;
 

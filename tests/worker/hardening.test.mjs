@@ -260,6 +260,13 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
     ['TWELVELABS_API_KEY', { GRANT_SECRET: strong, TOKEN_SECRET, TWELVELABS_API_KEY: 'tlk_line\nbreak_canary' }, {}],
     ['TWELVELABS_API_KEY', { GRANT_SECRET: strong, TOKEN_SECRET, TWELVELABS_API_KEY: 'tlk_inner space_canary' }, {}],
     ['TWELVELABS_API_KEY', { GRANT_SECRET: strong, TOKEN_SECRET, TWELVELABS_API_KEY: 'tlk_n\u00f6n_ascii_canary' }, {}],
+    // A rotation's retiring secrets: as strong as the current ones, never a no-op, never shared
+    // between grants and upload tokens, never without the secret that replaces them.
+    ['GRANT_SECRET_PREVIOUS', { GRANT_SECRET: strong, GRANT_SECRET_PREVIOUS: 'short-previous-secret-canary', TOKEN_SECRET }, {}],
+    ['GRANT_SECRET_PREVIOUS', { GRANT_SECRET: strong, GRANT_SECRET_PREVIOUS: strong, TOKEN_SECRET }, {}],
+    ['TOKEN_SECRET_PREVIOUS', { GRANT_SECRET: strong, TOKEN_SECRET, TOKEN_SECRET_PREVIOUS: strong }, {}],
+    ['TOKEN_SECRET_PREVIOUS', { GRANT_SECRET: strong, TOKEN_SECRET_PREVIOUS: TOKEN_SECRET }, {}],
+    ['WEBHOOK_SECRET_PREVIOUS', { GRANT_SECRET: strong, TOKEN_SECRET, WEBHOOK_SECRET_PREVIOUS: randomBytes(32).toString('hex') }, {}],
   ];
   for (const [setting, secrets, vars] of cases) {
     const bad = await startWorker({
