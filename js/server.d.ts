@@ -52,15 +52,15 @@ export type WebhookHeaders =
 /** Options of {@link verifyWebhook}. */
 export interface VerifyWebhookOptions {
   /** How far (seconds) the signed timestamp may be from now, either way. Default 300. */
-  toleranceS?: number;
+  toleranceS?: number | undefined;
   /** The current time in Unix seconds (default: the system clock). */
-  nowS?: number;
+  nowS?: number | undefined;
 }
 
 /**
  * Verifies a webhook from the Worker (constant-time HMAC-SHA-256 check, timestamp within the
  * tolerance) and returns its event. `secret` is the `WEBHOOK_SECRET`, or while you rotate it, the
- * secrets you accept (a delivery verifies if any of them signed it). `rawBody` must be the body
+ * secrets you accept (a delivery verifies if one of them signed it). `rawBody` must be the body
  * exactly as received. Rejects with a {@link WebhookVerificationError}.
  */
 export declare function verifyWebhook(

@@ -162,13 +162,17 @@ async fn scenario(emulator_url: &str) {
     .into_iter()
     .peekable();
 
-    let mut last_progress = None;
-    let outcome: Result<Completion, Error> = 'run: loop {
+    let (outcome, progress): (Result<Completion, Error>, _) = 'run: loop {
         for action in adapter.execute_pending() {
-            match action {
-                Action::Finished { file: f, outcome } if f == file => break 'run outcome,
-                Action::Progress { progress, .. } => last_progress = Some(progress),
-                _ => {}
+            if let Action::Finished {
+                file: f,
+                outcome,
+                progress,
+            } = action
+            {
+                if f == file {
+                    break 'run (outcome, progress);
+                }
             }
         }
         let acknowledged = adapter
@@ -196,7 +200,7 @@ async fn scenario(emulator_url: &str) {
     assert!(completion.url.is_some(), "the last report carries the url");
     let asset = completion.asset.expect("waited for the asset");
     assert_eq!(asset.status, AssetStatus::Ready);
-    let progress = last_progress.expect("progress events");
+    // The final count, as `Finished` carries it.
     assert_eq!(
         (progress.reported_bytes, progress.reported_chunks),
         (FILE_SIZE, TOTAL_CHUNKS)

@@ -361,6 +361,66 @@ fn a_missing_etag_fails_at_once_naming_the_cors_fix() {
 }
 
 #[test]
+fn a_chunk_whose_file_can_no_longer_be_read_fails_the_upload_at_once_for_good() {
+    let mut d = Driver::new(config());
+    let (file, actions) = d.add(3, 3, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    let actions = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::source_unreadable(),
+    });
+    let error = finished_error(&actions).expect("finished with an error");
+    assert_eq!(error.code, ErrorCode::FileMismatch);
+    assert!(!error.is_retryable(), "{error:?}");
+    assert!(error.message.contains("changed"), "{}", error.message);
+    // Not retried, the other PUT cancelled, and the saved record dropped: its chunks hold the
+    // file as it was, so the changed file must start over.
+    assert!(puts(&actions).is_empty(), "{actions:?}");
+    assert!(actions.iter().any(|a| matches!(a, Action::Cancel { .. })));
+    assert!(actions.contains(&Action::ForgetState { file }));
+    // A plain network failure of the same PUT is retried, as before.
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add(3, 3, false);
+    let (request, _, _) = puts(&actions)[0].clone();
+    let actions = d.feed(Input::PutDone {
+        request,
+        outcome: HttpOutcome::network_error(),
+    });
+    assert_eq!(finished_error(&actions), None);
+}
+
+#[test]
+fn a_pause_once_every_byte_is_with_the_server_does_not_hold_the_wait_for_the_asset() {
+    let direct = EngineConfig {
+        direct_upload_max_bytes: 10 * CHUNK,
+        ..config()
+    };
+    let mut d = Driver::new(direct);
+    let (file, actions) = d.add_file_waiting(CHUNK);
+    let request = direct_uploads(&actions)[0];
+    d.feed(Input::DirectUploadDone {
+        request,
+        result: Ok(asset(AssetStatus::Processing)),
+    });
+    assert_eq!(d.engine.phase(file), Some(Phase::AwaitingAsset));
+    d.feed(Input::Pause { file: Some(file) });
+    assert!(
+        !d.engine.is_paused(file),
+        "the phase shown stays processing"
+    );
+    let polled = tick_to_next(&mut d)
+        .into_iter()
+        .any(|a| matches!(a, Action::FetchAsset { .. }));
+    assert!(polled, "the asset is still polled while paused");
+
+    // Before that point a pause holds: no chunk is sent while paused.
+    let mut d = Driver::new(config());
+    let (file, _) = d.add(3, 3, false);
+    d.feed(Input::Pause { file: Some(file) });
+    assert!(d.engine.is_paused(file));
+}
+
+#[test]
 fn a_forbidden_put_is_retried_with_a_fresh_url() {
     let mut d = Driver::new(config());
     let (_, actions) = d.add(2, 2, false);
@@ -618,6 +678,45 @@ fn abort_cancels_everything_and_finishes_with_aborted() {
         last_cancel < deletes[0] && deletes[0] < finished,
         "{actions:?}"
     );
+}
+
+#[test]
+fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its_asset() {
+    // An upload continued after a reload is driven by its saved upload token alone: no grant
+    // was ever asked for. Its reserved asset is still deleted on abort, once a grant comes.
+    let mut d = Driver::new(grant_config());
+    let (file, _) = d.add(4, 4, false);
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(finished_code(&actions), Some(Err(ErrorCode::Aborted)));
+    assert_eq!(need_tokens(&actions), 1, "{actions:?}");
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteAsset { .. })));
+    let actions = d.feed(Input::TokenRefreshed);
+    assert_eq!(
+        actions,
+        vec![Action::DeleteAsset {
+            asset_id: "as".into()
+        }]
+    );
+    // Held from then on: the next abort deletes at once.
+    let (file, _) = d.add(2, 2, false);
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert_eq!(need_tokens(&actions), 0);
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::DeleteAsset { .. })));
+
+    // No grant to be had: nothing is deleted, and nothing waits for one any more.
+    let mut d = Driver::new(grant_config());
+    let (file, _) = d.add(4, 4, false);
+    d.feed(Input::Abort { file: Some(file) });
+    let actions = d.feed(Input::TokenFailed {
+        error: twelvelabs_edge_upload::core::error::Error::new(ErrorCode::Unauthorized, "no"),
+    });
+    assert!(actions.is_empty(), "{actions:?}");
+    let actions = d.feed(Input::TokenRefreshed);
+    assert!(actions.is_empty(), "{actions:?}");
 }
 
 #[test]
@@ -1635,23 +1734,21 @@ fn a_direct_upload_finishes_with_the_created_asset_or_waits_until_it_is_ready() 
         asset_id: "as".into(),
         url: None
     }));
-    let completion = actions
+    let (completion, last) = actions
         .iter()
         .find_map(|a| match a {
-            Action::Finished { outcome: Ok(c), .. } => Some(c.clone()),
+            Action::Finished {
+                outcome: Ok(c),
+                progress,
+                ..
+            } => Some((c.clone(), *progress)),
             _ => None,
         })
         .expect("finished");
     assert_eq!(completion.asset_id, "as");
     assert_eq!(completion.asset.unwrap().status, AssetStatus::Processing);
-    let last = actions
-        .iter()
-        .rev()
-        .find_map(|a| match a {
-            Action::Progress { progress, .. } => Some(*progress),
-            _ => None,
-        })
-        .expect("a final progress event");
+    // The final count comes with `Finished`, never as a `Progress` of a finished upload.
+    assert!(!actions.iter().any(|a| matches!(a, Action::Progress { .. })));
     assert_eq!(
         (
             last.acknowledged_bytes,
@@ -1860,11 +1957,15 @@ fn a_failed_grant_request_fails_the_uploads_waiting_for_it_with_its_error() {
         error: refused.clone(),
     });
     for file in [first, second] {
+        // Its final count: the file's size, nothing acknowledged.
         assert!(
-            actions.contains(&Action::Finished {
-                file,
-                outcome: Err(refused.clone())
-            }),
+            actions.iter().any(|a| matches!(
+                a,
+                Action::Finished { file: f, outcome: Err(e), progress }
+                    if *f == file
+                        && *e == refused
+                        && (progress.total_bytes, progress.acknowledged_bytes) == (CHUNK, 0)
+            )),
             "{actions:?}"
         );
     }

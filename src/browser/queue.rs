@@ -391,6 +391,10 @@ impl QueueInner {
                 if let Some(slot) = self.state().slots.get_mut(&item) {
                     slot.handle = Some(handle);
                 }
+                // An upload refused at once (a type that cannot be inferred, say) settled
+                // before it could be watched: its item learns it here, and `run` goes on
+                // with what that changes.
+                self.record_upload(item);
             }
             QueueAction::Pause { item } => self.with_handle(item, UploadHandle::pause),
             QueueAction::Resume { item } => self.with_handle(item, UploadHandle::resume),
@@ -425,6 +429,12 @@ impl QueueInner {
 
     /// An item's upload announced a change: feed its current state to the core.
     fn upload_changed(self: &Rc<Self>, item: ItemId) {
+        self.record_upload(item);
+        self.run();
+    }
+
+    /// Hands the core what `item`'s upload shows now.
+    fn record_upload(&self, item: ItemId) {
         let view = {
             let state = self.state_ref();
             let Some(handle) = state.slots.get(&item).and_then(|s| s.handle.as_ref()) else {
@@ -443,7 +453,6 @@ impl QueueInner {
             }
         };
         self.state().core.upload_changed(item, view);
-        self.run();
     }
 
     /// Turns the core's published state into the frozen snapshot.

@@ -36,11 +36,11 @@ export type FetchFunction = (input: string, init: RequestInit) => Promise<Respon
 /** Retry tuning. Which failures are retried is fixed (network errors, 5xx, 429, expired URLs). */
 export interface RetryOptions {
   /** Upper bound of the first retry's random delay, ms (default 500). */
-  baseDelayMs?: number;
+  baseDelayMs?: number | undefined;
   /** Largest delay between attempts, ms (default 30000); a server's Retry-After may exceed it. */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** Failures in a row without progress before giving up (default 10). */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
 }
 
 /** Options of `new Uploader(...)`. Exactly one of `getToken` and `apiKey` is required. */
@@ -48,15 +48,15 @@ export interface UploaderOptions {
   /** Base URL of the Worker (or of the API for `apiKey`), without `/v1.3`. */
   endpoint: string;
   /** Returns a grant minted by your backend; called again when the Worker answers 401. */
-  getToken?: () => string | Promise<string>;
+  getToken?: (() => string | Promise<string>) | undefined;
   /** A TwelveLabs API key: server-side runtimes (Node) only, never in a browser. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Chunk PUTs in flight across all uploads of this uploader (default 4, 1–32). */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** Retry tuning. */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /** Minimum interval between `onProgress` calls, ms (default 250). */
-  progressIntervalMs?: number;
+  progressIntervalMs?: number | undefined;
   /**
    * Longest a chunk PUT may run without completing before the stall watchdog cancels it and
    * retries the chunk with a fresh URL, ms (default 300000, 1000–3600000). The watchdog acts
@@ -65,13 +65,13 @@ export interface UploaderOptions {
    * without an answer for 30 s (or this bound, if lower) is cancelled and retried; a session
    * creation is retried without being cancelled, and a session it still makes is deleted.
    */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /** Save resumable state in IndexedDB (default true where IndexedDB exists). */
-  persist?: boolean;
+  persist?: boolean | undefined;
   /** Files up to this size go as one direct upload instead of multipart (default 0: never). */
-  directUploadMaxBytes?: number;
+  directUploadMaxBytes?: number | undefined;
   /** Replaces the runtime's `fetch`. */
-  fetch?: FetchFunction;
+  fetch?: FetchFunction | undefined;
 }
 
 /** Where an upload is. */
@@ -123,24 +123,24 @@ export interface UploadProgress {
 /** Options of `uploader.upload(...)` and `uploader.resume(...)`. */
 export interface UploadOptions {
   /** Media type; inferred from `file.type` when omitted. */
-  type?: MediaType;
+  type?: MediaType | undefined;
   /** File name sent to TwelveLabs (default: `file.name`, or "upload"). */
-  filename?: string;
-  enableHls?: boolean;
-  enableThumbnail?: boolean;
-  userMetadata?: UserMetadata;
+  filename?: string | undefined;
+  enableHls?: boolean | undefined;
+  enableThumbnail?: boolean | undefined;
+  userMetadata?: UserMetadata | undefined;
   /** Aborts the upload like `handle.abort()`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called with throttled progress snapshots. */
-  onProgress?: (progress: UploadProgress) => void;
+  onProgress?: ((progress: UploadProgress) => void) | undefined;
   /** Resolve `done` only when the asset is `ready` (rejects with `asset_failed` if it fails). */
-  waitUntilReady?: boolean;
+  waitUntilReady?: boolean | undefined;
 }
 
 /** Options of `uploader.resume(...)`. */
 export interface ResumeOptions extends UploadOptions {
   /** The pending upload to continue (from `pendingUploads()`); default: the one matching the file's name and size. */
-  id?: string;
+  id?: string | undefined;
 }
 
 /** `"unknown"` stands for a value added to the API after this package was built. */
@@ -179,38 +179,38 @@ export interface AssetPage {
 
 /** Filters of `listAssets`. */
 export interface ListAssetsOptions {
-  page?: number;
+  page?: number | undefined;
   /** 1–50 (default 10). */
-  pageLimit?: number;
-  assetIds?: string[];
-  assetTypes?: MediaType[];
+  pageLimit?: number | undefined;
+  assetIds?: string[] | undefined;
+  assetTypes?: MediaType[] | undefined;
   /** Case-insensitive substring of the file name. */
-  filename?: string;
-  signal?: AbortSignal;
+  filename?: string | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of `uploadUrl`. */
 export interface UrlUploadOptions {
-  filename?: string;
-  enableHls?: boolean;
-  enableThumbnail?: boolean;
-  userMetadata?: UserMetadata;
-  signal?: AbortSignal;
-  waitUntilReady?: boolean;
+  filename?: string | undefined;
+  enableHls?: boolean | undefined;
+  enableThumbnail?: boolean | undefined;
+  userMetadata?: UserMetadata | undefined;
+  signal?: AbortSignal | undefined;
+  waitUntilReady?: boolean | undefined;
 }
 
 /** Options of `deleteAsset`. */
 export interface DeleteAssetOptions {
   /** Delete even if indexed assets reference it. */
-  force?: boolean;
-  signal?: AbortSignal;
+  force?: boolean | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of `waitUntilReady`. */
 export interface WaitOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Give up (with `retries_exhausted`) after this long, ms (default: no limit). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** A resumable upload saved in IndexedDB. */
@@ -242,7 +242,7 @@ export interface QueueItem {
   readonly phase: QueuePhase;
   /** The upload's progress (`totalBytes` = `size`; `phase` is `"starting"` until it started). */
   readonly progress: UploadProgress;
-  /** Why it failed (or why the chosen file was refused, for `awaiting_file`); `null` otherwise. */
+  /** Why it failed (`aborted` for a cancelled item; for `awaiting_file`, why the chosen file was refused); `null` otherwise. */
   readonly error: { readonly code: UploadErrorCode; readonly message: string } | null;
   readonly uploadId: string | null;
   readonly assetId: string | null;

@@ -205,21 +205,32 @@ impl PartialEq for Fingerprint {
 }
 
 /// Which saved record a re-selected file resumes: the one with the wanted id when the caller
-/// names one, else the first whose file had the same name and size. (The content sample is
-/// compared afterwards, once it has been read, to refuse a different file with `file_mismatch`.)
+/// names one, else one whose file had the same name and size, that with the same modification
+/// time first (two files of one name and size, such as `IMG_0001.MOV` from two cameras, each
+/// find their own). The content sample is compared afterwards, once it has been read, to
+/// refuse a different file with `file_mismatch`.
 pub fn find_resumable<'a, T>(
     records: impl IntoIterator<Item = (&'a str, &'a Fingerprint, T)>,
     wanted_id: Option<&str>,
     name: &str,
     size: u64,
+    last_modified: f64,
 ) -> Option<T> {
-    records
-        .into_iter()
-        .find(|(id, fingerprint, _)| match wanted_id {
-            Some(wanted) => *id == wanted,
-            None => fingerprint.name == name && fingerprint.size == size,
-        })
-        .map(|(_, _, record)| record)
+    let mut same_name_and_size = None;
+    for (id, fingerprint, record) in records {
+        match wanted_id {
+            Some(wanted) if id == wanted => return Some(record),
+            Some(_) => {}
+            None if fingerprint.name == name && fingerprint.size == size => {
+                if fingerprint.last_modified.to_bits() == last_modified.to_bits() {
+                    return Some(record);
+                }
+                same_name_and_size.get_or_insert(record);
+            }
+            None => {}
+        }
+    }
+    same_name_and_size
 }
 
 /// Checks that the re-selected file's fingerprint (`actual`) is the record's (`saved`, of the
@@ -327,11 +338,37 @@ mod tests {
         };
         let (a, b, c) = (print("a.mp4", 10), print("b.mp4", 10), print("a.mp4", 11));
         let records = || [("1", &a, 'a'), ("2", &b, 'b'), ("3", &c, 'c')];
-        assert_eq!(find_resumable(records(), None, "a.mp4", 11), Some('c'));
-        assert_eq!(find_resumable(records(), None, "b.mp4", 10), Some('b'));
-        assert_eq!(find_resumable(records(), None, "b.mp4", 11), None);
-        assert_eq!(find_resumable(records(), Some("1"), "b.mp4", 11), Some('a'));
-        assert_eq!(find_resumable(records(), Some("9"), "a.mp4", 10), None);
+        assert_eq!(find_resumable(records(), None, "a.mp4", 11, 1.0), Some('c'));
+        assert_eq!(find_resumable(records(), None, "b.mp4", 10, 1.0), Some('b'));
+        assert_eq!(find_resumable(records(), None, "b.mp4", 11, 1.0), None);
+        assert_eq!(
+            find_resumable(records(), Some("1"), "b.mp4", 11, 1.0),
+            Some('a')
+        );
+        assert_eq!(find_resumable(records(), Some("9"), "a.mp4", 10, 1.0), None);
+        // Two files of one name and size: each finds its own record by its modification time,
+        // whichever comes first; a time no record has falls back to the first (whose
+        // fingerprint then decides).
+        let (first, second) = (
+            print("same.mp4", 16),
+            Fingerprint {
+                last_modified: 2.0,
+                ..print("same.mp4", 16)
+            },
+        );
+        let twins = || [("1", &first, 'x'), ("2", &second, 'y')];
+        assert_eq!(
+            find_resumable(twins(), None, "same.mp4", 16, 2.0),
+            Some('y')
+        );
+        assert_eq!(
+            find_resumable(twins(), None, "same.mp4", 16, 1.0),
+            Some('x')
+        );
+        assert_eq!(
+            find_resumable(twins(), None, "same.mp4", 16, 3.0),
+            Some('x')
+        );
         let mut moved = a.clone();
         assert_eq!(moved, a);
         moved.last_modified = 2.0;

@@ -8,6 +8,7 @@
 //! | outcome | verdict |
 //! |---|---|
 //! | no response (network error, reset, CORS refusal, timeout) | retry |
+//! | no response, and the request's own bytes unreadable (the file changed since it was chosen) | fatal `file_mismatch` |
 //! | 408, 5xx | retry |
 //! | 429 | retry, not before `Retry-After` |
 //! | 403 on a storage PUT (expired or refused URL) | retry with a fresh URL |
@@ -65,6 +66,10 @@ pub fn session_no_longer_active(operation: Operation, outcome: &HttpOutcome) -> 
     }
 }
 
+/// The `error_code` of an [`HttpOutcome::source_unreadable`]: no response, and the request's
+/// own bytes could not be read.
+pub const SOURCE_UNREADABLE: &str = "source_unreadable";
+
 /// What the transport observed, with nothing decided yet. Built by adapters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpOutcome {
@@ -86,6 +91,15 @@ impl HttpOutcome {
     /// No response at all (network error, connection reset, CORS refusal, aborted by timeout).
     pub fn network_error() -> Self {
         HttpOutcome::default()
+    }
+
+    /// No response, and the chunk's bytes can no longer be read: the file changed on disk (or
+    /// went away) since it was chosen. No retry can get past that.
+    pub fn source_unreadable() -> Self {
+        HttpOutcome {
+            error_code: Some(SOURCE_UNREADABLE.to_owned()),
+            ..HttpOutcome::default()
+        }
     }
 
     /// A response with this status and nothing else known.
@@ -199,6 +213,12 @@ pub enum Verdict {
 pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
     let is_put = operation == Operation::StoragePut;
     let Some(status) = outcome.status else {
+        if outcome.error_code.as_deref() == Some(SOURCE_UNREADABLE) {
+            return Verdict::Fatal(Error::new(
+                ErrorCode::FileMismatch,
+                "the file changed or can no longer be read since it was chosen; choose it again to upload it anew",
+            ));
+        }
         // The transport's own words differ by browser ("Failed to fetch", "Load failed", …):
         // the message stays one stable text.
         return retry(

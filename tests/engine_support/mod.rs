@@ -675,6 +675,31 @@ impl Sim {
         panic!("seed {}: at t+{} ms: {what}", self.seed, self.now - T0);
     }
 
+    /// A count is within the file and never goes back, up to and including the final one.
+    fn check_progress(&mut self, file: FileId, progress: Progress) {
+        if progress.acknowledged_bytes > progress.total_bytes
+            || progress.sent_bytes > progress.total_bytes
+            || progress.reported_bytes > progress.total_bytes
+            || progress.acknowledged_chunks > progress.total_chunks
+        {
+            self.fail(format!("progress above total: {progress:?}"));
+        }
+        if progress.sent_bytes < progress.acknowledged_bytes {
+            self.fail(format!("sent below acknowledged: {progress:?}"));
+        }
+        if let Some(prev) = self.last_progress.get(&file) {
+            if progress.sent_bytes < prev.sent_bytes
+                || progress.acknowledged_bytes < prev.acknowledged_bytes
+                || progress.reported_bytes < prev.reported_bytes
+                || progress.acknowledged_chunks < prev.acknowledged_chunks
+                || progress.reported_chunks < prev.reported_chunks
+            {
+                self.fail(format!("progress went backwards: {prev:?} → {progress:?}"));
+            }
+        }
+        self.last_progress.insert(file, progress);
+    }
+
     /// Records a request the engine started: a fresh id, and its chunk or lane free.
     fn open_request(&mut self, request: RequestId, file: FileId, lane: Lane) {
         if !self.seen_requests.insert(request) {
@@ -1094,27 +1119,10 @@ impl Sim {
                 }
             }
             Action::Progress { file, progress } => {
-                if progress.acknowledged_bytes > progress.total_bytes
-                    || progress.sent_bytes > progress.total_bytes
-                    || progress.reported_bytes > progress.total_bytes
-                    || progress.acknowledged_chunks > progress.total_chunks
-                {
-                    self.fail(format!("progress above total: {progress:?}"));
+                if self.finished.contains_key(&file) {
+                    self.fail(format!("a Progress of {file:?} after its Finished"));
                 }
-                if progress.sent_bytes < progress.acknowledged_bytes {
-                    self.fail(format!("sent below acknowledged: {progress:?}"));
-                }
-                if let Some(prev) = self.last_progress.get(&file) {
-                    if progress.sent_bytes < prev.sent_bytes
-                        || progress.acknowledged_bytes < prev.acknowledged_bytes
-                        || progress.reported_bytes < prev.reported_bytes
-                        || progress.acknowledged_chunks < prev.acknowledged_chunks
-                        || progress.reported_chunks < prev.reported_chunks
-                    {
-                        self.fail(format!("progress went backwards: {prev:?} → {progress:?}"));
-                    }
-                }
-                self.last_progress.insert(file, progress);
+                self.check_progress(file, progress);
             }
             Action::SaveState { file } => {
                 if self.forgotten.contains(&file) {
@@ -1143,7 +1151,12 @@ impl Sim {
                 }
                 self.uploaded.insert(file);
             }
-            Action::Finished { file, outcome } => {
+            Action::Finished {
+                file,
+                outcome,
+                progress,
+            } => {
+                self.check_progress(file, progress);
                 // A multipart upload's record goes unless a later resume may still finish it.
                 let multipart = self.sessions.get(&file).is_some_and(|s| !s.direct);
                 let keeps_record = matches!(&outcome, Err(e) if e.is_retryable());

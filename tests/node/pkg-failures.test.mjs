@@ -4,6 +4,8 @@
 // it failed, and every documented `retry` value is usable alone.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { appendFileSync, mkdtempSync, openAsBlob, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -173,4 +175,64 @@ test('a misspelt option is refused by name in every options object, not ignored'
   }).done;
   assert.ok(asset.id);
   await uploader.listAssets({ page: 1, pageLimit: 5, assetTypes: ['video'], assetIds: [asset.id], filename: 'all.mp4', signal: new AbortController().signal });
+});
+
+test('a file that changes on disk during its upload fails at once with file_mismatch, not as a network error retried for a minute', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'edge-upload-changed-'));
+  const file = path.join(dir, 'clip.mp4');
+  const variants = [
+    ['appended to', () => appendFileSync(file, Buffer.alloc(10, 1))],
+    ['truncated', () => truncateSync(file, 5 * MiB)],
+    ['rewritten with the same size', () => writeFileSync(file, seededBytes(8 * MiB, 99))],
+  ];
+  try {
+    for (const [what, change] of variants) {
+      writeFileSync(file, seededBytes(8 * MiB, 7));
+      const blob = await openAsBlob(file, { type: 'video/mp4' });
+      let changed = false;
+      // The first chunk's PUT waits until the file has changed, so the change always lands
+      // mid-upload; later PUTs (their bytes now unreadable) fail as they are sent.
+      const changeFirst = async (input, init) => {
+        if (!changed && init?.method === 'PUT') {
+          changed = true;
+          await new Promise((resolve) => setTimeout(resolve, 1100)); // past the mtime's resolution
+          change();
+        }
+        return fetch(input, init);
+      };
+      const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: changeFirst });
+      const started = Date.now();
+      const error = await rejection(uploader.upload(blob, { filename: 'clip.mp4' }).done);
+      const elapsedMs = Date.now() - started;
+      assert.equal(error?.code, 'file_mismatch', `${what}: ${error?.code} ${error?.message}`);
+      assert.equal(error.retryable, false, what);
+      assert.match(error.message, /changed or can no longer be read/, what);
+      assert.ok(elapsedMs < 10_000, `${what}: failed after ${elapsedMs} ms`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a queue item whose upload is refused at once ends failed with the refusal, tells its subscribers, and lets the next item run', async () => {
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false });
+  const queue = new pkg.UploadQueue(uploader);
+  let notified = 0;
+  const unsubscribe = queue.subscribe(() => { notified += 1; });
+  try {
+    const [untyped] = queue.add(new File([seededBytes(1000, 8)], 'clip.bin'));
+    const [typed] = queue.add(new File([seededBytes(1000, 9)], 'clip.mp4', { type: 'video/mp4' }));
+    const item = (id) => queue.getSnapshot().items.find((i) => i.id === id);
+    const deadline = Date.now() + 10_000;
+    while (item(typed)?.phase !== 'done' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(item(untyped).phase, 'failed', JSON.stringify(item(untyped)));
+    assert.equal(item(untyped).error?.code, 'unsupported_type');
+    assert.equal(item(typed).phase, 'done', JSON.stringify(item(typed)));
+    const { counts } = queue.getSnapshot().totals;
+    assert.equal(counts.starting, 0, JSON.stringify(counts));
+    assert.equal(counts.failed, 1, JSON.stringify(counts));
+    assert.ok(notified >= 2, `subscribers told ${notified} times`);
+  } finally {
+    unsubscribe();
+  }
 });

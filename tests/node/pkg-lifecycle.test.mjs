@@ -347,3 +347,91 @@ test('a tab resuming an upload that another tab completed resolves with its asse
     await tab.close();
   }
 });
+
+test('aborting an upload continued by a page that never fetched a grant still deletes its reserved asset', async () => {
+  const { tab } = await openTab();
+  try {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const { blob } = await window.seededSample(12, 41);
+      const file = () => new File([blob], 'dropped.mp4', { type: 'video/mp4', lastModified: 2 });
+      let grants = 0;
+      const counted = () => { grants += 1; return window.getToken(); };
+      // The first page: a few chunks, then it goes away (paused, its record saved).
+      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      const h0 = first.upload(file());
+      while (h0.progress.acknowledgedChunks < 3) await sleep(5);
+      h0.pause();
+      let id;
+      for (let i = 0; i < 100 && !id; i++) {
+        id = (await first.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
+        await sleep(50);
+      }
+      // The next page continues it with its saved upload token: no grant is needed for that.
+      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: counted, concurrency: 2 });
+      const h1 = next.resume(file(), { id });
+      const start = h1.progress.acknowledgedChunks;
+      while (h1.progress.phase !== 'uploading' || h1.progress.acknowledgedChunks <= Math.max(start, 4)) await sleep(5);
+      const grantsBeforeAbort = grants;
+      h1.abort();
+      const code = await h1.done.then(() => 'resolved', (e) => e.code);
+      await sleep(1500);
+      return { code, assetId: h1.assetId, grantsBeforeAbort, grants, pending: (await next.pendingUploads()).map((p) => p.id) };
+    });
+    assert.equal(seen.code, 'aborted', JSON.stringify(seen));
+    assert.equal(seen.grantsBeforeAbort, 0, 'the continued upload ran on its upload token');
+    assert.equal(seen.grants, 1, 'the delete asked for a grant once');
+    assert.deepEqual(seen.pending, []);
+    const asset = await fetch(`${env.stack.emulator.apiUrl}/assets/${seen.assetId}`, {
+      headers: { 'x-api-key': env.stack.emulator.apiKey },
+    });
+    assert.equal(asset.status, 404, `the reserved asset ${seen.assetId} is gone: ${await asset.text()}`);
+  } finally {
+    await tab.close();
+  }
+});
+
+test('two saved uploads of files with one name and size each resume with their own file, without an id', async () => {
+  const { tab } = await openTab();
+  try {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const twin = async (seed, lastModified) => {
+        const { blob, sha256 } = await window.seededSample(6, seed);
+        return { file: new File([blob], 'GOPR0001.MP4', { type: 'video/mp4', lastModified }), sha256 };
+      };
+      const twins = [await twin(51, 1_700_000_000_001), await twin(52, 1_700_000_000_002)];
+      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 1 });
+      const ids = [];
+      for (const { file } of twins) {
+        const h = first.upload(file);
+        while (h.progress.acknowledgedChunks < 2) await sleep(5);
+        h.pause();
+        ids.push(h.uploadId);
+      }
+      for (let i = 0; i < 100; i++) {
+        const saved = (await first.pendingUploads()).filter((p) => ids.includes(p.id) && p.uploadedBytes > 0);
+        if (saved.length === 2) break;
+        await sleep(50);
+      }
+      // The next page resumes them by file alone, the twin whose record is listed last first.
+      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const listed = (await next.pendingUploads()).filter((p) => ids.includes(p.id)).map((p) => p.lastModified);
+      const order = [...twins].sort((a, b) => listed.indexOf(b.file.lastModified) - listed.indexOf(a.file.lastModified));
+      const outcomes = [];
+      for (const { file } of order) {
+        const h = next.resume(file);
+        outcomes.push(await h.done.then((a) => ({ uploadId: h.uploadId, asset: a.id }), (e) => ({ code: e.code, message: e.message })));
+      }
+      return { ids, listed, outcomes, order: order.map((t) => t.file.lastModified) };
+    });
+    assert.equal(seen.listed.length, 2, JSON.stringify(seen));
+    for (const [i, outcome] of seen.outcomes.entries()) {
+      assert.ok(outcome.asset, `twin ${i}: ${JSON.stringify(outcome)}`);
+    }
+    // Each continued its own session, not a new one.
+    assert.deepEqual(new Set(seen.outcomes.map((o) => o.uploadId)), new Set(seen.ids), JSON.stringify(seen));
+  } finally {
+    await tab.close();
+  }
+});

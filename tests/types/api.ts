@@ -112,3 +112,13 @@ export async function queueExample(uploader: Uploader, files: FileList, again: F
   const progress: UploadProgress = handle.getSnapshot();
   return `${phase} ${phases.length} ${waiting} ${speed} ${eta} ${code} ${ids2.join()} ${bytes} ${progress.phase} ${item.filename} ${totals.acknowledgedBytes}`;
 }
+
+// Options whose value may be undefined (a spread of optional settings, an env var) are accepted,
+// as the runtime accepts them, also under `exactOptionalPropertyTypes`.
+declare const maybeConcurrency: number | undefined;
+declare const maybeSignal: AbortSignal | undefined;
+declare const maybeKey: string | undefined;
+void new Uploader({ endpoint: 'https://upload.example.com', apiKey: maybeKey, concurrency: maybeConcurrency });
+void new Uploader({ endpoint: 'https://upload.example.com', getToken: undefined, retry: { maxAttempts: undefined } });
+declare const someFile: File;
+void new Uploader({ endpoint: 'https://upload.example.com' }).upload(someFile, { signal: maybeSignal, onProgress: undefined });

@@ -84,7 +84,7 @@ impl Inner {
                     .and_then(|chunk| put_init(&headers, &chunk, &controller.signal()));
                 match init {
                     Ok(init) => {
-                        self.start_fetch(request.0, Call::Put, Some(controller), &url, &init)
+                        self.start_fetch(request.0, Call::Put(file), Some(controller), &url, &init)
                     }
                     Err(failure) => self.deferred(Input::PutDone {
                         request,
@@ -155,15 +155,8 @@ impl Inner {
             }
             Action::Cancel { request } => self.cancel(request),
             Action::Progress { file, progress } => {
-                let finished = self.state.borrow().engine.phase(file).is_none();
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
-                    if finished {
-                        // The engine's last count of an upload it has finished, done or not:
-                        // `Finished` settles the handle and reports its phase once, with it.
-                        handle.borrow_mut().progress = progress;
-                    } else {
-                        emit_progress(&handle, self.phase_name(file), progress);
-                    }
+                    emit_progress(&handle, self.phase_name(file), progress);
                 }
             }
             Action::SaveState { file } => self.save_state(file),
@@ -178,9 +171,15 @@ impl Inner {
                     changed(&handle);
                 }
             }
-            Action::Finished { file, outcome } => {
+            Action::Finished {
+                file,
+                outcome,
+                progress,
+            } => {
                 let entry = self.state.borrow_mut().files.remove(&file);
                 if let Some(entry) = entry {
+                    // Settling reports the final count once, with the final phase.
+                    entry.handle.borrow_mut().progress = progress;
                     match outcome {
                         Ok(completion) => {
                             let value = match &completion.asset {

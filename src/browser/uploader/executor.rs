@@ -27,6 +27,7 @@ use crate::browser::transport::{classify_rejection, ApiResponse, ResponseHead, S
 use crate::browser::wire_js;
 use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::error::ErrorCode;
+use crate::core::retry::HttpOutcome;
 
 use super::lookup::{Lookup, Resume};
 use super::one_off::{OneOff, Settler};
@@ -98,7 +99,8 @@ const LOCAL_IDS: u64 = 1 << 52;
 /// Which engine input a fetch's outcome becomes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Call {
-    Put,
+    /// A chunk of this file.
+    Put(FileId),
     Urls,
     Report,
     Status,
@@ -147,6 +149,9 @@ pub(super) enum Op {
     },
     /// A one-off call: sending, renewing its grant, or waiting to resend.
     OneOff(Box<OneOff>),
+    /// Reading the first byte of a file whose chunk PUT failed without a response (the op's id
+    /// is that PUT's request).
+    Probe,
     /// Reading the resume fingerprint's samples the engine asked for with `request`.
     Sample {
         file: FileId,
@@ -216,7 +221,10 @@ impl Inner {
     pub(super) fn cancel(self: &Rc<Self>, request: RequestId) {
         let controller = {
             let mut state = self.state.borrow_mut();
-            if matches!(state.ops.get(&request.0), Some(Op::Sample { .. })) {
+            if matches!(
+                state.ops.get(&request.0),
+                Some(Op::Sample { .. } | Op::Probe)
+            ) {
                 // A file read cannot be aborted: the operation goes, so no further sample is
                 // read and the read in progress, when it ends, finds nothing to continue.
                 state.ops.remove(&request.0);
@@ -398,7 +406,7 @@ impl Inner {
                 settled,
                 ..
             }) => {
-                if *call == Call::Put && head.is_success() && !*settled {
+                if matches!(call, Call::Put(_)) && head.is_success() && !*settled {
                     *settled = true;
                     input = Some(Input::PutDone {
                         request: RequestId(id),
@@ -433,7 +441,7 @@ impl Inner {
                 let text = value.as_string().unwrap_or_default();
                 let request = RequestId(id);
                 Some(match call {
-                    Call::Put => Input::PutDone {
+                    Call::Put(_) => Input::PutDone {
                         request,
                         outcome: put_outcome(head.put_response(&text)),
                     },
@@ -512,6 +520,14 @@ impl Inner {
                 }
                 None
             }
+            Op::Probe => Some(Input::PutDone {
+                request: RequestId(id),
+                outcome: if kind == report::DONE {
+                    failure_outcome(SendFailure::Network)
+                } else {
+                    HttpOutcome::source_unreadable()
+                },
+            }),
             Op::Sample {
                 file,
                 request,
@@ -539,11 +555,36 @@ impl Inner {
         };
         let request = RequestId(id);
         match call {
-            Call::Put => Some(Input::PutDone {
+            Call::Put(file) if failure == SendFailure::Network => self.probe_source(request, file),
+            Call::Put(_) => Some(Input::PutDone {
                 request,
                 outcome: failure_outcome(failure),
             }),
             _ => self.api_input(call, request, Err(ApiFailure::from(failure))),
+        }
+    }
+
+    /// A chunk's PUT got no response: reads the file's first byte before the engine hears of it.
+    /// A file that changed on disk since it was chosen can no longer be read (browsers and Node
+    /// alike refuse with `NotReadableError`, while the failed `fetch` only said "network"), and
+    /// no retry would ever get past that.
+    fn probe_source(self: &Rc<Self>, request: RequestId, file: FileId) -> Option<Input> {
+        let first_byte = self.with_file(file, |f| f.blob.slice_with_f64_and_f64(0.0, 1.0));
+        match first_byte {
+            Some(Ok(slice)) => {
+                self.begin(request.0, Op::Probe);
+                self.report_promise(
+                    &slice.array_buffer(),
+                    report::DONE,
+                    report::FAILED,
+                    request.0,
+                );
+                None
+            }
+            _ => Some(Input::PutDone {
+                request,
+                outcome: failure_outcome(SendFailure::Network),
+            }),
         }
     }
 
@@ -555,7 +596,7 @@ impl Inner {
         response: Result<ApiResponse, ApiFailure>,
     ) -> Option<Input> {
         Some(match call {
-            Call::Put | Call::Ignored => return None,
+            Call::Put(_) | Call::Ignored => return None,
             Call::Urls => Input::UrlsDone {
                 request,
                 result: read_engine_response(response, wire_js::presigned_urls_response),

@@ -171,6 +171,7 @@ impl Inner {
             resume.request.resume_id.as_deref(),
             &resume.file.name(),
             resume.file.size() as u64,
+            resume.file.last_modified(),
         )
         .map(|(id, record)| (id.clone(), record.clone()));
         let Some(record) = found else {

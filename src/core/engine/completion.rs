@@ -207,7 +207,7 @@ impl Engine {
         let Some(u) = self.uploads.get(&file) else {
             return;
         };
-        if u.paused {
+        if u.held() {
             return;
         }
         match u.phase {
@@ -350,16 +350,13 @@ impl Engine {
             }
         }
         if let Some(asset_id) = delete_asset {
-            self.actions.push_back(Action::DeleteAsset { asset_id });
+            self.delete_asset(asset_id);
         }
         u.progress.update(now_ms, u.counts(0));
-        u.throttle.mark();
-        if u.throttle.flush(now_ms) {
-            self.actions.push_back(Action::Progress {
-                file,
-                progress: u.progress.snapshot(),
-            });
-        }
-        self.actions.push_back(Action::Finished { file, outcome });
+        self.actions.push_back(Action::Finished {
+            file,
+            outcome,
+            progress: u.progress.snapshot(),
+        });
     }
 }

@@ -152,8 +152,7 @@ impl Engine {
         if matches!(kind, RequestKind::Abandoned) {
             if let Ok(asset) = result {
                 // Aborted while it was being sent: an aborted upload leaves no asset behind.
-                self.actions
-                    .push_back(Action::DeleteAsset { asset_id: asset.id });
+                self.delete_asset(asset.id);
             }
             return;
         }
@@ -199,7 +198,7 @@ impl Engine {
         let InFlight { file, kind, .. } = self.take_request(request)?;
         if matches!(kind, RequestKind::Abandoned) {
             if let Some(asset_id) = created {
-                self.actions.push_back(Action::DeleteAsset { asset_id });
+                self.delete_asset(asset_id);
             }
             return None;
         }

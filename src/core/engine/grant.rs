@@ -32,6 +32,20 @@ impl Engine {
     pub(super) fn on_token_refreshed(&mut self) {
         if self.config.renewable_grant {
             self.grant = Grant::Held;
+            for asset_id in core::mem::take(&mut self.deletes_awaiting_grant) {
+                self.actions.push_back(Action::DeleteAsset { asset_id });
+            }
+        }
+    }
+
+    /// Deletes the asset an aborted upload reserved (best effort, one attempt). The call needs
+    /// the grant: an upload continued after a reload never needed one (its upload token drove
+    /// it), so the delete may first wait for [`Action::NeedToken`] to be answered.
+    pub(super) fn delete_asset(&mut self, asset_id: String) {
+        if self.grant_ready() {
+            self.actions.push_back(Action::DeleteAsset { asset_id });
+        } else {
+            self.deletes_awaiting_grant.push(asset_id);
         }
     }
 
@@ -45,12 +59,14 @@ impl Engine {
             return;
         }
         self.grant = Grant::Missing;
+        // Best effort: a delete does not outlive the grant it waited for.
+        self.deletes_awaiting_grant.clear();
         let waiting: Vec<(FileId, Phase)> = self
             .uploads
             .iter()
             .filter(|(_, u)| match u.phase {
                 Phase::CreatingSession | Phase::DirectUploading => u.create_lane.ready(now_ms),
-                Phase::AwaitingAsset => !u.paused && u.asset_lane.ready(now_ms),
+                Phase::AwaitingAsset => u.asset_lane.ready(now_ms),
                 Phase::Reconciling | Phase::Uploading | Phase::Confirming => false,
             })
             .map(|(&file, u)| (file, u.phase))

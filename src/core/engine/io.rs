@@ -150,7 +150,9 @@ pub enum Input {
         /// The parsed body on 2xx, or what went wrong.
         result: Result<Asset, HttpOutcome>,
     },
-    /// Pause one upload, or all (`None`).
+    /// Pause one upload, or all (`None`): no new PUTs, URL requests or status reads until
+    /// [`Input::Resume`]. An upload whose bytes are all with the server (waiting for its asset)
+    /// is not held: the asset is polled on, and its phase stays what it is.
     Pause {
         /// The upload, or `None` for all.
         file: Option<FileId>,
@@ -286,7 +288,9 @@ pub enum Action {
     /// behind by an aborted upload (it would otherwise stay `processing` in the user's asset
     /// list forever), or the asset a session creation or direct upload made after its upload
     /// was aborted. No outcome is reported: a failure changes nothing (the upload already
-    /// finished with `aborted`), so the adapter makes one attempt and ignores the result.
+    /// finished with `aborted`), so the adapter makes one attempt and ignores the result. It
+    /// needs the grant: with none held, [`Action::NeedToken`] comes first, and the delete once
+    /// it is answered (none if `getToken` fails).
     DeleteAsset {
         /// The reserved asset.
         asset_id: String,
@@ -330,12 +334,15 @@ pub enum Action {
     },
     /// The upload is over; the engine forgets it (a session creation or direct upload still in
     /// flight is left to end: see [`Action::CreateSession`]). What happens to its saved record
-    /// was said before, with [`Action::ForgetState`] or by its absence.
+    /// was said before, with [`Action::ForgetState`] or by its absence. No [`Action::Progress`]
+    /// follows or comes with it: its final count is here.
     Finished {
         /// The upload.
         file: FileId,
         /// The asset, or why it failed (`aborted` after [`Input::Abort`]).
         outcome: Result<Completion, Error>,
+        /// The upload's final count (unthrottled).
+        progress: Progress,
     },
 }
 

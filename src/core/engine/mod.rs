@@ -62,7 +62,8 @@
 //! * [`resume`](crate::core::resume): the saved-state record and its reconciliation with the
 //!   server's status after a reload.
 //!
-//! Pausing stops new PUTs, URL requests, status reads and asset polls of the paused uploads;
+//! Pausing stops new PUTs, URL requests and status reads of the paused uploads (not the wait for
+//! the asset once every byte is with the server: that is TwelveLabs' work, and goes on);
 //! chunks already acknowledged are still reported (so the server knows as much as possible if the
 //! pause turns into a reload). [`PauseMode`] decides whether PUTs in flight are aborted or allowed
 //! to finish.
@@ -186,6 +187,8 @@ pub struct Engine {
     puts_in_flight: u32,
     last_now_ms: u64,
     grant: Grant,
+    /// Assets to delete once a grant is held (see [`Engine::delete_asset`]).
+    deletes_awaiting_grant: Vec<String>,
 }
 
 impl Engine {
@@ -210,6 +213,7 @@ impl Engine {
             online: true,
             puts_in_flight: 0,
             last_now_ms: 0,
+            deletes_awaiting_grant: Vec::new(),
         })
     }
 
@@ -341,7 +345,7 @@ impl Engine {
                 consider(u.create_lane.not_before_ms);
                 continue;
             }
-            if u.paused {
+            if u.held() {
                 continue;
             }
             match u.phase {
@@ -372,9 +376,10 @@ impl Engine {
         self.uploads.get(&file).map(|u| u.phase)
     }
 
-    /// Whether an upload is paused.
+    /// Whether a pause holds an upload now (not once its bytes are all with the server: see
+    /// [`Input::Pause`]).
     pub fn is_paused(&self, file: FileId) -> bool {
-        self.uploads.get(&file).is_some_and(|u| u.paused)
+        self.uploads.get(&file).is_some_and(|u| u.held())
     }
 
     /// The uploads in progress, in scheduling order.
@@ -472,7 +477,7 @@ impl Engine {
                     _ => 0,
                 })
                 .sum();
-            if u.progress.set_halted(u.paused || !online) {
+            if u.progress.set_halted(u.held() || !online) {
                 u.throttle.mark();
             }
             if u.dirty {

@@ -146,6 +146,13 @@ pub(super) struct Upload {
 }
 
 impl Upload {
+    /// Whether a pause holds the upload now. A pause holds what still moves the file's bytes
+    /// (PUTs, URL requests, reports' status reads); once every byte is with the server, waiting
+    /// for the asset is TwelveLabs' work, and a pause neither stops nor hides it.
+    pub(super) fn held(&self) -> bool {
+        self.paused && self.phase != Phase::AwaitingAsset
+    }
+
     /// Whether a multipart session exists (so a saved-state record may): a direct upload, or
     /// one whose session is still being created, has none.
     pub(super) fn has_session(&self) -> bool {
