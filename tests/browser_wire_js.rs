@@ -310,12 +310,30 @@ fn saved_records_round_trip_and_match_their_serde_form() {
         clock_offset_ms: -1_234,
         reported: vec![[1, 40], [42, 42]],
         etags: vec![(41, "\"e41\"".into()), (43, "e43".into())],
+        completed: false,
     };
     let object = wire_js::saved_upload_object(&saved);
     assert_eq!(wire_js::saved_upload(&object), Ok(saved.clone()));
     let read: SavedUpload = from_js(&object);
     assert_eq!(read, saved);
-    assert_eq!(wire_js::saved_upload(&as_js(&saved)), Ok(saved));
+    assert_eq!(wire_js::saved_upload(&as_js(&saved)), Ok(saved.clone()));
+    // A completed record keeps its mark; the mark is absent from a pending one.
+    assert_eq!(
+        js_sys::Reflect::has(&object, &"completed".into()),
+        Ok(false)
+    );
+    let completed = SavedUpload {
+        completed: true,
+        ..saved
+    };
+    let object = wire_js::saved_upload_object(&completed);
+    assert_eq!(wire_js::saved_upload(&object), Ok(completed.clone()));
+    assert_eq!(wire_js::saved_upload(&as_js(&completed)), Ok(completed));
+    js_sys::Reflect::set(&object, &"completed".into(), &"yes".into()).unwrap();
+    assert_eq!(
+        wire_js::saved_upload(&object).map(|_| ()),
+        Err(Unreadable("completed"))
+    );
     assert_eq!(
         wire_js::saved_upload(&parse(r#"{"version":1,"reported":[[1]]}"#)).map(|_| ()),
         Err(Unreadable("reported"))

@@ -940,6 +940,7 @@ fn saved(expires_at: String) -> SavedUpload {
         clock_offset_ms: 0,
         reported: vec![[1, 1]],
         etags: vec![(2, "e2".into())],
+        completed: false,
     }
 }
 
@@ -2080,7 +2081,7 @@ fn reports_answered(
 
 #[test]
 fn the_record_lives_until_the_upload_is_over_while_the_asset_is_processed_too() {
-    // Ready: the record goes with the upload's end, not before.
+    // Ready: the record is kept as completed with the upload's end, not before.
     let mut d = Driver::new(config());
     let (file, actions) = d.completed_awaiting_asset();
     assert_eq!(forgets(&actions), 0, "{actions:?}");
@@ -2099,16 +2100,20 @@ fn the_record_lives_until_the_upload_is_over_while_the_asset_is_processed_too() 
         result: Ok(asset(AssetStatus::Ready)),
     });
     assert_eq!(finished_code(&actions), Some(Ok(())));
-    let forget = actions
+    let kept = actions
         .iter()
-        .position(|a| *a == Action::ForgetState { file })
-        .expect("the record goes");
+        .position(|a| {
+            matches!(a, Action::KeepCompleted { file: f, record }
+                if *f == file && record.completed && record.upload_id == saved.upload_id)
+        })
+        .expect("the record is kept as completed");
+    assert_eq!(forgets(&actions), 0, "{actions:?}");
     assert!(
         matches!(actions.last(), Some(Action::Finished { .. }))
-            && !actions[forget..]
+            && !actions[kept..]
                 .iter()
                 .any(|a| matches!(a, Action::SaveState { .. })),
-        "forgotten before it finishes, never saved again: {actions:?}"
+        "kept before it finishes, never saved again: {actions:?}"
     );
     // Polls that keep failing: retryable later, so the record stays for a resume, which will
     // find every chunk with the server and wait for the asset again.
@@ -2563,6 +2568,40 @@ fn a_put_refused_as_upload_gone_fails_with_the_reason_the_server_gives() {
             let error = finished_error(&actions).unwrap();
             assert!(error.message.contains("NoSuchUpload"), "{error:?}");
         }
+    }
+}
+
+#[test]
+fn a_report_or_url_request_refused_as_upload_failed_ends_in_session_failed_once_the_status_says_so()
+{
+    let failed = || HttpOutcome::status(400).with_error_code("upload_failed");
+    for kind in [ApiRequest::Report, ApiRequest::Urls] {
+        let mut d = Driver::new(config());
+        let request = kind.in_flight(&mut d);
+        let actions = match kind {
+            ApiRequest::Report => d.feed(Input::ReportDone {
+                request,
+                result: Err(failed()),
+            }),
+            _ => d.feed(Input::UrlsDone {
+                request,
+                result: Err(failed()),
+                server_time_ms: None,
+            }),
+        };
+        assert!(finished_code(&actions).is_none(), "{kind:?}: {actions:?}");
+        let read = ApiRequest::Status
+            .find(&actions)
+            .unwrap_or_else(|| panic!("{kind:?}: the status is read at once: {actions:?}"));
+        let actions = d.feed(Input::StatusDone {
+            request: read,
+            result: status(UploadStatus::Failed, &[]),
+        });
+        assert_eq!(
+            finished_code(&actions),
+            Some(Err(ErrorCode::SessionFailed)),
+            "{kind:?}"
+        );
     }
 }
 

@@ -108,6 +108,18 @@ pub async fn fail_asset(
     }
 }
 
+/// `POST /_emulator/sessions/{upload_id}/fail`: the session turns `failed` (its status says so;
+/// URL requests and reports are refused with `upload_failed`, chunk PUTs with `NoSuchUpload`).
+pub async fn fail_session(State(state): Shared, Path(upload_id): Path<String>) -> Response {
+    match state.session(&upload_id) {
+        Some(session) => {
+            session.lock().expect("session lock").failed = true;
+            Json(json!({"upload_id": upload_id, "status": "failed"})).into_response()
+        }
+        None => ApiError::resource_not_exist(&upload_id, "multipart_uploads").into_response(),
+    }
+}
+
 /// `GET /_emulator/stats`.
 pub async fn stats(State(state): Shared) -> Response {
     let stats = state.stats.lock().expect("stats lock");

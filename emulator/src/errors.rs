@@ -83,6 +83,16 @@ impl ApiError {
         )
     }
 
+    /// 400 `upload_failed`: the session failed and must be started again (code not documented,
+    /// like the failure itself).
+    pub fn upload_failed(upload_id: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "upload_failed",
+            format!("The upload session `{upload_id}` has failed. Create a new upload session."),
+        )
+    }
+
     /// 400 `upload_completed`: the session is already complete (code not documented).
     pub fn upload_completed(upload_id: &str) -> ApiError {
         ApiError::new(

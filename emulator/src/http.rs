@@ -75,7 +75,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_emulator/assets/{asset_id}/reference",
             post(debug::reference_asset).delete(debug::unreference_asset),
         )
-        .route("/_emulator/assets/{asset_id}/fail", post(debug::fail_asset));
+        .route("/_emulator/assets/{asset_id}/fail", post(debug::fail_asset))
+        .route(
+            "/_emulator/sessions/{upload_id}/fail",
+            post(debug::fail_session),
+        );
     api.merge(storage)
         .merge(debug)
         .fallback(|request: Request| async move {

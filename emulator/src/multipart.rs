@@ -75,6 +75,7 @@ pub async fn create_session(State(state): Shared, body: Body) -> Result<Response
         updated_at: now,
         expires_at: now + chrono::Duration::seconds(session_ttl as i64),
         completed: false,
+        failed: false,
         chunks: vec![ChunkState::default(); total_chunks as usize],
         used_nonces: Default::default(),
         sequence: state.next_sequence(),
@@ -260,6 +261,7 @@ pub async fn presigned_urls(
         match session.status(now) {
             SessionStatus::Expired => return Err(ApiError::upload_expired(&upload_id)),
             SessionStatus::Completed => return Err(ApiError::upload_completed(&upload_id)),
+            SessionStatus::Failed => return Err(ApiError::upload_failed(&upload_id)),
             SessionStatus::Active => {}
         }
         if start > session.total_chunks {
@@ -392,8 +394,10 @@ pub async fn report_chunks(
     let (processed, duplicates, asset_id, parts_to_assemble) = {
         let mut session = session_handle.lock().expect("session lock");
         let reported = parse_report(&request, &session)?;
-        if session.status(now) == SessionStatus::Expired {
-            return Err(ApiError::upload_expired(&upload_id));
+        match session.status(now) {
+            SessionStatus::Expired => return Err(ApiError::upload_expired(&upload_id)),
+            SessionStatus::Failed => return Err(ApiError::upload_failed(&upload_id)),
+            SessionStatus::Active | SessionStatus::Completed => {}
         }
         let (mut processed, mut duplicates) = (0u64, 0u64);
         for item in reported {

@@ -69,6 +69,9 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// Set once every chunk was reported (the asset is then assembled in the background).
     pub completed: bool,
+    /// Set by the test hook `POST /_emulator/sessions/{upload_id}/fail`: the API's `failed`
+    /// ("restart with a new session"), whose trigger TwelveLabs does not document.
+    pub failed: bool,
     /// Per chunk, index 0 = chunk 1.
     pub chunks: Vec<ChunkState>,
     /// Nonces of URLs already used (single-use fault).
@@ -102,6 +105,8 @@ pub enum SessionStatus {
     Completed,
     /// Past `expires_at` without completing.
     Expired,
+    /// Failed: the upload must start over with a new session.
+    Failed,
 }
 
 impl Session {
@@ -118,6 +123,8 @@ impl Session {
     pub fn status(&self, now: DateTime<Utc>) -> SessionStatus {
         if self.completed {
             SessionStatus::Completed
+        } else if self.failed {
+            SessionStatus::Failed
         } else if now >= self.expires_at {
             SessionStatus::Expired
         } else {

@@ -598,6 +598,46 @@ async fn completed_session_refuses_new_urls_and_new_puts() {
     h.stop().await;
 }
 
+#[tokio::test]
+async fn a_failed_session_says_so_and_refuses_urls_reports_and_puts() {
+    let h = Harness::default().await;
+    let session = h.create_session("f.mp4", 4).await;
+    let upload = session["upload_id"].as_str().unwrap();
+    let url = session["upload_urls"][0]["url"].as_str().unwrap();
+    let etag = h.put_ok(url, b"abcd".to_vec()).await;
+    let failed = h
+        .post_debug(&format!("/sessions/{upload}/fail"), &json!({}))
+        .await;
+    assert_eq!(failed["status"], "failed");
+    let status: Value = h
+        .get(&format!("/assets/multipart-uploads/{upload}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "failed");
+    let presign = h
+        .post(
+            &format!("/assets/multipart-uploads/{upload}/presigned-urls"),
+            &json!({"start": 1, "count": 1}),
+        )
+        .await;
+    assert_error(presign, StatusCode::BAD_REQUEST, "upload_failed").await;
+    let report = h.report(upload, &[(1, &etag, 4)]).await;
+    assert_error(report, StatusCode::BAD_REQUEST, "upload_failed").await;
+    let put = h.put(url, b"abcd".to_vec()).await;
+    assert_eq!(put.status(), StatusCode::NOT_FOUND);
+    // An unknown session is a 404.
+    let unknown = h
+        .client
+        .post(h.debug("/sessions/no-such-upload/fail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    h.stop().await;
+}
+
 /// The acceptance test of the issue: a ~23 MiB file with the emulator's own defaults, every
 /// chunk uploaded once, the assembled bytes checked by SHA-256, the asset becoming ready.
 #[tokio::test]

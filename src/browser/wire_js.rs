@@ -115,6 +115,15 @@ impl<'a> Fields<'a> {
         number
     }
 
+    /// A boolean that is `false` when absent.
+    fn flag(&self, key: &'static str) -> bool {
+        let value = self.get(key).map(|v| v.as_bool());
+        if value == Some(None) {
+            self.fail(key);
+        }
+        value.flatten().unwrap_or(false)
+    }
+
     fn number(&self, key: &'static str) -> f64 {
         self.opt_number(key).unwrap_or_else(|| {
             self.fail(key);
@@ -515,6 +524,7 @@ pub fn saved_upload_object(saved: &SavedUpload) -> JsValue {
         .set("clock_offset_ms", saved.clock_offset_ms as f64)
         .set("reported", reported)
         .set("etags", etags)
+        .opt("completed", saved.completed.then_some(true))
         .build()
 }
 
@@ -570,6 +580,7 @@ pub fn saved_upload(value: &JsValue) -> Read<SavedUpload> {
         clock_offset_ms: offset as i64,
         reported,
         etags,
+        completed: f.flag("completed"),
     })
 }
 

@@ -53,6 +53,12 @@ pub struct SavedUpload {
     /// Uploaded but unconfirmed chunks: `(index, etag)`.
     #[serde(default)]
     pub etags: Vec<(u32, String)>,
+    /// The session completed. Such a record is kept until the session expires so that a page
+    /// which restored the upload before another page completed it learns so: a `resume` naming
+    /// its id reads the session's status and finds the asset, instead of finding nothing and
+    /// uploading the file again. It is never pending ([`SavedUpload::is_pending`]).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub completed: bool,
 }
 
 impl SavedUpload {
@@ -111,6 +117,12 @@ impl SavedUpload {
     /// deleted wherever it is met: listing the records, or restoring one that expired since.
     pub fn is_usable(&self, now_ms: u64) -> bool {
         self.validate().is_ok() && !self.is_expired(now_ms)
+    }
+
+    /// Whether the record is an upload still to finish: listed by `pendingUploads()`, restored
+    /// by a queue, found by a `resume` without an id. A completed one is none of these.
+    pub fn is_pending(&self) -> bool {
+        !self.completed
     }
 
     /// Bytes of chunk `index` (1-based; the last one may be shorter; 0 outside the plan).
@@ -205,23 +217,24 @@ impl PartialEq for Fingerprint {
 }
 
 /// Which saved record a re-selected file resumes: the one with the wanted id when the caller
-/// names one, else one whose file had the same name and size, that with the same modification
-/// time first (two files of one name and size, such as `IMG_0001.MOV` from two cameras, each
-/// find their own). The content sample is compared afterwards, once it has been read, to
-/// refuse a different file with `file_mismatch`.
+/// names one (a completed record too: see [`SavedUpload::completed`]), else a pending one whose
+/// file had the same name and size, that with the same modification time first (two files of
+/// one name and size, such as `IMG_0001.MOV` from two cameras, each find their own). The
+/// content sample is compared afterwards, once it has been read, to refuse a different file
+/// with `file_mismatch`. Each record comes as `(id, fingerprint, pending, record)`.
 pub fn find_resumable<'a, T>(
-    records: impl IntoIterator<Item = (&'a str, &'a Fingerprint, T)>,
+    records: impl IntoIterator<Item = (&'a str, &'a Fingerprint, bool, T)>,
     wanted_id: Option<&str>,
     name: &str,
     size: u64,
     last_modified: f64,
 ) -> Option<T> {
     let mut same_name_and_size = None;
-    for (id, fingerprint, record) in records {
+    for (id, fingerprint, pending, record) in records {
         match wanted_id {
             Some(wanted) if id == wanted => return Some(record),
             Some(_) => {}
-            None if fingerprint.name == name && fingerprint.size == size => {
+            None if pending && fingerprint.name == name && fingerprint.size == size => {
                 if fingerprint.last_modified.to_bits() == last_modified.to_bits() {
                     return Some(record);
                 }
@@ -279,6 +292,7 @@ mod tests {
             clock_offset_ms: -5,
             reported: vec![[1, 2]],
             etags: vec![(3, "e3".into())],
+            completed: false,
         }
     }
 
@@ -337,7 +351,13 @@ mod tests {
             sample_hash: "h".into(),
         };
         let (a, b, c) = (print("a.mp4", 10), print("b.mp4", 10), print("a.mp4", 11));
-        let records = || [("1", &a, 'a'), ("2", &b, 'b'), ("3", &c, 'c')];
+        let records = || {
+            [
+                ("1", &a, true, 'a'),
+                ("2", &b, true, 'b'),
+                ("3", &c, true, 'c'),
+            ]
+        };
         assert_eq!(find_resumable(records(), None, "a.mp4", 11, 1.0), Some('c'));
         assert_eq!(find_resumable(records(), None, "b.mp4", 10, 1.0), Some('b'));
         assert_eq!(find_resumable(records(), None, "b.mp4", 11, 1.0), None);
@@ -356,7 +376,7 @@ mod tests {
                 ..print("same.mp4", 16)
             },
         );
-        let twins = || [("1", &first, 'x'), ("2", &second, 'y')];
+        let twins = || [("1", &first, true, 'x'), ("2", &second, true, 'y')];
         assert_eq!(
             find_resumable(twins(), None, "same.mp4", 16, 2.0),
             Some('y')
@@ -367,6 +387,13 @@ mod tests {
         );
         assert_eq!(
             find_resumable(twins(), None, "same.mp4", 16, 3.0),
+            Some('x')
+        );
+        // A completed record is found by its id only.
+        let done = || [("1", &first, false, 'x')];
+        assert_eq!(find_resumable(done(), None, "same.mp4", 16, 1.0), None);
+        assert_eq!(
+            find_resumable(done(), Some("1"), "same.mp4", 16, 1.0),
             Some('x')
         );
         let mut moved = a.clone();

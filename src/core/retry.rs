@@ -51,7 +51,7 @@ pub enum Operation {
 
 /// Whether an answer says the multipart session is no longer active: a storage PUT refused
 /// because the storage no longer knows the upload (S3's 404 `NoSuchUpload`: completed, aborted
-/// or expired), or a URL request or report refused as `upload_completed` or `upload_expired`.
+/// or expired), or a URL request or report refused as `upload_completed`, `upload_expired` or `upload_failed`.
 /// Only the session's status can tell which (another tab may have completed it), so this is no
 /// verdict on its own.
 pub fn session_no_longer_active(operation: Operation, outcome: &HttpOutcome) -> bool {
@@ -60,7 +60,10 @@ pub fn session_no_longer_active(operation: Operation, outcome: &HttpOutcome) -> 
         Operation::StoragePut => outcome.status == Some(404) && code == "NoSuchUpload",
         Operation::RequestUrls | Operation::Report => {
             outcome.status.is_some_and(|s| (400..500).contains(&s))
-                && matches!(code, "upload_completed" | "upload_expired")
+                && matches!(
+                    code,
+                    "upload_completed" | "upload_expired" | "upload_failed"
+                )
         }
         _ => false,
     }

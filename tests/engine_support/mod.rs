@@ -390,8 +390,11 @@ pub struct Sim {
     /// Files whose fingerprint the engine asked for, and those whose fingerprint was read.
     fingerprints_asked: HashSet<FileId>,
     fingerprints_read: HashSet<FileId>,
-    /// Files whose saved-state record the engine said to delete (`ForgetState`).
+    /// Files whose saved-state record the engine said to delete (`ForgetState`), or to keep as
+    /// completed (`KeepCompleted`): either way the record's last word.
     forgotten: HashSet<FileId>,
+    /// Files whose record the engine said to keep as completed (`KeepCompleted`).
+    kept_completed: HashSet<FileId>,
     /// Files whose session the engine reported done (`Uploaded`).
     uploaded: HashSet<FileId>,
     /// When each session creation in flight was sent, and the creations the engine stopped
@@ -438,6 +441,7 @@ impl Sim {
             fingerprints_asked: HashSet::new(),
             fingerprints_read: HashSet::new(),
             forgotten: HashSet::new(),
+            kept_completed: HashSet::new(),
             uploaded: HashSet::new(),
             creations_sent_at: HashMap::new(),
             abandoned_creations: HashSet::new(),
@@ -1126,7 +1130,7 @@ impl Sim {
             }
             Action::SaveState { file } => {
                 if self.forgotten.contains(&file) {
-                    self.fail(format!("SaveState of {file:?} after its ForgetState"));
+                    self.fail(format!("SaveState of {file:?} after its record's end"));
                 }
                 let saved = self
                     .engine
@@ -1144,6 +1148,19 @@ impl Sim {
                 if !self.forgotten.insert(file) {
                     self.fail(format!("a second ForgetState of {file:?}"));
                 }
+            }
+            Action::KeepCompleted { file, record } => {
+                let session = self.sessions.get(&file).filter(|s| !s.direct);
+                if session.is_none_or(|s| s.upload_id != record.upload_id) {
+                    self.fail(format!("KeepCompleted of {file:?} for another session"));
+                }
+                if !record.completed || !self.uploaded.contains(&file) {
+                    self.fail(format!("KeepCompleted of {file:?} before it completed"));
+                }
+                if !self.forgotten.insert(file) {
+                    self.fail(format!("a second end of {file:?}'s record"));
+                }
+                self.kept_completed.insert(file);
             }
             Action::Uploaded { file, .. } => {
                 if !self.sessions[&file].status_completed {
@@ -1164,6 +1181,13 @@ impl Sim {
                     self.fail(format!(
                         "{file:?} finished with {outcome:?}, its record forgotten: {}",
                         self.forgotten.contains(&file)
+                    ));
+                }
+                // Done, and only done, keeps its record as completed.
+                if multipart && outcome.is_ok() != self.kept_completed.contains(&file) {
+                    self.fail(format!(
+                        "{file:?} finished with {outcome:?}, kept as completed: {}",
+                        self.kept_completed.contains(&file)
                     ));
                 }
                 if let Err(error) = &outcome {

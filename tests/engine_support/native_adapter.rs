@@ -593,6 +593,7 @@ impl Adapter {
             Action::Progress { .. }
             | Action::SaveState { .. }
             | Action::ForgetState { .. }
+            | Action::KeepCompleted { .. }
             | Action::Uploaded { .. }
             | Action::Finished { .. } => {}
         }

@@ -236,3 +236,26 @@ test('a queue item whose upload is refused at once ends failed with the refusal,
     unsubscribe();
   }
 });
+
+test('an upload whose session TwelveLabs marks failed ends at once with session_failed, not retried', async () => {
+  let failedSession = false;
+  // Once the first chunk is stored, the session fails (the emulator's hook for TwelveLabs'
+  // undocumented `failed`): later PUTs get NoSuchUpload, and the status read says `failed`.
+  const failAfterFirstPut = async (input, init) => {
+    const response = await fetch(input, init);
+    if (!failedSession && init?.method === 'PUT' && response.ok) {
+      failedSession = true;
+      const uploadId = new URL(String(input)).pathname.split('/')[2];
+      const hook = await fetch(`${emulator.url}/_emulator/sessions/${uploadId}/fail`, { method: 'POST' });
+      assert.equal(hook.status, 200, await hook.text());
+    }
+    return response;
+  };
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, concurrency: 1, fetch: failAfterFirstPut });
+  const started = Date.now();
+  const error = await rejection(uploader.upload(new Blob([seededBytes(4 * MiB, 12)], { type: 'video/mp4' }), { filename: 'doomed.mp4' }).done);
+  assert.ok(failedSession, 'the hook ran');
+  assert.equal(error?.code, 'session_failed', `${error?.code} ${error?.message}`);
+  assert.equal(error.retryable, false);
+  assert.ok(Date.now() - started < 10_000, `failed after ${Date.now() - started} ms`);
+});

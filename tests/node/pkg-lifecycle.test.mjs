@@ -435,3 +435,54 @@ test('two saved uploads of files with one name and size each resume with their o
     await tab.close();
   }
 });
+
+test('a queue item restored before another tab completed its upload ends done with that asset when its file is chosen, uploading nothing again', async () => {
+  const { tab } = await openTab();
+  try {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const { blob } = await window.seededSample(8, 61);
+      const file = () => new File([blob], 'elsewhere.mp4', { type: 'video/mp4', lastModified: 3 });
+      const uploader = () => new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      // Tab A: a few chunks, then paused (its record saved).
+      const a = uploader();
+      const h0 = a.upload(file());
+      while (h0.progress.acknowledgedChunks < 2) await sleep(5);
+      h0.pause();
+      let id;
+      for (let i = 0; i < 100 && !id; i++) {
+        id = (await a.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
+        await sleep(50);
+      }
+      // Tab B restores it and waits for the user to choose the file again.
+      const queue = new window.pkg.UploadQueue(uploader());
+      await queue.restorePending();
+      const item = queue.getSnapshot().items.find((i) => i.uploadId === id);
+      // Meanwhile tab A finishes the upload.
+      h0.resume();
+      const asset = await h0.done;
+      const pendingAfterDone = (await a.pendingUploads()).map((p) => p.id);
+      // Tab B's user chooses the file.
+      queue.attachFile(item.id, file());
+      const deadline = Date.now() + 20_000;
+      let now = queue.getSnapshot().items.find((i) => i.id === item.id);
+      while (!['done', 'failed', 'aborted'].includes(now.phase) && Date.now() < deadline) {
+        await sleep(50);
+        now = queue.getSnapshot().items.find((i) => i.id === item.id);
+      }
+      return { id, asset: asset.id, pendingAfterDone, item: { phase: now.phase, uploadId: now.uploadId, assetId: now.assetId, error: now.error } };
+    });
+    assert.deepEqual(seen.pendingAfterDone, [], 'a completed upload is not pending');
+    assert.deepEqual(
+      seen.item,
+      { phase: 'done', uploadId: seen.id, assetId: seen.asset, error: null },
+      JSON.stringify(seen),
+    );
+    const assets = await fetch(`${env.stack.emulator.apiUrl}/assets?filename=elsewhere.mp4`, {
+      headers: { 'x-api-key': env.stack.emulator.apiKey },
+    }).then((r) => r.json());
+    assert.equal(assets.data.length, 1, `one asset for one file: ${JSON.stringify(assets.data)}`);
+  } finally {
+    await tab.close();
+  }
+});

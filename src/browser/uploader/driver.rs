@@ -161,6 +161,7 @@ impl Inner {
             }
             Action::SaveState { file } => self.save_state(file),
             Action::ForgetState { file } => self.forget_record(file),
+            Action::KeepCompleted { file, record } => self.keep_completed(file, *record),
             Action::Uploaded { file, asset_id, .. } => {
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
                     {

@@ -158,16 +158,20 @@ impl Inner {
             }
         }
         match lookup {
-            Lookup::Records(settler, list) => settler.settle(Ok(list(records))),
+            Lookup::Records(settler, list) => {
+                records.retain(|(_, record)| record.saved.is_pending());
+                settler.settle(Ok(list(records)))
+            }
             Lookup::Resume(resume) => self.resume_matched(resume, records),
         }
     }
 
     fn resume_matched(self: &Rc<Self>, mut resume: Box<Resume>, records: Records) {
         let found = find_resumable(
-            records
-                .iter()
-                .map(|(id, record)| (id.as_str(), &record.fingerprint, (id, record))),
+            records.iter().map(|(id, record)| {
+                let pending = record.saved.is_pending();
+                (id.as_str(), &record.fingerprint, pending, (id, record))
+            }),
             resume.request.resume_id.as_deref(),
             &resume.file.name(),
             resume.file.size() as u64,

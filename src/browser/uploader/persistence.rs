@@ -62,21 +62,30 @@ impl Inner {
         if self.persist == PersistSetting::Off {
             return;
         }
-        let record = {
-            let state = self.state.borrow();
-            let (Some(saved), Some(entry)) =
-                (state.engine.saved_state(file), state.files.get(&file))
-            else {
-                return;
-            };
-            let Some(fingerprint) = entry.fingerprint.clone() else {
-                return;
-            };
-            PersistedUpload {
-                filename: fingerprint.name.clone(),
-                fingerprint,
-                saved,
-            }
+        let saved = self.state.borrow().engine.saved_state(file);
+        if let Some(saved) = saved {
+            self.write_record(file, saved);
+        }
+    }
+
+    /// Stores the record the engine keeps for an upload that ended done.
+    pub(super) fn keep_completed(self: &Rc<Self>, file: FileId, record: SavedUpload) {
+        if self.persist != PersistSetting::Off {
+            self.write_record(file, record);
+        }
+    }
+
+    fn write_record(self: &Rc<Self>, file: FileId, saved: SavedUpload) {
+        let Some(fingerprint) = self
+            .with_file(file, |entry| entry.fingerprint.clone())
+            .flatten()
+        else {
+            return;
+        };
+        let record = PersistedUpload {
+            filename: fingerprint.name.clone(),
+            fingerprint,
+            saved,
         };
         self.store_write(record.saved.upload_id.clone(), Some(record.to_js()));
     }

@@ -324,7 +324,14 @@ impl Engine {
         // later resume may still get past (while the asset is processed too: the resume then
         // finds the session complete and waits for the asset again).
         let resumable_later = matches!(&outcome, Err(e) if e.is_retryable());
-        if u.has_session() && !resumable_later {
+        if u.has_session() && outcome.is_ok() {
+            let mut record = self.record_of(&u);
+            record.completed = true;
+            self.actions.push_back(Action::KeepCompleted {
+                file,
+                record: Box::new(record),
+            });
+        } else if u.has_session() && !resumable_later {
             self.actions.push_back(Action::ForgetState { file });
         }
         // Oldest first (the map iterates in id order).

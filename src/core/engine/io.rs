@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::error::Error;
 use crate::core::plan::ByteRange;
 use crate::core::progress::Progress;
+use crate::core::resume::SavedUpload;
 use crate::core::retry::HttpOutcome;
 use crate::core::wire::{
     Asset, CompletedChunk, CreateMultipartUploadResponse, PresignedUrlsResponse,
@@ -313,14 +314,25 @@ pub enum Action {
         file: FileId,
     },
     /// The upload is over for good: delete its saved-state record. Emitted before
-    /// [`Action::Finished`] (and never followed by a [`Action::SaveState`] of it), for an upload with a session that ended done, aborted, or with an
-    /// error that is not retryable-later. One that ends with a retryable-later code (`network`,
+    /// [`Action::Finished`] (and never followed by a [`Action::SaveState`] of it), for an upload
+    /// with a session that ended aborted or with an error that is not retryable-later (one
+    /// that ended done gets [`Action::KeepCompleted`] instead). One that ends with a retryable-later code (`network`,
     /// `upstream_unavailable`, `rate_limited`, `retries_exhausted`) keeps its record, which a
     /// later resume may finish, even once its session completed (while its asset was waited for:
     /// the resume then finds every chunk with the server and waits for the asset again).
     ForgetState {
         /// The upload.
         file: FileId,
+    },
+    /// The upload ended done: store `record` (marked [`SavedUpload::completed`]) in place of its
+    /// saved-state record, until the session expires, so that another page that restored the
+    /// upload learns it completed instead of uploading the file again. Emitted before
+    /// [`Action::Finished`], never followed by a [`Action::SaveState`] of it.
+    KeepCompleted {
+        /// The upload.
+        file: FileId,
+        /// The record to store, under its `upload_id`.
+        record: Box<SavedUpload>,
     },
     /// The session completed: every byte is with the server. The asset may still be
     /// processing; the saved record stays until the upload is over ([`Action::ForgetState`]).

@@ -1,7 +1,7 @@
 //! Restoring an upload from its saved record, and producing that record.
 
 use super::io::FileId;
-use super::state::{ChunkState, Phase};
+use super::state::{ChunkState, Phase, Upload};
 use super::Engine;
 use crate::core::clock::{parse_server_time, ClockOffset};
 use crate::core::error::{Error, ErrorCode};
@@ -103,6 +103,11 @@ impl Engine {
         if matches!(u.phase, Phase::CreatingSession | Phase::DirectUploading) {
             return None;
         }
+        Some(self.record_of(u))
+    }
+
+    /// `u`'s record as it stands.
+    pub(super) fn record_of(&self, u: &Upload) -> SavedUpload {
         let reported = to_ranges(
             (1..=u.plan.total_chunks()).filter(|&i| u.chunk(i).state == ChunkState::Reported),
         );
@@ -115,7 +120,7 @@ impl Engine {
             })
             .filter_map(|i| u.chunk(i).etag.clone().map(|e| (i, e)))
             .collect();
-        Some(SavedUpload {
+        SavedUpload {
             version: SAVED_UPLOAD_VERSION,
             upload_id: u.upload_id.clone(),
             asset_id: u.asset_id.clone(),
@@ -128,6 +133,7 @@ impl Engine {
             clock_offset_ms: self.clock.server_minus_local_ms,
             reported,
             etags,
-        })
+            completed: false,
+        }
     }
 }
