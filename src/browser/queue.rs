@@ -409,6 +409,11 @@ impl QueueInner {
                     state.slots.remove(&item);
                 }
             }
+            QueueAction::Release { item } => {
+                if let Some(slot) = self.state().slots.get_mut(&item) {
+                    slot.file = None;
+                }
+            }
             QueueAction::Forget { upload_id } => {
                 // Best effort: a record left behind expires with its session.
                 ignore_outcome(&self.uploader.forget(upload_id));

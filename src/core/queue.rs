@@ -169,6 +169,13 @@ pub enum QueueAction {
         /// The item.
         item: ItemId,
     },
+    /// Let go of the item's file: it is done, and nothing (a retry, a resume) can need the
+    /// bytes again. A queue of in-memory `Blob`s (recorded clips) would otherwise hold every
+    /// one of them until the item is removed.
+    Release {
+        /// The item.
+        item: ItemId,
+    },
     /// Delete the saved record `upload_id` (`uploader.forget`).
     Forget {
         /// The saved upload.
@@ -640,8 +647,10 @@ impl Queue {
         item.shown.error = view.error;
         if view.phase.is_final() {
             item.paused = false;
-            if view.phase == QueuePhase::Done {
+            if view.phase == QueuePhase::Done && item.has_file {
                 item.resume = None;
+                item.has_file = false;
+                self.actions.push(QueueAction::Release { item: id });
             }
         }
         if phase_changed || progress_changed {
@@ -954,6 +963,27 @@ mod tests {
     }
 
     #[test]
+    fn a_done_item_lets_go_of_its_file_once_and_a_failed_one_keeps_it_for_a_retry() {
+        let mut q = Queue::new(4, 250, true);
+        q.add(vec![file("a", MB), file("b", MB)]);
+        q.take_actions();
+        q.upload_changed(1, view(QueuePhase::Done, MB, MB));
+        assert_eq!(q.take_actions(), vec![QueueAction::Release { item: 1 }]);
+        q.upload_changed(1, view(QueuePhase::Done, MB, MB));
+        assert!(q.take_actions().is_empty(), "released once");
+        assert_eq!(phase(&q, 1), QueuePhase::Done);
+        let mut failed = view(QueuePhase::Failed, MB, 0);
+        failed.error = Some(Error::new(ErrorCode::Network, "offline"));
+        q.upload_changed(2, failed);
+        assert!(q.take_actions().is_empty(), "a failed item keeps its file");
+        q.retry(2).unwrap();
+        assert!(
+            !starts(&q.take_actions()).is_empty(),
+            "and starts again with it"
+        );
+    }
+
+    #[test]
     fn processing_frees_the_place_of_a_file_whose_bytes_arrived() {
         let mut q = Queue::new(1, 250, true);
         q.add(vec![file("a", MB), file("b", MB)]);
@@ -980,7 +1010,13 @@ mod tests {
         assert!(q.take_actions().is_empty(), "b holds the only place");
         assert_eq!(phase(&q, 1), QueuePhase::Queued);
         q.upload_changed(2, view(QueuePhase::Done, MB, MB));
-        assert_eq!(q.take_actions(), vec![QueueAction::Resume { item: 1 }]);
+        assert_eq!(
+            q.take_actions(),
+            vec![
+                QueueAction::Release { item: 2 },
+                QueueAction::Resume { item: 1 }
+            ]
+        );
         assert_eq!(
             phase(&q, 1),
             QueuePhase::Uploading,
@@ -996,7 +1032,7 @@ mod tests {
         q.pause(2).unwrap();
         assert_eq!(phase(&q, 2), QueuePhase::Paused);
         q.upload_changed(1, view(QueuePhase::Done, MB, MB));
-        assert!(q.take_actions().is_empty());
+        assert_eq!(q.take_actions(), vec![QueueAction::Release { item: 1 }]);
         q.resume(2).unwrap();
         assert_eq!(starts(&q.take_actions()), vec![(2, None)]);
     }
@@ -1107,6 +1143,7 @@ mod tests {
         q.retry(1).unwrap();
         assert!(q.take_actions().is_empty());
         q.upload_changed(1, view(QueuePhase::Done, MB, MB));
+        assert_eq!(q.take_actions(), vec![QueueAction::Release { item: 1 }]);
         q.retry(1).unwrap();
         assert!(q.take_actions().is_empty());
         assert_eq!(phase(&q, 1), QueuePhase::Done);
@@ -1214,7 +1251,13 @@ mod tests {
         );
         q.upload_changed(3, view(QueuePhase::Done, MB, MB));
         q.remove(3).unwrap();
-        assert_eq!(q.take_actions(), vec![QueueAction::Drop { item: 3 }]);
+        assert_eq!(
+            q.take_actions(),
+            vec![
+                QueueAction::Release { item: 3 },
+                QueueAction::Drop { item: 3 }
+            ]
+        );
         assert_eq!(q.items().count(), 0);
         assert_eq!(q.remove(3).unwrap_err().code, ErrorCode::NotFound);
         assert_eq!(q.pause(3).unwrap_err().code, ErrorCode::NotFound);

@@ -486,3 +486,36 @@ test('a queue item restored before another tab completed its upload ends done wi
     await tab.close();
   }
 });
+
+test('a queue lets go of each in-memory Blob once its item is done, and keeps a failed one for a retry', async () => {
+  const { tab } = await openTab();
+  try {
+    await tab.evaluate(async () => {
+      const clip = (seed) => {
+        const bytes = new Uint8Array(256 * 1024);
+        for (let i = 0; i < bytes.length; i++) bytes[i] = (i * seed) & 0xff;
+        return new Blob([bytes], { type: 'video/mp4' });
+      };
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, persist: false });
+      window.queue = new window.pkg.UploadQueue(uploader);
+      // Recorded clips: the page keeps only weak references.
+      window.clips = [1, 2, 3].map((seed) => new WeakRef(clip(seed)));
+      window.queue.add(window.clips.map((ref) => ref.deref()), { filename: 'clip.mp4' });
+      // One refused at once (no media type): failed, and kept for a retry.
+      window.refused = new WeakRef(new Blob([new Uint8Array(1000)], { type: 'application/pdf' }));
+      window.queue.add(window.refused.deref(), { filename: 'notes.pdf' });
+    });
+    await tab.waitForFunction(() => window.queue.getSnapshot().items.every((i) => ['done', 'failed'].includes(i.phase)), null, { timeout: 30_000 });
+    const phases = await tab.evaluate(() => window.queue.getSnapshot().items.map((i) => i.phase));
+    assert.deepEqual(phases, ['done', 'done', 'done', 'failed']);
+    const cdp = await tab.context().newCDPSession(tab);
+    const alive = () => tab.evaluate(() => ({ clips: window.clips.filter((r) => r.deref()).length, refused: Boolean(window.refused.deref()) }));
+    for (let i = 0; i < 30 && (await alive()).clips > 0; i++) {
+      await cdp.send('HeapProfiler.collectGarbage');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(await alive(), { clips: 0, refused: true });
+  } finally {
+    await tab.close();
+  }
+});
