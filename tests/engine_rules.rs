@@ -945,6 +945,48 @@ fn saved(expires_at: String) -> SavedUpload {
 }
 
 #[test]
+fn a_record_kept_as_completed_restores_as_completed_without_a_request() {
+    for wait_for_asset in [false, true] {
+        let mut d = Driver::new(config());
+        let record = SavedUpload {
+            completed: true,
+            ..saved(timestamp::format((T0 + HOUR) as i64))
+        };
+        let file = d
+            .engine
+            .restore_upload(T0, record.clone(), 4 * CHUNK, wait_for_asset)
+            .unwrap();
+        let actions = d.drain();
+        assert!(
+            !actions.iter().any(|a| matches!(
+                a,
+                Action::FetchStatus { .. } | Action::Put { .. } | Action::Report { .. }
+            )),
+            "{actions:?}"
+        );
+        assert!(actions.contains(&Action::Uploaded {
+            file,
+            asset_id: "as".into(),
+            url: None
+        }));
+        if wait_for_asset {
+            assert_eq!(d.engine.phase(file), Some(Phase::AwaitingAsset));
+            // Aborting now keeps the asset: its session completed.
+            let actions = d.feed(Input::Abort { file: Some(file) });
+            assert!(!actions
+                .iter()
+                .any(|a| matches!(a, Action::DeleteAsset { .. })));
+        } else {
+            assert_eq!(finished_code(&actions), Some(Ok(())));
+            assert!(actions.iter().any(|a| matches!(
+                a,
+                Action::KeepCompleted { record: kept, .. } if kept.completed && kept.upload_id == record.upload_id
+            )));
+        }
+    }
+}
+
+#[test]
 fn a_restored_upload_reconciles_with_the_server_and_sends_only_what_is_missing() {
     let mut d = Driver::new(config());
     let record = saved(timestamp::format((T0 + HOUR) as i64));

@@ -519,3 +519,38 @@ test('a queue lets go of each in-memory Blob once its item is done, and keeps a 
     await tab.close();
   }
 });
+
+test('aborting a resume before its saved record is even read still deletes the record and the reserved asset', async () => {
+  const { tab } = await openTab();
+  try {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const { blob } = await window.seededSample(6, 71);
+      const file = () => new File([blob], 'early-abort.mp4', { type: 'video/mp4', lastModified: 4 });
+      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 1 });
+      const h0 = first.upload(file());
+      while (h0.progress.acknowledgedChunks < 2) await sleep(5);
+      h0.pause();
+      let id;
+      for (let i = 0; i < 100 && !id; i++) {
+        id = (await first.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
+        await sleep(50);
+      }
+      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const h1 = next.resume(file());
+      await sleep(0);
+      h1.abort();
+      const code = await h1.done.then(() => 'resolved', (e) => e.code);
+      await sleep(1500);
+      return { code, id, assetId: h0.assetId, pending: (await next.pendingUploads()).map((p) => p.id) };
+    });
+    assert.equal(seen.code, 'aborted');
+    assert.ok(!seen.pending.includes(seen.id), `the record is gone: ${JSON.stringify(seen)}`);
+    const asset = await fetch(`${env.stack.emulator.apiUrl}/assets/${seen.assetId}`, {
+      headers: { 'x-api-key': env.stack.emulator.apiKey },
+    });
+    assert.equal(asset.status, 404, `the reserved asset ${seen.assetId} is gone: ${await asset.text()}`);
+  } finally {
+    await tab.close();
+  }
+});

@@ -13,6 +13,7 @@ use web_sys::File;
 use crate::browser::api::SessionRef;
 use crate::browser::js_error::to_js_error;
 use crate::browser::store::Store;
+use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::SavedEntry;
 use crate::core::resume::{check_same_file, find_resumable, Fingerprint};
@@ -220,9 +221,9 @@ impl Inner {
         };
         check_same_file(&record.fingerprint, &actual, &record.filename)?;
         let handle = &resume.handle;
-        if handle.borrow().settled {
-            return Ok(());
-        }
+        // Aborted while its record was looked up: the upload is still restored, so that the
+        // engine's abort deletes its record and reserved asset (or keeps a completed one).
+        let aborted_early = handle.borrow().settled;
         let saved = &record.saved;
         let restored = self.state.borrow_mut().engine.restore_upload(
             now(),
@@ -256,6 +257,14 @@ impl Inner {
             let mut state = handle.borrow_mut();
             state.upload_id = Some(saved.upload_id.clone());
             state.asset_id = Some(saved.asset_id.clone());
+        }
+        if aborted_early {
+            // The handle already shows `aborted`: only the engine's abort is left to run.
+            self.state.borrow_mut().files.insert(file_id, entry);
+            self.feed(Input::Abort {
+                file: Some(file_id),
+            });
+            return Ok(());
         }
         self.register(file_id, entry, handle);
         Ok(())

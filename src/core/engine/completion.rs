@@ -154,7 +154,7 @@ impl Engine {
     /// The server lists the session as completed, so it holds every chunk (whoever sent them:
     /// this page, another tab, or the page a reload left running). PUTs, reports and URL
     /// requests still in flight are moot and cancelled; the upload is done.
-    fn completed_on_the_server(&mut self, now_ms: u64, file: FileId) {
+    pub(super) fn completed_on_the_server(&mut self, now_ms: u64, file: FileId) {
         let moot: Vec<RequestId> = self
             .requests
             .iter()

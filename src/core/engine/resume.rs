@@ -12,6 +12,8 @@ use crate::core::wire::CreateMultipartUploadResponse;
 impl Engine {
     /// Resumes an upload from its saved record (after a reload, with the re-selected file of
     /// `file_size` bytes). The server's status is read first; then only what is missing is sent.
+    /// A record kept as [`SavedUpload::completed`] completes at once (its asset waited for, with
+    /// `wait_for_asset`).
     ///
     /// Fails with `invalid_input` for a malformed record, `file_mismatch` when the file's size
     /// differs, `session_expired` when the record is expired ([`SavedUpload::is_expired`], on
@@ -92,6 +94,10 @@ impl Engine {
         }
         state.advance_frontier();
         let id = self.insert_upload(state);
+        if saved.completed {
+            // Its session is known to have completed: no status to read, nothing to send.
+            self.completed_on_the_server(now_ms, id);
+        }
         self.drive(now_ms);
         Ok(id)
     }
