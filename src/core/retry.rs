@@ -363,7 +363,7 @@ fn describe(operation: Operation) -> &'static str {
         Operation::Report => "reporting chunks",
         Operation::Status => "reading the upload status",
         Operation::Asset | Operation::GetAsset => "reading the asset",
-        Operation::CreateSession => "creating the upload session",
+        Operation::CreateSession => "creating the upload",
         Operation::ListAssets => "listing the assets",
         Operation::DeleteAsset => "deleting the asset",
     }
