@@ -2613,28 +2613,35 @@ fn a_put_refused_as_upload_gone_fails_with_the_reason_the_server_gives() {
     }
 }
 
+/// Feeds `kind`'s in-flight request a 400 with the session-over `code`; asserts that the upload
+/// waits for the session's status, which is asked for at once. Answers the driver and the read.
+fn refused_as_session_over(kind: ApiRequest, code: &str) -> (Driver, RequestId) {
+    let refusal = || HttpOutcome::status(400).with_error_code(code);
+    let mut d = Driver::new(config());
+    let request = kind.in_flight(&mut d);
+    let actions = match kind {
+        ApiRequest::Report => d.feed(Input::ReportDone {
+            request,
+            result: Err(refusal()),
+        }),
+        _ => d.feed(Input::UrlsDone {
+            request,
+            result: Err(refusal()),
+            server_time_ms: None,
+        }),
+    };
+    assert!(finished_code(&actions).is_none(), "{kind:?}: {actions:?}");
+    let read = ApiRequest::Status
+        .find(&actions)
+        .unwrap_or_else(|| panic!("{kind:?}: the status is read at once: {actions:?}"));
+    (d, read)
+}
+
 #[test]
 fn a_report_or_url_request_refused_as_upload_failed_ends_in_session_failed_once_the_status_says_so()
 {
-    let failed = || HttpOutcome::status(400).with_error_code("upload_failed");
     for kind in [ApiRequest::Report, ApiRequest::Urls] {
-        let mut d = Driver::new(config());
-        let request = kind.in_flight(&mut d);
-        let actions = match kind {
-            ApiRequest::Report => d.feed(Input::ReportDone {
-                request,
-                result: Err(failed()),
-            }),
-            _ => d.feed(Input::UrlsDone {
-                request,
-                result: Err(failed()),
-                server_time_ms: None,
-            }),
-        };
-        assert!(finished_code(&actions).is_none(), "{kind:?}: {actions:?}");
-        let read = ApiRequest::Status
-            .find(&actions)
-            .unwrap_or_else(|| panic!("{kind:?}: the status is read at once: {actions:?}"));
+        let (mut d, read) = refused_as_session_over(kind, "upload_failed");
         let actions = d.feed(Input::StatusDone {
             request: read,
             result: status(UploadStatus::Failed, &[]),
@@ -2649,26 +2656,9 @@ fn a_report_or_url_request_refused_as_upload_failed_ends_in_session_failed_once_
 
 #[test]
 fn a_report_or_url_request_refused_as_upload_completed_asks_the_server_first() {
-    let completed_elsewhere = || HttpOutcome::status(400).with_error_code("upload_completed");
     for kind in [ApiRequest::Report, ApiRequest::Urls] {
         for server_says in [UploadStatus::Completed, UploadStatus::Active] {
-            let mut d = Driver::new(config());
-            let request = kind.in_flight(&mut d);
-            let actions = match kind {
-                ApiRequest::Report => d.feed(Input::ReportDone {
-                    request,
-                    result: Err(completed_elsewhere()),
-                }),
-                _ => d.feed(Input::UrlsDone {
-                    request,
-                    result: Err(completed_elsewhere()),
-                    server_time_ms: None,
-                }),
-            };
-            assert!(finished_code(&actions).is_none(), "{kind:?}: {actions:?}");
-            let read = ApiRequest::Status
-                .find(&actions)
-                .unwrap_or_else(|| panic!("{kind:?}: the status is read at once: {actions:?}"));
+            let (mut d, read) = refused_as_session_over(kind, "upload_completed");
             let actions = d.feed(Input::StatusDone {
                 request: read,
                 result: status(server_says, &[(1, ChunkStatus::Completed)]),

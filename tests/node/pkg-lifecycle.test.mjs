@@ -17,8 +17,8 @@ const env = chromiumStack({ emulatorArgs: ['--chunk-size', String(MiB)] });
  * counts what the package's finalizers free (wasm-bindgen frees a Rust object when the garbage
  * collector drops its JS wrapper), by the name of the free function they call.
  */
-function openTab() {
-  return openPackageTab(env.browser, env.stack, {
+async function openTab() {
+  const opened = await openPackageTab(env.browser, env.stack, {
     sub: 'lifecycle-test',
     beforeImport: () => {
       window.freed = {};
@@ -34,6 +34,27 @@ function openTab() {
       };
     },
   });
+  await opened.tab.evaluate(() => {
+    /**
+     * The page an upload was started on, then left: `file` uploaded by a fresh Uploader until
+     * `chunks` chunks are stored, paused, and its record saved. Resolves to
+     * `{uploader, handle, id}` (`id`: the saved upload's).
+     */
+    window.leftPaused = async (file, { chunks = 2, concurrency = 2 } = {}) => {
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency });
+      const handle = uploader.upload(file);
+      while (handle.progress.acknowledgedChunks < chunks) await sleep(5);
+      handle.pause();
+      let id;
+      for (let i = 0; i < 100 && !id; i++) {
+        id = (await uploader.pendingUploads()).find((p) => p.id === handle.uploadId && p.uploadedBytes > 0)?.id;
+        await sleep(50);
+      }
+      return { uploader, handle, id };
+    };
+  });
+  return opened;
 }
 
 /** Waits until no request reached the emulator for `quietMs` (bounded by a minute). */
@@ -323,15 +344,7 @@ test('a tab resuming an upload that another tab completed resolves with its asse
       const file = () => new File([blob], 'twice.mp4', { type: 'video/mp4', lastModified: 1 });
       const uploader = () => new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
       // The first page: a few chunks, then it goes away (paused, its record saved).
-      const first = uploader();
-      const h0 = first.upload(file());
-      while (h0.progress.acknowledgedChunks < 3) await sleep(5);
-      h0.pause();
-      let id;
-      for (let i = 0; i < 100 && !id; i++) {
-        id = (await first.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
-        await sleep(50);
-      }
+      const { id } = await window.leftPaused(file(), { chunks: 3 });
       // Two tabs resume it; the second waits, paused, while the first finishes.
       const second = uploader().resume(file(), { id });
       second.pause();
@@ -358,15 +371,7 @@ test('aborting an upload continued by a page that never fetched a grant still de
       let grants = 0;
       const counted = () => { grants += 1; return window.getToken(); };
       // The first page: a few chunks, then it goes away (paused, its record saved).
-      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
-      const h0 = first.upload(file());
-      while (h0.progress.acknowledgedChunks < 3) await sleep(5);
-      h0.pause();
-      let id;
-      for (let i = 0; i < 100 && !id; i++) {
-        id = (await first.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
-        await sleep(50);
-      }
+      const { id } = await window.leftPaused(file(), { chunks: 3 });
       // The next page continues it with its saved upload token: no grant is needed for that.
       const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: counted, concurrency: 2 });
       const h1 = next.resume(file(), { id });
@@ -445,15 +450,7 @@ test('a queue item restored before another tab completed its upload ends done wi
       const file = () => new File([blob], 'elsewhere.mp4', { type: 'video/mp4', lastModified: 3 });
       const uploader = () => new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
       // Tab A: a few chunks, then paused (its record saved).
-      const a = uploader();
-      const h0 = a.upload(file());
-      while (h0.progress.acknowledgedChunks < 2) await sleep(5);
-      h0.pause();
-      let id;
-      for (let i = 0; i < 100 && !id; i++) {
-        id = (await a.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
-        await sleep(50);
-      }
+      const { uploader: a, handle: h0, id } = await window.leftPaused(file());
       // Tab B restores it and waits for the user to choose the file again.
       const queue = new window.pkg.UploadQueue(uploader());
       await queue.restorePending();
@@ -527,15 +524,7 @@ test('aborting a resume before its saved record is even read still deletes the r
       const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
       const { blob } = await window.seededSample(6, 71);
       const file = () => new File([blob], 'early-abort.mp4', { type: 'video/mp4', lastModified: 4 });
-      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 1 });
-      const h0 = first.upload(file());
-      while (h0.progress.acknowledgedChunks < 2) await sleep(5);
-      h0.pause();
-      let id;
-      for (let i = 0; i < 100 && !id; i++) {
-        id = (await first.pendingUploads()).find((p) => p.id === h0.uploadId && p.uploadedBytes > 0)?.id;
-        await sleep(50);
-      }
+      const { handle: h0, id } = await window.leftPaused(file(), { concurrency: 1 });
       const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
       const h1 = next.resume(file());
       await sleep(0);
