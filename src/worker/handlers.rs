@@ -25,6 +25,7 @@ use crate::worker::config::Config;
 use crate::worker::form::{self, AssetForm, FileTail};
 use crate::worker::incoming::Request;
 use crate::worker::policy::{self, strict_json, MAX_JSON_BODY_BYTES};
+use crate::worker::rate_limit;
 use crate::worker::reply::{Answer, ApiError};
 use crate::worker::upstream::{Body, Idempotency, Reply, Upstream};
 use crate::worker::webhook::Completion;
@@ -371,6 +372,7 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
     policy.check_type(&grant, request.media_type)?;
     policy.check_size(&grant, request.total_size)?;
     request.user_metadata = Some(policy::with_owner(request.user_metadata, &grant.sub));
+    rate_limit::check(&ctx.env, &grant.sub).await?;
 
     let upstream_body = serde_json::to_vec(&request).unwrap_or_default();
     let reply = ctx
@@ -673,6 +675,7 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
 /// streamed to TwelveLabs with the size limit enforced on the way, never buffered.
 pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     let grant = ctx.grant(req)?;
+    rate_limit::check(&ctx.env, &grant.sub).await?;
     let content_type = req.header("Content-Type").unwrap_or_default();
     let boundary = form::boundary(&content_type)?;
     let declared_length = content_length(req);

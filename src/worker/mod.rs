@@ -15,6 +15,7 @@ pub mod form;
 pub mod handlers;
 pub mod incoming;
 pub mod policy;
+pub mod rate_limit;
 pub mod reply;
 pub mod routes;
 pub mod task;

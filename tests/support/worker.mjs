@@ -30,10 +30,11 @@ const dotenvValue = (value) => JSON.stringify(String(value));
  * Starts the Worker. `emulatorUrl` becomes TWELVELABS_BASE_URL (the API root; `/v1.3` is
  * appended if missing). `port`: where it listens on 127.0.0.1 (default: a free port); `echo`:
  * also print what wrangler and the Worker print (for `make worker-dev`); `expectHealthy: false`
- * waits for any answer instead of a 2xx one. Resolves to `{url, pid, stop(), output()}`;
+ * waits for any answer instead of a 2xx one; `extraToml`: more `wrangler.toml` lines (a binding,
+ * say). Resolves to `{url, pid, stop(), output()}`;
  * `output()` is everything wrangler and the Worker printed (the Worker's JSON log lines included).
  */
-export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, port, echo, expectHealthy = true } = {}) {
+export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, port, echo, expectHealthy = true, extraToml = [] } = {}) {
   if (!existsSync(WORKER_MAIN)) {
     throw new Error(`${WORKER_MAIN} not found: run \`bash scripts/build-worker.sh\` first`);
   }
@@ -55,6 +56,8 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, port, 
     '[[kv_namespaces]]',
     'binding = "ASSET_INDEX"',
     'id = "edge-upload-local-asset-index"',
+    '',
+    ...extraToml,
     '',
   ].join('\n');
   writeFileSync(path.join(dir, 'wrangler.toml'), config);

@@ -1,0 +1,91 @@
+// The per-user upload rate limit (docs/DEPLOY.md "Rate limit"): with the UPLOAD_RATE_LIMIT
+// binding, each grant's `sub` may start `limit` uploads (sessions or assets) per period; the
+// next is refused with 429 `rate_limited` and `Retry-After`, before anything reaches
+// TwelveLabs. Other users, the upload token's routes and reads are not counted. A Worker
+// without the binding has no limit.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { startEmulator } from '../support/harness.mjs';
+import { callWorker, quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+
+const LIMIT = 3;
+const GRANT_SECRET = randomBytes(32).toString('hex');
+const now = () => Math.floor(Date.now() / 1000);
+const grant = (sub) => signToken({ sub, exp: now() + 600 }, GRANT_SECRET);
+
+let emulator;
+let limited;
+let unlimited;
+before(async () => {
+  emulator = await startEmulator({ args: ['--chunk-size', String(64 * 1024)] });
+  const secrets = { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET: randomBytes(32).toString('hex') };
+  [limited, unlimited] = await Promise.all([
+    startWorker({
+      emulatorUrl: emulator.apiUrl,
+      secrets,
+      extraToml: ['[[ratelimits]]', 'name = "UPLOAD_RATE_LIMIT"', 'namespace_id = "1001"', `simple = { limit = ${LIMIT}, period = 60 }`],
+    }),
+    startWorker({ emulatorUrl: emulator.apiUrl, secrets }),
+  ]);
+});
+after(async () => {
+  await Promise.all([limited?.stop(), unlimited?.stop()]);
+  await emulator?.stop();
+});
+
+const createSession = (worker, sub, filename = 'clip.mp4') =>
+  callWorker(worker.url, '/v1.3/assets/multipart-uploads', {
+    method: 'POST',
+    token: grant(sub),
+    json: { filename, type: 'video', total_size: 1000 },
+  });
+
+function directUpload(worker, sub) {
+  const form = new FormData();
+  form.append('method', 'direct');
+  form.append('file', new Blob([new Uint8Array(1000)], { type: 'audio/mpeg' }), 'song.mp3');
+  return callWorker(worker.url, '/v1.3/assets', { method: 'POST', token: grant(sub), body: form });
+}
+
+test('a user may start the limit of uploads per period; the next is refused with 429 and Retry-After, and reaches TwelveLabs zero times', async () => {
+  const sessions = [];
+  for (let i = 0; i < LIMIT; i++) {
+    const created = await createSession(limited, 'eager-user');
+    assert.equal(created.status, 201, created.text);
+    sessions.push(created.json);
+  }
+  await resetEmulatorStats(emulator);
+  const logFrom = await quietOutputEnd(limited);
+  // Sessions and direct uploads share the budget; each refusal is one handled log line.
+  for (const attempt of [() => createSession(limited, 'eager-user'), () => directUpload(limited, 'eager-user')]) {
+    const refused = await attempt();
+    assert.equal(refused.status, 429, refused.text);
+    assert.equal(refused.json.code, 'rate_limited');
+    assert.equal(refused.headers.get('retry-after'), '60');
+  }
+  assert.deepEqual(await upstreamCalls(emulator), {}, 'nothing reached upstream');
+  await new Promise((r) => setTimeout(r, 200));
+  const lines = limited.output().slice(logFrom).split('\n').filter((l) => l.startsWith('{"code":'));
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.ok(!limited.output().includes('Uncaught'), limited.output());
+
+  // Another user has a budget of their own; the upload token's routes and reads are not counted.
+  const other = await createSession(limited, 'another-user');
+  assert.equal(other.status, 201, other.text);
+  const urls = await callWorker(limited.url, `/v1.3/assets/multipart-uploads/${sessions[0].upload_id}/presigned-urls`, {
+    method: 'POST',
+    token: sessions[0].upload_token,
+    json: { start: 1, count: 1 },
+  });
+  assert.equal(urls.status, 200, urls.text);
+  const list = await callWorker(limited.url, '/v1.3/assets', { token: grant('eager-user') });
+  assert.equal(list.status, 200, list.text);
+});
+
+test('without the binding there is no limit', async () => {
+  for (let i = 0; i < LIMIT + 2; i++) {
+    const created = await createSession(unlimited, 'unlimited-user');
+    assert.equal(created.status, 201, created.text);
+  }
+});
