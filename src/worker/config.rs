@@ -131,39 +131,37 @@ impl Config {
     /// Reads the configuration through `lookup` (name → value). Empty values count as unset.
     /// A malformed var is an error naming it: better a clear 500 than a silently wrong policy.
     /// Secrets may be absent (the routes that need one say so), but one that is present must be
-    /// at least [`MIN_SECRET_BYTES`] long. A `_PREVIOUS` secret needs its current one and must
-    /// differ from it, and no grant secret may be a token secret (else an upload token would
-    /// verify as a grant's signature and the reverse).
+    /// at least [`MIN_SECRET_BYTES`] long, without control characters or surrounding whitespace.
+    /// A `_PREVIOUS` secret needs its current one and must differ from it, and no secret may
+    /// serve two purposes (grants, upload tokens, webhooks): else whoever holds one could sign
+    /// the other's tokens.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let secret = |name: &'static str| -> Result<Option<Secret>, ConfigError> {
-            match get(name) {
-                Some(value) if value.len() < MIN_SECRET_BYTES => Err(ConfigError::new(
-                    name,
-                    format!("must be at least {MIN_SECRET_BYTES} bytes"),
-                )),
-                value => Ok(value.map(Secret)),
-            }
+        let secret = |name: &'static str| {
+            get(name)
+                .map(|value| checked_secret(name, value))
+                .transpose()
         };
         let signing_keys = |name: &'static str, previous_name: &'static str| {
             signing_keys(name, secret(name)?, previous_name, secret(previous_name)?)
         };
         let grant_keys = signing_keys("GRANT_SECRET", "GRANT_SECRET_PREVIOUS")?;
         let token_keys = signing_keys("TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS")?;
-        if let (Some(grant), Some(token)) = (&grant_keys, &token_keys) {
-            let names = ["TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS"];
-            for (name, token_secret) in names.into_iter().zip(token.secrets()) {
-                if grant
-                    .secrets()
-                    .any(|grant_secret| grant_secret == token_secret)
-                {
-                    return Err(ConfigError::new(
-                        name,
-                        "must differ from GRANT_SECRET and GRANT_SECRET_PREVIOUS",
-                    ));
-                }
-            }
-        }
+        let webhook_keys = signing_keys("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS")?;
+        one_purpose_each(&[
+            (
+                ["GRANT_SECRET", "GRANT_SECRET_PREVIOUS"],
+                grant_keys.as_ref(),
+            ),
+            (
+                ["TOKEN_SECRET", "TOKEN_SECRET_PREVIOUS"],
+                token_keys.as_ref(),
+            ),
+            (
+                ["WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"],
+                webhook_keys.as_ref(),
+            ),
+        ])?;
 
         // The key goes out as the `x-api-key` header on every upstream call: a value no header
         // can carry would fail each call as if TwelveLabs were unreachable. Surrounding whitespace
@@ -228,10 +226,7 @@ impl Config {
             MAX_LISTED_ASSETS_LIMIT as u64,
         )? as usize;
 
-        let webhook = webhook_target(
-            get("COMPLETION_WEBHOOK_URL"),
-            signing_keys("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS")?,
-        )?;
+        let webhook = webhook_target(get("COMPLETION_WEBHOOK_URL"), webhook_keys)?;
 
         Ok(Config {
             api_key: api_key.map(Secret),
@@ -250,6 +245,57 @@ impl Config {
             webhook,
         })
     }
+}
+
+/// A signing secret as configured, or why it cannot be used. HMAC pads a key shorter than its
+/// block with NUL bytes, so `k` and `k\0` would sign alike while comparing unequal here: no
+/// control character is accepted. Surrounding whitespace (a secret pasted with its line break)
+/// would count towards the length and differ from what the backend signs with: refused too.
+fn checked_secret(name: &'static str, value: String) -> Result<Secret, ConfigError> {
+    if value.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            name,
+            "must not contain control characters",
+        ));
+    }
+    if value.trim() != value {
+        return Err(ConfigError::new(
+            name,
+            "must not begin or end with whitespace",
+        ));
+    }
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::new(
+            name,
+            format!("must be at least {MIN_SECRET_BYTES} bytes"),
+        ));
+    }
+    Ok(Secret(value))
+}
+
+/// No secret may serve two purposes: a grant secret that is also a token or webhook secret
+/// (current or previous) would let whoever holds one sign the other's tokens. The error names
+/// the later purpose's setting.
+fn one_purpose_each(
+    purposes: &[([&'static str; 2], Option<&SigningKeys>)],
+) -> Result<(), ConfigError> {
+    for (at, (names, keys)) in purposes.iter().enumerate() {
+        let Some(keys) = keys else { continue };
+        for (name, secret) in names.iter().zip(keys.secrets()) {
+            for (earlier_names, earlier) in &purposes[..at] {
+                if earlier.is_some_and(|earlier| earlier.secrets().any(|s| s == secret)) {
+                    return Err(ConfigError::new(
+                        name,
+                        format!(
+                            "must differ from {} and {}",
+                            earlier_names[0], earlier_names[1]
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The keys of the signing secret `name` and of `previous_name`, the one it replaces while a
@@ -628,5 +674,68 @@ mod tests {
                 assert!(!err.to_string().contains(value), "the value leaked: {err}");
             }
         }
+    }
+
+    #[test]
+    fn no_secret_serves_two_purposes_and_none_hides_behind_padding() {
+        let [g, t, w, w0] = ["g", "t", "w", "x"].map(|c| c.repeat(MIN_SECRET_BYTES));
+        let hook = ("COMPLETION_WEBHOOK_URL", "https://hooks.example.com/edge");
+        let nul_padded = format!("{t}\0");
+        let spaced = format!("hunter2{}", " ".repeat(MIN_SECRET_BYTES));
+        let line_break = format!("{g}\n");
+        for (pairs, setting) in [
+            // The receiver holds the webhook secret: it must not sign upload tokens or grants.
+            (
+                vec![
+                    ("GRANT_SECRET", g.as_str()),
+                    ("TOKEN_SECRET", &t),
+                    ("WEBHOOK_SECRET", &t),
+                    hook,
+                ],
+                "WEBHOOK_SECRET",
+            ),
+            (
+                vec![
+                    ("GRANT_SECRET", g.as_str()),
+                    ("TOKEN_SECRET", &t),
+                    ("WEBHOOK_SECRET", &g),
+                    hook,
+                ],
+                "WEBHOOK_SECRET",
+            ),
+            (
+                vec![
+                    ("GRANT_SECRET", g.as_str()),
+                    ("TOKEN_SECRET", &t),
+                    ("WEBHOOK_SECRET", &w),
+                    ("WEBHOOK_SECRET_PREVIOUS", &t),
+                    hook,
+                ],
+                "WEBHOOK_SECRET_PREVIOUS",
+            ),
+            // HMAC pads a short key with NUL bytes: `t` and `t\0` sign alike.
+            (
+                vec![("GRANT_SECRET", g.as_str()), ("TOKEN_SECRET", &nul_padded)],
+                "TOKEN_SECRET",
+            ),
+            (vec![("GRANT_SECRET", spaced.as_str())], "GRANT_SECRET"),
+            (vec![("GRANT_SECRET", line_break.as_str())], "GRANT_SECRET"),
+        ] {
+            let err = config(&pairs).unwrap_err();
+            assert_eq!(err.setting, setting, "{pairs:?}: {err}");
+            for (_, value) in pairs.iter().filter(|(_, v)| v.len() > 8) {
+                assert!(!err.to_string().contains(value), "the value leaked: {err}");
+            }
+        }
+        // Three purposes, three secrets (and a retiring one): served.
+        let c = config(&[
+            ("GRANT_SECRET", &g),
+            ("TOKEN_SECRET", &t),
+            ("WEBHOOK_SECRET", &w),
+            ("WEBHOOK_SECRET_PREVIOUS", &w0),
+            hook,
+        ])
+        .unwrap();
+        assert!(c.webhook.is_some());
     }
 }

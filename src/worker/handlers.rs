@@ -675,7 +675,6 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
 /// streamed to TwelveLabs with the size limit enforced on the way, never buffered.
 pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     let grant = ctx.grant(req)?;
-    rate_limit::check(&ctx.env, &grant.sub).await?;
     let content_type = req.header("Content-Type").unwrap_or_default();
     let boundary = form::boundary(&content_type)?;
     let declared_length = content_length(req);
@@ -695,7 +694,14 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         declared_length,
         max_limit,
     };
+    // A refused form, then the user's rate limit: only an upload that would go upstream counts.
     let checked = match check_form(ctx, &grant, &boundary, limits, &mut body, &mut read).await {
+        Ok(checked) => rate_limit::check(&ctx.env, &grant.sub)
+            .await
+            .map(|()| checked),
+        Err(refusal) => Err(refusal),
+    };
+    let checked = match checked {
         Ok(checked) => checked,
         Err(refusal) => {
             discard_rest(&mut body, read).await;

@@ -267,6 +267,10 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
     ['TOKEN_SECRET_PREVIOUS', { GRANT_SECRET: strong, TOKEN_SECRET, TOKEN_SECRET_PREVIOUS: strong }, {}],
     ['TOKEN_SECRET_PREVIOUS', { GRANT_SECRET: strong, TOKEN_SECRET_PREVIOUS: TOKEN_SECRET }, {}],
     ['WEBHOOK_SECRET_PREVIOUS', { GRANT_SECRET: strong, TOKEN_SECRET, WEBHOOK_SECRET_PREVIOUS: randomBytes(32).toString('hex') }, {}],
+    // The webhook's receiver holds its secret: it must not be able to sign upload tokens or grants.
+    ['WEBHOOK_SECRET', { GRANT_SECRET: strong, TOKEN_SECRET, WEBHOOK_SECRET: TOKEN_SECRET }, { COMPLETION_WEBHOOK_URL: 'http://127.0.0.1:9/hook' }],
+    ['WEBHOOK_SECRET', { GRANT_SECRET: strong, TOKEN_SECRET, WEBHOOK_SECRET: strong }, {}],
+    ['GRANT_SECRET', { GRANT_SECRET: `hunter2${' '.repeat(32)}`, TOKEN_SECRET }, {}],
   ];
   for (const [setting, secrets, vars] of cases) {
     const bad = await startWorker({

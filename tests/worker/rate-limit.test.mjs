@@ -83,6 +83,30 @@ test('a user may start the limit of uploads per period; the next is refused with
   assert.equal(list.status, 200, list.text);
 });
 
+test('only an upload that would reach TwelveLabs counts: refused requests leave the budget whole', async () => {
+  const refusedForm = () => {
+    const form = new FormData();
+    form.append('method', 'direct');
+    form.append('file', new Blob([new Uint8Array(100)], { type: 'application/pdf' }), 'notes.pdf');
+    return callWorker(limited.url, '/v1.3/assets', { method: 'POST', token: grant('careful-user'), body: form });
+  };
+  const refusedSession = () => callWorker(limited.url, '/v1.3/assets/multipart-uploads', {
+    method: 'POST',
+    token: grant('careful-user'),
+    json: { filename: 'huge.mp4', type: 'video', total_size: 2 ** 50 },
+  });
+  await resetEmulatorStats(emulator);
+  for (const refused of [refusedForm, refusedForm, refusedSession, refusedSession]) {
+    const answer = await refused();
+    assert.ok(answer.status >= 400 && answer.status < 500 && answer.status !== 429, `${answer.status} ${answer.text}`);
+  }
+  assert.deepEqual(await upstreamCalls(emulator), {}, 'nothing reached upstream');
+  for (let i = 0; i < LIMIT; i++) {
+    const created = i % 2 ? await directUpload(limited, 'careful-user') : await createSession(limited, 'careful-user');
+    assert.ok([200, 201].includes(created.status), `upload ${i + 1}: ${created.status} ${created.text}`);
+  }
+});
+
 test('without the binding there is no limit', async () => {
   for (let i = 0; i < LIMIT + 2; i++) {
     const created = await createSession(unlimited, 'unlimited-user');
