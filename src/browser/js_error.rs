@@ -49,14 +49,18 @@ pub fn from_js(value: &JsValue, fallback: ErrorCode) -> Error {
             status,
         };
     }
-    let name = Reflect::get(value, &"name".into())
-        .ok()
-        .and_then(|n| n.as_string());
-    let code = match name.as_deref() {
+    let code = match error_name(value).as_deref() {
         Some("AbortError") => ErrorCode::Aborted,
         _ => fallback,
     };
     Error::new(code, describe(value))
+}
+
+/// The `name` of a thrown value (`AbortError`, `NotReadableError`, …), if it has one.
+pub fn error_name(value: &JsValue) -> Option<String> {
+    Reflect::get(value, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
 }
 
 /// A readable description of any thrown JS value.

@@ -238,10 +238,8 @@ impl ResponseHead {
 /// else a network failure.
 pub fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
     let aborted_by_us = signal.is_some_and(|s| s.aborted());
-    let is_abort_error = Reflect::get(thrown, &"name".into())
-        .ok()
-        .and_then(|n| n.as_string())
-        .is_some_and(|n| n == "AbortError");
+    let is_abort_error =
+        crate::browser::js_error::error_name(thrown).as_deref() == Some("AbortError");
     if aborted_by_us || is_abort_error {
         SendFailure::Aborted
     } else {

@@ -246,6 +246,15 @@ pub fn find_resumable<'a, T>(
     same_name_and_size
 }
 
+/// Whether an upload that failed with `error` keeps its saved record: for an error a later
+/// resume may still get past (while the asset is processed too: the resume then finds the
+/// session complete and waits for the asset again), and for a file that could no longer be
+/// read (`file_mismatch`): the session is intact, and a page being unloaded fails its reads too
+/// (WebKit), where dropping the record would lose the upload.
+pub fn keeps_record(error: &Error) -> bool {
+    error.is_retryable() || error.code == ErrorCode::FileMismatch
+}
+
 /// Checks that the re-selected file's fingerprint (`actual`) is the record's (`saved`, of the
 /// upload of `filename`): `file_mismatch` otherwise, naming the upload.
 pub fn check_same_file(

@@ -1176,7 +1176,7 @@ impl Sim {
                 self.check_progress(file, progress);
                 // A multipart upload's record goes unless a later resume may still finish it.
                 let multipart = self.sessions.get(&file).is_some_and(|s| !s.direct);
-                let keeps_record = matches!(&outcome, Err(e) if e.is_retryable());
+                let keeps_record = matches!(&outcome, Err(e) if twelvelabs_edge_upload::core::resume::keeps_record(e));
                 if multipart && self.forgotten.contains(&file) == keeps_record {
                     self.fail(format!(
                         "{file:?} finished with {outcome:?}, its record forgotten: {}",

@@ -21,7 +21,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction, Response};
 
 use crate::browser::api::{token_error, ApiFailure};
-use crate::browser::js_error::from_js;
+use crate::browser::js_error::{error_name, from_js};
 use crate::browser::store::{transaction_error, Store};
 use crate::browser::transport::{classify_rejection, ApiResponse, ResponseHead, SendFailure};
 use crate::browser::wire_js;
@@ -522,10 +522,13 @@ impl Inner {
             }
             Op::Probe => Some(Input::PutDone {
                 request: RequestId(id),
-                outcome: if kind == report::DONE {
-                    failure_outcome(SendFailure::Network)
-                } else {
+                // Only the refusal a changed file gets; anything else is the network's doing.
+                outcome: if kind == report::FAILED
+                    && error_name(&value).as_deref() == Some("NotReadableError")
+                {
                     HttpOutcome::source_unreadable()
+                } else {
+                    failure_outcome(SendFailure::Network)
                 },
             }),
             Op::Sample {

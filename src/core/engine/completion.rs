@@ -320,10 +320,8 @@ impl Engine {
         let Some(mut u) = self.uploads.remove(&file) else {
             return;
         };
-        // The saved record lives until the upload is over for good: it stays for an error a
-        // later resume may still get past (while the asset is processed too: the resume then
-        // finds the session complete and waits for the asset again).
-        let resumable_later = matches!(&outcome, Err(e) if e.is_retryable());
+        // The saved record lives until the upload is over for good (`keeps_record`).
+        let resumable_later = matches!(&outcome, Err(e) if crate::core::resume::keeps_record(e));
         if u.has_session() && outcome.is_ok() {
             let mut record = self.record_of(&u);
             record.completed = true;
