@@ -390,12 +390,8 @@ fn a_chunk_whose_file_can_no_longer_be_read_fails_the_upload_at_once_for_good() 
     assert_eq!(finished_error(&actions), None);
 }
 
-#[test]
-fn a_pause_once_every_byte_is_with_the_server_does_not_hold_the_wait_for_the_asset() {
-    let direct = EngineConfig {
-        direct_upload_max_bytes: 10 * CHUNK,
-        ..config()
-    };
+/// A direct upload of one chunk, waited for: its asset was created and is processing.
+fn awaiting_direct_asset(direct: EngineConfig) -> (Driver, FileId) {
     let mut d = Driver::new(direct);
     let (file, actions) = d.add_file_waiting(CHUNK);
     let request = direct_uploads(&actions)[0];
@@ -404,6 +400,16 @@ fn a_pause_once_every_byte_is_with_the_server_does_not_hold_the_wait_for_the_ass
         result: Ok(asset(AssetStatus::Processing)),
     });
     assert_eq!(d.engine.phase(file), Some(Phase::AwaitingAsset));
+    (d, file)
+}
+
+#[test]
+fn a_pause_once_every_byte_is_with_the_server_does_not_hold_the_wait_for_the_asset() {
+    let direct = EngineConfig {
+        direct_upload_max_bytes: 10 * CHUNK,
+        ..config()
+    };
+    let (mut d, file) = awaiting_direct_asset(direct);
     d.feed(Input::Pause { file: Some(file) });
     assert!(
         !d.engine.is_paused(file),
@@ -1806,14 +1812,7 @@ fn a_direct_upload_finishes_with_the_created_asset_or_waits_until_it_is_ready() 
         .any(|a| matches!(a, Action::SaveState { .. })));
 
     // Waiting: the asset is polled with the engine's policy until ready.
-    let mut d = Driver::new(direct);
-    let (file, actions) = d.add_file_waiting(CHUNK);
-    let request = direct_uploads(&actions)[0];
-    d.feed(Input::DirectUploadDone {
-        request,
-        result: Ok(asset(AssetStatus::Processing)),
-    });
-    assert_eq!(d.engine.phase(file), Some(Phase::AwaitingAsset));
+    let (mut d, _) = awaiting_direct_asset(direct);
     let poll = tick_to_next(&mut d)
         .into_iter()
         .find_map(|a| match a {
