@@ -117,8 +117,7 @@ async fn settled(call: Result<js_sys::Promise, JsValue>) -> Result<JsValue, JsVa
 impl AssetIndex {
     /// The bound namespace, or `None` when the deployment has no `ASSET_INDEX` binding.
     pub fn open(env: &Env) -> Option<AssetIndex> {
-        let binding = js_sys::Reflect::get(env, &JsValue::from_str(BINDING)).ok()?;
-        (!binding.is_undefined()).then(|| AssetIndex(binding.unchecked_into()))
+        crate::worker::binding(env, BINDING).map(|binding| AssetIndex(binding.unchecked_into()))
     }
 
     /// The bound namespace, or a `config_invalid` refusal naming the binding.

@@ -56,6 +56,14 @@ const CONFIG_NAMES: &[&str] = &[
     "WEBHOOK_SECRET_PREVIOUS",
 ];
 
+/// The binding `name` of the Worker's environment (a KV namespace, a rate limiter), when the
+/// deployment has one.
+pub fn binding(env: &Env, name: &str) -> Option<worker::wasm_bindgen::JsValue> {
+    worker::js_sys::Reflect::get(env, &name.into())
+        .ok()
+        .filter(|binding| !binding.is_undefined())
+}
+
 fn read_config(env: &Env) -> Result<Config, ConfigError> {
     let values: Vec<(&str, Option<String>)> = CONFIG_NAMES
         .iter()

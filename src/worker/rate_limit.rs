@@ -41,10 +41,7 @@ extern "C" {
 /// in its window. No binding: always allowed. A limiter that fails to answer refuses too
 /// (`upstream_unavailable`): it is there to protect the account, so it fails closed.
 pub async fn check(env: &Env, sub: &str) -> Result<(), ApiError> {
-    let Some(limiter) = js_sys::Reflect::get(env, &JsValue::from_str(BINDING))
-        .ok()
-        .filter(|binding| !binding.is_undefined())
-    else {
+    let Some(limiter) = crate::worker::binding(env, BINDING) else {
         return Ok(());
     };
     let limiter: RateLimiter = limiter.unchecked_into();

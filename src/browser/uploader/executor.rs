@@ -528,7 +528,7 @@ impl Inner {
                 {
                     HttpOutcome::source_unreadable()
                 } else {
-                    failure_outcome(SendFailure::Network)
+                    HttpOutcome::network_error()
                 },
             }),
             Op::Sample {
@@ -586,7 +586,7 @@ impl Inner {
             }
             _ => Some(Input::PutDone {
                 request,
-                outcome: failure_outcome(SendFailure::Network),
+                outcome: HttpOutcome::network_error(),
             }),
         }
     }

@@ -70,9 +70,7 @@ impl Inner {
 
     /// Stores the record the engine keeps for an upload that ended done.
     pub(super) fn keep_completed(self: &Rc<Self>, file: FileId, record: SavedUpload) {
-        if self.persist != PersistSetting::Off {
-            self.write_record(file, record);
-        }
+        self.write_record(file, record);
     }
 
     fn write_record(self: &Rc<Self>, file: FileId, saved: SavedUpload) {
