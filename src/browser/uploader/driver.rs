@@ -19,8 +19,8 @@ use crate::core::retry::HttpOutcome;
 use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 
 use super::calls::direct_form;
-use super::executor::Call;
 use super::handle::{changed, emit_progress, settle};
+use super::ops::Call;
 use super::persistence::SampleReader;
 use super::{now, FileEntry, Inner};
 

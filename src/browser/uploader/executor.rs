@@ -18,7 +18,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction, Response};
+use web_sys::{AbortController, Response};
 
 use crate::browser::api::{token_error, ApiFailure};
 use crate::browser::js_error::{error_name, from_js};
@@ -29,9 +29,7 @@ use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::error::ErrorCode;
 use crate::core::retry::HttpOutcome;
 
-use super::lookup::{Lookup, Resume};
-use super::one_off::{OneOff, Settler};
-use super::persistence::SampleReader;
+use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
 use super::handle::abort_state;
@@ -55,109 +53,6 @@ extern "C" {
 
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(handle: &JsValue);
-}
-
-/// What a report says happened (the sink's first argument).
-pub(super) mod report {
-    /// `fetch` resolved: the value is the `Response`.
-    pub const RESPONSE: u32 = 0;
-    /// The response body was read: the value is its text.
-    pub const BODY: u32 = 1;
-    /// `fetch` or the body read rejected: the value is what was thrown.
-    pub const FETCH_FAILED: u32 = 2;
-    /// The wake-up timer fired.
-    pub const TIMER: u32 = 3;
-    /// `getToken` answered: the value is what it returned (or resolved to).
-    pub const TOKEN: u32 = 4;
-    /// `getToken` threw or rejected: the value is what was thrown.
-    pub const TOKEN_FAILED: u32 = 5;
-    /// An IndexedDB request or transaction succeeded, or a file sample was read (the value is
-    /// its `ArrayBuffer`).
-    pub const DONE: u32 = 6;
-    /// An IndexedDB request or transaction failed or aborted, or a file sample was unreadable.
-    pub const FAILED: u32 = 7;
-    /// The database needs its object store created (`upgradeneeded`).
-    pub const UPGRADE: u32 = 8;
-    /// The microtask that feeds the inputs deferred by [`super::Inner::deferred`].
-    pub const SOON: u32 = 9;
-    /// A one-off call's wait before it is sent again (or the asset polled again) is over.
-    pub const RETRY: u32 = 10;
-    /// An upload's `signal` aborted.
-    pub const ABORT: u32 = 11;
-}
-
-/// Removes the reporters from a transaction that ended.
-pub(super) fn release_transaction(transaction: &IdbTransaction) {
-    transaction.set_oncomplete(None);
-    transaction.set_onerror(None);
-    transaction.set_onabort(None);
-}
-
-/// Local operation ids start here, above any engine `RequestId` (and exact in an `f64`).
-const LOCAL_IDS: u64 = 1 << 52;
-
-/// Which engine input a fetch's outcome becomes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Call {
-    /// A chunk of this file.
-    Put(FileId),
-    Urls,
-    Report,
-    Status,
-    Asset,
-    /// Session creation; the file's entry records the session before the engine hears of it.
-    Create(FileId),
-    Direct,
-    /// A best-effort call whose outcome nobody needs (deleting an aborted upload's asset).
-    Ignored,
-}
-
-/// An operation in flight, by its id.
-pub(super) enum Op {
-    Fetch {
-        call: Call,
-        controller: Option<AbortController>,
-        /// Status and headers, once the response arrived.
-        head: Option<ResponseHead>,
-        /// The outcome was already fed (a stored chunk), or the engine cancelled the request:
-        /// what comes later is only awaited, not reported.
-        settled: bool,
-    },
-    Token,
-    /// Opening the database, given up on at `deadline` (a timer).
-    StoreOpen {
-        request: IdbOpenDbRequest,
-        deadline: JsValue,
-    },
-    StoreWrite(IdbTransaction),
-    /// Reading every saved record, for `lookup`.
-    StoreRead {
-        transaction: IdbTransaction,
-        keys: IdbRequest,
-        values: IdbRequest,
-        lookup: Lookup,
-    },
-    /// `forget`: deleting a record; the promise settles once the deletion committed.
-    StoreForget {
-        transaction: IdbTransaction,
-        settler: Settler,
-    },
-    /// Reading the chosen file's fingerprint samples, to continue a saved upload.
-    Fingerprint {
-        resume: Box<Resume>,
-        reader: SampleReader,
-    },
-    /// A one-off call: sending, renewing its grant, or waiting to resend.
-    OneOff(Box<OneOff>),
-    /// Reading the first byte of a file whose chunk PUT failed without a response (the op's id
-    /// is that PUT's request).
-    Probe,
-    /// Reading the resume fingerprint's samples the engine asked for with `request`.
-    Sample {
-        file: FileId,
-        request: RequestId,
-        reader: SampleReader,
-    },
 }
 
 /// The sink: made once per `Uploader`, it finds the uploader through `inner` and dispatches.

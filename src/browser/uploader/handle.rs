@@ -16,7 +16,7 @@ use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::Progress;
 
-use super::executor::report;
+use super::ops::report;
 use super::request::UploadRequest;
 use super::{HandleState, Inner};
 

@@ -19,9 +19,9 @@ use crate::core::queue::SavedEntry;
 use crate::core::resume::{check_same_file, find_resumable, Fingerprint};
 
 use super::driver::headers;
-use super::executor::{report, Op};
 use super::handle::settle;
 use super::one_off::Settler;
+use super::ops::{report, Op};
 use super::persistence::{PersistedUpload, SampleReader};
 use super::request::UploadRequest;
 use super::{now, FileEntry, HandleState, Inner};

@@ -20,6 +20,7 @@ mod executor;
 mod handle;
 mod lookup;
 mod one_off;
+mod ops;
 mod persistence;
 mod request;
 mod start;
@@ -48,8 +49,8 @@ use crate::core::sorted_map::SortedMap;
 use crate::core::wire::CreateMultipartUploadRequest;
 
 use self::connectivity::Connectivity;
-use self::executor::Op;
 use self::lookup::StoreTask;
+use self::ops::Op;
 
 /// Per-upload bookkeeping on the adapter side.
 struct FileEntry {

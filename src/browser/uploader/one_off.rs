@@ -19,7 +19,7 @@ use crate::core::engine::AssetWaitStep;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 
-use super::executor::{report, Op};
+use super::ops::{report, Op};
 use super::{now, random_u64, Inner};
 
 /// The request of a one-off call, owned.

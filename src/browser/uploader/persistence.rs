@@ -14,8 +14,8 @@ use crate::core::resume::{
     sample_starts, Fingerprint, SampleHash, SavedUpload, SAMPLE_BYTES, STORE_OPEN_TIMEOUT_MS,
 };
 
-use super::executor::{report, Op};
 use super::lookup::StoreTask;
+use super::ops::{report, Op};
 use super::{Inner, PersistSetting};
 
 /// The record saved in IndexedDB for one resumable upload (stored as a plain object:
