@@ -614,8 +614,9 @@ impl Queue {
                 self.schedule();
                 return;
             }
-            if code == Some(ErrorCode::FileMismatch) {
-                // Not the file of the saved upload: wait for the right one.
+            if matches!(code, Some(ErrorCode::FileMismatch | ErrorCode::Conflict)) {
+                // Not the file of the saved upload, or another page runs the upload
+                // (`core::resume::check_claim`): wait for the file to be chosen again.
                 item.run = Run::NotStarted;
                 item.has_file = false;
                 item.upload_phase = QueuePhase::AwaitingFile;
@@ -1222,6 +1223,19 @@ mod tests {
         let item = q.items().next().unwrap();
         assert_eq!(item.phase, QueuePhase::AwaitingFile);
         assert_eq!(item.error.as_ref().unwrap().code, ErrorCode::FileMismatch);
+        assert_eq!(item.upload_id.as_deref(), Some("s1"));
+        // Another tab runs the upload: the item waits for its file again, and says why.
+        q.attach_file(1, "a.mp4", 8 * MB).unwrap();
+        assert_eq!(starts(&q.take_actions()), vec![(1, Some("s1".to_owned()))]);
+        let elsewhere = UploadView {
+            upload_id: None,
+            ..failed(8 * MB, ErrorCode::Conflict)
+        };
+        q.upload_changed(1, elsewhere);
+        assert_eq!(q.take_actions(), vec![QueueAction::Drop { item: 1 }]);
+        let item = q.items().next().unwrap();
+        assert_eq!(item.phase, QueuePhase::AwaitingFile);
+        assert_eq!(item.error.as_ref().unwrap().code, ErrorCode::Conflict);
         assert_eq!(item.upload_id.as_deref(), Some("s1"));
     }
 

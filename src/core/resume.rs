@@ -271,6 +271,58 @@ pub fn check_same_file(
     ))
 }
 
+/// The name of the lock (the Web Locks API's, shared by every page and worker of an origin) a
+/// page holds for as long as it runs the upload of session `upload_id`: from the session's
+/// creation, or from its resume, until the upload is over or the page goes away. A resume asks
+/// for it first ([`check_claim`]), so that two tabs never send one session's chunks at once,
+/// and `pendingUploads()` leaves out the uploads another page holds ([`is_claimed_elsewhere`]).
+pub fn claim_name(upload_id: &str) -> String {
+    let mut name = String::from(CLAIM_PREFIX);
+    name.push_str(upload_id);
+    name
+}
+
+const CLAIM_PREFIX: &str = "twelvelabs-edge-upload/";
+
+/// Whether another page (or another uploader) runs the upload of session `upload_id`: its lock
+/// is among the lock names `held` in the origin, and it is not one of the sessions `own` to the
+/// uploader asking. `pendingUploads()` leaves such an upload out: it is running, not pending.
+pub fn is_claimed_elsewhere(upload_id: &str, held: &[String], own: &[String]) -> bool {
+    let claimed = held.iter().any(|name| {
+        name.strip_prefix(CLAIM_PREFIX)
+            .is_some_and(|id| id == upload_id)
+    });
+    claimed && !own.iter().any(|id| id == upload_id)
+}
+
+/// How asking for a session's lock ([`claim_name`]) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This page holds it now.
+    Held,
+    /// Another page (or uploader) holds it: it runs the upload.
+    HeldElsewhere,
+    /// The runtime has no locks (Node, an older browser), or refused them (an opaque origin):
+    /// nothing can tell whether another page runs the upload.
+    Unavailable,
+}
+
+/// Whether a resume may go on after asking for its session's lock: not while another page
+/// holds it (`conflict`, before anything is sent, and the saved record stays that page's). Where
+/// no lock can be had, it goes on, as it did before locks existed.
+pub fn check_claim(outcome: ClaimOutcome, upload_id: &str) -> Result<(), Error> {
+    match outcome {
+        ClaimOutcome::Held | ClaimOutcome::Unavailable => Ok(()),
+        ClaimOutcome::HeldElsewhere => Err(Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "upload {upload_id} is running in another tab or window of this app; resume it \
+                 there, or here once that page is closed"
+            ),
+        )),
+    }
+}
+
 /// Compresses ascending indices into inclusive ranges (`1,2,3,7` → `[1,3],[7,7]`).
 pub fn to_ranges(sorted_indices: impl IntoIterator<Item = u32>) -> Vec<[u32; 2]> {
     let mut ranges: Vec<[u32; 2]> = Vec::new();
@@ -286,6 +338,24 @@ pub fn to_ranges(sorted_indices: impl IntoIterator<Item = u32>) -> Vec<[u32; 2]>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resume_goes_on_unless_another_page_holds_the_session() {
+        assert_eq!(claim_name("u-1"), "twelvelabs-edge-upload/u-1");
+        let held = ["other-app-lock".to_owned(), claim_name("u-1")];
+        assert!(is_claimed_elsewhere("u-1", &held, &[]));
+        assert!(!is_claimed_elsewhere("u-1", &held, &["u-1".to_owned()]));
+        assert!(
+            !is_claimed_elsewhere("u-10", &held, &[]) && !is_claimed_elsewhere("u-", &held, &[])
+        );
+        assert!(!is_claimed_elsewhere("other-app-lock", &held, &[]));
+        assert!(check_claim(ClaimOutcome::Held, "u-1").is_ok());
+        assert!(check_claim(ClaimOutcome::Unavailable, "u-1").is_ok());
+        let refused = check_claim(ClaimOutcome::HeldElsewhere, "u-1").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Conflict);
+        assert!(refused.message.contains("u-1"), "{}", refused.message);
+        assert!(!refused.is_retryable());
+    }
 
     fn record() -> SavedUpload {
         SavedUpload {

@@ -268,6 +268,76 @@ export async function defineEngineTier(engineName) {
     assert.deepEqual(await tab.errors(), []);
   });
 
+  test(`${engineName}: two tabs of one app: an upload running in one is neither listed nor resumed in the other (conflict, nothing sent), and resumes there once the first tab is gone`, async () => {
+    const file = await writeTestFile(files.dir, name('two-tabs'), 24 * MiB);
+    // Slowed down, so that the steps below land while most of the file is still to go.
+    await setFaults(stack.emulator, { latency_ms: 200 });
+    await openLab();
+    await tab.chooseFiles('#pick', file.path);
+    // Two pages of the app in frames of this one: the same storage and the same locks, as two tabs.
+    await tab.evaluate(async () => (await window.lab.openFrame('first')) && window.lab.openFrame('second'));
+    await tab.evaluate(() => window.lab.inFrame('first', 'startUpload'));
+    const running = await tab.waitFor(
+      () => {
+        const p = window.lab.inFrame('first', 'progress');
+        return p.uploadId && p.acknowledgedBytes >= 0.25 * p.totalBytes ? p : null;
+      },
+      null,
+      { timeout: SETTLE_MS, interval: 20, what: 'a quarter of the file stored by the first tab' },
+    );
+    const { uploadId } = running;
+    // Paused, the first tab still runs the upload (and holds it); this also keeps it from
+    // finishing while the second tab tries.
+    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', true));
+    const STATUS = 'GET /v1.3/assets/multipart-uploads/{upload_id}';
+    const statusReadsBefore = (await emulatorStats(stack.emulator)).requests[STATUS] ?? 0;
+
+    // The second tab: the running upload is not pending there, and resuming it is refused at once.
+    const pending = await tab.evaluate(() => window.lab.inFrame('second', 'pending'));
+    assert.deepEqual(pending, { list: [] }, 'an upload another tab runs is not listed as pending');
+    await tab.evaluate((id) => window.lab.inFrame('second', 'resumeUpload', id), uploadId);
+    const refused = await tab.waitFor(() => window.lab.frameOutcome('second'), null, {
+      timeout: 30_000,
+      what: 'the second tab\'s resume to settle',
+    });
+    assert.equal(refused.error?.code, 'conflict', `refused as conflict: ${JSON.stringify(refused)}`);
+    assert.match(refused.error.message, new RegExp(`${uploadId}.*another tab`));
+    assert.equal((await emulatorStats(stack.emulator)).requests[STATUS] ?? 0, statusReadsBefore, 'the refused resume read nothing upstream');
+    assert.equal(await tab.evaluate(() => window.lab.frameOutcome('first')), null, 'the first tab\'s upload has not settled');
+    // The first tab's upload goes on; it is paused again before it could finish, to close the tab mid-upload.
+    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', false));
+    const paused = await tab.evaluate(() => window.lab.inFrame('first', 'progress'));
+    await tab.waitFor(
+      (before) => window.lab.inFrame('first', 'progress').acknowledgedBytes > before,
+      paused.acknowledgedBytes,
+      { timeout: SETTLE_MS, interval: 20, what: 'the first tab\'s upload to go on' },
+    );
+    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', true));
+    await sleep(500);
+    const stillRunning = await tab.evaluate(() => window.lab.inFrame('first', 'progress'));
+    assert.ok(stillRunning.acknowledgedBytes < stillRunning.totalBytes, `closed mid-upload: ${JSON.stringify(stillRunning)}`);
+
+    // The first tab goes away mid-upload: the second lists the upload and finishes it intact.
+    await tab.evaluate(() => window.lab.closeFrame('first'));
+    const listed = await tab.waitFor(
+      async (id) => {
+        const { list } = await window.lab.inFrame('second', 'pending');
+        return list?.some((p) => p.id === id) ? list : null;
+      },
+      uploadId,
+      { timeout: 30_000, what: 'the upload listed in the second tab once the first is gone' },
+    );
+    assert.equal(listed.length, 1);
+    await tab.evaluate((id) => window.lab.inFrame('second', 'resumeUpload', id), uploadId);
+    const outcome = await tab.waitFor(() => window.lab.frameOutcome('second'), null, { timeout: SETTLE_MS, what: 'the resumed upload to settle' });
+    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
+    const stats = await emulatorStats(stack.emulator);
+    assert.deepEqual(Object.keys(stats.chunk_puts), [uploadId], 'one session, continued');
+    const digest = await assetDigest(stack.emulator, outcome.asset.id);
+    assert.equal(digest.sha256, file.sha256, 'the emulator holds exactly the bytes of the file');
+    assert.deepEqual(await tab.errors(), []);
+  });
+
   test(`${engineName}: offline holds the upload, online finishes it intact (where the driver can emulate offline)`, async (t) => {
     const file = await writeTestFile(files.dir, name('offline'), 16 * MiB);
     const filename = path.basename(file.path);

@@ -223,7 +223,8 @@ impl Uploader {
     /// Continues a saved upload after a reload, once the user re-selected the same file. Only
     /// the chunks the server does not have are sent. `done` rejects with `file_mismatch` when
     /// the file is not the one that was being uploaded (and with `invalid_input` when it is
-    /// not a `File`).
+    /// not a `File`), and with `conflict`, before a request is made, while another tab or window of
+    /// the app runs the upload.
     pub fn resume(
         &self,
         #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
@@ -236,7 +237,8 @@ impl Uploader {
         }
     }
 
-    /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed).
+    /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed; nor are
+    /// those another tab, window or uploader of this origin is running).
     #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<PendingUpload[]>")]
     pub fn pending_uploads(&self) -> Promise {
         self.inner.read_records(Box::new(pending_list))

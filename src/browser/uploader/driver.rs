@@ -239,8 +239,12 @@ impl Inner {
 
     /// Records a session created for `file` before the engine hears of it, so that the
     /// requests it then asks for can be made.
-    pub(super) fn record_session(&self, file: FileId, session: &CreateMultipartUploadResponse) {
-        let handle = {
+    pub(super) fn record_session(
+        self: &Rc<Self>,
+        file: FileId,
+        session: &CreateMultipartUploadResponse,
+    ) {
+        let (handle, saved) = {
             let mut state = self.state.borrow_mut();
             let Some(entry) = state.files.get_mut(&file) else {
                 return;
@@ -250,8 +254,12 @@ impl Inner {
                 upload_token: session.upload_token.clone(),
             });
             entry.upload_headers = headers(&session.upload_headers);
-            Rc::clone(&entry.handle)
+            // Its record (saved where the fingerprint was read) names the session from now on.
+            (Rc::clone(&entry.handle), entry.fingerprint.is_some())
         };
+        if saved {
+            self.claim_new_session(file, &session.upload_id);
+        }
         {
             let mut state = handle.borrow_mut();
             state.upload_id = Some(session.upload_id.clone());

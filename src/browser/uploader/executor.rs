@@ -29,6 +29,7 @@ use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::error::ErrorCode;
 use crate::core::retry::HttpOutcome;
 
+use super::claim::claim_reported;
 use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
@@ -413,6 +414,19 @@ impl Inner {
                 } else {
                     resume.fail(from_js(&value, ErrorCode::Internal));
                 }
+                None
+            }
+            Op::ClaimSession(file) => {
+                self.session_claimed(file, kind, value);
+                None
+            }
+            Op::ClaimResume(resume) => {
+                let (outcome, claim) = claim_reported(kind, value);
+                self.resume_claimed(resume, outcome, claim);
+                None
+            }
+            Op::QueryClaims(pending) => {
+                self.claims_queried(*pending, kind, value);
                 None
             }
             Op::Probe => Some(Input::PutDone {

@@ -16,8 +16,11 @@ use crate::browser::store::Store;
 use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::SavedEntry;
-use crate::core::resume::{check_same_file, find_resumable, Fingerprint};
+use crate::core::resume::{
+    check_claim, check_same_file, find_resumable, ClaimOutcome, Fingerprint,
+};
 
+use super::claim::SessionClaim;
 use super::driver::headers;
 use super::handle::settle;
 use super::one_off::Settler;
@@ -56,6 +59,8 @@ pub(super) struct Resume {
     request: UploadRequest,
     handle: Rc<RefCell<HandleState>>,
     record: Option<(String, PersistedUpload)>,
+    /// The chosen file's fingerprint, once read and found to be the record's.
+    fingerprint: Option<Fingerprint>,
 }
 
 impl Resume {
@@ -83,6 +88,7 @@ impl Inner {
             request,
             handle,
             record: None,
+            fingerprint: None,
         });
         self.with_store(StoreTask::Read(Lookup::Resume(resume)));
     }
@@ -161,7 +167,7 @@ impl Inner {
         match lookup {
             Lookup::Records(settler, list) => {
                 records.retain(|(_, record)| record.saved.is_pending());
-                settler.settle(Ok(list(records)))
+                self.list_unclaimed(records, settler, list);
             }
             Lookup::Resume(resume) => self.resume_matched(resume, records),
         }
@@ -202,24 +208,47 @@ impl Inner {
             self.begin(id, Op::Fingerprint { resume, reader });
             return self.report_promise(&buffer, report::DONE, report::FAILED, id);
         }
-        match reader.finish() {
-            Some(actual) => {
-                if let Err(error) = self.resume_checked(&resume, actual) {
-                    resume.fail(error);
-                }
-            }
-            None => resume.fail(Error::new(
+        let (Some(actual), Some((_, record))) = (reader.finish(), &resume.record) else {
+            return resume.fail(Error::new(
                 ErrorCode::Internal,
                 "the file could not be read",
-            )),
+            ));
+        };
+        if let Err(error) = check_same_file(&record.fingerprint, &actual, &record.filename) {
+            return resume.fail(error);
+        }
+        // Before anything is sent: another page may be running this session.
+        let claim = self.ask_claim(&record.saved.upload_id);
+        let mut resume = resume;
+        resume.fingerprint = Some(actual);
+        match claim {
+            Some(id) => self.begin(id, Op::ClaimResume(resume)),
+            None => self.resume_claimed(resume, ClaimOutcome::Unavailable, None),
         }
     }
 
-    fn resume_checked(self: &Rc<Self>, resume: &Resume, actual: Fingerprint) -> Result<(), Error> {
-        let Some((id, record)) = &resume.record else {
+    /// The session's lock was asked for: the upload continues, unless another page runs it.
+    pub(super) fn resume_claimed(
+        self: &Rc<Self>,
+        resume: Box<Resume>,
+        outcome: ClaimOutcome,
+        claim: Option<SessionClaim>,
+    ) {
+        if let Err(error) = self.restore_claimed(&resume, outcome, claim) {
+            resume.fail(error);
+        }
+    }
+
+    fn restore_claimed(
+        self: &Rc<Self>,
+        resume: &Resume,
+        outcome: ClaimOutcome,
+        claim: Option<SessionClaim>,
+    ) -> Result<(), Error> {
+        let (Some((id, record)), Some(actual)) = (&resume.record, &resume.fingerprint) else {
             return Ok(());
         };
-        check_same_file(&record.fingerprint, &actual, &record.filename)?;
+        check_claim(outcome, &record.saved.upload_id)?;
         let handle = &resume.handle;
         // Aborted while its record was looked up: the upload is still restored, so that the
         // engine's abort deletes its record and reserved asset (or keeps a completed one).
@@ -251,7 +280,8 @@ impl Inner {
             }),
             upload_headers: headers(&saved.upload_headers),
             handle: Rc::clone(handle),
-            fingerprint: Some(actual),
+            fingerprint: Some(actual.clone()),
+            claim,
         };
         {
             let mut state = handle.borrow_mut();

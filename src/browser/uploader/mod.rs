@@ -13,6 +13,7 @@
 //! and `request` reads the per-upload options.
 
 mod calls;
+mod claim;
 mod class;
 mod connectivity;
 mod driver;
@@ -48,6 +49,7 @@ use crate::core::resume::Fingerprint;
 use crate::core::sorted_map::SortedMap;
 use crate::core::wire::CreateMultipartUploadRequest;
 
+use self::claim::SessionClaim;
 use self::connectivity::Connectivity;
 use self::lookup::StoreTask;
 use self::ops::Op;
@@ -62,6 +64,8 @@ struct FileEntry {
     upload_headers: Vec<(String, String)>,
     handle: Rc<RefCell<HandleState>>,
     fingerprint: Option<Fingerprint>,
+    /// The session's lock across pages, while this page runs the upload (`claim`).
+    claim: Option<SessionClaim>,
 }
 
 /// What an `UploadHandle` shows and controls.

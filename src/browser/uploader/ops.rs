@@ -7,7 +7,7 @@ use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction};
 use crate::browser::transport::ResponseHead;
 use crate::core::engine::{FileId, RequestId};
 
-use super::lookup::{Lookup, Resume};
+use super::lookup::{ListRecords, Lookup, Records, Resume};
 use super::one_off::{OneOff, Settler};
 use super::persistence::SampleReader;
 
@@ -106,6 +106,12 @@ pub(super) enum Op {
     /// Reading the first byte of a file whose chunk PUT failed without a response (the op's id
     /// is that PUT's request).
     Probe,
+    /// Asking for the lock of a session just created (`claim`).
+    ClaimSession(FileId),
+    /// Asking for the lock of the session a `resume()` continues, before anything is sent.
+    ClaimResume(Box<Resume>),
+    /// Reading which session locks are held, to leave those uploads out of a list.
+    QueryClaims(Box<(Records, Settler, ListRecords)>),
     /// Reading the resume fingerprint's samples the engine asked for with `request`.
     Sample {
         file: FileId,

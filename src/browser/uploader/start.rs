@@ -69,6 +69,7 @@ impl Inner {
             upload_headers: Vec::new(),
             handle: Rc::clone(handle),
             fingerprint: None,
+            claim: None,
         };
         self.register(file, entry, handle);
         Ok(())

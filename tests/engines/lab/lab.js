@@ -55,9 +55,13 @@ function describe(error) {
 
 /** The file chosen last (WebDriver's Send Keys adds to an input's files where it allows several). */
 const picked = () => {
+  if (window.lab.file) return window.lab.file;
   const { files } = document.querySelector('#pick');
   return files[files.length - 1];
 };
+
+/** The frame opened by `openFrame(name)`. */
+const frame = (name) => document.querySelector(`iframe[name="${name}"]`);
 
 window.lab = {
   uploader: null,
@@ -135,8 +139,70 @@ window.lab = {
     return out;
   },
 
+  /** The file the helpers use instead of the input's (set in a frame by `openFrame`). */
+  file: null,
+
+  /**
+   * Opens this page again in a same-origin frame named `name`: another page of the app, with its
+   * own uploader and the same storage and locks, as another tab has. The frame gets the chosen
+   * file as a `File` of its own realm (the package checks `instanceof Blob` in the realm it
+   * runs in).
+   */
+  async openFrame(name) {
+    const opened = document.createElement('iframe');
+    opened.name = name;
+    opened.src = location.pathname;
+    document.body.append(opened);
+    while (opened.contentDocument?.body?.dataset.ready !== 'true') {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const file = picked();
+    const { File: FrameFile, lab } = opened.contentWindow;
+    lab.file = new FrameFile([file], file.name, { type: file.type, lastModified: file.lastModified });
+    return true;
+  },
+
+  /** Calls `lab[method](...args)` in the frame `name`. */
+  inFrame(name, method, ...args) {
+    return frame(name).contentWindow.lab[method](...args);
+  },
+
+  /** Pauses (`true`) or resumes (`false`) the upload of `lab.handle`. */
+  setPaused(paused) {
+    if (paused) this.handle.pause();
+    else this.handle.resume();
+    return true;
+  },
+
+  /** `lab.outcome` of the frame `name`. */
+  frameOutcome(name) {
+    return frame(name).contentWindow.lab.outcome;
+  },
+
+  /** Removes the frame `name`, as closing a tab ends its page. */
+  closeFrame(name) {
+    frame(name).remove();
+    return true;
+  },
+
+  /**
+   * Continues the saved upload `id` with the chosen file (a new uploader unless there is one);
+   * `lab.outcome` becomes `{asset}` or `{error}` when it settles.
+   */
+  resumeUpload(id) {
+    this.uploader ??= new Uploader({ endpoint: config.workerUrl, getToken, concurrency: 2, progressIntervalMs: 50 });
+    this.outcome = null;
+    this.handle = this.uploader.resume(picked(), { id, waitUntilReady: true });
+    this.handle.done.then(
+      (asset) => (this.outcome = { asset: { id: asset.id, status: asset.status } }),
+      (error) => (this.outcome = { error: describe(error) }),
+    );
+    return true;
+  },
+
   /** What `pendingUploads()` gives: `{list}` or `{error}` (it must never throw). */
   async pending() {
+    this.uploader ??= new Uploader({ endpoint: config.workerUrl, getToken });
     try {
       const list = await this.uploader.pendingUploads();
       return { list: list.map((p) => ({ id: p.id, filename: p.filename })) };
