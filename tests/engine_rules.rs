@@ -649,6 +649,47 @@ fn pause_letting_in_flight_finish_keeps_their_results() {
 }
 
 #[test]
+fn an_upload_another_page_took_over_while_paused_ends_with_conflict_and_leaves_its_record_and_asset(
+) {
+    let mut d = Driver::new(EngineConfig {
+        pause_mode: PauseMode::FinishInFlight,
+        ..config()
+    });
+    let (file, actions) = d.add(4, 4, false);
+    let first = puts(&actions);
+    d.feed(Input::Pause { file: Some(file) });
+    let actions = d.feed(Input::TakenOver { file });
+    let error = finished_error(&actions).expect("finished");
+    assert_eq!(error.code, ErrorCode::Conflict);
+    assert!(error.message.contains("another tab"), "{}", error.message);
+    // What was in flight is cancelled; the record and the reserved asset are the other page's.
+    let cancelled: Vec<RequestId> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Cancel { request } => Some(*request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled.len(), first.len(), "{actions:?}");
+    assert_eq!(forgets(&actions), 0, "{actions:?}");
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::DeleteAsset { .. } | Action::KeepCompleted { .. })),
+        "{actions:?}"
+    );
+    assert!(d.engine.progress(file).is_none());
+    assert_eq!(d.engine.next_wakeup(), None);
+    // Its late outcomes change nothing.
+    let actions = d.feed(Input::PutDone {
+        request: first[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(d.feed(Input::TakenOver { file }).is_empty());
+}
+
+#[test]
 fn abort_cancels_everything_and_finishes_with_aborted() {
     let mut d = Driver::new(config());
     let (file, _) = d.add(4, 4, false);

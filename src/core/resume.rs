@@ -216,43 +216,74 @@ impl PartialEq for Fingerprint {
     }
 }
 
+/// Where a saved record stands, for [`find_resumable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Its upload may be continued here.
+    Pending,
+    /// Its upload is pending, but another page sends it now ([`is_claimed_elsewhere`]).
+    SentElsewhere,
+    /// Its upload completed ([`SavedUpload::completed`]).
+    Completed,
+}
+
 /// Which saved record a re-selected file resumes: the one with the wanted id when the caller
 /// names one (a completed record too: see [`SavedUpload::completed`]), else a pending one whose
 /// file had the same name and size, that with the same modification time first (two files of
-/// one name and size, such as `IMG_0001.MOV` from two cameras, each find their own). The
-/// content sample is compared afterwards, once it has been read, to refuse a different file
-/// with `file_mismatch`. Each record comes as `(id, fingerprint, pending, record)`.
+/// one name and size, such as `IMG_0001.MOV` from two cameras, each find their own), and one that
+/// another page sends only when no other matches (its resume then fails with `conflict`, rather
+/// than an idle record being missed). The content sample is compared afterwards, once it has been
+/// read, to refuse a different file with `file_mismatch`. Each record comes as
+/// `(id, fingerprint, standing, record)`.
 pub fn find_resumable<'a, T>(
-    records: impl IntoIterator<Item = (&'a str, &'a Fingerprint, bool, T)>,
+    records: impl IntoIterator<Item = (&'a str, &'a Fingerprint, Standing, T)>,
     wanted_id: Option<&str>,
     name: &str,
     size: u64,
     last_modified: f64,
 ) -> Option<T> {
-    let mut same_name_and_size = None;
-    for (id, fingerprint, pending, record) in records {
-        match wanted_id {
-            Some(wanted) if id == wanted => return Some(record),
-            Some(_) => {}
-            None if pending && fingerprint.name == name && fingerprint.size == size => {
-                if fingerprint.last_modified.to_bits() == last_modified.to_bits() {
-                    return Some(record);
-                }
-                same_name_and_size.get_or_insert(record);
+    // Lower is better: an idle record first, then one with the same modification time.
+    let mut best: Option<(u8, T)> = None;
+    for (id, fingerprint, standing, record) in records {
+        if let Some(wanted) = wanted_id {
+            if id == wanted {
+                return Some(record);
             }
-            None => {}
+            continue;
+        }
+        if standing == Standing::Completed || fingerprint.name != name || fingerprint.size != size {
+            continue;
+        }
+        let other_time = fingerprint.last_modified.to_bits() != last_modified.to_bits();
+        let rank = 2 * u8::from(standing == Standing::SentElsewhere) + u8::from(other_time);
+        if rank == 0 {
+            return Some(record);
+        }
+        if best.as_ref().is_none_or(|(kept, _)| rank < *kept) {
+            best = Some((rank, record));
         }
     }
-    same_name_and_size
+    best.map(|(_, record)| record)
+}
+
+/// Whether a saved record may be forgotten: not while another page sends its upload
+/// (`conflict`): the record is that page's, and the one way to resume the upload once that page
+/// is closed.
+pub fn check_forget(sent_elsewhere: bool, upload_id: &str) -> Result<(), Error> {
+    match sent_elsewhere {
+        true => check_claim(ClaimOutcome::HeldElsewhere, upload_id),
+        false => Ok(()),
+    }
 }
 
 /// Whether an upload that failed with `error` keeps its saved record: for an error a later
 /// resume may still get past (while the asset is processed too: the resume then finds the
 /// session complete and waits for the asset again), and for a file that could no longer be
 /// read (`file_mismatch`): the session is intact, and a page being unloaded fails its reads too
-/// (WebKit), where dropping the record would lose the upload.
+/// (WebKit), where dropping the record would lose the upload; and for an upload another page
+/// continues (`conflict`: [`check_claim`], [`taken_over`]): the record is that page's.
 pub fn keeps_record(error: &Error) -> bool {
-    error.is_retryable() || error.code == ErrorCode::FileMismatch
+    error.is_retryable() || matches!(error.code, ErrorCode::FileMismatch | ErrorCode::Conflict)
 }
 
 /// Checks that the re-selected file's fingerprint (`actual`) is the record's (`saved`, of the
@@ -272,10 +303,12 @@ pub fn check_same_file(
 }
 
 /// The name of the lock (the Web Locks API's, shared by every page and worker of an origin) a
-/// page holds for as long as it runs the upload of session `upload_id`: from the session's
-/// creation, or from its resume, until the upload is over or the page goes away. A resume asks
-/// for it first ([`check_claim`]), so that two tabs never send one session's chunks at once,
-/// and `pendingUploads()` leaves out the uploads another page holds ([`is_claimed_elsewhere`]).
+/// page holds while it sends the chunks of session `upload_id`: from the session's creation or
+/// its resume until the upload is paused, over, or the page goes away. A resume, and an upload
+/// resumed after a pause, asks for it first ([`check_claim`]), so that two pages never send one
+/// session's chunks at once; `pendingUploads()` leaves out the uploads another page holds
+/// ([`is_claimed_elsewhere`]). A paused upload lets go of it, so that another page (or a new
+/// uploader of this page, once an app dropped the one that paused) may continue it.
 pub fn claim_name(upload_id: &str) -> String {
     let mut name = String::from(CLAIM_PREFIX);
     name.push_str(upload_id);
@@ -284,14 +317,18 @@ pub fn claim_name(upload_id: &str) -> String {
 
 const CLAIM_PREFIX: &str = "twelvelabs-edge-upload/";
 
-/// Whether another page (or another uploader) runs the upload of session `upload_id`: its lock
-/// is among the lock names `held` in the origin, and it is not one of the sessions `own` to the
-/// uploader asking. `pendingUploads()` leaves such an upload out: it is running, not pending.
+/// How long a page waits for a session's lock before it concludes that another page sends the
+/// session's chunks: long enough for a page that has just let go of it (a pause, a reload, a
+/// closed tab) to have done so.
+pub const CLAIM_WAIT_MS: u32 = 1_000;
+
+/// Whether another page runs the upload of session `upload_id`: its lock is among the lock
+/// names `held` in the origin, and it is not one of the sessions `own` to the uploader asking.
+/// `pendingUploads()` leaves such an upload out: it is running, not pending.
 pub fn is_claimed_elsewhere(upload_id: &str, held: &[String], own: &[String]) -> bool {
-    let claimed = held.iter().any(|name| {
-        name.strip_prefix(CLAIM_PREFIX)
-            .is_some_and(|id| id == upload_id)
-    });
+    let claimed = held
+        .iter()
+        .any(|name| name.strip_prefix(CLAIM_PREFIX) == Some(upload_id));
     claimed && !own.iter().any(|id| id == upload_id)
 }
 
@@ -300,27 +337,41 @@ pub fn is_claimed_elsewhere(upload_id: &str, held: &[String], own: &[String]) ->
 pub enum ClaimOutcome {
     /// This page holds it now.
     Held,
-    /// Another page (or uploader) holds it: it runs the upload.
+    /// Someone else held it for all of [`CLAIM_WAIT_MS`]: another page (or another upload of
+    /// this one) sends the session's chunks.
     HeldElsewhere,
     /// The runtime has no locks (Node, an older browser), or refused them (an opaque origin):
     /// nothing can tell whether another page runs the upload.
     Unavailable,
 }
 
-/// Whether a resume may go on after asking for its session's lock: not while another page
-/// holds it (`conflict`, before anything is sent, and the saved record stays that page's). Where
-/// no lock can be had, it goes on, as it did before locks existed.
+/// Whether an upload may go on (a resume, or a resume after a pause) after asking for its
+/// session's lock: not while another upload holds it (`conflict`, before anything is sent; the
+/// saved record stays the other upload's). Where no lock can be had, it goes on, as it did before
+/// locks existed.
 pub fn check_claim(outcome: ClaimOutcome, upload_id: &str) -> Result<(), Error> {
     match outcome {
         ClaimOutcome::Held | ClaimOutcome::Unavailable => Ok(()),
         ClaimOutcome::HeldElsewhere => Err(Error::new(
             ErrorCode::Conflict,
             format!(
-                "upload {upload_id} is running in another tab or window of this app; resume it \
-                 there, or here once that page is closed"
+                "upload {upload_id} is being sent by another tab or window of this app, or by \
+                 another upload in this page, until that one is paused or closed"
             ),
         )),
     }
+}
+
+/// Why an upload paused in this page ended when it was resumed: another page had continued its
+/// session meanwhile ([`crate::core::engine::Input::TakenOver`]).
+pub fn taken_over(upload_id: &str) -> Error {
+    Error::new(
+        ErrorCode::Conflict,
+        format!(
+            "upload {upload_id} was continued by another tab or window of this app while it was \
+             paused here"
+        ),
+    )
 }
 
 /// Compresses ascending indices into inclusive ranges (`1,2,3,7` → `[1,3],[7,7]`).
@@ -343,18 +394,26 @@ mod tests {
     fn a_resume_goes_on_unless_another_page_holds_the_session() {
         assert_eq!(claim_name("u-1"), "twelvelabs-edge-upload/u-1");
         let held = ["other-app-lock".to_owned(), claim_name("u-1")];
-        assert!(is_claimed_elsewhere("u-1", &held, &[]));
-        assert!(!is_claimed_elsewhere("u-1", &held, &["u-1".to_owned()]));
-        assert!(
-            !is_claimed_elsewhere("u-10", &held, &[]) && !is_claimed_elsewhere("u-", &held, &[])
-        );
-        assert!(!is_claimed_elsewhere("other-app-lock", &held, &[]));
+        let held = held.as_slice();
+        assert!(is_claimed_elsewhere("u-1", held, &[]));
+        assert!(!is_claimed_elsewhere("u-1", held, &["u-1".to_owned()]));
+        assert!(!is_claimed_elsewhere("u-10", held, &[]) && !is_claimed_elsewhere("u-", held, &[]));
+        assert!(!is_claimed_elsewhere("other-app-lock", held, &[]));
         assert!(check_claim(ClaimOutcome::Held, "u-1").is_ok());
         assert!(check_claim(ClaimOutcome::Unavailable, "u-1").is_ok());
         let refused = check_claim(ClaimOutcome::HeldElsewhere, "u-1").unwrap_err();
         assert_eq!(refused.code, ErrorCode::Conflict);
         assert!(refused.message.contains("u-1"), "{}", refused.message);
         assert!(!refused.is_retryable());
+        assert!(keeps_record(&refused), "the record is the other upload's");
+        assert!(check_forget(false, "u-1").is_ok());
+        assert_eq!(
+            check_forget(true, "u-1").unwrap_err().code,
+            ErrorCode::Conflict
+        );
+        let taken = taken_over("u-1");
+        assert_eq!(taken.code, ErrorCode::Conflict);
+        assert!(taken.message.contains("u-1") && keeps_record(&taken));
     }
 
     fn record() -> SavedUpload {
@@ -432,9 +491,9 @@ mod tests {
         let (a, b, c) = (print("a.mp4", 10), print("b.mp4", 10), print("a.mp4", 11));
         let records = || {
             [
-                ("1", &a, true, 'a'),
-                ("2", &b, true, 'b'),
-                ("3", &c, true, 'c'),
+                ("1", &a, Standing::Pending, 'a'),
+                ("2", &b, Standing::Pending, 'b'),
+                ("3", &c, Standing::Pending, 'c'),
             ]
         };
         assert_eq!(find_resumable(records(), None, "a.mp4", 11, 1.0), Some('c'));
@@ -455,7 +514,12 @@ mod tests {
                 ..print("same.mp4", 16)
             },
         );
-        let twins = || [("1", &first, true, 'x'), ("2", &second, true, 'y')];
+        let twins = || {
+            [
+                ("1", &first, Standing::Pending, 'x'),
+                ("2", &second, Standing::Pending, 'y'),
+            ]
+        };
         assert_eq!(
             find_resumable(twins(), None, "same.mp4", 16, 2.0),
             Some('y')
@@ -469,11 +533,36 @@ mod tests {
             Some('x')
         );
         // A completed record is found by its id only.
-        let done = || [("1", &first, false, 'x')];
+        let done = || [("1", &first, Standing::Completed, 'x')];
         assert_eq!(find_resumable(done(), None, "same.mp4", 16, 1.0), None);
         assert_eq!(
             find_resumable(done(), Some("1"), "same.mp4", 16, 1.0),
             Some('x')
+        );
+        // A record another page sends is taken only when no idle one matches, whatever the
+        // order the records come in.
+        let busy = |elsewhere_first: bool| {
+            let busy = ("1", &first, Standing::SentElsewhere, 'b');
+            let idle = ("2", &first, Standing::Pending, 'i');
+            match elsewhere_first {
+                true => [busy, idle],
+                false => [idle, busy],
+            }
+        };
+        for order in [true, false] {
+            let found = find_resumable(busy(order), None, "same.mp4", 16, 1.0);
+            assert_eq!(found, Some('i'));
+            let found = find_resumable(busy(order), None, "same.mp4", 16, 5.0);
+            assert_eq!(
+                found,
+                Some('i'),
+                "an idle record of another time beats a busy one"
+            );
+        }
+        let only_busy = [("1", &first, Standing::SentElsewhere, 'b')];
+        assert_eq!(
+            find_resumable(only_busy, None, "same.mp4", 16, 1.0),
+            Some('b')
         );
         let mut moved = a.clone();
         assert_eq!(moved, a);

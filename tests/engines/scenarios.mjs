@@ -268,15 +268,18 @@ export async function defineEngineTier(engineName) {
     assert.deepEqual(await tab.errors(), []);
   });
 
-  test(`${engineName}: two tabs of one app: an upload running in one is neither listed nor resumed in the other (conflict, nothing sent), and resumes there once the first tab is gone`, async () => {
-    const file = await writeTestFile(files.dir, name('two-tabs'), 24 * MiB);
-    // Slowed down, so that the steps below land while most of the file is still to go.
-    await setFaults(stack.emulator, { latency_ms: 200 });
+  /**
+   * Two pages of the app in frames of this one (the same storage and the same locks, as two
+   * tabs) and an upload of `file` started in the first, slowed down so that the steps after it
+   * land while most of the file is still to go. Resolves to its upload id once a quarter of the
+   * file is stored.
+   */
+  const startInFirstOfTwoTabs = async (file) => {
+    await setFaults(stack.emulator, { latency_ms: 300 });
     await openLab();
     await tab.chooseFiles('#pick', file.path);
-    // Two pages of the app in frames of this one: the same storage and the same locks, as two tabs.
     await tab.evaluate(async () => (await window.lab.openFrame('first')) && window.lab.openFrame('second'));
-    await tab.evaluate(() => window.lab.inFrame('first', 'startUpload'));
+    await tab.evaluate(() => window.lab.inFrame('first', 'startUpload', { concurrency: 1 }));
     const running = await tab.waitFor(
       () => {
         const p = window.lab.inFrame('first', 'progress');
@@ -285,56 +288,114 @@ export async function defineEngineTier(engineName) {
       null,
       { timeout: SETTLE_MS, interval: 20, what: 'a quarter of the file stored by the first tab' },
     );
-    const { uploadId } = running;
-    // Paused, the first tab still runs the upload (and holds it); this also keeps it from
-    // finishing while the second tab tries.
-    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', true));
-    const STATUS = 'GET /v1.3/assets/multipart-uploads/{upload_id}';
+    return running.uploadId;
+  };
+  const pendingIn = (frame, uploadId) =>
+    tab.waitFor(
+      async ({ frame, uploadId }) => {
+        const { list } = await window.lab.inFrame(frame, 'pending');
+        return list?.some((p) => p.id === uploadId) ? list : null;
+      },
+      { frame, uploadId },
+      { timeout: 30_000, what: `the upload listed in the ${frame} tab` },
+    );
+  const outcomeIn = (frame, what) =>
+    tab.waitFor((frame) => window.lab.frameOutcome(frame), frame, { timeout: SETTLE_MS, what });
+  const STATUS = 'GET /v1.3/assets/multipart-uploads/{upload_id}';
+
+  test(`${engineName}: two tabs of one app: an upload being sent in one is neither listed nor resumed in the other (conflict, nothing sent), and resumes there once the first tab is gone`, async () => {
+    const file = await writeTestFile(files.dir, name('two-tabs'), 24 * MiB);
+    const uploadId = await startInFirstOfTwoTabs(file);
     const statusReadsBefore = (await emulatorStats(stack.emulator)).requests[STATUS] ?? 0;
 
-    // The second tab: the running upload is not pending there, and resuming it is refused at once.
+    // The second tab: the upload is not pending there, and resuming it is refused.
     const pending = await tab.evaluate(() => window.lab.inFrame('second', 'pending'));
-    assert.deepEqual(pending, { list: [] }, 'an upload another tab runs is not listed as pending');
+    assert.deepEqual(pending, { list: [] }, 'an upload another tab sends is not listed as pending');
     await tab.evaluate((id) => window.lab.inFrame('second', 'resumeUpload', id), uploadId);
-    const refused = await tab.waitFor(() => window.lab.frameOutcome('second'), null, {
-      timeout: 30_000,
-      what: 'the second tab\'s resume to settle',
-    });
+    const refused = await outcomeIn('second', 'the second tab\'s resume to settle');
     assert.equal(refused.error?.code, 'conflict', `refused as conflict: ${JSON.stringify(refused)}`);
     assert.match(refused.error.message, new RegExp(`${uploadId}.*another tab`));
     assert.equal((await emulatorStats(stack.emulator)).requests[STATUS] ?? 0, statusReadsBefore, 'the refused resume read nothing upstream');
-    assert.equal(await tab.evaluate(() => window.lab.frameOutcome('first')), null, 'the first tab\'s upload has not settled');
-    // The first tab's upload goes on; it is paused again before it could finish, to close the tab mid-upload.
-    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', false));
-    const paused = await tab.evaluate(() => window.lab.inFrame('first', 'progress'));
-    await tab.waitFor(
-      (before) => window.lab.inFrame('first', 'progress').acknowledgedBytes > before,
-      paused.acknowledgedBytes,
-      { timeout: SETTLE_MS, interval: 20, what: 'the first tab\'s upload to go on' },
-    );
-    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', true));
-    await sleep(500);
-    const stillRunning = await tab.evaluate(() => window.lab.inFrame('first', 'progress'));
-    assert.ok(stillRunning.acknowledgedBytes < stillRunning.totalBytes, `closed mid-upload: ${JSON.stringify(stillRunning)}`);
+    // Nor can it forget the upload: the record is the first tab's way back after a reload.
+    const forgot = await tab.evaluate((id) => window.lab.inFrame('second', 'forgetUpload', id), uploadId);
+    assert.equal(forgot.error?.code, 'conflict', JSON.stringify(forgot));
+    const first = await tab.evaluate(() => window.lab.inFrame('first', 'progress'));
+    assert.equal(await tab.evaluate(() => window.lab.frameOutcome('first')), null, 'the first tab\'s upload goes on');
+    assert.ok(first.acknowledgedBytes < first.totalBytes, `closed mid-upload: ${JSON.stringify(first)}`);
 
     // The first tab goes away mid-upload: the second lists the upload and finishes it intact.
     await tab.evaluate(() => window.lab.closeFrame('first'));
-    const listed = await tab.waitFor(
-      async (id) => {
-        const { list } = await window.lab.inFrame('second', 'pending');
-        return list?.some((p) => p.id === id) ? list : null;
-      },
-      uploadId,
-      { timeout: 30_000, what: 'the upload listed in the second tab once the first is gone' },
-    );
-    assert.equal(listed.length, 1);
+    assert.equal((await pendingIn('second', uploadId)).length, 1);
+    await setFaults(stack.emulator, { latency_ms: 0 });
     await tab.evaluate((id) => window.lab.inFrame('second', 'resumeUpload', id), uploadId);
-    const outcome = await tab.waitFor(() => window.lab.frameOutcome('second'), null, { timeout: SETTLE_MS, what: 'the resumed upload to settle' });
+    const outcome = await outcomeIn('second', 'the resumed upload to settle');
     assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
     const stats = await emulatorStats(stack.emulator);
     assert.deepEqual(Object.keys(stats.chunk_puts), [uploadId], 'one session, continued');
     const digest = await assetDigest(stack.emulator, outcome.asset.id);
     assert.equal(digest.sha256, file.sha256, 'the emulator holds exactly the bytes of the file');
+    assert.deepEqual(await tab.errors(), []);
+  });
+
+  test(`${engineName}: two tabs of one app: an upload paused in one can be continued in the other, and the first then ends with conflict, sending nothing more`, async () => {
+    const file = await writeTestFile(files.dir, name('two-tabs-pause'), 24 * MiB);
+    const uploadId = await startInFirstOfTwoTabs(file);
+    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', true));
+    // Paused, the upload no longer holds its session: the other tab lists it and continues it.
+    assert.equal((await pendingIn('second', uploadId)).length, 1);
+    await tab.evaluate((id) => window.lab.inFrame('second', 'resumeUpload', id), uploadId);
+    await tab.waitFor((id) => window.lab.inFrame('second', 'progress').uploadId === id, uploadId, {
+      timeout: 30_000,
+      what: 'the second tab to continue the session',
+    });
+    // The first tab's user resumes: the session is the second tab's now.
+    await tab.evaluate(() => window.lab.inFrame('first', 'setPaused', false));
+    const takenOver = await outcomeIn('first', 'the first tab\'s upload to end');
+    assert.equal(takenOver.error?.code, 'conflict', JSON.stringify(takenOver));
+    assert.match(takenOver.error.message, new RegExp(`${uploadId}.*continued by another tab`));
+    await setFaults(stack.emulator, { latency_ms: 0 });
+    const outcome = await outcomeIn('second', 'the continued upload to settle');
+    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
+    const stats = await emulatorStats(stack.emulator);
+    assert.deepEqual(Object.keys(stats.chunk_puts), [uploadId], 'one session, continued');
+    const digest = await assetDigest(stack.emulator, outcome.asset.id);
+    assert.equal(digest.sha256, file.sha256, 'the emulator holds exactly the bytes of the file');
+    // Each chunk was stored by one tab: the first sent nothing once the second held the session.
+    const puts = stats.chunk_puts[uploadId];
+    const storedTwice = Object.entries(puts).filter(([, c]) => c.stored > 1).map(([index]) => index);
+    assert.ok(storedTwice.length <= 1, `at most the chunk in flight at the pause was stored twice: ${storedTwice}`);
+    assert.deepEqual(await tab.errors(), []);
+  });
+
+  test(`${engineName}: two tabs of one app: resume(file) without an id continues the file's idle saved upload, not the one another tab sends`, async () => {
+    const file = await writeTestFile(files.dir, name('two-tabs-idle'), 12 * MiB);
+    // An upload of the file left behind by a tab that was closed mid-upload…
+    const idleId = await startInFirstOfTwoTabs(file);
+    await tab.evaluate(() => window.lab.closeFrame('first'));
+    // …and the same file being sent again by another tab now, in a session of its own.
+    await tab.evaluate(async () => (await window.lab.openFrame('first')) && true);
+    await tab.evaluate(() => window.lab.inFrame('first', 'startUpload', { concurrency: 1 }));
+    const busyId = await tab.waitFor(() => window.lab.inFrame('first', 'progress').uploadId, null, {
+      timeout: SETTLE_MS,
+      what: 'the second session of the file',
+    });
+    assert.notEqual(busyId, idleId);
+    await tab.waitFor((id) => window.lab.inFrame('first', 'progress').acknowledgedBytes > 0, busyId, {
+      timeout: SETTLE_MS,
+      what: 'the busy session to store a chunk',
+    });
+    const listed = await pendingIn('second', idleId);
+    assert.deepEqual(listed.map((p) => p.id), [idleId], 'only the idle upload is pending here');
+    await setFaults(stack.emulator, { latency_ms: 0 });
+    await tab.evaluate(() => window.lab.inFrame('second', 'resumeUpload'));
+    const outcome = await outcomeIn('second', 'the resumed upload to settle');
+    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
+    assert.equal(await tab.evaluate(() => window.lab.inFrame('second', 'progress').uploadId), idleId, 'the idle session was continued');
+    const other = await outcomeIn('first', 'the other tab\'s upload to settle');
+    assert.equal(other.asset?.status, 'ready', JSON.stringify(other));
+    for (const assetId of [outcome.asset.id, other.asset.id]) {
+      assert.equal((await assetDigest(stack.emulator, assetId)).sha256, file.sha256, 'each asset holds exactly the file');
+    }
     assert.deepEqual(await tab.errors(), []);
   });
 

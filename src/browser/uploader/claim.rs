@@ -1,46 +1,51 @@
 //! A session's lock across the pages of an origin ([`claim_name`]), with the Web Locks API: a
-//! page holds it while it runs the upload, so that another tab neither resumes the same session
-//! nor lists it as pending. Whether a resume may go on is decided in
+//! page holds it while it sends the session's chunks, so that another tab neither resumes the
+//! same session nor lists it as pending. A paused upload lets go of it and asks for it again
+//! when it resumes. Whether an upload may go on is decided in
 //! [`crate::core::resume::check_claim`]; this module asks, holds and lets go.
 
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Reflect};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::core::engine::FileId;
-use crate::core::resume::{claim_name, is_claimed_elsewhere, ClaimOutcome};
+use crate::browser::js_error::error_name;
+use crate::core::engine::{FileId, Input};
+use crate::core::resume::{
+    check_claim, check_forget, claim_name, is_claimed_elsewhere, ClaimOutcome, CLAIM_WAIT_MS,
+};
 
-use super::lookup::{ListRecords, Records};
+use super::handle::changed;
+use super::lookup::{ListRecords, Records, Resume, StoreTask};
 use super::one_off::Settler;
 use super::ops::{report, Op};
 use super::Inner;
 
-// The lock's callback hands back `held` (called with the function that lets go of the lock) or
-// reports `refused` (with `null` when another page holds it, or what the runtime threw). No
-// decision is made here.
+// A lock request hands back `held` (called with the function that lets go of the lock) or
+// reports `refused` (with what the runtime threw: a `TimeoutError` once `waitMs` passed while
+// someone else held it); a query reports the names of the held locks. No decision is made here.
 #[wasm_bindgen(inline_js = r#"
-export function request_claim(name, held, refused) {
+export function request_claim(name, waitMs, held, refused) {
   const locks = globalThis.navigator && navigator.locks;
-  if (!locks) return false;
-  locks.request(name, { ifAvailable: true }, (lock) => (lock === null ? refused(null) : new Promise(held))).catch(refused);
+  if (!locks || !AbortSignal.timeout) return false;
+  locks.request(name, { signal: AbortSignal.timeout(waitMs) }, () => new Promise(held)).catch(refused);
   return true;
 }
 export function query_claims(done, failed) {
   const locks = globalThis.navigator && navigator.locks;
   if (!locks) return false;
-  locks.query().then(done, failed);
+  locks.query().then((snapshot) => done(snapshot.held.map((lock) => lock.name)), failed);
   return true;
 }
 "#)]
 extern "C" {
-    fn request_claim(name: &str, held: &Function, refused: &Function) -> bool;
+    fn request_claim(name: &str, wait_ms: u32, held: &Function, refused: &Function) -> bool;
     fn query_claims(done: &Function, failed: &Function) -> bool;
 }
 
-/// A session's lock this page holds: let go of when dropped (the upload's entry went: it
-/// finished, or its uploader was freed). The page going away lets go of it too.
+/// A session's lock this page holds: let go of when dropped (the upload paused or ended, or its
+/// uploader was freed). The page going away lets go of it too.
 pub(super) struct SessionClaim(Function);
 
 impl Drop for SessionClaim {
@@ -52,84 +57,153 @@ impl Drop for SessionClaim {
 
 /// How a lock request reported (`kind`, `value`): the outcome, and the lock when it is held.
 pub(super) fn claim_reported(kind: u32, value: JsValue) -> (ClaimOutcome, Option<SessionClaim>) {
-    match (kind, value.dyn_into::<Function>()) {
-        (report::DONE, Ok(release)) => (ClaimOutcome::Held, Some(SessionClaim(release))),
-        (report::FAILED, Err(value)) if value.is_null() => (ClaimOutcome::HeldElsewhere, None),
+    if kind == report::DONE {
+        if let Ok(release) = value.dyn_into::<Function>() {
+            return (ClaimOutcome::Held, Some(SessionClaim(release)));
+        }
+        return (ClaimOutcome::Unavailable, None);
+    }
+    match error_name(&value).as_deref() {
+        Some("TimeoutError" | "AbortError") => (ClaimOutcome::HeldElsewhere, None),
         _ => (ClaimOutcome::Unavailable, None),
     }
 }
 
-/// The names of the locks held in this origin, from a `LockManager.query()` snapshot.
-fn held_names(snapshot: &JsValue) -> Vec<String> {
-    let held = Reflect::get(snapshot, &"held".into()).unwrap_or(JsValue::UNDEFINED);
-    let held: Array = held.dyn_into().unwrap_or_default();
-    held.iter()
-        .filter_map(|lock| Reflect::get(&lock, &"name".into()).ok()?.as_string())
-        .collect()
-}
-
 impl Inner {
-    /// Asks for the lock of session `upload_id`; the report comes with the returned operation
+    /// Asks for the lock of session `upload_id`; its report comes with the returned operation
     /// id, which the caller begins. `None` where the runtime has no locks.
     pub(super) fn ask_claim(&self, upload_id: &str) -> Option<u64> {
         let id = self.local_id();
         let held = self.reporter(report::DONE, id);
         let refused = self.reporter(report::FAILED, id);
-        request_claim(&claim_name(upload_id), &held, &refused).then_some(id)
+        request_claim(&claim_name(upload_id), CLAIM_WAIT_MS, &held, &refused).then_some(id)
     }
 
     /// Holds the lock of the session `file`'s upload just created, so that no other page resumes
-    /// it while this one runs it.
+    /// it while this one sends it.
     pub(super) fn claim_new_session(self: &Rc<Self>, file: FileId, upload_id: &str) {
         if let Some(id) = self.ask_claim(upload_id) {
             self.begin(id, Op::ClaimSession(file));
         }
     }
 
-    /// The lock of a new session was answered: the upload's entry keeps it (an upload already
-    /// over lets go of it at once).
-    pub(super) fn session_claimed(&self, file: FileId, kind: u32, value: JsValue) {
-        let (_, claim) = claim_reported(kind, value);
+    /// The upload `file`'s entry keeps its lock; an upload paused meanwhile, or over, lets go of
+    /// it at once.
+    pub(super) fn keep_claim(&self, file: FileId, claim: Option<SessionClaim>) {
         let unheld = match (self.state.borrow_mut().files.get_mut(&file), claim) {
-            (Some(entry), Some(claim)) => entry.claim.replace(claim),
+            (Some(entry), Some(claim)) if !entry.handle.borrow().paused => {
+                entry.claim.replace(claim)
+            }
             (_, claim) => claim,
         };
         drop(unheld);
     }
 
-    /// Settles a list of records once the locks held in this origin are known: those whose
-    /// session another page (or uploader) holds are running there, and are left out.
-    pub(super) fn list_unclaimed(
+    /// Pauses the upload `file`, and lets go of its session's lock: another page may continue it.
+    pub(super) fn pause_upload(self: &Rc<Self>, file: FileId) {
+        self.feed(Input::Pause { file: Some(file) });
+        let unheld = (self.state.borrow_mut().files.get_mut(&file)).and_then(|e| e.claim.take());
+        drop(unheld);
+    }
+
+    /// Resumes the paused upload `file`, once it holds its session's lock again (where it saves a
+    /// record for a resume: only then can another page have continued it).
+    pub(super) fn continue_upload(self: &Rc<Self>, file: FileId) {
+        let upload_id = {
+            let state = self.state.borrow();
+            let entry = state.files.get(&file).filter(|e| e.fingerprint.is_some());
+            entry.and_then(|e| Some(e.session.as_ref()?.upload_id.clone()))
+        };
+        match upload_id.and_then(|upload_id| self.ask_claim(&upload_id)) {
+            Some(id) => self.begin(id, Op::ClaimContinue(file)),
+            None => self.continue_claimed(file, ClaimOutcome::Unavailable, None),
+        }
+    }
+
+    /// The lock of a paused upload being resumed was asked for: it goes on, or ends as taken
+    /// over by the page that holds it. Nothing, if it was paused again meanwhile.
+    pub(super) fn continue_claimed(
         self: &Rc<Self>,
-        records: Records,
-        settler: Settler,
-        list: ListRecords,
+        file: FileId,
+        outcome: ClaimOutcome,
+        claim: Option<SessionClaim>,
     ) {
+        let handle = match self.state.borrow().files.get(&file) {
+            Some(entry) if !entry.handle.borrow().paused => Rc::clone(&entry.handle),
+            _ => return,
+        };
+        if check_claim(outcome, "").is_err() {
+            return self.feed(Input::TakenOver { file });
+        }
+        self.keep_claim(file, claim);
+        self.feed(Input::Resume { file: Some(file) });
+        let phase = self.phase_name(file);
+        let updated = {
+            let mut state = handle.borrow_mut();
+            let update =
+                !state.settled && !matches!(state.phase, "processing") && state.phase != phase;
+            if update {
+                state.phase = phase;
+            }
+            update
+        };
+        if updated {
+            changed(&handle);
+        }
+    }
+
+    /// Goes on with `after` once the locks held in this origin are known.
+    pub(super) fn with_claims(self: &Rc<Self>, after: AfterClaims) {
         let id = self.local_id();
         let done = self.reporter(report::DONE, id);
         let failed = self.reporter(report::FAILED, id);
         if query_claims(&done, &failed) {
-            self.begin(id, Op::QueryClaims(Box::new((records, settler, list))));
+            self.begin(id, Op::QueryClaims(Box::new(after)));
         } else {
-            settler.settle(Ok(list(records)))
+            self.claims_known(after, &[])
         }
     }
 
-    /// The locks held in this origin were read (or could not be: then nothing is left out).
-    pub(super) fn claims_queried(
-        &self,
-        (mut records, settler, list): (Records, Settler, ListRecords),
-        kind: u32,
-        value: JsValue,
-    ) {
-        if kind == report::DONE {
-            let held = held_names(&value);
-            let own: Vec<String> = (self.state.borrow().files.values())
-                .filter_map(|entry| Some(entry.session.as_ref()?.upload_id.clone()))
-                .collect();
-            records
-                .retain(|(_, record)| !is_claimed_elsewhere(&record.saved.upload_id, &held, &own));
-        }
-        settler.settle(Ok(list(records)))
+    /// The locks held in this origin were read (or could not be: then none is known).
+    pub(super) fn claims_queried(self: &Rc<Self>, after: AfterClaims, kind: u32, value: JsValue) {
+        let held: Vec<String> = match kind {
+            report::DONE => js_sys::Array::from(&value)
+                .iter()
+                .filter_map(|name| name.as_string())
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.claims_known(after, &held)
     }
+
+    fn claims_known(self: &Rc<Self>, after: AfterClaims, held: &[String]) {
+        let own: Vec<String> = (self.state.borrow().files.values())
+            .filter(|entry| entry.claim.is_some())
+            .filter_map(|entry| Some(entry.session.as_ref()?.upload_id.clone()))
+            .collect();
+        let elsewhere = |upload_id: &str| is_claimed_elsewhere(upload_id, held, &own);
+        match after {
+            AfterClaims::List(mut records, settler, list) => {
+                records.retain(|(_, record)| !elsewhere(&record.saved.upload_id));
+                settler.settle(Ok(list(records)))
+            }
+            AfterClaims::Resume(records, resume) => self.resume_matched(resume, records, elsewhere),
+            AfterClaims::Forget(upload_id, settler) => {
+                match check_forget(elsewhere(&upload_id), &upload_id) {
+                    Ok(()) => self.with_store(StoreTask::Forget(upload_id, settler)),
+                    Err(error) => settler.settle(Err(error)),
+                }
+            }
+        }
+    }
+}
+
+/// What waits for the locks held in this origin.
+pub(super) enum AfterClaims {
+    /// `pendingUploads()` and the queue's restore: the records, less those another page sends.
+    List(Records, Settler, ListRecords),
+    /// `resume()`: the record for the chosen file, one another page sends only if no other fits.
+    Resume(Records, Box<Resume>),
+    /// `forget(id)`: unless another page sends that upload.
+    Forget(String, Settler),
 }

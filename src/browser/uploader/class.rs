@@ -20,10 +20,11 @@ use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 
 use super::calls::{asset_form, list_query};
+use super::claim::AfterClaims;
 use super::connectivity::{navigator_offline, Connectivity};
 use super::executor;
 use super::handle::{settle, UploadHandle};
-use super::lookup::{pending_list, saved_entry, StoreTask};
+use super::lookup::{pending_list, saved_entry};
 use super::one_off::{Answer, OneOffRequest, Settler};
 use super::request::UploadRequest;
 use super::{random_u64, Inner, PersistSetting, Shared};
@@ -238,16 +239,17 @@ impl Uploader {
     }
 
     /// The resumable uploads saved in IndexedDB (expired ones are removed, not listed; nor are
-    /// those another tab, window or uploader of this origin is running).
+    /// those another tab, window or uploader of this origin is sending).
     #[wasm_bindgen(js_name = pendingUploads, unchecked_return_type = "Promise<PendingUpload[]>")]
     pub fn pending_uploads(&self) -> Promise {
         self.inner.read_records(Box::new(pending_list))
     }
 
-    /// Deletes a saved upload record (the server session simply expires).
+    /// Deletes a saved upload record (the server session simply expires). Rejects with
+    /// `conflict` while another tab or window of the app sends that upload.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn forget(&self, id: String) -> Promise {
-        Settler::promise(|settler| self.inner.with_store(StoreTask::Forget(id, settler)))
+        Settler::promise(|settler| self.inner.with_claims(AfterClaims::Forget(id, settler)))
     }
 
     /// Creates an asset from a public URL (TwelveLabs fetches it).

@@ -417,7 +417,13 @@ impl Inner {
                 None
             }
             Op::ClaimSession(file) => {
-                self.session_claimed(file, kind, value);
+                let (_, claim) = claim_reported(kind, value);
+                self.keep_claim(file, claim);
+                None
+            }
+            Op::ClaimContinue(file) => {
+                let (outcome, claim) = claim_reported(kind, value);
+                self.continue_claimed(file, outcome, claim);
                 None
             }
             Op::ClaimResume(resume) => {
@@ -425,8 +431,8 @@ impl Inner {
                 self.resume_claimed(resume, outcome, claim);
                 None
             }
-            Op::QueryClaims(pending) => {
-                self.claims_queried(*pending, kind, value);
+            Op::QueryClaims(after) => {
+                self.claims_queried(*after, kind, value);
                 None
             }
             Op::Probe => Some(Input::PutDone {

@@ -217,7 +217,8 @@ pub(super) fn abort_state(state: &Rc<RefCell<HandleState>>) {
 
 #[wasm_bindgen]
 impl UploadHandle {
-    /// Stops starting new chunk PUTs (those in flight finish). No-op once finished.
+    /// Stops starting new chunk PUTs (those in flight finish), and lets another tab of the app
+    /// continue the upload meanwhile. No-op once finished.
     pub fn pause(&self) {
         let file = {
             let mut state = self.state.borrow_mut();
@@ -230,11 +231,12 @@ impl UploadHandle {
         };
         changed(&self.state);
         if let (Some(inner), Some(file)) = (self.inner(), file) {
-            inner.feed(Input::Pause { file: Some(file) });
+            inner.pause_upload(file);
         }
     }
 
-    /// Continues after `pause()`.
+    /// Continues after `pause()`. If another tab of the app continued the upload while it was
+    /// paused here, `done` rejects with `conflict` and nothing more is sent.
     pub fn resume(&self) {
         let file = {
             let mut state = self.state.borrow_mut();
@@ -247,20 +249,7 @@ impl UploadHandle {
         };
         changed(&self.state);
         if let (Some(inner), Some(file)) = (self.inner(), file) {
-            inner.feed(Input::Resume { file: Some(file) });
-            let phase = inner.phase_name(file);
-            let updated = {
-                let mut state = self.state.borrow_mut();
-                let update =
-                    !state.settled && !matches!(state.phase, "processing") && state.phase != phase;
-                if update {
-                    state.phase = phase;
-                }
-                update
-            };
-            if updated {
-                changed(&self.state);
-            }
+            inner.continue_upload(file);
         }
     }
 

@@ -17,10 +17,10 @@ use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::SavedEntry;
 use crate::core::resume::{
-    check_claim, check_same_file, find_resumable, ClaimOutcome, Fingerprint,
+    check_claim, check_same_file, find_resumable, ClaimOutcome, Fingerprint, Standing,
 };
 
-use super::claim::SessionClaim;
+use super::claim::{AfterClaims, SessionClaim};
 use super::driver::headers;
 use super::handle::settle;
 use super::one_off::Settler;
@@ -164,20 +164,31 @@ impl Inner {
                 None => self.store_write(id, None),
             }
         }
-        match lookup {
+        self.with_claims(match lookup {
             Lookup::Records(settler, list) => {
                 records.retain(|(_, record)| record.saved.is_pending());
-                self.list_unclaimed(records, settler, list);
+                AfterClaims::List(records, settler, list)
             }
-            Lookup::Resume(resume) => self.resume_matched(resume, records),
-        }
+            Lookup::Resume(resume) => AfterClaims::Resume(records, resume),
+        })
     }
 
-    fn resume_matched(self: &Rc<Self>, mut resume: Box<Resume>, records: Records) {
+    /// Finds the record of `resume`'s file (`elsewhere`: whether another page sends an upload)
+    /// and reads the file's fingerprint.
+    pub(super) fn resume_matched(
+        self: &Rc<Self>,
+        mut resume: Box<Resume>,
+        records: Records,
+        elsewhere: impl Fn(&str) -> bool,
+    ) {
         let found = find_resumable(
             records.iter().map(|(id, record)| {
-                let pending = record.saved.is_pending();
-                (id.as_str(), &record.fingerprint, pending, (id, record))
+                let standing = match record.saved.is_pending() {
+                    false => Standing::Completed,
+                    true if elsewhere(&record.saved.upload_id) => Standing::SentElsewhere,
+                    true => Standing::Pending,
+                };
+                (id.as_str(), &record.fingerprint, standing, (id, record))
             }),
             resume.request.resume_id.as_deref(),
             &resume.file.name(),
@@ -218,10 +229,10 @@ impl Inner {
             return resume.fail(error);
         }
         // Before anything is sent: another page may be running this session.
-        let claim = self.ask_claim(&record.saved.upload_id);
+        let asked = self.ask_claim(&record.saved.upload_id);
         let mut resume = resume;
         resume.fingerprint = Some(actual);
-        match claim {
+        match asked {
             Some(id) => self.begin(id, Op::ClaimResume(resume)),
             None => self.resume_claimed(resume, ClaimOutcome::Unavailable, None),
         }

@@ -7,7 +7,8 @@ use web_sys::{AbortController, IdbOpenDbRequest, IdbRequest, IdbTransaction};
 use crate::browser::transport::ResponseHead;
 use crate::core::engine::{FileId, RequestId};
 
-use super::lookup::{ListRecords, Lookup, Records, Resume};
+use super::claim::AfterClaims;
+use super::lookup::{Lookup, Resume};
 use super::one_off::{OneOff, Settler};
 use super::persistence::SampleReader;
 
@@ -108,10 +109,12 @@ pub(super) enum Op {
     Probe,
     /// Asking for the lock of a session just created (`claim`).
     ClaimSession(FileId),
+    /// Asking again for the lock of a paused upload being resumed.
+    ClaimContinue(FileId),
     /// Asking for the lock of the session a `resume()` continues, before anything is sent.
     ClaimResume(Box<Resume>),
-    /// Reading which session locks are held, to leave those uploads out of a list.
-    QueryClaims(Box<(Records, Settler, ListRecords)>),
+    /// Reading which session locks are held, for what waits on them.
+    QueryClaims(Box<AfterClaims>),
     /// Reading the resume fingerprint's samples the engine asked for with `request`.
     Sample {
         file: FileId,

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, File};
 
-use crate::core::engine::{FileId, Input, NewFile};
+use crate::core::engine::{FileId, NewFile};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::wire::{validate_create_multipart, CreateMultipartUploadRequest, MediaType};
 
@@ -93,7 +93,7 @@ impl Inner {
         };
         changed(handle);
         if paused {
-            self.feed(Input::Pause { file: Some(file) });
+            self.pause_upload(file);
         } else {
             self.pump();
         }

@@ -169,6 +169,15 @@ pub enum Input {
         /// The upload, or `None` for all.
         file: Option<FileId>,
     },
+    /// Another page continued the upload's session while this one had it paused (it holds the
+    /// session's lock: [`resume::claim_name`]): the upload ends with `conflict`, its requests
+    /// cancelled, and its saved record and asset are left to that page.
+    ///
+    /// [`resume::claim_name`]: crate::core::resume::claim_name
+    TakenOver {
+        /// The upload.
+        file: FileId,
+    },
     /// A fresh grant is at hand (after [`Action::NeedToken`]): the calls waiting for it go out.
     TokenRefreshed,
     /// No grant could be had (after [`Action::NeedToken`]): the uploads waiting for one fail

@@ -269,6 +269,12 @@ impl Engine {
                     self.abort_upload(now_ms, id);
                 }
             }
+            Input::TakenOver { file } => {
+                if let Some(u) = self.uploads.get(&file) {
+                    let error = crate::core::resume::taken_over(&u.upload_id);
+                    self.finish(now_ms, file, Err(error));
+                }
+            }
             Input::TokenRefreshed => self.on_token_refreshed(),
             Input::TokenFailed { error } => self.on_token_failed(now_ms, error),
             Input::Offline => self.online = false,

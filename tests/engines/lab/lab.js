@@ -186,18 +186,30 @@ window.lab = {
   },
 
   /**
-   * Continues the saved upload `id` with the chosen file (a new uploader unless there is one);
+   * Continues the saved upload `id` (without one: the record the package picks for the file)
+   * with the chosen file (a new uploader unless there is one);
    * `lab.outcome` becomes `{asset}` or `{error}` when it settles.
    */
   resumeUpload(id) {
     this.uploader ??= new Uploader({ endpoint: config.workerUrl, getToken, concurrency: 2, progressIntervalMs: 50 });
     this.outcome = null;
-    this.handle = this.uploader.resume(picked(), { id, waitUntilReady: true });
+    this.handle = this.uploader.resume(picked(), { ...(id ? { id } : {}), waitUntilReady: true });
     this.handle.done.then(
       (asset) => (this.outcome = { asset: { id: asset.id, status: asset.status } }),
       (error) => (this.outcome = { error: describe(error) }),
     );
     return true;
+  },
+
+  /** `forget(id)` on this page's uploader: `{forgotten: true}` or `{error}`. */
+  async forgetUpload(id) {
+    this.uploader ??= new Uploader({ endpoint: config.workerUrl, getToken });
+    try {
+      await this.uploader.forget(id);
+      return { forgotten: true };
+    } catch (error) {
+      return { error: describe(error) };
+    }
   },
 
   /** What `pendingUploads()` gives: `{list}` or `{error}` (it must never throw). */
