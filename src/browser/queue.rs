@@ -164,9 +164,10 @@ impl UploadQueue {
         self.inner.apply(id, Queue::cancel)
     }
 
-    /// Starts a `failed` or `aborted` item again. After a failure that retrying may fix, the
-    /// same session continues (only the missing chunks are sent) when the uploader saved it;
-    /// otherwise a new upload starts. Does nothing for other items.
+    /// Starts a `failed` or `aborted` item again. After a failure that retrying may fix, or a
+    /// `conflict` (another tab took the upload over), the same session continues (only the
+    /// missing chunks are sent) when the uploader saved it; otherwise a new upload starts. Does
+    /// nothing for other items.
     pub fn retry(&self, id: &str) -> Result<(), JsValue> {
         self.inner.apply(id, Queue::retry)
     }

@@ -543,10 +543,17 @@ impl Queue {
         if !matches!(item.shown.phase, QueuePhase::Failed | QueuePhase::Aborted) || !item.has_file {
             return Ok(());
         }
+        // The same session continues after a failure that may pass, and after another tab took
+        // the upload over (`conflict`: a new session would upload the file a second time; the
+        // resume finds the asset once that tab completed it).
         let continues = persists
             && item.shown.phase == QueuePhase::Failed
             && item.file_name.is_some()
-            && item.shown.error.as_ref().is_some_and(Error::is_retryable);
+            && item
+                .shown
+                .error
+                .as_ref()
+                .is_some_and(|e| e.is_retryable() || e.code == ErrorCode::Conflict);
         item.resume = if continues {
             item.shown.upload_id.clone()
         } else {
@@ -1104,6 +1111,22 @@ mod tests {
     }
 
     #[test]
+    fn retry_continues_the_session_another_tab_took_over() {
+        let mut q = Queue::new(2, 250, true);
+        q.add(vec![file("a", 10 * MB)]);
+        q.take_actions();
+        q.upload_changed(1, view(QueuePhase::Uploading, 10 * MB, 4 * MB));
+        q.upload_changed(1, failed(10 * MB, ErrorCode::Conflict));
+        let item = q.items().next().unwrap().clone();
+        assert_eq!(item.phase, QueuePhase::Failed);
+        q.retry(1).unwrap();
+        assert_eq!(
+            starts(&q.take_actions()),
+            vec![(1, Some("session-1".to_owned()))]
+        );
+    }
+
+    #[test]
     fn retry_starts_anew_after_a_fatal_failure_a_cancel_a_blob_or_without_persistence() {
         let cases: [(bool, Option<&str>, UploadView); 4] = [
             (true, Some("a"), failed(MB, ErrorCode::Forbidden)),
@@ -1213,30 +1236,22 @@ mod tests {
         assert!(q.take_actions().is_empty());
         q.attach_file(1, "a.mp4", 8 * MB).unwrap();
         assert_eq!(starts(&q.take_actions()), vec![(1, Some("s1".to_owned()))]);
-        // The upload finds the content differs: the item waits for the right file again.
-        let mismatch = UploadView {
-            upload_id: None,
-            ..failed(8 * MB, ErrorCode::FileMismatch)
-        };
-        q.upload_changed(1, mismatch);
-        assert_eq!(q.take_actions(), vec![QueueAction::Drop { item: 1 }]);
-        let item = q.items().next().unwrap();
-        assert_eq!(item.phase, QueuePhase::AwaitingFile);
-        assert_eq!(item.error.as_ref().unwrap().code, ErrorCode::FileMismatch);
-        assert_eq!(item.upload_id.as_deref(), Some("s1"));
-        // Another tab runs the upload: the item waits for its file again, and says why.
-        q.attach_file(1, "a.mp4", 8 * MB).unwrap();
-        assert_eq!(starts(&q.take_actions()), vec![(1, Some("s1".to_owned()))]);
-        let elsewhere = UploadView {
-            upload_id: None,
-            ..failed(8 * MB, ErrorCode::Conflict)
-        };
-        q.upload_changed(1, elsewhere);
-        assert_eq!(q.take_actions(), vec![QueueAction::Drop { item: 1 }]);
-        let item = q.items().next().unwrap();
-        assert_eq!(item.phase, QueuePhase::AwaitingFile);
-        assert_eq!(item.error.as_ref().unwrap().code, ErrorCode::Conflict);
-        assert_eq!(item.upload_id.as_deref(), Some("s1"));
+        // The upload finds the content differs, or another tab sends the upload: the item waits
+        // for its file again, and says why.
+        for code in [ErrorCode::FileMismatch, ErrorCode::Conflict] {
+            let refused = UploadView {
+                upload_id: None,
+                ..failed(8 * MB, code)
+            };
+            q.upload_changed(1, refused);
+            assert_eq!(q.take_actions(), vec![QueueAction::Drop { item: 1 }]);
+            let item = q.items().next().unwrap();
+            assert_eq!(item.phase, QueuePhase::AwaitingFile);
+            assert_eq!(item.error.as_ref().unwrap().code, code);
+            assert_eq!(item.upload_id.as_deref(), Some("s1"));
+            q.attach_file(1, "a.mp4", 8 * MB).unwrap();
+            assert_eq!(starts(&q.take_actions()), vec![(1, Some("s1".to_owned()))]);
+        }
     }
 
     #[test]

@@ -302,6 +302,16 @@ export async function defineEngineTier(engineName) {
   const outcomeIn = (frame, what) =>
     tab.waitFor((frame) => window.lab.frameOutcome(frame), frame, { timeout: SETTLE_MS, what });
   const STATUS = 'GET /v1.3/assets/multipart-uploads/{upload_id}';
+  /** The upload continued in `frame` ends ready, in the one session, holding exactly `file`. */
+  const assertContinuedIntact = async (frame, uploadId, file) => {
+    const outcome = await outcomeIn(frame, 'the continued upload to settle');
+    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
+    const stats = await emulatorStats(stack.emulator);
+    assert.deepEqual(Object.keys(stats.chunk_puts), [uploadId], 'one session, continued');
+    const digest = await assetDigest(stack.emulator, outcome.asset.id);
+    assert.equal(digest.sha256, file.sha256, 'the emulator holds exactly the bytes of the file');
+    return stats;
+  };
 
   test(`${engineName}: two tabs of one app: an upload being sent in one is neither listed nor resumed in the other (conflict, nothing sent), and resumes there once the first tab is gone`, async () => {
     const file = await writeTestFile(files.dir, name('two-tabs'), 24 * MiB);
@@ -328,12 +338,7 @@ export async function defineEngineTier(engineName) {
     assert.equal((await pendingIn('second', uploadId)).length, 1);
     await setFaults(stack.emulator, { latency_ms: 0 });
     await tab.evaluate((id) => window.lab.inFrame('second', 'resumeUpload', id), uploadId);
-    const outcome = await outcomeIn('second', 'the resumed upload to settle');
-    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
-    const stats = await emulatorStats(stack.emulator);
-    assert.deepEqual(Object.keys(stats.chunk_puts), [uploadId], 'one session, continued');
-    const digest = await assetDigest(stack.emulator, outcome.asset.id);
-    assert.equal(digest.sha256, file.sha256, 'the emulator holds exactly the bytes of the file');
+    await assertContinuedIntact('second', uploadId, file);
     assert.deepEqual(await tab.errors(), []);
   });
 
@@ -354,12 +359,7 @@ export async function defineEngineTier(engineName) {
     assert.equal(takenOver.error?.code, 'conflict', JSON.stringify(takenOver));
     assert.match(takenOver.error.message, new RegExp(`${uploadId}.*continued by another tab`));
     await setFaults(stack.emulator, { latency_ms: 0 });
-    const outcome = await outcomeIn('second', 'the continued upload to settle');
-    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
-    const stats = await emulatorStats(stack.emulator);
-    assert.deepEqual(Object.keys(stats.chunk_puts), [uploadId], 'one session, continued');
-    const digest = await assetDigest(stack.emulator, outcome.asset.id);
-    assert.equal(digest.sha256, file.sha256, 'the emulator holds exactly the bytes of the file');
+    const stats = await assertContinuedIntact('second', uploadId, file);
     // Each chunk was stored by one tab: the first sent nothing once the second held the session.
     const puts = stats.chunk_puts[uploadId];
     const storedTwice = Object.entries(puts).filter(([, c]) => c.stored > 1).map(([index]) => index);
@@ -396,6 +396,43 @@ export async function defineEngineTier(engineName) {
     for (const assetId of [outcome.asset.id, other.asset.id]) {
       assert.equal((await assetDigest(stack.emulator, assetId)).sha256, file.sha256, 'each asset holds exactly the file');
     }
+    assert.deepEqual(await tab.errors(), []);
+  });
+
+  test(`${engineName}: resume() of an upload that is not paused, a double resume() and quick pause/resume toggling change nothing: the upload completes intact`, async () => {
+    const file = await writeTestFile(files.dir, name('toggle'), 24 * MiB);
+    await setFaults(stack.emulator, { latency_ms: 300 });
+    await openLab();
+    await tab.chooseFiles('#pick', file.path);
+    await tab.evaluate(() => window.lab.startUpload({ concurrency: 1 }));
+    await tab.waitFor(() => window.lab.progress().acknowledgedBytes > 0, null, { timeout: SETTLE_MS, interval: 20, what: 'a chunk stored' });
+    const goesOn = async (what) => {
+      // Past the time a lock request waits (1 s), so that a refusal would have ended the upload.
+      await sleep(1500);
+      const now = await tab.evaluate(() => ({ outcome: window.lab.outcome, progress: window.lab.progress() }));
+      assert.equal(now.outcome, null, `${what}: the upload goes on (${JSON.stringify(now)})`);
+      assert.ok(now.progress.acknowledgedBytes < now.progress.totalBytes, `${what}: still mid-upload`);
+    };
+    await tab.evaluate(() => window.lab.handle.resume() ?? true);
+    await goesOn('resume() of a running upload');
+    // A double click on Resume, in one task.
+    await tab.evaluate(() => {
+      const { handle } = window.lab;
+      handle.pause();
+      handle.resume();
+      handle.resume();
+      return true;
+    });
+    await goesOn('a double resume()');
+    // And toggling across tasks, each call after the lock request of the one before went out.
+    for (const paused of [true, false, true, false, false]) {
+      await tab.evaluate((paused) => window.lab.setPaused(paused), paused);
+    }
+    await setFaults(stack.emulator, { latency_ms: 0 });
+    const outcome = await tab.waitFor(() => window.lab.outcome, null, { timeout: SETTLE_MS, what: 'the upload to settle' });
+    assert.equal(outcome.asset?.status, 'ready', JSON.stringify(outcome));
+    const uploadId = await tab.evaluate(() => window.lab.handle.uploadId);
+    await assertStoredIntact(stack, { assetId: outcome.asset.id, uploadId }, file);
     assert.deepEqual(await tab.errors(), []);
   });
 

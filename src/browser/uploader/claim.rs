@@ -83,20 +83,16 @@ impl Inner {
     /// it while this one sends it.
     pub(super) fn claim_new_session(self: &Rc<Self>, file: FileId, upload_id: &str) {
         if let Some(id) = self.ask_claim(upload_id) {
-            self.begin(id, Op::ClaimSession(file));
+            self.begin_claim(file, id);
         }
     }
 
-    /// The upload `file`'s entry keeps its lock; an upload paused meanwhile, or over, lets go of
-    /// it at once.
-    pub(super) fn keep_claim(&self, file: FileId, claim: Option<SessionClaim>) {
-        let unheld = match (self.state.borrow_mut().files.get_mut(&file), claim) {
-            (Some(entry), Some(claim)) if !entry.handle.borrow().paused => {
-                entry.claim.replace(claim)
-            }
-            (_, claim) => claim,
-        };
-        drop(unheld);
+    /// Records the lock request `id` of the upload `file` as in flight: one at a time.
+    fn begin_claim(self: &Rc<Self>, file: FileId, id: u64) {
+        if let Some(entry) = self.state.borrow_mut().files.get_mut(&file) {
+            entry.claiming = true;
+        }
+        self.begin(id, Op::Claim(file));
     }
 
     /// Pauses the upload `file`, and lets go of its session's lock: another page may continue it.
@@ -106,37 +102,66 @@ impl Inner {
         drop(unheld);
     }
 
-    /// Resumes the paused upload `file`, once it holds its session's lock again (where it saves a
-    /// record for a resume: only then can another page have continued it).
+    /// Resumes the upload `file` (`handle.resume()`): at once while it holds its session's lock
+    /// (or saves no record, or the runtime has no locks), else once it holds it again. A lock
+    /// request already in flight resumes it when answered.
     pub(super) fn continue_upload(self: &Rc<Self>, file: FileId) {
-        let upload_id = {
+        let (claiming, to_claim) = {
             let state = self.state.borrow();
-            let entry = state.files.get(&file).filter(|e| e.fingerprint.is_some());
-            entry.and_then(|e| Some(e.session.as_ref()?.upload_id.clone()))
+            let Some(entry) = state.files.get(&file) else {
+                return;
+            };
+            let coordinated = entry.fingerprint.is_some() && entry.claim.is_none();
+            let session = entry.session.as_ref().filter(|_| coordinated);
+            (entry.claiming, session.map(|s| s.upload_id.clone()))
         };
-        match upload_id.and_then(|upload_id| self.ask_claim(&upload_id)) {
-            Some(id) => self.begin(id, Op::ClaimContinue(file)),
-            None => self.continue_claimed(file, ClaimOutcome::Unavailable, None),
+        if claiming {
+            return;
+        }
+        match to_claim.and_then(|upload_id| self.ask_claim(&upload_id)) {
+            Some(id) => self.begin_claim(file, id),
+            None => self.resumed(file),
         }
     }
 
-    /// The lock of a paused upload being resumed was asked for: it goes on, or ends as taken
-    /// over by the page that holds it. Nothing, if it was paused again meanwhile.
-    pub(super) fn continue_claimed(
+    /// A lock request of the upload `file` was answered. Paused meanwhile (or over), it lets go
+    /// of the lock. Else a paused upload resumes, or ends as taken over by the page that holds
+    /// the lock; a running one (its session just created) keeps it.
+    pub(super) fn claim_answered(
         self: &Rc<Self>,
         file: FileId,
         outcome: ClaimOutcome,
         claim: Option<SessionClaim>,
     ) {
-        let handle = match self.state.borrow().files.get(&file) {
-            Some(entry) if !entry.handle.borrow().paused => Rc::clone(&entry.handle),
-            _ => return,
+        let paused = {
+            let mut state = self.state.borrow_mut();
+            let paused_here = match state.files.get_mut(&file) {
+                Some(entry) => {
+                    entry.claiming = false;
+                    entry.handle.borrow().paused
+                }
+                None => true,
+            };
+            (!paused_here).then(|| state.engine.is_paused(file))
         };
-        if check_claim(outcome, "").is_err() {
-            return self.feed(Input::TakenOver { file });
+        match paused {
+            None => drop(claim),
+            Some(false) => self.keep_claim(file, claim),
+            Some(true) if check_claim(outcome, "").is_err() => self.feed(Input::TakenOver { file }),
+            Some(true) => {
+                self.keep_claim(file, claim);
+                self.resumed(file);
+            }
         }
-        self.keep_claim(file, claim);
+    }
+
+    /// Resumes the engine's upload `file`, and shows its phase.
+    fn resumed(self: &Rc<Self>, file: FileId) {
         self.feed(Input::Resume { file: Some(file) });
+        let Some(handle) = (self.state.borrow().files.get(&file)).map(|e| Rc::clone(&e.handle))
+        else {
+            return;
+        };
         let phase = self.phase_name(file);
         let updated = {
             let mut state = handle.borrow_mut();
@@ -150,6 +175,18 @@ impl Inner {
         if updated {
             changed(&handle);
         }
+    }
+
+    /// The upload `file`'s entry keeps its lock; an upload paused meanwhile, or over, lets go of
+    /// it at once.
+    fn keep_claim(&self, file: FileId, claim: Option<SessionClaim>) {
+        let unheld = match (self.state.borrow_mut().files.get_mut(&file), claim) {
+            (Some(entry), Some(claim)) if !entry.handle.borrow().paused => {
+                entry.claim.replace(claim)
+            }
+            (_, claim) => claim,
+        };
+        drop(unheld);
     }
 
     /// Goes on with `after` once the locks held in this origin are known.

@@ -416,14 +416,9 @@ impl Inner {
                 }
                 None
             }
-            Op::ClaimSession(file) => {
-                let (_, claim) = claim_reported(kind, value);
-                self.keep_claim(file, claim);
-                None
-            }
-            Op::ClaimContinue(file) => {
+            Op::Claim(file) => {
                 let (outcome, claim) = claim_reported(kind, value);
-                self.continue_claimed(file, outcome, claim);
+                self.claim_answered(file, outcome, claim);
                 None
             }
             Op::ClaimResume(resume) => {

@@ -293,6 +293,7 @@ impl Inner {
             handle: Rc::clone(handle),
             fingerprint: Some(actual.clone()),
             claim,
+            claiming: false,
         };
         {
             let mut state = handle.borrow_mut();

@@ -64,8 +64,10 @@ struct FileEntry {
     upload_headers: Vec<(String, String)>,
     handle: Rc<RefCell<HandleState>>,
     fingerprint: Option<Fingerprint>,
-    /// The session's lock across pages, while this page runs the upload (`claim`).
+    /// The session's lock across pages, while this page sends the upload (`claim`).
     claim: Option<SessionClaim>,
+    /// A request for that lock is in flight.
+    claiming: bool,
 }
 
 /// What an `UploadHandle` shows and controls.

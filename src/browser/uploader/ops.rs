@@ -107,10 +107,9 @@ pub(super) enum Op {
     /// Reading the first byte of a file whose chunk PUT failed without a response (the op's id
     /// is that PUT's request).
     Probe,
-    /// Asking for the lock of a session just created (`claim`).
-    ClaimSession(FileId),
-    /// Asking again for the lock of a paused upload being resumed.
-    ClaimContinue(FileId),
+    /// Asking for the lock of an upload's session (`claim`): just created, or resumed after a
+    /// pause.
+    Claim(FileId),
     /// Asking for the lock of the session a `resume()` continues, before anything is sent.
     ClaimResume(Box<Resume>),
     /// Reading which session locks are held, for what waits on them.

@@ -70,6 +70,7 @@ impl Inner {
             handle: Rc::clone(handle),
             fingerprint: None,
             claim: None,
+            claiming: false,
         };
         self.register(file, entry, handle);
         Ok(())
