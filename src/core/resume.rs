@@ -268,7 +268,7 @@ pub fn find_resumable<'a, T>(
 
 /// Whether a saved record may be forgotten: not while another page sends its upload
 /// (`conflict`): the record is that page's, and the one way to resume the upload once that page
-/// is closed.
+/// is closed. An upload of this page whose record is forgotten saves none from then on.
 pub fn check_forget(sent_elsewhere: bool, upload_id: &str) -> Result<(), Error> {
     match sent_elsewhere {
         true => check_claim(ClaimOutcome::HeldElsewhere, upload_id),

@@ -132,6 +132,43 @@ test('pendingUploads drops expired and unreadable records; forget deletes one; r
   }
 });
 
+test('forget of an upload this uploader has paused sticks: the chunks in flight and the reports that land after it write no record back', async () => {
+  const tab = await openTab();
+  try {
+    // Storage answers slowly, so chunks are in flight when the upload is paused.
+    await storageLatency(300);
+    const seen = await tab.evaluate(async (MIB) => {
+      const { blob } = await window.seededSample(6, 32);
+      const file = new File([blob], 'forgotten.mp4', { type: 'video/mp4' });
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const handle = uploader.upload(file);
+      for (let i = 0; i < 400 && handle.progress.acknowledgedBytes < MIB; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      handle.pause();
+      const id = handle.uploadId;
+      const inFlightAtForget = handle.progress.sentBytes - handle.progress.acknowledgedBytes;
+      await uploader.forget(id);
+      // Past the chunks in flight (300 ms each) and the debounced report (1 s).
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const acknowledgedAfter = handle.progress.acknowledgedBytes;
+      const pending = await uploader.pendingUploads();
+      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+      handle.abort();
+      await handle.done.catch(() => {});
+      return { id, inFlightAtForget, acknowledgedAfter, pending, keys, errors: window.errors };
+    }, MiB);
+    assert.ok(seen.id, 'the upload has a session');
+    assert.ok(seen.inFlightAtForget > 0, `chunks were in flight when the record was forgotten: ${JSON.stringify(seen)}`);
+    assert.deepEqual(seen.pending, [], 'nothing to resume');
+    assert.deepEqual(seen.keys, [], 'no record written back');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
 test('resume without persistence rejects with invalid_input', async () => {
   const tab = await openTab();
   try {

@@ -214,8 +214,9 @@ impl Inner {
     }
 
     fn claims_known(self: &Rc<Self>, after: AfterClaims, held: &[String]) {
+        // This uploader's own uploads, whatever their lock's state (one just paused may still
+        // be listed as held while the runtime lets go of it).
         let own: Vec<String> = (self.state.borrow().files.values())
-            .filter(|entry| entry.claim.is_some())
             .filter_map(|entry| Some(entry.session.as_ref()?.upload_id.clone()))
             .collect();
         let elsewhere = |upload_id: &str| is_claimed_elsewhere(upload_id, held, &own);
@@ -227,11 +228,33 @@ impl Inner {
             AfterClaims::Resume(records, resume) => self.resume_matched(resume, records, elsewhere),
             AfterClaims::Forget(upload_id, settler) => {
                 match check_forget(elsewhere(&upload_id), &upload_id) {
-                    Ok(()) => self.with_store(StoreTask::Forget(upload_id, settler)),
+                    Ok(()) => {
+                        self.stop_saving(&upload_id);
+                        self.with_store(StoreTask::Forget(upload_id, settler))
+                    }
                     Err(error) => settler.settle(Err(error)),
                 }
             }
         }
+    }
+}
+
+impl Inner {
+    /// A forgotten upload this uploader still runs saves no record from now on (its next
+    /// progress would write it back), and so holds no lock: no page could resume it.
+    fn stop_saving(&self, upload_id: &str) {
+        let mut unheld = Vec::new();
+        for entry in self.state.borrow_mut().files.values_mut() {
+            if entry
+                .session
+                .as_ref()
+                .is_some_and(|s| s.upload_id == upload_id)
+            {
+                entry.fingerprint = None;
+                unheld.extend(entry.claim.take());
+            }
+        }
+        drop(unheld);
     }
 }
 
