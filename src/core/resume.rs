@@ -362,6 +362,36 @@ pub fn check_claim(outcome: ClaimOutcome, upload_id: &str) -> Result<(), Error> 
     }
 }
 
+/// What an upload does once its request for its session's lock is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterClaim {
+    /// Let go of the lock (if held): the upload was paused again meanwhile, or is over.
+    LetGo,
+    /// Keep it: the upload is running (its session was just created).
+    Keep,
+    /// Keep it and resume the upload, paused until the lock was its own again.
+    Resume,
+    /// Another page holds it: it continued the upload while it was paused here, which ends it
+    /// ([`taken_over`], through [`crate::core::engine::Input::TakenOver`]).
+    TakenOver,
+}
+
+/// The one rule for a lock request's answer: `outcome`, for an upload that is `live` (not over)
+/// and `paused_by_user` (paused again since it asked), and whose engine upload is `held` (paused).
+pub fn after_claim(
+    outcome: ClaimOutcome,
+    live: bool,
+    paused_by_user: bool,
+    held: bool,
+) -> AfterClaim {
+    match (live && !paused_by_user, held) {
+        (false, _) => AfterClaim::LetGo,
+        (true, false) => AfterClaim::Keep,
+        (true, true) if outcome == ClaimOutcome::HeldElsewhere => AfterClaim::TakenOver,
+        (true, true) => AfterClaim::Resume,
+    }
+}
+
 /// Why an upload paused in this page ended when it was resumed: another page had continued its
 /// session meanwhile ([`crate::core::engine::Input::TakenOver`]).
 pub fn taken_over(upload_id: &str) -> Error {
@@ -410,6 +440,23 @@ mod tests {
         assert_eq!(
             check_forget(true, "u-1").unwrap_err().code,
             ErrorCode::Conflict
+        );
+        use ClaimOutcome::{Held, HeldElsewhere, Unavailable};
+        for outcome in [Held, HeldElsewhere, Unavailable] {
+            // Over, or paused again since it asked: the lock goes, whatever the answer.
+            assert_eq!(after_claim(outcome, false, false, true), AfterClaim::LetGo);
+            assert_eq!(after_claim(outcome, true, true, true), AfterClaim::LetGo);
+            // A running upload (its session just created) keeps what it got.
+            assert_eq!(after_claim(outcome, true, false, false), AfterClaim::Keep);
+        }
+        assert_eq!(after_claim(Held, true, false, true), AfterClaim::Resume);
+        assert_eq!(
+            after_claim(Unavailable, true, false, true),
+            AfterClaim::Resume
+        );
+        assert_eq!(
+            after_claim(HeldElsewhere, true, false, true),
+            AfterClaim::TakenOver
         );
         let taken = taken_over("u-1");
         assert_eq!(taken.code, ErrorCode::Conflict);

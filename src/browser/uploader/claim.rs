@@ -13,7 +13,8 @@ use wasm_bindgen::JsCast;
 use crate::browser::js_error::error_name;
 use crate::core::engine::{FileId, Input};
 use crate::core::resume::{
-    check_claim, check_forget, claim_name, is_claimed_elsewhere, ClaimOutcome, CLAIM_WAIT_MS,
+    after_claim, check_forget, claim_name, is_claimed_elsewhere, AfterClaim, ClaimOutcome,
+    CLAIM_WAIT_MS,
 };
 
 use super::handle::changed;
@@ -124,31 +125,33 @@ impl Inner {
         }
     }
 
-    /// A lock request of the upload `file` was answered. Paused meanwhile (or over), it lets go
-    /// of the lock. Else a paused upload resumes, or ends as taken over by the page that holds
-    /// the lock; a running one (its session just created) keeps it.
+    /// A lock request of the upload `file` was answered; what follows is
+    /// [`crate::core::resume::after_claim`]'s.
     pub(super) fn claim_answered(
         self: &Rc<Self>,
         file: FileId,
         outcome: ClaimOutcome,
         claim: Option<SessionClaim>,
     ) {
-        let paused = {
+        let step = {
             let mut state = self.state.borrow_mut();
-            let paused_here = match state.files.get_mut(&file) {
-                Some(entry) => {
-                    entry.claiming = false;
-                    entry.handle.borrow().paused
-                }
-                None => true,
-            };
-            (!paused_here).then(|| state.engine.is_paused(file))
+            let paused_by_user = state.files.get_mut(&file).map(|entry| {
+                entry.claiming = false;
+                entry.handle.borrow().paused
+            });
+            let held = state.engine.is_paused(file);
+            after_claim(
+                outcome,
+                paused_by_user.is_some(),
+                paused_by_user == Some(true),
+                held,
+            )
         };
-        match paused {
-            None => drop(claim),
-            Some(false) => self.keep_claim(file, claim),
-            Some(true) if check_claim(outcome, "").is_err() => self.feed(Input::TakenOver { file }),
-            Some(true) => {
+        match step {
+            AfterClaim::LetGo => drop(claim),
+            AfterClaim::Keep => self.keep_claim(file, claim),
+            AfterClaim::TakenOver => self.feed(Input::TakenOver { file }),
+            AfterClaim::Resume => {
                 self.keep_claim(file, claim);
                 self.resumed(file);
             }
