@@ -5,6 +5,7 @@ mod engine_support;
 
 use engine_support::{FatalFault, Faults, FileSpec, Rng, Sim};
 use twelvelabs_edge_upload::core::engine::FileId;
+use twelvelabs_edge_upload::core::error::ErrorCode;
 
 /// Files of 1–40 chunks (odd last chunks included), 1–3 files sharing one budget.
 fn random_files(rng: &mut Rng) -> Vec<FileSpec> {
@@ -147,4 +148,55 @@ fn fatal_faults_end_the_upload_with_their_typed_error_and_spare_the_other_files(
             assert!(outcome.is_ok(), "seed {seed}: {file:?}: {outcome:?}");
         }
     }
+}
+
+/// Another page continues the first file's session while this page has it paused (its lock
+/// request is refused on resume: `Input::TakenOver`), among every other fault. The harness's
+/// invariants hold: nothing more is sent for that file (a request opened for a finished file
+/// fails the run), its record and reserved asset are left to the other page (no `ForgetState`,
+/// no `DeleteAsset`), and it ends with `conflict`, while the files sharing its budget complete.
+#[test]
+fn a_session_taken_over_while_paused_ends_with_conflict_and_spares_the_other_files() {
+    let runs = 400u64;
+    let mut taken = 0;
+    for seed in 0..runs {
+        let mut rng = Rng::new(seed);
+        let mut faults = Faults::random(&mut rng);
+        faults.pause = faults.pause.max(20);
+        let mut files = random_files(&mut rng);
+        // The first file is multipart, and long enough to be paused mid-upload now and then.
+        files.insert(
+            0,
+            FileSpec {
+                size: 30_500,
+                chunk_size: 1_000,
+            },
+        );
+        let concurrency = rng.range(1, 6) as u32;
+        let mut sim = Sim::new(seed, faults, Sim::config(seed, concurrency));
+        sim.set_wait_for_asset(seed % 2 == 0);
+        sim.set_fingerprint(true);
+        sim.set_take_over(FileId(1));
+        for spec in &files {
+            sim.add_file(spec);
+        }
+        let report = sim.run(200_000);
+        let first = &report.finished[&FileId(1)];
+        match report.taken_over {
+            Some(file) => {
+                assert_eq!(file, FileId(1));
+                taken += 1;
+                match first {
+                    Err(error) => assert_eq!(error.code, ErrorCode::Conflict, "seed {seed}"),
+                    Ok(_) => panic!("seed {seed}: the upload taken over completed here"),
+                }
+            }
+            None => assert!(first.is_ok(), "seed {seed}: {first:?}"),
+        }
+        for (file, outcome) in report.finished.iter().skip(1) {
+            assert!(outcome.is_ok(), "seed {seed}: {file:?}: {outcome:?}");
+        }
+    }
+    // Most runs pause the first file while its session is live.
+    assert!(taken > runs / 2, "{taken} of {runs}");
 }

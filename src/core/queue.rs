@@ -509,7 +509,8 @@ impl Queue {
 
     /// Cancels an item: its upload is aborted (its session and saved record deleted); one that
     /// never started ends as `aborted` at once. An item awaiting its file is cancelled by
-    /// forgetting its saved upload.
+    /// forgetting its saved upload (the uploader's `forget`: the record, and the asset its
+    /// session reserved unless another page sends it).
     pub fn cancel(&mut self, id: ItemId) -> Result<(), Error> {
         let index = self.index(id)?;
         let item = &mut self.items[index];

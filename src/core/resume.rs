@@ -276,6 +276,14 @@ pub fn check_forget(sent_elsewhere: bool, upload_id: &str) -> Result<(), Error> 
     }
 }
 
+/// Whether `forget` also deletes the asset the forgotten record's session reserved: only for a
+/// record still pending (a completed record's asset is the upload's result) whose upload this
+/// uploader does not run (`runs_here`: its owner aborts or finishes it). Without its record no
+/// page can resume the session, so its asset would otherwise stay `processing`.
+pub fn forget_deletes_asset(record_pending: bool, runs_here: bool) -> bool {
+    record_pending && !runs_here
+}
+
 /// Whether an upload that failed with `error` keeps its saved record: for an error a later
 /// resume may still get past (while the asset is processed too: the resume then finds the
 /// session complete and waits for the asset again), and for a file that could no longer be
@@ -392,6 +400,36 @@ pub fn after_claim(
     }
 }
 
+/// What `handle.resume()` of a paused upload does about its session's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeClaim {
+    /// Nothing now: a lock request is in flight, and its answer resumes the upload
+    /// ([`after_claim`]).
+    Wait,
+    /// Ask for the lock first, and resume once it is answered.
+    Ask,
+    /// Resume at once: the upload holds its lock, or saves no record (no other page can
+    /// continue it), or has no session yet.
+    Go,
+}
+
+/// The one rule for resuming a paused upload: one that saves a record (`saves_record`) and has
+/// a session (`has_session`) but does not hold its lock (`holds_claim`) asks for it first, since
+/// another page may have continued it while it was paused; one lock request at a time
+/// (`claiming`).
+pub fn resume_claim(
+    claiming: bool,
+    saves_record: bool,
+    has_session: bool,
+    holds_claim: bool,
+) -> ResumeClaim {
+    match (claiming, saves_record && has_session && !holds_claim) {
+        (true, _) => ResumeClaim::Wait,
+        (false, true) => ResumeClaim::Ask,
+        (false, false) => ResumeClaim::Go,
+    }
+}
+
 /// Why an upload paused in this page ended when it was resumed: another page had continued its
 /// session meanwhile ([`crate::core::engine::Input::TakenOver`]).
 pub fn taken_over(upload_id: &str) -> Error {
@@ -421,6 +459,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_paused_upload_that_saves_a_record_asks_for_its_lock_before_resuming() {
+        use ResumeClaim::*;
+        // A lock request in flight answers for the resume, whatever else holds.
+        for (saves, session, holds) in [(true, true, false), (false, false, true)] {
+            assert_eq!(resume_claim(true, saves, session, holds), Wait);
+        }
+        assert_eq!(resume_claim(false, true, true, false), Ask);
+        assert_eq!(
+            resume_claim(false, true, true, true),
+            Go,
+            "it holds the lock"
+        );
+        assert_eq!(
+            resume_claim(false, false, true, false),
+            Go,
+            "no record: no page can continue it"
+        );
+        assert_eq!(
+            resume_claim(false, true, false, false),
+            Go,
+            "no session yet"
+        );
+    }
+
+    #[test]
     fn a_resume_goes_on_unless_another_page_holds_the_session() {
         assert_eq!(claim_name("u-1"), "twelvelabs-edge-upload/u-1");
         let held = ["other-app-lock".to_owned(), claim_name("u-1")];
@@ -437,6 +500,15 @@ mod tests {
         assert!(!refused.is_retryable());
         assert!(keeps_record(&refused), "the record is the other upload's");
         assert!(check_forget(false, "u-1").is_ok());
+        assert!(forget_deletes_asset(true, false));
+        assert!(
+            !forget_deletes_asset(false, false),
+            "a completed upload's asset stays"
+        );
+        assert!(
+            !forget_deletes_asset(true, true),
+            "an upload this page runs keeps its asset"
+        );
         assert_eq!(
             check_forget(true, "u-1").unwrap_err().code,
             ErrorCode::Conflict

@@ -217,17 +217,24 @@ const DISCARD_LIMIT_BYTES: usize = 1 << 20;
 /// How long the Worker waits for more of a refused body before it answers anyway.
 const DISCARD_IDLE_MS: u64 = 250;
 
+/// How long the Worker reads a refused body in all before it answers anyway: long enough for
+/// [`DISCARD_LIMIT_BYTES`] over a 1 Mbit/s link, and short enough that a client trickling a
+/// byte at a time (each resetting the idle wait) holds neither its answer nor CPU for long.
+const DISCARD_TOTAL_MS: u64 = 10_000;
+
 /// Reads and drops what is left of a refused body, up to [`DISCARD_LIMIT_BYTES`]: an answer sent
 /// while the client is still sending makes the connection close under it, and the client (or a
-/// proxy in front of workerd) then sees a reset instead of the refusal. Past the limit, or once the
-/// client has sent nothing for [`DISCARD_IDLE_MS`], the answer goes out anyway: a client cannot make
-/// the Worker read an unbounded body, nor hold its answer back by stalling.
+/// proxy in front of workerd) then sees a reset instead of the refusal. Past the limit, once the
+/// client has sent nothing for [`DISCARD_IDLE_MS`], or after [`DISCARD_TOTAL_MS`], the answer goes
+/// out anyway: a client cannot make the Worker read an unbounded body, nor hold its answer back by
+/// stalling or trickling.
 async fn discard_rest(stream: &mut worker::ByteStream, already: usize) {
     let mut discarded = already;
+    let mut total = Delay::from(Duration::from_millis(DISCARD_TOTAL_MS));
     while discarded <= DISCARD_LIMIT_BYTES {
         let idle = Delay::from(Duration::from_millis(DISCARD_IDLE_MS));
-        match select(stream.next(), idle).await {
-            Either::Left((Some(Ok(chunk)), _)) => discarded += chunk.len(),
+        match select(select(stream.next(), idle), &mut total).await {
+            Either::Left((Either::Left((Some(Ok(chunk)), _)), _)) => discarded += chunk.len(),
             _ => return,
         }
     }

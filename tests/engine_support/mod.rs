@@ -344,6 +344,9 @@ pub struct RunReport {
     pub max_puts_in_flight: u32,
     pub duplicate_reports: u64,
     pub virtual_ms: u64,
+    /// The file another page took over while it was paused ([`Sim::set_take_over`]), if that
+    /// happened.
+    pub taken_over: Option<FileId>,
 }
 
 /// The simulator.
@@ -401,6 +404,8 @@ pub struct Sim {
     /// waiting for (past their deadline it sends another without cancelling them).
     creations_sent_at: HashMap<RequestId, u64>,
     abandoned_creations: HashSet<RequestId>,
+    /// The file whose session another page continues at the first resume after a pause.
+    take_over: Option<FileId>,
 }
 
 pub const T0: u64 = 1_764_586_800_000;
@@ -445,6 +450,7 @@ impl Sim {
             uploaded: HashSet::new(),
             creations_sent_at: HashMap::new(),
             abandoned_creations: HashSet::new(),
+            take_over: None,
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
@@ -458,6 +464,7 @@ impl Sim {
                 max_puts_in_flight: 0,
                 duplicate_reports: 0,
                 virtual_ms: 0,
+                taken_over: None,
             },
             max_chunk_size: 0,
             concurrency,
@@ -503,6 +510,13 @@ impl Sim {
     /// Files added from now on ask the engine to read their resume fingerprint first.
     pub fn set_fingerprint(&mut self, fingerprint: bool) {
         self.fingerprint = fingerprint;
+    }
+
+    /// At the first user resume after a pause that finds `file`'s multipart session live,
+    /// another page has continued that session meanwhile: the page's lock request is refused
+    /// and the engine gets [`Input::TakenOver`] before the resume.
+    pub fn set_take_over(&mut self, file: FileId) {
+        self.take_over = Some(file);
     }
 
     fn server_now(&self) -> u64 {
@@ -1283,6 +1297,15 @@ impl Sim {
             }
             Pending::UserResume => {
                 self.paused = false;
+                let live_session = |file: &FileId| {
+                    self.sessions.get(file).is_some_and(|s| !s.direct)
+                        && !self.finished.contains_key(file)
+                };
+                if let Some(file) = self.take_over.filter(live_session) {
+                    self.take_over = None;
+                    self.report.taken_over = Some(file);
+                    self.engine.handle(self.now, Input::TakenOver { file });
+                }
                 Input::Resume { file: None }
             }
             Pending::NetworkOnline => {

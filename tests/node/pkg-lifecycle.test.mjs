@@ -484,6 +484,57 @@ test('a queue item restored before another tab completed its upload ends done wi
   }
 });
 
+test('cancel and remove of a queue item awaiting its file give up its saved upload: record and reserved asset deleted', async () => {
+  const { tab } = await openTab();
+  try {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      const left = [];
+      for (const [seed, name] of [[71, 'cancelled.mp4'], [72, 'removed.mp4']]) {
+        const { blob } = await window.seededSample(8, seed);
+        const { handle, id } = await window.leftPaused(new File([blob], name, { type: 'video/mp4', lastModified: seed }));
+        left.push({ name, id, assetId: handle.assetId });
+      }
+      // The next page: both restored, awaiting their files; the user gives them up instead.
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const queue = new window.pkg.UploadQueue(uploader);
+      await queue.restorePending();
+      const itemOf = (id) => queue.getSnapshot().items.find((i) => i.uploadId === id);
+      const phases = left.map(({ id }) => itemOf(id)?.phase);
+      queue.cancel(itemOf(left[0].id).id);
+      const cancelled = itemOf(left[0].id).phase;
+      queue.remove(itemOf(left[1].id).id);
+      const removed = itemOf(left[1].id) === undefined;
+      let pending = [];
+      for (let i = 0; i < 200; i++) {
+        pending = (await uploader.pendingUploads()).map((p) => p.id).filter((id) => left.some((l) => l.id === id));
+        if (pending.length === 0) break;
+        await sleep(50);
+      }
+      return { left, phases, cancelled, removed, pending };
+    });
+    assert.deepEqual(seen.phases, ['awaiting_file', 'awaiting_file'], JSON.stringify(seen));
+    assert.equal(seen.cancelled, 'aborted');
+    assert.ok(seen.removed);
+    assert.deepEqual(seen.pending, [], 'both records are gone');
+    for (const { name, assetId } of seen.left) {
+      assert.ok(assetId, name);
+      let status;
+      for (let i = 0; i < 100; i++) {
+        const response = await fetch(`${env.stack.emulator.apiUrl}/assets/${assetId}`, {
+          headers: { 'x-api-key': env.stack.emulator.apiKey },
+        });
+        status = response.status;
+        if (status === 404) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(status, 404, `the asset ${name}'s session reserved is deleted`);
+    }
+  } finally {
+    await tab.close();
+  }
+});
+
 test('a queue lets go of each in-memory Blob once its item is done, and keeps a failed one for a retry', async () => {
   const { tab } = await openTab();
   try {

@@ -169,6 +169,63 @@ test('forget of an upload this uploader has paused sticks: the chunks in flight 
   }
 });
 
+/** The asset `id` as TwelveLabs has it: its status, or `null` once it is gone. */
+async function assetStatus(id) {
+  const { emulator } = env.stack;
+  const response = await fetch(`${emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': emulator.apiKey } });
+  if (response.status === 404) return null;
+  assert.equal(response.status, 200, `GET asset ${id}`);
+  return (await response.json()).status;
+}
+
+test('forget of a saved upload no page runs deletes its record and the asset its session reserved; one this uploader runs keeps it', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(200);
+    const MIB = MiB;
+    const seen = await tab.evaluate(async (MIB) => {
+      const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
+      const pauseMidway = async (uploader, name, seed) => {
+        // Far from its end when paused: no chunk in flight then completes the session.
+        const { blob } = await window.seededSample(24, seed);
+        const handle = uploader.upload(new File([blob], name, { type: 'video/mp4' }));
+        for (let i = 0; i < 400 && handle.progress.acknowledgedBytes < MIB; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        handle.pause();
+        for (let i = 0; i < 400 && !(await uploader.pendingUploads()).some((p) => p.id === handle.uploadId); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        return handle;
+      };
+      // The page that paused it is gone as far as the upload is concerned: a second uploader
+      // (as after a reload) forgets it.
+      const first = new window.pkg.Uploader(options);
+      const abandoned = await pauseMidway(first, 'abandoned.mp4', 33);
+      const later = new window.pkg.Uploader(options);
+      await later.forget(abandoned.uploadId);
+      const keysAfterForget = await window.onUploads('readonly', (store) => store.getAllKeys());
+      // An upload this uploader has paused keeps its asset: its handle still owns the upload.
+      const own = await pauseMidway(first, 'own.mp4', 34);
+      await first.forget(own.uploadId);
+      return {
+        abandoned: { uploadId: abandoned.uploadId, assetId: abandoned.assetId },
+        own: { uploadId: own.uploadId, assetId: own.assetId },
+        keysAfterForget,
+        errors: window.errors,
+      };
+    }, MIB);
+    assert.ok(seen.abandoned.assetId && seen.own.assetId, JSON.stringify(seen));
+    assert.ok(!seen.keysAfterForget.includes(seen.abandoned.uploadId), 'the record is deleted');
+    assert.equal(await assetStatus(seen.abandoned.assetId), null, 'the reserved asset is deleted');
+    assert.equal(await assetStatus(seen.own.assetId), 'processing', 'the running upload keeps its asset');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
 test('resume without persistence rejects with invalid_input', async () => {
   const tab = await openTab();
   try {

@@ -191,6 +191,44 @@ test('a request refused on its headers while its body is still arriving gets the
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
+test('a refused request whose body trickles in a byte at a time gets its refusal within the drain bound, not when the client stops', async () => {
+  // Each byte resets the drain's idle wait (250 ms), so only a bound on the whole drain
+  // (handlers::DISCARD_TOTAL_MS, 10 s) keeps such a client from holding its answer, and the
+  // Worker's CPU, for as long as it trickles. The client here would trickle for 40 s.
+  const forged = grant({}, 'x'.repeat(64));
+  const variants = [
+    ['a forged grant, JSON', '/v1.3/assets/multipart-uploads', `Authorization: Bearer ${forged}\r\nContent-Type: application/json`],
+    ['no token, a form', '/v1.3/assets', 'Content-Type: multipart/form-data; boundary=x'],
+  ];
+  await resetStats();
+  const lines = () => worker.output().split('\n').filter((line) => line.includes('"status":401')).length;
+  for (const [label, path, headers] of variants) {
+    const before = lines();
+    const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const started = Date.now();
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk));
+    socket.on('error', () => {});
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}\r\nContent-Length: 1000000\r\n\r\n`);
+    while (!answer && Date.now() - started < 40_000) {
+      socket.write('a');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    const answeredAfterMs = Date.now() - started;
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 401 /, `${label}: ${answer.slice(0, 80) || 'no answer'} after ${answeredAfterMs} ms`);
+    assert.ok(answeredAfterMs < 30_000, `${label}: answered after ${answeredAfterMs} ms, while the client was still trickling`);
+    let logged = 0;
+    for (let i = 0; i < 40 && logged === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      logged = lines() - before;
+    }
+    assert.equal(logged, 1, `${label}: one log line`);
+  }
+  assert.deepEqual(await upstreamCalls(emulator), {});
+});
+
 test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
   await resetStats();
   for (const exp of [now() + 600 + 120, now() + 86_400, now() + 10 * 365 * 86_400]) {

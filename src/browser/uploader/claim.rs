@@ -13,8 +13,8 @@ use wasm_bindgen::JsCast;
 use crate::browser::js_error::error_name;
 use crate::core::engine::{FileId, Input};
 use crate::core::resume::{
-    after_claim, check_forget, claim_name, is_claimed_elsewhere, AfterClaim, ClaimOutcome,
-    CLAIM_WAIT_MS,
+    after_claim, check_forget, claim_name, forget_deletes_asset, is_claimed_elsewhere,
+    resume_claim, AfterClaim, ClaimOutcome, ResumeClaim, CLAIM_WAIT_MS,
 };
 
 use super::handle::changed;
@@ -107,19 +107,25 @@ impl Inner {
     /// (or saves no record, or the runtime has no locks), else once it holds it again. A lock
     /// request already in flight resumes it when answered.
     pub(super) fn continue_upload(self: &Rc<Self>, file: FileId) {
-        let (claiming, to_claim) = {
+        let (step, upload_id) = {
             let state = self.state.borrow();
             let Some(entry) = state.files.get(&file) else {
                 return;
             };
-            let coordinated = entry.fingerprint.is_some() && entry.claim.is_none();
-            let session = entry.session.as_ref().filter(|_| coordinated);
-            (entry.claiming, session.map(|s| s.upload_id.clone()))
+            let step = resume_claim(
+                entry.claiming,
+                entry.fingerprint.is_some(),
+                entry.session.is_some(),
+                entry.claim.is_some(),
+            );
+            (step, entry.session.as_ref().map(|s| s.upload_id.clone()))
         };
-        if claiming {
-            return;
-        }
-        match to_claim.and_then(|upload_id| self.ask_claim(&upload_id)) {
+        let asked = match (step, upload_id) {
+            (ResumeClaim::Wait, _) => return,
+            (ResumeClaim::Ask, Some(upload_id)) => self.ask_claim(&upload_id),
+            _ => None,
+        };
+        match asked {
             Some(id) => self.begin_claim(file, id),
             None => self.resumed(file),
         }
@@ -180,13 +186,11 @@ impl Inner {
         }
     }
 
-    /// The upload `file`'s entry keeps its lock; an upload paused meanwhile, or over, lets go of
-    /// it at once.
+    /// The upload `file`'s entry keeps its lock ([`after_claim`] let go of it for an upload
+    /// paused meanwhile); an upload over lets go of it at once.
     fn keep_claim(&self, file: FileId, claim: Option<SessionClaim>) {
         let unheld = match (self.state.borrow_mut().files.get_mut(&file), claim) {
-            (Some(entry), Some(claim)) if !entry.handle.borrow().paused => {
-                entry.claim.replace(claim)
-            }
+            (Some(entry), Some(claim)) => entry.claim.replace(claim),
             (_, claim) => claim,
         };
         drop(unheld);
@@ -229,11 +233,15 @@ impl Inner {
                 settler.settle(Ok(list(records)))
             }
             AfterClaims::Resume(records, resume) => self.resume_matched(resume, records, elsewhere),
-            AfterClaims::Forget(upload_id, settler) => {
+            AfterClaims::Forget(upload_id, pending_asset, settler) => {
                 match check_forget(elsewhere(&upload_id), &upload_id) {
                     Ok(()) => {
-                        self.stop_saving(&upload_id);
-                        self.with_store(StoreTask::Forget(upload_id, settler))
+                        let runs_here = self.stop_saving(&upload_id);
+                        let deletes = forget_deletes_asset(pending_asset.is_some(), runs_here);
+                        match pending_asset.filter(|_| deletes) {
+                            Some(asset_id) => self.discard_asset(upload_id, asset_id, settler),
+                            None => self.with_store(StoreTask::Forget(upload_id, settler)),
+                        }
                     }
                     Err(error) => settler.settle(Err(error)),
                 }
@@ -244,8 +252,10 @@ impl Inner {
 
 impl Inner {
     /// A forgotten upload this uploader still runs saves no record from now on (its next
-    /// progress would write it back), and so holds no lock: no page could resume it.
-    fn stop_saving(&self, upload_id: &str) {
+    /// progress would write it back), and so holds no lock: no page could resume it. Whether
+    /// this uploader runs it.
+    fn stop_saving(&self, upload_id: &str) -> bool {
+        let mut runs_here = false;
         let mut unheld = Vec::new();
         for entry in self.state.borrow_mut().files.values_mut() {
             if entry
@@ -255,9 +265,11 @@ impl Inner {
             {
                 entry.fingerprint = None;
                 unheld.extend(entry.claim.take());
+                runs_here = true;
             }
         }
         drop(unheld);
+        runs_here
     }
 }
 
@@ -267,6 +279,7 @@ pub(super) enum AfterClaims {
     List(Records, Settler, ListRecords),
     /// `resume()`: the record for the chosen file, one another page sends only if no other fits.
     Resume(Records, Box<Resume>),
-    /// `forget(id)`: unless another page sends that upload.
-    Forget(String, Settler),
+    /// `forget(id)`: unless another page sends that upload; with the asset a pending record's
+    /// session reserved.
+    Forget(String, Option<String>, Settler),
 }

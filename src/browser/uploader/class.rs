@@ -20,11 +20,10 @@ use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 
 use super::calls::{asset_form, list_query};
-use super::claim::AfterClaims;
 use super::connectivity::{navigator_offline, Connectivity};
 use super::executor;
 use super::handle::{settle, UploadHandle};
-use super::lookup::{pending_list, saved_entry};
+use super::lookup::{pending_list, saved_entry, Lookup, StoreTask};
 use super::one_off::{Answer, OneOffRequest, Settler};
 use super::request::UploadRequest;
 use super::{random_u64, Inner, PersistSetting, Shared};
@@ -245,11 +244,14 @@ impl Uploader {
         self.inner.read_records(Box::new(pending_list))
     }
 
-    /// Deletes a saved upload record (the server session simply expires). Rejects with
-    /// `conflict` while another tab or window of the app sends that upload.
+    /// Gives up a saved upload: deletes its record and, for one no page runs, the asset its
+    /// session reserved (which would otherwise stay `processing`); settles once that is done.
+    /// Rejects with `conflict` while another tab or window of the app sends that upload.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn forget(&self, id: String) -> Promise {
-        Settler::promise(|settler| self.inner.with_claims(AfterClaims::Forget(id, settler)))
+        Settler::promise(|settler| {
+            (self.inner).with_store(StoreTask::Read(Lookup::Forget(id, settler)))
+        })
     }
 
     /// Creates an asset from a public URL (TwelveLabs fetches it).

@@ -34,6 +34,7 @@ use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
 use super::handle::abort_state;
+use super::lookup::StoreTask;
 use super::{now, Inner};
 
 #[wasm_bindgen]
@@ -405,6 +406,10 @@ impl Inner {
                 } else {
                     Err(transaction_error(&transaction))
                 });
+                None
+            }
+            Op::DiscardAsset { key, settler } => {
+                self.with_store(StoreTask::Forget(key, settler));
                 None
             }
             Op::Fingerprint { resume, mut reader } => {

@@ -51,6 +51,8 @@ pub(super) enum Lookup {
     Records(Settler, ListRecords),
     /// Continue the saved upload of a chosen file.
     Resume(Box<Resume>),
+    /// `forget(id)`: the record `id`, and the asset its session reserved.
+    Forget(String, Settler),
 }
 
 /// A `resume()` under way: the chosen file, its options and handle, and the record found.
@@ -133,6 +135,10 @@ impl Inner {
             (StoreTask::Read(Lookup::Records(settler, list)), None) => {
                 settler.settle(Ok(list(Vec::new())))
             }
+            // Without a database there is nothing to forget.
+            (StoreTask::Read(Lookup::Forget(_, settler)), None) => {
+                settler.settle(Ok(JsValue::UNDEFINED))
+            }
             (StoreTask::Read(Lookup::Resume(resume)), None) => resume.fail(Error::invalid(
                 "resume needs persistence: IndexedDB is unavailable or `persist` is false",
             )),
@@ -170,6 +176,13 @@ impl Inner {
                 AfterClaims::List(records, settler, list)
             }
             Lookup::Resume(resume) => AfterClaims::Resume(records, resume),
+            Lookup::Forget(key, settler) => {
+                let record = records.into_iter().find(|(id, _)| *id == key);
+                let pending_asset = record
+                    .filter(|(_, record)| record.saved.is_pending())
+                    .map(|(_, record)| record.saved.asset_id);
+                AfterClaims::Forget(key, pending_asset, settler)
+            }
         })
     }
 

@@ -128,6 +128,32 @@ impl Inner {
         self.start_one_off(operation, request, answer, signal, None)
     }
 
+    /// Deletes the asset `asset_id` a forgotten record's session reserved, with the retries of
+    /// `deleteAsset`, then the record `key` (`forget` settles once that committed). The
+    /// deletion's outcome changes nothing: an asset already gone is what was wanted, and one
+    /// left stays as an abandoned upload's would.
+    pub(super) fn discard_asset(self: &Rc<Self>, key: String, asset_id: String, settler: Settler) {
+        let id = self.local_id();
+        let deleted = Settler {
+            resolve: self.reporter(report::DONE, id),
+            reject: self.reporter(report::FAILED, id),
+        };
+        self.begin(id, Op::DiscardAsset { key, settler });
+        let call = Box::new(OneOff {
+            request: OneOffRequest::Delete {
+                asset_id,
+                force: false,
+            },
+            answer: Answer::Nothing,
+            signal: None,
+            retry: self.one_off_retry(Operation::DeleteAsset),
+            waiting: None,
+            settler: deleted,
+            head: None,
+        });
+        self.send_one_off(self.local_id(), call);
+    }
+
     fn start_one_off(
         self: &Rc<Self>,
         operation: Operation,

@@ -97,6 +97,12 @@ pub(super) enum Op {
         transaction: IdbTransaction,
         settler: Settler,
     },
+    /// `forget`: deleting the asset the forgotten record's session reserved; the record `key`
+    /// is deleted once that call is over, whatever its outcome, and then the promise settles.
+    DiscardAsset {
+        key: String,
+        settler: Settler,
+    },
     /// Reading the chosen file's fingerprint samples, to continue a saved upload.
     Fingerprint {
         resume: Box<Resume>,
