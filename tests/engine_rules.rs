@@ -768,22 +768,46 @@ fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its
 }
 
 #[test]
-fn only_an_abort_deletes_the_reserved_asset_and_never_a_completed_one() {
-    // Other endings keep the asset: a fatal error (a later resume cannot use it, but the user
-    // may want to see why it failed) and, of course, success.
-    let mut d = Driver::new(config());
-    let (_, actions) = d.add(1, 1, true);
-    let actions = d.feed(Input::PutDone {
-        request: puts(&actions)[0].0,
-        outcome: HttpOutcome::status(400),
+fn an_upload_over_for_good_deletes_its_reserved_asset_never_a_completed_or_resumable_one() {
+    // A fatal error ends the upload for good: no resume can use the session (its record goes),
+    // so the asset it reserved would stay `processing` forever. It is deleted, once, after the
+    // requests are cancelled and before the upload is reported finished, as for an abort.
+    for (status, code) in [
+        (400, ErrorCode::StorageRejected),
+        (200, ErrorCode::EtagUnreadable),
+    ] {
+        let mut d = Driver::new(config());
+        let (_, actions) = d.add(1, 1, true);
+        let actions = d.feed(Input::PutDone {
+            request: puts(&actions)[0].0,
+            outcome: HttpOutcome::status(status),
+        });
+        assert_eq!(finished_code(&actions), Some(Err(code)));
+        let deleted = actions
+            .iter()
+            .position(|a| matches!(a, Action::DeleteAsset { asset_id } if asset_id == "as"));
+        let finished = actions
+            .iter()
+            .position(|a| matches!(a, Action::Finished { .. }));
+        assert!(
+            deleted.is_some() && deleted < finished,
+            "{code:?}: {actions:?}"
+        );
+        assert_eq!(forgets(&actions), 1, "{code:?}: {actions:?}");
+    }
+
+    // An error a later resume may get past keeps the session's record, and so its asset.
+    let mut d = Driver::new(EngineConfig {
+        api_backoff: BackoffPolicy {
+            base_ms: 100,
+            cap_ms: 800,
+            max_attempts: 1,
+        },
+        ..config()
     });
-    assert_eq!(
-        finished_code(&actions),
-        Some(Err(ErrorCode::StorageRejected))
-    );
-    assert!(!actions
-        .iter()
-        .any(|a| matches!(a, Action::DeleteAsset { .. })));
+    let seen = reports_answered(&mut d, Err(HttpOutcome::status(500)));
+    assert_eq!(finished_code(&seen), Some(Err(ErrorCode::RetriesExhausted)));
+    assert!(!seen.iter().any(|a| matches!(a, Action::DeleteAsset { .. })));
 
     // Aborting while waiting for processing: the session completed, the asset is whole.
     let mut d = Driver::new(config());

@@ -272,6 +272,23 @@ struct Item {
     changed: bool,
 }
 
+impl Item {
+    /// The saved upload giving the item up must forget: the one it would continue (awaiting its
+    /// file, or queued to continue it), or the one its failure kept for a later resume.
+    fn saved_upload(&self) -> Option<String> {
+        match (&self.run, &self.shown.error) {
+            (Run::NotStarted, _) if self.resume.is_some() => self.resume.clone(),
+            (_, Some(error))
+                if self.shown.phase == QueuePhase::Failed
+                    && crate::core::resume::keeps_record(error) =>
+            {
+                self.shown.upload_id.clone()
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The queue's state and rules. IO-free: the adapter feeds it and executes its actions.
 #[derive(Debug)]
 pub struct Queue {
@@ -510,19 +527,25 @@ impl Queue {
     /// Cancels an item: its upload is aborted (its session and saved record deleted); one that
     /// never started ends as `aborted` at once. An item awaiting its file is cancelled by
     /// forgetting its saved upload (the uploader's `forget`: the record, and the asset its
-    /// session reserved unless another page sends it).
+    /// session reserved unless another page sends it); so is a failed item whose upload kept its
+    /// record for a later resume ([`crate::core::resume::keeps_record`]), which then shows
+    /// `aborted`.
     pub fn cancel(&mut self, id: ItemId) -> Result<(), Error> {
         let index = self.index(id)?;
         let item = &mut self.items[index];
-        if item.shown.phase.is_final() {
+        let saved = item.saved_upload();
+        if item.shown.phase.is_final() && saved.is_none() {
             return Ok(());
         }
         match item.run {
-            Run::Started | Run::Held => self.actions.push(QueueAction::Abort { item: id }),
-            Run::NotStarted => {
-                if let Some(upload_id) = item.resume.take() {
+            Run::Started | Run::Held if !item.shown.phase.is_final() => {
+                self.actions.push(QueueAction::Abort { item: id })
+            }
+            _ => {
+                if let Some(upload_id) = saved {
                     self.actions.push(QueueAction::Forget { upload_id });
                 }
+                item.resume = None;
                 item.shown.phase = QueuePhase::Aborted;
                 item.upload_phase = QueuePhase::Aborted;
                 item.shown.progress = item.shown.progress.stopped();
@@ -577,19 +600,16 @@ impl Queue {
     }
 
     /// Removes an item, cancelling its upload if it is still running (a saved upload awaiting
-    /// its file is forgotten).
+    /// its file, or one a failure kept for a later resume, is given up as by [`Self::cancel`]).
     pub fn remove(&mut self, id: ItemId) -> Result<(), Error> {
         let index = self.index(id)?;
         let item = self.items.remove(index);
-        if !item.shown.phase.is_final() {
-            match item.run {
-                Run::Started | Run::Held => self.actions.push(QueueAction::Abort { item: id }),
-                Run::NotStarted => {
-                    if let Some(upload_id) = item.resume {
-                        self.actions.push(QueueAction::Forget { upload_id });
-                    }
-                }
+        match (item.run, item.saved_upload()) {
+            (Run::Started | Run::Held, _) if !item.shown.phase.is_final() => {
+                self.actions.push(QueueAction::Abort { item: id })
             }
+            (_, Some(upload_id)) => self.actions.push(QueueAction::Forget { upload_id }),
+            _ => {}
         }
         self.actions.push(QueueAction::Drop { item: id });
         self.publish_now = true;
@@ -1291,6 +1311,62 @@ mod tests {
         assert_eq!(q.items().count(), 0);
         assert_eq!(q.remove(3).unwrap_err().code, ErrorCode::NotFound);
         assert_eq!(q.pause(3).unwrap_err().code, ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn cancel_and_remove_of_a_failed_item_give_up_the_saved_upload_its_failure_kept() {
+        let mut q = Queue::new(4, 250, true);
+        q.add(vec![
+            file("a", MB),
+            file("b", MB),
+            file("c", MB),
+            file("d", MB),
+        ]);
+        q.take_actions();
+        // A failure a resume may get past kept the record (and the asset): giving the item up
+        // forgets both, and a cancelled item shows `aborted`.
+        q.upload_changed(1, failed(MB, ErrorCode::RetriesExhausted));
+        q.take_actions();
+        q.cancel(1).unwrap();
+        assert_eq!(
+            q.take_actions(),
+            vec![QueueAction::Forget {
+                upload_id: "session-1".to_owned()
+            }]
+        );
+        let item = q.items().find(|i| i.id == 1).unwrap();
+        assert_eq!(item.phase, QueuePhase::Aborted);
+        assert_eq!(
+            item.error.as_ref().map(|e| e.code),
+            Some(ErrorCode::Aborted)
+        );
+        q.cancel(1).unwrap();
+        assert_eq!(q.take_actions(), vec![], "once");
+        q.upload_changed(2, failed(MB, ErrorCode::Network));
+        q.take_actions();
+        q.remove(2).unwrap();
+        assert_eq!(
+            q.take_actions(),
+            vec![
+                QueueAction::Forget {
+                    upload_id: "session-1".to_owned()
+                },
+                QueueAction::Drop { item: 2 }
+            ]
+        );
+        // A failure for good left nothing saved (the upload deleted its record and asset).
+        q.upload_changed(3, failed(MB, ErrorCode::EtagUnreadable));
+        q.take_actions();
+        q.cancel(3).unwrap();
+        assert_eq!(q.take_actions(), vec![]);
+        assert_eq!(
+            q.items().find(|i| i.id == 3).unwrap().phase,
+            QueuePhase::Failed
+        );
+        q.upload_changed(4, failed(MB, ErrorCode::StorageRejected));
+        q.take_actions();
+        q.remove(4).unwrap();
+        assert_eq!(q.take_actions(), vec![QueueAction::Drop { item: 4 }]);
     }
 
     #[test]

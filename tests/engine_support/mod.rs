@@ -406,6 +406,8 @@ pub struct Sim {
     abandoned_creations: HashSet<RequestId>,
     /// The file whose session another page continues at the first resume after a pause.
     take_over: Option<FileId>,
+    /// Files whose reserved asset the engine deleted.
+    assets_deleted: HashSet<FileId>,
 }
 
 pub const T0: u64 = 1_764_586_800_000;
@@ -451,6 +453,7 @@ impl Sim {
             creations_sent_at: HashMap::new(),
             abandoned_creations: HashSet::new(),
             take_over: None,
+            assets_deleted: HashSet::new(),
             report: RunReport {
                 finished: BTreeMap::new(),
                 steps: 0,
@@ -1124,8 +1127,21 @@ impl Sim {
                 self.schedule(at, Pending::Grant);
             }
             Action::DeleteAsset { asset_id } => {
-                // Only an abort deletes an asset, and the simulation never aborts.
-                self.fail(format!("asset {asset_id} deleted without an abort"));
+                // Only the asset of a session that ends for good before it completed (checked
+                // when it finishes), and once.
+                let file = self.sessions.iter().find_map(|(&file, s)| {
+                    (!s.direct && format!("as{}", file.0) == asset_id).then_some(file)
+                });
+                match file {
+                    Some(file) if !self.sessions[&file].status_completed => {
+                        if !self.assets_deleted.insert(file) {
+                            self.fail(format!("asset {asset_id} deleted twice"));
+                        }
+                    }
+                    _ => self.fail(format!(
+                        "asset {asset_id} deleted, of no incomplete session"
+                    )),
+                }
             }
             Action::Cancel { request } => {
                 if self.outstanding.remove(&request).is_none() {
@@ -1202,6 +1218,18 @@ impl Sim {
                     self.fail(format!(
                         "{file:?} finished with {outcome:?}, kept as completed: {}",
                         self.kept_completed.contains(&file)
+                    ));
+                }
+                // An upload over for good before its session completed deletes the asset the
+                // session reserved; any other keeps it.
+                let session_incomplete = multipart
+                    && !self.sessions[&file].status_completed
+                    && !self.uploaded.contains(&file);
+                let over_for_good = outcome.is_err() && !keeps_record;
+                if self.assets_deleted.contains(&file) != (session_incomplete && over_for_good) {
+                    self.fail(format!(
+                        "{file:?} finished with {outcome:?}, its asset deleted: {}",
+                        self.assets_deleted.contains(&file)
                     ));
                 }
                 if let Err(error) = &outcome {

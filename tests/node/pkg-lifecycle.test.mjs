@@ -535,6 +535,112 @@ test('cancel and remove of a queue item awaiting its file give up its saved uplo
   }
 });
 
+/** The asset `id`'s status upstream, or `null` once it is gone (polled a few seconds for a deletion). */
+async function assetStatusSettled(id, expectGone) {
+  let status;
+  for (let i = 0; i < 60; i++) {
+    const response = await fetch(`${env.stack.emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': env.stack.emulator.apiKey } });
+    status = response.status === 404 ? null : (await response.json()).status;
+    if ((status === null) === expectGone) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return status;
+}
+
+const setEmulatorFaults = (patch) =>
+  getJson(`${env.stack.emulator.url}/_emulator/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(patch),
+  });
+
+test('an upload that fails for good deletes the asset its session reserved with its record; one that fails retryably keeps both', async () => {
+  const { tab } = await openTab();
+  try {
+    const run = (seed) =>
+      tab.evaluate(async (seed) => {
+        const { blob } = await window.seededSample(4, seed);
+        const uploader = new window.pkg.Uploader({
+          endpoint: window.workerUrl,
+          getToken: window.getToken,
+          retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
+        });
+        const handle = uploader.upload(new File([blob], `fails-${seed}.mp4`, { type: 'video/mp4' }));
+        const code = await handle.done.then(() => null, (e) => e.code);
+        const pending = (await uploader.pendingUploads()).map((p) => p.id);
+        return { code, uploadId: handle.uploadId, assetId: handle.assetId, saved: pending.includes(handle.uploadId) };
+      }, seed);
+    // The storage hides ETag (its CORS rule is wrong): no resume can get past that.
+    await setEmulatorFaults({ hide_etag: true });
+    const forGood = await run(81);
+    // Every PUT fails: a later resume may finish it.
+    await setEmulatorFaults({ hide_etag: false, put_failure_rate: 1 });
+    const retryable = await run(82);
+    await setEmulatorFaults({ put_failure_rate: 0 });
+    assert.deepEqual([forGood.code, forGood.saved], ['etag_unreadable', false], JSON.stringify(forGood));
+    assert.ok(forGood.assetId);
+    assert.equal(await assetStatusSettled(forGood.assetId, true), null, 'the reserved asset is deleted');
+    assert.deepEqual([retryable.code, retryable.saved], ['retries_exhausted', true], JSON.stringify(retryable));
+    assert.equal(await assetStatusSettled(retryable.assetId, false), 'processing', 'kept for a resume');
+    // Leave no record to the next tests of this origin (a new uploader: the asset goes too).
+    await tab.evaluate((id) => new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken }).forget(id), retryable.uploadId);
+    assert.equal(await assetStatusSettled(retryable.assetId, true), null);
+  } finally {
+    await setEmulatorFaults({ hide_etag: false, put_failure_rate: 0 });
+    await tab.close();
+  }
+});
+
+test('cancel and remove of a failed queue item give up the upload its failure kept: record and reserved asset deleted, nothing back after a reload', async () => {
+  const { tab } = await openTab();
+  try {
+    await setEmulatorFaults({ put_failure_rate: 1 });
+    const failed = await tab.evaluate(async () => {
+      const uploader = new window.pkg.Uploader({
+        endpoint: window.workerUrl,
+        getToken: window.getToken,
+        retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
+      });
+      window.failingQueue = new window.pkg.UploadQueue(uploader);
+      window.failingUploader = uploader;
+      for (const seed of [83, 84]) {
+        const { blob } = await window.seededSample(4, seed);
+        window.failingQueue.add(new File([blob], `failed-${seed}.mp4`, { type: 'video/mp4' }));
+      }
+      const deadline = Date.now() + 60_000;
+      while (!window.failingQueue.getSnapshot().items.every((i) => i.phase === 'failed') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return window.failingQueue.getSnapshot().items.map((i) => ({ id: i.id, phase: i.phase, code: i.error?.code, uploadId: i.uploadId, assetId: i.assetId }));
+    });
+    await setEmulatorFaults({ put_failure_rate: 0 });
+    assert.deepEqual(failed.map((i) => [i.phase, i.code]), [['failed', 'retries_exhausted'], ['failed', 'retries_exhausted']], JSON.stringify(failed));
+    const seen = await tab.evaluate(async ({ ids, uploadIds }) => {
+      const queue = window.failingQueue;
+      queue.cancel(ids[0]);
+      const cancelled = queue.getSnapshot().items.find((i) => i.id === ids[0]).phase;
+      queue.remove(ids[1]);
+      // The next page: nothing of them is pending, so nothing is restored.
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const ours = (list) => list.filter((uploadId) => uploadIds.includes(uploadId));
+      let pending = [];
+      for (let i = 0; i < 100; i++) {
+        pending = ours((await uploader.pendingUploads()).map((p) => p.id));
+        if (pending.length === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const next = new window.pkg.UploadQueue(uploader);
+      await next.restorePending();
+      return { cancelled, pending, restored: ours(next.getSnapshot().items.map((i) => i.uploadId)).length };
+    }, { ids: failed.map((i) => i.id), uploadIds: failed.map((i) => i.uploadId) });
+    assert.deepEqual(seen, { cancelled: 'aborted', pending: [], restored: 0 });
+    for (const item of failed) assert.equal(await assetStatusSettled(item.assetId, true), null, `${item.uploadId}'s asset`);
+  } finally {
+    await setEmulatorFaults({ put_failure_rate: 0 });
+    await tab.close();
+  }
+});
+
 test('a queue lets go of each in-memory Blob once its item is done, and keeps a failed one for a retry', async () => {
   const { tab } = await openTab();
   try {

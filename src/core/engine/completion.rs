@@ -285,26 +285,29 @@ impl Engine {
         }
     }
 
-    /// Ends an upload with `aborted`. Until its session completed, the asset the session
-    /// reserved holds no media and never will: it is deleted. Once the session completed (the
-    /// caller was only waiting for processing) the asset is whole and is kept. Before a session
-    /// exists there is nothing to delete yet (see [`Engine::finish_and_delete`]).
+    /// Ends an upload with `aborted` ([`Engine::finish`] deletes what its session reserved).
     pub(super) fn abort_upload(&mut self, now_ms: u64, file: FileId) {
-        let Some(u) = self.uploads.get(&file) else {
-            return;
-        };
-        let reserved_asset = matches!(
-            u.phase,
-            Phase::Reconciling | Phase::Uploading | Phase::Confirming
-        )
-        .then(|| u.asset_id.clone());
         let aborted = Err(Error::new(ErrorCode::Aborted, "the upload was aborted"));
-        self.finish_and_delete(now_ms, file, aborted, reserved_asset);
+        self.finish(now_ms, file, aborted);
     }
 
     /// Ends an upload: cancels its requests, flushes progress, emits `Finished`, forgets it.
+    /// An upload that ends for good (aborted, or with an error no later resume gets past:
+    /// `keeps_record`) before its session completed leaves nothing: the asset the session
+    /// reserved holds no media and never will, so it is deleted (else it would stay
+    /// `processing`). Once the session completed (the caller was only waiting for processing)
+    /// the asset is whole and is kept. Before a session exists there is nothing to delete yet
+    /// (see [`Engine::finish_and_delete`]).
     pub(super) fn finish(&mut self, now_ms: u64, file: FileId, outcome: Result<Completion, Error>) {
-        self.finish_and_delete(now_ms, file, outcome, None);
+        let over_for_good = matches!(&outcome, Err(e) if !crate::core::resume::keeps_record(e));
+        let reserved_asset = self.uploads.get(&file).and_then(|u| {
+            let incomplete = matches!(
+                u.phase,
+                Phase::Reconciling | Phase::Uploading | Phase::Confirming
+            );
+            (over_for_good && incomplete).then(|| u.asset_id.clone())
+        });
+        self.finish_and_delete(now_ms, file, outcome, reserved_asset);
     }
 
     /// [`Engine::finish`], deleting `delete_asset` once the upload's requests are cancelled. A
