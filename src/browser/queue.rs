@@ -417,7 +417,7 @@ impl QueueInner {
             }
             QueueAction::Forget { upload_id } => {
                 // Best effort: a record left behind expires with its session.
-                ignore_outcome(&self.uploader.forget(upload_id));
+                ignore_outcome(&self.uploader.forget(Some(upload_id)));
             }
         }
     }

@@ -81,6 +81,23 @@ impl Store {
         Ok(transaction)
     }
 
+    /// Starts deleting the records `keys`; the transaction's `complete` says it committed.
+    pub fn delete(&self, keys: &[String]) -> Result<IdbTransaction, Error> {
+        let transaction = self
+            .db
+            .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
+            .map_err(|e| storage_error("write", &e))?;
+        let store = transaction
+            .object_store(UPLOADS_STORE)
+            .map_err(|e| storage_error("write", &e))?;
+        for key in keys {
+            store
+                .delete(&JsValue::from_str(key))
+                .map_err(|e| storage_error("write", &e))?;
+        }
+        Ok(transaction)
+    }
+
     /// Starts reading every record: once the returned transaction completes, the two requests
     /// hold the keys and the values ([`Store::entries`]).
     pub fn read_all(&self) -> Result<(IdbTransaction, IdbRequest, IdbRequest), Error> {

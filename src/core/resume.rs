@@ -276,6 +276,29 @@ pub fn check_forget(sent_elsewhere: bool, upload_id: &str) -> Result<(), Error> 
     }
 }
 
+/// What `forget` does with one saved record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ForgetRecord {
+    /// Forget it.
+    Forget,
+    /// Leave it: another page sends its upload, and `forget()` without an id forgets what it
+    /// can.
+    Leave,
+    /// Refuse the whole `forget(id)`: another page sends that upload.
+    Refuse(Error),
+}
+
+/// The one rule for a record `forget` meets (of `upload_id`, `sent_elsewhere` or not):
+/// `forget(id)` ([`check_forget`]) refuses one another page sends, `forget()` of every record
+/// (`every`) leaves it.
+pub fn forget_record(every: bool, sent_elsewhere: bool, upload_id: &str) -> ForgetRecord {
+    match (check_forget(sent_elsewhere, upload_id), every) {
+        (Ok(()), _) => ForgetRecord::Forget,
+        (Err(_), true) => ForgetRecord::Leave,
+        (Err(error), false) => ForgetRecord::Refuse(error),
+    }
+}
+
 /// Whether `forget` also deletes the asset the forgotten record's session reserved: only for a
 /// record still pending (a completed record's asset is the upload's result) whose upload this
 /// uploader does not run (`runs_here`: its owner aborts or finishes it). Without its record no
@@ -500,6 +523,13 @@ mod tests {
         assert!(!refused.is_retryable());
         assert!(keeps_record(&refused), "the record is the other upload's");
         assert!(check_forget(false, "u-1").is_ok());
+        assert_eq!(forget_record(false, false, "u-1"), ForgetRecord::Forget);
+        assert_eq!(forget_record(true, false, "u-1"), ForgetRecord::Forget);
+        assert_eq!(forget_record(true, true, "u-1"), ForgetRecord::Leave);
+        match forget_record(false, true, "u-1") {
+            ForgetRecord::Refuse(error) => assert_eq!(error.code, ErrorCode::Conflict),
+            other => panic!("{other:?}"),
+        }
         assert!(forget_deletes_asset(true, false));
         assert!(
             !forget_deletes_asset(false, false),

@@ -226,6 +226,66 @@ test('forget of a saved upload no page runs deletes its record and the asset its
   }
 });
 
+test('forget() without an id gives up every saved upload, completed ones included, but one another page sends', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(100);
+    const seen = await tab.evaluate(async (MIB) => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
+      const file = async (name, mib, seed) => new File([(await window.seededSample(mib, seed)).blob], name, { type: 'video/mp4' });
+      const pausedAt = async (uploader, f) => {
+        const handle = uploader.upload(f);
+        while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
+        handle.pause();
+        for (let i = 0; i < 400 && !(await uploader.pendingUploads()).some((p) => p.id === handle.uploadId); i++) await sleep(25);
+        return handle;
+      };
+      const first = new window.pkg.Uploader(options);
+      // A completed upload: its record stays, marked completed, and is never pending.
+      const done = first.upload(await file('done.mp4', 3, 41));
+      const asset = await done.done;
+      // A paused one no page runs any more, and one "another page" sends (this page holds its
+      // lock, as a tab sending it would).
+      const idle = await pausedAt(first, await file('idle.mp4', 24, 42));
+      const busy = await pausedAt(first, await file('busy.mp4', 24, 43));
+      let release;
+      await new Promise((held) =>
+        navigator.locks.request(`twelvelabs-edge-upload/${busy.uploadId}`, () => {
+          held();
+          return new Promise((r) => (release = r));
+        }),
+      );
+      const keysBefore = (await window.onUploads('readonly', (store) => store.getAllKeys())).sort();
+      // The page after a reload, as the user signs out.
+      const later = new window.pkg.Uploader(options);
+      const refused = await later.forget(busy.uploadId).then(() => null, (e) => e.code);
+      await later.forget();
+      const keysAfter = await window.onUploads('readonly', (store) => store.getAllKeys());
+      release();
+      return {
+        keysBefore,
+        keysAfter,
+        refused,
+        ids: { done: done.uploadId, idle: idle.uploadId, busy: busy.uploadId },
+        assets: { done: asset.id, idle: idle.assetId, busy: busy.assetId },
+        errors: window.errors,
+      };
+    }, MiB);
+    const { ids, assets } = seen;
+    assert.deepEqual(seen.keysBefore, [ids.done, ids.idle, ids.busy].sort(), JSON.stringify(seen));
+    assert.equal(seen.refused, 'conflict', 'forget(id) of the upload another page sends');
+    assert.deepEqual(seen.keysAfter, [ids.busy], 'every record but the one another page sends');
+    assert.equal(await assetStatus(assets.idle), null, "the idle upload's reserved asset is deleted");
+    assert.equal(await assetStatus(assets.done), 'ready', 'a completed upload keeps its asset');
+    assert.equal(await assetStatus(assets.busy), 'processing', "the other page's upload keeps its asset");
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
 test('resume without persistence rejects with invalid_input', async () => {
   const tab = await openTab();
   try {

@@ -56,8 +56,10 @@ export async function example(file: File): Promise<string> {
     const asset: Asset = await handle.done;
     const page: AssetPage = await uploader.listAssets({ pageLimit: 5, assetTypes: ['video'] });
     const pending: PendingUpload[] = await uploader.pendingUploads();
+    const forgotten: void = await uploader.forget(pending[0]?.id ?? 'none');
+    const signedOut: void = await uploader.forget();
     await uploader.deleteAsset(asset.id, { force: true });
-    return `${version()} ${fraction} ${eta} ${speed} ${retryNote} ${uploadId} ${assetId} ${page.pageInfo.totalResults} ${pending.length} ${asset.status}`;
+    return `${version()} ${fraction} ${eta} ${speed} ${retryNote} ${uploadId} ${assetId} ${page.pageInfo.totalResults} ${pending.length} ${asset.status} ${forgotten} ${signedOut}`;
   } catch (caught) {
     const error = caught as UploadError;
     const code: UploadErrorCode = error.code;

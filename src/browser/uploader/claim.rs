@@ -13,12 +13,12 @@ use wasm_bindgen::JsCast;
 use crate::browser::js_error::error_name;
 use crate::core::engine::{FileId, Input};
 use crate::core::resume::{
-    after_claim, check_forget, claim_name, forget_deletes_asset, is_claimed_elsewhere,
-    resume_claim, AfterClaim, ClaimOutcome, ResumeClaim, CLAIM_WAIT_MS,
+    after_claim, claim_name, forget_deletes_asset, forget_record, is_claimed_elsewhere,
+    resume_claim, AfterClaim, ClaimOutcome, ForgetRecord, ResumeClaim, CLAIM_WAIT_MS,
 };
 
 use super::handle::changed;
-use super::lookup::{ListRecords, Records, Resume, StoreTask};
+use super::lookup::{ListRecords, Records, Resume};
 use super::one_off::Settler;
 use super::ops::{report, Op};
 use super::Inner;
@@ -233,18 +233,20 @@ impl Inner {
                 settler.settle(Ok(list(records)))
             }
             AfterClaims::Resume(records, resume) => self.resume_matched(resume, records, elsewhere),
-            AfterClaims::Forget(upload_id, pending_asset, settler) => {
-                match check_forget(elsewhere(&upload_id), &upload_id) {
-                    Ok(()) => {
-                        let runs_here = self.stop_saving(&upload_id);
-                        let deletes = forget_deletes_asset(pending_asset.is_some(), runs_here);
-                        match pending_asset.filter(|_| deletes) {
-                            Some(asset_id) => self.discard_asset(upload_id, asset_id, settler),
-                            None => self.with_store(StoreTask::Forget(upload_id, settler)),
-                        }
+            AfterClaims::Forget(targets, every, settler) => {
+                let (mut keys, mut assets) = (Vec::new(), Vec::new());
+                for (upload_id, pending_asset) in targets {
+                    match forget_record(every, elsewhere(&upload_id), &upload_id) {
+                        ForgetRecord::Forget => {}
+                        ForgetRecord::Leave => continue,
+                        ForgetRecord::Refuse(error) => return settler.settle(Err(error)),
                     }
-                    Err(error) => settler.settle(Err(error)),
+                    let runs_here = self.stop_saving(&upload_id);
+                    let deletes = forget_deletes_asset(pending_asset.is_some(), runs_here);
+                    assets.extend(pending_asset.filter(|_| deletes));
+                    keys.push(upload_id);
                 }
+                self.discard_assets(assets, keys, settler)
             }
         }
     }
@@ -279,7 +281,7 @@ pub(super) enum AfterClaims {
     List(Records, Settler, ListRecords),
     /// `resume()`: the record for the chosen file, one another page sends only if no other fits.
     Resume(Records, Box<Resume>),
-    /// `forget(id)`: unless another page sends that upload; with the asset a pending record's
-    /// session reserved.
-    Forget(String, Option<String>, Settler),
+    /// `forget(id)` (or `forget()` of every record: `true`): the records, each with the asset a
+    /// pending record's session reserved; none another page sends.
+    Forget(Vec<(String, Option<String>)>, bool, Settler),
 }

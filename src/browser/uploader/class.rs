@@ -247,8 +247,10 @@ impl Uploader {
     /// Gives up a saved upload: deletes its record and, for one no page runs, the asset its
     /// session reserved (which would otherwise stay `processing`); settles once that is done.
     /// Rejects with `conflict` while another tab or window of the app sends that upload.
+    /// Without `id`, gives up every upload this origin saved (completed ones' records too), but
+    /// those another tab or window sends: for a user signing out of a shared browser.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn forget(&self, id: String) -> Promise {
+    pub fn forget(&self, id: Option<String>) -> Promise {
         Settler::promise(|settler| {
             (self.inner).with_store(StoreTask::Read(Lookup::Forget(id, settler)))
         })

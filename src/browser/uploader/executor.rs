@@ -34,7 +34,6 @@ use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
 use super::handle::abort_state;
-use super::lookup::StoreTask;
 use super::{now, Inner};
 
 #[wasm_bindgen]
@@ -408,8 +407,12 @@ impl Inner {
                 });
                 None
             }
-            Op::DiscardAsset { key, settler } => {
-                self.with_store(StoreTask::Forget(key, settler));
+            Op::DiscardAssets {
+                assets,
+                keys,
+                settler,
+            } => {
+                self.discard_assets(assets, keys, settler);
                 None
             }
             Op::Fingerprint { resume, mut reader } => {

@@ -33,8 +33,8 @@ use super::{now, FileEntry, HandleState, Inner};
 pub(super) enum StoreTask {
     /// Write a record (`None`: delete it), best effort.
     Write(String, Option<JsValue>),
-    /// `forget`: delete a record and settle once that committed.
-    Forget(String, Settler),
+    /// `forget`: delete records and settle once that committed.
+    Forget(Vec<String>, Settler),
     /// Read every usable record.
     Read(Lookup),
 }
@@ -51,8 +51,9 @@ pub(super) enum Lookup {
     Records(Settler, ListRecords),
     /// Continue the saved upload of a chosen file.
     Resume(Box<Resume>),
-    /// `forget(id)`: the record `id`, and the asset its session reserved.
-    Forget(String, Settler),
+    /// `forget(id)`: the record `id` (`None`: every record), and the assets their sessions
+    /// reserved.
+    Forget(Option<String>, Settler),
 }
 
 /// A `resume()` under way: the chosen file, its options and handle, and the record found.
@@ -109,7 +110,7 @@ impl Inner {
                 self.start_write(&store, &key, value.as_ref())
             }
             (StoreTask::Write(..), None) => {}
-            (StoreTask::Forget(key, settler), Some(store)) => match store.write(&key, None) {
+            (StoreTask::Forget(keys, settler), Some(store)) => match store.delete(&keys) {
                 Ok(transaction) => {
                     self.begin_transaction(transaction, |transaction| Op::StoreForget {
                         transaction,
@@ -176,12 +177,21 @@ impl Inner {
                 AfterClaims::List(records, settler, list)
             }
             Lookup::Resume(resume) => AfterClaims::Resume(records, resume),
-            Lookup::Forget(key, settler) => {
-                let record = records.into_iter().find(|(id, _)| *id == key);
-                let pending_asset = record
-                    .filter(|(_, record)| record.saved.is_pending())
-                    .map(|(_, record)| record.saved.asset_id);
-                AfterClaims::Forget(key, pending_asset, settler)
+            Lookup::Forget(target, settler) => {
+                // Each record with the asset of a pending one's session.
+                let mut targets: Vec<(String, Option<String>)> = records
+                    .into_iter()
+                    .filter(|(id, _)| target.as_ref().is_none_or(|t| t == id))
+                    .map(|(id, record)| {
+                        let pending = record.saved.is_pending();
+                        (id, pending.then_some(record.saved.asset_id))
+                    })
+                    .collect();
+                // An upload of this uploader may not have written its record yet.
+                if let (Some(id), true) = (&target, targets.is_empty()) {
+                    targets.push((id.clone(), None));
+                }
+                AfterClaims::Forget(targets, target.is_none(), settler)
             }
         })
     }

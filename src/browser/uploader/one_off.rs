@@ -19,6 +19,7 @@ use crate::core::engine::AssetWaitStep;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 
+use super::lookup::StoreTask;
 use super::ops::{report, Op};
 use super::{now, random_u64, Inner};
 
@@ -128,17 +129,32 @@ impl Inner {
         self.start_one_off(operation, request, answer, signal, None)
     }
 
-    /// Deletes the asset `asset_id` a forgotten record's session reserved, with the retries of
-    /// `deleteAsset`, then the record `key` (`forget` settles once that committed). The
-    /// deletion's outcome changes nothing: an asset already gone is what was wanted, and one
+    /// Deletes the `assets` forgotten records' sessions reserved, one after the other with the
+    /// retries of `deleteAsset`, then the records `keys` (`forget` settles once that committed).
+    /// A deletion's outcome changes nothing: an asset already gone is what was wanted, and one
     /// left stays as an abandoned upload's would.
-    pub(super) fn discard_asset(self: &Rc<Self>, key: String, asset_id: String, settler: Settler) {
+    pub(super) fn discard_assets(
+        self: &Rc<Self>,
+        mut assets: Vec<String>,
+        keys: Vec<String>,
+        settler: Settler,
+    ) {
+        let Some(asset_id) = assets.pop() else {
+            return self.with_store(StoreTask::Forget(keys, settler));
+        };
         let id = self.local_id();
         let deleted = Settler {
             resolve: self.reporter(report::DONE, id),
             reject: self.reporter(report::FAILED, id),
         };
-        self.begin(id, Op::DiscardAsset { key, settler });
+        self.begin(
+            id,
+            Op::DiscardAssets {
+                assets,
+                keys,
+                settler,
+            },
+        );
         let call = Box::new(OneOff {
             request: OneOffRequest::Delete {
                 asset_id,

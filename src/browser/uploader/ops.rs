@@ -97,10 +97,11 @@ pub(super) enum Op {
         transaction: IdbTransaction,
         settler: Settler,
     },
-    /// `forget`: deleting the asset the forgotten record's session reserved; the record `key`
-    /// is deleted once that call is over, whatever its outcome, and then the promise settles.
-    DiscardAsset {
-        key: String,
+    /// `forget`: deleting an asset a forgotten record's session reserved; once that call is
+    /// over, whatever its outcome, the next of `assets`, and then the records `keys`.
+    DiscardAssets {
+        assets: Vec<String>,
+        keys: Vec<String>,
         settler: Settler,
     },
     /// Reading the chosen file's fingerprint samples, to continue a saved upload.
