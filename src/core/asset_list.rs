@@ -88,6 +88,12 @@ pub fn paging_query(page: u32, page_limit: u32) -> String {
     format!("?page={page}&page_limit={page_limit}")
 }
 
+fn too_many_asset_ids() -> Error {
+    Error::invalid(format!(
+        "At most {MAX_ASSET_IDS} `asset_ids` values are accepted."
+    ))
+}
+
 impl AssetListQuery {
     /// The keys `GET /assets` accepts.
     pub const KEYS: &'static [&'static str] =
@@ -113,6 +119,11 @@ impl AssetListQuery {
                         ));
                     }
                     if !asset_ids.contains(value) {
+                        // Refused as soon as it is too many, so a query of thousands of ids
+                        // costs no more than 51 comparisons each.
+                        if asset_ids.len() == MAX_ASSET_IDS {
+                            return Err(too_many_asset_ids());
+                        }
                         asset_ids.push(value.clone());
                     }
                 }
@@ -126,11 +137,6 @@ impl AssetListQuery {
                 }
                 _ => {}
             }
-        }
-        if asset_ids.len() > MAX_ASSET_IDS {
-            return Err(Error::invalid(format!(
-                "At most {MAX_ASSET_IDS} `asset_ids` values are accepted."
-            )));
         }
         let filename = scalar(pairs, "filename")?.map(str::to_owned);
         if let Some(name) = &filename {
@@ -282,6 +288,22 @@ mod tests {
             assert!(AssetListQuery::parse(&pairs(bad)).is_err(), "{bad}");
         }
         assert!(paging(&pairs("page=1&page=2")).is_err());
+    }
+
+    #[test]
+    fn at_most_fifty_distinct_asset_ids_are_accepted() {
+        let query = |ids: &[String]| {
+            let text: Vec<String> = ids.iter().map(|id| format!("asset_ids={id}")).collect();
+            AssetListQuery::parse(&pairs(&text.join("&")))
+        };
+        let fifty = ids(MAX_ASSET_IDS);
+        assert_eq!(query(&fifty).unwrap().asset_ids, fifty);
+        let repeated: Vec<String> = fifty.iter().chain(&fifty).cloned().collect();
+        assert_eq!(query(&repeated).unwrap().asset_ids.len(), MAX_ASSET_IDS);
+        for n in [MAX_ASSET_IDS + 1, 3_000] {
+            let error = query(&ids(n)).unwrap_err();
+            assert!(error.message.contains("At most 50"), "{n}: {error}");
+        }
     }
 
     #[test]
