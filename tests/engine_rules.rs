@@ -839,6 +839,46 @@ fn an_upload_over_for_good_deletes_its_reserved_asset_never_a_completed_or_resum
 }
 
 #[test]
+fn an_upload_whose_record_is_dropped_deletes_its_asset_even_on_an_error_a_resume_could_pass() {
+    // Without a record (its fingerprint unreadable, or forgotten) no resume can continue the
+    // session: `retries_exhausted` then ends it for good, like a fatal error.
+    let mut d = Driver::new(EngineConfig {
+        api_backoff: BackoffPolicy {
+            base_ms: 100,
+            cap_ms: 800,
+            max_attempts: 1,
+        },
+        ..config()
+    });
+    let (file, actions) = d.add(1, 1, false);
+    assert!(d.feed(Input::RecordDropped { file }).is_empty());
+    let mut actions = d.feed(Input::PutDone {
+        request: puts(&actions)[0].0,
+        outcome: HttpOutcome::stored("e1"),
+    });
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.extend(actions.iter().cloned());
+        if finished_code(&actions).is_some() {
+            break;
+        }
+        actions = match reports(&actions).first() {
+            Some((report, _)) => d.feed(Input::ReportDone {
+                request: *report,
+                result: Err(HttpOutcome::status(500)),
+            }),
+            None => d.tick_until(|a| matches!(a, Action::Report { .. } | Action::Finished { .. })),
+        };
+    }
+    assert_eq!(finished_code(&seen), Some(Err(ErrorCode::RetriesExhausted)));
+    assert!(
+        seen.iter()
+            .any(|a| matches!(a, Action::DeleteAsset { asset_id } if asset_id == "as")),
+        "{seen:?}"
+    );
+}
+
+#[test]
 fn reports_are_debounced_then_batched() {
     let mut d = Driver::new(EngineConfig {
         concurrency: 3,

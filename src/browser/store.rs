@@ -9,7 +9,8 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode,
+    IdbDatabase, IdbFactory, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransaction,
+    IdbTransactionMode,
 };
 
 use super::js_error::describe;
@@ -65,24 +66,26 @@ impl Store {
     /// Starts writing `value` under `key` (deleting the key when `value` is `None`); the
     /// transaction's `complete` says it committed.
     pub fn write(&self, key: &str, value: Option<&JsValue>) -> Result<IdbTransaction, Error> {
-        let transaction = self
-            .db
-            .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
-            .map_err(|e| storage_error("write", &e))?;
-        let store = transaction
-            .object_store(UPLOADS_STORE)
-            .map_err(|e| storage_error("write", &e))?;
         let key = JsValue::from_str(key);
-        match value {
-            Some(value) => store.put_with_key(value, &key),
-            None => store.delete(&key),
-        }
-        .map_err(|e| storage_error("write", &e))?;
-        Ok(transaction)
+        self.change(|store| match value {
+            Some(value) => store.put_with_key(value, &key).map(drop),
+            None => store.delete(&key).map(drop),
+        })
     }
 
     /// Starts deleting the records `keys`; the transaction's `complete` says it committed.
     pub fn delete(&self, keys: &[String]) -> Result<IdbTransaction, Error> {
+        self.change(|store| {
+            keys.iter()
+                .try_for_each(|key| store.delete(&JsValue::from_str(key)).map(drop))
+        })
+    }
+
+    /// Starts a read-write transaction that makes `change` to the uploads store.
+    fn change(
+        &self,
+        change: impl FnOnce(&IdbObjectStore) -> Result<(), JsValue>,
+    ) -> Result<IdbTransaction, Error> {
         let transaction = self
             .db
             .transaction_with_str_and_mode(UPLOADS_STORE, IdbTransactionMode::Readwrite)
@@ -90,11 +93,7 @@ impl Store {
         let store = transaction
             .object_store(UPLOADS_STORE)
             .map_err(|e| storage_error("write", &e))?;
-        for key in keys {
-            store
-                .delete(&JsValue::from_str(key))
-                .map_err(|e| storage_error("write", &e))?;
-        }
+        change(&store).map_err(|e| storage_error("write", &e))?;
         Ok(transaction)
     }
 

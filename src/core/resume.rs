@@ -299,12 +299,14 @@ pub fn forget_record(every: bool, sent_elsewhere: bool, upload_id: &str) -> Forg
     }
 }
 
-/// Whether `forget` also deletes the asset the forgotten record's session reserved: only for a
-/// record still pending (a completed record's asset is the upload's result) whose upload this
-/// uploader does not run (`runs_here`: its owner aborts or finishes it). Without its record no
-/// page can resume the session, so its asset would otherwise stay `processing`.
-pub fn forget_deletes_asset(record_pending: bool, runs_here: bool) -> bool {
-    record_pending && !runs_here
+/// Whether `forget` also deletes the asset the forgotten `record`'s session reserved (read under
+/// the session's lock, of an upload this uploader does not run: its handle owns that one). Only
+/// while the session never completed: a completed record's asset is the upload's result, and so
+/// is one whose every chunk was reported (a page closed while the asset was processed leaves
+/// its record pending). Without its record no page can resume the session, so its asset would
+/// otherwise stay `processing`.
+pub fn forget_deletes_asset(record: &SavedUpload) -> bool {
+    record.is_pending() && record.reported_bytes() < record.total_size
 }
 
 /// Whether an upload that failed with `error` keeps its saved record: for an error a later
@@ -530,15 +532,6 @@ mod tests {
             ForgetRecord::Refuse(error) => assert_eq!(error.code, ErrorCode::Conflict),
             other => panic!("{other:?}"),
         }
-        assert!(forget_deletes_asset(true, false));
-        assert!(
-            !forget_deletes_asset(false, false),
-            "a completed upload's asset stays"
-        );
-        assert!(
-            !forget_deletes_asset(true, true),
-            "an upload this page runs keeps its asset"
-        );
         assert_eq!(
             check_forget(true, "u-1").unwrap_err().code,
             ErrorCode::Conflict
@@ -581,6 +574,23 @@ mod tests {
             etags: vec![(3, "e3".into())],
             completed: false,
         }
+    }
+
+    #[test]
+    fn forget_deletes_the_asset_of_a_session_that_never_completed_only() {
+        let mut saved = record();
+        assert!(forget_deletes_asset(&saved), "chunk 3 was never reported");
+        saved.reported = vec![[1, 3]];
+        assert!(
+            !forget_deletes_asset(&saved),
+            "every chunk reported: the session completed while the page waited for the asset"
+        );
+        saved.reported = vec![[1, 2]];
+        saved.completed = true;
+        assert!(
+            !forget_deletes_asset(&saved),
+            "a completed upload's asset stays"
+        );
     }
 
     #[test]

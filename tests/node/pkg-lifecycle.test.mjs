@@ -554,34 +554,39 @@ const setEmulatorFaults = (patch) =>
     body: JSON.stringify(patch),
   });
 
-test('an upload that fails for good deletes the asset its session reserved with its record; one that fails retryably keeps both', async () => {
+test('an upload that fails for good deletes the asset its session reserved with its record; one that fails retryably keeps both, unless it saves no record', async () => {
   const { tab } = await openTab();
   try {
-    const run = (seed) =>
-      tab.evaluate(async (seed) => {
+    const run = (seed, persist = true) =>
+      tab.evaluate(async ({ seed, persist }) => {
         const { blob } = await window.seededSample(4, seed);
         const uploader = new window.pkg.Uploader({
           endpoint: window.workerUrl,
           getToken: window.getToken,
           retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
+          persist,
         });
         const handle = uploader.upload(new File([blob], `fails-${seed}.mp4`, { type: 'video/mp4' }));
         const code = await handle.done.then(() => null, (e) => e.code);
         const pending = (await uploader.pendingUploads()).map((p) => p.id);
         return { code, uploadId: handle.uploadId, assetId: handle.assetId, saved: pending.includes(handle.uploadId) };
-      }, seed);
+      }, { seed, persist });
     // The storage hides ETag (its CORS rule is wrong): no resume can get past that.
     await setEmulatorFaults({ hide_etag: true });
     const forGood = await run(81);
     // Every PUT fails: a later resume may finish it.
     await setEmulatorFaults({ hide_etag: false, put_failure_rate: 1 });
     const retryable = await run(82);
+    // The same failure of an upload that saves no record: nothing can resume it.
+    const unsaved = await run(85, false);
     await setEmulatorFaults({ put_failure_rate: 0 });
     assert.deepEqual([forGood.code, forGood.saved], ['etag_unreadable', false], JSON.stringify(forGood));
     assert.ok(forGood.assetId);
     assert.equal(await assetStatusSettled(forGood.assetId, true), null, 'the reserved asset is deleted');
     assert.deepEqual([retryable.code, retryable.saved], ['retries_exhausted', true], JSON.stringify(retryable));
     assert.equal(await assetStatusSettled(retryable.assetId, false), 'processing', 'kept for a resume');
+    assert.deepEqual([unsaved.code, unsaved.saved], ['retries_exhausted', false], JSON.stringify(unsaved));
+    assert.equal(await assetStatusSettled(unsaved.assetId, true), null, 'without a record, nothing can resume it');
     // Leave no record to the next tests of this origin (a new uploader: the asset goes too).
     await tab.evaluate((id) => new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken }).forget(id), retryable.uploadId);
     assert.equal(await assetStatusSettled(retryable.assetId, true), null);

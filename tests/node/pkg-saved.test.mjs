@@ -169,13 +169,20 @@ test('forget of an upload this uploader has paused sticks: the chunks in flight 
   }
 });
 
-/** The asset `id` as TwelveLabs has it: its status, or `null` once it is gone. */
-async function assetStatus(id) {
+/**
+ * The asset `id` as TwelveLabs has it: its status, or `null` once it is gone. `forget` settles
+ * once the records are deleted, and deletes the assets after: a deletion is waited for up to 3 s.
+ */
+async function assetStatus(id, { gone = false } = {}) {
   const { emulator } = env.stack;
-  const response = await fetch(`${emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': emulator.apiKey } });
-  if (response.status === 404) return null;
-  assert.equal(response.status, 200, `GET asset ${id}`);
-  return (await response.json()).status;
+  let status;
+  for (let i = 0; i < 60; i++) {
+    const response = await fetch(`${emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': emulator.apiKey } });
+    status = response.status === 404 ? null : (assert.equal(response.status, 200, `GET asset ${id}`), (await response.json()).status);
+    if ((status === null) === gone) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return status;
 }
 
 test('forget of a saved upload no page runs deletes its record and the asset its session reserved; one this uploader runs keeps it', async () => {
@@ -217,7 +224,7 @@ test('forget of a saved upload no page runs deletes its record and the asset its
     }, MIB);
     assert.ok(seen.abandoned.assetId && seen.own.assetId, JSON.stringify(seen));
     assert.ok(!seen.keysAfterForget.includes(seen.abandoned.uploadId), 'the record is deleted');
-    assert.equal(await assetStatus(seen.abandoned.assetId), null, 'the reserved asset is deleted');
+    assert.equal(await assetStatus(seen.abandoned.assetId, { gone: true }), null, 'the reserved asset is deleted');
     assert.equal(await assetStatus(seen.own.assetId), 'processing', 'the running upload keeps its asset');
     assert.deepEqual(seen.errors, []);
   } finally {
@@ -276,9 +283,83 @@ test('forget() without an id gives up every saved upload, completed ones include
     assert.deepEqual(seen.keysBefore, [ids.done, ids.idle, ids.busy].sort(), JSON.stringify(seen));
     assert.equal(seen.refused, 'conflict', 'forget(id) of the upload another page sends');
     assert.deepEqual(seen.keysAfter, [ids.busy], 'every record but the one another page sends');
-    assert.equal(await assetStatus(assets.idle), null, "the idle upload's reserved asset is deleted");
+    assert.equal(await assetStatus(assets.idle, { gone: true }), null, "the idle upload's reserved asset is deleted");
     assert.equal(await assetStatus(assets.done), 'ready', 'a completed upload keeps its asset');
     assert.equal(await assetStatus(assets.busy), 'processing', "the other page's upload keeps its asset");
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
+/** Sets emulator faults. */
+async function faults(patch) {
+  await getJson(`${env.stack.emulator.url}/_emulator/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(patch),
+  });
+}
+
+test('forget keeps the asset of a session that completed while its page waited for processing, and the page was then closed', async () => {
+  const first = await openTab();
+  let second;
+  try {
+    await faults({ processing_ms: 120_000 });
+    const left = await first.evaluate(async () => {
+      const { blob } = await window.seededSample(3, 51);
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const handle = uploader.upload(new File([blob], 'whole.mp4', { type: 'video/mp4' }), { waitUntilReady: true });
+      for (let i = 0; i < 600 && handle.progress.phase !== 'processing'; i++) await new Promise((r) => setTimeout(r, 50));
+      const pending = (await uploader.pendingUploads()).map((p) => p.id);
+      return { phase: handle.progress.phase, uploadId: handle.uploadId, assetId: handle.assetId, pending };
+    });
+    assert.equal(left.phase, 'processing', JSON.stringify(left));
+    assert.ok(left.pending.includes(left.uploadId), 'its record is pending, for a resume of the wait');
+    await first.close();
+    ({ tab: second } = await openPackageTab(env.browser, env.stack, { sub: 'saved-test' }));
+    const seen = await second.evaluate(async (id) => {
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      await uploader.forget(id);
+      return { pending: (await uploader.pendingUploads()).map((p) => p.id) };
+    }, left.uploadId);
+    assert.deepEqual(seen.pending, [], 'the record is gone');
+    // Give a wrong deletion time to land before reading that the asset stays.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(await assetStatus(left.assetId), 'processing', 'the whole asset stays');
+  } finally {
+    await faults({ processing_ms: 0 });
+    await first.close().catch(() => {});
+    await second?.close();
+  }
+});
+
+test('forget holds the upload lock while it deletes the asset: a tab resuming meanwhile ends with conflict, nothing completes', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(100);
+    const seen = await tab.evaluate(async (MIB) => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const { blob } = await window.seededSample(24, 52);
+      // Tab A: uploading, then paused (its lock let go of, its record saved).
+      const a = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      const handle = a.upload(new File([blob], 'raced.mp4', { type: 'video/mp4' }));
+      while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
+      handle.pause();
+      for (let i = 0; i < 400 && !(await a.pendingUploads()).some((p) => p.id === handle.uploadId); i++) await sleep(25);
+      // Tab B forgets it; its backend takes 2 s to answer getToken before the asset's DELETE.
+      const slowToken = async () => (await sleep(2000), window.getToken());
+      const b = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
+      const forgotten = b.forget(handle.uploadId);
+      await forgotten;
+      // A's user resumes while B still deletes the asset.
+      handle.resume();
+      const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code }));
+      return { outcome, uploadId: handle.uploadId, assetId: handle.assetId, errors: window.errors };
+    }, MiB);
+    assert.deepEqual(seen.outcome, { code: 'conflict' }, JSON.stringify(seen));
+    assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the asset is deleted');
     assert.deepEqual(seen.errors, []);
   } finally {
     await storageLatency(0);

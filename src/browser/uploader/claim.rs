@@ -13,8 +13,8 @@ use wasm_bindgen::JsCast;
 use crate::browser::js_error::error_name;
 use crate::core::engine::{FileId, Input};
 use crate::core::resume::{
-    after_claim, claim_name, forget_deletes_asset, forget_record, is_claimed_elsewhere,
-    resume_claim, AfterClaim, ClaimOutcome, ForgetRecord, ResumeClaim, CLAIM_WAIT_MS,
+    after_claim, claim_name, is_claimed_elsewhere, resume_claim, AfterClaim, ClaimOutcome,
+    ResumeClaim, CLAIM_WAIT_MS,
 };
 
 use super::handle::changed;
@@ -234,19 +234,7 @@ impl Inner {
             }
             AfterClaims::Resume(records, resume) => self.resume_matched(resume, records, elsewhere),
             AfterClaims::Forget(targets, every, settler) => {
-                let (mut keys, mut assets) = (Vec::new(), Vec::new());
-                for (upload_id, pending_asset) in targets {
-                    match forget_record(every, elsewhere(&upload_id), &upload_id) {
-                        ForgetRecord::Forget => {}
-                        ForgetRecord::Leave => continue,
-                        ForgetRecord::Refuse(error) => return settler.settle(Err(error)),
-                    }
-                    let runs_here = self.stop_saving(&upload_id);
-                    let deletes = forget_deletes_asset(pending_asset.is_some(), runs_here);
-                    assets.extend(pending_asset.filter(|_| deletes));
-                    keys.push(upload_id);
-                }
-                self.discard_assets(assets, keys, settler)
+                self.start_forget(targets, every, settler, elsewhere)
             }
         }
     }
@@ -254,12 +242,12 @@ impl Inner {
 
 impl Inner {
     /// A forgotten upload this uploader still runs saves no record from now on (its next
-    /// progress would write it back), and so holds no lock: no page could resume it. Whether
-    /// this uploader runs it.
-    fn stop_saving(&self, upload_id: &str) -> bool {
-        let mut runs_here = false;
+    /// progress would write it back), and so holds no lock: no page could resume it, and the
+    /// engine treats its failures as final. Whether this uploader runs it.
+    pub(super) fn stop_saving(self: &Rc<Self>, upload_id: &str) -> bool {
+        let mut dropped = Vec::new();
         let mut unheld = Vec::new();
-        for entry in self.state.borrow_mut().files.values_mut() {
+        for (&file, entry) in self.state.borrow_mut().files.iter_mut() {
             if entry
                 .session
                 .as_ref()
@@ -267,10 +255,14 @@ impl Inner {
             {
                 entry.fingerprint = None;
                 unheld.extend(entry.claim.take());
-                runs_here = true;
+                dropped.push(file);
             }
         }
         drop(unheld);
+        let runs_here = !dropped.is_empty();
+        for file in dropped {
+            self.feed(Input::RecordDropped { file });
+        }
         runs_here
     }
 }
@@ -281,7 +273,7 @@ pub(super) enum AfterClaims {
     List(Records, Settler, ListRecords),
     /// `resume()`: the record for the chosen file, one another page sends only if no other fits.
     Resume(Records, Box<Resume>),
-    /// `forget(id)` (or `forget()` of every record: `true`): the records, each with the asset a
-    /// pending record's session reserved; none another page sends.
-    Forget(Vec<(String, Option<String>)>, bool, Settler),
+    /// `forget(id)` (or `forget()` of every record: `true`): the records to give up, but those
+    /// another page sends.
+    Forget(Vec<String>, bool, Settler),
 }

@@ -397,22 +397,23 @@ impl Inner {
             }
             Op::StoreForget {
                 transaction,
-                settler,
+                forgetting,
             } => {
                 release_transaction(&transaction);
-                settler.settle(if kind == report::DONE {
-                    Ok(JsValue::UNDEFINED)
-                } else {
-                    Err(transaction_error(&transaction))
-                });
+                let stored = match kind {
+                    report::DONE => Ok(()),
+                    _ => Err(transaction_error(&transaction)),
+                };
+                self.forget_stored(forgetting, stored);
                 None
             }
-            Op::DiscardAssets {
-                assets,
-                keys,
-                settler,
-            } => {
-                self.discard_assets(assets, keys, settler);
+            Op::ForgetClaim(forgetting, upload_id) => {
+                let (outcome, claim) = claim_reported(kind, value);
+                self.forget_claimed(forgetting, upload_id, outcome, claim);
+                None
+            }
+            Op::DiscardAssets(forgetting) => {
+                self.discard_assets(forgetting);
                 None
             }
             Op::Fingerprint { resume, mut reader } => {

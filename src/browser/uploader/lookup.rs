@@ -22,6 +22,7 @@ use crate::core::resume::{
 
 use super::claim::{AfterClaims, SessionClaim};
 use super::driver::headers;
+use super::forget::Forgetting;
 use super::handle::settle;
 use super::one_off::Settler;
 use super::ops::{report, Op};
@@ -33,8 +34,8 @@ use super::{now, FileEntry, HandleState, Inner};
 pub(super) enum StoreTask {
     /// Write a record (`None`: delete it), best effort.
     Write(String, Option<JsValue>),
-    /// `forget`: delete records and settle once that committed.
-    Forget(Vec<String>, Settler),
+    /// `forget`: delete the records it gives up; it settles once that committed.
+    Forget(Box<Forgetting>),
     /// Read every usable record.
     Read(Lookup),
 }
@@ -51,9 +52,10 @@ pub(super) enum Lookup {
     Records(Settler, ListRecords),
     /// Continue the saved upload of a chosen file.
     Resume(Box<Resume>),
-    /// `forget(id)`: the record `id` (`None`: every record), and the assets their sessions
-    /// reserved.
+    /// `forget(id)`: which records to give up (`None`: every record).
     Forget(Option<String>, Settler),
+    /// `forget`: the records it locked, read again under their locks.
+    Forgotten(Box<Forgetting>),
 }
 
 /// A `resume()` under way: the chosen file, its options and handle, and the record found.
@@ -110,17 +112,17 @@ impl Inner {
                 self.start_write(&store, &key, value.as_ref())
             }
             (StoreTask::Write(..), None) => {}
-            (StoreTask::Forget(keys, settler), Some(store)) => match store.delete(&keys) {
+            (StoreTask::Forget(forgetting), Some(store)) => match store.delete(forgetting.keys()) {
                 Ok(transaction) => {
                     self.begin_transaction(transaction, |transaction| Op::StoreForget {
                         transaction,
-                        settler,
+                        forgetting,
                     })
                 }
-                Err(error) => settler.settle(Err(error)),
+                Err(error) => self.forget_stored(forgetting, Err(error)),
             },
             // Without a database there is nothing to forget.
-            (StoreTask::Forget(_, settler), None) => settler.settle(Ok(JsValue::UNDEFINED)),
+            (StoreTask::Forget(forgetting), None) => self.forget_stored(forgetting, Ok(())),
             (StoreTask::Read(lookup), Some(store)) => match store.read_all() {
                 Ok((transaction, keys, values)) => {
                     self.begin_transaction(transaction, |transaction| Op::StoreRead {
@@ -139,6 +141,9 @@ impl Inner {
             // Without a database there is nothing to forget.
             (StoreTask::Read(Lookup::Forget(_, settler)), None) => {
                 settler.settle(Ok(JsValue::UNDEFINED))
+            }
+            (StoreTask::Read(Lookup::Forgotten(forgetting)), None) => {
+                self.forget_locked(forgetting, Vec::new())
             }
             (StoreTask::Read(Lookup::Resume(resume)), None) => resume.fail(Error::invalid(
                 "resume needs persistence: IndexedDB is unavailable or `persist` is false",
@@ -178,21 +183,14 @@ impl Inner {
             }
             Lookup::Resume(resume) => AfterClaims::Resume(records, resume),
             Lookup::Forget(target, settler) => {
-                // Each record with the asset of a pending one's session.
-                let mut targets: Vec<(String, Option<String>)> = records
-                    .into_iter()
-                    .filter(|(id, _)| target.as_ref().is_none_or(|t| t == id))
-                    .map(|(id, record)| {
-                        let pending = record.saved.is_pending();
-                        (id, pending.then_some(record.saved.asset_id))
-                    })
-                    .collect();
-                // An upload of this uploader may not have written its record yet.
-                if let (Some(id), true) = (&target, targets.is_empty()) {
-                    targets.push((id.clone(), None));
-                }
+                let targets = match &target {
+                    // An upload of this uploader may not have written its record yet.
+                    Some(id) => vec![id.clone()],
+                    None => records.into_iter().map(|(id, _)| id).collect(),
+                };
                 AfterClaims::Forget(targets, target.is_none(), settler)
             }
+            Lookup::Forgotten(forgetting) => return self.forget_locked(forgetting, records),
         })
     }
 

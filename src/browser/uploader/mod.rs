@@ -18,6 +18,7 @@ mod class;
 mod connectivity;
 mod driver;
 mod executor;
+mod forget;
 mod handle;
 mod lookup;
 mod one_off;

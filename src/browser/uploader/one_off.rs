@@ -19,7 +19,6 @@ use crate::core::engine::AssetWaitStep;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 
-use super::lookup::StoreTask;
 use super::ops::{report, Op};
 use super::{now, random_u64, Inner};
 
@@ -76,6 +75,24 @@ pub(super) struct OneOff {
 }
 
 impl OneOff {
+    /// A call without a signal, not waiting for an asset: it settles `settler`.
+    pub(super) fn new(
+        request: OneOffRequest,
+        answer: Answer,
+        retry: OneOffRetry,
+        settler: Settler,
+    ) -> OneOff {
+        OneOff {
+            request,
+            answer,
+            signal: None,
+            retry,
+            waiting: None,
+            settler,
+            head: None,
+        }
+    }
+
     pub(super) fn keep_head(&mut self, head: ResponseHead) {
         self.head = Some(head);
     }
@@ -92,6 +109,11 @@ pub(super) struct Settler {
 }
 
 impl Settler {
+    /// A settler that reports to the executor: `resolve` and `reject` are its bound callbacks.
+    pub(super) fn reporting(resolve: Function, reject: Function) -> Settler {
+        Settler { resolve, reject }
+    }
+
     /// A new promise, handed to `start` as its settler.
     pub(super) fn promise(start: impl FnOnce(Settler)) -> Promise {
         let mut settler = None;
@@ -127,47 +149,6 @@ impl Inner {
         signal: Option<AbortSignal>,
     ) -> Promise {
         self.start_one_off(operation, request, answer, signal, None)
-    }
-
-    /// Deletes the `assets` forgotten records' sessions reserved, one after the other with the
-    /// retries of `deleteAsset`, then the records `keys` (`forget` settles once that committed).
-    /// A deletion's outcome changes nothing: an asset already gone is what was wanted, and one
-    /// left stays as an abandoned upload's would.
-    pub(super) fn discard_assets(
-        self: &Rc<Self>,
-        mut assets: Vec<String>,
-        keys: Vec<String>,
-        settler: Settler,
-    ) {
-        let Some(asset_id) = assets.pop() else {
-            return self.with_store(StoreTask::Forget(keys, settler));
-        };
-        let id = self.local_id();
-        let deleted = Settler {
-            resolve: self.reporter(report::DONE, id),
-            reject: self.reporter(report::FAILED, id),
-        };
-        self.begin(
-            id,
-            Op::DiscardAssets {
-                assets,
-                keys,
-                settler,
-            },
-        );
-        let call = Box::new(OneOff {
-            request: OneOffRequest::Delete {
-                asset_id,
-                force: false,
-            },
-            answer: Answer::Nothing,
-            signal: None,
-            retry: self.one_off_retry(Operation::DeleteAsset),
-            waiting: None,
-            settler: deleted,
-            head: None,
-        });
-        self.send_one_off(self.local_id(), call);
     }
 
     fn start_one_off(
@@ -209,7 +190,7 @@ impl Inner {
         )
     }
 
-    fn one_off_retry(&self, operation: Operation) -> OneOffRetry {
+    pub(super) fn one_off_retry(&self, operation: Operation) -> OneOffRetry {
         let retry = OneOffRetry::new(operation, self.config.one_off_backoff(operation));
         if self.api.renewable_grant() {
             retry.with_renewable_grant()
@@ -219,7 +200,7 @@ impl Inner {
     }
 
     /// Sends the call, after asking `getToken` when no grant is cached yet.
-    fn send_one_off(self: &Rc<Self>, id: u64, call: Box<OneOff>) {
+    pub(super) fn send_one_off(self: &Rc<Self>, id: u64, call: Box<OneOff>) {
         if let Some(source) = self.api.grant_source().filter(|s| !s.has_grant()) {
             let promise = source.ask();
             self.begin(id, Op::OneOff(call));

@@ -8,8 +8,9 @@ use crate::browser::transport::ResponseHead;
 use crate::core::engine::{FileId, RequestId};
 
 use super::claim::AfterClaims;
+use super::forget::Forgetting;
 use super::lookup::{Lookup, Resume};
-use super::one_off::{OneOff, Settler};
+use super::one_off::OneOff;
 use super::persistence::SampleReader;
 
 /// What a report says happened (the sink's first argument).
@@ -92,18 +93,16 @@ pub(super) enum Op {
         values: IdbRequest,
         lookup: Lookup,
     },
-    /// `forget`: deleting a record; the promise settles once the deletion committed.
+    /// `forget`: deleting the records; the promise settles once the deletion committed.
     StoreForget {
         transaction: IdbTransaction,
-        settler: Settler,
+        forgetting: Box<Forgetting>,
     },
+    /// `forget`: asking for the lock of the session of a record to give up.
+    ForgetClaim(Box<Forgetting>, String),
     /// `forget`: deleting an asset a forgotten record's session reserved; once that call is
-    /// over, whatever its outcome, the next of `assets`, and then the records `keys`.
-    DiscardAssets {
-        assets: Vec<String>,
-        keys: Vec<String>,
-        settler: Settler,
-    },
+    /// over, whatever its outcome, the next one.
+    DiscardAssets(Box<Forgetting>),
     /// Reading the chosen file's fingerprint samples, to continue a saved upload.
     Fingerprint {
         resume: Box<Resume>,

@@ -190,8 +190,14 @@ impl Inner {
             return None;
         }
         // Gone when the upload was aborted meanwhile: the engine then ignores the input.
+        let fingerprint = reader.finish();
+        let unreadable = fingerprint.is_none();
         if let Some(entry) = self.state.borrow_mut().files.get_mut(&file) {
-            entry.fingerprint = reader.finish();
+            entry.fingerprint = fingerprint;
+        }
+        if unreadable {
+            // No record can be saved: no resume will continue the upload.
+            self.deferred(Input::RecordDropped { file });
         }
         Some(Input::FingerprintRead { request })
     }

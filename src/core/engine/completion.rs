@@ -292,15 +292,17 @@ impl Engine {
     }
 
     /// Ends an upload: cancels its requests, flushes progress, emits `Finished`, forgets it.
-    /// An upload that ends for good (aborted, or with an error no later resume gets past:
-    /// `keeps_record`) before its session completed leaves nothing: the asset the session
-    /// reserved holds no media and never will, so it is deleted (else it would stay
-    /// `processing`). Once the session completed (the caller was only waiting for processing)
-    /// the asset is whole and is kept. Before a session exists there is nothing to delete yet
-    /// (see [`Engine::finish_and_delete`]).
+    /// An upload that ends for good (aborted, with an error no later resume gets past:
+    /// `keeps_record`, or with any error when it saves no record to resume from) before its
+    /// session completed leaves nothing: the asset the session reserved holds no media and
+    /// never will, so it is deleted (else it would stay `processing`). Once the session
+    /// completed (the caller was only waiting for processing) the asset is whole and is kept.
+    /// Before a session exists there is nothing to delete yet (see
+    /// [`Engine::finish_and_delete`]).
     pub(super) fn finish(&mut self, now_ms: u64, file: FileId, outcome: Result<Completion, Error>) {
-        let over_for_good = matches!(&outcome, Err(e) if !crate::core::resume::keeps_record(e));
         let reserved_asset = self.uploads.get(&file).and_then(|u| {
+            let resumable = matches!(&outcome, Err(e) if crate::core::resume::keeps_record(e));
+            let over_for_good = outcome.is_err() && !(resumable && u.saves_record);
             let incomplete = matches!(
                 u.phase,
                 Phase::Reconciling | Phase::Uploading | Phase::Confirming

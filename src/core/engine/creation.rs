@@ -32,6 +32,8 @@ impl Engine {
         };
         let mut state = self.new_upload_state(plan, None, None, file.wait_for_asset, phase);
         state.fingerprint_pending = file.fingerprint && !direct;
+        // A new file's record is saved only with its fingerprint (`NewFile::fingerprint`).
+        state.saves_record = state.fingerprint_pending;
         if !direct {
             // The chunk count is unknown until the session exists.
             state.progress = ProgressTracker::new(size, 0, self.config.speed_time_constant_ms);
@@ -124,6 +126,7 @@ impl Engine {
                     return;
                 };
                 state.paused = u.paused;
+                state.saves_record = u.saves_record;
                 // The upload's first event is its first acknowledged chunk, as for a session
                 // created elsewhere; only a retry shown while creating is cleared at once.
                 if u.progress.snapshot().retrying.is_some() {

@@ -178,6 +178,13 @@ pub enum Input {
         /// The upload.
         file: FileId,
     },
+    /// The upload's record is not saved after all (its fingerprint could not be read, or it was
+    /// forgotten): no resume can continue it, so an ending that would keep the record for one
+    /// deletes the asset its session reserved instead.
+    RecordDropped {
+        /// The upload.
+        file: FileId,
+    },
     /// A fresh grant is at hand (after [`Action::NeedToken`]): the calls waiting for it go out.
     TokenRefreshed,
     /// No grant could be had (after [`Action::NeedToken`]): the uploads waiting for one fail

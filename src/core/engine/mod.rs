@@ -275,6 +275,11 @@ impl Engine {
                     self.finish(now_ms, file, Err(error));
                 }
             }
+            Input::RecordDropped { file } => {
+                if let Some(u) = self.uploads.get_mut(&file) {
+                    u.saves_record = false;
+                }
+            }
             Input::TokenRefreshed => self.on_token_refreshed(),
             Input::TokenFailed { error } => self.on_token_failed(now_ms, error),
             Input::Offline => self.online = false,

@@ -126,6 +126,7 @@ impl Engine {
                 }
             },
             fingerprint_pending: false,
+            saves_record: true,
             phase,
             paused: false,
             status_page: 1,

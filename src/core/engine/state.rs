@@ -125,6 +125,11 @@ pub(super) struct Upload {
     pub(super) creation: OneOffRetry,
     /// The resume fingerprint is still to be read before the session is created.
     pub(super) fingerprint_pending: bool,
+    /// A record of the upload is saved for a resume (a session handed over or restored, or a
+    /// new file's with its fingerprint), unless [`Input::RecordDropped`] said otherwise.
+    ///
+    /// [`Input::RecordDropped`]: super::Input::RecordDropped
+    pub(super) saves_record: bool,
     pub(super) phase: Phase,
     pub(super) paused: bool,
     /// Next status page to read while reconciling or confirming.

@@ -1,0 +1,174 @@
+//! `forget(id)` and `forget()` on the executor: giving up saved uploads for good. Each record
+//! another page does not send is locked first (the session's Web Lock, as a page sending it
+//! holds it), read again under the lock, and deleted; then, still under the lock, the asset of
+//! a session that never completed is deleted. So no page resumes the upload while its asset is
+//! being deleted, and a record that completed meanwhile keeps its asset. Which record is given
+//! up, and which asset goes, is decided in [`crate::core::resume`].
+
+use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
+
+use crate::core::resume::{forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord};
+use crate::core::retry::Operation;
+
+use super::claim::SessionClaim;
+use super::lookup::{Lookup, Records, StoreTask};
+use super::one_off::{Answer, OneOff, OneOffRequest, Settler};
+use super::ops::{report, Op};
+use super::Inner;
+
+/// A `forget` under way.
+pub(super) struct Forgetting {
+    /// `forget()` of every record, which leaves those another page sends.
+    every: bool,
+    settler: Settler,
+    /// Records still to lock.
+    to_claim: Vec<String>,
+    /// Records locked (or unlockable: no Web Locks), to read again and delete.
+    claimed: Vec<String>,
+    /// The locks held until the last asset deletion is over.
+    claims: Vec<SessionClaim>,
+    /// Records to delete.
+    keys: Vec<String>,
+    /// Assets to delete once the records are gone.
+    assets: Vec<String>,
+}
+
+impl Forgetting {
+    /// The records to delete.
+    pub(super) fn keys(&self) -> &[String] {
+        &self.keys
+    }
+}
+
+impl Inner {
+    /// Starts giving up `targets` (`every`: all records, else the one `forget(id)` named), given
+    /// which another page sends (`elsewhere`).
+    pub(super) fn start_forget(
+        self: &Rc<Self>,
+        targets: Vec<String>,
+        every: bool,
+        settler: Settler,
+        elsewhere: impl Fn(&str) -> bool,
+    ) {
+        let mut forgetting = Box::new(Forgetting {
+            every,
+            settler,
+            to_claim: Vec::new(),
+            claimed: Vec::new(),
+            claims: Vec::new(),
+            keys: Vec::new(),
+            assets: Vec::new(),
+        });
+        for upload_id in targets {
+            match forget_record(every, elsewhere(&upload_id), &upload_id) {
+                ForgetRecord::Forget => {
+                    // One this uploader runs needs no lock, and its handle keeps the asset.
+                    let own = self.stop_saving(&upload_id);
+                    let list = if own {
+                        &mut forgetting.keys
+                    } else {
+                        &mut forgetting.to_claim
+                    };
+                    list.push(upload_id);
+                }
+                ForgetRecord::Leave => {}
+                ForgetRecord::Refuse(error) => return forgetting.settler.settle(Err(error)),
+            }
+        }
+        self.claim_next(forgetting);
+    }
+
+    /// Asks for the next record's lock, or reads the locked records again once all are asked.
+    fn claim_next(self: &Rc<Self>, mut forgetting: Box<Forgetting>) {
+        let Some(upload_id) = forgetting.to_claim.pop() else {
+            return self.with_store(StoreTask::Read(Lookup::Forgotten(forgetting)));
+        };
+        match self.ask_claim(&upload_id) {
+            Some(id) => self.begin(id, Op::ForgetClaim(forgetting, upload_id)),
+            None => {
+                forgetting.claimed.push(upload_id);
+                self.claim_next(forgetting);
+            }
+        }
+    }
+
+    /// The lock of `upload_id` was asked for: held, it is forgotten; held by another page, it
+    /// is left (`forget()`) or the whole `forget(id)` is refused.
+    pub(super) fn forget_claimed(
+        self: &Rc<Self>,
+        mut forgetting: Box<Forgetting>,
+        upload_id: String,
+        outcome: ClaimOutcome,
+        claim: Option<SessionClaim>,
+    ) {
+        let elsewhere = outcome == ClaimOutcome::HeldElsewhere;
+        match forget_record(forgetting.every, elsewhere, &upload_id) {
+            ForgetRecord::Forget => {
+                forgetting.claims.extend(claim);
+                forgetting.claimed.push(upload_id);
+            }
+            ForgetRecord::Leave => {}
+            ForgetRecord::Refuse(error) => return forgetting.settler.settle(Err(error)),
+        }
+        self.claim_next(forgetting);
+    }
+
+    /// The records, read again under their locks: each locked one goes, and the asset of each
+    /// whose session never completed after it.
+    pub(super) fn forget_locked(
+        self: &Rc<Self>,
+        mut forgetting: Box<Forgetting>,
+        records: Records,
+    ) {
+        for upload_id in std::mem::take(&mut forgetting.claimed) {
+            let record = records.iter().find(|(id, _)| *id == upload_id);
+            if let Some((_, record)) = record.filter(|(_, r)| forget_deletes_asset(&r.saved)) {
+                forgetting.assets.push(record.saved.asset_id.clone());
+            }
+            forgetting.keys.push(upload_id);
+        }
+        self.with_store(StoreTask::Forget(forgetting));
+    }
+
+    /// The records' deletion committed (`Ok`) or failed: `forget` settles, and the assets go
+    /// only if the records did.
+    pub(super) fn forget_stored(
+        self: &Rc<Self>,
+        forgetting: Box<Forgetting>,
+        result: Result<(), crate::core::error::Error>,
+    ) {
+        let committed = result.is_ok();
+        forgetting
+            .settler
+            .settle(result.map(|()| JsValue::UNDEFINED));
+        if committed {
+            self.discard_assets(forgetting);
+        }
+    }
+
+    /// Deletes the next asset, with the retries of `deleteAsset`; its outcome changes nothing
+    /// (an asset already gone is what was wanted). The locks go with the last one.
+    pub(super) fn discard_assets(self: &Rc<Self>, mut forgetting: Box<Forgetting>) {
+        let Some(asset_id) = forgetting.assets.pop() else {
+            return;
+        };
+        let id = self.local_id();
+        let deleted = Settler::reporting(
+            self.reporter(report::DONE, id),
+            self.reporter(report::FAILED, id),
+        );
+        self.begin(id, Op::DiscardAssets(forgetting));
+        let call = OneOff::new(
+            OneOffRequest::Delete {
+                asset_id,
+                force: false,
+            },
+            Answer::Nothing,
+            self.one_off_retry(Operation::DeleteAsset),
+            deleted,
+        );
+        self.send_one_off(self.local_id(), Box::new(call));
+    }
+}
