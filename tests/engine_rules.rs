@@ -852,24 +852,7 @@ fn an_upload_whose_record_is_dropped_deletes_its_asset_even_on_an_error_a_resume
     });
     let (file, actions) = d.add(1, 1, false);
     assert!(d.feed(Input::RecordDropped { file }).is_empty());
-    let mut actions = d.feed(Input::PutDone {
-        request: puts(&actions)[0].0,
-        outcome: HttpOutcome::stored("e1"),
-    });
-    let mut seen = Vec::new();
-    for _ in 0..50 {
-        seen.extend(actions.iter().cloned());
-        if finished_code(&actions).is_some() {
-            break;
-        }
-        actions = match reports(&actions).first() {
-            Some((report, _)) => d.feed(Input::ReportDone {
-                request: *report,
-                result: Err(HttpOutcome::status(500)),
-            }),
-            None => d.tick_until(|a| matches!(a, Action::Report { .. } | Action::Finished { .. })),
-        };
-    }
+    let seen = chunk_reported_with(&mut d, &actions, Err(HttpOutcome::status(500)));
     assert_eq!(finished_code(&seen), Some(Err(ErrorCode::RetriesExhausted)));
     assert!(
         seen.iter()
@@ -2204,7 +2187,17 @@ fn reports_answered(
     result: Result<ReportChunksResponse, HttpOutcome>,
 ) -> Vec<Action> {
     let (_, actions) = d.add(1, 1, false);
-    let (put, _, _) = puts(&actions)[0].clone();
+    chunk_reported_with(d, &actions, result)
+}
+
+/// Stores the one chunk of the upload `actions` started, and answers every report of it with
+/// `result` until the upload finishes; every action seen.
+fn chunk_reported_with(
+    d: &mut Driver,
+    actions: &[Action],
+    result: Result<ReportChunksResponse, HttpOutcome>,
+) -> Vec<Action> {
+    let (put, _, _) = puts(actions)[0].clone();
     let mut actions = d.feed(Input::PutDone {
         request: put,
         outcome: HttpOutcome::stored("e1"),
