@@ -649,6 +649,47 @@ fn pause_letting_in_flight_finish_keeps_their_results() {
 }
 
 #[test]
+fn a_pause_settles_once_the_puts_let_finish_are_stored_and_reported_at_once() {
+    // Until a pause settles its record still changes, so its page keeps the session's lock.
+    let mut d = Driver::new(EngineConfig {
+        pause_mode: PauseMode::FinishInFlight,
+        ..config()
+    });
+    let (file, actions) = d.add(4, 4, false);
+    let first = puts(&actions);
+    assert!(!d.engine.is_settled_paused(file), "not paused");
+    let _ = d.feed(Input::Pause { file: None });
+    assert!(!d.engine.is_settled_paused(file), "PUTs in flight");
+    let mut reported = Vec::new();
+    for (at, (put, index, _)) in first.iter().enumerate() {
+        let actions = d.feed(Input::PutDone {
+            request: *put,
+            outcome: HttpOutcome::stored(format!("e{index}")),
+        });
+        // Paused, an acknowledged chunk is reported without the debounce: no companion comes.
+        reported.extend(reports(&actions));
+        assert_eq!(reported.len(), 1, "one report in flight at a time");
+        let last = at + 1 == first.len();
+        assert!(!d.engine.is_settled_paused(file) || last);
+    }
+    assert!(!d.engine.is_settled_paused(file), "a report in flight");
+    let mut next = reported.remove(0);
+    loop {
+        let actions = d.feed(Input::ReportDone {
+            request: next.0,
+            result: report_ok(next.1.len() as u32, None),
+        });
+        match reports(&actions).first() {
+            Some(report) => next = report.clone(),
+            None => break,
+        }
+    }
+    assert!(d.engine.is_settled_paused(file));
+    assert!(!puts(&d.feed(Input::Resume { file: None })).is_empty());
+    assert!(!d.engine.is_settled_paused(file), "resumed");
+}
+
+#[test]
 fn an_upload_another_page_took_over_while_paused_ends_with_conflict_and_leaves_its_record_and_asset(
 ) {
     let mut d = Driver::new(EngineConfig {

@@ -23,6 +23,25 @@ const DATABASE_VERSION: u32 = 1;
 /// The object store holding one record per resumable upload.
 pub const UPLOADS_STORE: &str = "uploads";
 
+// The open request's own handlers: creating the store on `upgradeneeded`, closing a connection
+// made once nobody waits for it. No decision is made here.
+#[wasm_bindgen(inline_js = r#"
+export function create_store_on_upgrade(request, store) {
+  request.onupgradeneeded = () => {
+    const db = request.result;
+    if (!db.objectStoreNames.contains(store)) db.createObjectStore(store);
+  };
+}
+export function close_late_connection(request) {
+  request.onsuccess = () => request.result.close();
+  request.onerror = null;
+}
+"#)]
+extern "C" {
+    fn create_store_on_upgrade(request: &IdbOpenDbRequest, store: &str);
+    fn close_late_connection(request: &IdbOpenDbRequest);
+}
+
 /// An open IndexedDB database with the uploads object store.
 #[derive(Clone)]
 pub struct Store {
@@ -31,8 +50,8 @@ pub struct Store {
 
 impl Store {
     /// Starts opening (creating on first use) the database: `Ok(None)` when the runtime has no
-    /// IndexedDB (Node). The caller runs [`Store::create_schema`] on `upgradeneeded` and reads
-    /// the result with [`Store::opened`] on `success` (`None` after `error`: a browser that blocks
+    /// IndexedDB (Node). The caller sets [`Store::create_schema_on_upgrade`] and reads the
+    /// result with [`Store::opened`] on `success` (`None` after `error`: a browser that blocks
     /// storage, e.g. in private mode).
     pub fn open_request() -> Result<Option<IdbOpenDbRequest>, Error> {
         let Some(factory) = Reflect::get(&js_sys::global(), &"indexedDB".into())
@@ -47,14 +66,18 @@ impl Store {
             .map_err(|e| storage_error("open", &e))
     }
 
-    /// Creates the object store; runs only when the database is new (or older than
-    /// `DATABASE_VERSION`).
-    pub fn create_schema(request: &IdbOpenDbRequest) {
-        if let Ok(db) = request.result().and_then(|db| db.dyn_into::<IdbDatabase>()) {
-            // Version 1 is the first schema, so an upgrade means the database is new.
-            // A failure here aborts the open request, which then fails.
-            let _ = db.create_object_store(UPLOADS_STORE);
-        }
+    /// Creates the object store when the open upgrades the database (it is new, or older than
+    /// `DATABASE_VERSION`). The handler is the request's own, not the executor's: an open that
+    /// answers after the uploader gave up on it still creates the store, so the database never
+    /// exists without it.
+    pub fn create_schema_on_upgrade(request: &IdbOpenDbRequest) {
+        create_store_on_upgrade(request, UPLOADS_STORE);
+    }
+
+    /// The executor is done with the open `request`: a connection it still makes is closed
+    /// (it would block a later version change or deletion of the database).
+    pub fn abandon_open(request: &IdbOpenDbRequest) {
+        close_late_connection(request);
     }
 
     /// The database an open request that succeeded opened.

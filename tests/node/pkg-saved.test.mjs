@@ -37,6 +37,16 @@ async function openTab() {
           transaction.onerror = () => reject(transaction.error);
         };
       });
+    // `uploader.forget(id)` of an upload another uploader has just paused: refused with
+    // `conflict` until that pause settles (its PUTs let finish and their report), then done.
+    window.forgetOnceSettled = async (uploader, id) => {
+      for (let i = 0; ; i++) {
+        const code = await uploader.forget(id).then(() => null, (e) => e.code);
+        if (code === null) return;
+        if (code !== 'conflict' || i === 60) throw new Error(`forget: ${code}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
     window.errors = [];
     window.addEventListener('error', (event) => window.errors.push(String(event.message)));
     window.addEventListener('unhandledrejection', (event) => window.errors.push(String(event.reason)));
@@ -210,7 +220,8 @@ test('forget of a saved upload no page runs deletes its record and the asset its
       const first = new window.pkg.Uploader(options);
       const abandoned = await pauseMidway(first, 'abandoned.mp4', 33);
       const later = new window.pkg.Uploader(options);
-      await later.forget(abandoned.uploadId);
+      // Refused with `conflict` while the pause settles (a PUT let finish, its report).
+      await window.forgetOnceSettled(later, abandoned.uploadId);
       const keysAfterForget = await window.onUploads('readonly', (store) => store.getAllKeys());
       // An upload this uploader has paused keeps its asset: its handle still owns the upload.
       const own = await pauseMidway(first, 'own.mp4', 34);
@@ -351,8 +362,7 @@ test('forget holds the upload lock while it deletes the asset: a tab resuming me
       // Tab B forgets it; its backend takes 2 s to answer getToken before the asset's DELETE.
       const slowToken = async () => (await sleep(2000), window.getToken());
       const b = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
-      const forgotten = b.forget(handle.uploadId);
-      await forgotten;
+      await window.forgetOnceSettled(b, handle.uploadId);
       // A's user resumes while B still deletes the asset.
       handle.resume();
       const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code }));
@@ -360,6 +370,46 @@ test('forget holds the upload lock while it deletes the asset: a tab resuming me
     }, MiB);
     assert.deepEqual(seen.outcome, { code: 'conflict' }, JSON.stringify(seen));
     assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the asset is deleted');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
+test('a page that pauses with a chunk in flight keeps the upload to itself until that settles: a forget elsewhere is not undone by the late chunk', async () => {
+  const tab = await openTab();
+  try {
+    // Each chunk PUT takes a second: the pause lets one finish after it.
+    await storageLatency(1000);
+    const seen = await tab.evaluate(async (MIB) => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const { blob } = await window.seededSample(8, 53);
+      const a = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 1 });
+      const handle = a.upload(new File([blob], 'inflight.mp4', { type: 'video/mp4' }));
+      while (handle.progress.acknowledgedBytes < MIB) await sleep(10);
+      await sleep(100);
+      const inFlight = handle.progress.sentBytes > handle.progress.acknowledgedBytes;
+      handle.pause();
+      // Another uploader (as another tab would) forgets it: refused while the pause settles.
+      const b = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const refusals = [];
+      for (let i = 0; i < 40; i++) {
+        const code = await b.forget(handle.uploadId).then(() => null, (e) => e.code);
+        if (code === null) break;
+        refusals.push(code);
+        await sleep(250);
+      }
+      // Past anything the paused page could still write.
+      await sleep(3000);
+      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+      return { inFlight, refusals, keys, uploadId: handle.uploadId, assetId: handle.assetId, errors: window.errors };
+    }, MiB);
+    assert.ok(seen.inFlight, `a chunk was in flight at the pause: ${JSON.stringify(seen)}`);
+    assert.ok(seen.refusals.every((code) => code === 'conflict'), JSON.stringify(seen.refusals));
+    assert.ok(seen.refusals.length < 40, 'forget went through once the pause settled');
+    assert.deepEqual(seen.keys, [], 'the record stays forgotten');
+    assert.equal(await assetStatus(seen.assetId, { gone: true }), null);
     assert.deepEqual(seen.errors, []);
   } finally {
     await storageLatency(0);

@@ -21,7 +21,7 @@ use super::handle::changed;
 use super::lookup::{ListRecords, Records, Resume};
 use super::one_off::Settler;
 use super::ops::{report, Op};
-use super::Inner;
+use super::{Inner, Shared};
 
 // A lock request hands back `held` (called with the function that lets go of the lock) or
 // reports `refused` (with what the runtime threw: a `TimeoutError` once `waitMs` passed while
@@ -96,10 +96,29 @@ impl Inner {
         self.begin(id, Op::Claim(file));
     }
 
-    /// Pauses the upload `file`, and lets go of its session's lock: another page may continue it.
+    /// Pauses the upload `file`. Its session's lock goes once the pause has settled
+    /// ([`Inner::release_settled_claims`]): another page may then continue it.
     pub(super) fn pause_upload(self: &Rc<Self>, file: FileId) {
         self.feed(Input::Pause { file: Some(file) });
-        let unheld = (self.state.borrow_mut().files.get_mut(&file)).and_then(|e| e.claim.take());
+    }
+
+    /// Lets go of the lock of each upload paused by the user whose pause has settled
+    /// ([`crate::core::engine::Engine::is_settled_paused`]): until then a PUT let finish or a
+    /// report writes its record again, which would undo another page's `forget`.
+    pub(super) fn release_settled_claims(&self) {
+        let unheld: Vec<SessionClaim> = {
+            let mut state = self.state.borrow_mut();
+            let Shared { engine, files, .. } = &mut *state;
+            files
+                .iter_mut()
+                .filter(|(&file, entry)| {
+                    entry.claim.is_some()
+                        && entry.handle.borrow().paused
+                        && engine.is_settled_paused(file)
+                })
+                .filter_map(|(_, entry)| entry.claim.take())
+                .collect()
+        };
         drop(unheld);
     }
 

@@ -197,6 +197,7 @@ impl Uploader {
             api,
             persist,
             store: RefCell::new(None),
+            store_failed: Default::default(),
             config,
             _connectivity: Connectivity::listen(weak.clone()),
         });

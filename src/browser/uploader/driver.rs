@@ -40,6 +40,7 @@ impl Inner {
                 None => break,
             }
         }
+        self.release_settled_claims();
         self.arm_timer();
     }
 

@@ -261,10 +261,6 @@ impl Inner {
                 None
             }
             report::RESPONSE => self.on_response(id, value),
-            report::UPGRADE => {
-                self.on_upgrade(id);
-                None
-            }
             _ => {
                 let op = self.state.borrow_mut().ops.remove(&id);
                 match op {
@@ -363,14 +359,14 @@ impl Inner {
             }
             Op::StoreOpen { request, deadline } => {
                 clear_timeout(&deadline);
-                request.set_onupgradeneeded(None);
-                request.set_onsuccess(None);
-                request.set_onerror(None);
+                // An open that answers after its deadline closes the connection it made.
+                Store::abandon_open(&request);
                 // A browser that blocks storage (e.g. private mode) fails the open: the
                 // uploader then runs without persistence.
                 let opened = (kind == report::DONE)
                     .then(|| Store::opened(&request))
                     .flatten();
+                self.store_failed.set(opened.is_none());
                 self.on_store_opened(opened);
                 None
             }

@@ -138,9 +138,17 @@ impl Inner {
             (StoreTask::Read(Lookup::Records(settler, list)), None) => {
                 settler.settle(Ok(list(Vec::new())))
             }
-            // Without a database there is nothing to forget.
+            // Without a database there is nothing to forget; one that would not open may still
+            // hold the records.
             (StoreTask::Read(Lookup::Forget(_, settler)), None) => {
-                settler.settle(Ok(JsValue::UNDEFINED))
+                settler.settle(match self.store_failed.get() {
+                    false => Ok(JsValue::UNDEFINED),
+                    true => Err(Error::new(
+                        ErrorCode::Internal,
+                        "forget: IndexedDB did not open (an error, or no answer within 5 s), so \
+                         the saved uploads could not be deleted",
+                    )),
+                })
             }
             (StoreTask::Read(Lookup::Forgotten(forgetting)), None) => {
                 self.forget_locked(forgetting, Vec::new())

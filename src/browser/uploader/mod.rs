@@ -129,6 +129,9 @@ struct Inner {
     api: Api,
     persist: PersistSetting,
     store: RefCell<Option<Option<Store>>>,
+    /// IndexedDB exists but did not open (an error, or no answer within
+    /// `STORE_OPEN_TIMEOUT_MS`): unlike a runtime without it, saved records may exist.
+    store_failed: std::cell::Cell<bool>,
     /// The engine's settings, for the retry policies of the calls made outside it.
     config: EngineConfig,
     _connectivity: Option<Connectivity>,

@@ -32,8 +32,6 @@ pub(super) mod report {
     pub const DONE: u32 = 6;
     /// An IndexedDB request or transaction failed or aborted, or a file sample was unreadable.
     pub const FAILED: u32 = 7;
-    /// The database needs its object store created (`upgradeneeded`).
-    pub const UPGRADE: u32 = 8;
     /// The microtask that feeds the inputs deferred by [`Inner::deferred`](super::super::Inner::deferred).
     pub const SOON: u32 = 9;
     /// A one-off call's wait before it is sent again (or the asset polled again) is over.

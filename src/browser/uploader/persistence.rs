@@ -133,20 +133,13 @@ impl Inner {
             return self.on_store_opened(None);
         };
         let id = self.local_id();
-        request.set_onupgradeneeded(Some(&self.reporter(report::UPGRADE, id)));
+        Store::create_schema_on_upgrade(&request);
         request.set_onsuccess(Some(&self.reporter(report::DONE, id)));
         request.set_onerror(Some(&self.reporter(report::FAILED, id)));
         // An open that has not answered by then is reported as failed (the timer is cleared when
         // it answers first).
         let deadline = self.start_timer(report::FAILED, id, STORE_OPEN_TIMEOUT_MS);
         self.begin(id, Op::StoreOpen { request, deadline });
-    }
-
-    /// `upgradeneeded` on the database being opened by operation `id`.
-    pub(super) fn on_upgrade(&self, id: u64) {
-        if let Some(Op::StoreOpen { request, .. }) = self.state.borrow().ops.get(&id) {
-            Store::create_schema(request);
-        }
     }
 
     /// The database opened (or could not be: then the uploader runs without persistence); the

@@ -47,9 +47,9 @@
 //!   retried by its own rules. Reads and reports in flight when the network went away are sent
 //!   again as soon as it is back.
 //! * Reports: acknowledged chunks are reported in batches ≤ 50, debounced by
-//!   [`EngineConfig::report_debounce_ms`] (immediately when 50 are waiting or nothing else is
-//!   left to upload); one report per file in flight; never blocking PUTs; retried; duplicates are
-//!   harmless.
+//!   [`EngineConfig::report_debounce_ms`] (immediately when 50 are waiting, nothing else is
+//!   left to upload, or the upload is paused); one report per file in flight; never blocking
+//!   PUTs; retried; duplicates are harmless.
 //! * Completion: once every chunk is reported, the report response's `url` or
 //!   `total_completed == total_chunks` confirms it; otherwise the session status is read (all
 //!   pages): chunks listed `failed` are uploaded again with a fresh URL, chunks listed `pending`
@@ -391,6 +391,15 @@ impl Engine {
     /// [`Input::Pause`]).
     pub fn is_paused(&self, file: FileId) -> bool {
         self.uploads.get(&file).is_some_and(|u| u.held())
+    }
+
+    /// Whether a paused upload has settled: no request of it in flight, and every chunk it
+    /// stored reported. Until then the pause still changes its saved record (a PUT let finish,
+    /// a report of acknowledged chunks), so its page keeps the session to itself.
+    pub fn is_settled_paused(&self, file: FileId) -> bool {
+        self.uploads.get(&file).is_some_and(|u| {
+            u.held() && !u.indices().any(|i| u.chunk(i).state == ChunkState::Acked)
+        }) && !self.requests.values().any(|r| r.file == file)
     }
 
     /// The uploads in progress, in scheduling order.

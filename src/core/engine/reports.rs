@@ -86,7 +86,9 @@ impl Engine {
         let due = waiting.len() >= limits::MAX_BATCH as usize
             || now_ms >= oldest.saturating_add(debounce)
             || !u.has_work_left_to_put()
-            || u.phase != Phase::Uploading;
+            || u.phase != Phase::Uploading
+            // Paused: no companion is coming, and the pause settles once this is reported.
+            || u.held();
         if !due {
             return;
         }
