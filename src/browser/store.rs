@@ -42,6 +42,13 @@ extern "C" {
     fn close_late_connection(request: &IdbOpenDbRequest);
 }
 
+/// The runtime's IndexedDB, if it has one.
+fn factory() -> Option<IdbFactory> {
+    Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<IdbFactory>().ok())
+}
+
 /// An open IndexedDB database with the uploads object store.
 #[derive(Clone)]
 pub struct Store {
@@ -49,15 +56,17 @@ pub struct Store {
 }
 
 impl Store {
+    /// Whether the runtime has IndexedDB (Node has not).
+    pub fn exists() -> bool {
+        factory().is_some()
+    }
+
     /// Starts opening (creating on first use) the database: `Ok(None)` when the runtime has no
     /// IndexedDB (Node). The caller sets [`Store::create_schema_on_upgrade`] and reads the
     /// result with [`Store::opened`] on `success` (`None` after `error`: a browser that blocks
     /// storage, e.g. in private mode).
     pub fn open_request() -> Result<Option<IdbOpenDbRequest>, Error> {
-        let Some(factory) = Reflect::get(&js_sys::global(), &"indexedDB".into())
-            .ok()
-            .and_then(|f| f.dyn_into::<IdbFactory>().ok())
-        else {
+        let Some(factory) = factory() else {
             return Ok(None);
         };
         factory

@@ -259,3 +259,32 @@ test('an upload whose session TwelveLabs marks failed ends at once with session_
   assert.equal(error.retryable, false);
   assert.ok(Date.now() - started < 10_000, `failed after ${Date.now() - started} ms`);
 });
+
+test('in Node (no IndexedDB, so nothing to resume from) an upload that fails retryably deletes the asset its session reserved', async () => {
+  const setFaults = (patch) =>
+    fetch(`${emulator.url}/_emulator/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) });
+  await setFaults({ put_failure_rate: 1 });
+  try {
+    const uploader = new pkg.Uploader({
+      endpoint: emulator.url,
+      apiKey: emulator.apiKey,
+      retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
+    });
+    // A `File`, which a browser would fingerprint and save a record for.
+    const file = new File([seededBytes(3 * MiB, 7)], 'node-file.mp4', { type: 'video/mp4' });
+    const handle = uploader.upload(file);
+    const error = await rejection(handle.done);
+    assert.equal(error?.code, 'retries_exhausted', String(error));
+    assert.ok(handle.assetId);
+    let status;
+    for (let i = 0; i < 60; i++) {
+      status = (await fetch(`${emulator.apiUrl}/assets/${handle.assetId}`, { headers: { 'x-api-key': emulator.apiKey } })).status;
+      if (status === 404) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(status, 404, 'no resume can use the session: its asset is deleted');
+    assert.deepEqual(await uploader.pendingUploads(), []);
+  } finally {
+    await setFaults({ put_failure_rate: 0 });
+  }
+});

@@ -10,6 +10,7 @@ use web_sys::{Blob, File};
 use crate::browser::api::{Api, Authority, GrantSource};
 use crate::browser::js_error::to_js_error;
 use crate::browser::options::OptionReader;
+use crate::browser::store::Store;
 use crate::browser::transport::Transport;
 use crate::browser::types::*;
 use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
@@ -165,8 +166,10 @@ impl Uploader {
         if let Some(max) = o.integer("directUploadMaxBytes", 0, 1 << 53) {
             config.direct_upload_max_bytes = max;
         }
+        // A runtime without IndexedDB (Node) saves nothing: its uploads are not resumable.
         let persist = match o.bool("persist") {
             Some(false) => PersistSetting::Off,
+            _ if !Store::exists() => PersistSetting::Off,
             _ => PersistSetting::Auto,
         };
         let fetch = o.function("fetch");
