@@ -628,14 +628,21 @@ fn pause_aborting_in_flight_cancels_and_resume_restarts_with_fresh_urls() {
     assert!(first.iter().all(|p| p.2 != again[0].2));
 }
 
-#[test]
-fn pause_letting_in_flight_finish_keeps_their_results() {
+/// A driver that lets PUTs in flight finish on a pause, with an upload of `chunks` chunks (all
+/// with URLs) and its first PUTs.
+fn finishing_in_flight(chunks: u32) -> (Driver, FileId, Vec<(RequestId, u32, String)>) {
     let mut d = Driver::new(EngineConfig {
         pause_mode: PauseMode::FinishInFlight,
         ..config()
     });
-    let (file, actions) = d.add(3, 3, false);
+    let (file, actions) = d.add(chunks, chunks, false);
     let first = puts(&actions);
+    (d, file, first)
+}
+
+#[test]
+fn pause_letting_in_flight_finish_keeps_their_results() {
+    let (mut d, file, first) = finishing_in_flight(3);
     let actions = d.feed(Input::Pause { file: None });
     assert!(!actions.iter().any(|a| matches!(a, Action::Cancel { .. })));
     let actions = d.feed(Input::PutDone {
@@ -651,12 +658,7 @@ fn pause_letting_in_flight_finish_keeps_their_results() {
 #[test]
 fn a_pause_settles_once_the_puts_let_finish_are_stored_and_reported_at_once() {
     // Until a pause settles its record still changes, so its page keeps the session's lock.
-    let mut d = Driver::new(EngineConfig {
-        pause_mode: PauseMode::FinishInFlight,
-        ..config()
-    });
-    let (file, actions) = d.add(4, 4, false);
-    let first = puts(&actions);
+    let (mut d, file, first) = finishing_in_flight(4);
     assert!(!d.engine.is_settled_paused(file), "not paused");
     let _ = d.feed(Input::Pause { file: None });
     assert!(!d.engine.is_settled_paused(file), "PUTs in flight");
@@ -692,12 +694,7 @@ fn a_pause_settles_once_the_puts_let_finish_are_stored_and_reported_at_once() {
 #[test]
 fn an_upload_another_page_took_over_while_paused_ends_with_conflict_and_leaves_its_record_and_asset(
 ) {
-    let mut d = Driver::new(EngineConfig {
-        pause_mode: PauseMode::FinishInFlight,
-        ..config()
-    });
-    let (file, actions) = d.add(4, 4, false);
-    let first = puts(&actions);
+    let (mut d, file, first) = finishing_in_flight(4);
     d.feed(Input::Pause { file: Some(file) });
     let actions = d.feed(Input::TakenOver { file });
     let error = finished_error(&actions).expect("finished");

@@ -102,7 +102,7 @@ impl Inner {
         self.feed(Input::Pause { file: Some(file) });
     }
 
-    /// Lets go of the lock of each upload paused by the user whose pause has settled
+    /// Lets go of the lock of each paused upload whose pause has settled
     /// ([`crate::core::engine::Engine::is_settled_paused`]): until then a PUT let finish or a
     /// report writes its record again, which would undo another page's `forget`.
     pub(super) fn release_settled_claims(&self) {
@@ -111,11 +111,7 @@ impl Inner {
             let Shared { engine, files, .. } = &mut *state;
             files
                 .iter_mut()
-                .filter(|(&file, entry)| {
-                    entry.claim.is_some()
-                        && entry.handle.borrow().paused
-                        && engine.is_settled_paused(file)
-                })
+                .filter(|(&file, _)| engine.is_settled_paused(file))
                 .filter_map(|(_, entry)| entry.claim.take())
                 .collect()
         };

@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 
+use crate::core::error::Error;
 use crate::core::resume::{forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord};
 use crate::core::retry::Operation;
 
@@ -137,7 +138,7 @@ impl Inner {
     pub(super) fn forget_stored(
         self: &Rc<Self>,
         forgetting: Box<Forgetting>,
-        result: Result<(), crate::core::error::Error>,
+        result: Result<(), Error>,
     ) {
         let committed = result.is_ok();
         forgetting
