@@ -23,6 +23,16 @@ pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// Calls `handler` (with no argument) after `delay_ms`; the handle is for [`cancel_call`].
+pub fn call_later(handler: &Function, delay_ms: f64) -> JsValue {
+    set_timeout(handler, delay_ms.max(0.0))
+}
+
+/// Cancels a [`call_later`] that has not run yet.
+pub fn cancel_call(handle: &JsValue) {
+    clear_timeout(handle)
+}
+
 /// A pending `setTimeout` that is cleared when dropped, so an abandoned deadline never fires.
 pub struct Timer {
     handle: JsValue,

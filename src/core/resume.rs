@@ -350,6 +350,11 @@ pub fn claim_name(upload_id: &str) -> String {
 
 const CLAIM_PREFIX: &str = "twelvelabs-edge-upload/";
 
+/// How long `forget` waits, once the records are deleted, for the deletion of the assets their
+/// sessions reserved before it settles anyway (a `getToken` that never answers must not hold
+/// it forever); a deletion still running then goes on.
+pub const FORGET_ASSET_WAIT_MS: u32 = 10_000;
+
 /// How long a page waits for a session's lock before it concludes that another page sends the
 /// session's chunks: long enough for a page that has just let go of it (a pause, a reload, a
 /// closed tab) to have done so.

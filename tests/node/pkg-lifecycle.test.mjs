@@ -417,14 +417,15 @@ test('two saved uploads of files with one name and size each resume with their o
         h.pause();
         ids.push(h.uploadId);
       }
-      for (let i = 0; i < 100; i++) {
-        const saved = (await first.pendingUploads()).filter((p) => ids.includes(p.id) && p.uploadedBytes > 0);
-        if (saved.length === 2) break;
-        await sleep(50);
-      }
       // The next page resumes them by file alone, the twin whose record is listed last first.
+      // It lists a paused upload once the first page has let it go: when its last chunk in
+      // flight is stored and reported.
       const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
-      const listed = (await next.pendingUploads()).filter((p) => ids.includes(p.id)).map((p) => p.lastModified);
+      let listed = [];
+      for (let i = 0; i < 300 && listed.length < 2; i++) {
+        if (i > 0) await sleep(50);
+        listed = (await next.pendingUploads()).filter((p) => ids.includes(p.id) && p.uploadedBytes > 0).map((p) => p.lastModified);
+      }
       const order = [...twins].sort((a, b) => listed.indexOf(b.file.lastModified) - listed.indexOf(a.file.lastModified));
       const outcomes = [];
       for (const { file } of order) {

@@ -244,6 +244,72 @@ test('forget of a saved upload no page runs deletes its record and the asset its
   }
 });
 
+test('forget settles once the reserved asset is deleted: a user signing out right after leaves nothing behind', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(100);
+    const seen = await tab.evaluate(async (MIB) => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const { blob } = await window.seededSample(24, 35);
+      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      const handle = first.upload(new File([blob], 'signed-out.mp4', { type: 'video/mp4' }));
+      while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
+      handle.pause();
+      // The page after a reload; its backend answers for a grant in 100 ms while signed in.
+      let signedIn = true;
+      const getToken = async () => {
+        await sleep(100);
+        if (!signedIn) throw new Error('signed out');
+        return window.getToken();
+      };
+      const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken });
+      await window.forgetOnceSettled(later, handle.uploadId);
+      // The sign-out: no grant from now on.
+      signedIn = false;
+      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+      return { uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
+    }, MiB);
+    assert.ok(seen.assetId, JSON.stringify(seen));
+    assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
+    assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the reserved asset is deleted before forget settles');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
+test('forget settles 10 s after the records went when getToken never answers, with the record gone', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(100);
+    const seen = await tab.evaluate(async (MIB) => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const { blob } = await window.seededSample(24, 36);
+      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      const handle = first.upload(new File([blob], 'no-grant.mp4', { type: 'video/mp4' }));
+      while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
+      handle.pause();
+      const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: () => new Promise(() => {}) });
+      const started = performance.now();
+      const settled = await Promise.race([
+        window.forgetOnceSettled(later, handle.uploadId).then(() => 'resolved', (e) => `rejected: ${e.message}`),
+        sleep(30_000).then(() => 'still pending after 30 s'),
+      ]);
+      const elapsedMs = performance.now() - started;
+      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+      return { settled, elapsedMs, uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
+    }, MiB);
+    assert.equal(seen.settled, 'resolved', JSON.stringify(seen));
+    assert.ok(seen.elapsedMs >= 9_900, `it waited for the asset's deletion first: ${seen.elapsedMs} ms`);
+    assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
 test('forget() without an id gives up every saved upload, completed ones included, but one another page sends', async () => {
   const tab = await openTab();
   try {
@@ -362,10 +428,12 @@ test('forget holds the upload lock while it deletes the asset: a tab resuming me
       // Tab B forgets it; its backend takes 2 s to answer getToken before the asset's DELETE.
       const slowToken = async () => (await sleep(2000), window.getToken());
       const b = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
-      await window.forgetOnceSettled(b, handle.uploadId);
-      // A's user resumes while B still deletes the asset.
+      const forgotten = window.forgetOnceSettled(b, handle.uploadId);
+      // A's user resumes while B still deletes the asset: B has deleted the record.
+      while ((await window.onUploads('readonly', (store) => store.getAllKeys())).includes(handle.uploadId)) await sleep(20);
       handle.resume();
       const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code }));
+      await forgotten;
       return { outcome, uploadId: handle.uploadId, assetId: handle.assetId, errors: window.errors };
     }, MiB);
     assert.deepEqual(seen.outcome, { code: 'conflict' }, JSON.stringify(seen));

@@ -74,7 +74,8 @@ export function freePort() {
  * Spawns a long-running process in its own process group and waits until a line of its output
  * matches `readyPattern`. Resolves to `{proc, pid, match, exited, output(), stop()}` (`exited`:
  * a promise of `{code, signal}` once the process ends); rejects (after
- * killing it) if it exits or does not become ready within `timeoutMs`.
+ * killing it) if it exits, prints a line matching `failPattern`, or does not become ready within
+ * `timeoutMs`.
  */
 export function spawnService({
   name,
@@ -83,6 +84,7 @@ export function spawnService({
   env = {},
   cwd = ROOT,
   readyPattern,
+  failPattern,
   timeoutMs = 60_000,
   echo = Boolean(process.env.HARNESS_VERBOSE),
 }) {
@@ -128,6 +130,10 @@ export function spawnService({
       log += text;
       if (log.length > 200_000) log = log.slice(-100_000);
       if (echo) process.stderr.write(`[${name}] ${text}`);
+      if (!settled && failPattern?.test(log)) {
+        fail(`printed ${failPattern}`);
+        return;
+      }
       if (!settled) {
         const match = log.match(readyPattern);
         if (match) {

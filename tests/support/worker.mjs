@@ -26,6 +26,9 @@ const tomlString = (value) => JSON.stringify(String(value)); // a TOML basic str
 /** Quotes a .dev.vars value (dotenv syntax) so any character survives. */
 const dotenvValue = (value) => JSON.stringify(String(value));
 
+/** What wrangler prints when the port (or the inspector's) was taken before it could bind. */
+const ADDRESS_IN_USE = /address already in use/i;
+
 /**
  * Starts the Worker. `emulatorUrl` becomes TWELVELABS_BASE_URL (the API root; `/v1.3` is
  * appended if missing). `port`: where it listens on 127.0.0.1 (default: a free port); `echo`:
@@ -68,42 +71,49 @@ export async function startWorker({ emulatorUrl, vars = {}, secrets = {}, port, 
       .join('\n') + '\n',
     { mode: 0o600 },
   );
-  port ??= await freePort();
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  // A port freePort() found free can be taken before wrangler binds it; then try another.
+  const attempts = port === undefined ? 4 : 1;
   let service;
-  try {
-    service = await spawnService({
-      name: 'worker',
-      cmd: process.execPath,
-      args: [
-        '--no-warnings',
-        WRANGLER_CLI,
-        'dev',
-        '--config', path.join(dir, 'wrangler.toml'),
-        '--ip', '127.0.0.1',
-        '--port', String(port),
-        '--inspector-port', String(await freePort()),
-        '--persist-to', path.join(dir, 'state'),
-        '--show-interactive-dev-session=false',
-        '--log-level', 'log',
-      ],
-      cwd: dir,
-      // CLOUDFLARE_CF_FETCH_ENABLED: Miniflare would otherwise fetch request.cf data from
-      // workers.cloudflare.com at start; everything here stays on loopback.
-      env: {
-        WRANGLER_SEND_METRICS: 'false',
-        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-        CI: '1',
-        NO_COLOR: '1',
-        FORCE_COLOR: '0',
-      },
-      readyPattern: /Ready on (http:\/\/127\.0\.0\.1:\d+)/,
-      timeoutMs: 90_000,
-      ...(echo === undefined ? {} : { echo }),
-    });
-  } catch (err) {
-    cleanup();
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    port = attempts > 1 ? await freePort() : port;
+    try {
+      service = await spawnService({
+        name: 'worker',
+        cmd: process.execPath,
+        args: [
+          '--no-warnings',
+          WRANGLER_CLI,
+          'dev',
+          '--config', path.join(dir, 'wrangler.toml'),
+          '--ip', '127.0.0.1',
+          '--port', String(port),
+          '--inspector-port', String(await freePort()),
+          '--persist-to', path.join(dir, 'state'),
+          '--show-interactive-dev-session=false',
+          '--log-level', 'log',
+        ],
+        cwd: dir,
+        // CLOUDFLARE_CF_FETCH_ENABLED: Miniflare would otherwise fetch request.cf data from
+        // workers.cloudflare.com at start; everything here stays on loopback.
+        env: {
+          WRANGLER_SEND_METRICS: 'false',
+          CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+          CI: '1',
+          NO_COLOR: '1',
+          FORCE_COLOR: '0',
+        },
+        readyPattern: /Ready on (http:\/\/127\.0\.0\.1:\d+)/,
+        failPattern: ADDRESS_IN_USE,
+        timeoutMs: 90_000,
+        ...(echo === undefined ? {} : { echo }),
+      });
+      break;
+    } catch (err) {
+      if (attempt < attempts && ADDRESS_IN_USE.test(err.message)) continue;
+      cleanup();
+      throw err;
+    }
   }
   const url = `http://127.0.0.1:${port}`;
   // Ready is printed when the socket listens; wait until the Worker itself answers.

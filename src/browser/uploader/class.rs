@@ -249,7 +249,8 @@ impl Uploader {
     }
 
     /// Gives up a saved upload: deletes its record and, for one no page runs, the asset its
-    /// session reserved (which would otherwise stay `processing`); settles once that is done.
+    /// session reserved (which would otherwise stay `processing`); settles once both are gone,
+    /// or 10 s after the record if the asset's deletion takes longer (it then goes on).
     /// Rejects with `conflict` while another tab or window of the app sends that upload.
     /// Without `id`, gives up every upload this origin saved (completed ones' records too), but
     /// those another tab or window sends: for a user signing out of a shared browser.

@@ -2,15 +2,20 @@
 //! another page does not send is locked first (the session's Web Lock, as a page sending it
 //! holds it), read again under the lock, and deleted; then, still under the lock, the asset of
 //! a session that never completed is deleted. So no page resumes the upload while its asset is
-//! being deleted, and a record that completed meanwhile keeps its asset. Which record is given
-//! up, and which asset goes, is decided in [`crate::core::resume`].
+//! being deleted, and a record that completed meanwhile keeps its asset. `forget` settles once
+//! the asset deletions are over (a page signing out next may have no grant left to delete them
+//! with), or [`FORGET_ASSET_WAIT_MS`] after the records went. Which record is given up, and
+//! which asset goes, is decided in [`crate::core::resume`].
 
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 
+use crate::browser::runtime::cancel_call;
 use crate::core::error::Error;
-use crate::core::resume::{forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord};
+use crate::core::resume::{
+    forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord, FORGET_ASSET_WAIT_MS,
+};
 use crate::core::retry::Operation;
 
 use super::claim::SessionClaim;
@@ -34,6 +39,9 @@ pub(super) struct Forgetting {
     keys: Vec<String>,
     /// Assets to delete once the records are gone.
     assets: Vec<String>,
+    /// The timer that settles `forget` if the asset deletions take longer than
+    /// [`FORGET_ASSET_WAIT_MS`].
+    deadline: Option<JsValue>,
 }
 
 impl Forgetting {
@@ -61,6 +69,7 @@ impl Inner {
             claims: Vec::new(),
             keys: Vec::new(),
             assets: Vec::new(),
+            deadline: None,
         });
         for upload_id in targets {
             match forget_record(every, elsewhere(&upload_id), &upload_id) {
@@ -133,27 +142,31 @@ impl Inner {
         self.with_store(StoreTask::Forget(forgetting));
     }
 
-    /// The records' deletion committed (`Ok`) or failed: `forget` settles, and the assets go
-    /// only if the records did.
+    /// The records' deletion committed (`Ok`) or failed: the assets go only if the records did,
+    /// and `forget` settles once they are gone (or at its deadline).
     pub(super) fn forget_stored(
         self: &Rc<Self>,
-        forgetting: Box<Forgetting>,
+        mut forgetting: Box<Forgetting>,
         result: Result<(), Error>,
     ) {
-        let committed = result.is_ok();
-        forgetting
-            .settler
-            .settle(result.map(|()| JsValue::UNDEFINED));
-        if committed {
-            self.discard_assets(forgetting);
+        if let Err(error) = result {
+            return forgetting.settler.settle(Err(error));
         }
+        if !forgetting.assets.is_empty() {
+            forgetting.deadline = Some(forgetting.settler.resolve_later(FORGET_ASSET_WAIT_MS));
+        }
+        self.discard_assets(forgetting);
     }
 
     /// Deletes the next asset, with the retries of `deleteAsset`; its outcome changes nothing
-    /// (an asset already gone is what was wanted). The locks go with the last one.
+    /// (an asset already gone is what was wanted). The locks go with the last one, and
+    /// `forget` settles then if its deadline has not settled it yet.
     pub(super) fn discard_assets(self: &Rc<Self>, mut forgetting: Box<Forgetting>) {
         let Some(asset_id) = forgetting.assets.pop() else {
-            return;
+            if let Some(deadline) = &forgetting.deadline {
+                cancel_call(deadline);
+            }
+            return forgetting.settler.settle(Ok(JsValue::UNDEFINED));
         };
         let id = self.local_id();
         let deleted = Settler::reporting(

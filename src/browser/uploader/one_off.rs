@@ -125,6 +125,12 @@ impl Settler {
         promise
     }
 
+    /// Resolves with `undefined` after `delay_ms`, unless settled before (settling twice does
+    /// nothing); the handle is for [`cancel_call`](crate::browser::runtime::cancel_call).
+    pub(super) fn resolve_later(&self, delay_ms: u32) -> JsValue {
+        crate::browser::runtime::call_later(&self.resolve, f64::from(delay_ms))
+    }
+
     /// Resolves with the value, or rejects with the error as an `UploadError`.
     pub(super) fn settle(&self, result: Result<JsValue, Error>) {
         // Settling a promise calls no user code synchronously.
