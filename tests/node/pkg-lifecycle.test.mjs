@@ -46,10 +46,13 @@ async function openTab() {
       const handle = uploader.upload(file);
       while (handle.progress.acknowledgedChunks < chunks) await sleep(5);
       handle.pause();
+      // Gone as far as other pages can tell: another uploader lists it once this one has let
+      // go of it (its chunks in flight stored and reported).
+      const observer = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
       let id;
-      for (let i = 0; i < 100 && !id; i++) {
-        id = (await uploader.pendingUploads()).find((p) => p.id === handle.uploadId && p.uploadedBytes > 0)?.id;
-        await sleep(50);
+      for (let i = 0; i < 300 && !id; i++) {
+        id = (await observer.pendingUploads()).find((p) => p.id === handle.uploadId && p.uploadedBytes > 0)?.id;
+        if (!id) await sleep(50);
       }
       return { uploader, handle, id };
     };

@@ -47,6 +47,16 @@ async function openTab() {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     };
+    // Waits until a paused upload is saved and its uploader has let go of it (its chunks in
+    // flight stored and reported): until then, other uploaders and pages leave it out.
+    window.untilLetGo = async (id) => {
+      const observer = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      for (let i = 0; i < 600; i++) {
+        if ((await observer.pendingUploads()).some((p) => p.id === id)) return;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`upload ${id} was never let go of`);
+    };
     window.errors = [];
     window.addEventListener('error', (event) => window.errors.push(String(event.message)));
     window.addEventListener('unhandledrejection', (event) => window.errors.push(String(event.reason)));
@@ -210,9 +220,7 @@ test('forget of a saved upload no page runs deletes its record and the asset its
           await new Promise((resolve) => setTimeout(resolve, 25));
         }
         handle.pause();
-        for (let i = 0; i < 400 && !(await uploader.pendingUploads()).some((p) => p.id === handle.uploadId); i++) {
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
+        await window.untilLetGo(handle.uploadId);
         return handle;
       };
       // The page that paused it is gone as far as the upload is concerned: a second uploader
@@ -322,7 +330,7 @@ test('forget() without an id gives up every saved upload, completed ones include
         const handle = uploader.upload(f);
         while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
         handle.pause();
-        for (let i = 0; i < 400 && !(await uploader.pendingUploads()).some((p) => p.id === handle.uploadId); i++) await sleep(25);
+        await window.untilLetGo(handle.uploadId);
         return handle;
       };
       const first = new window.pkg.Uploader(options);
