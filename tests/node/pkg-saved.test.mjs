@@ -47,6 +47,16 @@ async function openTab() {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     };
+    // A 24 MiB upload (of `uploader`, else a new one), paused once 1 MiB of it is stored: far
+    // from its end, so no chunk left in flight completes the session.
+    window.pausedMidway = async (name, seed, uploader) => {
+      uploader ??= new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      const { blob } = await window.seededSample(24, seed);
+      const handle = uploader.upload(new File([blob], name, { type: 'video/mp4' }));
+      while (handle.progress.acknowledgedBytes < 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 20));
+      handle.pause();
+      return handle;
+    };
     // Waits until a paused upload is saved and its uploader has let go of it (its chunks in
     // flight stored and reported): until then, other uploaders and pages leave it out.
     window.untilLetGo = async (id) => {
@@ -209,17 +219,10 @@ test('forget of a saved upload no page runs deletes its record and the asset its
   const tab = await openTab();
   try {
     await storageLatency(200);
-    const MIB = MiB;
-    const seen = await tab.evaluate(async (MIB) => {
+    const seen = await tab.evaluate(async () => {
       const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
       const pauseMidway = async (uploader, name, seed) => {
-        // Far from its end when paused: no chunk in flight then completes the session.
-        const { blob } = await window.seededSample(24, seed);
-        const handle = uploader.upload(new File([blob], name, { type: 'video/mp4' }));
-        for (let i = 0; i < 400 && handle.progress.acknowledgedBytes < MIB; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-        handle.pause();
+        const handle = await window.pausedMidway(name, seed, uploader);
         await window.untilLetGo(handle.uploadId);
         return handle;
       };
@@ -240,7 +243,7 @@ test('forget of a saved upload no page runs deletes its record and the asset its
         keysAfterForget,
         errors: window.errors,
       };
-    }, MIB);
+    });
     assert.ok(seen.abandoned.assetId && seen.own.assetId, JSON.stringify(seen));
     assert.ok(!seen.keysAfterForget.includes(seen.abandoned.uploadId), 'the record is deleted');
     assert.equal(await assetStatus(seen.abandoned.assetId, { gone: true }), null, 'the reserved asset is deleted');
@@ -256,13 +259,9 @@ test('forget settles once the reserved asset is deleted: a user signing out righ
   const tab = await openTab();
   try {
     await storageLatency(100);
-    const seen = await tab.evaluate(async (MIB) => {
+    const seen = await tab.evaluate(async () => {
       const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const { blob } = await window.seededSample(24, 35);
-      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
-      const handle = first.upload(new File([blob], 'signed-out.mp4', { type: 'video/mp4' }));
-      while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
-      handle.pause();
+      const handle = await window.pausedMidway('signed-out.mp4', 35);
       // The page after a reload; its backend answers for a grant in 100 ms while signed in.
       let signedIn = true;
       const getToken = async () => {
@@ -276,7 +275,7 @@ test('forget settles once the reserved asset is deleted: a user signing out righ
       signedIn = false;
       const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
       return { uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
-    }, MiB);
+    });
     assert.ok(seen.assetId, JSON.stringify(seen));
     assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
     assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the reserved asset is deleted before forget settles');
@@ -291,13 +290,9 @@ test('forget settles 10 s after the records went when getToken never answers, wi
   const tab = await openTab();
   try {
     await storageLatency(100);
-    const seen = await tab.evaluate(async (MIB) => {
+    const seen = await tab.evaluate(async () => {
       const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const { blob } = await window.seededSample(24, 36);
-      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
-      const handle = first.upload(new File([blob], 'no-grant.mp4', { type: 'video/mp4' }));
-      while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
-      handle.pause();
+      const handle = await window.pausedMidway('no-grant.mp4', 36);
       const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: () => new Promise(() => {}) });
       const started = performance.now();
       const settled = await Promise.race([
@@ -307,7 +302,7 @@ test('forget settles 10 s after the records went when getToken never answers, wi
       const elapsedMs = performance.now() - started;
       const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
       return { settled, elapsedMs, uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
-    }, MiB);
+    });
     assert.equal(seen.settled, 'resolved', JSON.stringify(seen));
     assert.ok(seen.elapsedMs >= 9_900, `it waited for the asset's deletion first: ${seen.elapsedMs} ms`);
     assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
@@ -424,15 +419,11 @@ test('forget holds the upload lock while it deletes the asset: a tab resuming me
   const tab = await openTab();
   try {
     await storageLatency(100);
-    const seen = await tab.evaluate(async (MIB) => {
+    const seen = await tab.evaluate(async () => {
       const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const { blob } = await window.seededSample(24, 52);
       // Tab A: uploading, then paused (its lock let go of, its record saved).
-      const a = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
-      const handle = a.upload(new File([blob], 'raced.mp4', { type: 'video/mp4' }));
-      while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
-      handle.pause();
-      for (let i = 0; i < 400 && !(await a.pendingUploads()).some((p) => p.id === handle.uploadId); i++) await sleep(25);
+      const handle = await window.pausedMidway('raced.mp4', 52);
+      await window.untilLetGo(handle.uploadId);
       // Tab B forgets it; its backend takes 2 s to answer getToken before the asset's DELETE.
       const slowToken = async () => (await sleep(2000), window.getToken());
       const b = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
@@ -443,7 +434,7 @@ test('forget holds the upload lock while it deletes the asset: a tab resuming me
       const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code }));
       await forgotten;
       return { outcome, uploadId: handle.uploadId, assetId: handle.assetId, errors: window.errors };
-    }, MiB);
+    });
     assert.deepEqual(seen.outcome, { code: 'conflict' }, JSON.stringify(seen));
     assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the asset is deleted');
     assert.deepEqual(seen.errors, []);
