@@ -309,6 +309,34 @@ pub fn forget_deletes_asset(record: &SavedUpload) -> bool {
     record.is_pending() && record.reported_bytes() < record.total_size
 }
 
+/// What a page does with a saved record it meets (listing or looking up the records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetRecord {
+    /// It can still resume its upload ([`SavedUpload::is_usable`]): kept and used.
+    Usable,
+    /// Its session expired before it completed: given up as `forget` gives records up, with
+    /// the asset the session reserved ([`forget_deletes_asset`], read again under the session's
+    /// lock). No page can resume an expired session, so that asset would otherwise stay
+    /// `processing`.
+    ExpiredReserving,
+    /// Deleted alone: it does not read ([`SavedUpload::validate`]: it names no asset to trust),
+    /// or its session expired after its asset was whole.
+    Dropped,
+}
+
+/// The one rule for a saved record met at local time `now_ms`.
+pub fn met_record(record: &SavedUpload, now_ms: u64) -> MetRecord {
+    if record.validate().is_err() {
+        MetRecord::Dropped
+    } else if !record.is_expired(now_ms) {
+        MetRecord::Usable
+    } else if !record.asset_id.is_empty() && forget_deletes_asset(record) {
+        MetRecord::ExpiredReserving
+    } else {
+        MetRecord::Dropped
+    }
+}
+
 /// Whether an upload that failed with `error` keeps its saved record: for an error a later
 /// resume may still get past (while the asset is processed too: the resume then finds the
 /// session complete and waits for the asset again), and for a file that could no longer be
@@ -578,6 +606,42 @@ mod tests {
             reported: vec![[1, 2]],
             etags: vec![(3, "e3".into())],
             completed: false,
+        }
+    }
+
+    #[test]
+    fn a_record_met_past_its_expiry_takes_its_asset_only_if_its_session_never_completed() {
+        use MetRecord::*;
+        let mut saved = record();
+        // The record's clock runs 5 ms behind the server's.
+        let expires = timestamp::parse(&saved.expires_at).unwrap() as u64;
+        assert_eq!(met_record(&saved, expires - 1_000), Usable);
+        assert_eq!(met_record(&saved, expires + 4), Usable);
+        assert_eq!(
+            met_record(&saved, expires + 5),
+            ExpiredReserving,
+            "expired on the server's clock"
+        );
+        saved.reported = vec![[1, 3]];
+        assert_eq!(
+            met_record(&saved, expires + 5),
+            Dropped,
+            "the asset is whole"
+        );
+        saved.reported = vec![[1, 2]];
+        saved.completed = true;
+        assert_eq!(met_record(&saved, expires + 5), Dropped, "completed");
+        saved.completed = false;
+        saved.asset_id = String::new();
+        assert_eq!(met_record(&saved, expires + 5), Dropped, "no asset named");
+        saved.asset_id = "a".into();
+        saved.version += 1;
+        for now in [expires - 1_000, expires + 5] {
+            assert_eq!(
+                met_record(&saved, now),
+                Dropped,
+                "a record this client cannot read names no asset to trust"
+            );
         }
     }
 

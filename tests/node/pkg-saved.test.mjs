@@ -162,6 +162,64 @@ test('pendingUploads drops expired and unreadable records; forget deletes one; r
   }
 });
 
+test('a record met past its session expiry goes with the asset its session reserved, unless that session completed; listing never waits for a grant', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(100);
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const expire = async (id) => {
+        const record = await window.onUploads('readonly', (store) => store.get(id));
+        record.saved.expires_at = '2000-01-01T00:00:00Z';
+        await window.onUploads('readwrite', (store) => store.put(record, id));
+      };
+      const keys = () => window.onUploads('readonly', (store) => store.getAllKeys());
+      // A completed upload (its record kept, marked completed) and one left paused midway.
+      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const { blob } = await window.seededSample(2, 37);
+      const done = first.upload(new File([blob], 'done.mp4', { type: 'video/mp4' }));
+      const completed = await done.done;
+      const left = await window.pausedMidway('left.mp4', 38);
+      await window.untilLetGo(left.uploadId);
+      await expire(done.uploadId);
+      await expire(left.uploadId);
+      const keysBefore = await keys();
+      // The next page, a day later, lists what it can resume.
+      const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const pending = (await later.pendingUploads()).map((p) => p.id);
+      const keysAfter = await keys();
+      // Another, whose getToken never answers: its listing does not wait for the grant.
+      const stuck = await window.pausedMidway('stuck.mp4', 39);
+      await window.untilLetGo(stuck.uploadId);
+      await expire(stuck.uploadId);
+      const noGrant = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: () => new Promise(() => {}) });
+      const listing = await Promise.race([noGrant.pendingUploads().then((list) => list.map((p) => p.id)), sleep(10_000).then(() => 'pending after 10 s')]);
+      return {
+        ids: { done: done.uploadId, left: left.uploadId, stuck: stuck.uploadId },
+        assets: { done: completed.id, left: left.assetId },
+        keysBefore,
+        pending,
+        keysAfter,
+        listing,
+        keysAtLast: await keys(),
+        errors: window.errors,
+      };
+    });
+    const { ids, assets } = seen;
+    assert.deepEqual(seen.keysBefore.sort(), [ids.done, ids.left].sort(), JSON.stringify(seen));
+    assert.deepEqual(seen.pending, [], 'nothing expired is listed');
+    assert.deepEqual(seen.keysAfter, [], 'both expired records are deleted by the time the list settles');
+    assert.equal(await assetStatus(assets.left, { gone: true }), null, "the expired session's reserved asset is deleted");
+    assert.equal(await assetStatus(assets.done), 'ready', "the completed session's asset stays");
+    assert.deepEqual(seen.listing, [], JSON.stringify(seen));
+    assert.ok(!seen.keysAtLast.includes(ids.stuck), 'the expired record is deleted without a grant');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
 test('forget of an upload this uploader has paused sticks: the chunks in flight and the reports that land after it write no record back', async () => {
   const tab = await openTab();
   try {

@@ -17,6 +17,7 @@ use crate::core::resume::{
     ResumeClaim, CLAIM_WAIT_MS,
 };
 
+use super::forget::ForgetDone;
 use super::handle::changed;
 use super::lookup::{ListRecords, Records, Resume};
 use super::one_off::Settler;
@@ -248,8 +249,8 @@ impl Inner {
                 settler.settle(Ok(list(records)))
             }
             AfterClaims::Resume(records, resume) => self.resume_matched(resume, records, elsewhere),
-            AfterClaims::Forget(targets, every, settler) => {
-                self.start_forget(targets, every, settler, elsewhere)
+            AfterClaims::Forget(targets, every, done) => {
+                self.start_forget(targets, every, done, elsewhere)
             }
         }
     }
@@ -288,7 +289,7 @@ pub(super) enum AfterClaims {
     List(Records, Settler, ListRecords),
     /// `resume()`: the record for the chosen file, one another page sends only if no other fits.
     Resume(Records, Box<Resume>),
-    /// `forget(id)` (or `forget()` of every record: `true`): the records to give up, but those
-    /// another page sends.
-    Forget(Vec<String>, bool, Settler),
+    /// `forget(id)` (or `forget()` of every record: `true`), or a lookup's expired records: the
+    /// records to give up, but those another page sends.
+    Forget(Vec<String>, bool, ForgetDone),
 }

@@ -4,8 +4,9 @@
 //! a session that never completed is deleted. So no page resumes the upload while its asset is
 //! being deleted, and a record that completed meanwhile keeps its asset. `forget` settles once
 //! the asset deletions are over (a page signing out next may have no grant left to delete them
-//! with), or [`FORGET_ASSET_WAIT_MS`] after the records went. Which record is given up, and
-//! which asset goes, is decided in [`crate::core::resume`].
+//! with), or [`FORGET_ASSET_WAIT_MS`] after the records went. A lookup that meets records past
+//! their session's expiry gives them up the same way before it goes on ([`ForgetDone::Then`]).
+//! Which record is given up, and which asset goes, is decided in [`crate::core::resume`].
 
 use std::rc::Rc;
 
@@ -18,17 +19,26 @@ use crate::core::resume::{
 };
 use crate::core::retry::Operation;
 
-use super::claim::SessionClaim;
+use super::claim::{AfterClaims, SessionClaim};
 use super::lookup::{Lookup, Records, StoreTask};
 use super::one_off::{Answer, OneOff, OneOffRequest, Settler};
 use super::ops::{report, Op};
 use super::Inner;
 
+/// Who waits for a [`Forgetting`].
+pub(super) enum ForgetDone {
+    /// `forget`'s promise: it settles once the assets are deleted, or at its deadline.
+    Settle(Settler),
+    /// A lookup that met expired records: it goes on once they are deleted, whatever then
+    /// happens to their assets (`None` once it has).
+    Then(Option<Box<AfterClaims>>),
+}
+
 /// A `forget` under way.
 pub(super) struct Forgetting {
     /// `forget()` of every record, which leaves those another page sends.
     every: bool,
-    settler: Settler,
+    done: ForgetDone,
     /// Records still to lock.
     to_claim: Vec<String>,
     /// Records locked (or unlockable: no Web Locks), to read again and delete.
@@ -58,12 +68,12 @@ impl Inner {
         self: &Rc<Self>,
         targets: Vec<String>,
         every: bool,
-        settler: Settler,
+        done: ForgetDone,
         elsewhere: impl Fn(&str) -> bool,
     ) {
         let mut forgetting = Box::new(Forgetting {
             every,
-            settler,
+            done,
             to_claim: Vec::new(),
             claimed: Vec::new(),
             claims: Vec::new(),
@@ -84,7 +94,7 @@ impl Inner {
                     list.push(upload_id);
                 }
                 ForgetRecord::Leave => {}
-                ForgetRecord::Refuse(error) => return forgetting.settler.settle(Err(error)),
+                ForgetRecord::Refuse(error) => return self.forget_refused(forgetting.done, error),
             }
         }
         self.claim_next(forgetting);
@@ -120,7 +130,7 @@ impl Inner {
                 forgetting.claimed.push(upload_id);
             }
             ForgetRecord::Leave => {}
-            ForgetRecord::Refuse(error) => return forgetting.settler.settle(Err(error)),
+            ForgetRecord::Refuse(error) => return self.forget_refused(forgetting.done, error),
         }
         self.claim_next(forgetting);
     }
@@ -142,6 +152,21 @@ impl Inner {
         self.with_store(StoreTask::Forget(forgetting));
     }
 
+    /// `forget(id)` refused before anything was deleted (another page sends the upload).
+    fn forget_refused(self: &Rc<Self>, done: ForgetDone, error: Error) {
+        match done {
+            ForgetDone::Settle(settler) => settler.settle(Err(error)),
+            ForgetDone::Then(after) => self.lookup_after_expired(after),
+        }
+    }
+
+    /// The lookup that met expired records goes on, with the locks held in the origin read again.
+    fn lookup_after_expired(self: &Rc<Self>, after: Option<Box<AfterClaims>>) {
+        if let Some(after) = after {
+            self.with_claims(*after);
+        }
+    }
+
     /// The records' deletion committed (`Ok`) or failed: the assets go only if the records did,
     /// and `forget` settles once they are gone (or at its deadline).
     pub(super) fn forget_stored(
@@ -149,11 +174,20 @@ impl Inner {
         mut forgetting: Box<Forgetting>,
         result: Result<(), Error>,
     ) {
-        if let Err(error) = result {
-            return forgetting.settler.settle(Err(error));
-        }
-        if !forgetting.assets.is_empty() {
-            forgetting.deadline = Some(forgetting.settler.resolve_later(FORGET_ASSET_WAIT_MS));
+        match &mut forgetting.done {
+            ForgetDone::Settle(settler) => match result {
+                Err(error) => return settler.settle(Err(error)),
+                Ok(()) if !forgetting.assets.is_empty() => {
+                    forgetting.deadline = Some(settler.resolve_later(FORGET_ASSET_WAIT_MS));
+                }
+                Ok(()) => {}
+            },
+            ForgetDone::Then(after) => {
+                self.lookup_after_expired(after.take());
+                if result.is_err() {
+                    return;
+                }
+            }
         }
         self.discard_assets(forgetting);
     }
@@ -166,7 +200,10 @@ impl Inner {
             if let Some(deadline) = &forgetting.deadline {
                 cancel_call(deadline);
             }
-            return forgetting.settler.settle(Ok(JsValue::UNDEFINED));
+            if let ForgetDone::Settle(settler) = &forgetting.done {
+                settler.settle(Ok(JsValue::UNDEFINED));
+            }
+            return;
         };
         let id = self.local_id();
         let deleted = Settler::reporting(

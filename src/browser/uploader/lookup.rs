@@ -17,12 +17,13 @@ use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::SavedEntry;
 use crate::core::resume::{
-    check_claim, check_same_file, find_resumable, ClaimOutcome, Fingerprint, Standing,
+    check_claim, check_same_file, find_resumable, met_record, ClaimOutcome, Fingerprint, MetRecord,
+    Standing,
 };
 
 use super::claim::{AfterClaims, SessionClaim};
 use super::driver::headers;
-use super::forget::Forgetting;
+use super::forget::{ForgetDone, Forgetting};
 use super::handle::settle;
 use super::one_off::Settler;
 use super::ops::{report, Op};
@@ -173,33 +174,64 @@ impl Inner {
         self.begin(id, op(transaction));
     }
 
-    /// The records were read: expired and unreadable ones are deleted, the others used.
+    /// The records were read. Unreadable ones, and expired ones whose session completed, are
+    /// deleted at once; expired ones whose session never completed are given up first, with
+    /// their assets, as `forget()` gives up records ([`met_record`]); the others are
+    /// used.
     pub(super) fn looked_up(self: &Rc<Self>, lookup: Lookup, entries: Vec<(String, JsValue)>) {
+        let now = now();
         let mut records = Vec::new();
+        // The expired records to give up first, and (for the lookup under `forget`'s locks)
+        // the same records among `records`.
+        let mut expired = Vec::new();
+        let under_locks = matches!(lookup, Lookup::Forgotten(_));
         for (id, value) in entries {
-            let record = PersistedUpload::from_js(&value).ok();
-            let usable = record.filter(|r| r.saved.is_usable(now()));
-            match usable {
-                Some(record) => records.push((id, record)),
-                None => self.store_write(id, None),
+            let Ok(record) = PersistedUpload::from_js(&value) else {
+                self.store_write(id, None);
+                continue;
+            };
+            match met_record(&record.saved, now) {
+                MetRecord::Usable => records.push((id, record)),
+                MetRecord::ExpiredReserving if under_locks => records.push((id, record)),
+                MetRecord::ExpiredReserving => expired.push(id),
+                MetRecord::Dropped => self.store_write(id, None),
             }
         }
-        self.with_claims(match lookup {
+        let after = match lookup {
+            // Read again under the locks: which of them, expired ones included, to give up.
+            Lookup::Forgotten(forgetting) => return self.forget_locked(forgetting, records),
             Lookup::Records(settler, list) => {
                 records.retain(|(_, record)| record.saved.is_pending());
                 AfterClaims::List(records, settler, list)
             }
             Lookup::Resume(resume) => AfterClaims::Resume(records, resume),
             Lookup::Forget(target, settler) => {
-                let targets = match &target {
+                let every = target.is_none();
+                let targets = match target {
                     // An upload of this uploader may not have written its record yet.
-                    Some(id) => vec![id.clone()],
-                    None => records.into_iter().map(|(id, _)| id).collect(),
+                    Some(id) => {
+                        expired.retain(|other| *other != id);
+                        vec![id]
+                    }
+                    // `forget()` gives up the expired records with the others.
+                    None => {
+                        let mut targets = std::mem::take(&mut expired);
+                        for (id, _) in records {
+                            targets.push(id);
+                        }
+                        targets
+                    }
                 };
-                AfterClaims::Forget(targets, target.is_none(), settler)
+                AfterClaims::Forget(targets, every, ForgetDone::Settle(settler))
             }
-            Lookup::Forgotten(forgetting) => return self.forget_locked(forgetting, records),
-        })
+        };
+        if expired.is_empty() {
+            return self.with_claims(after);
+        }
+        // First the expired records, with the assets of sessions that never completed, as
+        // `forget()` gives them up; the lookup goes on once the records are deleted.
+        let done = ForgetDone::Then(Some(Box::new(after)));
+        self.with_claims(AfterClaims::Forget(expired, true, done))
     }
 
     /// Finds the record of `resume`'s file (`elsewhere`: whether another page sends an upload)
