@@ -900,6 +900,36 @@ fn an_upload_whose_record_is_dropped_deletes_its_asset_even_on_an_error_a_resume
 }
 
 #[test]
+fn an_upload_whose_record_is_dropped_saves_none_from_then_on_nor_keeps_one_when_done() {
+    // Saving its record: stored chunks write it.
+    let mut d = Driver::new(config());
+    let (kept, actions) = d.add(1, 1, false);
+    let seen = chunk_reported_with(&mut d, &actions, report_ok(1, Some("u")));
+    assert!(seen.contains(&Action::SaveState { file: kept }), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|a| matches!(a, Action::KeepCompleted { file, .. } if *file == kept)),
+        "{seen:?}"
+    );
+    // Given up (`forget`) while it runs: nothing written from then on, and done, its end
+    // deletes whatever record is left rather than keeping one as completed.
+    let (dropped, actions) = d.add(1, 1, false);
+    assert!(d.feed(Input::RecordDropped { file: dropped }).is_empty());
+    let seen = chunk_reported_with(&mut d, &actions, report_ok(1, Some("u")));
+    assert_eq!(finished_code(&seen), Some(Ok(())), "{seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|a| matches!(a, Action::SaveState { .. } | Action::KeepCompleted { .. })),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&Action::ForgetState { file: dropped }),
+        "{seen:?}"
+    );
+}
+
+#[test]
 fn reports_are_debounced_then_batched() {
     let mut d = Driver::new(EngineConfig {
         concurrency: 3,
@@ -1573,7 +1603,10 @@ fn a_new_file_starts_with_a_session_creation_whose_answer_starts_the_chunks() {
     let actions = created(&mut d, create, 3, 2);
     assert_eq!(d.engine.phase(file), Some(Phase::Uploading));
     assert_eq!(puts(&actions).len(), 2, "{actions:?}");
-    assert!(actions.contains(&Action::SaveState { file }));
+    assert!(
+        !actions.contains(&Action::SaveState { file }),
+        "added without its fingerprint, it saves no record: {actions:?}"
+    );
     assert_eq!(d.engine.progress(file).unwrap().total_chunks, 3);
     assert_eq!(d.engine.saved_state(file).unwrap().upload_id, "up");
     // The first progress event is the first acknowledged chunk, at once (not held back by an

@@ -1164,6 +1164,9 @@ impl Sim {
                 if self.forgotten.contains(&file) {
                     self.fail(format!("SaveState of {file:?} after its record's end"));
                 }
+                if !self.fingerprint {
+                    self.fail(format!("SaveState of {file:?}, which saves no record"));
+                }
                 let saved = self
                     .engine
                     .saved_state(file)
@@ -1206,17 +1209,21 @@ impl Sim {
                 progress,
             } => {
                 self.check_progress(file, progress);
-                // A multipart upload's record goes unless a later resume may still finish it.
+                // A multipart upload's record goes unless a later resume may still finish it;
+                // one that saves no record (added without its fingerprint) is told so too.
                 let multipart = self.sessions.get(&file).is_some_and(|s| !s.direct);
-                let keeps_record = matches!(&outcome, Err(e) if twelvelabs_edge_upload::core::resume::keeps_record(e));
+                let keeps_record = matches!(&outcome, Err(e) if twelvelabs_edge_upload::core::resume::keeps_record(e))
+                    && self.fingerprint;
                 if multipart && self.forgotten.contains(&file) == keeps_record {
                     self.fail(format!(
                         "{file:?} finished with {outcome:?}, its record forgotten: {}",
                         self.forgotten.contains(&file)
                     ));
                 }
-                // Done, and only done, keeps its record as completed.
-                if multipart && outcome.is_ok() != self.kept_completed.contains(&file) {
+                // Done, and only done, keeps its record as completed, if it saves one.
+                if multipart
+                    && (outcome.is_ok() && self.fingerprint) != self.kept_completed.contains(&file)
+                {
                     self.fail(format!(
                         "{file:?} finished with {outcome:?}, kept as completed: {}",
                         self.kept_completed.contains(&file)
@@ -1228,7 +1235,7 @@ impl Sim {
                 let session_incomplete = multipart
                     && !self.sessions[&file].status_completed
                     && !self.uploaded.contains(&file);
-                let over_for_good = outcome.is_err() && !(keeps_record && self.fingerprint);
+                let over_for_good = outcome.is_err() && !keeps_record;
                 if session_incomplete && over_for_good {
                     // Deleted now, or once a grant is at hand (checked when the run ends).
                     self.deletes_expected.insert(file);

@@ -371,6 +371,86 @@ test('forget settles 10 s after the records went when getToken never answers, wi
   }
 });
 
+/** Whether the asset is gone upstream now: one read, no waiting for it to go. */
+async function goneNow(id) {
+  const { emulator } = env.stack;
+  const response = await fetch(`${emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': emulator.apiKey } });
+  return response.status === 404;
+}
+
+test('forget settles only once every asset deletion the page has under way is over: an aborted upload, another uploader, the same record twice', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(100);
+    // Two uploads left by earlier pages, and one this page runs.
+    const setup = await tab.evaluate(async () => {
+      const left = [await window.pausedMidway('left-1.mp4', 61), await window.pausedMidway('left-2.mp4', 62)];
+      for (const handle of left) await window.untilLetGo(handle.uploadId);
+      const { blob } = await window.seededSample(24, 63);
+      window.signingOut = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      window.running = window.signingOut.upload(new File([blob], 'running.mp4', { type: 'video/mp4' }));
+      window.running.done.catch(() => {});
+      while (window.running.progress.acknowledgedBytes < 1024 * 1024) await new Promise((r) => setTimeout(r, 20));
+      return { left: left.map((h) => ({ uploadId: h.uploadId, assetId: h.assetId })), running: window.running.assetId };
+    });
+    // Every API call now takes 300 ms: an asset's deletion through the Worker (a read, then the
+    // delete) takes twice that, so a forget that settled before it would be caught here.
+    await storageLatency(300);
+    // The README's sign-out: abort what runs, then forget; a second uploader of the page (a
+    // queue, say) forgets at the same moment, and a third asks for one of the same records.
+    await tab.evaluate(async (left) => {
+      const options = { endpoint: window.workerUrl, getToken: window.getToken };
+      const other = new window.pkg.Uploader(options);
+      const third = new window.pkg.Uploader(options);
+      window.otherForget = other.forget().then(() => 'resolved', (e) => e.code);
+      // Once it has deleted the records, it is deleting their assets.
+      const ids = left.map((l) => l.uploadId);
+      while ((await window.onUploads('readonly', (store) => store.getAllKeys())).some((k) => ids.includes(k))) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      window.sameRecord = third.forget(left[0].uploadId).then(() => 'resolved', (e) => e.code);
+      window.running.abort();
+      await window.signingOut.forget();
+    }, setup.left);
+    const gone = {
+      running: await goneNow(setup.running),
+      left: [await goneNow(setup.left[0].assetId), await goneNow(setup.left[1].assetId)],
+    };
+    const seen = await tab.evaluate(async () => ({ sameRecord: await window.sameRecord, other: await window.otherForget, errors: window.errors }));
+    assert.deepEqual(gone, { running: true, left: [true, true] }, `every asset is deleted by the time forget settles: ${JSON.stringify({ setup, seen })}`);
+    assert.equal(seen.sameRecord, 'resolved', "a forget of a record another uploader of the page is giving up waits for it, no conflict");
+    assert.equal(seen.other, 'resolved');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
+test('forget() stops an upload of this uploader that has no session yet from saving a record', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(300);
+    const seen = await tab.evaluate(async () => {
+      const { blob } = await window.seededSample(3, 64);
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const handle = uploader.upload(new File([blob], 'starting.mp4', { type: 'video/mp4' }));
+      const phase = handle.progress.phase;
+      await uploader.forget();
+      const asset = await handle.done;
+      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+      return { phase, uploadId: handle.uploadId, asset: asset.id, keys, errors: window.errors };
+    });
+    assert.equal(seen.phase, 'starting', JSON.stringify(seen));
+    assert.ok(seen.asset, 'the upload itself goes on to the end');
+    assert.deepEqual(seen.keys, [], 'no record of it is left');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
 test('forget() without an id gives up every saved upload, completed ones included, but one another page sends', async () => {
   const tab = await openTab();
   try {

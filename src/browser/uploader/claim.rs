@@ -257,18 +257,16 @@ impl Inner {
 }
 
 impl Inner {
-    /// A forgotten upload this uploader still runs saves no record from now on (its next
-    /// progress would write it back), and so holds no lock: no page could resume it, and the
-    /// engine treats its failures as final. Whether this uploader runs it.
-    pub(super) fn stop_saving(self: &Rc<Self>, upload_id: &str) -> bool {
+    /// A forgotten upload this uploader still runs (of session `upload_id`; `None`: every
+    /// one) saves no record from now on (its next progress would write it back), and so holds
+    /// no lock: no page could resume it, and the engine treats its failures as final. Whether
+    /// this uploader runs it.
+    pub(super) fn stop_saving(self: &Rc<Self>, upload_id: Option<&str>) -> bool {
         let mut dropped = Vec::new();
         let mut unheld = Vec::new();
         for (&file, entry) in self.state.borrow_mut().files.iter_mut() {
-            if entry
-                .session
-                .as_ref()
-                .is_some_and(|s| s.upload_id == upload_id)
-            {
+            let session = entry.session.as_ref();
+            if upload_id.is_none_or(|id| session.is_some_and(|s| s.upload_id == id)) {
                 entry.fingerprint = None;
                 unheld.extend(entry.claim.take());
                 dropped.push(file);

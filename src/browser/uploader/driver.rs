@@ -19,8 +19,9 @@ use crate::core::retry::HttpOutcome;
 use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 
 use super::calls::direct_form;
+use super::forget::PageWork;
 use super::handle::{changed, emit_progress, settle};
-use super::ops::Call;
+use super::ops::{Call, Op};
 use super::persistence::SampleReader;
 use super::{now, FileEntry, Inner};
 
@@ -151,7 +152,14 @@ impl Inner {
                     force: false,
                 };
                 if let Ok((url, init)) = self.api.asset_request(&call, None) {
-                    self.start_fetch(self.local_id(), Call::Ignored, None, &url, &init);
+                    let id = self.local_id();
+                    self.start_fetch(id, Call::Ignored, None, &url, &init);
+                    // A page signing out after `forget` must not cut it off.
+                    if let Some(Op::Fetch { deletion, .. }) =
+                        self.state.borrow_mut().ops.get_mut(&id)
+                    {
+                        *deletion = Some(PageWork::begin());
+                    }
                 }
             }
             Action::Cancel { request } => self.cancel(request),

@@ -108,6 +108,7 @@ impl Inner {
                 controller,
                 head: None,
                 settled: false,
+                deletion: None,
             },
         );
         self.report_promise(&promise, report::RESPONSE, report::FETCH_FAILED, id);

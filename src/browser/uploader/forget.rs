@@ -7,7 +7,13 @@
 //! with), or [`FORGET_ASSET_WAIT_MS`] after the records went. A lookup that meets records past
 //! their session's expiry gives them up the same way before it goes on ([`ForgetDone::Then`]).
 //! Which record is given up, and which asset goes, is decided in [`crate::core::resume`].
+//!
+//! Unloading the page cuts off every deletion it has under way, whichever uploader (or queue)
+//! started it. So `forget` also waits for the page's other work of this kind ([`PageWork`]):
+//! other `forget`s, and the asset deletions of uploads that were aborted or failed for good. A
+//! record another `forget` of this page is giving up is left to it, and waited for.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
@@ -24,6 +30,92 @@ use super::lookup::{Lookup, Records, StoreTask};
 use super::one_off::{Answer, OneOff, OneOffRequest, Settler};
 use super::ops::{report, Op};
 use super::Inner;
+
+/// The page's deletions under way, across its uploaders, and the `forget`s waiting for them.
+#[derive(Default)]
+struct PageDeletions {
+    /// [`PageWork`]s alive.
+    active: Cell<u32>,
+    /// The records the page's `forget`s are giving up.
+    records: RefCell<Vec<String>>,
+    /// `forget` promises to settle once nothing is under way, each with its deadline timer.
+    waiters: RefCell<Vec<(Settler, Option<JsValue>)>>,
+}
+
+thread_local! {
+    static PAGE: PageDeletions = PageDeletions::default();
+}
+
+/// One deletion this page has under way (a `forget`, or an asset's deletion): `forget`s settle
+/// once none is alive. Dropping it ends it.
+pub(super) struct PageWork {
+    /// The records it gives up, which other `forget`s of the page leave to it.
+    records: Vec<String>,
+}
+
+impl PageWork {
+    pub(super) fn begin() -> PageWork {
+        PAGE.with(|page| page.active.set(page.active.get() + 1));
+        PageWork {
+            records: Vec::new(),
+        }
+    }
+
+    /// Gives up the record `upload_id` as part of this work.
+    fn take_record(&mut self, upload_id: &str) {
+        PAGE.with(|page| page.records.borrow_mut().push(upload_id.to_owned()));
+        self.records.push(upload_id.to_owned());
+    }
+
+    /// Whether a `forget` of this page is giving up the record `upload_id`.
+    fn is_taken(upload_id: &str) -> bool {
+        PAGE.with(|page| page.records.borrow().iter().any(|id| id == upload_id))
+    }
+
+    /// Settles `settler` once the page has no deletion under way, or at `deadline`.
+    fn settle_when_done(settler: Settler, deadline: Option<JsValue>) {
+        PAGE.with(|page| {
+            if page.active.get() == 0 {
+                settle_waiter(settler, deadline);
+            } else {
+                let deadline =
+                    deadline.or_else(|| Some(settler.resolve_later(FORGET_ASSET_WAIT_MS)));
+                page.waiters.borrow_mut().push((settler, deadline));
+            }
+        })
+    }
+}
+
+impl Drop for PageWork {
+    fn drop(&mut self) {
+        let waiters = PAGE.with(|page| {
+            let mut records = page.records.borrow_mut();
+            for id in &self.records {
+                if let Some(i) = records.iter().position(|r| r == id) {
+                    records.swap_remove(i);
+                }
+            }
+            let active = page.active.get().saturating_sub(1);
+            page.active.set(active);
+            match active {
+                0 => std::mem::take(&mut *page.waiters.borrow_mut()),
+                _ => Vec::new(),
+            }
+        });
+        for (settler, deadline) in waiters {
+            settle_waiter(settler, deadline);
+        }
+    }
+}
+
+/// Resolves a `forget` whose work is over, and clears its deadline.
+fn settle_waiter(settler: Settler, deadline: Option<JsValue>) {
+    if let Some(deadline) = &deadline {
+        cancel_call(deadline);
+    }
+    // Settling a promise calls no user code synchronously.
+    settler.settle(Ok(JsValue::UNDEFINED));
+}
 
 /// Who waits for a [`Forgetting`].
 pub(super) enum ForgetDone {
@@ -52,6 +144,8 @@ pub(super) struct Forgetting {
     /// The timer that settles `forget` if the asset deletions take longer than
     /// [`FORGET_ASSET_WAIT_MS`].
     deadline: Option<JsValue>,
+    /// This `forget` as the page's work, until its last asset deletion is over.
+    work: PageWork,
 }
 
 impl Forgetting {
@@ -80,12 +174,23 @@ impl Inner {
             keys: Vec::new(),
             assets: Vec::new(),
             deadline: None,
+            work: PageWork::begin(),
         });
+        if every {
+            // The uploads this uploader runs save nothing from now on, even one whose session
+            // (and so record) does not exist yet.
+            self.stop_saving(None);
+        }
         for upload_id in targets {
+            if PageWork::is_taken(&upload_id) {
+                // Another `forget` of this page gives it up; this one waits for it.
+                continue;
+            }
             match forget_record(every, elsewhere(&upload_id), &upload_id) {
                 ForgetRecord::Forget => {
                     // One this uploader runs needs no lock, and its handle keeps the asset.
-                    let own = self.stop_saving(&upload_id);
+                    let own = self.stop_saving(Some(&upload_id));
+                    forgetting.work.take_record(&upload_id);
                     let list = if own {
                         &mut forgetting.keys
                     } else {
@@ -197,11 +302,10 @@ impl Inner {
     /// `forget` settles then if its deadline has not settled it yet.
     pub(super) fn discard_assets(self: &Rc<Self>, mut forgetting: Box<Forgetting>) {
         let Some(asset_id) = forgetting.assets.pop() else {
-            if let Some(deadline) = &forgetting.deadline {
-                cancel_call(deadline);
-            }
-            if let ForgetDone::Settle(settler) = &forgetting.done {
-                settler.settle(Ok(JsValue::UNDEFINED));
+            // Its locks and its share of the page's work go first.
+            let Forgetting { done, deadline, .. } = *forgetting;
+            if let ForgetDone::Settle(settler) = done {
+                PageWork::settle_when_done(settler, deadline);
             }
             return;
         };

@@ -8,7 +8,7 @@ use crate::browser::transport::ResponseHead;
 use crate::core::engine::{FileId, RequestId};
 
 use super::claim::AfterClaims;
-use super::forget::Forgetting;
+use super::forget::{Forgetting, PageWork};
 use super::lookup::{Lookup, Resume};
 use super::one_off::OneOff;
 use super::persistence::SampleReader;
@@ -76,6 +76,8 @@ pub(super) enum Op {
         /// The outcome was already fed (a stored chunk), or the engine cancelled the request:
         /// what comes later is only awaited, not reported.
         settled: bool,
+        /// An asset deletion `forget` waits for, until this request ends.
+        deletion: Option<PageWork>,
     },
     Token,
     /// Opening the database, given up on at `deadline` (a timer).

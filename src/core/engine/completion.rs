@@ -327,14 +327,15 @@ impl Engine {
         };
         // The saved record lives until the upload is over for good (`keeps_record`).
         let resumable_later = matches!(&outcome, Err(e) if crate::core::resume::keeps_record(e));
-        if u.has_session() && outcome.is_ok() {
+        if u.has_session() && outcome.is_ok() && u.saves_record {
             let mut record = self.record_of(&u);
             record.completed = true;
             self.actions.push_back(Action::KeepCompleted {
                 file,
                 record: Box::new(record),
             });
-        } else if u.has_session() && !resumable_later {
+        } else if u.has_session() && !(resumable_later && u.saves_record) {
+            // Also for one that saves no record: none may outlive it.
             self.actions.push_back(Action::ForgetState { file });
         }
         // Oldest first (the map iterates in id order).

@@ -325,6 +325,7 @@ pub enum Action {
         progress: Progress,
     },
     /// The saved-state record changed: store [`Engine::saved_state`](super::Engine::saved_state) (e.g. in IndexedDB).
+    /// Never for an upload that saves no record ([`Input::RecordDropped`]).
     SaveState {
         /// The upload.
         file: FileId,
@@ -335,7 +336,9 @@ pub enum Action {
     /// that ended done gets [`Action::KeepCompleted`] instead). One that ends with a retryable-later code (`network`,
     /// `upstream_unavailable`, `rate_limited`, `retries_exhausted`) keeps its record, which a
     /// later resume may finish, even once its session completed (while its asset was waited for:
-    /// the resume then finds every chunk with the server and waits for the asset again).
+    /// the resume then finds every chunk with the server and waits for the asset again). An
+    /// upload that saves no record ([`Input::RecordDropped`]) gets it whenever it ends, done
+    /// included: no record of it may outlive it.
     ForgetState {
         /// The upload.
         file: FileId,

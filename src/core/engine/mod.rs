@@ -502,7 +502,10 @@ impl Engine {
             }
             if u.dirty {
                 u.dirty = false;
-                self.actions.push_back(Action::SaveState { file });
+                // One given up (`RecordDropped`) writes none, even once its fingerprint is read.
+                if u.saves_record {
+                    self.actions.push_back(Action::SaveState { file });
+                }
             }
             u.progress.update(now_ms, u.counts(in_flight_sent));
             if u.throttle.poll(now_ms) {
