@@ -32,7 +32,6 @@ use super::ops::{report, Op};
 use super::Inner;
 
 /// The page's deletions under way, across its uploaders, and the `forget`s waiting for them.
-#[derive(Default)]
 struct PageDeletions {
     /// [`PageWork`]s alive.
     active: Cell<u32>,
@@ -43,7 +42,13 @@ struct PageDeletions {
 }
 
 thread_local! {
-    static PAGE: PageDeletions = PageDeletions::default();
+    static PAGE: PageDeletions = const {
+        PageDeletions {
+            active: Cell::new(0),
+            records: RefCell::new(Vec::new()),
+            waiters: RefCell::new(Vec::new()),
+        }
+    };
 }
 
 /// One deletion this page has under way (a `forget`, or an asset's deletion): `forget`s settle
