@@ -728,6 +728,44 @@ fn an_upload_another_page_took_over_while_paused_ends_with_conflict_and_leaves_i
 }
 
 #[test]
+fn an_upload_another_page_gave_up_while_paused_ends_with_conflict_and_deletes_nothing() {
+    let (mut d, file, first) = finishing_in_flight(4);
+    d.feed(Input::Pause { file: Some(file) });
+    // Its pause settles: what was let finish is stored and reported.
+    for (request, index, _) in &first {
+        d.feed(Input::PutDone {
+            request: *request,
+            outcome: HttpOutcome::stored(format!("e{index}")),
+        });
+    }
+    let actions = d.tick_until(|a| matches!(a, Action::Report { .. }));
+    for (report, chunks) in reports(&actions) {
+        d.feed(Input::ReportDone {
+            request: report,
+            result: report_ok(chunks.len() as u32, None),
+        });
+    }
+    assert!(d.engine.is_settled_paused(file));
+    let actions = d.feed(Input::GivenUpElsewhere { file });
+    let error = finished_error(&actions).expect("finished");
+    assert_eq!(error.code, ErrorCode::Conflict);
+    assert!(error.message.contains("given up"), "{}", error.message);
+    // The other page deleted the record and the asset: nothing is sent, nothing deleted again.
+    assert!(
+        !actions.iter().any(|a| matches!(
+            a,
+            Action::DeleteAsset { .. }
+                | Action::KeepCompleted { .. }
+                | Action::Put { .. }
+                | Action::Report { .. }
+        )),
+        "{actions:?}"
+    );
+    assert!(d.engine.progress(file).is_none());
+    assert!(d.feed(Input::Resume { file: Some(file) }).is_empty());
+}
+
+#[test]
 fn abort_cancels_everything_and_finishes_with_aborted() {
     let mut d = Driver::new(config());
     let (file, _) = d.add(4, 4, false);

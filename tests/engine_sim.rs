@@ -151,8 +151,8 @@ fn fatal_faults_end_the_upload_with_their_typed_error_and_spare_the_other_files(
 }
 
 /// Another page continues the first file's session while this page has it paused (its lock
-/// request is refused on resume: `Input::TakenOver`), among every other fault. The harness's
-/// invariants hold: nothing more is sent for that file (a request opened for a finished file
+/// request is refused on resume: `Input::TakenOver`), or gives it up (its record is found gone:
+/// `Input::GivenUpElsewhere`), among every other fault. The harness's invariants hold: nothing more is sent for that file (a request opened for a finished file
 /// fails the run), its record and reserved asset are left to the other page (no `ForgetState`,
 /// no `DeleteAsset`), and it ends with `conflict`, while the files sharing its budget complete.
 #[test]
@@ -176,7 +176,7 @@ fn a_session_taken_over_while_paused_ends_with_conflict_and_spares_the_other_fil
         let mut sim = Sim::new(seed, faults, Sim::config(seed, concurrency));
         sim.set_wait_for_asset(seed % 2 == 0);
         sim.set_fingerprint(true);
-        sim.set_take_over(FileId(1));
+        sim.set_take_over(FileId(1), seed % 3 == 0);
         for spec in &files {
             sim.add_file(spec);
         }

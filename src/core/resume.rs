@@ -435,8 +435,9 @@ pub enum AfterClaim {
     LetGo,
     /// Keep it: the upload is running (its session was just created).
     Keep,
-    /// Keep it and resume the upload, paused until the lock was its own again.
-    Resume,
+    /// Keep it, and resume the upload (paused until the lock was its own again) if its record
+    /// is still saved: read it first ([`after_reclaim`]).
+    CheckRecord,
     /// Another page holds it: it continued the upload while it was paused here, which ends it
     /// ([`taken_over`], through [`crate::core::engine::Input::TakenOver`]).
     TakenOver,
@@ -454,7 +455,7 @@ pub fn after_claim(
         (false, _) => AfterClaim::LetGo,
         (true, false) => AfterClaim::Keep,
         (true, true) if outcome == ClaimOutcome::HeldElsewhere => AfterClaim::TakenOver,
-        (true, true) => AfterClaim::Resume,
+        (true, true) => AfterClaim::CheckRecord,
     }
 }
 
@@ -498,6 +499,39 @@ pub fn taken_over(upload_id: &str) -> Error {
              paused here"
         ),
     )
+}
+
+/// Why an upload paused in this page ended when it was resumed: another page had given it up
+/// meanwhile, deleting its record and the asset its session reserved
+/// ([`crate::core::engine::Input::GivenUpElsewhere`]).
+pub fn given_up_elsewhere(upload_id: &str) -> Error {
+    Error::new(
+        ErrorCode::Conflict,
+        format!(
+            "upload {upload_id} was given up (forget) by another tab or window of this app while              it was paused here; its asset is deleted"
+        ),
+    )
+}
+
+/// What a paused upload that holds its session's lock again does, once its record was read
+/// ([`AfterClaim::CheckRecord`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reclaim {
+    /// Its record is still saved: it resumes.
+    Resume,
+    /// Its record is gone: another page gave the upload up (it deletes the record first, under
+    /// the same lock, then the asset), so it ends ([`given_up_elsewhere`]) rather than complete
+    /// a session whose asset is gone.
+    GivenUpElsewhere,
+}
+
+/// The one rule for a paused upload's record read once it holds its lock again.
+pub fn after_reclaim(record_saved: bool) -> Reclaim {
+    if record_saved {
+        Reclaim::Resume
+    } else {
+        Reclaim::GivenUpElsewhere
+    }
 }
 
 /// Compresses ascending indices into inclusive ranges (`1,2,3,7` → `[1,3],[7,7]`).
@@ -577,11 +611,19 @@ mod tests {
             // A running upload (its session just created) keeps what it got.
             assert_eq!(after_claim(outcome, true, false, false), AfterClaim::Keep);
         }
-        assert_eq!(after_claim(Held, true, false, true), AfterClaim::Resume);
+        assert_eq!(
+            after_claim(Held, true, false, true),
+            AfterClaim::CheckRecord
+        );
         assert_eq!(
             after_claim(Unavailable, true, false, true),
-            AfterClaim::Resume
+            AfterClaim::CheckRecord
         );
+        assert_eq!(after_reclaim(true), Reclaim::Resume);
+        assert_eq!(after_reclaim(false), Reclaim::GivenUpElsewhere);
+        let given_up = given_up_elsewhere("u-1");
+        assert_eq!(given_up.code, ErrorCode::Conflict);
+        assert!(given_up.message.contains("u-1"), "{}", given_up.message);
         assert_eq!(
             after_claim(HeldElsewhere, true, false, true),
             AfterClaim::TakenOver

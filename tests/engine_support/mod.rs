@@ -406,6 +406,8 @@ pub struct Sim {
     abandoned_creations: HashSet<RequestId>,
     /// The file whose session another page continues at the first resume after a pause.
     take_over: Option<FileId>,
+    /// The other page gave `take_over` up instead of continuing it.
+    given_up: bool,
     /// Files whose reserved asset the engine deleted, and those whose asset it must delete.
     assets_deleted: HashSet<FileId>,
     deletes_expected: HashSet<FileId>,
@@ -454,6 +456,7 @@ impl Sim {
             creations_sent_at: HashMap::new(),
             abandoned_creations: HashSet::new(),
             take_over: None,
+            given_up: false,
             assets_deleted: HashSet::new(),
             deletes_expected: HashSet::new(),
             report: RunReport {
@@ -518,10 +521,12 @@ impl Sim {
     }
 
     /// At the first user resume after a pause that finds `file`'s multipart session live,
-    /// another page has continued that session meanwhile: the page's lock request is refused
-    /// and the engine gets [`Input::TakenOver`] before the resume.
-    pub fn set_take_over(&mut self, file: FileId) {
+    /// another page has continued that session meanwhile (`given_up`: or given it up, deleting
+    /// its record): the page's lock request is refused (or its record is found gone) and the
+    /// engine gets [`Input::TakenOver`] (or [`Input::GivenUpElsewhere`]) before the resume.
+    pub fn set_take_over(&mut self, file: FileId, given_up: bool) {
         self.take_over = Some(file);
+        self.given_up = given_up;
     }
 
     fn server_now(&self) -> u64 {
@@ -1344,7 +1349,11 @@ impl Sim {
                 if let Some(file) = self.take_over.filter(live_session) {
                     self.take_over = None;
                     self.report.taken_over = Some(file);
-                    self.engine.handle(self.now, Input::TakenOver { file });
+                    let input = match self.given_up {
+                        true => Input::GivenUpElsewhere { file },
+                        false => Input::TakenOver { file },
+                    };
+                    self.engine.handle(self.now, input);
                 }
                 Input::Resume { file: None }
             }

@@ -582,6 +582,33 @@ test('forget holds the upload lock while it deletes the asset: a tab resuming me
   }
 });
 
+test('a page that resumes an upload another page gave up while it was paused here ends with conflict, sending nothing more', async () => {
+  const tab = await openTab();
+  try {
+    await storageLatency(100);
+    const seen = await tab.evaluate(async () => {
+      const handle = await window.pausedMidway('given-up.mp4', 65);
+      await window.untilLetGo(handle.uploadId);
+      const other = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      await window.forgetOnceSettled(other, handle.uploadId);
+      const acknowledged = handle.progress.acknowledgedBytes;
+      handle.resume();
+      const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code, message: e.message }));
+      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+      return { outcome, acknowledged, after: handle.progress.acknowledgedBytes, phase: handle.progress.phase, assetId: handle.assetId, keys, errors: window.errors };
+    });
+    assert.equal(seen.outcome.code, 'conflict', JSON.stringify(seen));
+    assert.match(seen.outcome.message, /given up/);
+    assert.equal(seen.after, seen.acknowledged, 'nothing more was sent');
+    assert.deepEqual(seen.keys, [], 'no record comes back');
+    assert.ok(await goneNow(seen.assetId), 'the asset stays deleted');
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+});
+
 test('a page that pauses with a chunk in flight keeps the upload to itself until that settles: a forget elsewhere is not undone by the late chunk', async () => {
   const tab = await openTab();
   try {

@@ -13,13 +13,13 @@ use wasm_bindgen::JsCast;
 use crate::browser::js_error::error_name;
 use crate::core::engine::{FileId, Input};
 use crate::core::resume::{
-    after_claim, claim_name, is_claimed_elsewhere, resume_claim, AfterClaim, ClaimOutcome,
-    ResumeClaim, CLAIM_WAIT_MS,
+    after_claim, after_reclaim, claim_name, is_claimed_elsewhere, resume_claim, AfterClaim,
+    ClaimOutcome, Reclaim, ResumeClaim, CLAIM_WAIT_MS,
 };
 
 use super::forget::ForgetDone;
 use super::handle::changed;
-use super::lookup::{ListRecords, Records, Resume};
+use super::lookup::{ListRecords, Lookup, Records, Resume, StoreTask};
 use super::one_off::Settler;
 use super::ops::{report, Op};
 use super::{Inner, Shared};
@@ -173,10 +173,34 @@ impl Inner {
             AfterClaim::LetGo => drop(claim),
             AfterClaim::Keep => self.keep_claim(file, claim),
             AfterClaim::TakenOver => self.feed(Input::TakenOver { file }),
-            AfterClaim::Resume => {
+            AfterClaim::CheckRecord => {
                 self.keep_claim(file, claim);
-                self.resumed(file);
+                self.with_store(StoreTask::Read(Lookup::Reclaimed(file)));
             }
+        }
+    }
+
+    /// The records, read once the paused upload `file` held its lock again (`None`: there is no
+    /// store to read, or it could not be read): it resumes, or ends if another page gave it up
+    /// ([`after_reclaim`]). Not if it was paused again meanwhile.
+    pub(super) fn reclaimed(self: &Rc<Self>, file: FileId, entries: Option<&[(String, JsValue)]>) {
+        let (upload_id, paused) = match self.state.borrow().files.get(&file) {
+            Some(entry) => (
+                entry.session.as_ref().map(|s| s.upload_id.clone()),
+                entry.handle.borrow().paused,
+            ),
+            None => return,
+        };
+        if paused {
+            return;
+        }
+        let saved = match (entries, upload_id) {
+            (Some(entries), Some(id)) => entries.iter().any(|(key, _)| *key == id),
+            _ => true,
+        };
+        match after_reclaim(saved) {
+            Reclaim::Resume => self.resumed(file),
+            Reclaim::GivenUpElsewhere => self.feed(Input::GivenUpElsewhere { file }),
         }
     }
 

@@ -383,12 +383,7 @@ impl Inner {
                 lookup,
             } => {
                 release_transaction(&transaction);
-                // An unreadable store lists nothing, like an empty one.
-                let entries = if kind == report::DONE {
-                    Store::entries(&keys, &values)
-                } else {
-                    Vec::new()
-                };
+                let entries = (kind == report::DONE).then(|| Store::entries(&keys, &values));
                 self.looked_up(lookup, entries);
                 None
             }

@@ -13,7 +13,7 @@ use web_sys::File;
 use crate::browser::api::SessionRef;
 use crate::browser::js_error::to_js_error;
 use crate::browser::store::Store;
-use crate::core::engine::Input;
+use crate::core::engine::{FileId, Input};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::SavedEntry;
 use crate::core::resume::{
@@ -57,6 +57,9 @@ pub(super) enum Lookup {
     Forget(Option<String>, Settler),
     /// `forget`: the records it locked, read again under their locks.
     Forgotten(Box<Forgetting>),
+    /// A paused upload of this uploader holds its session's lock again: is its record still
+    /// saved ([`crate::core::resume::after_reclaim`])?
+    Reclaimed(FileId),
 }
 
 /// A `resume()` under way: the chosen file, its options and handle, and the record found.
@@ -133,8 +136,7 @@ impl Inner {
                         lookup,
                     })
                 }
-                // An unreadable store lists nothing, like an empty one.
-                Err(_) => self.looked_up(lookup, Vec::new()),
+                Err(_) => self.looked_up(lookup, None),
             },
             (StoreTask::Read(Lookup::Records(settler, list)), None) => {
                 settler.settle(Ok(list(Vec::new())))
@@ -154,6 +156,7 @@ impl Inner {
             (StoreTask::Read(Lookup::Forgotten(forgetting)), None) => {
                 self.forget_locked(forgetting, Vec::new())
             }
+            (StoreTask::Read(Lookup::Reclaimed(file)), None) => self.reclaimed(file, None),
             (StoreTask::Read(Lookup::Resume(resume)), None) => resume.fail(Error::invalid(
                 "resume needs persistence: IndexedDB is unavailable or `persist` is false",
             )),
@@ -174,11 +177,21 @@ impl Inner {
         self.begin(id, op(transaction));
     }
 
-    /// The records were read. Unreadable ones, and expired ones whose session completed, are
+    /// The records were read (`None`: the store could not be read). Unreadable ones, and expired ones whose session completed, are
     /// deleted at once; expired ones whose session never completed are given up first, with
     /// their assets, as `forget()` gives up records ([`met_record`]); the others are
     /// used.
-    pub(super) fn looked_up(self: &Rc<Self>, lookup: Lookup, entries: Vec<(String, JsValue)>) {
+    pub(super) fn looked_up(
+        self: &Rc<Self>,
+        lookup: Lookup,
+        entries: Option<Vec<(String, JsValue)>>,
+    ) {
+        if let Lookup::Reclaimed(file) = lookup {
+            // Only a record read as gone ends the upload: an unreadable store does not.
+            return self.reclaimed(file, entries.as_deref());
+        }
+        // An unreadable store lists nothing, like an empty one.
+        let entries = entries.unwrap_or_default();
         let now = now();
         let mut records = Vec::new();
         // The expired records to give up first, and (for the lookup under `forget`'s locks)
@@ -205,6 +218,7 @@ impl Inner {
                 AfterClaims::List(records, settler, list)
             }
             Lookup::Resume(resume) => AfterClaims::Resume(records, resume),
+            Lookup::Reclaimed(_) => return,
             Lookup::Forget(target, settler) => {
                 let every = target.is_none();
                 let targets = match target {

@@ -178,6 +178,16 @@ pub enum Input {
         /// The upload.
         file: FileId,
     },
+    /// Another page gave the upload up while this one had it paused (`forget`, or a lookup that
+    /// found its record expired): its record is gone and the asset its session reserved is
+    /// deleted, so the upload ends with `conflict` rather than complete a session whose asset is
+    /// gone ([`resume::given_up_elsewhere`]). Nothing is deleted: that page did it.
+    ///
+    /// [`resume::given_up_elsewhere`]: crate::core::resume::given_up_elsewhere
+    GivenUpElsewhere {
+        /// The upload.
+        file: FileId,
+    },
     /// The upload's record is not saved after all (its fingerprint could not be read, or it was
     /// forgotten): no resume can continue it, so an ending that would keep the record for one
     /// deletes the asset its session reserved instead.

@@ -275,6 +275,12 @@ impl Engine {
                     self.finish(now_ms, file, Err(error));
                 }
             }
+            Input::GivenUpElsewhere { file } => {
+                if let Some(u) = self.uploads.get(&file) {
+                    let error = crate::core::resume::given_up_elsewhere(&u.upload_id);
+                    self.finish(now_ms, file, Err(error));
+                }
+            }
             Input::RecordDropped { file } => {
                 if let Some(u) = self.uploads.get_mut(&file) {
                     u.saves_record = false;
