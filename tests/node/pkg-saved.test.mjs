@@ -83,6 +83,18 @@ async function storageLatency(ms) {
   });
 }
 
+/** Runs `run(tab)` in a new tab with storage answering after `latencyMs`; both undone after. */
+async function inTab(latencyMs, run) {
+  const tab = await openTab();
+  try {
+    await storageLatency(latencyMs);
+    return await run(tab);
+  } finally {
+    await storageLatency(0);
+    await tab.close();
+  }
+}
+
 test('pendingUploads drops expired and unreadable records; forget deletes one; resume finds no other', async () => {
   const tab = await openTab();
   try {
@@ -162,63 +174,57 @@ test('pendingUploads drops expired and unreadable records; forget deletes one; r
   }
 });
 
-test('a record met past its session expiry goes with the asset its session reserved, unless that session completed; listing never waits for a grant', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(100);
-    const seen = await tab.evaluate(async () => {
-      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const expire = async (id) => {
-        const record = await window.onUploads('readonly', (store) => store.get(id));
-        record.saved.expires_at = '2000-01-01T00:00:00Z';
-        await window.onUploads('readwrite', (store) => store.put(record, id));
-      };
-      const keys = () => window.onUploads('readonly', (store) => store.getAllKeys());
-      // A completed upload (its record kept, marked completed) and one left paused midway.
-      const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
-      const { blob } = await window.seededSample(2, 37);
-      const done = first.upload(new File([blob], 'done.mp4', { type: 'video/mp4' }));
-      const completed = await done.done;
-      const left = await window.pausedMidway('left.mp4', 38);
-      await window.untilLetGo(left.uploadId);
-      await expire(done.uploadId);
-      await expire(left.uploadId);
-      const keysBefore = await keys();
-      // The next page, a day later, lists what it can resume.
-      const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
-      const pending = (await later.pendingUploads()).map((p) => p.id);
-      const keysAfter = await keys();
-      // Another, whose getToken never answers: its listing does not wait for the grant.
-      const stuck = await window.pausedMidway('stuck.mp4', 39);
-      await window.untilLetGo(stuck.uploadId);
-      await expire(stuck.uploadId);
-      const noGrant = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: () => new Promise(() => {}) });
-      const listing = await Promise.race([noGrant.pendingUploads().then((list) => list.map((p) => p.id)), sleep(10_000).then(() => 'pending after 10 s')]);
-      return {
-        ids: { done: done.uploadId, left: left.uploadId, stuck: stuck.uploadId },
-        assets: { done: completed.id, left: left.assetId },
-        keysBefore,
-        pending,
-        keysAfter,
-        listing,
-        keysAtLast: await keys(),
-        errors: window.errors,
-      };
-    });
-    const { ids, assets } = seen;
-    assert.deepEqual(seen.keysBefore.sort(), [ids.done, ids.left].sort(), JSON.stringify(seen));
-    assert.deepEqual(seen.pending, [], 'nothing expired is listed');
-    assert.deepEqual(seen.keysAfter, [], 'both expired records are deleted by the time the list settles');
-    assert.equal(await assetStatus(assets.left, { gone: true }), null, "the expired session's reserved asset is deleted");
-    assert.equal(await assetStatus(assets.done), 'ready', "the completed session's asset stays");
-    assert.deepEqual(seen.listing, [], JSON.stringify(seen));
-    assert.ok(!seen.keysAtLast.includes(ids.stuck), 'the expired record is deleted without a grant');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
+test('a record met past its session expiry goes with the asset its session reserved, unless that session completed; listing never waits for a grant', () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    const expire = async (id) => {
+      const record = await window.onUploads('readonly', (store) => store.get(id));
+      record.saved.expires_at = '2000-01-01T00:00:00Z';
+      await window.onUploads('readwrite', (store) => store.put(record, id));
+    };
+    const keys = () => window.onUploads('readonly', (store) => store.getAllKeys());
+    // A completed upload (its record kept, marked completed) and one left paused midway.
+    const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+    const { blob } = await window.seededSample(2, 37);
+    const done = first.upload(new File([blob], 'done.mp4', { type: 'video/mp4' }));
+    const completed = await done.done;
+    const left = await window.pausedMidway('left.mp4', 38);
+    await window.untilLetGo(left.uploadId);
+    await expire(done.uploadId);
+    await expire(left.uploadId);
+    const keysBefore = await keys();
+    // The next page, a day later, lists what it can resume.
+    const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+    const pending = (await later.pendingUploads()).map((p) => p.id);
+    const keysAfter = await keys();
+    // Another, whose getToken never answers: its listing does not wait for the grant.
+    const stuck = await window.pausedMidway('stuck.mp4', 39);
+    await window.untilLetGo(stuck.uploadId);
+    await expire(stuck.uploadId);
+    const noGrant = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: () => new Promise(() => {}) });
+    const listing = await Promise.race([noGrant.pendingUploads().then((list) => list.map((p) => p.id)), sleep(10_000).then(() => 'pending after 10 s')]);
+    return {
+      ids: { done: done.uploadId, left: left.uploadId, stuck: stuck.uploadId },
+      assets: { done: completed.id, left: left.assetId },
+      keysBefore,
+      pending,
+      keysAfter,
+      listing,
+      keysAtLast: await keys(),
+      errors: window.errors,
+    };
+  });
+  const { ids, assets } = seen;
+  assert.deepEqual(seen.keysBefore.sort(), [ids.done, ids.left].sort(), JSON.stringify(seen));
+  assert.deepEqual(seen.pending, [], 'nothing expired is listed');
+  assert.deepEqual(seen.keysAfter, [], 'both expired records are deleted by the time the list settles');
+  assert.equal(await assetStatus(assets.left, { gone: true }), null, "the expired session's reserved asset is deleted");
+  assert.equal(await assetStatus(assets.done), 'ready', "the completed session's asset stays");
+  assert.deepEqual(seen.listing, [], JSON.stringify(seen));
+  assert.ok(!seen.keysAtLast.includes(ids.stuck), 'the expired record is deleted without a grant');
+  assert.deepEqual(seen.errors, []);
+  }));
 
 test('forget of an upload this uploader has paused sticks: the chunks in flight and the reports that land after it write no record back', async () => {
   const tab = await openTab();
@@ -273,103 +279,85 @@ async function assetStatus(id, { gone = false } = {}) {
   return status;
 }
 
-test('forget of a saved upload no page runs deletes its record and the asset its session reserved; one this uploader runs keeps it', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(200);
-    const seen = await tab.evaluate(async () => {
-      const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
-      const pauseMidway = async (uploader, name, seed) => {
-        const handle = await window.pausedMidway(name, seed, uploader);
-        await window.untilLetGo(handle.uploadId);
-        return handle;
-      };
-      // The page that paused it is gone as far as the upload is concerned: a second uploader
-      // (as after a reload) forgets it.
-      const first = new window.pkg.Uploader(options);
-      const abandoned = await pauseMidway(first, 'abandoned.mp4', 33);
-      const later = new window.pkg.Uploader(options);
-      // Refused with `conflict` while the pause settles (a PUT let finish, its report).
-      await window.forgetOnceSettled(later, abandoned.uploadId);
-      const keysAfterForget = await window.onUploads('readonly', (store) => store.getAllKeys());
-      // An upload this uploader has paused keeps its asset: its handle still owns the upload.
-      const own = await pauseMidway(first, 'own.mp4', 34);
-      await first.forget(own.uploadId);
-      return {
-        abandoned: { uploadId: abandoned.uploadId, assetId: abandoned.assetId },
-        own: { uploadId: own.uploadId, assetId: own.assetId },
-        keysAfterForget,
-        errors: window.errors,
-      };
-    });
-    assert.ok(seen.abandoned.assetId && seen.own.assetId, JSON.stringify(seen));
-    assert.ok(!seen.keysAfterForget.includes(seen.abandoned.uploadId), 'the record is deleted');
-    assert.equal(await assetStatus(seen.abandoned.assetId, { gone: true }), null, 'the reserved asset is deleted');
-    assert.equal(await assetStatus(seen.own.assetId), 'processing', 'the running upload keeps its asset');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
+test('forget of a saved upload no page runs deletes its record and the asset its session reserved; one this uploader runs keeps it', () =>
+  inTab(200, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
+    const pauseMidway = async (uploader, name, seed) => {
+      const handle = await window.pausedMidway(name, seed, uploader);
+      await window.untilLetGo(handle.uploadId);
+      return handle;
+    };
+    // The page that paused it is gone as far as the upload is concerned: a second uploader
+    // (as after a reload) forgets it.
+    const first = new window.pkg.Uploader(options);
+    const abandoned = await pauseMidway(first, 'abandoned.mp4', 33);
+    const later = new window.pkg.Uploader(options);
+    // Refused with `conflict` while the pause settles (a PUT let finish, its report).
+    await window.forgetOnceSettled(later, abandoned.uploadId);
+    const keysAfterForget = await window.onUploads('readonly', (store) => store.getAllKeys());
+    // An upload this uploader has paused keeps its asset: its handle still owns the upload.
+    const own = await pauseMidway(first, 'own.mp4', 34);
+    await first.forget(own.uploadId);
+    return {
+      abandoned: { uploadId: abandoned.uploadId, assetId: abandoned.assetId },
+      own: { uploadId: own.uploadId, assetId: own.assetId },
+      keysAfterForget,
+      errors: window.errors,
+    };
+  });
+  assert.ok(seen.abandoned.assetId && seen.own.assetId, JSON.stringify(seen));
+  assert.ok(!seen.keysAfterForget.includes(seen.abandoned.uploadId), 'the record is deleted');
+  assert.equal(await assetStatus(seen.abandoned.assetId, { gone: true }), null, 'the reserved asset is deleted');
+  assert.equal(await assetStatus(seen.own.assetId), 'processing', 'the running upload keeps its asset');
+  assert.deepEqual(seen.errors, []);
+  }));
 
-test('forget settles once the reserved asset is deleted: a user signing out right after leaves nothing behind', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(100);
-    const seen = await tab.evaluate(async () => {
-      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const handle = await window.pausedMidway('signed-out.mp4', 35);
-      // The page after a reload; its backend answers for a grant in 100 ms while signed in.
-      let signedIn = true;
-      const getToken = async () => {
-        await sleep(100);
-        if (!signedIn) throw new Error('signed out');
-        return window.getToken();
-      };
-      const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken });
-      await window.forgetOnceSettled(later, handle.uploadId);
-      // The sign-out: no grant from now on.
-      signedIn = false;
-      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
-      return { uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
-    });
-    assert.ok(seen.assetId, JSON.stringify(seen));
-    assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
-    assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the reserved asset is deleted before forget settles');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
+test('forget settles once the reserved asset is deleted: a user signing out right after leaves nothing behind', () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    const handle = await window.pausedMidway('signed-out.mp4', 35);
+    // The page after a reload; its backend answers for a grant in 100 ms while signed in.
+    let signedIn = true;
+    const getToken = async () => {
+      await sleep(100);
+      if (!signedIn) throw new Error('signed out');
+      return window.getToken();
+    };
+    const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken });
+    await window.forgetOnceSettled(later, handle.uploadId);
+    // The sign-out: no grant from now on.
+    signedIn = false;
+    const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+    return { uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
+  });
+  assert.ok(seen.assetId, JSON.stringify(seen));
+  assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
+  assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the reserved asset is deleted before forget settles');
+  assert.deepEqual(seen.errors, []);
+  }));
 
-test('forget settles 10 s after the records went when getToken never answers, with the record gone', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(100);
-    const seen = await tab.evaluate(async () => {
-      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const handle = await window.pausedMidway('no-grant.mp4', 36);
-      const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: () => new Promise(() => {}) });
-      const started = performance.now();
-      const settled = await Promise.race([
-        window.forgetOnceSettled(later, handle.uploadId).then(() => 'resolved', (e) => `rejected: ${e.message}`),
-        sleep(30_000).then(() => 'still pending after 30 s'),
-      ]);
-      const elapsedMs = performance.now() - started;
-      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
-      return { settled, elapsedMs, uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
-    });
-    assert.equal(seen.settled, 'resolved', JSON.stringify(seen));
-    assert.ok(seen.elapsedMs >= 9_900, `it waited for the asset's deletion first: ${seen.elapsedMs} ms`);
-    assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
+test('forget settles 10 s after the records went when getToken never answers, with the record gone', () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    const handle = await window.pausedMidway('no-grant.mp4', 36);
+    const later = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: () => new Promise(() => {}) });
+    const started = performance.now();
+    const settled = await Promise.race([
+      window.forgetOnceSettled(later, handle.uploadId).then(() => 'resolved', (e) => `rejected: ${e.message}`),
+      sleep(30_000).then(() => 'still pending after 30 s'),
+    ]);
+    const elapsedMs = performance.now() - started;
+    const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+    return { settled, elapsedMs, uploadId: handle.uploadId, assetId: handle.assetId, keys, errors: window.errors };
+  });
+  assert.equal(seen.settled, 'resolved', JSON.stringify(seen));
+  assert.ok(seen.elapsedMs >= 9_900, `it waited for the asset's deletion first: ${seen.elapsedMs} ms`);
+  assert.ok(!seen.keys.includes(seen.uploadId), 'the record is deleted');
+  assert.deepEqual(seen.errors, []);
+  }));
 
 /** Whether the asset is gone upstream now: one read, no waiting for it to go. */
 async function goneNow(id) {
@@ -378,138 +366,120 @@ async function goneNow(id) {
   return response.status === 404;
 }
 
-test('forget settles only once every asset deletion the page has under way is over: an aborted upload, another uploader, the same record twice', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(100);
-    // Two uploads left by earlier pages, and one this page runs.
-    const setup = await tab.evaluate(async () => {
-      const left = [await window.pausedMidway('left-1.mp4', 61), await window.pausedMidway('left-2.mp4', 62)];
-      for (const handle of left) await window.untilLetGo(handle.uploadId);
-      const { blob } = await window.seededSample(24, 63);
-      window.signingOut = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
-      window.running = window.signingOut.upload(new File([blob], 'running.mp4', { type: 'video/mp4' }));
-      window.running.done.catch(() => {});
-      while (window.running.progress.acknowledgedBytes < 1024 * 1024) await new Promise((r) => setTimeout(r, 20));
-      return { left: left.map((h) => ({ uploadId: h.uploadId, assetId: h.assetId })), running: window.running.assetId };
-    });
-    // Every API call now takes 300 ms: an asset's deletion through the Worker (a read, then the
-    // delete) takes twice that, so a forget that settled before it would be caught here.
-    await storageLatency(300);
-    // The README's sign-out: abort what runs, then forget; a second uploader of the page (a
-    // queue, say) forgets at the same moment, and a third asks for one of the same records.
-    await tab.evaluate(async (left) => {
-      const options = { endpoint: window.workerUrl, getToken: window.getToken };
-      const other = new window.pkg.Uploader(options);
-      const third = new window.pkg.Uploader(options);
-      window.otherForget = other.forget().then(() => 'resolved', (e) => e.code);
-      // Once it has deleted the records, it is deleting their assets.
-      const ids = left.map((l) => l.uploadId);
-      while ((await window.onUploads('readonly', (store) => store.getAllKeys())).some((k) => ids.includes(k))) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      window.sameRecord = third.forget(left[0].uploadId).then(() => 'resolved', (e) => e.code);
-      window.running.abort();
-      await window.signingOut.forget();
-    }, setup.left);
-    const gone = {
-      running: await goneNow(setup.running),
-      left: [await goneNow(setup.left[0].assetId), await goneNow(setup.left[1].assetId)],
+test('forget settles only once every asset deletion the page has under way is over: an aborted upload, another uploader, the same record twice', () =>
+  inTab(100, async (tab) => {
+  // Two uploads left by earlier pages, and one this page runs.
+  const setup = await tab.evaluate(async () => {
+    const left = [await window.pausedMidway('left-1.mp4', 61), await window.pausedMidway('left-2.mp4', 62)];
+    for (const handle of left) await window.untilLetGo(handle.uploadId);
+    const { blob } = await window.seededSample(24, 63);
+    window.signingOut = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+    window.running = window.signingOut.upload(new File([blob], 'running.mp4', { type: 'video/mp4' }));
+    window.running.done.catch(() => {});
+    while (window.running.progress.acknowledgedBytes < 1024 * 1024) await new Promise((r) => setTimeout(r, 20));
+    return { left: left.map((h) => ({ uploadId: h.uploadId, assetId: h.assetId })), running: window.running.assetId };
+  });
+  // Every API call now takes 300 ms: an asset's deletion through the Worker (a read, then the
+  // delete) takes twice that, so a forget that settled before it would be caught here.
+  await storageLatency(300);
+  // The README's sign-out: abort what runs, then forget; a second uploader of the page (a
+  // queue, say) forgets at the same moment, and a third asks for one of the same records.
+  await tab.evaluate(async (left) => {
+    const options = { endpoint: window.workerUrl, getToken: window.getToken };
+    const other = new window.pkg.Uploader(options);
+    const third = new window.pkg.Uploader(options);
+    window.otherForget = other.forget().then(() => 'resolved', (e) => e.code);
+    // Once it has deleted the records, it is deleting their assets.
+    const ids = left.map((l) => l.uploadId);
+    while ((await window.onUploads('readonly', (store) => store.getAllKeys())).some((k) => ids.includes(k))) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    window.sameRecord = third.forget(left[0].uploadId).then(() => 'resolved', (e) => e.code);
+    window.running.abort();
+    await window.signingOut.forget();
+  }, setup.left);
+  const gone = {
+    running: await goneNow(setup.running),
+    left: [await goneNow(setup.left[0].assetId), await goneNow(setup.left[1].assetId)],
+  };
+  const seen = await tab.evaluate(async () => ({ sameRecord: await window.sameRecord, other: await window.otherForget, errors: window.errors }));
+  assert.deepEqual(gone, { running: true, left: [true, true] }, `every asset is deleted by the time forget settles: ${JSON.stringify({ setup, seen })}`);
+  assert.equal(seen.sameRecord, 'resolved', "a forget of a record another uploader of the page is giving up waits for it, no conflict");
+  assert.equal(seen.other, 'resolved');
+  assert.deepEqual(seen.errors, []);
+  }));
+
+test('forget() stops an upload of this uploader that has no session yet from saving a record', () =>
+  inTab(300, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const { blob } = await window.seededSample(3, 64);
+    const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+    const handle = uploader.upload(new File([blob], 'starting.mp4', { type: 'video/mp4' }));
+    const phase = handle.progress.phase;
+    await uploader.forget();
+    const asset = await handle.done;
+    const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+    return { phase, uploadId: handle.uploadId, asset: asset.id, keys, errors: window.errors };
+  });
+  assert.equal(seen.phase, 'starting', JSON.stringify(seen));
+  assert.ok(seen.asset, 'the upload itself goes on to the end');
+  assert.deepEqual(seen.keys, [], 'no record of it is left');
+  assert.deepEqual(seen.errors, []);
+  }));
+
+test('forget() without an id gives up every saved upload, completed ones included, but one another page sends', () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async (MIB) => {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
+    const file = async (name, mib, seed) => new File([(await window.seededSample(mib, seed)).blob], name, { type: 'video/mp4' });
+    const pausedAt = async (uploader, f) => {
+      const handle = uploader.upload(f);
+      while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
+      handle.pause();
+      await window.untilLetGo(handle.uploadId);
+      return handle;
     };
-    const seen = await tab.evaluate(async () => ({ sameRecord: await window.sameRecord, other: await window.otherForget, errors: window.errors }));
-    assert.deepEqual(gone, { running: true, left: [true, true] }, `every asset is deleted by the time forget settles: ${JSON.stringify({ setup, seen })}`);
-    assert.equal(seen.sameRecord, 'resolved', "a forget of a record another uploader of the page is giving up waits for it, no conflict");
-    assert.equal(seen.other, 'resolved');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
-
-test('forget() stops an upload of this uploader that has no session yet from saving a record', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(300);
-    const seen = await tab.evaluate(async () => {
-      const { blob } = await window.seededSample(3, 64);
-      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
-      const handle = uploader.upload(new File([blob], 'starting.mp4', { type: 'video/mp4' }));
-      const phase = handle.progress.phase;
-      await uploader.forget();
-      const asset = await handle.done;
-      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
-      return { phase, uploadId: handle.uploadId, asset: asset.id, keys, errors: window.errors };
-    });
-    assert.equal(seen.phase, 'starting', JSON.stringify(seen));
-    assert.ok(seen.asset, 'the upload itself goes on to the end');
-    assert.deepEqual(seen.keys, [], 'no record of it is left');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
-
-test('forget() without an id gives up every saved upload, completed ones included, but one another page sends', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(100);
-    const seen = await tab.evaluate(async (MIB) => {
-      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
-      const file = async (name, mib, seed) => new File([(await window.seededSample(mib, seed)).blob], name, { type: 'video/mp4' });
-      const pausedAt = async (uploader, f) => {
-        const handle = uploader.upload(f);
-        while (handle.progress.acknowledgedBytes < MIB) await sleep(20);
-        handle.pause();
-        await window.untilLetGo(handle.uploadId);
-        return handle;
-      };
-      const first = new window.pkg.Uploader(options);
-      // A completed upload: its record stays, marked completed, and is never pending.
-      const done = first.upload(await file('done.mp4', 3, 41));
-      const asset = await done.done;
-      // A paused one no page runs any more, and one "another page" sends (this page holds its
-      // lock, as a tab sending it would).
-      const idle = await pausedAt(first, await file('idle.mp4', 24, 42));
-      const busy = await pausedAt(first, await file('busy.mp4', 24, 43));
-      let release;
-      await new Promise((held) =>
-        navigator.locks.request(`twelvelabs-edge-upload/${busy.uploadId}`, () => {
-          held();
-          return new Promise((r) => (release = r));
-        }),
-      );
-      const keysBefore = (await window.onUploads('readonly', (store) => store.getAllKeys())).sort();
-      // The page after a reload, as the user signs out.
-      const later = new window.pkg.Uploader(options);
-      const refused = await later.forget(busy.uploadId).then(() => null, (e) => e.code);
-      await later.forget();
-      const keysAfter = await window.onUploads('readonly', (store) => store.getAllKeys());
-      release();
-      return {
-        keysBefore,
-        keysAfter,
-        refused,
-        ids: { done: done.uploadId, idle: idle.uploadId, busy: busy.uploadId },
-        assets: { done: asset.id, idle: idle.assetId, busy: busy.assetId },
-        errors: window.errors,
-      };
-    }, MiB);
-    const { ids, assets } = seen;
-    assert.deepEqual(seen.keysBefore, [ids.done, ids.idle, ids.busy].sort(), JSON.stringify(seen));
-    assert.equal(seen.refused, 'conflict', 'forget(id) of the upload another page sends');
-    assert.deepEqual(seen.keysAfter, [ids.busy], 'every record but the one another page sends');
-    assert.equal(await assetStatus(assets.idle, { gone: true }), null, "the idle upload's reserved asset is deleted");
-    assert.equal(await assetStatus(assets.done), 'ready', 'a completed upload keeps its asset');
-    assert.equal(await assetStatus(assets.busy), 'processing', "the other page's upload keeps its asset");
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
+    const first = new window.pkg.Uploader(options);
+    // A completed upload: its record stays, marked completed, and is never pending.
+    const done = first.upload(await file('done.mp4', 3, 41));
+    const asset = await done.done;
+    // A paused one no page runs any more, and one "another page" sends (this page holds its
+    // lock, as a tab sending it would).
+    const idle = await pausedAt(first, await file('idle.mp4', 24, 42));
+    const busy = await pausedAt(first, await file('busy.mp4', 24, 43));
+    let release;
+    await new Promise((held) =>
+      navigator.locks.request(`twelvelabs-edge-upload/${busy.uploadId}`, () => {
+        held();
+        return new Promise((r) => (release = r));
+      }),
+    );
+    const keysBefore = (await window.onUploads('readonly', (store) => store.getAllKeys())).sort();
+    // The page after a reload, as the user signs out.
+    const later = new window.pkg.Uploader(options);
+    const refused = await later.forget(busy.uploadId).then(() => null, (e) => e.code);
+    await later.forget();
+    const keysAfter = await window.onUploads('readonly', (store) => store.getAllKeys());
+    release();
+    return {
+      keysBefore,
+      keysAfter,
+      refused,
+      ids: { done: done.uploadId, idle: idle.uploadId, busy: busy.uploadId },
+      assets: { done: asset.id, idle: idle.assetId, busy: busy.assetId },
+      errors: window.errors,
+    };
+  }, MiB);
+  const { ids, assets } = seen;
+  assert.deepEqual(seen.keysBefore, [ids.done, ids.idle, ids.busy].sort(), JSON.stringify(seen));
+  assert.equal(seen.refused, 'conflict', 'forget(id) of the upload another page sends');
+  assert.deepEqual(seen.keysAfter, [ids.busy], 'every record but the one another page sends');
+  assert.equal(await assetStatus(assets.idle, { gone: true }), null, "the idle upload's reserved asset is deleted");
+  assert.equal(await assetStatus(assets.done), 'ready', 'a completed upload keeps its asset');
+  assert.equal(await assetStatus(assets.busy), 'processing', "the other page's upload keeps its asset");
+  assert.deepEqual(seen.errors, []);
+  }));
 
 /** Sets emulator faults. */
 async function faults(patch) {
@@ -553,61 +523,49 @@ test('forget keeps the asset of a session that completed while its page waited f
   }
 });
 
-test('forget holds the upload lock while it deletes the asset: a tab resuming meanwhile ends with conflict, nothing completes', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(100);
-    const seen = await tab.evaluate(async () => {
-      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      // Tab A: uploading, then paused (its lock let go of, its record saved).
-      const handle = await window.pausedMidway('raced.mp4', 52);
-      await window.untilLetGo(handle.uploadId);
-      // Tab B forgets it; its backend takes 2 s to answer getToken before the asset's DELETE.
-      const slowToken = async () => (await sleep(2000), window.getToken());
-      const b = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
-      const forgotten = window.forgetOnceSettled(b, handle.uploadId);
-      // A's user resumes while B still deletes the asset: B has deleted the record.
-      while ((await window.onUploads('readonly', (store) => store.getAllKeys())).includes(handle.uploadId)) await sleep(20);
-      handle.resume();
-      const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code }));
-      await forgotten;
-      return { outcome, uploadId: handle.uploadId, assetId: handle.assetId, errors: window.errors };
-    });
-    assert.deepEqual(seen.outcome, { code: 'conflict' }, JSON.stringify(seen));
-    assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the asset is deleted');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
+test('forget holds the upload lock while it deletes the asset: a tab resuming meanwhile ends with conflict, nothing completes', () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    // Tab A: uploading, then paused (its lock let go of, its record saved).
+    const handle = await window.pausedMidway('raced.mp4', 52);
+    await window.untilLetGo(handle.uploadId);
+    // Tab B forgets it; its backend takes 2 s to answer getToken before the asset's DELETE.
+    const slowToken = async () => (await sleep(2000), window.getToken());
+    const b = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
+    const forgotten = window.forgetOnceSettled(b, handle.uploadId);
+    // A's user resumes while B still deletes the asset: B has deleted the record.
+    while ((await window.onUploads('readonly', (store) => store.getAllKeys())).includes(handle.uploadId)) await sleep(20);
+    handle.resume();
+    const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code }));
+    await forgotten;
+    return { outcome, uploadId: handle.uploadId, assetId: handle.assetId, errors: window.errors };
+  });
+  assert.deepEqual(seen.outcome, { code: 'conflict' }, JSON.stringify(seen));
+  assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'the asset is deleted');
+  assert.deepEqual(seen.errors, []);
+  }));
 
-test('a page that resumes an upload another page gave up while it was paused here ends with conflict, sending nothing more', async () => {
-  const tab = await openTab();
-  try {
-    await storageLatency(100);
-    const seen = await tab.evaluate(async () => {
-      const handle = await window.pausedMidway('given-up.mp4', 65);
-      await window.untilLetGo(handle.uploadId);
-      const other = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
-      await window.forgetOnceSettled(other, handle.uploadId);
-      const acknowledged = handle.progress.acknowledgedBytes;
-      handle.resume();
-      const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code, message: e.message }));
-      const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
-      return { outcome, acknowledged, after: handle.progress.acknowledgedBytes, phase: handle.progress.phase, assetId: handle.assetId, keys, errors: window.errors };
-    });
-    assert.equal(seen.outcome.code, 'conflict', JSON.stringify(seen));
-    assert.match(seen.outcome.message, /given up/);
-    assert.equal(seen.after, seen.acknowledged, 'nothing more was sent');
-    assert.deepEqual(seen.keys, [], 'no record comes back');
-    assert.ok(await goneNow(seen.assetId), 'the asset stays deleted');
-    assert.deepEqual(seen.errors, []);
-  } finally {
-    await storageLatency(0);
-    await tab.close();
-  }
-});
+test('a page that resumes an upload another page gave up while it was paused here ends with conflict, sending nothing more', () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const handle = await window.pausedMidway('given-up.mp4', 65);
+    await window.untilLetGo(handle.uploadId);
+    const other = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+    await window.forgetOnceSettled(other, handle.uploadId);
+    const acknowledged = handle.progress.acknowledgedBytes;
+    handle.resume();
+    const outcome = await handle.done.then((asset) => ({ done: asset.id }), (e) => ({ code: e.code, message: e.message }));
+    const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+    return { outcome, acknowledged, after: handle.progress.acknowledgedBytes, phase: handle.progress.phase, assetId: handle.assetId, keys, errors: window.errors };
+  });
+  assert.equal(seen.outcome.code, 'conflict', JSON.stringify(seen));
+  assert.match(seen.outcome.message, /given up/);
+  assert.equal(seen.after, seen.acknowledged, 'nothing more was sent');
+  assert.deepEqual(seen.keys, [], 'no record comes back');
+  assert.ok(await goneNow(seen.assetId), 'the asset stays deleted');
+  assert.deepEqual(seen.errors, []);
+  }));
 
 test('a page that pauses with a chunk in flight keeps the upload to itself until that settles: a forget elsewhere is not undone by the late chunk', async () => {
   const tab = await openTab();
