@@ -816,6 +816,10 @@ fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its
     assert!(!actions
         .iter()
         .any(|a| matches!(a, Action::DeleteAsset { .. })));
+    assert!(
+        d.engine.has_deletes_awaiting_grant(),
+        "a page's forget waits for it"
+    );
     let actions = d.feed(Input::TokenRefreshed);
     assert_eq!(
         actions,
@@ -823,6 +827,7 @@ fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its
             asset_id: "as".into()
         }]
     );
+    assert!(!d.engine.has_deletes_awaiting_grant());
     // Held from then on: the next abort deletes at once.
     let (file, _) = d.add(2, 2, false);
     let actions = d.feed(Input::Abort { file: Some(file) });
@@ -839,6 +844,7 @@ fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its
         error: twelvelabs_edge_upload::core::error::Error::new(ErrorCode::Unauthorized, "no"),
     });
     assert!(actions.is_empty(), "{actions:?}");
+    assert!(!d.engine.has_deletes_awaiting_grant());
     let actions = d.feed(Input::TokenRefreshed);
     assert!(actions.is_empty(), "{actions:?}");
 }

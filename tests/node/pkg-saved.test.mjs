@@ -47,12 +47,14 @@ async function openTab() {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     };
+    // The 24 MiB file of `name` and `seed`: the same file each time (contents and dates).
+    window.sampleFile = async (name, seed) =>
+      new File([(await window.seededSample(24, seed)).blob], name, { type: 'video/mp4', lastModified: 1_700_000_000_000 + seed });
     // A 24 MiB upload (of `uploader`, else a new one), paused once 1 MiB of it is stored: far
     // from its end, so no chunk left in flight completes the session.
     window.pausedMidway = async (name, seed, uploader) => {
       uploader ??= new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
-      const { blob } = await window.seededSample(24, seed);
-      const handle = uploader.upload(new File([blob], name, { type: 'video/mp4' }));
+      const handle = uploader.upload(await window.sampleFile(name, seed));
       while (handle.progress.acknowledgedBytes < 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 20));
       handle.pause();
       return handle;
@@ -407,6 +409,30 @@ test('forget settles only once every asset deletion the page has under way is ov
   assert.equal(seen.sameRecord, 'resolved', "a forget of a record another uploader of the page is giving up waits for it, no conflict");
   assert.equal(seen.other, 'resolved');
   assert.deepEqual(seen.errors, []);
+  }));
+
+test('forget waits for the asset deletion of an aborted upload that first waits for a grant', () =>
+  inTab(100, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const left = await window.pausedMidway('continued.mp4', 66);
+      await window.untilLetGo(left.uploadId);
+      // The next page continues it on its upload token: no grant yet, and its backend takes a
+      // second to give one.
+      const slowToken = async () => (await sleep(1000), window.getToken());
+      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
+      const handle = next.resume(await window.sampleFile('continued.mp4', 66), { id: left.uploadId });
+      handle.done.catch(() => {});
+      const start = left.progress.acknowledgedBytes;
+      while (handle.progress.acknowledgedBytes <= start) await sleep(10);
+      // The sign-out: abort, then forget.
+      handle.abort();
+      await next.forget();
+      return { assetId: handle.assetId, errors: window.errors };
+    });
+    assert.ok(seen.assetId, JSON.stringify(seen));
+    assert.ok(await goneNow(seen.assetId), 'the asset is deleted by the time forget settles');
+    assert.deepEqual(seen.errors, []);
   }));
 
 test('forget() stops an upload of this uploader that has no session yet from saving a record', () =>

@@ -197,6 +197,7 @@ impl Uploader {
             }),
             sink: executor::sink(weak.clone()),
             keepalive: RefCell::new(None),
+            deletions_awaiting_grant: RefCell::new(None),
             api,
             persist,
             store: RefCell::new(None),

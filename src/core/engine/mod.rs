@@ -408,6 +408,12 @@ impl Engine {
         }) && !self.requests.values().any(|r| r.file == file)
     }
 
+    /// Whether asset deletions wait for a grant ([`Action::NeedToken`] answered) before they
+    /// are asked for ([`Action::DeleteAsset`]).
+    pub fn has_deletes_awaiting_grant(&self) -> bool {
+        !self.deletes_awaiting_grant.is_empty()
+    }
+
     /// The uploads in progress, in scheduling order.
     pub fn uploads(&self) -> impl Iterator<Item = FileId> + '_ {
         self.uploads.keys().copied()
