@@ -47,6 +47,12 @@ async function openTab() {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     };
+    // Makes the saved record `id` one whose session expired long ago.
+    window.expireRecord = async (id) => {
+      const record = await window.onUploads('readonly', (store) => store.get(id));
+      record.saved.expires_at = '2000-01-01T00:00:00Z';
+      await window.onUploads('readwrite', (store) => store.put(record, id));
+    };
     // The 24 MiB file of `name` and `seed`: the same file each time (contents and dates).
     window.sampleFile = async (name, seed) =>
       new File([(await window.seededSample(24, seed)).blob], name, { type: 'video/mp4', lastModified: 1_700_000_000_000 + seed });
@@ -180,11 +186,7 @@ test('a record met past its session expiry goes with the asset its session reser
   inTab(100, async (tab) => {
   const seen = await tab.evaluate(async () => {
     const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-    const expire = async (id) => {
-      const record = await window.onUploads('readonly', (store) => store.get(id));
-      record.saved.expires_at = '2000-01-01T00:00:00Z';
-      await window.onUploads('readwrite', (store) => store.put(record, id));
-    };
+    const expire = window.expireRecord;
     const keys = () => window.onUploads('readonly', (store) => store.getAllKeys());
     // A completed upload (its record kept, marked completed) and one left paused midway.
     const first = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
@@ -226,6 +228,30 @@ test('a record met past its session expiry goes with the asset its session reser
   assert.deepEqual(seen.listing, [], JSON.stringify(seen));
   assert.ok(!seen.keysAtLast.includes(ids.stuck), 'the expired record is deleted without a grant');
   assert.deepEqual(seen.errors, []);
+  }));
+
+test('a lookup that gives up expired records leaves the uploads its uploader runs saving theirs', () =>
+  inTab(150, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const orphan = await window.pausedMidway('orphan.mp4', 67);
+      await window.untilLetGo(orphan.uploadId);
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 });
+      const { blob } = await window.seededSample(6, 68);
+      const run = uploader.upload(new File([blob], 'run.mp4', { type: 'video/mp4' }));
+      while (run.progress.acknowledgedBytes < 2 * 1024 * 1024) await sleep(10);
+      await window.expireRecord(orphan.uploadId);
+      // Each kind of lookup of the running upload's own uploader meets the expired record.
+      const listed = (await uploader.pendingUploads()).map((p) => p.id);
+      const elsewhere = (await new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken }).pendingUploads()).map((p) => p.id);
+      const asset = await run.done;
+      const record = await window.onUploads('readonly', (store) => store.get(run.uploadId));
+      return { runId: run.uploadId, orphanId: orphan.uploadId, listed, elsewhere, asset: asset.id, completed: record?.saved?.completed ?? null, errors: window.errors };
+    });
+    assert.ok(!seen.listed.includes(seen.orphanId), JSON.stringify(seen));
+    assert.ok(!seen.elsewhere.includes(seen.runId), 'another uploader leaves the running upload out: its page still holds it');
+    assert.equal(seen.completed, true, 'the running upload kept saving its record, kept as completed at its end');
+    assert.deepEqual(seen.errors, []);
   }));
 
 test('forget of an upload this uploader has paused sticks: the chunks in flight and the reports that land after it write no record back', async () => {

@@ -181,9 +181,9 @@ impl Inner {
             deadline: None,
             work: PageWork::begin(),
         });
-        if every {
-            // The uploads this uploader runs save nothing from now on, even one whose session
-            // (and so record) does not exist yet.
+        if every && matches!(forgetting.done, ForgetDone::Settle(_)) {
+            // `forget()`: the uploads this uploader runs save nothing from now on, even one
+            // whose session (and so record) does not exist yet. Not a lookup's expired records.
             self.stop_saving(None);
         }
         for upload_id in targets {
