@@ -324,6 +324,14 @@ pub enum MetRecord {
     Dropped,
 }
 
+/// Whether a record given up for its expiry ([`MetRecord::ExpiredReserving`]) is saved again
+/// once the deletion of its asset ended with `error` (`None`: deleted): when the asset may still
+/// be there (no grant could be had, say), so that a later lookup tries again. An asset already
+/// gone (`not_found`) needs nothing more.
+pub fn expired_record_returns(error: Option<&Error>) -> bool {
+    error.is_some_and(|e| e.code != ErrorCode::NotFound)
+}
+
 /// The one rule for a saved record met at local time `now_ms`.
 pub fn met_record(record: &SavedUpload, now_ms: u64) -> MetRecord {
     if record.validate().is_err() {
@@ -676,6 +684,11 @@ mod tests {
         saved.completed = false;
         saved.asset_id = String::new();
         assert_eq!(met_record(&saved, expires + 5), Dropped, "no asset named");
+        assert!(!expired_record_returns(None), "the asset is deleted");
+        let gone = Error::new(ErrorCode::NotFound, "no such asset");
+        assert!(!expired_record_returns(Some(&gone)));
+        let no_grant = Error::new(ErrorCode::Unauthorized, "getToken failed");
+        assert!(expired_record_returns(Some(&no_grant)), "tried again later");
         saved.asset_id = "a".into();
         saved.version += 1;
         for now in [expires - 1_000, expires + 5] {

@@ -230,6 +230,35 @@ test('a record met past its session expiry goes with the asset its session reser
   assert.deepEqual(seen.errors, []);
   }));
 
+test('an expired record whose asset could not be deleted for want of a grant comes back, and a lookup with a grant deletes both', () =>
+  inTab(100, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const keys = () => window.onUploads('readonly', (store) => store.getAllKeys());
+      const left = await window.pausedMidway('no-grant-yet.mp4', 69);
+      await window.untilLetGo(left.uploadId);
+      await window.expireRecord(left.uploadId);
+      // The page lists before its user has signed in: no grant to delete the asset with.
+      const signedOut = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: async () => { throw new Error('not signed in'); } });
+      const first = (await signedOut.pendingUploads()).map((p) => p.id);
+      let back = false;
+      for (let i = 0; i < 200 && !back; i++) {
+        back = (await keys()).includes(left.uploadId);
+        if (!back) await sleep(25);
+      }
+      // Signed in, the next listing gives it up with its asset.
+      const signedIn = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+      const second = (await signedIn.pendingUploads()).map((p) => p.id);
+      return { id: left.uploadId, assetId: left.assetId, first, back, second, keysAfter: await keys(), errors: window.errors };
+    });
+    assert.deepEqual(seen.first, [], JSON.stringify(seen));
+    assert.ok(seen.back, 'the record is saved again while its asset may still be there');
+    assert.deepEqual(seen.second, []);
+    assert.ok(!seen.keysAfter.includes(seen.id), 'then the record goes');
+    assert.equal(await assetStatus(seen.assetId, { gone: true }), null, 'and the asset with it');
+    assert.deepEqual(seen.errors, []);
+  }));
+
 test('a lookup that gives up expired records leaves the uploads its uploader runs saving theirs', () =>
   inTab(150, async (tab) => {
     const seen = await tab.evaluate(async () => {

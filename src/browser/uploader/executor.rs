@@ -405,7 +405,7 @@ impl Inner {
                 None
             }
             Op::DiscardAssets(forgetting) => {
-                self.discard_assets(forgetting);
+                self.asset_discarded(forgetting, kind, value);
                 None
             }
             Op::Fingerprint { resume, mut reader } => {

@@ -18,10 +18,13 @@ use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 
+use crate::browser::js_error::from_js;
 use crate::browser::runtime::cancel_call;
 use crate::core::error::Error;
+use crate::core::error::ErrorCode;
 use crate::core::resume::{
-    forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord, FORGET_ASSET_WAIT_MS,
+    expired_record_returns, forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord,
+    FORGET_ASSET_WAIT_MS,
 };
 use crate::core::retry::Operation;
 
@@ -144,8 +147,12 @@ pub(super) struct Forgetting {
     claims: Vec<SessionClaim>,
     /// Records to delete.
     keys: Vec<String>,
-    /// Assets to delete once the records are gone.
-    assets: Vec<String>,
+    /// Assets to delete once the records are gone, each with the record to save again if its
+    /// deletion fails while the asset may still be there (a lookup's expired record:
+    /// [`expired_record_returns`]).
+    assets: Vec<(String, Option<(String, JsValue)>)>,
+    /// The record to save again if the asset deletion under way fails.
+    restore: Option<(String, JsValue)>,
     /// The timer that settles `forget` if the asset deletions take longer than
     /// [`FORGET_ASSET_WAIT_MS`].
     deadline: Option<JsValue>,
@@ -178,6 +185,7 @@ impl Inner {
             claims: Vec::new(),
             keys: Vec::new(),
             assets: Vec::new(),
+            restore: None,
             deadline: None,
             work: PageWork::begin(),
         });
@@ -252,10 +260,14 @@ impl Inner {
         mut forgetting: Box<Forgetting>,
         records: Records,
     ) {
+        let expired = matches!(forgetting.done, ForgetDone::Then(_));
         for upload_id in std::mem::take(&mut forgetting.claimed) {
             let record = records.iter().find(|(id, _)| *id == upload_id);
             if let Some((_, record)) = record.filter(|(_, r)| forget_deletes_asset(&r.saved)) {
-                forgetting.assets.push(record.saved.asset_id.clone());
+                let restore = expired.then(|| (upload_id.clone(), record.to_js()));
+                forgetting
+                    .assets
+                    .push((record.saved.asset_id.clone(), restore));
             }
             forgetting.keys.push(upload_id);
         }
@@ -302,11 +314,29 @@ impl Inner {
         self.discard_assets(forgetting);
     }
 
+    /// An asset's deletion ended (`kind`: `report::DONE`, or `report::FAILED` with the error as
+    /// `value`): a lookup's expired record is saved again if the asset may still be there, so
+    /// that a later lookup, with a grant at hand, tries again. Then the next asset.
+    pub(super) fn asset_discarded(
+        self: &Rc<Self>,
+        mut forgetting: Box<Forgetting>,
+        kind: u32,
+        value: JsValue,
+    ) {
+        if let Some((key, record)) = forgetting.restore.take() {
+            let error = (kind != report::DONE).then(|| from_js(&value, ErrorCode::Internal));
+            if expired_record_returns(error.as_ref()) {
+                self.store_write(key, Some(record));
+            }
+        }
+        self.discard_assets(forgetting);
+    }
+
     /// Deletes the next asset, with the retries of `deleteAsset`; its outcome changes nothing
     /// (an asset already gone is what was wanted). The locks go with the last one, and
     /// `forget` settles then if its deadline has not settled it yet.
     pub(super) fn discard_assets(self: &Rc<Self>, mut forgetting: Box<Forgetting>) {
-        let Some(asset_id) = forgetting.assets.pop() else {
+        let Some((asset_id, restore)) = forgetting.assets.pop() else {
             // Its locks and its share of the page's work go first.
             let Forgetting { done, deadline, .. } = *forgetting;
             if let ForgetDone::Settle(settler) = done {
@@ -319,6 +349,7 @@ impl Inner {
             self.reporter(report::DONE, id),
             self.reporter(report::FAILED, id),
         );
+        forgetting.restore = restore;
         self.begin(id, Op::DiscardAssets(forgetting));
         let call = OneOff::new(
             OneOffRequest::Delete {
