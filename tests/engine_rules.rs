@@ -242,6 +242,18 @@ fn finished_code(actions: &[Action]) -> Option<Result<(), ErrorCode>> {
     })
 }
 
+/// [`config`] with one attempt per API call: its first failure is its last.
+fn one_api_attempt() -> EngineConfig {
+    EngineConfig {
+        api_backoff: BackoffPolicy {
+            base_ms: 100,
+            cap_ms: 800,
+            max_attempts: 1,
+        },
+        ..config()
+    }
+}
+
 fn config() -> EngineConfig {
     EngineConfig {
         concurrency: 2,
@@ -879,14 +891,7 @@ fn an_upload_over_for_good_deletes_its_reserved_asset_never_a_completed_or_resum
     }
 
     // An error a later resume may get past keeps the session's record, and so its asset.
-    let mut d = Driver::new(EngineConfig {
-        api_backoff: BackoffPolicy {
-            base_ms: 100,
-            cap_ms: 800,
-            max_attempts: 1,
-        },
-        ..config()
-    });
+    let mut d = Driver::new(one_api_attempt());
     let seen = reports_answered(&mut d, Err(HttpOutcome::status(500)));
     assert_eq!(finished_code(&seen), Some(Err(ErrorCode::RetriesExhausted)));
     assert!(!seen.iter().any(|a| matches!(a, Action::DeleteAsset { .. })));
@@ -924,14 +929,7 @@ fn an_upload_over_for_good_deletes_its_reserved_asset_never_a_completed_or_resum
 fn an_upload_whose_record_is_dropped_deletes_its_asset_even_on_an_error_a_resume_could_pass() {
     // Without a record (its fingerprint unreadable, or forgotten) no resume can continue the
     // session: `retries_exhausted` then ends it for good, like a fatal error.
-    let mut d = Driver::new(EngineConfig {
-        api_backoff: BackoffPolicy {
-            base_ms: 100,
-            cap_ms: 800,
-            max_attempts: 1,
-        },
-        ..config()
-    });
+    let mut d = Driver::new(one_api_attempt());
     let (file, actions) = d.add(1, 1, false);
     assert!(d.feed(Input::RecordDropped { file }).is_empty());
     let seen = chunk_reported_with(&mut d, &actions, Err(HttpOutcome::status(500)));
