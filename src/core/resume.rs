@@ -327,9 +327,10 @@ pub enum MetRecord {
 /// Whether a record given up for its expiry ([`MetRecord::ExpiredReserving`]) is saved again
 /// once the deletion of its asset ended with `error` (`None`: deleted): when the asset may still
 /// be there (no grant could be had, say), so that a later lookup tries again. An asset already
-/// gone (`not_found`) needs nothing more.
-pub fn expired_record_returns(error: Option<&Error>) -> bool {
-    error.is_some_and(|e| e.code != ErrorCode::NotFound)
+/// gone (`not_found`) needs nothing more; nor does a record the page was asked to `forget`
+/// meanwhile (`forgotten_since`: a user signing out wants every record gone).
+pub fn expired_record_returns(error: Option<&Error>, forgotten_since: bool) -> bool {
+    !forgotten_since && error.is_some_and(|e| e.code != ErrorCode::NotFound)
 }
 
 /// The one rule for a saved record met at local time `now_ms`.
@@ -516,7 +517,8 @@ pub fn given_up_elsewhere(upload_id: &str) -> Error {
     Error::new(
         ErrorCode::Conflict,
         format!(
-            "upload {upload_id} was given up (forget) by another tab or window of this app while              it was paused here; its asset is deleted"
+            "upload {upload_id} was given up (forget) by another tab or window of this app \
+             while it was paused here; its asset is deleted"
         ),
     )
 }
@@ -632,11 +634,17 @@ mod tests {
         let given_up = given_up_elsewhere("u-1");
         assert_eq!(given_up.code, ErrorCode::Conflict);
         assert!(given_up.message.contains("u-1"), "{}", given_up.message);
+        assert!(
+            !given_up.message.contains("  "),
+            "one space between words: {}",
+            given_up.message
+        );
         assert_eq!(
             after_claim(HeldElsewhere, true, false, true),
             AfterClaim::TakenOver
         );
         let taken = taken_over("u-1");
+        assert!(!taken.message.contains("  "), "{}", taken.message);
         assert_eq!(taken.code, ErrorCode::Conflict);
         assert!(taken.message.contains("u-1") && keeps_record(&taken));
     }
@@ -684,11 +692,18 @@ mod tests {
         saved.completed = false;
         saved.asset_id = String::new();
         assert_eq!(met_record(&saved, expires + 5), Dropped, "no asset named");
-        assert!(!expired_record_returns(None), "the asset is deleted");
+        assert!(!expired_record_returns(None, false), "the asset is deleted");
         let gone = Error::new(ErrorCode::NotFound, "no such asset");
-        assert!(!expired_record_returns(Some(&gone)));
+        assert!(!expired_record_returns(Some(&gone), false));
         let no_grant = Error::new(ErrorCode::Unauthorized, "getToken failed");
-        assert!(expired_record_returns(Some(&no_grant)), "tried again later");
+        assert!(
+            expired_record_returns(Some(&no_grant), false),
+            "tried again later"
+        );
+        assert!(
+            !expired_record_returns(Some(&no_grant), true),
+            "the page was asked to forget meanwhile"
+        );
         saved.asset_id = "a".into();
         saved.version += 1;
         for now in [expires - 1_000, expires + 5] {

@@ -259,6 +259,30 @@ test('an expired record whose asset could not be deleted for want of a grant com
     assert.deepEqual(seen.errors, []);
   }));
 
+test('forget() while a lookup still retries the asset deletion of an expired record leaves no record behind', () =>
+  inTab(100, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const saved = async (id) => (await window.onUploads('readonly', (store) => store.getAllKeys())).includes(id);
+      const left = await window.pausedMidway('signing-out.mp4', 70);
+      await window.untilLetGo(left.uploadId);
+      await window.expireRecord(left.uploadId);
+      // A listing whose grant cannot be fetched (the network: retried for a few seconds).
+      const offline = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: async () => { throw new TypeError('Failed to fetch'); } });
+      const listed = (await offline.pendingUploads()).map((p) => p.id);
+      // The user signs out meanwhile.
+      await new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken }).forget();
+      const whenSettled = await saved(left.uploadId);
+      // Past the listing's last retry.
+      await sleep(8000);
+      return { listed, whenSettled, later: await saved(left.uploadId), errors: window.errors };
+    });
+    assert.deepEqual(seen.listed, [], JSON.stringify(seen));
+    assert.equal(seen.whenSettled, false, 'no record once forget() settles');
+    assert.equal(seen.later, false, 'nor after the listing gave up on the asset');
+    assert.deepEqual(seen.errors, []);
+  }));
+
 test('a lookup that gives up expired records leaves the uploads its uploader runs saving theirs', () =>
   inTab(150, async (tab) => {
     const seen = await tab.evaluate(async () => {

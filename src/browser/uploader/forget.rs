@@ -42,6 +42,8 @@ struct PageDeletions {
     records: RefCell<Vec<String>>,
     /// `forget` promises to settle once nothing is under way, each with its deadline timer.
     waiters: RefCell<Vec<(Settler, Option<JsValue>)>>,
+    /// `forget` calls made in the page so far.
+    forgets: Cell<u32>,
 }
 
 thread_local! {
@@ -50,6 +52,7 @@ thread_local! {
             active: Cell::new(0),
             records: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
+            forgets: Cell::new(0),
         }
     };
 }
@@ -73,6 +76,11 @@ impl PageWork {
     fn take_record(&mut self, upload_id: &str) {
         PAGE.with(|page| page.records.borrow_mut().push(upload_id.to_owned()));
         self.records.push(upload_id.to_owned());
+    }
+
+    /// The `forget` calls made in the page so far.
+    fn forgets() -> u32 {
+        PAGE.with(|page| page.forgets.get())
     }
 
     /// Whether a `forget` of this page is giving up the record `upload_id`.
@@ -153,6 +161,8 @@ pub(super) struct Forgetting {
     assets: Vec<(String, Option<(String, JsValue)>)>,
     /// The record to save again if the asset deletion under way fails.
     restore: Option<(String, JsValue)>,
+    /// [`PageWork::forgets`] when it began: a `forget` call since then wants every record gone.
+    forgets_before: u32,
     /// The timer that settles `forget` if the asset deletions take longer than
     /// [`FORGET_ASSET_WAIT_MS`].
     deadline: Option<JsValue>,
@@ -186,9 +196,13 @@ impl Inner {
             keys: Vec::new(),
             assets: Vec::new(),
             restore: None,
+            forgets_before: PageWork::forgets(),
             deadline: None,
             work: PageWork::begin(),
         });
+        if matches!(forgetting.done, ForgetDone::Settle(_)) {
+            PAGE.with(|page| page.forgets.set(page.forgets.get().wrapping_add(1)));
+        }
         if every && matches!(forgetting.done, ForgetDone::Settle(_)) {
             // `forget()`: the uploads this uploader runs save nothing from now on, even one
             // whose session (and so record) does not exist yet. Not a lookup's expired records.
@@ -325,7 +339,8 @@ impl Inner {
     ) {
         if let Some((key, record)) = forgetting.restore.take() {
             let error = (kind != report::DONE).then(|| from_js(&value, ErrorCode::Internal));
-            if expired_record_returns(error.as_ref()) {
+            let forgotten_since = PageWork::forgets() != forgetting.forgets_before;
+            if expired_record_returns(error.as_ref(), forgotten_since) {
                 self.store_write(key, Some(record));
             }
         }
