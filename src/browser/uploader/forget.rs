@@ -20,8 +20,7 @@ use wasm_bindgen::JsValue;
 
 use crate::browser::js_error::from_js;
 use crate::browser::runtime::cancel_call;
-use crate::core::error::Error;
-use crate::core::error::ErrorCode;
+use crate::core::error::{Error, ErrorCode};
 use crate::core::resume::{
     expired_record_returns, forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord,
     FORGET_ASSET_WAIT_MS,
