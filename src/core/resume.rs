@@ -299,6 +299,23 @@ pub fn forget_record(every: bool, sent_elsewhere: bool, upload_id: &str) -> Forg
     }
 }
 
+/// Whether giving up records (of `every` record, for the page's own `forget` call or for a
+/// lookup's expiry cleanup) also stops every upload of the uploader from saving its record: only
+/// `forget()` of every record, which a page calls to sign out, so that an upload with no session
+/// (and so no record) yet never saves one afterwards. A lookup that gives up expired records
+/// leaves the uploads its uploader runs saving theirs: another page may need them to resume.
+pub fn forget_stops_saving(every: bool, asked_by_page: bool) -> bool {
+    every && asked_by_page
+}
+
+/// Whether `forget` waits for a deletion the page began `age_ms` ago (another `forget`'s, or an
+/// aborted upload's asset deletion): not one older than [`FORGET_ASSET_WAIT_MS`], which some
+/// `forget` has waited for long enough already (a `getToken` that never answers holds it for
+/// good, and must not make every later `forget` wait its whole deadline).
+pub fn forget_waits_for(age_ms: f64) -> bool {
+    age_ms < f64::from(FORGET_ASSET_WAIT_MS)
+}
+
 /// Whether `forget` also deletes the asset the forgotten `record`'s session reserved (read under
 /// the session's lock, of an upload this uploader does not run: its handle owns that one). Only
 /// while the session never completed: a completed record's asset is the upload's result, and so
@@ -535,12 +552,14 @@ pub enum Reclaim {
     GivenUpElsewhere,
 }
 
-/// The one rule for a paused upload's record read once it holds its lock again.
-pub fn after_reclaim(record_saved: bool) -> Reclaim {
-    if record_saved {
-        Reclaim::Resume
-    } else {
-        Reclaim::GivenUpElsewhere
+/// The one rule for a paused upload's record read once it holds its lock again
+/// (`record_saved`; `None` when it cannot be known: no store, a store that could not be read, or
+/// an upload with no session yet). Only a record known to be gone ends the upload: an unreadable
+/// store must not end an upload that could still complete.
+pub fn after_reclaim(record_saved: Option<bool>) -> Reclaim {
+    match record_saved {
+        Some(false) => Reclaim::GivenUpElsewhere,
+        Some(true) | None => Reclaim::Resume,
     }
 }
 
@@ -609,6 +628,16 @@ mod tests {
             ForgetRecord::Refuse(error) => assert_eq!(error.code, ErrorCode::Conflict),
             other => panic!("{other:?}"),
         }
+        // Only the page's own `forget()` of every record stops its uploads from saving.
+        assert!(forget_stops_saving(true, true));
+        assert!(
+            !forget_stops_saving(true, false),
+            "a lookup's expiry cleanup"
+        );
+        assert!(!forget_stops_saving(false, true), "forget(id)");
+        assert!(forget_waits_for(0.0));
+        assert!(forget_waits_for(f64::from(FORGET_ASSET_WAIT_MS) - 1.0));
+        assert!(!forget_waits_for(f64::from(FORGET_ASSET_WAIT_MS)));
         assert_eq!(
             check_forget(true, "u-1").unwrap_err().code,
             ErrorCode::Conflict
@@ -629,8 +658,10 @@ mod tests {
             after_claim(Unavailable, true, false, true),
             AfterClaim::CheckRecord
         );
-        assert_eq!(after_reclaim(true), Reclaim::Resume);
-        assert_eq!(after_reclaim(false), Reclaim::GivenUpElsewhere);
+        assert_eq!(after_reclaim(Some(true)), Reclaim::Resume);
+        assert_eq!(after_reclaim(Some(false)), Reclaim::GivenUpElsewhere);
+        // A record that cannot be read must not end an upload that could complete.
+        assert_eq!(after_reclaim(None), Reclaim::Resume);
         let given_up = given_up_elsewhere("u-1");
         assert_eq!(given_up.code, ErrorCode::Conflict);
         assert!(given_up.message.contains("u-1"), "{}", given_up.message);

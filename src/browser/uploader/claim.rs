@@ -194,10 +194,9 @@ impl Inner {
         if paused {
             return;
         }
-        let saved = match (entries, upload_id) {
-            (Some(entries), Some(id)) => entries.iter().any(|(key, _)| *key == id),
-            _ => true,
-        };
+        let saved = entries
+            .zip(upload_id)
+            .map(|(entries, id)| entries.iter().any(|(key, _)| *key == id));
         match after_reclaim(saved) {
             Reclaim::Resume => self.resumed(file),
             Reclaim::GivenUpElsewhere => self.feed(Input::GivenUpElsewhere { file }),

@@ -21,7 +21,7 @@ use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 use super::calls::direct_form;
 use super::forget::PageWork;
 use super::handle::{changed, emit_progress, settle};
-use super::ops::{Call, Op};
+use super::ops::Call;
 use super::persistence::SampleReader;
 use super::{now, FileEntry, Inner};
 
@@ -91,9 +91,14 @@ impl Inner {
                     .map_err(|_| SendFailure::Network)
                     .and_then(|chunk| put_init(&headers, &chunk, &controller.signal()));
                 match init {
-                    Ok(init) => {
-                        self.start_fetch(request.0, Call::Put(file), Some(controller), &url, &init)
-                    }
+                    Ok(init) => self.start_fetch(
+                        request.0,
+                        Call::Put(file),
+                        Some(controller),
+                        None,
+                        &url,
+                        &init,
+                    ),
                     Err(failure) => self.deferred(Input::PutDone {
                         request,
                         outcome: failure_outcome(failure),
@@ -159,13 +164,9 @@ impl Inner {
                 };
                 if let Ok((url, init)) = self.api.asset_request(&call, None) {
                     let id = self.local_id();
-                    self.start_fetch(id, Call::Ignored, None, &url, &init);
                     // A page signing out after `forget` must not cut it off.
-                    if let Some(Op::Fetch { deletion, .. }) =
-                        self.state.borrow_mut().ops.get_mut(&id)
-                    {
-                        *deletion = Some(PageWork::begin());
-                    }
+                    let deletion = Some(PageWork::begin());
+                    self.start_fetch(id, Call::Ignored, None, deletion, &url, &init);
                 }
             }
             Action::Cancel { request } => self.cancel(request),
@@ -300,7 +301,9 @@ impl Inner {
         };
         let controller = new_controller();
         match self.api.engine_request(&call, &controller.signal()) {
-            Ok((url, init)) => self.start_fetch(request.0, kind, Some(controller), &url, &init),
+            Ok((url, init)) => {
+                self.start_fetch(request.0, kind, Some(controller), None, &url, &init)
+            }
             Err(failure) => {
                 if let Some(input) = self.api_input(kind, request, Err(failure)) {
                     self.deferred(input);

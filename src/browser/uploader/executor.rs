@@ -30,6 +30,7 @@ use crate::core::error::ErrorCode;
 use crate::core::retry::HttpOutcome;
 
 use super::claim::claim_reported;
+use super::forget::PageWork;
 use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
@@ -91,12 +92,14 @@ impl Inner {
         self.hold();
     }
 
-    /// Starts a fetch whose outcome becomes the input `call` names.
+    /// Starts a fetch whose outcome becomes the input `call` names; `deletion` makes it part of
+    /// the page's deletions under way until it ends.
     pub(super) fn start_fetch(
         self: &Rc<Self>,
         id: u64,
         call: Call,
         controller: Option<AbortController>,
+        deletion: Option<PageWork>,
         url: &str,
         init: &web_sys::RequestInit,
     ) {
@@ -108,7 +111,7 @@ impl Inner {
                 controller,
                 head: None,
                 settled: false,
-                deletion: None,
+                _deletion: deletion,
             },
         );
         self.report_promise(&promise, report::RESPONSE, report::FETCH_FAILED, id);

@@ -10,7 +10,8 @@
 //!
 //! Unloading the page cuts off every deletion it has under way, whichever uploader (or queue)
 //! started it. So `forget` also waits for the page's other work of this kind ([`PageWork`]):
-//! other `forget`s, and the asset deletions of uploads that were aborted or failed for good. A
+//! other `forget`s, and the asset deletions of uploads that were aborted or failed for good, of
+//! those begun less than [`FORGET_ASSET_WAIT_MS`] ago ([`forget_waits_for`]). A
 //! record another `forget` of this page is giving up is left to it, and waited for.
 
 use std::cell::{Cell, RefCell};
@@ -19,11 +20,11 @@ use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
 use crate::browser::js_error::from_js;
-use crate::browser::runtime::cancel_call;
+use crate::browser::runtime::{cancel_call, now_ms};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::resume::{
-    expired_record_returns, forget_deletes_asset, forget_record, ClaimOutcome, ForgetRecord,
-    FORGET_ASSET_WAIT_MS,
+    expired_record_returns, forget_deletes_asset, forget_record, forget_stops_saving,
+    forget_waits_for, ClaimOutcome, ForgetRecord, FORGET_ASSET_WAIT_MS,
 };
 use crate::core::retry::Operation;
 
@@ -35,12 +36,14 @@ use super::Inner;
 
 /// The page's deletions under way, across its uploaders, and the `forget`s waiting for them.
 struct PageDeletions {
-    /// [`PageWork`]s alive.
-    active: Cell<u32>,
+    /// Each [`PageWork`] alive: its number and when it began (ms).
+    work: RefCell<Vec<(u32, f64)>>,
+    /// The number of the next [`PageWork`].
+    next_work: Cell<u32>,
     /// The records the page's `forget`s are giving up.
     records: RefCell<Vec<String>>,
-    /// `forget` promises to settle once nothing is under way, each with its deadline timer.
-    waiters: RefCell<Vec<(Settler, Option<JsValue>)>>,
+    /// `forget` promises to settle once nothing is under way, each with its deadline.
+    waiters: RefCell<Vec<(Settler, Deadline)>>,
     /// `forget` calls made in the page so far.
     forgets: Cell<u32>,
 }
@@ -48,7 +51,8 @@ struct PageDeletions {
 thread_local! {
     static PAGE: PageDeletions = const {
         PageDeletions {
-            active: Cell::new(0),
+            work: RefCell::new(Vec::new()),
+            next_work: Cell::new(0),
             records: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             forgets: Cell::new(0),
@@ -56,17 +60,53 @@ thread_local! {
     };
 }
 
+/// The timer that settles a `forget` whose asset deletions take longer than
+/// [`FORGET_ASSET_WAIT_MS`], and when it fires.
+struct Deadline {
+    timer: JsValue,
+    at_ms: f64,
+}
+
+impl Deadline {
+    /// Resolves `settler` [`FORGET_ASSET_WAIT_MS`] from now.
+    fn start(settler: &Settler) -> Deadline {
+        Deadline {
+            timer: settler.resolve_later(FORGET_ASSET_WAIT_MS),
+            at_ms: now_ms() + f64::from(FORGET_ASSET_WAIT_MS),
+        }
+    }
+}
+
+impl PageDeletions {
+    /// Whether a `forget` still waits for some deletion under way ([`forget_waits_for`]).
+    fn busy(&self) -> bool {
+        let now = now_ms();
+        self.work
+            .borrow()
+            .iter()
+            .any(|(_, began)| forget_waits_for(now - began))
+    }
+}
+
 /// One deletion this page has under way (a `forget`, or an asset's deletion): `forget`s settle
 /// once none is alive. Dropping it ends it.
 pub(super) struct PageWork {
+    /// Its number among the page's work.
+    number: u32,
     /// The records it gives up, which other `forget`s of the page leave to it.
     records: Vec<String>,
 }
 
 impl PageWork {
     pub(super) fn begin() -> PageWork {
-        PAGE.with(|page| page.active.set(page.active.get() + 1));
+        let number = PAGE.with(|page| {
+            let number = page.next_work.get();
+            page.next_work.set(number.wrapping_add(1));
+            page.work.borrow_mut().push((number, now_ms()));
+            number
+        });
         PageWork {
+            number,
             records: Vec::new(),
         }
     }
@@ -75,6 +115,11 @@ impl PageWork {
     fn take_record(&mut self, upload_id: &str) {
         PAGE.with(|page| page.records.borrow_mut().push(upload_id.to_owned()));
         self.records.push(upload_id.to_owned());
+    }
+
+    /// Counts a `forget` call of the page.
+    fn count_forget() {
+        PAGE.with(|page| page.forgets.set(page.forgets.get().wrapping_add(1)));
     }
 
     /// The `forget` calls made in the page so far.
@@ -87,16 +132,19 @@ impl PageWork {
         PAGE.with(|page| page.records.borrow().iter().any(|id| id == upload_id))
     }
 
-    /// Settles `settler` once the page has no deletion under way, or at `deadline`.
-    fn settle_when_done(settler: Settler, deadline: Option<JsValue>) {
+    /// Settles `settler` once the page has no deletion under way that a `forget` waits for, or
+    /// at `deadline`.
+    fn settle_when_done(settler: Settler, deadline: Option<Deadline>) {
         PAGE.with(|page| {
-            if page.active.get() == 0 {
-                settle_waiter(settler, deadline);
-            } else {
-                let deadline =
-                    deadline.or_else(|| Some(settler.resolve_later(FORGET_ASSET_WAIT_MS)));
-                page.waiters.borrow_mut().push((settler, deadline));
+            if !page.busy() {
+                return settle_waiter(settler, deadline);
             }
+            let deadline = deadline.unwrap_or_else(|| Deadline::start(&settler));
+            let mut waiters = page.waiters.borrow_mut();
+            // Those their deadline settled go.
+            let now = now_ms();
+            waiters.retain(|(_, deadline)| deadline.at_ms > now);
+            waiters.push((settler, deadline));
         })
     }
 }
@@ -110,23 +158,22 @@ impl Drop for PageWork {
                     records.swap_remove(i);
                 }
             }
-            let active = page.active.get().saturating_sub(1);
-            page.active.set(active);
-            match active {
-                0 => std::mem::take(&mut *page.waiters.borrow_mut()),
-                _ => Vec::new(),
+            page.work.borrow_mut().retain(|(n, _)| *n != self.number);
+            match page.busy() {
+                false => std::mem::take(&mut *page.waiters.borrow_mut()),
+                true => Vec::new(),
             }
         });
         for (settler, deadline) in waiters {
-            settle_waiter(settler, deadline);
+            settle_waiter(settler, Some(deadline));
         }
     }
 }
 
 /// Resolves a `forget` whose work is over, and clears its deadline.
-fn settle_waiter(settler: Settler, deadline: Option<JsValue>) {
+fn settle_waiter(settler: Settler, deadline: Option<Deadline>) {
     if let Some(deadline) = &deadline {
-        cancel_call(deadline);
+        cancel_call(&deadline.timer);
     }
     // Settling a promise calls no user code synchronously.
     settler.settle(Ok(JsValue::UNDEFINED));
@@ -137,8 +184,10 @@ pub(super) enum ForgetDone {
     /// `forget`'s promise: it settles once the assets are deleted, or at its deadline.
     Settle(Settler),
     /// A lookup that met expired records: it goes on once they are deleted, whatever then
-    /// happens to their assets (`None` once it has).
-    Then(Option<Box<AfterClaims>>),
+    /// happens to their assets.
+    Then(Box<AfterClaims>),
+    /// The same, once the lookup went on: what is left is their assets.
+    WentOn,
 }
 
 /// A `forget` under way.
@@ -164,7 +213,7 @@ pub(super) struct Forgetting {
     forgets_before: u32,
     /// The timer that settles `forget` if the asset deletions take longer than
     /// [`FORGET_ASSET_WAIT_MS`].
-    deadline: Option<JsValue>,
+    deadline: Option<Deadline>,
     /// This `forget` as the page's work, until its last asset deletion is over.
     work: PageWork,
 }
@@ -199,12 +248,11 @@ impl Inner {
             deadline: None,
             work: PageWork::begin(),
         });
-        if matches!(forgetting.done, ForgetDone::Settle(_)) {
-            PAGE.with(|page| page.forgets.set(page.forgets.get().wrapping_add(1)));
+        let asked_by_page = matches!(forgetting.done, ForgetDone::Settle(_));
+        if asked_by_page {
+            PageWork::count_forget();
         }
-        if every && matches!(forgetting.done, ForgetDone::Settle(_)) {
-            // `forget()`: the uploads this uploader runs save nothing from now on, even one
-            // whose session (and so record) does not exist yet. Not a lookup's expired records.
+        if forget_stops_saving(every, asked_by_page) {
             self.stop_saving(None);
         }
         for upload_id in targets {
@@ -273,7 +321,7 @@ impl Inner {
         mut forgetting: Box<Forgetting>,
         records: Records,
     ) {
-        let expired = matches!(forgetting.done, ForgetDone::Then(_));
+        let expired = !matches!(forgetting.done, ForgetDone::Settle(_));
         for upload_id in std::mem::take(&mut forgetting.claimed) {
             let record = records.iter().find(|(id, _)| *id == upload_id);
             if let Some((_, record)) = record.filter(|(_, r)| forget_deletes_asset(&r.saved)) {
@@ -291,14 +339,9 @@ impl Inner {
     fn forget_refused(self: &Rc<Self>, done: ForgetDone, error: Error) {
         match done {
             ForgetDone::Settle(settler) => settler.settle(Err(error)),
-            ForgetDone::Then(after) => self.lookup_after_expired(after),
-        }
-    }
-
-    /// The lookup that met expired records goes on, with the locks held in the origin read again.
-    fn lookup_after_expired(self: &Rc<Self>, after: Option<Box<AfterClaims>>) {
-        if let Some(after) = after {
-            self.with_claims(*after);
+            // The lookup that met expired records goes on, with the locks read again.
+            ForgetDone::Then(after) => self.with_claims(*after),
+            ForgetDone::WentOn => {}
         }
     }
 
@@ -309,19 +352,21 @@ impl Inner {
         mut forgetting: Box<Forgetting>,
         result: Result<(), Error>,
     ) {
-        match &mut forgetting.done {
-            ForgetDone::Settle(settler) => match result {
+        if let ForgetDone::Settle(settler) = &forgetting.done {
+            match result {
                 Err(error) => return settler.settle(Err(error)),
                 Ok(()) if !forgetting.assets.is_empty() => {
-                    forgetting.deadline = Some(settler.resolve_later(FORGET_ASSET_WAIT_MS));
+                    forgetting.deadline = Some(Deadline::start(settler));
                 }
                 Ok(()) => {}
-            },
-            ForgetDone::Then(after) => {
-                self.lookup_after_expired(after.take());
-                if result.is_err() {
-                    return;
-                }
+            }
+        } else if let ForgetDone::Then(after) =
+            std::mem::replace(&mut forgetting.done, ForgetDone::WentOn)
+        {
+            // The lookup goes on, with the locks held in the origin read again.
+            self.with_claims(*after);
+            if result.is_err() {
+                return;
             }
         }
         self.discard_assets(forgetting);

@@ -244,7 +244,7 @@ impl Inner {
         }
         // First the expired records, with the assets of sessions that never completed, as
         // `forget()` gives them up; the lookup goes on once the records are deleted.
-        let done = ForgetDone::Then(Some(Box::new(after)));
+        let done = ForgetDone::Then(Box::new(after));
         self.with_claims(AfterClaims::Forget(expired, true, done))
     }
 

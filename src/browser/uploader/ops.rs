@@ -76,8 +76,8 @@ pub(super) enum Op {
         /// The outcome was already fed (a stored chunk), or the engine cancelled the request:
         /// what comes later is only awaited, not reported.
         settled: bool,
-        /// An asset deletion `forget` waits for, until this request ends.
-        deletion: Option<PageWork>,
+        /// An asset deletion `forget` waits for: held (never read) until this request ends.
+        _deletion: Option<PageWork>,
     },
     Token,
     /// Opening the database, given up on at `deadline` (a timer).
