@@ -28,6 +28,23 @@ const ASYNC_RUNNER = `
     .then((value) => done({ ok: true, value: value === undefined ? null : value }),
           (error) => done({ ok: false, error: String((error && error.stack) || error) }));`;
 
+// The longest a WebDriver call may take before the tier fails naming it. WebKitWebDriver has
+// been seen to never answer (a MiniBrowser left over from another run on the machine): without
+// these a test would hang until CI's own limit.
+const SESSION_MS = 60_000;
+const SCRIPT_MS = 180_000;
+const PAGE_LOAD_MS = 120_000;
+const CALL_MARGIN_MS = 30_000;
+
+/** `promise`, or a rejection naming `what` (with the driver's output) once `ms` have passed. */
+function withDeadline(promise, ms, what, service) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`webkit: ${what} did not answer within ${ms} ms\n${service.output().slice(-4000)}`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Starts Xvfb and WebKitWebDriver on free loopback resources. Resolves to `{url, capabilities,
  * pid, stop()}`: the WebDriver server's URL and the capabilities that open a MiniBrowser session.
@@ -63,7 +80,7 @@ export async function startWebKitWebDriver() {
       browserName: 'MiniBrowser',
       'webkitgtk:browserOptions': { binary: miniBrowser(), args: ['--automation'] },
     };
-    return { url, capabilities, pid: driverService.pid, stop };
+    return { url, capabilities, pid: driverService.pid, service: driverService, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -75,12 +92,14 @@ export async function launch() {
   const server = await startWebKitWebDriver();
   const { stop } = server;
   try {
-    const newSession = () => new Builder().usingServer(server.url).withCapabilities(server.capabilities).build();
+    const call = (promise, ms, what) => withDeadline(promise, ms, what, server.service);
+    const newSession = () =>
+      call(new Builder().usingServer(server.url).withCapabilities(server.capabilities).build(), SESSION_MS, 'a new session');
 
     // One session to learn the version; each tab then gets its own session (its own storage).
     const probe = await newSession();
-    const version = (await probe.getCapabilities()).get('browserVersion');
-    await probe.quit();
+    const version = (await call(probe.getCapabilities(), SESSION_MS, 'getCapabilities')).get('browserVersion');
+    await call(probe.quit(), SESSION_MS, 'quit');
 
     return {
       name: 'webkit',
@@ -88,19 +107,21 @@ export async function launch() {
       pid: server.pid,
       async newTab() {
         const driver = await newSession();
-        await driver.manage().setTimeouts({ script: 180_000, pageLoad: 120_000 });
+        await call(driver.manage().setTimeouts({ script: SCRIPT_MS, pageLoad: PAGE_LOAD_MS }), SESSION_MS, 'setTimeouts');
         return new Tab('webkit', {
           async run(source, arg) {
-            const result = await driver.executeAsyncScript(ASYNC_RUNNER.replace('%SOURCE%', source), arg);
+            const script = driver.executeAsyncScript(ASYNC_RUNNER.replace('%SOURCE%', source), arg);
+            const result = await call(script, SCRIPT_MS + CALL_MARGIN_MS, 'a page script');
             if (!result || !result.ok) throw new Error(`webkit: page script failed: ${result?.error}`);
             return result.value;
           },
-          load: (url) => driver.get(url),
-          reload: () => driver.navigate().refresh(),
+          load: (url) => call(driver.get(url), PAGE_LOAD_MS + CALL_MARGIN_MS, `loading ${url}`),
+          reload: () => call(driver.navigate().refresh(), PAGE_LOAD_MS + CALL_MARGIN_MS, 'a reload'),
           async chooseFiles(selector, paths) {
             // WebDriver's Element Send Keys on a file input sets its files (no interactability
             // check for file inputs), and the page gets `input` and `change` as from a person.
-            await driver.findElement(By.css(selector)).sendKeys(paths.join('\n'));
+            const input = await call(driver.findElement(By.css(selector)), SESSION_MS, `finding ${selector}`);
+            await call(input.sendKeys(paths.join('\n')), SESSION_MS, 'choosing files');
           },
           setOffline() {
             throw new Unsupported(
@@ -110,7 +131,7 @@ export async function launch() {
             );
           },
           driver,
-          close: () => driver.quit().catch(() => {}),
+          close: () => call(driver.quit(), SESSION_MS, 'quit').catch(() => {}),
         });
       },
       stop,
