@@ -18,6 +18,8 @@ enum Expected {
     Kind(&'static str),
     /// `"{owner}.{option} must be an integer from {0} to {1}"`.
     Range(u64, u64),
+    /// `"{owner}.{option} must be a string of {0} to {1} characters"`.
+    Length(u64, u64),
     /// A message of its own.
     Message(&'static str),
     /// `"{owner} has no option `{0}`"`: a name no reader asked for (a misspelt option).
@@ -88,6 +90,9 @@ impl<'a> OptionReader<'a> {
             Expected::Range(min, max) => {
                 format!("{owner}{dot}{name} must be an integer from {min} to {max}")
             }
+            Expected::Length(min, max) => {
+                format!("{owner}{dot}{name} must be a string of {min} to {max} characters")
+            }
             Expected::Message(message) => message.to_owned(),
             Expected::Unknown => {
                 let key = self.unknown.borrow();
@@ -141,6 +146,19 @@ impl<'a> OptionReader<'a> {
     #[inline(never)]
     pub fn string(&self, name: &'static str) -> Option<String> {
         self.read(name, "a string", |v| v.as_string())
+    }
+
+    /// An optional string of `min..=max` characters (one of `core::engine::option_limits`).
+    pub fn string_of_length(&self, name: &'static str, (min, max): (u64, u64)) -> Option<String> {
+        let string = self.raw(name)?.as_string();
+        let chars = string.as_deref().map_or(0, |s| s.chars().count() as u64);
+        match string {
+            Some(string) if (min..=max).contains(&chars) => Some(string),
+            _ => {
+                self.fail(name, Expected::Length(min, max));
+                None
+            }
+        }
     }
 
     /// An optional boolean.

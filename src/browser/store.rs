@@ -16,8 +16,6 @@ use web_sys::{
 use super::js_error::describe;
 use crate::core::error::{Error, ErrorCode};
 
-/// The IndexedDB database name (one per origin).
-pub const DATABASE_NAME: &str = "twelvelabs-edge-upload";
 /// Schema version; bump with an upgrade step when the object stores change.
 const DATABASE_VERSION: u32 = 1;
 /// The object store holding one record per resumable upload.
@@ -61,16 +59,17 @@ impl Store {
         factory().is_some()
     }
 
-    /// Starts opening (creating on first use) the database: `Ok(None)` when the runtime has no
+    /// Starts opening (creating on first use) the database `name`
+    /// ([`crate::core::resume::database_name`]): `Ok(None)` when the runtime has no
     /// IndexedDB (Node). The caller sets [`Store::create_schema_on_upgrade`] and reads the
     /// result with [`Store::opened`] on `success` (`None` after `error`: a browser that blocks
     /// storage, e.g. in private mode).
-    pub fn open_request() -> Result<Option<IdbOpenDbRequest>, Error> {
+    pub fn open_request(name: &str) -> Result<Option<IdbOpenDbRequest>, Error> {
         let Some(factory) = factory() else {
             return Ok(None);
         };
         factory
-            .open_with_u32(DATABASE_NAME, DATABASE_VERSION)
+            .open_with_u32(name, DATABASE_VERSION)
             .map(Some)
             .map_err(|e| storage_error("open", &e))
     }

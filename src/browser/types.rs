@@ -68,6 +68,13 @@ export interface UploaderOptions {
   stallTimeoutMs?: number | undefined;
   /** Save resumable state in IndexedDB (default true where IndexedDB exists). */
   persist?: boolean | undefined;
+  /**
+   * Keeps the saved uploads of one user apart (1–128 characters; pass an opaque id of the
+   * signed-in user, such as a hash: it names an IndexedDB database that every script of the
+   * origin can list). An uploader lists, resumes and forgets only the uploads saved under its
+   * own scope. Default: the origin's one shared set.
+   */
+  persistScope?: string | undefined;
   /** Files up to this size go as one direct upload instead of multipart (default 0: never). */
   directUploadMaxBytes?: number | undefined;
   /** Replaces the runtime's `fetch`. */

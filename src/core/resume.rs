@@ -404,6 +404,20 @@ pub fn claim_name(upload_id: &str) -> String {
 
 const CLAIM_PREFIX: &str = "twelvelabs-edge-upload/";
 
+/// The IndexedDB database of the saved uploads of `scope` (the uploader's `persistScope`), one
+/// per scope in an origin: an uploader lists, resumes, forgets and cleans up only the records of
+/// its own scope, so on a shared browser one user's uploads (file names, upload tokens) are
+/// never listed to another, and another user's lookup never meets (and drops) them. Without a
+/// scope, the origin's one database.
+pub fn database_name(scope: Option<&str>) -> String {
+    match scope {
+        None => DATABASE_PREFIX.to_owned(),
+        Some(scope) => format!("{DATABASE_PREFIX}/scope/{scope}"),
+    }
+}
+
+const DATABASE_PREFIX: &str = "twelvelabs-edge-upload";
+
 /// How long `forget` waits, once the records are deleted, for the deletion of the assets their
 /// sessions reserved before it settles anyway (a `getToken` that never answers must not hold
 /// it forever); a deletion still running then goes on.
@@ -635,6 +649,13 @@ mod tests {
             "a lookup's expiry cleanup"
         );
         assert!(!forget_stops_saving(false, true), "forget(id)");
+        assert_eq!(database_name(None), "twelvelabs-edge-upload");
+        assert_ne!(database_name(Some("user-1")), database_name(Some("user-2")));
+        assert_ne!(
+            database_name(Some("")),
+            database_name(None),
+            "a scope is never the default"
+        );
         assert!(forget_waits_for(0.0));
         assert!(forget_waits_for(f64::from(FORGET_ASSET_WAIT_MS) - 1.0));
         assert!(!forget_waits_for(f64::from(FORGET_ASSET_WAIT_MS)));

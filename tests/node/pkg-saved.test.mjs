@@ -21,10 +21,11 @@ async function openTab() {
       request.onsuccess = resolve;
       request.onerror = () => reject(request.error);
     });
-    // One transaction on the package's database; resolves with `run(store)`'s request result.
-    window.onUploads = (mode, run) =>
+    // One transaction on the package's database (of `scope`, an uploader's `persistScope`);
+    // resolves with `run(store)`'s request result.
+    window.onUploads = (mode, run, scope) =>
       new Promise((resolve, reject) => {
-        const open = indexedDB.open('twelvelabs-edge-upload');
+        const open = indexedDB.open(scope ? `twelvelabs-edge-upload/scope/${scope}` : 'twelvelabs-edge-upload');
         open.onerror = () => reject(open.error);
         open.onsuccess = () => {
           const db = open.result;
@@ -47,11 +48,11 @@ async function openTab() {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     };
-    // Makes the saved record `id` one whose session expired long ago.
-    window.expireRecord = async (id) => {
-      const record = await window.onUploads('readonly', (store) => store.get(id));
+    // Makes the saved record `id` (of `scope`) one whose session expired long ago.
+    window.expireRecord = async (id, scope) => {
+      const record = await window.onUploads('readonly', (store) => store.get(id), scope);
       record.saved.expires_at = '2000-01-01T00:00:00Z';
-      await window.onUploads('readwrite', (store) => store.put(record, id));
+      await window.onUploads('readwrite', (store) => store.put(record, id), scope);
     };
     // The 24 MiB file of `name` and `seed`: the same file each time (contents and dates).
     window.sampleFile = async (name, seed) =>
@@ -65,10 +66,11 @@ async function openTab() {
       handle.pause();
       return handle;
     };
-    // Waits until a paused upload is saved and its uploader has let go of it (its chunks in
-    // flight stored and reported): until then, other uploaders and pages leave it out.
-    window.untilLetGo = async (id) => {
-      const observer = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken });
+    // Waits until a paused upload (saved under `persistScope`, if given) is saved and its
+    // uploader has let go of it (its chunks in flight stored and reported): until then, other
+    // uploaders and pages leave it out.
+    window.untilLetGo = async (id, persistScope) => {
+      const observer = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, persistScope });
       for (let i = 0; i < 600; i++) {
         if ((await observer.pendingUploads()).some((p) => p.id === id)) return;
         await new Promise((resolve) => setTimeout(resolve, 25));
@@ -718,6 +720,41 @@ test('a page that pauses with a chunk in flight keeps the upload to itself until
     await tab.close();
   }
 });
+
+test('persistScope keeps one user\'s saved uploads apart: another scope neither lists, resumes, forgets nor cleans them up', () =>
+  inTab(100, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const scoped = (persistScope) => new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, persistScope });
+      // Alice pauses an upload and leaves; Bob, then an unscoped uploader, use the same browser.
+      const alice = await window.pausedMidway('alice.mp4', 71, scoped('alice'));
+      await window.untilLetGo(alice.uploadId, 'alice');
+      const bob = scoped('bob');
+      const listedToBob = (await bob.pendingUploads()).map((p) => p.id);
+      const listedUnscoped = (await new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken }).pendingUploads()).map((p) => p.id);
+      const bobResume = await bob.resume(await window.sampleFile('alice.mp4', 71)).done.then(() => 'resolved', (e) => e.code);
+      const bobResumeById = await bob.resume(await window.sampleFile('alice.mp4', 71), { id: alice.uploadId }).done.then(() => 'resolved', (e) => e.code);
+      await bob.forget();
+      await bob.forget(alice.uploadId);
+      const listedToAlice = (await scoped('alice').pendingUploads()).map((p) => p.id);
+      // Her record, expired: Bob's lookup leaves it (and its asset) alone, hers gives both up.
+      await window.expireRecord(alice.uploadId, 'alice');
+      await bob.pendingUploads();
+      const keptFromBob = await window.onUploads('readonly', (store) => store.getAllKeys(), 'alice');
+      await scoped('alice').pendingUploads();
+      const afterAlice = await window.onUploads('readonly', (store) => store.getAllKeys(), 'alice');
+      return { uploadId: alice.uploadId, assetId: alice.assetId, listedToBob, listedUnscoped, bobResume, bobResumeById, listedToAlice, keptFromBob, afterAlice, errors: window.errors };
+    });
+    assert.ok(seen.assetId, JSON.stringify(seen));
+    assert.deepEqual(seen.listedToBob, [], 'another scope lists none of hers');
+    assert.deepEqual(seen.listedUnscoped, [], 'nor does an uploader without a scope');
+    assert.equal(seen.bobResume, 'not_found');
+    assert.equal(seen.bobResumeById, 'not_found');
+    assert.deepEqual(seen.listedToAlice, [seen.uploadId], "Bob's forget calls left hers");
+    assert.deepEqual(seen.keptFromBob, [seen.uploadId], "Bob's lookup leaves her expired record");
+    assert.deepEqual(seen.afterAlice, [], 'her own lookup gives it up');
+    assert.equal(await assetStatus(seen.assetId, { gone: true }), null, "with the asset her session reserved");
+    assert.deepEqual(seen.errors, []);
+  }));
 
 test('resume without persistence rejects with invalid_input', async () => {
   const tab = await openTab();

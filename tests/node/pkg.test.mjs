@@ -117,9 +117,15 @@ test('a refused option is named with what it must be; with several, the first on
     [{ ...base, directUploadMaxBytes: -1 }, integerFrom('UploaderOptions.directUploadMaxBytes')],
     [{ ...base, persist: 'no' }, 'UploaderOptions.persist must be a boolean'],
     [{ ...base, fetch: 1 }, 'UploaderOptions.fetch must be a function'],
+    [{ ...base, persistScope: '' }, 'UploaderOptions.persistScope must be a string of 1 to 128 characters'],
+    [{ ...base, persistScope: 'u'.repeat(129) }, 'UploaderOptions.persistScope must be a string of 1 to 128 characters'],
+    [{ ...base, persistScope: 7 }, 'UploaderOptions.persistScope must be a string of 1 to 128 characters'],
   ]) {
     assert.throws(() => new pkg.Uploader(options), refusal(message), JSON.stringify(options));
   }
+
+  // The longest scope, in characters (not UTF-16 units or bytes), is taken.
+  assert.ok(new pkg.Uploader({ ...base, persistScope: '\u{1F600}'.repeat(128) }));
 
   const uploader = new pkg.Uploader(base);
   const blob = new Blob(['x'], { type: 'video/mp4' });

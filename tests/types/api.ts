@@ -29,6 +29,7 @@ export async function example(file: File): Promise<string> {
     progressIntervalMs: 100,
     stallTimeoutMs: 60_000,
     persist: true,
+    persistScope: 'user-7f3a',
     directUploadMaxBytes: 0,
     fetch: (input, init) => fetch(input, init),
   });

@@ -16,6 +16,7 @@ use crate::browser::types::*;
 use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
 use crate::core::error::Error;
 use crate::core::queue::SavedEntry;
+use crate::core::resume::database_name;
 use crate::core::retry::Operation;
 use crate::core::sorted_map::SortedMap;
 use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
@@ -172,6 +173,7 @@ impl Uploader {
             _ if !Store::exists() => PersistSetting::Off,
             _ => PersistSetting::Auto,
         };
+        let scope = o.string_of_length("persistScope", option_limits::PERSIST_SCOPE_CHARS);
         let fetch = o.function("fetch");
         o.finish()?;
         // Both are present once `finish` found nothing refused.
@@ -200,6 +202,7 @@ impl Uploader {
             deletions_awaiting_grant: RefCell::new(None),
             api,
             persist,
+            database: database_name(scope.as_deref()),
             store: RefCell::new(None),
             store_failed: Default::default(),
             config,

@@ -36,10 +36,8 @@ use super::Inner;
 
 /// The page's deletions under way, across its uploaders, and the `forget`s waiting for them.
 struct PageDeletions {
-    /// Each [`PageWork`] alive: its number and when it began (ms).
-    work: RefCell<Vec<(u32, f64)>>,
-    /// The number of the next [`PageWork`].
-    next_work: Cell<u32>,
+    /// When each [`PageWork`] alive began (ms).
+    work: RefCell<Vec<f64>>,
     /// The records the page's `forget`s are giving up.
     records: RefCell<Vec<String>>,
     /// `forget` promises to settle once nothing is under way, each with its deadline.
@@ -52,7 +50,6 @@ thread_local! {
     static PAGE: PageDeletions = const {
         PageDeletions {
             work: RefCell::new(Vec::new()),
-            next_work: Cell::new(0),
             records: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             forgets: Cell::new(0),
@@ -84,29 +81,25 @@ impl PageDeletions {
         self.work
             .borrow()
             .iter()
-            .any(|(_, began)| forget_waits_for(now - began))
+            .any(|began| forget_waits_for(now - began))
     }
 }
 
 /// One deletion this page has under way (a `forget`, or an asset's deletion): `forget`s settle
 /// once none is alive. Dropping it ends it.
 pub(super) struct PageWork {
-    /// Its number among the page's work.
-    number: u32,
+    /// When it began (ms); work begun at the same time is interchangeable.
+    began: f64,
     /// The records it gives up, which other `forget`s of the page leave to it.
     records: Vec<String>,
 }
 
 impl PageWork {
     pub(super) fn begin() -> PageWork {
-        let number = PAGE.with(|page| {
-            let number = page.next_work.get();
-            page.next_work.set(number.wrapping_add(1));
-            page.work.borrow_mut().push((number, now_ms()));
-            number
-        });
+        let began = now_ms();
+        PAGE.with(|page| page.work.borrow_mut().push(began));
         PageWork {
-            number,
+            began,
             records: Vec::new(),
         }
     }
@@ -158,7 +151,11 @@ impl Drop for PageWork {
                     records.swap_remove(i);
                 }
             }
-            page.work.borrow_mut().retain(|(n, _)| *n != self.number);
+            let mut work = page.work.borrow_mut();
+            if let Some(i) = work.iter().position(|began| *began == self.began) {
+                work.swap_remove(i);
+            }
+            drop(work);
             match page.busy() {
                 false => std::mem::take(&mut *page.waiters.borrow_mut()),
                 true => Vec::new(),

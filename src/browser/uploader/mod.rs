@@ -131,6 +131,8 @@ struct Inner {
     deletions_awaiting_grant: RefCell<Option<forget::PageWork>>,
     api: Api,
     persist: PersistSetting,
+    /// The IndexedDB database of this uploader's `persistScope`.
+    database: String,
     store: RefCell<Option<Option<Store>>>,
     /// IndexedDB exists but did not open (an error, or no answer within
     /// `STORE_OPEN_TIMEOUT_MS`): unlike a runtime without it, saved records may exist.

@@ -129,7 +129,7 @@ impl Inner {
     }
 
     fn start_open(self: &Rc<Self>) {
-        let Ok(Some(request)) = Store::open_request() else {
+        let Ok(Some(request)) = Store::open_request(&self.database) else {
             return self.on_store_opened(None);
         };
         let id = self.local_id();

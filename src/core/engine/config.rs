@@ -134,6 +134,8 @@ pub mod option_limits {
     pub const BACKOFF_MAX_ATTEMPTS: (u64, u64) = (1, 1_000);
     /// The stall watchdog's upper bound, ms.
     pub const STALL_TIMEOUT_MS: (u64, u64) = (1_000, 3_600_000);
+    /// The characters of `persistScope` ([`crate::core::resume::database_name`]).
+    pub const PERSIST_SCOPE_CHARS: (u64, u64) = (1, 128);
 }
 
 impl EngineConfig {
