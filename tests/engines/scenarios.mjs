@@ -537,6 +537,35 @@ export async function defineEngineTier(engineName) {
     }
   });
 
+  test(`${engineName}: persistScope keeps one user's saved upload from another's uploader, and the upload still completes intact`, async () => {
+    const file = await writeTestFile(files.dir, name('scoped'), 8 * MiB);
+    await setFaults(stack.emulator, { latency_ms: 200 });
+    await openLab();
+    await tab.chooseFiles('#pick', file.path);
+    await tab.evaluate(() => window.lab.startUpload({ persistScope: 'user-a' }));
+    await tab.waitFor(() => window.lab.progress().acknowledgedBytes > 0, null, { timeout: 30_000, what: 'the first chunk stored' });
+    await tab.evaluate(() => window.lab.handle.pause());
+    const { uploadId } = await tab.waitFor(() => window.lab.progress().phase === 'paused' && window.lab.progress(), null, {
+      timeout: 30_000,
+      what: 'the upload to pause',
+    });
+    // Listed to its own scope once its uploader has let go of it (its chunks in flight settled).
+    const own = await tab.waitFor((id) => window.lab.pendingIn('user-a').then((ids) => ids.includes(id) && ids), uploadId, {
+      timeout: 30_000,
+      what: 'the paused upload listed to its scope',
+    });
+    assert.deepEqual(own, [uploadId]);
+    assert.deepEqual(await tab.evaluate(() => window.lab.pendingIn('user-b')), [], 'another scope lists none of it');
+    assert.deepEqual(await tab.evaluate(() => window.lab.pendingIn()), [], 'nor does an unscoped uploader');
+    await setFaults(stack.emulator, { latency_ms: 0 });
+    await tab.evaluate(() => window.lab.handle.resume());
+    const outcome = await tab.waitFor(() => window.lab.outcome, null, { timeout: SETTLE_MS, what: 'the upload to settle' });
+    assert.ok(outcome.asset, JSON.stringify(outcome));
+    assert.equal((await assetDigest(stack.emulator, outcome.asset.id)).sha256, file.sha256, 'bytes intact');
+    assert.deepEqual(await tab.evaluate(() => window.lab.pendingIn('user-a')), [], 'nothing saved once finished');
+    assert.deepEqual(await tab.errors(), []);
+  });
+
   const modesTest = Object.keys(modes).length ? test : () => {};
   modesTest(`${engineName}: in the engine's own private or storage-blocked modes (${Object.keys(modes).join(', ')}), uploads complete and pendingUploads() matches what IndexedDB allows`, async () => {
     facts.storageModes = {};

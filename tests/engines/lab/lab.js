@@ -223,6 +223,12 @@ window.lab = {
     }
   },
 
+  /** The ids `pendingUploads()` lists to a new uploader of `persistScope` (none: unscoped). */
+  async pendingIn(persistScope) {
+    const uploader = new Uploader({ endpoint: config.workerUrl, getToken, ...(persistScope ? { persistScope } : {}) });
+    return (await uploader.pendingUploads()).map((p) => p.id);
+  },
+
   /** Where storage is, as the engine reports it: whether IndexedDB opens and takes a write. */
   async indexedDbState() {
     try {
