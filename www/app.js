@@ -202,6 +202,8 @@ function makeUploader(concurrency) {
     concurrency,
     progressIntervalMs: 200,
     persist: true,
+    // One scope per signed-in user: on a shared browser, nobody is offered another's uploads.
+    persistScope: demoUser(),
   });
 }
 
