@@ -462,7 +462,8 @@ pub fn check_claim(outcome: ClaimOutcome, upload_id: &str) -> Result<(), Error> 
             ErrorCode::Conflict,
             format!(
                 "upload {upload_id} is being sent by another tab or window of this app, or by \
-                 another upload in this page, until that one is paused or closed"
+                 another upload in this page, until that one is paused (once the chunks it has \
+                 in flight are stored) or closed"
             ),
         )),
     }
