@@ -256,8 +256,9 @@ impl Uploader {
     /// session reserved (which would otherwise stay `processing`); settles once both are gone,
     /// or 10 s after the record if the asset's deletion takes longer (it then goes on).
     /// Rejects with `conflict` while another tab or window of the app sends that upload.
-    /// Without `id`, gives up every upload this origin saved (completed ones' records too), but
-    /// those another tab or window sends: for a user signing out of a shared browser.
+    /// Without `id`, gives up every upload this origin saved under this uploader's
+    /// `persistScope` (completed ones' records too), but those another tab or window sends: for
+    /// a user signing out of a shared browser.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn forget(&self, id: Option<String>) -> Promise {
         Settler::promise(|settler| {
