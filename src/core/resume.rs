@@ -308,12 +308,14 @@ pub fn forget_stops_saving(every: bool, asked_by_page: bool) -> bool {
     every && asked_by_page
 }
 
-/// Whether `forget` waits for a deletion the page began `age_ms` ago (another `forget`'s, or an
-/// aborted upload's asset deletion): not one older than [`FORGET_ASSET_WAIT_MS`], which some
-/// `forget` has waited for long enough already (a `getToken` that never answers holds it for
-/// good, and must not make every later `forget` wait its whole deadline).
-pub fn forget_waits_for(age_ms: f64) -> bool {
-    age_ms < f64::from(FORGET_ASSET_WAIT_MS)
+/// Whether `forget` waits for a deletion the page began at `began_ms` (another `forget`'s, or an
+/// aborted upload's asset deletion), given when the last `forget` that waited its whole
+/// [`FORGET_ASSET_WAIT_MS`] began waiting (`waited_out_from_ms`): not for one under way since
+/// before then, which that `forget` waited for long enough already (a `getToken` that never
+/// answers holds it for good, and must not make every later `forget` wait its whole deadline).
+/// A deletion no `forget` waited for is waited for, however old (an abort's slow DELETE).
+pub fn forget_waits_for(began_ms: f64, waited_out_from_ms: Option<f64>) -> bool {
+    waited_out_from_ms.is_none_or(|from| began_ms >= from)
 }
 
 /// Whether `forget` also deletes the asset the forgotten `record`'s session reserved (read under
@@ -657,9 +659,13 @@ mod tests {
             database_name(None),
             "a scope is never the default"
         );
-        assert!(forget_waits_for(0.0));
-        assert!(forget_waits_for(f64::from(FORGET_ASSET_WAIT_MS) - 1.0));
-        assert!(!forget_waits_for(f64::from(FORGET_ASSET_WAIT_MS)));
+        // However old, a deletion no `forget` waited out is waited for.
+        assert!(forget_waits_for(0.0, None));
+        assert!(forget_waits_for(5_000.0, Some(5_000.0)));
+        assert!(
+            !forget_waits_for(4_999.0, Some(5_000.0)),
+            "waited out already"
+        );
         assert_eq!(
             check_forget(true, "u-1").unwrap_err().code,
             ErrorCode::Conflict

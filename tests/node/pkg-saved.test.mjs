@@ -523,6 +523,29 @@ test('forget waits for the asset deletion of an aborted upload that first waits 
     assert.deepEqual(seen.errors, []);
   }));
 
+test("forget waits for an aborted upload's slow asset deletion however long ago it began, when no forget has waited for it yet", () =>
+  inTab(100, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      // The page's fetch holds every DELETE 13 s: a slow answer.
+      const slowDeletes = (input, init) => (init?.method === 'DELETE' ? sleep(13_000).then(() => fetch(input, init)) : fetch(input, init));
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2, fetch: slowDeletes });
+      const { blob } = await window.seededSample(12, 81);
+      const handle = uploader.upload(new File([blob], 'slow-delete.mp4', { type: 'video/mp4' }));
+      while (handle.progress.acknowledgedBytes === 0) await sleep(20);
+      handle.abort();
+      const outcome = await handle.done.then(() => 'resolved', (e) => e.code);
+      // The sign-out comes 11 s after the abort, its DELETE still on its way.
+      await sleep(11_000);
+      const started = performance.now();
+      await uploader.forget();
+      return { outcome, assetId: handle.assetId, forgetMs: performance.now() - started, errors: window.errors };
+    });
+    assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
+    assert.ok(await goneNow(seen.assetId), `the asset is deleted by the time forget settles: ${JSON.stringify(seen)}`);
+    assert.deepEqual(seen.errors, []);
+  }));
+
 test('forget() stops an upload of this uploader that has no session yet from saving a record', () =>
   inTab(300, async (tab) => {
   const seen = await tab.evaluate(async () => {

@@ -10,8 +10,8 @@
 //!
 //! Unloading the page cuts off every deletion it has under way, whichever uploader (or queue)
 //! started it. So `forget` also waits for the page's other work of this kind ([`PageWork`]):
-//! other `forget`s, and the asset deletions of uploads that were aborted or failed for good, of
-//! those begun less than [`FORGET_ASSET_WAIT_MS`] ago ([`forget_waits_for`]). A
+//! other `forget`s, and the asset deletions of uploads that were aborted or failed for good, but
+//! not those an earlier `forget` already waited its whole deadline for ([`forget_waits_for`]). A
 //! record another `forget` of this page is giving up is left to it, and waited for.
 
 use std::cell::{Cell, RefCell};
@@ -44,6 +44,10 @@ struct PageDeletions {
     waiters: RefCell<Vec<(Settler, Deadline)>>,
     /// `forget` calls made in the page so far.
     forgets: Cell<u32>,
+    /// When each [`Deadline`] running fires (ms).
+    deadlines: RefCell<Vec<f64>>,
+    /// When the last `forget` whose deadline settled it began waiting ([`forget_waits_for`]).
+    waited_out_from: Cell<Option<f64>>,
 }
 
 thread_local! {
@@ -53,6 +57,8 @@ thread_local! {
             records: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             forgets: Cell::new(0),
+            deadlines: RefCell::new(Vec::new()),
+            waited_out_from: Cell::new(None),
         }
     };
 }
@@ -67,21 +73,48 @@ struct Deadline {
 impl Deadline {
     /// Resolves `settler` [`FORGET_ASSET_WAIT_MS`] from now.
     fn start(settler: &Settler) -> Deadline {
+        let at_ms = now_ms() + f64::from(FORGET_ASSET_WAIT_MS);
+        PAGE.with(|page| page.deadlines.borrow_mut().push(at_ms));
         Deadline {
             timer: settler.resolve_later(FORGET_ASSET_WAIT_MS),
-            at_ms: now_ms() + f64::from(FORGET_ASSET_WAIT_MS),
+            at_ms,
         }
+    }
+
+    /// Clears the timer: its `forget` settled first.
+    fn cancel(&self) {
+        cancel_call(&self.timer);
+        PAGE.with(|page| {
+            let mut deadlines = page.deadlines.borrow_mut();
+            if let Some(i) = deadlines.iter().position(|at| *at == self.at_ms) {
+                deadlines.swap_remove(i);
+            }
+        });
     }
 }
 
 impl PageDeletions {
-    /// Whether a `forget` still waits for some deletion under way ([`forget_waits_for`]).
+    /// Whether a `forget` still waits for some deletion under way ([`forget_waits_for`]), once
+    /// the waiters their deadline settled are let go.
     fn busy(&self) -> bool {
         let now = now_ms();
+        self.deadlines.borrow_mut().retain(|at| {
+            let fired = *at <= now;
+            if fired {
+                let from = at - f64::from(FORGET_ASSET_WAIT_MS);
+                let latest = self.waited_out_from.get().map_or(from, |f| f.max(from));
+                self.waited_out_from.set(Some(latest));
+            }
+            !fired
+        });
+        self.waiters
+            .borrow_mut()
+            .retain(|(_, deadline)| deadline.at_ms > now);
+        let waited_out_from = self.waited_out_from.get();
         self.work
             .borrow()
             .iter()
-            .any(|began| forget_waits_for(now - began))
+            .any(|began| forget_waits_for(*began, waited_out_from))
     }
 }
 
@@ -133,11 +166,7 @@ impl PageWork {
                 return settle_waiter(settler, deadline);
             }
             let deadline = deadline.unwrap_or_else(|| Deadline::start(&settler));
-            let mut waiters = page.waiters.borrow_mut();
-            // Those their deadline settled go.
-            let now = now_ms();
-            waiters.retain(|(_, deadline)| deadline.at_ms > now);
-            waiters.push((settler, deadline));
+            page.waiters.borrow_mut().push((settler, deadline));
         })
     }
 }
@@ -170,7 +199,7 @@ impl Drop for PageWork {
 /// Resolves a `forget` whose work is over, and clears its deadline.
 fn settle_waiter(settler: Settler, deadline: Option<Deadline>) {
     if let Some(deadline) = &deadline {
-        cancel_call(&deadline.timer);
+        deadline.cancel();
     }
     // Settling a promise calls no user code synchronously.
     settler.settle(Ok(JsValue::UNDEFINED));
