@@ -546,6 +546,37 @@ test("forget waits for an aborted upload's slow asset deletion however long ago 
     assert.deepEqual(seen.errors, []);
   }));
 
+test('an upload aborted after its grant expired has its asset deleted with a fresh grant from getToken', () =>
+  inTab(100, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      // The first grant lives one second (past the Worker's 30 s leeway by the abort); the
+      // upload itself runs on its upload token, which lives as long as its session.
+      const grant = async (ttl_secs) => {
+        const response = await fetch(`${window.workerUrl}/dev/grant`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ sub: 'saved-test', ...(ttl_secs ? { ttl_secs } : {}) }),
+        });
+        return (await response.json()).grant;
+      };
+      let tokenCalls = 0;
+      const getToken = () => grant(tokenCalls++ === 0 ? 1 : undefined);
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken, concurrency: 2 });
+      const handle = await window.pausedMidway('outlived.mp4', 82, uploader);
+      await sleep(32_000);
+      handle.abort();
+      const outcome = await handle.done.then(() => 'resolved', (e) => e.code);
+      // The sign-out waits for the asset deletion the abort started.
+      await uploader.forget();
+      return { outcome, tokenCalls, assetId: handle.assetId, errors: window.errors };
+    });
+    assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
+    assert.ok(await goneNow(seen.assetId), `the asset is deleted: ${JSON.stringify(seen)}`);
+    assert.equal(seen.tokenCalls, 2, 'a fresh grant was asked for once, after the 401');
+    assert.deepEqual(seen.errors, []);
+  }));
+
 test('forget() stops an upload of this uploader that has no session yet from saving a record', () =>
   inTab(300, async (tab) => {
   const seen = await tab.evaluate(async () => {

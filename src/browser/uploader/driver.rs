@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, File};
 
-use crate::browser::api::{parse, ApiFailure, AssetCall, EngineCall, SessionRef};
+use crate::browser::api::{parse, ApiFailure, EngineCall, SessionRef};
 use crate::browser::convert;
 use crate::browser::js_error::to_js_error;
 use crate::browser::transport::{put_init, ApiResponse, PutResponse, SendFailure};
@@ -91,14 +91,9 @@ impl Inner {
                     .map_err(|_| SendFailure::Network)
                     .and_then(|chunk| put_init(&headers, &chunk, &controller.signal()));
                 match init {
-                    Ok(init) => self.start_fetch(
-                        request.0,
-                        Call::Put(file),
-                        Some(controller),
-                        None,
-                        &url,
-                        &init,
-                    ),
+                    Ok(init) => {
+                        self.start_fetch(request.0, Call::Put(file), Some(controller), &url, &init)
+                    }
                     Err(failure) => self.deferred(Input::PutDone {
                         request,
                         outcome: failure_outcome(failure),
@@ -155,20 +150,7 @@ impl Inner {
                 file,
                 asset_id,
             } => self.send_engine_call(request, file, EngineCall::Asset { asset_id }),
-            Action::DeleteAsset { asset_id } => {
-                // Best effort, one attempt: the upload already ended with `aborted`, and a
-                // failure here cannot change that.
-                let call = AssetCall::Delete {
-                    asset_id: &asset_id,
-                    force: false,
-                };
-                if let Ok((url, init)) = self.api.asset_request(&call, None) {
-                    let id = self.local_id();
-                    // A page signing out after `forget` must not cut it off.
-                    let deletion = Some(PageWork::begin());
-                    self.start_fetch(id, Call::Ignored, None, deletion, &url, &init);
-                }
-            }
+            Action::DeleteAsset { asset_id } => self.discard_asset(asset_id),
             Action::Cancel { request } => self.cancel(request),
             Action::Progress { file, progress } => {
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
@@ -301,9 +283,7 @@ impl Inner {
         };
         let controller = new_controller();
         match self.api.engine_request(&call, &controller.signal()) {
-            Ok((url, init)) => {
-                self.start_fetch(request.0, kind, Some(controller), None, &url, &init)
-            }
+            Ok((url, init)) => self.start_fetch(request.0, kind, Some(controller), &url, &init),
             Err(failure) => {
                 if let Some(input) = self.api_input(kind, request, Err(failure)) {
                     self.deferred(input);

@@ -30,7 +30,6 @@ use crate::core::error::ErrorCode;
 use crate::core::retry::HttpOutcome;
 
 use super::claim::claim_reported;
-use super::forget::PageWork;
 use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
@@ -92,14 +91,12 @@ impl Inner {
         self.hold();
     }
 
-    /// Starts a fetch whose outcome becomes the input `call` names; `deletion` makes it part of
-    /// the page's deletions under way until it ends.
+    /// Starts a fetch whose outcome becomes the input `call` names.
     pub(super) fn start_fetch(
         self: &Rc<Self>,
         id: u64,
         call: Call,
         controller: Option<AbortController>,
-        deletion: Option<PageWork>,
         url: &str,
         init: &web_sys::RequestInit,
     ) {
@@ -111,7 +108,6 @@ impl Inner {
                 controller,
                 head: None,
                 settled: false,
-                _deletion: deletion,
             },
         );
         self.report_promise(&promise, report::RESPONSE, report::FETCH_FAILED, id);
@@ -411,6 +407,8 @@ impl Inner {
                 self.asset_discarded(forgetting, kind, value);
                 None
             }
+            // Its work for the page ends with it.
+            Op::DiscardAsset { .. } => None,
             Op::Fingerprint { resume, mut reader } => {
                 if kind == report::DONE {
                     reader.update(&js_sys::Uint8Array::new(&value).to_vec());
@@ -513,7 +511,7 @@ impl Inner {
         response: Result<ApiResponse, ApiFailure>,
     ) -> Option<Input> {
         Some(match call {
-            Call::Put(_) | Call::Ignored => return None,
+            Call::Put(_) => return None,
             Call::Urls => Input::UrlsDone {
                 request,
                 result: read_engine_response(response, wire_js::presigned_urls_response),

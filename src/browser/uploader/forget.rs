@@ -430,12 +430,28 @@ impl Inner {
             return;
         };
         let id = self.local_id();
+        forgetting.restore = restore;
+        self.begin(id, Op::DiscardAssets(forgetting));
+        self.send_delete(asset_id, id);
+    }
+
+    /// Deletes the asset an upload that ended (aborted, or failed for good) reserved, as the
+    /// page's work that `forget` waits for; its outcome changes nothing.
+    pub(super) fn discard_asset(self: &Rc<Self>, asset_id: String) {
+        let id = self.local_id();
+        let _work = PageWork::begin();
+        self.begin(id, Op::DiscardAsset { _work });
+        self.send_delete(asset_id, id);
+    }
+
+    /// Sends `DELETE` of `asset_id` with the retries of `deleteAsset`, and a fresh grant after a
+    /// 401 (a long upload outlives the grant it began with); how it ended is reported as the
+    /// operation `id`'s.
+    fn send_delete(self: &Rc<Self>, asset_id: String, id: u64) {
         let deleted = Settler::reporting(
             self.reporter(report::DONE, id),
             self.reporter(report::FAILED, id),
         );
-        forgetting.restore = restore;
-        self.begin(id, Op::DiscardAssets(forgetting));
         let call = OneOff::new(
             OneOffRequest::Delete {
                 asset_id,

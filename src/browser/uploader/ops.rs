@@ -62,8 +62,6 @@ pub(super) enum Call {
     /// Session creation; the file's entry records the session before the engine hears of it.
     Create(FileId),
     Direct,
-    /// A best-effort call whose outcome nobody needs (deleting an aborted upload's asset).
-    Ignored,
 }
 
 /// An operation in flight, by its id.
@@ -76,8 +74,6 @@ pub(super) enum Op {
         /// The outcome was already fed (a stored chunk), or the engine cancelled the request:
         /// what comes later is only awaited, not reported.
         settled: bool,
-        /// An asset deletion `forget` waits for: held (never read) until this request ends.
-        _deletion: Option<PageWork>,
     },
     Token,
     /// Opening the database, given up on at `deadline` (a timer).
@@ -103,6 +99,11 @@ pub(super) enum Op {
     /// `forget`: deleting an asset a forgotten record's session reserved; once that call is
     /// over, whatever its outcome, the next one.
     DiscardAssets(Box<Forgetting>),
+    /// Deleting the asset of an upload that ended: held (never read) as the page's work until
+    /// it is over.
+    DiscardAsset {
+        _work: PageWork,
+    },
     /// Reading the chosen file's fingerprint samples, to continue a saved upload.
     Fingerprint {
         resume: Box<Resume>,

@@ -38,9 +38,9 @@ impl Engine {
         }
     }
 
-    /// Deletes the asset an aborted upload reserved (best effort, one attempt). The call needs
-    /// the grant: an upload continued after a reload never needed one (its upload token drove
-    /// it), so the delete may first wait for [`Action::NeedToken`] to be answered.
+    /// Deletes the asset an aborted upload reserved (best effort: [`Action::DeleteAsset`]). The
+    /// call needs the grant: an upload continued after a reload never needed one (its upload
+    /// token drove it), so the delete may first wait for [`Action::NeedToken`] to be answered.
     pub(super) fn delete_asset(&mut self, asset_id: String) {
         if self.grant_ready() {
             self.actions.push_back(Action::DeleteAsset { asset_id });

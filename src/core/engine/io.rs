@@ -315,9 +315,11 @@ pub enum Action {
     /// behind by an aborted upload (it would otherwise stay `processing` in the user's asset
     /// list forever), or the asset a session creation or direct upload made after its upload
     /// was aborted. No outcome is reported: a failure changes nothing (the upload already
-    /// finished with `aborted`), so the adapter makes one attempt and ignores the result. It
-    /// needs the grant: with none held, [`Action::NeedToken`] comes first, and the delete once
-    /// it is answered (none if `getToken` fails).
+    /// finished with `aborted`), so the adapter sends it as a one-off `deleteAsset` call, with
+    /// that call's retries and a fresh grant after a 401 ([`crate::core::retry::OneOffRetry`]
+    /// for `Operation::DeleteAsset`: a long upload outlives the grant it began with), and
+    /// ignores the result. It needs the grant: with none held, [`Action::NeedToken`] comes
+    /// first, and the delete once it is answered (none if `getToken` fails).
     DeleteAsset {
         /// The reserved asset.
         asset_id: String,
