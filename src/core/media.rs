@@ -46,20 +46,32 @@ pub fn file_media(content_type: &str, filenames: &[&str]) -> Result<FileMedia, E
         ));
     };
     for name in filenames {
-        if let Some(other) = media_of_extension(name).filter(|m| *m != media) {
-            return unsupported(format!(
-                "The file is typed `{}` ({}), but its name `{}` says {}.",
-                parsed.essence_str(),
-                media.as_str(),
-                printable(name),
-                other.as_str()
-            ));
-        }
+        check_name(media, parsed.essence_str(), name)?;
     }
     Ok(FileMedia {
         media,
         essence: parsed.essence_str().to_owned(),
     })
+}
+
+/// Checks that the file name `name` agrees with the media type it is uploaded as (`media`,
+/// given as `typed_as`): a name whose extension belongs to another media type is refused, since
+/// TwelveLabs may store the file as what its name says, whatever type it was sent as (so a
+/// grant's `types` would not hold). A name with no extension, or an extension not in the table,
+/// says nothing and passes.
+pub fn check_name(media: MediaType, typed_as: &str, name: &str) -> Result<(), Error> {
+    match media_of_extension(name).filter(|named| *named != media) {
+        None => Ok(()),
+        Some(named) => Err(Error::new(
+            ErrorCode::UnsupportedType,
+            format!(
+                "The file is typed `{typed_as}` ({}), but its name `{}` says {}.",
+                media.as_str(),
+                printable(name),
+                named.as_str()
+            ),
+        )),
+    }
 }
 
 /// The media type a file name's extension stands for, if it is a known media extension.

@@ -13,6 +13,7 @@ use worker::{web_sys, Delay, Env, Method};
 
 use crate::core::asset_list::{self, AssetListQuery, OwnerListPlan};
 use crate::core::error::{Error, ErrorCode};
+use crate::core::media;
 use crate::core::source_url;
 use crate::core::token::{self, GrantClaims, UploadClaims};
 use crate::core::wire::{
@@ -375,8 +376,10 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
         &["filename", "type", "total_size"],
     )?;
     wire::validate_create_multipart(&request)?;
+    let media = request.media_type;
+    media::check_name(media, media.as_str(), &request.filename)?;
     let policy = &ctx.config.policy;
-    policy.check_type(&grant, request.media_type)?;
+    policy.check_type(&grant, media)?;
     policy.check_size(&grant, request.total_size)?;
     request.user_metadata = Some(policy::with_owner(request.user_metadata, &grant.sub));
     rate_limit::check(&ctx.env, &grant.sub).await?;

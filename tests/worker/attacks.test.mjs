@@ -303,6 +303,37 @@ test('4. a file part whose type does not parse, or disagrees with its name, is r
   });
 });
 
+test('4. a multipart session whose file name disagrees with its type is refused before upstream', async () => {
+  const imagesOnly = grant({ types: ['image'] });
+  const audioOnly = grant({ types: ['audio'] });
+  const session = (token, filename, type) =>
+    call('/v1.3/assets/multipart-uploads', {
+      method: 'POST',
+      token,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ filename, type, total_size: 3000 }),
+    });
+  for (const [token, filename, type] of [
+    [imagesOnly, 'clip.mp4', 'image'],
+    [imagesOnly, 'clip.MOV', 'image'],
+    [imagesOnly, 'scan.png.webm', 'image'],
+    [audioOnly, 'movie.mp4', 'audio'],
+    [audioOnly, 'shot.jpg', 'audio'],
+    [grant(), 'song.mp3', 'video'],
+  ]) {
+    await refusedBeforeUpstream(`${filename} as ${type}`, () => session(token, filename, type), (res) => {
+      assert.equal(res.status, 415, `${filename}: ${res.text}`);
+      assert.equal(res.json.code, 'unsupported_type');
+      assert.match(res.json.message, /its name .* says (video|audio|image)/);
+    });
+  }
+  // A name that agrees, or says nothing, is taken.
+  for (const [token, filename] of [[imagesOnly, 'scan.png'], [imagesOnly, 'scan'], [imagesOnly, 'notes.bin']]) {
+    const res = await session(token, filename, 'image');
+    assert.equal(res.status, 201, `${filename}: ${res.text}`);
+  }
+});
+
 test('4. an accepted file part reaches TwelveLabs with the type that was checked', async () => {
   const res = await postDirect(grant({ types: ['image'] }), { type: 'Image/PNG; q="1"', disposition: 'form-data; name="file"; filename="scan.png"' });
   assert.equal(res.status, 201, res.text);
