@@ -888,8 +888,10 @@ async fn check_form(
     let already_read = buffered.split_off(prefix.consumed);
     tail.push(&already_read)?;
     if let Some(total) = declared_length {
-        // Content + "\r\n--boundary--" at least: refuse a declared overshoot before upstream.
-        let closing = boundary.len() as u64 + 6;
+        // Content + "\r\n--boundary--\r\n" (every browser ends the body with the line break):
+        // refuse a declared overshoot before upstream. A body without the last line break is
+        // two bytes under this estimate, and `tail` refuses its overshoot as it streams.
+        let closing = boundary.len() as u64 + 8;
         let content = total.saturating_sub(prefix.consumed as u64 + closing);
         if content > limit {
             return Err(ApiError::new(

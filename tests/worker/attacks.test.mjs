@@ -334,6 +334,18 @@ test('4. a multipart session whose file name disagrees with its type is refused 
   }
 });
 
+test('a direct upload of exactly the grant\'s max_bytes, or one byte under, is taken; one byte over is refused before upstream', async () => {
+  const limited = grant({ max_bytes: 1000 });
+  for (const size of [999, 1000]) {
+    const res = await postDirect(limited, { content: Buffer.alloc(size, 7) });
+    assert.equal(res.status, 201, `${size} bytes: ${res.text}`);
+  }
+  await refusedBeforeUpstream('1001 bytes', () => postDirect(limited, { content: Buffer.alloc(1001, 7) }), (res) => {
+    assert.equal(res.status, 413, res.text);
+    assert.equal(res.json.code, 'payload_too_large');
+  });
+});
+
 test('4. an accepted file part reaches TwelveLabs with the type that was checked', async () => {
   const res = await postDirect(grant({ types: ['image'] }), { type: 'Image/PNG; q="1"', disposition: 'form-data; name="file"; filename="scan.png"' });
   assert.equal(res.status, 201, res.text);
