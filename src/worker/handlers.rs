@@ -223,6 +223,14 @@ const DISCARD_IDLE_MS: u64 = 250;
 /// byte at a time (each resetting the idle wait) holds neither its answer nor CPU for long.
 const DISCARD_TOTAL_MS: u64 = 10_000;
 
+/// How long a direct upload's form fields (what comes before the file) may take to arrive: a
+/// client trickling them cannot hold the request open (they are small, and sent at once by
+/// every browser).
+const PREFIX_READ_MS: u64 = 10_000;
+
+/// How many more bytes of a form's prefix are read before it is parsed again.
+const PREFIX_PARSE_STEP: usize = 1024;
+
 /// Reads and drops what is left of a refused body, up to [`DISCARD_LIMIT_BYTES`]: an answer sent
 /// while the client is still sending makes the connection close under it, and the client (or a
 /// proxy in front of workerd) then sees a reset instead of the refusal. Past the limit, once the
@@ -839,20 +847,39 @@ async fn check_form(
     read: &mut usize,
 ) -> Result<CheckedForm, ApiError> {
     let mut buffered = Vec::new();
+    // Each parse reads the whole buffer again, so a prefix trickled in tiny chunks is parsed
+    // once per [`PREFIX_PARSE_STEP`] bytes (and at its end), not once per chunk: linear work.
+    let mut parse_at = 0;
+    let mut deadline = Delay::from(Duration::from_millis(PREFIX_READ_MS));
     let prefix = loop {
-        if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
-            break prefix;
+        if buffered.len() >= parse_at {
+            if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
+                break prefix;
+            }
+            parse_at = buffered.len() + PREFIX_PARSE_STEP;
         }
-        match body.next().await {
-            Some(Ok(chunk)) => {
+        match select(body.next(), &mut deadline).await {
+            Either::Left((Some(Ok(chunk)), _)) => {
                 *read += chunk.len();
                 buffered.extend_from_slice(&chunk);
             }
-            Some(Err(_)) => {
+            Either::Left((Some(Err(_)), _)) => {
                 return Err(Error::invalid("The request body could not be read.").into())
             }
-            None => {
-                return Err(Error::invalid("The multipart/form-data body is incomplete.").into())
+            Either::Left((None, _)) => match form::parse_prefix(&buffered, boundary)? {
+                Some(prefix) => break prefix,
+                None => {
+                    return Err(
+                        Error::invalid("The multipart/form-data body is incomplete.").into(),
+                    )
+                }
+            },
+            Either::Right(_) => {
+                let late = format!(
+                    "The form's fields did not arrive within {} s.",
+                    PREFIX_READ_MS / 1000
+                );
+                return Err(Error::invalid(late).with_status(408).into());
             }
         }
     };

@@ -229,6 +229,78 @@ test('a refused request whose body trickles in a byte at a time gets its refusal
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
+/** A raw HTTP/1.1 request to the Worker whose body is written piece by piece (`pieces`, each after `gapMs`). */
+async function trickled(path, headers, pieces, { gapMs = 5, stopWhenAnswered = false } = {}) {
+  const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let answer = '';
+  socket.on('data', (chunk) => (answer += chunk));
+  socket.on('error', () => {});
+  const started = Date.now();
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers}\r\n\r\n`);
+  for (const piece of pieces) {
+    if (stopWhenAnswered && answer) break;
+    socket.write(piece);
+    await new Promise((resolve) => setTimeout(resolve, gapMs));
+  }
+  for (let i = 0; i < 200 && !answer.includes('\r\n\r\n'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  socket.destroy();
+  return { answer, ms: Date.now() - started };
+}
+
+test('a direct upload whose form fields trickle in is refused within 10 s (408), one log line, nothing upstream', async () => {
+  await resetStats();
+  const boundary = 'trickle-boundary';
+  const opening = `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n--${boundary}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"note":"`;
+  const before = worker.output().split('\n').filter((line) => line.includes('"status":408')).length;
+  // One byte every 150 ms for up to 40 s: the fields never end.
+  const pieces = [opening, ...Array.from({ length: 260 }, () => 'a')];
+  const { answer, ms } = await trickled(
+    '/v1.3/assets',
+    `Authorization: Bearer ${grant()}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 1000000`,
+    pieces,
+    { gapMs: 150, stopWhenAnswered: true },
+  );
+  assert.match(answer, /^HTTP\/1\.1 408 /, `${answer.slice(0, 120) || 'no answer'} after ${ms} ms`);
+  assert.match(answer, /"code":"invalid_input"/);
+  assert.ok(ms < 30_000, `answered after ${ms} ms, while the client was still trickling`);
+  let logged = 0;
+  for (let i = 0; i < 40 && logged === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    logged = worker.output().split('\n').filter((line) => line.includes('"status":408')).length - before;
+  }
+  assert.equal(logged, 1, 'one log line');
+  assert.deepEqual(await upstreamCalls(emulator), {});
+});
+
+test('a direct upload whose form arrives in small pieces is taken whole', async () => {
+  const boundary = 'pieces-boundary';
+  const content = Buffer.alloc(3000, 9);
+  const body = Buffer.concat([
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"note":"${'n'.repeat(2500)}"}\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="pieces.mp4"\r\nContent-Type: video/mp4\r\n\r\n`,
+    ),
+    content,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  const pieces = [];
+  for (let at = 0; at < body.length; at += 97) pieces.push(body.subarray(at, at + 97));
+  const { answer } = await trickled(
+    '/v1.3/assets',
+    `Authorization: Bearer ${grant()}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}`,
+    pieces,
+    { gapMs: 2 },
+  );
+  assert.match(answer, /^HTTP\/1\.1 201 /, answer.slice(0, 300));
+  const id = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))._id;
+  const stored = await (await fetch(`${emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': emulator.apiKey } })).json();
+  assert.equal(stored.user_metadata.note, 'n'.repeat(2500));
+  assert.equal(stored.file_type, 'video/mp4');
+});
+
 test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
   await resetStats();
   for (const exp of [now() + 600 + 120, now() + 86_400, now() + 10 * 365 * 86_400]) {
