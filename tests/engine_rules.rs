@@ -1574,16 +1574,30 @@ fn waiting_for_an_asset_polls_with_the_engines_jittered_backoff_and_a_time_limit
         AssetWaitStep::Fail(error) => assert_eq!(error.code, ErrorCode::AssetFailed),
         other => panic!("{other:?}"),
     }
-    // A time limit the next wait would pass ends the wait.
+    // A time limit the next wait would pass makes the last poll land on it, and one reached
+    // ends the wait; a limit shorter than the first wait still polls once, at the limit.
     let mut limited = AssetWait::new(policy, T0, Some(3_000));
     assert!(matches!(
         limited.after(&processing, T0, 0),
         AssetWaitStep::PollAfterMs(2_000)
     ));
-    match limited.after(&processing, T0 + 2_000, 0) {
+    assert_eq!(
+        limited.after(&processing, T0 + 2_000, 0),
+        AssetWaitStep::PollAfterMs(1_000)
+    );
+    assert_eq!(
+        limited.after(&asset(AssetStatus::Ready), T0 + 3_000, 0),
+        AssetWaitStep::Ready
+    );
+    match limited.after(&processing, T0 + 3_000, 0) {
         AssetWaitStep::Fail(error) => assert_eq!(error.code, ErrorCode::RetriesExhausted),
         other => panic!("{other:?}"),
     }
+    let mut short = AssetWait::new(policy, T0, Some(1_500));
+    assert_eq!(
+        short.after(&processing, T0 + 7, 0),
+        AssetWaitStep::PollAfterMs(1_493)
+    );
 }
 
 // ───────────────────────── the start: creation, direct or multipart ─────────────────────────

@@ -83,6 +83,20 @@ test('an aborted signal rejects the call, also while waiting for the asset', asy
   await setFaults({ processing_ms: 0 });
 });
 
+test('waitUntilReady waits its whole timeoutMs: it gives up only once the time is up, and an asset ready just before then is taken', async () => {
+  await setFaults({ processing_ms: 4_000 });
+  const uploader = newUploader();
+  const created = await uploader.uploadUrl(SOURCE);
+  const started = Date.now();
+  await assert.rejects(uploader.waitUntilReady(created.id, { timeoutMs: 1_500 }), (error) => error.code === 'retries_exhausted');
+  const gaveUpAfterMs = Date.now() - started;
+  assert.ok(gaveUpAfterMs >= 1_400, `gave up after ${gaveUpAfterMs} ms of the 1500 ms it had`);
+  // Ready about 4 s after its creation: a wait with time to spare gets it, whatever its polls' spacing.
+  const ready = await uploader.waitUntilReady(created.id, { timeoutMs: 4_000 });
+  assert.equal(ready.status, 'ready');
+  await setFaults({ processing_ms: 0 });
+});
+
 test('bad arguments reject at once with invalid_input', async () => {
   const uploader = newUploader();
   await assert.rejects(uploader.uploadUrl('ftp://example.com/a.mp4'), (error) => error.code === 'invalid_input');

@@ -153,16 +153,16 @@ impl AssetWait {
                 self.polls += 1;
                 let delay = self.policy.delay_ms(self.polls, random);
                 let waited = now_ms.saturating_sub(self.started_ms);
-                if self
-                    .timeout_ms
-                    .is_some_and(|limit| waited.saturating_add(delay) > limit)
-                {
-                    return AssetWaitStep::Fail(Error::new(
+                match self.timeout_ms.map(|limit| limit.saturating_sub(waited)) {
+                    // The time is up: this poll was the last.
+                    Some(0) => AssetWaitStep::Fail(Error::new(
                         ErrorCode::RetriesExhausted,
                         format!("asset {} was not ready in time", asset.id),
-                    ));
+                    )),
+                    // The last poll lands on the limit rather than giving up before it.
+                    Some(left) => AssetWaitStep::PollAfterMs(delay.min(left)),
+                    None => AssetWaitStep::PollAfterMs(delay),
                 }
-                AssetWaitStep::PollAfterMs(delay)
             }
         }
     }
