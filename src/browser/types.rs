@@ -14,7 +14,7 @@ export type UploadErrorCode =
   | "payload_too_large" | "unsupported_type" | "rate_limited" | "upstream_unavailable"
   | "network" | "etag_unreadable" | "session_expired" | "file_mismatch" | "aborted"
   | "server_invalid" | "storage_rejected" | "retries_exhausted" | "asset_failed" | "conflict"
-  | "internal" | "session_failed" | "config_invalid";
+  | "internal" | "session_failed" | "config_invalid" | "storage_unavailable";
 
 /** Every promise of this package rejects with one of these (`name === "UploadError"`). */
 export interface UploadError extends Error {

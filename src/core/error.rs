@@ -55,6 +55,9 @@ pub enum ErrorCode {
     /// The Worker's configuration is unusable (a secret too short, a binding missing, …); the
     /// message names the setting, never its value.
     ConfigInvalid,
+    /// The browser's storage for saved uploads (IndexedDB) did not open: the browser refuses
+    /// it (a private mode, storage blocked) or did not answer in time.
+    StorageUnavailable,
 }
 
 impl ErrorCode {
@@ -82,6 +85,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::SessionFailed,
         ErrorCode::ConfigInvalid,
+        ErrorCode::StorageUnavailable,
     ];
 
     /// The stable snake_case spelling used on the wire and in JS.
@@ -109,6 +113,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::SessionFailed => "session_failed",
             ErrorCode::ConfigInvalid => "config_invalid",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
         }
     }
 
@@ -166,7 +171,8 @@ impl ErrorCode {
             ErrorCode::EtagUnreadable
             | ErrorCode::AssetFailed
             | ErrorCode::Internal
-            | ErrorCode::ConfigInvalid => 500,
+            | ErrorCode::ConfigInvalid
+            | ErrorCode::StorageUnavailable => 500,
             ErrorCode::SessionFailed => 502,
         }
     }

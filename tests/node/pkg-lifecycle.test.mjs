@@ -326,7 +326,7 @@ test('pendingUploads and restorePending settle, and uploads still complete, when
       return { pending, pendingMs, opens: window.idbOpens, assetId: asset.id, forgotten };
     });
     assert.deepEqual(seen.pending, []);
-    assert.equal(seen.forgotten, 'internal');
+    assert.equal(seen.forgotten, 'storage_unavailable');
     assert.equal(seen.opens, 1, 'the store is opened once per uploader');
     // The bound is STORE_OPEN_TIMEOUT_MS (5 s); a loaded machine adds to it.
     assert.ok(seen.pendingMs >= 4_500 && seen.pendingMs < 20_000, `pendingUploads settled after ${seen.pendingMs} ms`);

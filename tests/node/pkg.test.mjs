@@ -77,6 +77,20 @@ test('with progressIntervalMs: 0 every acknowledged chunk is reported in order',
   assert.equal(events.at(-1).acknowledgedBytes, bytes.length);
 });
 
+test('forget() where nothing is saved (Node) still settles only once an aborted upload\'s asset deletion is over', async () => {
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  // Every DELETE takes 2 s to be sent: a slow answer.
+  const slowDeletes = (input, init) => (init?.method === 'DELETE' ? sleep(2_000).then(() => fetch(input, init)) : fetch(input, init));
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, concurrency: 1, fetch: slowDeletes });
+  const handle = uploader.upload(new Blob([seededBytes(6 * CHUNK_BYTES, 9)], { type: 'video/mp4' }), { filename: 'forget-node.mp4' });
+  while (handle.progress.acknowledgedBytes === 0) await sleep(10);
+  handle.abort();
+  await assert.rejects(handle.done, (error) => error.code === 'aborted');
+  await uploader.forget();
+  const gone = await fetch(`${emulator.apiUrl}/assets/${handle.assetId}`, { headers: { 'x-api-key': emulator.apiKey } });
+  assert.equal(gone.status, 404, `the asset is deleted by the time forget settles (${gone.status})`);
+});
+
 test('bad input is a typed UploadError', async () => {
   assert.throws(
     () => new pkg.Uploader({ endpoint: 'ftp://nope', apiKey: 'k' }),

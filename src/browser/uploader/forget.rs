@@ -319,6 +319,12 @@ impl Inner {
         }
     }
 
+    /// `forget` where nothing is saved (no IndexedDB, or `persist: false`): it settles once the
+    /// page's deletions under way are over, as any `forget` does.
+    pub(super) fn forget_without_store(&self, settler: Settler) {
+        PageWork::settle_when_done(settler, None);
+    }
+
     /// The lock of `upload_id` was asked for: held, it is forgotten; held by another page, it
     /// is left (`forget()`) or the whole `forget(id)` is refused.
     pub(super) fn forget_claimed(

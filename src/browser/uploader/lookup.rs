@@ -141,18 +141,16 @@ impl Inner {
             (StoreTask::Read(Lookup::Records(settler, list)), None) => {
                 settler.settle(Ok(list(Vec::new())))
             }
-            // Without a database there is nothing to forget; one that would not open may still
-            // hold the records.
-            (StoreTask::Read(Lookup::Forget(_, settler)), None) => {
-                settler.settle(match self.store_failed.get() {
-                    false => Ok(JsValue::UNDEFINED),
-                    true => Err(Error::new(
-                        ErrorCode::Internal,
-                        "forget: IndexedDB did not open (an error, or no answer within 5 s), so \
-                         the saved uploads could not be deleted",
-                    )),
-                })
-            }
+            // Without a database there is nothing to forget (but the page's deletions to wait
+            // for); one that would not open may still hold the records.
+            (StoreTask::Read(Lookup::Forget(_, settler)), None) => match self.store_failed.get() {
+                false => self.forget_without_store(settler),
+                true => settler.settle(Err(Error::new(
+                    ErrorCode::StorageUnavailable,
+                    "forget: IndexedDB did not open (an error, or no answer within 5 s), so the \
+                     saved uploads could not be deleted",
+                ))),
+            },
             (StoreTask::Read(Lookup::Forgotten(forgetting)), None) => {
                 self.forget_locked(forgetting, Vec::new())
             }
