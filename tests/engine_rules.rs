@@ -829,7 +829,7 @@ fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its
         .iter()
         .any(|a| matches!(a, Action::DeleteAsset { .. })));
     assert!(
-        d.engine.has_deletes_awaiting_grant(),
+        d.engine.has_deletions_pending(),
         "a page's forget waits for it"
     );
     let actions = d.feed(Input::TokenRefreshed);
@@ -839,7 +839,7 @@ fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its
             asset_id: "as".into()
         }]
     );
-    assert!(!d.engine.has_deletes_awaiting_grant());
+    assert!(!d.engine.has_deletions_pending());
     // Held from then on: the next abort deletes at once.
     let (file, _) = d.add(2, 2, false);
     let actions = d.feed(Input::Abort { file: Some(file) });
@@ -856,7 +856,7 @@ fn an_aborted_upload_that_never_needed_the_grant_asks_for_it_before_deleting_its
         error: twelvelabs_edge_upload::core::error::Error::new(ErrorCode::Unauthorized, "no"),
     });
     assert!(actions.is_empty(), "{actions:?}");
-    assert!(!d.engine.has_deletes_awaiting_grant());
+    assert!(!d.engine.has_deletions_pending());
     let actions = d.feed(Input::TokenRefreshed);
     assert!(actions.is_empty(), "{actions:?}");
 }
@@ -1814,16 +1814,26 @@ fn abort_while_creating_sends_nothing_more_and_deletes_only_what_was_created() {
     // It failed after all: nothing was created, nothing to delete.
     assert!(creation_failed(&mut d, create, HttpOutcome::status(503)).is_empty());
 
-    // In flight, and it succeeded: the reserved asset is deleted, nothing is uploaded.
+    // In flight, and it succeeded: the reserved asset is deleted, nothing is uploaded. Until
+    // its answer comes, a deletion may be on its way: a page's `forget` waits for it.
     let mut d = Driver::new(config());
     let (file, actions) = d.add_file(2 * CHUNK);
     let create = creations(&actions)[0];
+    assert!(
+        !d.engine.has_deletions_pending(),
+        "a creation of a live upload"
+    );
     d.feed(Input::Abort { file: Some(file) });
+    assert!(d.engine.has_deletions_pending(), "an abandoned creation");
     assert_eq!(
         created(&mut d, create, 2, 2),
         vec![Action::DeleteAsset {
             asset_id: "as".into()
         }]
+    );
+    assert!(
+        !d.engine.has_deletions_pending(),
+        "the DeleteAsset is the adapter's now"
     );
     assert_eq!(d.engine.next_wakeup(), None);
 

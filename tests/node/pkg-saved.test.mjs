@@ -577,6 +577,40 @@ test('an upload aborted after its grant expired has its asset deleted with a fre
     assert.deepEqual(seen.errors, []);
   }));
 
+test('forget waits for an upload aborted while its session was being created: the asset that creation made is deleted before the page leaves', async () => {
+  const tab = await openTab();
+  let seen;
+  try {
+    seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      // The creation's answer reaches the page 1.5 s after TwelveLabs made the session.
+      const made = {};
+      const slowCreation = async (input, init) => {
+        const response = await fetch(input, init);
+        if (init?.method === 'POST' && String(input).endsWith('/multipart-uploads')) {
+          made.assetId = (await response.clone().json()).asset_id;
+          await sleep(1_500);
+        }
+        return response;
+      };
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, fetch: slowCreation });
+      const { blob } = await window.seededSample(3, 83);
+      const handle = uploader.upload(new File([blob], 'abandoned.mp4', { type: 'video/mp4' }));
+      while (!made.assetId) await sleep(10);
+      handle.abort();
+      const outcome = await handle.done.then(() => 'resolved', (e) => e.code);
+      await uploader.forget();
+      return { outcome, assetId: made.assetId, errors: window.errors };
+    });
+  } finally {
+    // The sign-out navigation.
+    await tab.close();
+  }
+  assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
+  assert.ok(await goneNow(seen.assetId), `the asset the creation made is deleted by the time forget settles: ${JSON.stringify(seen)}`);
+  assert.deepEqual(seen.errors, []);
+});
+
 test('forget() stops an upload of this uploader that has no session yet from saving a record', () =>
   inTab(300, async (tab) => {
   const seen = await tab.evaluate(async () => {

@@ -42,10 +42,10 @@ impl Inner {
             }
         }
         self.release_settled_claims();
-        let awaiting = self.state.borrow().engine.has_deletes_awaiting_grant();
-        let mut work = self.deletions_awaiting_grant.borrow_mut();
-        if awaiting != work.is_some() {
-            *work = awaiting.then(PageWork::begin);
+        let pending = self.state.borrow().engine.has_deletions_pending();
+        let mut work = self.pending_deletions.borrow_mut();
+        if pending != work.is_some() {
+            *work = pending.then(PageWork::begin);
         }
         drop(work);
         self.arm_timer();

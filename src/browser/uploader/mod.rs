@@ -126,9 +126,9 @@ struct Inner {
     sink: Closure<dyn Fn(u32, f64, JsValue)>,
     /// The uploader itself, held while an operation is in flight (`executor`).
     keepalive: RefCell<Option<Rc<Inner>>>,
-    /// Asset deletions the engine holds until a grant arrives, as the page's work that `forget`
-    /// waits for (`forget::PageWork`).
-    deletions_awaiting_grant: RefCell<Option<forget::PageWork>>,
+    /// Asset deletions the engine may still ask for (`Engine::has_deletions_pending`), as the
+    /// page's work that `forget` waits for (`forget::PageWork`).
+    pending_deletions: RefCell<Option<forget::PageWork>>,
     api: Api,
     persist: PersistSetting,
     /// The IndexedDB database of this uploader's `persistScope`.

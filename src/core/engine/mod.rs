@@ -408,10 +408,16 @@ impl Engine {
         }) && !self.requests.values().any(|r| r.file == file)
     }
 
-    /// Whether asset deletions wait for a grant ([`Action::NeedToken`] answered) before they
-    /// are asked for ([`Action::DeleteAsset`]).
-    pub fn has_deletes_awaiting_grant(&self) -> bool {
+    /// Whether an asset deletion ([`Action::DeleteAsset`]) may still be asked for: one waits
+    /// for a grant ([`Action::NeedToken`] answered), or an aborted upload's session creation or
+    /// direct upload is still in flight (whatever it creates is deleted when it answers). A
+    /// page's `forget` waits for these as for the deletions under way.
+    pub fn has_deletions_pending(&self) -> bool {
         !self.deletes_awaiting_grant.is_empty()
+            || self
+                .requests
+                .values()
+                .any(|r| matches!(r.kind, RequestKind::Abandoned))
     }
 
     /// The uploads in progress, in scheduling order.
