@@ -454,6 +454,14 @@ impl FileTail {
         Ok(())
     }
 
+    /// How many of the last bytes seen to hold back from upstream until the body has ended and
+    /// [`FileTail::finish`] accepted it: the closing boundary and its line break. Upstream then
+    /// never sees a complete form (and makes no asset) for a body refused after its closing
+    /// boundary (an epilogue, a read error).
+    pub fn held_back_len(&self) -> usize {
+        self.delimiter.len() + 4
+    }
+
     /// Called at the end of the body: the closing boundary must have been seen.
     pub fn finish(&self) -> Result<u64, Error> {
         match self.content_len {

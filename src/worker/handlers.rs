@@ -936,6 +936,11 @@ async fn check_form(
     })
 }
 
+/// Splits off the last `len` bytes of `bytes` (all of them if it is shorter) and returns them.
+fn split_held(bytes: &mut Vec<u8>, len: usize) -> Vec<u8> {
+    bytes.split_off(bytes.len().saturating_sub(len))
+}
+
 /// How a direct upload's body stream ended, as [`streamed_body`] records it.
 #[derive(Default)]
 struct StreamOutcome {
@@ -946,7 +951,8 @@ struct StreamOutcome {
 }
 
 /// The body sent upstream for a direct upload: the rebuilt prefix and the bytes already read,
-/// then the rest of the client's body, each chunk checked by `tail` before it is passed on. On
+/// then the rest of the client's body, each chunk checked by `tail` before it is passed on,
+/// less its last [`FileTail::held_back_len`] bytes, which go once the body has ended well. On
 /// a refusal it records why, aborts the upstream call with `abort`, and ends; at the closing
 /// boundary it records the file's size.
 fn streamed_body(
@@ -959,30 +965,43 @@ fn streamed_body(
 ) -> impl futures_util::Stream<Item = Vec<u8>> + 'static {
     let mut first = new_prefix;
     first.extend_from_slice(&already_read);
-    let state = (Some(first), rest, tail);
-    futures_util::stream::unfold(state, move |(first, mut rest, mut tail)| {
+    // The bytes held back until the body has ended well; `None` once the body has ended.
+    let held = split_held(&mut first, tail.held_back_len());
+    let state = (Some(first), Some(held), rest, tail);
+    futures_util::stream::unfold(state, move |(first, held, mut rest, mut tail)| {
         let outcome = Rc::clone(&outcome);
         let abort = abort.clone();
         async move {
             if let Some(first) = first {
-                return Some((first, (None, rest, tail)));
+                return Some((first, (None, held, rest, tail)));
             }
-            let verdict = match rest.next().await {
-                Some(Ok(chunk)) => tail.push(&chunk).map(|()| Some(chunk)),
-                Some(Err(_)) => Err(Error::invalid("The request body could not be read.")),
-                None => tail.finish().map(|size| {
-                    outcome.file_size.set(Some(size));
-                    None
-                }),
-            };
-            match verdict {
-                Ok(Some(chunk)) => Some((chunk, (None, rest, tail))),
-                Ok(None) => None,
-                Err(error) => {
-                    *outcome.refusal.borrow_mut() = Some(error);
-                    discard_rest(&mut rest, 0).await;
-                    abort.abort();
-                    None
+            let mut held = held?;
+            loop {
+                let verdict = match rest.next().await {
+                    Some(Ok(chunk)) => tail.push(&chunk).map(|()| Some(chunk)),
+                    Some(Err(_)) => Err(Error::invalid("The request body could not be read.")),
+                    None => tail.finish().map(|size| {
+                        outcome.file_size.set(Some(size));
+                        None
+                    }),
+                };
+                match verdict {
+                    Ok(Some(chunk)) => {
+                        held.extend_from_slice(&chunk);
+                        let still_held = split_held(&mut held, tail.held_back_len());
+                        let ready = std::mem::replace(&mut held, still_held);
+                        if !ready.is_empty() {
+                            return Some((ready, (None, Some(held), rest, tail)));
+                        }
+                    }
+                    // The body ended well: what was held back goes, and nothing after it.
+                    Ok(None) => return Some((held, (None, None, rest, tail))),
+                    Err(error) => {
+                        *outcome.refusal.borrow_mut() = Some(error);
+                        discard_rest(&mut rest, 0).await;
+                        abort.abort();
+                        return None;
+                    }
                 }
             }
         }

@@ -301,6 +301,33 @@ test('a direct upload whose form arrives in small pieces is taken whole', async 
   assert.equal(stored.file_type, 'video/mp4');
 });
 
+test('a direct upload refused after its closing boundary (an epilogue) leaves no asset upstream: the boundary is held back until the body ends', async () => {
+  const boundary = 'epilogue-boundary';
+  const form =
+    `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\nContent-Type: video/mp4\r\n\r\n${'x'.repeat(1000)}\r\n--${boundary}--\r\n`;
+  const epilogue = `--${boundary}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"edge_upload_owner":"victim"}\r\n--${boundary}--\r\n`;
+  const assetTotal = async () =>
+    (await (await fetch(`${emulator.apiUrl}/assets?page_limit=1`, { headers: { 'x-api-key': emulator.apiKey } })).json()).page_info.total_results;
+  for (const [framing, gapMs] of [['content-length', 0], ['chunked', 0], ['content-length', 20], ['chunked', 20]]) {
+    const before = await assetTotal();
+    const chunked = framing === 'chunked';
+    const pieces = chunked
+      ? [`${form.length.toString(16)}\r\n${form}\r\n`, `${epilogue.length.toString(16)}\r\n${epilogue}\r\n0\r\n\r\n`]
+      : [form, epilogue];
+    const length = chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${form.length + epilogue.length}`;
+    const { answer } = await trickled(
+      '/v1.3/assets',
+      `Authorization: Bearer ${grant({ sub: 'epilogue' })}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\n${length}`,
+      pieces,
+      { gapMs },
+    );
+    assert.match(answer, /^HTTP\/1\.1 400 /, `${framing}, ${gapMs} ms: ${answer.slice(0, 200)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await assetTotal()) - before, 0, `${framing}, ${gapMs} ms: no asset kept upstream`);
+  }
+});
+
 test('a grant may not claim a longer life than MAX_GRANT_TTL_S', async () => {
   await resetStats();
   for (const exp of [now() + 600 + 120, now() + 86_400, now() + 10 * 365 * 86_400]) {

@@ -102,7 +102,7 @@ test('policy refusals (size, type, strict bodies) happen before any upstream cal
   calls.length = 0;
   const cases = [
     [create, { total_size: 1_000_001 }, 403, 'payload_too_large'],
-    [create, { type: 'image' }, 403, 'unsupported_type'],
+    [create, { type: 'image', filename: 'photo.png' }, 403, 'unsupported_type'],
     [create, { colour: 'red' }, 400, 'invalid_input'],
     [create, { filename: '' }, 400, 'invalid_input'],
     [create, { user_metadata: { nested: { no: 1 } } }, 400, 'invalid_input'],
