@@ -2243,6 +2243,27 @@ fn a_failed_grant_request_fails_the_uploads_waiting_for_it_with_its_error() {
     assert_eq!(actions, vec![Action::NeedToken]);
 }
 
+#[test]
+fn a_retry_shows_in_a_progress_event_at_once_whatever_the_progress_interval() {
+    // Retries come and go faster than a long progress interval: each must still be seen.
+    let mut d = Driver::new(EngineConfig {
+        progress_interval_ms: 60_000,
+        ..config()
+    });
+    let (file, actions) = d.add_file(2 * CHUNK);
+    let mut request = creations(&actions)[0];
+    for attempt in 1..=3 {
+        let actions = creation_failed(&mut d, request, HttpOutcome::status(503));
+        let shown = actions.iter().find_map(|a| match a {
+            Action::Progress { file: f, progress } if *f == file => progress.retrying,
+            _ => None,
+        });
+        assert_eq!(shown.map(|r| r.attempt), Some(attempt), "{actions:?}");
+        let at = d.engine.next_wakeup().unwrap();
+        request = creations(&d.tick_to(at))[0];
+    }
+}
+
 /// The retry `file`'s creation waits for, as its progress shows it: attempt `attempt`, after an
 /// error `code`, with a delay within the creation backoff's bound for that attempt.
 fn creation_retry_shown(

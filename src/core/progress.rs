@@ -280,6 +280,8 @@ pub struct Throttle {
     interval_ms: u64,
     last_emit_ms: Option<u64>,
     pending: bool,
+    /// The change pending goes out at the next poll, whatever the interval.
+    urgent: bool,
 }
 
 impl Throttle {
@@ -289,6 +291,7 @@ impl Throttle {
             interval_ms,
             last_emit_ms: None,
             pending: false,
+            urgent: false,
         }
     }
 
@@ -299,16 +302,25 @@ impl Throttle {
         self.pending = true;
     }
 
+    /// Marks a change that goes out at the next poll, whatever the interval: one a user must
+    /// see even when it lasts less than an interval (a request that waits to be retried).
+    pub fn mark_urgent(&mut self) {
+        self.pending = true;
+        self.urgent = true;
+    }
+
     /// Emits a held-back change if its interval has passed.
     pub fn poll(&mut self, now_ms: u64) -> bool {
         if !self.pending {
             return false;
         }
-        let due = self
-            .last_emit_ms
-            .is_none_or(|last| now_ms >= last.saturating_add(self.interval_ms));
+        let due = self.urgent
+            || self
+                .last_emit_ms
+                .is_none_or(|last| now_ms >= last.saturating_add(self.interval_ms));
         if due {
             self.pending = false;
+            self.urgent = false;
             self.last_emit_ms = Some(now_ms);
         }
         due
@@ -318,6 +330,7 @@ impl Throttle {
     pub fn flush(&mut self, now_ms: u64) -> bool {
         let was_pending = self.pending;
         self.pending = false;
+        self.urgent = false;
         if was_pending {
             self.last_emit_ms = Some(now_ms);
         }
@@ -328,6 +341,9 @@ impl Throttle {
     pub fn deadline(&self) -> Option<u64> {
         if !self.pending {
             return None;
+        }
+        if self.urgent {
+            return Some(0);
         }
         Some(
             self.last_emit_ms

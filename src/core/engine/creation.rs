@@ -249,7 +249,7 @@ impl Engine {
             NextStep::RetryAfterMs(delay_ms) => {
                 u.create_lane.not_before_ms = now_ms.saturating_add(delay_ms);
                 if u.progress.set_retrying(u.creation.retrying()) {
-                    u.throttle.mark();
+                    u.throttle.mark_urgent();
                 }
             }
             NextStep::Fail(error) => self.finish(now_ms, file, Err(error)),

@@ -205,7 +205,7 @@ impl Upload {
             error_code: cause.code,
         };
         if self.progress.set_retrying(Some(retrying)) {
-            self.throttle.mark();
+            self.throttle.mark_urgent();
         }
     }
 
