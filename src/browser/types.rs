@@ -55,7 +55,7 @@ export interface UploaderOptions {
   concurrency?: number | undefined;
   /** Retry tuning. */
   retry?: RetryOptions | undefined;
-  /** Minimum interval between `onProgress` calls, ms (default 250). */
+  /** Minimum interval between `onProgress` calls, ms (default 250); a new retry is reported at once. */
   progressIntervalMs?: number | undefined;
   /**
    * Longest a chunk PUT may run without completing before the stall watchdog cancels it and
