@@ -11,9 +11,23 @@
 // `step` polls it with how the promise it last returned settled, until it returns the Response.
 // This loop only awaits what it is given; the wasm decides everything. Measured in
 // BENCHMARKS.md ("The Worker's CPU per request against a hand-written JS Worker").
-import { start, step } from './index.js';
+import { connect_refused_log_line, start, step } from './index.js';
 
 export default {
+  /**
+   * workerd's handler for an HTTP `CONNECT`, called with the client's socket once workerd has
+   * answered 200 itself. The Worker tunnels nothing: the socket is closed at once, and the request
+   * gets its one log line (the wasm writes it).
+   */
+  async connect(socket) {
+    console.log(connect_refused_log_line());
+    try {
+      await socket.close();
+    } catch {
+      // The client closed it first.
+    }
+  },
+
   /** workerd's module-syntax handler. */
   async fetch(request, env, ctx) {
     const task = start(request, env, ctx);

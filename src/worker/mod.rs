@@ -246,6 +246,23 @@ pub fn log_line(
     line
 }
 
+/// The log line of an HTTP `CONNECT`, which workerd hands to the entry's `connect` handler (after
+/// answering it 200 itself) rather than to `fetch`: the Worker tunnels nothing, so the entry closes
+/// the socket at once, and the request is logged as the 405 any other method it does not serve
+/// gets. Without the handler, workerd logs every `CONNECT` as an uncaught exception.
+#[wasm_bindgen]
+pub fn connect_refused_log_line() -> String {
+    log_line(
+        "unknown",
+        "CONNECT",
+        405,
+        None,
+        Some(ErrorCode::MethodNotAllowed),
+        0,
+        None,
+    )
+}
+
 /// Appends `value` as a JSON string (escaped by serde_json), or `null`.
 fn push_json_str_or_null(line: &mut String, value: Option<&str>) {
     match value {

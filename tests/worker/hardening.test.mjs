@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
+import { startWorkerd } from '../../bench/lib/workerd.mjs';
 import { startEmulator } from '../support/harness.mjs';
 import { quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
 
@@ -73,6 +74,53 @@ test('methods a route does not list get 405 with Allow, never served as GET; not
     }
   }
   assert.deepEqual(await upstreamCalls(emulator), {});
+});
+
+/** A raw `CONNECT` request line (origin-form or authority-form), as an attacker would send it; resolves with what came back. */
+function rawConnect(baseUrl, target) {
+  const { port, host } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`CONNECT ${target}: the connection was still open after 5 s (got ${JSON.stringify(got)})`));
+    }, 5000);
+    socket.on('data', (d) => (got += d));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    socket.on('error', () => {});
+  });
+}
+
+// In plain workerd, the production runtime: under `wrangler dev`, Miniflare's own entry Worker
+// receives a CONNECT first and logs it as an uncaught exception before ours could see it.
+test('CONNECT, in either request form, is closed at once with one log line and no uncaught exception; nothing reaches upstream', async (t) => {
+  const worker = await startWorkerd({
+    emulatorUrl: emulator.apiUrl,
+    vars: { ALLOWED_ORIGINS: ORIGIN },
+    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
+  });
+  t.after(() => worker.stop());
+  const { host } = new URL(worker.url);
+  for (const target of ['/v1.3/assets', '/healthz', host, `${emulator.apiUrl.replace(/^https?:\/\//, '').split('/')[0]}`, '169.254.169.254:80']) {
+    await resetStats();
+    const logFrom = await quietOutputEnd(worker);
+    const answer = await rawConnect(worker.url, target);
+    // workerd answers a CONNECT itself before it hands the socket over; no tunnel may follow.
+    assert.doesNotMatch(answer, /HTTP\/1\.1 200[^]*\r\n\r\n[^]+/, `CONNECT ${target}: nothing may be tunnelled: ${JSON.stringify(answer)}`);
+    await new Promise((r) => setTimeout(r, 300));
+    const log = worker.output().slice(logFrom);
+    assert.ok(!/Uncaught|exception/i.test(log), `CONNECT ${target}: an uncaught exception was logged:\n${log}`);
+    const lines = log.split('\n').filter((l) => l.startsWith('{"code":'));
+    assert.equal(lines.length, 1, `CONNECT ${target}: exactly one log line:\n${log}`);
+    const line = JSON.parse(lines[0]);
+    assert.equal(line.method, 'CONNECT');
+    assert.equal(line.code, 'method_not_allowed');
+    assert.deepEqual(await upstreamCalls(emulator), {}, `CONNECT ${target}`);
+  }
 });
 
 test('an unknown route answers an allowed origin\'s preflight, then a 404 not_found naming the path, with CORS headers', async () => {
