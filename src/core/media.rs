@@ -46,7 +46,7 @@ pub fn file_media(content_type: &str, filenames: &[&str]) -> Result<FileMedia, E
         ));
     };
     for name in filenames {
-        check_name(media, parsed.essence_str(), name)?;
+        check_name(media, name)?;
     }
     Ok(FileMedia {
         media,
@@ -54,18 +54,17 @@ pub fn file_media(content_type: &str, filenames: &[&str]) -> Result<FileMedia, E
     })
 }
 
-/// Checks that the file name `name` agrees with the media type it is uploaded as (`media`,
-/// given as `typed_as`): a name whose extension belongs to another media type is refused, since
-/// TwelveLabs may store the file as what its name says, whatever type it was sent as (so a
-/// grant's `types` would not hold). A name with no extension, or an extension not in the table,
-/// says nothing and passes.
-pub fn check_name(media: MediaType, typed_as: &str, name: &str) -> Result<(), Error> {
+/// Checks that the file name `name` agrees with the media type `media` it is uploaded as: a name
+/// whose extension belongs to another media type is refused, since TwelveLabs may store the file
+/// as what its name says, whatever type it was sent as (so a grant's `types` would not hold). A
+/// name with no extension, or an extension not in the table, says nothing and passes.
+pub fn check_name(media: MediaType, name: &str) -> Result<(), Error> {
     match media_of_extension(name).filter(|named| *named != media) {
         None => Ok(()),
         Some(named) => Err(Error::new(
             ErrorCode::UnsupportedType,
             format!(
-                "The file is typed `{typed_as}` ({}), but its name `{}` says {}.",
+                "The file is uploaded as {}, but its name `{}` says {}.",
                 media.as_str(),
                 printable(name),
                 named.as_str()

@@ -391,6 +391,9 @@ pub struct FileTail {
     content_len: Option<u64>,
     /// Bytes after the delimiter (to read `--` and the epilogue).
     after_delimiter: Vec<u8>,
+    /// The last bytes seen, held back from upstream until the body has ended well (see
+    /// [`FileTail::push`]).
+    held: Vec<u8>,
 }
 
 impl FileTail {
@@ -403,11 +406,31 @@ impl FileTail {
             window: Vec::new(),
             content_len: None,
             after_delimiter: Vec::new(),
+            held: Vec::new(),
         }
     }
 
-    /// Observes the next chunk. An error means the body must not reach upstream.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
+    /// Checks the next chunk and returns the bytes that may now go upstream (often all but the
+    /// last few). An error means the body must not reach upstream. The last
+    /// bytes seen are held back until [`FileTail::finish`] accepts the
+    /// body's end: the closing boundary is among them, so upstream never sees a complete form
+    /// (and makes no asset) for a body refused after its closing boundary (an epilogue, a read
+    /// error).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        self.check(chunk)?;
+        self.held.extend_from_slice(chunk);
+        let still_held = self
+            .held
+            .split_off(self.held.len().saturating_sub(self.held_back_len()));
+        Ok(std::mem::replace(&mut self.held, still_held))
+    }
+
+    /// How many of the last bytes seen are held back: the closing boundary and its line break.
+    fn held_back_len(&self) -> usize {
+        self.delimiter.len() + 4
+    }
+
+    fn check(&mut self, chunk: &[u8]) -> Result<(), Error> {
         let start_of_chunk = self.seen;
         self.seen += chunk.len() as u64;
         if self.content_len.is_none() {
@@ -454,18 +477,13 @@ impl FileTail {
         Ok(())
     }
 
-    /// How many of the last bytes seen to hold back from upstream until the body has ended and
-    /// [`FileTail::finish`] accepted it: the closing boundary and its line break. Upstream then
-    /// never sees a complete form (and makes no asset) for a body refused after its closing
-    /// boundary (an epilogue, a read error).
-    pub fn held_back_len(&self) -> usize {
-        self.delimiter.len() + 4
-    }
-
-    /// Called at the end of the body: the closing boundary must have been seen.
-    pub fn finish(&self) -> Result<u64, Error> {
+    /// Called at the end of the body: the closing boundary must have been seen. Returns the
+    /// file's size and the bytes held back, which may now go upstream.
+    pub fn finish(&mut self) -> Result<(u64, Vec<u8>), Error> {
         match self.content_len {
-            Some(len) if self.after_delimiter.starts_with(b"--") => Ok(len),
+            Some(len) if self.after_delimiter.starts_with(b"--") => {
+                Ok((len, std::mem::take(&mut self.held)))
+            }
             _ => Err(malformed("the body ended before the closing boundary")),
         }
     }
@@ -676,12 +694,42 @@ mod tests {
         assert!(build_prefix(B, &[("filename", format!("x{B}"))], None).is_err());
     }
 
+    /// The file's size, after checking that the bytes passed on are exactly the bytes pushed.
     fn run_tail(tail_bytes: &[u8], limit: u64, chunk: usize) -> Result<u64, Error> {
         let mut tail = FileTail::new(B, limit);
+        let mut passed = Vec::new();
         for piece in tail_bytes.chunks(chunk) {
-            tail.push(piece)?;
+            passed.extend(tail.push(piece)?);
         }
-        tail.finish()
+        let (size, held) = tail.finish()?;
+        passed.extend(held);
+        assert_eq!(passed, tail_bytes);
+        Ok(size)
+    }
+
+    #[test]
+    fn the_closing_boundary_is_held_back_until_the_body_ends() {
+        let closing = format!("\r\n--{B}--\r\n");
+        let mut body = vec![7u8; 100];
+        body.extend_from_slice(closing.as_bytes());
+        for chunk in [1, 3, 64, 1000] {
+            let mut tail = FileTail::new(B, 1000);
+            let mut passed = Vec::new();
+            for piece in body.chunks(chunk) {
+                passed.extend(tail.push(piece).unwrap());
+            }
+            assert_eq!(passed, body[..body.len() - closing.len()], "chunk {chunk}");
+            assert_eq!(
+                tail.finish().unwrap().1,
+                closing.as_bytes(),
+                "chunk {chunk}"
+            );
+        }
+        // An epilogue is refused before the closing boundary has been passed on.
+        let mut tail = FileTail::new(B, 1000);
+        let passed = tail.push(&body).unwrap();
+        assert!(!passed.ends_with(closing.as_bytes()));
+        assert!(tail.push(b"epilogue").is_err());
     }
 
     #[test]

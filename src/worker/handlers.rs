@@ -385,7 +385,7 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
     )?;
     wire::validate_create_multipart(&request)?;
     let media = request.media_type;
-    media::check_name(media, media.as_str(), &request.filename)?;
+    media::check_name(media, &request.filename)?;
     let policy = &ctx.config.policy;
     policy.check_type(&grant, media)?;
     policy.check_size(&grant, request.total_size)?;
@@ -726,7 +726,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
             return Err(refusal);
         }
     };
-    let (new_prefix, prefix_len, upstream_content_type, already_read, tail) = match checked {
+    let (new_prefix, prefix_len, upstream_content_type, ready, tail) = match checked {
         CheckedForm::Url { form, content_type } => {
             let reply = ctx
                 .upstream()?
@@ -748,9 +748,9 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
             new_prefix,
             prefix_len,
             content_type,
-            already_read,
+            ready,
             tail,
-        } => (new_prefix, prefix_len, content_type, already_read, tail),
+        } => (new_prefix, prefix_len, content_type, ready, tail),
     };
 
     // The stream records why it stopped, so the client gets 413/400 rather than a vague 502,
@@ -761,7 +761,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
     let abort = web_sys::AbortController::new().map_err(|_| internal_js())?;
     let upstream_stream = streamed_body(
         new_prefix.clone(),
-        already_read,
+        ready,
         body,
         tail,
         Rc::clone(&outcome),
@@ -814,12 +814,13 @@ enum CheckedForm {
     /// `method=url`: the whole form, rebuilt from the checked fields.
     Url { form: Vec<u8>, content_type: String },
     /// `method=direct`: the rebuilt prefix, how many bytes the client's prefix took, the file
-    /// bytes already read (checked by `tail`), and `tail` to check the rest as it streams.
+    /// bytes already read that `tail` let through, and `tail` to check the rest as it streams
+    /// (it holds back the last bytes read).
     Direct {
         new_prefix: Vec<u8>,
         prefix_len: usize,
         content_type: String,
-        already_read: Vec<u8>,
+        ready: Vec<u8>,
         tail: FileTail,
     },
 }
@@ -912,8 +913,7 @@ async fn check_form(
     };
     let limit = max_limit.min(media.direct_max_bytes());
     let mut tail = FileTail::new(boundary, limit);
-    let already_read = buffered.split_off(prefix.consumed);
-    tail.push(&already_read)?;
+    let ready = tail.push(&buffered[prefix.consumed..])?;
     if let Some(total) = declared_length {
         // Content + "\r\n--boundary--\r\n" (every browser ends the body with the line break):
         // refuse a declared overshoot before upstream. A body without the last line break is
@@ -931,14 +931,9 @@ async fn check_form(
         new_prefix,
         prefix_len: prefix.consumed,
         content_type,
-        already_read,
+        ready,
         tail,
     })
-}
-
-/// Splits off the last `len` bytes of `bytes` (all of them if it is shorter) and returns them.
-fn split_held(bytes: &mut Vec<u8>, len: usize) -> Vec<u8> {
-    bytes.split_off(bytes.len().saturating_sub(len))
 }
 
 /// How a direct upload's body stream ended, as [`streamed_body`] records it.
@@ -950,60 +945,53 @@ struct StreamOutcome {
     file_size: Cell<Option<u64>>,
 }
 
-/// The body sent upstream for a direct upload: the rebuilt prefix and the bytes already read,
-/// then the rest of the client's body, each chunk checked by `tail` before it is passed on,
-/// less its last [`FileTail::held_back_len`] bytes, which go once the body has ended well. On
-/// a refusal it records why, aborts the upstream call with `abort`, and ends; at the closing
+/// The body sent upstream for a direct upload: the rebuilt prefix and the file bytes `tail` let
+/// through already, then the rest of the client's body, each chunk checked by `tail`, which
+/// passes on what may go now and the bytes it held back once the body has ended well. On a
+/// refusal it records why, aborts the upstream call with `abort`, and ends; at the closing
 /// boundary it records the file's size.
 fn streamed_body(
     new_prefix: Vec<u8>,
-    already_read: Vec<u8>,
+    ready: Vec<u8>,
     rest: worker::ByteStream,
     tail: FileTail,
     outcome: Rc<StreamOutcome>,
     abort: web_sys::AbortController,
 ) -> impl futures_util::Stream<Item = Vec<u8>> + 'static {
     let mut first = new_prefix;
-    first.extend_from_slice(&already_read);
-    // The bytes held back until the body has ended well; `None` once the body has ended.
-    let held = split_held(&mut first, tail.held_back_len());
-    let state = (Some(first), Some(held), rest, tail);
-    futures_util::stream::unfold(state, move |(first, held, mut rest, mut tail)| {
+    first.extend_from_slice(&ready);
+    // `None` once the body has ended (well or not): the stream then ends.
+    let state = (Some(first), Some((rest, tail)));
+    futures_util::stream::unfold(state, move |(first, reading)| {
         let outcome = Rc::clone(&outcome);
         let abort = abort.clone();
         async move {
             if let Some(first) = first {
-                return Some((first, (None, held, rest, tail)));
+                return Some((first, (None, reading)));
             }
-            let mut held = held?;
-            loop {
-                let verdict = match rest.next().await {
-                    Some(Ok(chunk)) => tail.push(&chunk).map(|()| Some(chunk)),
-                    Some(Err(_)) => Err(Error::invalid("The request body could not be read.")),
-                    None => tail.finish().map(|size| {
-                        outcome.file_size.set(Some(size));
-                        None
-                    }),
-                };
-                match verdict {
-                    Ok(Some(chunk)) => {
-                        held.extend_from_slice(&chunk);
-                        let still_held = split_held(&mut held, tail.held_back_len());
-                        let ready = std::mem::replace(&mut held, still_held);
-                        if !ready.is_empty() {
-                            return Some((ready, (None, Some(held), rest, tail)));
-                        }
-                    }
+            let (mut rest, mut tail) = reading?;
+            let refusal = loop {
+                match rest.next().await {
+                    Some(Ok(chunk)) => match tail.push(&chunk) {
+                        Ok(ready) if ready.is_empty() => {}
+                        Ok(ready) => return Some((ready, (None, Some((rest, tail))))),
+                        Err(error) => break error,
+                    },
+                    Some(Err(_)) => break Error::invalid("The request body could not be read."),
                     // The body ended well: what was held back goes, and nothing after it.
-                    Ok(None) => return Some((held, (None, None, rest, tail))),
-                    Err(error) => {
-                        *outcome.refusal.borrow_mut() = Some(error);
-                        discard_rest(&mut rest, 0).await;
-                        abort.abort();
-                        return None;
-                    }
+                    None => match tail.finish() {
+                        Ok((size, held)) => {
+                            outcome.file_size.set(Some(size));
+                            return Some((held, (None, None)));
+                        }
+                        Err(error) => break error,
+                    },
                 }
-            }
+            };
+            *outcome.refusal.borrow_mut() = Some(refusal);
+            discard_rest(&mut rest, 0).await;
+            abort.abort();
+            None
         }
     })
 }
