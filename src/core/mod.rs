@@ -6,6 +6,7 @@ pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod media;
+pub mod page_deletions;
 pub mod plan;
 pub mod progress;
 pub mod queue;

@@ -64,8 +64,9 @@ test('methods a route does not list get 405 with Allow, never served as GET; not
   const token = grant({ scope: 'admin' });
   await resetStats();
   for (const [path, allow] of [['/v1.3/assets', 'GET, POST'], ['/v1.3/assets/abc123', 'GET, DELETE'], ['/v1.3/assets/multipart-uploads/up1', 'GET, POST'], ['/healthz', 'GET']]) {
-    // Lowercase `get`, `post`, `delete`, `put`, `head`, `options` are not here: workerd normalises
-    // those six to upper case as the Fetch standard says, so they arrive as the methods they name.
+    // Lowercase `get`, `post`, `delete`, `put`, `head`, `options` are not here: Miniflare's proxy
+    // upper-cases those six as the Fetch standard says, so they arrive as the methods they name
+    // (plain workerd answers them 501 before the Worker runs).
     for (const method of ['PROPFIND', 'propfind', 'COPY', 'PURGE', 'purge', 'MOVE', 'LOCK', 'patch', 'Patch', 'PUT', 'PATCH', 'HEAD', 'REPORT', 'SEARCH', 'MKCOL']) {
       const res = await raw(worker.url, method, path, { authorization: `Bearer ${token}` });
       assert.equal(res.status, 405, `${method} ${path}: ${res.text}`);

@@ -11,10 +11,11 @@
 //! Unloading the page cuts off every deletion it has under way, whichever uploader (or queue)
 //! started it. So `forget` also waits for the page's other work of this kind ([`PageWork`]):
 //! other `forget`s, and the asset deletions of uploads that were aborted or failed for good, but
-//! not those an earlier `forget` already waited its whole deadline for ([`forget_waits_for`]). A
-//! record another `forget` of this page is giving up is left to it, and waited for.
+//! not those an earlier `forget` already waited its whole deadline for; the core's
+//! [`PageDeletions`] decides which `forget` may settle. A record another `forget` of this page is
+//! giving up is left to it, and waited for.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
@@ -22,9 +23,10 @@ use wasm_bindgen::JsValue;
 use crate::browser::js_error::from_js;
 use crate::browser::runtime::{cancel_call, now_ms};
 use crate::core::error::{Error, ErrorCode};
+use crate::core::page_deletions::{self, PageDeletions, WorkId};
 use crate::core::resume::{
-    expired_record_returns, forget_deletes_asset, forget_record, forget_stops_saving,
-    forget_waits_for, ClaimOutcome, ForgetRecord, FORGET_ASSET_WAIT_MS,
+    expired_record_returns, forget_deletes_asset, forget_record, forget_stops_saving, ClaimOutcome,
+    ForgetRecord, FORGET_ASSET_WAIT_MS,
 };
 use crate::core::retry::Operation;
 
@@ -34,175 +36,73 @@ use super::one_off::{Answer, OneOff, OneOffRequest, Settler};
 use super::ops::{report, Op};
 use super::Inner;
 
-/// The page's deletions under way, across its uploaders, and the `forget`s waiting for them.
-struct PageDeletions {
-    /// When each [`PageWork`] alive began (ms).
-    work: RefCell<Vec<f64>>,
-    /// The records the page's `forget`s are giving up.
-    records: RefCell<Vec<String>>,
-    /// `forget` promises to settle once nothing is under way, each with its deadline.
-    waiters: RefCell<Vec<(Settler, Deadline)>>,
-    /// `forget` calls made in the page so far.
-    forgets: Cell<u32>,
-    /// When each [`Deadline`] running fires (ms).
-    deadlines: RefCell<Vec<f64>>,
-    /// When the last `forget` whose deadline settled it began waiting ([`forget_waits_for`]).
-    waited_out_from: Cell<Option<f64>>,
-}
+/// A `forget` waiting for the page's deletions: its promise, and its deadline's timer.
+type Waiter = (Settler, JsValue);
 
 thread_local! {
-    static PAGE: PageDeletions = const {
-        PageDeletions {
-            work: RefCell::new(Vec::new()),
-            records: RefCell::new(Vec::new()),
-            waiters: RefCell::new(Vec::new()),
-            forgets: Cell::new(0),
-            deadlines: RefCell::new(Vec::new()),
-            waited_out_from: Cell::new(None),
-        }
-    };
+    /// The page's deletions under way, across its uploaders (the core decides which `forget`
+    /// may settle).
+    static PAGE: RefCell<PageDeletions<Waiter>> = const { RefCell::new(PageDeletions::new()) };
 }
 
-/// The timer that settles a `forget` whose asset deletions take longer than
-/// [`FORGET_ASSET_WAIT_MS`], and when it fires.
+/// Runs `f` on the page's ledger.
+fn deletions<T>(f: impl FnOnce(&mut PageDeletions<Waiter>) -> T) -> T {
+    PAGE.with(|page| f(&mut page.borrow_mut()))
+}
+
+/// Resolves the `forget`s the ledger handed back, and clears their timers (one whose deadline
+/// settled it already is settled again, which does nothing).
+fn settle(waiters: Vec<Waiter>) {
+    for (settler, timer) in waiters {
+        cancel_call(&timer);
+        // Settling a promise calls no user code synchronously.
+        settler.settle(Ok(JsValue::UNDEFINED));
+    }
+}
+
+/// A `forget`'s deadline, and the timer that settles it [`FORGET_ASSET_WAIT_MS`] after it began
+/// deleting assets (or waiting).
 struct Deadline {
+    id: page_deletions::Deadline,
     timer: JsValue,
-    at_ms: f64,
 }
 
 impl Deadline {
     /// Resolves `settler` [`FORGET_ASSET_WAIT_MS`] from now.
     fn start(settler: &Settler) -> Deadline {
-        let at_ms = now_ms() + f64::from(FORGET_ASSET_WAIT_MS);
-        PAGE.with(|page| page.deadlines.borrow_mut().push(at_ms));
         Deadline {
+            id: deletions(|page| page.start_deadline(now_ms())),
             timer: settler.resolve_later(FORGET_ASSET_WAIT_MS),
-            at_ms,
         }
-    }
-
-    /// Clears the timer: its `forget` settled first.
-    fn cancel(&self) {
-        cancel_call(&self.timer);
-        PAGE.with(|page| {
-            let mut deadlines = page.deadlines.borrow_mut();
-            if let Some(i) = deadlines.iter().position(|at| *at == self.at_ms) {
-                deadlines.swap_remove(i);
-            }
-        });
-    }
-}
-
-impl PageDeletions {
-    /// Whether a `forget` still waits for some deletion under way ([`forget_waits_for`]), once
-    /// the waiters their deadline settled are let go.
-    fn busy(&self) -> bool {
-        let now = now_ms();
-        self.deadlines.borrow_mut().retain(|at| {
-            let fired = *at <= now;
-            if fired {
-                let from = at - f64::from(FORGET_ASSET_WAIT_MS);
-                let latest = self.waited_out_from.get().map_or(from, |f| f.max(from));
-                self.waited_out_from.set(Some(latest));
-            }
-            !fired
-        });
-        self.waiters
-            .borrow_mut()
-            .retain(|(_, deadline)| deadline.at_ms > now);
-        let waited_out_from = self.waited_out_from.get();
-        self.work
-            .borrow()
-            .iter()
-            .any(|began| forget_waits_for(*began, waited_out_from))
     }
 }
 
 /// One deletion this page has under way (a `forget`, or an asset's deletion): `forget`s settle
-/// once none is alive. Dropping it ends it.
-pub(super) struct PageWork {
-    /// When it began (ms); work begun at the same time is interchangeable.
-    began: f64,
-    /// The records it gives up, which other `forget`s of the page leave to it.
-    records: Vec<String>,
-}
+/// once none they wait for is alive. Dropping it ends it.
+pub(super) struct PageWork(WorkId);
 
 impl PageWork {
     pub(super) fn begin() -> PageWork {
-        let began = now_ms();
-        PAGE.with(|page| page.work.borrow_mut().push(began));
-        PageWork {
-            began,
-            records: Vec::new(),
-        }
+        PageWork(deletions(|page| page.begin(now_ms())))
     }
 
     /// Gives up the record `upload_id` as part of this work.
-    fn take_record(&mut self, upload_id: &str) {
-        PAGE.with(|page| page.records.borrow_mut().push(upload_id.to_owned()));
-        self.records.push(upload_id.to_owned());
-    }
-
-    /// Counts a `forget` call of the page.
-    fn count_forget() {
-        PAGE.with(|page| page.forgets.set(page.forgets.get().wrapping_add(1)));
-    }
-
-    /// The `forget` calls made in the page so far.
-    fn forgets() -> u32 {
-        PAGE.with(|page| page.forgets.get())
-    }
-
-    /// Whether a `forget` of this page is giving up the record `upload_id`.
-    fn is_taken(upload_id: &str) -> bool {
-        PAGE.with(|page| page.records.borrow().iter().any(|id| id == upload_id))
+    fn take_record(&self, upload_id: &str) {
+        deletions(|page| page.take_record(self.0, upload_id));
     }
 
     /// Settles `settler` once the page has no deletion under way that a `forget` waits for, or
-    /// at `deadline`.
+    /// at its deadline (`deadline`, or one started now).
     fn settle_when_done(settler: Settler, deadline: Option<Deadline>) {
-        PAGE.with(|page| {
-            if !page.busy() {
-                return settle_waiter(settler, deadline);
-            }
-            let deadline = deadline.unwrap_or_else(|| Deadline::start(&settler));
-            page.waiters.borrow_mut().push((settler, deadline));
-        })
+        let Deadline { id, timer } = deadline.unwrap_or_else(|| Deadline::start(&settler));
+        settle(deletions(|page| page.wait(id, (settler, timer), now_ms())));
     }
 }
 
 impl Drop for PageWork {
     fn drop(&mut self) {
-        let waiters = PAGE.with(|page| {
-            let mut records = page.records.borrow_mut();
-            for id in &self.records {
-                if let Some(i) = records.iter().position(|r| r == id) {
-                    records.swap_remove(i);
-                }
-            }
-            let mut work = page.work.borrow_mut();
-            if let Some(i) = work.iter().position(|began| *began == self.began) {
-                work.swap_remove(i);
-            }
-            drop(work);
-            match page.busy() {
-                false => std::mem::take(&mut *page.waiters.borrow_mut()),
-                true => Vec::new(),
-            }
-        });
-        for (settler, deadline) in waiters {
-            settle_waiter(settler, Some(deadline));
-        }
+        settle(deletions(|page| page.end(self.0, now_ms())));
     }
-}
-
-/// Resolves a `forget` whose work is over, and clears its deadline.
-fn settle_waiter(settler: Settler, deadline: Option<Deadline>) {
-    if let Some(deadline) = &deadline {
-        deadline.cancel();
-    }
-    // Settling a promise calls no user code synchronously.
-    settler.settle(Ok(JsValue::UNDEFINED));
 }
 
 /// Who waits for a [`Forgetting`].
@@ -235,7 +135,8 @@ pub(super) struct Forgetting {
     assets: Vec<(String, Option<(String, JsValue)>)>,
     /// The record to save again if the asset deletion under way fails.
     restore: Option<(String, JsValue)>,
-    /// [`PageWork::forgets`] when it began: a `forget` call since then wants every record gone.
+    /// The page's `forget` calls when it began: a `forget` call since then wants every record
+    /// gone.
     forgets_before: u32,
     /// The timer that settles `forget` if the asset deletions take longer than
     /// [`FORGET_ASSET_WAIT_MS`].
@@ -270,19 +171,19 @@ impl Inner {
             keys: Vec::new(),
             assets: Vec::new(),
             restore: None,
-            forgets_before: PageWork::forgets(),
+            forgets_before: deletions(|page| page.forgets()),
             deadline: None,
             work: PageWork::begin(),
         });
         let asked_by_page = matches!(forgetting.done, ForgetDone::Settle(_));
         if asked_by_page {
-            PageWork::count_forget();
+            deletions(|page| page.count_forget());
         }
         if forget_stops_saving(every, asked_by_page) {
             self.stop_saving(None);
         }
         for upload_id in targets {
-            if PageWork::is_taken(&upload_id) {
+            if deletions(|page| page.is_taken(&upload_id)) {
                 // Another `forget` of this page gives it up; this one waits for it.
                 continue;
             }
@@ -415,7 +316,7 @@ impl Inner {
     ) {
         if let Some((key, record)) = forgetting.restore.take() {
             let error = (kind != report::DONE).then(|| from_js(&value, ErrorCode::Internal));
-            let forgotten_since = PageWork::forgets() != forgetting.forgets_before;
+            let forgotten_since = deletions(|page| page.forgets()) != forgetting.forgets_before;
             if expired_record_returns(error.as_ref(), forgotten_since) {
                 self.store_write(key, Some(record));
             }
