@@ -23,9 +23,12 @@ pub struct FileMedia {
 }
 
 /// Parses a file part's `Content-Type` strictly and checks that every name in `filenames`
-/// agrees with it: a name whose extension is known to belong to another media type is refused
-/// (a name with no extension, or an extension not in the table, says nothing and passes).
-pub fn file_media(content_type: &str, filenames: &[&str]) -> Result<FileMedia, Error> {
+/// agrees with it ([`check_name`], with the media types the upload may be stored as: `allowed`).
+pub fn file_media(
+    content_type: &str,
+    filenames: &[&str],
+    allowed: impl Fn(MediaType) -> bool,
+) -> Result<FileMedia, Error> {
     let unsupported = |why: String| Err(Error::new(ErrorCode::UnsupportedType, why));
     let Ok(parsed) = mime::Mime::from_str(content_type) else {
         return unsupported(format!(
@@ -46,7 +49,7 @@ pub fn file_media(content_type: &str, filenames: &[&str]) -> Result<FileMedia, E
         ));
     };
     for name in filenames {
-        check_name(media, name)?;
+        check_name(media, name, &allowed)?;
     }
     Ok(FileMedia {
         media,
@@ -57,27 +60,51 @@ pub fn file_media(content_type: &str, filenames: &[&str]) -> Result<FileMedia, E
 /// Checks that the file name `name` agrees with the media type `media` it is uploaded as: a name
 /// whose extension belongs to another media type is refused, since TwelveLabs may store the file
 /// as what its name says, whatever type it was sent as (so a grant's `types` would not hold). A
-/// name with no extension, or an extension not in the table, says nothing and passes.
-pub fn check_name(media: MediaType, name: &str) -> Result<(), Error> {
-    match media_of_extension(name).filter(|named| *named != media) {
-        None => Ok(()),
-        Some(named) => Err(Error::new(
-            ErrorCode::UnsupportedType,
-            format!(
-                "The file is uploaded as {}, but its name `{}` says {}.",
-                media.as_str(),
-                printable(name),
-                named.as_str()
-            ),
-        )),
+/// name with no extension, or an extension not in the table, says nothing and passes. The name
+/// of a container that holds audio as often as video ([`AUDIO_OR_VIDEO_CONTAINERS`]: a voice
+/// note recorded as `.webm`) passes as audio or video when the media type it is listed under is
+/// `allowed` too: whichever of the two TwelveLabs stores, the upload may be it.
+pub fn check_name(
+    media: MediaType,
+    name: &str,
+    allowed: impl Fn(MediaType) -> bool,
+) -> Result<(), Error> {
+    let Some(extension) = extension_of(name) else {
+        return Ok(());
+    };
+    let Some(named) = media_of(&extension) else {
+        return Ok(());
+    };
+    let audio_or_video = media != MediaType::Image
+        && AUDIO_OR_VIDEO_CONTAINERS.contains(&extension.as_str())
+        && allowed(named);
+    if named == media || audio_or_video {
+        return Ok(());
     }
+    Err(Error::new(
+        ErrorCode::UnsupportedType,
+        format!(
+            "The file is uploaded as {}, but its name `{}` says {}.",
+            media.as_str(),
+            printable(name),
+            named.as_str()
+        ),
+    ))
+}
+
+/// A file name's extension, lower case.
+fn extension_of(filename: &str) -> Option<String> {
+    Some(filename.rsplit_once('.')?.1.to_ascii_lowercase())
 }
 
 /// The media type a file name's extension stands for, if it is a known media extension.
 pub fn media_of_extension(filename: &str) -> Option<MediaType> {
-    let (_, extension) = filename.rsplit_once('.')?;
-    let extension = extension.to_ascii_lowercase();
-    let is = |list: &[&str]| list.contains(&extension.as_str());
+    media_of(&extension_of(filename)?)
+}
+
+/// The media type a lower-case extension stands for, if it is a known media extension.
+fn media_of(extension: &str) -> Option<MediaType> {
+    let is = |list: &[&str]| list.contains(&extension);
     if is(VIDEO_EXTENSIONS) {
         Some(MediaType::Video)
     } else if is(AUDIO_EXTENSIONS) {
@@ -93,6 +120,10 @@ const VIDEO_EXTENSIONS: &[&str] = &[
     "mp4", "m4v", "mov", "qt", "webm", "mkv", "avi", "wmv", "asf", "flv", "f4v", "mpg", "mpeg",
     "mpe", "m2v", "3gp", "3g2", "ts", "mts", "m2ts", "ogv", "mxf", "vob", "divx",
 ];
+/// Containers recorded with audio alone as often as with video (a voice note from a browser's
+/// `MediaRecorder` as `.webm`, a phone's `.3gp`, an audio-only `.mp4`, Ogg Vorbis): their
+/// extensions are listed under one media type above and below, but say only "audio or video".
+const AUDIO_OR_VIDEO_CONTAINERS: &[&str] = &["mp4", "webm", "3gp", "3g2", "ogg", "asf"];
 const AUDIO_EXTENSIONS: &[&str] = &[
     "mp3", "wav", "wave", "m4a", "aac", "flac", "ogg", "oga", "opus", "wma", "aif", "aiff", "aifc",
     "amr", "mka", "caf", "ac3", "weba", "mid", "midi",
@@ -115,6 +146,11 @@ fn printable(value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Every media type may be stored.
+    fn any(_: MediaType) -> bool {
+        true
+    }
+
     #[test]
     fn types_that_do_not_parse_as_mime_types_are_refused() {
         for bad in [
@@ -133,28 +169,28 @@ mod tests {
             "text/plain",
             "videos/mp4",
         ] {
-            let refused = file_media(bad, &["clip.mp4"]).unwrap_err();
+            let refused = file_media(bad, &["clip.mp4"], any).unwrap_err();
             assert_eq!(refused.code, ErrorCode::UnsupportedType, "{bad:?}");
         }
     }
 
     #[test]
     fn the_essence_is_what_goes_upstream() {
-        let media = file_media("Video/MP4; codecs=\"avc1\"", &["clip.mp4"]).unwrap();
+        let media = file_media("Video/MP4; codecs=\"avc1\"", &["clip.mp4"], any).unwrap();
         assert_eq!(media.media, MediaType::Video);
         assert_eq!(media.essence, "video/mp4");
         assert_eq!(
-            file_media("audio/mpeg", &["song.MP3", "song"])
+            file_media("audio/mpeg", &["song.MP3", "song"], any)
                 .unwrap()
                 .media,
             MediaType::Audio
         );
         assert_eq!(
-            file_media("image/png", &["scan.png"]).unwrap().essence,
+            file_media("image/png", &["scan.png"], any).unwrap().essence,
             "image/png"
         );
         // No extension, or one outside the table, says nothing either way.
-        assert!(file_media("video/mp4", &["clip", "clip.bin", ""]).is_ok());
+        assert!(file_media("video/mp4", &["clip", "clip.bin", ""], any).is_ok());
     }
 
     #[test]
@@ -166,11 +202,49 @@ mod tests {
             ("image/png", &["ok.png", "clip.mov"]),
             ("video/mp4", &["clip.mp4", "song.mp3"]),
         ] {
-            let refused = file_media(content_type, names).unwrap_err();
+            let refused = file_media(content_type, names, any).unwrap_err();
             assert_eq!(
                 refused.code,
                 ErrorCode::UnsupportedType,
                 "{content_type} {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn containers_of_audio_or_video_pass_as_either_when_both_may_be_stored() {
+        for (content_type, name) in [
+            ("audio/webm", "voice.webm"),
+            ("video/webm", "clip.webm"),
+            ("audio/mp4", "song.mp4"),
+            ("audio/3gpp", "memo.3gp"),
+            ("video/ogg", "film.ogg"),
+            ("audio/ogg", "song.ogg"),
+        ] {
+            assert!(
+                file_media(content_type, &[name], any).is_ok(),
+                "{content_type} {name}"
+            );
+        }
+        // Only audio may be stored: a `.webm` TwelveLabs may store as video is refused.
+        let audio_only = |m: MediaType| m == MediaType::Audio;
+        assert_eq!(
+            check_name(MediaType::Audio, "voice.webm", audio_only)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnsupportedType
+        );
+        assert!(check_name(MediaType::Audio, "song.ogg", audio_only).is_ok());
+        for (media, name) in [
+            (MediaType::Image, "voice.webm"),
+            (MediaType::Image, "song.ogg"),
+            (MediaType::Audio, "movie.mkv"),
+            (MediaType::Video, "song.mp3"),
+        ] {
+            assert_eq!(
+                check_name(media, name, any).unwrap_err().code,
+                ErrorCode::UnsupportedType,
+                "{media:?} {name}"
             );
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! Unloading a page cuts off every deletion it has under way, whichever uploader started it, so a
 //! `forget` (which a page calls before signing out) settles only once the deletions it waits for
-//! ([`forget_waits_for`]) are over, or at its deadline ([`FORGET_ASSET_WAIT_MS`] after it began
-//! waiting). IO-free: the adapter keeps one [`PageDeletions`] per page, hands each waiting
+//! ([`forget_waits_for`]) are over, or at its deadline ([`FORGET_ASSET_WAIT_MS`] after its
+//! deadline started: when its own assets began to go, or when it began to wait without any).
+//! IO-free: the adapter keeps one [`PageDeletions`] per page, hands each waiting
 //! `forget` over as an opaque waiter `W` (its promise and its deadline's timer), and settles the
 //! waiters each call hands back. A waiter whose deadline has passed is handed back too: its timer
 //! has settled it already, and settling twice does nothing.
@@ -40,7 +41,8 @@ pub struct PageDeletions<W> {
     deadlines: Vec<DeadlineAt<W>>,
     /// `forget` calls made in the page so far.
     forgets: u32,
-    /// When the last `forget` whose deadline settled it began waiting ([`forget_waits_for`]).
+    /// The latest start of a deadline that has fired: what a `forget` waited out
+    /// ([`forget_waits_for`]).
     waited_out_from: Option<f64>,
     next_id: u64,
 }
@@ -210,7 +212,7 @@ mod tests {
         // A later forget no longer waits for the deletion that one waited out ...
         let second = page.start_deadline(6.0 + WAIT);
         assert_eq!(page.wait(second, "second", 6.0 + WAIT), vec!["second"]);
-        // ... but does wait for one begun since that forget began waiting.
+        // ... but does wait for one begun since that forget's deadline started.
         let newer = page.begin(7.0 + WAIT);
         let third = page.start_deadline(8.0 + WAIT);
         assert_eq!(page.wait(third, "third", 8.0 + WAIT), Vec::<&str>::new());

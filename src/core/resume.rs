@@ -309,9 +309,9 @@ pub fn forget_stops_saving(every: bool, asked_by_page: bool) -> bool {
 }
 
 /// Whether `forget` waits for a deletion the page began at `began_ms` (another `forget`'s, or an
-/// aborted upload's asset deletion), given when the last `forget` that waited its whole
-/// [`FORGET_ASSET_WAIT_MS`] began waiting (`waited_out_from_ms`): not for one under way since
-/// before then, which that `forget` waited for long enough already (a `getToken` that never
+/// aborted upload's asset deletion), given the latest start of a `forget`'s deadline that then
+/// fired, a whole [`FORGET_ASSET_WAIT_MS`] later (`waited_out_from_ms`): not for one under way
+/// since before then, which that `forget` waited for long enough already (a `getToken` that never
 /// answers holds it for good, and must not make every later `forget` wait its whole deadline).
 /// A deletion no `forget` waited for is waited for, however old (an abort's slow DELETE).
 pub fn forget_waits_for(began_ms: f64, waited_out_from_ms: Option<f64>) -> bool {

@@ -12,7 +12,8 @@
 use crate::core::error::{Error, ErrorCode};
 use crate::core::media::{self, FileMedia};
 use crate::core::wire::{
-    user_metadata_from_json, validate_filename, CreateAssetFields, CreateAssetMethod, UserMetadata,
+    user_metadata_from_json, validate_filename, CreateAssetFields, CreateAssetMethod, MediaType,
+    UserMetadata,
 };
 
 /// The text fields and file-part headers must fit in this many bytes.
@@ -312,8 +313,9 @@ impl AssetForm {
     }
 
     /// The checked media of a direct upload's file part: its `Content-Type` parsed strictly,
-    /// and agreeing with every file name sent along (see [`crate::core::media`]).
-    pub fn direct_media(&self) -> Result<FileMedia, Error> {
+    /// and agreeing with every file name sent along, given the media types the upload may be
+    /// stored as (`allowed`; see [`crate::core::media`]).
+    pub fn direct_media(&self, allowed: impl Fn(MediaType) -> bool) -> Result<FileMedia, Error> {
         let file = self.file.as_ref();
         let names: Vec<&str> = [
             self.fields.filename.as_deref(),
@@ -322,7 +324,11 @@ impl AssetForm {
         .into_iter()
         .flatten()
         .collect();
-        media::file_media(file.map_or("", |f| f.content_type.as_str()), &names)
+        media::file_media(
+            file.map_or("", |f| f.content_type.as_str()),
+            &names,
+            allowed,
+        )
     }
 
     /// The text fields to send upstream, `user_metadata` replaced by `metadata` (the owner-tagged
@@ -561,7 +567,7 @@ mod tests {
         assert_eq!(end, prefix.consumed);
         let form = AssetForm::from_prefix(&prefix).unwrap();
         assert_eq!(form.fields.method, CreateAssetMethod::Direct);
-        assert_eq!(form.direct_media().unwrap().media, MediaType::Video);
+        assert_eq!(form.direct_media(|_| true).unwrap().media, MediaType::Video);
         assert_eq!(form.fields.user_metadata.unwrap()["k"], "v".into());
     }
 

@@ -384,10 +384,14 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
         &["filename", "type", "total_size"],
     )?;
     wire::validate_create_multipart(&request)?;
-    let media = request.media_type;
-    media::check_name(media, &request.filename)?;
+    // Checked here rather than in `validate_create_multipart`, which the browser package runs
+    // too: there the table of extensions would cost 1.3 KB gzipped for an answer the Worker
+    // gives before any upstream call (BENCHMARKS.md, "Package").
     let policy = &ctx.config.policy;
-    policy.check_type(&grant, media)?;
+    media::check_name(request.media_type, &request.filename, |m| {
+        policy.allows_type(&grant, m)
+    })?;
+    policy.check_type(&grant, request.media_type)?;
     policy.check_size(&grant, request.total_size)?;
     request.user_metadata = Some(policy::with_owner(request.user_metadata, &grant.sub));
     rate_limit::check(&ctx.env, &grant.sub).await?;
@@ -849,7 +853,8 @@ async fn check_form(
 ) -> Result<CheckedForm, ApiError> {
     let mut buffered = Vec::new();
     // Each parse reads the whole buffer again, so a prefix trickled in tiny chunks is parsed
-    // once per [`PREFIX_PARSE_STEP`] bytes (and at its end), not once per chunk: linear work.
+    // once per [`PREFIX_PARSE_STEP`] bytes (and at the body's end or the deadline), not once per
+    // chunk: at most 64 parses of the [`form::MAX_PREFIX_BYTES`] a prefix may take.
     let mut parse_at = 0;
     let mut deadline = Delay::from(Duration::from_millis(PREFIX_READ_MS));
     let prefix = loop {
@@ -875,7 +880,11 @@ async fn check_form(
                     )
                 }
             },
+            // Fields that arrived in time and were not parsed yet (less than a step) pass.
             Either::Right(_) => {
+                if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
+                    break prefix;
+                }
                 let late = format!(
                     "The form's fields did not arrive within {} s.",
                     PREFIX_READ_MS / 1000
@@ -893,8 +902,9 @@ async fn check_form(
         // Upstream gets the URL as the parser serialised it: the host it reads is the one checked.
         asset_form.fields.url = Some(source.into());
     } else {
-        let checked = asset_form.direct_media()?;
-        ctx.config.policy.check_type(grant, checked.media)?;
+        let policy = &ctx.config.policy;
+        let checked = asset_form.direct_media(|m| policy.allows_type(grant, m))?;
+        policy.check_type(grant, checked.media)?;
         // Upstream gets the parsed essence: the type it reads is the one checked.
         if let Some(file) = asset_form.file.as_mut() {
             file.content_type = checked.essence;

@@ -37,12 +37,17 @@ impl Policy {
     }
 
     /// Whether `media` is allowed by the deployment and by the grant's `types`.
-    pub fn check_type(&self, grant: &GrantClaims, media: MediaType) -> Result<(), Error> {
+    pub fn allows_type(&self, grant: &GrantClaims, media: MediaType) -> bool {
         let by_grant = grant
             .types
             .as_ref()
             .is_none_or(|types| types.iter().any(|t| t == media.as_str()));
-        if self.allowed_types.contains(&media) && by_grant {
+        self.allowed_types.contains(&media) && by_grant
+    }
+
+    /// [`Policy::allows_type`], as a refusal.
+    pub fn check_type(&self, grant: &GrantClaims, media: MediaType) -> Result<(), Error> {
+        if self.allows_type(grant, media) {
             Ok(())
         } else {
             // Over policy is "forbidden" (403), as every refusal decided by the grant or the

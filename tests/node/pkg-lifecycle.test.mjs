@@ -336,6 +336,38 @@ test('pendingUploads and restorePending settle, and uploads still complete, when
   }
 });
 
+test('forget that cannot reach IndexedDB still waits for the page\'s asset deletions before it rejects storage_unavailable', async () => {
+  const { tab } = await openPackageTab(env.browser, env.stack, {
+    sub: 'idb-hang-forget',
+    beforeImport: () => {
+      indexedDB.open = () => ({});
+    },
+  });
+  try {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      // Every DELETE reaches the Worker 8 s late: past the store's 5 s open bound.
+      const slowDeletes = (input, init) => (init?.method === 'DELETE' ? sleep(8_000).then(() => fetch(input, init)) : fetch(input, init));
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2, fetch: slowDeletes });
+      const { blob } = await window.seededSample(12, 33);
+      const handle = uploader.upload(blob, { filename: 'idb-abort.mp4' });
+      while (handle.progress.acknowledgedBytes === 0) await sleep(20);
+      handle.abort();
+      const outcome = await handle.done.then(() => 'resolved', (e) => e.code);
+      // The sign-out: forget, whatever it answers, then leave.
+      const forgotten = await uploader.forget().then(() => 'resolved', (e) => e.code);
+      return { outcome, forgotten, assetId: handle.assetId };
+    });
+    assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
+    assert.equal(seen.forgotten, 'storage_unavailable');
+    const { emulator } = env.stack;
+    const asset = await fetch(`${emulator.apiUrl}/assets/${seen.assetId}`, { headers: { 'x-api-key': emulator.apiKey } });
+    assert.equal(asset.status, 404, 'the aborted upload\'s asset is deleted by the time forget settles');
+  } finally {
+    await tab.close();
+  }
+});
+
 test('a tab resuming an upload that another tab completed resolves with its asset, through the Worker', async () => {
   const { tab } = await openTab();
   const setFaults = (patch) => fetch(`${env.stack.emulator.url}/_emulator/faults`, {

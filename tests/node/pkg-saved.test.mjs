@@ -523,6 +523,35 @@ test('forget waits for the asset deletion of an aborted upload that first waits 
     assert.deepEqual(seen.errors, []);
   }));
 
+test('an aborted upload continued after a reload has its asset deleted though getToken fails once first', () =>
+  inTab(100, async (tab) => {
+    const seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      const left = await window.pausedMidway('blip.mp4', 67);
+      await window.untilLetGo(left.uploadId);
+      // The next page continues it on its upload token (no grant yet); the app's token
+      // endpoint fails once, as a network blip would, then answers.
+      let tokenCalls = 0;
+      const flakyToken = async () => {
+        tokenCalls += 1;
+        if (tokenCalls === 1) throw new TypeError('Failed to fetch');
+        return window.getToken();
+      };
+      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: flakyToken });
+      const handle = next.resume(await window.sampleFile('blip.mp4', 67), { id: left.uploadId });
+      handle.done.catch(() => {});
+      const start = left.progress.acknowledgedBytes;
+      while (handle.progress.acknowledgedBytes <= start) await sleep(10);
+      handle.abort();
+      await next.forget();
+      return { assetId: handle.assetId, tokenCalls, errors: window.errors };
+    });
+    assert.ok(seen.assetId, JSON.stringify(seen));
+    assert.ok(await goneNow(seen.assetId), `the asset is deleted by the time forget settles: ${JSON.stringify(seen)}`);
+    assert.equal(seen.tokenCalls, 2, 'getToken was asked again after its failure');
+    assert.deepEqual(seen.errors, []);
+  }));
+
 test("forget waits for an aborted upload's slow asset deletion however long ago it began, when no forget has waited for it yet", () =>
   inTab(100, async (tab) => {
     const seen = await tab.evaluate(async () => {
@@ -608,6 +637,52 @@ test('forget waits for an upload aborted while its session was being created: th
   }
   assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
   assert.ok(await goneNow(seen.assetId), `the asset the creation made is deleted by the time forget settles: ${JSON.stringify(seen)}`);
+  assert.deepEqual(seen.errors, []);
+});
+
+test('forget waits for an abandoned creation of its own though an earlier forget waited out an older one of the same uploader', async () => {
+  const tab = await openTab();
+  let seen;
+  try {
+    seen = await tab.evaluate(async () => {
+      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+      // The first upload's creation never answers the page; the second's answer reaches the
+      // page 1.5 s after TwelveLabs made its session.
+      const made = [];
+      let creations = 0;
+      const heldCreations = async (input, init) => {
+        if (init?.method !== 'POST' || !String(input).endsWith('/multipart-uploads')) return fetch(input, init);
+        creations += 1;
+        if (creations === 1) return new Promise(() => {});
+        const response = await fetch(input, init);
+        made.push((await response.clone().json()).asset_id);
+        await sleep(1_500);
+        return response;
+      };
+      const uploader = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: window.getToken, fetch: heldCreations });
+      const first = uploader.upload(new File([(await window.seededSample(3, 84)).blob], 'hung.mp4', { type: 'video/mp4' }));
+      while (creations < 1) await sleep(10);
+      first.abort();
+      await first.done.catch(() => {});
+      // This forget waits its whole deadline for the creation that never answers.
+      let started = performance.now();
+      await uploader.forget();
+      const firstForgetMs = performance.now() - started;
+      const second = uploader.upload(new File([(await window.seededSample(3, 85)).blob], 'second.mp4', { type: 'video/mp4' }));
+      while (made.length < 1) await sleep(10);
+      second.abort();
+      const outcome = await second.done.then(() => 'resolved', (e) => e.code);
+      started = performance.now();
+      await uploader.forget();
+      return { outcome, firstForgetMs, secondForgetMs: performance.now() - started, assetId: made[0], errors: window.errors };
+    });
+  } finally {
+    // The sign-out navigation.
+    await tab.close();
+  }
+  assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
+  assert.ok(seen.firstForgetMs >= 9_000, `the first forget waited out the hung creation: ${JSON.stringify(seen)}`);
+  assert.ok(await goneNow(seen.assetId), `the asset the second creation made is deleted by the time forget settles: ${JSON.stringify(seen)}`);
   assert.deepEqual(seen.errors, []);
 });
 

@@ -278,7 +278,7 @@ test('a refused request whose body trickles in a byte at a time gets its refusal
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
-/** A raw HTTP/1.1 request to the Worker whose body is written piece by piece (`pieces`, each after `gapMs`). */
+/** A raw HTTP/1.1 request to the Worker whose body is written piece by piece (`pieces`, `gapMs` apart). */
 async function trickled(path, headers, pieces, { gapMs = 5, stopWhenAnswered = false } = {}) {
   const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -287,10 +287,10 @@ async function trickled(path, headers, pieces, { gapMs = 5, stopWhenAnswered = f
   socket.on('error', () => {});
   const started = Date.now();
   socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers}\r\n\r\n`);
-  for (const piece of pieces) {
+  for (const [i, piece] of pieces.entries()) {
     if (stopWhenAnswered && answer) break;
     socket.write(piece);
-    await new Promise((resolve) => setTimeout(resolve, gapMs));
+    if (i < pieces.length - 1) await new Promise((resolve) => setTimeout(resolve, gapMs));
   }
   for (let i = 0; i < 200 && !answer.includes('\r\n\r\n'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   await new Promise((resolve) => setTimeout(resolve, 100));
@@ -321,6 +321,21 @@ test('a direct upload whose form fields trickle in is refused within 10 s (408),
   }
   assert.equal(logged, 1, 'one log line');
   assert.deepEqual(await upstreamCalls(emulator), {});
+});
+
+test('a direct upload whose fields arrive at once and whose file bytes follow more than 10 s later is taken: the bound is on the fields alone', async () => {
+  const boundary = 'late-file-boundary';
+  const fields =
+    `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="late.mp4"\r\nContent-Type: video/mp4\r\n\r\n`;
+  const rest = `${'l'.repeat(3000)}\r\n--${boundary}--\r\n`;
+  const { answer, ms } = await trickled(
+    '/v1.3/assets',
+    `Authorization: Bearer ${grant()}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${fields.length + rest.length}`,
+    [fields, rest],
+    { gapMs: 11_000 },
+  );
+  assert.match(answer, /^HTTP\/1\.1 201 /, `${answer.slice(0, 300)} after ${ms} ms`);
 });
 
 test('a direct upload whose form arrives in small pieces is taken whole', async () => {

@@ -199,7 +199,7 @@ impl Uploader {
             }),
             sink: executor::sink(weak.clone()),
             keepalive: RefCell::new(None),
-            pending_deletions: RefCell::new(None),
+            abandoned_requests: RefCell::new(Vec::new()),
             api,
             persist,
             database: database_name(scope.as_deref()),

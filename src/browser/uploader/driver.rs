@@ -42,13 +42,24 @@ impl Inner {
             }
         }
         self.release_settled_claims();
-        let pending = self.state.borrow().engine.has_deletions_pending();
-        let mut work = self.pending_deletions.borrow_mut();
-        if pending != work.is_some() {
-            *work = pending.then(PageWork::begin);
-        }
-        drop(work);
+        self.track_abandoned_requests();
         self.arm_timer();
+    }
+
+    /// Keeps one piece of the page's work per request the engine abandoned while it is in
+    /// flight (`Engine::abandoned_requests`), begun when it was abandoned: a `forget` waits for
+    /// each as for an asset deletion under way.
+    fn track_abandoned_requests(&self) {
+        let state = self.state.borrow();
+        let abandoned: Vec<RequestId> = state.engine.abandoned_requests().collect();
+        let mut works = self.abandoned_requests.borrow_mut();
+        // Dropping a piece of work ends it (and may settle a `forget`, which runs no user code).
+        works.retain(|(request, _)| abandoned.contains(request));
+        for request in abandoned {
+            if !works.iter().any(|(tracked, _)| *tracked == request) {
+                works.push((request, PageWork::begin()));
+            }
+        }
     }
 
     pub(super) fn execute(self: &Rc<Self>, action: Action) {

@@ -36,8 +36,9 @@ use super::one_off::{Answer, OneOff, OneOffRequest, Settler};
 use super::ops::{report, Op};
 use super::Inner;
 
-/// A `forget` waiting for the page's deletions: its promise, and its deadline's timer.
-type Waiter = (Settler, JsValue);
+/// A `forget` waiting for the page's deletions: its promise, its deadline's timer, and what it
+/// settles with.
+type Waiter = (Settler, JsValue, Result<(), Error>);
 
 thread_local! {
     /// The page's deletions under way, across its uploaders (the core decides which `forget`
@@ -53,10 +54,10 @@ fn deletions<T>(f: impl FnOnce(&mut PageDeletions<Waiter>) -> T) -> T {
 /// Resolves the `forget`s the ledger handed back, and clears their timers (one whose deadline
 /// settled it already is settled again, which does nothing).
 fn settle(waiters: Vec<Waiter>) {
-    for (settler, timer) in waiters {
+    for (settler, timer, outcome) in waiters {
         cancel_call(&timer);
         // Settling a promise calls no user code synchronously.
-        settler.settle(Ok(JsValue::UNDEFINED));
+        settler.settle(outcome.map(|()| JsValue::UNDEFINED));
     }
 }
 
@@ -68,11 +69,12 @@ struct Deadline {
 }
 
 impl Deadline {
-    /// Resolves `settler` [`FORGET_ASSET_WAIT_MS`] from now.
-    fn start(settler: &Settler) -> Deadline {
+    /// Settles `settler` [`FORGET_ASSET_WAIT_MS`] from now: resolves it, or rejects it with
+    /// `error`.
+    fn start(settler: &Settler, error: Option<&Error>) -> Deadline {
         Deadline {
             id: deletions(|page| page.start_deadline(now_ms())),
-            timer: settler.resolve_later(FORGET_ASSET_WAIT_MS),
+            timer: settler.settle_later(FORGET_ASSET_WAIT_MS, error),
         }
     }
 }
@@ -91,17 +93,39 @@ impl PageWork {
         deletions(|page| page.take_record(self.0, upload_id));
     }
 
-    /// Settles `settler` once the page has no deletion under way that a `forget` waits for, or
-    /// at its deadline (`deadline`, or one started now).
-    fn settle_when_done(settler: Settler, deadline: Option<Deadline>) {
-        let Deadline { id, timer } = deadline.unwrap_or_else(|| Deadline::start(&settler));
-        settle(deletions(|page| page.wait(id, (settler, timer), now_ms())));
+    /// Settles `settler` with `outcome` once the page has no deletion under way that a `forget`
+    /// waits for, or at its deadline (`deadline`, or one started now): a `forget` that failed
+    /// waits too, as a page signing out after it would cut those deletions off all the same.
+    fn settle_when_done(settler: Settler, deadline: Option<Deadline>, outcome: Result<(), Error>) {
+        let Deadline { id, timer } =
+            deadline.unwrap_or_else(|| Deadline::start(&settler, outcome.as_ref().err()));
+        settle(deletions(|page| {
+            page.wait(id, (settler, timer, outcome), now_ms())
+        }));
     }
 }
 
 impl Drop for PageWork {
     fn drop(&mut self) {
         settle(deletions(|page| page.end(self.0, now_ms())));
+    }
+}
+
+/// A `forget`'s own work is over (`outcome`): its locks and its share of the page's work go
+/// first, then its promise settles with `outcome` once the page's deletions it waits for are
+/// over, or at its deadline.
+fn forget_over(forgetting: Forgetting, outcome: Result<(), Error>) {
+    let Forgetting {
+        done,
+        deadline,
+        claims,
+        work,
+        ..
+    } = forgetting;
+    drop(claims);
+    drop(work);
+    if let ForgetDone::Settle(settler) = done {
+        PageWork::settle_when_done(settler, deadline, outcome);
     }
 }
 
@@ -222,8 +246,8 @@ impl Inner {
 
     /// `forget` where nothing is saved (no IndexedDB, or `persist: false`): it settles once the
     /// page's deletions under way are over, as any `forget` does.
-    pub(super) fn forget_without_store(&self, settler: Settler) {
-        PageWork::settle_when_done(settler, None);
+    pub(super) fn forget_without_store(&self, settler: Settler, outcome: Result<(), Error>) {
+        PageWork::settle_when_done(settler, None, outcome);
     }
 
     /// The lock of `upload_id` was asked for: held, it is forgotten; held by another page, it
@@ -287,9 +311,9 @@ impl Inner {
     ) {
         if let ForgetDone::Settle(settler) = &forgetting.done {
             match result {
-                Err(error) => return settler.settle(Err(error)),
+                Err(error) => return forget_over(*forgetting, Err(error)),
                 Ok(()) if !forgetting.assets.is_empty() => {
-                    forgetting.deadline = Some(Deadline::start(settler));
+                    forgetting.deadline = Some(Deadline::start(settler, None));
                 }
                 Ok(()) => {}
             }
@@ -329,12 +353,7 @@ impl Inner {
     /// `forget` settles then if its deadline has not settled it yet.
     pub(super) fn discard_assets(self: &Rc<Self>, mut forgetting: Box<Forgetting>) {
         let Some((asset_id, restore)) = forgetting.assets.pop() else {
-            // Its locks and its share of the page's work go first.
-            let Forgetting { done, deadline, .. } = *forgetting;
-            if let ForgetDone::Settle(settler) = done {
-                PageWork::settle_when_done(settler, deadline);
-            }
-            return;
+            return forget_over(*forgetting, Ok(()));
         };
         let id = self.local_id();
         forgetting.restore = restore;

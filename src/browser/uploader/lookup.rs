@@ -143,14 +143,17 @@ impl Inner {
             }
             // Without a database there is nothing to forget (but the page's deletions to wait
             // for); one that would not open may still hold the records.
-            (StoreTask::Read(Lookup::Forget(_, settler)), None) => match self.store_failed.get() {
-                false => self.forget_without_store(settler),
-                true => settler.settle(Err(Error::new(
-                    ErrorCode::StorageUnavailable,
-                    "forget: IndexedDB did not open (an error, or no answer within 5 s), so the \
-                     saved uploads could not be deleted",
-                ))),
-            },
+            (StoreTask::Read(Lookup::Forget(_, settler)), None) => {
+                let outcome = match self.store_failed.get() {
+                    false => Ok(()),
+                    true => Err(Error::new(
+                        ErrorCode::StorageUnavailable,
+                        "forget: IndexedDB did not open (an error, or no answer within 5 s), so \
+                         the saved uploads could not be deleted",
+                    )),
+                };
+                self.forget_without_store(settler, outcome);
+            }
             (StoreTask::Read(Lookup::Forgotten(forgetting)), None) => {
                 self.forget_locked(forgetting, Vec::new())
             }

@@ -43,7 +43,7 @@ use crate::browser::api::{Api, SessionRef};
 use crate::browser::runtime::now_ms;
 use crate::browser::store::Store;
 use crate::browser::subscribe::Subscribers;
-use crate::core::engine::{Engine, EngineConfig, FileId, Input};
+use crate::core::engine::{Engine, EngineConfig, FileId, Input, RequestId};
 use crate::core::error::Error;
 use crate::core::progress::Progress;
 use crate::core::resume::Fingerprint;
@@ -126,9 +126,9 @@ struct Inner {
     sink: Closure<dyn Fn(u32, f64, JsValue)>,
     /// The uploader itself, held while an operation is in flight (`executor`).
     keepalive: RefCell<Option<Rc<Inner>>>,
-    /// Asset deletions the engine may still ask for (`Engine::has_deletions_pending`), as the
-    /// page's work that `forget` waits for (`forget::PageWork`).
-    pending_deletions: RefCell<Option<forget::PageWork>>,
+    /// The requests the engine abandoned that are still in flight (each may still make an asset
+    /// to delete), each as the page's work that `forget` waits for (`forget::PageWork`).
+    abandoned_requests: RefCell<Vec<(RequestId, forget::PageWork)>>,
     api: Api,
     persist: PersistSetting,
     /// The IndexedDB database of this uploader's `persistScope`.

@@ -125,10 +125,18 @@ impl Settler {
         promise
     }
 
-    /// Resolves with `undefined` after `delay_ms`, unless settled before (settling twice does
-    /// nothing); the handle is for [`cancel_call`](crate::browser::runtime::cancel_call).
-    pub(super) fn resolve_later(&self, delay_ms: u32) -> JsValue {
-        crate::browser::runtime::call_later(&self.resolve, f64::from(delay_ms))
+    /// Resolves with `undefined` (or rejects with `error`) after `delay_ms`, unless settled
+    /// before (settling twice does nothing); the handle is for
+    /// [`cancel_call`](crate::browser::runtime::cancel_call).
+    pub(super) fn settle_later(&self, delay_ms: u32, error: Option<&Error>) -> JsValue {
+        let settle = match error {
+            None => self.resolve.clone(),
+            Some(error) => self
+                .reject
+                .bind1(&JsValue::UNDEFINED, &to_js_error(error))
+                .unchecked_into(),
+        };
+        crate::browser::runtime::call_later(&settle, f64::from(delay_ms))
     }
 
     /// Resolves with the value, or rejects with the error as an `UploadError`.

@@ -248,9 +248,8 @@ impl Engine {
         match decide(&mut u.creation, random) {
             NextStep::RetryAfterMs(delay_ms) => {
                 u.create_lane.not_before_ms = now_ms.saturating_add(delay_ms);
-                if u.progress.set_retrying(u.creation.retrying()) {
-                    u.throttle.mark_urgent();
-                }
+                let retrying = u.creation.retrying();
+                u.set_retrying(retrying);
             }
             NextStep::Fail(error) => self.finish(now_ms, file, Err(error)),
             // Sent again at once, once a fresh grant is at hand.

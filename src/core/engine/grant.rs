@@ -32,21 +32,15 @@ impl Engine {
     pub(super) fn on_token_refreshed(&mut self) {
         if self.config.renewable_grant {
             self.grant = Grant::Held;
-            for asset_id in core::mem::take(&mut self.deletes_awaiting_grant) {
-                self.actions.push_back(Action::DeleteAsset { asset_id });
-            }
         }
     }
 
-    /// Deletes the asset an aborted upload reserved (best effort: [`Action::DeleteAsset`]). The
-    /// call needs the grant: an upload continued after a reload never needed one (its upload
-    /// token drove it), so the delete may first wait for [`Action::NeedToken`] to be answered.
+    /// Deletes the asset an aborted upload reserved (best effort: [`Action::DeleteAsset`]), at
+    /// once, whether or not a grant is held: the adapter's one-off call gets one itself, with
+    /// its own retries (an upload continued after a reload never needed one, and a `getToken`
+    /// that fails once must not lose the deletion).
     pub(super) fn delete_asset(&mut self, asset_id: String) {
-        if self.grant_ready() {
-            self.actions.push_back(Action::DeleteAsset { asset_id });
-        } else {
-            self.deletes_awaiting_grant.push(asset_id);
-        }
+        self.actions.push_back(Action::DeleteAsset { asset_id });
     }
 
     /// No grant to be had (`getToken` failed with `error`). Every upload whose next call waits
@@ -59,8 +53,6 @@ impl Engine {
             return;
         }
         self.grant = Grant::Missing;
-        // Best effort: a delete does not outlive the grant it waited for.
-        self.deletes_awaiting_grant.clear();
         let waiting: Vec<(FileId, Phase)> = self
             .uploads
             .iter()

@@ -318,8 +318,8 @@ pub enum Action {
     /// finished with `aborted`), so the adapter sends it as a one-off `deleteAsset` call, with
     /// that call's retries and a fresh grant after a 401 ([`crate::core::retry::OneOffRetry`]
     /// for `Operation::DeleteAsset`: a long upload outlives the grant it began with), and
-    /// ignores the result. It needs the grant: with none held, [`Action::NeedToken`] comes
-    /// first, and the delete once it is answered (none if `getToken` fails).
+    /// ignores the result. It is emitted whether or not the engine holds a grant: that call
+    /// gets one itself (with its retries) when none is cached.
     DeleteAsset {
         /// The reserved asset.
         asset_id: String,

@@ -187,8 +187,6 @@ pub struct Engine {
     puts_in_flight: u32,
     last_now_ms: u64,
     grant: Grant,
-    /// Assets to delete once a grant is held (see [`Engine::delete_asset`]).
-    deletes_awaiting_grant: Vec<String>,
 }
 
 impl Engine {
@@ -213,7 +211,6 @@ impl Engine {
             online: true,
             puts_in_flight: 0,
             last_now_ms: 0,
-            deletes_awaiting_grant: Vec::new(),
         })
     }
 
@@ -408,16 +405,15 @@ impl Engine {
         }) && !self.requests.values().any(|r| r.file == file)
     }
 
-    /// Whether an asset deletion ([`Action::DeleteAsset`]) may still be asked for: one waits
-    /// for a grant ([`Action::NeedToken`] answered), or an aborted upload's session creation or
-    /// direct upload is still in flight (whatever it creates is deleted when it answers). A
-    /// page's `forget` waits for these as for the deletions under way.
-    pub fn has_deletions_pending(&self) -> bool {
-        !self.deletes_awaiting_grant.is_empty()
-            || self
-                .requests
-                .values()
-                .any(|r| matches!(r.kind, RequestKind::Abandoned))
+    /// The session creations and direct uploads the engine gave up on (their upload was
+    /// aborted, or the request passed its deadline) that are still in flight: whatever each
+    /// creates is deleted ([`Action::DeleteAsset`]) when it answers. A page's `forget` waits
+    /// for each, from when it was given up, as for the deletions under way.
+    pub fn abandoned_requests(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.requests
+            .iter()
+            .filter(|(_, r)| matches!(r.kind, RequestKind::Abandoned))
+            .map(|(id, _)| *id)
     }
 
     /// The uploads in progress, in scheduling order.

@@ -199,12 +199,17 @@ impl Upload {
 
     /// Shows in the progress that a request waits `delay_ms` for retry number `attempt`.
     pub(super) fn show_retry(&mut self, attempt: u32, delay_ms: u64, cause: &Error) {
-        let retrying = Retrying {
+        self.set_retrying(Some(Retrying {
             attempt,
             delay_ms,
             error_code: cause.code,
-        };
-        if self.progress.set_retrying(Some(retrying)) {
+        }));
+    }
+
+    /// Shows in the progress the retry a request waits for (`None`: none); a new one goes out
+    /// in the next progress event, whatever the interval.
+    pub(super) fn set_retrying(&mut self, retrying: Option<Retrying>) {
+        if self.progress.set_retrying(retrying) && retrying.is_some() {
             self.throttle.mark_urgent();
         }
     }
