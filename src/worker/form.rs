@@ -391,14 +391,11 @@ pub struct FileTail {
     limit: u64,
     /// Bytes seen so far (content, then delimiter and whatever follows).
     seen: u64,
-    /// The last `delimiter.len() - 1` bytes, to find a delimiter split across chunks.
-    window: Vec<u8>,
     /// Content length, once the delimiter has been found.
     content_len: Option<u64>,
-    /// Bytes after the delimiter (to read `--` and the epilogue).
-    after_delimiter: Vec<u8>,
     /// The last bytes seen, held back from upstream until the body has ended well (see
-    /// [`FileTail::push`]).
+    /// [`FileTail::push`]); also where a delimiter split across chunks, and what follows the
+    /// delimiter, are read.
     held: Vec<u8>,
 }
 
@@ -409,66 +406,61 @@ impl FileTail {
             delimiter: format!("\r\n--{boundary}").into_bytes(),
             limit,
             seen: 0,
-            window: Vec::new(),
             content_len: None,
-            after_delimiter: Vec::new(),
             held: Vec::new(),
         }
     }
 
     /// Checks the next chunk and returns the bytes that may now go upstream (often all but the
-    /// last few). An error means the body must not reach upstream. The last
-    /// bytes seen are held back until [`FileTail::finish`] accepts the
+    /// last few). An error means the body must not reach upstream. The last bytes seen (the
+    /// delimiter's length and four more) are held back until [`FileTail::finish`] accepts the
     /// body's end: the closing boundary is among them, so upstream never sees a complete form
     /// (and makes no asset) for a body refused after its closing boundary (an epilogue, a read
-    /// error).
+    /// error). Each byte is copied once, into the held bytes.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        self.check(chunk)?;
+        // A delimiter may begin in the last `delimiter.len() - 1` bytes already held.
+        let search_from = self.held.len().saturating_sub(self.delimiter.len() - 1);
         self.held.extend_from_slice(chunk);
-        let still_held = self
-            .held
-            .split_off(self.held.len().saturating_sub(self.held_back_len()));
+        self.seen += chunk.len() as u64;
+        if self.content_len.is_none() {
+            if let Some(at) = find(&self.held[search_from..], &self.delimiter) {
+                self.content_len = Some(self.held_start() + (search_from + at) as u64);
+            }
+        }
+        // Bytes that can no longer be the start of a delimiter are certainly content.
+        let certain_content = self
+            .content_len
+            .unwrap_or(self.seen.saturating_sub(self.delimiter.len() as u64 - 1));
+        if certain_content > self.limit {
+            return Err(too_large(self.limit));
+        }
+        self.check_after_delimiter()?;
+        let keep = self.delimiter.len() + 4;
+        let still_held = self.held.split_off(self.held.len().saturating_sub(keep));
         Ok(std::mem::replace(&mut self.held, still_held))
     }
 
-    /// How many of the last bytes seen are held back: the closing boundary and its line break.
-    fn held_back_len(&self) -> usize {
-        self.delimiter.len() + 4
+    /// Where in the body the first held byte is.
+    fn held_start(&self) -> u64 {
+        self.seen - self.held.len() as u64
     }
 
-    fn check(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        let start_of_chunk = self.seen;
-        self.seen += chunk.len() as u64;
-        if self.content_len.is_none() {
-            let mut joined = std::mem::take(&mut self.window);
-            let window_start = start_of_chunk - joined.len() as u64;
-            joined.extend_from_slice(chunk);
-            if let Some(at) = find(&joined, &self.delimiter) {
-                let content_len = window_start + at as u64;
-                self.content_len = Some(content_len);
-                self.after_delimiter = joined[at + self.delimiter.len()..].to_vec();
-            } else {
-                let keep = (self.delimiter.len() - 1).min(joined.len());
-                self.window = joined[joined.len() - keep..].to_vec();
-            }
-            // Bytes that can no longer be the start of a delimiter are certainly content.
-            let certain_content = self
-                .content_len
-                .unwrap_or(self.seen - self.window.len() as u64);
-            if certain_content > self.limit {
-                return Err(too_large(self.limit));
-            }
-            return self.check_after_delimiter();
-        }
-        self.after_delimiter.extend_from_slice(chunk);
-        self.check_after_delimiter()
+    /// The bytes seen after the delimiter, once it has been found. Only up to four may follow
+    /// it (`--` and a line break), so they are always among the held bytes.
+    fn after_delimiter(&self) -> Option<&[u8]> {
+        let end = self.content_len? + self.delimiter.len() as u64;
+        let from = end.checked_sub(self.held_start())?;
+        self.held.get(usize::try_from(from).ok()?..)
     }
 
     fn check_after_delimiter(&self) -> Result<(), Error> {
-        if self.content_len.is_none() || self.after_delimiter.len() < 2 {
+        let Some(after) = self.after_delimiter() else {
+            return Ok(());
+        };
+        if after.len() < 2 {
             return Ok(());
         }
-        if !self.after_delimiter.starts_with(b"--") {
+        if !after.starts_with(b"--") {
             return Err(Error::invalid(
                 "The `file` part must be the last part of the form.",
             ));
@@ -476,7 +468,7 @@ impl FileTail {
         // Only the line break that ends the closing boundary may follow it. An epilogue is legal
         // in MIME but no client sends one, and it would travel upstream unread: a lenient parser
         // there could take a part smuggled in it (an owner tag) as part of the form.
-        let epilogue = &self.after_delimiter[2..];
+        let epilogue = &after[2..];
         if !b"\r\n".starts_with(&epilogue[..epilogue.len().min(2)]) || epilogue.len() > 2 {
             return Err(malformed("nothing may follow the closing boundary"));
         }
@@ -487,7 +479,7 @@ impl FileTail {
     /// file's size and the bytes held back, which may now go upstream.
     pub fn finish(&mut self) -> Result<(u64, Vec<u8>), Error> {
         match self.content_len {
-            Some(len) if self.after_delimiter.starts_with(b"--") => {
+            Some(len) if self.after_delimiter().is_some_and(|a| a.starts_with(b"--")) => {
                 Ok((len, std::mem::take(&mut self.held)))
             }
             _ => Err(malformed("the body ended before the closing boundary")),
@@ -736,6 +728,62 @@ mod tests {
         let passed = tail.push(&body).unwrap();
         assert!(!passed.ends_with(closing.as_bytes()));
         assert!(tail.push(b"epilogue").is_err());
+    }
+
+    /// What a whole tail (the bytes after the file part's headers) must give: the content's
+    /// size when it is `content`, the closing delimiter, `--` and at most a line break; else
+    /// a refusal. Read on the whole body at once, as the streaming `FileTail` may not.
+    fn expected_tail(tail: &[u8], limit: u64) -> Option<u64> {
+        let delimiter = format!("\r\n--{B}");
+        let at = find(tail, delimiter.as_bytes())?;
+        let after = &tail[at + delimiter.len()..];
+        let well_ended = after == b"--" || after == b"--\r" || after == b"--\r\n";
+        (well_ended && at as u64 <= limit).then_some(at as u64)
+    }
+
+    #[test]
+    fn the_file_tail_agrees_with_a_whole_body_reading_for_any_chunking() {
+        // A small linear congruential generator: varied cases, the same in every run.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % bound
+        };
+        let endings: [&[u8]; 7] = [b"--\r\n", b"--", b"--\r", b"--\r\nx", b"-x", b"\r\n", b""];
+        for case in 0..600 {
+            let mut tail: Vec<u8> = (0..next(300)).map(|_| b"\r\n-ab"[next(5)]).collect();
+            tail.extend_from_slice(format!("\r\n--{B}").as_bytes());
+            tail.extend_from_slice(endings[next(endings.len())]);
+            let limit = next(320) as u64;
+            let mut pushed = FileTail::new(B, limit);
+            let mut passed = Vec::new();
+            let mut at = 0;
+            let outcome = loop {
+                if at == tail.len() {
+                    break pushed.finish().map(|(size, held)| {
+                        passed.extend(held);
+                        size
+                    });
+                }
+                let end = (at + 1 + next(40)).min(tail.len());
+                match pushed.push(&tail[at..end]) {
+                    Ok(ready) => passed.extend(ready),
+                    Err(error) => break Err(error),
+                }
+                at = end;
+            };
+            assert_eq!(
+                outcome.as_ref().ok().copied(),
+                expected_tail(&tail, limit),
+                "case {case}: {:?}",
+                String::from_utf8_lossy(&tail)
+            );
+            if outcome.is_ok() {
+                assert_eq!(passed, tail, "case {case}");
+            }
+        }
     }
 
     #[test]
