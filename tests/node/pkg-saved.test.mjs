@@ -77,6 +77,22 @@ async function openTab() {
       }
       throw new Error(`upload ${id} was never let go of`);
     };
+    // The sign-out of a page that continued an upload left paused by an earlier one, on its
+    // upload token alone (no grant yet, so `getToken` is first asked for the abort's asset
+    // deletion): once it has stored more, it is aborted, then forgotten. Resolves with its handle.
+    window.continuedThenSignedOut = async (name, seed, getToken) => {
+      const left = await window.pausedMidway(name, seed);
+      await window.untilLetGo(left.uploadId);
+      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken });
+      const handle = next.resume(await window.sampleFile(name, seed), { id: left.uploadId });
+      handle.done.catch(() => {});
+      while (handle.progress.acknowledgedBytes <= left.progress.acknowledgedBytes) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      handle.abort();
+      await next.forget();
+      return handle;
+    };
     window.errors = [];
     window.addEventListener('error', (event) => window.errors.push(String(event.message)));
     window.addEventListener('unhandledrejection', (event) => window.errors.push(String(event.reason)));
@@ -503,19 +519,9 @@ test('forget waits for the asset deletion of an aborted upload that first waits 
   inTab(100, async (tab) => {
     const seen = await tab.evaluate(async () => {
       const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const left = await window.pausedMidway('continued.mp4', 66);
-      await window.untilLetGo(left.uploadId);
-      // The next page continues it on its upload token: no grant yet, and its backend takes a
-      // second to give one.
+      // Its backend takes a second to give a grant.
       const slowToken = async () => (await sleep(1000), window.getToken());
-      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: slowToken });
-      const handle = next.resume(await window.sampleFile('continued.mp4', 66), { id: left.uploadId });
-      handle.done.catch(() => {});
-      const start = left.progress.acknowledgedBytes;
-      while (handle.progress.acknowledgedBytes <= start) await sleep(10);
-      // The sign-out: abort, then forget.
-      handle.abort();
-      await next.forget();
+      const handle = await window.continuedThenSignedOut('continued.mp4', 66, slowToken);
       return { assetId: handle.assetId, errors: window.errors };
     });
     assert.ok(seen.assetId, JSON.stringify(seen));
@@ -526,24 +532,14 @@ test('forget waits for the asset deletion of an aborted upload that first waits 
 test('an aborted upload continued after a reload has its asset deleted though getToken fails once first', () =>
   inTab(100, async (tab) => {
     const seen = await tab.evaluate(async () => {
-      const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-      const left = await window.pausedMidway('blip.mp4', 67);
-      await window.untilLetGo(left.uploadId);
-      // The next page continues it on its upload token (no grant yet); the app's token
-      // endpoint fails once, as a network blip would, then answers.
+      // The app's token endpoint fails once, as a network blip would, then answers.
       let tokenCalls = 0;
       const flakyToken = async () => {
         tokenCalls += 1;
         if (tokenCalls === 1) throw new TypeError('Failed to fetch');
         return window.getToken();
       };
-      const next = new window.pkg.Uploader({ endpoint: window.workerUrl, getToken: flakyToken });
-      const handle = next.resume(await window.sampleFile('blip.mp4', 67), { id: left.uploadId });
-      handle.done.catch(() => {});
-      const start = left.progress.acknowledgedBytes;
-      while (handle.progress.acknowledgedBytes <= start) await sleep(10);
-      handle.abort();
-      await next.forget();
+      const handle = await window.continuedThenSignedOut('blip.mp4', 67, flakyToken);
       return { assetId: handle.assetId, tokenCalls, errors: window.errors };
     });
     assert.ok(seen.assetId, JSON.stringify(seen));
