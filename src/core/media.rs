@@ -4,7 +4,8 @@
 //! `Content-Type` and, where that says little, from the file name's extension. So the part's
 //! type is parsed as a MIME type (type, subtype, parameters: the `mime` crate, which refuses
 //! `image`, `image/png garbage` or `Image/Png;;`), its top-level type must be `video`, `audio`
-//! or `image`, and no file name sent along may carry an extension of another media type. What
+//! or `image`, and no file name sent along may carry an extension of another media type (a
+//! container of audio or video passes as either when both may be stored: [`check_name`]). What
 //! goes upstream is the parsed essence (`image/png`, lower case, no parameters), so the type
 //! TwelveLabs reads is the one that was checked.
 
