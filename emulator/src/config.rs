@@ -128,6 +128,9 @@ pub struct Faults {
     pub put_failure_kind: PutFailureKind,
     /// The next N chunk PUTs fail with `put_failure_kind` (deterministic, before the rate).
     pub put_fail_next: u64,
+    /// The next chunk PUTs fail with these kinds, one each, in order (deterministic, before
+    /// `put_fail_next`): a test can have every kind happen whatever the upload's pace.
+    pub put_fail_sequence: Vec<PutFailureKind>,
     /// How long a stalled PUT is held open.
     pub put_stall_secs: u64,
     /// Lifetime of presigned URLs issued from now on.
@@ -159,6 +162,7 @@ impl Default for Faults {
             put_failure_rate: 0.0,
             put_failure_kind: PutFailureKind::ServerError,
             put_fail_next: 0,
+            put_fail_sequence: Vec::new(),
             put_stall_secs: DEFAULT_PUT_STALL_SECS,
             url_ttl_secs: DEFAULT_URL_TTL_SECS,
             single_use_urls: false,
@@ -185,6 +189,8 @@ pub struct FaultsPatch {
     pub put_failure_kind: Option<PutFailureKind>,
     /// New value of [`Faults::put_fail_next`].
     pub put_fail_next: Option<u64>,
+    /// New value of [`Faults::put_fail_sequence`].
+    pub put_fail_sequence: Option<Vec<PutFailureKind>>,
     /// New value of [`Faults::put_stall_secs`].
     pub put_stall_secs: Option<u64>,
     /// New value of [`Faults::url_ttl_secs`].
@@ -227,12 +233,13 @@ impl Faults {
     pub fn patched(&self, patch: &FaultsPatch) -> Faults {
         let mut next = self.clone();
         macro_rules! apply {
-            ($($field:ident),*) => { $( if let Some(value) = patch.$field { next.$field = value; } )* };
+            ($($field:ident),*) => { $( if let Some(value) = &patch.$field { next.$field = value.clone(); } )* };
         }
         apply!(
             put_failure_rate,
             put_failure_kind,
             put_fail_next,
+            put_fail_sequence,
             put_stall_secs,
             url_ttl_secs,
             single_use_urls,

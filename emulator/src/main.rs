@@ -135,6 +135,7 @@ impl Cli {
             put_failure_rate: self.put_failure_rate,
             put_failure_kind: PutFailureKind::parse(&self.put_failure_kind)?,
             put_fail_next: self.put_fail_next,
+            put_fail_sequence: Vec::new(),
             put_stall_secs: self.put_stall_secs,
             url_ttl_secs: self.url_ttl_secs,
             single_use_urls: self.single_use_urls,

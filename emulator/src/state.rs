@@ -411,9 +411,12 @@ impl AppState {
             .then_some(faults.retry_after_secs)
     }
 
-    /// Decides what happens to a chunk PUT (deterministic counter first).
+    /// Decides what happens to a chunk PUT (the deterministic sequence and counter first).
     pub fn decide_put_fate(&self) -> PutFate {
         let mut faults = self.faults.write().expect("faults lock");
+        if !faults.put_fail_sequence.is_empty() {
+            return PutFate::Fail(faults.put_fail_sequence.remove(0));
+        }
         if faults.put_fail_next > 0 {
             faults.put_fail_next -= 1;
             return PutFate::Fail(faults.put_failure_kind);

@@ -287,6 +287,38 @@ async fn injected_reset_breaks_the_connection_without_an_answer() {
 }
 
 #[tokio::test]
+async fn a_fail_sequence_fails_the_next_puts_with_its_kinds_in_order_before_the_counter() {
+    let h = Harness::default().await;
+    let (upload, _, url) = one_chunk_session(&h, 64 * 1024).await;
+    let faults = h
+        .post_debug(
+            "/faults",
+            &json!({"put_fail_sequence": ["reset", "500"], "put_fail_next": 1, "put_failure_kind": "500"}),
+        )
+        .await;
+    assert_eq!(faults["put_fail_sequence"], json!(["reset", "500"]));
+    let bytes = test_bytes(64 * 1024, 5);
+    let reset = h.client.put(&url).body(bytes.clone()).send().await;
+    assert!(!reset.expect_err("the first PUT is reset").is_status());
+    assert_eq!(
+        h.get_debug("/faults").await["put_fail_sequence"],
+        json!(["500"])
+    );
+    for _ in 0..2 {
+        let failed = h.put(&url, bytes.clone()).await;
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let faults = h.get_debug("/faults").await;
+    assert_eq!(faults["put_fail_sequence"], json!([]));
+    assert_eq!(faults["put_fail_next"], 0);
+    h.put_ok(&url, bytes).await;
+    let stats = h.get_debug("/stats").await;
+    assert_eq!(stats["chunk_puts"][&upload]["1"]["injected_failures"], 3);
+    assert_eq!(stats["chunk_puts"][&upload]["1"]["stored"], 1);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn injected_stall_never_answers_until_the_client_gives_up() {
     let h = Harness::default().await;
     let (_, _, url) = one_chunk_session(&h, 64 * 1024).await;

@@ -16,6 +16,7 @@ export const NO_FAULTS = {
   put_failure_rate: 0,
   put_failure_kind: '500',
   put_fail_next: 0,
+  put_fail_sequence: [],
   put_stall_secs: 300,
   url_ttl_secs: 3600,
   single_use_urls: false,
