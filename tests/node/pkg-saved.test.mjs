@@ -754,6 +754,50 @@ test('forget() without an id gives up every saved upload, completed ones include
   assert.deepEqual(seen.errors, []);
   }));
 
+test("forget(id) refused with conflict still waits for the page's asset deletions before it rejects", () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async (MIB) => {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    // Every DELETE reaches the Worker 3 s late.
+    const slowDeletes = (input, init) => (init?.method === 'DELETE' ? sleep(3_000).then(() => fetch(input, init)) : fetch(input, init));
+    const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2, fetch: slowDeletes };
+    const file = async (name, mib, seed) => new File([(await window.seededSample(mib, seed)).blob], name, { type: 'video/mp4' });
+    const uploader = new window.pkg.Uploader(options);
+    // One upload "another page" sends (this page holds its lock, as a tab sending it would).
+    const busy = uploader.upload(await file('busy-elsewhere.mp4', 24, 44));
+    while (busy.progress.acknowledgedBytes < MIB) await sleep(20);
+    busy.pause();
+    await window.untilLetGo(busy.uploadId);
+    let release;
+    await new Promise((held) =>
+      navigator.locks.request(`twelvelabs-edge-upload/${busy.uploadId}`, () => {
+        held();
+        return new Promise((r) => (release = r));
+      }),
+    );
+    // An upload aborted: its asset's deletion is under way, 3 s long.
+    const aborted = uploader.upload(await file('aborted.mp4', 12, 45));
+    while (aborted.progress.acknowledgedBytes === 0) await sleep(20);
+    aborted.abort();
+    const outcome = await aborted.done.then(() => 'resolved', (e) => e.code);
+    // The user gives up the upload the other page sends (from an uploader that does not run
+    // it), then leaves.
+    const later = new window.pkg.Uploader(options);
+    const started = performance.now();
+    const refused = await later.forget(busy.uploadId).then(() => null, (e) => e.code);
+    const waitedMs = performance.now() - started;
+    release();
+    return { outcome, refused, waitedMs, abortedAsset: aborted.assetId, busyAsset: busy.assetId, errors: window.errors };
+  }, MiB);
+  assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
+  assert.equal(seen.refused, 'conflict', JSON.stringify(seen));
+  const { emulator } = env.stack;
+  const abortedAsset = await fetch(`${emulator.apiUrl}/assets/${seen.abortedAsset}`, { headers: { 'x-api-key': emulator.apiKey } });
+  assert.equal(abortedAsset.status, 404, `the aborted upload's asset is deleted by the time forget rejects (${Math.round(seen.waitedMs)} ms)`);
+  assert.equal(await assetStatus(seen.busyAsset), 'processing', "the other page's upload keeps its asset");
+  assert.deepEqual(seen.errors, []);
+  }));
+
 /** Sets emulator faults. */
 async function faults(patch) {
   await getJson(`${env.stack.emulator.url}/_emulator/faults`, {

@@ -255,7 +255,9 @@ impl Uploader {
     /// Gives up a saved upload: deletes its record and, for one no page runs, the asset its
     /// session reserved (which would otherwise stay `processing`); settles once both are gone,
     /// or 10 s after the record if the asset's deletion takes longer (it then goes on).
-    /// Rejects with `conflict` while another tab or window of the app sends that upload.
+    /// Rejects with `conflict` while another tab or window of the app sends that upload. Like
+    /// a `forget` that succeeds, one that rejects first waits for the page's asset deletions
+    /// under way (at most 10 s), so that the page may be left right after.
     /// Without `id`, gives up every upload this origin saved under this uploader's
     /// `persistScope` (completed ones' records too), but those another tab or window sends: for
     /// a user signing out of a shared browser.

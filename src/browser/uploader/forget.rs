@@ -224,7 +224,7 @@ impl Inner {
                     list.push(upload_id);
                 }
                 ForgetRecord::Leave => {}
-                ForgetRecord::Refuse(error) => return self.forget_refused(forgetting.done, error),
+                ForgetRecord::Refuse(error) => return self.forget_refused(*forgetting, error),
             }
         }
         self.claim_next(forgetting);
@@ -266,7 +266,7 @@ impl Inner {
                 forgetting.claimed.push(upload_id);
             }
             ForgetRecord::Leave => {}
-            ForgetRecord::Refuse(error) => return self.forget_refused(forgetting.done, error),
+            ForgetRecord::Refuse(error) => return self.forget_refused(*forgetting, error),
         }
         self.claim_next(forgetting);
     }
@@ -292,13 +292,15 @@ impl Inner {
         self.with_store(StoreTask::Forget(forgetting));
     }
 
-    /// `forget(id)` refused before anything was deleted (another page sends the upload).
-    fn forget_refused(self: &Rc<Self>, done: ForgetDone, error: Error) {
-        match done {
-            ForgetDone::Settle(settler) => settler.settle(Err(error)),
+    /// `forget(id)` refused before anything was deleted (another page sends the upload): it
+    /// rejects once the page's deletions are over, as a `forget` that fails does.
+    fn forget_refused(self: &Rc<Self>, forgetting: Forgetting, error: Error) {
+        if matches!(forgetting.done, ForgetDone::Settle(_)) {
+            return forget_over(forgetting, Err(error));
+        }
+        if let ForgetDone::Then(after) = forgetting.done {
             // The lookup that met expired records goes on, with the locks read again.
-            ForgetDone::Then(after) => self.with_claims(*after),
-            ForgetDone::WentOn => {}
+            self.with_claims(*after);
         }
     }
 
