@@ -223,6 +223,21 @@ export async function quietOutputEnd(worker, { quietMs = 150, maxMs = 3000 } = {
   return length;
 }
 
+/**
+ * The Worker's output from `from` on, once it holds at least `lines` log lines (waiting at most
+ * `maxMs`) and has then gone quiet: a log line is printed after its answer, later still on a
+ * busy machine, and a line beyond those expected must have its chance to show up too.
+ */
+export async function logSince(worker, from, { lines = 1, maxMs = 5000 } = {}) {
+  const started = Date.now();
+  const count = () => worker.output().slice(from).split('\n').filter((l) => l.startsWith('{"code":')).length;
+  while (count() < lines && Date.now() - started < maxMs) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  await quietOutputEnd(worker);
+  return worker.output().slice(from);
+}
+
 /** Clears the emulator's request counters (`DELETE /_emulator/stats`). */
 export async function resetEmulatorStats(emulator) {
   const res = await fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { getJson, startEmulator } from '../support/harness.mjs';
-import { callWorker, quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+import { callWorker, logSince, quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -52,9 +52,7 @@ async function refusedBeforeUpstream(label, attempt, check) {
   const res = await attempt();
   check(res);
   assert.deepEqual(await upstreamCalls(emulator), {}, `${label}: nothing may reach upstream`);
-  // The log line is written after the answer; give workerd a moment to flush it.
-  await new Promise((r) => setTimeout(r, 150));
-  const log = worker.output().slice(logFrom);
+  const log = await logSince(worker, logFrom);
   assert.ok(!/Uncaught/i.test(log), `${label}: an uncaught exception was logged:\n${log}`);
   const lines = log.split('\n').filter((l) => l.startsWith('{"code":'));
   assert.equal(lines.length, 1, `${label}: exactly one log line:\n${log}`);
@@ -448,8 +446,7 @@ test('7. malformed or over-limit streamed direct uploads are answered with one l
     });
     assert.equal(res.status, status, `${label}: ${res.text}`);
     assert.equal(res.json.code, code, label);
-    await new Promise((r) => setTimeout(r, 300));
-    const log = worker.output().slice(logFrom);
+    const log = await logSince(worker, logFrom);
     assert.ok(!/Uncaught/i.test(log), `${label}: an uncaught exception was logged:\n${log}`);
     assert.equal(log.split('\n').filter((l) => l.startsWith('{"code":')).length, 1, `${label}: one log line:\n${log}`);
     // The body streams upstream as it arrives, so upstream may have seen the request start;

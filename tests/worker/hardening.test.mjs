@@ -10,7 +10,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { startWorkerd } from '../../bench/lib/workerd.mjs';
 import { startEmulator } from '../support/harness.mjs';
-import { quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+import { logSince, quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
 const GRANT_SECRET = randomBytes(32).toString('hex');
@@ -112,8 +112,7 @@ test('CONNECT, in either request form, is closed at once with one log line and n
     const answer = await rawConnect(worker.url, target);
     // workerd answers a CONNECT itself before it hands the socket over; no tunnel may follow.
     assert.doesNotMatch(answer, /HTTP\/1\.1 200[^]*\r\n\r\n[^]+/, `CONNECT ${target}: nothing may be tunnelled: ${JSON.stringify(answer)}`);
-    await new Promise((r) => setTimeout(r, 300));
-    const log = worker.output().slice(logFrom);
+    const log = await logSince(worker, logFrom);
     assert.ok(!/Uncaught|exception/i.test(log), `CONNECT ${target}: an uncaught exception was logged:\n${log}`);
     const lines = log.split('\n').filter((l) => l.startsWith('{"code":'));
     assert.equal(lines.length, 1, `CONNECT ${target}: exactly one log line:\n${log}`);
@@ -492,8 +491,7 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
         assert.ok(body.message.includes(setting), body.message);
       }
       assert.deepEqual(await upstreamCalls(emulator), {}, `${setting}: nothing may reach upstream`);
-      await new Promise((r) => setTimeout(r, 200));
-      const log = bad.output().slice(logFrom);
+      const log = await logSince(bad, logFrom, { lines: 3 });
       // (The start-up probe's healthz line may land in this slice too, so routes are counted.)
       const lines = log.split('\n').filter((l) => l.startsWith('{"code":')).map((l) => JSON.parse(l));
       assert.equal(lines.filter((l) => l.route === 'list_assets').length, 1, log);
