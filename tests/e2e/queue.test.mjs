@@ -139,10 +139,15 @@ test('retry after the upload gave up on injected PUT failures continues the same
     window.retrySha = sha256;
     [window.retryId] = window.queue.add(file);
     const s = await window.until(window.queue, (s) => s.items[0].progress.acknowledgedBytes >= 3 * (1 << 20));
+    // Held while the faults are set, so that chunks are left to fail however fast the rest goes.
+    window.queue.pause(window.retryId);
     return s.items[0];
   });
   await setFaults(env.stack.emulator, { put_failure_rate: 1, put_failure_kind: '500' });
-  const failed = await tab.evaluate(async () => (await window.until(window.queue, (s) => s.items[0].phase === 'failed')).items[0]);
+  const failed = await tab.evaluate(async () => {
+    window.queue.resume(window.retryId);
+    return (await window.until(window.queue, (s) => s.items[0].phase === 'failed')).items[0];
+  });
   assert.equal(failed.error.code, 'retries_exhausted', JSON.stringify(failed));
   assert.equal(failed.uploadId, first.uploadId);
   const storedBefore = failed.progress.acknowledgedBytes;

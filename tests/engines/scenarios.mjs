@@ -512,13 +512,9 @@ export async function defineEngineTier(engineName) {
       await openLab(mode ? `?idb=${mode}` : '');
       if (!mode) facts.indexedDb.automationContext = await tab.evaluate(() => window.lab.indexedDbState());
       await tab.chooseFiles('#pick', file.path);
-      await tab.evaluate(() => window.lab.startUpload());
-      await tab.waitFor(() => window.lab.progress().acknowledgedBytes > 0, null, {
-        timeout: 30_000,
-        what: `mode ${mode || 'default'}: the first chunk stored`,
-      });
-      // Paused, so that the question is asked mid-upload, with the state saved by then.
-      await tab.evaluate(() => window.lab.handle.pause());
+      // Paused at the first chunk stored, so that the question is asked mid-upload, with the
+      // state saved by then.
+      await tab.evaluate(() => window.lab.startUpload({}, null, { pauseOnFirstAck: true }));
       const paused = await tab.waitFor(() => window.lab.progress().phase === 'paused' && window.lab.progress(), null, {
         timeout: 30_000,
         what: 'the upload to pause',
@@ -547,9 +543,7 @@ export async function defineEngineTier(engineName) {
     await setFaults(stack.emulator, { latency_ms: 200 });
     await openLab();
     await tab.chooseFiles('#pick', file.path);
-    await tab.evaluate(() => window.lab.startUpload({ persistScope: 'user-a' }));
-    await tab.waitFor(() => window.lab.progress().acknowledgedBytes > 0, null, { timeout: 30_000, what: 'the first chunk stored' });
-    await tab.evaluate(() => window.lab.handle.pause());
+    await tab.evaluate(() => window.lab.startUpload({ persistScope: 'user-a' }, null, { pauseOnFirstAck: true }));
     const { uploadId } = await tab.waitFor(() => window.lab.progress().phase === 'paused' && window.lab.progress(), null, {
       timeout: 30_000,
       what: 'the upload to pause',
@@ -584,10 +578,12 @@ export async function defineEngineTier(engineName) {
         const storage = await limitedTab.evaluate(() => window.lab.indexedDbState());
         facts.storageModes[mode] = storage;
         await limitedTab.chooseFiles('#pick', file.path);
-        await limitedTab.evaluate(() => window.lab.startUpload());
-        await limitedTab.waitFor(() => window.lab.progress().acknowledgedBytes > 0, null, { timeout: 30_000, what: `${mode}: a chunk stored` });
-        await limitedTab.evaluate(() => window.lab.handle.pause());
-        await limitedTab.waitFor(() => window.lab.progress().phase === 'paused', null, { timeout: 30_000, what: `${mode}: paused` });
+        await limitedTab.evaluate(() => window.lab.startUpload({}, null, { pauseOnFirstAck: true }));
+        const paused = await limitedTab.waitFor(() => window.lab.progress().phase === 'paused' && window.lab.progress(), null, {
+          timeout: 30_000,
+          what: `${mode}: paused`,
+        });
+        assert.ok(paused.acknowledgedBytes < paused.totalBytes, `${mode}: paused mid-upload`);
         await sleep(300);
         const midway = await limitedTab.evaluate(() => window.lab.pending());
         assert.deepEqual(midway.list?.length, storage.opens ? 1 : 0, `${mode}: pendingUploads() ${JSON.stringify(midway)} with IndexedDB ${JSON.stringify(storage)}`);
@@ -606,11 +602,12 @@ export async function defineEngineTier(engineName) {
 
   test(`${engineName}: a grant that expires mid-upload is replaced through getToken`, async () => {
     const file = await writeTestFile(files.dir, name('expiring-grant'), 4 * MiB);
-    // Already 25 s past its `exp`: the Worker (30 s of clock skew allowed) takes it for 5 s more.
-    const now = Math.floor(Date.now() / 1000);
-    const firstGrant = signToken({ sub: 'engine-lab', exp: now - 25 }, stack.grantSecret);
     await openLab();
     await tab.chooseFiles('#pick', file.path);
+    // Already 25 s past its `exp`: the Worker (30 s of clock skew allowed) takes it for 5 s more,
+    // from now on, which the session's creation (one request) needs.
+    const now = Math.floor(Date.now() / 1000);
+    const firstGrant = signToken({ sub: 'engine-lab', exp: now - 25 }, stack.grantSecret);
     // Held right after its session is created with the first grant, until that grant is dead.
     await tab.evaluate((grant) => {
       window.lab.startUpload({}, grant);

@@ -33,12 +33,16 @@ for (const engineName of Object.keys(ENGINES)) {
       await setFaults(stack.emulator, { latency_ms: 100 });
       await tab.goto(`${stack.page.url}/engine-lab/index.html`, 'document.body && document.body.dataset.ready === "true"');
       await tab.chooseFiles('#pick', file.path);
+      // Paused (by the page, at the first chunk stored), nothing in flight: only the handle
+      // refers to the upload while the GC runs, and the FinalizationRegistry callbacks get their
+      // turn before the resume.
       await tab.evaluate(() => window.lab.startOrphanUpload());
-      await tab.waitFor(() => window.lab.orphan.acknowledgedBytes > 0, null, { timeout: 30_000, what: 'the first chunk stored' });
-      // Paused, nothing in flight: only the handle refers to the upload while the GC runs, and
-      // the FinalizationRegistry callbacks get their turn before the resume.
-      await tab.evaluate(() => window.lab.orphan.handle.pause());
       await tab.waitFor(() => window.lab.orphan.handle.progress.phase === 'paused', null, { timeout: 30_000, what: 'paused' });
+      const paused = await tab.evaluate(() => {
+        const { acknowledgedBytes, totalBytes } = window.lab.orphan.handle.progress;
+        return { acknowledgedBytes, totalBytes };
+      });
+      assert.ok(paused.acknowledgedBytes > 0 && paused.acknowledgedBytes < paused.totalBytes, `paused mid-upload: ${JSON.stringify(paused)}`);
       for (let i = 0; i < 3; i++) {
         await tab.collectGarbage();
         await new Promise((resolve) => setTimeout(resolve, 300));

@@ -60,6 +60,17 @@ const picked = () => {
   return files[files.length - 1];
 };
 
+/** An `onProgress` that pauses `handle()` once, at the first report with a chunk stored. */
+const pauser = (handle) => {
+  let paused = false;
+  return (progress) => {
+    if (!paused && progress.acknowledgedBytes > 0) {
+      paused = true;
+      handle().pause();
+    }
+  };
+};
+
 /** The frame opened by `openFrame(name)`. */
 const frame = (name) => document.querySelector(`iframe[name="${name}"]`);
 
@@ -78,8 +89,10 @@ window.lab = {
   /**
    * Uploads the chosen file; `lab.outcome` becomes `{asset}` or `{error}` when it settles.
    * `firstGrant`, when given, is the grant `getToken` answers first (e.g. one about to expire).
+   * `pauseOnFirstAck` pauses the upload from its first progress report with a chunk stored, in
+   * the page: a test driving the pause from outside could be too late for a small file.
    */
-  startUpload(options = {}, firstGrant = null) {
+  startUpload(options = {}, firstGrant = null, { pauseOnFirstAck = false } = {}) {
     this.tokenCalls = 0;
     const tokens = async () => {
       this.tokenCalls += 1;
@@ -87,7 +100,7 @@ window.lab = {
     };
     this.uploader = new Uploader({ endpoint: config.workerUrl, getToken: tokens, concurrency: 2, progressIntervalMs: 50, ...options });
     this.outcome = null;
-    this.handle = this.uploader.upload(picked(), { waitUntilReady: true });
+    this.handle = this.uploader.upload(picked(), { waitUntilReady: true, onProgress: pauseOnFirstAck ? pauser(() => this.handle) : undefined });
     this.handle.done.then(
       (asset) => (this.outcome = { asset: { id: asset.id, status: asset.status } }),
       (error) => (this.outcome = { error: describe(error) }),
@@ -101,8 +114,14 @@ window.lab = {
    */
   startOrphanUpload(options = {}) {
     const orphan = (this.orphan = { acknowledgedBytes: 0, outcome: null, handle: null });
+    const pause = pauser(() => orphan.handle);
     orphan.handle = new Uploader({ endpoint: config.workerUrl, getToken, concurrency: 2, progressIntervalMs: 50, persist: false, ...options })
-      .upload(picked(), { onProgress: (p) => (orphan.acknowledgedBytes = p.acknowledgedBytes) });
+      .upload(picked(), {
+        onProgress: (p) => {
+          orphan.acknowledgedBytes = p.acknowledgedBytes;
+          pause(p);
+        },
+      });
     orphan.handle.done.then(
         (asset) => (orphan.outcome = { asset: { id: asset.id, status: asset.status } }),
         (error) => (orphan.outcome = { error: describe(error) }),
