@@ -250,7 +250,8 @@ async fn urls_that_expire_during_the_upload_are_refreshed() {
     let url = fault_emulator();
     let (_, key) = emulator();
     // 3 s URLs; 8 chunks fit in the create answer's 10 URLs, so any URL request is a refresh.
-    set_faults(url, json!({ "url_ttl_secs": 3 })).await;
+    // Each request takes 100 ms, so that the pause below lands with chunks left to send.
+    set_faults(url, json!({ "url_ttl_secs": 3, "latency_ms": 100 })).await;
     let file = make_file(8.0, 30, "short-urls.mp4");
     let fetch = CountingFetch::new();
     let uploader = direct_uploader(

@@ -124,6 +124,8 @@ async fn abort_deletes_the_reserved_asset_through_the_worker() {
     let uploader = grant_uploader(&get_token(Rc::clone(&calls), |_| now_secs() + 600.0));
     let file = make_file(16.0, 92, "aborted-through-the-worker.mp4");
     let handle = uploader.upload(file.into(), None);
+    // Held from its session on, so that the abort below finds it still running.
+    handle.pause();
     for _ in 0..600 {
         if handle.asset_id().is_some() {
             break;
