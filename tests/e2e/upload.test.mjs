@@ -221,8 +221,8 @@ test('pause holds the upload (nothing reaches storage), resume finishes it; canc
   );
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');
-  // `refreshPending` runs right after ready; give it the same chance as a person would.
-  await page.waitForFunction(() => document.querySelector('#resume-list') !== null);
+  // The page lists its saved uploads after it is ready; the list is judged once it has.
+  await page.waitForFunction(() => document.querySelector('#resume-list')?.dataset.restored === 'true');
   assert.equal(await page.locator('#resume-list li').count(), 0, 'nothing left to resume');
   assert.deepEqual(problems, []);
 });

@@ -222,8 +222,10 @@ export async function defineEngineTier(engineName) {
     assert.deepEqual(left, [], 'no asset left for the aborted upload');
     assert.deepEqual(await tab.errors(), []);
     await tab.reload(READY);
-    // The page lists saved uploads right after it is ready; give it that moment.
-    await sleep(500);
+    await tab.waitFor(() => document.querySelector('#resume-list').dataset.restored === 'true', null, {
+      timeout: 30_000,
+      what: 'the saved uploads listed',
+    });
     assert.equal(await tab.evaluate(() => document.querySelectorAll('#resume-list li').length), 0, 'nothing left to resume');
   });
 
