@@ -798,6 +798,57 @@ test("forget(id) refused with conflict still waits for the page's asset deletion
   assert.deepEqual(seen.errors, []);
   }));
 
+test("a queue's sign-out (README: every item cancelled, then forget()) leaves no record and no reserved asset: running, queued and restored items alike", () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async (MIB) => {
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    const options = { endpoint: window.workerUrl, getToken: window.getToken, concurrency: 2 };
+    // Saved before a reload: paused midway by a page that is gone.
+    const left = await window.pausedMidway('signout-restored.mp4', 61);
+    await window.untilLetGo(left.uploadId);
+    const uploader = new window.pkg.Uploader(options);
+    const queue = new window.pkg.UploadQueue(uploader);
+    await queue.restorePending();
+    // One file at a time (concurrency 2): the first runs, the second waits.
+    queue.add([await window.sampleFile('signout-running.mp4', 62), await window.sampleFile('signout-queued.mp4', 63)]);
+    const item = (name) => queue.getSnapshot().items.find((i) => i.filename === name);
+    while (item('signout-running.mp4').progress.acknowledgedBytes < MIB) await sleep(20);
+    const before = Object.fromEntries(queue.getSnapshot().items.map((i) => [i.filename, i.phase]));
+    const runningAsset = item('signout-running.mp4').assetId;
+    // The sign-out, as the README gives it.
+    for (const { id } of queue.getSnapshot().items) queue.cancel(id);
+    await uploader.forget();
+    const keys = await window.onUploads('readonly', (store) => store.getAllKeys());
+    const after = Object.fromEntries(queue.getSnapshot().items.map((i) => [i.filename, i.phase]));
+    // Later: nothing that waited starts or saves anything.
+    await sleep(1500);
+    const keysLater = await window.onUploads('readonly', (store) => store.getAllKeys());
+    return {
+      before,
+      after,
+      keys,
+      keysLater,
+      assets: { restored: left.assetId, running: runningAsset, queued: item('signout-queued.mp4').assetId },
+      errors: window.errors,
+    };
+  }, MiB);
+  assert.deepEqual(
+    seen.before,
+    { 'signout-restored.mp4': 'awaiting_file', 'signout-running.mp4': 'uploading', 'signout-queued.mp4': 'queued' },
+    JSON.stringify(seen),
+  );
+  assert.deepEqual(seen.after, { 'signout-restored.mp4': 'aborted', 'signout-running.mp4': 'aborted', 'signout-queued.mp4': 'aborted' });
+  assert.deepEqual(seen.keys, [], 'no record once forget() settles');
+  assert.deepEqual(seen.keysLater, [], 'none later either');
+  assert.equal(seen.assets.queued, null, 'the queued file never reserved an asset');
+  const { emulator } = env.stack;
+  for (const which of ['restored', 'running']) {
+    const asset = await fetch(`${emulator.apiUrl}/assets/${seen.assets[which]}`, { headers: { 'x-api-key': emulator.apiKey } });
+    assert.equal(asset.status, 404, `the ${which} upload's reserved asset is deleted by the time forget() settles`);
+  }
+  assert.deepEqual(seen.errors, []);
+  }));
+
 /** Sets emulator faults. */
 async function faults(patch) {
   await getJson(`${env.stack.emulator.url}/_emulator/faults`, {
