@@ -232,8 +232,9 @@ export async function defineEngineTier(engineName) {
   test(`${engineName}: a reload mid-upload resumes the same session and sends no acknowledged chunk again`, async () => {
     const file = await writeTestFile(files.dir, name('reload'), 24 * MiB);
     const filename = path.basename(file.path);
-    // Slowed down, so that the step below lands while most of the file is still to go.
-    await setFaults(stack.emulator, { latency_ms: 150 });
+    // Slowed down (24 chunks one after the other, 0.4 s each), so that the reload below lands
+    // while more than half of the file is still to go, with seconds to spare.
+    await setFaults(stack.emulator, { latency_ms: 400 });
     await openDemo();
     await setConcurrency(tab, 1);
     await tab.chooseFiles('#file-input', file.path);
@@ -250,6 +251,7 @@ export async function defineEngineTier(engineName) {
     const storedBefore = Object.keys(putsBefore).filter((index) => putsBefore[index].stored >= 1);
     assert.ok(confirmedBefore.length >= 0.4 * chunkCount(file.size, CHUNK), 'about 40 % confirmed before the reload');
     await tab.reload(READY);
+    await setFaults(stack.emulator, { latency_ms: 0 });
 
     const pendingSelector = `#resume-list li[data-upload-id="${uploadId}"]`;
     const listed = await tab.waitFor((s) => document.querySelector(s)?.textContent, pendingSelector, {
