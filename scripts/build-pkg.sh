@@ -73,6 +73,8 @@ mv "$staging/${NAME}_bg.opt.wasm" "$staging/${NAME}_bg.wasm"
 
 step "shrink the glue (short import names, minified JS)"
 node scripts/shrink-glue.mjs "$staging/${NAME}_bg.wasm" "$staging/$NAME.js"
+# The glue now holds the snippets it imported.
+rm -rf "$staging/snippets"
 
 # Node ≥ 20 cannot fetch() a file: URL, which is how the web target's default init finds the
 # .wasm. This entry (selected by the "node" export condition) compiles it from disk at import,

@@ -7,12 +7,14 @@
 //    twice (the wasm's import section and the glue's import object), and their hashes do not
 //    compress. They are renamed to short names (`a`, `b`, …, `aa`, …) in both places. Export
 //    names are left alone: `InitOutput` in the `.d.ts` promises them.
-// 2. The JS glue is minified by esbuild without renaming identifiers (whitespace and syntax only),
-//    so class and function names stay readable in stack traces and devtools.
+// 2. The JS glue is bundled with the `inline_js` snippets it imports and minified by esbuild
+//    without renaming identifiers (whitespace and syntax only), so class and function names stay
+//    readable in stack traces and devtools.
 //
 // Every rename is checked: each old name must occur exactly once in the glue, as a key of the
 // import object, and nowhere afterwards, or the build fails.
 import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Reader, sections } from './lib/wasm-reader.mjs';
 
 const [wasmPath, jsPath] = process.argv.slice(2);
@@ -117,15 +119,24 @@ for (const [oldName, newName] of renamed) {
   }
 }
 
+// Bundled, so that the small modules wasm-bindgen writes for `inline_js` (snippets/) become part
+// of the glue: a page then loads one JS file, not three, and the package has no other file the
+// glue needs (build-pkg.sh drops snippets/).
 const esbuild = await import('esbuild');
-const minified = await esbuild.transform(js, {
+const built = await esbuild.build({
+  stdin: { contents: js, resolveDir: path.dirname(path.resolve(jsPath)), sourcefile: path.basename(jsPath), loader: 'js' },
+  bundle: true,
+  write: false,
+  platform: 'neutral',
   format: 'esm',
   minifyWhitespace: true,
   minifySyntax: true,
   target: 'esnext', // no syntax lowering: the glue runs as wasm-bindgen wrote it
   legalComments: 'none',
 });
+const code = built.outputFiles[0].text;
+if (/\b(?:from|import)\s*\(?\s*["']\.{1,2}\//.test(code)) throw new Error(`${jsPath} still imports a module of its own after bundling`);
 
 writeFileSync(wasmPath, bytes);
-writeFileSync(jsPath, minified.code);
-console.log(`shrink-glue: ${renamed.size} imports renamed; glue ${js.length} → ${minified.code.length} bytes`);
+writeFileSync(jsPath, code);
+console.log(`shrink-glue: ${renamed.size} imports renamed; glue ${js.length} → ${code.length} bytes, snippets bundled in`);

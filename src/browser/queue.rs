@@ -226,13 +226,22 @@ impl UploadQueue {
     /// upload, which then waits for the right file again), `invalid_input` for an item that
     /// awaits no file, `not_found` for an unknown id.
     #[wasm_bindgen(js_name = attachFile)]
-    pub fn attach_file(&self, id: &str, file: File) -> Result<(), JsValue> {
+    pub fn attach_file(
+        &self,
+        id: &str,
+        #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
+    ) -> Result<(), JsValue> {
         let item = self.inner.item_id(id).map_err(|e| to_js_error(&e))?;
+        let file = file.dyn_into::<File>().map_err(|_| {
+            to_js_error(&Error::invalid("attachFile() takes the File chosen again"))
+        })?;
+        // Read before the state is borrowed: a call into JS must never run under the borrow.
+        let (name, size) = (file.name(), file.size() as u64);
         {
             let mut state = self.inner.state();
             state
                 .core
-                .attach_file(item, &file.name(), file.size() as u64)
+                .attach_file(item, &name, size)
                 .map_err(|e| to_js_error(&e))?;
             let restore_options = state.restore_options.clone();
             let slot = state.slots.get_mut(&item);

@@ -121,6 +121,12 @@ pub struct SavedEntry {
     pub last_modified: f64,
     /// Bytes the server confirmed.
     pub uploaded_bytes: u64,
+    /// Chunks the server confirmed.
+    pub uploaded_chunks: u32,
+    /// The session's chunks.
+    pub total_chunks: u32,
+    /// The asset the session reserved.
+    pub asset_id: String,
 }
 
 /// What an upload reports about itself (its handle's state).
@@ -401,11 +407,14 @@ impl Queue {
                         sent_bytes: confirmed,
                         acknowledged_bytes: confirmed,
                         reported_bytes: confirmed,
+                        total_chunks: entry.total_chunks,
+                        acknowledged_chunks: entry.uploaded_chunks,
+                        reported_chunks: entry.uploaded_chunks,
                         ..Progress::starting(entry.size)
                     },
                     error: None,
                     upload_id: Some(entry.upload_id.clone()),
-                    asset_id: None,
+                    asset_id: Some(entry.asset_id),
                     revision: 0,
                 },
                 paused: false,
@@ -931,6 +940,9 @@ mod tests {
             size,
             last_modified: 1_700_000_000_000.0,
             uploaded_bytes: size / 4,
+            uploaded_chunks: 2,
+            total_chunks: 8,
+            asset_id: format!("asset-of-{upload_id}"),
         }
     }
 
@@ -1223,6 +1235,16 @@ mod tests {
         assert_eq!(item.upload_id.as_deref(), Some("s1"));
         assert_eq!(item.progress.acknowledged_bytes, 2 * MB);
         assert_eq!(item.progress.total_bytes, 8 * MB);
+        // The session exists: its chunks and its asset are known, as the bytes are.
+        assert_eq!(
+            (
+                item.progress.total_chunks,
+                item.progress.acknowledged_chunks,
+                item.progress.reported_chunks
+            ),
+            (8, 2, 2)
+        );
+        assert_eq!(item.asset_id.as_deref(), Some("asset-of-s1"));
         // Same name and size, another modification time: a new file, not a continuation.
         let other = NewFile {
             last_modified: Some(5.0),

@@ -138,10 +138,12 @@ impl SavedUpload {
 
     /// Bytes the API confirmed (the reported chunks).
     pub fn reported_bytes(&self) -> u64 {
-        (1..=self.total_chunks)
-            .filter(|&i| self.is_reported(i))
-            .map(|i| self.chunk_len(i))
-            .sum()
+        self.reported_chunks().map(|i| self.chunk_len(i)).sum()
+    }
+
+    /// The chunks the API confirmed, by index.
+    pub fn reported_chunks(&self) -> impl Iterator<Item = u32> + '_ {
+        (1..=self.total_chunks).filter(|&i| self.is_reported(i))
     }
 
     /// Whether chunk `index` is listed as confirmed.

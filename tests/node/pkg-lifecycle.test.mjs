@@ -79,22 +79,6 @@ async function waitForQuiet(quietMs) {
   }
 }
 
-/**
- * The emulator's answer status for the asset `id`, once it is 404 or after 5 s: a deletion the
- * page started goes on in the background, and a busy machine may take a while to finish it.
- */
-async function assetStatusOnceGone(id) {
-  let status;
-  for (let i = 0; i < 100; i++) {
-    const response = await fetch(`${env.stack.emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': env.stack.emulator.apiKey } });
-    await response.arrayBuffer();
-    status = response.status;
-    if (status === 404) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return status;
-}
-
 test('an upload whose Uploader the page dropped continues after pause, GC and resume', async () => {
   const { tab } = await openTab();
   try {
@@ -441,7 +425,7 @@ test('aborting an upload continued by a page that never fetched a grant still de
     assert.equal(seen.grantsBeforeAbort, 0, 'the continued upload ran on its upload token');
     assert.equal(seen.grants, 1, 'the delete asked for a grant once');
     assert.deepEqual(seen.pending, []);
-    assert.equal(await assetStatusOnceGone(seen.assetId), 404, `the reserved asset ${seen.assetId} is gone`);
+    assert.equal(await assetStatusSettled(seen.assetId, true), null, `the reserved asset ${seen.assetId} is gone`);
   } finally {
     await tab.close();
   }
@@ -553,6 +537,11 @@ test('cancel and remove of a queue item awaiting its file give up its saved uplo
       await queue.restorePending();
       const itemOf = (id) => queue.getSnapshot().items.find((i) => i.uploadId === id);
       const phases = left.map(({ id }) => itemOf(id)?.phase);
+      const restored = left.map(({ id }) => {
+        const { assetId, progress } = itemOf(id);
+        const { totalChunks, acknowledgedChunks, reportedChunks, acknowledgedBytes } = progress;
+        return { assetId, totalChunks, acknowledgedChunks, reportedChunks, acknowledgedBytes };
+      });
       queue.cancel(itemOf(left[0].id).id);
       const cancelled = itemOf(left[0].id).phase;
       queue.remove(itemOf(left[1].id).id);
@@ -563,15 +552,24 @@ test('cancel and remove of a queue item awaiting its file give up its saved uplo
         if (pending.length === 0) break;
         await sleep(50);
       }
-      return { left, phases, cancelled, removed, pending };
+      return { left, phases, restored, cancelled, removed, pending };
     });
     assert.deepEqual(seen.phases, ['awaiting_file', 'awaiting_file'], JSON.stringify(seen));
+    // A restored item's session exists: its chunks and its asset are shown with its bytes.
+    seen.left.forEach(({ name, assetId }, i) => {
+      const restored = seen.restored[i];
+      assert.equal(restored.assetId, assetId, name);
+      assert.equal(restored.totalChunks, 8, name);
+      assert.ok(restored.acknowledgedBytes > 0, name);
+      assert.equal(restored.acknowledgedChunks, restored.acknowledgedBytes / MiB, name);
+      assert.equal(restored.reportedChunks, restored.acknowledgedChunks, name);
+    });
     assert.equal(seen.cancelled, 'aborted');
     assert.ok(seen.removed);
     assert.deepEqual(seen.pending, [], 'both records are gone');
     for (const { name, assetId } of seen.left) {
       assert.ok(assetId, name);
-      assert.equal(await assetStatusOnceGone(assetId), 404, `the asset ${name}'s session reserved is deleted`);
+      assert.equal(await assetStatusSettled(assetId, true), null, `the asset ${name}'s session reserved is deleted`);
     }
   } finally {
     await tab.close();
@@ -740,7 +738,7 @@ test('aborting a resume before its saved record is even read still deletes the r
     });
     assert.equal(seen.code, 'aborted');
     assert.ok(!seen.pending.includes(seen.id), `the record is gone: ${JSON.stringify(seen)}`);
-    assert.equal(await assetStatusOnceGone(seen.assetId), 404, `the reserved asset ${seen.assetId} is gone`);
+    assert.equal(await assetStatusSettled(seen.assetId, true), null, `the reserved asset ${seen.assetId} is gone`);
   } finally {
     await tab.close();
   }

@@ -104,6 +104,32 @@ test('bad input is a typed UploadError', async () => {
   await assert.rejects(uploader.getAsset('000000000000000000000000'), (error) => error.code === 'not_found' && error.status === 404);
 });
 
+test('attachFile with anything but a File throws invalid_input, and the queue goes on working', async () => {
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false });
+  const queue = new pkg.UploadQueue(uploader);
+  const bytes = seededBytes(3 * CHUNK_BYTES, 44);
+  const [id] = queue.add(new File([bytes], 'queued.mp4', { type: 'video/mp4' }));
+  for (const notAFile of [new Blob([bytes], { type: 'video/mp4' }), null, 'queued.mp4', { name: 'queued.mp4', size: bytes.length }]) {
+    assert.throws(
+      () => queue.attachFile(id, notAFile),
+      (error) => error.name === 'UploadError' && error.code === 'invalid_input' && /File/.test(error.message),
+      String(notAFile),
+    );
+  }
+  // The queue still answers, and its file still arrives.
+  const done = await new Promise((resolve) => {
+    const check = () => {
+      const item = queue.getSnapshot().items[0];
+      if (['done', 'failed', 'aborted'].includes(item.phase)) resolve(item);
+    };
+    queue.subscribe(check);
+    check();
+  });
+  assert.equal(done.phase, 'done', JSON.stringify(done));
+  const stored = await getJson(`${emulator.url}/_emulator/assets/${done.assetId}/sha256`);
+  assert.equal(stored.sha256, createHash('sha256').update(bytes).digest('hex'));
+});
+
 test('a refused option is named with what it must be; with several, the first one read', async () => {
   assert.equal((await fetch(`${emulator.url}/_emulator/stats`, { method: 'DELETE' })).status, 204);
   const base = { endpoint: emulator.url, apiKey: emulator.apiKey };

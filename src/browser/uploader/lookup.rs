@@ -419,6 +419,9 @@ pub(super) fn pending_list(records: Records) -> JsValue {
 pub(super) fn saved_entry((id, record): (String, PersistedUpload)) -> SavedEntry {
     SavedEntry {
         uploaded_bytes: record.saved.reported_bytes(),
+        uploaded_chunks: record.saved.reported_chunks().count() as u32,
+        total_chunks: record.saved.total_chunks,
+        asset_id: record.saved.asset_id,
         size: record.saved.total_size,
         last_modified: record.fingerprint.last_modified,
         filename: record.filename,
