@@ -66,6 +66,12 @@ async function openTab() {
       handle.pause();
       return handle;
     };
+    // Holds the Web Lock of `uploadId` as a tab sending that upload would; resolves to the
+    // function that lets it go.
+    window.holdAsAnotherPage = (uploadId) =>
+      new Promise((held) =>
+        navigator.locks.request(`twelvelabs-edge-upload/${uploadId}`, () => new Promise((release) => held(release))),
+      );
     // Waits until a paused upload (saved under `persistScope`, if given) is saved and its
     // uploader has let go of it (its chunks in flight stored and reported): until then, other
     // uploaders and pages leave it out.
@@ -721,13 +727,7 @@ test('forget() without an id gives up every saved upload, completed ones include
     // lock, as a tab sending it would).
     const idle = await pausedAt(first, await file('idle.mp4', 24, 42));
     const busy = await pausedAt(first, await file('busy.mp4', 24, 43));
-    let release;
-    await new Promise((held) =>
-      navigator.locks.request(`twelvelabs-edge-upload/${busy.uploadId}`, () => {
-        held();
-        return new Promise((r) => (release = r));
-      }),
-    );
+    const release = await window.holdAsAnotherPage(busy.uploadId);
     const keysBefore = (await window.onUploads('readonly', (store) => store.getAllKeys())).sort();
     // The page after a reload, as the user signs out.
     const later = new window.pkg.Uploader(options);
@@ -764,17 +764,9 @@ test("forget(id) refused with conflict still waits for the page's asset deletion
     const file = async (name, mib, seed) => new File([(await window.seededSample(mib, seed)).blob], name, { type: 'video/mp4' });
     const uploader = new window.pkg.Uploader(options);
     // One upload "another page" sends (this page holds its lock, as a tab sending it would).
-    const busy = uploader.upload(await file('busy-elsewhere.mp4', 24, 44));
-    while (busy.progress.acknowledgedBytes < MIB) await sleep(20);
-    busy.pause();
+    const busy = await window.pausedMidway('busy-elsewhere.mp4', 44, uploader);
     await window.untilLetGo(busy.uploadId);
-    let release;
-    await new Promise((held) =>
-      navigator.locks.request(`twelvelabs-edge-upload/${busy.uploadId}`, () => {
-        held();
-        return new Promise((r) => (release = r));
-      }),
-    );
+    const release = await window.holdAsAnotherPage(busy.uploadId);
     // An upload aborted: its asset's deletion is under way, 3 s long.
     const aborted = uploader.upload(await file('aborted.mp4', 12, 45));
     while (aborted.progress.acknowledgedBytes === 0) await sleep(20);
