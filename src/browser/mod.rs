@@ -12,6 +12,7 @@ mod api;
 mod js_error;
 mod options;
 mod queue;
+mod queue_files;
 mod runtime;
 mod store;
 mod subscribe;

@@ -15,7 +15,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, File};
 
 use super::convert::{self, JsObject};
-use super::js_error::{from_js, to_js_error};
+use super::js_error::to_js_error;
+use super::queue_files::{chosen_file, read_files};
 use super::runtime::{now_ms, Timer};
 use super::subscribe::{frozen, Subscribers};
 use super::types::{JsQueueAddOptions, JsQueueSnapshot};
@@ -232,11 +233,8 @@ impl UploadQueue {
         #[wasm_bindgen(unchecked_param_type = "File")] file: JsValue,
     ) -> Result<(), JsValue> {
         let item = self.inner.item_id(id).map_err(|e| to_js_error(&e))?;
-        let file = file.dyn_into::<File>().map_err(|_| {
-            to_js_error(&Error::invalid("attachFile() takes the File chosen again"))
-        })?;
         // Read before the state is borrowed: a call into JS must never run under the borrow.
-        let (name, size) = (file.name(), file.size() as u64);
+        let (file, name, size) = chosen_file(file).map_err(|e| to_js_error(&e))?;
         {
             let mut state = self.inner.state();
             state
@@ -564,33 +562,6 @@ impl QueueInner {
 /// (and never rejects itself).
 fn ignore_outcome(promise: &Promise) {
     let _ = Promise::all_settled(&Array::of1(promise));
-}
-
-/// The files of `add`: one `Blob`/`File`, or an iterable (a `FileList`, an array) of them.
-fn read_files(files: &JsValue) -> Result<Vec<Blob>, Error> {
-    if let Some(blob) = files.dyn_ref::<Blob>() {
-        return Ok(vec![blob.clone()]);
-    }
-    let not_files =
-        || Error::invalid("add() takes a File, a Blob, a FileList or an iterable of them");
-    let iterable = files.is_object()
-        && Reflect::get(files, &js_sys::Symbol::iterator()).is_ok_and(|f| f.is_function());
-    if !iterable {
-        return Err(not_files());
-    }
-    let items = array_from(files).map_err(|e| from_js(&e, ErrorCode::InvalidInput))?;
-    let mut blobs = Vec::with_capacity(items.length() as usize);
-    for item in items.iter() {
-        blobs.push(item.dyn_into::<Blob>().map_err(|_| not_files())?);
-    }
-    Ok(blobs)
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// `Array.from(iterable)`: one call instead of the iterator protocol driven from Rust.
-    #[wasm_bindgen(catch, js_namespace = Array, js_name = from)]
-    fn array_from(iterable: &JsValue) -> Result<Array, JsValue>;
 }
 
 /// Checks the options of `add`/`restorePending` (`QueueAddOptions`) as `upload` reads them,
