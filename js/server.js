@@ -132,5 +132,8 @@ export async function verifyWebhook(secret, headers, rawBody, { toleranceS = DEF
   } catch {
     refuse('signature_malformed', 'The signed body is not JSON.');
   }
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    refuse('signature_malformed', 'The signed body is not a webhook event (a JSON object).');
+  }
   return event;
 }

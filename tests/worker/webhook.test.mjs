@@ -393,6 +393,18 @@ test('verifyWebhook refuses a tampered body, a wrong secret, stale or future tim
   }
 });
 
+test('verifyWebhook refuses a body signed with the secret that is not an event object', async () => {
+  const t = now();
+  for (const body of ['null', '[]', '[{"event":"asset.created"}]', '"asset.created"', '42', 'true']) {
+    const signature = createHmac('sha256', WEBHOOK_SECRET).update(`${t}.${body}`).digest('hex');
+    await assert.rejects(
+      verifyWebhook(WEBHOOK_SECRET, { 'webhook-signature': `t=${t},v1=${signature}` }, body, { nowS: t }),
+      (err) => err instanceof WebhookVerificationError && err.code === 'signature_malformed',
+      body,
+    );
+  }
+});
+
 test('the Worker log never holds the webhook secret or the API key', () => {
   const output = worker.output();
   assert.ok(output.includes('"webhook"'), 'the delivery log lines are there');
