@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { ROOT, freePort, seededBytes, startEmulator } from '../support/harness.mjs';
+import { ROOT, assetStatus, freePort, seededBytes, startEmulator } from '../support/harness.mjs';
 
 const PKG_DIR = process.env.PKG_DIR || path.join(ROOT, 'pkg');
 const MiB = 1024 * 1024;
@@ -276,13 +276,7 @@ test('in Node (no IndexedDB, so nothing to resume from) an upload that fails ret
     const error = await rejection(handle.done);
     assert.equal(error?.code, 'retries_exhausted', String(error));
     assert.ok(handle.assetId);
-    let status;
-    for (let i = 0; i < 60; i++) {
-      status = (await fetch(`${emulator.apiUrl}/assets/${handle.assetId}`, { headers: { 'x-api-key': emulator.apiKey } })).status;
-      if (status === 404) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.equal(status, 404, 'no resume can use the session: its asset is deleted');
+    assert.equal(await assetStatus(emulator, handle.assetId, { gone: true }), null, 'no resume can use the session: its asset is deleted');
     assert.deepEqual(await uploader.pendingUploads(), []);
   } finally {
     await setFaults({ put_failure_rate: 0 });

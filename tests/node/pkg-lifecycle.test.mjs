@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openPackageTab } from '../support/browser.mjs';
 import { chromiumStack } from '../support/chromium-stack.mjs';
-import { freePort, getJson } from '../support/harness.mjs';
+import { assetStatus, freePort, getJson } from '../support/harness.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -576,17 +576,8 @@ test('cancel and remove of a queue item awaiting its file give up its saved uplo
   }
 });
 
-/** The asset `id`'s status upstream, or `null` once it is gone (polled a few seconds for a deletion). */
-async function assetStatusSettled(id, expectGone) {
-  let status;
-  for (let i = 0; i < 60; i++) {
-    const response = await fetch(`${env.stack.emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': env.stack.emulator.apiKey } });
-    status = response.status === 404 ? null : (await response.json()).status;
-    if ((status === null) === expectGone) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return status;
-}
+/** The asset `id`'s status upstream, or `null` once it is gone (polled while a deletion runs). */
+const assetStatusSettled = (id, expectGone) => assetStatus(env.stack.emulator, id, { gone: expectGone });
 
 const setEmulatorFaults = (patch) =>
   getJson(`${env.stack.emulator.url}/_emulator/faults`, {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openPackageTab } from '../support/browser.mjs';
 import { chromiumStack } from '../support/chromium-stack.mjs';
-import { getJson } from '../support/harness.mjs';
+import { assetStatus as assetStatusOf, getJson } from '../support/harness.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -370,19 +370,9 @@ test('forget of an upload this uploader has paused sticks: the chunks in flight 
 
 /**
  * The asset `id` as TwelveLabs has it: its status, or `null` once it is gone. `forget` settles
- * once the records are deleted, and deletes the assets after: a deletion is waited for up to 3 s.
+ * once the records are deleted, and deletes the assets after: a deletion is polled for.
  */
-async function assetStatus(id, { gone = false } = {}) {
-  const { emulator } = env.stack;
-  let status;
-  for (let i = 0; i < 60; i++) {
-    const response = await fetch(`${emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': emulator.apiKey } });
-    status = response.status === 404 ? null : (assert.equal(response.status, 200, `GET asset ${id}`), (await response.json()).status);
-    if ((status === null) === gone) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return status;
-}
+const assetStatus = (id, options) => assetStatusOf(env.stack.emulator, id, options);
 
 test('forget of a saved upload no page runs deletes its record and the asset its session reserved; one this uploader runs keeps it', () =>
   inTab(200, async (tab) => {
@@ -756,7 +746,7 @@ test('forget() without an id gives up every saved upload, completed ones include
 
 test("forget(id) refused with conflict still waits for the page's asset deletions before it rejects", () =>
   inTab(100, async (tab) => {
-  const seen = await tab.evaluate(async (MIB) => {
+  const seen = await tab.evaluate(async () => {
     const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
     // Every DELETE reaches the Worker 3 s late.
     const slowDeletes = (input, init) => (init?.method === 'DELETE' ? sleep(3_000).then(() => fetch(input, init)) : fetch(input, init));
@@ -780,7 +770,7 @@ test("forget(id) refused with conflict still waits for the page's asset deletion
     const waitedMs = performance.now() - started;
     release();
     return { outcome, refused, waitedMs, abortedAsset: aborted.assetId, busyAsset: busy.assetId, errors: window.errors };
-  }, MiB);
+  });
   assert.equal(seen.outcome, 'aborted', JSON.stringify(seen));
   assert.equal(seen.refused, 'conflict', JSON.stringify(seen));
   const { emulator } = env.stack;

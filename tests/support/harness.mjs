@@ -182,6 +182,23 @@ export async function startEmulator({ args = [], env = {}, apiKey = EMULATOR_API
   };
 }
 
+/**
+ * The asset `id`'s status as the emulator holds it, or `null` once it is gone. A deletion runs in
+ * the background of whatever asked for it, so this polls (up to 3 s) until the asset is gone
+ * (`gone`) or still there (the default), and answers what it last read.
+ */
+export async function assetStatus(emulator, id, { gone = false } = {}) {
+  let status;
+  for (let i = 0; i < 60; i++) {
+    const response = await fetch(`${emulator.apiUrl}/assets/${id}`, { headers: { 'x-api-key': emulator.apiKey } });
+    if (response.status !== 404 && response.status !== 200) throw new Error(`GET asset ${id} → ${response.status}`);
+    status = response.status === 404 ? null : (await response.json()).status;
+    if ((status === null) === gone) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return status;
+}
+
 const MIME = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',

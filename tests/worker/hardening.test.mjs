@@ -157,9 +157,8 @@ test('a client that leaves mid-body: its request ends as a logged 400 with no up
   // The body's `arrayBuffer()` rejects: the request task (src/worker/task.rs) is stepped with a
   // rejected promise, which must end the request as a handled refusal and leave the Worker whole.
   const token = grant();
-  const logLines = () => worker.output().split('\n').filter((line) => line.includes('"route":"create_upload"'));
-  const linesBefore = logLines().length;
   await resetStats();
+  const from = worker.output().length;
   const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.write(
@@ -168,11 +167,7 @@ test('a client that leaves mid-body: its request ends as a logged 400 with no up
   );
   await new Promise((resolve) => setTimeout(resolve, 300));
   socket.destroy();
-  let lines = [];
-  for (let i = 0; i < 100 && lines.length === 0; i += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    lines = logLines().slice(linesBefore);
-  }
+  const lines = (await logSince(worker, from)).split('\n').filter((line) => line.includes('"route":"create_upload"'));
   assert.equal(lines.length, 1, 'one log line for the abandoned request');
   const entry = JSON.parse(lines[0].slice(lines[0].indexOf('{')));
   assert.deepEqual([entry.status, entry.code, entry.upstream_status], [400, 'invalid_input', null]);
@@ -249,9 +244,8 @@ test('a refused request whose body trickles in a byte at a time gets its refusal
     ['no token, a form', '/v1.3/assets', 'Content-Type: multipart/form-data; boundary=x'],
   ];
   await resetStats();
-  const lines = () => worker.output().split('\n').filter((line) => line.includes('"status":401')).length;
   for (const [label, path, headers] of variants) {
-    const before = lines();
+    const from = worker.output().length;
     const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
     await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     const started = Date.now();
@@ -267,12 +261,8 @@ test('a refused request whose body trickles in a byte at a time gets its refusal
     socket.destroy();
     assert.match(answer, /^HTTP\/1\.1 401 /, `${label}: ${answer.slice(0, 80) || 'no answer'} after ${answeredAfterMs} ms`);
     assert.ok(answeredAfterMs < 30_000, `${label}: answered after ${answeredAfterMs} ms, while the client was still trickling`);
-    let logged = 0;
-    for (let i = 0; i < 40 && logged === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      logged = lines() - before;
-    }
-    assert.equal(logged, 1, `${label}: one log line`);
+    const logged = (await logSince(worker, from)).split('\n').filter((line) => line.includes('"status":401'));
+    assert.equal(logged.length, 1, `${label}: one log line`);
   }
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
@@ -301,7 +291,7 @@ test('a direct upload whose form fields trickle in is refused within 10 s (408),
   await resetStats();
   const boundary = 'trickle-boundary';
   const opening = `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n--${boundary}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"note":"`;
-  const before = worker.output().split('\n').filter((line) => line.includes('"status":408')).length;
+  const from = worker.output().length;
   // One byte every 150 ms for up to 40 s: the fields never end.
   const pieces = [opening, ...Array.from({ length: 260 }, () => 'a')];
   const { answer, ms } = await trickled(
@@ -313,12 +303,8 @@ test('a direct upload whose form fields trickle in is refused within 10 s (408),
   assert.match(answer, /^HTTP\/1\.1 408 /, `${answer.slice(0, 120) || 'no answer'} after ${ms} ms`);
   assert.match(answer, /"code":"invalid_input"/);
   assert.ok(ms < 30_000, `answered after ${ms} ms, while the client was still trickling`);
-  let logged = 0;
-  for (let i = 0; i < 40 && logged === 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    logged = worker.output().split('\n').filter((line) => line.includes('"status":408')).length - before;
-  }
-  assert.equal(logged, 1, 'one log line');
+  const logged = (await logSince(worker, from)).split('\n').filter((line) => line.includes('"status":408'));
+  assert.equal(logged.length, 1, 'one log line');
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
