@@ -145,9 +145,19 @@ pub struct Faults {
     pub rate_limit_next: u64,
     /// Value of `Retry-After` (seconds) on injected 429 answers.
     pub retry_after_secs: u64,
-    /// The next N `/v1.3` API requests are answered with 500 `internal_error` (deterministic;
+    /// Injected 429 answers carry their `Retry-After` as an HTTP date `retry_after_secs` from
+    /// now instead of delay-seconds (RFC 9110 allows both).
+    pub retry_after_http_date: bool,
+    /// The next N `/v1.3` API requests are answered with `api_fail_status` (deterministic;
     /// consulted before the 429 faults), so clients can prove how they treat server errors.
     pub api_fail_next: u64,
+    /// The status of the `api_fail_next` answers: 500 `internal_error` by default; 408
+    /// `request_timeout`, or any other 5xx.
+    pub api_fail_status: u16,
+    /// The report answer that completes a session leaves out `url`: only `total_completed`
+    /// (= `total_chunks`) says that it is complete, the other signal TWELVELABS_API.md §4.4
+    /// documents.
+    pub omit_completion_url: bool,
     /// Lifetime of multipart sessions created from now on.
     pub session_ttl_secs: u64,
     /// Delay added before every API and storage request is handled.
@@ -170,7 +180,10 @@ impl Default for Faults {
             rate_limit_rate: 0.0,
             rate_limit_next: 0,
             retry_after_secs: 1,
+            retry_after_http_date: false,
             api_fail_next: 0,
+            api_fail_status: 500,
+            omit_completion_url: false,
             session_ttl_secs: DEFAULT_SESSION_TTL_SECS,
             latency_ms: 0,
             processing_ms: DEFAULT_PROCESSING_MS,
@@ -205,8 +218,14 @@ pub struct FaultsPatch {
     pub rate_limit_next: Option<u64>,
     /// New value of [`Faults::retry_after_secs`].
     pub retry_after_secs: Option<u64>,
+    /// New value of [`Faults::retry_after_http_date`].
+    pub retry_after_http_date: Option<bool>,
     /// New value of [`Faults::api_fail_next`].
     pub api_fail_next: Option<u64>,
+    /// New value of [`Faults::api_fail_status`].
+    pub api_fail_status: Option<u16>,
+    /// New value of [`Faults::omit_completion_url`].
+    pub omit_completion_url: Option<bool>,
     /// New value of [`Faults::session_ttl_secs`].
     pub session_ttl_secs: Option<u64>,
     /// New value of [`Faults::latency_ms`].
@@ -225,6 +244,12 @@ impl Faults {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("`{name}` must be between 0 and 1, got {rate}"));
             }
+        }
+        if !(self.api_fail_status == 408 || (500..=599).contains(&self.api_fail_status)) {
+            return Err(format!(
+                "`api_fail_status` must be 408 or a 5xx, got {}",
+                self.api_fail_status
+            ));
         }
         Ok(())
     }
@@ -247,7 +272,10 @@ impl Faults {
             rate_limit_rate,
             rate_limit_next,
             retry_after_secs,
+            retry_after_http_date,
             api_fail_next,
+            api_fail_status,
+            omit_completion_url,
             session_ttl_secs,
             latency_ms,
             processing_ms
@@ -278,6 +306,20 @@ mod tests {
             ..Faults::default()
         };
         assert!(faults.validate().unwrap_err().contains("rate_limit_rate"));
+        for status in [200, 404, 429, 600] {
+            let faults = Faults {
+                api_fail_status: status,
+                ..Faults::default()
+            };
+            assert!(faults.validate().unwrap_err().contains("api_fail_status"));
+        }
+        for status in [408, 500, 503] {
+            let faults = Faults {
+                api_fail_status: status,
+                ..Faults::default()
+            };
+            assert!(faults.validate().is_ok());
+        }
     }
 
     #[test]

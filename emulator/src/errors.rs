@@ -17,8 +17,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable message.
     pub message: String,
-    /// `Retry-After` seconds (429 only).
-    pub retry_after: Option<u64>,
+    /// `Retry-After`: delay-seconds or an HTTP date (429 only).
+    pub retry_after: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -112,22 +112,29 @@ impl ApiError {
     }
 
     /// 429 `too_many_requests`, with the documented message and `Retry-After`.
-    pub fn too_many_requests(retry_after: u64) -> ApiError {
+    pub fn too_many_requests(retry_after: String) -> ApiError {
         let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
-            format!("You have exceeded the rate limit (emulator fault injection). Please try again later after {retry_after} seconds."),
+            format!("You have exceeded the rate limit (emulator fault injection). Please try again later (Retry-After: {retry_after})."),
         );
         error.retry_after = Some(retry_after);
         error
     }
 
-    /// 500 `internal_error` injected by the `api_fail_next` fault.
-    pub fn injected_server_error() -> ApiError {
+    /// The failure the `api_fail_next` fault injects: 500 `internal_error` by default, 408
+    /// `request_timeout`, or another 5xx (`api_fail_status`, checked when the faults are set).
+    pub fn injected_failure(status: u16) -> ApiError {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let code = if status == StatusCode::REQUEST_TIMEOUT {
+            "request_timeout"
+        } else {
+            "internal_error"
+        };
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "The server encountered an internal error (emulator fault injection).".to_owned(),
+            status,
+            code,
+            "The server encountered an error (emulator fault injection).".to_owned(),
         )
     }
 
@@ -167,10 +174,11 @@ impl IntoResponse for ApiError {
             docs_url: ERROR_DOCS_URL,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        if let Some(value) = self
+            .retry_after
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

@@ -117,8 +117,8 @@ async fn api_layer(State(state): State<Arc<AppState>>, request: Request, next: N
         .and_then(|value| value.to_str().ok());
     let mut response = if key != Some(state.config.api_key.as_str()) {
         ApiError::api_key_invalid().into_response()
-    } else if state.take_api_failure() {
-        ApiError::injected_server_error().into_response()
+    } else if let Some(status) = state.take_api_failure() {
+        ApiError::injected_failure(status).into_response()
     } else if let Some(retry_after) = state.take_rate_limit() {
         ApiError::too_many_requests(retry_after).into_response()
     } else {

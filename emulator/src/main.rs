@@ -147,6 +147,7 @@ impl Cli {
             session_ttl_secs: self.session_ttl_secs,
             latency_ms: self.latency_ms,
             processing_ms: self.processing_ms,
+            ..Faults::default()
         };
         faults.validate()?;
         if self.chunk_size == 0 {

@@ -459,7 +459,7 @@ pub async fn report_chunks(
         "duplicate_chunks": duplicates,
         "total_completed": session.completed_count(),
     });
-    if session.completed {
+    if session.completed && !state.omits_completion_url() {
         body["url"] = json!(format!(
             "{}/_emulator/assets/{asset_id}/file",
             state.public_url

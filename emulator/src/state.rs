@@ -388,27 +388,43 @@ impl AppState {
         update(entry);
     }
 
-    /// Whether this API request gets an injected 500 (consumes one `api_fail_next`).
-    pub fn take_api_failure(&self) -> bool {
+    /// The status of an injected failure for this API request, if it gets one (consumes one
+    /// `api_fail_next`).
+    pub fn take_api_failure(&self) -> Option<u16> {
         let mut faults = self.faults.write().expect("faults lock");
-        let fail = faults.api_fail_next > 0;
-        if fail {
-            faults.api_fail_next -= 1;
+        if faults.api_fail_next == 0 {
+            return None;
         }
-        fail
+        faults.api_fail_next -= 1;
+        Some(faults.api_fail_status)
     }
 
-    /// Whether this API request gets an injected 429; its `Retry-After` seconds if so
+    /// Whether this API request gets an injected 429; its `Retry-After` header value if so
     /// (deterministic counter first, then the seeded rate).
-    pub fn take_rate_limit(&self) -> Option<u64> {
+    pub fn take_rate_limit(&self) -> Option<String> {
         let mut faults = self.faults.write().expect("faults lock");
-        if faults.rate_limit_next > 0 {
+        let limited = if faults.rate_limit_next > 0 {
             faults.rate_limit_next -= 1;
-            return Some(faults.retry_after_secs);
+            true
+        } else {
+            let rate = faults.rate_limit_rate;
+            rate > 0.0 && self.rng.lock().expect("rng lock").random_bool(rate)
+        };
+        if !limited {
+            return None;
         }
-        let rate = faults.rate_limit_rate;
-        (rate > 0.0 && self.rng.lock().expect("rng lock").random_bool(rate))
-            .then_some(faults.retry_after_secs)
+        let seconds = faults.retry_after_secs;
+        Some(if faults.retry_after_http_date {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(seconds as i64);
+            at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+        } else {
+            seconds.to_string()
+        })
+    }
+
+    /// Whether the report answer that completes a session leaves out `url`.
+    pub fn omits_completion_url(&self) -> bool {
+        self.faults.read().expect("faults lock").omit_completion_url
     }
 
     /// Decides what happens to a chunk PUT (the deterministic sequence and counter first).

@@ -20,7 +20,9 @@ use super::transport::{api_init, ApiBody, ApiResponse, Credential, SendFailure, 
 use super::wire_js::{self, Unreadable};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
-use crate::core::wire::{encode_query, CompletedChunk, CreateMultipartUploadRequest, PageQuery};
+use crate::core::wire::{
+    encode_query, CompletedChunk, CreateMultipartUploadRequest, DeleteAssetQuery, PageQuery,
+};
 
 /// The API version prefix of every route.
 const API_PREFIX: &str = "/v1.3";
@@ -262,10 +264,8 @@ impl Api {
             ),
             AssetCall::List(query) => ("GET", format!("/assets?{query}"), ApiBody::Empty),
             AssetCall::Delete { asset_id, force } => {
-                let mut path = format!("/assets/{}", encode(asset_id));
-                if force {
-                    path.push_str("?force=true");
-                }
+                let query = DeleteAssetQuery { force }.query_suffix();
+                let path = format!("/assets/{}{query}", encode(asset_id));
                 ("DELETE", path, ApiBody::Empty)
             }
         };

@@ -32,15 +32,9 @@ impl ClockOffset {
     }
 
     /// Converts a server time into local time (saturating at 0).
-    pub fn to_local(&self, server_ms: u64) -> u64 {
+    pub fn to_local(self, server_ms: u64) -> u64 {
         let local = saturating_i64(server_ms).saturating_sub(self.server_minus_local_ms);
         u64::try_from(local).unwrap_or(0)
-    }
-
-    /// Converts a local time into the server's time (saturating at 0).
-    pub fn to_server(&self, local_ms: u64) -> u64 {
-        let server = saturating_i64(local_ms).saturating_add(self.server_minus_local_ms);
-        u64::try_from(server).unwrap_or(0)
     }
 }
 
@@ -73,7 +67,6 @@ mod tests {
             offset.to_local(1_600_000 + 3_600_000),
             1_000_000 + 3_600_000
         );
-        assert_eq!(offset.to_server(1_000_000), 1_600_000);
         // The server is behind: local deadlines move later, never below zero.
         offset.observe(0, 10);
         assert_eq!(offset.to_local(5), 15);

@@ -188,12 +188,6 @@ impl ProgressTracker {
         };
         p
     }
-
-    /// Whether every byte has been acknowledged and reported.
-    pub fn is_complete(&self) -> bool {
-        let s = &self.snapshot;
-        s.reported_bytes == s.total_bytes && s.acknowledged_bytes == s.total_bytes
-    }
 }
 
 /// Raw counters computed by the engine; [`ProgressTracker::update`] makes them monotonic.
@@ -380,7 +374,6 @@ mod tests {
         );
         assert_eq!((p.acknowledged_chunks, p.reported_chunks), (10, 10));
         assert_eq!(p.eta_ms, Some(0));
-        assert!(t.is_complete());
         assert_eq!(p.fraction(), 1.0);
     }
 

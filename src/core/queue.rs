@@ -327,6 +327,7 @@ impl Queue {
     }
 
     /// How many files upload at once (see the module docs).
+    #[cfg(test)]
     pub fn files_at_once(&self) -> usize {
         self.files_at_once
     }
@@ -780,6 +781,7 @@ impl Queue {
     }
 
     /// The revision of the last snapshot.
+    #[cfg(test)]
     pub fn revision(&self) -> u64 {
         self.revision
     }

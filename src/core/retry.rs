@@ -180,6 +180,23 @@ fn find_after(haystack: &str, from: usize, needle: &str) -> Option<usize> {
         .map(|at| from + at + needle.len())
 }
 
+/// Whether an answer's status says "try again": the server gave up waiting for the request
+/// (408) or failed (5xx). The one rule of the engine's retries, the Worker's proxy and its
+/// answers, and the webhook's deliveries; 429 stands apart, as it says how long to wait.
+pub const fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 500..=599)
+}
+
+/// The longest wait (seconds) a proxy passes on in `Retry-After`: past an hour, a client should
+/// ask again rather than keep waiting on one answer.
+pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
+
+/// A `Retry-After` value as a proxy passes it on: whole seconds, rounded up, at most
+/// [`MAX_RETRY_AFTER_SECS`]; `None` when it reads as neither delay-seconds nor an HTTP date.
+pub fn retry_after_secs(value: &str, now_ms: u64) -> Option<u64> {
+    parse_retry_after_ms(value, now_ms).map(|ms| ms.div_ceil(1_000).min(MAX_RETRY_AFTER_SECS))
+}
+
 /// A `Retry-After` value — delay-seconds or an HTTP date — as milliseconds after `now_ms`
 /// (epoch ms); `None` when it reads as neither. A date in the past means "now" (0).
 pub fn parse_retry_after_ms(value: &str, now_ms: u64) -> Option<u64> {
@@ -273,7 +290,7 @@ pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
         500 if !is_put && body_code == ErrorCode::ConfigInvalid.as_str() => Verdict::Fatal(
             api_error(operation, status, body_code, outcome.message.as_deref()),
         ),
-        408 | 500..=599 => retry(
+        status if is_transient_status(status) => retry(
             Error::new(
                 ErrorCode::UpstreamUnavailable,
                 with_detail(format!("{} failed with HTTP {status}", describe(operation))),
@@ -558,17 +575,15 @@ pub const PROXY_MAX_ATTEMPTS: u32 = 2;
 /// Whether a proxy should send an upstream call again after its `attempts_made`-th attempt
 /// ended with `outcome`. Only calls that change nothing when repeated (`idempotent`: reads,
 /// presigned-URL minting) and whose body can be sent again (`replayable`: not a consumed stream)
-/// are repeated, and only after a network error, a timeout or a 5xx.
+/// are repeated, and only after a network error, a timeout or a transient status
+/// ([`is_transient_status`]).
 pub fn proxy_should_retry(
     idempotent: bool,
     replayable: bool,
     attempts_made: u32,
     outcome: &HttpOutcome,
 ) -> bool {
-    let transient = match outcome.status {
-        None => true,
-        Some(status) => (500..=599).contains(&status),
-    };
+    let transient = outcome.status.is_none_or(is_transient_status);
     idempotent && replayable && attempts_made < PROXY_MAX_ATTEMPTS && transient
 }
 

@@ -33,13 +33,6 @@ pub struct UrlBatch {
     pub count: u32,
 }
 
-impl UrlBatch {
-    /// Whether `index` lies in the batch.
-    pub fn contains(&self, index: u32) -> bool {
-        index >= self.start && index - self.start < self.count
-    }
-}
-
 /// The URLs held for one upload.
 #[derive(Debug, Clone, Default)]
 pub struct UrlWindow {
@@ -143,13 +136,10 @@ impl UrlWindow {
     }
 
     /// How many URLs are held.
+    #[cfg(test)]
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.grants.len()
-    }
-
-    /// Whether no URL is held.
-    pub fn is_empty(&self) -> bool {
-        self.grants.is_empty()
     }
 
     /// Usable lifetime (ms) of the URLs of the last accepted batch when they arrived (the
@@ -399,7 +389,5 @@ mod tests {
         assert_eq!(w.len(), 2);
         w.discard(2);
         assert!(!w.has_usable(2, T0));
-        assert!(UrlBatch { start: 3, count: 2 }.contains(4));
-        assert!(!UrlBatch { start: 3, count: 2 }.contains(5));
     }
 }

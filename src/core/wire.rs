@@ -36,8 +36,6 @@ pub mod limits {
     pub const URL_MEDIA_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
     /// Multipart sessions live 24 hours.
     pub const SESSION_TTL_SECS: u64 = 24 * 60 * 60;
-    /// Presigned chunk URLs live 1 hour.
-    pub const URL_TTL_SECS: u64 = 60 * 60;
     /// The chunk size TwelveLabs' examples use (5 MiB).
     pub const DEFAULT_CHUNK_SIZE: u64 = 5 * 1024 * 1024;
 }
@@ -379,6 +377,19 @@ pub struct ReportChunksResponse {
     /// Unique chunks reported so far.
     #[serde(default)]
     pub total_completed: u32,
+}
+
+impl ReportChunksResponse {
+    /// Whether this answer says the session is complete (TWELVELABS_API.md §4.4): it carries the
+    /// asset's `url`, or every chunk of the session (`total_chunks`) is reported.
+    pub fn completes(&self, total_chunks: u32) -> bool {
+        self.completion_url().is_some() || self.total_completed >= total_chunks
+    }
+
+    /// The asset's `url`, when the answer carries one (an empty one is none).
+    pub fn completion_url(&self) -> Option<&str> {
+        self.url.as_deref().filter(|url| !url.is_empty())
+    }
 }
 
 /// `as_str` and `parse` for a wire enum with an `Unknown` variant, from one table of spellings
@@ -826,12 +837,23 @@ pub struct DeleteAssetQuery {
 }
 
 impl DeleteAssetQuery {
-    /// The query pairs: `force=true` only when set (the server default is `false`).
-    pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
+    /// Reads the `force` parameter as a caller sent it: absent, `true` or `false`.
+    pub fn parse(force: Option<&str>) -> Result<DeleteAssetQuery, Error> {
+        match force {
+            None | Some("false") => Ok(DeleteAssetQuery { force: false }),
+            Some("true") => Ok(DeleteAssetQuery { force: true }),
+            Some(_) => Err(Error::invalid(
+                "The `force` parameter must be true or false.",
+            )),
+        }
+    }
+
+    /// The path's query: `?force=true` only when set (the server default is `false`).
+    pub const fn query_suffix(self) -> &'static str {
         if self.force {
-            vec![("force", "true".to_owned())]
+            "?force=true"
         } else {
-            Vec::new()
+            ""
         }
     }
 }
@@ -996,50 +1018,6 @@ pub fn validate_page(page: u32, page_limit: u32) -> Result<(), Error> {
             "The `page_limit` parameter must be between 1 and {}.",
             limits::PAGE_LIMIT_MAX
         )));
-    }
-    Ok(())
-}
-
-/// Checks `POST /assets` before sending: `method = direct` needs a file (`file_size`) of at most
-/// 200 MB for video/audio or 32 MB for images; `method = url` needs an http(s) `url`; the
-/// filename and `user_metadata`, when given, follow their rules.
-pub fn validate_create_asset(
-    fields: &CreateAssetFields,
-    media_type: MediaType,
-    file_size: Option<u64>,
-) -> Result<(), Error> {
-    match fields.method {
-        CreateAssetMethod::Direct => {
-            let Some(size) = file_size else {
-                return Err(Error::invalid(
-                    "The `file` parameter is required when `method` is `direct`.",
-                ));
-            };
-            let max = media_type.direct_max_bytes();
-            if size > max {
-                return Err(Error::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!(
-                        "The file ({size} bytes) exceeds the {max}-byte limit of direct {} uploads; use a multipart upload.",
-                        media_type.as_str()
-                    ),
-                ));
-            }
-        }
-        CreateAssetMethod::Url => {
-            let url = fields.url.as_deref().unwrap_or("");
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(Error::invalid(
-                    "The `url` parameter must be an http(s) URL when `method` is `url`.",
-                ));
-            }
-        }
-    }
-    if let Some(filename) = &fields.filename {
-        validate_filename(filename)?;
-    }
-    if let Some(metadata) = &fields.user_metadata {
-        validate_user_metadata(metadata)?;
     }
     Ok(())
 }
@@ -1710,10 +1688,21 @@ mod tests {
             ""
         );
         assert_eq!(
-            encode_query(&DeleteAssetQuery { force: true }.to_query_pairs()),
-            "force=true"
+            DeleteAssetQuery::parse(Some("true")).map(DeleteAssetQuery::query_suffix),
+            Ok("?force=true")
         );
-        assert!(DeleteAssetQuery::default().to_query_pairs().is_empty());
+        for unforced in [None, Some("false")] {
+            assert_eq!(
+                DeleteAssetQuery::parse(unforced).unwrap().query_suffix(),
+                ""
+            );
+        }
+        for bad in ["TRUE", "1", "", "true "] {
+            assert_eq!(
+                DeleteAssetQuery::parse(Some(bad)).unwrap_err().code,
+                ErrorCode::InvalidInput
+            );
+        }
         assert!(PageQuery {
             page: Some(0),
             page_limit: None
@@ -1751,57 +1740,6 @@ mod tests {
                 ("user_metadata", r#"{"owner":"u1"}"#.to_owned()),
             ]
         );
-    }
-
-    #[test]
-    fn create_asset_validation_enforces_direct_and_url_rules() {
-        let direct = CreateAssetFields {
-            method: CreateAssetMethod::Direct,
-            url: None,
-            filename: None,
-            enable_hls: None,
-            enable_thumbnail: None,
-            user_metadata: None,
-        };
-        assert!(validate_create_asset(
-            &direct,
-            MediaType::Video,
-            Some(limits::DIRECT_MEDIA_MAX_BYTES)
-        )
-        .is_ok());
-        assert_eq!(
-            validate_create_asset(
-                &direct,
-                MediaType::Video,
-                Some(limits::DIRECT_MEDIA_MAX_BYTES + 1)
-            )
-            .unwrap_err()
-            .code,
-            ErrorCode::PayloadTooLarge
-        );
-        assert!(validate_create_asset(
-            &direct,
-            MediaType::Image,
-            Some(limits::IMAGE_MAX_BYTES + 1)
-        )
-        .is_err());
-        assert!(validate_create_asset(&direct, MediaType::Video, None).is_err());
-        let url = CreateAssetFields {
-            method: CreateAssetMethod::Url,
-            url: Some("ftp://example.com/a.mp4".into()),
-            ..direct.clone()
-        };
-        assert!(validate_create_asset(&url, MediaType::Video, None).is_err());
-        let url = CreateAssetFields {
-            url: Some("https://example.com/a.mp4".into()),
-            ..url
-        };
-        assert!(validate_create_asset(&url, MediaType::Video, None).is_ok());
-        let long_name = CreateAssetFields {
-            filename: Some("x".repeat(256)),
-            ..url
-        };
-        assert!(validate_create_asset(&long_name, MediaType::Video, None).is_err());
     }
 
     #[test]

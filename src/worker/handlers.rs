@@ -17,8 +17,8 @@ use crate::core::media;
 use crate::core::source_url;
 use crate::core::token::{self, GrantClaims, UploadClaims};
 use crate::core::wire::{
-    self, limits, timestamp, CreateMultipartUploadRequest, PresignedUrlsRequest,
-    ReportChunksRequest,
+    self, limits, timestamp, CreateMultipartUploadRequest, DeleteAssetQuery, PresignedUrlsRequest,
+    ReportChunksRequest, ReportChunksResponse,
 };
 use crate::worker::asset_index::AssetIndex;
 use crate::worker::auth::{self, hmac_sha256};
@@ -516,14 +516,13 @@ pub async fn report_chunks(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Han
             Idempotency::NotIdempotent,
         )
         .await?;
-    // The answer that completes the session carries `url` (TWELVELABS_API.md §4.4); a client
-    // re-reporting after a lost answer gets it again, and the webhook is sent again.
+    // The engine's rule for a complete session (TWELVELABS_API.md §4.4); a client re-reporting
+    // after a lost answer is told again, and the webhook is sent again.
     ctx.completed(|| {
-        let answer: Value = serde_json::from_slice(&reply.body).ok()?;
-        answer
-            .get("url")
-            .and_then(Value::as_str)
-            .filter(|u| !u.is_empty())?;
+        let answer: ReportChunksResponse = serde_json::from_slice(&reply.body).ok()?;
+        if !answer.completes(claims.total_chunks) {
+            return None;
+        }
         Some(Completion::Session {
             sub: claims.sub.clone(),
             upload_id: upload_id.to_owned(),
@@ -620,10 +619,7 @@ pub async fn get_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
 pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
     let grant = ctx.grant(req)?;
     let pairs = query(req, &["force"])?;
-    let force = asset_list::scalar(&pairs, "force")?;
-    if force.is_some_and(|f| f != "true" && f != "false") {
-        return Err(Error::invalid("The `force` parameter must be true or false.").into());
-    }
+    let delete = DeleteAssetQuery::parse(asset_list::scalar(&pairs, "force")?)?;
     let owned = owned_asset(ctx, &grant, asset_id).await;
     if let Err(error) = &owned {
         // Gone upstream (deleted another way): the caller's own index key for this id, if there
@@ -637,7 +633,7 @@ pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
         }
     }
     let asset = parse_upstream_json(&owned?)?;
-    let query = force.map_or_else(String::new, |f| format!("?force={f}"));
+    let query = delete.query_suffix();
     let reply = ctx
         .upstream()?
         .call(

@@ -7,20 +7,20 @@
 //!
 //! Chunk bytes never pass through the Worker: browsers `PUT` them to TwelveLabs' presigned URLs.
 
-pub mod asset_index;
-pub mod auth;
-pub mod config;
-pub mod cors;
-pub mod form;
-pub mod handlers;
-pub mod incoming;
-pub mod policy;
-pub mod rate_limit;
-pub mod reply;
-pub mod routes;
-pub mod task;
-pub mod upstream;
-pub mod webhook;
+pub(crate) mod asset_index;
+pub(crate) mod auth;
+pub(crate) mod config;
+pub(crate) mod cors;
+pub(crate) mod form;
+pub(crate) mod handlers;
+pub(crate) mod incoming;
+pub(crate) mod policy;
+pub(crate) mod rate_limit;
+pub(crate) mod reply;
+pub(crate) mod routes;
+pub(crate) mod task;
+pub(crate) mod upstream;
+pub(crate) mod webhook;
 
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -101,7 +101,7 @@ fn config(env: &Env) -> Result<Rc<Config>, ConfigError> {
 
 /// Milliseconds since the Unix epoch: the static `Date.now()` (`worker::Date::now` builds a JS
 /// `Date` object to read the same number).
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 

@@ -4,6 +4,7 @@
 //! the request (`crate::worker::respond`).
 
 use crate::core::error::{Error, ErrorCode};
+use crate::core::retry::{is_transient_status, retry_after_secs};
 use crate::core::wire::ErrorBody;
 
 /// An error on its way to the client.
@@ -66,12 +67,18 @@ impl From<Error> for ApiError {
 }
 
 /// `Retry-After` sent on a 429 when upstream gave none (or one we cannot read).
-pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
 
 /// Maps a non-2xx upstream answer to the error the client sees. `body` is the upstream body,
-/// `retry_after` its `Retry-After` header. Messages are taken from upstream's `{code, message}`
-/// (never its headers), so nothing the Worker sent upstream — the API key — can be echoed.
-pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>) -> ApiError {
+/// `retry_after` its `Retry-After` header, read at `now_ms` (an HTTP date becomes seconds from
+/// then). Messages are taken from upstream's `{code, message}` (never its headers), so nothing
+/// the Worker sent upstream — the API key — can be echoed.
+pub fn map_upstream_failure(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<&str>,
+    now_ms: u64,
+) -> ApiError {
     let upstream: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let detail = upstream
         .as_ref()
@@ -80,11 +87,10 @@ pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>)
     match status {
         429 => {
             let seconds = retry_after
-                .map(str::trim)
-                .filter(|v| !v.is_empty() && v.len() <= 6 && v.bytes().all(|b| b.is_ascii_digit()))
-                .map_or_else(|| DEFAULT_RETRY_AFTER_SECS.to_string(), str::to_owned);
+                .and_then(|value| retry_after_secs(value, now_ms))
+                .unwrap_or(DEFAULT_RETRY_AFTER_SECS);
             ApiError {
-                retry_after: Some(seconds),
+                retry_after: Some(seconds.to_string()),
                 ..ApiError::new(ErrorCode::RateLimited, detail)
             }
         }
@@ -92,7 +98,9 @@ pub fn map_upstream_failure(status: u16, body: &[u8], retry_after: Option<&str>)
             ErrorCode::UpstreamUnavailable,
             "TwelveLabs refused the Worker's own credentials: check the TWELVELABS_API_KEY secret.",
         ),
-        500..=599 => ApiError::new(
+        // A 408 is TwelveLabs giving up waiting for the Worker's request: a client's retry is
+        // the cure, as for a 5xx, so it must not read as the client's own mistake.
+        status if is_transient_status(status) => ApiError::new(
             ErrorCode::UpstreamUnavailable,
             format!("TwelveLabs is unavailable (HTTP {status})."),
         ),
@@ -159,6 +167,7 @@ impl Answer {
     }
 
     /// The value of header `name`, if set.
+    #[cfg(test)]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -204,23 +213,24 @@ mod tests {
             400,
             br#"{"code":"parameter_invalid","message":"The `start` parameter is invalid."}"#,
             None,
+            0,
         );
         assert_eq!(e.status(), 400);
         assert_eq!(e.error.code, ErrorCode::InvalidInput);
         assert!(e.error.message.contains("`start`"));
         assert!(e.error.message.contains("parameter_invalid"));
-        let e = map_upstream_failure(404, b"not json", None);
+        let e = map_upstream_failure(404, b"not json", None, 0);
         assert_eq!((e.status(), e.error.code), (404, ErrorCode::NotFound));
         assert_eq!(
-            map_upstream_failure(409, b"{}", None).error.code,
+            map_upstream_failure(409, b"{}", None, 0).error.code,
             ErrorCode::Conflict
         );
     }
 
     #[test]
     fn upstream_5xx_and_credential_failures_become_502() {
-        for status in [500, 502, 503, 504, 401] {
-            let e = map_upstream_failure(status, br#"{"code":"x","message":"boom"}"#, None);
+        for status in [500, 502, 503, 504, 401, 408] {
+            let e = map_upstream_failure(status, br#"{"code":"x","message":"boom"}"#, None, 0);
             assert_eq!(e.status(), 502, "{status}");
             assert_eq!(e.error.code, ErrorCode::UpstreamUnavailable);
             assert!(!e.error.message.contains("boom"));
@@ -228,18 +238,33 @@ mod tests {
     }
 
     #[test]
-    fn rate_limits_carry_a_retry_after() {
-        let e = map_upstream_failure(429, b"{}", Some("7"));
-        assert_eq!(e.status(), 429);
-        assert_eq!(e.retry_after.as_deref(), Some("7"));
-        let e = map_upstream_failure(429, b"{}", Some("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(e.retry_after.as_deref(), Some("1"));
+    fn rate_limits_carry_a_retry_after_in_seconds_whatever_form_upstream_gave() {
+        let retry_after = |value: Option<&str>, now_ms: u64| {
+            map_upstream_failure(429, b"{}", value, now_ms).retry_after
+        };
+        assert_eq!(map_upstream_failure(429, b"{}", Some("7"), 0).status(), 429);
+        assert_eq!(retry_after(Some("7"), 0).as_deref(), Some("7"));
+        // An HTTP date 60 s after now (Wed, 21 Oct 2015 07:28:00 GMT is 1445412480 s).
+        let now_ms = 1_445_412_420_000;
+        let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+        assert_eq!(retry_after(Some(date), now_ms).as_deref(), Some("60"));
         assert_eq!(
-            map_upstream_failure(429, b"{}", None)
-                .retry_after
-                .as_deref(),
+            retry_after(Some(date), now_ms + 59_500).as_deref(),
             Some("1")
         );
+        assert_eq!(
+            retry_after(Some(date), now_ms + 120_000).as_deref(),
+            Some("0")
+        );
+        // Long waits are passed on up to an hour; the unreadable get the default.
+        assert_eq!(retry_after(Some("1000000"), 0).as_deref(), Some("3600"));
+        for unreadable in [None, Some(""), Some("soon"), Some("-5"), Some("1.5")] {
+            assert_eq!(
+                retry_after(unreadable, now_ms).as_deref(),
+                Some("1"),
+                "{unreadable:?}"
+            );
+        }
     }
 
     #[test]

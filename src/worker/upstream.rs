@@ -200,7 +200,12 @@ impl Upstream<'_> {
         }
         Err(Failure {
             status: Some(status),
-            error: map_upstream_failure(status, &body, answer.retry_after().as_deref()),
+            error: map_upstream_failure(
+                status,
+                &body,
+                answer.retry_after().as_deref(),
+                crate::worker::now_ms(),
+            ),
         })
     }
 }

@@ -18,7 +18,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Delay, Method};
 
 use crate::core::error::ErrorCode;
-use crate::core::retry::JitterSource;
+use crate::core::retry::{parse_retry_after_ms, JitterSource};
 use crate::core::webhook::{
     after_delivery_attempt, signature_header, DeliveryStep, WebhookEvent, WebhookPayload,
     DELIVERY_ATTEMPT_TIMEOUT_MS, DELIVERY_POLICY, SIGNATURE_HEADER,
@@ -226,8 +226,7 @@ async fn post(url: &str, body: &[u8], signature: &str) -> (Option<u16>, Option<u
         .get("Retry-After")
         .ok()
         .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|secs| secs.saturating_mul(1000));
+        .and_then(|value| parse_retry_after_ms(&value, crate::worker::now_ms()));
     // The answer's body is not needed; cancelling it frees the connection.
     if let Some(body) = response.body() {
         let _ = body.cancel();

@@ -489,3 +489,64 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
     }
   }
 });
+
+/** Sets emulator faults (`POST /_emulator/faults`). */
+const setFaults = (patch) =>
+  fetch(`${emulator.url}/_emulator/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) }).then((res) => {
+    assert.equal(res.status, 200);
+    return res.arrayBuffer();
+  });
+
+const createSession = (token = grant()) =>
+  fetch(`${worker.url}/v1.3/assets/multipart-uploads`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ filename: 'timing.mp4', type: 'video', total_size: 1000 }),
+  });
+
+test("upstream's Retry-After is passed on as the seconds it means, in either of its forms, up to an hour", async () => {
+  try {
+    for (const [faults, low, high] of [
+      [{ retry_after_secs: 60, retry_after_http_date: true }, 58, 61],
+      [{ retry_after_secs: 7, retry_after_http_date: false }, 7, 7],
+      [{ retry_after_secs: 7_200, retry_after_http_date: true }, 3_600, 3_600],
+      [{ retry_after_secs: 1_000_000, retry_after_http_date: false }, 3_600, 3_600],
+    ]) {
+      await setFaults({ rate_limit_next: 1, ...faults });
+      await resetStats();
+      const res = await createSession();
+      const body = await res.json();
+      assert.equal(res.status, 429, JSON.stringify(body));
+      assert.equal(body.code, 'rate_limited');
+      const seconds = Number(res.headers.get('retry-after'));
+      assert.ok(seconds >= low && seconds <= high, `${JSON.stringify(faults)}: Retry-After ${res.headers.get('retry-after')}`);
+      assert.deepEqual(await upstreamCalls(emulator), { 'POST /v1.3/assets/multipart-uploads': 1 });
+    }
+  } finally {
+    await setFaults({ rate_limit_next: 0, retry_after_secs: 1, retry_after_http_date: false });
+  }
+});
+
+test("an upstream 408 is TwelveLabs' timeout, not the client's mistake: a retryable upstream_unavailable, and a read is tried again", async () => {
+  const created = await createSession();
+  assert.equal(created.status, 201);
+  const { asset_id: assetId } = await created.json();
+  try {
+    // A session's creation is not repeated (it would reserve a second asset): the client is
+    // told to try again.
+    await setFaults({ api_fail_next: 1, api_fail_status: 408 });
+    await resetStats();
+    const refused = await createSession();
+    const body = await refused.json();
+    assert.deepEqual([refused.status, body.code], [502, 'upstream_unavailable'], JSON.stringify(body));
+    assert.deepEqual(await upstreamCalls(emulator), { 'POST /v1.3/assets/multipart-uploads': 1 });
+    // A read is repeated once by the Worker, as after a 5xx.
+    await setFaults({ api_fail_next: 1, api_fail_status: 408 });
+    await resetStats();
+    const read = await fetch(`${worker.url}/v1.3/assets/${assetId}`, { headers: { authorization: `Bearer ${grant()}` } });
+    assert.equal(read.status, 200, await read.text());
+    assert.deepEqual(await upstreamCalls(emulator), { 'GET /v1.3/assets/{asset_id}': 2 });
+  } finally {
+    await setFaults({ api_fail_next: 0, api_fail_status: 500 });
+  }
+});

@@ -188,6 +188,30 @@ test('a completed multipart upload is delivered once, signed, as upload.complete
   assert.match(worker.output(), /"outcome":"delivered"/);
 });
 
+test('a session completed by total_completed alone (no url in the answer) is delivered as upload.completed too', async () => {
+  // TWELVELABS_API.md §4.4 gives two signals of a complete session: `url`, and `total_completed`
+  // reaching `total_chunks`. The client's engine accepts either, so the Worker must too.
+  await getJson(`${emulator.url}/_emulator/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ omit_completion_url: true }),
+  });
+  try {
+    const bytes = randomBytes(CHUNK_SIZE + 100);
+    const { session, reports } = await multipartUpload(bytes);
+    assert.deepEqual(reports.map((r) => [r.total_completed, r.url ?? null]), [[1, null], [2, null]]);
+    const [delivery] = await deliveriesFor(session.asset_id);
+    const event = await verified(delivery);
+    assert.deepEqual([event.event, event.upload_id, event.size], ['upload.completed', session.upload_id, bytes.length]);
+  } finally {
+    await getJson(`${emulator.url}/_emulator/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ omit_completion_url: false }),
+    });
+  }
+});
+
 test('a direct upload and a URL upload are delivered as asset.created', async () => {
   const bytes = randomBytes(3000);
   const direct = await call('/v1.3/assets', {

@@ -35,12 +35,11 @@ impl Engine {
                     }
                 }
                 u.advance_frontier();
-                if response.url.is_some() {
-                    u.completion_url = response.url;
+                if response.completes(u.plan.total_chunks()) {
                     u.server_confirmed = true;
                 }
-                if response.total_completed >= u.plan.total_chunks() {
-                    u.server_confirmed = true;
+                if let Some(url) = response.completion_url() {
+                    u.completion_url = Some(url.to_owned());
                 }
                 u.dirty = true;
                 u.throttle.mark();
