@@ -28,21 +28,34 @@ export default {
     }
   },
 
-  /** workerd's module-syntax handler. */
-  async fetch(request, env, ctx) {
-    const task = start(request, env, ctx);
-    let fulfilled = true;
-    let value;
-    for (;;) {
-      const next = step(task, fulfilled, value);
-      if (next instanceof Response) return next;
-      try {
-        value = await next;
-        fulfilled = true;
-      } catch (reason) {
-        value = reason;
-        fulfilled = false;
-      }
-    }
+  /**
+   * workerd's module-syntax handler. The request's task also runs under `waitUntil`: a client
+   * that leaves cancels its request, and with it whatever the task had still to do after an
+   * upstream call TwelveLabs already acted on (the asset's index key, the completion webhook,
+   * the log line). Work handed to `waitUntil` is not cancelled with it.
+   */
+  fetch(request, env, ctx) {
+    const answer = run(start(request, env, ctx));
+    ctx.waitUntil(answer.then(settled, settled));
+    return answer;
   },
 };
+
+const settled = () => {};
+
+/** Steps `task` with how each promise it returns settles, until it returns the Response. */
+async function run(task) {
+  let fulfilled = true;
+  let value;
+  for (;;) {
+    const next = step(task, fulfilled, value);
+    if (next instanceof Response) return next;
+    try {
+      value = await next;
+      fulfilled = true;
+    } catch (reason) {
+      value = reason;
+      fulfilled = false;
+    }
+  }
+}

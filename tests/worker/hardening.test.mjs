@@ -550,3 +550,44 @@ test("an upstream 408 is TwelveLabs' timeout, not the client's mistake: a retrya
     await setFaults({ api_fail_next: 0, api_fail_status: 500 });
   }
 });
+
+// In plain workerd, the production runtime: wrangler dev's proxy does not pass a client's
+// disconnect on to the Worker.
+test('a client that resets its connection right after a valid request does not cut the Worker short: every asset TwelveLabs created is indexed and logged', async (t) => {
+  const plain = await startWorkerd({
+    emulatorUrl: emulator.apiUrl,
+    vars: { ALLOWED_ORIGINS: ORIGIN },
+    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
+  });
+  t.after(() => plain.stop());
+  const { port, host } = new URL(plain.url);
+  const token = grant({ sub: `leaver-${Date.now()}` });
+  const json = JSON.stringify({ filename: 'left.mp4', type: 'video', total_size: 1000 });
+  const request =
+    `POST /v1.3/assets/multipart-uploads HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${json.length}\r\n\r\n${json}`;
+  const sessionsCreated = async () => (await upstreamCalls(emulator))['POST /v1.3/assets/multipart-uploads'] ?? 0;
+  // Each client leaves once TwelveLabs has its request, while the Worker waits for the answer.
+  await setFaults({ latency_ms: 300 });
+  await resetStats();
+  const logFrom = await quietOutputEnd(plain);
+  const created = 5;
+  try {
+    for (let i = 1; i <= created; i++) {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(request);
+      while ((await sessionsCreated()) < i) await new Promise((resolve) => setTimeout(resolve, 5));
+      socket.resetAndDestroy();
+    }
+  } finally {
+    await setFaults({ latency_ms: 0 });
+  }
+  const log = await logSince(plain, logFrom, { lines: created });
+  const logged = log.split('\n').filter((l) => l.includes('"route":"create_upload"'));
+  assert.equal(logged.length, created, `one log line for each of the ${created} sessions TwelveLabs created:\n${log}`);
+  const listed = await fetch(`${plain.url}/v1.3/assets?page_limit=50`, { headers: { authorization: `Bearer ${token}` } });
+  const page = await listed.json();
+  assert.equal(page.page_info?.total_results, created, `each created asset is in its owner's index: ${JSON.stringify(page.page_info)}`);
+});
