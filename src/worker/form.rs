@@ -30,20 +30,27 @@ const KNOWN_FIELDS: &[&str] = &[
     "user_metadata",
 ];
 
-/// Extracts the boundary of a `multipart/form-data` content type.
+/// Extracts the boundary of a `multipart/form-data` content type, parsed as a MIME type (the
+/// `mime` crate: quoted parameters, `;` inside quotes).
 pub fn boundary(content_type: &str) -> Result<String, Error> {
-    let mut params = content_type.split(';');
-    let essence = params.next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("multipart/form-data") {
-        return Err(Error::new(
+    let wrong_type = || {
+        Error::new(
             ErrorCode::UnsupportedType,
             "POST /assets takes a multipart/form-data body.",
-        ));
+        )
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("multipart/form-data") {
+        return Err(wrong_type());
     }
-    let boundary = params
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+    let boundary = content_type
+        .parse::<mime::Mime>()
+        .ok()
+        .and_then(|parsed| {
+            parsed
+                .get_param(mime::BOUNDARY)
+                .map(|b| b.as_str().to_owned())
+        })
         .unwrap_or_default();
     let valid_char = |c: char| c.is_ascii_alphanumeric() || "'()+_,-./:=? ".contains(c);
     if boundary.is_empty()
@@ -174,6 +181,45 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Splits a part's `Content-Disposition` value into its disposition and its `key=value`
+/// parameters, a value either a token or a quoted string in which `;` and `=` are text. Quoted
+/// strings are read as browsers write them (the WHATWG form encoding percent-encodes `"`, CR and
+/// LF, and escapes nothing with a backslash), so one ends at the next `"`. Written here because
+/// `mime` parses only `type/subtype` values, and a Content-Disposition crate would be a second
+/// parser of the same grammar for two parameters.
+fn disposition_params(value: &str) -> Result<(&str, Vec<(&str, &str)>), Error> {
+    let (disposition, mut rest) = value.split_once(';').unwrap_or((value, ""));
+    let mut params = Vec::new();
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ';']);
+        if rest.is_empty() {
+            return Ok((disposition.trim(), params));
+        }
+        let (key, after_key) = rest
+            .split_once('=')
+            .ok_or_else(|| malformed("a Content-Disposition parameter has no value"))?;
+        let after_key = after_key.trim_start();
+        let (value, after_value) = match after_key.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted
+                    .find('"')
+                    .ok_or_else(|| malformed("a quoted Content-Disposition value is not closed"))?;
+                let after = quoted[end + 1..].trim_start();
+                if !(after.is_empty() || after.starts_with(';')) {
+                    return Err(malformed("text follows a quoted Content-Disposition value"));
+                }
+                (&quoted[..end], after)
+            }
+            None => {
+                let end = after_key.find(';').unwrap_or(after_key.len());
+                (after_key[..end].trim_end(), &after_key[end..])
+            }
+        };
+        params.push((key.trim(), value));
+        rest = after_value;
+    }
+}
+
 /// Parses one part's header block: returns (field name, filename, content type).
 fn part_headers(block: &[u8]) -> Result<(String, Option<String>, Option<String>), Error> {
     let text = std::str::from_utf8(block).map_err(|_| malformed("part headers are not UTF-8"))?;
@@ -186,26 +232,14 @@ fn part_headers(block: &[u8]) -> Result<(String, Option<String>, Option<String>)
             .ok_or_else(|| malformed("a part header has no colon"))?;
         let header = header.trim();
         if header.eq_ignore_ascii_case("content-disposition") {
-            let mut params = value.split(';');
-            if !params
-                .next()
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("form-data"))
-            {
+            let (disposition, params) = disposition_params(value)?;
+            if !disposition.eq_ignore_ascii_case("form-data") {
                 return Err(malformed("a part is not form-data"));
             }
-            for param in params {
-                let Some((key, raw)) = param.split_once('=') else {
-                    continue;
-                };
-                let raw = raw.trim();
-                let unquoted = raw
-                    .strip_prefix('"')
-                    .and_then(|r| r.strip_suffix('"'))
-                    .unwrap_or(raw)
-                    .to_owned();
-                match key.trim().to_ascii_lowercase().as_str() {
-                    "name" => name = Some(unquoted),
-                    "filename" => filename = Some(unquoted),
+            for (key, value) in params {
+                match key.to_ascii_lowercase().as_str() {
+                    "name" => name = Some(value.to_owned()),
+                    "filename" => filename = Some(value.to_owned()),
                     _ => {}
                 }
             }
@@ -538,6 +572,55 @@ mod tests {
         );
         assert!(boundary("multipart/form-data").is_err());
         assert!(boundary("multipart/form-data; boundary=a\r\nb").is_err());
+        // A parameter's quoted value is text, not more parameters.
+        assert_eq!(
+            boundary("multipart/form-data; charset=\"x;boundary=evil\"; boundary=real").unwrap(),
+            "real"
+        );
+    }
+
+    #[test]
+    fn content_disposition_values_are_read_with_their_quotes() {
+        let params = |value| {
+            disposition_params(value).map(|(d, p)| {
+                (
+                    d.to_owned(),
+                    p.into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect::<Vec<_>>(),
+                )
+            })
+        };
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            params(r#" form-data; name="file"; filename="take;2.mp4""#).unwrap(),
+            (
+                "form-data".to_owned(),
+                pairs(&[("name", "file"), ("filename", "take;2.mp4")])
+            )
+        );
+        assert_eq!(
+            params(r#"form-data;name=file ; filename="a=b, c.mp4";"#)
+                .unwrap()
+                .1,
+            pairs(&[("name", "file"), ("filename", "a=b, c.mp4")])
+        );
+        assert_eq!(params("form-data").unwrap().1, pairs(&[]));
+        for malformed in [
+            r#"form-data; name="file"; filename="open.mp4"#,
+            r#"form-data; name="file"x; filename="a.mp4""#,
+            "form-data; name",
+        ] {
+            assert_eq!(
+                params(malformed).unwrap_err().code,
+                ErrorCode::InvalidInput,
+                "{malformed}"
+            );
+        }
     }
 
     #[test]

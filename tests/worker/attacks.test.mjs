@@ -352,6 +352,26 @@ test('4. an accepted file part reaches TwelveLabs with the type that was checked
   assert.equal(stored.filename, 'scan.png');
 });
 
+test('6. a file part\'s quoted filename is read whole: ";" and "=" inside the quotes are part of the name', async () => {
+  for (const filename of ['take;2.mp4', 'a=b; c.mp4']) {
+    const res = await postDirect(grant(), { type: 'video/mp4', disposition: `form-data; name="file"; filename="${filename}"` });
+    assert.equal(res.status, 201, `${filename}: ${res.text}`);
+    const stored = await getJson(`${emulator.apiUrl}/assets/${res.json._id}`, { headers: { 'x-api-key': emulator.apiKey } });
+    assert.equal(stored.filename, filename);
+  }
+  // An image-only grant cannot pass a video through a name the old split would have cut.
+  await refusedBeforeUpstream('a video named behind a quoted ";"', () =>
+    postDirect(grant({ types: ['image'] }), { type: 'image/png', disposition: 'form-data; name="file"; filename="scan;.mp4"' }), (res) => {
+    assert.equal(res.status, 415, res.text);
+    assert.equal(res.json.code, 'unsupported_type');
+  });
+  await refusedBeforeUpstream('an unclosed quoted filename', () =>
+    postDirect(grant(), { type: 'video/mp4', disposition: 'form-data; name="file"; filename="open.mp4' }), (res) => {
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.code, 'invalid_input');
+  });
+});
+
 // ── 5. Duplicated query parameters ──
 
 test('5. a repeated scalar query parameter is refused with 400 before upstream', async () => {
