@@ -181,13 +181,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// A header parameter: its name and its value (unquoted).
+type Param<'a> = (&'a str, &'a str);
+
 /// Splits a part's `Content-Disposition` value into its disposition and its `key=value`
 /// parameters, a value either a token or a quoted string in which `;` and `=` are text. Quoted
 /// strings are read as browsers write them (the WHATWG form encoding percent-encodes `"`, CR and
 /// LF, and escapes nothing with a backslash), so one ends at the next `"`. Written here because
 /// `mime` parses only `type/subtype` values, and a Content-Disposition crate would be a second
 /// parser of the same grammar for two parameters.
-fn disposition_params(value: &str) -> Result<(&str, Vec<(&str, &str)>), Error> {
+fn disposition_params(value: &str) -> Result<(&str, Vec<Param<'_>>), Error> {
     let (disposition, mut rest) = value.split_once(';').unwrap_or((value, ""));
     let mut params = Vec::new();
     loop {
