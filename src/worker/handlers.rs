@@ -180,12 +180,16 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         // HTTP framing holds the body to its declared length, so it can be read whole: one
         // `arrayBuffer()` instead of a reader, a promise per chunk and a lock release (that loop
         // showed up as a large share of the Worker's CPU in the benchmark's load profile).
-        let body = req.bytes().await.map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidInput,
-                "The request body could not be read.",
-            )
-        })?;
+        let body = req
+            .bytes_within(SMALL_BODY_READ_MS as u32)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    "The request body could not be read.",
+                )
+            })?
+            .ok_or_else(|| small_body_late("The JSON body"))?;
         if body.len() > MAX_JSON_BODY_BYTES {
             return Err(too_large());
         }
@@ -196,7 +200,13 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         return Ok(Vec::new());
     };
     let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    let mut deadline = Delay::from(Duration::from_millis(SMALL_BODY_READ_MS));
+    loop {
+        let chunk = match select(stream.next(), &mut deadline).await {
+            Either::Left((Some(chunk), _)) => chunk,
+            Either::Left((None, _)) => break,
+            Either::Right(_) => return Err(small_body_late("The JSON body")),
+        };
         let chunk = chunk.map_err(|_| {
             ApiError::new(
                 ErrorCode::InvalidInput,
@@ -223,10 +233,19 @@ const DISCARD_IDLE_MS: u64 = 250;
 /// byte at a time (each resetting the idle wait) holds neither its answer nor CPU for long.
 const DISCARD_TOTAL_MS: u64 = 10_000;
 
-/// How long a direct upload's form fields (what comes before the file) may take to arrive: a
-/// client trickling them cannot hold the request open (they are small, and sent at once by
-/// every browser).
-const PREFIX_READ_MS: u64 = 10_000;
+/// How long a small body may take to arrive: a JSON body, or a direct upload's form fields (what
+/// comes before the file). Both are sent at once by every client, so one trickling them (which
+/// costs CPU per piece read) or stalling cannot hold the request open: `408 invalid_input`.
+const SMALL_BODY_READ_MS: u64 = 10_000;
+
+/// The refusal of a small body that did not arrive within [`SMALL_BODY_READ_MS`].
+fn small_body_late(what: &str) -> ApiError {
+    let late = format!(
+        "{what} did not arrive within {} s.",
+        SMALL_BODY_READ_MS / 1000
+    );
+    Error::invalid(late).with_status(408).into()
+}
 
 /// How many more bytes of a form's prefix are read before it is parsed again.
 const PREFIX_PARSE_STEP: usize = 1024;
@@ -852,7 +871,7 @@ async fn check_form(
     // once per [`PREFIX_PARSE_STEP`] bytes (and at the body's end or the deadline), not once per
     // chunk: at most 64 parses of the [`form::MAX_PREFIX_BYTES`] a prefix may take.
     let mut parse_at = 0;
-    let mut deadline = Delay::from(Duration::from_millis(PREFIX_READ_MS));
+    let mut deadline = Delay::from(Duration::from_millis(SMALL_BODY_READ_MS));
     let prefix = loop {
         if buffered.len() >= parse_at {
             if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
@@ -881,11 +900,7 @@ async fn check_form(
                 if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
                     break prefix;
                 }
-                let late = format!(
-                    "The form's fields did not arrive within {} s.",
-                    PREFIX_READ_MS / 1000
-                );
-                return Err(Error::invalid(late).with_status(408).into());
+                return Err(small_body_late("The form's fields"));
             }
         }
     };

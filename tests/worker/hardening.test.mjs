@@ -308,6 +308,41 @@ test('a direct upload whose form fields trickle in is refused within 10 s (408),
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
+test('a JSON body that stalls or trickles is refused within 10 s (408), one log line, nothing upstream', async () => {
+  await resetStats();
+  // Spaces before the JSON keep it valid while it takes 40 s to trickle in.
+  const json = `${' '.repeat(200)}${JSON.stringify({ filename: 'slow.mp4', type: 'video', total_size: 1000 })}`;
+  const auth = `Authorization: Bearer ${grant()}\r\nContent-Type: application/json`;
+  for (const [label, headers, pieces, gapMs] of [
+    ['declared length, stalled after 10 bytes', `${auth}\r\nContent-Length: ${json.length}`, [json.slice(0, 10)], 0],
+    ['declared length, a byte every 150 ms', `${auth}\r\nContent-Length: ${json.length}`, [...json], 150],
+    ['chunked, a byte every 150 ms', `${auth}\r\nTransfer-Encoding: chunked`, [...json].map((c) => `1\r\n${c}\r\n`), 150],
+  ]) {
+    const from = worker.output().length;
+    const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.on('error', () => {});
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk));
+    const started = Date.now();
+    socket.write(`POST /v1.3/assets/multipart-uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers}\r\n\r\n`);
+    for (const piece of pieces) {
+      if (answer) break;
+      socket.write(piece);
+      if (gapMs) await new Promise((resolve) => setTimeout(resolve, gapMs));
+    }
+    while (!answer.includes('\r\n\r\n') && Date.now() - started < 30_000) await new Promise((resolve) => setTimeout(resolve, 50));
+    const ms = Date.now() - started;
+    socket.destroy();
+    assert.match(answer, /^HTTP\/1\.1 408 /, `${label}: ${answer.slice(0, 120) || 'no answer'} after ${ms} ms`);
+    assert.match(answer, /"code":"invalid_input"/, label);
+    assert.ok(ms < 20_000, `${label}: answered after ${ms} ms`);
+    const logged = (await logSince(worker, from)).split('\n').filter((line) => line.includes('"status":408'));
+    assert.equal(logged.length, 1, `${label}: one log line`);
+  }
+  assert.deepEqual(await upstreamCalls(emulator), {});
+});
+
 test('a direct upload whose fields arrive at once and whose file bytes follow more than 10 s later is taken: the bound is on the fields alone', async () => {
   const boundary = 'late-file-boundary';
   const fields =
