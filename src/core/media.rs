@@ -93,9 +93,11 @@ pub fn check_name(
     ))
 }
 
-/// A file name's extension, lower case.
+/// A file name's extension, lower case, read past trailing dots and white space: file systems
+/// and stores that drop them (Windows does) would store `clip.mp4.` as `clip.mp4`.
 fn extension_of(filename: &str) -> Option<String> {
-    Some(filename.rsplit_once('.')?.1.to_ascii_lowercase())
+    let trimmed = filename.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    Some(trimmed.rsplit_once('.')?.1.to_ascii_lowercase())
 }
 
 /// The media type a file name's extension stands for, if it is a known media extension.
@@ -239,6 +241,10 @@ mod tests {
         for (media, name) in [
             (MediaType::Image, "voice.webm"),
             (MediaType::Image, "song.ogg"),
+            (MediaType::Image, "clip.mp4."),
+            (MediaType::Image, "clip.mp4 "),
+            (MediaType::Image, "clip.MP4 . \t"),
+            (MediaType::Audio, "movie.mkv..."),
             (MediaType::Audio, "movie.mkv"),
             (MediaType::Video, "song.mp3"),
         ] {

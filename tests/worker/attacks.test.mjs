@@ -315,6 +315,10 @@ test('4. a multipart session whose file name disagrees with its type is refused 
     [imagesOnly, 'clip.mp4', 'image'],
     [imagesOnly, 'clip.MOV', 'image'],
     [imagesOnly, 'scan.png.webm', 'image'],
+    // Trailing dots and spaces, which stores that drop them would not keep.
+    [imagesOnly, 'clip.mp4.', 'image'],
+    [imagesOnly, 'clip.mp4 ', 'image'],
+    [imagesOnly, 'clip.mp4 . ', 'image'],
     [audioOnly, 'movie.mp4', 'audio'],
     [audioOnly, 'shot.jpg', 'audio'],
     [grant(), 'song.mp3', 'video'],
