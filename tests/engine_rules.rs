@@ -2126,6 +2126,46 @@ fn with_a_renewable_grant_the_first_grant_is_asked_for_before_the_first_call() {
 }
 
 #[test]
+fn through_the_worker_a_session_without_an_upload_token_is_refused_before_any_call() {
+    for token in [None, Some(String::new())] {
+        let mut d = Driver::new(grant_config());
+        d.add_file(2 * CHUNK);
+        let request = creations(&d.feed(Input::TokenRefreshed))[0];
+        let session = CreateMultipartUploadResponse {
+            upload_token: token.clone(),
+            ..d.session(2, 2)
+        };
+        let actions = d.feed(Input::SessionCreated {
+            request,
+            result: Ok(session),
+            server_time_ms: None,
+        });
+        assert_eq!(
+            finished_code(&actions),
+            Some(Err(ErrorCode::ServerInvalid)),
+            "{token:?}"
+        );
+        assert!(puts(&actions).is_empty(), "{actions:?}");
+        assert!(actions.contains(&Action::DeleteAsset {
+            asset_id: "as".into()
+        }));
+    }
+    // With an API key (TwelveLabs directly), sessions have no upload token, and need none.
+    let mut d = Driver::new(config());
+    let (_, actions) = d.add_file(2 * CHUNK);
+    let session = CreateMultipartUploadResponse {
+        upload_token: None,
+        ..d.session(2, 2)
+    };
+    let actions = d.feed(Input::SessionCreated {
+        request: creations(&actions)[0],
+        result: Ok(session),
+        server_time_ms: None,
+    });
+    assert_eq!(puts(&actions).len(), 2, "{actions:?}");
+}
+
+#[test]
 fn a_401_asks_for_a_fresh_grant_once_and_resends() {
     let mut d = Driver::new(grant_config());
     d.add_file(2 * CHUNK);

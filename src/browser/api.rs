@@ -18,6 +18,7 @@ use web_sys::{AbortSignal, FormData, RequestInit};
 use super::js_error::from_js;
 use super::transport::{api_init, ApiBody, ApiResponse, Credential, SendFailure, Transport};
 use super::wire_js::{self, Unreadable};
+use crate::core::engine::NO_UPLOAD_TOKEN;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
 use crate::core::wire::{
@@ -371,10 +372,11 @@ impl Api {
         let credential = match (scope, &*self.authority) {
             (Scope::Upload(Some(token)), _) => Credential::Bearer(token),
             (_, Authority::ApiKey(key)) => Credential::ApiKey(key),
+            // The engine refuses such a session before any call (one rule, in the core).
             (Scope::Upload(None), Authority::Grant(_)) => {
                 return Err(ApiFailure::Fatal(Error::new(
                     ErrorCode::ServerInvalid,
-                    "the Worker's create-session response carried no upload_token",
+                    NO_UPLOAD_TOKEN,
                 )))
             }
             (Scope::Authority, Authority::Grant(source)) => {

@@ -595,7 +595,8 @@ impl Sim {
             chunk_size: spec.chunk_size,
             total_chunks,
             expires_at: timestamp::format((self.server_now() + 24 * 3_600_000) as i64),
-            upload_token: None,
+            // What the Worker adds to every session it creates (the engine needs it with a grant).
+            upload_token: Some("tok".into()),
         }
     }
 

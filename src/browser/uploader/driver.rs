@@ -359,11 +359,12 @@ pub(super) fn api_outcome(failure: ApiFailure) -> HttpOutcome {
     match failure {
         ApiFailure::Aborted => HttpOutcome::network_error(),
         ApiFailure::Outcome(outcome) => outcome,
-        // Only `getToken` fails before a request: treat it like the Worker refusing the grant.
+        // A request that could not be made: the status its code stands for (no grant yet from
+        // `getToken` is the Worker refusing the grant, 401).
         ApiFailure::Fatal(error) => HttpOutcome {
             error_code: Some(error.code.as_str().to_owned()),
             message: Some(error.message),
-            ..HttpOutcome::status(error.status.unwrap_or(401))
+            ..HttpOutcome::status(error.status.unwrap_or(error.code.http_status()))
         },
     }
 }

@@ -159,6 +159,7 @@ mod urls;
 pub use self::assets::{asset_readiness, AssetPollPolicy, AssetWait, AssetWaitStep};
 pub use self::config::{option_limits, EngineConfig, PauseMode, StallPolicy};
 pub use self::io::{Action, Completion, FileId, Input, NewFile, NewUpload, RequestId};
+pub use self::session::NO_UPLOAD_TOKEN;
 pub use self::state::Phase;
 
 use std::collections::VecDeque;

@@ -31,6 +31,7 @@ impl Engine {
         wait_for_asset: bool,
     ) -> Result<FileId, Error> {
         saved.validate()?;
+        self.check_upload_token(saved.upload_token.as_deref())?;
         if saved.total_size != file_size {
             return Err(Error::new(
                 ErrorCode::FileMismatch,

@@ -11,6 +11,9 @@ use crate::core::retry::{OneOffRetry, Operation};
 use crate::core::urls::UrlWindow;
 use crate::core::wire::{limits, CreateMultipartUploadResponse};
 
+/// Why a session through the Worker cannot be sent: it carries no upload token.
+pub const NO_UPLOAD_TOKEN: &str = "the Worker's session carries no upload_token";
+
 impl Engine {
     /// Starts uploading a session created elsewhere (by a server, or by a test). Fails with
     /// `server_invalid` when the server's plan does not add up for `file_size`,
@@ -29,6 +32,15 @@ impl Engine {
         Ok(id)
     }
 
+    /// Through the Worker (a renewable grant), a session's calls carry the upload token it
+    /// minted for it: a session without one cannot be sent, and is refused before any of them.
+    pub(super) fn check_upload_token(&self, upload_token: Option<&str>) -> Result<(), Error> {
+        if self.config.renewable_grant && upload_token.is_none_or(str::is_empty) {
+            return Err(Error::new(ErrorCode::ServerInvalid, NO_UPLOAD_TOKEN));
+        }
+        Ok(())
+    }
+
     /// The state of an upload to the freshly created `session`, or why it cannot be uploaded.
     pub(super) fn session_state(
         &mut self,
@@ -45,6 +57,7 @@ impl Engine {
                 "the server created a session without an upload_id or asset_id",
             ));
         }
+        self.check_upload_token(session.upload_token.as_deref())?;
         let plan = ChunkPlan::new(
             file_size,
             file_size,
