@@ -22,7 +22,7 @@
 
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::Retrying;
-use crate::core::wire::normalize_etag;
+use crate::core::wire::{limits, normalize_etag};
 use serde::{Deserialize, Serialize};
 
 /// Which kind of request an outcome belongs to (the same status means different things).
@@ -260,6 +260,14 @@ pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
     };
     match status {
         200..=299 if is_put => match outcome.etag.as_deref().map(normalize_etag) {
+            // A report could not carry it (`validate_report`): fail now, not after every byte.
+            Some(etag) if etag.len() > limits::PROOF_MAX_LEN => Verdict::Fatal(
+                Error::new(
+                    ErrorCode::ServerInvalid,
+                    "the storage answered the chunk with an ETag too long to be one",
+                )
+                .with_status(status),
+            ),
             Some(etag) if !etag.is_empty() => Verdict::Success {
                 etag: Some(etag.to_string()),
             },
@@ -701,6 +709,21 @@ mod tests {
             Verdict::Success {
                 etag: Some("abc".into())
             }
+        );
+        let longest = "e".repeat(limits::PROOF_MAX_LEN);
+        assert_eq!(
+            classify(Operation::StoragePut, &HttpOutcome::stored(longest.clone())),
+            Verdict::Success {
+                etag: Some(longest.clone())
+            }
+        );
+        let too_long = classify(
+            Operation::StoragePut,
+            &HttpOutcome::stored(format!("\"{longest}e\"")),
+        );
+        assert!(
+            matches!(too_long, Verdict::Fatal(ref e) if e.code == ErrorCode::ServerInvalid),
+            "{too_long:?}"
         );
         for missing in [HttpOutcome::status(200), HttpOutcome::stored("\"\"")] {
             let v = classify(Operation::StoragePut, &missing);

@@ -22,6 +22,9 @@ pub mod limits {
     pub const FILENAME_MAX_CHARS: usize = 255;
     /// At most this many URLs per presigned-URL request and chunks per report batch.
     pub const MAX_BATCH: u32 = 50;
+    /// The longest chunk `proof` (its storage ETag) a report may carry: an S3 ETag is 32–40
+    /// characters (`-N` added for a multipart object); anything far longer is not one.
+    pub const PROOF_MAX_LEN: usize = 256;
     /// Default and maximum `page_limit` for paginated endpoints.
     pub const PAGE_LIMIT_DEFAULT: u32 = 10;
     /// Maximum `page_limit`.
@@ -977,6 +980,7 @@ pub fn validate_presigned_request(
 pub fn validate_report(
     request: &ReportChunksRequest,
     total_chunks: Option<u32>,
+    total_size: Option<u64>,
 ) -> Result<(), Error> {
     let n = request.completed_chunks.len();
     if n == 0 || n > limits::MAX_BATCH as usize {
@@ -992,15 +996,16 @@ pub fn validate_report(
                 chunk.chunk_index
             )));
         }
-        if chunk.proof.trim().is_empty() {
+        if chunk.proof.trim().is_empty() || chunk.proof.len() > limits::PROOF_MAX_LEN {
             return Err(Error::invalid(format!(
-                "`proof` of chunk {} must not be empty.",
-                chunk.chunk_index
+                "`proof` of chunk {} must hold between 1 and {} characters.",
+                chunk.chunk_index,
+                limits::PROOF_MAX_LEN
             )));
         }
-        if chunk.chunk_size == 0 {
+        if chunk.chunk_size == 0 || total_size.is_some_and(|size| chunk.chunk_size > size) {
             return Err(Error::invalid(format!(
-                "`chunk_size` of chunk {} must be at least 1.",
+                "`chunk_size` of chunk {} must be at least 1 and at most the file's size.",
                 chunk.chunk_index
             )));
         }
@@ -1327,7 +1332,29 @@ mod tests {
         ]}))
         .unwrap();
         assert_eq!(req.completed_chunks[0].proof_type, ProofType::Etag);
-        validate_report(&req, Some(20)).unwrap();
+        validate_report(&req, Some(20), Some(100 << 20)).unwrap();
+        let with = |proof: String, chunk_size: u64| ReportChunksRequest {
+            completed_chunks: vec![CompletedChunk {
+                proof,
+                chunk_size,
+                ..req.completed_chunks[0].clone()
+            }],
+        };
+        let longest = "e".repeat(limits::PROOF_MAX_LEN);
+        assert!(validate_report(&with(longest.clone(), 1000), Some(20), Some(1000)).is_ok());
+        for (proof, chunk_size) in [
+            (format!("{longest}e"), 1000),
+            (" ".to_owned(), 1000),
+            (longest.clone(), 1001),
+            (longest, 0),
+        ] {
+            assert_eq!(
+                validate_report(&with(proof, chunk_size), Some(20), Some(1000))
+                    .unwrap_err()
+                    .code,
+                ErrorCode::InvalidInput
+            );
+        }
         let resp: ReportChunksResponse = serde_json::from_value(json!(
             {"url": "https://cdn.example.com/assets/video.mp4", "asset_id": "507f1f77bcf86cd799439012", "processed_chunks": 5, "duplicate_chunks": 0, "total_completed": 15}
         ))

@@ -184,6 +184,15 @@ test('create adds the owner tag and an upload token bound to that upload', async
     json: { completed_chunks: [{ chunk_index: 3, proof: 'x', proof_type: 'etag', chunk_size: 1 }] },
   });
   assert.equal(report.status, 400, 'chunk index beyond total_chunks');
+  // A proof longer than any ETag, or a chunk larger than the session's file.
+  for (const [proof, chunkSize] of [['e'.repeat(257), 1], ['e', 20_001], ['e', 0]]) {
+    const refused = await call('/v1.3/assets/multipart-uploads/up1', {
+      method: 'POST', token: uploadToken,
+      json: { completed_chunks: [{ chunk_index: 1, proof, proof_type: 'etag', chunk_size: chunkSize }] },
+    });
+    assert.equal(refused.status, 400, `${proof.length}-character proof, chunk_size ${chunkSize}: ${refused.text}`);
+    assert.equal(refused.json.code, 'invalid_input');
+  }
   assert.equal(calls.length, 0);
 
   const ok = await call('/v1.3/assets/multipart-uploads/up1/presigned-urls', { method: 'POST', token: uploadToken, json: { start: 1, count: 2 } });
