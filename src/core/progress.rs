@@ -52,6 +52,16 @@ pub struct Retrying {
     pub error_code: ErrorCode,
 }
 
+/// The share of `total_bytes` that `done_bytes` is, in `[0, 1]`: what every progress figure shows
+/// (an upload's, a queue's, a saved upload's); 0 for an empty total (nothing to show, not "all
+/// done").
+pub fn fraction(done_bytes: u64, total_bytes: u64) -> f64 {
+    if total_bytes == 0 {
+        return 0.0;
+    }
+    done_bytes as f64 / total_bytes as f64
+}
+
 impl Progress {
     /// The progress of a file of `total_bytes` before anything is known or sent.
     pub fn starting(total_bytes: u64) -> Progress {
@@ -61,12 +71,9 @@ impl Progress {
         }
     }
 
-    /// Acknowledged share of the file, in `[0, 1]`; 0 for an empty total (nothing to show).
+    /// Acknowledged share of the file ([`fraction`]).
     pub fn fraction(&self) -> f64 {
-        if self.total_bytes == 0 {
-            return 0.0;
-        }
-        self.acknowledged_bytes as f64 / self.total_bytes as f64
+        fraction(self.acknowledged_bytes, self.total_bytes)
     }
 
     /// The final progress of an upload that completed: every byte and chunk acknowledged and

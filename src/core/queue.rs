@@ -230,13 +230,9 @@ pub struct QueueTotals {
 }
 
 impl QueueTotals {
-    /// `acknowledged_bytes / total_bytes` (0 for an empty total).
+    /// The acknowledged share of every item's bytes ([`crate::core::progress::fraction`]).
     pub fn fraction(&self) -> f64 {
-        if self.total_bytes == 0 {
-            0.0
-        } else {
-            self.acknowledged_bytes as f64 / self.total_bytes as f64
-        }
+        crate::core::progress::fraction(self.acknowledged_bytes, self.total_bytes)
     }
 
     /// The count of one phase.

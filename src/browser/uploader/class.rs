@@ -159,12 +159,12 @@ impl Uploader {
             config.apply_retry_option(base, cap, attempts.map(|a| a as u32))?;
         }
         if let Some(bound) = o.integer_in("stallTimeoutMs", option_limits::STALL_TIMEOUT_MS) {
-            // The engine may declare a stall sooner when the observed speed says the chunk is
-            // long overdue, but never sooner than its own minimum (which the bound caps).
-            config.stall.max_ms = bound;
-            config.stall.min_ms = config.stall.min_ms.min(bound);
+            config.apply_stall_timeout(bound);
         }
-        if let Some(max) = o.integer("directUploadMaxBytes", 0, 1 << 53) {
+        if let Some(max) = o.integer_in(
+            "directUploadMaxBytes",
+            option_limits::DIRECT_UPLOAD_MAX_BYTES,
+        ) {
             config.direct_upload_max_bytes = max;
         }
         // A runtime without IndexedDB (Node) saves nothing: its uploads are not resumable.

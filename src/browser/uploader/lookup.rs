@@ -395,11 +395,7 @@ pub(super) fn pending_list(records: Records) -> JsValue {
     for (id, record) in records {
         let saved = &record.saved;
         let uploaded = saved.reported_bytes();
-        let fraction = if saved.total_size == 0 {
-            0.0
-        } else {
-            uploaded as f64 / saved.total_size as f64
-        };
+        let fraction = crate::core::progress::fraction(uploaded, saved.total_size);
         list.push(
             &crate::browser::convert::JsObject::new()
                 .set("id", id.as_str())

@@ -136,6 +136,8 @@ pub mod option_limits {
     pub const STALL_TIMEOUT_MS: (u64, u64) = (1_000, 3_600_000);
     /// The characters of `persistScope` ([`crate::core::resume::database_name`]).
     pub const PERSIST_SCOPE_CHARS: (u64, u64) = (1, 128);
+    /// The largest file sent as one direct upload, bytes (up to JS's exact integers).
+    pub const DIRECT_UPLOAD_MAX_BYTES: (u64, u64) = (0, 1 << 53);
 }
 
 impl EngineConfig {
@@ -157,6 +159,15 @@ impl EngineConfig {
                 self.api_backoff
             }
         }
+    }
+
+    /// Applies the application's `stallTimeoutMs`: the longest a chunk may go without
+    /// completing or progressing before it is declared stalled and sent again.
+    pub fn apply_stall_timeout(&mut self, bound_ms: u64) {
+        // The engine may declare a stall sooner when the observed speed says the chunk is long
+        // overdue, but never sooner than its own minimum, which the bound caps.
+        self.stall.max_ms = bound_ms;
+        self.stall.min_ms = self.stall.min_ms.min(bound_ms);
     }
 
     /// Applies the application's `retry` option to every backoff (chunk PUTs, API calls, and
