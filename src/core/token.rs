@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::{Error, ErrorCode};
+use crate::core::wire::{limits, timestamp};
 
 /// An HMAC-SHA-256 keyed with one secret: message in, 32-byte tag out.
 pub type Mac<'a> = &'a dyn Fn(&[u8]) -> [u8; 32];
@@ -196,6 +197,15 @@ impl UploadClaims {
             exp,
         }
     }
+}
+
+/// When the upload token of a session expiring at `expires_at` (the session's RFC 3339 text)
+/// expires, in seconds since the epoch: with its session, and never later than a session's
+/// documented life from `now_secs`, which is also the life of a session whose expiry does not
+/// parse.
+pub fn upload_token_expiry(expires_at: &str, now_secs: i64) -> i64 {
+    let session_limit = now_secs + limits::SESSION_TTL_SECS as i64;
+    timestamp::parse(expires_at).map_or(session_limit, |ms| (ms / 1000).min(session_limit))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -487,6 +497,15 @@ mod tests {
     }
 
     const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn an_upload_token_lives_as_long_as_its_session_and_never_past_a_sessions_life() {
+        let day = limits::SESSION_TTL_SECS as i64;
+        let at = |secs: i64| timestamp::format(secs * 1000);
+        assert_eq!(upload_token_expiry(&at(NOW + 3_600), NOW), NOW + 3_600);
+        assert_eq!(upload_token_expiry(&at(NOW + 2 * day), NOW), NOW + day);
+        assert_eq!(upload_token_expiry("tomorrow", NOW), NOW + day);
+    }
 
     fn grant(sub: &str, exp: i64) -> GrantClaims {
         GrantClaims {

@@ -17,7 +17,7 @@ use crate::core::media;
 use crate::core::source_url;
 use crate::core::token::{self, GrantClaims, UploadClaims};
 use crate::core::wire::{
-    self, limits, timestamp, CreateMultipartUploadRequest, DeleteAssetQuery, PresignedUrlsRequest,
+    self, CreateMultipartUploadRequest, DeleteAssetQuery, PresignedUrlsRequest,
     ReportChunksRequest, ReportChunksResponse,
 };
 use crate::worker::asset_index::AssetIndex;
@@ -434,9 +434,7 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
                  chunk fields.",
         )
     })?;
-    let session_limit = ctx.now_secs + limits::SESSION_TTL_SECS as i64;
-    let exp = timestamp::parse(&session.expires_at)
-        .map_or(session_limit, |ms| (ms / 1000).min(session_limit));
+    let exp = token::upload_token_expiry(&session.expires_at, ctx.now_secs);
     let claims = UploadClaims::new(
         &grant.sub,
         &session.upload_id,
