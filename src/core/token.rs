@@ -12,6 +12,8 @@
 //! HMAC from a dev-dependency), and the current time is a parameter. Signatures are compared in
 //! constant time. Everything a token can get wrong maps to a [`TokenError`] with a stable code.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -422,64 +424,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     core::hint::black_box(difference) == 0
 }
 
-const BASE64URL_ALPHABET: &[u8; 64] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 /// Unpadded base64url (RFC 4648 §5), as JWS uses.
 pub fn base64url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let symbols = chunk.len() + 1;
-        for i in 0..symbols {
-            let index = (n >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(BASE64URL_ALPHABET[index as usize]));
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Strict unpadded base64url decoding: no padding, no whitespace, no standard-alphabet `+`/`/`,
-/// and unused trailing bits must be zero (one canonical spelling per byte string).
+/// and unused trailing bits must be zero (one canonical spelling per byte string; the
+/// `base64` crate's default).
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    fn value(symbol: u8) -> Option<u32> {
-        let v = match symbol {
-            b'A'..=b'Z' => symbol - b'A',
-            b'a'..=b'z' => symbol - b'a' + 26,
-            b'0'..=b'9' => symbol - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        };
-        Some(u32::from(v))
-    }
-    let bytes = text.as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 2);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &symbol) in chunk.iter().enumerate() {
-            n |= value(symbol)? << (18 - 6 * i);
-        }
-        let produced = chunk.len() - 1;
-        let unused_bits = match produced {
-            1 => n & 0xffff,
-            2 => n & 0xff,
-            _ => 0,
-        };
-        if unused_bits != 0 {
-            return None;
-        }
-        out.extend_from_slice(&n.to_be_bytes()[1..1 + produced]);
-    }
-    Some(out)
+    URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 #[cfg(test)]
