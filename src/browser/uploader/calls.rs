@@ -82,6 +82,9 @@ pub(super) fn list_query(options: &JsValue) -> Result<(String, Option<AbortSigna
                     .map_or(limits::PAGE_LIMIT_DEFAULT, |limit| limit as u32),
             ),
         },
+        // How many ids and which file names a list may ask for is the server's rule (the
+        // Worker's `asset_list::AssetListQuery`, or TwelveLabs itself with an API key): checking
+        // it here too would cost the package its messages for an answer one request gives.
         asset_ids: o.strings("assetIds").unwrap_or_default(),
         asset_types,
         filename: o.string("filename"),
