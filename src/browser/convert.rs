@@ -4,6 +4,7 @@ use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 
 use crate::core::progress::Progress;
+use crate::core::queue::QueuePhase;
 use crate::core::wire::{Asset, ListAssetsResponse, MetadataValue, UserMetadata};
 
 /// Builds a plain object property by property.
@@ -131,9 +132,9 @@ pub fn asset_page(page: &ListAssetsResponse) -> JsValue {
 }
 
 /// A progress snapshot as the `UploadProgress` interface.
-pub fn progress(phase: &str, progress: &Progress) -> JsValue {
+pub fn progress(phase: QueuePhase, progress: &Progress) -> JsValue {
     JsObject::new()
-        .set("phase", phase)
+        .set("phase", phase.as_str())
         .set("totalBytes", number(progress.total_bytes))
         .set("sentBytes", number(progress.sent_bytes))
         .set("acknowledgedBytes", number(progress.acknowledged_bytes))

@@ -454,11 +454,8 @@ impl QueueInner {
                 return;
             };
             let view = handle.view();
-            let Some(phase) = QueuePhase::parse_upload_phase(view.phase) else {
-                return;
-            };
             UploadView {
-                phase,
+                phase: view.phase,
                 progress: view.progress,
                 upload_id: view.upload_id,
                 asset_id: view.asset_id,
@@ -518,9 +515,10 @@ impl QueueInner {
 
     fn item_object(&self, item: &QueueItem) -> JsValue {
         // `progress.phase` is the upload's phase: `starting` until the upload started.
-        let upload_phase = match item.phase {
-            QueuePhase::Queued | QueuePhase::AwaitingFile => "starting",
-            phase => phase.as_str(),
+        let upload_phase = if item.phase.is_upload_phase() {
+            item.phase
+        } else {
+            QueuePhase::Starting
         };
         let error = item.error.as_ref().map_or(JsValue::NULL, |error| {
             frozen(

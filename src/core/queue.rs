@@ -15,6 +15,7 @@
 //! completion) of the first. A paused file, and one whose bytes have all arrived and whose
 //! asset is being processed, frees its place for the next.
 
+use crate::core::engine::Phase;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::{Progress, Throttle};
 
@@ -78,12 +79,72 @@ impl QueuePhase {
         }
     }
 
-    /// Reads an upload's phase (`UploadProgress.phase`); `None` for anything else.
-    pub fn parse_upload_phase(phase: &str) -> Option<QueuePhase> {
-        QueuePhase::ALL
-            .into_iter()
-            .filter(|p| !matches!(p, QueuePhase::Queued | QueuePhase::AwaitingFile))
-            .find(|p| p.as_str() == phase)
+    /// Whether an upload can show this phase (`UploadProgress.phase`): all but the queue's own.
+    pub const fn is_upload_phase(self) -> bool {
+        !matches!(self, QueuePhase::Queued | QueuePhase::AwaitingFile)
+    }
+
+    /// What an upload shows next, after `self`, given the engine's `phase` of it (`None`: the
+    /// engine is done with it), whether the engine holds it paused, and whether the application
+    /// paused it (`pause()`, not yet undone by `resume()`). The one rule of every place that
+    /// shows an upload's phase: its progress events, its `progress`, its snapshot, its queue item.
+    /// - Paused by the application: `Paused`.
+    /// - Still paused in the engine after `resume()` (waiting for the session's lock): what it
+    ///   showed (`Starting`).
+    /// - Otherwise the engine's phase. But once its bytes are stored and its asset is processing
+    ///   it stays `Processing`, and an upload that ended stays ended, until it settles (which
+    ///   sets the end itself).
+    pub const fn then(
+        self,
+        phase: Option<Phase>,
+        engine_paused: bool,
+        app_paused: bool,
+    ) -> QueuePhase {
+        if self.holds() {
+            return self;
+        }
+        if app_paused {
+            return QueuePhase::Paused;
+        }
+        if engine_paused {
+            return self;
+        }
+        match phase {
+            Some(Phase::CreatingSession) => QueuePhase::Starting,
+            Some(Phase::Reconciling | Phase::Uploading | Phase::DirectUploading) => {
+                QueuePhase::Uploading
+            }
+            Some(Phase::Confirming) => QueuePhase::Finalizing,
+            Some(Phase::AwaitingAsset) => QueuePhase::Processing,
+            None => QueuePhase::Done,
+        }
+    }
+
+    /// What an upload shows once the application resumed it: `Starting` (its lock, then its
+    /// session's status, are asked for first), unless its phase holds ([`QueuePhase::then`]).
+    pub const fn resumed(self) -> QueuePhase {
+        if self.holds() {
+            self
+        } else {
+            QueuePhase::Starting
+        }
+    }
+
+    /// Whether only the upload's end replaces this phase: processing, or ended.
+    const fn holds(self) -> bool {
+        matches!(
+            self,
+            QueuePhase::Processing | QueuePhase::Done | QueuePhase::Failed | QueuePhase::Aborted
+        )
+    }
+
+    /// How an upload ends: `Done`, or `Aborted` or `Failed` for the code it failed with.
+    pub const fn ended(error: Option<ErrorCode>) -> QueuePhase {
+        match error {
+            None => QueuePhase::Done,
+            Some(ErrorCode::Aborted) => QueuePhase::Aborted,
+            Some(_) => QueuePhase::Failed,
+        }
     }
 
     /// Whether the upload ended (nothing more happens unless it is retried).
@@ -945,7 +1006,7 @@ mod tests {
     }
 
     /// The package's TypeScript `QueuePhase` (`"queued" | "awaiting_file" | UploadPhase`) names
-    /// exactly [`QueuePhase::ALL`], and `UploadPhase` exactly what `parse_upload_phase` reads.
+    /// exactly [`QueuePhase::ALL`], and `UploadPhase` exactly the upload phases.
     #[test]
     fn typescript_unions_list_every_phase() {
         let declarations = include_str!("../browser/types.rs");
@@ -962,12 +1023,16 @@ mod tests {
             names
         };
         let upload = union("export type UploadPhase =");
-        let readable: Vec<String> = upload
+        let mut upload_phases: Vec<String> = QueuePhase::ALL
             .iter()
-            .filter(|p| QueuePhase::parse_upload_phase(p).is_some())
-            .cloned()
+            .filter(|p| p.is_upload_phase())
+            .map(|p| p.as_str().to_owned())
             .collect();
-        assert_eq!(readable, upload, "every UploadPhase reads");
+        upload_phases.sort_unstable();
+        assert_eq!(
+            upload_phases, upload,
+            "UploadPhase names every upload phase"
+        );
         let mut queue = union("export type QueuePhase =");
         queue.extend(upload);
         queue.sort_unstable();
@@ -977,6 +1042,45 @@ mod tests {
             .collect();
         expected.sort_unstable();
         assert_eq!(queue, expected);
+    }
+
+    #[test]
+    fn an_upload_shows_one_phase_whatever_asks() {
+        use QueuePhase::*;
+        let engine = [
+            (Some(Phase::CreatingSession), Starting),
+            (Some(Phase::Reconciling), Uploading),
+            (Some(Phase::Uploading), Uploading),
+            (Some(Phase::DirectUploading), Uploading),
+            (Some(Phase::Confirming), Finalizing),
+            (Some(Phase::AwaitingAsset), Processing),
+            (None, Done),
+        ];
+        for (phase, shown) in engine {
+            assert_eq!(Starting.then(phase, false, false), shown, "{phase:?}");
+            assert_eq!(Uploading.then(phase, false, false), shown, "{phase:?}");
+            // Paused by the application, whatever the engine says.
+            assert_eq!(Uploading.then(phase, false, true), Paused, "{phase:?}");
+            assert_eq!(Uploading.then(phase, true, true), Paused, "{phase:?}");
+            // Resumed, the engine still paused (its lock is awaited): what it showed.
+            assert_eq!(Starting.then(phase, true, false), Starting, "{phase:?}");
+            // Processing, or ended: only the upload's end (set when it settles) replaces it.
+            for sticky in [Processing, Done, Failed, Aborted] {
+                assert_eq!(sticky.then(phase, false, false), sticky, "{phase:?}");
+                assert_eq!(sticky.then(phase, true, true), sticky, "{phase:?}");
+            }
+        }
+        for (before, after) in [
+            (Paused, Starting),
+            (Uploading, Starting),
+            (Processing, Processing),
+            (Failed, Failed),
+        ] {
+            assert_eq!(before.resumed(), after);
+        }
+        assert_eq!(QueuePhase::ended(None), Done);
+        assert_eq!(QueuePhase::ended(Some(ErrorCode::Aborted)), Aborted);
+        assert_eq!(QueuePhase::ended(Some(ErrorCode::Network)), Failed);
     }
 
     #[test]

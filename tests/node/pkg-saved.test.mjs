@@ -744,6 +744,31 @@ test('forget() without an id gives up every saved upload, completed ones include
   assert.deepEqual(seen.errors, []);
   }));
 
+test('a resumed upload that waits for its lock shows one phase, starting, in progress and getSnapshot alike, then completes', () =>
+  inTab(100, async (tab) => {
+  const seen = await tab.evaluate(async () => {
+    const handle = await window.pausedMidway('phase-while-locked.mp4', 48);
+    await window.untilLetGo(handle.uploadId);
+    const release = await window.holdAsAnotherPage(handle.uploadId);
+    const events = [];
+    handle.subscribe(() => events.push(handle.getSnapshot().phase));
+    handle.resume();
+    const phases = [];
+    for (let i = 0; i < 5; i++) {
+      phases.push([handle.getSnapshot().phase, handle.progress.phase, handle.getSnapshot().phase]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    release();
+    const done = await handle.done.then((asset) => asset.id, (e) => e.code);
+    return { phases, events, done, assetId: handle.assetId, final: handle.getSnapshot().phase, errors: window.errors };
+  });
+  for (const read of seen.phases) assert.deepEqual(read, ['starting', 'starting', 'starting'], JSON.stringify(seen));
+  assert.equal(seen.done, seen.assetId, JSON.stringify(seen));
+  assert.equal(seen.final, 'done');
+  assert.ok(!seen.events.includes('paused'), `no paused after resume(): ${seen.events}`);
+  assert.deepEqual(seen.errors, []);
+  }));
+
 test("forget(id) refused with conflict still waits for the page's asset deletions before it rejects", () =>
   inTab(100, async (tab) => {
   const seen = await tab.evaluate(async () => {

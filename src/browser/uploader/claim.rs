@@ -210,11 +210,10 @@ impl Inner {
         else {
             return;
         };
-        let phase = self.phase_name(file);
         let updated = {
             let mut state = handle.borrow_mut();
-            let update =
-                !state.settled && !matches!(state.phase, "processing") && state.phase != phase;
+            let phase = self.shown_phase(file, state.phase, state.paused);
+            let update = !state.settled && state.phase != phase;
             if update {
                 state.phase = phase;
             }

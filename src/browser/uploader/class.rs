@@ -15,7 +15,7 @@ use crate::browser::transport::Transport;
 use crate::browser::types::*;
 use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
 use crate::core::error::Error;
-use crate::core::queue::SavedEntry;
+use crate::core::queue::{QueuePhase, SavedEntry};
 use crate::core::resume::database_name;
 use crate::core::retry::Operation;
 use crate::core::sorted_map::SortedMap;
@@ -90,7 +90,11 @@ impl Uploader {
         // `Blob.size` is a non-negative integer below 2^53.
         let (handle, state) = UploadHandle::create(size as u64);
         match UploadRequest::read(options, options_name) {
-            Err(error) => settle(&state, "failed", Err(to_js_error(&error))),
+            Err(error) => settle(
+                &state,
+                QueuePhase::ended(Some(error.code)),
+                Err(to_js_error(&error)),
+            ),
             Ok(request) => {
                 state.borrow_mut().driver = Some(Rc::clone(&self.inner));
                 handle.attach(&request);
@@ -99,7 +103,11 @@ impl Uploader {
                     _ if state.borrow().settled => {}
                     UploadStart::New(blob) => {
                         if let Err(error) = self.inner.start_new(blob, request, &state) {
-                            settle(&state, "failed", Err(to_js_error(&error)));
+                            settle(
+                                &state,
+                                QueuePhase::ended(Some(error.code)),
+                                Err(to_js_error(&error)),
+                            );
                         }
                     }
                     UploadStart::Resume(file) => {
@@ -360,7 +368,11 @@ impl Uploader {
 /// The handle of an upload that could not start: `done` rejects with `error`.
 fn failed_handle(error: Error) -> UploadHandle {
     let (handle, state) = UploadHandle::create(0);
-    settle(&state, "failed", Err(to_js_error(&error)));
+    settle(
+        &state,
+        QueuePhase::ended(Some(error.code)),
+        Err(to_js_error(&error)),
+    );
     handle
 }
 

@@ -12,9 +12,9 @@ use crate::browser::convert;
 use crate::browser::js_error::to_js_error;
 use crate::browser::transport::{put_init, ApiResponse, PutResponse, SendFailure};
 use crate::browser::wire_js;
-use crate::core::engine::{Action, FileId, Input, Phase, RequestId};
-use crate::core::error::ErrorCode;
+use crate::core::engine::{Action, FileId, Input, RequestId};
 use crate::core::progress::Progress;
+use crate::core::queue::QueuePhase;
 use crate::core::retry::HttpOutcome;
 use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 
@@ -165,7 +165,9 @@ impl Inner {
             Action::Cancel { request } => self.cancel(request),
             Action::Progress { file, progress } => {
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
-                    emit_progress(&handle, self.phase_name(file), progress);
+                    let app_paused = handle.borrow().paused;
+                    let shown = |phase| self.shown_phase(file, phase, app_paused);
+                    emit_progress(&handle, shown, progress);
                 }
             }
             Action::SaveState { file } => self.save_state(file),
@@ -175,7 +177,7 @@ impl Inner {
                 if let Some(handle) = self.with_file(file, |f| Rc::clone(&f.handle)) {
                     {
                         let mut state = handle.borrow_mut();
-                        state.phase = "processing";
+                        state.phase = QueuePhase::Processing;
                         state.asset_id = Some(asset_id);
                     }
                     changed(&handle);
@@ -200,14 +202,10 @@ impl Inner {
                                     .set("status", "processing")
                                     .build(),
                             };
-                            settle(&entry.handle, "done", Ok(value));
+                            settle(&entry.handle, QueuePhase::Done, Ok(value));
                         }
                         Err(error) => {
-                            let phase = if error.code == ErrorCode::Aborted {
-                                "aborted"
-                            } else {
-                                "failed"
-                            };
+                            let phase = QueuePhase::ended(Some(error.code));
                             settle(&entry.handle, phase, Err(to_js_error(&error)));
                         }
                     }
@@ -308,20 +306,20 @@ impl Inner {
         self.state.borrow().engine.progress(file)
     }
 
-    pub(super) fn phase_name(&self, file: FileId) -> &'static str {
+    /// The phase the upload `file` shows after `shown`, `app_paused` saying whether the
+    /// application paused it ([`QueuePhase::then`]).
+    pub(super) fn shown_phase(
+        &self,
+        file: FileId,
+        shown: QueuePhase,
+        app_paused: bool,
+    ) -> QueuePhase {
         let state = self.state.borrow();
-        if state.engine.is_paused(file) {
-            return "paused";
-        }
-        match state.engine.phase(file) {
-            Some(Phase::CreatingSession) => "starting",
-            Some(Phase::Reconciling) | Some(Phase::Uploading) | Some(Phase::DirectUploading) => {
-                "uploading"
-            }
-            Some(Phase::Confirming) => "finalizing",
-            Some(Phase::AwaitingAsset) => "processing",
-            None => "done",
-        }
+        shown.then(
+            state.engine.phase(file),
+            state.engine.is_paused(file),
+            app_paused,
+        )
     }
 }
 

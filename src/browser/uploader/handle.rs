@@ -15,23 +15,23 @@ use crate::browser::types::*;
 use crate::core::engine::Input;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::progress::Progress;
+use crate::core::queue::QueuePhase;
 
 use super::ops::report;
 use super::request::UploadRequest;
 use super::{HandleState, Inner};
 
+/// Shows `progress`, and the phase the core says follows (`shown`: from the phase shown).
 pub(super) fn emit_progress(
     handle: &Rc<RefCell<HandleState>>,
-    phase: &'static str,
+    shown: impl FnOnce(QueuePhase) -> QueuePhase,
     progress: Progress,
 ) {
-    let callback = {
+    let (callback, phase) = {
         let mut state = handle.borrow_mut();
         state.progress = progress;
-        if state.phase != "processing" || phase != "done" {
-            state.phase = phase;
-        }
-        state.on_progress.clone()
+        state.phase = shown(state.phase);
+        (state.on_progress.clone(), state.phase)
     };
     changed(handle);
     if let Some(callback) = callback {
@@ -43,7 +43,7 @@ pub(super) fn emit_progress(
 
 pub(super) fn settle(
     handle: &Rc<RefCell<HandleState>>,
-    phase: &'static str,
+    phase: QueuePhase,
     result: Result<JsValue, JsValue>,
 ) {
     let (resolve, reject, driver, abort_listener) = {
@@ -56,7 +56,7 @@ pub(super) fn settle(
             state.error = Some(from_js(error, ErrorCode::Internal));
         }
         state.phase = phase;
-        state.progress = if phase == "done" {
+        state.progress = if phase == QueuePhase::Done {
             state.progress.finished()
         } else {
             state.progress.stopped()
@@ -74,7 +74,7 @@ pub(super) fn settle(
     // Released outside the borrow: this may be the last reference to the uploader.
     drop(driver);
     let progress = handle.borrow().progress;
-    emit_progress(handle, phase, progress);
+    emit_progress(handle, |ended| ended, progress);
     let _ = match result {
         Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
         Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
@@ -93,7 +93,7 @@ pub(super) fn changed(handle: &Rc<RefCell<HandleState>>) {
 
 /// What the upload queue reads of one of its uploads.
 pub(crate) struct HandleView {
-    pub phase: &'static str,
+    pub phase: QueuePhase,
     pub progress: Progress,
     pub upload_id: Option<String>,
     pub asset_id: Option<String>,
@@ -117,7 +117,7 @@ impl UploadHandle {
         let (resolve, reject) = slots.expect("Promise executor ran");
         let state = Rc::new(RefCell::new(HandleState {
             file: None,
-            phase: "starting",
+            phase: QueuePhase::Starting,
             progress: Progress::starting(total_bytes),
             paused: false,
             settled: false,
@@ -209,7 +209,7 @@ pub(super) fn abort_state(state: &Rc<RefCell<HandleState>>) {
         (Some(inner), Some(file)) => inner.feed(Input::Abort { file: Some(file) }),
         _ => settle(
             state,
-            "aborted",
+            QueuePhase::Aborted,
             Err(js_error(ErrorCode::Aborted, "the upload was aborted")),
         ),
     }
@@ -226,7 +226,7 @@ impl UploadHandle {
                 return;
             }
             state.paused = true;
-            state.phase = "paused";
+            state.phase = state.phase.then(None, true, true);
             state.file
         };
         changed(&self.state);
@@ -244,7 +244,7 @@ impl UploadHandle {
                 return;
             }
             state.paused = false;
-            state.phase = "starting";
+            state.phase = state.phase.resumed();
             state.file
         };
         changed(&self.state);
@@ -269,20 +269,28 @@ impl UploadHandle {
         let live = {
             let state = self.state.borrow();
             match (state.settled, state.file, state.driver.clone()) {
-                (false, Some(file), Some(inner)) => inner
-                    .live_progress(file)
-                    .map(|progress| (inner.phase_name(file), progress)),
+                (false, Some(file), Some(inner)) => inner.live_progress(file).map(|progress| {
+                    let phase = inner.shown_phase(file, state.phase, state.paused);
+                    (phase, progress)
+                }),
                 _ => None,
             }
         };
-        let mut state = self.state.borrow_mut();
-        if let Some((phase, progress)) = live {
-            state.progress = progress;
-            // The adapter knows one phase the engine does not: uploaded, asset processing.
-            if state.phase != "processing" {
+        let phase_changed = {
+            let mut state = self.state.borrow_mut();
+            let mut phase_changed = false;
+            if let Some((phase, progress)) = live {
+                state.progress = progress;
+                phase_changed = state.phase != phase;
                 state.phase = phase;
             }
+            phase_changed
+        };
+        // Read before an event said it, a new phase is news to `getSnapshot` too.
+        if phase_changed {
+            changed(&self.state);
         }
+        let state = self.state.borrow();
         convert::progress(state.phase, &state.progress).unchecked_into()
     }
 

@@ -15,7 +15,7 @@ use crate::browser::js_error::to_js_error;
 use crate::browser::store::Store;
 use crate::core::engine::{FileId, Input};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::queue::SavedEntry;
+use crate::core::queue::{QueuePhase, SavedEntry};
 use crate::core::resume::{
     check_claim, check_same_file, find_resumable, met_record, ClaimOutcome, Fingerprint, MetRecord,
     Standing,
@@ -75,11 +75,7 @@ pub(super) struct Resume {
 impl Resume {
     /// Settles the handle with the error (`aborted` for an abort).
     pub(super) fn fail(&self, error: Error) {
-        let phase = if error.code == ErrorCode::Aborted {
-            "aborted"
-        } else {
-            "failed"
-        };
+        let phase = QueuePhase::ended(Some(error.code));
         settle(&self.handle, phase, Err(to_js_error(&error)));
     }
 }

@@ -46,6 +46,7 @@ use crate::browser::subscribe::Subscribers;
 use crate::core::engine::{Engine, EngineConfig, FileId, Input, RequestId};
 use crate::core::error::Error;
 use crate::core::progress::Progress;
+use crate::core::queue::QueuePhase;
 use crate::core::resume::Fingerprint;
 use crate::core::sorted_map::SortedMap;
 use crate::core::wire::CreateMultipartUploadRequest;
@@ -74,7 +75,7 @@ struct FileEntry {
 /// What an `UploadHandle` shows and controls.
 struct HandleState {
     file: Option<FileId>,
-    phase: &'static str,
+    phase: QueuePhase,
     progress: Progress,
     paused: bool,
     settled: bool,

@@ -85,11 +85,10 @@ impl Inner {
         handle: &Rc<RefCell<HandleState>>,
     ) {
         self.state.borrow_mut().files.insert(file, entry);
-        let phase = self.phase_name(file);
         let paused = {
             let mut state = handle.borrow_mut();
             state.file = Some(file);
-            state.phase = phase;
+            state.phase = self.shown_phase(file, state.phase, state.paused);
             state.paused
         };
         changed(handle);
