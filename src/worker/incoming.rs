@@ -36,26 +36,10 @@ export function request_facts(request, names) {
   }
   return facts;
 }
-
-export function body_within(request, ms) {
-  let timer;
-  const late = new Promise((resolve) => {
-    timer = setTimeout(resolve, ms, null);
-  });
-  const stop = () => clearTimeout(timer);
-  return Promise.race([request.arrayBuffer(), late]).then(
-    (body) => (stop(), body),
-    (error) => {
-      stop();
-      throw error;
-    },
-  );
-}
 "#)]
 extern "C" {
     fn request_facts(request: &web_sys::Request, names: &str) -> String;
 
-    fn body_within(request: &web_sys::Request, ms: u32) -> js_sys::Promise;
 }
 
 /// An incoming request from the runtime.
@@ -148,19 +132,15 @@ impl Request {
         &self.raw
     }
 
-    /// The whole body, with one `arrayBuffer()` raced against a timer of `ms` (one JS step: the
-    /// entry awaits a single promise); `None` when the timer won. A small body is read whole
+    /// The whole body, with one `arrayBuffer()`: a small body read whole, in one promise,
     /// rather than through a stream reader (a promise per chunk and a lock release, which showed
     /// up as a large share of the Worker's CPU per request). The body can be read once.
-    pub async fn bytes_within(&mut self, ms: u32) -> worker::Result<Option<Vec<u8>>> {
+    pub async fn bytes(&mut self) -> worker::Result<Vec<u8>> {
         if std::mem::replace(&mut self.body_used, true) {
             return Err(worker::Error::BodyUsed);
         }
-        let body = crate::worker::task::promise(body_within(&self.raw, ms)).await?;
-        if body.is_null() {
-            return Ok(None);
-        }
-        Ok(Some(js_sys::Uint8Array::new(&body).to_vec()))
+        let body = crate::worker::task::promise(self.raw.array_buffer()?).await?;
+        Ok(js_sys::Uint8Array::new(&body).to_vec())
     }
 
     /// The body as a stream of chunks; the body can be read once.
