@@ -182,7 +182,8 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         // showed up as a large share of the Worker's CPU in the benchmark's load profile).
         //
         // The runtime reads it, so a client stalling or trickling it costs the Worker no CPU;
-        // racing it against a timer cost 9 % of a presigned-URL request (BENCHMARKS.md).
+        // a timer raced against it read 9 % more CPU per presigned-URL request in a paired run
+        // (BENCHMARKS.md, the Worker's CPU, 2026-12-07), so it has none.
         let body = req.bytes().await.map_err(|_| {
             ApiError::new(
                 ErrorCode::InvalidInput,
