@@ -165,8 +165,10 @@ async fn fetch(
     if error_code.is_some() {
         handlers::drain_unread_body(&mut req).await;
     }
-    // workerd (unlike Cloudflare's edge) adds no `Date`; clients use it to measure their clock
-    // skew against the server's, so every answer carries one.
+    // workerd (unlike Cloudflare's edge) adds no `Date`, which an origin server with a clock
+    // sends on every answer (RFC 9110 §6.6.1). The engine could date the server's clock by it
+    // (`server_time_ms`), but the browser client does not read it: it dates that clock by the
+    // session's expiry and the URL batches' `generated_at`.
     let finished_ms = now_ms();
     answer.set_header("Date", reply::http_date(finished_ms / 1000));
     let line = log_line(
