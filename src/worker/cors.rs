@@ -9,8 +9,9 @@
 pub const ALLOWED_REQUEST_HEADERS: &str = "Authorization, Content-Type";
 
 /// Response headers a browser script may read beyond the CORS-safelisted ones: `Retry-After`
-/// drives the client's backoff on 429, and `Date` gives it the server's clock, which the upload
-/// engine uses to tolerate a skewed client clock when judging URL and session expiry.
+/// drives the client's backoff on 429, and `Date` is the server's clock, for a client that dates
+/// it that way (the package's engine dates it by the session's expiry and the URL batches'
+/// `generated_at` instead).
 pub const EXPOSED_RESPONSE_HEADERS: &str = "Date, Retry-After";
 
 /// How long a browser may cache a preflight answer, in seconds.
