@@ -120,6 +120,15 @@ impl QueuePhase {
         }
     }
 
+    /// What an upload shows once the application paused it: `Paused`, unless its phase holds.
+    pub const fn paused(self) -> QueuePhase {
+        if self.holds() {
+            self
+        } else {
+            QueuePhase::Paused
+        }
+    }
+
     /// What an upload shows once the application resumed it: `Starting` (its lock, then its
     /// session's status, are asked for first), unless its phase holds ([`QueuePhase::then`]).
     pub const fn resumed(self) -> QueuePhase {
@@ -138,12 +147,11 @@ impl QueuePhase {
         )
     }
 
-    /// How an upload ends: `Done`, or `Aborted` or `Failed` for the code it failed with.
-    pub const fn ended(error: Option<ErrorCode>) -> QueuePhase {
-        match error {
-            None => QueuePhase::Done,
-            Some(ErrorCode::Aborted) => QueuePhase::Aborted,
-            Some(_) => QueuePhase::Failed,
+    /// How an upload that failed with `code` ends: `Aborted` for an abort, else `Failed`.
+    pub const fn failed_with(code: ErrorCode) -> QueuePhase {
+        match code {
+            ErrorCode::Aborted => QueuePhase::Aborted,
+            _ => QueuePhase::Failed,
         }
     }
 
@@ -1078,9 +1086,16 @@ mod tests {
         ] {
             assert_eq!(before.resumed(), after);
         }
-        assert_eq!(QueuePhase::ended(None), Done);
-        assert_eq!(QueuePhase::ended(Some(ErrorCode::Aborted)), Aborted);
-        assert_eq!(QueuePhase::ended(Some(ErrorCode::Network)), Failed);
+        for (before, after) in [
+            (Uploading, Paused),
+            (Starting, Paused),
+            (Processing, Processing),
+            (Done, Done),
+        ] {
+            assert_eq!(before.paused(), after);
+        }
+        assert_eq!(QueuePhase::failed_with(ErrorCode::Aborted), Aborted);
+        assert_eq!(QueuePhase::failed_with(ErrorCode::Network), Failed);
     }
 
     #[test]

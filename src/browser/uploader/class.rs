@@ -15,7 +15,7 @@ use crate::browser::transport::Transport;
 use crate::browser::types::*;
 use crate::core::engine::{option_limits, Engine, EngineConfig, Input};
 use crate::core::error::Error;
-use crate::core::queue::{QueuePhase, SavedEntry};
+use crate::core::queue::SavedEntry;
 use crate::core::resume::database_name;
 use crate::core::retry::Operation;
 use crate::core::sorted_map::SortedMap;
@@ -24,7 +24,7 @@ use crate::core::wire::{CreateAssetFields, CreateAssetMethod};
 use super::calls::{asset_form, list_query};
 use super::connectivity::{navigator_offline, Connectivity};
 use super::executor;
-use super::handle::{settle, UploadHandle};
+use super::handle::{fail, UploadHandle};
 use super::lookup::{pending_list, saved_entry, Lookup, StoreTask};
 use super::one_off::{Answer, OneOffRequest, Settler};
 use super::request::UploadRequest;
@@ -90,11 +90,7 @@ impl Uploader {
         // `Blob.size` is a non-negative integer below 2^53.
         let (handle, state) = UploadHandle::create(size as u64);
         match UploadRequest::read(options, options_name) {
-            Err(error) => settle(
-                &state,
-                QueuePhase::ended(Some(error.code)),
-                Err(to_js_error(&error)),
-            ),
+            Err(error) => fail(&state, &error),
             Ok(request) => {
                 state.borrow_mut().driver = Some(Rc::clone(&self.inner));
                 handle.attach(&request);
@@ -103,11 +99,7 @@ impl Uploader {
                     _ if state.borrow().settled => {}
                     UploadStart::New(blob) => {
                         if let Err(error) = self.inner.start_new(blob, request, &state) {
-                            settle(
-                                &state,
-                                QueuePhase::ended(Some(error.code)),
-                                Err(to_js_error(&error)),
-                            );
+                            fail(&state, &error);
                         }
                     }
                     UploadStart::Resume(file) => {
@@ -368,11 +360,7 @@ impl Uploader {
 /// The handle of an upload that could not start: `done` rejects with `error`.
 fn failed_handle(error: Error) -> UploadHandle {
     let (handle, state) = UploadHandle::create(0);
-    settle(
-        &state,
-        QueuePhase::ended(Some(error.code)),
-        Err(to_js_error(&error)),
-    );
+    fail(&state, &error);
     handle
 }
 

@@ -9,7 +9,6 @@ use web_sys::{AbortController, File};
 
 use crate::browser::api::{parse, ApiFailure, EngineCall, SessionRef};
 use crate::browser::convert;
-use crate::browser::js_error::to_js_error;
 use crate::browser::transport::{put_init, ApiResponse, PutResponse, SendFailure};
 use crate::browser::wire_js;
 use crate::core::engine::{Action, FileId, Input, RequestId};
@@ -20,7 +19,7 @@ use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 
 use super::calls::direct_form;
 use super::forget::PageWork;
-use super::handle::{changed, emit_progress, settle};
+use super::handle::{changed, emit_progress, fail, settle};
 use super::ops::Call;
 use super::persistence::SampleReader;
 use super::{now, FileEntry, Inner};
@@ -204,10 +203,7 @@ impl Inner {
                             };
                             settle(&entry.handle, QueuePhase::Done, Ok(value));
                         }
-                        Err(error) => {
-                            let phase = QueuePhase::ended(Some(error.code));
-                            settle(&entry.handle, phase, Err(to_js_error(&error)));
-                        }
+                        Err(error) => fail(&entry.handle, &error),
                     }
                 }
             }

@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
 use crate::browser::convert;
-use crate::browser::js_error::{from_js, js_error};
+use crate::browser::js_error::{from_js, js_error, to_js_error};
 use crate::browser::subscribe::{frozen, Subscribers};
 use crate::browser::types::*;
 use crate::core::engine::Input;
@@ -79,6 +79,15 @@ pub(super) fn settle(
         Ok(value) => resolve.call1(&JsValue::UNDEFINED, &value),
         Err(error) => reject.call1(&JsValue::UNDEFINED, &error),
     };
+}
+
+/// Settles the handle with `error`: `done` rejects with it, and the phase shows how it ended.
+pub(super) fn fail(handle: &Rc<RefCell<HandleState>>, error: &Error) {
+    settle(
+        handle,
+        QueuePhase::failed_with(error.code),
+        Err(to_js_error(error)),
+    );
 }
 
 /// Marks the handle's snapshot stale and tells its subscribers.
@@ -226,7 +235,7 @@ impl UploadHandle {
                 return;
             }
             state.paused = true;
-            state.phase = state.phase.then(None, true, true);
+            state.phase = state.phase.paused();
             state.file
         };
         changed(&self.state);

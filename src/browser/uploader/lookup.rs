@@ -11,11 +11,10 @@ use wasm_bindgen::prelude::*;
 use web_sys::File;
 
 use crate::browser::api::SessionRef;
-use crate::browser::js_error::to_js_error;
 use crate::browser::store::Store;
 use crate::core::engine::{FileId, Input};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::queue::{QueuePhase, SavedEntry};
+use crate::core::queue::SavedEntry;
 use crate::core::resume::{
     check_claim, check_same_file, find_resumable, met_record, ClaimOutcome, Fingerprint, MetRecord,
     Standing,
@@ -24,7 +23,7 @@ use crate::core::resume::{
 use super::claim::{AfterClaims, SessionClaim};
 use super::driver::headers;
 use super::forget::{ForgetDone, Forgetting};
-use super::handle::settle;
+use super::handle::fail;
 use super::one_off::Settler;
 use super::ops::{report, Op};
 use super::persistence::{PersistedUpload, SampleReader};
@@ -75,8 +74,7 @@ pub(super) struct Resume {
 impl Resume {
     /// Settles the handle with the error (`aborted` for an abort).
     pub(super) fn fail(&self, error: Error) {
-        let phase = QueuePhase::ended(Some(error.code));
-        settle(&self.handle, phase, Err(to_js_error(&error)));
+        fail(&self.handle, &error);
     }
 }
 
