@@ -96,15 +96,21 @@ function rawConnect(baseUrl, target) {
   });
 }
 
-// In plain workerd, the production runtime: under `wrangler dev`, Miniflare's own entry Worker
-// receives a CONNECT first and logs it as an uncaught exception before ours could see it.
-test('CONNECT, in either request form, is closed at once with one log line and no uncaught exception; nothing reaches upstream', async (t) => {
+/** This suite's Worker in plain workerd (the production runtime, nothing in front), stopped after test `t`. */
+async function plainWorkerd(t) {
   const worker = await startWorkerd({
     emulatorUrl: emulator.apiUrl,
     vars: { ALLOWED_ORIGINS: ORIGIN },
     secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
   });
   t.after(() => worker.stop());
+  return worker;
+}
+
+// In plain workerd, the production runtime: under `wrangler dev`, Miniflare's own entry Worker
+// receives a CONNECT first and logs it as an uncaught exception before ours could see it.
+test('CONNECT, in either request form, is closed at once with one log line and no uncaught exception; nothing reaches upstream', async (t) => {
+  const worker = await plainWorkerd(t);
   const { host } = new URL(worker.url);
   for (const target of ['/v1.3/assets', '/healthz', host, `${emulator.apiUrl.replace(/^https?:\/\//, '').split('/')[0]}`, '169.254.169.254:80']) {
     await resetStats();
@@ -591,12 +597,7 @@ test("an upstream 408 is TwelveLabs' timeout, not the client's mistake: a retrya
 // In plain workerd, the production runtime: wrangler dev's proxy does not pass a client's
 // disconnect on to the Worker.
 test('a client that resets its connection right after a valid request does not cut the Worker short: every asset TwelveLabs created is indexed and logged', async (t) => {
-  const plain = await startWorkerd({
-    emulatorUrl: emulator.apiUrl,
-    vars: { ALLOWED_ORIGINS: ORIGIN },
-    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
-  });
-  t.after(() => plain.stop());
+  const plain = await plainWorkerd(t);
   const { port, host } = new URL(plain.url);
   const token = grant({ sub: `leaver-${Date.now()}` });
   const json = JSON.stringify({ filename: 'left.mp4', type: 'video', total_size: 1000 });
