@@ -202,6 +202,7 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     };
     let mut body = Vec::new();
     let mut deadline = Delay::from(Duration::from_millis(SMALL_BODY_READ_MS));
+    let mut pieces = SmallBodyPieces::default();
     loop {
         let chunk = match select(stream.next(), &mut deadline).await {
             Either::Left((Some(chunk), _)) => chunk,
@@ -214,6 +215,7 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
                 "The request body could not be read.",
             )
         })?;
+        pieces.take(chunk.len(), "The JSON body")?;
         if body.len() + chunk.len() > MAX_JSON_BODY_BYTES {
             discard_rest(&mut stream, chunk.len()).await;
             return Err(too_large());
@@ -230,9 +232,16 @@ const DISCARD_LIMIT_BYTES: usize = 1 << 20;
 const DISCARD_IDLE_MS: u64 = 250;
 
 /// How long the Worker reads a refused body in all before it answers anyway: long enough for
-/// [`DISCARD_LIMIT_BYTES`] over a 1 Mbit/s link, and short enough that a client trickling a
-/// byte at a time (each resetting the idle wait) holds neither its answer nor CPU for long.
+/// [`DISCARD_LIMIT_BYTES`] over a 1 Mbit/s link, and short enough that a client trickling its
+/// body (each piece resetting the idle wait) cannot hold its answer for long.
 const DISCARD_TOTAL_MS: u64 = 10_000;
+
+/// How many pieces of a refused body the Worker reads before it answers anyway. Each read costs
+/// it about the same CPU whatever the piece's size, so this, not [`DISCARD_TOTAL_MS`], bounds
+/// what a client sending a byte at a time costs it (review 12 measured 10 s of CPU for one such
+/// request under the time bound alone). Clients send large pieces (a browser's are tens of KiB),
+/// so [`DISCARD_LIMIT_BYTES`] still ends their drain first.
+const DISCARD_MAX_PIECES: usize = 256;
 
 /// How long a small body the Worker reads piece by piece may take to arrive: a direct upload's
 /// form fields (what comes before the file), or a chunked JSON body. Both are sent at once by
@@ -249,19 +258,54 @@ fn small_body_late(what: &str) -> ApiError {
     Error::invalid(late).with_status(408).into()
 }
 
+/// How many pieces a small body read piece by piece may arrive in: [`SMALL_BODY_FREE_PIECES`],
+/// and one more for each [`SMALL_BODY_BYTES_PER_PIECE`] received. Each piece read costs the
+/// Worker about the same CPU whatever its size (about 35 µs in workerd), so a time bound alone
+/// lets a client sending a byte at a time buy seconds of CPU with a few kilobytes; within this
+/// bound a 64 KiB body costs at most about 1,100 reads. A client past it is refused as one that
+/// is too slow (`408`), which it also is.
+#[derive(Default)]
+struct SmallBodyPieces {
+    pieces: usize,
+    bytes: usize,
+}
+
+/// The pieces any small body may take, however small they are.
+const SMALL_BODY_FREE_PIECES: usize = 64;
+
+/// Bytes received that earn a small body one more piece.
+const SMALL_BODY_BYTES_PER_PIECE: usize = 64;
+
+impl SmallBodyPieces {
+    /// Counts a piece of `len` bytes of `what`, refusing the body once it has taken more pieces
+    /// than its bytes allow.
+    fn take(&mut self, len: usize, what: &str) -> Result<(), ApiError> {
+        self.pieces += 1;
+        self.bytes += len;
+        if self.pieces <= SMALL_BODY_FREE_PIECES + self.bytes / SMALL_BODY_BYTES_PER_PIECE {
+            return Ok(());
+        }
+        let trickled = format!("{what} arrived in too many small pieces.");
+        Err(Error::invalid(trickled).with_status(408).into())
+    }
+}
+
 /// How many more bytes of a form's prefix are read before it is parsed again.
 const PREFIX_PARSE_STEP: usize = 1024;
 
 /// Reads and drops what is left of a refused body, up to [`DISCARD_LIMIT_BYTES`]: an answer sent
 /// while the client is still sending makes the connection close under it, and the client (or a
-/// proxy in front of workerd) then sees a reset instead of the refusal. Past the limit, once the
-/// client has sent nothing for [`DISCARD_IDLE_MS`], or after [`DISCARD_TOTAL_MS`], the answer goes
-/// out anyway: a client cannot make the Worker read an unbounded body, nor hold its answer back by
-/// stalling or trickling.
+/// proxy in front of workerd) then sees a reset instead of the refusal. Past the limit, after
+/// [`DISCARD_MAX_PIECES`] reads, once the client has sent nothing for [`DISCARD_IDLE_MS`], or
+/// after [`DISCARD_TOTAL_MS`], the answer goes out anyway: a client cannot make the Worker read an
+/// unbounded body, spend CPU on it a byte at a time, nor hold its answer back by stalling.
 async fn discard_rest(stream: &mut worker::ByteStream, already: usize) {
     let mut discarded = already;
     let mut total = Delay::from(Duration::from_millis(DISCARD_TOTAL_MS));
-    while discarded <= DISCARD_LIMIT_BYTES {
+    for _ in 0..DISCARD_MAX_PIECES {
+        if discarded > DISCARD_LIMIT_BYTES {
+            return;
+        }
         let idle = Delay::from(Duration::from_millis(DISCARD_IDLE_MS));
         match select(select(stream.next(), idle), &mut total).await {
             Either::Left((Either::Left((Some(Ok(chunk)), _)), _)) => discarded += chunk.len(),
@@ -861,6 +905,7 @@ async fn check_form(
     // chunk: at most 64 parses of the [`form::MAX_PREFIX_BYTES`] a prefix may take.
     let mut parse_at = 0;
     let mut deadline = Delay::from(Duration::from_millis(SMALL_BODY_READ_MS));
+    let mut pieces = SmallBodyPieces::default();
     let prefix = loop {
         if buffered.len() >= parse_at {
             if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
@@ -871,6 +916,7 @@ async fn check_form(
         match select(body.next(), &mut deadline).await {
             Either::Left((Some(Ok(chunk)), _)) => {
                 *read += chunk.len();
+                pieces.take(chunk.len(), "The form's fields")?;
                 buffered.extend_from_slice(&chunk);
             }
             Either::Left((Some(Err(_)), _)) => {

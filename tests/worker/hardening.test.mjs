@@ -282,16 +282,48 @@ async function trickled(path, headers, pieces, { gapMs = 5, stopWhenAnswered = f
   socket.on('error', () => {});
   const started = Date.now();
   socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers}\r\n\r\n`);
+  let sent = 0;
   for (const [i, piece] of pieces.entries()) {
     if (stopWhenAnswered && answer) break;
     socket.write(piece);
+    sent += 1;
     if (i < pieces.length - 1) await new Promise((resolve) => setTimeout(resolve, gapMs));
   }
   for (let i = 0; i < 200 && !answer.includes('\r\n\r\n'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   await new Promise((resolve) => setTimeout(resolve, 100));
   socket.destroy();
-  return { answer, ms: Date.now() - started };
+  return { answer, ms: Date.now() - started, sent };
 }
+
+test('a body sent a byte at a time is answered after a bounded number of pieces, not a bounded time: each piece read costs the Worker CPU', async () => {
+  // Each piece the Worker reads costs it the same CPU whatever its size (review 12 measured
+  // about 35 µs in workerd), so a time bound alone lets a client buy seconds of CPU with a few
+  // kilobytes sent a byte at a time. Pieces 5 ms apart: a 10 s bound would read about 2000 of them
+  // before answering; the answer must come within a few hundred.
+  const boundary = 'pieces-bound';
+  const forged = grant({}, 'x'.repeat(64));
+  const bytes = (n) => Array.from({ length: n }, () => ' ');
+  const chunked = (n) => Array.from({ length: n }, () => '1\r\n \r\n');
+  const formOpening = `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n--${boundary}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"note":"`;
+  const variants = [
+    // Refused on its headers: the refused body is drained a piece at a time.
+    ['a forged grant, its refused JSON body drained', '/v1.3/assets/multipart-uploads', `Authorization: Bearer ${forged}\r\nContent-Type: application/json\r\nContent-Length: 1000000`, bytes(3000), 401],
+    ['no token, its refused form drained', '/v1.3/assets', 'Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000', bytes(3000), 401],
+    // Read for use: a chunked JSON body, and a direct upload's form fields.
+    ['a chunked JSON body', '/v1.3/assets/multipart-uploads', `Authorization: Bearer ${grant()}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked`, chunked(3000), 408],
+    ['a direct upload\'s form fields', '/v1.3/assets', `Authorization: Bearer ${grant()}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 1000000`, [formOpening, ...bytes(3000)], 408],
+  ];
+  await resetStats();
+  for (const [label, path, headers, pieces, status] of variants) {
+    const from = worker.output().length;
+    const { answer, ms, sent } = await trickled(path, headers, pieces, { gapMs: 5, stopWhenAnswered: true });
+    assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${label}: ${answer.slice(0, 120) || 'no answer'} after ${ms} ms and ${sent} pieces`);
+    assert.ok(sent < 600, `${label}: answered after ${sent} pieces (${ms} ms)`);
+    const logged = (await logSince(worker, from)).split('\n').filter((line) => line.includes(`"status":${status}`));
+    assert.equal(logged.length, 1, `${label}: one log line`);
+  }
+  assert.deepEqual(await upstreamCalls(emulator), {});
+});
 
 test('a direct upload whose form fields trickle in is refused within 10 s (408), one log line, nothing upstream', async () => {
   await resetStats();
