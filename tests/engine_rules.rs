@@ -138,7 +138,6 @@ impl Driver {
                 generated_at: Some(timestamp::format(self.now as i64)),
                 expires_at: None,
             }),
-            server_time_ms: None,
         })
     }
 }
@@ -900,7 +899,6 @@ fn an_upload_over_for_good_deletes_its_reserved_asset_never_a_completed_or_resum
         d.feed(Input::SessionCreated {
             request: create,
             result: Ok(session),
-            server_time_ms: None,
         }),
         vec![Action::DeleteAsset {
             asset_id: "as".into()
@@ -1242,10 +1240,13 @@ fn a_restored_session_past_its_expiry_is_session_expired() {
 #[test]
 fn a_record_the_engines_fresher_clock_finds_expired_ends_with_its_record_forgotten() {
     let mut d = Driver::new(config());
-    // Another upload measured the server's clock two minutes ahead of the local one.
-    let mut upload = NewUpload::new(2 * CHUNK, d.session(2, 2));
-    upload.server_time_ms = Some(T0 + 120_000);
-    d.engine.add_upload(d.now, upload).unwrap();
+    // Another upload's session, created a moment ago and living 24 h, dated the server's clock
+    // two minutes ahead of the local one.
+    let mut session = d.session(2, 2);
+    session.expires_at = timestamp::format((T0 + 120_000 + 24 * HOUR) as i64);
+    d.engine
+        .add_upload(d.now, NewUpload::new(2 * CHUNK, session))
+        .unwrap();
     d.drain();
     // A record that, on its own (older) offset, expires in a minute: it is restored …
     let record = saved(timestamp::format((T0 + 60_000) as i64));
@@ -1591,7 +1592,6 @@ fn created(d: &mut Driver, request: RequestId, chunks: u32, with_urls: u32) -> V
     d.feed(Input::SessionCreated {
         request,
         result: Ok(session),
-        server_time_ms: None,
     })
 }
 
@@ -1599,7 +1599,6 @@ fn creation_failed(d: &mut Driver, request: RequestId, outcome: HttpOutcome) -> 
     d.feed(Input::SessionCreated {
         request,
         result: Err(outcome),
-        server_time_ms: None,
     })
 }
 
@@ -2138,7 +2137,6 @@ fn through_the_worker_a_session_without_an_upload_token_is_refused_before_any_ca
         let actions = d.feed(Input::SessionCreated {
             request,
             result: Ok(session),
-            server_time_ms: None,
         });
         assert_eq!(
             finished_code(&actions),
@@ -2160,7 +2158,6 @@ fn through_the_worker_a_session_without_an_upload_token_is_refused_before_any_ca
     let actions = d.feed(Input::SessionCreated {
         request: creations(&actions)[0],
         result: Ok(session),
-        server_time_ms: None,
     });
     assert_eq!(puts(&actions).len(), 2, "{actions:?}");
 }
@@ -2509,7 +2506,6 @@ fn a_session_without_its_ids_is_refused_and_nothing_is_deleted_by_an_empty_id() 
         let actions = d.feed(Input::SessionCreated {
             request: create,
             result: Ok(session),
-            server_time_ms: None,
         });
         assert_eq!(finished_code(&actions), Some(Err(ErrorCode::ServerInvalid)));
         let deleted: Vec<&str> = actions
@@ -2681,7 +2677,6 @@ fn a_creation_without_an_answer_is_sent_again_and_a_session_it_still_makes_is_de
     let actions = d.feed(Input::SessionCreated {
         request: first,
         result: Ok(late),
-        server_time_ms: None,
     });
     assert_eq!(
         actions,
@@ -2694,7 +2689,6 @@ fn a_creation_without_an_answer_is_sent_again_and_a_session_it_still_makes_is_de
     let actions = d.feed(Input::SessionCreated {
         request: second,
         result: Ok(session),
-        server_time_ms: None,
     });
     assert!(
         !puts(&actions).is_empty(),
@@ -2713,7 +2707,6 @@ fn a_creation_given_up_on_is_still_waited_for_when_the_upload_ends() {
             d.feed(Input::SessionCreated {
                 request: second,
                 result: Err(HttpOutcome::status(403)),
-                server_time_ms: None,
             })
         } else {
             d.feed(Input::Abort {
@@ -2734,7 +2727,6 @@ fn a_creation_given_up_on_is_still_waited_for_when_the_upload_ends() {
             } else {
                 Err(HttpOutcome::network_error())
             },
-            server_time_ms: None,
         });
         let deleted = actions.contains(&Action::DeleteAsset {
             asset_id: "late-asset".into(),
@@ -2913,7 +2905,6 @@ fn refused_as_session_over(kind: ApiRequest, code: &str) -> (Driver, RequestId) 
         _ => d.feed(Input::UrlsDone {
             request,
             result: Err(refusal()),
-            server_time_ms: None,
         }),
     };
     assert!(finished_code(&actions).is_none(), "{kind:?}: {actions:?}");

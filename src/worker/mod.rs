@@ -166,9 +166,9 @@ async fn fetch(
         handlers::drain_unread_body(&mut req).await;
     }
     // workerd (unlike Cloudflare's edge) adds no `Date`, which an origin server with a clock
-    // sends on every answer (RFC 9110 §6.6.1). The engine could date the server's clock by it
-    // (`server_time_ms`), but the browser client does not read it: it dates that clock by the
-    // session's expiry and the URL batches' `generated_at`.
+    // sends on every answer (RFC 9110 §6.6.1). The browser client does not read it: the engine
+    // dates the server's clock by the session's expiry and the URL batches' `generated_at`,
+    // which TwelveLabs' own answers carry, so a client with an API key needs no header either.
     let finished_ms = now_ms();
     answer.set_header("Date", reply::http_date(finished_ms / 1000));
     let line = log_line(

@@ -950,8 +950,6 @@ impl Sim {
                         })
                     }
                 };
-                let server_time = Some(self.server_now());
-                let _ = server_time;
                 self.schedule_answer(request, Pending::Urls { request, result });
             }
             Action::Report {
@@ -1305,12 +1303,7 @@ impl Sim {
             }
             Pending::Create { request, result } => {
                 self.request_events.remove(&request);
-                let server_time_ms = self.rng.chance(500).then(|| self.server_now());
-                Input::SessionCreated {
-                    request,
-                    result,
-                    server_time_ms,
-                }
+                Input::SessionCreated { request, result }
             }
             Pending::Direct { request, result } => {
                 self.request_events.remove(&request);
@@ -1323,11 +1316,7 @@ impl Sim {
             }
             Pending::Urls { request, result } => {
                 self.request_events.remove(&request);
-                Input::UrlsDone {
-                    request,
-                    result,
-                    server_time_ms: Some(self.server_now()),
-                }
+                Input::UrlsDone { request, result }
             }
             Pending::Report { request, result } => {
                 self.request_events.remove(&request);

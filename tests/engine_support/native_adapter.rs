@@ -459,7 +459,6 @@ impl Adapter {
                         // The `Date` header is not passed: the emulator's is its real clock
                         // even when its API clock is offset, and the engine dates the server
                         // from the session and `generated_at`.
-                        server_time_ms: None,
                     }
                 });
             }
@@ -515,7 +514,6 @@ impl Adapter {
                     Input::UrlsDone {
                         request,
                         result: api.post(&path, &body).await,
-                        server_time_ms: None,
                     }
                 });
             }

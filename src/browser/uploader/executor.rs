@@ -515,7 +515,6 @@ impl Inner {
             Call::Urls => Input::UrlsDone {
                 request,
                 result: read_engine_response(response, wire_js::presigned_urls_response),
-                server_time_ms: None,
             },
             Call::Report => Input::ReportDone {
                 request,
@@ -535,11 +534,7 @@ impl Inner {
                 if let (true, Ok(session)) = (awaited, &result) {
                     self.record_session(file, session);
                 }
-                Input::SessionCreated {
-                    request,
-                    result,
-                    server_time_ms: None,
-                }
+                Input::SessionCreated { request, result }
             }
             Call::Direct => Input::DirectUploadDone {
                 request,

@@ -106,7 +106,6 @@ impl Engine {
         now_ms: u64,
         request: RequestId,
         result: Result<CreateMultipartUploadResponse, HttpOutcome>,
-        server_time_ms: Option<u64>,
     ) {
         let created = result.as_ref().ok().map(|session| session.asset_id.clone());
         let Some(file) = self.creation_ended(request, created) else {
@@ -120,7 +119,7 @@ impl Engine {
             Err(outcome) => return self.creation_failure(now_ms, file, &outcome),
         };
         let (file_size, wait_for_asset) = (u.plan.total_size(), u.wait_for_asset);
-        match self.session_state(now_ms, file_size, &session, server_time_ms, wait_for_asset) {
+        match self.session_state(now_ms, file_size, &session, wait_for_asset) {
             Ok(mut state) => {
                 let Some(u) = self.uploads.get_mut(&file) else {
                     return;

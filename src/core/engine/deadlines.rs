@@ -112,7 +112,6 @@ impl Engine {
             RequestKind::Urls => Input::UrlsDone {
                 request,
                 result: Err(lost),
-                server_time_ms: None,
             },
             RequestKind::Report { .. } => Input::ReportDone {
                 request,
@@ -129,7 +128,6 @@ impl Engine {
             RequestKind::Create | RequestKind::Abandoned => Input::SessionCreated {
                 request,
                 result: Err(lost),
-                server_time_ms: None,
             },
             RequestKind::Direct { .. } => Input::DirectUploadDone {
                 request,

@@ -62,9 +62,6 @@ pub struct NewUpload {
     pub file_size: u64,
     /// The create response (from TwelveLabs or the Worker).
     pub session: CreateMultipartUploadResponse,
-    /// The server's clock when it answered (the `Date` header), if readable. Without it the
-    /// offset is estimated from the session's 24 h expiry.
-    pub server_time_ms: Option<u64>,
     /// Poll the asset after the upload until it is `ready` or `failed`.
     pub wait_for_asset: bool,
 }
@@ -75,7 +72,6 @@ impl NewUpload {
         NewUpload {
             file_size,
             session,
-            server_time_ms: None,
             wait_for_asset: false,
         }
     }
@@ -90,8 +86,6 @@ pub enum Input {
         request: RequestId,
         /// The parsed body on 2xx, or what went wrong.
         result: Result<CreateMultipartUploadResponse, HttpOutcome>,
-        /// The server's clock (`Date` header), if readable.
-        server_time_ms: Option<u64>,
     },
     /// A direct upload ([`Action::DirectUpload`]) ended.
     DirectUploadDone {
@@ -127,8 +121,6 @@ pub enum Input {
         request: RequestId,
         /// The parsed body on 2xx, or what went wrong.
         result: Result<PresignedUrlsResponse, HttpOutcome>,
-        /// The server's clock (`Date` header), if readable; `generated_at` is preferred.
-        server_time_ms: Option<u64>,
     },
     /// A report request ended.
     ReportDone {

@@ -102,7 +102,6 @@
 //!                     expires_at: "2025-12-02T11:00:00Z".into(),
 //!                     upload_token: None,
 //!                 }),
-//!                 server_time_ms: None,
 //!             }),
 //!             // fetch(url, { method: "PUT", body: blob.slice(range.start, range.end) }) …
 //!             Action::Put { request, .. } => {
@@ -232,11 +231,9 @@ impl Engine {
     /// What one input changes, before `drive` decides what follows.
     fn apply(&mut self, now_ms: u64, input: Input) {
         match input {
-            Input::SessionCreated {
-                request,
-                result,
-                server_time_ms,
-            } => self.on_session_created(now_ms, request, result, server_time_ms),
+            Input::SessionCreated { request, result } => {
+                self.on_session_created(now_ms, request, result)
+            }
             Input::DirectUploadDone { request, result } => {
                 self.on_direct_done(now_ms, request, result)
             }
@@ -246,11 +243,7 @@ impl Engine {
                 bytes_sent,
             } => self.on_put_progress(now_ms, request, bytes_sent),
             Input::PutDone { request, outcome } => self.on_put_done(now_ms, request, outcome),
-            Input::UrlsDone {
-                request,
-                result,
-                server_time_ms,
-            } => self.on_urls_done(now_ms, request, result, server_time_ms),
+            Input::UrlsDone { request, result } => self.on_urls_done(now_ms, request, result),
             Input::ReportDone { request, result } => self.on_report_done(now_ms, request, result),
             Input::StatusDone { request, result } => self.on_status_done(now_ms, request, result),
             Input::AssetDone { request, result } => self.on_asset_done(now_ms, request, result),

@@ -24,7 +24,6 @@ impl Engine {
             now_ms,
             upload.file_size,
             &upload.session,
-            upload.server_time_ms,
             upload.wait_for_asset,
         )?;
         let id = self.insert_upload(state);
@@ -47,7 +46,6 @@ impl Engine {
         now_ms: u64,
         file_size: u64,
         session: &CreateMultipartUploadResponse,
-        server_time_ms: Option<u64>,
         wait_for_asset: bool,
     ) -> Result<Upload, Error> {
         // The ids name the session in every later call and key its saved record.
@@ -65,14 +63,11 @@ impl Engine {
             u64::from(session.total_chunks),
         )?;
         let expires_server = parse_server_time(&session.expires_at);
-        match (server_time_ms, expires_server) {
-            (Some(server_now), _) => self.clock.observe(server_now, now_ms),
-            // The session was created a moment ago and lives 24 h: that dates the server's clock.
-            (None, Some(expires)) if !self.clock.measured => {
-                let created = expires.saturating_sub(limits::SESSION_TTL_SECS * 1_000);
-                self.clock.observe(created, now_ms);
-            }
-            _ => {}
+        // The session was created a moment ago and lives 24 h: that dates the server's clock
+        // until a URL batch's `generated_at` dates it better.
+        if let Some(expires) = expires_server.filter(|_| !self.clock.measured) {
+            let created = expires.saturating_sub(limits::SESSION_TTL_SECS * 1_000);
+            self.clock.observe(created, now_ms);
         }
         let mut state = self.new_upload_state(
             plan,

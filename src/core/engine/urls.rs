@@ -15,7 +15,6 @@ impl Engine {
         now_ms: u64,
         request: RequestId,
         result: Result<PresignedUrlsResponse, HttpOutcome>,
-        server_time_ms: Option<u64>,
     ) {
         let Some(InFlight { file, .. }) = self.take_request(request) else {
             return;
@@ -40,8 +39,6 @@ impl Engine {
         // server's clock at the moment it arrived here.
         if let Some(generated) = response.generated_at.as_deref().and_then(parse_server_time) {
             self.clock.observe(generated, now_ms);
-        } else if let Some(server_now) = server_time_ms {
-            self.clock.observe(server_now, now_ms);
         }
         let margin = self.config.url_expiry_margin_ms;
         let Some(u) = self.uploads.get_mut(&file) else {
