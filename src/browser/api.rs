@@ -21,12 +21,10 @@ use super::wire_js::{self, Unreadable};
 use crate::core::engine::NO_UPLOAD_TOKEN;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
+use crate::core::wire::paths::{self, API_PREFIX};
 use crate::core::wire::{
     encode_query, CompletedChunk, CreateMultipartUploadRequest, DeleteAssetQuery, PageQuery,
 };
-
-/// The API version prefix of every route.
-const API_PREFIX: &str = "/v1.3";
 
 /// How an API call failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,16 +255,16 @@ impl Api {
         signal: Option<&AbortSignal>,
     ) -> Result<(String, RequestInit), ApiFailure> {
         let (method, path, body) = match *call {
-            AssetCall::CreateAsset(form) => ("POST", "/assets".to_owned(), ApiBody::Form(form)),
-            AssetCall::Get(asset_id) => (
+            AssetCall::CreateAsset(form) => ("POST", paths::ASSETS.to_owned(), ApiBody::Form(form)),
+            AssetCall::Get(asset_id) => ("GET", paths::asset(&encode(asset_id)), ApiBody::Empty),
+            AssetCall::List(query) => (
                 "GET",
-                format!("/assets/{}", encode(asset_id)),
+                paths::ASSETS.to_owned() + "?" + query,
                 ApiBody::Empty,
             ),
-            AssetCall::List(query) => ("GET", format!("/assets?{query}"), ApiBody::Empty),
             AssetCall::Delete { asset_id, force } => {
                 let query = DeleteAssetQuery { force }.query_suffix();
-                let path = format!("/assets/{}{query}", encode(asset_id));
+                let path = paths::asset(&encode(asset_id)) + query;
                 ("DELETE", path, ApiBody::Empty)
             }
         };
@@ -295,10 +293,7 @@ impl Api {
                 (
                     Scope::Upload(session.upload_token.as_deref()),
                     "POST",
-                    format!(
-                        "/assets/multipart-uploads/{}/presigned-urls",
-                        encode(&session.upload_id)
-                    ),
+                    paths::presigned_urls(&encode(&session.upload_id)),
                     ApiBody::Json(&body),
                 )
             }
@@ -307,7 +302,7 @@ impl Api {
                 (
                     Scope::Upload(session.upload_token.as_deref()),
                     "POST",
-                    format!("/assets/multipart-uploads/{}", encode(&session.upload_id)),
+                    paths::upload(&encode(&session.upload_id)),
                     ApiBody::Json(&body),
                 )
             }
@@ -323,18 +318,16 @@ impl Api {
                 (
                     Scope::Upload(session.upload_token.as_deref()),
                     "GET",
-                    format!(
-                        "/assets/multipart-uploads/{}?{}",
-                        encode(&session.upload_id),
-                        encode_query(&query.to_query_pairs())
-                    ),
+                    paths::upload(&encode(&session.upload_id))
+                        + "?"
+                        + &encode_query(&query.to_query_pairs()),
                     ApiBody::Empty,
                 )
             }
             EngineCall::Asset { asset_id } => (
                 Scope::Authority,
                 "GET",
-                format!("/assets/{}", encode(asset_id)),
+                paths::asset(&encode(asset_id)),
                 ApiBody::Empty,
             ),
             EngineCall::CreateSession { request } => {
@@ -342,14 +335,14 @@ impl Api {
                 (
                     Scope::Authority,
                     "POST",
-                    "/assets/multipart-uploads".to_owned(),
+                    paths::UPLOADS.to_owned(),
                     ApiBody::Json(&body),
                 )
             }
             EngineCall::DirectUpload { form } => (
                 Scope::Authority,
                 "POST",
-                "/assets".to_owned(),
+                paths::ASSETS.to_owned(),
                 ApiBody::Form(form),
             ),
         };

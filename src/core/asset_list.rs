@@ -9,11 +9,15 @@
 //! every upstream call names only the owner's ids, so everything in the answer — `data`,
 //! `page_info`, whether upstream is asked at all — is a function of the owner's own assets.
 //!
-//! The query is parsed strictly ([`AssetListQuery::parse`]): known keys only, a scalar given
-//! twice is refused, and the upstream query is rebuilt from the parsed values, never copied.
+//! The query is parsed strictly ([`ListAssetsQuery::parse`]): known keys only, a scalar given
+//! twice is refused, and the upstream query is rebuilt from the parsed values, never copied,
+//! by the same [`ListAssetsQuery::to_query_pairs`] the browser client sends its query with.
 
 use crate::core::error::Error;
-use crate::core::wire::{limits, validate_filename, validate_page, MediaType, PageInfo};
+use crate::core::wire::{
+    encode_query, limits, validate_filename, validate_page, ListAssetsQuery, MediaType, PageInfo,
+    PageQuery,
+};
 
 /// Longest list of ids a filtered owner list sends upstream in one query (24-hex ids make that
 /// about 7 KB of query string): a filtered list covers the owner's newest this many assets.
@@ -21,21 +25,6 @@ pub const MAX_FILTERED_IDS: usize = 200;
 
 /// Most `asset_ids` values a client may send.
 pub const MAX_ASSET_IDS: usize = 50;
-
-/// A parsed `GET /assets` query.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AssetListQuery {
-    /// `page` (1-based).
-    pub page: u32,
-    /// `page_limit` (1..=50).
-    pub page_limit: u32,
-    /// `asset_ids` (repeated key).
-    pub asset_ids: Vec<String>,
-    /// `asset_types` (repeated key).
-    pub asset_types: Vec<MediaType>,
-    /// `filename` (substring filter).
-    pub filename: Option<String>,
-}
 
 /// Reads the one value of a scalar parameter: absent → `None`; given twice → refused (an
 /// upstream that reads the last value while the Worker checked the first would act on a value
@@ -85,7 +74,11 @@ pub fn paging(pairs: &[(String, String)]) -> Result<(u32, u32), Error> {
 
 /// The `?page=…&page_limit=…` query for a paged upstream read, from checked values.
 pub fn paging_query(page: u32, page_limit: u32) -> String {
-    format!("?page={page}&page_limit={page_limit}")
+    let page = PageQuery {
+        page: Some(page),
+        page_limit: Some(page_limit),
+    };
+    format!("?{}", encode_query(&page.to_query_pairs()))
 }
 
 fn too_many_asset_ids() -> Error {
@@ -94,13 +87,13 @@ fn too_many_asset_ids() -> Error {
     ))
 }
 
-impl AssetListQuery {
+impl ListAssetsQuery {
     /// The keys `GET /assets` accepts.
     pub const KEYS: &'static [&'static str] =
         &["page", "page_limit", "asset_ids", "asset_types", "filename"];
 
     /// Parses and checks a `GET /assets` query's pairs.
-    pub fn parse(pairs: &[(String, String)]) -> Result<AssetListQuery, Error> {
+    pub fn parse(pairs: &[(String, String)]) -> Result<ListAssetsQuery, Error> {
         known_keys(pairs, Self::KEYS)?;
         let (page, page_limit) = paging(pairs)?;
         let mut asset_ids = Vec::new();
@@ -142,7 +135,7 @@ impl AssetListQuery {
         if let Some(name) = &filename {
             validate_filename(name)?;
         }
-        Ok(AssetListQuery {
+        Ok(ListAssetsQuery {
             page,
             page_limit,
             asset_ids,
@@ -158,21 +151,18 @@ impl AssetListQuery {
     }
 
     fn query_with(&self, ids: &[String], page: u32, page_limit: u32, filters: bool) -> String {
-        let mut query = url::form_urlencoded::Serializer::for_suffix(String::from("?"), 1);
-        query.append_pair("page", &page.to_string());
-        query.append_pair("page_limit", &page_limit.to_string());
-        for id in ids {
-            query.append_pair("asset_ids", id);
-        }
-        if filters {
-            for media in &self.asset_types {
-                query.append_pair("asset_types", media.as_str());
-            }
-            if let Some(name) = &self.filename {
-                query.append_pair("filename", name);
-            }
-        }
-        query.finish()
+        let upstream = ListAssetsQuery {
+            page,
+            page_limit,
+            asset_ids: ids.to_vec(),
+            asset_types: if filters {
+                self.asset_types.clone()
+            } else {
+                Vec::new()
+            },
+            filename: self.filename.clone().filter(|_| filters),
+        };
+        format!("?{}", encode_query(&upstream.to_query_pairs()))
     }
 
     /// What to do for a non-admin whose own assets are `owned` (newest first).
@@ -285,7 +275,7 @@ mod tests {
             "filename=",
             "filename=a%07b",
         ] {
-            assert!(AssetListQuery::parse(&pairs(bad)).is_err(), "{bad}");
+            assert!(ListAssetsQuery::parse(&pairs(bad)).is_err(), "{bad}");
         }
         assert!(paging(&pairs("page=1&page=2")).is_err());
     }
@@ -294,7 +284,7 @@ mod tests {
     fn at_most_fifty_distinct_asset_ids_are_accepted() {
         let query = |ids: &[String]| {
             let text: Vec<String> = ids.iter().map(|id| format!("asset_ids={id}")).collect();
-            AssetListQuery::parse(&pairs(&text.join("&")))
+            ListAssetsQuery::parse(&pairs(&text.join("&")))
         };
         let fifty = ids(MAX_ASSET_IDS);
         assert_eq!(query(&fifty).unwrap().asset_ids, fifty);
@@ -308,7 +298,7 @@ mod tests {
 
     #[test]
     fn the_upstream_query_is_rebuilt_from_parsed_values() {
-        let query = AssetListQuery::parse(&pairs(
+        let query = ListAssetsQuery::parse(&pairs(
             "filename=a%26b%3Dc&asset_types=video&asset_ids=x&asset_ids=x",
         ))
         .unwrap();
@@ -320,7 +310,7 @@ mod tests {
 
     #[test]
     fn an_owner_page_depends_on_the_owners_assets_only() {
-        let query = AssetListQuery::parse(&pairs("page=2&page_limit=2")).unwrap();
+        let query = ListAssetsQuery::parse(&pairs("page=2&page_limit=2")).unwrap();
         let owned = ids(5);
         assert_eq!(
             query.plan_for_owner(&owned),
@@ -334,7 +324,7 @@ mod tests {
                 }),
             }
         );
-        let past = AssetListQuery::parse(&pairs("page=4&page_limit=2")).unwrap();
+        let past = ListAssetsQuery::parse(&pairs("page=4&page_limit=2")).unwrap();
         assert!(matches!(
             past.plan_for_owner(&owned),
             OwnerListPlan::Answer(PageInfo {
@@ -352,7 +342,7 @@ mod tests {
             })
         ));
         // Someone else's ids select nothing of the owner's: no upstream call.
-        let foreign = AssetListQuery::parse(&pairs("asset_ids=theirs&filename=s")).unwrap();
+        let foreign = ListAssetsQuery::parse(&pairs("asset_ids=theirs&filename=s")).unwrap();
         assert!(matches!(
             foreign.plan_for_owner(&owned),
             OwnerListPlan::Answer(PageInfo {
@@ -361,7 +351,7 @@ mod tests {
             })
         ));
         // Filters go upstream with the owner's ids only, and upstream's page_info is kept.
-        let filtered = AssetListQuery::parse(&pairs("filename=s&asset_ids=id01")).unwrap();
+        let filtered = ListAssetsQuery::parse(&pairs("filename=s&asset_ids=id01")).unwrap();
         assert_eq!(
             filtered.plan_for_owner(&owned),
             OwnerListPlan::Upstream {
@@ -369,7 +359,7 @@ mod tests {
                 page_info: None,
             }
         );
-        let many = AssetListQuery::parse(&pairs("asset_types=audio")).unwrap();
+        let many = ListAssetsQuery::parse(&pairs("asset_types=audio")).unwrap();
         let OwnerListPlan::Upstream { query, .. } = many.plan_for_owner(&ids(MAX_FILTERED_IDS + 7))
         else {
             panic!("expected an upstream call");

@@ -750,7 +750,7 @@ impl CreateAssetFields {
         &self,
         encode_metadata: impl FnOnce(&UserMetadata) -> String,
     ) -> Vec<(&'static str, String)> {
-        let flag = |value: bool| if value { "true" } else { "false" }.to_owned();
+        let flag = |value: bool| flag_text(value).to_owned();
         let mut fields = vec![("method", self.method.as_str().to_owned())];
         if let Some(url) = &self.url {
             fields.push(("url", url.clone()));
@@ -802,11 +802,15 @@ impl PageQuery {
     }
 }
 
-/// Query of `GET /assets`. Arrays travel as repeated keys (`asset_ids=a&asset_ids=b`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Query of `GET /assets`. Arrays travel as repeated keys (`asset_ids=a&asset_ids=b`). The
+/// one model of this query: the browser client builds it, and the Worker parses and checks a
+/// client's (`ListAssetsQuery::parse`, Worker builds) and builds upstream's from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListAssetsQuery {
-    /// Pagination.
-    pub page: PageQuery,
+    /// 1-based page.
+    pub page: u32,
+    /// Items per page, 1–50.
+    pub page_limit: u32,
     /// Only these asset ids.
     pub asset_ids: Vec<String>,
     /// Only these media types.
@@ -815,10 +819,27 @@ pub struct ListAssetsQuery {
     pub filename: Option<String>,
 }
 
+impl Default for ListAssetsQuery {
+    /// The first page at the server's default size, unfiltered.
+    fn default() -> Self {
+        ListAssetsQuery {
+            page: 1,
+            page_limit: limits::PAGE_LIMIT_DEFAULT,
+            asset_ids: Vec::new(),
+            asset_types: Vec::new(),
+            filename: None,
+        }
+    }
+}
+
 impl ListAssetsQuery {
     /// The query pairs, arrays as repeated keys.
     pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
-        let mut pairs = self.page.to_query_pairs();
+        let page = PageQuery {
+            page: Some(self.page),
+            page_limit: Some(self.page_limit),
+        };
+        let mut pairs = page.to_query_pairs();
         pairs.extend(self.asset_ids.iter().map(|id| ("asset_ids", id.clone())));
         pairs.extend(
             self.asset_types
@@ -832,6 +853,28 @@ impl ListAssetsQuery {
     }
 }
 
+/// A boolean parameter (a form field such as `enable_hls`, the `force` query): `true` or
+/// `false` in any case (other languages' encoders send `True`), anything else `None`. The one
+/// rule the Worker reads both with; it sends them on as [`flag_text`] spells them.
+pub fn parse_flag(text: &str) -> Option<bool> {
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// How the API spells a boolean parameter.
+pub const fn flag_text(value: bool) -> &'static str {
+    if value {
+        "true"
+    } else {
+        "false"
+    }
+}
+
 /// Query of `DELETE /assets/{asset_id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DeleteAssetQuery {
@@ -840,12 +883,12 @@ pub struct DeleteAssetQuery {
 }
 
 impl DeleteAssetQuery {
-    /// Reads the `force` parameter as a caller sent it: absent, `true` or `false`.
+    /// Reads the `force` parameter as a caller sent it: absent, or a flag ([`parse_flag`]).
     pub fn parse(force: Option<&str>) -> Result<DeleteAssetQuery, Error> {
-        match force {
-            None | Some("false") => Ok(DeleteAssetQuery { force: false }),
-            Some("true") => Ok(DeleteAssetQuery { force: true }),
-            Some(_) => Err(Error::invalid(
+        match force.map(parse_flag) {
+            None => Ok(DeleteAssetQuery { force: false }),
+            Some(Some(force)) => Ok(DeleteAssetQuery { force }),
+            Some(None) => Err(Error::invalid(
                 "The `force` parameter must be true or false.",
             )),
         }
@@ -1054,6 +1097,46 @@ pub fn with_upload_token(upstream: &[u8], token: &str) -> Option<Vec<u8>> {
     answer.extend_from_slice(token.as_bytes());
     answer.push(b'}');
     Some(answer)
+}
+
+/// The API's paths under its version prefix, spelled once for the browser client's calls and
+/// the Worker's upstream calls (the Worker's route table reads [`API_PREFIX`](paths::API_PREFIX)
+/// too). Identifiers go in as given: callers pass ones safe in a path segment (the browser
+/// client percent-encodes them; the Worker's routes accept only `[A-Za-z0-9_-]`).
+pub mod paths {
+    /// The API version every path lives under.
+    pub const API_PREFIX: &str = "/v1.3";
+
+    /// `/assets`: create an asset (`POST`), list assets (`GET`).
+    pub const ASSETS: &str = "/assets";
+
+    /// `/assets/multipart-uploads`: create a session (`POST`), list sessions (`GET`).
+    pub const UPLOADS: &str = "/assets/multipart-uploads";
+
+    /// `/assets/{asset_id}`.
+    pub fn asset(asset_id: &str) -> String {
+        joined(ASSETS, asset_id, "")
+    }
+
+    /// `/assets/multipart-uploads/{upload_id}`: report chunks (`POST`), status (`GET`).
+    pub fn upload(upload_id: &str) -> String {
+        joined(UPLOADS, upload_id, "")
+    }
+
+    /// `/assets/multipart-uploads/{upload_id}/presigned-urls`.
+    pub fn presigned_urls(upload_id: &str) -> String {
+        joined(UPLOADS, upload_id, "/presigned-urls")
+    }
+
+    // By hand rather than `format!`/`concat`: one small function in the browser's wasm.
+    fn joined(collection: &str, id: &str, tail: &str) -> String {
+        let mut path = String::with_capacity(collection.len() + id.len() + tail.len() + 1);
+        path.push_str(collection);
+        path.push('/');
+        path.push_str(id);
+        path.push_str(tail);
+        path
+    }
 }
 
 /// RFC 3339 timestamps ↔ milliseconds since the Unix epoch, without a date library.
@@ -1698,10 +1781,8 @@ mod tests {
     #[test]
     fn list_query_uses_repeated_keys_and_percent_encoding() {
         let query = ListAssetsQuery {
-            page: PageQuery {
-                page: Some(2),
-                page_limit: Some(50),
-            },
+            page: 2,
+            page_limit: 50,
             asset_ids: vec!["a1".into(), "b2".into()],
             asset_types: vec![MediaType::Video, MediaType::Image],
             filename: Some("my clip&co.mp4".into()),
@@ -1712,19 +1793,21 @@ mod tests {
         );
         assert_eq!(
             encode_query(&ListAssetsQuery::default().to_query_pairs()),
-            ""
+            "page=1&page_limit=10"
         );
-        assert_eq!(
-            DeleteAssetQuery::parse(Some("true")).map(DeleteAssetQuery::query_suffix),
-            Ok("?force=true")
-        );
-        for unforced in [None, Some("false")] {
+        for forced in ["true", "TRUE", "True"] {
+            assert_eq!(
+                DeleteAssetQuery::parse(Some(forced)).map(DeleteAssetQuery::query_suffix),
+                Ok("?force=true")
+            );
+        }
+        for unforced in [None, Some("false"), Some("False")] {
             assert_eq!(
                 DeleteAssetQuery::parse(unforced).unwrap().query_suffix(),
                 ""
             );
         }
-        for bad in ["TRUE", "1", "", "true "] {
+        for bad in ["1", "", "true ", "yes", "tru"] {
             assert_eq!(
                 DeleteAssetQuery::parse(Some(bad)).unwrap_err().code,
                 ErrorCode::InvalidInput

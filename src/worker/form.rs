@@ -12,8 +12,8 @@
 use crate::core::error::{Error, ErrorCode};
 use crate::core::media::{self, FileMedia};
 use crate::core::wire::{
-    user_metadata_from_json, validate_filename, CreateAssetFields, CreateAssetMethod, MediaType,
-    UserMetadata,
+    self, user_metadata_from_json, validate_filename, CreateAssetFields, CreateAssetMethod,
+    MediaType, UserMetadata,
 };
 
 /// The text fields and file-part headers must fit in this many bytes.
@@ -275,11 +275,10 @@ impl AssetForm {
                 .map(|(_, v)| v.clone())
         };
         let boolean = |name: &str| -> Result<Option<bool>, Error> {
-            match field(name) {
+            match field(name).as_deref().map(wire::parse_flag) {
                 None => Ok(None),
-                Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
-                Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
-                Some(_) => Err(Error::invalid(format!(
+                Some(Some(value)) => Ok(Some(value)),
+                Some(None) => Err(Error::invalid(format!(
                     "The `{name}` parameter must be true or false."
                 ))),
             }

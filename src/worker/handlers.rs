@@ -11,14 +11,14 @@ use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, Delay, Env, Method};
 
-use crate::core::asset_list::{self, AssetListQuery, OwnerListPlan};
+use crate::core::asset_list::{self, OwnerListPlan};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::media;
 use crate::core::source_url;
 use crate::core::token::{self, GrantClaims, UploadClaims};
 use crate::core::wire::{
-    self, CreateMultipartUploadRequest, DeleteAssetQuery, PresignedUrlsRequest,
-    ReportChunksRequest, ReportChunksResponse,
+    self, paths, CreateMultipartUploadRequest, DeleteAssetQuery, ListAssetsQuery,
+    PresignedUrlsRequest, ReportChunksRequest, ReportChunksResponse,
 };
 use crate::worker::asset_index::AssetIndex;
 use crate::worker::auth::{self, hmac_sha256};
@@ -466,7 +466,7 @@ pub async fn create_upload(ctx: &Ctx, req: &mut Request) -> Handled {
         .upstream()?
         .call(
             Method::Post,
-            "/assets/multipart-uploads",
+            paths::UPLOADS,
             Body::Json(upstream_body),
             Idempotency::NotIdempotent,
         )
@@ -530,7 +530,7 @@ pub async fn presigned_urls(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Ha
         .upstream()?
         .call(
             Method::Post,
-            &format!("/assets/multipart-uploads/{upload_id}/presigned-urls"),
+            &paths::presigned_urls(upload_id),
             Body::Json(serde_json::to_vec(&request).unwrap_or_default()),
             Idempotency::Idempotent,
         )
@@ -563,7 +563,7 @@ pub async fn report_chunks(ctx: &Ctx, req: &mut Request, upload_id: &str) -> Han
         .upstream()?
         .call(
             Method::Post,
-            &format!("/assets/multipart-uploads/{upload_id}"),
+            &paths::upload(upload_id),
             Body::Json(serde_json::to_vec(&request).unwrap_or_default()),
             Idempotency::NotIdempotent,
         )
@@ -593,7 +593,7 @@ pub async fn upload_status(ctx: &Ctx, req: &Request, upload_id: &str) -> Handled
         .upstream()?
         .call(
             Method::Get,
-            &format!("/assets/multipart-uploads/{upload_id}{query}"),
+            &(paths::upload(upload_id) + &query),
             Body::Empty,
             Idempotency::Idempotent,
         )
@@ -620,7 +620,7 @@ pub async fn list_uploads(ctx: &Ctx, req: &Request) -> Handled {
         .upstream()?
         .call(
             Method::Get,
-            &format!("/assets/multipart-uploads{query}"),
+            &[paths::UPLOADS, &query].concat(),
             Body::Empty,
             Idempotency::Idempotent,
         )
@@ -638,15 +638,7 @@ async fn owned_asset(ctx: &Ctx, grant: &GrantClaims, asset_id: &str) -> Result<R
             format!("There is no asset `{asset_id}` among your assets."),
         )
     };
-    let reply = ctx
-        .upstream()?
-        .call(
-            Method::Get,
-            &format!("/assets/{asset_id}"),
-            Body::Empty,
-            Idempotency::Idempotent,
-        )
-        .await;
+    let reply = ctx.upstream()?.get_asset(asset_id).await;
     if grant.is_admin() {
         return reply;
     }
@@ -690,7 +682,7 @@ pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
         .upstream()?
         .call(
             Method::Delete,
-            &format!("/assets/{asset_id}{query}"),
+            &(paths::asset(asset_id) + query),
             Body::Empty,
             Idempotency::NotIdempotent,
         )
@@ -705,13 +697,13 @@ pub async fn delete_asset(ctx: &Ctx, req: &Request, asset_id: &str) -> Handled {
 /// caller's own assets alone (see [`crate::core::asset_list`]): zero or one upstream call.
 pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
     let grant = ctx.grant(req)?;
-    let list = AssetListQuery::parse(&query(req, AssetListQuery::KEYS)?)?;
+    let list = ListAssetsQuery::parse(&query(req, ListAssetsQuery::KEYS)?)?;
     if grant.is_admin() {
         let reply = ctx
             .upstream()?
             .call(
                 Method::Get,
-                &format!("/assets{}", list.upstream_query()),
+                &[paths::ASSETS, &list.upstream_query()].concat(),
                 Body::Empty,
                 Idempotency::Idempotent,
             )
@@ -731,7 +723,7 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
         .upstream()?
         .call(
             Method::Get,
-            &format!("/assets{query}"),
+            &[paths::ASSETS, &query].concat(),
             Body::Empty,
             Idempotency::Idempotent,
         )
@@ -784,7 +776,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
                 .upstream()?
                 .call(
                     Method::Post,
-                    "/assets",
+                    paths::ASSETS,
                     Body::Form {
                         bytes: form,
                         content_type,
@@ -843,7 +835,7 @@ pub async fn create_asset(ctx: &Ctx, req: &mut Request) -> Handled {
         .upstream()?
         .call(
             Method::Post,
-            "/assets",
+            paths::ASSETS,
             Body::Stream {
                 stream,
                 content_type: upstream_content_type,

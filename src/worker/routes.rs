@@ -3,6 +3,8 @@
 //! Pure (no Workers types), so the table is unit-tested natively. The paths re-serve the
 //! TwelveLabs upload API under `/v1.3/...` exactly, plus `/healthz` and `/dev/grant`.
 
+use crate::core::wire::paths;
+
 /// A path the Worker serves, with its identifiers extracted and validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource {
@@ -23,7 +25,7 @@ pub enum Resource {
 }
 
 /// The API version prefix the Worker re-serves (and expects `TWELVELABS_BASE_URL` to end in).
-pub const API_PREFIX: &str = "/v1.3";
+pub use crate::core::wire::paths::API_PREFIX;
 
 /// Longest identifier accepted in a path segment.
 const MAX_ID_LEN: usize = 64;
@@ -38,7 +40,7 @@ impl Resource {
         if path == "/dev/grant" {
             return Some(Resource::DevGrant);
         }
-        let rest = path.strip_prefix(API_PREFIX)?.strip_prefix("/assets")?;
+        let rest = path.strip_prefix(API_PREFIX)?.strip_prefix(paths::ASSETS)?;
         let segments: Vec<&str> = if rest.is_empty() {
             Vec::new()
         } else {

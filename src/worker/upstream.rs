@@ -11,6 +11,7 @@ use worker::{js_sys, web_sys, Delay, Method};
 
 use crate::core::error::ErrorCode;
 use crate::core::retry::{proxy_should_retry, HttpOutcome};
+use crate::core::wire::paths;
 use crate::worker::config::Secret;
 use crate::worker::reply::{map_upstream_failure, ApiError};
 
@@ -82,6 +83,14 @@ pub struct Upstream<'a> {
 }
 
 impl Upstream<'_> {
+    /// `GET /assets/{asset_id}`: the asset as TwelveLabs has it (a 2xx reply), or the mapped
+    /// error (`not_found` when there is none).
+    pub async fn get_asset(&self, asset_id: &str) -> Result<Reply, ApiError> {
+        let path = paths::asset(asset_id);
+        self.call(Method::Get, &path, Body::Empty, Idempotency::Idempotent)
+            .await
+    }
+
     /// Calls `method path_and_query` (relative to the API root) and returns a 2xx reply, or the
     /// mapped error.
     pub async fn call(

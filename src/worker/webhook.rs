@@ -15,7 +15,7 @@ use futures_util::future::{select, Either};
 use serde_json::{json, Value};
 use wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Delay, Method};
+use worker::{js_sys, web_sys, Delay};
 
 use crate::core::error::ErrorCode;
 use crate::core::retry::{parse_retry_after_ms, JitterSource};
@@ -25,7 +25,7 @@ use crate::core::webhook::{
 };
 use crate::worker::auth::with_macs;
 use crate::worker::config::{Config, WebhookTarget};
-use crate::worker::upstream::{Body, Idempotency, Upstream};
+use crate::worker::upstream::Upstream;
 
 /// An upload that produced its asset, as a handler observed it.
 #[derive(Debug, Clone)]
@@ -153,15 +153,7 @@ async fn read_asset(config: &Config, asset_id: &str) -> AssetRead {
         timeout_ms: DELIVERY_ATTEMPT_TIMEOUT_MS,
         last_status: &status,
     };
-    let answer = upstream
-        .call(
-            Method::Get,
-            &format!("/assets/{asset_id}"),
-            Body::Empty,
-            Idempotency::Idempotent,
-        )
-        .await;
-    match answer {
+    match upstream.get_asset(asset_id).await {
         Ok(reply) => {
             serde_json::from_slice(&reply.body).map_or(AssetRead::Unknown, AssetRead::Found)
         }

@@ -11,8 +11,7 @@ use crate::browser::wire_js;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::wire::{
     encode_query, limits, validate_filename, validate_user_metadata, CreateAssetFields,
-    CreateAssetMethod, CreateMultipartUploadRequest, ListAssetsQuery, MediaType, PageQuery,
-    UserMetadata,
+    CreateAssetMethod, CreateMultipartUploadRequest, ListAssetsQuery, MediaType, UserMetadata,
 };
 
 /// The form of `POST /assets` with `fields` (from the core's one builder), after checking the
@@ -75,15 +74,12 @@ pub(super) fn list_query(options: &JsValue) -> Result<(String, Option<AbortSigna
         })
         .collect();
     let query = ListAssetsQuery {
-        page: PageQuery {
-            page: Some(o.integer("page", 1, u64::from(u32::MAX)).unwrap_or(1) as u32),
-            page_limit: Some(
-                o.integer("pageLimit", 1, u64::from(limits::PAGE_LIMIT_MAX))
-                    .map_or(limits::PAGE_LIMIT_DEFAULT, |limit| limit as u32),
-            ),
-        },
+        page: o.integer("page", 1, u64::from(u32::MAX)).unwrap_or(1) as u32,
+        page_limit: o
+            .integer("pageLimit", 1, u64::from(limits::PAGE_LIMIT_MAX))
+            .map_or(limits::PAGE_LIMIT_DEFAULT, |limit| limit as u32),
         // How many ids and which file names a list may ask for is the server's rule (the
-        // Worker's `asset_list::AssetListQuery`, or TwelveLabs itself with an API key): checking
+        // Worker's `ListAssetsQuery::parse`, or TwelveLabs itself with an API key): checking
         // it here too would cost the package its messages for an answer one request gives.
         asset_ids: o.strings("assetIds").unwrap_or_default(),
         asset_types,
