@@ -153,6 +153,22 @@ pub struct GrantClaims {
 }
 
 impl GrantClaims {
+    /// A grant for `sub` until `exp` with no optional claim (the tests' starting point).
+    #[cfg(test)]
+    pub(crate) fn new(sub: &str, exp: i64) -> GrantClaims {
+        GrantClaims {
+            sub: sub.to_owned(),
+            exp,
+            nbf: None,
+            iat: None,
+            max_bytes: None,
+            types: None,
+            scope: None,
+            url_uploads: None,
+            kind: None,
+        }
+    }
+
     /// Whether the grant carries the admin scope.
     pub fn is_admin(&self) -> bool {
         self.scope.as_deref() == Some(ADMIN_SCOPE)
@@ -462,17 +478,7 @@ mod tests {
     }
 
     fn grant(sub: &str, exp: i64) -> GrantClaims {
-        GrantClaims {
-            sub: sub.to_owned(),
-            exp,
-            nbf: None,
-            iat: None,
-            max_bytes: None,
-            types: None,
-            scope: None,
-            url_uploads: None,
-            kind: None,
-        }
+        GrantClaims::new(sub, exp)
     }
 
     #[test]

@@ -314,17 +314,7 @@ mod tests {
     use serde_json::json;
 
     fn grant() -> GrantClaims {
-        GrantClaims {
-            sub: "user-1".into(),
-            exp: 0,
-            nbf: None,
-            iat: None,
-            max_bytes: None,
-            types: None,
-            scope: None,
-            url_uploads: None,
-            kind: None,
-        }
+        GrantClaims::new("user-1", 0)
     }
 
     fn policy() -> Policy {
