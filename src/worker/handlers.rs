@@ -202,7 +202,7 @@ async fn read_json(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     };
     let mut body = Vec::new();
     let mut deadline = Delay::from(Duration::from_millis(SMALL_BODY_READ_MS));
-    let mut pieces = SmallBodyPieces::default();
+    let mut pieces = BodyPieces::small();
     loop {
         let chunk = match select(stream.next(), &mut deadline).await {
             Either::Left((Some(chunk), _)) => chunk,
@@ -258,35 +258,53 @@ fn small_body_late(what: &str) -> ApiError {
     Error::invalid(late).with_status(408).into()
 }
 
-/// How many pieces a small body read piece by piece may arrive in: [`SMALL_BODY_FREE_PIECES`],
-/// and one more for each [`SMALL_BODY_BYTES_PER_PIECE`] received. Each piece read costs the
-/// Worker about the same CPU whatever its size (about 35 µs in workerd), so a time bound alone
-/// lets a client sending a byte at a time buy seconds of CPU with a few kilobytes; within this
-/// bound a 64 KiB body costs at most about 1,100 reads. A client past it is refused as one that
-/// is too slow (`408`), which it also is.
-#[derive(Default)]
-struct SmallBodyPieces {
-    pieces: usize,
-    bytes: usize,
+/// How many pieces a body the Worker reads piece by piece may arrive in: [`FREE_PIECES`], and
+/// one more for each `bytes_per_piece` received. Each piece read costs the Worker about the same
+/// CPU whatever its size (about 35 µs in workerd; a direct upload's file piece, also sent on
+/// upstream, about 0.2 ms), so a time bound alone lets a client sending a byte at a time buy
+/// seconds of CPU with a few kilobytes. A client past the bound is refused as one that is too
+/// slow (`408`), which it also is.
+struct BodyPieces {
+    pieces: u64,
+    bytes: u64,
+    bytes_per_piece: u64,
 }
 
-/// The pieces any small body may take, however small they are.
-const SMALL_BODY_FREE_PIECES: usize = 64;
+/// The pieces any body may take, however small they are.
+const FREE_PIECES: u64 = 64;
 
-/// Bytes received that earn a small body one more piece.
-const SMALL_BODY_BYTES_PER_PIECE: usize = 64;
+impl BodyPieces {
+    /// For a small body the Worker reads whole (a chunked JSON body, a direct upload's form
+    /// fields): one piece per 64 bytes, so a 64 KiB body takes at most about 1,100 reads, and a
+    /// client writing its fields in small buffers (tens of bytes) still passes.
+    fn small() -> BodyPieces {
+        BodyPieces {
+            pieces: 0,
+            bytes: 0,
+            bytes_per_piece: 64,
+        }
+    }
 
-impl SmallBodyPieces {
+    /// For a direct upload's file: one piece per KiB. A network delivers a segment or more per
+    /// read (a browser writes tens of KiB), so only a client splitting the file on purpose
+    /// meets it, and the Worker's reads stay within about 2 per KiB of file.
+    fn file() -> BodyPieces {
+        BodyPieces {
+            bytes_per_piece: 1024,
+            ..BodyPieces::small()
+        }
+    }
+
     /// Counts a piece of `len` bytes of `what`, refusing the body once it has taken more pieces
     /// than its bytes allow.
-    fn take(&mut self, len: usize, what: &str) -> Result<(), ApiError> {
+    fn take(&mut self, len: usize, what: &str) -> Result<(), Error> {
         self.pieces += 1;
-        self.bytes += len;
-        if self.pieces <= SMALL_BODY_FREE_PIECES + self.bytes / SMALL_BODY_BYTES_PER_PIECE {
+        self.bytes += len as u64;
+        if self.pieces <= FREE_PIECES + self.bytes / self.bytes_per_piece {
             return Ok(());
         }
         let trickled = format!("{what} arrived in too many small pieces.");
-        Err(Error::invalid(trickled).with_status(408).into())
+        Err(Error::invalid(trickled).with_status(408))
     }
 }
 
@@ -897,7 +915,7 @@ async fn check_form(
     // chunk: at most 64 parses of the [`form::MAX_PREFIX_BYTES`] a prefix may take.
     let mut parse_at = 0;
     let mut deadline = Delay::from(Duration::from_millis(SMALL_BODY_READ_MS));
-    let mut pieces = SmallBodyPieces::default();
+    let mut pieces = BodyPieces::small();
     let prefix = loop {
         if buffered.len() >= parse_at {
             if let Some(prefix) = form::parse_prefix(&buffered, boundary)? {
@@ -1009,7 +1027,7 @@ fn streamed_body(
     let mut first = new_prefix;
     first.extend_from_slice(&ready);
     // `None` once the body has ended (well or not): the stream then ends.
-    let state = (Some(first), Some((rest, tail)));
+    let state = (Some(first), Some((rest, tail, BodyPieces::file())));
     futures_util::stream::unfold(state, move |(first, reading)| {
         let outcome = Rc::clone(&outcome);
         let abort = abort.clone();
@@ -1017,14 +1035,19 @@ fn streamed_body(
             if let Some(first) = first {
                 return Some((first, (None, reading)));
             }
-            let (mut rest, mut tail) = reading?;
+            let (mut rest, mut tail, mut pieces) = reading?;
             let refusal = loop {
                 match rest.next().await {
-                    Some(Ok(chunk)) => match tail.push(&chunk) {
-                        Ok(ready) if ready.is_empty() => {}
-                        Ok(ready) => return Some((ready, (None, Some((rest, tail))))),
-                        Err(error) => break error,
-                    },
+                    Some(Ok(chunk)) => {
+                        if let Err(error) = pieces.take(chunk.len(), "The file") {
+                            break error;
+                        }
+                        match tail.push(&chunk) {
+                            Ok(ready) if ready.is_empty() => {}
+                            Ok(ready) => return Some((ready, (None, Some((rest, tail, pieces))))),
+                            Err(error) => break error,
+                        }
+                    }
                     Some(Err(_)) => break Error::invalid("The request body could not be read."),
                     // The body ended well: what was held back goes, and nothing after it.
                     None => match tail.finish() {
