@@ -5,35 +5,22 @@
 //
 // One emulator and one Worker serve the file; the tests run in order.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
-import { getJson, startEmulator } from '../support/harness.mjs';
-import { callWorker, logSince, quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+import { test } from 'node:test';
+import { getJson } from '../support/harness.mjs';
+import { callWorker, logSince, quietOutputEnd, resetEmulatorStats, signToken, upstreamCalls } from '../support/worker.mjs';
+import { emulatorAndWorker } from '../support/worker-stack.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
-const GRANT_SECRET = randomBytes(32).toString('hex');
-const TOKEN_SECRET = randomBytes(32).toString('hex');
-
 let emulator;
 let worker;
-
-before(async () => {
-  emulator = await startEmulator({
-    // `record`: `method=url` sources are accepted without being fetched, so a URL that gets
-    // through is visible as a created asset and a counted request, never as a real fetch.
-    args: ['--url-mode', 'record', '--processing-ms', '20'],
-  });
-  worker = await startWorker({
-    emulatorUrl: emulator.apiUrl,
-    vars: { ALLOWED_ORIGINS: ORIGIN, UPSTREAM_TIMEOUT_MS: '3000' },
-    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
-  });
+const stack = emulatorAndWorker({
+  ready: (started) => ({ emulator, worker } = started),
+  // `record`: `method=url` sources are accepted without being fetched, so a URL that gets
+  // through is visible as a created asset and a counted request, never as a real fetch.
+  emulatorArgs: ['--url-mode', 'record', '--processing-ms', '20'],
+  vars: { ALLOWED_ORIGINS: ORIGIN, UPSTREAM_TIMEOUT_MS: '3000' },
 });
-
-after(async () => {
-  await worker?.stop();
-  await emulator?.stop();
-});
+const { grantSecret: GRANT_SECRET, tokenSecret: TOKEN_SECRET } = stack;
 
 const now = () => Math.floor(Date.now() / 1000);
 /** A grant as an application's backend mints it. */

@@ -7,31 +7,19 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { startWorkerd } from '../../bench/lib/workerd.mjs';
-import { startEmulator } from '../support/harness.mjs';
 import { logSince, quietOutputEnd, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+import { emulatorAndWorker } from '../support/worker-stack.mjs';
 
 const ORIGIN = 'http://127.0.0.1:5173';
-const GRANT_SECRET = randomBytes(32).toString('hex');
-const TOKEN_SECRET = randomBytes(32).toString('hex');
-
 let emulator;
 let worker;
-
-before(async () => {
-  emulator = await startEmulator();
-  worker = await startWorker({
-    emulatorUrl: emulator.apiUrl,
-    vars: { ALLOWED_ORIGINS: ORIGIN, MAX_GRANT_TTL_S: '600' },
-    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
-  });
+const stack = emulatorAndWorker({
+  ready: (started) => ({ emulator, worker } = started),
+  vars: { ALLOWED_ORIGINS: ORIGIN, MAX_GRANT_TTL_S: '600' },
 });
-
-after(async () => {
-  await worker?.stop();
-  await emulator?.stop();
-});
+const { grantSecret: GRANT_SECRET, tokenSecret: TOKEN_SECRET } = stack;
 
 const now = () => Math.floor(Date.now() / 1000);
 const grant = (claims = {}, secret = GRANT_SECRET) => signToken({ sub: 'user-1', exp: now() + 300, ...claims }, secret);

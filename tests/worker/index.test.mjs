@@ -4,31 +4,20 @@
 // deleted outside the Worker leaves the owner's list when the owner deletes it, and nobody else
 // can touch another user's index. Refusals are proved through `/_emulator/stats`.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
-import { startEmulator } from '../support/harness.mjs';
-import { callWorker, resetEmulatorStats, signToken, startWorker, upstreamCalls } from '../support/worker.mjs';
+import { test } from 'node:test';
+import { callWorker, resetEmulatorStats, signToken, upstreamCalls } from '../support/worker.mjs';
+import { emulatorAndWorker } from '../support/worker-stack.mjs';
 
-const GRANT_SECRET = randomBytes(32).toString('hex');
-const TOKEN_SECRET = randomBytes(32).toString('hex');
 const MAX_LISTED_ASSETS = 3;
 
 let emulator;
 let worker;
-
-before(async () => {
-  emulator = await startEmulator({ args: ['--url-mode', 'record', '--processing-ms', '20'] });
-  worker = await startWorker({
-    emulatorUrl: emulator.apiUrl,
-    vars: { MAX_LISTED_ASSETS: String(MAX_LISTED_ASSETS) },
-    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
-  });
+const stack = emulatorAndWorker({
+  ready: (started) => ({ emulator, worker } = started),
+  emulatorArgs: ['--url-mode', 'record', '--processing-ms', '20'],
+  vars: { MAX_LISTED_ASSETS: String(MAX_LISTED_ASSETS) },
 });
-
-after(async () => {
-  await worker?.stop();
-  await emulator?.stop();
-});
+const { grantSecret: GRANT_SECRET } = stack;
 
 const now = () => Math.floor(Date.now() / 1000);
 const grant = (sub) => signToken({ sub, exp: now() + 600 }, GRANT_SECRET);
