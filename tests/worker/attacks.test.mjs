@@ -20,7 +20,7 @@ const stack = emulatorAndWorker({
   emulatorArgs: ['--url-mode', 'record', '--processing-ms', '20'],
   vars: { ALLOWED_ORIGINS: ORIGIN, UPSTREAM_TIMEOUT_MS: '3000' },
 });
-const { grantSecret: GRANT_SECRET, tokenSecret: TOKEN_SECRET } = stack;
+const { grantSecret: GRANT_SECRET } = stack;
 
 const now = () => Math.floor(Date.now() / 1000);
 /** A grant as an application's backend mints it. */
