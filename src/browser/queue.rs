@@ -20,7 +20,7 @@ use super::queue_files::{chosen_file, read_files};
 use super::runtime::{now_ms, Timer};
 use super::subscribe::{frozen, Subscribers};
 use super::types::{JsQueueAddOptions, JsQueueSnapshot};
-use super::uploader::{UploadHandle, UploadRequest, Uploader};
+use super::uploader::{OptionsOf, UploadHandle, UploadRequest, Uploader};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::queue::{ItemId, NewFile, Queue, QueueAction, QueueItem, QueuePhase, UploadView};
 use crate::core::sorted_map::SortedMap;
@@ -565,7 +565,7 @@ fn ignore_outcome(promise: &Promise) {
 /// Checks the options of `add`/`restorePending` (`QueueAddOptions`) as `upload` reads them,
 /// refusing the two the queue owns. Returns the `filename` option.
 fn check_options(options: &JsValue) -> Result<Option<String>, Error> {
-    let request = UploadRequest::read(options, "QueueAddOptions")?;
+    let request = UploadRequest::read(options, OptionsOf::QueueAdd)?;
     if request.signal.is_some() || request.on_progress.is_some() {
         return Err(Error::invalid(
             "QueueAddOptions cannot have `signal` or `onProgress`: use the queue's cancel() and subscribe()",

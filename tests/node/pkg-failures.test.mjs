@@ -177,6 +177,26 @@ test('a misspelt option is refused by name in every options object, not ignored'
   await uploader.listAssets({ page: 1, pageLimit: 5, assetTypes: ['video'], assetIds: [asset.id], filename: 'all.mp4', signal: new AbortController().signal });
 });
 
+test("an option of another call is refused by name too: uploadUrl takes no type, onProgress or id, upload and queue.add no id", async () => {
+  // The three calls read their options with one reader; each takes only the names its TypeScript
+  // type lists (UrlUploadOptions, UploadOptions, QueueAddOptions), and nothing is sent.
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false });
+  const named = (owner, key) => (error) => {
+    assert.equal(error?.name, 'UploadError');
+    assert.equal(error.code, 'invalid_input');
+    assert.equal(error.message, `${owner} has no option \`${key}\``);
+    return true;
+  };
+  const url = 'https://media.example.com/a.mp4';
+  await assert.rejects(uploader.uploadUrl(url, { onProgress: () => {} }), named('UrlUploadOptions', 'onProgress'));
+  await assert.rejects(uploader.uploadUrl(url, { type: 'video' }), named('UrlUploadOptions', 'type'));
+  await assert.rejects(uploader.uploadUrl(url, { id: 'up1' }), named('UrlUploadOptions', 'id'));
+  const blob = new Blob([seededBytes(1000, 8)], { type: 'video/mp4' });
+  await assert.rejects(uploader.upload(blob, { filename: 'a.mp4', id: 'up1' }).done, named('UploadOptions', 'id'));
+  const queue = new pkg.UploadQueue(uploader);
+  assert.throws(() => queue.add(blob, { id: 'up1' }), named('QueueAddOptions', 'id'));
+});
+
 test('a file that changes on disk during its upload fails at once with file_mismatch, not as a network error retried for a minute', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-upload-changed-'));
   const file = path.join(dir, 'clip.mp4');

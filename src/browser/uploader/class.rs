@@ -27,7 +27,7 @@ use super::executor;
 use super::handle::{fail, UploadHandle};
 use super::lookup::{pending_list, saved_entry, Lookup, StoreTask};
 use super::one_off::{Answer, OneOffRequest, Settler};
-use super::request::UploadRequest;
+use super::request::{OptionsOf, UploadRequest};
 use super::{random_u64, Inner, PersistSetting, Shared};
 
 /// Uploads files to TwelveLabs through the Worker. See the package README for a complete example.
@@ -81,7 +81,7 @@ impl Uploader {
         &self,
         start: UploadStart,
         options: &JsValue,
-        options_name: &'static str,
+        options_of: OptionsOf,
     ) -> UploadHandle {
         let size = match &start {
             UploadStart::New(blob) => blob.size(),
@@ -89,7 +89,7 @@ impl Uploader {
         };
         // `Blob.size` is a non-negative integer below 2^53.
         let (handle, state) = UploadHandle::create(size as u64);
-        match UploadRequest::read(options, options_name) {
+        match UploadRequest::read(options, options_of) {
             Err(error) => fail(&state, &error),
             Ok(request) => {
                 state.borrow_mut().driver = Some(Rc::clone(&self.inner));
@@ -223,7 +223,7 @@ impl Uploader {
     ) -> UploadHandle {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         match file.dyn_into::<Blob>() {
-            Ok(blob) => self.begin(UploadStart::New(blob), &options, "UploadOptions"),
+            Ok(blob) => self.begin(UploadStart::New(blob), &options, OptionsOf::Upload),
             Err(_) => failed_handle(Error::invalid("upload() takes a File or a Blob")),
         }
     }
@@ -240,7 +240,7 @@ impl Uploader {
     ) -> UploadHandle {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         match file.dyn_into::<File>() {
-            Ok(file) => self.begin(UploadStart::Resume(file), &options, "ResumeOptions"),
+            Ok(file) => self.begin(UploadStart::Resume(file), &options, OptionsOf::Resume),
             Err(_) => failed_handle(Error::invalid("resume() takes the File chosen again")),
         }
     }
@@ -272,7 +272,7 @@ impl Uploader {
     #[wasm_bindgen(js_name = uploadUrl, unchecked_return_type = "Promise<Asset>")]
     pub fn upload_url(&self, url: String, options: Option<JsUrlUploadOptions>) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let started = UploadRequest::read(&options, "UrlUploadOptions").and_then(|request| {
+        let started = UploadRequest::read(&options, OptionsOf::UploadUrl).and_then(|request| {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(Error::invalid("uploadUrl needs an http(s) URL"));
             }

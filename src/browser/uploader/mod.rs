@@ -29,7 +29,7 @@ mod start;
 
 pub use self::class::Uploader;
 pub use self::handle::UploadHandle;
-pub(crate) use self::request::UploadRequest;
+pub(crate) use self::request::{OptionsOf, UploadRequest};
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
