@@ -65,7 +65,7 @@ async fn an_upload_through_the_worker_completes_intact() {
     assert_eq!(calls.get(), 1, "one grant serves the whole upload");
 
     // The Worker tags the asset with the grant's subject, and lets its owner read it.
-    let read = wasm_bindgen_futures::JsFuture::from(uploader.get_asset(asset_id.clone()))
+    let read = wasm_bindgen_futures::JsFuture::from(uploader.get_asset(asset_id.clone().into()))
         .await
         .unwrap_or_else(|e| panic!("getAsset failed: {:?}", to_json(&e)));
     let read = to_json(&read);

@@ -25,6 +25,23 @@ pub fn to_js_error(error: &Error) -> JsValue {
     js_error.into()
 }
 
+/// A call's string argument, or `invalid_input` naming it (`what`: `"getAsset: assetId"`). The
+/// exported calls take such arguments as `JsValue` rather than `String`, whose generated glue
+/// would throw a bare `TypeError` naming neither the call nor the argument.
+pub fn string_argument(value: &JsValue, what: &str) -> Result<String, Error> {
+    value
+        .as_string()
+        .ok_or_else(|| Error::invalid(format!("{what} must be a string")))
+}
+
+/// A listener given to `subscribe`, or `invalid_input`: one that is not a function would never
+/// be called.
+pub fn listener_argument(listener: JsValue) -> Result<js_sys::Function, JsValue> {
+    listener
+        .dyn_into()
+        .map_err(|_| to_js_error(&Error::invalid("subscribe: listener must be a function")))
+}
+
 /// Builds a JS error directly from a code and a message.
 pub fn js_error(code: ErrorCode, message: impl Into<String>) -> JsValue {
     to_js_error(&Error::new(code, message))

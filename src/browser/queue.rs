@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Blob, File};
 
 use super::convert::{self, JsObject};
-use super::js_error::to_js_error;
+use super::js_error::{listener_argument, string_argument, to_js_error};
 use super::queue_files::{chosen_file, read_files};
 use super::runtime::{now_ms, Timer};
 use super::subscribe::{frozen, Subscribers};
@@ -150,33 +150,51 @@ impl UploadQueue {
 
     /// Pauses an item (a running upload finishes its chunks in flight). Throws `not_found` for
     /// an unknown id.
-    pub fn pause(&self, id: &str) -> Result<(), JsValue> {
-        self.inner.apply(id, Queue::pause)
+    pub fn pause(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner.apply(&id, "UploadQueue.pause: id", Queue::pause)
     }
 
     /// Resumes a paused item as soon as one of the places of the files that run at once is free.
-    pub fn resume(&self, id: &str) -> Result<(), JsValue> {
-        self.inner.apply(id, Queue::resume)
+    pub fn resume(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner
+            .apply(&id, "UploadQueue.resume: id", Queue::resume)
     }
 
     /// Cancels an item for good: its upload is aborted (session, reserved asset and saved record
     /// deleted); the item stays, as `aborted`.
-    pub fn cancel(&self, id: &str) -> Result<(), JsValue> {
-        self.inner.apply(id, Queue::cancel)
+    pub fn cancel(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner
+            .apply(&id, "UploadQueue.cancel: id", Queue::cancel)
     }
 
     /// Starts a `failed` or `aborted` item again. After a failure that retrying may fix, or a
     /// `conflict` (another tab took the upload over), the same session continues (only the
     /// missing chunks are sent) when the uploader saved it; otherwise a new upload starts. Does
     /// nothing for other items.
-    pub fn retry(&self, id: &str) -> Result<(), JsValue> {
-        self.inner.apply(id, Queue::retry)
+    pub fn retry(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner.apply(&id, "UploadQueue.retry: id", Queue::retry)
     }
 
     /// Removes an item, cancelling its upload if it is still running. A restored item awaiting
     /// its file is discarded with its saved upload.
-    pub fn remove(&self, id: &str) -> Result<(), JsValue> {
-        self.inner.apply(id, Queue::remove)
+    pub fn remove(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner
+            .apply(&id, "UploadQueue.remove: id", Queue::remove)
     }
 
     /// Pauses every item that can be paused.
@@ -266,9 +284,12 @@ impl UploadQueue {
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: Function,
-    ) -> Function {
-        self.inner.subscribers.subscribe(listener)
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        Ok(self
+            .inner
+            .subscribers
+            .subscribe(listener_argument(listener)?))
     }
 
     /// The queue's state: frozen, and the same object until the next change; an item that did
@@ -310,10 +331,13 @@ impl QueueInner {
 
     fn apply(
         self: &Rc<Self>,
-        id: &str,
+        id: &JsValue,
+        what: &str,
         operation: fn(&mut Queue, ItemId) -> Result<(), Error>,
     ) -> Result<(), JsValue> {
-        let item = self.item_id(id).map_err(|e| to_js_error(&e))?;
+        let item = string_argument(id, what)
+            .and_then(|id| self.item_id(&id))
+            .map_err(|e| to_js_error(&e))?;
         operation(&mut self.state().core, item).map_err(|e| to_js_error(&e))?;
         self.run();
         Ok(())
@@ -424,7 +448,7 @@ impl QueueInner {
             }
             QueueAction::Forget { upload_id } => {
                 // Best effort: a record left behind expires with its session.
-                ignore_outcome(&self.uploader.forget(Some(upload_id)));
+                ignore_outcome(&self.uploader.forget(Some(upload_id.into())));
             }
         }
     }

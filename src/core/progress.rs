@@ -149,12 +149,23 @@ impl ProgressTracker {
             .reported_chunks
             .min(s.total_chunks)
             .max(s.reported_chunks);
-        self.speed.record(now_ms, newly_acknowledged);
+        if acknowledged == total {
+            // The transfer is over: its last bytes count however short their sample, and the
+            // speed stays what the transfer measured while the asset is finalised and processed.
+            if newly_acknowledged > 0 {
+                self.speed.record_last(now_ms, newly_acknowledged);
+            }
+        } else {
+            self.speed.record(now_ms, newly_acknowledged);
+        }
     }
 
-    /// Lets the speed decay while nothing is acknowledged (call on timer ticks).
+    /// Lets the speed decay while nothing is acknowledged (call on timer ticks). Once every byte
+    /// is acknowledged nothing is sent any more, and the speed measured stays.
     pub fn tick(&mut self, now_ms: u64) {
-        self.speed.record(now_ms, 0);
+        if self.snapshot.acknowledged_bytes < self.snapshot.total_bytes {
+            self.speed.record(now_ms, 0);
+        }
     }
 
     /// Halts (paused or offline) or restarts the upload. Returns whether that changed anything.
@@ -251,6 +262,30 @@ impl SpeedEstimator {
         self.sample_bytes += bytes;
         let elapsed = now_ms.saturating_sub(start);
         if elapsed < Self::MIN_SAMPLE_MS {
+            return;
+        }
+        self.fold(now_ms, elapsed);
+    }
+
+    /// Records the last `bytes` of a transfer at `now_ms`: the sample they end is counted however
+    /// short it is (a transfer quicker than [`Self::MIN_SAMPLE_MS`] still has a speed).
+    pub fn record_last(&mut self, now_ms: u64, bytes: u64) {
+        let Some(start) = self.sample_start_ms else {
+            return;
+        };
+        self.sample_bytes += bytes;
+        let elapsed = now_ms.saturating_sub(start);
+        if elapsed > 0 {
+            self.fold(now_ms, elapsed);
+        }
+    }
+
+    /// Folds the sample of `elapsed` ms ending at `now_ms` into the average. Before any byte has
+    /// arrived there is nothing to measure: an empty sample only moves the clock on, so the speed
+    /// stays unknown rather than reading 0 (a stalled first chunk, say).
+    fn fold(&mut self, now_ms: u64, elapsed: u64) {
+        if self.average_bps.is_none() && self.sample_bytes == 0 {
+            self.sample_start_ms = Some(now_ms);
             return;
         }
         let rate = self.sample_bytes as f64 * 1_000.0 / elapsed as f64;
@@ -417,6 +452,33 @@ mod tests {
         assert_eq!(first, 1_000_000);
         s.record(5_000, 0);
         assert!(s.bytes_per_second() < first / 10);
+    }
+
+    #[test]
+    fn no_speed_is_measured_before_any_byte_arrives() {
+        let mut s = SpeedEstimator::new(1_000);
+        s.record(0, 0);
+        s.record(3_000, 0); // a first chunk that stalls
+        assert_eq!(s.measured_bytes_per_second(), None, "unknown, not 0");
+        s.record(3_100, 100_000);
+        s.record(3_500, 0);
+        assert_eq!(s.measured_bytes_per_second(), Some(200_000));
+    }
+
+    #[test]
+    fn a_finished_transfer_keeps_the_speed_it_measured_even_a_short_one() {
+        let mut t = ProgressTracker::new(8_000_000, 8, 1_000);
+        t.update(0, counts(0, 0, 0));
+        t.update(60, counts(4_000_000, 4_000_000, 0));
+        t.update(100, counts(8_000_000, 8_000_000, 0));
+        let done = t.snapshot();
+        assert_eq!(done.bytes_per_second, Some(80_000_000));
+        assert_eq!(done.eta_ms, Some(0));
+        // Finalising and processing send nothing: the speed stays as measured.
+        t.tick(1_000);
+        t.tick(30_000);
+        t.update(31_000, counts(8_000_000, 8_000_000, 8_000_000));
+        assert_eq!(t.snapshot().bytes_per_second, Some(80_000_000));
     }
 
     #[test]

@@ -881,8 +881,10 @@ impl Queue {
             }
             totals.total_bytes += item.size;
             totals.acknowledged_bytes += item.progress.acknowledged_bytes.min(item.size);
+            // Only an item sending bytes adds to the queue's speed: a finalising or processing
+            // one keeps the speed its transfer measured, but sends nothing now.
             if let Some(speed) = item.progress.bytes_per_second {
-                if !item.phase.is_final() {
+                if item.phase == QueuePhase::Uploading {
                     totals.bytes_per_second = Some(totals.bytes_per_second.unwrap_or(0) + speed);
                 }
             }
@@ -1537,6 +1539,21 @@ mod tests {
             (empty.fraction(), empty.eta_ms, empty.bytes_per_second),
             (0.0, None, None)
         );
+    }
+
+    #[test]
+    fn only_items_sending_bytes_add_to_the_queues_speed() {
+        let mut q = Queue::new(4, 250, true);
+        q.add(vec![file("a", 10 * MB), file("b", 10 * MB)]);
+        q.take_actions();
+        let mut moving = view(QueuePhase::Uploading, 10 * MB, 2 * MB);
+        moving.progress.bytes_per_second = Some(MB);
+        q.upload_changed(1, moving);
+        // b's transfer is over: it keeps the speed it measured, but sends nothing now.
+        let mut processing = view(QueuePhase::Processing, 10 * MB, 10 * MB);
+        processing.progress.bytes_per_second = Some(5 * MB);
+        q.upload_changed(2, processing);
+        assert_eq!(q.totals().bytes_per_second, Some(MB));
     }
 
     #[test]

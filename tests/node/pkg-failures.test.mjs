@@ -197,6 +197,41 @@ test("an option of another call is refused by name too: uploadUrl takes no type,
   assert.throws(() => queue.add(blob, { id: 'up1' }), named('QueueAddOptions', 'id'));
 });
 
+test('an argument of the wrong type is an UploadError invalid_input naming it, as a rejection where the call returns a promise, never a bare TypeError', async () => {
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false });
+  const invalid = (pattern) => (error) => {
+    assert.equal(error?.name, 'UploadError', String(error));
+    assert.equal(error.code, 'invalid_input');
+    assert.match(error.message, pattern);
+    return true;
+  };
+  const asset = { id: 'a1' };
+  // Promise-returning calls reject; none of them throws.
+  const calls = [
+    [() => uploader.getAsset(asset), /getAsset: assetId must be a string/],
+    [() => uploader.getAsset(), /getAsset: assetId must be a string/],
+    [() => uploader.deleteAsset(42), /deleteAsset: assetId must be a string/],
+    [() => uploader.waitUntilReady(null), /waitUntilReady: assetId must be a string/],
+    [() => uploader.uploadUrl(new URL('https://media.example.com/a.mp4')), /uploadUrl: url must be a string/],
+    [() => uploader.forget({ id: 'up1' }), /forget: id must be a string/],
+  ];
+  for (const [call, pattern] of calls) {
+    let promise;
+    assert.doesNotThrow(() => (promise = call()), String(call));
+    await assert.rejects(promise, invalid(pattern), String(call));
+  }
+  const queue = new pkg.UploadQueue(uploader);
+  assert.throws(() => queue.pause({ id: 'x' }), invalid(/UploadQueue\.pause: id must be a string/));
+  assert.throws(() => queue.cancel(), invalid(/UploadQueue\.cancel: id must be a string/));
+  // A listener that is not a function would never be called: refused at once.
+  const blob = new Blob([seededBytes(1000, 9)], { type: 'video/mp4' });
+  const handle = uploader.upload(blob, { filename: 'a.mp4' });
+  assert.throws(() => handle.subscribe(42), invalid(/subscribe: listener must be a function/));
+  assert.throws(() => queue.subscribe(), invalid(/subscribe: listener must be a function/));
+  await handle.done;
+  assert.equal(typeof handle.subscribe(() => {}), 'function');
+});
+
 test('a file that changes on disk during its upload fails at once with file_mismatch, not as a network error retried for a minute', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'edge-upload-changed-'));
   const file = path.join(dir, 'clip.mp4');

@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{Blob, File};
 
 use crate::browser::api::{Api, Authority, GrantSource};
-use crate::browser::js_error::to_js_error;
+use crate::browser::js_error::{string_argument, to_js_error};
 use crate::browser::options::OptionReader;
 use crate::browser::store::Store;
 use crate::browser::transport::Transport;
@@ -262,7 +262,17 @@ impl Uploader {
     /// `persistScope` (completed ones' records too), but those another tab or window sends: for
     /// a user signing out of a shared browser.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn forget(&self, id: Option<String>) -> Promise {
+    pub fn forget(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] id: Option<JsValue>,
+    ) -> Promise {
+        let id = match id.filter(|id| !id.is_null() && !id.is_undefined()) {
+            None => None,
+            Some(id) => match string_argument(&id, "forget: id") {
+                Ok(id) => Some(id),
+                Err(error) => return started_or_rejected(Err(error)),
+            },
+        };
         Settler::promise(|settler| {
             (self.inner).with_store(StoreTask::Read(Lookup::Forget(id, settler)))
         })
@@ -270,9 +280,15 @@ impl Uploader {
 
     /// Creates an asset from a public URL (TwelveLabs fetches it).
     #[wasm_bindgen(js_name = uploadUrl, unchecked_return_type = "Promise<Asset>")]
-    pub fn upload_url(&self, url: String, options: Option<JsUrlUploadOptions>) -> Promise {
+    pub fn upload_url(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
+        options: Option<JsUrlUploadOptions>,
+    ) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let started = UploadRequest::read(&options, OptionsOf::UploadUrl).and_then(|request| {
+        let started = string_argument(&url, "uploadUrl: url")
+            .and_then(|url| Ok((url, UploadRequest::read(&options, OptionsOf::UploadUrl)?)));
+        let started = started.and_then(|(url, request)| {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(Error::invalid("uploadUrl needs an http(s) URL"));
             }
@@ -301,13 +317,19 @@ impl Uploader {
 
     /// Reads one asset.
     #[wasm_bindgen(js_name = getAsset, unchecked_return_type = "Promise<Asset>")]
-    pub fn get_asset(&self, asset_id: String) -> Promise {
-        self.inner.one_off(
-            Operation::GetAsset,
-            OneOffRequest::Get(asset_id),
-            Answer::Asset,
-            None,
-        )
+    pub fn get_asset(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] asset_id: JsValue,
+    ) -> Promise {
+        let started = string_argument(&asset_id, "getAsset: assetId").map(|asset_id| {
+            self.inner.one_off(
+                Operation::GetAsset,
+                OneOffRequest::Get(asset_id),
+                Answer::Asset,
+                None,
+            )
+        });
+        started_or_rejected(started)
     }
 
     /// Lists assets, newest first.
@@ -327,12 +349,18 @@ impl Uploader {
 
     /// Deletes an asset (`conflict` when indexed assets use it, unless `force`).
     #[wasm_bindgen(js_name = deleteAsset, unchecked_return_type = "Promise<void>")]
-    pub fn delete_asset(&self, asset_id: String, options: Option<JsDeleteAssetOptions>) -> Promise {
+    pub fn delete_asset(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] asset_id: JsValue,
+        options: Option<JsDeleteAssetOptions>,
+    ) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let o = OptionReader::new(&options, "DeleteAssetOptions");
         let force = o.bool("force").unwrap_or(false);
         let signal = o.signal("signal");
-        let started = o.finish().map(|()| {
+        let asset_id = string_argument(&asset_id, "deleteAsset: assetId");
+        let started = asset_id.and_then(|asset_id| o.finish().map(|()| (asset_id, signal)));
+        let started = started.map(|(asset_id, signal)| {
             self.inner.one_off(
                 Operation::DeleteAsset,
                 OneOffRequest::Delete { asset_id, force },
@@ -345,14 +373,20 @@ impl Uploader {
 
     /// Resolves when the asset is `ready`; rejects with `asset_failed` if processing fails.
     #[wasm_bindgen(js_name = waitUntilReady, unchecked_return_type = "Promise<Asset>")]
-    pub fn wait_until_ready(&self, asset_id: String, options: Option<JsWaitOptions>) -> Promise {
+    pub fn wait_until_ready(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] asset_id: JsValue,
+        options: Option<JsWaitOptions>,
+    ) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let o = OptionReader::new(&options, "WaitOptions");
         let signal = o.signal("signal");
         let timeout = o.integer("timeoutMs", 1, 1 << 40);
-        let started = o
-            .finish()
-            .map(|()| self.inner.wait_until_ready(asset_id, signal, timeout));
+        let asset_id = string_argument(&asset_id, "waitUntilReady: assetId");
+        let started = asset_id.and_then(|asset_id| {
+            o.finish()
+                .map(|()| self.inner.wait_until_ready(asset_id, signal, timeout))
+        });
         started_or_rejected(started)
     }
 }

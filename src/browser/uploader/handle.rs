@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use web_sys::AbortSignal;
 
 use crate::browser::convert;
-use crate::browser::js_error::{from_js, js_error, to_js_error};
+use crate::browser::js_error::{from_js, js_error, listener_argument, to_js_error};
 use crate::browser::subscribe::{frozen, Subscribers};
 use crate::browser::types::*;
 use crate::core::engine::Input;
@@ -309,10 +309,11 @@ impl UploadHandle {
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: Function,
-    ) -> Function {
+        #[wasm_bindgen(unchecked_param_type = "() => void")] listener: JsValue,
+    ) -> Result<Function, JsValue> {
+        let listener = listener_argument(listener)?;
         let subscribers = self.state.borrow().subscribers.clone();
-        subscribers.subscribe(listener)
+        Ok(subscribers.subscribe(listener))
     }
 
     /// The progress as last announced to subscribers: a frozen object, the same one until the
