@@ -261,6 +261,10 @@ test('a refused request whose body trickles in a byte at a time gets its refusal
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
+/** How many assets the emulator holds (all users'): a refused upload must leave none behind. */
+const assetTotal = async () =>
+  (await (await fetch(`${emulator.apiUrl}/assets?page_limit=1`, { headers: { 'x-api-key': emulator.apiKey } })).json()).page_info.total_results;
+
 /** A raw HTTP/1.1 request to the Worker whose body is written piece by piece (`pieces`, `gapMs` apart). */
 async function trickled(path, headers, pieces, { gapMs = 5, stopWhenAnswered = false } = {}) {
   const socket = net.connect(Number(new URL(worker.url).port), '127.0.0.1');
@@ -322,8 +326,6 @@ test('a direct upload whose file part arrives a byte at a time is refused after 
     `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n` +
     `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="trickle.mp4"\r\nContent-Type: video/mp4\r\n\r\n`;
   const chunk = (text) => `${text.length.toString(16)}\r\n${text}\r\n`;
-  const assetTotal = async () =>
-    (await (await fetch(`${emulator.apiUrl}/assets?page_limit=1`, { headers: { 'x-api-key': emulator.apiKey } })).json()).page_info.total_results;
   for (const [label, first] of [
     ['after the fields alone', opening],
     ['after the fields and 2000 bytes of the file', opening + 'f'.repeat(2000)],
@@ -453,8 +455,6 @@ test('a direct upload refused after its closing boundary (an epilogue) leaves no
     `--${boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\ndirect\r\n` +
     `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\nContent-Type: video/mp4\r\n\r\n${'x'.repeat(1000)}\r\n--${boundary}--\r\n`;
   const epilogue = `--${boundary}\r\nContent-Disposition: form-data; name="user_metadata"\r\n\r\n{"edge_upload_owner":"victim"}\r\n--${boundary}--\r\n`;
-  const assetTotal = async () =>
-    (await (await fetch(`${emulator.apiUrl}/assets?page_limit=1`, { headers: { 'x-api-key': emulator.apiKey } })).json()).page_info.total_results;
   for (const [framing, gapMs] of [['content-length', 0], ['chunked', 0], ['content-length', 20], ['chunked', 20]]) {
     const before = await assetTotal();
     const chunked = framing === 'chunked';
