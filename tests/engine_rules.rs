@@ -2246,7 +2246,7 @@ fn a_failed_grant_request_fails_the_uploads_waiting_for_it_with_its_error() {
     let (second, _) = d.add_file(CHUNK);
     let refused = twelvelabs_edge_upload::core::error::Error::new(
         ErrorCode::InvalidInput,
-        "getToken must return (or resolve to) a non-empty string grant",
+        "getToken must return (or resolve to) a grant",
     );
     let actions = d.feed(Input::TokenFailed {
         error: refused.clone(),

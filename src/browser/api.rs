@@ -23,7 +23,8 @@ use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::HttpOutcome;
 use crate::core::wire::paths::{self, API_PREFIX};
 use crate::core::wire::{
-    encode_query, CompletedChunk, CreateMultipartUploadRequest, DeleteAssetQuery, PageQuery,
+    encode_query, is_bearer_token, CompletedChunk, CreateMultipartUploadRequest, DeleteAssetQuery,
+    PageQuery,
 };
 
 /// How an API call failed.
@@ -42,6 +43,9 @@ impl From<SendFailure> for ApiFailure {
         match failure {
             SendFailure::Aborted => ApiFailure::Aborted,
             SendFailure::Network => ApiFailure::Outcome(HttpOutcome::network_error()),
+            SendFailure::Misbehaved(what) => {
+                ApiFailure::Outcome(HttpOutcome::fetch_misbehaved(what))
+            }
         }
     }
 }
@@ -172,15 +176,17 @@ impl GrantSource {
         }
     }
 
-    /// Caches the grant `getToken` resolved to, if it is one.
+    /// Caches the grant `getToken` resolved to, if it is one (surrounding whitespace, as a
+    /// response body's final newline, is not part of it).
     pub fn accept(&self, returned: &JsValue) -> Result<(), Error> {
         let grant = returned
             .as_string()
-            .filter(|grant| !grant.trim().is_empty())
+            .map(|grant| grant.trim().to_owned())
+            .filter(|grant| is_bearer_token(grant))
             .ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidInput,
-                    "getToken must return (or resolve to) a non-empty string grant",
+                    "getToken must return (or resolve to) a grant: a non-empty string of letters, digits and -._~+/ (it is sent as `Authorization: Bearer <grant>`)",
                 )
             })?;
         *self.cached.borrow_mut() = Some(grant);

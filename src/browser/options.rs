@@ -236,12 +236,18 @@ impl<'a> OptionReader<'a> {
     #[inline(never)]
     pub fn user_metadata(&self, name: &'static str) -> Option<UserMetadata> {
         let value = self.object(name)?;
+        let expected = "an object with string, number or boolean values";
+        // An array is an object whose keys are its indexes: `[1, 2]` would be stored as
+        // `{"0": 1, "1": 2}`, which nobody meant.
+        if js_sys::Array::is_array(&value) {
+            self.fail(name, Expected::Kind(expected));
+            return None;
+        }
         let mut metadata = UserMetadata::new();
         for entry in js_sys::Object::entries(value.unchecked_ref()).iter() {
             let pair = js_sys::Array::from(&entry);
             let key = pair.get(0).as_string().unwrap_or_default();
             let Some(json) = metadata_value(&pair.get(1)) else {
-                let expected = "an object with string, number or boolean values";
                 self.fail(name, Expected::Kind(expected));
                 return None;
             };

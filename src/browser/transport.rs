@@ -9,8 +9,11 @@
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, RequestRedirect, Response};
+use web_sys::{
+    AbortSignal, Blob, DomException, FormData, Headers, RequestInit, RequestRedirect, Response,
+};
 
+use super::js_error::{describe, error_name};
 use super::runtime::now_ms;
 use crate::core::error::Error;
 use crate::core::retry::parse_retry_after_ms;
@@ -24,6 +27,22 @@ pub enum SendFailure {
     /// not be built. The runtime's words differ by browser, so none are kept: the core reports
     /// every network error with one stable message.
     Network,
+    /// `fetch` did what no runtime's `fetch` does: it threw something other than a `TypeError`
+    /// or a `DOMException`, or resolved to something other than a `Response`. That is a bug in
+    /// a `fetch` the application supplied; the text says what it did, for the error message.
+    Misbehaved(String),
+}
+
+impl SendFailure {
+    /// What a `fetch` that resolved to `value`, not a `Response`, failed with.
+    pub fn not_a_response(value: &JsValue) -> SendFailure {
+        let what = match value.js_typeof().as_string() {
+            Some(kind) if kind == "undefined" => kind,
+            Some(kind) => format!("a value of type {kind}"),
+            None => "a value".to_owned(),
+        };
+        SendFailure::Misbehaved(format!("fetch resolved to {what}, not a Response"))
+    }
 }
 
 /// A credential sent with API calls.
@@ -235,15 +254,22 @@ impl ResponseHead {
 }
 
 /// Describes a rejected `fetch` or body read: an abort (through `signal`, or an `AbortError`),
-/// else a network failure.
+/// a network failure (what `fetch` rejects with in every runtime: a `TypeError`, or a
+/// `DOMException` such as a file's `NotReadableError`), or anything else, which only a broken
+/// `fetch` replacement throws.
 pub fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
     let aborted_by_us = signal.is_some_and(|s| s.aborted());
-    let is_abort_error =
-        crate::browser::js_error::error_name(thrown).as_deref() == Some("AbortError");
-    if aborted_by_us || is_abort_error {
+    let name = error_name(thrown);
+    if aborted_by_us || name.as_deref() == Some("AbortError") {
         SendFailure::Aborted
-    } else {
+    } else if thrown.is_instance_of::<js_sys::TypeError>() || thrown.has_type::<DomException>() {
         SendFailure::Network
+    } else {
+        let words = describe(thrown);
+        SendFailure::Misbehaved(match name {
+            Some(name) => format!("fetch threw {name}: {words}"),
+            None => format!("fetch threw {words}"),
+        })
     }
 }
 

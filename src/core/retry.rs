@@ -73,6 +73,10 @@ pub fn session_no_longer_active(operation: Operation, outcome: &HttpOutcome) -> 
 /// own bytes could not be read.
 pub const SOURCE_UNREADABLE: &str = "source_unreadable";
 
+/// The `error_code` of an [`HttpOutcome::fetch_misbehaved`]: no response, and `fetch` failed in
+/// a way no network failure does.
+pub const FETCH_MISBEHAVED: &str = "fetch_misbehaved";
+
 /// What the transport observed, with nothing decided yet. Built by adapters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpOutcome {
@@ -101,6 +105,18 @@ impl HttpOutcome {
     pub fn source_unreadable() -> Self {
         HttpOutcome {
             error_code: Some(SOURCE_UNREADABLE.to_owned()),
+            ..HttpOutcome::default()
+        }
+    }
+
+    /// No response, because `fetch` itself misbehaved: it threw something other than the
+    /// `TypeError` a network failure is and an abort's `AbortError`, or resolved to something
+    /// that is not a `Response` (a bug in a `fetch` the application supplied, as a wrapper that
+    /// forgets to `return`). `what` says what it did. No retry can get past that.
+    pub fn fetch_misbehaved(what: String) -> Self {
+        HttpOutcome {
+            error_code: Some(FETCH_MISBEHAVED.to_owned()),
+            message: Some(what),
             ..HttpOutcome::default()
         }
     }
@@ -233,11 +249,24 @@ pub enum Verdict {
 pub fn classify(operation: Operation, outcome: &HttpOutcome) -> Verdict {
     let is_put = operation == Operation::StoragePut;
     let Some(status) = outcome.status else {
-        if outcome.error_code.as_deref() == Some(SOURCE_UNREADABLE) {
-            return Verdict::Fatal(Error::new(
-                ErrorCode::FileMismatch,
-                "the file changed or can no longer be read since it was chosen; choose it again to upload it anew",
-            ));
+        match outcome.error_code.as_deref() {
+            Some(SOURCE_UNREADABLE) => {
+                return Verdict::Fatal(Error::new(
+                    ErrorCode::FileMismatch,
+                    "the file changed or can no longer be read since it was chosen; choose it again to upload it anew",
+                ))
+            }
+            Some(FETCH_MISBEHAVED) => {
+                return Verdict::Fatal(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "{} failed: {}",
+                        describe(operation),
+                        outcome.message.as_deref().unwrap_or_default()
+                    ),
+                ))
+            }
+            _ => {}
         }
         // The transport's own words differ by browser ("Failed to fetch", "Load failed", …):
         // the message stays one stable text.
@@ -647,6 +676,33 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_fetch_that_misbehaves_fails_every_request_at_once_with_its_own_words() {
+        let outcome = HttpOutcome::fetch_misbehaved("fetch threw Error: TRACE_ID missing".into());
+        for operation in [
+            Operation::StoragePut,
+            Operation::CreateSession,
+            Operation::RequestUrls,
+            Operation::GetAsset,
+        ] {
+            match classify(operation, &outcome) {
+                Verdict::Fatal(error) => {
+                    assert_eq!(error.code, ErrorCode::InvalidInput);
+                    assert!(
+                        error
+                            .message
+                            .ends_with("failed: fetch threw Error: TRACE_ID missing"),
+                        "{}",
+                        error.message
+                    );
+                }
+                other => panic!("{operation:?}: {other:?}"),
+            }
+        }
+        let mut retry = OneOffRetry::new(Operation::ListAssets, BackoffPolicy::default());
+        assert!(matches!(retry.after(&outcome, 0), NextStep::Fail(_)));
     }
 
     #[test]

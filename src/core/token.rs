@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::core::error::{Error, ErrorCode};
-use crate::core::wire::{limits, timestamp};
+use crate::core::wire::{limits, timestamp, MediaType};
 
 /// An HMAC-SHA-256 keyed with one secret: message in, 32-byte tag out.
 pub type Mac<'a> = &'a dyn Fn(&[u8]) -> [u8; 32];
@@ -28,7 +28,7 @@ pub type Mac<'a> = &'a dyn Fn(&[u8]) -> [u8; 32];
 pub const CLOCK_SKEW_LEEWAY_SECS: i64 = 30;
 
 /// Longest token accepted, in bytes: far above any legitimate token, and a cheap bound on work.
-pub const MAX_TOKEN_LEN: usize = 4096;
+pub const MAX_TOKEN_LEN: usize = limits::TOKEN_MAX_LEN;
 
 /// Longest `sub` accepted (it ends up in asset metadata and in upload tokens).
 pub const MAX_SUBJECT_LEN: usize = 256;
@@ -288,6 +288,14 @@ pub fn verify_grant(
     check_times(claims.exp, claims.nbf, now_secs)?;
     if claims.max_bytes == Some(0) {
         return Err(TokenError::Malformed("max_bytes must be at least 1".into()));
+    }
+    // A misspelt type would refuse every upload with a message that hides the cause.
+    if let Some(types) = &claims.types {
+        if types.is_empty() || !types.iter().all(|t| MediaType::parse(t).is_some()) {
+            return Err(TokenError::Malformed(
+                "types must name one or more of \"video\", \"audio\" and \"image\"".into(),
+            ));
+        }
     }
     if let Some(scope) = &claims.scope {
         if scope != ADMIN_SCOPE {
@@ -720,6 +728,12 @@ mod tests {
                 r#"{"sub":"u","exp":1800000600,"max_bytes":-1}"#,
                 &mac,
             ),
+            raw_token(
+                header,
+                r#"{"sub":"u","exp":1800000600,"types":["Video"]}"#,
+                &mac,
+            ),
+            raw_token(header, r#"{"sub":"u","exp":1800000600,"types":[]}"#, &mac),
         ];
         for token in cases {
             let err = verify_grant(&token, &[&mac], NOW).unwrap_err();

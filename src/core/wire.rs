@@ -18,6 +18,8 @@ use crate::core::sorted_map::SortedMap;
 
 /// Documented limits of the upload API.
 pub mod limits {
+    /// The longest grant or upload token, in bytes: far above any legitimate token.
+    pub const TOKEN_MAX_LEN: usize = 4096;
     /// Filenames are 1–255 characters.
     pub const FILENAME_MAX_CHARS: usize = 255;
     /// At most this many URLs per presigned-URL request and chunks per report batch.
@@ -853,6 +855,17 @@ impl ListAssetsQuery {
     }
 }
 
+/// Whether `text` can be sent as `Authorization: Bearer <text>`: RFC 6750's `b64token`, as every
+/// grant and upload token is, of at most [`limits::TOKEN_MAX_LEN`] bytes.
+pub fn is_bearer_token(text: &str) -> bool {
+    let body = text.trim_end_matches('=');
+    !body.is_empty()
+        && text.len() <= limits::TOKEN_MAX_LEN
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
 /// A boolean parameter (a form field such as `enable_hls`, the `force` query): `true` or
 /// `false` in any case (other languages' encoders send `True`), anything else `None`. The one
 /// rule the Worker reads both with; it sends them on as [`flag_text`] spells them.
@@ -1273,6 +1286,26 @@ pub mod timestamp {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_bearer_token_is_an_rfc_6750_b64token_of_bounded_length() {
+        for token in ["eyJhbGciOiJIUzI1NiJ9.e30.c2ln-_", "abc", "a+b/c~d==", "x"] {
+            assert!(is_bearer_token(token), "{token}");
+        }
+        let too_long = "a".repeat(limits::TOKEN_MAX_LEN + 1);
+        for token in [
+            "",
+            "==",
+            "abc\ndef",
+            "abc def",
+            "Bearer abc",
+            "grånt",
+            "a=b",
+            &too_long,
+        ] {
+            assert!(!is_bearer_token(token), "{token:?}");
+        }
+    }
     use super::*;
 
     #[test]

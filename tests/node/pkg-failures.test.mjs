@@ -337,3 +337,129 @@ test('in Node (no IndexedDB, so nothing to resume from) an upload that fails ret
     await setFaults({ put_failure_rate: 0 });
   }
 });
+
+test('a getToken that never answers fails the upload and getAsset after the watchdog bound and their retries, shown in retrying, never left waiting', { timeout: 30_000 }, async () => {
+  const endpoint = await fakeEndpoint(() => ({ status: 500, body: {} }));
+  let asked = 0;
+  try {
+    const uploader = new pkg.Uploader({
+      endpoint: endpoint.url,
+      getToken: () => { asked += 1; return new Promise(() => {}); },
+      stallTimeoutMs: 1000,
+      retry: { baseDelayMs: 1, maxDelayMs: 10, maxAttempts: 2 },
+    });
+    const handle = uploader.upload(new Blob([seededBytes(1000, 3)], { type: 'video/mp4' }), { filename: 'clip.mp4' });
+    const retryCodes = new Set();
+    const unsubscribe = handle.subscribe(() => {
+      const retrying = handle.progress.retrying;
+      if (retrying) retryCodes.add(retrying.errorCode);
+    });
+    const started = Date.now();
+    const [upload, asset] = await Promise.all([rejection(handle.done), rejection(uploader.getAsset('a1'))]);
+    unsubscribe();
+    for (const [what, error] of [['upload', upload], ['getAsset', asset]]) {
+      assert.equal(error?.name, 'UploadError', `${what}: ${error}`);
+      assert.equal(error.code, 'retries_exhausted', `${what}: ${error.message}`);
+      assert.match(error.message, /getToken failed: no answer within 1000 ms/, what);
+    }
+    assert.deepEqual([...retryCodes], ['network'], 'the wait for getToken shows as a retry');
+    assert.ok(asked >= 2, `getToken asked again after going unanswered (${asked} calls)`);
+    assert.ok(Date.now() - started < 10_000, `failed after ${Date.now() - started} ms`);
+    assert.deepEqual(endpoint.seen, [], 'nothing was sent without a grant');
+  } finally {
+    await endpoint.stop();
+  }
+});
+
+test('calls that need a grant at the same time share one getToken call', async () => {
+  const endpoint = await fakeEndpoint(() => ({ status: 200, body: {} }));
+  let asked = 0;
+  try {
+    const uploader = new pkg.Uploader({
+      endpoint: endpoint.url,
+      getToken: async () => {
+        asked += 1;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return 'grant';
+      },
+    });
+    await Promise.all(['a1', 'a2', 'a3'].map((id) => uploader.deleteAsset(id)));
+    assert.equal(asked, 1, 'one getToken call for three calls that waited for it');
+    assert.equal(endpoint.seen.length, 3, endpoint.seen.join(', '));
+  } finally {
+    await endpoint.stop();
+  }
+});
+
+test("a fetch option that misbehaves (throws its own error, or resolves to no Response) fails at once with invalid_input and its words, not as a network failure retried", async () => {
+  const wrappers = [
+    ['forgets to return', (input, init) => { fetch(input, init); }, /fetch resolved to undefined, not a Response/],
+    ['throws its own Error', async () => { throw new Error('TRACE_ID env var missing'); }, /fetch threw Error: TRACE_ID env var missing/],
+    ['throws a string', () => { throw 'no trace id'; }, /fetch threw no trace id/],
+    ['resolves to the parsed body', async (input, init) => (await fetch(input, init)).json(), /fetch resolved to a value of type object, not a Response/],
+  ];
+  for (const [what, wrapper, words] of wrappers) {
+    const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: wrapper });
+    const handle = uploader.upload(new Blob([seededBytes(1000, 4)], { type: 'video/mp4' }), { filename: 'clip.mp4' });
+    const [upload, asset] = await Promise.all([rejection(handle.done), rejection(uploader.getAsset('a1'))]);
+    for (const [call, error] of [['upload', upload], ['getAsset', asset]]) {
+      assert.equal(error?.code, 'invalid_input', `${what}, ${call}: ${error?.code} ${error?.message}`);
+      assert.equal(error.retryable, false, `${what}, ${call}`);
+      assert.match(error.message, words, `${what}, ${call}`);
+    }
+    assert.equal(handle.progress.retrying, null, `${what}: never retried`);
+  }
+  // A wrapper that breaks on a chunk's PUT, after the session was made.
+  let puts = 0;
+  const breaksOnPut = async (input, init) => {
+    if (init?.method === 'PUT' && ++puts === 2) throw new RangeError('trace buffer full');
+    return fetch(input, init);
+  };
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: breaksOnPut, concurrency: 1 });
+  const error = await rejection(uploader.upload(new Blob([seededBytes(3 * MiB, 5)], { type: 'video/mp4' }), { filename: 'clip.mp4' }).done);
+  assert.equal(error?.code, 'invalid_input', `${error?.code} ${error?.message}`);
+  assert.match(error.message, /fetch threw RangeError: trace buffer full/);
+});
+
+test('a grant no header can carry is refused at once as invalid_input; a grant with a final newline (a response body) is sent without it', async () => {
+  const authorizations = [];
+  const server = http.createServer((req, res) => {
+    authorizations.push(req.headers.authorization);
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{}');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${server.address().port}`;
+  try {
+    for (const grant of ['abc\ndef', 'Bearer abc', 'abc def', 'grånt', '   ', 'a'.repeat(4097)]) {
+      const uploader = new pkg.Uploader({ endpoint, getToken: async () => grant });
+      const started = Date.now();
+      const error = await rejection(uploader.deleteAsset('a1'));
+      assert.equal(error?.code, 'invalid_input', `${JSON.stringify(grant)}: ${error?.code} ${error?.message}`);
+      assert.match(error.message, /getToken must return \(or resolve to\) a grant/);
+      assert.ok(Date.now() - started < 1000, `${JSON.stringify(grant)}: refused after ${Date.now() - started} ms`);
+    }
+    assert.deepEqual(authorizations, [], 'no request carried a refused grant');
+    const uploader = new pkg.Uploader({ endpoint, getToken: async () => 'eyJhbGciOiJIUzI1NiJ9.e30.c2ln-_\n' });
+    await uploader.deleteAsset('a1');
+    assert.deepEqual(authorizations, ['Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln-_']);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('userMetadata given as an array, and listAssets with an empty assetIds, are refused by name rather than read as something nobody meant', async () => {
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false });
+  for (const metadata of [[1, 2], ['a'], []]) {
+    const error = await rejection(uploader.upload(new Blob([seededBytes(100, 6)], { type: 'video/mp4' }), { filename: 'clip.mp4', userMetadata: metadata }).done);
+    assert.equal(error?.code, 'invalid_input', `${JSON.stringify(metadata)}: ${error?.code} ${error?.message}`);
+    assert.match(error.message, /userMetadata/);
+  }
+  const error = await rejection(uploader.listAssets({ assetIds: [] }));
+  assert.equal(error?.code, 'invalid_input', `${error?.code} ${error?.message}`);
+  assert.match(error.message, /assetIds must name at least one asset/);
+  const page = await uploader.listAssets({ assetIds: ['no-such-asset'] });
+  assert.deepEqual(page.data, []);
+});

@@ -84,6 +84,9 @@ test('token refusals happen before any upstream call', async () => {
     // Validly signed, but naming extensions the verifier must understand (RFC 7515 §4.1.11).
     [sign({ sub: 'user-1', exp: now() + 600 }, GRANT_SECRET, { alg: 'HS256', crit: ['exp'] }), 'token_malformed'],
     [sign({ sub: 'user-1', exp: now() + 600 }, GRANT_SECRET, { alg: 'HS256', crit: [] }), 'token_malformed'],
+    // `types` a minter misspelt would refuse every upload with a message that hides the cause.
+    ...[['Video'], ['videos'], ['video', 'VIDEO'], [''], ['video/mp4'], [], [1], 'video'].map((types) =>
+      [sign({ sub: 'user-1', exp: now() + 600, types }, GRANT_SECRET), 'token_malformed']),
   ];
   for (const [token, reason] of cases) {
     const res = await call('/v1.3/assets/multipart-uploads', { method: 'POST', token, json: create });

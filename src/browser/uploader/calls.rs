@@ -81,7 +81,14 @@ pub(super) fn list_query(options: &JsValue) -> Result<(String, Option<AbortSigna
         // How many ids and which file names a list may ask for is the server's rule (the
         // Worker's `ListAssetsQuery::parse`, or TwelveLabs itself with an API key): checking
         // it here too would cost the package its messages for an answer one request gives.
-        asset_ids: o.strings("assetIds").unwrap_or_default(),
+        asset_ids: match o.strings("assetIds") {
+            // No id at all would send no filter, and list every asset.
+            Some(ids) if ids.is_empty() => {
+                o.refuse("ListAssetsOptions.assetIds must name at least one asset (leave it out to list every asset)");
+                ids
+            }
+            ids => ids.unwrap_or_default(),
+        },
         asset_types,
         filename: o.string("filename"),
     };

@@ -286,9 +286,9 @@ impl Uploader {
         options: Option<JsUrlUploadOptions>,
     ) -> Promise {
         let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let started = string_argument(&url, "uploadUrl: url")
-            .and_then(|url| Ok((url, UploadRequest::read(&options, OptionsOf::UploadUrl)?)));
-        let started = started.and_then(|(url, request)| {
+        let started = (|| {
+            let url = string_argument(&url, "uploadUrl: url")?;
+            let request = UploadRequest::read(&options, OptionsOf::UploadUrl)?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(Error::invalid("uploadUrl needs an http(s) URL"));
             }
@@ -311,7 +311,7 @@ impl Uploader {
                 answer,
                 request.signal,
             ))
-        });
+        })();
         started_or_rejected(started)
     }
 
@@ -358,16 +358,16 @@ impl Uploader {
         let o = OptionReader::new(&options, "DeleteAssetOptions");
         let force = o.bool("force").unwrap_or(false);
         let signal = o.signal("signal");
-        let asset_id = string_argument(&asset_id, "deleteAsset: assetId");
-        let started = asset_id.and_then(|asset_id| o.finish().map(|()| (asset_id, signal)));
-        let started = started.map(|(asset_id, signal)| {
-            self.inner.one_off(
+        let started = (|| {
+            let asset_id = string_argument(&asset_id, "deleteAsset: assetId")?;
+            o.finish()?;
+            Ok(self.inner.one_off(
                 Operation::DeleteAsset,
                 OneOffRequest::Delete { asset_id, force },
                 Answer::Nothing,
                 signal,
-            )
-        });
+            ))
+        })();
         started_or_rejected(started)
     }
 
@@ -382,11 +382,11 @@ impl Uploader {
         let o = OptionReader::new(&options, "WaitOptions");
         let signal = o.signal("signal");
         let timeout = o.integer("timeoutMs", 1, 1 << 40);
-        let asset_id = string_argument(&asset_id, "waitUntilReady: assetId");
-        let started = asset_id.and_then(|asset_id| {
-            o.finish()
-                .map(|()| self.inner.wait_until_ready(asset_id, signal, timeout))
-        });
+        let started = (|| {
+            let asset_id = string_argument(&asset_id, "waitUntilReady: assetId")?;
+            o.finish()?;
+            Ok(self.inner.wait_until_ready(asset_id, signal, timeout))
+        })();
         started_or_rejected(started)
     }
 }

@@ -20,7 +20,7 @@ use crate::core::wire::{CreateMultipartUploadResponse, UploadHeaders};
 use super::calls::direct_form;
 use super::forget::PageWork;
 use super::handle::{changed, emit_progress, fail, settle};
-use super::ops::Call;
+use super::ops::{Call, TokenWaiter};
 use super::persistence::SampleReader;
 use super::{now, FileEntry, Inner};
 
@@ -63,7 +63,7 @@ impl Inner {
 
     pub(super) fn execute(self: &Rc<Self>, action: Action) {
         match action {
-            Action::NeedToken => self.ask_token(),
+            Action::NeedToken => self.ask_token(TokenWaiter::Engine),
             Action::ReadFingerprint { request, file } => {
                 let file_object = self.with_file(file, |f| f.blob.clone().dyn_into::<File>());
                 // The engine asks only for a `File` (see `start_new`): anything else reads as
@@ -338,6 +338,7 @@ pub(super) fn failure_outcome(failure: SendFailure) -> HttpOutcome {
     match failure {
         // Aborted requests were cancelled by the engine, which ignores their outcome.
         SendFailure::Aborted | SendFailure::Network => HttpOutcome::network_error(),
+        SendFailure::Misbehaved(what) => HttpOutcome::fetch_misbehaved(what),
     }
 }
 

@@ -25,12 +25,12 @@ use crate::browser::js_error::{error_name, from_js};
 use crate::browser::store::{transaction_error, Store};
 use crate::browser::transport::{classify_rejection, ApiResponse, ResponseHead, SendFailure};
 use crate::browser::wire_js;
-use crate::core::engine::{FileId, Input, RequestId};
+use crate::core::engine::{token_unanswered, FileId, Input, RequestId};
 use crate::core::error::ErrorCode;
 use crate::core::retry::HttpOutcome;
 
 use super::claim::claim_reported;
-use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
+use super::ops::{release_transaction, report, Call, Op, TokenWaiter, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
 use super::handle::abort_state;
@@ -143,15 +143,36 @@ impl Inner {
         self.hold();
     }
 
-    /// Calls `getToken`; its answer becomes `TokenRefreshed` or `TokenFailed`.
-    pub(super) fn ask_token(self: &Rc<Self>) {
+    /// Calls `getToken` for `waiter`, or adds `waiter` to the call already in flight. Its
+    /// answer, or its absence after the engine's bound, goes to every waiter (for the engine,
+    /// `TokenRefreshed` or `TokenFailed`).
+    pub(super) fn ask_token(self: &Rc<Self>, waiter: TokenWaiter) {
         let Some(source) = self.api.grant_source() else {
-            // An API key needs no grant (the engine does not ask for one then).
-            return self.deferred(Input::TokenRefreshed);
+            // An API key needs no grant.
+            return match waiter {
+                TokenWaiter::Engine => self.deferred(Input::TokenRefreshed),
+                TokenWaiter::OneOff(id, call) => self.send_one_off(id, call),
+            };
         };
+        if let Some(Op::Token { waiters, .. }) = self
+            .state
+            .borrow_mut()
+            .ops
+            .values_mut()
+            .find(|op| matches!(op, Op::Token { .. }))
+        {
+            return waiters.push(waiter);
+        }
         let promise = source.ask();
         let id = self.local_id();
-        self.begin(id, Op::Token);
+        let deadline = self.start_timer(report::TOKEN_LATE, id, self.config.token_wait_ms());
+        self.begin(
+            id,
+            Op::Token {
+                waiters: vec![waiter],
+                deadline,
+            },
+        );
         self.report_promise(&promise, report::TOKEN, report::TOKEN_FAILED, id);
     }
 
@@ -282,11 +303,12 @@ impl Inner {
             Ok(response) => response,
             Err(value) => {
                 let op = self.state.borrow_mut().ops.remove(&id)?;
+                let failure = SendFailure::not_a_response(&value);
                 if let Op::OneOff(call) = op {
-                    self.on_one_off(id, report::FETCH_FAILED, call, value);
+                    self.one_off_failed(id, call, failure_outcome(failure));
                     return None;
                 }
-                return self.fetch_failed(id, op, SendFailure::Network);
+                return self.fetch_failed(id, op, failure);
             }
         };
         let head = ResponseHead::read(&response);
@@ -345,17 +367,31 @@ impl Inner {
                 // (e.g. from a `fetch` override) is reported like one.
                 self.fetch_failed(id, op, classify_rejection(&value, None))
             }
-            Op::Token => {
+            Op::Token { waiters, deadline } => {
+                clear_timeout(&deadline);
                 let source = self.api.grant_source()?;
-                let accepted = if kind == report::TOKEN {
-                    source.accept(&value)
-                } else {
-                    Err(token_error(&value))
+                let accepted = match kind {
+                    report::TOKEN => source.accept(&value),
+                    report::TOKEN_LATE => Err(token_unanswered(self.config.token_wait_ms())),
+                    _ => Err(token_error(&value)),
                 };
-                Some(match accepted {
-                    Ok(()) => Input::TokenRefreshed,
-                    Err(error) => Input::TokenFailed { error },
-                })
+                let mut input = None;
+                for waiter in waiters {
+                    match waiter {
+                        TokenWaiter::Engine => {
+                            input = Some(match &accepted {
+                                Ok(()) => Input::TokenRefreshed,
+                                Err(error) => Input::TokenFailed {
+                                    error: error.clone(),
+                                },
+                            })
+                        }
+                        TokenWaiter::OneOff(id, call) => {
+                            self.one_off_token(id, call, accepted.clone())
+                        }
+                    }
+                }
+                input
             }
             Op::StoreOpen { request, deadline } => {
                 clear_timeout(&deadline);

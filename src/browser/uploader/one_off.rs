@@ -9,7 +9,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortSignal, FormData};
 
-use crate::browser::api::{outcome_of, token_error, unreadable_outcome, ApiFailure, AssetCall};
+use crate::browser::api::{outcome_of, unreadable_outcome, ApiFailure, AssetCall};
 use crate::browser::convert;
 use crate::browser::js_error::to_js_error;
 use crate::browser::transport::{classify_rejection, ResponseHead, SendFailure};
@@ -19,7 +19,7 @@ use crate::core::engine::AssetWaitStep;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 
-use super::ops::{report, Op};
+use super::ops::{report, Op, TokenWaiter};
 use super::{now, random_u64, Inner};
 
 /// The request of a one-off call, owned.
@@ -215,10 +215,8 @@ impl Inner {
 
     /// Sends the call, after asking `getToken` when no grant is cached yet.
     pub(super) fn send_one_off(self: &Rc<Self>, id: u64, call: Box<OneOff>) {
-        if let Some(source) = self.api.grant_source().filter(|s| !s.has_grant()) {
-            let promise = source.ask();
-            self.begin(id, Op::OneOff(call));
-            return self.report_promise(&promise, report::TOKEN, report::TOKEN_FAILED, id);
+        if self.api.grant_source().is_some_and(|s| !s.has_grant()) {
+            return self.ask_token(TokenWaiter::OneOff(id, call));
         }
         match self
             .api
@@ -235,29 +233,32 @@ impl Inner {
         }
     }
 
-    /// A report about a one-off call (its token, its response body or failure, its retry timer).
+    /// `getToken` answered the call's request for a grant (`Err`: it failed, or did not
+    /// answer in time): the call is sent, or the core decides what its failure means.
+    pub(super) fn one_off_token(
+        self: &Rc<Self>,
+        id: u64,
+        mut call: Box<OneOff>,
+        accepted: Result<(), Error>,
+    ) {
+        match accepted {
+            Ok(()) => self.send_one_off(id, call),
+            Err(error) => {
+                let next = call.retry.after_token_failure(error, random_u64());
+                self.one_off_next(id, call, next);
+            }
+        }
+    }
+
+    /// A report about a one-off call (its response body or failure, its retry timer).
     pub(super) fn on_one_off(
         self: &Rc<Self>,
         id: u64,
         kind: u32,
-        mut call: Box<OneOff>,
+        call: Box<OneOff>,
         value: JsValue,
     ) {
         match kind {
-            report::TOKEN | report::TOKEN_FAILED => {
-                let accepted = match self.api.grant_source() {
-                    Some(source) if kind == report::TOKEN => source.accept(&value),
-                    Some(_) => Err(token_error(&value)),
-                    None => Ok(()),
-                };
-                match accepted {
-                    Ok(()) => self.send_one_off(id, call),
-                    Err(error) => {
-                        let next = call.retry.after_token_failure(error, random_u64());
-                        self.one_off_next(id, call, next);
-                    }
-                }
-            }
             report::RETRY => {
                 if call.signal.as_ref().is_some_and(|s| s.aborted()) {
                     let what = if call.waiting.is_some() {
@@ -292,6 +293,9 @@ impl Inner {
             _ => match classify_rejection(&value, call.signal.as_ref()) {
                 SendFailure::Aborted => call.settle(Err(aborted("the request was aborted"))),
                 SendFailure::Network => self.one_off_failed(id, call, HttpOutcome::network_error()),
+                SendFailure::Misbehaved(what) => {
+                    self.one_off_failed(id, call, HttpOutcome::fetch_misbehaved(what))
+                }
             },
         }
     }
@@ -343,7 +347,12 @@ impl Inner {
     }
 
     /// A failed attempt: the core says whether to wait and resend, renew the grant, or fail.
-    fn one_off_failed(self: &Rc<Self>, id: u64, mut call: Box<OneOff>, outcome: HttpOutcome) {
+    pub(super) fn one_off_failed(
+        self: &Rc<Self>,
+        id: u64,
+        mut call: Box<OneOff>,
+        outcome: HttpOutcome,
+    ) {
         let next = call.retry.after(&outcome, random_u64());
         self.one_off_next(id, call, next);
     }
@@ -357,14 +366,7 @@ impl Inner {
                 "unexpected response",
             ))),
             NextStep::Fail(error) => call.settle(Err(error)),
-            NextStep::RefreshGrant => {
-                let Some(source) = self.api.grant_source() else {
-                    return self.send_one_off(id, call);
-                };
-                let promise = source.ask();
-                self.begin(id, Op::OneOff(call));
-                self.report_promise(&promise, report::TOKEN, report::TOKEN_FAILED, id);
-            }
+            NextStep::RefreshGrant => self.ask_token(TokenWaiter::OneOff(id, call)),
             NextStep::RetryAfterMs(delay) => self.retry_one_off(id, call, delay),
         }
     }

@@ -38,6 +38,8 @@ pub(super) mod report {
     pub const RETRY: u32 = 10;
     /// An upload's `signal` aborted.
     pub const ABORT: u32 = 11;
+    /// `getToken` gave no answer within the engine's bound (`EngineConfig::token_wait_ms`).
+    pub const TOKEN_LATE: u32 = 12;
 }
 
 /// Removes the reporters from a transaction that ended.
@@ -75,7 +77,12 @@ pub(super) enum Op {
         /// what comes later is only awaited, not reported.
         settled: bool,
     },
-    Token,
+    /// Calling `getToken`, for everyone who waits for its answer; given up on at `deadline`
+    /// (a timer), after which a late answer is ignored.
+    Token {
+        waiters: Vec<TokenWaiter>,
+        deadline: JsValue,
+    },
     /// Opening the database, given up on at `deadline` (a timer).
     StoreOpen {
         request: IdbOpenDbRequest,
@@ -127,4 +134,12 @@ pub(super) enum Op {
         request: RequestId,
         reader: SampleReader,
     },
+}
+
+/// Who waits for a `getToken` answer. One call serves everyone who needs a grant meanwhile.
+pub(super) enum TokenWaiter {
+    /// The engine, which asked with `NeedToken`.
+    Engine,
+    /// A one-off call, with its id.
+    OneOff(u64, Box<OneOff>),
 }

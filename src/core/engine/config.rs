@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::assets::AssetPollPolicy;
-use crate::core::error::Error;
+use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{BackoffPolicy, Operation};
 use crate::core::wire::limits;
 
@@ -161,6 +161,13 @@ impl EngineConfig {
         }
     }
 
+    /// How long the application's `getToken` may take to answer before the call waiting for
+    /// it counts a failed attempt ([`token_unanswered`]): an API call's watchdog bound, as
+    /// `getToken` is a call to the application's backend. A late answer is ignored.
+    pub fn token_wait_ms(&self) -> u64 {
+        self.stall.min_ms
+    }
+
     /// Applies the application's `stallTimeoutMs`: the longest a chunk may go without
     /// completing or progressing before it is declared stalled and sent again.
     pub fn apply_stall_timeout(&mut self, bound_ms: u64) {
@@ -262,9 +269,37 @@ impl EngineConfig {
     }
 }
 
+/// What a call fails with when `getToken` gave no answer within
+/// [`EngineConfig::token_wait_ms`]: retryable, like a grant request lost to the network.
+pub fn token_unanswered(wait_ms: u64) -> Error {
+    Error::new(
+        ErrorCode::Network,
+        format!("getToken failed: no answer within {wait_ms} ms"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn get_token_has_an_api_calls_bound_to_answer_and_a_late_one_is_a_retryable_failure() {
+        let mut config = EngineConfig::default();
+        assert_eq!(config.token_wait_ms(), 30_000);
+        config.apply_stall_timeout(1_000);
+        assert_eq!(config.token_wait_ms(), 1_000);
+        let mut patient = EngineConfig::default();
+        patient.apply_stall_timeout(600_000);
+        assert_eq!(
+            patient.token_wait_ms(),
+            30_000,
+            "a higher bound never lengthens it"
+        );
+        let error = token_unanswered(config.token_wait_ms());
+        assert_eq!(error.code, ErrorCode::Network);
+        assert!(error.is_retryable());
+        assert_eq!(error.message, "getToken failed: no answer within 1000 ms");
+    }
 
     #[test]
     fn a_single_asset_call_fails_as_fast_as_session_creation_and_waiting_rides_out_blips() {

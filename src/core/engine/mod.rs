@@ -156,7 +156,7 @@ mod state;
 mod urls;
 
 pub use self::assets::{asset_readiness, AssetPollPolicy, AssetWait, AssetWaitStep};
-pub use self::config::{option_limits, EngineConfig, PauseMode, StallPolicy};
+pub use self::config::{option_limits, token_unanswered, EngineConfig, PauseMode, StallPolicy};
 pub use self::io::{Action, Completion, FileId, Input, NewFile, NewUpload, RequestId};
 pub use self::session::NO_UPLOAD_TOKEN;
 pub use self::state::Phase;
