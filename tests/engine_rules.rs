@@ -2104,6 +2104,33 @@ fn need_tokens(actions: &[Action]) -> usize {
 }
 
 #[test]
+fn a_grant_asked_for_is_given_up_once_no_upload_is_left_to_use_it_and_asked_for_again_later() {
+    let mut d = Driver::new(grant_config());
+    let (first, _) = d.add_file(2 * CHUNK);
+    let (second, _) = d.add_file(2 * CHUNK);
+    // One upload left still waits for the grant.
+    let actions = d.feed(Input::Abort { file: Some(first) });
+    assert!(!actions.contains(&Action::TokenUnneeded), "{actions:?}");
+    let actions = d.feed(Input::Abort { file: Some(second) });
+    assert_eq!(
+        actions.last(),
+        Some(&Action::TokenUnneeded),
+        "after the last upload's end: {actions:?}"
+    );
+    // The next upload asks anew rather than waiting for an answer nobody awaits.
+    let (_, actions) = d.add_file(CHUNK);
+    assert_eq!(actions, vec![Action::NeedToken]);
+    let actions = d.feed(Input::TokenRefreshed);
+    assert_eq!(creations(&actions).len(), 1, "{actions:?}");
+    // A held grant is not given up when the uploads end.
+    let mut d = Driver::new(grant_config());
+    let (file, _) = d.add_file(2 * CHUNK);
+    d.feed(Input::TokenRefreshed);
+    let actions = d.feed(Input::Abort { file: Some(file) });
+    assert!(!actions.contains(&Action::TokenUnneeded), "{actions:?}");
+}
+
+#[test]
 fn with_a_renewable_grant_the_first_grant_is_asked_for_before_the_first_call() {
     let mut d = Driver::new(grant_config());
     let (_, actions) = d.add_file(2 * CHUNK);

@@ -12,10 +12,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, FormData, RequestInit};
 
-use super::js_error::from_js;
+use super::js_error::{error_name, from_js};
 use super::transport::{api_init, ApiBody, ApiResponse, Credential, SendFailure, Transport};
 use super::wire_js::{self, Unreadable};
 use crate::core::engine::NO_UPLOAD_TOKEN;
@@ -176,12 +176,18 @@ impl GrantSource {
         }
     }
 
+    /// Drops the cached grant (the Worker refused it): the next call asks `getToken` first.
+    pub fn forget(&self) {
+        *self.cached.borrow_mut() = None;
+    }
+
     /// Caches the grant `getToken` resolved to, if it is one (surrounding whitespace, as a
     /// response body's final newline, is not part of it).
     pub fn accept(&self, returned: &JsValue) -> Result<(), Error> {
         let grant = returned
             .as_string()
-            .map(|grant| grant.trim().to_owned())
+            // `trim` in JS also drops a byte order mark, which is not Unicode white space.
+            .map(|grant| grant.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').to_owned())
             .filter(|grant| is_bearer_token(grant))
             .ok_or_else(|| {
                 Error::new(
@@ -206,7 +212,7 @@ fn no_grant() -> Error {
 /// described as a network failure, with one stable message (the core retries it, see
 /// `OneOffRetry::after_token_failure`). Anything else is the application's refusal.
 pub fn token_error(thrown: &JsValue) -> Error {
-    if thrown.is_instance_of::<js_sys::TypeError>() {
+    if error_name(thrown).as_deref() == Some("TypeError") {
         return Error::new(
             ErrorCode::Network,
             "getToken failed: no response (network error)",

@@ -88,6 +88,13 @@ pub fn describe(value: &JsValue) -> String {
     if let Some(text) = value.as_string() {
         return text;
     }
+    // An error of another realm (an iframe, a VM context) is not an `instanceof Error` here.
+    if let Some(message) = Reflect::get(value, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+    {
+        return message;
+    }
     String::from(js_sys::JSON::stringify(value).unwrap_or_else(|_| "unknown error".into()))
         .chars()
         .take(500)

@@ -237,9 +237,12 @@ impl<'a> OptionReader<'a> {
     pub fn user_metadata(&self, name: &'static str) -> Option<UserMetadata> {
         let value = self.object(name)?;
         let expected = "an object with string, number or boolean values";
-        // An array is an object whose keys are its indexes: `[1, 2]` would be stored as
-        // `{"0": 1, "1": 2}`, which nobody meant.
-        if js_sys::Array::is_array(&value) {
+        // Only a plain object: an array's or a typed array's keys are its indexes (`[1, 2]`
+        // would be stored as `{"0": 1, "1": 2}`), and a `Map`'s or a `Date`'s entries are not
+        // own properties (stored as `{}`). Plain: its prototype is a realm's `Object.prototype`
+        // (or `null`).
+        let prototype = js_sys::Object::get_prototype_of(&value);
+        if !(prototype.is_null() || js_sys::Object::get_prototype_of(&prototype).is_null()) {
             self.fail(name, Expected::Kind(expected));
             return None;
         }

@@ -33,6 +33,24 @@ pub enum SendFailure {
     Misbehaved(String),
 }
 
+/// `value` as a `Response`: one of this realm's, or an object with what is read of one
+/// (`status`, `headers.get`, `text()`), such as another realm's or the npm `undici`'s.
+pub fn as_response(value: JsValue) -> Result<Response, JsValue> {
+    if value.has_type::<Response>() {
+        return Ok(value.unchecked_into());
+    }
+    let field = |object: &JsValue, name: &str| Reflect::get(object, &name.into()).ok();
+    let headers = field(&value, "headers").filter(|h| h.is_object());
+    let readable = field(&value, "status").is_some_and(|s| s.as_f64().is_some())
+        && field(&value, "text").is_some_and(|f| f.is_function())
+        && headers.is_some_and(|h| field(&h, "get").is_some_and(|f| f.is_function()));
+    if readable {
+        Ok(value.unchecked_into())
+    } else {
+        Err(value)
+    }
+}
+
 impl SendFailure {
     /// What a `fetch` that resolved to `value`, not a `Response`, failed with.
     pub fn not_a_response(value: &JsValue) -> SendFailure {
@@ -256,13 +274,14 @@ impl ResponseHead {
 /// Describes a rejected `fetch` or body read: an abort (through `signal`, or an `AbortError`),
 /// a network failure (what `fetch` rejects with in every runtime: a `TypeError`, or a
 /// `DOMException` such as a file's `NotReadableError`), or anything else, which only a broken
-/// `fetch` replacement throws.
+/// `fetch` replacement throws. A `TypeError` is known by its name, so that one from another
+/// realm (an iframe's `fetch`, a test runner's VM context) counts too.
 pub fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
     let aborted_by_us = signal.is_some_and(|s| s.aborted());
     let name = error_name(thrown);
     if aborted_by_us || name.as_deref() == Some("AbortError") {
         SendFailure::Aborted
-    } else if thrown.is_instance_of::<js_sys::TypeError>() || thrown.has_type::<DomException>() {
+    } else if name.as_deref() == Some("TypeError") || thrown.has_type::<DomException>() {
         SendFailure::Network
     } else {
         let words = describe(thrown);

@@ -150,11 +150,17 @@ impl ListAssetsQuery {
         self.query_with(&self.asset_ids, self.page, self.page_limit, true)
     }
 
-    fn query_with(&self, ids: &[String], page: u32, page_limit: u32, filters: bool) -> String {
+    fn query_with(
+        &self,
+        ids: &[impl AsRef<str>],
+        page: u32,
+        page_limit: u32,
+        filters: bool,
+    ) -> String {
         let upstream = ListAssetsQuery {
             page,
             page_limit,
-            asset_ids: ids.to_vec(),
+            asset_ids: ids.iter().map(|id| id.as_ref().to_owned()).collect(),
             asset_types: if filters {
                 self.asset_types.clone()
             } else {
@@ -166,11 +172,11 @@ impl ListAssetsQuery {
     }
 
     /// What to do for a non-admin whose own assets are `owned` (newest first).
-    pub fn plan_for_owner(&self, owned: &[String]) -> OwnerListPlan {
-        let ids: Vec<String> = owned
+    pub fn plan_for_owner(&self, owned: &[&str]) -> OwnerListPlan {
+        let ids: Vec<&str> = owned
             .iter()
-            .filter(|id| self.asset_ids.is_empty() || self.asset_ids.contains(id))
-            .cloned()
+            .copied()
+            .filter(|id| self.asset_ids.is_empty() || self.asset_ids.iter().any(|a| a == id))
             .collect();
         let empty = |total: usize| OwnerListPlan::Answer(self.page_info(total));
         if ids.is_empty() {
@@ -230,14 +236,16 @@ pub fn index_key(sub: &str, asset_id: &str) -> String {
     format!("{}{asset_id}", index_prefix(sub))
 }
 
-/// The asset id of an index key listed under `prefix`.
-pub fn asset_id_of_key<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
-    key.strip_prefix(prefix).filter(|id| !id.contains('/'))
+/// The asset id in what follows an owner's [`index_prefix`] in a listed index key (KV's `list`
+/// returns only keys under the prefix it is given), if it is one. Asset ids never hold a `/`,
+/// so a key whose rest does was not written by this index.
+pub fn listed_asset_id(rest: &str) -> Option<&str> {
+    Some(rest).filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Orders index entries `(asset id, created at ms)` newest first (ties by id) and keeps the ids.
-pub fn newest_first(mut entries: Vec<(String, u64)>) -> Vec<String> {
-    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+pub fn newest_first(mut entries: Vec<(&str, u64)>) -> Vec<&str> {
+    entries.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(a.0)));
     entries.into_iter().map(|(id, _)| id).collect()
 }
 
@@ -253,6 +261,10 @@ mod tests {
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("id{i:02}")).collect()
+    }
+
+    fn borrowed(ids: &[String]) -> Vec<&str> {
+        ids.iter().map(String::as_str).collect()
     }
 
     #[test]
@@ -312,6 +324,7 @@ mod tests {
     fn an_owner_page_depends_on_the_owners_assets_only() {
         let query = ListAssetsQuery::parse(&pairs("page=2&page_limit=2")).unwrap();
         let owned = ids(5);
+        let owned = borrowed(&owned);
         assert_eq!(
             query.plan_for_owner(&owned),
             OwnerListPlan::Upstream {
@@ -360,7 +373,8 @@ mod tests {
             }
         );
         let many = ListAssetsQuery::parse(&pairs("asset_types=audio")).unwrap();
-        let OwnerListPlan::Upstream { query, .. } = many.plan_for_owner(&ids(MAX_FILTERED_IDS + 7))
+        let OwnerListPlan::Upstream { query, .. } =
+            many.plan_for_owner(&borrowed(&ids(MAX_FILTERED_IDS + 7)))
         else {
             panic!("expected an upstream call");
         };
@@ -373,15 +387,16 @@ mod tests {
         let ab = index_key("a/b", "x");
         assert!(!ab.starts_with(&index_prefix("a")));
         assert!(!a.starts_with(&index_prefix("a/b")));
-        assert_eq!(asset_id_of_key(&a, &index_prefix("a")), Some("x"));
-        assert_eq!(asset_id_of_key(&ab, &index_prefix("a")), None);
+        fn rest<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
+            key.strip_prefix(prefix).and_then(listed_asset_id)
+        }
+        assert_eq!(rest(&a, &index_prefix("a")), Some("x"));
+        assert_eq!(rest(&ab, &index_prefix("a")), None);
+        assert_eq!(listed_asset_id("x/y"), None);
+        assert_eq!(listed_asset_id(""), None);
         assert_eq!(
-            newest_first(vec![
-                ("old".into(), 1),
-                ("new".into(), 9),
-                ("mid".into(), 5)
-            ]),
-            ["new", "mid", "old"]
+            newest_first(vec![("old", 1), ("new", 9), ("mid", 5), ("a", 5)]),
+            ["new", "mid", "a", "old"]
         );
     }
 }

@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{js_sys, Env};
 
-use crate::core::asset_list::{asset_id_of_key, index_key, index_prefix, newest_first};
+use crate::core::asset_list::{index_key, index_prefix, listed_asset_id, newest_first};
 use crate::core::error::ErrorCode;
 use crate::worker::reply::ApiError;
 
@@ -31,9 +31,9 @@ export function kv_put_created(namespace, key, createdMs) {
 }
 export async function kv_list_page(namespace, prefix, limit, cursor) {
   const page = await namespace.list(cursor === undefined ? { prefix, limit } : { prefix, limit, cursor });
-  let text = `${page.list_complete ? 1 : 0}\t${page.keys.length}\t${page.list_complete ? '' : page.cursor}`;
-  for (const key of page.keys) text += `\n${key.metadata?.t ?? ''}\t${key.name}`;
-  return text;
+  const lines = [`${page.list_complete ? 1 : 0}\t${page.keys.length}\t${page.list_complete ? '' : page.cursor}`];
+  for (const key of page.keys) lines.push(`${key.metadata?.t ?? ''}\t${key.name.slice(prefix.length)}`);
+  return lines.join('\n');
 }
 "#)]
 extern "C" {
@@ -64,12 +64,13 @@ extern "C" {
 struct ListPage<'a> {
     /// The cursor of the next page; `None` once the list is complete.
     next: Option<&'a str>,
-    /// Each key's name with its `t` metadata (the creation time, ms; 0 when absent).
+    /// Each key's name after the listed prefix, with its `t` metadata (the creation time, ms; 0
+    /// when absent).
     keys: Vec<(&'a str, u64)>,
 }
 
 impl<'a> ListPage<'a> {
-    /// Reads `{complete 0|1}\t{key count}\t{cursor}`, then one line `{t}\t{name}` per key (`t`
+    /// Reads `{complete 0|1}\t{key count}\t{cursor}`, then one line `{t}\t{name after the prefix}` per key (`t`
     /// empty when the key has none).
     /// `None` for any other text: a line break inside a name or cursor shows up as a count that
     /// does not match, so a key is never read with another's time.
@@ -153,12 +154,14 @@ impl AssetIndex {
             .map_err(|_| failed("updated"))
     }
 
-    /// The ids of `sub`'s assets, newest first; refused (`payload_too_large`, naming the
-    /// setting) when `sub` has more than `max` (`MAX_LISTED_ASSETS`): KV lists keys by name, not
-    /// by time, so a list cut short would silently drop assets, the newest among them.
-    pub async fn owned(&self, sub: &str, max: usize) -> Result<Vec<String>, ApiError> {
+    /// The index of `sub`'s assets (its ids: [`OwnedAssets::newest_first`]); refused
+    /// (`payload_too_large`, naming the setting) when `sub` has more than `max`
+    /// (`MAX_LISTED_ASSETS`): KV lists keys by name, not by time, so a list cut short would
+    /// silently drop assets, the newest among them.
+    pub async fn owned(&self, sub: &str, max: usize) -> Result<OwnedAssets, ApiError> {
         let prefix = index_prefix(sub);
-        let mut entries = Vec::new();
+        let mut pages = Vec::new();
+        let mut listed = 0;
         let mut cursor = None;
         loop {
             let answer = settled(kv_list_page(
@@ -171,12 +174,8 @@ impl AssetIndex {
             .map_err(|_| failed("read"))?;
             let text = answer.as_string().ok_or_else(|| failed("read"))?;
             let page = ListPage::parse(&text).ok_or_else(|| failed("read"))?;
-            for (name, created) in page.keys {
-                if let Some(id) = asset_id_of_key(name, &prefix) {
-                    entries.push((id.to_owned(), created));
-                }
-            }
-            if entries.len() > max {
+            listed += page.keys.len();
+            if listed > max {
                 return Err(ApiError::new(
                     ErrorCode::PayloadTooLarge,
                     format!(
@@ -186,12 +185,33 @@ impl AssetIndex {
                     ),
                 ));
             }
-            match page.next {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
+            cursor = page.next.map(str::to_owned);
+            pages.push(text);
+            if cursor.is_none() {
+                break;
             }
         }
-        Ok(newest_first(entries))
+        Ok(OwnedAssets { pages })
+    }
+}
+
+/// The listed pages of one owner's index, kept as KV gave them, so that the ids are read
+/// without a copy each.
+pub struct OwnedAssets {
+    pages: Vec<String>,
+}
+
+impl OwnedAssets {
+    /// The owner's asset ids, newest first.
+    pub fn newest_first(&self) -> Vec<&str> {
+        let entries = self
+            .pages
+            .iter()
+            .filter_map(|text| ListPage::parse(text))
+            .flat_map(|page| page.keys)
+            .filter_map(|(name, created)| Some((listed_asset_id(name)?, created)))
+            .collect();
+        newest_first(entries)
     }
 }
 

@@ -151,30 +151,46 @@ pub fn owner_list_page(
             "TwelveLabs answered the asset list without a `data` array.",
         )
     };
-    let ListPage { data, mut fields } = serde_json::from_slice(body).map_err(|_| unchecked())?;
+    let ListPage { data, fields } = serde_json::from_slice(body).map_err(|_| unchecked())?;
     let items = data.ok_or_else(unchecked)?;
-    let mut kept = String::with_capacity(body.len());
-    kept.push('[');
+    // Every piece below is valid JSON already (upstream's parsed text, or printed here), so the
+    // answer is joined as bytes rather than checked again as a whole.
+    let mut kept = Vec::with_capacity(body.len());
+    kept.push(b'[');
     for item in items
         .into_iter()
         .filter(|item| raw_owner(item).as_deref() == Some(sub))
     {
         if kept.len() > 1 {
-            kept.push(',');
+            kept.push(b',');
         }
-        kept.push_str(item.get());
+        kept.extend_from_slice(item.get().as_bytes());
     }
-    kept.push(']');
-    let kept = RawValue::from_string(kept).map_err(|_| unchecked())?;
+    kept.push(b']');
     let page_info = page_info
-        .map(serde_json::value::to_raw_value)
+        .map(serde_json::to_vec)
         .transpose()
         .map_err(|_| unchecked())?;
-    fields.insert("data".to_owned(), &kept);
+    let mut top: BTreeMap<&str, &[u8]> = fields
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.get().as_bytes()))
+        .collect();
+    top.insert("data", &kept);
     if let Some(page_info) = &page_info {
-        fields.insert("page_info".to_owned(), page_info);
+        top.insert("page_info", page_info);
     }
-    serde_json::to_vec(&fields).map_err(|_| unchecked())
+    let mut answer = Vec::with_capacity(kept.len() + 256);
+    answer.push(b'{');
+    for (position, (key, value)) in top.into_iter().enumerate() {
+        if position > 0 {
+            answer.push(b',');
+        }
+        serde_json::to_writer(&mut answer, key).map_err(|_| unchecked())?;
+        answer.push(b':');
+        answer.extend_from_slice(value);
+    }
+    answer.push(b'}');
+    Ok(answer)
 }
 
 /// A JSON value read in one pass: an array's items as upstream's own text, `None` for any other

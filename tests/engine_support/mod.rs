@@ -281,7 +281,7 @@ impl Pending {
             | Pending::Report { request, .. }
             | Pending::Status { request, .. }
             | Pending::Asset { request, .. } => Some(*request),
-            Pending::UserResume | Pending::NetworkOnline | Pending::Grant => None,
+            Pending::UserResume | Pending::NetworkOnline | Pending::Grant(_) => None,
         }
     }
 }
@@ -323,7 +323,7 @@ enum Pending {
     UserResume,
     NetworkOnline,
     /// The fresh grant the engine asked for.
-    Grant,
+    Grant(u64),
 }
 
 /// The result of a simulated run.
@@ -384,6 +384,8 @@ pub struct Sim {
     grant_issued_at: u64,
     /// A `NeedToken` is outstanding.
     grant_requested: bool,
+    /// `NeedToken`s so far; a grant's answer carries the number of the ask it answers.
+    grant_asks: u64,
     report: RunReport,
     max_chunk_size: u64,
     concurrency: u32,
@@ -447,6 +449,7 @@ impl Sim {
             grant_valid: false,
             grant_issued_at: 0,
             grant_requested: false,
+            grant_asks: 0,
             fingerprint: false,
             fingerprints_asked: HashSet::new(),
             fingerprints_read: HashSet::new(),
@@ -1130,7 +1133,16 @@ impl Sim {
                     self.fail("a second NeedToken while one is outstanding");
                 }
                 let at = self.now + self.latency();
-                self.schedule(at, Pending::Grant);
+                self.grant_asks += 1;
+                self.schedule(at, Pending::Grant(self.grant_asks));
+            }
+            Action::TokenUnneeded => {
+                if !std::mem::replace(&mut self.grant_requested, false) {
+                    self.fail("TokenUnneeded without a NeedToken outstanding");
+                }
+                if self.engine.uploads().next().is_some() {
+                    self.fail("TokenUnneeded while uploads remain");
+                }
             }
             Action::DeleteAsset { asset_id } => {
                 // Only the asset of a session that ends for good before it completed (checked
@@ -1351,7 +1363,9 @@ impl Sim {
                 self.offline = false;
                 Input::Online
             }
-            Pending::Grant => {
+            // The adapter feeds only the answer of the ask still awaited.
+            Pending::Grant(ask) if !self.grant_requested || ask != self.grant_asks => return,
+            Pending::Grant(_) => {
                 self.grant_requested = false;
                 self.grant_valid = true;
                 self.grant_issued_at = self.now;

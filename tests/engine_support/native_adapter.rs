@@ -462,7 +462,7 @@ impl Adapter {
                     }
                 });
             }
-            Action::NeedToken => {
+            Action::NeedToken | Action::TokenUnneeded => {
                 panic!("the native adapter authenticates with an API key: keep renewable_grant off")
             }
             Action::DirectUpload { .. } => {

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { appendFileSync, mkdtempSync, openAsBlob, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
+import vm from 'node:vm';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { ROOT, assetStatus, freePort, seededBytes, startEmulator } from '../support/harness.mjs';
@@ -462,4 +464,146 @@ test('userMetadata given as an array, and listAssets with an empty assetIds, are
   assert.match(error.message, /assetIds must name at least one asset/);
   const page = await uploader.listAssets({ assetIds: ['no-such-asset'] });
   assert.deepEqual(page.data, []);
+});
+
+/** A loopback server answering each request with `answer(req)` ({status, body}); records the Authorization header of each. */
+async function grantCheckingEndpoint(answer) {
+  const authorizations = [];
+  const server = http.createServer((req, res) => {
+    authorizations.push(req.headers.authorization);
+    req.resume();
+    const { status, body } = answer(req);
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    authorizations,
+    stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+}
+
+test('a grant the Worker refused is never sent again, even when the fresh getToken fails once', async () => {
+  const endpoint = await grantCheckingEndpoint((req) => (req.headers.authorization === 'Bearer refused'
+    ? { status: 401, body: { code: 'unauthorized', message: 'token_expired' } }
+    : { status: 200, body: {} }));
+  const answers = ['refused', new TypeError('fetch failed'), 'fresh'];
+  let asked = 0;
+  try {
+    const uploader = new pkg.Uploader({
+      endpoint: endpoint.url,
+      getToken: async () => {
+        const answer = answers[asked++];
+        if (answer instanceof Error) throw answer;
+        return answer;
+      },
+      retry: { baseDelayMs: 1, maxDelayMs: 10 },
+    });
+    await uploader.deleteAsset('a1');
+    assert.equal(asked, 3, 'getToken asked again after its failure');
+    assert.deepEqual(endpoint.authorizations, ['Bearer refused', 'Bearer fresh']);
+  } finally {
+    await endpoint.stop();
+  }
+});
+
+test("a one-off call's signal aborts it at once while it waits for getToken or for a retry, and an aborted signal fails it before anything", async () => {
+  const endpoint = await grantCheckingEndpoint(() => ({ status: 503, body: {} }));
+  try {
+    const waiting = new pkg.Uploader({ endpoint: endpoint.url, getToken: () => new Promise(() => {}) });
+    const abortedLater = new AbortController();
+    let started = Date.now();
+    setTimeout(() => abortedLater.abort(), 100);
+    let error = await rejection(waiting.listAssets({ signal: abortedLater.signal }));
+    assert.equal(error?.code, 'aborted', `${error?.code} ${error?.message}`);
+    assert.ok(Date.now() - started < 2000, `waiting for getToken: settled ${Date.now() - started} ms after the start`);
+    started = Date.now();
+    error = await rejection(waiting.deleteAsset('a1', { signal: AbortSignal.abort() }));
+    assert.equal(error?.code, 'aborted');
+    assert.ok(Date.now() - started < 500, `already aborted: settled after ${Date.now() - started} ms`);
+    // Waiting out a long retry delay (the endpoint answers 503).
+    const retrying = new pkg.Uploader({ endpoint: endpoint.url, apiKey: 'key', retry: { baseDelayMs: 20_000, maxDelayMs: 20_000 } });
+    const abortedInRetry = new AbortController();
+    started = Date.now();
+    setTimeout(() => abortedInRetry.abort(), 300);
+    error = await rejection(retrying.deleteAsset('a1', { signal: abortedInRetry.signal }));
+    assert.equal(error?.code, 'aborted', `${error?.code} ${error?.message}`);
+    assert.ok(Date.now() - started < 2000, `in a retry's delay: settled after ${Date.now() - started} ms`);
+    error = await rejection(retrying.waitUntilReady('a1', { signal: abortedInRetry.signal }));
+    assert.equal(error?.code, 'aborted', 'an already aborted signal');
+    const abortedPolling = new AbortController();
+    started = Date.now();
+    setTimeout(() => abortedPolling.abort(), 300);
+    error = await rejection(retrying.waitUntilReady('a1', { signal: abortedPolling.signal }));
+    assert.equal(error?.code, 'aborted', `${error?.code} ${error?.message}`);
+    assert.match(error.message, /waiting was aborted/);
+    assert.ok(Date.now() - started < 2000, `in a retry's delay: settled after ${Date.now() - started} ms`);
+  } finally {
+    await endpoint.stop();
+  }
+});
+
+test('Node exits promptly once an upload waiting for a getToken that never answers is aborted', async () => {
+  const script = `
+    const pkg = await import(${JSON.stringify(pathToFileURL(path.join(PKG_DIR, 'node.js')).href)});
+    const uploader = new pkg.Uploader({ endpoint: 'http://127.0.0.1:9', getToken: () => new Promise(() => {}) });
+    const handle = uploader.upload(new Blob([new Uint8Array(10)], { type: 'video/mp4' }), { filename: 'a.mp4' });
+    setTimeout(() => handle.abort(), 100);
+    await handle.done.catch((error) => console.log(error.code));
+  `;
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  clearTimeout(killer);
+  assert.equal(output.trim(), 'aborted');
+  assert.equal(code, 0);
+  assert.ok(Date.now() - started < 10_000, `exited after ${Date.now() - started} ms`);
+});
+
+test('a fetch option from another realm or library works: a Response-like answer is read, a TypeError of another realm is a network failure', async () => {
+  const likeResponse = async (input, init) => {
+    const real = await fetch(input, init);
+    const text = await real.text();
+    return { status: real.status, headers: real.headers, text: async () => text };
+  };
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: likeResponse });
+  const asset = await uploader.upload(new Blob([seededBytes(1000, 12)], { type: 'video/mp4' }), { filename: 'clip.mp4' }).done;
+  assert.equal(typeof asset.id, 'string');
+  const foreign = vm.runInNewContext('new TypeError("fetch failed")');
+  const failing = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: async () => { throw foreign; }, retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } });
+  const error = await rejection(failing.getAsset('a1'));
+  assert.equal(error?.code, 'retries_exhausted', `${error?.code} ${error?.message}`);
+  assert.match(error.message, /no response \(network error\)/);
+});
+
+test('userMetadata must be a plain object: typed arrays, String objects, Maps and Dates are refused; one of another realm or without a prototype is read', async () => {
+  const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false });
+  const upload = (userMetadata) => uploader.upload(new Blob([seededBytes(100, 13)], { type: 'video/mp4' }), { filename: 'clip.mp4', userMetadata }).done;
+  for (const metadata of [new Uint8Array([7, 8]), new String('ab'), new Map([['a', 1]]), new Date(0)]) {
+    const error = await rejection(upload(metadata));
+    assert.equal(error?.code, 'invalid_input', `${Object.prototype.toString.call(metadata)}: ${error?.code}`);
+    assert.match(error.message, /userMetadata/);
+  }
+  const bare = Object.create(null);
+  bare.take = 3;
+  for (const [what, metadata] of [['no prototype', bare], ['another realm', vm.runInNewContext('({ take: 3 })')]]) {
+    const asset = await upload(metadata);
+    const status = await fetch(`${emulator.url}/v1.3/assets/${asset.id}`, { headers: { 'x-api-key': emulator.apiKey } }).then((r) => r.json());
+    assert.equal(status.user_metadata?.take, 3, `${what}: ${JSON.stringify(status.user_metadata)}`);
+  }
+});
+
+test('a grant read with a byte order mark is sent without it', async () => {
+  const endpoint = await grantCheckingEndpoint(() => ({ status: 200, body: {} }));
+  try {
+    const uploader = new pkg.Uploader({ endpoint: endpoint.url, getToken: async () => '\uFEFFgrant.e30.c2ln\r\n' });
+    await uploader.deleteAsset('a1');
+    assert.deepEqual(endpoint.authorizations, ['Bearer grant.e30.c2ln']);
+  } finally {
+    await endpoint.stop();
+  }
 });

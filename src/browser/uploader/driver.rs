@@ -64,6 +64,9 @@ impl Inner {
     pub(super) fn execute(self: &Rc<Self>, action: Action) {
         match action {
             Action::NeedToken => self.ask_token(TokenWaiter::Engine),
+            Action::TokenUnneeded => {
+                self.leave_token_wait(|w| matches!(w, TokenWaiter::Engine));
+            }
             Action::ReadFingerprint { request, file } => {
                 let file_object = self.with_file(file, |f| f.blob.clone().dyn_into::<File>());
                 // The engine asks only for a `File` (see `start_new`): anything else reads as

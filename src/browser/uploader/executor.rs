@@ -18,19 +18,21 @@ use std::rc::{Rc, Weak};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{AbortController, Response};
+use web_sys::AbortController;
 
-use crate::browser::api::{token_error, ApiFailure};
+use crate::browser::api::ApiFailure;
 use crate::browser::js_error::{error_name, from_js};
 use crate::browser::store::{transaction_error, Store};
-use crate::browser::transport::{classify_rejection, ApiResponse, ResponseHead, SendFailure};
+use crate::browser::transport::{
+    as_response, classify_rejection, ApiResponse, ResponseHead, SendFailure,
+};
 use crate::browser::wire_js;
-use crate::core::engine::{token_unanswered, FileId, Input, RequestId};
+use crate::core::engine::{FileId, Input, RequestId};
 use crate::core::error::ErrorCode;
 use crate::core::retry::HttpOutcome;
 
 use super::claim::claim_reported;
-use super::ops::{release_transaction, report, Call, Op, TokenWaiter, LOCAL_IDS};
+use super::ops::{release_transaction, report, Call, Op, LOCAL_IDS};
 
 use super::driver::{failure_outcome, put_outcome, read_engine_response};
 use super::handle::abort_state;
@@ -53,7 +55,7 @@ extern "C" {
     fn set_timeout_report(handler: &Function, delay_ms: f64, kind: u32, id: f64) -> JsValue;
 
     #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(handle: &JsValue);
+    pub(super) fn clear_timeout(handle: &JsValue);
 }
 
 /// The sink: made once per `Uploader`, it finds the uploader through `inner` and dispatches.
@@ -141,39 +143,6 @@ impl Inner {
             controller.abort();
         }
         self.hold();
-    }
-
-    /// Calls `getToken` for `waiter`, or adds `waiter` to the call already in flight. Its
-    /// answer, or its absence after the engine's bound, goes to every waiter (for the engine,
-    /// `TokenRefreshed` or `TokenFailed`).
-    pub(super) fn ask_token(self: &Rc<Self>, waiter: TokenWaiter) {
-        let Some(source) = self.api.grant_source() else {
-            // An API key needs no grant.
-            return match waiter {
-                TokenWaiter::Engine => self.deferred(Input::TokenRefreshed),
-                TokenWaiter::OneOff(id, call) => self.send_one_off(id, call),
-            };
-        };
-        if let Some(Op::Token { waiters, .. }) = self
-            .state
-            .borrow_mut()
-            .ops
-            .values_mut()
-            .find(|op| matches!(op, Op::Token { .. }))
-        {
-            return waiters.push(waiter);
-        }
-        let promise = source.ask();
-        let id = self.local_id();
-        let deadline = self.start_timer(report::TOKEN_LATE, id, self.config.token_wait_ms());
-        self.begin(
-            id,
-            Op::Token {
-                waiters: vec![waiter],
-                deadline,
-            },
-        );
-        self.report_promise(&promise, report::TOKEN, report::TOKEN_FAILED, id);
     }
 
     /// Re-arms the one wake-up timer for the engine's next wake-up time.
@@ -282,6 +251,10 @@ impl Inner {
                 None
             }
             report::RESPONSE => self.on_response(id, value),
+            report::ONE_OFF_ABORT => {
+                self.abort_one_off(id);
+                None
+            }
             _ => {
                 let op = self.state.borrow_mut().ops.remove(&id);
                 match op {
@@ -299,7 +272,7 @@ impl Inner {
     /// A response arrived: its head is kept, and its body read (always, so that the connection
     /// is free for reuse). A stored chunk is reported at once: its status and `ETag` decide it.
     fn on_response(self: &Rc<Self>, id: u64, value: JsValue) -> Option<Input> {
-        let response = match value.dyn_into::<Response>() {
+        let response = match as_response(value) {
             Ok(response) => response,
             Err(value) => {
                 let op = self.state.borrow_mut().ops.remove(&id)?;
@@ -367,32 +340,7 @@ impl Inner {
                 // (e.g. from a `fetch` override) is reported like one.
                 self.fetch_failed(id, op, classify_rejection(&value, None))
             }
-            Op::Token { waiters, deadline } => {
-                clear_timeout(&deadline);
-                let source = self.api.grant_source()?;
-                let accepted = match kind {
-                    report::TOKEN => source.accept(&value),
-                    report::TOKEN_LATE => Err(token_unanswered(self.config.token_wait_ms())),
-                    _ => Err(token_error(&value)),
-                };
-                let mut input = None;
-                for waiter in waiters {
-                    match waiter {
-                        TokenWaiter::Engine => {
-                            input = Some(match &accepted {
-                                Ok(()) => Input::TokenRefreshed,
-                                Err(error) => Input::TokenFailed {
-                                    error: error.clone(),
-                                },
-                            })
-                        }
-                        TokenWaiter::OneOff(id, call) => {
-                            self.one_off_token(id, call, accepted.clone())
-                        }
-                    }
-                }
-                input
-            }
+            Op::Token { waiters, deadline } => self.on_token(kind, value, waiters, &deadline),
             Op::StoreOpen { request, deadline } => {
                 clear_timeout(&deadline);
                 // An open that answers after its deadline closes the connection it made.

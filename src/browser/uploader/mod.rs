@@ -19,6 +19,7 @@ mod connectivity;
 mod driver;
 mod executor;
 mod forget;
+mod grant;
 mod handle;
 mod lookup;
 mod one_off;

@@ -19,6 +19,7 @@ use crate::core::engine::AssetWaitStep;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::retry::{HttpOutcome, NextStep, OneOffRetry, Operation};
 
+use super::executor::clear_timeout;
 use super::ops::{report, Op, TokenWaiter};
 use super::{now, random_u64, Inner};
 
@@ -72,6 +73,10 @@ pub(super) struct OneOff {
     waiting: Option<AssetWait>,
     settler: Settler,
     head: Option<ResponseHead>,
+    /// Listens to `signal` for an abort (the executor's reporter), until the call settles.
+    abort_listener: Option<Function>,
+    /// The timer of the retry's delay the call waits out, if it waits for one.
+    retry_timer: Option<JsValue>,
 }
 
 impl OneOff {
@@ -90,6 +95,8 @@ impl OneOff {
             waiting: None,
             settler,
             head: None,
+            abort_listener: None,
+            retry_timer: None,
         }
     }
 
@@ -98,7 +105,19 @@ impl OneOff {
     }
 
     fn settle(&self, result: Result<JsValue, Error>) {
+        if let (Some(signal), Some(listener)) = (&self.signal, &self.abort_listener) {
+            let _ = signal.remove_event_listener_with_callback("abort", listener);
+        }
         self.settler.settle(result);
+    }
+
+    /// What the call fails with once its `signal` aborted.
+    fn aborted(&self) -> Error {
+        aborted(if self.waiting.is_some() {
+            "waiting was aborted"
+        } else {
+            "the request was aborted"
+        })
     }
 }
 
@@ -174,7 +193,7 @@ impl Inner {
         waiting: Option<AssetWait>,
     ) -> Promise {
         Settler::promise(|settler| {
-            let call = Box::new(OneOff {
+            let mut call = Box::new(OneOff {
                 request,
                 answer,
                 signal,
@@ -182,9 +201,56 @@ impl Inner {
                 waiting,
                 settler,
                 head: None,
+                abort_listener: None,
+                retry_timer: None,
             });
-            self.send_one_off(self.local_id(), call);
+            let id = self.local_id();
+            if let Some(signal) = &call.signal {
+                if signal.aborted() {
+                    return call.settle(Err(call.aborted()));
+                }
+                // Whatever the call waits for (`getToken`, a retry's delay, a response), an
+                // abort settles it at once.
+                let listener = self.reporter(report::ONE_OFF_ABORT, id);
+                let _ = signal.add_event_listener_with_callback("abort", &listener);
+                call.abort_listener = Some(listener);
+            }
+            self.send_one_off(id, call);
         })
+    }
+
+    /// The signal of one-off call `id` aborted: a call waiting for `getToken` or for a retry's
+    /// delay settles as `aborted` at once (a late `getToken` answer finds nothing to continue).
+    /// A request in flight needs nothing here: it was sent with the signal, so it rejects.
+    pub(super) fn abort_one_off(self: &Rc<Self>, id: u64) {
+        let call = {
+            let mut state = self.state.borrow_mut();
+            match state.ops.get(&id) {
+                Some(Op::OneOff(call)) if call.retry_timer.is_some() => {
+                    match state.ops.remove(&id) {
+                        Some(Op::OneOff(call)) => Some(call),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some(timer) = call.as_ref().and_then(|call| call.retry_timer.as_ref()) {
+            clear_timeout(timer);
+        }
+        let call = call.or_else(|| {
+            self.leave_token_wait(
+                |w| matches!(w, TokenWaiter::OneOff(waiting, _) if *waiting == id),
+            )
+            .into_iter()
+            .find_map(|waiter| match waiter {
+                TokenWaiter::OneOff(_, call) => Some(call),
+                TokenWaiter::Engine => None,
+            })
+        });
+        if let Some(call) = call {
+            call.settle(Err(call.aborted()));
+        }
     }
 
     /// `waitUntilReady`: polls the asset until it is ready (or failed, or the time is up).
@@ -260,15 +326,9 @@ impl Inner {
     ) {
         match kind {
             report::RETRY => {
-                if call.signal.as_ref().is_some_and(|s| s.aborted()) {
-                    let what = if call.waiting.is_some() {
-                        "waiting was aborted"
-                    } else {
-                        "the request was aborted"
-                    };
-                    return call.settle(Err(aborted(what)));
-                }
-                self.send_one_off(id, call);
+                let mut call = call;
+                call.retry_timer = None;
+                self.send_one_off(id, call)
             }
             report::BODY => {
                 let Some(response) = call
@@ -366,14 +426,20 @@ impl Inner {
                 "unexpected response",
             ))),
             NextStep::Fail(error) => call.settle(Err(error)),
-            NextStep::RefreshGrant => self.ask_token(TokenWaiter::OneOff(id, call)),
+            NextStep::RefreshGrant => {
+                // The refused grant is not sent again, even if the fresh one cannot be had.
+                if let Some(source) = self.api.grant_source() {
+                    source.forget();
+                }
+                self.ask_token(TokenWaiter::OneOff(id, call))
+            }
             NextStep::RetryAfterMs(delay) => self.retry_one_off(id, call, delay),
         }
     }
 
-    fn retry_one_off(self: &Rc<Self>, id: u64, call: Box<OneOff>, delay_ms: u64) {
+    fn retry_one_off(self: &Rc<Self>, id: u64, mut call: Box<OneOff>, delay_ms: u64) {
+        call.retry_timer = Some(self.start_timer(report::RETRY, id, delay_ms));
         self.begin(id, Op::OneOff(call));
-        self.start_timer(report::RETRY, id, delay_ms);
     }
 }
 

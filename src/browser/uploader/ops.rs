@@ -40,6 +40,8 @@ pub(super) mod report {
     pub const ABORT: u32 = 11;
     /// `getToken` gave no answer within the engine's bound (`EngineConfig::token_wait_ms`).
     pub const TOKEN_LATE: u32 = 12;
+    /// A one-off call's `signal` aborted.
+    pub const ONE_OFF_ABORT: u32 = 13;
 }
 
 /// Removes the reporters from a transaction that ended.

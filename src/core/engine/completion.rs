@@ -369,5 +369,6 @@ impl Engine {
             outcome,
             progress: u.progress.snapshot(),
         });
+        self.release_grant_request();
     }
 }

@@ -21,6 +21,15 @@ impl Engine {
         }
     }
 
+    /// A grant asked for while no upload is left to use it is given up on
+    /// ([`Action::TokenUnneeded`]), so that nothing waits for a `getToken` that may never answer.
+    pub(super) fn release_grant_request(&mut self) {
+        if self.grant == Grant::Requested && self.uploads.is_empty() {
+            self.grant = Grant::Missing;
+            self.actions.push_back(Action::TokenUnneeded);
+        }
+    }
+
     /// The grant was refused (a 401): the next call that needs one asks for a fresh one first,
     /// unless one is already on its way.
     pub(super) fn grant_refused(&mut self) {

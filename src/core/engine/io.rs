@@ -303,6 +303,10 @@ pub enum Action {
     ///
     /// [`EngineConfig::renewable_grant`]: super::EngineConfig::renewable_grant
     NeedToken,
+    /// The grant asked for with [`Action::NeedToken`] is no longer needed: the last upload
+    /// waiting for it is over. Stop waiting for `getToken` (its answer, if one comes, is not
+    /// fed); a later upload asks again.
+    TokenUnneeded,
     /// `DELETE /assets/{asset_id}`, best effort: the asset a multipart session reserved, left
     /// behind by an aborted upload (it would otherwise stay `processing` in the user's asset
     /// list forever), or the asset a session creation or direct upload made after its upload
