@@ -11,8 +11,13 @@
 //    without renaming identifiers (whitespace and syntax only), so class and function names stay
 //    readable in stack traces and devtools.
 //
+// 3. One behaviour of the glue is changed, on purpose: `_assertClass`, the check that an argument
+//    is an instance of one of the package's classes (`new UploadQueue(uploader)`), throws an error
+//    of the package's shape (`name: 'UploadError'`, `code: 'invalid_input'`), as every other
+//    refusal of a bad argument does, instead of a bare `Error` without a code.
+//
 // Every rename is checked: each old name must occur exactly once in the glue, as a key of the
-// import object, and nowhere afterwards, or the build fails.
+// import object, and nowhere afterwards, or the build fails; so is the one changed line.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Reader, sections } from './lib/wasm-reader.mjs';
@@ -118,6 +123,14 @@ for (const [oldName, newName] of renamed) {
     throw new Error(`${oldName} is still referenced in ${jsPath} after renaming its import`);
   }
 }
+
+const assertClass = 'throw new Error(`expected instance of ${klass.name}`);';
+const assertClasses = js.split(assertClass).length - 1;
+if (assertClasses !== 1) throw new Error(`expected _assertClass's throw once in ${jsPath}, found ${assertClasses}`);
+js = js.replace(
+  assertClass,
+  "throw Object.assign(new Error(`expected an instance of ${klass.name}`), { name: 'UploadError', code: 'invalid_input', retryable: false, status: undefined });",
+);
 
 // Bundled, so that the small modules wasm-bindgen writes for `inline_js` (snippets/) become part
 // of the glue: a page then loads one JS file, not three, and the package has no other file the

@@ -607,3 +607,15 @@ test('a grant read with a byte order mark is sent without it', async () => {
     await endpoint.stop();
   }
 });
+
+test('new UploadQueue without an Uploader throws an UploadError invalid_input naming it, as every bad argument does', () => {
+  for (const argument of [{}, undefined, null, 'uploader']) {
+    assert.throws(() => new pkg.UploadQueue(argument), (error) => {
+      assert.equal(error.name, 'UploadError', `${argument}: ${error}`);
+      assert.equal(error.code, 'invalid_input');
+      assert.equal(error.retryable, false);
+      assert.match(error.message, /expected an instance of Uploader/);
+      return true;
+    });
+  }
+});
