@@ -15,7 +15,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::JsValue;
 use web_sys::{AbortSignal, FormData, RequestInit};
 
-use super::js_error::{error_name, from_js};
+use super::js_error::{from_js, is_type_error};
 use super::transport::{api_init, ApiBody, ApiResponse, Credential, SendFailure, Transport};
 use super::wire_js::{self, Unreadable};
 use crate::core::engine::NO_UPLOAD_TOKEN;
@@ -212,7 +212,7 @@ fn no_grant() -> Error {
 /// described as a network failure, with one stable message (the core retries it, see
 /// `OneOffRetry::after_token_failure`). Anything else is the application's refusal.
 pub fn token_error(thrown: &JsValue) -> Error {
-    if error_name(thrown).as_deref() == Some("TypeError") {
+    if is_type_error(thrown) {
         return Error::new(
             ErrorCode::Network,
             "getToken failed: no response (network error)",

@@ -80,6 +80,26 @@ pub fn error_name(value: &JsValue) -> Option<String> {
         .and_then(|n| n.as_string())
 }
 
+/// Whether a thrown value is a `TypeError`: by its class (a subclass named otherwise counts), or
+/// by its name, so that one of another realm (an iframe's, a test runner's VM context's) counts.
+pub fn is_type_error(value: &JsValue) -> bool {
+    value.is_instance_of::<js_sys::TypeError>() || error_name(value).as_deref() == Some("TypeError")
+}
+
+/// Whether a thrown value is what `fetch` rejects with when the network fails: a `TypeError`
+/// ([`is_type_error`]) or a `DOMException` (a file's `NotReadableError`, a `TimeoutError`; of
+/// this realm or, by its constructor's name, another).
+pub fn is_network_error(value: &JsValue) -> bool {
+    is_type_error(value)
+        || value.has_type::<web_sys::DomException>()
+        || Reflect::get(value, &"constructor".into())
+            .and_then(|c| Reflect::get(&c, &"name".into()))
+            .ok()
+            .and_then(|n| n.as_string())
+            .as_deref()
+            == Some("DOMException")
+}
+
 /// A readable description of any thrown JS value.
 pub fn describe(value: &JsValue) -> String {
     if let Some(error) = value.dyn_ref::<js_sys::Error>() {

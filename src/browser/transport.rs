@@ -9,11 +9,9 @@
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    AbortSignal, Blob, DomException, FormData, Headers, RequestInit, RequestRedirect, Response,
-};
+use web_sys::{AbortSignal, Blob, FormData, Headers, RequestInit, RequestRedirect, Response};
 
-use super::js_error::{describe, error_name};
+use super::js_error::{describe, error_name, is_network_error};
 use super::runtime::now_ms;
 use crate::core::error::Error;
 use crate::core::retry::parse_retry_after_ms;
@@ -272,16 +270,14 @@ impl ResponseHead {
 }
 
 /// Describes a rejected `fetch` or body read: an abort (through `signal`, or an `AbortError`),
-/// a network failure (what `fetch` rejects with in every runtime: a `TypeError`, or a
-/// `DOMException` such as a file's `NotReadableError`), or anything else, which only a broken
-/// `fetch` replacement throws. A `TypeError` is known by its name, so that one from another
-/// realm (an iframe's `fetch`, a test runner's VM context) counts too.
+/// a network failure (what `fetch` rejects with in every runtime, [`is_network_error`]), or
+/// anything else, which only a broken `fetch` replacement throws.
 pub fn classify_rejection(thrown: &JsValue, signal: Option<&AbortSignal>) -> SendFailure {
     let aborted_by_us = signal.is_some_and(|s| s.aborted());
     let name = error_name(thrown);
     if aborted_by_us || name.as_deref() == Some("AbortError") {
         SendFailure::Aborted
-    } else if name.as_deref() == Some("TypeError") || thrown.has_type::<DomException>() {
+    } else if is_network_error(thrown) {
         SendFailure::Network
     } else {
         let words = describe(thrown);

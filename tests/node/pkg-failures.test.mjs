@@ -573,11 +573,23 @@ test('a fetch option from another realm or library works: a Response-like answer
   const uploader = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: likeResponse });
   const asset = await uploader.upload(new Blob([seededBytes(1000, 12)], { type: 'video/mp4' }), { filename: 'clip.mp4' }).done;
   assert.equal(typeof asset.id, 'string');
-  const foreign = vm.runInNewContext('new TypeError("fetch failed")');
-  const failing = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: async () => { throw foreign; }, retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } });
-  const error = await rejection(failing.getAsset('a1'));
-  assert.equal(error?.code, 'retries_exhausted', `${error?.code} ${error?.message}`);
-  assert.match(error.message, /no response \(network error\)/);
+  class FetchError extends TypeError {
+    constructor(message) {
+      super(message);
+      this.name = 'FetchError';
+    }
+  }
+  const networkFailures = [
+    ['a TypeError of another realm', vm.runInNewContext('new TypeError("fetch failed")')],
+    ['a DOMException of another realm', vm.runInNewContext('class DOMException extends Error {}; new DOMException("timed out")')],
+    ['a TypeError subclass named otherwise', new FetchError('socket hang up')],
+  ];
+  for (const [what, thrown] of networkFailures) {
+    const failing = new pkg.Uploader({ endpoint: emulator.url, apiKey: emulator.apiKey, persist: false, fetch: async () => { throw thrown; }, retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } });
+    const error = await rejection(failing.getAsset('a1'));
+    assert.equal(error?.code, 'retries_exhausted', `${what}: ${error?.code} ${error?.message}`);
+    assert.match(error.message, /no response \(network error\)/, what);
+  }
 });
 
 test('userMetadata must be a plain object: typed arrays, String objects, Maps and Dates are refused; one of another realm or without a prototype is read', async () => {
