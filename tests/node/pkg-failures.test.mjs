@@ -24,11 +24,16 @@ before(async () => {
 });
 after(async () => emulator?.stop());
 
-/** A loopback server answering every request with `answer(req)` ({status, body}); counts them. */
+/**
+ * A loopback server answering every request with `answer(req)` ({status, body}); records each
+ * request's method and path (`seen`) and its Authorization header (`authorizations`).
+ */
 async function fakeEndpoint(answer) {
   const seen = [];
+  const authorizations = [];
   const server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url.split('?')[0]}`);
+    authorizations.push(req.headers.authorization);
     req.resume();
     const { status, body } = answer(req);
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -38,6 +43,7 @@ async function fakeEndpoint(answer) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     seen,
+    authorizations,
     stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
   };
 }
@@ -424,15 +430,7 @@ test("a fetch option that misbehaves (throws its own error, or resolves to no Re
 });
 
 test('a grant no header can carry is refused at once as invalid_input; a grant with a final newline (a response body) is sent without it', async () => {
-  const authorizations = [];
-  const server = http.createServer((req, res) => {
-    authorizations.push(req.headers.authorization);
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{}');
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${server.address().port}`;
+  const { url: endpoint, authorizations, stop } = await fakeEndpoint(() => ({ status: 200, body: {} }));
   try {
     for (const grant of ['abc\ndef', 'Bearer abc', 'abc def', 'grånt', '   ', 'a'.repeat(4097)]) {
       const uploader = new pkg.Uploader({ endpoint, getToken: async () => grant });
@@ -447,8 +445,7 @@ test('a grant no header can carry is refused at once as invalid_input; a grant w
     await uploader.deleteAsset('a1');
     assert.deepEqual(authorizations, ['Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln-_']);
   } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await stop();
   }
 });
 
@@ -466,26 +463,8 @@ test('userMetadata given as an array, and listAssets with an empty assetIds, are
   assert.deepEqual(page.data, []);
 });
 
-/** A loopback server answering each request with `answer(req)` ({status, body}); records the Authorization header of each. */
-async function grantCheckingEndpoint(answer) {
-  const authorizations = [];
-  const server = http.createServer((req, res) => {
-    authorizations.push(req.headers.authorization);
-    req.resume();
-    const { status, body } = answer(req);
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    authorizations,
-    stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
-  };
-}
-
 test('a grant the Worker refused is never sent again, even when the fresh getToken fails once', async () => {
-  const endpoint = await grantCheckingEndpoint((req) => (req.headers.authorization === 'Bearer refused'
+  const endpoint = await fakeEndpoint((req) => (req.headers.authorization === 'Bearer refused'
     ? { status: 401, body: { code: 'unauthorized', message: 'token_expired' } }
     : { status: 200, body: {} }));
   const answers = ['refused', new TypeError('fetch failed'), 'fresh'];
@@ -509,7 +488,7 @@ test('a grant the Worker refused is never sent again, even when the fresh getTok
 });
 
 test("a one-off call's signal aborts it at once while it waits for getToken or for a retry, and an aborted signal fails it before anything", async () => {
-  const endpoint = await grantCheckingEndpoint(() => ({ status: 503, body: {} }));
+  const endpoint = await fakeEndpoint(() => ({ status: 503, body: {} }));
   try {
     const waiting = new pkg.Uploader({ endpoint: endpoint.url, getToken: () => new Promise(() => {}) });
     const abortedLater = new AbortController();
@@ -610,7 +589,7 @@ test('userMetadata must be a plain object: typed arrays, String objects, Maps an
 });
 
 test('a grant read with a byte order mark is sent without it', async () => {
-  const endpoint = await grantCheckingEndpoint(() => ({ status: 200, body: {} }));
+  const endpoint = await fakeEndpoint(() => ({ status: 200, body: {} }));
   try {
     const uploader = new pkg.Uploader({ endpoint: endpoint.url, getToken: async () => '\uFEFFgrant.e30.c2ln\r\n' });
     await uploader.deleteAsset('a1');
