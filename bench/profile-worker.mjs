@@ -19,7 +19,9 @@
 // its ratio too and ours ÷ alt: a paired A/B of one change on the same machine load.
 // `--alt-v8-flags="FLAGS"` starts the alt side's workerd with these V8 flags (space-separated;
 // `--alt build` serves the same build), e.g. `--no-liftoff` to price V8's baseline tier:
-// investigation only, Cloudflare sets its own flags in production. `--warmup N`: requests to
+// investigation only, Cloudflare sets its own flags in production. `--v8-flags="FLAGS"` does the
+// same for every other side, e.g. `--perf-basic-prof` so that a native `perf record -g -p <workerd
+// pid>` taken during a `--no-profile` run names JS and wasm frames. `--warmup N`: requests to
 // each side before anything is measured (default 1000).
 // (Node 20 needs the flag for its WebSocket client; Node ≥ 22 has it built in.) Writes
 // target/bench/profile/worker-<route>.cpuprofile and -summary.json, prints the summary. Not
@@ -48,6 +50,7 @@ const { values } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
     alt: { type: 'string' },
     'alt-v8-flags': { type: 'string' },
+    'v8-flags': { type: 'string' },
     warmup: { type: 'string', default: '1000' },
   },
 });
@@ -114,7 +117,8 @@ try {
   for (const name of names) {
     const modules =
       name === 'reference' ? { modules: REFERENCE_WORKER_MODULES } : name === 'alt' ? { modules: builtWorkerModules(values.alt) } : {};
-    const v8Flags = name === 'alt' && values['alt-v8-flags'] ? values['alt-v8-flags'].split(/\s+/) : undefined;
+    const flags = name === 'alt' && values['alt-v8-flags'] ? values['alt-v8-flags'] : values['v8-flags'];
+    const v8Flags = flags ? flags.split(/\s+/) : undefined;
     const server = await startWorkerd({ ...env, ...modules, inspectorPort, v8Flags });
     started.push(server);
     await seedAssets(server.url, env.secrets.GRANT_SECRET, LISTED_ASSETS);

@@ -75,28 +75,34 @@ impl<'a> ListPage<'a> {
     /// `None` for any other text: a line break inside a name or cursor shows up as a count that
     /// does not match, so a key is never read with another's time.
     fn parse(text: &'a str) -> Option<ListPage<'a>> {
-        let mut lines = text.split('\n');
-        let mut head = lines.next()?.splitn(3, '\t');
-        let complete = match head.next()? {
-            "1" => true,
-            "0" => false,
-            _ => return None,
-        };
-        let count: usize = head.next()?.parse().ok()?;
-        let cursor = head.next()?;
+        let (head, lines) = text.split_once('\n').unwrap_or((text, ""));
+        let (next, count) = Self::head(head)?;
+        let mut lines = lines.split('\n');
+        if head.len() == text.len() {
+            // No key lines at all: `split` would still yield one empty line.
+            lines.next();
+        }
         let mut keys = Vec::with_capacity(count.min(KEYS_PER_PAGE));
         for line in lines {
             let (created, name) = line.split_once('\t')?;
             // Only this Worker writes `t` (an integer); anything else orders as the oldest.
             keys.push((name, created.parse().unwrap_or(0)));
         }
-        if keys.len() != count || complete != cursor.is_empty() {
-            return None;
-        }
-        Some(ListPage {
-            next: (!complete).then_some(cursor),
-            keys,
-        })
+        (keys.len() == count).then_some(ListPage { next, keys })
+    }
+
+    /// Reads the head line alone: the next page's cursor (`None` once complete) and the count of
+    /// keys the page says it holds.
+    fn head(line: &'a str) -> Option<(Option<&'a str>, usize)> {
+        let mut head = line.splitn(3, '\t');
+        let complete = match head.next()? {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let count = head.next()?.parse().ok()?;
+        let cursor = head.next()?;
+        (complete == cursor.is_empty()).then_some(((!complete).then_some(cursor), count))
     }
 }
 
@@ -173,8 +179,11 @@ impl AssetIndex {
             .await
             .map_err(|_| failed("read"))?;
             let text = answer.as_string().ok_or_else(|| failed("read"))?;
-            let page = ListPage::parse(&text).ok_or_else(|| failed("read"))?;
-            listed += page.keys.len();
+            // The head line is enough to page on; the keys are read (and the page checked whole)
+            // once, by `newest_first`.
+            let head = text.split('\n').next().unwrap_or_default();
+            let (next, count) = ListPage::head(head).ok_or_else(|| failed("read"))?;
+            listed += count;
             if listed > max {
                 return Err(ApiError::new(
                     ErrorCode::PayloadTooLarge,
@@ -185,7 +194,7 @@ impl AssetIndex {
                     ),
                 ));
             }
-            cursor = page.next.map(str::to_owned);
+            cursor = next.map(str::to_owned);
             pages.push(text);
             if cursor.is_none() {
                 break;
@@ -202,16 +211,18 @@ pub struct OwnedAssets {
 }
 
 impl OwnedAssets {
-    /// The owner's asset ids, newest first.
-    pub fn newest_first(&self) -> Vec<&str> {
-        let entries = self
-            .pages
-            .iter()
-            .filter_map(|text| ListPage::parse(text))
-            .flat_map(|page| page.keys)
-            .filter_map(|(name, created)| Some((listed_asset_id(name)?, created)))
-            .collect();
-        newest_first(entries)
+    /// The owner's asset ids, newest first; refused when a page's keys do not add up to the
+    /// count its head line gave.
+    pub fn newest_first(&self) -> Result<Vec<&str>, ApiError> {
+        let mut entries = Vec::new();
+        for text in &self.pages {
+            let page = ListPage::parse(text).ok_or_else(|| failed("read"))?;
+            entries.extend(
+                (page.keys.into_iter())
+                    .filter_map(|(name, created)| Some((listed_asset_id(name)?, created))),
+            );
+        }
+        Ok(newest_first(entries))
     }
 }
 
@@ -228,6 +239,18 @@ mod tests {
         assert_eq!(odd.keys, [("owner/1/a/x", 0), ("owner/1/a/y", 0)]);
         let last = ListPage::parse("1\t0\t").unwrap();
         assert_eq!((last.next, last.keys.len()), (None, 0));
+    }
+
+    #[test]
+    fn a_page_head_gives_the_cursor_and_count_alone() {
+        assert_eq!(
+            ListPage::head("0\t2\tcur/sor=="),
+            Some((Some("cur/sor=="), 2))
+        );
+        assert_eq!(ListPage::head("1\t0\t"), Some((None, 0)));
+        for bad in ["", "1\t0", "0\t3\t", "1\t3\tcursor", "x\t1\t", "1\t-1\t"] {
+            assert_eq!(ListPage::head(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

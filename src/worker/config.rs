@@ -5,7 +5,7 @@
 //! natively. Secrets are kept in [`Secret`], whose `Debug` never prints the value.
 
 use crate::core::wire::MediaType;
-use crate::worker::cors::AllowedOrigins;
+use crate::worker::cors::{AllowedHeaders, AllowedOrigins};
 use crate::worker::policy::{parse_types, Policy};
 
 /// The TwelveLabs API root used when `TWELVELABS_BASE_URL` is not set.
@@ -100,6 +100,28 @@ pub struct WebhookTarget {
     pub keys: SigningKeys,
 }
 
+/// The names the Worker reads from its environment (secrets first): every name
+/// [`Config::from_lookup`] asks for, and no other.
+pub const CONFIG_NAMES: &[&str] = &[
+    "TWELVELABS_API_KEY",
+    "GRANT_SECRET",
+    "GRANT_SECRET_PREVIOUS",
+    "TOKEN_SECRET",
+    "TOKEN_SECRET_PREVIOUS",
+    "TWELVELABS_BASE_URL",
+    "ALLOWED_ORIGINS",
+    "ALLOWED_REQUEST_HEADERS",
+    "MAX_UPLOAD_BYTES",
+    "ALLOWED_TYPES",
+    "DEV_GRANTS",
+    "UPSTREAM_TIMEOUT_MS",
+    "MAX_GRANT_TTL_S",
+    "MAX_LISTED_ASSETS",
+    "COMPLETION_WEBHOOK_URL",
+    "WEBHOOK_SECRET",
+    "WEBHOOK_SECRET_PREVIOUS",
+];
+
 /// Everything the Worker reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -113,6 +135,8 @@ pub struct Config {
     pub base_url: String,
     /// `ALLOWED_ORIGINS`.
     pub allowed_origins: AllowedOrigins,
+    /// `ALLOWED_REQUEST_HEADERS`, with the client's own.
+    pub allowed_request_headers: AllowedHeaders,
     /// `MAX_UPLOAD_BYTES` and `ALLOWED_TYPES`.
     pub policy: Policy,
     /// `DEV_GRANTS=true` enables `POST /dev/grant`.
@@ -227,6 +251,9 @@ impl Config {
         )? as usize;
 
         let webhook = webhook_target(get("COMPLETION_WEBHOOK_URL"), webhook_keys)?;
+        let allowed_request_headers =
+            AllowedHeaders::parse(&get("ALLOWED_REQUEST_HEADERS").unwrap_or_default())
+                .map_err(|why| ConfigError::new("ALLOWED_REQUEST_HEADERS", why))?;
 
         Ok(Config {
             api_key: api_key.map(Secret),
@@ -234,6 +261,7 @@ impl Config {
             token_keys,
             base_url,
             allowed_origins: AllowedOrigins::parse(&get("ALLOWED_ORIGINS").unwrap_or_default()),
+            allowed_request_headers,
             policy: Policy {
                 max_upload_bytes,
                 allowed_types,
@@ -407,6 +435,28 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_read_is_one_the_worker_looks_up() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let _ = Config::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        });
+        let asked = asked.into_inner();
+        for name in &asked {
+            assert!(
+                CONFIG_NAMES.contains(&name.as_str()),
+                "{name} is read but never looked up"
+            );
+        }
+        for name in CONFIG_NAMES {
+            assert!(
+                asked.iter().any(|a| a == name),
+                "{name} is looked up but never read"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_are_safe() {
         let c = config(&[]).unwrap();
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
@@ -432,6 +482,15 @@ mod tests {
         assert_eq!(c.policy.allowed_types, vec![MediaType::Video]);
         assert!(c.dev_grants);
         assert!(!format!("{c:?}").contains("tlk_secret_value"));
+        assert_eq!(
+            c.allowed_request_headers.value(),
+            "Authorization, Content-Type"
+        );
+        let traced = config(&[("ALLOWED_REQUEST_HEADERS", "traceparent")]).unwrap();
+        assert_eq!(
+            traced.allowed_request_headers.value(),
+            "Authorization, Content-Type, traceparent"
+        );
         let pasted = config(&[("TWELVELABS_API_KEY", " tlk_pasted_key\n")]).unwrap();
         assert_eq!(pasted.api_key.unwrap().expose(), "tlk_pasted_key");
 
@@ -442,6 +501,8 @@ mod tests {
             ("DEV_GRANTS", "yes"),
             ("TWELVELABS_BASE_URL", "api.twelvelabs.io"),
             ("UPSTREAM_TIMEOUT_MS", "0"),
+            ("ALLOWED_REQUEST_HEADERS", "x-trace id"),
+            ("ALLOWED_REQUEST_HEADERS", "*"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.setting, name, "{err}");

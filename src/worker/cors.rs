@@ -5,8 +5,8 @@
 //! credentials. Requests that carry an `Origin` outside the list are refused outright (before
 //! any work), so a foreign page cannot even trigger side effects it would not be allowed to read.
 
-/// The request headers browsers may send (what the client actually uses).
-pub const ALLOWED_REQUEST_HEADERS: &str = "Authorization, Content-Type";
+/// The request headers browsers may always send (what the client itself uses).
+pub const CLIENT_REQUEST_HEADERS: &str = "Authorization, Content-Type";
 
 /// Response headers a browser script may read beyond the CORS-safelisted ones: `Retry-After`
 /// drives the client's backoff on 429, and `Date` is the server's clock, for a client that dates
@@ -56,6 +56,49 @@ impl AllowedOrigins {
     }
 }
 
+/// The request headers a page may send: the client's own ([`CLIENT_REQUEST_HEADERS`]) and those
+/// the deployment adds with `ALLOWED_REQUEST_HEADERS` (a tracing header such as `traceparent`).
+/// The Worker forwards no request header upstream, so an added header reaches the Worker's own
+/// code only, never TwelveLabs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHeaders(String);
+
+impl Default for AllowedHeaders {
+    fn default() -> AllowedHeaders {
+        AllowedHeaders(CLIENT_REQUEST_HEADERS.to_owned())
+    }
+}
+
+impl AllowedHeaders {
+    /// Parses `ALLOWED_REQUEST_HEADERS`: comma-separated header names, trimmed, empty entries
+    /// ignored. `Err` says why an entry cannot be one (never quoting the value): a name must be
+    /// an HTTP field name, and `*` is refused because it would not cover `Authorization` and reads
+    /// as "everything" to whoever reviews the setting.
+    pub fn parse(list: &str) -> Result<AllowedHeaders, &'static str> {
+        let mut value = CLIENT_REQUEST_HEADERS.to_owned();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                return Err("`*` is not accepted: list the header names a page may add");
+            }
+            let name = http::HeaderName::from_bytes(entry.as_bytes())
+                .map_err(|_| "each entry must be an HTTP header name (letters, digits, `-`)")?;
+            let listed = value
+                .split(", ")
+                .any(|n| n.eq_ignore_ascii_case(name.as_str()));
+            if !listed {
+                value.push_str(", ");
+                value.push_str(name.as_str());
+            }
+        }
+        Ok(AllowedHeaders(value))
+    }
+
+    /// The value of `Access-Control-Allow-Headers`.
+    pub fn value(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What CORS says about one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsDecision {
@@ -92,6 +135,7 @@ pub fn for_request(allowed: &AllowedOrigins, origin: Option<&str>) -> CorsDecisi
 /// answers `methods`. A method the route does not serve is refused like a foreign origin.
 pub fn for_preflight(
     allowed: &AllowedOrigins,
+    headers: &AllowedHeaders,
     origin: Option<&str>,
     requested_method: &str,
     methods: &[&str],
@@ -108,10 +152,7 @@ pub fn for_preflight(
             allowed.allow_origin_value(origin),
         ),
         ("Access-Control-Allow-Methods", methods.join(", ")),
-        (
-            "Access-Control-Allow-Headers",
-            ALLOWED_REQUEST_HEADERS.to_owned(),
-        ),
+        ("Access-Control-Allow-Headers", headers.value().to_owned()),
         ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE_SECS.to_string()),
         ("Vary", "Origin".to_owned()),
     ])
@@ -163,8 +204,10 @@ mod tests {
     #[test]
     fn preflight_names_the_routes_methods_and_the_headers_used() {
         let allowed = AllowedOrigins::parse("https://app.example.com");
+        let headers = AllowedHeaders::default();
         let answer = for_preflight(
             &allowed,
+            &headers,
             Some("https://app.example.com"),
             "DELETE",
             &["GET", "DELETE"],
@@ -178,13 +221,43 @@ mod tests {
             Some("Authorization, Content-Type")
         );
         assert_eq!(
-            for_preflight(&allowed, Some("https://app.example.com"), "PUT", &["GET"]),
+            for_preflight(
+                &allowed,
+                &headers,
+                Some("https://app.example.com"),
+                "PUT",
+                &["GET"]
+            ),
             CorsDecision::Refused
         );
         assert_eq!(
-            for_preflight(&allowed, Some("https://other.example"), "GET", &["GET"]),
+            for_preflight(
+                &allowed,
+                &headers,
+                Some("https://other.example"),
+                "GET",
+                &["GET"]
+            ),
             CorsDecision::Refused
         );
+    }
+
+    #[test]
+    fn a_deployment_may_allow_more_request_headers_by_name_only() {
+        let headers = AllowedHeaders::parse(" traceparent, X-Request-Id ,,authorization").unwrap();
+        assert_eq!(
+            headers.value(),
+            "Authorization, Content-Type, traceparent, x-request-id"
+        );
+        assert_eq!(
+            AllowedHeaders::parse("").unwrap().value(),
+            CLIENT_REQUEST_HEADERS
+        );
+        for bad in [
+            "*", "x-a, *", "x trace", "x-a;b", "x-\u{e9}", "a:b", "(x)", "\"x\"",
+        ] {
+            assert!(AllowedHeaders::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

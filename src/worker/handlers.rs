@@ -731,7 +731,7 @@ pub async fn list_assets(ctx: &Ctx, req: &Request) -> Handled {
     let owned = AssetIndex::required(&ctx.env)?
         .owned(&grant.sub, ctx.config.max_listed_assets)
         .await?;
-    let (query, page_info) = match list.plan_for_owner(&owned.newest_first()) {
+    let (query, page_info) = match list.plan_for_owner(&owned.newest_first()?) {
         OwnerListPlan::Answer(page_info) => {
             return json_response(200, &json!({ "data": [], "page_info": page_info }))
         }

@@ -29,32 +29,12 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{js_sys, web_sys, Context, Env, Method};
 
 use crate::core::error::ErrorCode;
-use crate::worker::config::{Config, ConfigError};
+use crate::worker::config::{Config, ConfigError, CONFIG_NAMES};
 use crate::worker::cors::CorsDecision;
 use crate::worker::handlers::Ctx;
 use crate::worker::incoming::Request;
 use crate::worker::reply::{Answer, ApiError};
 use crate::worker::routes::Resource;
-
-/// The names the Worker reads from its environment (secrets first).
-const CONFIG_NAMES: &[&str] = &[
-    "TWELVELABS_API_KEY",
-    "GRANT_SECRET",
-    "GRANT_SECRET_PREVIOUS",
-    "TOKEN_SECRET",
-    "TOKEN_SECRET_PREVIOUS",
-    "TWELVELABS_BASE_URL",
-    "ALLOWED_ORIGINS",
-    "MAX_UPLOAD_BYTES",
-    "ALLOWED_TYPES",
-    "DEV_GRANTS",
-    "UPSTREAM_TIMEOUT_MS",
-    "MAX_GRANT_TTL_S",
-    "MAX_LISTED_ASSETS",
-    "COMPLETION_WEBHOOK_URL",
-    "WEBHOOK_SECRET",
-    "WEBHOOK_SECRET_PREVIOUS",
-];
 
 /// The binding `name` of the Worker's environment (a KV namespace, a rate limiter), when the
 /// deployment has one.
@@ -332,7 +312,13 @@ async fn serve(
         let methods = resource
             .as_ref()
             .map_or(UNKNOWN_ROUTE_PREFLIGHT_METHODS, Resource::methods);
-        return match cors::for_preflight(allowed, origin.as_deref(), &requested, methods) {
+        return match cors::for_preflight(
+            allowed,
+            &ctx.config.allowed_request_headers,
+            origin.as_deref(),
+            &requested,
+            methods,
+        ) {
             CorsDecision::Allowed(headers) => {
                 let mut answer = Answer::empty(204);
                 attach(&mut answer, headers);

@@ -28,6 +28,7 @@ after(async () => emulator?.stop());
  * A loopback server answering every request with `answer(req)` ({status, body}); records each
  * request's method and path (`seen`) and its Authorization header (`authorizations`).
  */
+/** A loopback HTTP server answering `answer(req)` ({ status, body }; nothing: never answers). */
 async function fakeEndpoint(answer) {
   const seen = [];
   const authorizations = [];
@@ -35,7 +36,9 @@ async function fakeEndpoint(answer) {
     seen.push(`${req.method} ${req.url.split('?')[0]}`);
     authorizations.push(req.headers.authorization);
     req.resume();
-    const { status, body } = answer(req);
+    const reply = answer(req);
+    if (!reply) return; // never answers (stop() closes the connection)
+    const { status, body } = reply;
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   });
@@ -520,6 +523,19 @@ test("a one-off call's signal aborts it at once while it waits for getToken or f
     assert.ok(Date.now() - started < 2000, `in a retry's delay: settled after ${Date.now() - started} ms`);
   } finally {
     await endpoint.stop();
+  }
+  // Aborted while a poll's request is in flight: the same words as in a retry's delay.
+  const silent = await fakeEndpoint(() => null);
+  try {
+    const polling = new pkg.Uploader({ endpoint: silent.url, apiKey: 'key' });
+    const abortedInFlight = new AbortController();
+    setTimeout(() => abortedInFlight.abort(), 300);
+    const error = await rejection(polling.waitUntilReady('a1', { signal: abortedInFlight.signal }));
+    assert.equal(error?.code, 'aborted', `${error?.code} ${error?.message}`);
+    assert.match(error.message, /waiting was aborted/);
+    assert.deepEqual(silent.seen, ['GET /v1.3/assets/a1'], 'the poll was in flight when the signal aborted');
+  } finally {
+    await silent.stop();
   }
 });
 

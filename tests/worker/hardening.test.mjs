@@ -147,6 +147,37 @@ test('an unknown route answers an allowed origin\'s preflight, then a 404 not_fo
   assert.deepEqual(await upstreamCalls(emulator), {});
 });
 
+test('ALLOWED_REQUEST_HEADERS lets a page add a tracing header to its calls; without it the preflight allows the client\'s own headers only', async () => {
+  const preflight = (url, requested) =>
+    fetch(`${url}/v1.3/assets`, {
+      method: 'OPTIONS',
+      headers: { origin: ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': requested },
+    });
+  const plain = await preflight(worker.url, 'authorization, traceparent');
+  assert.equal(plain.status, 204);
+  assert.equal(plain.headers.get('access-control-allow-headers'), 'Authorization, Content-Type');
+  const traced = await startWorker({
+    emulatorUrl: emulator.apiUrl,
+    vars: { ALLOWED_ORIGINS: ORIGIN, ALLOWED_REQUEST_HEADERS: ' traceparent , X-Request-Id,Authorization' },
+    secrets: { TWELVELABS_API_KEY: emulator.apiKey, GRANT_SECRET, TOKEN_SECRET },
+  });
+  try {
+    await resetStats();
+    const answer = await preflight(traced.url, 'authorization, traceparent, x-request-id');
+    assert.equal(answer.status, 204);
+    assert.equal(answer.headers.get('access-control-allow-headers'), 'Authorization, Content-Type, traceparent, x-request-id');
+    assert.equal(answer.headers.get('access-control-allow-origin'), ORIGIN);
+    assert.deepEqual(await upstreamCalls(emulator), {}, 'a preflight reaches nothing upstream');
+    const res = await fetch(`${traced.url}/v1.3/assets`, {
+      headers: { origin: ORIGIN, authorization: `Bearer ${grant()}`, traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN);
+  } finally {
+    await traced.stop();
+  }
+});
+
 test('a client that leaves mid-body: its request ends as a logged 400 with no upstream call, and the next is served', async () => {
   // The body's `arrayBuffer()` rejects: the request task (src/worker/task.rs) is stepped with a
   // rejected promise, which must end the request as a handled refusal and leave the Worker whole.
@@ -554,6 +585,10 @@ test('a configuration that cannot be trusted refuses every request with 500 conf
     ['WEBHOOK_SECRET', { GRANT_SECRET: strong, TOKEN_SECRET, WEBHOOK_SECRET: TOKEN_SECRET }, { COMPLETION_WEBHOOK_URL: 'http://127.0.0.1:9/hook' }],
     ['WEBHOOK_SECRET', { GRANT_SECRET: strong, TOKEN_SECRET, WEBHOOK_SECRET: strong }, {}],
     ['GRANT_SECRET', { GRANT_SECRET: `hunter2${' '.repeat(32)}`, TOKEN_SECRET }, {}],
+    // Extra CORS request headers: names only, never `*`.
+    ['ALLOWED_REQUEST_HEADERS', { GRANT_SECRET: strong, TOKEN_SECRET }, { ALLOWED_REQUEST_HEADERS: 'traceparent, x-trace id' }],
+    ['ALLOWED_REQUEST_HEADERS', { GRANT_SECRET: strong, TOKEN_SECRET }, { ALLOWED_REQUEST_HEADERS: '*' }],
+    ['ALLOWED_REQUEST_HEADERS', { GRANT_SECRET: strong, TOKEN_SECRET }, { ALLOWED_REQUEST_HEADERS: 'x-a:b' }],
   ];
   for (const [setting, secrets, vars] of cases) {
     const bad = await startWorker({

@@ -113,11 +113,12 @@ impl OneOff {
 
     /// What the call fails with once its `signal` aborted.
     fn aborted(&self) -> Error {
-        aborted(if self.waiting.is_some() {
+        let what = if self.waiting.is_some() {
             "waiting was aborted"
         } else {
             "the request was aborted"
-        })
+        };
+        Error::new(ErrorCode::Aborted, what)
     }
 }
 
@@ -166,10 +167,6 @@ impl Settler {
             Err(error) => self.reject.call1(&JsValue::UNDEFINED, &to_js_error(&error)),
         };
     }
-}
-
-fn aborted(what: &str) -> Error {
-    Error::new(ErrorCode::Aborted, what)
 }
 
 impl Inner {
@@ -295,7 +292,7 @@ impl Inner {
             }
             Err(ApiFailure::Outcome(outcome)) => self.one_off_failed(id, call, outcome),
             Err(ApiFailure::Fatal(error)) => call.settle(Err(error)),
-            Err(ApiFailure::Aborted) => call.settle(Err(aborted("the request was aborted"))),
+            Err(ApiFailure::Aborted) => call.settle(Err(call.aborted())),
         }
     }
 
@@ -351,7 +348,7 @@ impl Inner {
                 }
             }
             _ => match classify_rejection(&value, call.signal.as_ref()) {
-                SendFailure::Aborted => call.settle(Err(aborted("the request was aborted"))),
+                SendFailure::Aborted => call.settle(Err(call.aborted())),
                 SendFailure::Network => self.one_off_failed(id, call, HttpOutcome::network_error()),
                 SendFailure::Misbehaved(what) => {
                     self.one_off_failed(id, call, HttpOutcome::fetch_misbehaved(what))
