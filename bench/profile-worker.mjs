@@ -35,7 +35,7 @@ import { freePort } from '../tests/support/harness.mjs';
 import { groupCpuMs } from './lib/cpu.mjs';
 import { formatProfile, isWasm, pseudoCategory, summarizeProfile } from './lib/cpuprofile.mjs';
 import { benchWorkerEnv, OUT_DIR, startBenchEmulator } from './lib/services.mjs';
-import { median } from './lib/stats.mjs';
+import { median, medianInterval } from './lib/stats.mjs';
 import { builtWorkerModules, REFERENCE_WORKER_MODULES, startWorkerd } from './lib/workerd.mjs';
 import { credentials, LISTED_ASSETS, ROUTES, seedAssets, settle, workerRequests } from './worker-load.mjs';
 
@@ -153,10 +153,12 @@ try {
       }
     }
     if (values.worker === 'both') {
-      const ratio = median(perRequest.ours.map((ours, i) => ours / perRequest.reference[i]));
+      const ratios = perRequest.ours.map((ours, i) => ours / perRequest.reference[i]);
+      const [low, high] = medianInterval(ratios);
       process.stdout.write(
         `${values.route}: ours ${median(perRequest.ours).toFixed(3)} ms, reference ${median(perRequest.reference).toFixed(3)} ms CPU per request ` +
-          `(medians of ${rounds} rounds); worker_cpu_ratio_vs_js ${ratio.toFixed(3)}\n`,
+          `(medians of ${rounds} rounds); worker_cpu_ratio_vs_js ${median(ratios).toFixed(3)} ` +
+          `(95 % bootstrap interval ${low.toFixed(3)}-${high.toFixed(3)}; ${ratios.filter((r) => r < 1).length} of ${rounds} rounds below 1)\n`,
       );
     }
     if (values.alt) {

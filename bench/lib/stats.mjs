@@ -8,6 +8,28 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/**
+ * A 95 % percentile-bootstrap interval of the median of `values` (`[low, high]`): how far the
+ * median of paired rounds could move on this machine's noise. Seeded, so a report reads the same
+ * for the same rounds.
+ */
+export function medianInterval(values, resamples = 10_000) {
+  let seed = 0x2545f491;
+  const random = () => {
+    // xorshift32: enough for resampling, and repeatable.
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const medians = [];
+  for (let i = 0; i < resamples; i++) {
+    medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
+  }
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(resamples * 0.025)], medians[Math.ceil(resamples * 0.975) - 1]];
+}
+
 /** `bytes / ms` as MiB/s. */
 export const mibPerSec = (bytes, ms) => bytes / (1024 * 1024) / (ms / 1000);
 

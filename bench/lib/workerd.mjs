@@ -120,7 +120,9 @@ export async function startWorkerd({ emulatorUrl, vars = {}, secrets = {}, inspe
       cmd: '/bin/sh',
       args: [
         '-c',
-        'echo workerd-exec; exec "$0" serve config.capnp "$@"',
+        // BENCH_WORKERD_CPU=N pins workerd to CPU N (`taskset`), so that the load generator,
+        // the emulator and the KV server (left on the other CPUs) do not share its core.
+        `echo workerd-exec; exec ${process.env.BENCH_WORKERD_CPU ? `taskset -c ${Number(process.env.BENCH_WORKERD_CPU)} ` : ''}"$0" serve config.capnp "$@"`,
         WORKERD_BIN,
         ...(inspectorPort ? ['--inspector-addr', `127.0.0.1:${inspectorPort}`] : []),
       ],
