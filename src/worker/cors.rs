@@ -81,7 +81,7 @@ impl AllowedHeaders {
                 return Err("`*` is not accepted: list the header names a page may add");
             }
             let name = http::HeaderName::from_bytes(entry.as_bytes())
-                .map_err(|_| "each entry must be an HTTP header name (letters, digits, `-`)")?;
+                .map_err(|_| "each entry must be an HTTP header name, such as `x-request-id`")?;
             let listed = value
                 .split(", ")
                 .any(|n| n.eq_ignore_ascii_case(name.as_str()));
